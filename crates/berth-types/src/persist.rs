@@ -1,0 +1,66 @@
+//! Crash-safe persistence: the only way Berth writes a state file.
+//!
+//! A file is written to a temporary sibling, fsynced, renamed over the target and the directory is
+//! fsynced, so a crash at any instant leaves either the old or the new content, never a torn file.
+
+use std::fs::{self, File};
+use std::io::{self, Write};
+use std::path::Path;
+
+/// Atomically replaces `path` with `contents` (temp file in the same directory, fsync, rename, fsync dir).
+pub fn atomic_write(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile_in(dir, path)?;
+    let result = (|| {
+        tmp.1.write_all(contents)?;
+        tmp.1.sync_all()?;
+        fs::rename(&tmp.0, path)?;
+        sync_dir(dir)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp.0);
+    }
+    result
+}
+
+/// Serializes `value` as pretty JSON and writes it with [`atomic_write`].
+pub fn atomic_write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    atomic_write(path, &bytes)
+}
+
+/// Fsyncs a directory so a rename inside it is durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}
+
+fn tempfile_in(dir: &Path, target: &Path) -> io::Result<(std::path::PathBuf, File)> {
+    let stem = target.file_name().and_then(|n| n.to_str()).unwrap_or("state");
+    for _ in 0..16 {
+        let name = format!(".{stem}.tmp-{}", &crate::random_id()[..12]);
+        let p = dir.join(name);
+        match fs::OpenOptions::new().write(true).create_new(true).open(&p) {
+            Ok(f) => return Ok((p, f)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(io::ErrorKind::AlreadyExists, "could not create a temporary file"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_replaces_whole_file_and_leaves_no_temp() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("state.json");
+        atomic_write(&p, b"first version, long").unwrap();
+        atomic_write(&p, b"second").unwrap();
+        assert_eq!(fs::read(&p).unwrap(), b"second");
+        let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names.len(), 1, "temp files left: {names:?}");
+    }
+}
