@@ -1,0 +1,19 @@
+//! Docker Engine API wire types (layer 0).
+//!
+//! The JSON shapes the stock `docker` CLI, Compose and the Docker SDKs send and expect, following
+//! moby's `api/swagger.yaml`. Field names are Docker's (PascalCase); nothing here performs I/O.
+
+pub mod config;
+pub mod image;
+pub mod progress;
+pub mod system;
+pub mod version;
+
+use serde::{Deserialize, Serialize};
+
+/// The body of every error response: `{"message": "…"}`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ErrorBody {
+    /// Human-readable reason, printed by the docker CLI after `Error response from daemon: `.
+    pub message: String,
+}
