@@ -1,1 +1,202 @@
-//! stub
+//! Berth's registry server: an OCI Distribution Spec v1.1 / Docker Registry HTTP API V2 registry.
+//!
+//! - [`serve`] runs it until a shutdown future resolves, then drains in-flight requests;
+//!   [`Server::bind`] + [`Server::run`] do the same in two steps, exposing the bound address.
+//! - [`gc`] / [`gc_with`] collect garbage over a registry root, also while a registry serves it.
+//!
+//! Modules: `routes` (HTTP, the only place that sees hyper/axum), `service` (blobs, uploads,
+//! manifests, listings over a storage driver), `storage` (driver trait, filesystem and memory drivers,
+//! and the on-disk layout), `auth` (htpasswd, bearer tokens), `gc`, `server` (TCP/TLS accept loop).
+
+pub mod auth;
+pub mod errors;
+pub mod gc;
+pub mod manifest;
+pub mod names;
+mod routes;
+mod server;
+pub mod service;
+pub mod storage;
+
+pub use auth::{AuthConfig, TokenConfig};
+pub use errors::{ApiError, ErrorCode, RegistryError, StorageError};
+pub use gc::{GcOptions, GcReport};
+
+use auth::Authorizer;
+use service::{Registry, ServiceLimits};
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+use storage::{Driver, FsDriver, MemDriver};
+
+/// Where the registry keeps its data.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum StorageChoice {
+    /// Files under [`RegistryConfig::root`] (the default).
+    #[default]
+    Filesystem,
+    /// Process memory, lost at exit (tests, benchmarks).
+    Memory,
+}
+
+/// Everything `berth registry` can be told.
+#[derive(Debug, Clone)]
+pub struct RegistryConfig {
+    /// Address to listen on (default `127.0.0.1:5000`; port 0 picks a free port).
+    pub listen: SocketAddr,
+    /// Storage root (default `/var/lib/berth-registry`).
+    pub root: PathBuf,
+    /// Storage backend.
+    pub storage: StorageChoice,
+    /// PEM certificate chain; with `tls_key`, serve HTTPS.
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key.
+    pub tls_key: Option<PathBuf>,
+    /// Authentication mode.
+    pub auth: AuthConfig,
+    /// Repository patterns (`*` globs, e.g. `public/*`) anyone may pull without credentials.
+    pub anonymous_pull: Vec<String>,
+    /// Refuse every write with 405 `UNSUPPORTED`.
+    pub read_only: bool,
+    /// Run a GC sweep this often while serving; `None` disables it.
+    pub gc_interval: Option<Duration>,
+    /// Unreferenced blobs younger than this survive the sweep.
+    pub gc_grace: Duration,
+    /// Uploads idle for longer than this are removed by the sweep.
+    pub upload_ttl: Duration,
+    /// A request body that sends nothing for this long is abandoned (stalled clients).
+    pub idle_timeout: Duration,
+    /// After shutdown, in-flight requests get this long to finish before connections are closed.
+    pub drain_timeout: Duration,
+}
+
+impl Default for RegistryConfig {
+    fn default() -> Self {
+        RegistryConfig {
+            listen: SocketAddr::from(([127, 0, 0, 1], 5000)),
+            root: PathBuf::from("/var/lib/berth-registry"),
+            storage: StorageChoice::Filesystem,
+            tls_cert: None,
+            tls_key: None,
+            auth: AuthConfig::None,
+            anonymous_pull: Vec::new(),
+            read_only: false,
+            gc_interval: Some(Duration::from_secs(3600)),
+            gc_grace: Duration::from_secs(3600),
+            upload_ttl: Duration::from_secs(24 * 3600),
+            idle_timeout: Duration::from_secs(60),
+            drain_timeout: Duration::from_secs(30),
+        }
+    }
+}
+
+impl RegistryConfig {
+    /// The defaults with `listen` and `root` set.
+    pub fn new(listen: SocketAddr, root: impl Into<PathBuf>) -> RegistryConfig {
+        RegistryConfig { listen, root: root.into(), ..RegistryConfig::default() }
+    }
+}
+
+/// A registry bound to its address, not yet serving.
+pub struct Server {
+    local_addr: SocketAddr,
+    run: server::Loop,
+}
+
+impl Server {
+    /// Opens storage, loads credentials and TLS material, and binds `config.listen`.
+    pub async fn bind(config: RegistryConfig) -> Result<Server, RegistryError> {
+        let tls = match (&config.tls_cert, &config.tls_key) {
+            (Some(c), Some(k)) => Some(server::tls_acceptor(c, k)?),
+            (Some(c), None) => return Err(RegistryError::Tls { path: c.clone(), reason: "--tls-key missing".into() }),
+            (None, Some(k)) => return Err(RegistryError::Tls { path: k.clone(), reason: "--tls-cert missing".into() }),
+            (None, None) => None,
+        };
+        let auth = Authorizer::load(&config.auth, config.anonymous_pull.clone())?;
+        let driver = match config.storage {
+            StorageChoice::Filesystem => Driver::Fs(FsDriver::new(&config.root)),
+            StorageChoice::Memory => Driver::Mem(MemDriver::new()),
+        };
+        let limits = ServiceLimits { upload_ttl: config.upload_ttl, gc_grace: config.gc_grace };
+        let registry = Arc::new(Registry::new(driver, limits));
+        registry.init().await?;
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| RegistryError::Bind { addr: config.listen, source })?;
+        let local_addr = listener.local_addr().map_err(|source| RegistryError::Bind { addr: config.listen, source })?;
+        let app = routes::router(routes::AppState {
+            registry: registry.clone(),
+            auth: Arc::new(auth),
+            read_only: config.read_only,
+            tls: tls.is_some(),
+            idle_timeout: config.idle_timeout,
+        });
+        tracing::info!(
+            url = %server::describe(local_addr, tls.is_some()),
+            root = %config.root.display(),
+            read_only = config.read_only,
+            "registry listening"
+        );
+        Ok(Server {
+            local_addr,
+            run: server::Loop {
+                listener,
+                app,
+                tls,
+                drain_timeout: config.drain_timeout,
+                registry,
+                gc_interval: config.gc_interval,
+            },
+        })
+    }
+
+    /// The address actually bound (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// Serves until `shutdown` resolves, then drains in-flight requests and returns.
+    pub async fn run(self, shutdown: impl std::future::Future<Output = ()> + Send + 'static) -> Result<(), RegistryError> {
+        self.run.run(shutdown).await
+    }
+}
+
+/// Serves until `shutdown` resolves, then drains in-flight requests and returns.
+pub async fn serve(
+    config: RegistryConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send + 'static,
+) -> Result<(), RegistryError> {
+    Server::bind(config).await?.run(shutdown).await
+}
+
+/// Collects garbage under registry root `root` (see [`gc_with`]) with the default grace period (1 h)
+/// and upload expiry (24 h); safe while a registry serves the same root. Runs its own small runtime
+/// on a separate thread, so it may be called from sync or async code alike.
+pub fn gc(root: &Path, dry_run: bool) -> Result<GcReport, RegistryError> {
+    gc_with(root, &GcOptions { dry_run, ..GcOptions::default() })
+}
+
+/// Collects garbage under `root` with explicit options: removes blobs no manifest of any repository
+/// references (unless younger than `grace`), their repository links, and uploads idle past `upload_ttl`.
+pub fn gc_with(root: &Path, opts: &GcOptions) -> Result<GcReport, RegistryError> {
+    let root = root.to_path_buf();
+    let opts = opts.clone();
+    std::thread::scope(|s| {
+        s.spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|source| StorageError::Io { op: "start runtime", path: root.display().to_string(), source })?;
+            rt.block_on(async {
+                let reg = Registry::new(
+                    Driver::Fs(FsDriver::new(&root)),
+                    ServiceLimits { upload_ttl: opts.upload_ttl, gc_grace: opts.grace },
+                );
+                Ok(gc::collect(&reg, &opts).await?)
+            })
+        })
+        .join()
+        .unwrap_or_else(|_| Err(RegistryError::Storage(StorageError::InvalidPath { path: "gc thread panicked".into() })))
+    })
+}

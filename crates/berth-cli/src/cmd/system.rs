@@ -1,0 +1,227 @@
+//! `version`, `info`, `system df`, `events`.
+
+use super::filters_param;
+use crate::cli::{DfArgs, EventsArgs, FormatOnly};
+use crate::render::template::Format;
+use crate::render::units::{human_size, since};
+use berth_client::Client;
+use http::Method;
+use serde_json::{json, Value};
+use std::process::ExitCode;
+
+/// `berth version`.
+pub async fn version(c: &Client, a: FormatOnly) -> anyhow::Result<ExitCode> {
+    let server: Result<Value, _> = c.get_json("/version", &[]).await;
+    let client = json!({
+        "Version": env!("CARGO_PKG_VERSION"), "ApiVersion": berth_client::CLIENT_API_VERSION,
+        "Os": "linux", "Arch": std::env::consts::ARCH, "Context": "default",
+    });
+    if let Some(f) = a.format {
+        let v = json!({"Client": client, "Server": server.as_ref().ok()});
+        println!("{}", Format::parse(&f)?.render(&v)?);
+        server?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    println!("Client:\n Version:           {}\n API version:       {}\n OS/Arch:           linux/{}\n Context:           default",
+        client["Version"].as_str().unwrap_or(""), berth_client::CLIENT_API_VERSION, berth_types_arch());
+    let s = server?;
+    let st = |k: &str| s[k].as_str().unwrap_or("").to_string();
+    println!("\nServer: {}\n Engine:\n  Version:          {}\n  API version:      {} (minimum version {})\n  OS/Arch:          {}/{}\n  Kernel:           {}\n  Experimental:     false",
+        s["Platform"]["Name"].as_str().unwrap_or("Berth"), st("Version"), st("ApiVersion"), st("MinAPIVersion"), st("Os"), st("Arch"), st("KernelVersion"));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn berth_types_arch() -> &'static str {
+    match std::env::consts::ARCH {
+        "x86_64" => "amd64",
+        "aarch64" => "arm64",
+        a => a,
+    }
+}
+
+/// `berth info`.
+pub async fn info(c: &Client, a: FormatOnly) -> anyhow::Result<ExitCode> {
+    let i: Value = c.get_json("/info", &[]).await?;
+    if let Some(f) = a.format {
+        println!("{}", Format::parse(&f)?.render(&i)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let s = |k: &str| match &i[k] {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        v => v.to_string(),
+    };
+    println!("Server:");
+    for (label, key) in [
+        ("Containers", "Containers"),
+        ("Images", "Images"),
+        ("Server Version", "ServerVersion"),
+        ("Storage Driver", "Driver"),
+        ("Logging Driver", "LoggingDriver"),
+        ("Cgroup Driver", "CgroupDriver"),
+        ("Cgroup Version", "CgroupVersion"),
+        ("Default Runtime", "DefaultRuntime"),
+        ("Kernel Version", "KernelVersion"),
+        ("Operating System", "OperatingSystem"),
+        ("OSType", "OSType"),
+        ("Architecture", "Architecture"),
+        ("CPUs", "NCPU"),
+        ("Total Memory", "MemTotal"),
+        ("Name", "Name"),
+        ("ID", "ID"),
+        ("Docker Root Dir", "DockerRootDir"),
+    ] {
+        let v = if key == "MemTotal" { human_binary(i[key].as_f64().unwrap_or(0.0)) } else { s(key) };
+        println!(" {label}: {v}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn human_binary(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.4}{}", units[i]).replace(".0000", "")
+}
+
+/// `berth system df`.
+pub async fn df(c: &Client, a: DfArgs) -> anyhow::Result<ExitCode> {
+    let d: Value = c.get_json("/system/df", &[]).await?;
+    let images = d["Images"].as_array().cloned().unwrap_or_default();
+    let total = d["LayersSize"].as_f64().unwrap_or(0.0);
+    let active: Vec<&Value> = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0).collect();
+    let active_size: f64 = active.iter().map(|i| i["Size"].as_f64().unwrap_or(0.0)).sum();
+    let reclaim = (total - active_size).max(0.0);
+    let pct = if total > 0.0 { (reclaim * 100.0 / total).round() as i64 } else { 0 };
+    let rows = vec![
+        json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active.len().to_string(), "Size": human_size(total), "Reclaimable": format!("{} ({}%)", human_size(reclaim), pct)}),
+        json!({"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+    ];
+    let fmt = a.format.unwrap_or_else(|| "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into());
+    let header = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
+    print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
+    if a.verbose {
+        println!("\nImages space usage:\n");
+        let rows: Vec<Value> = images
+            .iter()
+            .flat_map(|i| {
+                let tags: Vec<String> = i["RepoTags"].as_array().map(|t| t.iter().filter_map(|x| x.as_str().map(String::from)).collect()).unwrap_or_default();
+                let tags = if tags.is_empty() { vec!["<none>:<none>".to_string()] } else { tags };
+                tags.into_iter().map(move |t| {
+                    let (r, tg) = t.rsplit_once(':').unwrap_or((&t, "<none>"));
+                    json!({"Repository": r, "Tag": tg, "ID": short_id(i["Id"].as_str().unwrap_or("")),
+                           "CreatedSince": since(i["Created"].as_i64().unwrap_or(0)), "Size": human_size(i["Size"].as_f64().unwrap_or(0.0)),
+                           "SharedSize": human_size(i["SharedSize"].as_f64().unwrap_or(0.0).max(0.0)),
+                           "UniqueSize": human_size(i["Size"].as_f64().unwrap_or(0.0)), "Containers": i["Containers"].as_i64().unwrap_or(0).to_string()})
+                })
+            })
+            .collect();
+        let f = Format::parse("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}")?;
+        let h = json!({"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED", "Size": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"});
+        print!("{}", f.render_rows(&h, &rows)?);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Strips `sha256:` and keeps 12 characters.
+pub fn short_id(id: &str) -> String {
+    id.trim_start_matches("sha256:").chars().take(12).collect()
+}
+
+/// `--since`/`--until`: Unix seconds and RFC 3339 pass through, durations (`10m`, `2h`) become
+/// "that long ago", as the docker CLI does client-side.
+pub fn event_time(s: &str) -> anyhow::Result<String> {
+    if s.parse::<f64>().is_ok() || chrono::DateTime::parse_from_rfc3339(s).is_ok() {
+        return Ok(s.to_string());
+    }
+    let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(|| anyhow::anyhow!("invalid time {s:?}"))?);
+    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid time {s:?}"))?;
+    let secs = match unit {
+        "s" => n,
+        "m" => n * 60.0,
+        "h" => n * 3600.0,
+        "ms" => n / 1000.0,
+        _ => anyhow::bail!("invalid time {s:?}: use Unix seconds, RFC 3339 or a duration like 10m"),
+    };
+    let t = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9 - secs;
+    Ok(format!("{t:.9}"))
+}
+
+/// `berth events`.
+pub async fn events(c: &Client, a: EventsArgs) -> anyhow::Result<ExitCode> {
+    let mut q = vec![];
+    if let Some(s) = &a.since {
+        q.push(("since", event_time(s)?));
+    }
+    if let Some(u) = &a.until {
+        q.push(("until", event_time(u)?));
+    }
+    if !a.filter.is_empty() {
+        q.push(("filters", filters_param(&a.filter)?));
+    }
+    let fmt = a.format.as_deref().map(Format::parse).transpose()?;
+    let resp = c.request(Method::GET, "/events", &q, berth_client::empty(), &[]).await?;
+    use http_body_util_shim::next_json;
+    let mut body = resp.into_body();
+    let mut buf = Vec::new();
+    while let Some(ev) = next_json(&mut body, &mut buf).await? {
+        match &fmt {
+            Some(f) => println!("{}", f.render(&ev)?),
+            None => {
+                let t = chrono::DateTime::from_timestamp_nanos(ev["timeNano"].as_i64().unwrap_or(0));
+                let attrs = ev["Actor"]["Attributes"]
+                    .as_object()
+                    .map(|m| m.iter().map(|(k, v)| format!("{k}={}", v.as_str().unwrap_or(""))).collect::<Vec<_>>().join(", "))
+                    .unwrap_or_default();
+                let attrs = if attrs.is_empty() { String::new() } else { format!(" ({attrs})") };
+                println!(
+                    "{} {} {} {}{}",
+                    t.to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
+                    ev["Type"].as_str().unwrap_or(""),
+                    ev["Action"].as_str().unwrap_or(""),
+                    ev["Actor"]["ID"].as_str().unwrap_or(""),
+                    attrs
+                );
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Reading a stream of JSON values from a body without the JSON-message semantics.
+mod http_body_util_shim {
+    use hyper::body::{Body, Incoming};
+    use serde_json::Value;
+    use std::future::poll_fn;
+    use std::pin::Pin;
+
+    /// The next JSON value of the stream, or `None` at its end.
+    pub async fn next_json(body: &mut Incoming, buf: &mut Vec<u8>) -> anyhow::Result<Option<Value>> {
+        loop {
+            let mut it = serde_json::Deserializer::from_slice(buf).into_iter::<Value>();
+            match it.next() {
+                Some(Ok(v)) => {
+                    let off = it.byte_offset();
+                    buf.drain(..off);
+                    return Ok(Some(v));
+                }
+                Some(Err(e)) if !e.is_eof() => anyhow::bail!("bad event from daemon: {e}"),
+                _ => {}
+            }
+            match poll_fn(|cx| Pin::new(&mut *body).poll_frame(cx)).await {
+                Some(f) => {
+                    if let Ok(d) = f?.into_data() {
+                        buf.extend_from_slice(&d);
+                    }
+                }
+                None => return Ok(None),
+            }
+        }
+    }
+}

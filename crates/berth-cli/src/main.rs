@@ -1,0 +1,59 @@
+//! `berth`: the client verbs, and the `daemon` and `registry` servers, in one executable.
+
+mod cli;
+mod cmd;
+mod render;
+
+use clap::Parser;
+use cli::{Cli, Command, ImageCmd, SystemCmd};
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let args = Cli::parse();
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("berth: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(args)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("{}", cmd::describe(&e));
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(args: Cli) -> anyhow::Result<ExitCode> {
+    let host = args.host.clone();
+    let client = || cmd::client(host.as_deref());
+    match args.command {
+        Command::Daemon(a) => return cmd::daemon::run(a).await,
+        Command::Registry(a) => return cmd::registry::run(a).await,
+        _ => init_client_logging(&args.log_level),
+    }
+    match args.command {
+        Command::Daemon(_) | Command::Registry(_) => unreachable!("handled above"),
+        Command::Version(a) => cmd::system::version(&client()?, a).await,
+        Command::Info(a) | Command::System(SystemCmd::Info(a)) => cmd::system::info(&client()?, a).await,
+        Command::System(SystemCmd::Df(a)) => cmd::system::df(&client()?, a).await,
+        Command::Events(a) | Command::System(SystemCmd::Events(a)) => cmd::system::events(&client()?, a).await,
+        Command::Images(a) | Command::Image(ImageCmd::Ls(a)) => cmd::images::list(&client()?, a).await,
+        Command::Image(ImageCmd::Inspect(a)) => cmd::images::inspect(&client()?, a.images, a.format).await,
+        Command::Inspect(a) => cmd::images::inspect_any(&client()?, a).await,
+        Command::History(a) | Command::Image(ImageCmd::History(a)) => cmd::images::history(&client()?, a).await,
+        Command::Tag(a) | Command::Image(ImageCmd::Tag(a)) => cmd::images::tag(&client()?, a).await,
+        Command::Rmi(a) | Command::Image(ImageCmd::Rm(a)) => cmd::images::rmi(&client()?, a).await,
+        Command::Image(ImageCmd::Prune(a)) => cmd::images::prune(&client()?, a).await,
+        Command::Import(a) | Command::Image(ImageCmd::Import(a)) => cmd::images::import(&client()?, a).await,
+        Command::Save(a) | Command::Image(ImageCmd::Save(a)) => cmd::images::save(&client()?, a).await,
+        Command::Load(a) | Command::Image(ImageCmd::Load(a)) => cmd::images::load(&client()?, a).await,
+    }
+}
+
+fn init_client_logging(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+}

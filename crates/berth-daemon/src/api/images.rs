@@ -1,0 +1,162 @@
+//! `/images/*`: list, create (import), load, get (save), prune, and the per-image verbs.
+//! Image names contain `/` and `:`, so per-image routes take the rest of the path and split off
+//! the verb themselves (Docker's router does the same with `{name:.*}`).
+
+use super::stream::{body_reader, channel_body};
+use super::{json, ApiError, Params};
+use crate::service::images::ListOptions;
+use crate::service::{ServiceError, Services};
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use berth_api::progress::JsonMessage;
+use berth_image::import::ImportOptions;
+use berth_types::Reference;
+use futures_util::TryStreamExt;
+use std::sync::Arc;
+
+type S = State<Arc<Services>>;
+
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route("/images/json", get(list))
+        .route("/images/create", post(create))
+        .route("/images/load", post(load))
+        .route("/images/get", get(save_many))
+        .route("/images/prune", post(prune))
+        .route("/images/{*rest}", get(get_verb).post(post_verb).delete(delete))
+}
+
+async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
+    let opts = ListOptions { all: p.flag("all"), filters: p.filters()? };
+    Ok(json(StatusCode::OK, &s.images.list(&opts)?))
+}
+
+fn split_verb<'a>(rest: &'a str, verbs: &[&str]) -> Option<(&'a str, &'a str)> {
+    let (name, verb) = rest.rsplit_once('/')?;
+    (verbs.contains(&verb) && !name.is_empty()).then_some((name, verb))
+}
+
+fn not_found() -> ApiError {
+    ApiError::new(StatusCode::NOT_FOUND, "page not found")
+}
+
+async fn get_verb(State(s): S, Path(rest): Path<String>) -> Result<Response, ApiError> {
+    let (name, verb) = split_verb(&rest, &["json", "history", "get"]).ok_or_else(not_found)?;
+    match verb {
+        "json" => Ok(json(StatusCode::OK, &s.images.inspect(name)?)),
+        "history" => Ok(json(StatusCode::OK, &s.images.history(name)?)),
+        _ => save(s, vec![name.to_string()]).await,
+    }
+}
+
+async fn post_verb(State(s): S, Path(rest): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let (name, verb) = split_verb(&rest, &["tag", "push"]).ok_or_else(not_found)?;
+    match verb {
+        "tag" => {
+            let repo = p.get("repo").unwrap_or("");
+            if repo.is_empty() {
+                return Err(ApiError::bad_request("repository name must have at least one component"));
+            }
+            s.images.tag(name, repo, p.get("tag").unwrap_or(""))?;
+            Ok(StatusCode::CREATED.into_response())
+        }
+        _ => Err(ServiceError::NotImplemented("pushing to a registry is not supported by this Berth daemon yet".into()).into()),
+    }
+}
+
+async fn delete(State(s): S, Path(name): Path<String>, p: Params) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &s.images.delete(&name, p.flag("force"), p.flag("noprune"))?))
+}
+
+async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &s.images.prune(&p.filters()?)?))
+}
+
+fn json_lines(msgs: &[JsonMessage]) -> Response {
+    let body: Vec<u8> = msgs.iter().flat_map(JsonMessage::to_line).collect();
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+}
+
+async fn create(State(s): S, p: Params, body: Body) -> Result<Response, ApiError> {
+    if p.get("fromImage").is_some_and(|v| !v.is_empty()) {
+        return Err(ServiceError::NotImplemented("pulling from a registry is not supported by this Berth daemon yet".into()).into());
+    }
+    let src = p.get("fromSrc").filter(|v| !v.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
+    let repo = p.get("repo").unwrap_or("");
+    let reference = if repo.is_empty() {
+        None
+    } else {
+        Some(Reference::from_repo_tag(repo, p.get("tag").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?)
+    };
+    let architecture = match p.get("platform").filter(|v| !v.is_empty()) {
+        Some(pl) => {
+            let mut parts = pl.split('/');
+            match (parts.next(), parts.next()) {
+                (Some("linux"), Some(arch)) if !arch.is_empty() => Some(arch.to_string()),
+                _ => return Err(ApiError::bad_request(format!("invalid platform {pl:?}: only linux/<arch> is supported"))),
+            }
+        }
+        None => None,
+    };
+    let opts = ImportOptions {
+        changes: p.all("changes"),
+        message: p.get("message").map(str::to_string),
+        source: src.to_string(),
+        architecture,
+    };
+    let reader: Box<dyn std::io::Read + Send> = if src == "-" {
+        Box::new(body_reader(body))
+    } else {
+        Box::new(fetch(src).await?)
+    };
+    let svc = s.clone();
+    let id = tokio::task::spawn_blocking(move || svc.images.import(reader, &opts, reference.as_ref()))
+        .await
+        .map_err(ServiceError::from)??;
+    Ok(json_lines(&[JsonMessage::status(id.to_string())]))
+}
+
+/// Opens a URL given to `import` as a blocking reader.
+async fn fetch(url: &str) -> Result<impl std::io::Read + Send, ApiError> {
+    let parsed: reqwest::Url = url.parse().map_err(|_| ApiError::bad_request(format!("invalid import source {url:?}: expected - or an http(s) URL")))?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(ApiError::bad_request(format!("invalid import source {url:?}: expected - or an http(s) URL")));
+    }
+    let resp = reqwest::get(parsed).await.map_err(|e| ServiceError::Upstream(format!("Get {url:?}: {}", super::error_chain(&e))))?;
+    if !resp.status().is_success() {
+        return Err(ServiceError::Upstream(format!("Get {url:?}: server answered {}", resp.status())).into());
+    }
+    let stream = resp.bytes_stream().map_err(std::io::Error::other);
+    Ok(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))
+}
+
+async fn load(State(s): S, body: Body) -> Result<Response, ApiError> {
+    let reader = body_reader(body);
+    let svc = s.clone();
+    let lines = tokio::task::spawn_blocking(move || svc.images.load(reader)).await.map_err(ServiceError::from)??;
+    Ok(json_lines(&lines.into_iter().map(JsonMessage::stream).collect::<Vec<_>>()))
+}
+
+async fn save_many(State(s): S, p: Params) -> Result<Response, ApiError> {
+    let names = p.all("names");
+    if names.is_empty() {
+        return Err(ApiError::bad_request("no image names given"));
+    }
+    save(s, names).await
+}
+
+async fn save(s: Arc<Services>, names: Vec<String>) -> Result<Response, ApiError> {
+    let items = s.images.save_items(&names)?;
+    let (mut w, body) = channel_body();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = s.images.save(&items, &mut w) {
+            tracing::warn!(error = %super::error_chain(&e), "save failed mid-stream");
+            w.fail(std::io::Error::other(e.to_string()));
+        }
+    });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+}

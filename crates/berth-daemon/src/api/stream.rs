@@ -1,0 +1,66 @@
+//! Bridges between HTTP bodies and the synchronous readers and writers of the stores: request
+//! bodies become blocking `Read`ers for `spawn_blocking` work, and blocking writers feed response
+//! bodies through a bounded channel (back-pressure: a slow client slows the writer, not memory).
+
+use axum::body::Body;
+use bytes::Bytes;
+use futures_util::TryStreamExt;
+use std::io;
+use tokio::sync::mpsc;
+use tokio_util::io::{StreamReader, SyncIoBridge};
+
+/// A blocking reader over a request body. Must be created inside the runtime and read off it.
+pub fn body_reader(body: Body) -> impl io::Read + Send + 'static {
+    let stream = body.into_data_stream().map_err(io::Error::other);
+    SyncIoBridge::new(StreamReader::new(stream))
+}
+
+/// A blocking writer whose bytes become a streaming response body.
+pub struct ChannelWriter {
+    tx: mpsc::Sender<Result<Bytes, io::Error>>,
+    buf: Vec<u8>,
+}
+
+const CHUNK: usize = 256 * 1024;
+
+/// A writer and the body its bytes flow into.
+pub fn channel_body() -> (ChannelWriter, Body) {
+    let (tx, rx) = mpsc::channel::<Result<Bytes, io::Error>>(8);
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    (ChannelWriter { tx, buf: Vec::with_capacity(CHUNK) }, Body::from_stream(stream))
+}
+
+impl ChannelWriter {
+    /// Ends the body with an error, so the client sees a broken stream rather than a short one.
+    pub fn fail(mut self, e: io::Error) {
+        self.buf.clear();
+        let _ = self.tx.blocking_send(Err(e));
+    }
+
+    fn send_buf(&mut self) -> io::Result<()> {
+        if self.buf.is_empty() {
+            return Ok(());
+        }
+        let chunk = Bytes::from(std::mem::replace(&mut self.buf, Vec::with_capacity(CHUNK)));
+        self.tx.blocking_send(Ok(chunk)).map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "client went away"))
+    }
+}
+
+impl io::Write for ChannelWriter {
+    fn write(&mut self, data: &[u8]) -> io::Result<usize> {
+        self.buf.extend_from_slice(data);
+        if self.buf.len() >= CHUNK {
+            self.send_buf()?;
+        }
+        Ok(data.len())
+    }
+    fn flush(&mut self) -> io::Result<()> {
+        self.send_buf()
+    }
+}
+
+impl Drop for ChannelWriter {
+    fn drop(&mut self) {
+        let _ = self.send_buf();
+    }
+}

@@ -1,0 +1,139 @@
+//! `/_ping`, `/version`, `/info`, `/system/df`, `/events`.
+
+use super::{json, ApiError, Params};
+use crate::service::images::{parse_time, ListOptions};
+use crate::service::Services;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, Method, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::Router;
+use berth_api::system::EventMessage;
+use bytes::Bytes;
+use serde_json::json as j;
+use std::sync::Arc;
+
+type S = State<Arc<Services>>;
+
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route("/_ping", get(ping).head(ping))
+        .route("/version", get(version))
+        .route("/info", get(info))
+        .route("/system/df", get(df))
+        .route("/events", get(events))
+}
+
+async fn ping(method: Method) -> Response {
+    let body = if method == Method::HEAD { "" } else { "OK" };
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::CACHE_CONTROL, "no-cache, no-store, must-revalidate"),
+            (header::PRAGMA, "no-cache"),
+            (header::HeaderName::from_static("builder-version"), "1"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn version(State(s): S) -> Response {
+    json(StatusCode::OK, &s.system.version())
+}
+
+async fn info(State(s): S) -> Response {
+    json(StatusCode::OK, &s.system.info(s.events.listeners()))
+}
+
+async fn df(State(s): S) -> Result<Response, ApiError> {
+    let mut images = s.images.list(&ListOptions { all: true, ..Default::default() })?;
+    for i in &mut images {
+        i.containers = 0;
+        i.shared_size = 0;
+    }
+    Ok(json(
+        StatusCode::OK,
+        &j!({
+            "LayersSize": s.images.layers_size(),
+            "Images": images,
+            "Containers": [],
+            "Volumes": [],
+            "BuildCache": [],
+        }),
+    ))
+}
+
+fn event_matches(f: &crate::filters::Filters, e: &EventMessage) -> bool {
+    let any = |key: &str, ok: &dyn Fn(&str) -> bool| f.get(key).is_empty() || f.get(key).iter().any(|v| ok(v));
+    let name = e.actor.attributes.get("name").map(String::as_str).unwrap_or("");
+    let object = |kind: &'static str| {
+        move |v: &str| e.kind == kind && (e.actor.id == v || e.actor.id.trim_start_matches("sha256:").starts_with(v) || name == v)
+    };
+    any("type", &|v| e.kind == v)
+        && any("event", &|v| e.action == v)
+        && any("scope", &|v| e.scope == v)
+        && any("image", &|v| {
+            object("image")(v)
+                || e.actor.attributes.get("image").is_some_and(|i| i == v)
+                || berth_types::Reference::parse_tagged(v).is_ok_and(|r| r.familiar() == name)
+        })
+        && any("container", &object("container"))
+        && any("network", &object("network"))
+        && any("volume", &object("volume"))
+        && f.labels_match("label", Some(&e.actor.attributes))
+}
+
+async fn events(State(s): S, p: Params) -> Result<Response, ApiError> {
+    let filters = p.filters()?;
+    let since = p.get("since").filter(|v| !v.is_empty()).map(parse_time).transpose()?;
+    let until = p.get("until").filter(|v| !v.is_empty()).map(parse_time).transpose()?;
+    let ts = |e: &EventMessage| e.time_nano as f64 / 1e9;
+    let (past, mut rx, mut closed) = s.events.subscribe();
+    let (tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let line = |e: &EventMessage| {
+        let mut v = serde_json::to_vec(e).unwrap_or_default();
+        v.push(b'\n');
+        Bytes::from(v)
+    };
+    tokio::spawn(async move {
+        if let Some(since) = since {
+            for e in past.iter().filter(|e| ts(e) >= since && until.is_none_or(|u| ts(e) <= u)) {
+                if event_matches(&filters, e) && tx.send(line(e)).await.is_err() {
+                    return;
+                }
+            }
+        }
+        let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9;
+        let deadline = until.map(|u| tokio::time::Instant::now() + std::time::Duration::from_secs_f64((u - now).max(0.0)));
+        loop {
+            let sleep = async {
+                match deadline {
+                    Some(d) => tokio::time::sleep_until(d).await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = sleep => return,
+                _ = closed.changed() => return,
+                _ = tx.closed() => return,
+                r = rx.recv() => match r {
+                    Ok(e) => {
+                        if event_matches(&filters, &e) && tx.send(line(&e)).await.is_err() {
+                            return;
+                        }
+                    }
+                    Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                    Err(_) => return,
+                },
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(out_rx, |mut rx| async move {
+        rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx))
+    });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+}
+

@@ -1,0 +1,106 @@
+#![recursion_limit = "256"]
+//! The Berth daemon (layer 4): the services that own images (and, as they land, containers,
+//! networks and volumes), the event bus, and the Docker Engine API router in front of them.
+//!
+//! ```text
+//! listener (unix / tcp) ─▶ api::serve_connection ─▶ version prefix + common headers
+//!                                                 ─▶ axum router (api/*.rs, one per resource)
+//!                                                 ─▶ service/*.rs (no HTTP types below this line)
+//!                                                 ─▶ berth-image / berth-content stores
+//! ```
+//! On-disk layout of a data root:
+//! ```text
+//! <data-root>/
+//!   berth.lock        flock held while a daemon serves this root
+//!   engine-id         the daemon's stable id (`docker info` ID)
+//!   content/          content store (berth-content)
+//!   image/            image records and tags (berth-image)
+//!   tmp/              scratch space, emptied at start
+//! ```
+
+pub mod api;
+pub mod events;
+pub mod filters;
+pub mod listen;
+mod lock;
+pub mod service;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+pub use listen::ListenAddr;
+
+/// Everything `berth daemon` is configured with.
+#[derive(Debug, Clone)]
+pub struct DaemonConfig {
+    /// Root of all persistent state.
+    pub data_root: PathBuf,
+    /// Addresses to serve the API on.
+    pub hosts: Vec<ListenAddr>,
+}
+
+/// Failures that stop the daemon from starting or serving.
+#[derive(Debug, thiserror::Error)]
+pub enum DaemonError {
+    /// Another daemon holds the data root.
+    #[error("another berth daemon is already running with data root {0} (lock held on berth.lock)")]
+    Locked(PathBuf),
+    /// A store failed to open.
+    #[error("opening the image store: {0}")]
+    Image(#[from] berth_image::ImageError),
+    /// The content store failed to open.
+    #[error("opening the content store: {0}")]
+    Content(#[from] berth_content::ContentError),
+    /// A filesystem operation failed.
+    #[error("{op} {path}")]
+    Io {
+        /// What was being done.
+        op: &'static str,
+        /// To what.
+        path: PathBuf,
+        /// Why it failed.
+        #[source]
+        source: std::io::Error,
+    },
+    /// Binding a listener failed.
+    #[error("cannot listen on {addr}: {source}")]
+    Listen {
+        /// The address.
+        addr: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Opens the data root, serves the API on every configured address until `shutdown` resolves,
+/// then stops accepting, removes unix sockets and returns.
+pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), DaemonError> {
+    let root = &config.data_root;
+    std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
+    let _lock = lock::DataRootLock::acquire(root)?;
+    let services = Arc::new(service::Services::open(root)?);
+    let mut listeners = Vec::new();
+    for addr in &config.hosts {
+        listeners.push(listen::bind(addr).await?);
+    }
+    tracing::info!(data_root = %root.display(), hosts = ?config.hosts, "daemon started");
+    let router = api::router(services.clone());
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let mut tasks = Vec::new();
+    for l in listeners {
+        tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), stop_rx.clone())));
+    }
+    shutdown.await;
+    tracing::info!("shutting down");
+    let _ = stop_tx.send(true);
+    services.events.close();
+    for t in tasks {
+        let _ = t.await;
+    }
+    for addr in &config.hosts {
+        addr.cleanup();
+    }
+    tracing::info!("daemon stopped");
+    Ok(())
+}

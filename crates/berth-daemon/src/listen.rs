@@ -1,0 +1,161 @@
+//! API listeners: `unix:///path` (the default) and `tcp://HOST:PORT`, and the accept loop that hands
+//! each connection to hyper with upgrades enabled (attach and exec hijack the connection).
+
+use crate::api::Api;
+use crate::DaemonError;
+use hyper_util::rt::TokioIo;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::str::FromStr;
+use tokio::net::{TcpListener, UnixListener};
+use tokio::sync::watch;
+
+/// Where the API is served.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListenAddr {
+    /// A unix socket path.
+    Unix(PathBuf),
+    /// A TCP address.
+    Tcp(SocketAddr),
+}
+
+impl FromStr for ListenAddr {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        if let Some(p) = s.strip_prefix("unix://") {
+            if p.is_empty() {
+                return Err(format!("invalid host {s:?}: empty socket path"));
+            }
+            return Ok(ListenAddr::Unix(PathBuf::from(p)));
+        }
+        if let Some(a) = s.strip_prefix("tcp://") {
+            let a = a.trim_end_matches('/');
+            return a.parse().map(ListenAddr::Tcp).map_err(|_| format!("invalid host {s:?}: expected tcp://IP:PORT"));
+        }
+        if s.starts_with('/') {
+            return Ok(ListenAddr::Unix(PathBuf::from(s)));
+        }
+        Err(format!("invalid host {s:?}: expected unix:///path or tcp://IP:PORT"))
+    }
+}
+
+impl std::fmt::Display for ListenAddr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ListenAddr::Unix(p) => write!(f, "unix://{}", p.display()),
+            ListenAddr::Tcp(a) => write!(f, "tcp://{a}"),
+        }
+    }
+}
+
+impl ListenAddr {
+    /// Removes what serving left behind (the socket file).
+    pub fn cleanup(&self) {
+        if let ListenAddr::Unix(p) = self {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A bound listener.
+pub enum Listener {
+    /// Unix socket.
+    Unix(UnixListener),
+    /// TCP socket.
+    Tcp(TcpListener),
+}
+
+/// Binds `addr`. A stale unix socket (nobody answering) is replaced; a live one is an error.
+pub async fn bind(addr: &ListenAddr) -> Result<Listener, DaemonError> {
+    let err = |source| DaemonError::Listen { addr: addr.to_string(), source };
+    match addr {
+        ListenAddr::Unix(p) => {
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir).map_err(err)?;
+            }
+            if p.exists() {
+                if tokio::net::UnixStream::connect(p).await.is_ok() {
+                    return Err(err(std::io::Error::new(std::io::ErrorKind::AddrInUse, "socket is in use by another process")));
+                }
+                std::fs::remove_file(p).map_err(err)?;
+            }
+            let l = UnixListener::bind(p).map_err(err)?;
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o660)).map_err(err)?;
+            Ok(Listener::Unix(l))
+        }
+        ListenAddr::Tcp(a) => {
+            if !a.ip().is_loopback() {
+                tracing::warn!(addr = %a, "API served on a non-loopback TCP address without TLS: anyone who reaches it controls this host");
+            }
+            Ok(Listener::Tcp(TcpListener::bind(a).await.map_err(err)?))
+        }
+    }
+}
+
+/// Accepts connections until `stop` turns true.
+pub async fn accept_loop(listener: Listener, api: Api, mut stop: watch::Receiver<bool>) {
+    loop {
+        let accepted = tokio::select! {
+            _ = stop.changed() => return,
+            r = accept(&listener) => r,
+        };
+        match accepted {
+            Ok(io) => {
+                let api = api.clone();
+                let mut stop = stop.clone();
+                tokio::spawn(async move {
+                    let svc = hyper::service::service_fn(move |req| {
+                        let api = api.clone();
+                        async move { Ok::<_, std::convert::Infallible>(api.handle(req).await) }
+                    });
+                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).with_upgrades();
+                    tokio::pin!(conn);
+                    tokio::select! {
+                        r = conn.as_mut() => {
+                            if let Err(e) = r {
+                                tracing::debug!(error = %e, "connection ended with an error");
+                            }
+                        }
+                        _ = stop.changed() => {}
+                    }
+                });
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+        }
+    }
+}
+
+type Io = TokioIo<Box<dyn ConnIo>>;
+
+/// A connection's byte stream, whatever the socket type.
+pub trait ConnIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
+impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ConnIo for T {}
+
+async fn accept(l: &Listener) -> std::io::Result<Io> {
+    Ok(match l {
+        Listener::Unix(u) => TokioIo::new(Box::new(u.accept().await?.0) as Box<dyn ConnIo>),
+        Listener::Tcp(t) => {
+            let (s, _) = t.accept().await?;
+            let _ = s.set_nodelay(true);
+            TokioIo::new(Box::new(s) as Box<dyn ConnIo>)
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn host_strings_parse() {
+        assert_eq!("unix:///run/b.sock".parse::<ListenAddr>().unwrap(), ListenAddr::Unix("/run/b.sock".into()));
+        assert_eq!("tcp://127.0.0.1:2375".parse::<ListenAddr>().unwrap(), ListenAddr::Tcp("127.0.0.1:2375".parse().unwrap()));
+        assert!("http://x".parse::<ListenAddr>().is_err());
+        assert!("unix://".parse::<ListenAddr>().is_err());
+        assert!("tcp://nohost".parse::<ListenAddr>().is_err());
+    }
+}

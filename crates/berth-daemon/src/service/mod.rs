@@ -1,0 +1,76 @@
+//! Services: what the daemon can do, in terms of typed arguments and results. Nothing here knows
+//! about HTTP; the API routers translate requests into these calls.
+
+pub mod images;
+pub mod system;
+
+use crate::events::EventBus;
+use crate::DaemonError;
+use std::path::Path;
+use std::sync::Arc;
+
+/// The daemon's services, each owning one resource.
+pub struct Services {
+    /// Images.
+    pub images: images::ImageService,
+    /// Version, info, disk usage.
+    pub system: system::SystemService,
+    /// Events.
+    pub events: Arc<EventBus>,
+}
+
+impl Services {
+    /// Opens every store under `root`.
+    pub fn open(root: &Path) -> Result<Services, DaemonError> {
+        let tmp = root.join("tmp");
+        let _ = std::fs::remove_dir_all(&tmp);
+        std::fs::create_dir_all(&tmp).map_err(|source| DaemonError::Io { op: "create", path: tmp.clone(), source })?;
+        let content = berth_content::ContentStore::open(root.join("content"))?;
+        let store = Arc::new(berth_image::ImageStore::open(root.join("image"), content)?);
+        let events = Arc::new(EventBus::default());
+        Ok(Services {
+            images: images::ImageService::new(store.clone(), events.clone()),
+            system: system::SystemService::new(root, store)?,
+            events,
+        })
+    }
+}
+
+/// Errors of the service layer, each with an [`ErrorKind`](berth_types::ErrorKind).
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// From the image store.
+    #[error(transparent)]
+    Image(#[from] berth_image::ImageError),
+    /// A malformed argument (filters, references, parameters).
+    #[error("{0}")]
+    Invalid(String),
+    /// A feature that exists in Docker but not (yet) in Berth.
+    #[error("{0}")]
+    NotImplemented(String),
+    /// A remote source (import URL) failed.
+    #[error("{0}")]
+    Upstream(String),
+    /// A blocking task panicked or was cancelled.
+    #[error("internal task failed: {0}")]
+    Task(#[from] tokio::task::JoinError),
+}
+
+impl berth_types::error::HasKind for ServiceError {
+    fn kind(&self) -> berth_types::ErrorKind {
+        use berth_types::ErrorKind;
+        match self {
+            ServiceError::Image(e) => e.kind(),
+            ServiceError::Invalid(_) => ErrorKind::InvalidArgument,
+            ServiceError::NotImplemented(_) => ErrorKind::Unavailable,
+            ServiceError::Upstream(_) => ErrorKind::InvalidArgument,
+            ServiceError::Task(_) => ErrorKind::Internal,
+        }
+    }
+}
+
+impl From<berth_types::ReferenceError> for ServiceError {
+    fn from(e: berth_types::ReferenceError) -> Self {
+        ServiceError::Invalid(e.to_string())
+    }
+}

@@ -1,0 +1,58 @@
+//! `HEAD`/`GET`/`DELETE /v2/<name>/blobs/<digest>` (OCI § pulling blobs, deleting blobs), with ranges.
+
+use super::header;
+use crate::errors::{ApiError, ErrorCode};
+use crate::service::{ByteRange, Registry};
+use axum::body::Body;
+use axum::response::{IntoResponse, Response};
+use berth_types::Digest;
+use http::{HeaderMap, StatusCode};
+use tokio::io::AsyncReadExt;
+use tokio_util::io::ReaderStream;
+
+pub(super) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
+    s.parse().map_err(|e| {
+        ApiError::new(ErrorCode::DigestInvalid, format!("invalid digest: {e}")).with_detail(serde_json::json!({ "digest": s }))
+    })
+}
+
+pub(super) async fn get(reg: &Registry, name: &str, d: &str, headers: &HeaderMap, head: bool) -> Result<Response, ApiError> {
+    let d = parse_digest(d)?;
+    let size = reg.blob_size(name, &d).await?;
+    let range = headers.get(http::header::RANGE).and_then(|v| v.to_str().ok());
+    let (status, first, last) = match range {
+        None => (StatusCode::OK, 0, size.checked_sub(1)),
+        Some(r) => match ByteRange::parse(r).and_then(|r| r.resolve(size)) {
+            Some((a, b)) => (StatusCode::PARTIAL_CONTENT, a, Some(b)),
+            None => {
+                return Err(ApiError::new(ErrorCode::RangeInvalid, "requested range not satisfiable")
+                    .with_header("Content-Range", format!("bytes */{size}")));
+            }
+        },
+    };
+    let len = last.map_or(0, |l| l + 1 - first);
+    let body = if head || len == 0 {
+        Body::empty()
+    } else {
+        let reader = reg.blob_open(name, &d, first).await?.take(len);
+        Body::from_stream(ReaderStream::with_capacity(reader, 256 << 10))
+    };
+    let mut resp = (status, body).into_response();
+    header(&mut resp, "Content-Type", "application/octet-stream");
+    header(&mut resp, "Content-Length", len.to_string());
+    header(&mut resp, "Docker-Content-Digest", d.to_string());
+    header(&mut resp, "Accept-Ranges", "bytes");
+    header(&mut resp, "ETag", format!("\"{d}\""));
+    if status == StatusCode::PARTIAL_CONTENT {
+        header(&mut resp, "Content-Range", format!("bytes {first}-{}/{size}", first + len - 1));
+    }
+    Ok(resp)
+}
+
+pub(super) async fn delete(reg: &Registry, name: &str, d: &str) -> Result<Response, ApiError> {
+    let d = parse_digest(d)?;
+    reg.blob_delete(name, &d).await?;
+    let mut resp = StatusCode::ACCEPTED.into_response();
+    header(&mut resp, "Content-Length", "0");
+    Ok(resp)
+}

@@ -1,0 +1,49 @@
+//! `GET /v2/<name>/tags/list`, `GET /v2/_catalog` (with `n`/`last` pagination and `Link`), and
+//! `GET /v2/<name>/referrers/<digest>` (OCI 1.1, `artifactType` filter).
+
+use super::blobs::parse_digest;
+use super::{header, json_response, Query};
+use crate::errors::ApiError;
+use crate::manifest::OCI_INDEX;
+use crate::service::Registry;
+use axum::response::Response;
+use http::StatusCode;
+
+fn page_size(q: &Query) -> Option<usize> {
+    q.get("n").and_then(|n| n.parse().ok())
+}
+
+fn link(resp: &mut Response, path: &str, n: Option<usize>, items: &[String], more: bool) {
+    if let (true, Some(n), Some(last)) = (more, n, items.last()) {
+        header(resp, "Link", format!("<{path}?n={n}&last={last}>; rel=\"next\""));
+    }
+}
+
+pub(super) async fn tags(reg: &Registry, name: &str, q: &Query) -> Result<Response, ApiError> {
+    let n = page_size(q);
+    let (tags, more) = reg.tags(name, n, q.get("last")).await?;
+    let mut resp = json_response(StatusCode::OK, &serde_json::json!({ "name": name, "tags": tags }));
+    link(&mut resp, &format!("/v2/{name}/tags/list"), n, &tags, more);
+    Ok(resp)
+}
+
+pub(super) async fn catalog(reg: &Registry, q: &Query) -> Result<Response, ApiError> {
+    let n = page_size(q);
+    let (repos, more) = reg.catalog(n, q.get("last")).await?;
+    let mut resp = json_response(StatusCode::OK, &serde_json::json!({ "repositories": repos }));
+    link(&mut resp, "/v2/_catalog", Some(n.unwrap_or(repos.len().max(1))), &repos, more);
+    Ok(resp)
+}
+
+pub(super) async fn referrers(reg: &Registry, name: &str, d: &str, q: &Query) -> Result<Response, ApiError> {
+    let subject = parse_digest(d)?;
+    let filter = q.get("artifactType").filter(|t| !t.is_empty());
+    let manifests = reg.referrers(name, &subject, filter).await?;
+    let index = serde_json::json!({ "schemaVersion": 2, "mediaType": OCI_INDEX, "manifests": manifests });
+    let mut resp = json_response(StatusCode::OK, &index);
+    header(&mut resp, "Content-Type", OCI_INDEX);
+    if filter.is_some() {
+        header(&mut resp, "OCI-Filters-Applied", "artifactType");
+    }
+    Ok(resp)
+}

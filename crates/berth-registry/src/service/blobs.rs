@@ -1,0 +1,137 @@
+//! Blobs in a repository: existence (link + data), ranged reads, deletion and cross-repository mounts.
+
+use super::Registry;
+use crate::errors::{ApiError, ErrorCode};
+use crate::storage::{paths, ByteReader, StorageDriver};
+use berth_types::Digest;
+use bytes::Bytes;
+
+/// A `Range: bytes=…` request (RFC 9110 § 14.1.2), one range only as registries support.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    /// `bytes=start-` or `bytes=start-end` (end inclusive).
+    From(u64, Option<u64>),
+    /// `bytes=-n`: the last n bytes.
+    Suffix(u64),
+}
+
+impl ByteRange {
+    /// Parses a Range header value; `None` if it is not a single byte range.
+    pub fn parse(h: &str) -> Option<ByteRange> {
+        let spec = h.trim().strip_prefix("bytes=")?;
+        if spec.contains(',') {
+            return None;
+        }
+        let (a, b) = spec.split_once('-')?;
+        let (a, b) = (a.trim(), b.trim());
+        if a.is_empty() {
+            return b.parse().ok().map(ByteRange::Suffix);
+        }
+        let start = a.parse().ok()?;
+        let end = if b.is_empty() { None } else { Some(b.parse().ok()?) };
+        match end {
+            Some(e) if e < start => None,
+            _ => Some(ByteRange::From(start, end)),
+        }
+    }
+
+    /// The inclusive `(first, last)` byte positions within a blob of `size`, or `None` if unsatisfiable.
+    pub fn resolve(self, size: u64) -> Option<(u64, u64)> {
+        match self {
+            ByteRange::From(s, _) if s >= size => None,
+            ByteRange::From(s, e) => Some((s, e.map_or(size - 1, |e| e.min(size - 1)))),
+            ByteRange::Suffix(0) => None,
+            ByteRange::Suffix(_) if size == 0 => None,
+            ByteRange::Suffix(n) => Some((size.saturating_sub(n), size - 1)),
+        }
+    }
+}
+
+fn blob_unknown(d: &Digest) -> ApiError {
+    ApiError::new(ErrorCode::BlobUnknown, "blob unknown to registry").with_detail(serde_json::json!({ "digest": d }))
+}
+
+impl Registry {
+    /// The size of blob `d` if repository `name` has it (a blob link or a manifest revision) and its
+    /// bytes exist; `BLOB_UNKNOWN` otherwise.
+    pub async fn blob_size(&self, name: &str, d: &Digest) -> Result<u64, ApiError> {
+        self.linked_size(name, d).await?.ok_or_else(|| blob_unknown(d))
+    }
+
+    pub(crate) async fn linked_size(&self, name: &str, d: &Digest) -> Result<Option<u64>, ApiError> {
+        let linked = match self.driver.stat(&paths::layer_link(name, d)).await {
+            Ok(_) => true,
+            Err(e) if e.is_not_found() => match self.driver.stat(&paths::revision_link(name, d)).await {
+                Ok(_) => true,
+                Err(e) if e.is_not_found() => false,
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        if !linked {
+            return Ok(None);
+        }
+        match self.driver.stat(&paths::blob_data(d)).await {
+            Ok(i) => Ok(Some(i.size)),
+            Err(e) if e.is_not_found() => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A reader over blob `d` from `offset`, after the same checks as [`Registry::blob_size`].
+    pub async fn blob_open(&self, name: &str, d: &Digest, offset: u64) -> Result<ByteReader, ApiError> {
+        self.blob_size(name, d).await?;
+        match self.driver.reader(&paths::blob_data(d), offset).await {
+            Ok(r) => Ok(r),
+            Err(e) if e.is_not_found() => Err(blob_unknown(d)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Unlinks blob `d` from repository `name`; the bytes go at the next GC if nothing else uses them.
+    pub async fn blob_delete(&self, name: &str, d: &Digest) -> Result<(), ApiError> {
+        match self.driver.delete(&paths::layer_link(name, d)).await {
+            Ok(()) => Ok(()),
+            Err(e) if e.is_not_found() => Err(blob_unknown(d)),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Links blob `d` from repository `from` into `name` without copying (OCI § mounting a blob).
+    /// `Ok(false)` when `from` does not have it, so the caller falls back to an upload.
+    pub async fn blob_mount(&self, name: &str, from: &str, d: &Digest) -> Result<bool, ApiError> {
+        let _gc = self.gc.lock.read().await;
+        if self.linked_size(from, d).await?.is_none() {
+            return Ok(false);
+        }
+        self.link_blob(name, d).await?;
+        Ok(true)
+    }
+
+    /// Records that `name` has blob `d` (caller holds the GC lock shared).
+    pub(crate) async fn link_blob(&self, name: &str, d: &Digest) -> Result<(), ApiError> {
+        self.driver.put_content(&paths::layer_link(name, d), Bytes::from(d.to_string())).await?;
+        self.gc.touch([d.clone()]);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn byte_ranges_parse_and_resolve() {
+        assert_eq!(ByteRange::parse("bytes=0-9"), Some(ByteRange::From(0, Some(9))));
+        assert_eq!(ByteRange::parse("bytes=5-"), Some(ByteRange::From(5, None)));
+        assert_eq!(ByteRange::parse("bytes=-3"), Some(ByteRange::Suffix(3)));
+        assert_eq!(ByteRange::parse("bytes=9-1"), None);
+        assert_eq!(ByteRange::parse("bytes=0-1,4-5"), None);
+        assert_eq!(ByteRange::parse("items=0-1"), None);
+        assert_eq!(ByteRange::From(2, Some(100)).resolve(10), Some((2, 9)));
+        assert_eq!(ByteRange::From(10, None).resolve(10), None);
+        assert_eq!(ByteRange::Suffix(3).resolve(10), Some((7, 9)));
+        assert_eq!(ByteRange::Suffix(30).resolve(10), Some((0, 9)));
+        assert_eq!(ByteRange::Suffix(0).resolve(10), None);
+    }
+}

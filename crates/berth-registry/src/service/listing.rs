@@ -1,0 +1,122 @@
+//! Listings: tags of a repository, the catalog of repositories, referrers of a manifest.
+
+use super::Registry;
+use crate::errors::{ApiError, ErrorCode, StorageError};
+use crate::manifest::Descriptor;
+use crate::storage::{paths, StorageDriver};
+use berth_types::Digest;
+
+/// Default page size of `GET /v2/_catalog` without `n` (distribution's).
+const CATALOG_DEFAULT_PAGE: usize = 100;
+
+/// A page of a sorted list: the entries after `last`, at most `n`, and whether more follow.
+fn page(all: Vec<String>, n: Option<usize>, last: Option<&str>) -> (Vec<String>, bool) {
+    let mut rest: Vec<String> = match last {
+        Some(l) => all.into_iter().filter(|x| x.as_str() > l).collect(),
+        None => all,
+    };
+    match n {
+        Some(n) if rest.len() > n => {
+            rest.truncate(n);
+            (rest, true)
+        }
+        _ => (rest, false),
+    }
+}
+
+/// Every repository name under the store, sorted (a repository is a directory holding `_manifests`
+/// or `_layers`; names nest, so `a` and `a/b` can both be repositories).
+pub(crate) async fn walk_repositories<D: StorageDriver>(d: &D) -> Result<Vec<String>, StorageError> {
+    let mut found = Vec::new();
+    let mut stack = vec![String::new()];
+    while let Some(prefix) = stack.pop() {
+        let dir = if prefix.is_empty() { paths::REPOSITORIES.to_string() } else { paths::repo(&prefix) };
+        let children = match d.list(&dir).await {
+            Ok(c) => c,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        if !prefix.is_empty() && children.iter().any(|c| c == "_manifests" || c == "_layers") {
+            found.push(prefix.clone());
+        }
+        for c in children.into_iter().filter(|c| !c.starts_with('_')) {
+            stack.push(if prefix.is_empty() { c } else { format!("{prefix}/{c}") });
+        }
+    }
+    found.sort();
+    Ok(found)
+}
+
+impl Registry {
+    pub(crate) async fn all_tags(&self, name: &str) -> Result<Vec<String>, ApiError> {
+        match self.driver.list(&paths::tags(name)).await {
+            Ok(t) => Ok(t),
+            Err(e) if e.is_not_found() => Ok(Vec::new()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// A page of the tags of `name`, and whether more follow; `NAME_UNKNOWN` if the repository does
+    /// not exist.
+    pub async fn tags(&self, name: &str, n: Option<usize>, last: Option<&str>) -> Result<(Vec<String>, bool), ApiError> {
+        if !self.repo_exists(name).await {
+            return Err(ApiError::new(ErrorCode::NameUnknown, "repository name not known to registry")
+                .with_detail(serde_json::json!({ "name": name })));
+        }
+        Ok(page(self.all_tags(name).await?, n, last))
+    }
+
+    /// A page of repository names, and whether more follow.
+    pub async fn catalog(&self, n: Option<usize>, last: Option<&str>) -> Result<(Vec<String>, bool), ApiError> {
+        let all = walk_repositories(&self.driver).await?;
+        Ok(page(all, Some(n.unwrap_or(CATALOG_DEFAULT_PAGE)), last))
+    }
+
+    /// Descriptors of the manifests in `name` whose subject is `subject`, optionally only those of
+    /// `artifact_type` (OCI 1.1 § listing referrers). Unknown subjects have no referrers.
+    pub async fn referrers(
+        &self,
+        name: &str,
+        subject: &Digest,
+        artifact_type: Option<&str>,
+    ) -> Result<Vec<Descriptor>, ApiError> {
+        let dir = paths::referrers(name, subject);
+        let entries = match self.driver.list(&dir).await {
+            Ok(e) => e,
+            Err(e) if e.is_not_found() => return Ok(Vec::new()),
+            Err(e) => return Err(e.into()),
+        };
+        let mut out = Vec::new();
+        for hex in entries {
+            let Ok(d) = Digest::from_hex(&hex) else { continue };
+            let bytes = match self.driver.get_content(&paths::referrer(name, subject, &d)).await {
+                Ok(b) => b,
+                Err(e) if e.is_not_found() => continue,
+                Err(e) => return Err(e.into()),
+            };
+            let Ok(desc) = serde_json::from_slice::<Descriptor>(&bytes) else { continue };
+            if artifact_type.is_none_or(|t| desc.artifact_type.as_deref() == Some(t)) {
+                out.push(desc);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn v(xs: &[&str]) -> Vec<String> {
+        xs.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn page_honours_n_and_last() {
+        let all = v(&["a", "b", "c", "d"]);
+        assert_eq!(page(all.clone(), Some(2), None), (v(&["a", "b"]), true));
+        assert_eq!(page(all.clone(), Some(2), Some("b")), (v(&["c", "d"]), false));
+        assert_eq!(page(all.clone(), None, Some("c")), (v(&["d"]), false));
+        assert_eq!(page(all, Some(0), None), (v(&[]), true));
+    }
+}

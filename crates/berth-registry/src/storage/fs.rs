@@ -1,0 +1,157 @@
+//! The filesystem driver: one file per path under a root directory.
+
+use super::{check_path, ByteReader, ByteWriter, FileInfo, StorageDriver};
+use crate::errors::StorageError;
+use bytes::Bytes;
+use std::io;
+use std::path::PathBuf;
+use tokio::io::AsyncSeekExt;
+
+/// Stores each path as a file below `root`; see the module doc of `storage` for the layout.
+#[derive(Debug, Clone)]
+pub struct FsDriver {
+    root: PathBuf,
+}
+
+impl FsDriver {
+    /// A driver rooted at `root` (created on first write).
+    pub fn new(root: impl Into<PathBuf>) -> FsDriver {
+        FsDriver { root: root.into() }
+    }
+
+    fn full(&self, path: &str, allow_root: bool) -> Result<PathBuf, StorageError> {
+        check_path(path, allow_root)?;
+        Ok(if path.is_empty() { self.root.clone() } else { self.root.join(path) })
+    }
+}
+
+fn map_err<'a>(op: &'static str, path: &'a str) -> impl FnOnce(io::Error) -> StorageError + 'a {
+    move |source| {
+        if source.kind() == io::ErrorKind::NotFound {
+            StorageError::NotFound { path: path.to_string() }
+        } else {
+            StorageError::Io { op, path: path.to_string(), source }
+        }
+    }
+}
+
+async fn blocking<T: Send + 'static>(
+    op: &'static str,
+    path: &str,
+    f: impl FnOnce() -> io::Result<T> + Send + 'static,
+) -> Result<T, StorageError> {
+    match tokio::task::spawn_blocking(f).await {
+        Ok(r) => r.map_err(map_err(op, path)),
+        Err(e) => Err(StorageError::Io { op, path: path.to_string(), source: io::Error::other(e) }),
+    }
+}
+
+impl StorageDriver for FsDriver {
+    async fn get_content(&self, path: &str) -> Result<Bytes, StorageError> {
+        let p = self.full(path, false)?;
+        let v = tokio::fs::read(&p).await.map_err(map_err("read", path))?;
+        Ok(Bytes::from(v))
+    }
+
+    async fn put_content(&self, path: &str, content: Bytes) -> Result<(), StorageError> {
+        let p = self.full(path, false)?;
+        blocking("write", path, move || berth_types::persist::atomic_write(&p, &content)).await
+    }
+
+    async fn reader(&self, path: &str, offset: u64) -> Result<ByteReader, StorageError> {
+        let p = self.full(path, false)?;
+        let mut f = tokio::fs::File::open(&p).await.map_err(map_err("open", path))?;
+        if offset > 0 {
+            f.seek(io::SeekFrom::Start(offset)).await.map_err(map_err("seek", path))?;
+        }
+        Ok(Box::pin(f))
+    }
+
+    async fn writer(&self, path: &str, append: bool) -> Result<ByteWriter, StorageError> {
+        let p = self.full(path, false)?;
+        if let Some(dir) = p.parent() {
+            tokio::fs::create_dir_all(dir).await.map_err(map_err("mkdir", path))?;
+        }
+        let f = tokio::fs::OpenOptions::new()
+            .create(true)
+            .append(append)
+            .write(true)
+            .truncate(!append)
+            .open(&p)
+            .await
+            .map_err(map_err("open", path))?;
+        // Large buffer: hyper hands us small frames and each tokio file write is a blocking-pool hop.
+        Ok(Box::pin(tokio::io::BufWriter::with_capacity(1 << 20, f)))
+    }
+
+    async fn stat(&self, path: &str) -> Result<FileInfo, StorageError> {
+        let p = self.full(path, true)?;
+        let m = tokio::fs::metadata(&p).await.map_err(map_err("stat", path))?;
+        let modified = m.modified().map_err(map_err("stat", path))?;
+        Ok(FileInfo { size: if m.is_dir() { 0 } else { m.len() }, modified, is_dir: m.is_dir() })
+    }
+
+    async fn list(&self, path: &str) -> Result<Vec<String>, StorageError> {
+        let p = self.full(path, true)?;
+        blocking("list", path, move || {
+            let mut names = Vec::new();
+            for e in std::fs::read_dir(&p)? {
+                let name = e?.file_name();
+                if let Some(n) = name.to_str() {
+                    // Temp files of atomic writes start with '.', and no stored name does.
+                    if !n.starts_with('.') {
+                        names.push(n.to_string());
+                    }
+                }
+            }
+            names.sort();
+            Ok(names)
+        })
+        .await
+    }
+
+    async fn move_to(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        let src = self.full(from, false)?;
+        let dst = self.full(to, false)?;
+        blocking("rename", from, move || {
+            std::fs::File::open(&src)?.sync_all()?;
+            let dir = dst.parent().map(PathBuf::from).unwrap_or_default();
+            std::fs::create_dir_all(&dir)?;
+            std::fs::rename(&src, &dst)?;
+            berth_types::persist::sync_dir(&dir)
+        })
+        .await
+    }
+
+    async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        let p = self.full(path, false)?;
+        blocking("delete", path, move || {
+            let m = std::fs::symlink_metadata(&p)?;
+            if m.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            }
+        })
+        .await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn fs_driver_passes_the_shared_suite() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::storage::suite::run(FsDriver::new(dir.path())).await;
+    }
+
+    #[tokio::test]
+    async fn fs_driver_rejects_escaping_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FsDriver::new(dir.path());
+        assert!(matches!(d.get_content("../etc/passwd").await, Err(StorageError::InvalidPath { .. })));
+        assert!(matches!(d.put_content("/abs", Bytes::new()).await, Err(StorageError::InvalidPath { .. })));
+    }
+}

@@ -1,0 +1,210 @@
+//! Storage: a small driver trait over a tree of named byte strings, and where the registry keeps what.
+//!
+//! The driver knows nothing about blobs or manifests; it stores bytes at `/`-separated paths, so a
+//! filesystem ([`FsDriver`], the default), memory ([`MemDriver`], for tests) or an object store can back
+//! it: every operation is a whole-object get/put, a streamed read from an offset, an append-only
+//! writer, a stat, a one-level list, a move and a recursive delete, which is what an S3-compatible
+//! driver can offer (appends as multipart parts, moves as copy+delete).
+//!
+//! On-disk layout (paths below the registry root; distribution's `paths.go`, simplified):
+//!
+//! ```text
+//! <root>/
+//! ├── format                                        layout version ("1")
+//! ├── blobs/sha256/<hh>/<hex>/data                  blob bytes, stored ONCE per digest for all repos
+//! └── repositories/<name>/                          one directory level per `/` component of the name
+//!     ├── _layers/sha256/<hex>/link                 "this repo has that blob" (content: the digest)
+//!     ├── _manifests/
+//!     │   ├── revisions/sha256/<hex>/link           manifest in this repo (content: its media type);
+//!     │   │                                         the manifest bytes are the blob of that digest
+//!     │   └── tags/<tag>                            content: the digest the tag points at
+//!     ├── _referrers/sha256/<subject hex>/<hex>     descriptor JSON of a manifest whose subject it is
+//!     └── _uploads/<uuid>/
+//!         ├── data                                  bytes received so far, invisible until committed
+//!         └── startedat                             RFC 3339 start time (uploads expire after a TTL)
+//! ```
+//!
+//! Small files (links, tags) are written atomically (temp + fsync + rename); an upload becomes a blob by
+//! one rename after its digest and length were verified, so a crash leaves either no blob or a whole one.
+
+mod fs;
+mod mem;
+#[cfg(test)]
+pub(crate) mod suite;
+
+pub use fs::FsDriver;
+pub use mem::MemDriver;
+
+use crate::errors::StorageError;
+use berth_types::Digest;
+use bytes::Bytes;
+use std::future::Future;
+use std::pin::Pin;
+use std::time::SystemTime;
+use tokio::io::{AsyncRead, AsyncWrite};
+
+/// A streamed reader over a stored object.
+pub type ByteReader = Pin<Box<dyn AsyncRead + Send>>;
+/// An append-only writer into a stored object; bytes are durable once `shutdown` returned.
+pub type ByteWriter = Pin<Box<dyn AsyncWrite + Send>>;
+
+/// What [`StorageDriver::stat`] reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FileInfo {
+    /// Size in bytes (0 for directories).
+    pub size: u64,
+    /// Last modification time.
+    pub modified: SystemTime,
+    /// Whether the path is a directory (a prefix of other paths).
+    pub is_dir: bool,
+}
+
+/// A store of byte strings at `/`-separated paths. Paths never start or end with `/` and have no empty,
+/// `.` or `..` components; drivers reject others with [`StorageError::InvalidPath`].
+pub trait StorageDriver: Send + Sync + 'static {
+    /// The whole content at `path`, or `NotFound`.
+    fn get_content(&self, path: &str) -> impl Future<Output = Result<Bytes, StorageError>> + Send;
+    /// Replaces the content at `path` atomically: readers see the old or the new bytes, never a mix.
+    fn put_content(&self, path: &str, content: Bytes) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// A reader from byte `offset` of `path`, or `NotFound`.
+    fn reader(&self, path: &str, offset: u64) -> impl Future<Output = Result<ByteReader, StorageError>> + Send;
+    /// A writer at `path`: appending to existing content if `append`, else truncating it.
+    fn writer(&self, path: &str, append: bool) -> impl Future<Output = Result<ByteWriter, StorageError>> + Send;
+    /// Size, modification time and kind of `path`, or `NotFound`.
+    fn stat(&self, path: &str) -> impl Future<Output = Result<FileInfo, StorageError>> + Send;
+    /// The names of the direct children of directory `path` (`""` is the root), sorted; `NotFound` if
+    /// the directory does not exist.
+    fn list(&self, path: &str) -> impl Future<Output = Result<Vec<String>, StorageError>> + Send;
+    /// Moves `from` to `to` durably and atomically, replacing `to`.
+    fn move_to(&self, from: &str, to: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Deletes `path` and everything below it; `NotFound` if nothing was there.
+    fn delete(&self, path: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
+}
+
+/// The closed set of drivers the registry can run on.
+#[derive(Debug, Clone)]
+pub enum Driver {
+    /// Files under a root directory.
+    Fs(FsDriver),
+    /// Process memory (tests).
+    Mem(MemDriver),
+}
+
+macro_rules! delegate {
+    ($self:ident, $d:ident => $e:expr) => {
+        match $self {
+            Driver::Fs($d) => $e.await,
+            Driver::Mem($d) => $e.await,
+        }
+    };
+}
+
+impl StorageDriver for Driver {
+    async fn get_content(&self, path: &str) -> Result<Bytes, StorageError> {
+        delegate!(self, d => d.get_content(path))
+    }
+    async fn put_content(&self, path: &str, content: Bytes) -> Result<(), StorageError> {
+        delegate!(self, d => d.put_content(path, content))
+    }
+    async fn reader(&self, path: &str, offset: u64) -> Result<ByteReader, StorageError> {
+        delegate!(self, d => d.reader(path, offset))
+    }
+    async fn writer(&self, path: &str, append: bool) -> Result<ByteWriter, StorageError> {
+        delegate!(self, d => d.writer(path, append))
+    }
+    async fn stat(&self, path: &str) -> Result<FileInfo, StorageError> {
+        delegate!(self, d => d.stat(path))
+    }
+    async fn list(&self, path: &str) -> Result<Vec<String>, StorageError> {
+        delegate!(self, d => d.list(path))
+    }
+    async fn move_to(&self, from: &str, to: &str) -> Result<(), StorageError> {
+        delegate!(self, d => d.move_to(from, to))
+    }
+    async fn delete(&self, path: &str) -> Result<(), StorageError> {
+        delegate!(self, d => d.delete(path))
+    }
+}
+
+/// Rejects paths a driver must not accept (see [`StorageDriver`]).
+pub(crate) fn check_path(path: &str, allow_root: bool) -> Result<(), StorageError> {
+    let ok = if path.is_empty() {
+        allow_root
+    } else {
+        path.split('/').all(|c| !c.is_empty() && c != "." && c != "..")
+    };
+    if ok {
+        Ok(())
+    } else {
+        Err(StorageError::InvalidPath { path: path.to_string() })
+    }
+}
+
+/// The paths of the layout drawn in the module doc.
+pub mod paths {
+    use super::Digest;
+
+    /// The layout version file.
+    pub const FORMAT: &str = "format";
+    /// The root of all repositories.
+    pub const REPOSITORIES: &str = "repositories";
+    /// The directory of all blobs.
+    pub const BLOBS: &str = "blobs/sha256";
+
+    /// A blob's bytes.
+    pub fn blob_data(d: &Digest) -> String {
+        format!("blobs/sha256/{}/{}/data", &d.hex()[..2], d.hex())
+    }
+    /// A repository's directory.
+    pub fn repo(name: &str) -> String {
+        format!("repositories/{name}")
+    }
+    /// The link saying `name` has blob `d`.
+    pub fn layer_link(name: &str, d: &Digest) -> String {
+        format!("repositories/{name}/_layers/sha256/{}/link", d.hex())
+    }
+    /// The directory of a repository's blob links.
+    pub fn layers(name: &str) -> String {
+        format!("repositories/{name}/_layers/sha256")
+    }
+    /// The link saying `name` has manifest `d`.
+    pub fn revision_link(name: &str, d: &Digest) -> String {
+        format!("repositories/{name}/_manifests/revisions/sha256/{}/link", d.hex())
+    }
+    /// The directory of a repository's manifest revisions.
+    pub fn revisions(name: &str) -> String {
+        format!("repositories/{name}/_manifests/revisions/sha256")
+    }
+    /// The directory of a repository's tags.
+    pub fn tags(name: &str) -> String {
+        format!("repositories/{name}/_manifests/tags")
+    }
+    /// A tag file.
+    pub fn tag(name: &str, tag: &str) -> String {
+        format!("repositories/{name}/_manifests/tags/{tag}")
+    }
+    /// The directory of referrers of `subject`.
+    pub fn referrers(name: &str, subject: &Digest) -> String {
+        format!("repositories/{name}/_referrers/sha256/{}", subject.hex())
+    }
+    /// The descriptor file of referrer `d` of `subject`.
+    pub fn referrer(name: &str, subject: &Digest, d: &Digest) -> String {
+        format!("repositories/{name}/_referrers/sha256/{}/{}", subject.hex(), d.hex())
+    }
+    /// The directory of a repository's uploads.
+    pub fn uploads(name: &str) -> String {
+        format!("repositories/{name}/_uploads")
+    }
+    /// An upload's directory.
+    pub fn upload(name: &str, id: &str) -> String {
+        format!("repositories/{name}/_uploads/{id}")
+    }
+    /// An upload's bytes.
+    pub fn upload_data(name: &str, id: &str) -> String {
+        format!("repositories/{name}/_uploads/{id}/data")
+    }
+    /// An upload's start time.
+    pub fn upload_started(name: &str, id: &str) -> String {
+        format!("repositories/{name}/_uploads/{id}/startedat")
+    }
+}
