@@ -6,9 +6,10 @@ use crate::ImageError;
 use berth_api::config::ContainerConfig;
 use serde_json::Value;
 
-/// Applies each change line to `config`, in order.
+/// Applies each change line to `config`, in order. A value may hold several changes separated by
+/// newlines (Docker joins them into one Dockerfile, and SDKs send them that way).
 pub fn apply_changes(config: &mut ContainerConfig, changes: &[String]) -> Result<(), ImageError> {
-    for line in changes {
+    for line in changes.iter().flat_map(|c| c.lines()) {
         apply_one(config, line.trim())?;
     }
     Ok(())
@@ -182,6 +183,13 @@ mod tests {
         assert_eq!(c.volumes.unwrap().len(), 2);
         assert_eq!(c.user.unwrap(), "nobody");
         assert_eq!(c.working_dir.unwrap(), "/srv");
+    }
+
+    #[test]
+    fn newline_joined_changes_apply_each() {
+        let c = apply(&["CMD [\"sh\"]\nLABEL a=b"]);
+        assert_eq!(c.cmd.unwrap(), vec!["sh"]);
+        assert_eq!(c.labels.unwrap()["a"], "b");
     }
 
     #[test]

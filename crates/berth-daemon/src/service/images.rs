@@ -305,33 +305,35 @@ impl ImageService {
     pub fn save_items(&self, names: &[String]) -> Result<Vec<SaveItem>, ServiceError> {
         let mut items: Vec<SaveItem> = Vec::new();
         for n in names {
-            let img = self.store.get(n)?;
-            let refs: Vec<Reference> = match Reference::parse(n) {
-                Ok(r) if r.tag().is_none() && r.digest().is_none() && img.tags.iter().any(|t| t.name() == r.name()) => {
-                    // `docker save busybox`: every tag of the repository.
+            // `docker save busybox` (no tag): every tag of the repository.
+            let repo_tags: Vec<Reference> = match Reference::parse(n) {
+                Ok(r) if r.tag().is_none() && r.digest().is_none() => {
                     self.store.list().into_iter().flat_map(|i| i.tags).filter(|t| t.name() == r.name()).collect()
                 }
-                Ok(r) => {
-                    let r = r.with_default_tag();
-                    if img.tags.contains(&r) {
-                        vec![r]
-                    } else {
-                        vec![]
+                _ => vec![],
+            };
+            let refs = if repo_tags.is_empty() {
+                let img = self.store.get(n)?;
+                let named = Reference::parse_tagged(n).ok().filter(|r| img.tags.contains(r));
+                match named {
+                    Some(r) => vec![r],
+                    None => {
+                        if !items.iter().any(|i| i.image.id == img.id) {
+                            items.push(SaveItem { image: img, refs: vec![] });
+                        }
+                        continue;
                     }
                 }
-                Err(_) => vec![],
+            } else {
+                repo_tags
             };
-            // `docker save busybox` may name several images (one per tag).
-            for r in refs.iter().cloned() {
+            for r in refs {
                 let target = self.store.get(&r.to_string())?;
                 match items.iter_mut().find(|i| i.image.id == target.id) {
                     Some(i) if !i.refs.contains(&r) => i.refs.push(r),
                     Some(_) => {}
                     None => items.push(SaveItem { image: target, refs: vec![r] }),
                 }
-            }
-            if refs.is_empty() && !items.iter().any(|i| i.image.id == img.id) {
-                items.push(SaveItem { image: img, refs: vec![] });
             }
         }
         Ok(items)

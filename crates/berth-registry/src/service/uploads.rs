@@ -65,14 +65,18 @@ impl Registry {
             return Err(upload_unknown());
         }
         let key = (name.to_string(), id.to_string());
+        // Storage is the truth: an out-of-process `gc` may have expired an upload this process knows.
+        let size = match self.driver.stat(&paths::upload_data(name, id)).await {
+            Ok(i) => i.size,
+            Err(e) if e.is_not_found() => {
+                self.sessions().remove(&key);
+                return Err(upload_unknown());
+            }
+            Err(e) => return Err(e.into()),
+        };
         if let Some(s) = self.sessions().get(&key) {
             return Ok(s.clone());
         }
-        let size = match self.driver.stat(&paths::upload_data(name, id)).await {
-            Ok(i) => i.size,
-            Err(e) if e.is_not_found() => return Err(upload_unknown()),
-            Err(e) => return Err(e.into()),
-        };
         let s = Arc::new(tokio::sync::Mutex::new(UploadState { size, hasher: None }));
         Ok(self.sessions().entry(key).or_insert(s).clone())
     }

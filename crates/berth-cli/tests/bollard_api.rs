@@ -1,0 +1,99 @@
+//! The daemon driven through bollard, the Rust Docker SDK, exactly as a program using it would.
+
+mod common;
+use bollard::query_parameters::{CreateImageOptions, EventsOptions, ListImagesOptions, RemoveImageOptions, TagImageOptions};
+use bollard::Docker;
+use common::*;
+use futures_util::StreamExt;
+use std::collections::HashMap;
+
+fn connect(d: &Daemon) -> Docker {
+    Docker::connect_with_unix(d.sock.to_str().unwrap(), 30, bollard::API_DEFAULT_VERSION).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bollard_manages_images_end_to_end() {
+    let d = Daemon::start();
+    let docker = connect(&d);
+    assert_eq!(docker.ping().await.unwrap(), "OK");
+    let v = docker.version().await.unwrap();
+    assert_eq!(v.api_version.as_deref(), Some("1.47"));
+    assert_eq!(v.os.as_deref(), Some("linux"));
+
+    // Import (POST /images/create?fromSrc=-) with changes.
+    let tarball = std::fs::read(busybox_tarball()).unwrap();
+    let opts = CreateImageOptions {
+        from_src: Some("-".into()),
+        repo: Some("sdk/busybox".into()),
+        tag: Some("v1".into()),
+        changes: vec!["CMD [\"sh\"]".into(), "LABEL team=berth".into()],
+        ..Default::default()
+    };
+    let mut stream = docker.create_image(Some(opts), Some(bollard::body_full(tarball.into())), None);
+    let mut statuses = Vec::new();
+    while let Some(m) = stream.next().await {
+        statuses.push(m.unwrap().status.unwrap_or_default());
+    }
+    let id = statuses.last().cloned().unwrap();
+    assert!(id.starts_with("sha256:"), "{statuses:?}");
+
+    let filters = HashMap::from([("label".to_string(), vec!["team=berth".to_string()])]);
+    let list = docker.list_images(Some(ListImagesOptions { filters: Some(filters), ..Default::default() })).await.unwrap();
+    assert_eq!(list.len(), 1);
+    assert_eq!(list[0].id, id);
+    assert_eq!(list[0].repo_tags, vec!["sdk/busybox:v1".to_string()]);
+    assert!(list[0].size > 1_000_000);
+
+    let info = docker.inspect_image("sdk/busybox:v1").await.unwrap();
+    assert_eq!(info.id.as_deref(), Some(id.as_str()));
+    assert_eq!(info.config.unwrap().cmd, Some(vec!["sh".to_string()]));
+
+    docker
+        .tag_image("sdk/busybox:v1", Some(TagImageOptions { repo: Some("localhost:5000/x".into()), tag: Some("t".into()) }))
+        .await
+        .unwrap();
+    let hist = docker.image_history("localhost:5000/x:t").await.unwrap();
+    assert_eq!(hist.len(), 1);
+    assert_eq!(hist[0].id, id);
+
+    // Export, remove, load back: the same image id.
+    let mut archive = Vec::new();
+    let mut ex = docker.export_image("sdk/busybox:v1");
+    while let Some(chunk) = ex.next().await {
+        archive.extend_from_slice(&chunk.unwrap());
+    }
+    let removed = docker.remove_image(&id, Some(RemoveImageOptions { force: true, noprune: false }), None).await.unwrap();
+    assert!(removed.iter().any(|r| r.deleted.as_deref() == Some(id.as_str())));
+    let err = docker.inspect_image(&id).await.unwrap_err();
+    assert!(matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }), "{err:?}");
+    let mut load = docker.import_image(bollard::query_parameters::ImportImageOptions::default(), bollard::body_full(archive.into()), None);
+    while let Some(m) = load.next().await {
+        m.unwrap();
+    }
+    assert_eq!(docker.inspect_image("sdk/busybox:v1").await.unwrap().id.as_deref(), Some(id.as_str()));
+
+    // Events over the same period, ending at `until`.
+    let now = chrono::Utc::now().timestamp() + 1;
+    let mut ev = docker.events(Some(EventsOptions { since: Some("0".into()), until: Some(now.to_string()), filters: None }));
+    let mut actions = Vec::new();
+    while let Some(e) = ev.next().await {
+        actions.push(e.unwrap().action.unwrap_or_default());
+    }
+    assert_eq!(actions, ["import", "tag", "save", "untag", "untag", "delete", "load"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bollard_sees_docker_errors() {
+    let d = Daemon::start();
+    let docker = connect(&d);
+    let err = docker.remove_image("nope:1", None::<RemoveImageOptions>, None).await.unwrap_err();
+    match err {
+        bollard::errors::Error::DockerResponseServerError { status_code, message } => {
+            assert_eq!(status_code, 404);
+            assert_eq!(message, "No such image: nope:1");
+        }
+        e => panic!("unexpected {e:?}"),
+    }
+    let err = docker.tag_image("nope:1", Some(TagImageOptions { repo: Some("x".into()), tag: None })).await.unwrap_err();
+    assert!(matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }));
+}

@@ -1,0 +1,126 @@
+//! The daemon process: API negotiation and headers, errors, locking, shutdown, client errors.
+
+mod common;
+use common::*;
+
+#[test]
+fn ping_answers_with_docker_headers_on_head_and_get() {
+    let d = Daemon::start();
+    for method in ["GET", "HEAD"] {
+        let (status, h, body) = http(&d.sock, method, "/_ping", b"");
+        assert_eq!(status, 200);
+        assert_eq!(header(&h, "api-version"), Some("1.47"));
+        assert_eq!(header(&h, "builder-version"), Some("1"));
+        assert_eq!(header(&h, "ostype"), Some("linux"));
+        assert_eq!(header(&h, "docker-experimental"), Some("false"));
+        assert!(header(&h, "server").unwrap().starts_with("Berth/"));
+        assert_eq!(body, if method == "GET" { b"OK".to_vec() } else { vec![] });
+    }
+}
+
+#[test]
+fn versioned_and_unversioned_paths_and_version_bounds() {
+    let d = Daemon::start();
+    for path in ["/version", "/v1.47/version", "/v1.24/version", "/v1.41/version"] {
+        let (status, h, body) = http(&d.sock, "GET", path, b"");
+        assert_eq!(status, 200, "{path}");
+        assert!(header(&h, "server").is_some());
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v["ApiVersion"], "1.47");
+        assert_eq!(v["MinAPIVersion"], "1.24");
+    }
+    let (status, h, body) = http(&d.sock, "GET", "/v1.99/version", b"");
+    assert_eq!(status, 400);
+    assert_eq!(header(&h, "api-version"), Some("1.47"));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["message"], "client version 1.99 is too new. Maximum supported API version is 1.47");
+    let (status, _, body) = http(&d.sock, "GET", "/v1.12/version", b"");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("too old"));
+}
+
+#[test]
+fn errors_are_json_messages_with_docker_statuses() {
+    let d = Daemon::start();
+    let (status, h, body) = http(&d.sock, "GET", "/v1.47/images/nosuch/json", b"");
+    assert_eq!(status, 404);
+    assert_eq!(header(&h, "content-type"), Some("application/json"));
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["message"], "No such image: nosuch:latest");
+    let (status, _, body) = http(&d.sock, "GET", "/v1.47/nowhere", b"");
+    assert_eq!(status, 404);
+    assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["message"], "page not found");
+    let (status, _, body) = http(&d.sock, "GET", "/images/json?filters=notjson", b"");
+    assert_eq!(status, 400);
+    assert!(String::from_utf8_lossy(&body).contains("invalid filter"));
+    let (status, _, _) = http(&d.sock, "POST", "/images/create?fromSrc=-&repo=BadName", b"");
+    assert_eq!(status, 400);
+}
+
+#[test]
+fn second_daemon_on_same_root_fails_clearly() {
+    let d = Daemon::start();
+    let other_sock = d.dir.path().join("other.sock");
+    let out = std::process::Command::new(BERTH)
+        .args(["daemon", "--data-root"])
+        .arg(d.root())
+        .arg("-H")
+        .arg(format!("unix://{}", other_sock.display()))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains("already running"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "one clear line expected: {err}");
+    assert!(!other_sock.exists());
+}
+
+#[test]
+fn sigterm_stops_cleanly_and_removes_socket_and_state_survives() {
+    let mut d = Daemon::start();
+    let tar = tiny_rootfs(d.dir.path(), "persist");
+    let id = d.berth_ok(&["import", tar.to_str().unwrap(), "keep:1"]).trim().to_string();
+    let st = d.stop();
+    assert!(st.success(), "daemon exit status {st:?}");
+    assert!(!d.sock.exists(), "socket left behind after SIGTERM");
+    d.restart();
+    let out = d.berth_ok(&["images", "--format", "{{.Repository}}:{{.Tag}} {{.ID}}"]);
+    assert_eq!(out.trim(), format!("keep:1 {}", &id[7..19]));
+}
+
+#[test]
+fn unreachable_daemon_gives_one_line_and_exit_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let sock = dir.path().join("none.sock");
+    let out = std::process::Command::new(BERTH)
+        .args(["-H", &format!("unix://{}", sock.display()), "images"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert!(err.contains(&sock.display().to_string()) && err.contains("Is the berth daemon running?"), "{err}");
+    // BERTH_HOST is honoured when -H is absent.
+    let out = std::process::Command::new(BERTH).env("BERTH_HOST", format!("unix://{}", sock.display())).args(["version"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains(&sock.display().to_string()));
+}
+
+#[test]
+fn info_and_df_report_the_store() {
+    let d = Daemon::start();
+    let tar = tiny_rootfs(d.dir.path(), "info");
+    d.berth_ok(&["import", tar.to_str().unwrap(), "info:1"]);
+    let (_, _, body) = http(&d.sock, "GET", "/info", b"");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["Images"], 1);
+    assert_eq!(v["DockerRootDir"], d.root().display().to_string());
+    assert_eq!(v["OSType"], "linux");
+    let (_, _, body) = http(&d.sock, "GET", "/system/df", b"");
+    let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(v["Images"].as_array().unwrap().len(), 1);
+    assert_eq!(v["LayersSize"], 4);
+    let out = d.berth_ok(&["system", "df"]);
+    assert!(out.starts_with("TYPE") && out.contains("Images          1"), "{out}");
+    assert_eq!(d.berth_ok(&["info", "--format", "{{.Images}}"]).trim(), "1");
+}
