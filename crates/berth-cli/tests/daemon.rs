@@ -124,3 +124,61 @@ fn info_and_df_report_the_store() {
     assert!(out.starts_with("TYPE") && out.contains("Images          1"), "{out}");
     assert_eq!(d.berth_ok(&["info", "--format", "{{.Images}}"]).trim(), "1");
 }
+
+#[test]
+fn tcp_listener_serves_the_same_api() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BERTH)
+        .args(["daemon", "--data-root"])
+        .arg(dir.path().join("root"))
+        .args(["-H", &format!("tcp://127.0.0.1:{port}"), "-H"])
+        .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let host = format!("tcp://127.0.0.1:{port}");
+    let mut ok = false;
+    for _ in 0..200 {
+        let o = std::process::Command::new(BERTH).args(["-H", &host, "version", "--format", "{{.Server.ApiVersion}}"]).output().unwrap();
+        if o.status.success() {
+            assert_eq!(stdout(&o).trim(), "1.47");
+            ok = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGINT);
+    let status = child.wait().unwrap();
+    assert!(ok, "daemon never answered on {host}");
+    assert!(status.success(), "SIGINT must stop the daemon cleanly: {status:?}");
+    assert!(!dir.path().join("s.sock").exists());
+}
+
+#[test]
+fn import_from_url_and_unreachable_url() {
+    let d = Daemon::start();
+    let tar = std::fs::read(tiny_rootfs(d.dir.path(), "url")).unwrap();
+    let server = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = server.local_addr().unwrap().port();
+    let serve = std::thread::spawn(move || {
+        use std::io::{Read, Write};
+        let (mut s, _) = server.accept().unwrap();
+        let mut buf = [0u8; 4096];
+        let _ = s.read(&mut buf).unwrap();
+        write!(s, "HTTP/1.1 200 OK\r\nContent-Length: {}\r\nConnection: close\r\n\r\n", tar.len()).unwrap();
+        s.write_all(&tar).unwrap();
+    });
+    let url = format!("http://127.0.0.1:{port}/rootfs.tar");
+    let id = d.berth_ok(&["import", &url, "fromurl:1"]);
+    serve.join().unwrap();
+    assert!(id.trim().starts_with("sha256:"));
+    let comment = d.berth_ok(&["image", "inspect", "--format", "{{.Comment}}", "fromurl:1"]);
+    assert_eq!(comment.trim(), format!("Imported from {url}"));
+    // Nothing listens on this port any more.
+    let o = d.berth(&["import", &url, "fromurl:2"]);
+    assert_eq!(o.status.code(), Some(1));
+    let err = stderr(&o);
+    assert!(err.contains("Error response from daemon") && err.contains(&url), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+}

@@ -92,9 +92,25 @@ impl ImageStore {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => State { version: FORMAT_VERSION, ..Default::default() },
             Err(source) => return Err(ImageError::Io { op: "read", path, source }),
         };
-        for (id, rec) in state.images.iter_mut() {
-            rec.config = Arc::new(ImageConfig::parse(&content.read(id)?)?);
+        if state.version > FORMAT_VERSION {
+            return Err(ImageError::Io {
+                op: "read",
+                path,
+                source: std::io::Error::other(format!("image store format {} is newer than this berth understands ({FORMAT_VERSION})", state.version)),
+            });
         }
+        // A record whose config blob is gone or unreadable cannot be served; keep the daemon up and
+        // say so, rather than refusing to start over one damaged image.
+        state.images.retain(|id, rec| match content.read(id).map_err(ImageError::from).and_then(|b| ImageConfig::parse(&b)) {
+            Ok(c) => {
+                rec.config = Arc::new(c);
+                true
+            }
+            Err(e) => {
+                tracing::error!(image.id = %id, error = %e, "image config unreadable; image skipped");
+                false
+            }
+        });
         Ok(ImageStore { path, content, state: Mutex::new(state) })
     }
 

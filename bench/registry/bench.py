@@ -1,0 +1,108 @@
+"""Workloads for run.sh: builds OCI layouts, drives skopeo and HTTP, prints a comparison table."""
+import argparse, concurrent.futures as cf, hashlib, http.client, json, os, subprocess, time
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+def wait_up(addr):
+    for _ in range(100):
+        try:
+            c = http.client.HTTPConnection(addr, timeout=1); c.request("GET", "/v2/"); c.getresponse().read(); return
+        except OSError:
+            time.sleep(0.1)
+    raise SystemExit(f"registry at {addr} did not start")
+
+def blob(layout, data):
+    d = hashlib.sha256(data).hexdigest()
+    with open(os.path.join(layout, "blobs/sha256", d), "wb") as f:
+        f.write(data)
+    return {"digest": "sha256:" + d, "size": len(data)}
+
+def make_layout(path, size, seed):
+    """An OCI layout with one uncompressed layer holding `size` random bytes (tar framing faked minimal)."""
+    os.makedirs(os.path.join(path, "blobs/sha256"), exist_ok=True)
+    with open(os.path.join(path, "oci-layout"), "w") as f:
+        f.write('{"imageLayoutVersion":"1.0.0"}')
+    payload = os.urandom(size) + seed.encode()
+    layer = blob(path, payload)
+    config = json.dumps({"architecture": "amd64", "os": "linux",
+                         "rootfs": {"type": "layers", "diff_ids": [layer["digest"]]}}).encode()
+    cfg = blob(path, config)
+    manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"),
+        "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar")]}).encode()
+    m = blob(path, manifest)
+    idx = {"schemaVersion": 2, "manifests": [dict(m, mediaType="application/vnd.oci.image.manifest.v1+json",
+           annotations={"org.opencontainers.image.ref.name": "v1"})]}
+    with open(os.path.join(path, "index.json"), "w") as f:
+        json.dump(idx, f)
+    return manifest
+
+def skopeo(*args):
+    subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True)
+
+def timed(fn):
+    t = time.perf_counter(); fn(); return time.perf_counter() - t
+
+def put_tags(addr, repo, manifest, n):
+    c = http.client.HTTPConnection(addr)
+    for i in range(n):
+        c.request("PUT", f"/v2/{repo}/manifests/t{i:05d}", body=manifest,
+                  headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
+        r = c.getresponse(); r.read()
+        if r.status != 201:
+            raise SystemExit(f"tag put failed on {addr}: {r.status}")
+
+def latency(addr, path, rounds=20):
+    c = http.client.HTTPConnection(addr)
+    best = []
+    for _ in range(rounds):
+        t = time.perf_counter(); c.request("GET", path); r = c.getresponse(); r.read(); best.append(time.perf_counter() - t)
+    best.sort()
+    return best[len(best) // 2]
+
+def main():
+    p = argparse.ArgumentParser()
+    for a in ["work", "berth", "dist"]:
+        p.add_argument("--" + a, required=True)
+    for a in ["berth-pid", "dist-pid", "size-mb", "tags", "parallel"]:
+        p.add_argument("--" + a, type=int, required=True)
+    o = p.parse_args()
+    targets = {"berth": (o.berth, o.berth_pid), "distribution": (o.dist, o.dist_pid)}
+    for addr, _ in targets.values():
+        wait_up(addr)
+    time.sleep(1)
+    res = {k: {"idle_rss_kb": rss_kb(pid)} for k, (_, pid) in targets.items()}
+    big = os.path.join(o.work, "big")
+    make_layout(big, o.size_mb << 20, "big")
+    smalls = []
+    for i in range(o.parallel):
+        s = os.path.join(o.work, f"small{i}"); make_layout(s, 64 << 10, f"s{i}"); smalls.append(s)
+    tag_manifest = make_layout(os.path.join(o.work, "tagged"), 1024, "tagged")
+    for name, (addr, pid) in targets.items():
+        r = res[name]
+        r["push_s"] = timed(lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{big}:v1", f"docker://{addr}/bench/big:v1"))
+        out = os.path.join(o.work, f"out-{name}")
+        r["pull_s"] = timed(lambda: skopeo("copy", "--src-tls-verify=false", f"docker://{addr}/bench/big:v1", f"oci:{out}:v1"))
+        def push_small(i):
+            skopeo("copy", "--dest-tls-verify=false", f"oci:{smalls[i]}:v1", f"docker://{addr}/bench/small{i}:v1")
+        r["parallel_push_s"] = timed(lambda: list(cf.ThreadPoolExecutor(o.parallel).map(push_small, range(o.parallel))))
+        skopeo("copy", "--dest-tls-verify=false", f"oci:{os.path.join(o.work, 'tagged')}:v1", f"docker://{addr}/bench/tags:v1")
+        put_tags(addr, "bench/tags", tag_manifest, o.tags)
+        r["tags_list_ms"] = latency(addr, "/v2/bench/tags/tags/list") * 1000
+        r["catalog_ms"] = latency(addr, "/v2/_catalog?n=1000") * 1000
+        r["rss_after_kb"] = rss_kb(pid)
+    b, d = res["berth"], res["distribution"]
+    print(f"{'metric':<18}{'berth':>12}{'distribution':>14}{'ratio':>9}")
+    for k in ["push_s", "pull_s", "parallel_push_s", "tags_list_ms", "catalog_ms", "idle_rss_kb", "rss_after_kb"]:
+        ratio = d[k] / b[k] if b[k] else float("inf")
+        print(f"{k:<18}{b[k]:>12.3f}{d[k]:>14.3f}{ratio:>8.2f}x")
+    mb = o.size_mb
+    print(f"throughput push: berth {mb / b['push_s']:.1f} MB/s, distribution {mb / d['push_s']:.1f} MB/s")
+
+if __name__ == "__main__":
+    main()

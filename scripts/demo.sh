@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The main job, end to end: build Berth, start the daemon, make a BusyBox base image from the host's
+# busybox-static, import it, list it and inspect it — with berth and with the stock docker CLI.
+# Run as root on Debian/Ubuntu. The daemon keeps running afterwards (stop it: kill $(cat /run/berth/berth.pid)).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+echo "==> building berth (release)"
+cargo build --release --locked -p berth-cli
+install -m 0755 target/release/berth /usr/local/bin/berth
+
+SOCK=/run/berth/berth.sock
+export BERTH_HOST=unix://$SOCK
+if ! berth version >/dev/null 2>&1; then
+  echo "==> starting the daemon (data root /var/lib/berth, socket $SOCK, log /var/log/berth.log)"
+  mkdir -p /run/berth
+  nohup berth daemon --data-root /var/lib/berth -H "unix://$SOCK" >/var/log/berth.log 2>&1 &
+  echo $! > /run/berth/berth.pid
+  for _ in $(seq 100); do berth version >/dev/null 2>&1 && break; sleep 0.1; done
+fi
+berth version
+
+echo "==> making a BusyBox root filesystem from the host's busybox-static"
+ROOTFS=$(mktemp -d)
+trap 'rm -rf "$ROOTFS"' EXIT
+mkdir -p "$ROOTFS"/{bin,etc,tmp,root}
+chmod 1777 "$ROOTFS/tmp"
+cp /bin/busybox "$ROOTFS/bin/busybox"
+for applet in $("$ROOTFS/bin/busybox" --list); do ln -sf busybox "$ROOTFS/bin/$applet"; done
+printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$ROOTFS/etc/passwd"
+printf 'root:x:0:\nnogroup:x:65534:\n' > "$ROOTFS/etc/group"
+tar --numeric-owner --owner=0 --group=0 -C "$ROOTFS" -czf "$ROOTFS.tar.gz" .
+
+echo "==> berth import"
+berth import -c 'CMD ["/bin/sh"]' -m "BusyBox from the host" "$ROOTFS.tar.gz" busybox:latest
+rm -f "$ROOTFS.tar.gz"
+echo "==> berth images"
+berth images
+echo "==> berth image inspect busybox"
+berth image inspect --format 'id={{.Id}} os={{.Os}}/{{.Architecture}} cmd={{json .Config.Cmd}} size={{.Size}}' busybox
+echo "==> the same through the stock docker CLI"
+DOCKER_HOST=$BERTH_HOST docker images
+DOCKER_HOST=$BERTH_HOST docker history busybox
+echo
+echo "Done. The daemon is still running: try 'BERTH_HOST=$BERTH_HOST berth images' or 'DOCKER_HOST=$BERTH_HOST docker images'."

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Installs what Berth needs to build and test on Debian/Ubuntu (run as root), then builds it.
+# Idempotent: packages already present are skipped.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need=()
+for pkg_cmd in "busybox-static:/bin/busybox" "xz-utils:xz" "bzip2:bzip2" "zstd:zstd" "gzip:gzip" "tar:tar" \
+               "ca-certificates:/etc/ssl/certs/ca-certificates.crt" "pkg-config:pkg-config" "gcc:gcc" "curl:curl"; do
+  pkg=${pkg_cmd%%:*}; probe=${pkg_cmd#*:}
+  if [[ $probe == /* ]]; then [ -e "$probe" ] || need+=("$pkg"); else command -v "$probe" >/dev/null || need+=("$pkg"); fi
+done
+# The stock docker CLI drives the compatibility tests; Debian ships it in docker.io (its daemon is never started).
+command -v docker >/dev/null || need+=("docker.io")
+# skopeo is the registry's interoperability peer in tests.
+command -v skopeo >/dev/null || need+=("skopeo")
+if [ ${#need[@]} -gt 0 ]; then
+  echo "==> installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  # docker.io's package starts dockerd via systemd where there is one; Berth does not need it.
+  if [[ " ${need[*]} " == *" docker.io "* ]]; then
+    (systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true)
+  fi
+fi
+command -v cargo >/dev/null || { echo "cargo (stable Rust) is required: https://rustup.rs" >&2; exit 1; }
