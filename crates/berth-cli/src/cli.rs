@@ -70,6 +70,7 @@ pub struct DaemonArgs {
 
 /// `berth registry`.
 #[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
 pub struct RegistryArgs {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:5000")]
@@ -77,9 +78,47 @@ pub struct RegistryArgs {
     /// Root of the registry's storage.
     #[arg(long, default_value = "/var/lib/berth-registry")]
     pub root: PathBuf,
+    /// TLS certificate (PEM); requires --tls-key.
+    #[arg(long = "tls-cert", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); requires --tls-cert.
+    #[arg(long = "tls-key", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Authentication: none, htpasswd:FILE, or token:FILE[,realm=URL][,service=NAME][,ttl=SECS].
+    #[arg(long, default_value = "none")]
+    pub auth: String,
+    /// Repository pattern anyone may pull without credentials (repeatable, e.g. public/*).
+    #[arg(long = "anonymous-pull")]
+    pub anonymous_pull: Vec<String>,
+    /// Refuse every write.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Seconds between online garbage-collection sweeps (0 disables them).
+    #[arg(long = "gc-interval", default_value_t = 3600)]
+    pub gc_interval: u64,
     /// Log level.
     #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
+    /// Maintenance commands.
+    #[command(subcommand)]
+    pub command: Option<RegistryCmd>,
+}
+
+/// `berth registry gc`.
+#[derive(Subcommand, Debug)]
+pub enum RegistryCmd {
+    /// Remove blobs no manifest references (safe while the registry serves).
+    Gc {
+        /// Root of the registry's storage.
+        #[arg(long, default_value = "/var/lib/berth-registry")]
+        root: PathBuf,
+        /// Only report what would be removed.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        /// Keep blobs written in the last SECONDS (protects pushes in flight).
+        #[arg(long, default_value_t = 3600)]
+        grace: u64,
+    },
 }
 
 /// Commands that only take `--format`.

@@ -12,21 +12,8 @@ pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
     let hosts = if a.hosts.is_empty() { vec![berth_client::DEFAULT_HOST.to_string()] } else { a.hosts };
     let hosts = hosts.iter().map(|h| h.parse::<ListenAddr>().map_err(|e| anyhow::anyhow!(e))).collect::<anyhow::Result<Vec<_>>>()?;
     let config = DaemonConfig { data_root: a.data_root, hosts };
-    berth_daemon::run(config, shutdown_signal()).await.map_err(|e| anyhow::anyhow!("{}", berth_daemon_error(&e)))?;
+    berth_daemon::run(config, shutdown_signal()).await.map_err(|e| anyhow::anyhow!("{}", super::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)
-}
-
-fn berth_daemon_error(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s = format!("{s}: {t}");
-        }
-        cur = c.source();
-    }
-    s
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -65,12 +65,15 @@ impl GcGuard {
     }
 }
 
+/// Upload sessions by (repository, upload id); each locked while a request writes to it.
+pub(crate) type Sessions = HashMap<(String, String), Arc<tokio::sync::Mutex<uploads::UploadState>>>;
+
 /// The registry's state: a driver plus the in-memory upload sessions and GC coordination.
 #[derive(Debug)]
 pub struct Registry {
     pub(crate) driver: Driver,
     pub(crate) limits: ServiceLimits,
-    uploads: Mutex<HashMap<(String, String), Arc<tokio::sync::Mutex<uploads::UploadState>>>>,
+    uploads: Mutex<Sessions>,
     pub(crate) gc: GcGuard,
 }
 

@@ -52,10 +52,7 @@ impl Registry {
         Ok(id)
     }
 
-    fn sessions(
-        &self,
-    ) -> std::sync::MutexGuard<'_, std::collections::HashMap<(String, String), Arc<tokio::sync::Mutex<UploadState>>>>
-    {
+    fn sessions(&self) -> std::sync::MutexGuard<'_, super::Sessions> {
         self.uploads.lock().unwrap_or_else(|e| e.into_inner())
     }
 

@@ -1,0 +1,54 @@
+//! `berth registry` as a process: serves the Distribution API, stops on SIGTERM; `berth registry gc`.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+
+fn get(port: u16, path: &str) -> Option<String> {
+    let mut s = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    write!(s, "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").ok()?;
+    let mut out = String::new();
+    s.read_to_string(&mut out).ok()?;
+    Some(out)
+}
+
+#[test]
+fn registry_serves_v2_and_stops_on_sigterm() {
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = std::process::Command::new(BERTH)
+        .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--root"])
+        .arg(dir.path().join("reg"))
+        .args(["--log-level", "warn"])
+        .spawn()
+        .unwrap();
+    let mut resp = None;
+    for _ in 0..200 {
+        if let Some(r) = get(port, "/v2/") {
+            resp = Some(r);
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    let resp = resp.expect("registry never answered");
+    assert!(resp.starts_with("HTTP/1.1 200"), "{resp}");
+    assert!(resp.to_ascii_lowercase().contains("docker-distribution-api-version: registry/2.0"), "{resp}");
+    let cat = get(port, "/v2/_catalog").unwrap();
+    assert!(cat.contains("\"repositories\":[]"), "{cat}");
+    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    assert!(child.wait().unwrap().success());
+
+    let out = std::process::Command::new(BERTH).args(["registry", "gc", "--dry-run", "--root"]).arg(dir.path().join("reg")).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("0 blobs referenced"), "{}", stdout(&out));
+}
+
+#[test]
+fn registry_rejects_bad_flags_with_one_line() {
+    let out = std::process::Command::new(BERTH).args(["registry", "--listen", "nonsense"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(stderr(&out).trim().lines().count(), 1, "{}", stderr(&out));
+    let out = std::process::Command::new(BERTH).args(["registry", "--auth", "ldap:x", "--listen", "127.0.0.1:0"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("invalid --auth"), "{}", stderr(&out));
+}
