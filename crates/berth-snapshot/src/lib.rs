@@ -1,0 +1,28 @@
+//! Berth's snapshotters and layer applier (layer 1, synchronous).
+//!
+//! - [`Snapshotter`] is the role: copy-on-write trees by key, returned as [`Mount`] data. Following
+//!   containerd's rule, nothing here mounts anything; the runtime does.
+//! - [`OverlaySnapshotter`] is the overlayfs implementation (its on-disk layout is drawn in
+//!   [`overlay`]).
+//! - [`apply`] unpacks an OCI layer tar into an overlay upper directory (whiteouts converted, hostile
+//!   paths refused) and writes an upper directory back out as a layer tar.
+//! - [`unpack`] turns an image's layers into a chain of committed snapshots named by ChainID.
+
+pub mod apply;
+mod error;
+mod mount;
+pub mod overlay;
+mod snapshotter;
+#[cfg(any(test, feature = "testsuite"))]
+pub mod testsuite;
+pub mod unpack;
+
+#[cfg(test)]
+mod test_support;
+
+pub use apply::{apply_layer, write_diff, ApplyError, ApplyStats, DiffError};
+pub use error::SnapshotError;
+pub use mount::{overlay_options, Mount, MAX_MOUNT_DATA};
+pub use overlay::OverlaySnapshotter;
+pub use snapshotter::{Info, Kind, Labels, Snapshotter, Usage};
+pub use unpack::{chain_id, unpack_layers, LayerOpener, UnpackError};

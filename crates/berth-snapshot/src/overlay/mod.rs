@@ -1,0 +1,454 @@
+//! The overlayfs snapshotter: each snapshot is one directory, stacked by overlay mounts the runtime makes.
+//!
+//! On-disk layout under the injected root:
+//!
+//! ```text
+//! <root>/
+//! ├── lock                 flock()ed exclusively while an OverlaySnapshotter has the root open
+//! ├── metadata.json        {"version":1,"next_id":N,"snapshots":{<key>:{id,kind,parent,created,labels}}}
+//! ├── snapshots/
+//! │   └── <id>/            id: a decimal counter (short, so deep lowerdir lists stay under a page)
+//! │       ├── fs/          the layer: upperdir while active, a lowerdir once committed,
+//! │       │                bind-mounted when the snapshot has no parent
+//! │       └── work/        overlay workdir of an active snapshot
+//! └── tmp/                 staging: a new snapshot directory is built here and renamed into
+//!                          snapshots/; a removed one is renamed here before deletion
+//! ```
+//!
+//! Crash safety: `metadata.json` is the only source of truth and is replaced atomically. A new
+//! snapshot's directory is complete (renamed from `tmp/`) before the metadata naming it is written,
+//! and a removed snapshot leaves the metadata before its directory is deleted. So a crash leaves at
+//! worst an unreferenced directory (or a metadata temp file), which [`OverlaySnapshotter::open`]
+//! deletes along with `tmp/`.
+//!
+//! Mount data size: each lower layer costs `len(root) + 19` bytes of the one-page (4095-byte) limit
+//! (`<root>/snapshots/<n>/fs:`), so a root such as `/var/lib/berth/snapshots` (24 bytes) allows about
+//! 90 layers and a 60-byte root about 48. A chain past the limit is refused with `ChainTooDeep` when it
+//! is prepared; a runtime using the new mount API (`fsconfig` with `lowerdir+`) could lift it.
+
+mod metadata;
+
+use crate::snapshotter::{Info, Kind, Labels, Snapshotter, Usage};
+use crate::{Mount, SnapshotError, MAX_MOUNT_DATA};
+use metadata::{Metadata, Record};
+use rustix::fs::FlockOperation;
+use std::collections::{BTreeSet, HashSet};
+use std::fs::{self, File};
+use std::io;
+use std::os::unix::fs::{DirBuilderExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+use std::time::SystemTime;
+
+/// Longest accepted key or name, in bytes.
+const MAX_KEY_LEN: usize = 4096;
+
+/// A [`Snapshotter`] storing layers as plain directories stacked with overlayfs.
+///
+/// One instance owns its root (enforced with a lock file); share it between threads with `Arc`.
+#[derive(Debug)]
+pub struct OverlaySnapshotter {
+    root: PathBuf,
+    state: Mutex<Metadata>,
+    _lock: File,
+}
+
+impl OverlaySnapshotter {
+    /// Opens (creating if needed) the snapshotter rooted at `root`, deleting leftovers of interrupted
+    /// operations. Fails with `Locked` if another process has the root open, and with `InvalidRoot` if
+    /// the path contains `,` or `:`, which cannot be written in overlay options.
+    pub fn open(root: PathBuf) -> Result<OverlaySnapshotter, SnapshotError> {
+        match root.to_str() {
+            Some(s) if !s.contains([',', ':']) => {}
+            _ => return Err(SnapshotError::InvalidRoot { path: root }),
+        }
+        for dir in [root.clone(), root.join("snapshots"), root.join("tmp")] {
+            fs::create_dir_all(&dir).map_err(SnapshotError::io("create", &dir))?;
+        }
+        let lock_path = root.join("lock");
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(SnapshotError::io("open", &lock_path))?;
+        match rustix::fs::flock(&lock, FlockOperation::NonBlockingLockExclusive) {
+            Ok(()) => {}
+            Err(rustix::io::Errno::WOULDBLOCK) => {
+                return Err(SnapshotError::Locked { path: lock_path })
+            }
+            Err(e) => return Err(SnapshotError::io("lock", &lock_path)(e.into())),
+        }
+        let md = Metadata::load(&root.join("metadata.json"))?;
+        let snap = OverlaySnapshotter {
+            root,
+            state: Mutex::new(md),
+            _lock: lock,
+        };
+        snap.clean_leftovers()?;
+        Ok(snap)
+    }
+
+    /// The root this snapshotter was opened on.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Metadata> {
+        // Metadata is replaced only after a successful write, so a panicking holder cannot have left it
+        // half-updated: recovering from poison is sound.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn metadata_path(&self) -> PathBuf {
+        self.root.join("metadata.json")
+    }
+
+    fn dir(&self, id: u64) -> PathBuf {
+        self.root.join("snapshots").join(id.to_string())
+    }
+
+    fn fs_dir(&self, id: u64) -> PathBuf {
+        self.dir(id).join("fs")
+    }
+
+    fn clean_leftovers(&self) -> Result<(), SnapshotError> {
+        let live: HashSet<String> = self
+            .lock()
+            .snapshots
+            .values()
+            .map(|r| r.id.to_string())
+            .collect();
+        // A crash inside persist::atomic_write leaves its temp file beside metadata.json.
+        for entry in fs::read_dir(&self.root).map_err(SnapshotError::io("read", &self.root))? {
+            let entry = entry.map_err(SnapshotError::io("read", &self.root))?;
+            if entry
+                .file_name()
+                .to_string_lossy()
+                .starts_with(".metadata.json.tmp-")
+            {
+                tracing::info!(path = %entry.path().display(), "removing interrupted metadata write");
+                remove_any(&entry.path())?;
+            }
+        }
+        let tmp = self.root.join("tmp");
+        for entry in fs::read_dir(&tmp).map_err(SnapshotError::io("read", &tmp))? {
+            let path = entry.map_err(SnapshotError::io("read", &tmp))?.path();
+            tracing::info!(path = %path.display(), "removing interrupted snapshot staging directory");
+            remove_any(&path)?;
+        }
+        let snapshots = self.root.join("snapshots");
+        for entry in fs::read_dir(&snapshots).map_err(SnapshotError::io("read", &snapshots))? {
+            let entry = entry.map_err(SnapshotError::io("read", &snapshots))?;
+            if !live.contains(entry.file_name().to_string_lossy().as_ref()) {
+                tracing::info!(path = %entry.path().display(), "removing unreferenced snapshot directory");
+                remove_any(&entry.path())?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The fs directories of `parent` and its ancestors, nearest first.
+    fn parent_dirs(
+        &self,
+        md: &Metadata,
+        parent: Option<&str>,
+    ) -> Result<Vec<PathBuf>, SnapshotError> {
+        let mut dirs = Vec::new();
+        let mut next = parent;
+        while let Some(name) = next {
+            let rec = md
+                .snapshots
+                .get(name)
+                .ok_or_else(|| SnapshotError::NotFound { key: name.into() })?;
+            if rec.kind != Kind::Committed {
+                return Err(wrong_kind(name, rec.kind, Kind::Committed));
+            }
+            if dirs.len() > md.snapshots.len() {
+                // A cycle can only come from a hand-edited file; refuse rather than loop.
+                return Err(SnapshotError::WrongKind {
+                    key: name.into(),
+                    actual: "cyclic",
+                    expected: "committed",
+                });
+            }
+            dirs.push(self.fs_dir(rec.id));
+            next = rec.parent.as_deref();
+        }
+        Ok(dirs)
+    }
+
+    fn mounts_of(&self, md: &Metadata, rec: &Record) -> Result<Vec<Mount>, SnapshotError> {
+        let parents = self.parent_dirs(md, rec.parent.as_deref())?;
+        let fs_dir = self.fs_dir(rec.id);
+        let mount = match rec.kind {
+            Kind::Active if parents.is_empty() => Mount::bind(&fs_dir, false),
+            Kind::Active => {
+                let work = self.dir(rec.id).join("work");
+                Mount::overlay(&parents, Some((&fs_dir, &work)))
+            }
+            // Overlay refuses a single lowerdir without an upperdir, so one layer is a read-only bind.
+            Kind::View => match parents.as_slice() {
+                [] => Mount::bind(&fs_dir, true),
+                [only] => Mount::bind(only, true),
+                _ => Mount::overlay(&parents, None),
+            },
+            Kind::Committed if parents.is_empty() => Mount::bind(&fs_dir, true),
+            Kind::Committed => {
+                let lowers: Vec<PathBuf> = std::iter::once(fs_dir).chain(parents).collect();
+                Mount::overlay(&lowers, None)
+            }
+        };
+        Ok(vec![mount])
+    }
+
+    fn create(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        labels: Labels,
+        kind: Kind,
+    ) -> Result<Vec<Mount>, SnapshotError> {
+        validate_key(key)?;
+        let mut md = self.lock();
+        if md.snapshots.contains_key(key) {
+            return Err(SnapshotError::AlreadyExists { key: key.into() });
+        }
+        let rec = Record {
+            id: md.next_id,
+            kind,
+            parent: parent.map(String::from),
+            created: SystemTime::now(),
+            labels,
+        };
+        let mounts = self.mounts_of(&md, &rec)?;
+        if let Some(len) = mounts
+            .iter()
+            .map(Mount::data_len)
+            .find(|&l| l > MAX_MOUNT_DATA)
+        {
+            return Err(SnapshotError::ChainTooDeep {
+                key: key.into(),
+                len,
+                max: MAX_MOUNT_DATA,
+            });
+        }
+        let dir = self.dir(rec.id);
+        self.stage_dir(rec.id, &dir)?;
+        let mut next = md.clone();
+        next.next_id += 1;
+        next.snapshots.insert(key.to_string(), rec);
+        if let Err(e) = next.store(&self.metadata_path()) {
+            let _ = fs::remove_dir_all(&dir);
+            return Err(e);
+        }
+        *md = next;
+        Ok(mounts)
+    }
+
+    /// Builds `fs/` and `work/` in `tmp/` and renames the whole directory to `dir` in one step.
+    fn stage_dir(&self, id: u64, dir: &Path) -> Result<(), SnapshotError> {
+        let stage = self
+            .root
+            .join("tmp")
+            .join(format!("new-{id}-{}", &berth_types::random_id()[..8]));
+        let result = (|| {
+            let mut builder = fs::DirBuilder::new();
+            builder.mode(0o755);
+            builder
+                .create(&stage)
+                .map_err(SnapshotError::io("create", &stage))?;
+            builder
+                .create(stage.join("fs"))
+                .map_err(SnapshotError::io("create", stage.join("fs")))?;
+            builder.mode(0o700);
+            builder
+                .create(stage.join("work"))
+                .map_err(SnapshotError::io("create", stage.join("work")))?;
+            fs::rename(&stage, dir).map_err(SnapshotError::io("rename", dir))?;
+            berth_types::persist::sync_dir(&self.root.join("snapshots"))
+                .map_err(SnapshotError::io("sync", dir))
+        })();
+        if result.is_err() {
+            let _ = fs::remove_dir_all(&stage);
+        }
+        result
+    }
+
+    fn record(md: &Metadata, key: &str) -> Result<Record, SnapshotError> {
+        md.snapshots
+            .get(key)
+            .cloned()
+            .ok_or_else(|| SnapshotError::NotFound { key: key.into() })
+    }
+}
+
+impl Snapshotter for OverlaySnapshotter {
+    fn prepare(
+        &self,
+        key: &str,
+        parent: Option<&str>,
+        labels: Labels,
+    ) -> Result<Vec<Mount>, SnapshotError> {
+        self.create(key, parent, labels, Kind::Active)
+    }
+
+    fn view(&self, key: &str, parent: Option<&str>) -> Result<Vec<Mount>, SnapshotError> {
+        self.create(key, parent, Labels::new(), Kind::View)
+    }
+
+    fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
+        let md = self.lock();
+        let rec = Self::record(&md, key)?;
+        self.mounts_of(&md, &rec)
+    }
+
+    fn commit(&self, name: &str, key: &str) -> Result<(), SnapshotError> {
+        validate_key(name)?;
+        let mut md = self.lock();
+        let mut rec = Self::record(&md, key)?;
+        if rec.kind != Kind::Active {
+            return Err(wrong_kind(key, rec.kind, Kind::Active));
+        }
+        if md.snapshots.contains_key(name) {
+            return Err(SnapshotError::AlreadyExists { key: name.into() });
+        }
+        rec.kind = Kind::Committed;
+        let mut next = md.clone();
+        next.snapshots.remove(key);
+        next.snapshots.insert(name.to_string(), rec);
+        next.store(&self.metadata_path())?;
+        *md = next;
+        Ok(())
+    }
+
+    fn remove(&self, key: &str) -> Result<(), SnapshotError> {
+        let doomed = {
+            let mut md = self.lock();
+            let rec = Self::record(&md, key)?;
+            let children = md.children(key);
+            if children > 0 {
+                return Err(SnapshotError::HasChildren {
+                    key: key.into(),
+                    children,
+                });
+            }
+            let mut next = md.clone();
+            next.snapshots.remove(key);
+            next.store(&self.metadata_path())?;
+            *md = next;
+            // Rename under the lock so the id's directory is gone before anyone could look for it.
+            let doomed = self.root.join("tmp").join(format!(
+                "rm-{}-{}",
+                rec.id,
+                &berth_types::random_id()[..8]
+            ));
+            fs::rename(self.dir(rec.id), &doomed).map(|()| doomed)
+        };
+        // The snapshot is gone from the metadata, which is what callers observe; a directory that could
+        // not be deleted is an unreferenced leftover that the next open() removes.
+        match doomed {
+            Ok(path) => {
+                if let Err(error) = fs::remove_dir_all(&path) {
+                    tracing::warn!(path = %path.display(), %error, "snapshot directory left for cleanup at next open");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(snapshot = key, %error, "snapshot directory left for cleanup at next open")
+            }
+        }
+        Ok(())
+    }
+
+    fn stat(&self, key: &str) -> Result<Info, SnapshotError> {
+        let md = self.lock();
+        Self::record(&md, key).map(|rec| info(key, rec))
+    }
+
+    fn list(&self) -> Result<Vec<Info>, SnapshotError> {
+        let md = self.lock();
+        Ok(md
+            .snapshots
+            .iter()
+            .map(|(k, r)| info(k, r.clone()))
+            .collect())
+    }
+
+    fn usage(&self, key: &str) -> Result<Usage, SnapshotError> {
+        let dir = {
+            let md = self.lock();
+            self.fs_dir(Self::record(&md, key)?.id)
+        };
+        let mut usage = Usage::default();
+        let mut seen = BTreeSet::new();
+        disk_usage(&dir, &mut usage, &mut seen)?;
+        Ok(usage)
+    }
+
+    fn upper_dir(&self, key: &str) -> Result<PathBuf, SnapshotError> {
+        let md = self.lock();
+        let rec = Self::record(&md, key)?;
+        if rec.kind != Kind::Active {
+            return Err(wrong_kind(key, rec.kind, Kind::Active));
+        }
+        Ok(self.fs_dir(rec.id))
+    }
+}
+
+fn info(name: &str, rec: Record) -> Info {
+    Info {
+        name: name.to_string(),
+        parent: rec.parent,
+        kind: rec.kind,
+        created: rec.created,
+        labels: rec.labels,
+    }
+}
+
+fn wrong_kind(key: &str, actual: Kind, expected: Kind) -> SnapshotError {
+    SnapshotError::WrongKind {
+        key: key.into(),
+        actual: actual.as_str(),
+        expected: expected.as_str(),
+    }
+}
+
+fn validate_key(key: &str) -> Result<(), SnapshotError> {
+    if key.is_empty() || key.len() > MAX_KEY_LEN || key.contains('\0') {
+        return Err(SnapshotError::InvalidKey { key: key.into() });
+    }
+    Ok(())
+}
+
+fn remove_any(path: &Path) -> Result<(), SnapshotError> {
+    let result = match fs::symlink_metadata(path) {
+        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(_) => fs::remove_file(path),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    };
+    result.map_err(SnapshotError::io("remove", path))
+}
+
+/// Adds the allocated size and inode count under `path` (not following symlinks), each inode once.
+fn disk_usage(
+    path: &Path,
+    usage: &mut Usage,
+    seen: &mut BTreeSet<(u64, u64)>,
+) -> Result<(), SnapshotError> {
+    let meta = fs::symlink_metadata(path).map_err(SnapshotError::io("stat", path))?;
+    if seen.insert((meta.dev(), meta.ino())) {
+        usage.inodes += 1;
+        usage.size += meta.blocks() * 512;
+    }
+    if meta.is_dir() {
+        for entry in fs::read_dir(path).map_err(SnapshotError::io("read", path))? {
+            let entry = entry.map_err(SnapshotError::io("read", path))?;
+            disk_usage(&entry.path(), usage, seen)?;
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,135 @@
+use super::*;
+use crate::testsuite::{self, MountGuard};
+use berth_types::error::HasKind;
+use std::sync::Arc;
+
+fn open_overlay(root: &Path) -> Arc<dyn Snapshotter> {
+    Arc::new(OverlaySnapshotter::open(root.to_path_buf()).unwrap())
+}
+
+macro_rules! shared_suite {
+    ($($name:ident),* $(,)?) => {
+        $(#[test]
+        fn $name() {
+            testsuite::$name(&open_overlay);
+        })*
+    };
+}
+
+shared_suite!(
+    prepare_commit_and_stack,
+    view_is_readonly,
+    refuses_bad_keys_and_parents,
+    remove_parent_with_children_conflicts,
+    list_and_stat_report_labels,
+    usage_counts_own_layer,
+    metadata_survives_reopen,
+    concurrent_use_from_threads,
+);
+
+#[test]
+fn open_cleans_leftovers_of_interrupted_operations() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let next_dir = {
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        snap.prepare("kept", None, Labels::new()).unwrap();
+        let next = snap.lock().next_id;
+        snap.dir(next)
+    };
+    // A crash after the staging rename but before the metadata write, and one mid-staging.
+    fs::create_dir_all(next_dir.join("fs/half")).unwrap();
+    fs::create_dir_all(root.join("tmp/new-9-abc/fs")).unwrap();
+    fs::write(root.join(".metadata.json.tmp-0123456789ab"), "{\"torn").unwrap();
+    let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+    assert!(!next_dir.exists());
+    assert_eq!(fs::read_dir(root.join("tmp")).unwrap().count(), 0);
+    assert!(!root.join(".metadata.json.tmp-0123456789ab").exists());
+    assert_eq!(snap.list().unwrap().len(), 1);
+    assert!(snap.upper_dir("kept").unwrap().is_dir());
+    snap.prepare("after", None, Labels::new()).unwrap();
+    assert!(!snap.upper_dir("after").unwrap().join("half").exists());
+}
+
+#[test]
+fn second_open_of_a_root_is_refused_while_locked() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = OverlaySnapshotter::open(dir.path().to_path_buf()).unwrap();
+    let err = OverlaySnapshotter::open(dir.path().to_path_buf()).unwrap_err();
+    assert_eq!(err.kind(), berth_types::ErrorKind::Unavailable);
+}
+
+#[test]
+fn open_refuses_root_with_overlay_separators_and_unknown_versions() {
+    let dir = tempfile::tempdir().unwrap();
+    let err = OverlaySnapshotter::open(dir.path().join("a:b")).unwrap_err();
+    assert!(matches!(err, SnapshotError::InvalidRoot { .. }));
+    fs::write(dir.path().join("metadata.json"), r#"{"version":99}"#).unwrap();
+    let err = OverlaySnapshotter::open(dir.path().to_path_buf()).unwrap_err();
+    assert!(
+        matches!(err, SnapshotError::UnsupportedVersion { version: 99, .. }),
+        "{err}"
+    );
+}
+
+#[test]
+fn mounts_are_bind_without_parents_and_overlay_nearest_parent_first() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = OverlaySnapshotter::open(dir.path().to_path_buf()).unwrap();
+    let m = snap.prepare("a", None, Labels::new()).unwrap();
+    assert_eq!(m, vec![Mount::bind(&snap.upper_dir("a").unwrap(), false)]);
+    let l1 = snap.upper_dir("a").unwrap();
+    snap.commit("l1", "a").unwrap();
+    snap.prepare("b", Some("l1"), Labels::new()).unwrap();
+    let l2 = snap.upper_dir("b").unwrap();
+    snap.commit("l2", "b").unwrap();
+    assert_eq!(
+        snap.view("v1", Some("l1")).unwrap(),
+        vec![Mount::bind(&l1, true)]
+    );
+    let m = snap.prepare("c", Some("l2"), Labels::new()).unwrap();
+    assert_eq!(m[0].kind, "overlay");
+    let lower = format!("lowerdir={}:{}", l2.display(), l1.display());
+    assert!(m[0].options.contains(&lower), "{:?}", m[0].options);
+    assert!(m[0].options.iter().any(|o| o.starts_with("upperdir=")));
+    let v = snap.view("v2", Some("l2")).unwrap();
+    assert!(v[0].options.contains(&lower) && v[0].options.contains(&"ro".to_string()));
+    assert!(!v[0].options.iter().any(|o| o.starts_with("upperdir=")));
+}
+
+/// 50 layers (Docker images rarely pass 40; the old overlay2 limit was 128) mount and merge, and a
+/// chain whose lowerdir list would pass a page is refused at prepare instead of failing in the kernel.
+#[test]
+fn deep_chains_mount_and_too_deep_chains_are_refused_up_front() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = OverlaySnapshotter::open(dir.path().join("root")).unwrap();
+    let mut parent: Option<String> = None;
+    let mut depth = 0;
+    let refused = loop {
+        let key = format!("k{depth}");
+        match snap.prepare(&key, parent.as_deref(), Labels::new()) {
+            Ok(_) => {}
+            Err(e) => break e,
+        }
+        fs::write(snap.upper_dir(&key).unwrap().join(format!("f{depth}")), "x").unwrap();
+        let name = format!("layer{depth}");
+        snap.commit(&name, &key).unwrap();
+        parent = Some(name);
+        depth += 1;
+        if depth == 50 {
+            let mounts = snap
+                .prepare("top50", parent.as_deref(), Labels::new())
+                .unwrap();
+            let target = dir.path().join("mnt");
+            fs::create_dir(&target).unwrap();
+            let _g = MountGuard::mount(&mounts, &target).unwrap();
+            assert_eq!(fs::read_dir(&target).unwrap().count(), 50);
+        }
+        assert!(depth < 400, "chain never refused");
+    };
+    assert!(depth > 50, "only {depth} layers fit");
+    assert!(
+        matches!(refused, SnapshotError::ChainTooDeep { .. }),
+        "{refused}"
+    );
+}
