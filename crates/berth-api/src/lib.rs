@@ -4,6 +4,7 @@
 //! moby's `api/swagger.yaml`. Field names are Docker's (PascalCase); nothing here performs I/O.
 
 pub mod config;
+pub mod container;
 pub mod image;
 pub mod progress;
 pub mod system;

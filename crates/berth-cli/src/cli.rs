@@ -52,6 +52,325 @@ pub enum Command {
     Rmi(RmiArgs),
     /// Return low-level information on objects.
     Inspect(InspectArgs),
+    /// Create and run a new container from an image.
+    Run(RunArgs),
+    /// Create a new container.
+    Create(RunArgs),
+    /// Start one or more stopped containers.
+    Start(StartArgs),
+    /// Stop one or more running containers.
+    Stop(StopArgs),
+    /// Restart one or more containers.
+    Restart(StopArgs),
+    /// Kill one or more running containers.
+    Kill(KillArgs),
+    /// Remove one or more containers.
+    Rm(RmArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Fetch the logs of a container.
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(NamesArgs),
+    /// Manage containers.
+    #[command(subcommand)]
+    Container(ContainerCmd),
+    /// Internal: the per-container shim started by the daemon.
+    #[command(hide = true)]
+    Shim(ShimArgs),
+}
+
+/// `berth container …`.
+#[derive(Subcommand, Debug)]
+pub enum ContainerCmd {
+    /// Create and run a new container.
+    Run(RunArgs),
+    /// Create a new container.
+    Create(RunArgs),
+    /// Start containers.
+    Start(StartArgs),
+    /// Stop containers.
+    Stop(StopArgs),
+    /// Restart containers.
+    Restart(StopArgs),
+    /// Kill containers.
+    Kill(KillArgs),
+    /// Remove containers.
+    #[command(alias = "remove")]
+    Rm(RmArgs),
+    /// List containers.
+    #[command(alias = "list", alias = "ps")]
+    Ls(PsArgs),
+    /// Fetch logs.
+    Logs(LogsArgs),
+    /// Wait for containers to stop.
+    Wait(NamesArgs),
+    /// Display detailed information on containers.
+    Inspect(ImageInspectArgs),
+    /// Remove all stopped containers.
+    Prune(PruneArgs),
+}
+
+/// `berth shim` (internal).
+#[derive(Args, Debug)]
+pub struct ShimArgs {
+    /// Container id.
+    #[arg(long)]
+    pub id: String,
+    /// Container directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Runtime state root.
+    #[arg(long = "state-root")]
+    pub state_root: PathBuf,
+}
+
+/// `berth run` / `berth create`.
+#[derive(Args, Debug, Default)]
+pub struct RunArgs {
+    /// Run in the background and print the container ID.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep STDIN open.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Remove the container when it exits.
+    #[arg(long)]
+    pub rm: bool,
+    /// Container name.
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Environment variables (KEY=value or KEY to copy from the client's environment).
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Username or UID (format: <name|uid>[:<group|gid>]).
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Overwrite the image's entrypoint.
+    #[arg(long)]
+    pub entrypoint: Option<String>,
+    /// Container host name.
+    #[arg(long)]
+    pub hostname: Option<String>,
+    /// Labels (KEY=value).
+    #[arg(short = 'l', long = "label")]
+    pub label: Vec<String>,
+    /// Network mode: none, host, container:<name|id>.
+    #[arg(long = "network", alias = "net")]
+    pub network: Option<String>,
+    /// Give extended privileges to this container.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Add Linux capabilities.
+    #[arg(long = "cap-add")]
+    pub cap_add: Vec<String>,
+    /// Drop Linux capabilities.
+    #[arg(long = "cap-drop")]
+    pub cap_drop: Vec<String>,
+    /// Security options (no-new-privileges, seccomp=unconfined|PROFILE.json).
+    #[arg(long = "security-opt")]
+    pub security_opt: Vec<String>,
+    /// Mount the root filesystem read-only.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Mount a tmpfs (PATH[:OPTIONS]).
+    #[arg(long)]
+    pub tmpfs: Vec<String>,
+    /// Ulimit options (nofile=1024:2048).
+    #[arg(long)]
+    pub ulimit: Vec<String>,
+    /// Namespaced kernel parameters (KEY=value).
+    #[arg(long)]
+    pub sysctl: Vec<String>,
+    /// Size of /dev/shm (e.g. 64m).
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
+    /// PID namespace (host or container:<id>).
+    #[arg(long)]
+    pub pid: Option<String>,
+    /// IPC mode (host, private, shareable, container:<id>).
+    #[arg(long)]
+    pub ipc: Option<String>,
+    /// UTS namespace (host).
+    #[arg(long)]
+    pub uts: Option<String>,
+    /// Memory limit (e.g. 64m).
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory + swap limit; -1 for unlimited swap.
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Memory soft limit.
+    #[arg(long = "memory-reservation")]
+    pub memory_reservation: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares (relative weight).
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// CPU CFS quota (microseconds).
+    #[arg(long = "cpu-quota")]
+    pub cpu_quota: Option<i64>,
+    /// CPU CFS period (microseconds).
+    #[arg(long = "cpu-period")]
+    pub cpu_period: Option<i64>,
+    /// CPUs in which to allow execution (0-3, 0,1).
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes in which to allow execution.
+    #[arg(long = "cpuset-mems")]
+    pub cpuset_mems: Option<String>,
+    /// Tune container pids limit (-1 for unlimited).
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// Disable the OOM killer.
+    #[arg(long = "oom-kill-disable")]
+    pub oom_kill_disable: bool,
+    /// Restart policy (no, always, unless-stopped, on-failure[:N]).
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Signal to stop the container.
+    #[arg(long = "stop-signal")]
+    pub stop_signal: Option<String>,
+    /// Seconds to wait before killing the container on stop.
+    #[arg(long = "stop-timeout")]
+    pub stop_timeout: Option<i64>,
+    /// Bind mount a volume (/host:/container[:ro]).
+    #[arg(short = 'v', long = "volume")]
+    pub volume: Vec<String>,
+    /// Add a custom host-to-IP mapping (host:ip).
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Custom DNS servers.
+    #[arg(long)]
+    pub dns: Vec<String>,
+    /// Custom DNS search domains.
+    #[arg(long = "dns-search")]
+    pub dns_search: Vec<String>,
+    /// DNS options.
+    #[arg(long = "dns-option")]
+    pub dns_option: Vec<String>,
+    /// Image.
+    pub image: String,
+    /// Command and arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    pub command: Vec<String>,
+}
+
+/// `berth start`.
+#[derive(Args, Debug)]
+pub struct StartArgs {
+    /// Attach STDOUT/STDERR and forward signals.
+    #[arg(short = 'a', long)]
+    pub attach: bool,
+    /// Attach the container's STDIN.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth stop` / `berth restart`.
+#[derive(Args, Debug)]
+pub struct StopArgs {
+    /// Seconds to wait before killing the container.
+    #[arg(short = 't', long = "time", alias = "timeout")]
+    pub time: Option<i64>,
+    /// Signal to send.
+    #[arg(short = 's', long)]
+    pub signal: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth kill`.
+#[derive(Args, Debug)]
+pub struct KillArgs {
+    /// Signal to send.
+    #[arg(short = 's', long, default_value = "KILL")]
+    pub signal: String,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth rm`.
+#[derive(Args, Debug)]
+pub struct RmArgs {
+    /// Force the removal of a running container.
+    #[arg(short = 'f', long)]
+    pub force: bool,
+    /// Remove anonymous volumes.
+    #[arg(short = 'v', long)]
+    pub volumes: bool,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
+}
+
+/// `berth ps`.
+#[derive(Args, Debug)]
+pub struct PsArgs {
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Only display container IDs.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// Show the last N created containers.
+    #[arg(short = 'n', long = "last")]
+    pub last: Option<i64>,
+    /// Show the latest created container.
+    #[arg(short = 'l', long)]
+    pub latest: bool,
+    /// Filter output (status=, name=, label=, ancestor=, exited=).
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Format output using a Go template, or `json`.
+    #[arg(long)]
+    pub format: Option<String>,
+}
+
+/// `berth logs`.
+#[derive(Args, Debug)]
+pub struct LogsArgs {
+    /// Follow log output.
+    #[arg(short = 'f', long)]
+    pub follow: bool,
+    /// Number of lines to show from the end.
+    #[arg(short = 'n', long, default_value = "all")]
+    pub tail: String,
+    /// Show timestamps.
+    #[arg(short = 't', long)]
+    pub timestamps: bool,
+    /// Show logs since (timestamp or relative, e.g. 10m).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Show logs before (timestamp or relative).
+    #[arg(long)]
+    pub until: Option<String>,
+    /// Container.
+    pub container: String,
+}
+
+/// Commands taking container names only.
+#[derive(Args, Debug)]
+pub struct NamesArgs {
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
 }
 
 /// `berth daemon`.

@@ -5,11 +5,17 @@ mod cmd;
 mod render;
 
 use clap::Parser;
-use cli::{Cli, Command, ImageCmd, SystemCmd};
+use cli::{Cli, Command, ContainerCmd, ImageCmd, SystemCmd};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
     let args = Cli::parse();
+    // The shim must stay single-threaded (libcontainer clones without exec): no async runtime.
+    if let Command::Shim(s) = &args.command {
+        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).with_writer(std::io::stderr).try_init();
+        let code = berth_shim::run(berth_shim::ShimArgs { id: s.id.clone(), dir: s.dir.clone(), state_root: s.state_root.clone() });
+        return ExitCode::from(code as u8);
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
@@ -35,7 +41,19 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         _ => init_client_logging(&args.log_level),
     }
     match args.command {
-        Command::Daemon(_) | Command::Registry(_) => unreachable!("handled above"),
+        Command::Daemon(_) | Command::Registry(_) | Command::Shim(_) => unreachable!("handled above"),
+        Command::Run(a) | Command::Container(ContainerCmd::Run(a)) => cmd::containers::run(&client()?, a).await,
+        Command::Create(a) | Command::Container(ContainerCmd::Create(a)) => cmd::containers::create(&client()?, a).await,
+        Command::Start(a) | Command::Container(ContainerCmd::Start(a)) => cmd::containers::start(&client()?, a).await,
+        Command::Stop(a) | Command::Container(ContainerCmd::Stop(a)) => cmd::containers::stop(&client()?, a, "stop").await,
+        Command::Restart(a) | Command::Container(ContainerCmd::Restart(a)) => cmd::containers::stop(&client()?, a, "restart").await,
+        Command::Kill(a) | Command::Container(ContainerCmd::Kill(a)) => cmd::containers::kill(&client()?, a).await,
+        Command::Rm(a) | Command::Container(ContainerCmd::Rm(a)) => cmd::containers::rm(&client()?, a).await,
+        Command::Ps(a) | Command::Container(ContainerCmd::Ls(a)) => cmd::containers::ps(&client()?, a).await,
+        Command::Logs(a) | Command::Container(ContainerCmd::Logs(a)) => cmd::containers::logs(&client()?, a).await,
+        Command::Wait(a) | Command::Container(ContainerCmd::Wait(a)) => cmd::containers::wait(&client()?, a).await,
+        Command::Container(ContainerCmd::Inspect(a)) => cmd::containers::inspect(&client()?, a.images, a.format).await,
+        Command::Container(ContainerCmd::Prune(a)) => cmd::containers::prune(&client()?, a).await,
         Command::Version(a) => cmd::system::version(&client()?, a).await,
         Command::Info(a) | Command::System(SystemCmd::Info(a)) => cmd::system::info(&client()?, a).await,
         Command::System(SystemCmd::Df(a)) => cmd::system::df(&client()?, a).await,

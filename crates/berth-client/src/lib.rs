@@ -243,3 +243,35 @@ pub async fn copy_body(resp: Response<Incoming>, out: &mut (impl tokio::io::Asyn
     out.flush().await.map_err(|e| ClientError::Protocol(e.to_string()))?;
     Ok(n)
 }
+
+/// A hijacked connection (after `101 Switching Protocols`): raw bytes both ways.
+pub type Hijacked = TokioIo<hyper::upgrade::Upgraded>;
+
+impl Client {
+    /// Sends a request asking to upgrade the connection (`Connection: Upgrade`, `Upgrade: tcp`), as
+    /// attach and exec start do, and returns the raw duplex stream.
+    pub async fn hijack(&self, path: &str, query: &[(&str, String)], body: ReqBody) -> Result<Hijacked, ClientError> {
+        let resp = self
+            .request(Method::POST, path, query, body, &[("Connection", "Upgrade"), ("Upgrade", "tcp"), ("Content-Type", "text/plain")])
+            .await?;
+        if resp.status() != StatusCode::SWITCHING_PROTOCOLS {
+            return Err(ClientError::Protocol(format!("expected 101 Switching Protocols, got {}", resp.status())));
+        }
+        let up = hyper::upgrade::on(resp).await.map_err(|e| ClientError::Protocol(e.to_string()))?;
+        Ok(TokioIo::new(up))
+    }
+
+    /// POST with a JSON body; decodes a JSON answer (or `null` for an empty body).
+    pub async fn post_json<B: serde::Serialize, T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        query: &[(&str, String)],
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let bytes_body = serde_json::to_vec(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let resp = self.request(Method::POST, path, query, bytes(bytes_body), &[("Content-Type", "application/json")]).await?;
+        let body = resp.into_body().collect().await.map_err(|e| ClientError::Protocol(e.to_string()))?.to_bytes();
+        let body = if body.is_empty() { Bytes::from_static(b"null") } else { body };
+        serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(format!("unexpected response: {e}")))
+    }
+}

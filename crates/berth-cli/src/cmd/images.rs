@@ -219,7 +219,7 @@ pub async fn rmi(c: &Client, a: RmiArgs) -> anyhow::Result<ExitCode> {
 }
 
 /// Asks `question` on the terminal; false unless the answer starts with y.
-fn confirm(question: &str) -> bool {
+pub fn confirm(question: &str) -> bool {
     print!("{question} [y/N] ");
     let _ = std::io::stdout().flush();
     let mut line = String::new();

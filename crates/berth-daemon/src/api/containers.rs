@@ -1,22 +1,274 @@
-//! Container endpoints. Until the container runtime lands no container can exist, so listing is
-//! truthfully empty and every lookup is Docker's 404 — which `docker inspect NAME` relies on to fall
-//! through to images.
+//! `/containers/*`: create, list, inspect, start, stop, restart, kill, wait, attach (hijacked
+//! connection), resize, logs, remove, prune.
 
-use super::{json, ApiError};
-use crate::service::Services;
-use axum::extract::Path;
-use axum::http::StatusCode;
-use axum::response::Response;
-use axum::routing::get;
+use super::{json, ApiError, Params};
+use crate::service::containers::{Handle, LogOptions};
+use crate::service::{ServiceError, Services};
+use axum::body::Body;
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get, post};
 use axum::Router;
+use berth_api::container::CreateRequest;
+use berth_shim::ShimHello;
+use bytes::Bytes;
+use hyper_util::rt::TokioIo;
 use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+type S = State<Arc<Services>>;
 
 pub fn routes() -> Router<Arc<Services>> {
     Router::new()
-        .route("/containers/json", get(|| async { json(StatusCode::OK, &Vec::<()>::new()) }))
-        .route("/containers/{id}/json", get(no_such_container))
+        .route("/containers/create", post(create))
+        .route("/containers/json", get(list))
+        .route("/containers/prune", post(prune))
+        .route("/containers/{id}/json", get(inspect))
+        .route("/containers/{id}/start", post(start))
+        .route("/containers/{id}/stop", post(stop))
+        .route("/containers/{id}/restart", post(restart))
+        .route("/containers/{id}/kill", post(kill))
+        .route("/containers/{id}/wait", post(wait))
+        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/resize", post(resize))
+        .route("/containers/{id}/logs", get(logs))
+        .route("/containers/{id}", delete(remove))
 }
 
-async fn no_such_container(Path(id): Path<String>) -> Result<Response, ApiError> {
-    Err(ApiError::new(StatusCode::NOT_FOUND, format!("No such container: {id}")))
+fn handle(s: &Services, id: &str) -> Result<Arc<Handle>, ApiError> {
+    Ok(s.containers.get(id)?)
+}
+
+async fn create(State(s): S, p: Params, body: Bytes) -> Result<Response, ApiError> {
+    let req: CreateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let name = p.get("name").map(str::to_string);
+    let svc = s.clone();
+    let id = tokio::task::spawn_blocking(move || svc.containers.create(req, name)).await.map_err(ServiceError::from)??;
+    Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id, "Warnings": []})))
+}
+
+async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
+    let limit = p.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize);
+    let all = p.flag("all") || limit.is_some();
+    Ok(json(StatusCode::OK, &s.containers.list(all, limit, &p.filters()?)?))
+}
+
+async fn inspect(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    Ok(json(StatusCode::OK, &s.containers.inspect(&id)?))
+}
+
+async fn start(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let changed = s.containers.start(&h).await?;
+    Ok(if changed { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED }.into_response())
+}
+
+fn timeout(p: &Params) -> Result<Option<i64>, ApiError> {
+    p.get("t").or(p.get("timeout")).filter(|t| !t.is_empty()).map(|t| t.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}")))).transpose()
+}
+
+async fn stop(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let changed = s.containers.stop(&h, timeout(&p)?, p.get("signal").filter(|v| !v.is_empty())).await?;
+    Ok(if changed { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED }.into_response())
+}
+
+async fn restart(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    s.containers.restart(&h, timeout(&p)?).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn kill(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    s.containers.kill(&h, p.get("signal").unwrap_or("SIGKILL"))?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn wait(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let condition = p.get("condition").unwrap_or("").to_string();
+    if !["", "not-running", "next-exit", "removed"].contains(&condition.as_str()) {
+        return Err(ApiError::bad_request(format!("invalid condition: {condition:?}")));
+    }
+    // Headers go out at once (clients wait on the body), as dockerd does.
+    let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
+    let svc = s.clone();
+    tokio::spawn(async move {
+        let body = match svc.containers.wait(&h, &condition).await {
+            Ok((code, err)) => serde_json::json!({"StatusCode": code, "Error": err.map(|m| serde_json::json!({"Message": m}))}),
+            Err(e) => serde_json::json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+        };
+        let _ = tx.send(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
+    });
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(rx.await.unwrap_or_default()) });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+}
+
+async fn resize(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let num = |k: &str| p.get(k).and_then(|v| v.parse::<u16>().ok()).ok_or_else(|| ApiError::bad_request(format!("invalid {k}")));
+    s.containers.resize(&h, num("h")?, num("w")?).await?;
+    Ok(StatusCode::OK.into_response())
+}
+
+async fn remove(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    if p.flag("v") {
+        tracing::debug!("no volumes to remove: volumes are not supported yet");
+    }
+    s.containers.remove(&h, p.flag("force")).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
+    let filters = p.filters()?;
+    let mut deleted = Vec::new();
+    for v in s.containers.list(true, None, &crate::filters::Filters::default())? {
+        if v["State"] != "exited" && v["State"] != "created" && v["State"] != "dead" {
+            continue;
+        }
+        let labels: std::collections::BTreeMap<String, String> = serde_json::from_value(v["Labels"].clone()).unwrap_or_default();
+        if !filters.labels_match("label", Some(&labels)) {
+            continue;
+        }
+        let id = v["Id"].as_str().unwrap_or("").to_string();
+        if let Ok(h) = s.containers.get(&id) {
+            if s.containers.remove(&h, false).await.is_ok() {
+                deleted.push(id);
+            }
+        }
+    }
+    Ok(json(StatusCode::OK, &serde_json::json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0})))
+}
+
+async fn logs(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let (stdout, stderr) = (p.flag("stdout"), p.flag("stderr"));
+    if !stdout && !stderr {
+        return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
+    }
+    let time = |k: &str| -> Result<Option<f64>, ApiError> {
+        match p.get(k).filter(|v| !v.is_empty() && *v != "0") {
+            Some(v) => Ok(Some(crate::service::images::parse_time(v)?)),
+            None => Ok(None),
+        }
+    };
+    let opts = LogOptions {
+        stdout,
+        stderr,
+        follow: p.flag("follow"),
+        tail: p.get("tail").filter(|t| *t != "all" && !t.is_empty()).and_then(|t| t.parse().ok()),
+        since: time("since")?,
+        until: time("until")?,
+        timestamps: p.flag("timestamps"),
+    };
+    let tty = h.snapshot().config.tty.unwrap_or(false);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(64);
+    let svc = s.clone();
+    tokio::spawn(async move {
+        if let Err(e) = svc.containers.logs(h, opts, tx).await {
+            tracing::warn!(error = %e, "log streaming failed");
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, stream_type(tty))], Body::from_stream(stream)).into_response())
+}
+
+fn stream_type(tty: bool) -> &'static str {
+    if tty {
+        "application/vnd.docker.raw-stream"
+    } else {
+        "application/vnd.docker.multiplexed-stream"
+    }
+}
+
+/// `POST /containers/{id}/attach`: the connection is hijacked (101 `Upgrade: tcp`) and becomes a
+/// raw duplex stream between the client and the container's shim.
+async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let rec = h.snapshot();
+    let tty = rec.config.tty.unwrap_or(false);
+    if !p.flag("stream") && !p.flag("logs") {
+        return Err(ApiError::bad_request("Bad parameters: at least one of stream or logs must be set"));
+    }
+    if rec.state.status == crate::service::containers::Status::Exited && p.flag("stream") && !p.flag("logs") {
+        return Err(ApiError::new(StatusCode::CONFLICT, "You cannot attach to a stopped container, start it first"));
+    }
+    let hello = ShimHello::Attach { stdin: p.flag("stdin"), stdout: p.flag("stdout"), stderr: p.flag("stderr") };
+    let upgrade = req.headers().get(header::UPGRADE).is_some();
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let svc = s.clone();
+    let want_stdin = p.flag("stdin");
+    tokio::spawn(async move {
+        let shim = svc.containers.attach(&h, hello).await;
+        let Ok(upgraded) = on_upgrade.await else { return };
+        let mut client = TokioIo::new(upgraded);
+        let shim = match shim {
+            Ok(sh) => sh,
+            Err(e) => {
+                let _ = client.write_all(format!("Error: {e}\n").as_bytes()).await;
+                let _ = client.shutdown().await;
+                return;
+            }
+        };
+        relay(client, shim, tty, want_stdin).await;
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
+    let hdrs = resp.headers_mut();
+    hdrs.insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_type(tty)));
+    if upgrade {
+        hdrs.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        hdrs.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    }
+    Ok(resp)
+}
+
+/// Copies output from the shim to the client (dropping frame headers for a TTY) and the client's
+/// input to the shim, until the shim closes (the container exited) or the client goes away.
+async fn relay<C>(client: C, shim: tokio::net::UnixStream, tty: bool, stdin: bool)
+where
+    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let (mut c_read, mut c_write) = tokio::io::split(client);
+    let (mut s_read, mut s_write) = shim.into_split();
+    let input = tokio::spawn(async move {
+        if stdin {
+            let _ = tokio::io::copy(&mut c_read, &mut s_write).await;
+        } else {
+            // Still read, so a closing client is noticed; input is discarded.
+            let mut sink = tokio::io::sink();
+            let _ = tokio::io::copy(&mut c_read, &mut sink).await;
+        }
+        let _ = s_write.shutdown().await;
+    });
+    let mut header = [0u8; 8];
+    let mut buf = vec![0u8; 64 * 1024];
+    loop {
+        if s_read.read_exact(&mut header).await.is_err() {
+            break;
+        }
+        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
+        let mut left = len;
+        if !tty && c_write.write_all(&header).await.is_err() {
+            break;
+        }
+        let mut failed = false;
+        while left > 0 {
+            let n = left.min(buf.len());
+            if s_read.read_exact(&mut buf[..n]).await.is_err() || c_write.write_all(&buf[..n]).await.is_err() {
+                failed = true;
+                break;
+            }
+            left -= n;
+        }
+        if failed {
+            break;
+        }
+    }
+    let _ = c_write.flush().await;
+    let _ = c_write.shutdown().await;
+    input.abort();
 }

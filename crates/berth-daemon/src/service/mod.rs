@@ -1,6 +1,7 @@
 //! Services: what the daemon can do, in terms of typed arguments and results. Nothing here knows
 //! about HTTP; the API routers translate requests into these calls.
 
+pub mod containers;
 pub mod images;
 pub mod system;
 
@@ -13,6 +14,8 @@ use std::sync::Arc;
 pub struct Services {
     /// Images.
     pub images: images::ImageService,
+    /// Containers.
+    pub containers: Arc<containers::ContainerService>,
     /// Version, info, disk usage.
     pub system: system::SystemService,
     /// Events.
@@ -28,8 +31,11 @@ impl Services {
         let content = berth_content::ContentStore::open(root.join("content"))?;
         let store = Arc::new(berth_image::ImageStore::open(root.join("image"), content)?);
         let events = Arc::new(EventBus::default());
+        let containers = containers::ContainerService::open(root, store.clone(), events.clone())
+            .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         Ok(Services {
             images: images::ImageService::new(store.clone(), events.clone()),
+            containers,
             system: system::SystemService::new(root, store)?,
             events,
         })
@@ -45,6 +51,15 @@ pub enum ServiceError {
     /// A malformed argument (filters, references, parameters).
     #[error("{0}")]
     Invalid(String),
+    /// The named object does not exist.
+    #[error("{0}")]
+    NotFound(String),
+    /// The request conflicts with the object's state.
+    #[error("{0}")]
+    Conflict(String),
+    /// A fault inside Berth or the host.
+    #[error("{0}")]
+    Internal(String),
     /// A feature that exists in Docker but not (yet) in Berth.
     #[error("{0}")]
     NotImplemented(String),
@@ -62,6 +77,9 @@ impl berth_types::error::HasKind for ServiceError {
         match self {
             ServiceError::Image(e) => e.kind(),
             ServiceError::Invalid(_) => ErrorKind::InvalidArgument,
+            ServiceError::NotFound(_) => ErrorKind::NotFound,
+            ServiceError::Conflict(_) => ErrorKind::Conflict,
+            ServiceError::Internal(_) => ErrorKind::Internal,
             ServiceError::NotImplemented(_) => ErrorKind::Unavailable,
             ServiceError::Upstream(_) => ErrorKind::InvalidArgument,
             ServiceError::Task(_) => ErrorKind::Internal,

@@ -1,0 +1,535 @@
+//! Container verbs: run, create, start, stop, restart, kill, rm, ps, logs, wait, inspect, prune.
+
+use super::system::{event_time, short_id};
+use super::{filters_param, pretty_json};
+use crate::cli::{KillArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
+use crate::render::template::Format;
+use crate::render::units::{created_at, since};
+use berth_client::{Client, ClientError};
+use http::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+use std::collections::BTreeMap;
+use std::io::IsTerminal;
+use std::process::ExitCode;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+/// Docker's `RAMInBytes`: `512`, `64k`, `64m`, `1g` (binary units, optional `b`).
+pub fn parse_size(s: &str) -> anyhow::Result<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid size: {s:?}"))?;
+    Ok((n * mult as f64) as i64)
+}
+
+fn kv_map(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
+    items
+        .iter()
+        .map(|i| i.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| anyhow::anyhow!("invalid {what} {i:?}: expected KEY=VALUE")))
+        .collect()
+}
+
+/// The create request body for `run`/`create` flags.
+pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
+    let env: Vec<String> = a
+        .env
+        .iter()
+        .filter_map(|e| if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) })
+        .collect();
+    let mut cfg = Map::new();
+    cfg.insert("Image".into(), json!(a.image));
+    cfg.insert("Tty".into(), json!(a.tty));
+    cfg.insert("OpenStdin".into(), json!(a.interactive));
+    cfg.insert("StdinOnce".into(), json!(a.interactive && !a.detach));
+    cfg.insert("AttachStdin".into(), json!(a.interactive && !a.detach));
+    cfg.insert("AttachStdout".into(), json!(!a.detach));
+    cfg.insert("AttachStderr".into(), json!(!a.detach));
+    if !env.is_empty() {
+        cfg.insert("Env".into(), json!(env));
+    }
+    if !a.command.is_empty() {
+        cfg.insert("Cmd".into(), json!(a.command));
+    }
+    if let Some(e) = &a.entrypoint {
+        cfg.insert("Entrypoint".into(), json!([e]));
+    }
+    for (k, v) in [("WorkingDir", &a.workdir), ("User", &a.user), ("Hostname", &a.hostname), ("StopSignal", &a.stop_signal)] {
+        if let Some(v) = v {
+            cfg.insert(k.into(), json!(v));
+        }
+    }
+    if let Some(t) = a.stop_timeout {
+        cfg.insert("StopTimeout".into(), json!(t));
+    }
+    if !a.label.is_empty() {
+        let labels: BTreeMap<String, String> =
+            a.label.iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((l.clone(), String::new()))).collect();
+        cfg.insert("Labels".into(), json!(labels));
+    }
+    let mut h = Map::new();
+    h.insert("NetworkMode".into(), json!(a.network.clone().unwrap_or_else(|| "default".into())));
+    h.insert("AutoRemove".into(), json!(a.rm));
+    h.insert("Privileged".into(), json!(a.privileged));
+    h.insert("ReadonlyRootfs".into(), json!(a.read_only));
+    if !a.cap_add.is_empty() {
+        h.insert("CapAdd".into(), json!(a.cap_add));
+    }
+    if !a.cap_drop.is_empty() {
+        h.insert("CapDrop".into(), json!(a.cap_drop));
+    }
+    let mut sec = Vec::new();
+    for o in &a.security_opt {
+        // Like the docker CLI, a seccomp profile file is read here and sent inline.
+        match o.split_once(['=', ':']) {
+            Some(("seccomp", p)) if p != "unconfined" => {
+                let data = std::fs::read_to_string(p).map_err(|e| anyhow::anyhow!("opening seccomp profile ({p}) failed: {e}"))?;
+                let compact: Value = serde_json::from_str(&data).map_err(|e| anyhow::anyhow!("decoding seccomp profile ({p}) failed: {e}"))?;
+                sec.push(format!("seccomp={compact}"));
+            }
+            _ => sec.push(o.clone()),
+        }
+    }
+    if !sec.is_empty() {
+        h.insert("SecurityOpt".into(), json!(sec));
+    }
+    if !a.tmpfs.is_empty() {
+        let m: BTreeMap<String, String> =
+            a.tmpfs.iter().map(|t| t.split_once(':').map(|(p, o)| (p.to_string(), o.to_string())).unwrap_or((t.clone(), String::new()))).collect();
+        h.insert("Tmpfs".into(), json!(m));
+    }
+    if !a.ulimit.is_empty() {
+        let mut list = Vec::new();
+        for u in &a.ulimit {
+            let (name, vals) = u.split_once('=').ok_or_else(|| anyhow::anyhow!("invalid ulimit argument: {u}"))?;
+            let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+            let n = |v: &str| v.parse::<i64>().map_err(|_| anyhow::anyhow!("invalid ulimit argument: {u}"));
+            list.push(json!({"Name": name, "Soft": n(soft)?, "Hard": n(hard)?}));
+        }
+        h.insert("Ulimits".into(), json!(list));
+    }
+    if !a.sysctl.is_empty() {
+        h.insert("Sysctls".into(), json!(kv_map(&a.sysctl, "sysctl")?));
+    }
+    if let Some(s) = &a.shm_size {
+        h.insert("ShmSize".into(), json!(parse_size(s)?));
+    }
+    for (k, v) in [("PidMode", &a.pid), ("IpcMode", &a.ipc), ("UTSMode", &a.uts), ("CpusetCpus", &a.cpuset_cpus), ("CpusetMems", &a.cpuset_mems)] {
+        if let Some(v) = v {
+            h.insert(k.into(), json!(v));
+        }
+    }
+    for (k, v) in [("Memory", &a.memory), ("MemoryReservation", &a.memory_reservation)] {
+        if let Some(v) = v {
+            h.insert(k.into(), json!(parse_size(v)?));
+        }
+    }
+    if let Some(v) = &a.memory_swap {
+        h.insert("MemorySwap".into(), json!(if v == "-1" { -1 } else { parse_size(v)? }));
+    }
+    if let Some(c) = a.cpus {
+        h.insert("NanoCpus".into(), json!((c * 1e9) as i64));
+    }
+    for (k, v) in [("CpuShares", a.cpu_shares), ("CpuQuota", a.cpu_quota), ("CpuPeriod", a.cpu_period), ("PidsLimit", a.pids_limit)] {
+        if let Some(v) = v {
+            h.insert(k.into(), json!(v));
+        }
+    }
+    if a.oom_kill_disable {
+        h.insert("OomKillDisable".into(), json!(true));
+    }
+    if let Some(r) = &a.restart {
+        let (name, max) = r.split_once(':').unwrap_or((r, "0"));
+        if !["no", "always", "unless-stopped", "on-failure"].contains(&name) {
+            anyhow::bail!("invalid restart policy {r:?}");
+        }
+        if a.rm && name != "no" {
+            anyhow::bail!("conflicting options: cannot specify both --restart and --rm");
+        }
+        h.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": max.parse::<i64>().unwrap_or(0)}));
+    }
+    if !a.volume.is_empty() {
+        h.insert("Binds".into(), json!(a.volume));
+    }
+    if !a.add_host.is_empty() {
+        h.insert("ExtraHosts".into(), json!(a.add_host));
+    }
+    for (k, v) in [("Dns", &a.dns), ("DnsSearch", &a.dns_search), ("DnsOptions", &a.dns_option)] {
+        if !v.is_empty() {
+            h.insert(k.into(), json!(v));
+        }
+    }
+    cfg.insert("HostConfig".into(), Value::Object(h));
+    Ok(Value::Object(cfg))
+}
+
+async fn create_container(c: &Client, a: &RunArgs) -> anyhow::Result<String> {
+    let body = create_body(a)?;
+    let q: Vec<(&str, String)> = a.name.iter().map(|n| ("name", n.clone())).collect();
+    let v: Value = c.post_json("/containers/create", &q, &body).await?;
+    Ok(v["Id"].as_str().unwrap_or("").to_string())
+}
+
+/// `berth create`.
+pub async fn create(c: &Client, a: RunArgs) -> anyhow::Result<ExitCode> {
+    match create_container(c, &a).await {
+        Ok(id) => {
+            println!("{id}");
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            eprintln!("{}", super::describe(&e));
+            Ok(ExitCode::from(125))
+        }
+    }
+}
+
+/// Copies a hijacked attach stream to our stdout/stderr (demultiplexing Docker's frames unless
+/// `tty`) and our stdin to it when `stdin`.
+async fn pump(conn: berth_client::Hijacked, tty: bool, stdin: bool) {
+    let (mut r, mut w) = tokio::io::split(conn);
+    let input = tokio::spawn(async move {
+        if stdin {
+            let mut si = tokio::io::stdin();
+            let _ = tokio::io::copy(&mut si, &mut w).await;
+        }
+        // Half-close: the daemon passes the end of input on to the container.
+        let _ = w.shutdown().await;
+    });
+    let mut out = tokio::io::stdout();
+    let mut err = tokio::io::stderr();
+    if tty {
+        let _ = tokio::io::copy(&mut r, &mut out).await;
+    } else {
+        let mut hdr = [0u8; 8];
+        let mut buf = vec![0u8; 64 * 1024];
+        while r.read_exact(&mut hdr).await.is_ok() {
+            let mut left = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+            while left > 0 {
+                let n = left.min(buf.len());
+                if r.read_exact(&mut buf[..n]).await.is_err() {
+                    left = usize::MAX;
+                    break;
+                }
+                let _ = if hdr[0] == 2 { err.write_all(&buf[..n]).await } else { out.write_all(&buf[..n]).await };
+                left -= n;
+            }
+            if left == usize::MAX {
+                break;
+            }
+        }
+    }
+    let _ = out.flush().await;
+    let _ = err.flush().await;
+    if !stdin {
+        input.abort();
+    }
+}
+
+/// Puts the terminal in raw mode for `-it` and restores it on drop.
+struct RawTerminal(Option<nix::sys::termios::Termios>);
+
+impl RawTerminal {
+    fn enable(on: bool) -> RawTerminal {
+        use nix::sys::termios::{cfmakeraw, tcgetattr, tcsetattr, SetArg};
+        if !on || !std::io::stdin().is_terminal() {
+            return RawTerminal(None);
+        }
+        let stdin = std::io::stdin();
+        let Ok(orig) = tcgetattr(&stdin) else { return RawTerminal(None) };
+        let mut raw = orig.clone();
+        cfmakeraw(&mut raw);
+        let _ = tcsetattr(&stdin, SetArg::TCSANOW, &raw);
+        RawTerminal(Some(orig))
+    }
+}
+
+impl Drop for RawTerminal {
+    fn drop(&mut self) {
+        if let Some(t) = &self.0 {
+            let _ = nix::sys::termios::tcsetattr(std::io::stdin(), nix::sys::termios::SetArg::TCSANOW, t);
+        }
+    }
+}
+
+fn start_exit_code(e: &anyhow::Error) -> ExitCode {
+    let s = e.to_string();
+    if s.contains("permission denied") {
+        ExitCode::from(126)
+    } else if s.contains("not found") || s.contains("no such file") {
+        ExitCode::from(127)
+    } else {
+        ExitCode::from(125)
+    }
+}
+
+/// `berth run`.
+pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<ExitCode> {
+    if a.detach && a.rm && a.restart.is_some() {
+        anyhow::bail!("conflicting options: cannot specify both --restart and --rm");
+    }
+    let id = match create_container(c, &a).await {
+        Ok(id) => id,
+        Err(e) => {
+            eprintln!("berth: {}", super::describe(&e));
+            return Ok(ExitCode::from(125));
+        }
+    };
+    if a.detach {
+        if let Err(e) = c.request(Method::POST, &format!("/containers/{id}/start"), &[], berth_client::empty(), &[]).await {
+            eprintln!("berth: {e}");
+            return Ok(start_exit_code(&e.into()));
+        }
+        println!("{id}");
+        return Ok(ExitCode::SUCCESS);
+    }
+    let mut q = vec![("stream", "1".to_string()), ("stdout", "1".to_string()), ("stderr", "1".to_string())];
+    if a.interactive {
+        q.push(("stdin", "1".to_string()));
+    }
+    let conn = c.hijack(&format!("/containers/{id}/attach"), &q, berth_client::empty()).await?;
+    let waiter = {
+        let c = c.clone();
+        let id = id.clone();
+        tokio::spawn(async move {
+            let cond = [("condition", "next-exit".to_string())];
+            c.call_json::<Value>(Method::POST, &format!("/containers/{id}/wait"), &cond).await
+        })
+    };
+    if let Err(e) = c.request(Method::POST, &format!("/containers/{id}/start"), &[], berth_client::empty(), &[]).await {
+        eprintln!("berth: {e}");
+        return Ok(start_exit_code(&e.into()));
+    }
+    let raw = RawTerminal::enable(a.tty && a.interactive);
+    pump(conn, a.tty, a.interactive).await;
+    drop(raw);
+    let result = waiter.await.map_err(|e| anyhow::anyhow!("waiting for the container: {e}"))??;
+    if let Some(m) = result["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
+        eprintln!("berth: {m}");
+    }
+    let code = result["StatusCode"].as_i64().unwrap_or(125);
+    Ok(ExitCode::from(code.clamp(0, 255) as u8))
+}
+
+/// `berth start`.
+pub async fn start(c: &Client, a: StartArgs) -> anyhow::Result<ExitCode> {
+    if a.attach || a.interactive {
+        let name = a.containers.first().cloned().unwrap_or_default();
+        let info: Value = c.get_json(&format!("/containers/{name}/json"), &[]).await?;
+        let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+        let mut q = vec![("stream", "1".to_string()), ("stdout", "1".to_string()), ("stderr", "1".to_string())];
+        if a.interactive {
+            q.push(("stdin", "1".to_string()));
+        }
+        let conn = c.hijack(&format!("/containers/{name}/attach"), &q, berth_client::empty()).await?;
+        let waiter = {
+            let c = c.clone();
+            let name = name.clone();
+            tokio::spawn(async move { c.call_json::<Value>(Method::POST, &format!("/containers/{name}/wait"), &[("condition", "next-exit".to_string())]).await })
+        };
+        c.request(Method::POST, &format!("/containers/{name}/start"), &[], berth_client::empty(), &[]).await?;
+        let raw = RawTerminal::enable(tty && a.interactive);
+        pump(conn, tty, a.interactive).await;
+        drop(raw);
+        let r = waiter.await??;
+        return Ok(ExitCode::from(r["StatusCode"].as_i64().unwrap_or(0).clamp(0, 255) as u8));
+    }
+    each(&a.containers, |n| async move { c.request(Method::POST, &format!("/containers/{n}/start"), &[], berth_client::empty(), &[]).await.map(|_| n) }).await
+}
+
+async fn each<F, Fut>(names: &[String], f: F) -> anyhow::Result<ExitCode>
+where
+    F: Fn(String) -> Fut,
+    Fut: std::future::Future<Output = Result<String, ClientError>>,
+{
+    let mut failed = false;
+    for n in names {
+        match f(n.clone()).await {
+            Ok(out) => println!("{out}"),
+            Err(e) => {
+                eprintln!("{e}");
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `berth stop` and `berth restart`.
+pub async fn stop(c: &Client, a: StopArgs, verb: &str) -> anyhow::Result<ExitCode> {
+    let mut q = vec![];
+    if let Some(t) = a.time {
+        q.push(("t", t.to_string()));
+    }
+    if let Some(s) = &a.signal {
+        q.push(("signal", s.clone()));
+    }
+    let q = &q;
+    each(&a.containers, |n| async move { c.request(Method::POST, &format!("/containers/{n}/{verb}"), q, berth_client::empty(), &[]).await.map(|_| n) }).await
+}
+
+/// `berth kill`.
+pub async fn kill(c: &Client, a: KillArgs) -> anyhow::Result<ExitCode> {
+    let q = &[("signal", a.signal.clone())];
+    each(&a.containers, |n| async move { c.request(Method::POST, &format!("/containers/{n}/kill"), q, berth_client::empty(), &[]).await.map(|_| n) }).await
+}
+
+/// `berth rm`.
+pub async fn rm(c: &Client, a: RmArgs) -> anyhow::Result<ExitCode> {
+    let mut q = vec![];
+    if a.force {
+        q.push(("force", "1".to_string()));
+    }
+    if a.volumes {
+        q.push(("v", "1".to_string()));
+    }
+    let q = &q;
+    each(&a.containers, |n| async move { c.request(Method::DELETE, &format!("/containers/{n}"), q, berth_client::empty(), &[]).await.map(|_| n) }).await
+}
+
+/// `berth wait`.
+pub async fn wait(c: &Client, a: NamesArgs) -> anyhow::Result<ExitCode> {
+    each(&a.containers, |n| async move {
+        c.call_json::<Value>(Method::POST, &format!("/containers/{n}/wait"), &[]).await.map(|v| v["StatusCode"].to_string())
+    })
+    .await
+}
+
+/// `berth ps`.
+pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<ExitCode> {
+    let mut q = vec![];
+    if a.all {
+        q.push(("all", "1".to_string()));
+    }
+    if let Some(n) = a.last.or(if a.latest { Some(1) } else { None }) {
+        q.push(("limit", n.to_string()));
+    }
+    if !a.filter.is_empty() {
+        q.push(("filters", filters_param(&a.filter)?));
+    }
+    let list: Vec<Value> = c.get_json("/containers/json", &q).await?;
+    let rows: Vec<Value> = list
+        .iter()
+        .map(|v| {
+            let id = v["Id"].as_str().unwrap_or("");
+            let mut cmd = v["Command"].as_str().unwrap_or("").to_string();
+            if !a.no_trunc && cmd.chars().count() > 20 {
+                cmd = cmd.chars().take(19).collect::<String>() + "…";
+            }
+            let created = v["Created"].as_i64().unwrap_or(0);
+            let names: Vec<String> = v["Names"].as_array().map(|n| n.iter().filter_map(|x| x.as_str()).map(|x| x.trim_start_matches('/').to_string()).collect()).unwrap_or_default();
+            json!({
+                "ID": if a.no_trunc { id.to_string() } else { short_id(id) },
+                "Image": v["Image"], "Command": format!("\"{cmd}\""), "CreatedAt": created_at(created),
+                "RunningFor": since(created), "Status": v["Status"], "State": v["State"], "Ports": "",
+                "Names": names.join(","), "Labels": v["Labels"].as_object().map(|m| m.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                "Mounts": "", "Networks": v["HostConfig"]["NetworkMode"], "Size": "",
+            })
+        })
+        .collect();
+    let fmt = if a.quiet {
+        "{{.ID}}".to_string()
+    } else {
+        a.format.unwrap_or_else(|| "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into())
+    };
+    let header = json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT", "RunningFor": "CREATED",
+        "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE"});
+    print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth logs`.
+pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<ExitCode> {
+    let info: Value = c.get_json(&format!("/containers/{}/json", a.container), &[]).await?;
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let mut q = vec![("stdout", "1".to_string()), ("stderr", "1".to_string()), ("tail", a.tail.clone())];
+    if a.follow {
+        q.push(("follow", "1".to_string()));
+    }
+    if a.timestamps {
+        q.push(("timestamps", "1".to_string()));
+    }
+    if let Some(s) = &a.since {
+        q.push(("since", event_time(s)?));
+    }
+    if let Some(u) = &a.until {
+        q.push(("until", event_time(u)?));
+    }
+    let resp = c.request(Method::GET, &format!("/containers/{}/logs", a.container), &q, berth_client::empty(), &[]).await?;
+    let mut body = resp.into_body();
+    let mut buf: Vec<u8> = Vec::new();
+    let mut out = tokio::io::stdout();
+    let mut err = tokio::io::stderr();
+    use http_body_util::BodyExt;
+    while let Some(frame) = body.frame().await {
+        let Ok(data) = frame.map_err(|e| anyhow::anyhow!("reading logs: {e}"))?.into_data() else { continue };
+        if tty {
+            out.write_all(&data).await?;
+            continue;
+        }
+        buf.extend_from_slice(&data);
+        while buf.len() >= 8 {
+            let len = u32::from_be_bytes([buf[4], buf[5], buf[6], buf[7]]) as usize;
+            if buf.len() < 8 + len {
+                break;
+            }
+            if buf[0] == 2 {
+                err.write_all(&buf[8..8 + len]).await?;
+            } else {
+                out.write_all(&buf[8..8 + len]).await?;
+            }
+            buf.drain(..8 + len);
+        }
+        out.flush().await?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth container inspect`.
+pub async fn inspect(c: &Client, names: Vec<String>, format: Option<String>) -> anyhow::Result<ExitCode> {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for n in &names {
+        match c.get_json::<Value>(&format!("/containers/{n}/json"), &[]).await {
+            Ok(v) => found.push(v),
+            Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) => {
+                eprintln!("Error: No such container: {n}");
+                failed = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    match format {
+        Some(f) => {
+            let t = Format::parse(&f)?;
+            for v in &found {
+                println!("{}", t.render(v)?);
+            }
+        }
+        None => println!("{}", pretty_json(&Value::Array(found))),
+    }
+    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// `berth container prune`.
+pub async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<ExitCode> {
+    if !a.force && !super::images::confirm("WARNING! This will remove all stopped containers.\nAre you sure you want to continue?") {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let q = vec![("filters", filters_param(&a.filter)?)];
+    let r: Value = c.call_json(Method::POST, "/containers/prune", &q).await?;
+    if let Some(ids) = r["ContainersDeleted"].as_array().filter(|i| !i.is_empty()) {
+        println!("Deleted Containers:");
+        for i in ids {
+            println!("{}", i.as_str().unwrap_or(""));
+        }
+        println!();
+    }
+    println!("Total reclaimed space: 0B");
+    Ok(ExitCode::SUCCESS)
+}

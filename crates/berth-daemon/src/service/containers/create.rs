@@ -1,0 +1,366 @@
+//! `POST /containers/create`: merge the image's config, pick a name, unpack the image into
+//! snapshots, prepare the container's writable layer and write what the shim will need.
+
+use super::names;
+use super::record::ContainerRecord;
+use super::{ContainerService, ServiceError};
+use berth_api::config::ContainerConfig;
+use berth_api::container::{CreateRequest, HostConfig};
+use berth_runtime::config::{MountSpec, NamespaceMode, Resources, SeccompMode};
+use berth_runtime::mount::MountDesc;
+use berth_runtime::RuntimeConfig;
+use berth_snapshot::{unpack_layers, LayerOpener, Snapshotter};
+use std::collections::BTreeMap;
+use std::io::Read;
+
+fn merge_env(image: &[String], ours: &[String]) -> Vec<String> {
+    let mut out: Vec<String> = image.to_vec();
+    for e in ours {
+        let key = e.split('=').next().unwrap_or(e);
+        out.retain(|x| x.split('=').next().unwrap_or(x) != key);
+        out.push(e.clone());
+    }
+    out
+}
+
+/// Docker's merge of the image's config under the container's.
+fn merge(img: &ContainerConfig, mut c: ContainerConfig) -> ContainerConfig {
+    c.env = Some(merge_env(&img.env.clone().unwrap_or_default(), &c.env.clone().unwrap_or_default()));
+    let explicit_entrypoint = c.entrypoint.is_some();
+    if explicit_entrypoint {
+        // `--entrypoint ""` clears it; an explicit entrypoint never inherits the image's Cmd.
+        if c.entrypoint.as_ref().is_some_and(|e| e.len() == 1 && e[0].is_empty()) {
+            c.entrypoint = None;
+        }
+    } else {
+        c.entrypoint = img.entrypoint.clone();
+        if c.cmd.as_ref().is_none_or(|v| v.is_empty()) {
+            c.cmd = img.cmd.clone();
+        }
+    }
+    if c.working_dir.as_deref().unwrap_or("").is_empty() {
+        c.working_dir = img.working_dir.clone();
+    }
+    if c.user.as_deref().unwrap_or("").is_empty() {
+        c.user = img.user.clone();
+    }
+    let mut labels = img.labels.clone().unwrap_or_default();
+    labels.extend(c.labels.take().unwrap_or_default());
+    c.labels = (!labels.is_empty()).then_some(labels);
+    let mut ports = img.exposed_ports.clone().unwrap_or_default();
+    ports.extend(c.exposed_ports.take().unwrap_or_default());
+    c.exposed_ports = (!ports.is_empty()).then_some(ports);
+    let mut vols = img.volumes.clone().unwrap_or_default();
+    vols.extend(c.volumes.take().unwrap_or_default());
+    c.volumes = (!vols.is_empty()).then_some(vols);
+    c.stop_signal = c.stop_signal.or_else(|| img.stop_signal.clone());
+    c.stop_timeout = c.stop_timeout.or(img.stop_timeout);
+    c.healthcheck = c.healthcheck.or_else(|| img.healthcheck.clone());
+    c.shell = c.shell.or_else(|| img.shell.clone());
+    c.on_build = c.on_build.or_else(|| img.on_build.clone());
+    c
+}
+
+impl ContainerService {
+    fn namespace_mode(&self, mode: &str, kind: &str) -> Result<NamespaceMode, ServiceError> {
+        match mode {
+            "" | "private" | "shareable" | "default" | "bridge" | "none" => Ok(NamespaceMode::Private),
+            "host" => Ok(NamespaceMode::Host),
+            m if m.starts_with("container:") => {
+                let other = self.get(&m["container:".len()..])?.snapshot();
+                if other.state.pid <= 0 {
+                    return Err(ServiceError::Conflict(format!("cannot join namespaces of a non running container: {}", other.name)));
+                }
+                Ok(NamespaceMode::Path(format!("/proc/{}/ns/{kind}", other.state.pid)))
+            }
+            m => Err(ServiceError::Invalid(format!("invalid {kind} mode: {m}"))),
+        }
+    }
+
+    fn runtime_config(&self, rec: &ContainerRecord) -> Result<RuntimeConfig, ServiceError> {
+        let c = &rec.config;
+        let h = &rec.host_config;
+        let network = match h.network_mode.as_str() {
+            "" | "default" | "bridge" | "none" => NamespaceMode::Private,
+            "host" => NamespaceMode::Host,
+            m if m.starts_with("container:") => self.namespace_mode(m, "net")?,
+            m => return Err(ServiceError::NotFound(format!("network {m} not found"))),
+        };
+        let mut no_new_privileges = false;
+        let mut seccomp = SeccompMode::Default;
+        for opt in h.security_opt.clone().unwrap_or_default() {
+            let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
+            match k {
+                "no-new-privileges" => no_new_privileges = v != "false",
+                "seccomp" if v == "unconfined" => seccomp = SeccompMode::Unconfined,
+                "seccomp" => {
+                    let profile = serde_json::from_str(v).map_err(|e| ServiceError::Invalid(format!("decoding seccomp profile failed: {e}")))?;
+                    seccomp = SeccompMode::Profile(profile);
+                }
+                "apparmor" | "label" | "systempaths" => {}
+                _ => return Err(ServiceError::Invalid(format!("invalid --security-opt: {opt:?}"))),
+            }
+        }
+        let dir = self.dir(&rec.id);
+        let mut mounts = vec![];
+        for f in ["hostname", "hosts", "resolv.conf"] {
+            mounts.push(MountSpec {
+                destination: format!("/etc/{f}"),
+                kind: "bind".into(),
+                source: dir.join(f).display().to_string(),
+                options: vec!["rbind".into(), "rprivate".into()],
+            });
+        }
+        for (path, opts) in h.tmpfs.clone().unwrap_or_default() {
+            let mut options = vec!["nosuid".to_string(), "nodev".to_string(), "noexec".to_string()];
+            options.extend(opts.split(',').filter(|o| !o.is_empty()).map(str::to_string));
+            mounts.push(MountSpec { destination: path, kind: "tmpfs".into(), source: "tmpfs".into(), options });
+        }
+        for b in h.binds.clone().unwrap_or_default() {
+            let parts: Vec<&str> = b.split(':').collect();
+            if parts.len() < 2 || !parts[0].starts_with('/') || !parts[1].starts_with('/') {
+                return Err(ServiceError::NotImplemented(format!("volume {b:?}: only host-path binds (/host:/container[:ro]) are supported by this berth daemon yet")));
+            }
+            if !std::path::Path::new(parts[0]).exists() {
+                return Err(ServiceError::Invalid(format!("invalid mount config: bind source path does not exist: {}", parts[0])));
+            }
+            let ro = parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"));
+            mounts.push(MountSpec {
+                destination: parts[1].into(),
+                kind: "bind".into(),
+                source: parts[0].into(),
+                options: vec!["rbind".into(), if ro { "ro".into() } else { "rw".into() }],
+            });
+        }
+        let period = if h.cpu_period > 0 { h.cpu_period as u64 } else { 100_000 };
+        let quota = if h.nano_cpus > 0 { Some(h.nano_cpus * period as i64 / 1_000_000_000) } else { (h.cpu_quota > 0).then_some(h.cpu_quota) };
+        let argv: Vec<String> = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect();
+        Ok(RuntimeConfig {
+            id: rec.id.clone(),
+            args: argv,
+            env: c.env.clone().unwrap_or_default(),
+            cwd: c.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+            user: c.user.clone().unwrap_or_default(),
+            hostname: c.hostname.clone().unwrap_or_default(),
+            domainname: c.domainname.clone().unwrap_or_default(),
+            tty: c.tty.unwrap_or(false),
+            open_stdin: c.open_stdin.unwrap_or(false),
+            stdin_once: c.stdin_once.unwrap_or(false),
+            privileged: h.privileged,
+            cap_add: h.cap_add.clone().unwrap_or_default(),
+            cap_drop: h.cap_drop.clone().unwrap_or_default(),
+            readonly_rootfs: h.readonly_rootfs,
+            no_new_privileges,
+            seccomp,
+            mounts,
+            resources: Resources {
+                memory: (h.memory > 0).then_some(h.memory),
+                memory_swap: (h.memory_swap != 0).then_some(h.memory_swap),
+                memory_reservation: (h.memory_reservation > 0).then_some(h.memory_reservation),
+                cpu_shares: (h.cpu_shares > 0).then_some(h.cpu_shares as u64),
+                cpu_quota: quota,
+                cpu_period: (quota.is_some() || h.cpu_period > 0).then_some(period),
+                cpuset_cpus: (!h.cpuset_cpus.is_empty()).then(|| h.cpuset_cpus.clone()),
+                cpuset_mems: (!h.cpuset_mems.is_empty()).then(|| h.cpuset_mems.clone()),
+                pids_limit: h.pids_limit.filter(|p| *p != 0),
+                oom_kill_disable: h.oom_kill_disable,
+            },
+            cgroups_path: format!("/berth-{}", rec.id),
+            network,
+            pid: self.namespace_mode(&h.pid_mode, "pid")?,
+            ipc: self.namespace_mode(&h.ipc_mode, "ipc")?,
+            uts: self.namespace_mode(&h.uts_mode, "uts")?,
+            ulimits: h.ulimits.clone().unwrap_or_default().into_iter().map(|u| (u.name, (u.soft.max(0) as u64, u.hard.max(0) as u64))).collect(),
+            sysctls: h.sysctls.clone().unwrap_or_default(),
+            shm_size: h.shm_size.max(0) as u64,
+        })
+    }
+
+    fn write_etc_files(&self, rec: &ContainerRecord, host_net: bool) -> Result<(), ServiceError> {
+        let dir = self.dir(&rec.id);
+        let io = |e: std::io::Error| ServiceError::Internal(format!("writing container files: {e}"));
+        let hostname = rec.config.hostname.clone().unwrap_or_default();
+        berth_types::persist::atomic_write(&dir.join("hostname"), format!("{hostname}\n").as_bytes()).map_err(io)?;
+        let hosts = if host_net {
+            std::fs::read_to_string("/etc/hosts").unwrap_or_default()
+        } else {
+            let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
+            for extra in rec.host_config.extra_hosts.clone().unwrap_or_default() {
+                if let Some((name, ip)) = extra.split_once(':') {
+                    s.push_str(&format!("{ip}\t{name}\n"));
+                }
+            }
+            s
+        };
+        berth_types::persist::atomic_write(&dir.join("hosts"), hosts.as_bytes()).map_err(io)?;
+        let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let mut resolv = String::new();
+        let dns = rec.host_config.dns.clone().unwrap_or_default();
+        if dns.is_empty() {
+            // Loopback resolvers of the host are unreachable from another network namespace.
+            for l in host_resolv.lines() {
+                let loopback = l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"));
+                if !loopback || host_net {
+                    resolv.push_str(l);
+                    resolv.push('\n');
+                }
+            }
+        } else {
+            resolv.extend(dns.iter().map(|d| format!("nameserver {d}\n")));
+        }
+        if let Some(s) = rec.host_config.dns_search.clone().filter(|s| !s.is_empty()) {
+            resolv.push_str(&format!("search {}\n", s.join(" ")));
+        }
+        if let Some(o) = rec.host_config.dns_options.clone().filter(|s| !s.is_empty()) {
+            resolv.push_str(&format!("options {}\n", o.join(" ")));
+        }
+        berth_types::persist::atomic_write(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)
+    }
+
+    /// Unpacks the image into committed snapshots; returns the top snapshot key (None: no layers).
+    fn unpack_image(&self, image: &berth_image::Image) -> Result<Option<String>, ServiceError> {
+        if image.layers.is_empty() {
+            return Ok(None);
+        }
+        let content = self.images.content().clone();
+        let layers: Vec<(berth_types::Digest, LayerOpener<'_>)> = image
+            .layers
+            .iter()
+            .map(|l| {
+                let c = content.clone();
+                let d = l.diff_id.clone();
+                let open: LayerOpener<'_> = Box::new(move || {
+                    let f = c.open_blob(&d).map_err(std::io::Error::other)?;
+                    Ok(Box::new(std::io::BufReader::with_capacity(256 * 1024, f)) as Box<dyn Read>)
+                });
+                (l.diff_id.clone(), open)
+            })
+            .collect();
+        let top = unpack_layers(self.snapshots.as_ref(), &layers).map_err(|e| ServiceError::Internal(format!("unpacking image layers: {e}")))?;
+        Ok(Some(top))
+    }
+
+    /// Creates a container; returns its id. Blocking (unpacks layers): call from `spawn_blocking`.
+    pub fn create(&self, req: CreateRequest, name: Option<String>) -> Result<String, ServiceError> {
+        let image_name = req.config.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::Invalid("no image specified".into()))?;
+        let image = self.images.get(&image_name)?;
+        let mut config = merge(&image.config.container_config(), req.config.clone());
+        config.image = Some(image_name.clone());
+        if config.entrypoint.as_ref().is_none_or(|e| e.is_empty()) && config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            return Err(ServiceError::Invalid("no command specified".into()));
+        }
+        let host_config: HostConfig = req.host_config.unwrap_or_default();
+        let id = berth_types::random_id();
+        if config.hostname.as_deref().unwrap_or("").is_empty() {
+            config.hostname = Some(if host_config.network_mode == "host" {
+                nix::unistd::gethostname().map(|h| h.to_string_lossy().into_owned()).unwrap_or_default()
+            } else {
+                id[..12].to_string()
+            });
+        }
+        let name = self.reserve_name(name, &id)?;
+        let result = (|| {
+            let rec = ContainerRecord::new(id.clone(), name.clone(), image.id.to_string(), image_name.clone(), config, host_config);
+            let runtime = self.runtime_config(&rec)?;
+            let dir = self.dir(&id);
+            std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+            self.write_etc_files(&rec, rec.host_config.network_mode == "host")?;
+            let parent = self.unpack_image(&image)?;
+            let mut labels = BTreeMap::new();
+            labels.insert("berth.container".to_string(), id.clone());
+            let mounts = self
+                .snapshots
+                .prepare(&rec.snapshot, parent.as_deref(), labels)
+                .map_err(|e| ServiceError::Internal(format!("preparing the container's filesystem: {e}")))?;
+            let descs: Vec<MountDesc> =
+                mounts.iter().map(|m| MountDesc { kind: m.kind.clone(), source: m.source.display().to_string(), options: m.options.clone() }).collect();
+            let w = |p: &str, v: &dyn erased::Json| {
+                berth_types::persist::atomic_write(&dir.join(p), &v.bytes()).map_err(|e| ServiceError::Internal(format!("writing {p}: {e}")))
+            };
+            w("mounts.json", &descs)?;
+            w("runtime.json", &runtime)?;
+            super::record::store(&dir, &rec).map_err(|e| ServiceError::Internal(format!("saving container: {e}")))?;
+            Ok(rec)
+        })();
+        match result {
+            Ok(rec) => {
+                self.insert(rec.clone());
+                self.event(&rec, "create", &[]);
+                Ok(id)
+            }
+            Err(e) => {
+                self.names.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
+                let _ = self.snapshots.remove(&id);
+                let _ = std::fs::remove_dir_all(self.dir(&id));
+                Err(e)
+            }
+        }
+    }
+
+    fn reserve_name(&self, name: Option<String>, id: &str) -> Result<String, ServiceError> {
+        let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
+        match name.map(|n| n.trim_start_matches('/').to_string()).filter(|n| !n.is_empty()) {
+            Some(n) => {
+                if !names::valid(&n) {
+                    return Err(ServiceError::Invalid(format!("Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+                }
+                if let Some(other) = names.get(&n) {
+                    return Err(ServiceError::Conflict(format!(
+                        "Conflict. The container name \"/{n}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name."
+                    )));
+                }
+                names.insert(n.clone(), id.to_string());
+                Ok(n)
+            }
+            None => {
+                for attempt in 0..100 {
+                    let n = names::generate(attempt);
+                    if !names.contains_key(&n) {
+                        names.insert(n.clone(), id.to_string());
+                        return Ok(n);
+                    }
+                }
+                Err(ServiceError::Internal("could not generate a unique container name".into()))
+            }
+        }
+    }
+}
+
+/// Serialising heterogeneous values through one closure.
+mod erased {
+    pub trait Json {
+        fn bytes(&self) -> Vec<u8>;
+    }
+    impl<T: serde::Serialize> Json for T {
+        fn bytes(&self) -> Vec<u8> {
+            serde_json::to_vec_pretty(self).unwrap_or_default()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_follows_docker_rules() {
+        let img = ContainerConfig {
+            env: Some(vec!["PATH=/bin".into(), "A=1".into()]),
+            cmd: Some(vec!["sh".into()]),
+            entrypoint: Some(vec!["/init".into()]),
+            working_dir: Some("/srv".into()),
+            ..Default::default()
+        };
+        let c = merge(&img, ContainerConfig { env: Some(vec!["A=2".into()]), ..Default::default() });
+        assert_eq!(c.env.unwrap(), vec!["PATH=/bin", "A=2"]);
+        assert_eq!(c.cmd.unwrap(), vec!["sh"]);
+        assert_eq!(c.entrypoint.unwrap(), vec!["/init"]);
+        assert_eq!(c.working_dir.unwrap(), "/srv");
+        let c = merge(&img, ContainerConfig { entrypoint: Some(vec!["/bin/echo".into()]), ..Default::default() });
+        assert_eq!(c.entrypoint.unwrap(), vec!["/bin/echo"]);
+        assert!(c.cmd.is_none(), "an explicit entrypoint does not inherit the image's Cmd");
+        let c = merge(&img, ContainerConfig { entrypoint: Some(vec!["".into()]), cmd: Some(vec!["ls".into()]), ..Default::default() });
+        assert!(c.entrypoint.is_none());
+        assert_eq!(c.cmd.unwrap(), vec!["ls"]);
+    }
+}

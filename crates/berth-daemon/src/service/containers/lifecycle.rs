@@ -1,0 +1,407 @@
+//! Start, stop, kill, wait, remove, restart policies, and reconnecting after a daemon restart.
+//! The daemon never creates processes in containers itself: `start` spawns `berth shim`, and every
+//! later interaction goes through the shim's socket or a signal to the container's init.
+
+use super::record::Status;
+use super::{ContainerService, Handle, Observed, ServiceError};
+use berth_shim::{ExitRecord, ShimHello};
+use std::path::Path;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::oneshot;
+
+/// An attach request made before the container started; connected to the shim on start.
+pub struct PendingAttach {
+    /// What the client wants.
+    pub hello: ShimHello,
+    /// Where the shim connection is delivered.
+    pub tx: oneshot::Sender<Result<UnixStream, String>>,
+}
+
+/// Opens a connection to the container's shim and sends `hello`.
+pub async fn shim_connect(dir: &Path, hello: &ShimHello) -> std::io::Result<UnixStream> {
+    let mut s = UnixStream::connect(berth_shim::socket_path(dir)).await?;
+    let mut line = serde_json::to_vec(hello).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    s.write_all(&line).await?;
+    Ok(s)
+}
+
+/// Parses `SIGTERM`, `TERM`, `term` or `15`.
+pub fn parse_signal(s: &str) -> Result<nix::sys::signal::Signal, ServiceError> {
+    use std::str::FromStr;
+    let bad = || ServiceError::Invalid(format!("Invalid signal: {s}"));
+    if let Ok(n) = s.parse::<i32>() {
+        return nix::sys::signal::Signal::try_from(n).map_err(|_| bad());
+    }
+    let up = s.to_ascii_uppercase();
+    let name = if up.starts_with("SIG") { up } else { format!("SIG{up}") };
+    nix::sys::signal::Signal::from_str(&name).map_err(|_| bad())
+}
+
+fn read_exit(dir: &Path) -> Option<ExitRecord> {
+    std::fs::read(dir.join("exit.json")).ok().and_then(|b| serde_json::from_slice(&b).ok())
+}
+
+impl ContainerService {
+    /// Starts a created or exited container. `Ok(false)`: it was already running (HTTP 304).
+    pub async fn start(self: &Arc<Self>, h: &Arc<Handle>) -> Result<bool, ServiceError> {
+        let _op = h.op.lock().await;
+        self.start_locked(h).await
+    }
+
+    async fn start_locked(self: &Arc<Self>, h: &Arc<Handle>) -> Result<bool, ServiceError> {
+        let rec = h.snapshot();
+        match rec.state.status {
+            Status::Running | Status::Paused => return Ok(false),
+            Status::Removing | Status::Dead => {
+                return Err(ServiceError::Conflict(format!("container {} is marked for removal and cannot be started", rec.name)))
+            }
+            Status::Created | Status::Exited | Status::Restarting => {}
+        }
+        let dir = self.dir(&rec.id);
+        for f in ["exit.json", "state.json", "config.json"] {
+            let _ = std::fs::remove_file(dir.join(f));
+        }
+        let shim_log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join("shim.log"))
+            .map_err(|e| ServiceError::Internal(format!("opening shim log: {e}")))?;
+        let mut child = tokio::process::Command::new(&self.shim_exe)
+            .arg("shim")
+            .arg("--id")
+            .arg(&rec.id)
+            .arg("--dir")
+            .arg(&dir)
+            .arg("--state-root")
+            .arg(self.root.join("runtime"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(shim_log)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| ServiceError::Internal(format!("starting the shim: {e}")))?;
+        let stdout = child.stdout.take().ok_or_else(|| ServiceError::Internal("shim has no stdout".into()))?;
+        // Reap the shim whenever it exits (it outlives us if we restart: then init reaps it).
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let first = tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await;
+        let reply: serde_json::Value = match first {
+            Ok(Ok(Some(l))) => serde_json::from_str(&l).unwrap_or_else(|_| serde_json::json!({"error": l})),
+            Ok(Ok(None)) | Ok(Err(_)) => serde_json::json!({"error": "the shim exited before starting the container"}),
+            Err(_) => serde_json::json!({"error": "timed out waiting for the container to start"}),
+        };
+        if let Some(err) = reply.get("error").and_then(|e| e.as_str()) {
+            let msg = format!("failed to create task for container: {err}");
+            let code = if err.contains("permission denied") { 126 } else { 127 };
+            self.save(h, |r| {
+                r.state.status = Status::Exited;
+                r.state.exit_code = code;
+                r.state.error = msg.clone();
+                r.state.pid = 0;
+                r.state.finished_at = berth_image::store::now_rfc3339();
+            })?;
+            self.event(&rec, "die", &[("exitCode", code.to_string())]);
+            self.fail_pending(h, &msg);
+            if rec.host_config.auto_remove {
+                let svc = self.clone();
+                let h = h.clone();
+                // After this operation's lock is released.
+                tokio::spawn(async move {
+                    let _ = svc.remove(&h, true).await;
+                });
+            }
+            let user_error = ["not found", "no such file", "permission denied", "unable to find user", "unable to find group", "invalid"];
+            return Err(if user_error.iter().any(|k| err.to_lowercase().contains(k)) {
+                ServiceError::Invalid(msg)
+            } else {
+                ServiceError::Internal(msg)
+            });
+        }
+        let pid = reply.get("pid").and_then(|p| p.as_i64()).unwrap_or(0) as i32;
+        // Attach clients that were waiting, then the exit monitor, then let output flow.
+        let pending: Vec<PendingAttach> = std::mem::take(&mut *h.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pending {
+            let r = shim_connect(&dir, &p.hello).await.map_err(|e| e.to_string());
+            let _ = p.tx.send(r);
+        }
+        let wait = shim_connect(&dir, &ShimHello::Wait).await;
+        if let Ok(mut rel) = shim_connect(&dir, &ShimHello::Release).await {
+            let _ = rel.shutdown().await;
+        }
+        let started_at = std::fs::read(dir.join("state.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice::<berth_shim::StateRecord>(&b).ok())
+            .map(|s| s.started_at)
+            .unwrap_or_else(berth_image::store::now_rfc3339);
+        let rec = self.save(h, |r| {
+            r.state.status = Status::Running;
+            r.state.pid = pid;
+            r.state.error.clear();
+            r.state.oom_killed = false;
+            r.state.exit_code = 0;
+            r.state.started_at = started_at;
+            r.state.finished_at = "0001-01-01T00:00:00Z".into();
+        })?;
+        self.event(&rec, "start", &[]);
+        tracing::info!(container.id = %rec.id, pid, "container started");
+        self.monitor(h.clone(), wait.ok());
+        Ok(true)
+    }
+
+    fn fail_pending(&self, h: &Handle, msg: &str) {
+        let pending: Vec<PendingAttach> = std::mem::take(&mut *h.pending_attach.lock().unwrap_or_else(|p| p.into_inner()));
+        for p in pending {
+            let _ = p.tx.send(Err(msg.to_string()));
+        }
+    }
+
+    /// Waits (in a task) for the exit the shim reports, then records it and applies the policies.
+    fn monitor(self: &Arc<Self>, h: Arc<Handle>, conn: Option<UnixStream>) {
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let id = h.snapshot().id;
+            let dir = svc.dir(&id);
+            if let Some(c) = conn {
+                let mut lines = BufReader::new(c).lines();
+                let _ = lines.next_line().await;
+            }
+            // The line (or, if the shim died, its exit file) tells how it ended.
+            let exit = read_exit(&dir).unwrap_or(ExitRecord {
+                exit_code: 255,
+                finished_at: berth_image::store::now_rfc3339(),
+                oom_killed: false,
+                error: Some("the container's shim exited unexpectedly".into()),
+            });
+            svc.on_exit(&h, exit).await;
+        });
+    }
+
+    async fn on_exit(self: &Arc<Self>, h: &Arc<Handle>, exit: ExitRecord) {
+        let rec = match self.save(h, |r| {
+            r.state.status = Status::Exited;
+            r.state.pid = 0;
+            r.state.exit_code = exit.exit_code as i64;
+            r.state.oom_killed = exit.oom_killed;
+            r.state.error = exit.error.clone().unwrap_or_default();
+            r.state.finished_at = exit.finished_at.clone();
+        }) {
+            Ok(r) => r,
+            Err(e) => {
+                tracing::error!(error = %e, "recording a container exit failed");
+                return;
+            }
+        };
+        if exit.oom_killed {
+            self.event(&rec, "oom", &[]);
+        }
+        self.event(&rec, "die", &[("exitCode", exit.exit_code.to_string())]);
+        tracing::info!(container.id = %rec.id, exit_code = exit.exit_code, "container exited");
+        if h.stopping.load(Ordering::SeqCst) {
+            return;
+        }
+        if rec.host_config.auto_remove {
+            if let Err(e) = self.remove(h, true).await {
+                tracing::warn!(container.id = %rec.id, error = %e, "auto-remove failed");
+            }
+            return;
+        }
+        let policy = &rec.host_config.restart_policy;
+        let restart = match policy.name.as_str() {
+            "always" | "unless-stopped" => true,
+            "on-failure" => exit.exit_code != 0 && (policy.maximum_retry_count == 0 || rec.state.restart_count < policy.maximum_retry_count),
+            _ => false,
+        };
+        if restart {
+            let svc = self.clone();
+            let h = h.clone();
+            let delay = Duration::from_millis(100u64 << rec.state.restart_count.clamp(0, 9));
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let _op = h.op.lock().await;
+                if h.stopping.load(Ordering::SeqCst) || h.snapshot().state.status != Status::Exited {
+                    return;
+                }
+                let _ = svc.save(&h, |r| {
+                    r.state.restart_count += 1;
+                    r.state.status = Status::Restarting;
+                });
+                if let Err(e) = svc.start_locked(&h).await {
+                    tracing::warn!(error = %e, "restart by policy failed");
+                } else {
+                    svc.event(&h.snapshot(), "restart", &[]);
+                }
+            });
+        }
+    }
+
+    /// Sends `signal` to the container's init. Fails with 409 when it is not running.
+    pub fn kill(&self, h: &Handle, signal: &str) -> Result<(), ServiceError> {
+        let sig = parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })?;
+        let rec = h.snapshot();
+        if rec.state.status != Status::Running || rec.state.pid <= 0 {
+            return Err(ServiceError::Conflict(format!("Cannot kill container: {}: Container {} is not running", rec.name, rec.id)));
+        }
+        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), sig)
+            .map_err(|e| ServiceError::Internal(format!("Cannot kill container: {}: {e}", rec.name)))?;
+        self.event(&rec, "kill", &[("signal", (sig as i32).to_string())]);
+        Ok(())
+    }
+
+    async fn wait_not_running(h: &Handle, timeout: Duration) -> bool {
+        let mut rx = h.watch();
+        let done = tokio::time::timeout(timeout, rx.wait_for(|o| o.status != Status::Running && o.status != Status::Paused)).await.is_ok();
+        done
+    }
+
+    /// Stops a running container: its stop signal, then SIGKILL after `timeout` seconds.
+    /// `Ok(false)`: it was not running (HTTP 304).
+    pub async fn stop(&self, h: &Arc<Handle>, timeout: Option<i64>, signal: Option<&str>) -> Result<bool, ServiceError> {
+        let _op = h.op.lock().await;
+        let rec = h.snapshot();
+        if rec.state.status != Status::Running {
+            return Ok(false);
+        }
+        h.stopping.store(true, Ordering::SeqCst);
+        let sig = signal.map(str::to_string).or_else(|| rec.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into());
+        let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
+        let _ = self.kill(h, &sig);
+        if secs < 0 {
+            Self::wait_not_running(h, Duration::from_secs(u64::MAX / 4)).await;
+        } else if !Self::wait_not_running(h, Duration::from_secs(secs as u64)).await {
+            let _ = self.kill(h, "SIGKILL");
+            Self::wait_not_running(h, Duration::from_secs(30)).await;
+        }
+        h.stopping.store(false, Ordering::SeqCst);
+        self.event(&h.snapshot(), "stop", &[]);
+        Ok(true)
+    }
+
+    /// `restart`: stop (if running) then start.
+    pub async fn restart(self: &Arc<Self>, h: &Arc<Handle>, timeout: Option<i64>) -> Result<(), ServiceError> {
+        self.stop(h, timeout, None).await?;
+        self.start(h).await?;
+        self.event(&h.snapshot(), "restart", &[]);
+        Ok(())
+    }
+
+    /// Waits for `condition` (`not-running`, `next-exit`, `removed`); returns the exit code and error.
+    pub async fn wait(&self, h: &Arc<Handle>, condition: &str) -> Result<(i64, Option<String>), ServiceError> {
+        let mut rx = h.watch();
+        let start = rx.borrow().clone();
+        let done = |o: &Observed| -> bool {
+            match condition {
+                "next-exit" => o.exits > start.exits || o.removed,
+                "removed" => o.removed,
+                _ => o.status != Status::Running && o.status != Status::Paused && o.status != Status::Restarting,
+            }
+        };
+        if !["", "not-running", "next-exit", "removed"].contains(&condition) {
+            return Err(ServiceError::Invalid(format!("invalid condition: {condition:?}")));
+        }
+        let o = rx.wait_for(|o| done(o)).await.map(|o| o.clone()).unwrap_or(start);
+        Ok((o.exit_code, o.error))
+    }
+
+    /// Removes a container (killing it first when `force`).
+    pub async fn remove(&self, h: &Arc<Handle>, force: bool) -> Result<(), ServiceError> {
+        let rec = h.snapshot();
+        if rec.state.status == Status::Running || rec.state.status == Status::Paused {
+            if !force {
+                return Err(ServiceError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            h.stopping.store(true, Ordering::SeqCst);
+            let _ = self.kill(h, "SIGKILL");
+            Self::wait_not_running(h, Duration::from_secs(30)).await;
+        }
+        let _op = h.op.lock().await;
+        let rec = self.save(h, |r| r.state.status = Status::Removing)?;
+        let dir = self.dir(&rec.id);
+        // The shim unmounts on exit; make sure, so deleting the directory never walks a mounted tree.
+        let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
+        if let Err(e) = berth_snapshot::Snapshotter::remove(self.snapshots.as_ref(), &rec.snapshot) {
+            tracing::warn!(container.id = %rec.id, error = %e, "removing the container's snapshot failed");
+        }
+        let _ = std::fs::remove_dir_all(self.root.join("runtime").join(&rec.id));
+        std::fs::remove_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("removing {}: {e}", dir.display())))?;
+        self.names.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.name);
+        self.containers.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.id);
+        h.observed.send_modify(|o| o.removed = true);
+        self.fail_pending(h, "container removed");
+        self.event(&rec, "destroy", &[]);
+        Ok(())
+    }
+
+    /// Attaches to a container: now if it runs, at its start if it is created.
+    pub async fn attach(&self, h: &Arc<Handle>, hello: ShimHello) -> Result<UnixStream, ServiceError> {
+        let rec = h.snapshot();
+        match rec.state.status {
+            Status::Running | Status::Paused => {
+                shim_connect(&self.dir(&rec.id), &hello).await.map_err(|e| ServiceError::Internal(format!("attaching: {e}")))
+            }
+            Status::Created | Status::Restarting | Status::Exited => {
+                if rec.state.status == Status::Exited && !matches!(hello, ShimHello::Attach { .. }) {
+                    return Err(ServiceError::Conflict("container is not running".into()));
+                }
+                let (tx, rx) = oneshot::channel();
+                h.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).push(PendingAttach { hello, tx });
+                match rx.await {
+                    Ok(Ok(s)) => Ok(s),
+                    Ok(Err(e)) => Err(ServiceError::Conflict(e)),
+                    Err(_) => Err(ServiceError::Conflict("container went away".into())),
+                }
+            }
+            Status::Removing | Status::Dead => Err(ServiceError::Conflict(format!("container {} is being removed", rec.name))),
+        }
+    }
+
+    /// Resizes the container's TTY.
+    pub async fn resize(&self, h: &Handle, height: u16, width: u16) -> Result<(), ServiceError> {
+        let rec = h.snapshot();
+        if rec.state.status != Status::Running {
+            return Err(ServiceError::Conflict(format!("Container {} is not running", rec.id)));
+        }
+        let mut s = shim_connect(&self.dir(&rec.id), &ShimHello::Resize { height, width })
+            .await
+            .map_err(|e| ServiceError::Internal(format!("resizing: {e}")))?;
+        let _ = s.shutdown().await;
+        Ok(())
+    }
+}
+
+/// At daemon start: reconnect to a running container's shim, or record how it ended while we were away.
+pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>) {
+    let rec = h.snapshot();
+    if !matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting | Status::Removing) {
+        return;
+    }
+    let dir = svc.dir(&rec.id);
+    let svc = svc.clone();
+    tokio::spawn(async move {
+        match shim_connect(&dir, &ShimHello::Wait).await {
+            Ok(conn) => {
+                tracing::info!(container.id = %rec.id, "reconnected to running container");
+                svc.monitor(h, Some(conn));
+            }
+            Err(_) => {
+                let exit = read_exit(&dir).unwrap_or(ExitRecord {
+                    exit_code: 255,
+                    finished_at: berth_image::store::now_rfc3339(),
+                    oom_killed: false,
+                    error: Some("the container's shim is gone".into()),
+                });
+                let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
+                svc.on_exit(&h, exit).await;
+            }
+        }
+    });
+}

@@ -1,0 +1,202 @@
+//! Containers: records, names, lifecycle (create, start, stop, kill, wait, remove), logs, and
+//! reconnection to running containers' shims after a daemon restart.
+//!
+//! On-disk layout (under the data root):
+//! ```text
+//! containers/<id>/
+//!   container.json     the record: config, host config, state (atomic, versioned)
+//!   runtime.json       RuntimeConfig for the shim     (see berth-shim for the shim's own files)
+//!   mounts.json        root filesystem mounts
+//!   hostname hosts resolv.conf
+//! runtime/             libcontainer state (per container, removed by the shim)
+//! snapshots/           overlay snapshotter (image layers by chain id, one rw snapshot per container)
+//! ```
+
+mod create;
+mod lifecycle;
+mod logs;
+mod names;
+mod record;
+mod view;
+
+pub use logs::LogOptions;
+pub use record::{ContainerRecord, Status};
+
+use super::ServiceError;
+use crate::events::EventBus;
+use berth_image::ImageStore;
+use berth_snapshot::OverlaySnapshotter;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use tokio::sync::watch;
+
+/// What waiters watch: the status and how many times the container has exited so far.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Observed {
+    /// Current status.
+    pub status: Status,
+    /// Exit code of the last exit.
+    pub exit_code: i64,
+    /// Exits so far (`next-exit` waits for this to grow).
+    pub exits: u64,
+    /// The container has been removed.
+    pub removed: bool,
+    /// Error recorded with the last exit.
+    pub error: Option<String>,
+}
+
+/// One container in memory: its record and the channel its state changes are published on.
+pub struct Handle {
+    record: Mutex<ContainerRecord>,
+    observed: watch::Sender<Observed>,
+    /// Serialises lifecycle operations (start/stop/remove) on this container.
+    op: tokio::sync::Mutex<()>,
+    /// Attach clients waiting for the container to start (connected to the shim on start).
+    pending_attach: Mutex<Vec<lifecycle::PendingAttach>>,
+    /// Set while the user stops the container, so restart policies do not restart it.
+    stopping: std::sync::atomic::AtomicBool,
+}
+
+impl Handle {
+    /// A copy of the record.
+    pub fn snapshot(&self) -> ContainerRecord {
+        self.record.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// A receiver of state changes.
+    pub fn watch(&self) -> watch::Receiver<Observed> {
+        self.observed.subscribe()
+    }
+}
+
+/// The container service.
+pub struct ContainerService {
+    root: PathBuf,
+    images: Arc<ImageStore>,
+    snapshots: Arc<OverlaySnapshotter>,
+    events: Arc<EventBus>,
+    containers: Mutex<HashMap<String, Arc<Handle>>>,
+    names: Mutex<BTreeMap<String, String>>,
+    /// The executable to start shims from (`berth shim`).
+    shim_exe: PathBuf,
+}
+
+impl ContainerService {
+    /// Loads every container record under `root` and reconnects to running containers.
+    pub fn open(root: &Path, images: Arc<ImageStore>, events: Arc<EventBus>) -> Result<Arc<ContainerService>, ServiceError> {
+        let dir = root.join("containers");
+        std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+        let snapshots = Arc::new(
+            OverlaySnapshotter::open(root.join("snapshots")).map_err(|e| ServiceError::Internal(format!("opening snapshots: {e}")))?,
+        );
+        let shim_exe = std::env::current_exe().map_err(|e| ServiceError::Internal(format!("locating the berth executable: {e}")))?;
+        let svc = Arc::new(ContainerService {
+            root: root.to_path_buf(),
+            images,
+            snapshots,
+            events,
+            containers: Mutex::new(HashMap::new()),
+            names: Mutex::new(BTreeMap::new()),
+            shim_exe,
+        });
+        for entry in std::fs::read_dir(&dir).map_err(|e| ServiceError::Internal(format!("list {}: {e}", dir.display())))?.flatten() {
+            match record::load(&entry.path()) {
+                Ok(rec) => {
+                    svc.names.lock().unwrap_or_else(|p| p.into_inner()).insert(rec.name.clone(), rec.id.clone());
+                    let h = svc.insert(rec);
+                    lifecycle::recover(&svc, h);
+                }
+                Err(e) => tracing::warn!(path = %entry.path().display(), error = %e, "skipping unreadable container record"),
+            }
+        }
+        Ok(svc)
+    }
+
+    fn insert(&self, rec: ContainerRecord) -> Arc<Handle> {
+        let obs = Observed { status: rec.state.status, exit_code: rec.state.exit_code, exits: 0, removed: false, error: None };
+        let id = rec.id.clone();
+        let h = Arc::new(Handle {
+            record: Mutex::new(rec),
+            observed: watch::channel(obs).0,
+            op: tokio::sync::Mutex::new(()),
+            pending_attach: Mutex::new(Vec::new()),
+            stopping: std::sync::atomic::AtomicBool::new(false),
+        });
+        self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, h.clone());
+        h
+    }
+
+    /// The directory of container `id`.
+    pub fn dir(&self, id: &str) -> PathBuf {
+        self.root.join("containers").join(id)
+    }
+
+    /// Finds a container by full id, name (with or without `/`) or unique id prefix.
+    pub fn get(&self, name_or_id: &str) -> Result<Arc<Handle>, ServiceError> {
+        let map = self.containers.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(h) = map.get(name_or_id) {
+            return Ok(h.clone());
+        }
+        let name = name_or_id.trim_start_matches('/');
+        if let Some(id) = self.names.lock().unwrap_or_else(|p| p.into_inner()).get(name) {
+            if let Some(h) = map.get(id) {
+                return Ok(h.clone());
+            }
+        }
+        if !name_or_id.is_empty() && name_or_id.bytes().all(|c| c.is_ascii_hexdigit()) {
+            let hits: Vec<&Arc<Handle>> = map.iter().filter(|(k, _)| k.starts_with(name_or_id)).map(|(_, v)| v).collect();
+            match hits.len() {
+                1 => return Ok(hits[0].clone()),
+                n if n > 1 => return Err(ServiceError::Invalid(format!("multiple IDs found with provided prefix: {name_or_id}"))),
+                _ => {}
+            }
+        }
+        Err(ServiceError::NotFound(format!("No such container: {name_or_id}")))
+    }
+
+    /// Every container.
+    pub fn all(&self) -> Vec<Arc<Handle>> {
+        self.containers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
+    }
+
+    /// How many containers use each image id (for `images` and `system df`).
+    pub fn image_use(&self) -> HashMap<String, i64> {
+        let mut m = HashMap::new();
+        for h in self.all() {
+            *m.entry(h.snapshot().image).or_insert(0) += 1;
+        }
+        m
+    }
+
+    fn event(&self, rec: &ContainerRecord, action: &str, extra: &[(&str, String)]) {
+        let mut attrs: BTreeMap<String, String> = rec.config.labels.clone().unwrap_or_default();
+        attrs.insert("name".into(), rec.name.clone());
+        attrs.insert("image".into(), rec.image_name.clone());
+        for (k, v) in extra {
+            attrs.insert(k.to_string(), v.clone());
+        }
+        self.events.publish("container", action, &rec.id, attrs);
+    }
+
+    /// Persists `rec` and publishes the new state to waiters.
+    fn save(&self, h: &Handle, f: impl FnOnce(&mut ContainerRecord)) -> Result<ContainerRecord, ServiceError> {
+        let mut guard = h.record.lock().unwrap_or_else(|p| p.into_inner());
+        let before = guard.clone();
+        f(&mut guard);
+        if let Err(e) = record::store(&self.dir(&guard.id), &guard) {
+            *guard = before;
+            return Err(ServiceError::Internal(format!("saving container state: {e}")));
+        }
+        let rec = guard.clone();
+        drop(guard);
+        h.observed.send_modify(|o| {
+            if o.status == Status::Running && rec.state.status != Status::Running && rec.state.status != Status::Paused {
+                o.exits += 1;
+            }
+            o.status = rec.state.status;
+            o.exit_code = rec.state.exit_code;
+            o.error = (!rec.state.error.is_empty()).then(|| rec.state.error.clone());
+        });
+        Ok(rec)
+    }
+}

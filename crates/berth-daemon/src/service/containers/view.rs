@@ -1,0 +1,165 @@
+//! How containers look from the API: `inspect` and the `ps` summaries.
+
+use super::record::{ContainerRecord, Status};
+use super::{ContainerService, ServiceError};
+use crate::filters::Filters;
+use serde_json::{json, Value};
+
+fn port_map(rec: &ContainerRecord) -> Value {
+    let mut m = serde_json::Map::new();
+    for p in rec.config.exposed_ports.clone().unwrap_or_default().keys() {
+        m.insert(p.clone(), Value::Null);
+    }
+    Value::Object(m)
+}
+
+impl ContainerService {
+    /// `GET /containers/{id}/json`.
+    pub fn inspect(&self, name: &str) -> Result<Value, ServiceError> {
+        let rec = self.get(name)?.snapshot();
+        let s = &rec.state;
+        let dir = self.dir(&rec.id);
+        let zero = "0001-01-01T00:00:00Z".to_string();
+        let mut host_config = serde_json::to_value(&rec.host_config).unwrap_or(Value::Null);
+        if host_config["NetworkMode"] == "" {
+            host_config["NetworkMode"] = json!("none");
+        }
+        let network_mode = host_config["NetworkMode"].as_str().unwrap_or("none").to_string();
+        Ok(json!({
+            "Id": rec.id,
+            "Created": rec.created,
+            "Path": rec.path,
+            "Args": rec.args,
+            "State": {
+                "Status": s.status.as_str(),
+                "Running": s.status == Status::Running || s.status == Status::Paused,
+                "Paused": s.status == Status::Paused,
+                "Restarting": s.status == Status::Restarting,
+                "OOMKilled": s.oom_killed,
+                "Dead": s.status == Status::Dead,
+                "Pid": s.pid,
+                "ExitCode": s.exit_code,
+                "Error": s.error,
+                "StartedAt": if s.started_at.is_empty() { zero.clone() } else { s.started_at.clone() },
+                "FinishedAt": if s.finished_at.is_empty() { zero.clone() } else { s.finished_at.clone() },
+            },
+            "Image": rec.image,
+            "ResolvConfPath": dir.join("resolv.conf"),
+            "HostnamePath": dir.join("hostname"),
+            "HostsPath": dir.join("hosts"),
+            "LogPath": dir.join("container.log"),
+            "Name": format!("/{}", rec.name),
+            "RestartCount": s.restart_count,
+            "Driver": "overlay2",
+            "Platform": "linux",
+            "MountLabel": "",
+            "ProcessLabel": "",
+            "AppArmorProfile": "",
+            "ExecIDs": null,
+            "HostConfig": host_config,
+            "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": dir.join("rootfs")}},
+            "Mounts": [],
+            "Config": rec.config.to_inspect(),
+            "NetworkSettings": {
+                "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": port_map(&rec),
+                "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
+                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
+                "Networks": {network_mode: {"IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "", "EndpointID": "",
+                    "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
+                    "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null}},
+            },
+        }))
+    }
+
+    /// `GET /containers/json`.
+    pub fn list(&self, all: bool, limit: Option<usize>, filters: &Filters) -> Result<Vec<Value>, ServiceError> {
+        filters
+            .validate(&["id", "name", "label", "status", "exited", "ancestor", "before", "since", "health", "network", "volume", "is-task"])
+            .map_err(ServiceError::Invalid)?;
+        let mut recs: Vec<ContainerRecord> = self.all().iter().map(|h| h.snapshot()).collect();
+        recs.sort_by(|a, b| b.created.cmp(&a.created));
+        let mut out = Vec::new();
+        for r in recs {
+            let running = r.state.status == Status::Running || r.state.status == Status::Paused;
+            let filtered = !filters.get("status").is_empty() || !filters.get("exited").is_empty();
+            if !all && !running && !filtered {
+                continue;
+            }
+            if !filters.get("id").is_empty() && !filters.get("id").iter().any(|i| r.id.starts_with(i.as_str())) {
+                continue;
+            }
+            if !filters.get("name").is_empty() && !filters.get("name").iter().any(|n| r.name.contains(n.trim_start_matches('/'))) {
+                continue;
+            }
+            if !filters.get("status").is_empty() && !filters.get("status").iter().any(|s| s == r.state.status.as_str()) {
+                continue;
+            }
+            if !filters.get("exited").is_empty() && !(r.state.status == Status::Exited && filters.get("exited").iter().any(|e| e.parse::<i64>().ok() == Some(r.state.exit_code))) {
+                continue;
+            }
+            if !filters.labels_match("label", r.config.labels.as_ref()) {
+                continue;
+            }
+            if !filters.get("ancestor").is_empty() {
+                let hit = filters.get("ancestor").iter().any(|a| {
+                    a == &r.image_name || self.images.get(a).map(|i| i.id.to_string() == r.image).unwrap_or(false)
+                });
+                if !hit {
+                    continue;
+                }
+            }
+            let created = chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0);
+            out.push(json!({
+                "Id": r.id,
+                "Names": [format!("/{}", r.name)],
+                "Image": r.image_name,
+                "ImageID": r.image,
+                "Command": std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect::<Vec<_>>().join(" "),
+                "Created": created,
+                "Ports": [],
+                "Labels": r.config.labels.clone().unwrap_or_default(),
+                "State": r.state.status.as_str(),
+                "Status": status_text(&r),
+                "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "none".to_string() } else { r.host_config.network_mode.clone() }},
+                "NetworkSettings": {"Networks": {}},
+                "Mounts": [],
+            }));
+            if limit.is_some_and(|l| out.len() >= l) {
+                break;
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn ago(rfc: &str) -> i64 {
+    chrono::DateTime::parse_from_rfc3339(rfc).map(|t| chrono::Utc::now().timestamp() - t.timestamp()).unwrap_or(0)
+}
+
+fn human(secs: i64) -> String {
+    let m = secs / 60;
+    let h = ((secs as f64) / 3600.0 + 0.5) as i64;
+    match () {
+        _ if secs < 1 => "Less than a second".into(),
+        _ if secs == 1 => "1 second".into(),
+        _ if secs < 60 => format!("{secs} seconds"),
+        _ if m == 1 => "About a minute".into(),
+        _ if m < 60 => format!("{m} minutes"),
+        _ if h == 1 => "About an hour".into(),
+        _ if h < 48 => format!("{h} hours"),
+        _ => format!("{} days", h / 24),
+    }
+}
+
+/// Docker's `Status` column text: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
+fn status_text(r: &ContainerRecord) -> String {
+    match r.state.status {
+        Status::Running => format!("Up {}", human(ago(&r.state.started_at))),
+        Status::Paused => format!("Up {} (Paused)", human(ago(&r.state.started_at))),
+        Status::Restarting => format!("Restarting ({}) {} ago", r.state.exit_code, human(ago(&r.state.finished_at))),
+        Status::Exited => format!("Exited ({}) {} ago", r.state.exit_code, human(ago(&r.state.finished_at))),
+        Status::Created => "Created".into(),
+        Status::Removing => "Removal In Progress".into(),
+        Status::Dead => "Dead".into(),
+    }
+}

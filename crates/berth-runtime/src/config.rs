@@ -1,0 +1,124 @@
+//! What the daemon decides about a container, in runtime terms. Serialised into the container's
+//! directory so the shim (a separate process) reads exactly what the daemon decided.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// How a namespace is set up.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum NamespaceMode {
+    /// A new namespace for the container.
+    #[default]
+    Private,
+    /// The host's namespace.
+    Host,
+    /// Join the namespace at this path (`/proc/PID/ns/net`).
+    Path(String),
+}
+
+/// Seccomp choice.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub enum SeccompMode {
+    /// Docker's default profile.
+    #[default]
+    Default,
+    /// No filter.
+    Unconfined,
+    /// A Docker-format profile (JSON).
+    Profile(serde_json::Value),
+}
+
+/// A bind or filesystem mount added to the container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MountSpec {
+    /// Path inside the container.
+    pub destination: String,
+    /// `bind`, `tmpfs`, …
+    pub kind: String,
+    /// Host path or fs source.
+    pub source: String,
+    /// Mount options.
+    pub options: Vec<String>,
+}
+
+/// Resource limits (cgroups).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Resources {
+    /// Memory limit in bytes.
+    pub memory: Option<i64>,
+    /// Memory + swap limit in bytes (-1 unlimited).
+    pub memory_swap: Option<i64>,
+    /// Memory reservation (soft limit).
+    pub memory_reservation: Option<i64>,
+    /// CPU shares (relative weight).
+    pub cpu_shares: Option<u64>,
+    /// CFS quota in microseconds.
+    pub cpu_quota: Option<i64>,
+    /// CFS period in microseconds.
+    pub cpu_period: Option<u64>,
+    /// CPUs allowed (`0-1`).
+    pub cpuset_cpus: Option<String>,
+    /// Memory nodes allowed.
+    pub cpuset_mems: Option<String>,
+    /// Max number of tasks.
+    pub pids_limit: Option<i64>,
+    /// Disable the OOM killer.
+    pub oom_kill_disable: Option<bool>,
+}
+
+/// Everything needed to generate the OCI spec of one container.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct RuntimeConfig {
+    /// Container id.
+    pub id: String,
+    /// argv.
+    pub args: Vec<String>,
+    /// `KEY=value`.
+    pub env: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// `-u` as given (`name`, `uid`, `name:group`, `uid:gid`); resolved in the rootfs by the shim.
+    pub user: String,
+    /// Hostname.
+    pub hostname: String,
+    /// Domain name.
+    pub domainname: String,
+    /// Allocate a pseudo-terminal.
+    pub tty: bool,
+    /// Keep stdin open.
+    pub open_stdin: bool,
+    /// Close stdin when the first attached client detaches.
+    pub stdin_once: bool,
+    /// All capabilities, no seccomp, no masked paths, all devices.
+    pub privileged: bool,
+    /// Capabilities to add (`NET_ADMIN` or `CAP_NET_ADMIN`, `ALL`).
+    pub cap_add: Vec<String>,
+    /// Capabilities to drop.
+    pub cap_drop: Vec<String>,
+    /// Mount the rootfs read-only.
+    pub readonly_rootfs: bool,
+    /// Set no_new_privs.
+    pub no_new_privileges: bool,
+    /// Seccomp.
+    pub seccomp: SeccompMode,
+    /// Extra mounts (hostname/hosts/resolv.conf binds, volumes, tmpfs).
+    pub mounts: Vec<MountSpec>,
+    /// cgroup limits.
+    pub resources: Resources,
+    /// cgroup path (`/berth/<id>`).
+    pub cgroups_path: String,
+    /// Network namespace.
+    pub network: NamespaceMode,
+    /// PID namespace.
+    pub pid: NamespaceMode,
+    /// IPC namespace.
+    pub ipc: NamespaceMode,
+    /// UTS namespace.
+    pub uts: NamespaceMode,
+    /// `RLIMIT_*` name → (soft, hard).
+    pub ulimits: BTreeMap<String, (u64, u64)>,
+    /// Namespaced sysctls.
+    pub sysctls: BTreeMap<String, String>,
+    /// Size of /dev/shm in bytes.
+    pub shm_size: u64,
+}

@@ -1,0 +1,51 @@
+//! The libcontainer calls. libcontainer clones without exec and changes the calling process's
+//! state, so these functions must only run in a fresh single-threaded process: `berth shim`.
+
+use crate::RuntimeError;
+use libcontainer::container::builder::ContainerBuilder;
+use libcontainer::container::Container;
+use libcontainer::syscall::syscall::SyscallType;
+use std::os::fd::OwnedFd;
+use std::path::Path;
+
+/// The container's standard streams, or a console socket when it has a terminal.
+pub enum Stdio {
+    /// Pipes (or /dev/null) for stdin, stdout and stderr.
+    Pipes {
+        /// Read end for the container's stdin.
+        stdin: OwnedFd,
+        /// Write end for its stdout.
+        stdout: OwnedFd,
+        /// Write end for its stderr.
+        stderr: OwnedFd,
+    },
+    /// A unix socket on which the runtime sends the PTY master.
+    Console(std::path::PathBuf),
+}
+
+fn lc(e: impl std::fmt::Display) -> RuntimeError {
+    RuntimeError::Libcontainer(e.to_string())
+}
+
+/// Creates and starts the container described by `bundle/config.json`; returns its init pid.
+/// libcontainer's state goes under `state_root/<id>`.
+pub fn create_and_start(id: &str, bundle: &Path, state_root: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
+    let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux).with_root_path(state_root).map_err(lc)?;
+    b = match stdio {
+        Stdio::Pipes { stdin, stdout, stderr } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
+        Stdio::Console(path) => b.with_console_socket(Some(path)),
+    };
+    let mut container = b.as_init(bundle).with_systemd(false).with_detach(true).build().map_err(lc)?;
+    container.start().map_err(lc)?;
+    container.pid().map(|p| p.as_raw()).ok_or_else(|| RuntimeError::Libcontainer("container started without a pid".into()))
+}
+
+/// Removes libcontainer's state for `id` and its cgroup (killing what is left in it).
+pub fn delete(id: &str, state_root: &Path) -> Result<(), RuntimeError> {
+    let dir = state_root.join(id);
+    if !dir.exists() {
+        return Ok(());
+    }
+    let mut c = Container::load(dir).map_err(lc)?;
+    c.delete(true).map_err(lc)
+}

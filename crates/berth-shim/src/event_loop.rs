@@ -1,0 +1,276 @@
+//! The running shim: one poll loop over the container's output, the client socket, the clients'
+//! stdin and SIGCHLD, until the container exited and its output is drained.
+
+use crate::files::{now, write_exit, ExitRecord, ShimHello};
+use crate::setup::{cleanup, Running};
+use crate::ShimArgs;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::sys::wait::{waitpid, WaitPidFlag, WaitStatus};
+use std::fs::File;
+use std::io::{ErrorKind, Read, Write};
+use std::os::fd::{AsFd, OwnedFd};
+use std::os::unix::net::UnixStream;
+use std::time::{Duration, Instant};
+
+/// Docker's json-file log: one JSON object per line of output, long lines split at 16 KiB.
+struct Log {
+    file: Option<File>,
+    partial: [Vec<u8>; 3],
+}
+
+const LOG_LINE_MAX: usize = 16 * 1024;
+
+impl Log {
+    fn record(&mut self, stream: u8, bytes: &[u8]) {
+        let Some(f) = self.file.as_mut() else { return };
+        let name = if stream == 2 { "stderr" } else { "stdout" };
+        let line = serde_json::json!({"log": String::from_utf8_lossy(bytes), "stream": name, "time": now()});
+        let mut out = serde_json::to_vec(&line).unwrap_or_default();
+        out.push(b'\n');
+        if f.write_all(&out).is_err() {
+            tracing::warn!("writing the container log failed; further output is not logged");
+            self.file = None;
+        }
+    }
+
+    fn write(&mut self, stream: u8, data: &[u8]) {
+        let idx = stream as usize % 3;
+        let mut buf = std::mem::take(&mut self.partial[idx]);
+        buf.extend_from_slice(data);
+        let mut start = 0;
+        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
+            let end = start + pos + 1;
+            self.record(stream, &buf[start..end]);
+            start = end;
+        }
+        while buf.len() - start >= LOG_LINE_MAX {
+            self.record(stream, &buf[start..start + LOG_LINE_MAX]);
+            start += LOG_LINE_MAX;
+        }
+        self.partial[idx] = buf[start..].to_vec();
+    }
+
+    fn flush(&mut self) {
+        for idx in [1u8, 2] {
+            let p = std::mem::take(&mut self.partial[idx as usize]);
+            if !p.is_empty() {
+                self.record(idx, &p);
+            }
+        }
+        if let Some(f) = self.file.as_mut() {
+            let _ = f.sync_data();
+        }
+    }
+}
+
+enum Role {
+    Attach { stdin: bool, stdout: bool, stderr: bool },
+    Wait,
+}
+
+struct Client {
+    stream: UnixStream,
+    role: Role,
+}
+
+fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 + data.len());
+    v.extend_from_slice(&[stream, 0, 0, 0]);
+    v.extend_from_slice(&(data.len() as u32).to_be_bytes());
+    v.extend_from_slice(data);
+    v
+}
+
+fn read_hello(s: &mut UnixStream) -> Option<ShimHello> {
+    let _ = s.set_read_timeout(Some(Duration::from_secs(2)));
+    let mut line = Vec::new();
+    let mut b = [0u8; 1];
+    while line.len() < 4096 {
+        match s.read(&mut b) {
+            Ok(1) if b[0] == b'\n' => break,
+            Ok(1) => line.push(b[0]),
+            _ => return None,
+        }
+    }
+    let _ = s.set_read_timeout(None);
+    serde_json::from_slice(&line).ok()
+}
+
+fn set_nonblocking(fd: &OwnedFd) {
+    use nix::fcntl::{fcntl, FcntlArg, OFlag};
+    if let Ok(flags) = fcntl(std::os::fd::AsRawFd::as_raw_fd(fd), FcntlArg::F_GETFL) {
+        let _ = fcntl(std::os::fd::AsRawFd::as_raw_fd(fd), FcntlArg::F_SETFL(OFlag::from_bits_truncate(flags) | OFlag::O_NONBLOCK));
+    }
+}
+
+/// Whether the kernel OOM-killed a process of the container's cgroup (v1 or v2 memory events).
+fn oom_killed(cgroups_path: &str) -> bool {
+    let rel = cgroups_path.trim_start_matches('/');
+    ["/sys/fs/cgroup/memory/{}/memory.oom_control", "/sys/fs/cgroup/{}/memory.events", "/sys/fs/cgroup/unified/{}/memory.events"]
+        .iter()
+        .filter_map(|t| std::fs::read_to_string(t.replace("{}", rel)).ok())
+        .any(|s| s.lines().any(|l| l.strip_prefix("oom_kill ").and_then(|n| n.trim().parse::<u64>().ok()).is_some_and(|n| n > 0)))
+}
+
+/// Serves until the container exited and its output is drained, then records the exit and cleans up.
+pub fn serve(args: &ShimArgs, r: Running) {
+    println!("{}", serde_json::json!({"pid": r.pid}));
+    let _ = std::io::stdout().flush();
+    let Running { pid, cfg, mut stdin, mut outputs, pty, listener, signals } = r;
+    let _ = listener.set_nonblocking(true);
+    for (_, fd) in &outputs {
+        set_nonblocking(fd);
+    }
+    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(args.dir.join("container.log")).ok();
+    let mut log = Log { file: log_file, partial: Default::default() };
+    let mut clients: Vec<Client> = Vec::new();
+    let mut exit: Option<i32> = None;
+    let mut drain_deadline: Option<Instant> = None;
+    let mut buf = vec![0u8; 64 * 1024];
+    let release_deadline = Instant::now() + Duration::from_secs(5);
+    let mut released = false;
+    loop {
+        if !released && Instant::now() > release_deadline {
+            released = true;
+        }
+        if exit.is_some() && released && (outputs.is_empty() || drain_deadline.is_some_and(|d| Instant::now() > d)) {
+            break;
+        }
+        // Poll set: [signals, listener, outputs…, stdin-sending clients…]
+        let stdin_clients: Vec<usize> =
+            clients.iter().enumerate().filter(|(_, c)| matches!(c.role, Role::Attach { stdin: true, .. })).map(|(i, _)| i).collect();
+        let ready: Vec<PollFlags> = {
+            let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN), PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
+            for (_, fd) in &outputs {
+                // Until released, output stays in the pipe (the container blocks once it is full).
+                let events = if released { PollFlags::POLLIN } else { PollFlags::empty() };
+                fds.push(PollFd::new(fd.as_fd(), events));
+            }
+            for &i in &stdin_clients {
+                fds.push(PollFd::new(clients[i].stream.as_fd(), PollFlags::POLLIN));
+            }
+            let timeout = if exit.is_some() || !released { PollTimeout::from(100u16) } else { PollTimeout::NONE };
+            match poll(&mut fds, timeout) {
+                Ok(_) => fds.iter().map(|f| f.revents().unwrap_or(PollFlags::empty())).collect(),
+                Err(nix::errno::Errno::EINTR) => continue,
+                Err(e) => {
+                    tracing::error!(error = %e, "poll failed");
+                    break;
+                }
+            }
+        };
+        let hit = |f: PollFlags| f.intersects(PollFlags::POLLIN | PollFlags::POLLHUP | PollFlags::POLLERR);
+        if hit(ready[0]) {
+            while let Ok(Some(_)) = signals.read_signal() {}
+            loop {
+                match waitpid(None, Some(WaitPidFlag::WNOHANG)) {
+                    Ok(WaitStatus::Exited(p, code)) if p.as_raw() == pid => exit = Some(code),
+                    Ok(WaitStatus::Signaled(p, sig, _)) if p.as_raw() == pid => exit = Some(128 + sig as i32),
+                    Ok(WaitStatus::StillAlive) | Err(_) => break,
+                    Ok(_) => continue,
+                }
+            }
+            if exit.is_some() && drain_deadline.is_none() {
+                // Output still in the pipes is read for up to 2 s after the exit (after the release).
+                let from = if released { Instant::now() } else { release_deadline.max(Instant::now()) };
+                drain_deadline = Some(from + Duration::from_secs(2));
+            }
+        }
+        if hit(ready[1]) {
+            while let Ok((mut s, _)) = listener.accept() {
+                let _ = s.set_nonblocking(false);
+                match read_hello(&mut s) {
+                    Some(ShimHello::Attach { stdin: i, stdout: o, stderr: e }) => {
+                        let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
+                        clients.push(Client { stream: s, role: Role::Attach { stdin: i && stdin.is_some(), stdout: o, stderr: e } });
+                    }
+                    Some(ShimHello::Wait) => clients.push(Client { stream: s, role: Role::Wait }),
+                    Some(ShimHello::Release) => released = true,
+                    Some(ShimHello::Resize { height, width }) => {
+                        if let Some(p) = &pty {
+                            crate::sys::resize(p, height, width);
+                        }
+                    }
+                    None => {}
+                }
+            }
+        }
+        let mut closed_outputs = Vec::new();
+        for (k, (stream, fd)) in outputs.iter().enumerate() {
+            if !hit(ready[2 + k]) {
+                continue;
+            }
+            let mut f = File::from(fd.try_clone().expect("dup output fd"));
+            match f.read(&mut buf) {
+                Ok(0) => closed_outputs.push(k),
+                Ok(n) => {
+                    log.write(*stream, &buf[..n]);
+                    let data = frame(*stream, &buf[..n]);
+                    clients.retain_mut(|c| match c.role {
+                        Role::Attach { stdout, stderr, .. } if (*stream == 1 && stdout) || (*stream == 2 && stderr) => {
+                            c.stream.write_all(&data).is_ok()
+                        }
+                        _ => true,
+                    });
+                }
+                Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
+                // A PTY master reads EIO once the last slave closed: the end of output.
+                Err(_) => closed_outputs.push(k),
+            }
+        }
+        for k in closed_outputs.into_iter().rev() {
+            outputs.remove(k);
+        }
+        let mut drop_stdin = false;
+        let mut done_clients = Vec::new();
+        let offset = ready.len() - stdin_clients.len();
+        for (j, &ci) in stdin_clients.iter().enumerate() {
+            if !hit(ready[offset + j]) {
+                continue;
+            }
+            let c = &mut clients[ci];
+            match c.stream.read(&mut buf) {
+                Ok(0) | Err(_) => {
+                    if cfg.stdin_once {
+                        drop_stdin = true;
+                    }
+                    done_clients.push(ci);
+                }
+                Ok(n) => {
+                    if let Some(sin) = &stdin {
+                        let mut f = File::from(sin.try_clone().expect("dup stdin fd"));
+                        if f.write_all(&buf[..n]).is_err() {
+                            drop_stdin = true;
+                        }
+                    }
+                }
+            }
+        }
+        for ci in done_clients {
+            // The client stopped sending; it may still be reading output.
+            if let Role::Attach { stdin, .. } = &mut clients[ci].role {
+                *stdin = false;
+            }
+        }
+        if drop_stdin {
+            stdin = None;
+        }
+    }
+    log.flush();
+    let code = exit.unwrap_or(255);
+    let record = ExitRecord { exit_code: code, finished_at: now(), oom_killed: oom_killed(&cfg.cgroups_path), error: None };
+    if let Err(e) = write_exit(&args.dir, &record) {
+        tracing::error!(error = %e, "recording the exit failed");
+    }
+    let line = serde_json::to_vec(&record).unwrap_or_default();
+    for mut c in clients {
+        if matches!(c.role, Role::Wait) {
+            let _ = c.stream.write_all(&line);
+            let _ = c.stream.write_all(b"\n");
+        }
+        let _ = c.stream.shutdown(std::net::Shutdown::Both);
+    }
+    drop(stdin);
+    drop(pty);
+    cleanup(args);
+}

@@ -1,0 +1,76 @@
+//! `berth shim`: one single-threaded process per container, and the only code that creates and
+//! waits on containers (the daemon never clones in-process; libcontainer must not run in a tokio
+//! process). The shim mounts the container's root filesystem, resolves its user, writes the OCI
+//! bundle, starts the container through libcontainer, then, as the container's subreaper, holds its
+//! stdio: it writes the json-file log, serves attach/wait/resize clients on a unix socket, reaps the
+//! container and records its exit, and finally cleans up (cgroup, mounts) and exits. Containers
+//! therefore outlive daemon restarts: a restarted daemon reconnects to the shim's socket.
+//!
+//! Files in the container directory (written by the daemon unless noted):
+//! ```text
+//! <container-dir>/
+//!   runtime.json     RuntimeConfig decided by the daemon
+//!   mounts.json      root filesystem mounts (snapshotter data)
+//!   config.json      OCI spec (shim)
+//!   rootfs/          mount point of the root filesystem (shim mounts, shim unmounts)
+//!   state.json       {"pid", "started_at"} once running (shim, atomic)
+//!   exit.json        {"exit_code", "finished_at", "oom_killed", "error"} once exited (shim, atomic)
+//!   container.log    json-file log (shim)
+//! ```
+//! The shim's sockets live under `/run/berth/shim/` (unix socket paths are limited to 108 bytes,
+//! data roots are not): `<hash>.sock` for clients and `<hash>.console` for the PTY hand-over, where
+//! `<hash>` is derived from the container directory ([`socket_path`]).
+//! Protocol on the shim socket: the client sends one JSON line, `{"kind":"attach","stdin":…,"stdout":…,
+//! "stderr":…}`, `{"kind":"wait"}` or `{"kind":"resize","height":…,"width":…}`. Attach clients then
+//! receive Docker's stdcopy frames (8-byte header: stream, 0, 0, 0, big-endian length) and may send
+//! raw stdin; wait clients receive one JSON line with the exit when the container exits.
+
+mod event_loop;
+mod files;
+mod setup;
+mod sys;
+
+pub use files::{ExitRecord, ShimHello, StateRecord};
+
+/// Where the shim of the container in `dir` listens (short, whatever the data root's length).
+pub fn socket_path(dir: &std::path::Path) -> PathBuf {
+    use sha2::Digest;
+    let h = hex::encode(sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes()));
+    PathBuf::from("/run/berth/shim").join(format!("{}.sock", &h[..24]))
+}
+
+/// Where the runtime hands the PTY master to the shim of the container in `dir`.
+pub fn console_path(dir: &std::path::Path) -> PathBuf {
+    socket_path(dir).with_extension("console")
+}
+
+use std::path::PathBuf;
+
+/// Command-line arguments of `berth shim`.
+#[derive(Debug, Clone)]
+pub struct ShimArgs {
+    /// Container id.
+    pub id: String,
+    /// Container directory (see the module docs).
+    pub dir: PathBuf,
+    /// Root of libcontainer's state.
+    pub state_root: PathBuf,
+}
+
+/// Runs the shim to completion. Prints one JSON line on stdout once the container started
+/// (`{"pid":N}`) or failed to (`{"error":"…"}`), which the daemon waits for.
+pub fn run(args: ShimArgs) -> i32 {
+    match setup::start(&args) {
+        Ok(running) => {
+            event_loop::serve(&args, running);
+            0
+        }
+        Err(e) => {
+            let msg = e.to_string();
+            let _ = files::write_exit(&args.dir, &ExitRecord { exit_code: 127, finished_at: files::now(), oom_killed: false, error: Some(msg.clone()) });
+            println!("{}", serde_json::json!({"error": msg}));
+            setup::cleanup(&args);
+            1
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! Everything before the container runs: root filesystem, user, OCI bundle, stdio, sockets, start.
+
+use crate::files::{now, write_state, StateRecord};
+use crate::ShimArgs;
+use berth_runtime::container::{self, Stdio};
+use berth_runtime::mount::{mount_one, unmount, MountDesc};
+use berth_runtime::RuntimeConfig;
+use nix::sys::signal::{SigSet, Signal};
+use nix::sys::signalfd::{SfdFlags, SignalFd};
+use std::os::fd::OwnedFd;
+use std::os::unix::net::UnixListener;
+use std::path::Path;
+
+/// Why the container could not be started.
+#[derive(Debug, thiserror::Error)]
+pub enum ShimError {
+    /// From the runtime layer.
+    #[error(transparent)]
+    Runtime(#[from] berth_runtime::RuntimeError),
+    /// A file or socket operation failed.
+    #[error("{op} {path}: {source}")]
+    Io {
+        /// What.
+        op: &'static str,
+        /// Where.
+        path: String,
+        /// Why.
+        #[source]
+        source: std::io::Error,
+    },
+    /// A record written by the daemon is malformed.
+    #[error("reading {0}: {1}")]
+    Record(&'static str, serde_json::Error),
+    /// A system call failed.
+    #[error("{0}: {1}")]
+    Sys(&'static str, nix::Error),
+}
+
+fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ShimError + 'a {
+    move |source| ShimError::Io { op, path: path.display().to_string(), source }
+}
+
+/// What the event loop needs once the container runs.
+pub struct Running {
+    /// Container init pid.
+    pub pid: i32,
+    /// The container's configuration.
+    pub cfg: RuntimeConfig,
+    /// Where stdin goes (pipe write end, or the PTY master), if stdin is open.
+    pub stdin: Option<OwnedFd>,
+    /// Output streams: (stream number 1 or 2, read end). With a TTY, the PTY master as stream 1.
+    pub outputs: Vec<(u8, OwnedFd)>,
+    /// The PTY master, for resizes.
+    pub pty: Option<OwnedFd>,
+    /// Client socket.
+    pub listener: UnixListener,
+    /// SIGCHLD delivery.
+    pub signals: SignalFd,
+}
+
+/// Prepares and starts the container.
+pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
+    nix::sys::prctl::set_child_subreaper(true).map_err(|e| ShimError::Sys("set child subreaper", e))?;
+    let mut mask = SigSet::empty();
+    mask.add(Signal::SIGCHLD);
+    mask.thread_block().map_err(|e| ShimError::Sys("block SIGCHLD", e))?;
+    let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| ShimError::Sys("signalfd", e))?;
+    // The daemon may go away while we run; never die of a broken pipe.
+    crate::sys::ignore_sigpipe();
+
+    let dir = &args.dir;
+    let cfg_path = dir.join("runtime.json");
+    let cfg: RuntimeConfig =
+        serde_json::from_slice(&std::fs::read(&cfg_path).map_err(io("read", &cfg_path))?).map_err(|e| ShimError::Record("runtime.json", e))?;
+    let mounts_path = dir.join("mounts.json");
+    let mounts: Vec<MountDesc> =
+        serde_json::from_slice(&std::fs::read(&mounts_path).map_err(io("read", &mounts_path))?).map_err(|e| ShimError::Record("mounts.json", e))?;
+    let rootfs = dir.join("rootfs");
+    std::fs::create_dir_all(&rootfs).map_err(io("create", &rootfs))?;
+    for m in &mounts {
+        mount_one(m, &rootfs)?;
+    }
+
+    let ident = berth_runtime::user::resolve(&rootfs, &cfg.user)?;
+    let mut cfg_run = cfg.clone();
+    if !cfg_run.env.iter().any(|e| e.starts_with("HOME=")) {
+        cfg_run.env.push(format!("HOME={}", ident.home.clone().unwrap_or_else(|| "/".into())));
+    }
+    if !cfg_run.env.iter().any(|e| e.starts_with("PATH=")) {
+        cfg_run.env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    if cfg_run.tty && !cfg_run.env.iter().any(|e| e.starts_with("TERM=")) {
+        cfg_run.env.push("TERM=xterm".into());
+    }
+    let spec = berth_runtime::spec::generate(&cfg_run, &rootfs.to_string_lossy(), ident.uid, ident.gid, &ident.additional_gids)?;
+    let spec_path = dir.join("config.json");
+    berth_types::persist::atomic_write_json(&spec_path, &spec).map_err(io("write", &spec_path))?;
+
+    let sock = crate::socket_path(dir);
+    if let Some(parent) = sock.parent() {
+        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+    }
+    let _ = std::fs::remove_file(&sock);
+    let listener = UnixListener::bind(&sock).map_err(io("listen", &sock))?;
+
+    let (stdio, stdin, outputs, console) = if cfg.tty {
+        let console = crate::console_path(dir);
+        let _ = std::fs::remove_file(&console);
+        let l = UnixListener::bind(&console).map_err(io("listen", &console))?;
+        (Stdio::Console(console.clone()), None, vec![], Some((l, console)))
+    } else {
+        let (in_r, in_w) = crate::sys::pipe()?;
+        let (out_r, out_w) = crate::sys::pipe()?;
+        let (err_r, err_w) = crate::sys::pipe()?;
+        let stdin = if cfg.open_stdin { Some(in_w) } else { None };
+        (Stdio::Pipes { stdin: in_r, stdout: out_w, stderr: err_w }, stdin, vec![(1u8, out_r), (2u8, err_r)], None)
+    };
+    let state_root = &args.state_root;
+    std::fs::create_dir_all(state_root).map_err(io("create", state_root))?;
+    let pid = container::create_and_start(&args.id, dir, state_root, stdio)?;
+
+    let (stdin, outputs, pty) = match console {
+        Some((l, path)) => {
+            let master = crate::sys::receive_fd(&l)?;
+            let _ = std::fs::remove_file(path);
+            let out = master.try_clone().map_err(io("dup", dir))?;
+            let input = if cfg.open_stdin { Some(master.try_clone().map_err(io("dup", dir))?) } else { None };
+            (input, vec![(1u8, out)], Some(master))
+        }
+        None => (stdin, outputs, None),
+    };
+    write_state(dir, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &dir.join("state.json")))?;
+    Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals })
+}
+
+/// Removes what the shim set up: libcontainer state and cgroup, the root filesystem mount, sockets.
+pub fn cleanup(args: &ShimArgs) {
+    if let Err(e) = container::delete(&args.id, &args.state_root) {
+        tracing::warn!(container.id = %args.id, error = %e, "deleting runtime state failed");
+    }
+    let rootfs = args.dir.join("rootfs");
+    if let Err(e) = unmount(&rootfs) {
+        tracing::warn!(container.id = %args.id, error = %e, "unmounting rootfs failed");
+    }
+    let _ = std::fs::remove_file(crate::socket_path(&args.dir));
+    let _ = std::fs::remove_file(crate::console_path(&args.dir));
+}
