@@ -64,10 +64,21 @@ fn cap_name(c: &str) -> String {
     }
 }
 
+/// Capabilities in this process's bounding set: what a container can be given at all. A host (or an
+/// outer container) may withhold some; "all" means all of these, as with runc.
+pub fn host_capabilities() -> Vec<String> {
+    let bnd = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("CapBnd:").and_then(|v| u64::from_str_radix(v.trim(), 16).ok())))
+        .unwrap_or(u64::MAX);
+    ALL_CAPS.iter().enumerate().filter(|(i, _)| bnd & (1u64 << i) != 0).map(|(_, c)| c.to_string()).collect()
+}
+
 /// The effective capability set after `--privileged`, `--cap-add` and `--cap-drop`.
 pub fn capabilities(cfg: &RuntimeConfig) -> Result<Vec<String>, RuntimeError> {
+    let host = host_capabilities();
     if cfg.privileged {
-        return Ok(ALL_CAPS.iter().map(|s| s.to_string()).collect());
+        return Ok(host);
     }
     let valid = |c: &String| c == "CAP_ALL" || ALL_CAPS.contains(&c.as_str());
     let add: Vec<String> = cfg.cap_add.iter().map(|c| cap_name(c)).collect();
@@ -75,8 +86,11 @@ pub fn capabilities(cfg: &RuntimeConfig) -> Result<Vec<String>, RuntimeError> {
     if let Some(bad) = add.iter().chain(&drop).find(|c| !valid(c)) {
         return Err(RuntimeError::Invalid(format!("unknown capability: {bad:?}")));
     }
+    if let Some(missing) = add.iter().find(|c| *c != "CAP_ALL" && !host.contains(c)) {
+        return Err(RuntimeError::Invalid(format!("capability {missing} is not available on this host (not in the daemon's bounding set)")));
+    }
     let mut caps: Vec<String> = if add.iter().any(|c| c == "CAP_ALL") {
-        ALL_CAPS.iter().map(|s| s.to_string()).collect()
+        host.clone()
     } else {
         DEFAULT_CAPS.iter().map(|s| s.to_string()).collect()
     };
@@ -299,7 +313,7 @@ mod tests {
         let mut p = base();
         p.privileged = true;
         let v = serde_json::to_value(generate(&p, "/r", 0, 0, &[]).unwrap()).unwrap();
-        assert_eq!(v["process"]["capabilities"]["bounding"].as_array().unwrap().len(), ALL_CAPS.len());
+        assert_eq!(v["process"]["capabilities"]["bounding"].as_array().unwrap().len(), host_capabilities().len());
         assert!(v["linux"].get("seccomp").is_none() || v["linux"]["seccomp"].is_null());
         assert!(v["linux"].get("maskedPaths").is_none() || v["linux"]["maskedPaths"].is_null());
     }

@@ -116,6 +116,13 @@ pub fn spawn_daemon(root: &Path, sock: &Path) -> Child {
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        if self.child.is_some() {
+            // Containers outlive the daemon by design: remove them, or they would leak.
+            let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
+            for id in stdout(&ids).split_whitespace() {
+                let _ = self.berth(&["rm", "-f", id]);
+            }
+        }
         if let Some(mut c) = self.child.take() {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
             let deadline = Instant::now() + Duration::from_secs(10);

@@ -1,0 +1,189 @@
+//! Containers for real: namespaces, cgroups, seccomp, capabilities, the shim, through berth's CLI.
+
+mod common;
+use common::*;
+
+fn with_busybox() -> Daemon {
+    let d = Daemon::start();
+    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    d
+}
+
+fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
+    let mut full = vec!["run", "--rm"];
+    full.extend_from_slice(args);
+    let o = d.berth(&full);
+    (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+}
+
+fn status_line<'a>(out: &'a str, key: &str) -> &'a str {
+    out.lines().find(|l| l.starts_with(key)).map(|l| l[key.len()..].trim()).unwrap_or("")
+}
+
+#[test]
+fn run_streams_output_and_exit_code() {
+    let d = with_busybox();
+    let (code, out, err) = run(&d, &["busybox", "sh", "-c", "echo to-out; echo to-err >&2; exit 7"]);
+    assert_eq!(code, 7);
+    assert_eq!(out, "to-out\n");
+    assert_eq!(err, "to-err\n");
+    let (code, _, err) = run(&d, &["busybox", "/no/such/binary"]);
+    assert_eq!(code, 127, "{err}");
+    assert!(err.contains("Error response from daemon"), "{err}");
+    assert_eq!(d.berth_ok(&["ps", "-aq"]), "", "--rm containers must be gone");
+}
+
+#[test]
+fn default_isolation_matches_docker() {
+    let d = with_busybox();
+    let script = "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; echo pid=$$; hostname; \
+                  cat /proc/kcore | wc -c; (echo x > /proc/sys/kernel/domainname) 2>/dev/null && echo sys-writable || echo sys-ro; \
+                  mount | grep -c ' /dev/shm '; df -k /dev/shm | tail -1";
+    let (code, out, err) = run(&d, &["--name", "iso", "busybox", "sh", "-c", script]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(status_line(&out, "CapEff:"), "00000000a80425fb", "Docker's 14 default capabilities: {out}");
+    assert_eq!(status_line(&out, "Seccomp:"), "2", "seccomp filter mode: {out}");
+    assert_eq!(status_line(&out, "NoNewPrivs:"), "0");
+    assert!(out.contains("pid=1\n"), "own pid namespace: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[5].trim(), "0", "/proc/kcore must be masked: {out}");
+    assert!(out.contains("sys-ro"), "/proc/sys must be read-only: {out}");
+    assert!(out.contains(" 65536 "), "/dev/shm is 64 MiB: {out}");
+}
+
+#[test]
+fn security_options_change_what_the_process_gets() {
+    let d = with_busybox();
+    let caps = |extra: &[&str]| {
+        let mut a = extra.to_vec();
+        a.extend_from_slice(&["busybox", "grep", "-E", "^(CapEff|Seccomp|NoNewPrivs):", "/proc/self/status"]);
+        let (code, out, err) = run(&d, &a);
+        assert_eq!(code, 0, "{extra:?}: {err}");
+        out
+    };
+    // Privileged gets every capability the host lets the daemon hold.
+    let host = std::fs::read_to_string("/proc/self/status").unwrap();
+    assert_eq!(status_line(&caps(&["--privileged"]), "CapEff:"), status_line(&host, "CapBnd:"));
+    assert_eq!(status_line(&caps(&["--cap-drop", "ALL"]), "CapEff:"), "0000000000000000");
+    assert_eq!(status_line(&caps(&["--cap-add", "NET_ADMIN"]), "CapEff:"), "00000000a80435fb");
+    assert_eq!(status_line(&caps(&["--security-opt", "no-new-privileges"]), "NoNewPrivs:"), "1");
+    assert_eq!(status_line(&caps(&["--security-opt", "seccomp=unconfined"]), "Seccomp:"), "0");
+    // The default profile refuses what needs CAP_SYS_ADMIN, such as unshare.
+    let (code, _, _) = run(&d, &["busybox", "unshare", "-m", "true"]);
+    assert_ne!(code, 0);
+    let (code, _, err) = run(&d, &["--privileged", "busybox", "unshare", "-m", "true"]);
+    assert_eq!(code, 0, "{err}");
+}
+
+#[test]
+fn users_rootfs_and_tmpfs() {
+    let d = with_busybox();
+    let (_, out, _) = run(&d, &["-u", "nobody", "busybox", "id"]);
+    assert!(out.starts_with("uid=65534(nobody) gid=65534"), "{out}");
+    let (_, out, _) = run(&d, &["-u", "1234:5678", "busybox", "id"]);
+    assert!(out.starts_with("uid=1234 gid=5678"), "{out}");
+    let (code, _, err) = run(&d, &["-u", "ghost", "busybox", "id"]);
+    assert_ne!(code, 0);
+    assert!(err.contains("unable to find user ghost"), "{err}");
+    let (code, _, _) = run(&d, &["--read-only", "busybox", "touch", "/newfile"]);
+    assert_ne!(code, 0, "--read-only must refuse writes");
+    let (code, out, err) = run(&d, &["--read-only", "--tmpfs", "/scratch:size=1m", "busybox", "sh", "-c", "touch /scratch/x && df -k /scratch | tail -1"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(" 1024 "), "tmpfs size: {out}");
+    let (_, out, _) = run(&d, &["-e", "FOO=bar", "-w", "/tmp", "busybox", "sh", "-c", "echo $FOO $(pwd) $HOME"]);
+    assert_eq!(out.trim(), "bar /tmp /root");
+}
+
+#[test]
+fn cgroup_limits_and_oom() {
+    let d = with_busybox();
+    let (code, out, err) = run(&d, &["-m", "32m", "--pids-limit", "20", "--cpus", "0.5", "busybox", "sh", "-c",
+        "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max /sys/fs/cgroup/cpu/cpu.cfs_quota_us 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max /sys/fs/cgroup/cpu.max"]);
+    assert_eq!(code, 0, "{err}");
+    let v: Vec<&str> = out.split_whitespace().collect();
+    assert!(v.contains(&"33554432"), "memory limit: {out}");
+    assert!(v.contains(&"20"), "pids limit: {out}");
+    assert!(v.contains(&"50000"), "cpu quota: {out}");
+    let o = d.berth(&["run", "--name", "oom", "-m", "16m", "--memory-swap", "16m", "busybox", "sh", "-c", "dd if=/dev/zero of=/dev/null bs=64M count=1"]);
+    assert_eq!(o.status.code(), Some(137), "{}", stderr(&o));
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.OOMKilled}} {{.State.ExitCode}}", "oom"]).trim(), "true 137");
+}
+
+#[test]
+fn lifecycle_detached_logs_stop_kill_restart_wait_rm() {
+    let d = with_busybox();
+    let id = d.berth_ok(&["run", "-d", "--name", "svc", "busybox", "sh", "-c", "trap 'echo got-term; exit 0' TERM; echo ready; while true; do sleep 0.1; done"]);
+    let id = id.trim();
+    assert_eq!(id.len(), 64);
+    let o = d.berth(&["run", "-d", "--name", "svc", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("is already in use"), "{}", stderr(&o));
+    let ps = d.berth_ok(&["ps", "--format", "{{.Names}} {{.State}}"]);
+    assert_eq!(ps.trim(), "svc running");
+    wait_for(|| d.berth_ok(&["logs", "svc"]).contains("ready"));
+    let inspect = d.berth_ok(&["container", "inspect", "-f", "{{.State.Running}} {{.State.Pid}} {{.Name}}", "svc"]);
+    assert!(inspect.starts_with("true ") && inspect.trim().ends_with("/svc"), "{inspect}");
+    d.berth_ok(&["stop", "svc"]);
+    assert!(d.berth_ok(&["logs", "svc"]).contains("got-term"), "stop sends SIGTERM first");
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "svc"]).trim(), "exited 0");
+    d.berth_ok(&["start", "svc"]);
+    assert_eq!(d.berth_ok(&["ps", "-q"]).trim(), &id[..12]);
+    d.berth_ok(&["kill", "svc"]);
+    assert_eq!(d.berth_ok(&["wait", "svc"]).trim(), "137");
+    let o = d.berth(&["kill", "svc"]);
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+    d.berth_ok(&["restart", "svc"]);
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "svc"]).trim(), "running");
+    let o = d.berth(&["rm", "svc"]);
+    assert!(!o.status.success() && stderr(&o).contains("container is running"), "{}", stderr(&o));
+    d.berth_ok(&["rm", "-f", "svc"]);
+    assert_eq!(d.berth_ok(&["ps", "-aq"]), "");
+    assert!(!std::fs::read_to_string("/proc/self/mountinfo").unwrap().contains(id), "rootfs mount leaked");
+    assert!(!std::path::Path::new(&format!("/sys/fs/cgroup/memory/berth-{id}")).exists(), "cgroup leaked");
+}
+
+#[test]
+fn stdin_is_passed_and_closed() {
+    let d = with_busybox();
+    let mut child = std::process::Command::new(BERTH)
+        .args(["run", "-i", "--rm", "busybox", "sh", "-c", "wc -c; echo done"])
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"twelve bytes").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out).split_whitespace().collect::<Vec<_>>(), ["12", "done"]);
+}
+
+#[test]
+fn containers_survive_a_daemon_restart() {
+    let mut d = with_busybox();
+    d.berth_ok(&["run", "-d", "--name", "long", "busybox", "sh", "-c", "echo started; sleep 300"]);
+    d.berth_ok(&["run", "-d", "--name", "short", "busybox", "sh", "-c", "sleep 1; exit 42"]);
+    wait_for(|| d.berth_ok(&["logs", "long"]).contains("started"));
+    d.stop();
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    d.restart();
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "long"]).trim(), "running");
+    wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "short"]).trim() == "exited");
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.ExitCode}}", "short"]).trim(), "42");
+    assert!(d.berth_ok(&["logs", "long"]).contains("started"));
+    let t = std::time::Instant::now();
+    d.berth_ok(&["stop", "-t", "1", "long"]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(8));
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.ExitCode}}", "long"]).trim(), "137");
+}
+
+fn wait_for(mut f: impl FnMut() -> bool) {
+    for _ in 0..200 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    panic!("condition not reached in 10s");
+}
