@@ -66,3 +66,56 @@ fn arch() -> &'static str {
         a => a,
     }
 }
+
+#[test]
+fn docker_cli_runs_and_manages_containers() {
+    let d = Daemon::start();
+    d.docker_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    // Foreground run: output, exit code, --rm.
+    let o = d.docker(&["run", "--rm", "busybox", "sh", "-c", "echo hello; echo oops >&2; exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stdout(&o), "hello\n");
+    assert_eq!(stderr(&o), "oops\n");
+    // Flags as the docker CLI sends them, checked from inside.
+    let out = d.docker_ok(&["run", "--rm", "-u", "65534", "-e", "X=1", "-w", "/tmp", "--hostname", "box", "--cap-drop", "ALL", "busybox",
+        "sh", "-c", "id -u; echo $X; pwd; hostname; grep CapEff /proc/self/status"]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["65534", "1", "/tmp", "box", "CapEff:\t0000000000000000"]);
+    // Detached lifecycle.
+    let id = d.docker_ok(&["run", "-d", "--name", "web", "busybox", "sh", "-c", "echo up; exec sleep 300"]).trim().to_string();
+    let ps = d.docker_ok(&["ps", "--format", "{{.ID}} {{.Names}} {{.Status}}"]);
+    assert!(ps.starts_with(&format!("{} web Up", &id[..12])), "{ps}");
+    for _ in 0..100 {
+        if d.docker_ok(&["logs", "web"]).contains("up") {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(d.docker_ok(&["logs", "web"]), "up\n");
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Running}}", "web"]).trim(), "true");
+    let o = d.docker(&["rmi", "busybox"]);
+    assert!(!o.status.success() && stderr(&o).contains("being used by running container"), "{}", stderr(&o));
+    d.docker_ok(&["stop", "-t", "1", "web"]);
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "web"]).trim(), "exited 137");
+    d.docker_ok(&["start", "web"]);
+    d.docker_ok(&["kill", "web"]);
+    assert_eq!(d.docker_ok(&["wait", "web"]).trim(), "137");
+    d.docker_ok(&["rm", "web"]);
+    assert_eq!(d.docker_ok(&["ps", "-aq"]), "");
+    // stdin through -i.
+    let mut child = std::process::Command::new("docker")
+        .args(["run", "-i", "--rm", "busybox", "tr", "a-z", "A-Z"])
+        .env("DOCKER_HOST", d.host())
+        .env("DOCKER_CONFIG", d.dir.path().join("docker-config"))
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"shout\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(stdout(&out), "SHOUT\n");
+    // A missing command is exit 127 with Docker's wording.
+    let o = d.docker(&["run", "--rm", "busybox", "/nope"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+}

@@ -139,12 +139,15 @@ pub fn serve(args: &ShimArgs, r: Running) {
         // Poll set: [signals, listener, outputs…, stdin-sending clients…]
         let stdin_clients: Vec<usize> =
             clients.iter().enumerate().filter(|(_, c)| matches!(c.role, Role::Attach { stdin: true, .. })).map(|(i, _)| i).collect();
+        let polled_outputs = released;
         let ready: Vec<PollFlags> = {
             let mut fds = vec![PollFd::new(signals.as_fd(), PollFlags::POLLIN), PollFd::new(listener.as_fd(), PollFlags::POLLIN)];
-            for (_, fd) in &outputs {
-                // Until released, output stays in the pipe (the container blocks once it is full).
-                let events = if released { PollFlags::POLLIN } else { PollFlags::empty() };
-                fds.push(PollFd::new(fd.as_fd(), events));
+            // Until released, output stays in the pipe (the container blocks once it is full). The
+            // pipes are left out of the poll set entirely: POLLHUP would be reported regardless.
+            if polled_outputs {
+                for (_, fd) in &outputs {
+                    fds.push(PollFd::new(fd.as_fd(), PollFlags::POLLIN));
+                }
             }
             for &i in &stdin_clients {
                 fds.push(PollFd::new(clients[i].stream.as_fd(), PollFlags::POLLIN));
@@ -197,7 +200,7 @@ pub fn serve(args: &ShimArgs, r: Running) {
         }
         let mut closed_outputs = Vec::new();
         for (k, (stream, fd)) in outputs.iter().enumerate() {
-            if !hit(ready[2 + k]) {
+            if !polled_outputs || !hit(ready[2 + k]) {
                 continue;
             }
             let mut f = File::from(fd.try_clone().expect("dup output fd"));

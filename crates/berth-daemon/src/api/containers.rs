@@ -199,10 +199,10 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
     let hello = ShimHello::Attach { stdin: p.flag("stdin"), stdout: p.flag("stdout"), stderr: p.flag("stderr") };
     let upgrade = req.headers().get(header::UPGRADE).is_some();
     let on_upgrade = hyper::upgrade::on(&mut req);
-    let svc = s.clone();
     let want_stdin = p.flag("stdin");
+    let ticket = s.containers.attach(&h, hello)?;
     tokio::spawn(async move {
-        let shim = svc.containers.attach(&h, hello).await;
+        let shim = ticket.connect().await;
         let Ok(upgraded) = on_upgrade.await else { return };
         let mut client = TokioIo::new(upgraded);
         let shim = match shim {

@@ -32,7 +32,12 @@ pub fn routes() -> Router<Arc<Services>> {
 
 async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
     let opts = ListOptions { all: p.flag("all"), filters: p.filters()? };
-    Ok(json(StatusCode::OK, &s.images.list(&opts)?))
+    let mut list = s.images.list(&opts)?;
+    let users = s.containers.image_users();
+    for i in &mut list {
+        i.containers = users.get(&i.id).map(|u| u.len() as i64).unwrap_or(0);
+    }
+    Ok(json(StatusCode::OK, &list))
 }
 
 fn split_verb<'a>(rest: &'a str, verbs: &[&str]) -> Option<(&'a str, &'a str)> {
@@ -69,11 +74,13 @@ async fn post_verb(State(s): S, Path(rest): Path<String>, p: Params) -> Result<R
 }
 
 async fn delete(State(s): S, Path(name): Path<String>, p: Params) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, &s.images.delete(&name, p.flag("force"), p.flag("noprune"))?))
+    let users = s.containers.image_users();
+    Ok(json(StatusCode::OK, &s.images.delete(&name, p.flag("force"), p.flag("noprune"), &users)?))
 }
 
 async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, &s.images.prune(&p.filters()?)?))
+    let in_use = s.containers.image_users().into_keys().collect();
+    Ok(json(StatusCode::OK, &s.images.prune(&p.filters()?, &in_use)?))
 }
 
 fn json_lines(msgs: &[JsonMessage]) -> Response {

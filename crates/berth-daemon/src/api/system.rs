@@ -45,21 +45,28 @@ async fn version(State(s): S) -> Response {
 }
 
 async fn info(State(s): S) -> Response {
-    json(StatusCode::OK, &s.system.info(s.events.listeners()))
+    use crate::service::containers::Status;
+    let all = s.containers.all();
+    let st: Vec<Status> = all.iter().map(|h| h.snapshot().state.status).collect();
+    let running = st.iter().filter(|x| **x == Status::Running || **x == Status::Restarting).count();
+    let paused = st.iter().filter(|x| **x == Status::Paused).count();
+    json(StatusCode::OK, &s.system.info(s.events.listeners(), (st.len(), running, paused, st.len() - running - paused)))
 }
 
 async fn df(State(s): S) -> Result<Response, ApiError> {
     let mut images = s.images.list(&ListOptions { all: true, ..Default::default() })?;
+    let users = s.containers.image_users();
     for i in &mut images {
-        i.containers = 0;
+        i.containers = users.get(&i.id).map(|u| u.len() as i64).unwrap_or(0);
         i.shared_size = 0;
     }
+    let containers = s.containers.list(true, None, &crate::filters::Filters::default())?;
     Ok(json(
         StatusCode::OK,
         &j!({
             "LayersSize": s.images.layers_size(),
             "Images": images,
-            "Containers": [],
+            "Containers": containers,
             "Volumes": [],
             "BuildCache": [],
         }),

@@ -10,7 +10,7 @@ use berth_image::import::{import_rootfs, ImportOptions};
 use berth_image::{Image, ImageError, ImageStore};
 use berth_types::{Digest, Reference};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::{Read, Write};
 use std::sync::Arc;
 
@@ -182,10 +182,36 @@ impl ImageService {
         Ok(())
     }
 
-    /// `DELETE /images/{name}` with Docker's untag-versus-delete rules.
-    pub fn delete(&self, name: &str, force: bool, noprune: bool) -> Result<Vec<DeleteItem>, ServiceError> {
+    /// `DELETE /images/{name}` with Docker's untag-versus-delete rules. `users` are the containers
+    /// (id, running) created from each image id.
+    pub fn delete(&self, name: &str, force: bool, noprune: bool, users: &HashMap<String, Vec<(String, bool)>>) -> Result<Vec<DeleteItem>, ServiceError> {
         let img = self.store.get(name)?;
         let by_ref = Reference::parse_tagged(name).ok().filter(|r| img.tags.contains(r) || img.digests.contains(r));
+        let used_by = users.get(&img.id.to_string()).cloned().unwrap_or_default();
+        let refs_count = img.tags.len() + img.digests.len();
+        let last_ref = by_ref.is_none() || refs_count <= 1;
+        if last_ref {
+            if let Some((cid, _)) = used_by.iter().find(|(_, running)| *running) {
+                return Err(ImageError::Conflict(format!(
+                    "conflict: unable to delete {} (cannot be forced) - image is being used by running container {}",
+                    img.id.short(),
+                    &cid[..12]
+                ))
+                .into());
+            }
+            if let (Some((cid, _)), false) = (used_by.first(), force) {
+                return Err(ImageError::Conflict(match &by_ref {
+                    Some(_) => format!(
+                        "conflict: unable to remove repository reference \"{}\" (must force) - container {} is using its referenced image {}",
+                        name,
+                        &cid[..12],
+                        img.id.short()
+                    ),
+                    None => format!("conflict: unable to delete {} (must be forced) - image is being used by stopped container {}", img.id.short(), &cid[..12]),
+                })
+                .into());
+            }
+        }
         let mut out = Vec::new();
         match by_ref {
             Some(r) => {
@@ -211,6 +237,10 @@ impl ImageService {
                     self.untag(r, &mut out)?;
                 }
             }
+        }
+        if !used_by.is_empty() {
+            // Forced: the references are gone, the image stays for its (stopped) containers.
+            return Ok(out);
         }
         self.remove_image(&img.id, noprune, &mut out)?;
         Ok(out)
@@ -242,8 +272,9 @@ impl ImageService {
         Ok(())
     }
 
-    /// `POST /images/prune`: dangling images (or, with `dangling=false`, every unused image).
-    pub fn prune(&self, filters: &Filters) -> Result<PruneReport, ServiceError> {
+    /// `POST /images/prune`: dangling images (or, with `dangling=false`, every unused image), never
+    /// one a container uses (`in_use` holds those image ids).
+    pub fn prune(&self, filters: &Filters, in_use: &HashSet<String>) -> Result<PruneReport, ServiceError> {
         filters.validate(&["dangling", "until", "label", "label!"]).map_err(ServiceError::Invalid)?;
         let only_dangling = filters.bool("dangling").map_err(ServiceError::Invalid)?.unwrap_or(true);
         let until = filters.get("until").iter().map(|u| parse_time(u)).collect::<Result<Vec<_>, _>>()?;
@@ -254,7 +285,7 @@ impl ImageService {
         images.sort_by_key(|i| std::cmp::Reverse(i.config.created_unix()));
         for img in images {
             let Some(img) = self.store.by_id(&img.id) else { continue };
-            if only_dangling && !(img.tags.is_empty() && img.digests.is_empty()) {
+            if (only_dangling && !(img.tags.is_empty() && img.digests.is_empty())) || in_use.contains(&img.id.to_string()) {
                 continue;
             }
             let labels = img.config.config.as_ref().and_then(|c| c.labels.clone());

@@ -58,7 +58,8 @@ impl SystemService {
     }
 
     /// `GET /info`.
-    pub fn info(&self, event_listeners: usize) -> Value {
+    /// `counts` are (all, running, paused, stopped) containers.
+    pub fn info(&self, event_listeners: usize, counts: (usize, usize, usize, usize)) -> Value {
         let uts = nix::sys::utsname::uname().ok();
         let hostname = uts.as_ref().map(|u| u.nodename().to_string_lossy().into_owned()).unwrap_or_default();
         let machine = uts.as_ref().map(|u| u.machine().to_string_lossy().into_owned()).unwrap_or_default();
@@ -67,7 +68,7 @@ impl SystemService {
         let os = os_pretty_name();
         json!({
             "ID": self.id,
-            "Containers": 0, "ContainersRunning": 0, "ContainersPaused": 0, "ContainersStopped": 0,
+            "Containers": counts.0, "ContainersRunning": counts.1, "ContainersPaused": counts.2, "ContainersStopped": counts.3,
             "Images": self.store.list().len(),
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],

@@ -21,6 +21,28 @@ pub struct PendingAttach {
     pub tx: oneshot::Sender<Result<UnixStream, String>>,
 }
 
+/// An attach in progress.
+pub enum Attach {
+    /// The container runs: connect now.
+    Now(std::path::PathBuf, ShimHello),
+    /// Connected by `start`.
+    AtStart(oneshot::Receiver<Result<UnixStream, String>>),
+}
+
+impl Attach {
+    /// The shim connection carrying the container's streams.
+    pub async fn connect(self) -> Result<UnixStream, ServiceError> {
+        match self {
+            Attach::Now(dir, hello) => shim_connect(&dir, &hello).await.map_err(|e| ServiceError::Internal(format!("attaching: {e}"))),
+            Attach::AtStart(rx) => match rx.await {
+                Ok(Ok(s)) => Ok(s),
+                Ok(Err(e)) => Err(ServiceError::Conflict(e)),
+                Err(_) => Err(ServiceError::Conflict("container went away".into())),
+            },
+        }
+    }
+}
+
 /// Opens a connection to the container's shim and sends `hello`.
 pub async fn shim_connect(dir: &Path, hello: &ShimHello) -> std::io::Result<UnixStream> {
     let mut s = UnixStream::connect(berth_shim::socket_path(dir)).await?;
@@ -28,6 +50,18 @@ pub async fn shim_connect(dir: &Path, hello: &ShimHello) -> std::io::Result<Unix
     line.push(b'\n');
     s.write_all(&line).await?;
     Ok(s)
+}
+
+/// Rewrites runtime errors clients interpret into Docker's wording: the docker CLI picks exit code
+/// 127 for "executable file not found" / "no such file or directory" and 126 for "permission denied".
+fn docker_wording(err: &str) -> String {
+    if let Some(start) = err.find("executable '") {
+        let rest = &err[start + "executable '".len()..];
+        if let Some(end) = rest.find("' not found") {
+            return format!("unable to start container process: exec: \"{}\": executable file not found in $PATH", &rest[..end]);
+        }
+    }
+    err.to_string()
 }
 
 /// Parses `SIGTERM`, `TERM`, `term` or `15`.
@@ -98,7 +132,7 @@ impl ContainerService {
             Err(_) => serde_json::json!({"error": "timed out waiting for the container to start"}),
         };
         if let Some(err) = reply.get("error").and_then(|e| e.as_str()) {
-            let msg = format!("failed to create task for container: {err}");
+            let msg = format!("failed to create task for container: {}", docker_wording(err));
             let code = if err.contains("permission denied") { 126 } else { 127 };
             self.save(h, |r| {
                 r.state.status = Status::Exited;
@@ -341,24 +375,16 @@ impl ContainerService {
         Ok(())
     }
 
-    /// Attaches to a container: now if it runs, at its start if it is created.
-    pub async fn attach(&self, h: &Arc<Handle>, hello: ShimHello) -> Result<UnixStream, ServiceError> {
+    /// Registers an attach: to the running container, or — synchronously, so a start that follows
+    /// cannot overtake it — as pending until the container starts. Complete it with [`Attach::connect`].
+    pub fn attach(&self, h: &Arc<Handle>, hello: ShimHello) -> Result<Attach, ServiceError> {
         let rec = h.snapshot();
         match rec.state.status {
-            Status::Running | Status::Paused => {
-                shim_connect(&self.dir(&rec.id), &hello).await.map_err(|e| ServiceError::Internal(format!("attaching: {e}")))
-            }
+            Status::Running | Status::Paused => Ok(Attach::Now(self.dir(&rec.id), hello)),
             Status::Created | Status::Restarting | Status::Exited => {
-                if rec.state.status == Status::Exited && !matches!(hello, ShimHello::Attach { .. }) {
-                    return Err(ServiceError::Conflict("container is not running".into()));
-                }
                 let (tx, rx) = oneshot::channel();
                 h.pending_attach.lock().unwrap_or_else(|p| p.into_inner()).push(PendingAttach { hello, tx });
-                match rx.await {
-                    Ok(Ok(s)) => Ok(s),
-                    Ok(Err(e)) => Err(ServiceError::Conflict(e)),
-                    Err(_) => Err(ServiceError::Conflict("container went away".into())),
-                }
+                Ok(Attach::AtStart(rx))
             }
             Status::Removing | Status::Dead => Err(ServiceError::Conflict(format!("container {} is being removed", rec.name))),
         }

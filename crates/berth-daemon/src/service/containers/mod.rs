@@ -159,11 +159,13 @@ impl ContainerService {
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect()
     }
 
-    /// How many containers use each image id (for `images` and `system df`).
-    pub fn image_use(&self) -> HashMap<String, i64> {
-        let mut m = HashMap::new();
+    /// The containers (id, running) created from each image id.
+    pub fn image_users(&self) -> HashMap<String, Vec<(String, bool)>> {
+        let mut m: HashMap<String, Vec<(String, bool)>> = HashMap::new();
         for h in self.all() {
-            *m.entry(h.snapshot().image).or_insert(0) += 1;
+            let r = h.snapshot();
+            let running = matches!(r.state.status, Status::Running | Status::Paused | Status::Restarting);
+            m.entry(r.image).or_default().push((r.id, running));
         }
         m
     }

@@ -1,0 +1,467 @@
+//! One stage, instruction by instruction: Docker's `dispatchers.go`.
+
+use super::{BuildEvent, Builder, RunMount, RunMountKind, RunStep, StageResult};
+use crate::error::BuildError;
+use crate::parser::{CmdLine, Command, Health, Instruction};
+use berth_api::config::{ContainerConfig, HealthConfig};
+use berth_image::{History, ImageConfig, LayerRecord, RootFs};
+use berth_snapshot::{chain_id, LayerOpener, Snapshotter};
+use berth_types::Digest;
+use std::collections::BTreeMap;
+use std::io::Read;
+
+const DEFAULT_PATH: &str = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
+
+/// The evolving state of a stage.
+pub(crate) struct State {
+    pub config: ImageConfig,
+    pub layers: Vec<LayerRecord>,
+    /// `ARG`s declared in this stage (None: declared without a value).
+    pub args: BTreeMap<String, Option<String>>,
+    /// Cache key of the last step.
+    pub key: Digest,
+    /// Whether `CMD` was set in this stage (Docker: `ENTRYPOINT` resets an inherited `CMD`).
+    pub cmd_set: bool,
+}
+
+impl State {
+    pub fn cc(&mut self) -> &mut ContainerConfig {
+        self.config.config.get_or_insert_with(Default::default)
+    }
+
+    /// Variables for substitution: stage args, overridden by `ENV`.
+    pub fn vars(&self) -> BTreeMap<String, String> {
+        let mut v: BTreeMap<String, String> = self.args.iter().filter_map(|(k, v)| v.clone().map(|v| (k.clone(), v))).collect();
+        for e in self.config.config.as_ref().and_then(|c| c.env.as_ref()).into_iter().flatten() {
+            if let Some((k, val)) = e.split_once('=') {
+                v.insert(k.to_string(), val.to_string());
+            }
+        }
+        v
+    }
+
+    fn set_env(&mut self, key: &str, value: &str) {
+        let env = self.cc().env.get_or_insert_with(Vec::new);
+        let entry = format!("{key}={value}");
+        match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
+            Some(e) => *e = entry,
+            None => env.push(entry),
+        }
+    }
+}
+
+/// Removes a temporary snapshot unless it was committed.
+pub(crate) struct ActiveSnapshot<'a> {
+    pub snapshots: &'a dyn Snapshotter,
+    pub key: String,
+    pub done: bool,
+}
+
+impl Drop for ActiveSnapshot<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Err(e) = self.snapshots.remove(&self.key) {
+                tracing::warn!(snapshot = %self.key, error = %e, "temporary build snapshot not removed");
+            }
+        }
+    }
+}
+
+impl<'a> Builder<'a> {
+    pub(super) fn run_stage(&mut self, idx: usize, events: &mut dyn FnMut(BuildEvent)) -> Result<StageResult, BuildError> {
+        let stage = &self.df.stages[idx];
+        let from = &stage.from;
+        self.step += 1;
+        events(BuildEvent::Step { n: self.step, total: self.total, text: from.original.clone() });
+        let Command::From { image, .. } = &from.command else {
+            return Err(self.instruction_error(from.line, "a build stage must start with FROM"));
+        };
+        let image = self.expand(from.line, image, &self.global_args)?;
+        let (os, arch) = self.platform();
+        let (config, layers, key) = if image.eq_ignore_ascii_case("scratch") {
+            let config = ImageConfig { architecture: arch, os, rootfs: RootFs { kind: "layers".into(), diff_ids: vec![] }, config: Some(ContainerConfig::default()), ..Default::default() };
+            (config, Vec::new(), Digest::of(b"scratch"))
+        } else if let Some(dep) = self.stage_ref(&image, idx).filter(|_| image.parse::<usize>().is_err()) {
+            let r = self.results.get(&dep).cloned().ok_or_else(|| self.instruction_error(from.line, format!("stage {image} was not built")))?;
+            let key = Digest::of(serde_json::to_string(&(&r.config.rootfs, &r.config.config)).unwrap_or_default().as_bytes());
+            (r.config, r.layers, key)
+        } else {
+            let img = match self.store.get(&image) {
+                Ok(i) => i,
+                Err(berth_image::ImageError::NotFound(_)) => return Err(BuildError::BaseImageMissing { reference: image }),
+                Err(e) => return Err(e.into()),
+            };
+            ((*img.config).clone(), img.layers.clone(), img.id.clone())
+        };
+        let mut st = State { config, layers, args: BTreeMap::new(), key, cmd_set: false };
+        // ONBUILD triggers of the base run first, then are cleared (Docker does not inherit them further).
+        let triggers = st.config.config.as_mut().and_then(|c| c.on_build.take()).unwrap_or_default();
+        for t in triggers {
+            let parsed = crate::parser::parse(&format!("FROM scratch\n{t}"), &self.df.file_name)
+                .map_err(|e| self.instruction_error(from.line, format!("invalid ONBUILD trigger {t:?}: {}", e.message)))?;
+            let Some(ins) = parsed.stages[0].instructions.first() else { continue };
+            self.dispatch(idx, &mut st, ins, events)?;
+        }
+        for ins in &stage.instructions {
+            self.step += 1;
+            events(BuildEvent::Step { n: self.step, total: self.total, text: ins.original.clone() });
+            self.dispatch(idx, &mut st, ins, events)?;
+            events(BuildEvent::StepDone(st.key.clone()));
+        }
+        Ok(StageResult { config: st.config, layers: st.layers })
+    }
+
+    fn dispatch(&mut self, idx: usize, st: &mut State, ins: &Instruction, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
+        let line = ins.line;
+        let vars = st.vars();
+        let ex = |b: &Self, w: &str| b.expand(line, w, &vars);
+        let rest = ins.original.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim());
+        match &ins.command {
+            Command::From { .. } => return Err(self.instruction_error(line, "FROM is not allowed here")),
+            Command::Run(cmd) => return self.run(idx, st, ins, cmd, events),
+            Command::Copy(args) | Command::Add(args) => return self.copy(idx, st, ins, args, events),
+            Command::Env(words) => {
+                let mut pairs = Vec::new();
+                for w in words {
+                    let e = ex(self, w)?;
+                    let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+                    pairs.push((k.to_string(), v.to_string()));
+                }
+                for (k, v) in pairs {
+                    st.set_env(&k, &v);
+                }
+            }
+            Command::Label(words) => {
+                let mut pairs = Vec::new();
+                for w in words {
+                    let e = ex(self, w)?;
+                    let (k, v) = e.split_once('=').unwrap_or((e.as_str(), ""));
+                    pairs.push((k.to_string(), v.to_string()));
+                }
+                st.cc().labels.get_or_insert_with(Default::default).extend(pairs);
+            }
+            Command::Arg(words) => {
+                for w in words {
+                    let (name, default) = match w.split_once('=') {
+                        Some((n, d)) => (n.to_string(), Some(ex(self, d)?)),
+                        None => (w.clone(), None),
+                    };
+                    let value = self.opts.build_args.get(&name).cloned().or(default).or_else(|| self.global_args.get(&name).cloned());
+                    self.consumed.insert(name.clone());
+                    st.args.insert(name, value);
+                }
+            }
+            Command::Workdir(w) => {
+                let w = ex(self, w)?;
+                let base = st.config.config.as_ref().and_then(|c| c.working_dir.clone()).unwrap_or_else(|| "/".into());
+                let joined = if w.starts_with('/') { w } else { format!("{base}/{w}") };
+                st.cc().working_dir = Some(format!("/{}", crate::dockerignore::clean(&joined)));
+            }
+            Command::User(u) => st.cc().user = Some(ex(self, u)?),
+            Command::StopSignal(s) => st.cc().stop_signal = Some(ex(self, s)?),
+            Command::Expose(ports) => {
+                let mut list = Vec::new();
+                for p in ports {
+                    list.extend(expose_ports(&ex(self, p)?).map_err(|m| self.instruction_error(line, m))?);
+                }
+                let map = st.cc().exposed_ports.get_or_insert_with(Default::default);
+                for p in list {
+                    map.insert(p, serde_json::json!({}));
+                }
+            }
+            Command::Volume(vols) => {
+                let mut list = Vec::new();
+                for v in vols {
+                    list.push(ex(self, v)?);
+                }
+                let map = st.cc().volumes.get_or_insert_with(Default::default);
+                for v in list {
+                    map.insert(v, serde_json::json!({}));
+                }
+            }
+            Command::Shell(sh) => st.cc().shell = Some(sh.clone()),
+            Command::Cmd(c) => {
+                let v = self.command_vec(st, c);
+                st.cc().cmd = Some(v);
+                st.cmd_set = true;
+            }
+            Command::Entrypoint(c) => {
+                let v = self.command_vec(st, c);
+                let cmd_set = st.cmd_set;
+                let cc = st.cc();
+                cc.entrypoint = if v.is_empty() { None } else { Some(v) };
+                if !cmd_set {
+                    cc.cmd = None;
+                }
+            }
+            Command::Healthcheck(h) => {
+                st.cc().healthcheck = Some(match h {
+                    Health::None => HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() },
+                    Health::Cmd { cmd, interval, timeout, start_period, start_interval, retries } => HealthConfig {
+                        test: Some(match cmd {
+                            CmdLine::Exec(v) => std::iter::once("CMD".to_string()).chain(v.iter().cloned()).collect(),
+                            CmdLine::Shell(s) => vec!["CMD-SHELL".into(), s.clone()],
+                        }),
+                        interval: *interval,
+                        timeout: *timeout,
+                        start_period: *start_period,
+                        start_interval: *start_interval,
+                        retries: *retries,
+                    },
+                });
+            }
+            Command::Onbuild(_) => st.cc().on_build.get_or_insert_with(Vec::new).push(rest.to_string()),
+            Command::Maintainer(m) => st.config.author = Some(m.clone()),
+        }
+        let created_by = format!("/bin/sh -c #(nop)  {} {}", ins.keyword, rest);
+        st.config.history.push(History { created: Some(self.created()), created_by: Some(created_by), empty_layer: true, ..Default::default() });
+        st.key = Digest::of(format!("{}\n{}\n{}", st.key, ins.keyword, serde_json::to_string(&st.config.config).unwrap_or_default()).as_bytes());
+        Ok(())
+    }
+
+    fn command_vec(&self, st: &State, c: &CmdLine) -> Vec<String> {
+        match c {
+            CmdLine::Exec(v) => v.clone(),
+            CmdLine::Shell(s) => {
+                let mut v = st.config.config.as_ref().and_then(|c| c.shell.clone()).unwrap_or_else(|| vec!["/bin/sh".into(), "-c".into()]);
+                v.push(s.clone());
+                v
+            }
+        }
+    }
+
+    /// Unpacks the stage's layers into committed snapshots (a no-op for those already there) and
+    /// returns the top chain id, or None for an empty stage.
+    pub(crate) fn ensure_chain(&self, layers: &[LayerRecord]) -> Result<Option<String>, BuildError> {
+        if layers.is_empty() {
+            return Ok(None);
+        }
+        let content = self.store.content();
+        let openers: Vec<(Digest, LayerOpener<'_>)> = layers
+            .iter()
+            .map(|l| {
+                let d = l.diff_id.clone();
+                let open: LayerOpener<'_> = Box::new(move || content.open_blob(&d).map(|f| Box::new(f) as Box<dyn Read>).map_err(std::io::Error::other));
+                (l.diff_id.clone(), open)
+            })
+            .collect();
+        Ok(Some(berth_snapshot::unpack_layers(self.snapshots, &openers)?))
+    }
+
+    /// A cache hit for `key`: the layer is reused and recorded as the step's result.
+    pub(crate) fn try_cache(&self, st: &mut State, key: &Digest, created_by: &str, events: &mut dyn FnMut(BuildEvent)) -> bool {
+        if self.opts.no_cache {
+            return false;
+        }
+        let Some(e) = self.cache.get(key) else { return false };
+        if !self.store.content().contains(&e.diff_id) {
+            return false;
+        }
+        events(BuildEvent::UsingCache);
+        st.layers.push(LayerRecord { diff_id: e.diff_id.clone(), size: e.size });
+        self.push_layer_history(st, created_by, key);
+        true
+    }
+
+    fn push_layer_history(&self, st: &mut State, created_by: &str, key: &Digest) {
+        st.config.rootfs.kind = "layers".into();
+        st.config.rootfs.diff_ids = st.layers.iter().map(|l| l.diff_id.clone()).collect();
+        st.config.history.push(History { created: Some(self.created()), created_by: Some(created_by.to_string()), ..Default::default() });
+        st.key = key.clone();
+    }
+
+    /// Writes the active snapshot's changes as a layer, commits it under the new chain id and records it.
+    pub(crate) fn finish_layer(&mut self, st: &mut State, mut active: ActiveSnapshot<'a>, key: &Digest, created_by: &str) -> Result<(), BuildError> {
+        let upper = self.snapshots.upper_dir(&active.key)?;
+        if let Some(epoch) = self.epoch {
+            super::fsview::clamp_mtimes(&upper, epoch)?;
+        }
+        let tmp = self.tmp.join(format!("layer-{}", &berth_types::random_id()[..16]));
+        let result = (|| {
+            let f = std::fs::File::create(&tmp).map_err(BuildError::io("create", &tmp))?;
+            let mut w = std::io::BufWriter::new(f);
+            berth_snapshot::write_diff(&upper, &mut w)?;
+            drop(w);
+            let f = std::fs::File::open(&tmp).map_err(BuildError::io("open", &tmp))?;
+            Ok::<_, BuildError>(berth_image::layer::ingest_layer(self.store.content(), std::io::BufReader::new(f))?)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        let stats = result?;
+        st.layers.push(LayerRecord { diff_id: stats.diff_id.clone(), size: stats.size });
+        let chain = chain_id(&st.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()).to_string();
+        match self.snapshots.commit(&chain, &active.key) {
+            Ok(()) => active.done = true,
+            Err(berth_snapshot::SnapshotError::AlreadyExists { .. }) => {}
+            Err(e) => return Err(e.into()),
+        }
+        drop(active);
+        if !self.opts.no_cache {
+            self.cache.put(key, stats.diff_id.clone(), stats.size)?;
+        }
+        self.push_layer_history(st, created_by, key);
+        Ok(())
+    }
+
+    /// Prepares a fresh active snapshot on top of the stage's layers.
+    pub(crate) fn prepare(&self, st: &State) -> Result<(ActiveSnapshot<'a>, Vec<berth_snapshot::Mount>), BuildError> {
+        let parent = self.ensure_chain(&st.layers)?;
+        let key = format!("build-{}", &berth_types::random_id()[..16]);
+        let labels = BTreeMap::from([("berth.io/build".to_string(), "step".to_string())]);
+        let mounts = self.snapshots.prepare(&key, parent.as_deref(), labels)?;
+        Ok((ActiveSnapshot { snapshots: self.snapshots, key, done: false }, mounts))
+    }
+
+    fn run(&mut self, _idx: usize, st: &mut State, ins: &Instruction, cmd: &CmdLine, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
+        let args = match cmd {
+            CmdLine::Exec(v) => v.clone(),
+            CmdLine::Shell(s) => {
+                let script = if ins.heredocs.len() == 1 && crate::parser::heredoc_marker(s.trim()).is_some() {
+                    ins.heredocs[0].content.clone()
+                } else {
+                    let mut script = s.clone();
+                    for h in &ins.heredocs {
+                        script.push('\n');
+                        script.push_str(&h.content);
+                        script.push_str(&h.name);
+                    }
+                    script
+                };
+                self.command_vec(st, &CmdLine::Shell(script))
+            }
+        };
+        // Build args in scope reach the command as environment (not persisted in the image).
+        let cc = st.config.config.clone().unwrap_or_default();
+        let mut env = cc.env.clone().unwrap_or_default();
+        let mut arg_env: Vec<String> = Vec::new();
+        for (k, v) in &st.args {
+            if let Some(v) = v {
+                if !env.iter().any(|e| e.split_once('=').map(|(ek, _)| ek) == Some(k.as_str())) {
+                    arg_env.push(format!("{k}={v}"));
+                }
+            }
+        }
+        for p in super::PROXY_ARGS {
+            if let Some(v) = self.opts.build_args.get(p) {
+                env.push(format!("{p}={v}"));
+            }
+        }
+        env.extend(arg_env.iter().cloned());
+        if !env.iter().any(|e| e.starts_with("PATH=")) {
+            env.push(DEFAULT_PATH.to_string());
+        }
+        let prefix = if arg_env.is_empty() { String::new() } else { format!("|{} {} ", arg_env.len(), arg_env.join(" ")) };
+        let created_by = format!("RUN {prefix}{}", args.join(" "));
+        let vars = st.vars();
+        let mut mounts = Vec::new();
+        for m in ins.flag_all("mount") {
+            let m = self.expand(ins.line, m, &vars)?;
+            if let Some(rm) = self.run_mount(ins.line, &m)? {
+                mounts.push(rm);
+            }
+        }
+        let network = ins.flag("network").unwrap_or("default").to_string();
+        if !matches!(network.as_str(), "default" | "none" | "host") {
+            return Err(self.instruction_error(ins.line, format!("RUN: unsupported network mode {network:?}")));
+        }
+        let key = Digest::of(format!("{}\nRUN\n{created_by}\n{:?}\n{network}\n{}", st.key, mounts.iter().map(|m| (&m.target, m.kind as u8)).collect::<Vec<_>>(), cc.user.clone().unwrap_or_default()).as_bytes());
+        if self.try_cache(st, &key, &created_by, events) {
+            return Ok(());
+        }
+        let (active, rootfs) = self.prepare(st)?;
+        let step = RunStep {
+            id: active.key.clone(),
+            rootfs,
+            args: args.clone(),
+            env,
+            user: cc.user.clone().unwrap_or_default(),
+            workdir: cc.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
+            network,
+            mounts,
+            shm_size: 0,
+        };
+        let quiet = self.opts.quiet;
+        let code = self.runner.run(&step, &mut |b: &[u8]| {
+            if !quiet {
+                events(BuildEvent::Output(b.to_vec()))
+            }
+        })?;
+        if code != 0 {
+            events(BuildEvent::Removing(active.key.clone()));
+            return Err(BuildError::RunFailed { command: args.join(" "), code });
+        }
+        self.finish_layer(st, active, &key, &created_by)
+    }
+
+    /// Resolves one `--mount=type=…,target=…` spec.
+    fn run_mount(&self, line: usize, spec: &str) -> Result<Option<RunMount>, BuildError> {
+        let mut kv = BTreeMap::new();
+        for part in spec.split(',') {
+            let (k, v) = part.split_once('=').unwrap_or((part, "true"));
+            kv.insert(k.trim().to_ascii_lowercase(), v.trim().to_string());
+        }
+        let get = |k: &[&str]| k.iter().find_map(|k| kv.get(*k).cloned());
+        let kind = get(&["type"]).unwrap_or_else(|| "bind".into());
+        let target = get(&["target", "dst", "destination"]);
+        let ro = |default: bool| get(&["readonly", "ro"]).map(|v| v != "false").or(get(&["rw", "readwrite"]).map(|v| v == "false")).unwrap_or(default);
+        let need_target = || target.clone().ok_or_else(|| self.instruction_error(line, format!("RUN --mount: type={kind} requires a target")));
+        Ok(Some(match kind.as_str() {
+            "cache" => {
+                let target = need_target()?;
+                let id = get(&["id"]).unwrap_or_else(|| target.clone());
+                let dir = self.opts.cache_dir.join("mounts").join(Digest::of(id.as_bytes()).hex());
+                std::fs::create_dir_all(&dir).map_err(BuildError::io("create", &dir))?;
+                RunMount { kind: RunMountKind::Cache, source: Some(dir), target, readonly: ro(false), size: 0 }
+            }
+            "tmpfs" => {
+                let size = get(&["size"]).and_then(|s| s.parse().ok()).unwrap_or(0);
+                RunMount { kind: RunMountKind::Tmpfs, source: None, target: need_target()?, readonly: false, size }
+            }
+            "bind" => {
+                if get(&["from"]).is_some() {
+                    return Err(self.instruction_error(line, "RUN --mount=type=bind,from=… is not supported yet; bind from the build context or COPY --from"));
+                }
+                let src = crate::dockerignore::clean(&get(&["source", "src"]).unwrap_or_default());
+                let path = self.opts.context_dir.join(&src);
+                let resolved = path.canonicalize().map_err(BuildError::io("resolve bind mount source", &path))?;
+                let ctx = self.opts.context_dir.canonicalize().map_err(BuildError::io("resolve", &self.opts.context_dir))?;
+                if !resolved.starts_with(&ctx) {
+                    return Err(self.instruction_error(line, format!("RUN --mount: source {src:?} leaves the build context")));
+                }
+                RunMount { kind: RunMountKind::Bind, source: Some(resolved), target: need_target()?, readonly: ro(true), size: 0 }
+            }
+            "secret" => {
+                let id = get(&["id"]).or_else(|| target.as_ref().and_then(|t| t.rsplit('/').next().map(String::from))).unwrap_or_default();
+                let target = target.clone().unwrap_or_else(|| format!("/run/secrets/{id}"));
+                match self.opts.secrets.get(&id) {
+                    Some(p) => RunMount { kind: RunMountKind::Secret, source: Some(p.clone()), target, readonly: true, size: 0 },
+                    None if get(&["required"]).is_some_and(|v| v == "true") => {
+                        return Err(self.instruction_error(line, format!("RUN --mount: secret {id} not provided")))
+                    }
+                    None => return Ok(None),
+                }
+            }
+            other => return Err(self.instruction_error(line, format!("RUN --mount: unsupported mount type {other:?}"))),
+        }))
+    }
+}
+
+/// `80`, `80/udp`, `8000-8002/tcp` → `["80/tcp"]`, … (Docker's `nat.ParsePortSpecs` for EXPOSE).
+fn expose_ports(spec: &str) -> Result<Vec<String>, String> {
+    let (ports, proto) = spec.split_once('/').unwrap_or((spec, "tcp"));
+    let proto = proto.to_ascii_lowercase();
+    if !matches!(proto.as_str(), "tcp" | "udp" | "sctp") {
+        return Err(format!("EXPOSE: invalid protocol {proto:?}"));
+    }
+    let bad = || format!("EXPOSE: invalid port {spec:?}");
+    let (lo, hi) = match ports.split_once('-') {
+        Some((a, b)) => (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?),
+        None => {
+            let p = ports.parse::<u16>().map_err(|_| bad())?;
+            (p, p)
+        }
+    };
+    if hi < lo {
+        return Err(bad());
+    }
+    Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}

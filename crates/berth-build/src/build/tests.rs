@@ -1,0 +1,339 @@
+//! Executor tests on real overlay snapshots (root required), with a runner that really runs each RUN
+//! step by chroot-ing into the mounted rootfs of a busybox image.
+
+use super::*;
+use berth_content::ContentStore;
+use berth_image::import::{import_rootfs, ImportOptions};
+use berth_snapshot::testsuite::MountGuard;
+use berth_snapshot::{LayerOpener, OverlaySnapshotter};
+use std::io::Read;
+use std::os::unix::fs::MetadataExt;
+use std::process::Command as Proc;
+
+const BUSYBOX: &str = "/work/shared/images/busybox-rootfs.tar.gz";
+
+struct ChrootRunner;
+
+impl StepRunner for ChrootRunner {
+    fn run(&self, step: &RunStep, output: &mut dyn FnMut(&[u8])) -> Result<i32, BuildError> {
+        let dir = tempfile::tempdir().map_err(|e| BuildError::Runner(e.to_string()))?;
+        let mut guards = vec![MountGuard::mount(&step.rootfs, dir.path()).map_err(|e| BuildError::Runner(e.to_string()))?];
+        for m in &step.mounts {
+            let target = dir.path().join(m.target.trim_start_matches('/'));
+            std::fs::create_dir_all(&target).map_err(|e| BuildError::Runner(e.to_string()))?;
+            if let Some(src) = &m.source {
+                guards.push(MountGuard::mount(&[Mount::bind(src, m.readonly)], &target).map_err(|e| BuildError::Runner(e.to_string()))?);
+            }
+        }
+        let mut cmd = Proc::new("chroot");
+        if !step.user.is_empty() {
+            cmd.arg(format!("--userspec={}", step.user));
+        }
+        cmd.arg(dir.path()).args(["/bin/sh", "-c", "mkdir -p \"$0\" && cd \"$0\" && exec \"$@\"", &step.workdir]).args(&step.args);
+        cmd.env_clear();
+        for e in &step.env {
+            if let Some((k, v)) = e.split_once('=') {
+                cmd.env(k, v);
+            }
+        }
+        let out = cmd.output().map_err(|e| BuildError::Runner(e.to_string()))?;
+        output(&out.stdout);
+        output(&out.stderr);
+        while let Some(g) = guards.pop() {
+            drop(g);
+        }
+        Ok(out.status.code().unwrap_or(128))
+    }
+}
+
+struct Env {
+    _dir: tempfile::TempDir,
+    root: PathBuf,
+    store: ImageStore,
+    snaps: OverlaySnapshotter,
+    ctx: PathBuf,
+}
+
+fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().to_path_buf();
+    let store = ImageStore::open(root.join("image"), ContentStore::open(root.join("content")).unwrap()).unwrap();
+    let snaps = OverlaySnapshotter::open(root.join("snap")).unwrap();
+    let ctx = root.join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    Env { _dir: dir, root, store, snaps, ctx }
+}
+
+impl Env {
+    fn busybox(&self) -> Digest {
+        let f = std::fs::File::open(BUSYBOX).unwrap();
+        let id = import_rootfs(&self.store, f, &ImportOptions { source: "-".into(), ..Default::default() }).unwrap();
+        self.store.tag(&id, &berth_types::Reference::parse_tagged("busybox").unwrap()).unwrap();
+        id
+    }
+
+    fn opts(&self, dockerfile: &str) -> BuildOptions {
+        BuildOptions { context_dir: self.ctx.clone(), dockerfile_text: Some(dockerfile.to_string()), cache_dir: self.root.join("cache"), ..Default::default() }
+    }
+
+    fn build(&self, opts: &BuildOptions) -> (Result<Digest, BuildError>, Vec<BuildEvent>) {
+        let mut events = Vec::new();
+        let r = build(opts, &self.store, &self.snaps, &ChrootRunner, &mut |e| events.push(e));
+        (r, events)
+    }
+
+    /// Mounts the image read-only and hands its root to `f`.
+    fn with_rootfs<T>(&self, id: &Digest, f: impl FnOnce(&Path) -> T) -> T {
+        let img = self.store.by_id(id).unwrap();
+        let content = self.store.content();
+        let layers: Vec<(Digest, LayerOpener<'_>)> = img
+            .layers
+            .iter()
+            .map(|l| {
+                let d = l.diff_id.clone();
+                let o: LayerOpener<'_> = Box::new(move || content.open_blob(&d).map(|f| Box::new(f) as Box<dyn Read>).map_err(std::io::Error::other));
+                (l.diff_id.clone(), o)
+            })
+            .collect();
+        let top = berth_snapshot::unpack_layers(&self.snaps, &layers).unwrap();
+        let key = format!("test-view-{}", &berth_types::random_id()[..8]);
+        let mounts = self.snaps.view(&key, Some(&top)).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let out = {
+            let _g = MountGuard::mount(&mounts, dir.path()).unwrap();
+            f(dir.path())
+        };
+        self.snaps.remove(&key).unwrap();
+        out
+    }
+
+    fn temp_snapshots(&self) -> Vec<String> {
+        self.snaps.list().unwrap().into_iter().map(|i| i.name).filter(|n| n.starts_with("build-")).collect()
+    }
+}
+
+fn output(events: &[BuildEvent]) -> String {
+    events.iter().filter_map(|e| if let BuildEvent::Output(b) = e { Some(String::from_utf8_lossy(b).into_owned()) } else { None }).collect()
+}
+
+#[test]
+fn busybox_build_applies_every_instruction() {
+    let e = env();
+    e.busybox();
+    std::fs::write(e.ctx.join("hello.txt"), "hello\n").unwrap();
+    std::fs::create_dir_all(e.ctx.join("dir/sub")).unwrap();
+    std::fs::write(e.ctx.join("dir/sub/a"), "a").unwrap();
+    std::fs::write(e.ctx.join("dir/ignored.log"), "x").unwrap();
+    std::fs::write(e.ctx.join(".dockerignore"), "**/*.log\n").unwrap();
+    let df = r#"FROM busybox
+ARG GREETING=hi
+ENV APP=/app NAME="the app"
+WORKDIR $APP
+COPY hello.txt .
+COPY --chown=1000:1001 --chmod=750 dir /app/dir/
+COPY <<EOF /etc/motd
+welcome to ${NAME}
+EOF
+RUN echo "$GREETING from $(pwd)" > ran.txt && echo built-output
+RUN <<EOS
+mkdir -p /heredoc
+echo from-heredoc > /heredoc/out
+EOS
+LABEL version=1.0 "desc"="a b"
+EXPOSE 80 53/udp
+VOLUME /data
+USER 1000
+HEALTHCHECK --interval=5s --retries=2 CMD wget -q localhost
+STOPSIGNAL SIGINT
+ONBUILD RUN echo child
+ENTRYPOINT ["/bin/sh", "-c"]
+CMD ["echo $NAME"]
+"#;
+    let mut o = e.opts(df);
+    o.labels.insert("extra".into(), "yes".into());
+    let (r, events) = e.build(&o);
+    let id = r.unwrap();
+    assert!(output(&events).contains("built-output"));
+    assert!(events.iter().any(|ev| matches!(ev, BuildEvent::Step { n: 1, total: 18, text } if text == "FROM busybox")));
+    let img = e.store.by_id(&id).unwrap();
+    let cc = img.config.container_config();
+    assert_eq!(cc.env.as_ref().unwrap().iter().filter(|v| v.starts_with("APP=") || v.starts_with("NAME=")).cloned().collect::<Vec<_>>(), vec!["APP=/app", "NAME=the app"]);
+    assert!(!cc.env.as_ref().unwrap().iter().any(|v| v.starts_with("GREETING")), "ARG values are not persisted");
+    assert_eq!(cc.working_dir.as_deref(), Some("/app"));
+    assert_eq!(cc.user.as_deref(), Some("1000"));
+    assert_eq!(cc.entrypoint.unwrap(), vec!["/bin/sh", "-c"]);
+    assert_eq!(cc.cmd.unwrap(), vec!["echo $NAME"]);
+    let labels = cc.labels.unwrap();
+    assert_eq!(labels["version"], "1.0");
+    assert_eq!(labels["desc"], "a b");
+    assert_eq!(labels["extra"], "yes");
+    assert!(cc.exposed_ports.unwrap().keys().eq(["53/udp", "80/tcp"]));
+    assert!(cc.volumes.unwrap().contains_key("/data"));
+    let hc = cc.healthcheck.unwrap();
+    assert_eq!(hc.test.unwrap(), vec!["CMD-SHELL", "wget -q localhost"]);
+    assert_eq!((hc.interval, hc.retries), (Some(5_000_000_000), Some(2)));
+    assert_eq!(cc.stop_signal.as_deref(), Some("SIGINT"));
+    assert_eq!(cc.on_build.unwrap(), vec!["RUN echo child"]);
+    // busybox layer + 3 COPY + 2 RUN.
+    assert_eq!(img.layers.len(), 6);
+    assert_eq!(img.config.history.len(), 1 + 17);
+    assert!(img.config.history.iter().any(|h| h.created_by.as_deref() == Some("/bin/sh -c #(nop)  ENV APP=/app NAME=\"the app\"") && h.empty_layer));
+    assert!(img.config.history.iter().any(|h| h.created_by.as_deref().is_some_and(|c| c.starts_with("RUN |1 GREETING=hi /bin/sh -c echo")) && !h.empty_layer));
+    e.with_rootfs(&id, |root| {
+        assert_eq!(std::fs::read_to_string(root.join("app/hello.txt")).unwrap(), "hello\n");
+        assert_eq!(std::fs::read_to_string(root.join("app/ran.txt")).unwrap(), "hi from /app\n");
+        assert_eq!(std::fs::read_to_string(root.join("etc/motd")).unwrap(), "welcome to the app\n");
+        assert_eq!(std::fs::read_to_string(root.join("heredoc/out")).unwrap(), "from-heredoc\n");
+        let md = std::fs::metadata(root.join("app/dir/sub/a")).unwrap();
+        assert_eq!((md.uid(), md.gid(), md.mode() & 0o7777), (1000, 1001, 0o750));
+        assert!(!root.join("app/dir/ignored.log").exists(), ".dockerignore honoured");
+        assert!(root.join("bin/busybox").exists());
+    });
+    assert!(e.temp_snapshots().is_empty());
+}
+
+#[test]
+fn multi_stage_copy_from_into_scratch_and_target_skips_stages() {
+    let e = env();
+    e.busybox();
+    let df = "FROM busybox AS gen\nRUN mkdir /out && echo generated > /out/file && ln -s file /out/link\nFROM busybox AS unused\nRUN exit 3\nFROM scratch\nCOPY --from=gen /out/ /res/\nCOPY --from=0 /bin/busybox /bin/\n";
+    let (r, events) = e.build(&e.opts(df));
+    let id = r.unwrap();
+    assert!(!events.iter().any(|ev| matches!(ev, BuildEvent::Step { text, .. } if text.contains("exit 3"))), "unneeded stage skipped");
+    let img = e.store.by_id(&id).unwrap();
+    assert_eq!(img.layers.len(), 2);
+    e.with_rootfs(&id, |root| {
+        assert_eq!(std::fs::read_to_string(root.join("res/file")).unwrap(), "generated\n");
+        assert_eq!(std::fs::read_link(root.join("res/link")).unwrap(), PathBuf::from("file"));
+        assert!(root.join("bin/busybox").is_file());
+    });
+    let mut o = e.opts(df);
+    o.target = Some("gen".into());
+    let gen = e.build(&o).0.unwrap();
+    assert_eq!(e.store.by_id(&gen).unwrap().layers.len(), 2);
+    o.target = Some("nope".into());
+    assert!(matches!(e.build(&o).0, Err(BuildError::TargetNotFound(_))));
+}
+
+#[test]
+fn rebuild_uses_cache_until_a_source_changes_and_no_cache_bypasses() {
+    let e = env();
+    e.busybox();
+    std::fs::write(e.ctx.join("src.txt"), "v1").unwrap();
+    let df = "FROM busybox\nRUN echo one > /one\nCOPY src.txt /src.txt\nRUN cat /src.txt > /copy\n";
+    let (first, ev1) = e.build(&e.opts(df));
+    assert!(!ev1.contains(&BuildEvent::UsingCache));
+    let (second, ev2) = e.build(&e.opts(df));
+    let layers = |id: &Digest| e.store.by_id(id).unwrap().layers;
+    assert_eq!(layers(&first.unwrap()), layers(second.as_ref().unwrap()));
+    assert_eq!(ev2.iter().filter(|e| **e == BuildEvent::UsingCache).count(), 3);
+    assert!(output(&ev2).is_empty(), "no step ran");
+    std::fs::write(e.ctx.join("src.txt"), "v2").unwrap();
+    let (third, ev3) = e.build(&e.opts(df));
+    assert_eq!(ev3.iter().filter(|e| **e == BuildEvent::UsingCache).count(), 1, "only the RUN before the COPY is cached");
+    e.with_rootfs(&third.unwrap(), |root| assert_eq!(std::fs::read_to_string(root.join("copy")).unwrap(), "v2"));
+    let mut o = e.opts(df);
+    o.no_cache = true;
+    let (_, ev4) = e.build(&o);
+    assert!(!ev4.contains(&BuildEvent::UsingCache));
+}
+
+#[test]
+fn failing_run_reports_code_and_output_and_leaves_nothing() {
+    let e = env();
+    e.busybox();
+    let before = e.store.list().len();
+    let (r, events) = e.build(&e.opts("FROM busybox\nRUN echo partial > /x\nRUN echo oops && false\nCMD x\n"));
+    let err = r.unwrap_err();
+    assert_eq!(err.to_string(), "The command '/bin/sh -c echo oops && false' returned a non-zero code: 1");
+    assert!(output(&events).contains("oops"));
+    assert_eq!(e.store.list().len(), before);
+    assert!(e.temp_snapshots().is_empty());
+}
+
+#[test]
+fn errors_come_before_any_step_and_missing_base_is_typed() {
+    let e = env();
+    let (r, events) = e.build(&e.opts("FROM busybox\nRUN true\nRUNN x\n"));
+    assert_eq!(r.unwrap_err().to_string(), "Dockerfile:3: unknown instruction: RUNN");
+    assert!(events.is_empty());
+    let (r, _) = e.build(&e.opts("ARG TAG=1.36\nFROM nosuchimage:${TAG}\n"));
+    assert!(matches!(r, Err(BuildError::BaseImageMissing { reference }) if reference == "nosuchimage:1.36"));
+    let (r, _) = e.build(&e.opts("FROM scratch\nCOPY missing /x\n"));
+    assert!(r.unwrap_err().to_string().contains("file not found in build context"));
+}
+
+#[test]
+fn add_extracts_local_archives_and_build_args_warn_when_unused() {
+    let e = env();
+    let mut tarb = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o600);
+    h.set_cksum();
+    tarb.append_data(&mut h, "inner/f.txt", &b"abc"[..]).unwrap();
+    let raw = tarb.into_inner().unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &raw).unwrap();
+    std::fs::write(e.ctx.join("a.tar.gz"), gz.finish().unwrap()).unwrap();
+    let mut o = e.opts("FROM scratch\nARG USED\nADD a.tar.gz /opt/\n");
+    o.build_args.insert("USED".into(), "1".into());
+    o.build_args.insert("UNUSED".into(), "1".into());
+    let (r, events) = e.build(&o);
+    let id = r.unwrap();
+    assert!(events.contains(&BuildEvent::Warning("[Warning] One or more build-args [UNUSED] were not consumed".into())));
+    e.with_rootfs(&id, |root| {
+        assert_eq!(std::fs::read_to_string(root.join("opt/inner/f.txt")).unwrap(), "abc");
+        assert_eq!(std::fs::metadata(root.join("opt/inner/f.txt")).unwrap().mode() & 0o777, 0o600);
+    });
+    let (r, _) = e.build(&e.opts("FROM scratch\nADD https://example.com/x /x\n"));
+    assert!(matches!(r, Err(BuildError::RemoteAdd { .. })));
+}
+
+#[test]
+fn run_cache_mount_persists_between_builds() {
+    let e = env();
+    e.busybox();
+    let df = "FROM busybox\nRUN --mount=type=cache,target=/cache echo x >> /cache/log && wc -l < /cache/log > /count\n";
+    e.build(&e.opts(df)).0.unwrap();
+    let mut o = e.opts(df);
+    o.no_cache = true;
+    let id = e.build(&o).0.unwrap();
+    e.with_rootfs(&id, |root| {
+        assert_eq!(std::fs::read_to_string(root.join("count")).unwrap().trim(), "2");
+        assert!(!root.join("cache/log").exists(), "cache mounts are not part of the layer");
+    });
+}
+
+/// A base image registered with fixed bytes, so two fresh roots start from the same id.
+fn fixed_busybox(e: &Env) {
+    let (_, tar) = berth_image::compression::decompress(std::fs::File::open(BUSYBOX).unwrap()).unwrap();
+    let layer = berth_image::layer::ingest_layer(e.store.content(), tar).unwrap();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux", "created": "2020-01-01T00:00:00Z",
+        "config": {"Cmd": ["sh"]},
+        "rootfs": {"type": "layers", "diff_ids": [layer.diff_id.to_string()]},
+    });
+    let (id, _) = e.store.register(&serde_json::to_vec(&config).unwrap(), vec![LayerRecord { diff_id: layer.diff_id, size: layer.size }], None).unwrap();
+    e.store.tag(&id, &berth_types::Reference::parse_tagged("busybox").unwrap()).unwrap();
+}
+
+#[test]
+fn same_context_and_source_date_epoch_give_identical_image_ids() {
+    let build_once = || {
+        let e = env();
+        fixed_busybox(&e);
+        std::fs::write(e.ctx.join("f.txt"), "data").unwrap();
+        let mut o = e.opts("FROM busybox\nCOPY f.txt /data/f.txt\nRUN echo run > /data/r && mkdir -p /data/new\nENV A=1\nCMD [\"cat\", \"/data/f.txt\"]\n");
+        o.build_args.insert("SOURCE_DATE_EPOCH".into(), "0".into());
+        let id = e.build(&o).0.unwrap();
+        let img = e.store.by_id(&id).unwrap();
+        (id, img.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>(), img.config.created.clone())
+    };
+    let a = build_once();
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    let b = build_once();
+    assert_eq!(a.1, b.1, "layer digests");
+    assert_eq!(a.0, b.0, "image ids");
+    assert_eq!(a.2.as_deref(), Some("1970-01-01T00:00:00Z"));
+}
