@@ -75,6 +75,11 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCmd),
+    /// Build an image from a Dockerfile.
+    Build(BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand)]
+    Builder(BuilderCmd),
     /// Internal: the per-container shim started by the daemon.
     #[command(hide = true)]
     Shim(ShimArgs),
@@ -109,6 +114,60 @@ pub enum ContainerCmd {
     Inspect(ImageInspectArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+}
+
+/// `berth builder …`.
+#[derive(Subcommand, Debug)]
+pub enum BuilderCmd {
+    /// Remove the build cache.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short = 'f', long)]
+        force: bool,
+    },
+}
+
+/// `berth build`.
+#[derive(Args, Debug)]
+pub struct BuildArgs {
+    /// Name and optionally a tag (name:tag); repeatable.
+    #[arg(short = 't', long = "tag")]
+    pub tag: Vec<String>,
+    /// Name of the Dockerfile (default: PATH/Dockerfile).
+    #[arg(short = 'f', long = "file")]
+    pub file: Option<String>,
+    /// Build-time variables (KEY=value, or KEY to take it from the environment).
+    #[arg(long = "build-arg")]
+    pub build_arg: Vec<String>,
+    /// Target build stage.
+    #[arg(long)]
+    pub target: Option<String>,
+    /// Do not use cache when building the image.
+    #[arg(long = "no-cache")]
+    pub no_cache: bool,
+    /// Image labels (KEY=value).
+    #[arg(long)]
+    pub label: Vec<String>,
+    /// Suppress the build output and print the image ID on success.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Output style: auto, plain.
+    #[arg(long, default_value = "auto")]
+    pub progress: String,
+    /// Write the image ID to the file.
+    #[arg(long)]
+    pub iidfile: Option<PathBuf>,
+    /// Network mode for RUN instructions.
+    #[arg(long)]
+    pub network: Option<String>,
+    /// Platform.
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Always attempt to pull a newer version of the image.
+    #[arg(long)]
+    pub pull: bool,
+    /// Context: a directory, or - to read a tar (or a Dockerfile) from stdin.
+    pub context: String,
 }
 
 /// `berth shim` (internal).

@@ -5,7 +5,7 @@ mod cmd;
 mod render;
 
 use clap::Parser;
-use cli::{Cli, Command, ContainerCmd, ImageCmd, SystemCmd};
+use cli::{BuilderCmd, Cli, Command, ContainerCmd, ImageCmd, SystemCmd};
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
@@ -54,6 +54,8 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Wait(a) | Command::Container(ContainerCmd::Wait(a)) => cmd::containers::wait(&client()?, a).await,
         Command::Container(ContainerCmd::Inspect(a)) => cmd::containers::inspect(&client()?, a.images, a.format).await,
         Command::Container(ContainerCmd::Prune(a)) => cmd::containers::prune(&client()?, a).await,
+        Command::Build(a) => cmd::build::build(&client()?, a).await,
+        Command::Builder(BuilderCmd::Prune { force }) => cmd::build::prune(&client()?, force).await,
         Command::Version(a) => cmd::system::version(&client()?, a).await,
         Command::Info(a) | Command::System(SystemCmd::Info(a)) => cmd::system::info(&client()?, a).await,
         Command::System(SystemCmd::Df(a)) => cmd::system::df(&client()?, a).await,

@@ -58,6 +58,28 @@ pub mod sys {
     use std::os::fd::{AsRawFd, FromRawFd};
     use std::path::Path;
 
+    /// Creates directory `path` (and its parents) inside `root`, resolving every component as if
+    /// `root` were `/` — so a symlink in the image can never make this create a directory elsewhere.
+    pub fn mkdir_all_in_root(root: &Path, path: &str) -> std::io::Result<()> {
+        let dir = File::open(root)?;
+        let mut cur = String::from(".");
+        for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
+            let how = OpenHow::new()
+                .flags(OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC)
+                .resolve(ResolveFlag::RESOLVE_IN_ROOT | ResolveFlag::RESOLVE_NO_MAGICLINKS);
+            let fd = openat2(dir.as_raw_fd(), cur.as_str(), how).map_err(std::io::Error::from)?;
+            // SAFETY: openat2 just returned this descriptor to us; nothing else owns it.
+            let parent = unsafe { File::from_raw_fd(fd) };
+            match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), comp, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(e.into()),
+            }
+            cur.push('/');
+            cur.push_str(comp);
+        }
+        Ok(())
+    }
+
     /// Opens `path` for reading as if `root` were `/`: `..` and symlinks (absolute or relative)
     /// cannot leave `root` (`RESOLVE_IN_ROOT`), and no magic links are followed.
     pub fn open_in_root(root: &Path, path: &str) -> std::io::Result<File> {

@@ -81,6 +81,10 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
         mount_one(m, &rootfs)?;
     }
 
+    // Docker creates a missing working directory.
+    if !cfg.cwd.is_empty() && cfg.cwd != "/" {
+        berth_runtime::mount::sys::mkdir_all_in_root(&rootfs, &cfg.cwd).map_err(io("create working directory", Path::new(&cfg.cwd)))?;
+    }
     let ident = berth_runtime::user::resolve(&rootfs, &cfg.user)?;
     let mut cfg_run = cfg.clone();
     if !cfg_run.env.iter().any(|e| e.starts_with("HOME=")) {

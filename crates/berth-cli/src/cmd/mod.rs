@@ -1,6 +1,7 @@
 //! One module per group of verbs. Each verb talks to the daemon through [`berth_client`] and
 //! renders what it gets back as the docker CLI would.
 
+pub mod build;
 pub mod containers;
 pub mod daemon;
 pub mod images;

@@ -1,6 +1,7 @@
 //! The Docker Engine API: version negotiation, common headers, errors, and one router per resource.
 //! HTTP stops here: handlers parse requests into typed arguments and call [`crate::service`].
 
+mod build;
 mod containers;
 mod images;
 mod stream;
@@ -35,6 +36,7 @@ pub fn router(services: Arc<Services>) -> Api {
         .merge(system::routes())
         .merge(images::routes())
         .merge(containers::routes())
+        .merge(build::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         .with_state(services);
     Api { router }

@@ -1,6 +1,7 @@
 //! Services: what the daemon can do, in terms of typed arguments and results. Nothing here knows
 //! about HTTP; the API routers translate requests into these calls.
 
+pub mod build;
 pub mod containers;
 pub mod images;
 pub mod system;
@@ -16,6 +17,8 @@ pub struct Services {
     pub images: images::ImageService,
     /// Containers.
     pub containers: Arc<containers::ContainerService>,
+    /// Image builds.
+    pub build: build::BuildService,
     /// Version, info, disk usage.
     pub system: system::SystemService,
     /// Events.
@@ -33,8 +36,10 @@ impl Services {
         let events = Arc::new(EventBus::default());
         let containers = containers::ContainerService::open(root, store.clone(), events.clone())
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
+        let build = build::BuildService::new(root, store.clone(), containers.snapshots(), events.clone(), containers.shim_exe().to_path_buf());
         Ok(Services {
             images: images::ImageService::new(store.clone(), events.clone()),
+            build,
             containers,
             system: system::SystemService::new(root, store)?,
             events,

@@ -126,6 +126,16 @@ impl ContainerService {
         h
     }
 
+    /// The snapshotter containers (and builds) use.
+    pub fn snapshots(&self) -> Arc<OverlaySnapshotter> {
+        self.snapshots.clone()
+    }
+
+    /// The `berth` executable shims are started from.
+    pub fn shim_exe(&self) -> &Path {
+        &self.shim_exe
+    }
+
     /// The directory of container `id`.
     pub fn dir(&self, id: &str) -> PathBuf {
         self.root.join("containers").join(id)

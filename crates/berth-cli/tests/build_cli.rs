@@ -1,0 +1,90 @@
+//! `berth build` and `docker build` against Berth: real RUN steps in containers, COPY from the
+//! context, .dockerignore, cache, errors; the built image then runs.
+
+mod common;
+use common::*;
+
+fn with_busybox() -> Daemon {
+    let d = Daemon::start();
+    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    d
+}
+
+fn hello_example() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello")
+}
+
+#[test]
+fn build_then_run_the_example_with_berth_and_docker() {
+    let d = with_busybox();
+    let out = d.berth_ok(&["build", "-t", "hello:1", hello_example().to_str().unwrap()]);
+    assert!(out.contains("Step 6/7 : RUN") && out.contains("Successfully tagged hello:1"), "{out}");
+    let run = d.berth_ok(&["run", "--rm", "hello:1"]);
+    assert!(run.starts_with("Hello from Berth: ") && run.contains("built on ") && run.trim().ends_with("running as root"), "{run}");
+    let cfg = d.berth_ok(&["image", "inspect", "-f", "{{.Config.WorkingDir}} {{json .Config.Cmd}} {{index .Config.Labels \"org.opencontainers.image.title\"}}", "hello:1"]);
+    assert_eq!(cfg.trim(), "/app [\"/app/greet.sh\"] berth-hello");
+    // A rebuild comes from the cache.
+    let again = d.berth_ok(&["build", "-t", "hello:1", hello_example().to_str().unwrap()]);
+    assert!(again.matches("Using cache").count() >= 2, "{again}");
+    // The stock docker CLI (classic builder protocol) builds the same context.
+    let out = d.docker_ok(&["build", "-t", "hello:docker", hello_example().to_str().unwrap()]);
+    assert!(out.contains("Successfully tagged hello:docker"), "{out}");
+    assert!(d.docker_ok(&["run", "--rm", "hello:docker"]).starts_with("Hello from Berth: "));
+}
+
+#[test]
+fn build_errors_are_clear_and_leave_no_image() {
+    let d = with_busybox();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo before && exit 3\n").unwrap();
+    let o = d.berth(&["build", "-t", "bad:1", ctx.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stdout(&o).contains("before"), "step output is shown: {}", stdout(&o));
+    assert!(stderr(&o).contains("returned a non-zero code: 3"), "{}", stderr(&o));
+    assert!(d.berth_ok(&["images", "-q", "bad"]).is_empty());
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUNN nope\n").unwrap();
+    let o = d.berth(&["build", ctx.to_str().unwrap()]);
+    assert!(stderr(&o).contains("Dockerfile:2: unknown instruction: RUNN"), "{}", stderr(&o));
+    std::fs::write(ctx.join("Dockerfile"), "FROM nosuchimage:9\n").unwrap();
+    let o = d.berth(&["build", ctx.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("nosuchimage"), "{}", stderr(&o));
+}
+
+#[test]
+fn dockerignore_multistage_and_stdin_dockerfile() {
+    let d = with_busybox();
+    let ctx = d.dir.path().join("ctx2");
+    std::fs::create_dir_all(ctx.join("secret")).unwrap();
+    std::fs::write(ctx.join("keep.txt"), "kept").unwrap();
+    std::fs::write(ctx.join("secret/key"), "do not send").unwrap();
+    std::fs::write(ctx.join(".dockerignore"), "secret\n").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox AS gen\nCOPY . /src\nRUN ls /src > /list && sha256sum /src/keep.txt > /sum\n\
+         FROM scratch\nCOPY --from=gen /list /sum /\n",
+    )
+    .unwrap();
+    d.berth_ok(&["build", "-t", "multi:1", ctx.to_str().unwrap()]);
+    // Read the result back through a container of a busybox image that mounts nothing: copy via a stage.
+    std::fs::write(ctx.join("Dockerfile.check"), "FROM busybox\nCOPY --from=multi:1 /list /sum /out/\nCMD cat /out/list /out/sum\n").unwrap();
+    d.berth_ok(&["build", "-f", ctx.join("Dockerfile.check").to_str().unwrap(), "-t", "check:1", ctx.to_str().unwrap()]);
+    let out = d.berth_ok(&["run", "--rm", "check:1"]);
+    assert!(out.contains("keep.txt") && !out.contains("secret"), ".dockerignore must keep secret out: {out}");
+    assert!(out.contains("/src/keep.txt"), "{out}");
+    // A Dockerfile on stdin, no context.
+    let mut child = std::process::Command::new(BERTH)
+        .args(["build", "-q", "-t", "stdin:1", "-"])
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"FROM busybox\nENV FROM_STDIN=yes\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).trim().starts_with("sha256:"));
+    assert_eq!(d.berth_ok(&["run", "--rm", "stdin:1", "sh", "-c", "echo $FROM_STDIN"]).trim(), "yes");
+}

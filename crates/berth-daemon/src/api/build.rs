@@ -1,0 +1,98 @@
+//! `POST /build` (the classic protocol the docker CLI uses when `/_ping` says `Builder-Version: 1`)
+//! and `POST /build/prune`.
+
+use super::stream::body_reader;
+use super::{ApiError, Params};
+use crate::service::build::BuildParams;
+use crate::service::Services;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::{header, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::Router;
+use berth_api::progress::JsonMessage;
+use berth_build::BuildEvent;
+use berth_types::Reference;
+use bytes::Bytes;
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+type S = State<Arc<Services>>;
+
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new().route("/build", post(build)).route("/build/prune", post(prune))
+}
+
+fn json_map(p: &Params, key: &str) -> Result<BTreeMap<String, String>, ApiError> {
+    let Some(raw) = p.get(key).filter(|v| !v.is_empty()) else { return Ok(BTreeMap::new()) };
+    let v: BTreeMap<String, Option<String>> = serde_json::from_str(raw).map_err(|e| ApiError::bad_request(format!("invalid {key}: {e}")))?;
+    Ok(v.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect())
+}
+
+async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError> {
+    let tags = p
+        .all("t")
+        .iter()
+        .filter(|t| !t.is_empty())
+        .map(|t| Reference::parse_tagged(t).map_err(|e| ApiError::bad_request(format!("invalid tag {t:?}: {e}"))))
+        .collect::<Result<Vec<_>, _>>()?;
+    let params = BuildParams {
+        tags,
+        dockerfile: p.get("dockerfile").unwrap_or("").to_string(),
+        build_args: json_map(&p, "buildargs")?,
+        labels: json_map(&p, "labels")?,
+        target: p.get("target").filter(|t| !t.is_empty()).map(str::to_string),
+        no_cache: p.flag("nocache"),
+        platform: p.get("platform").filter(|t| !t.is_empty()).map(str::to_string),
+        quiet: p.flag("q"),
+        network: p.get("networkmode").filter(|t| !t.is_empty() && *t != "default").map(str::to_string),
+    };
+    let reader = body_reader(body);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    let svc = s.clone();
+    tokio::task::spawn_blocking(move || {
+        let send = |m: JsonMessage| {
+            let _ = tx.blocking_send(Bytes::from(m.to_line()));
+        };
+        let quiet = params.quiet;
+        let mut on_event = |e: BuildEvent| {
+            if quiet {
+                return;
+            }
+            let text = match e {
+                BuildEvent::Step { n, total, text } => format!("Step {n}/{total} : {text}\n"),
+                BuildEvent::Output(b) => String::from_utf8_lossy(&b).into_owned(),
+                BuildEvent::UsingCache => " ---> Using cache\n".into(),
+                BuildEvent::StepDone(d) => format!(" ---> {}\n", d.short()),
+                BuildEvent::Removing(c) => format!(" ---> Removed intermediate container {c}\n"),
+                BuildEvent::Warning(w) => format!("[Warning] {w}\n"),
+                BuildEvent::Built(_) => return,
+            };
+            send(JsonMessage::stream(text));
+        };
+        match svc.build.build(reader, &params, &mut on_event) {
+            Ok(id) => {
+                send(JsonMessage { aux: Some(serde_json::json!({"ID": id.to_string()})), ..Default::default() });
+                if !quiet {
+                    send(JsonMessage::stream(format!("Successfully built {}\n", id.short())));
+                    for t in &params.tags {
+                        send(JsonMessage::stream(format!("Successfully tagged {}\n", t.familiar())));
+                    }
+                }
+            }
+            Err(e) => send(JsonMessage::error(super::error_chain(&e))),
+        }
+    });
+    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+}
+
+async fn prune(State(s): S) -> Result<Response, ApiError> {
+    let dir = s.build.cache_dir();
+    let report = tokio::task::spawn_blocking(move || berth_build::prune_cache(&dir))
+        .await
+        .map_err(crate::service::ServiceError::from)?
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
+    Ok(super::json(StatusCode::OK, &serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": report.mount_bytes, "EntriesDeleted": report.entries})))
+}

@@ -1,0 +1,254 @@
+//! `POST /build`: the build context is unpacked (hostile-input safe) into a scratch directory, the
+//! Dockerfile is built by `berth-build`, and each `RUN` step runs as a real container through a
+//! shim ([`ShimRunner`]), exactly like `berth run` does.
+
+use super::ServiceError;
+use crate::events::EventBus;
+use berth_build::{BuildError, BuildEvent, BuildOptions, RunMountKind, RunStep, StepRunner};
+use berth_image::ImageStore;
+use berth_runtime::config::{MountSpec, NamespaceMode};
+use berth_runtime::mount::MountDesc;
+use berth_runtime::RuntimeConfig;
+use berth_shim::{ExitRecord, ShimHello};
+use berth_snapshot::OverlaySnapshotter;
+use berth_types::{Digest, Reference};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// What the client asked for.
+#[derive(Debug, Clone, Default)]
+pub struct BuildParams {
+    /// `-t` references.
+    pub tags: Vec<Reference>,
+    /// `-f` (path inside the context).
+    pub dockerfile: String,
+    /// `--build-arg`.
+    pub build_args: BTreeMap<String, String>,
+    /// `--label`.
+    pub labels: BTreeMap<String, String>,
+    /// `--target`.
+    pub target: Option<String>,
+    /// `--no-cache`.
+    pub no_cache: bool,
+    /// `--platform`.
+    pub platform: Option<String>,
+    /// `-q`.
+    pub quiet: bool,
+    /// `--network` for RUN steps.
+    pub network: Option<String>,
+}
+
+/// Builds images.
+pub struct BuildService {
+    root: PathBuf,
+    images: Arc<ImageStore>,
+    snapshots: Arc<OverlaySnapshotter>,
+    events: Arc<EventBus>,
+    shim_exe: PathBuf,
+}
+
+/// Runs RUN steps in containers through `berth shim`.
+pub struct ShimRunner {
+    root: PathBuf,
+    shim_exe: PathBuf,
+    network: Option<String>,
+}
+
+fn runner_err(e: impl std::fmt::Display) -> BuildError {
+    BuildError::Runner(e.to_string())
+}
+
+fn connect(dir: &Path, hello: &ShimHello) -> std::io::Result<UnixStream> {
+    let mut s = UnixStream::connect(berth_shim::socket_path(dir))?;
+    let mut line = serde_json::to_vec(hello).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    s.write_all(&line)?;
+    Ok(s)
+}
+
+impl StepRunner for ShimRunner {
+    fn run(&self, step: &RunStep, output: &mut dyn FnMut(&[u8])) -> Result<i32, BuildError> {
+        let id = format!("build-{}", &berth_types::random_id()[..16]);
+        let dir = self.root.join("builds").join(&id);
+        std::fs::create_dir_all(&dir).map_err(runner_err)?;
+        let result = self.run_in(&id, &dir, step, output);
+        let _ = std::fs::remove_dir_all(&dir);
+        result
+    }
+}
+
+impl ShimRunner {
+    fn run_in(&self, id: &str, dir: &Path, step: &RunStep, output: &mut dyn FnMut(&[u8])) -> Result<i32, BuildError> {
+        let mounts: Vec<MountDesc> =
+            step.rootfs.iter().map(|m| MountDesc { kind: m.kind.clone(), source: m.source.display().to_string(), options: m.options.clone() }).collect();
+        let mut extra = Vec::new();
+        for m in &step.mounts {
+            let (kind, source, mut options) = match m.kind {
+                RunMountKind::Tmpfs => ("tmpfs".to_string(), "tmpfs".to_string(), vec!["nosuid".to_string(), "nodev".to_string()]),
+                _ => {
+                    let src = m.source.as_ref().ok_or_else(|| runner_err(format!("mount {} has no source", m.target)))?;
+                    ("bind".to_string(), src.display().to_string(), vec!["rbind".to_string()])
+                }
+            };
+            if m.readonly {
+                options.push("ro".into());
+            }
+            if m.kind == RunMountKind::Tmpfs && m.size > 0 {
+                options.push(format!("size={}", m.size));
+            }
+            extra.push(MountSpec { destination: m.target.clone(), kind, source, options });
+        }
+        let network = match step.network.as_str() {
+            "host" => NamespaceMode::Host,
+            _ if self.network.as_deref() == Some("host") => NamespaceMode::Host,
+            _ => NamespaceMode::Private,
+        };
+        let cfg = RuntimeConfig {
+            id: id.to_string(),
+            args: step.args.clone(),
+            env: step.env.clone(),
+            cwd: if step.workdir.is_empty() { "/".into() } else { step.workdir.clone() },
+            user: step.user.clone(),
+            hostname: "buildkitsandbox".into(),
+            mounts: extra,
+            cgroups_path: format!("/berth-{id}"),
+            network,
+            shm_size: step.shm_size,
+            ..Default::default()
+        };
+        let w = |name: &str, bytes: Vec<u8>| berth_types::persist::atomic_write(&dir.join(name), &bytes).map_err(runner_err);
+        w("mounts.json", serde_json::to_vec(&mounts).map_err(runner_err)?)?;
+        w("runtime.json", serde_json::to_vec(&cfg).map_err(runner_err)?)?;
+        let log = std::fs::File::create(dir.join("shim.log")).map_err(runner_err)?;
+        let mut child = std::process::Command::new(&self.shim_exe)
+            .arg("shim")
+            .arg("--id")
+            .arg(id)
+            .arg("--dir")
+            .arg(dir)
+            .arg("--state-root")
+            .arg(self.root.join("runtime"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .map_err(runner_err)?;
+        let mut first = String::new();
+        if let Some(out) = child.stdout.take() {
+            let _ = BufReader::new(out).read_line(&mut first);
+        }
+        let reply: serde_json::Value = serde_json::from_str(first.trim()).unwrap_or_else(|_| serde_json::json!({"error": "the shim exited before starting the step"}));
+        if let Some(e) = reply.get("error").and_then(|e| e.as_str()) {
+            let _ = child.wait();
+            return Err(runner_err(e));
+        }
+        let attach = connect(dir, &ShimHello::Attach { stdin: false, stdout: true, stderr: true }).map_err(runner_err)?;
+        let wait = connect(dir, &ShimHello::Wait).map_err(runner_err)?;
+        drop(connect(dir, &ShimHello::Release).map_err(runner_err)?);
+        let mut r = BufReader::new(attach);
+        let mut hdr = [0u8; 8];
+        while r.read_exact(&mut hdr).is_ok() {
+            let len = u32::from_be_bytes([hdr[4], hdr[5], hdr[6], hdr[7]]) as usize;
+            let mut buf = vec![0u8; len];
+            if r.read_exact(&mut buf).is_err() {
+                break;
+            }
+            output(&buf);
+        }
+        let mut line = String::new();
+        let _ = BufReader::new(wait).read_line(&mut line);
+        let _ = child.wait();
+        let exit: ExitRecord = serde_json::from_str(line.trim())
+            .or_else(|_| std::fs::read(dir.join("exit.json")).map_err(runner_err).and_then(|b| serde_json::from_slice(&b).map_err(runner_err)))
+            .map_err(|_: BuildError| runner_err("the step's shim exited without an exit status"))?;
+        if let Some(e) = exit.error {
+            return Err(runner_err(e));
+        }
+        Ok(exit.exit_code)
+    }
+}
+
+impl BuildService {
+    /// A build service over the daemon's stores.
+    pub fn new(root: &Path, images: Arc<ImageStore>, snapshots: Arc<OverlaySnapshotter>, events: Arc<EventBus>, shim_exe: PathBuf) -> Self {
+        BuildService { root: root.to_path_buf(), images, snapshots, events, shim_exe }
+    }
+
+    /// Where the build cache lives.
+    pub fn cache_dir(&self) -> PathBuf {
+        self.root.join("build-cache")
+    }
+
+    /// Builds from a context stream (a tar, plain or compressed, or a bare Dockerfile) and reports
+    /// progress through `events`. Blocking: call from `spawn_blocking`.
+    pub fn build(&self, context: impl Read, params: &BuildParams, events: &mut dyn FnMut(BuildEvent)) -> Result<Digest, ServiceError> {
+        let scratch = self.root.join("tmp").join(format!("build-{}", &berth_types::random_id()[..16]));
+        std::fs::create_dir_all(&scratch).map_err(|e| ServiceError::Internal(format!("creating build context dir: {e}")))?;
+        let result = self.build_in(&scratch, context, params, events);
+        let _ = std::fs::remove_dir_all(&scratch);
+        result
+    }
+
+    fn build_in(&self, scratch: &Path, context: impl Read, params: &BuildParams, events: &mut dyn FnMut(BuildEvent)) -> Result<Digest, ServiceError> {
+        let (_, mut reader) = berth_image::compression::decompress(context).map_err(|e| ServiceError::Invalid(format!("reading build context: {e}")))?;
+        let mut head = vec![0u8; 512];
+        let mut n = 0;
+        while n < head.len() {
+            match reader.read(&mut head[n..]) {
+                Ok(0) => break,
+                Ok(k) => n += k,
+                Err(e) => return Err(ServiceError::Invalid(format!("reading build context: {e}"))),
+            }
+        }
+        head.truncate(n);
+        let is_tar = n >= 262 && &head[257..262] == b"ustar";
+        let ctx = scratch.join("context");
+        std::fs::create_dir_all(&ctx).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let mut dockerfile_text = None;
+        if is_tar {
+            let full = std::io::Cursor::new(head).chain(reader);
+            berth_snapshot::apply_layer(&ctx, full).map_err(|e| ServiceError::Invalid(format!("unpacking build context: {e}")))?;
+        } else {
+            // `docker build - < Dockerfile`: the body is the Dockerfile itself.
+            let mut text = String::from_utf8_lossy(&head).into_owned();
+            reader.read_to_string(&mut text).map_err(|e| ServiceError::Invalid(format!("reading Dockerfile: {e}")))?;
+            dockerfile_text = Some(text);
+        }
+        let opts = BuildOptions {
+            context_dir: ctx,
+            dockerfile: if params.dockerfile.is_empty() { "Dockerfile".into() } else { params.dockerfile.clone() },
+            dockerfile_text,
+            build_args: params.build_args.clone(),
+            labels: params.labels.clone(),
+            target: params.target.clone(),
+            no_cache: params.no_cache,
+            platform: params.platform.clone(),
+            cache_dir: self.cache_dir(),
+            quiet: params.quiet,
+            ..Default::default()
+        };
+        let runner = ShimRunner { root: self.root.clone(), shim_exe: self.shim_exe.clone(), network: params.network.clone() };
+        let id = berth_build::build(&opts, &self.images, self.snapshots.as_ref(), &runner, events).map_err(|e| match e.kind_is_not_found() {
+            true => ServiceError::NotFound(e.to_string()),
+            false => ServiceError::Invalid(e.to_string()),
+        })?;
+        for t in &params.tags {
+            self.images.tag(&id, t)?;
+            self.events.publish("image", "tag", &id.to_string(), BTreeMap::from([("name".to_string(), t.familiar())]));
+        }
+        Ok(id)
+    }
+}
+
+trait KindExt {
+    fn kind_is_not_found(&self) -> bool;
+}
+
+impl KindExt for BuildError {
+    fn kind_is_not_found(&self) -> bool {
+        berth_types::error::HasKind::kind(self) == berth_types::ErrorKind::NotFound
+    }
+}
