@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job, end to end: build Berth, start the daemon, make a BusyBox base image from the host's
-# busybox-static, import it, list it and inspect it — with berth and with the stock docker CLI.
+# busybox-static and import it, build examples/hello/Dockerfile on it, and run a container from the
+# result — with berth, and the same through the stock docker CLI.
 # Run as root on Debian/Ubuntu. The daemon keeps running afterwards (stop it: kill $(cat /run/berth/berth.pid)).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -38,8 +39,13 @@ echo "==> berth images"
 berth images
 echo "==> berth image inspect busybox"
 berth image inspect --format 'id={{.Id}} os={{.Os}}/{{.Architecture}} cmd={{json .Config.Cmd}} size={{.Size}}' busybox
+echo "==> berth build -t hello:latest examples/hello"
+berth build -t hello:latest examples/hello
+echo "==> berth run --rm hello:latest"
+berth run --rm hello:latest
 echo "==> the same through the stock docker CLI"
+DOCKER_HOST=$BERTH_HOST docker build -q -t hello:docker examples/hello
+DOCKER_HOST=$BERTH_HOST docker run --rm hello:docker
 DOCKER_HOST=$BERTH_HOST docker images
-DOCKER_HOST=$BERTH_HOST docker history busybox
 echo
 echo "Done. The daemon is still running: try 'BERTH_HOST=$BERTH_HOST berth images' or 'DOCKER_HOST=$BERTH_HOST docker images'."
