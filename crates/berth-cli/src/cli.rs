@@ -75,6 +75,8 @@ pub enum Command {
     /// Manage containers.
     #[command(subcommand)]
     Container(ContainerCmd),
+    /// Execute a command in a running container.
+    Exec(ExecArgs),
     /// Build an image from a Dockerfile.
     Build(BuildArgs),
     /// Manage the build cache.
@@ -110,10 +112,43 @@ pub enum ContainerCmd {
     Logs(LogsArgs),
     /// Wait for containers to stop.
     Wait(NamesArgs),
+    /// Execute a command in a running container.
+    Exec(ExecArgs),
     /// Display detailed information on containers.
     Inspect(ImageInspectArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+}
+
+/// `berth exec`.
+#[derive(Args, Debug)]
+pub struct ExecArgs {
+    /// Detached mode: run the command in the background.
+    #[arg(short = 'd', long)]
+    pub detach: bool,
+    /// Keep STDIN open.
+    #[arg(short = 'i', long)]
+    pub interactive: bool,
+    /// Allocate a pseudo-TTY.
+    #[arg(short = 't', long)]
+    pub tty: bool,
+    /// Environment variables.
+    #[arg(short = 'e', long = "env")]
+    pub env: Vec<String>,
+    /// Working directory inside the container.
+    #[arg(short = 'w', long)]
+    pub workdir: Option<String>,
+    /// Username or UID.
+    #[arg(short = 'u', long)]
+    pub user: Option<String>,
+    /// Give extended privileges to the command.
+    #[arg(long)]
+    pub privileged: bool,
+    /// Container.
+    pub container: String,
+    /// Command and arguments.
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub command: Vec<String>,
 }
 
 /// `berth builder …`.
@@ -182,6 +217,9 @@ pub struct ShimArgs {
     /// Runtime state root.
     #[arg(long = "state-root")]
     pub state_root: PathBuf,
+    /// Run an exec (described in DIR/exec.json) in the running container instead.
+    #[arg(long = "exec-dir")]
+    pub exec_dir: Option<PathBuf>,
 }
 
 /// `berth run` / `berth create`.

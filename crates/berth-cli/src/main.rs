@@ -13,7 +13,7 @@ fn main() -> ExitCode {
     // The shim must stay single-threaded (libcontainer clones without exec): no async runtime.
     if let Command::Shim(s) = &args.command {
         let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).with_writer(std::io::stderr).try_init();
-        let code = berth_shim::run(berth_shim::ShimArgs { id: s.id.clone(), dir: s.dir.clone(), state_root: s.state_root.clone() });
+        let code = berth_shim::run(berth_shim::ShimArgs { id: s.id.clone(), dir: s.dir.clone(), state_root: s.state_root.clone(), exec_dir: s.exec_dir.clone() });
         return ExitCode::from(code as u8);
     }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
@@ -55,6 +55,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(ContainerCmd::Inspect(a)) => cmd::containers::inspect(&client()?, a.images, a.format).await,
         Command::Container(ContainerCmd::Prune(a)) => cmd::containers::prune(&client()?, a).await,
         Command::Build(a) => cmd::build::build(&client()?, a).await,
+        Command::Exec(a) | Command::Container(ContainerCmd::Exec(a)) => cmd::containers::exec(&client()?, a).await,
         Command::Builder(BuilderCmd::Prune { force }) => cmd::build::prune(&client()?, force).await,
         Command::Version(a) => cmd::system::version(&client()?, a).await,
         Command::Info(a) | Command::System(SystemCmd::Info(a)) => cmd::system::info(&client()?, a).await,

@@ -187,3 +187,42 @@ fn wait_for(mut f: impl FnMut() -> bool) {
     }
     panic!("condition not reached in 10s");
 }
+
+#[test]
+fn exec_runs_in_the_container_with_options() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "-d", "--name", "host", "-e", "BASE=1", "busybox", "sleep", "300"]);
+    let o = d.berth(&["exec", "host", "sh", "-c", "echo $BASE $(cat /proc/1/cmdline | tr '\\0' ' '); echo e >&2; exit 4"]);
+    assert_eq!(o.status.code(), Some(4));
+    assert_eq!(stdout(&o).trim(), "1 sleep 300");
+    assert_eq!(stderr(&o), "e\n");
+    assert_eq!(d.berth_ok(&["exec", "-u", "nobody", "-w", "/tmp", "-e", "X=2", "host", "sh", "-c", "id -u; pwd; echo $X"]).split_whitespace().collect::<Vec<_>>(), ["65534", "/tmp", "2"]);
+    let mut child = std::process::Command::new(BERTH)
+        .args(["exec", "-i", "host", "sh", "-c", "cat > /tmp/f; wc -c < /tmp/f"])
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"12345").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(stdout(&out).trim(), "5");
+    let o = d.berth(&["exec", "host", "/no/such"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert!(stderr(&o).contains("executable file not found"), "{}", stderr(&o));
+    let o = d.docker(&["exec", "host", "sh", "-c", "echo via-docker; exit 9"]);
+    assert_eq!(o.status.code(), Some(9));
+    assert_eq!(stdout(&o), "via-docker\n");
+    d.berth_ok(&["exec", "-d", "host", "sh", "-c", "echo detached > /tmp/d"]);
+    for _ in 0..100 {
+        if d.berth(&["exec", "host", "cat", "/tmp/d"]).status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    assert_eq!(d.berth_ok(&["exec", "host", "cat", "/tmp/d"]).trim(), "detached");
+    d.berth_ok(&["stop", "-t", "0", "host"]);
+    let o = d.berth(&["exec", "host", "true"]);
+    assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
+}

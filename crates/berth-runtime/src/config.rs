@@ -122,3 +122,26 @@ pub struct RuntimeConfig {
     /// Size of /dev/shm in bytes.
     pub shm_size: u64,
 }
+
+/// An `exec` in a running container, as the daemon decided it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct ExecConfig {
+    /// argv.
+    pub args: Vec<String>,
+    /// Environment (the container's, plus `-e`).
+    pub env: Vec<String>,
+    /// Working directory.
+    pub cwd: String,
+    /// `-u` as given; resolved in the container's root filesystem.
+    pub user: String,
+    /// Allocate a TTY.
+    pub tty: bool,
+    /// Keep stdin open.
+    pub open_stdin: bool,
+    /// All capabilities.
+    pub privileged: bool,
+    /// The container's own capability set (used when not privileged).
+    pub capabilities: Vec<String>,
+    /// no_new_privs, as the container has it.
+    pub no_new_privileges: bool,
+}

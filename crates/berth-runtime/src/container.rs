@@ -40,6 +40,18 @@ pub fn create_and_start(id: &str, bundle: &Path, state_root: &Path, stdio: Stdio
     container.pid().map(|p| p.as_raw()).ok_or_else(|| RuntimeError::Libcontainer("container started without a pid".into()))
 }
 
+/// Starts an extra process (`exec`) in the running container `id`, described by the OCI process
+/// JSON at `process`; returns its pid.
+pub fn exec(id: &str, state_root: &Path, process: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
+    let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux).with_root_path(state_root).map_err(lc)?;
+    b = match stdio {
+        Stdio::Pipes { stdin, stdout, stderr } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
+        Stdio::Console(path) => b.with_console_socket(Some(path)),
+    };
+    let pid = b.as_tenant().with_process(Some(process)).with_detach(true).build().map_err(lc)?;
+    Ok(pid.as_raw())
+}
+
 /// Removes libcontainer's state for `id` and its cgroup (killing what is left in it).
 pub fn delete(id: &str, state_root: &Path) -> Result<(), RuntimeError> {
     let dir = state_root.join(id);

@@ -106,6 +106,9 @@ fn set_nonblocking(fd: &OwnedFd) {
 /// Whether the kernel OOM-killed a process of the container's cgroup (v1 or v2 memory events).
 fn oom_killed(cgroups_path: &str) -> bool {
     let rel = cgroups_path.trim_start_matches('/');
+    if rel.is_empty() {
+        return false;
+    }
     ["/sys/fs/cgroup/memory/{}/memory.oom_control", "/sys/fs/cgroup/{}/memory.events", "/sys/fs/cgroup/unified/{}/memory.events"]
         .iter()
         .filter_map(|t| std::fs::read_to_string(t.replace("{}", rel)).ok())
@@ -121,7 +124,11 @@ pub fn serve(args: &ShimArgs, r: Running) {
     for (_, fd) in &outputs {
         set_nonblocking(fd);
     }
-    let log_file = std::fs::OpenOptions::new().create(true).append(true).open(args.dir.join("container.log")).ok();
+    // An exec's output goes to its attached client only, as with Docker.
+    let log_file = match args.exec_dir {
+        Some(_) => None,
+        None => std::fs::OpenOptions::new().create(true).append(true).open(args.dir.join("container.log")).ok(),
+    };
     let mut log = Log { file: log_file, partial: Default::default() };
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<i32> = None;
@@ -262,7 +269,7 @@ pub fn serve(args: &ShimArgs, r: Running) {
     log.flush();
     let code = exit.unwrap_or(255);
     let record = ExitRecord { exit_code: code, finished_at: now(), oom_killed: oom_killed(&cfg.cgroups_path), error: None };
-    if let Err(e) = write_exit(&args.dir, &record) {
+    if let Err(e) = write_exit(args.work_dir(), &record) {
         tracing::error!(error = %e, "recording the exit failed");
     }
     let line = serde_json::to_vec(&record).unwrap_or_default();

@@ -55,6 +55,15 @@ pub struct ShimArgs {
     pub dir: PathBuf,
     /// Root of libcontainer's state.
     pub state_root: PathBuf,
+    /// For an exec: its directory (holding `exec.json`; its records are written there).
+    pub exec_dir: Option<PathBuf>,
+}
+
+impl ShimArgs {
+    /// Where this shim keeps its records and whose socket it serves.
+    pub fn work_dir(&self) -> &std::path::Path {
+        self.exec_dir.as_deref().unwrap_or(&self.dir)
+    }
 }
 
 /// Runs the shim to completion. Prints one JSON line on stdout once the container started
@@ -67,7 +76,7 @@ pub fn run(args: ShimArgs) -> i32 {
         }
         Err(e) => {
             let msg = e.to_string();
-            let _ = files::write_exit(&args.dir, &ExitRecord { exit_code: 127, finished_at: files::now(), oom_killed: false, error: Some(msg.clone()) });
+            let _ = files::write_exit(args.work_dir(), &ExitRecord { exit_code: 127, finished_at: files::now(), oom_killed: false, error: Some(msg.clone()) });
             println!("{}", serde_json::json!({"error": msg}));
             setup::cleanup(&args);
             1

@@ -58,7 +58,52 @@ pub struct Running {
     pub signals: SignalFd,
 }
 
-/// Prepares and starts the container.
+/// Stdio for a process: pipes, or a console socket to receive its PTY on.
+struct Streams {
+    stdio: Stdio,
+    stdin: Option<OwnedFd>,
+    outputs: Vec<(u8, OwnedFd)>,
+    console: Option<(UnixListener, std::path::PathBuf)>,
+}
+
+fn streams(work: &Path, tty: bool, open_stdin: bool) -> Result<Streams, ShimError> {
+    if tty {
+        let console = crate::console_path(work);
+        let _ = std::fs::remove_file(&console);
+        let l = UnixListener::bind(&console).map_err(io("listen", &console))?;
+        return Ok(Streams { stdio: Stdio::Console(console.clone()), stdin: None, outputs: vec![], console: Some((l, console)) });
+    }
+    let (in_r, in_w) = crate::sys::pipe()?;
+    let (out_r, out_w) = crate::sys::pipe()?;
+    let (err_r, err_w) = crate::sys::pipe()?;
+    let stdin = if open_stdin { Some(in_w) } else { None };
+    Ok(Streams { stdio: Stdio::Pipes { stdin: in_r, stdout: out_w, stderr: err_w }, stdin, outputs: vec![(1u8, out_r), (2u8, err_r)], console: None })
+}
+
+/// After the process started: take the PTY master if there is one.
+fn finish_streams(work: &Path, s: Streams, open_stdin: bool) -> Result<(Option<OwnedFd>, Vec<(u8, OwnedFd)>, Option<OwnedFd>), ShimError> {
+    match s.console {
+        Some((l, path)) => {
+            let master = crate::sys::receive_fd(&l)?;
+            let _ = std::fs::remove_file(path);
+            let out = master.try_clone().map_err(io("dup", work))?;
+            let input = if open_stdin { Some(master.try_clone().map_err(io("dup", work))?) } else { None };
+            Ok((input, vec![(1u8, out)], Some(master)))
+        }
+        None => Ok((s.stdin, s.outputs, None)),
+    }
+}
+
+fn listen(work: &Path) -> Result<UnixListener, ShimError> {
+    let sock = crate::socket_path(work);
+    if let Some(parent) = sock.parent() {
+        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
+    }
+    let _ = std::fs::remove_file(&sock);
+    UnixListener::bind(&sock).map_err(io("listen", &sock))
+}
+
+/// Prepares and starts the container (or, with `exec_dir`, an exec in it).
 pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     nix::sys::prctl::set_child_subreaper(true).map_err(|e| ShimError::Sys("set child subreaper", e))?;
     let mut mask = SigSet::empty();
@@ -67,6 +112,9 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     let signals = SignalFd::with_flags(&mask, SfdFlags::SFD_CLOEXEC | SfdFlags::SFD_NONBLOCK).map_err(|e| ShimError::Sys("signalfd", e))?;
     // The daemon may go away while we run; never die of a broken pipe.
     crate::sys::ignore_sigpipe();
+    if let Some(exec_dir) = &args.exec_dir {
+        return start_exec(args, exec_dir, signals);
+    }
 
     let dir = &args.dir;
     let cfg_path = dir.join("runtime.json");
@@ -100,45 +148,63 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     let spec_path = dir.join("config.json");
     berth_types::persist::atomic_write_json(&spec_path, &spec).map_err(io("write", &spec_path))?;
 
-    let sock = crate::socket_path(dir);
-    if let Some(parent) = sock.parent() {
-        std::fs::create_dir_all(parent).map_err(io("create", parent))?;
-    }
-    let _ = std::fs::remove_file(&sock);
-    let listener = UnixListener::bind(&sock).map_err(io("listen", &sock))?;
-
-    let (stdio, stdin, outputs, console) = if cfg.tty {
-        let console = crate::console_path(dir);
-        let _ = std::fs::remove_file(&console);
-        let l = UnixListener::bind(&console).map_err(io("listen", &console))?;
-        (Stdio::Console(console.clone()), None, vec![], Some((l, console)))
-    } else {
-        let (in_r, in_w) = crate::sys::pipe()?;
-        let (out_r, out_w) = crate::sys::pipe()?;
-        let (err_r, err_w) = crate::sys::pipe()?;
-        let stdin = if cfg.open_stdin { Some(in_w) } else { None };
-        (Stdio::Pipes { stdin: in_r, stdout: out_w, stderr: err_w }, stdin, vec![(1u8, out_r), (2u8, err_r)], None)
-    };
+    let listener = listen(dir)?;
+    let s = streams(dir, cfg.tty, cfg.open_stdin)?;
     let state_root = &args.state_root;
     std::fs::create_dir_all(state_root).map_err(io("create", state_root))?;
-    let pid = container::create_and_start(&args.id, dir, state_root, stdio)?;
-
-    let (stdin, outputs, pty) = match console {
-        Some((l, path)) => {
-            let master = crate::sys::receive_fd(&l)?;
-            let _ = std::fs::remove_file(path);
-            let out = master.try_clone().map_err(io("dup", dir))?;
-            let input = if cfg.open_stdin { Some(master.try_clone().map_err(io("dup", dir))?) } else { None };
-            (input, vec![(1u8, out)], Some(master))
-        }
-        None => (stdin, outputs, None),
-    };
+    let pid = container::create_and_start(&args.id, dir, state_root, s.stdio)?;
+    let (stdin, outputs, pty) = finish_streams(dir, Streams { stdio: Stdio::Console(Default::default()), ..s }, cfg.open_stdin)?;
     write_state(dir, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &dir.join("state.json")))?;
     Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals })
 }
 
+fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running, ShimError> {
+    let p = work.join("exec.json");
+    let ex: berth_runtime::config::ExecConfig =
+        serde_json::from_slice(&std::fs::read(&p).map_err(io("read", &p))?).map_err(|e| ShimError::Record("exec.json", e))?;
+    let rootfs = args.dir.join("rootfs");
+    let ident = berth_runtime::user::resolve(&rootfs, &ex.user)?;
+    let caps = if ex.privileged { berth_runtime::spec::host_capabilities() } else { ex.capabilities.clone() };
+    let mut env = ex.env.clone();
+    if !env.iter().any(|e| e.starts_with("PATH=")) {
+        env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
+    }
+    if !env.iter().any(|e| e.starts_with("HOME=")) {
+        env.push(format!("HOME={}", ident.home.clone().unwrap_or_else(|| "/".into())));
+    }
+    if ex.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
+        env.push("TERM=xterm".into());
+    }
+    let mut process = serde_json::json!({
+        "terminal": ex.tty,
+        "user": {"uid": ident.uid, "gid": ident.gid, "additionalGids": ident.additional_gids},
+        "args": ex.args,
+        "env": env,
+        "cwd": if ex.cwd.is_empty() { "/" } else { ex.cwd.as_str() },
+        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
+    });
+    if ex.no_new_privileges {
+        process["noNewPrivileges"] = serde_json::json!(true);
+    }
+    let process_path = work.join("process.json");
+    berth_types::persist::atomic_write_json(&process_path, &process).map_err(io("write", &process_path))?;
+    let listener = listen(work)?;
+    let s = streams(work, ex.tty, ex.open_stdin)?;
+    let pid = container::exec(&args.id, &args.state_root, &process_path, s.stdio)?;
+    let (stdin, outputs, pty) = finish_streams(work, Streams { stdio: Stdio::Console(Default::default()), ..s }, ex.open_stdin)?;
+    write_state(work, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &work.join("state.json")))?;
+    let cfg = RuntimeConfig { tty: ex.tty, open_stdin: ex.open_stdin, stdin_once: true, ..Default::default() };
+    Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals })
+}
+
 /// Removes what the shim set up: libcontainer state and cgroup, the root filesystem mount, sockets.
+/// An exec shim only removes its sockets: the container is not its to clean up.
 pub fn cleanup(args: &ShimArgs) {
+    if let Some(work) = &args.exec_dir {
+        let _ = std::fs::remove_file(crate::socket_path(work));
+        let _ = std::fs::remove_file(crate::console_path(work));
+        return;
+    }
     if let Err(e) = container::delete(&args.id, &args.state_root) {
         tracing::warn!(container.id = %args.id, error = %e, "deleting runtime state failed");
     }

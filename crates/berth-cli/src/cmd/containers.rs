@@ -2,7 +2,7 @@
 
 use super::system::{event_time, short_id};
 use super::{filters_param, pretty_json};
-use crate::cli::{KillArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
+use crate::cli::{ExecArgs, KillArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
 use crate::render::template::Format;
 use crate::render::units::{created_at, since};
 use berth_client::{Client, ClientError};
@@ -532,4 +532,43 @@ pub async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<ExitCode> {
     }
     println!("Total reclaimed space: 0B");
     Ok(ExitCode::SUCCESS)
+}
+
+/// `berth exec`.
+pub async fn exec(c: &Client, a: ExecArgs) -> anyhow::Result<ExitCode> {
+    let env: Vec<String> = a
+        .env
+        .iter()
+        .filter_map(|e| if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) })
+        .collect();
+    let body = json!({
+        "AttachStdin": a.interactive && !a.detach, "AttachStdout": !a.detach, "AttachStderr": !a.detach,
+        "Tty": a.tty, "Cmd": a.command, "Env": env, "WorkingDir": a.workdir.clone().unwrap_or_default(),
+        "User": a.user.clone().unwrap_or_default(), "Privileged": a.privileged,
+    });
+    let created: Value = match c.post_json(&format!("/containers/{}/exec", a.container), &[], &body).await {
+        Ok(v) => v,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(ExitCode::from(125));
+        }
+    };
+    let id = created["Id"].as_str().unwrap_or("").to_string();
+    let start = json!({"Detach": a.detach, "Tty": a.tty});
+    if a.detach {
+        c.post_json::<_, Value>(&format!("/exec/{id}/start"), &[], &start).await?;
+        return Ok(ExitCode::SUCCESS);
+    }
+    let conn = match c.hijack(&format!("/exec/{id}/start"), &[], berth_client::bytes(serde_json::to_vec(&start)?)).await {
+        Ok(conn) => conn,
+        Err(e) => {
+            eprintln!("{e}");
+            return Ok(start_exit_code(&e.into()));
+        }
+    };
+    let raw = RawTerminal::enable(a.tty && a.interactive);
+    pump(conn, a.tty, a.interactive).await;
+    drop(raw);
+    let info: Value = c.get_json(&format!("/exec/{id}/json"), &[]).await?;
+    Ok(ExitCode::from(info["ExitCode"].as_i64().unwrap_or(126).clamp(0, 255) as u8))
 }

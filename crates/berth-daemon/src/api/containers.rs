@@ -176,7 +176,7 @@ async fn logs(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, stream_type(tty))], Body::from_stream(stream)).into_response())
 }
 
-fn stream_type(tty: bool) -> &'static str {
+pub(super) fn stream_type(tty: bool) -> &'static str {
     if tty {
         "application/vnd.docker.raw-stream"
     } else {
@@ -213,7 +213,7 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
                 return;
             }
         };
-        relay(client, shim, tty, want_stdin).await;
+        relay(client, shim, tty, want_stdin, None).await;
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
@@ -228,8 +228,13 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
 
 /// Copies output from the shim to the client (dropping frame headers for a TTY) and the client's
 /// input to the shim, until the shim closes (the container exited) or the client goes away.
-async fn relay<C>(client: C, shim: tokio::net::UnixStream, tty: bool, stdin: bool)
-where
+pub(super) async fn relay<C>(
+    client: C,
+    shim: tokio::net::UnixStream,
+    tty: bool,
+    stdin: bool,
+    mut before_close: Option<tokio::sync::watch::Receiver<(bool, Option<i64>, i32)>>,
+) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
     let (mut c_read, mut c_write) = tokio::io::split(client);
@@ -267,6 +272,10 @@ where
         if failed {
             break;
         }
+    }
+    // An exec's client asks for the exit code right after the stream ends: record it first.
+    if let Some(rx) = before_close.as_mut() {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(|s| !s.0 && s.1.is_some())).await;
     }
     let _ = c_write.flush().await;
     let _ = c_write.shutdown().await;

@@ -3,6 +3,7 @@
 
 mod build;
 mod containers;
+mod exec;
 mod images;
 mod stream;
 mod system;
@@ -37,6 +38,7 @@ pub fn router(services: Arc<Services>) -> Api {
         .merge(images::routes())
         .merge(containers::routes())
         .merge(build::routes())
+        .merge(exec::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         .with_state(services);
     Api { router }

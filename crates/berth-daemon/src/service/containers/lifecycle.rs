@@ -54,7 +54,7 @@ pub async fn shim_connect(dir: &Path, hello: &ShimHello) -> std::io::Result<Unix
 
 /// Rewrites runtime errors clients interpret into Docker's wording: the docker CLI picks exit code
 /// 127 for "executable file not found" / "no such file or directory" and 126 for "permission denied".
-fn docker_wording(err: &str) -> String {
+pub(super) fn docker_wording(err: &str) -> String {
     if let Some(start) = err.find("executable '") {
         let rest = &err[start + "executable '".len()..];
         if let Some(end) = rest.find("' not found") {

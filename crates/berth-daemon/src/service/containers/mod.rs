@@ -13,12 +13,14 @@
 //! ```
 
 mod create;
+mod exec;
 mod lifecycle;
 mod logs;
 mod names;
 mod record;
 mod view;
 
+pub use exec::{Exec, ExecRequest};
 pub use logs::LogOptions;
 pub use record::{ContainerRecord, Status};
 
@@ -77,6 +79,7 @@ pub struct ContainerService {
     events: Arc<EventBus>,
     containers: Mutex<HashMap<String, Arc<Handle>>>,
     names: Mutex<BTreeMap<String, String>>,
+    execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
     /// The executable to start shims from (`berth shim`).
     shim_exe: PathBuf,
 }
@@ -97,6 +100,7 @@ impl ContainerService {
             events,
             containers: Mutex::new(HashMap::new()),
             names: Mutex::new(BTreeMap::new()),
+            execs: Mutex::new(HashMap::new()),
             shim_exe,
         });
         for entry in std::fs::read_dir(&dir).map_err(|e| ServiceError::Internal(format!("list {}: {e}", dir.display())))?.flatten() {

@@ -1,0 +1,78 @@
+//! `exec`: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked), `GET /exec/{id}/json`,
+//! `POST /exec/{id}/resize`.
+
+use super::containers::{relay, stream_type};
+use super::{json, ApiError, Params};
+use crate::service::containers::ExecRequest;
+use crate::service::Services;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, Request, State};
+use axum::http::{header, HeaderValue, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::Router;
+use hyper_util::rt::TokioIo;
+use std::sync::Arc;
+
+type S = State<Arc<Services>>;
+
+pub fn routes() -> Router<Arc<Services>> {
+    Router::new()
+        .route("/containers/{id}/exec", post(create))
+        .route("/exec/{id}/start", post(start))
+        .route("/exec/{id}/json", get(inspect))
+        .route("/exec/{id}/resize", post(resize))
+}
+
+async fn create(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let req: ExecRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let h = s.containers.get(&id)?;
+    let exec_id = s.containers.exec_create(&h, req)?;
+    Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": exec_id})))
+}
+
+#[derive(serde::Deserialize, Default)]
+#[serde(rename_all = "PascalCase", default)]
+struct StartBody {
+    detach: bool,
+    tty: bool,
+}
+
+async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<Response, ApiError> {
+    let ex = s.containers.exec_get(&id)?;
+    let upgrade = req.headers().get(header::UPGRADE).is_some();
+    let on_upgrade = hyper::upgrade::on(&mut req);
+    let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
+    let b: StartBody = if body.is_empty() { StartBody::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
+    let (attach, rx) = s.containers.exec_start(&ex, b.detach).await?;
+    let tty = b.tty || s.containers.exec_inspect(&ex)["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
+    let Some(shim) = attach else {
+        return Ok(StatusCode::OK.into_response());
+    };
+    let stdin = s.containers.exec_inspect(&ex)["OpenStdin"].as_bool().unwrap_or(false);
+    tokio::spawn(async move {
+        let Ok(up) = on_upgrade.await else { return };
+        relay(TokioIo::new(up), shim, tty, stdin, Some(rx)).await;
+    });
+    let mut resp = Response::new(Body::empty());
+    *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_type(tty)));
+    if upgrade {
+        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
+        h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
+    }
+    Ok(resp)
+}
+
+async fn inspect(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let ex = s.containers.exec_get(&id)?;
+    Ok(json(StatusCode::OK, &s.containers.exec_inspect(&ex)))
+}
+
+async fn resize(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let ex = s.containers.exec_get(&id)?;
+    let num = |k: &str| p.get(k).and_then(|v| v.parse::<u16>().ok()).ok_or_else(|| ApiError::bad_request(format!("invalid {k}")));
+    s.containers.exec_resize(&ex, num("h")?, num("w")?).await?;
+    Ok(StatusCode::OK.into_response())
+}

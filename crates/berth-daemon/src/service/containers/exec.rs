@@ -1,0 +1,192 @@
+//! `exec`: extra processes in a running container, each started by its own short-lived shim
+//! (`berth shim --exec-dir`), which joins the container through libcontainer's tenant builder.
+
+use super::lifecycle::shim_connect;
+use super::record::Status;
+use super::{ContainerService, Handle, ServiceError};
+use berth_runtime::config::ExecConfig;
+use berth_shim::{ExitRecord, ShimHello};
+use serde::Deserialize;
+use serde_json::{json, Value};
+use std::sync::{Arc, Mutex};
+use tokio::io::{AsyncBufReadExt, BufReader};
+use tokio::net::UnixStream;
+use tokio::sync::watch;
+
+/// `POST /containers/{id}/exec` body.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(rename_all = "PascalCase", default)]
+pub struct ExecRequest {
+    /// Attach stdin.
+    pub attach_stdin: bool,
+    /// Attach stdout.
+    pub attach_stdout: bool,
+    /// Attach stderr.
+    pub attach_stderr: bool,
+    /// Allocate a TTY.
+    pub tty: bool,
+    /// Command.
+    pub cmd: Vec<String>,
+    /// Extra environment.
+    pub env: Option<Vec<String>>,
+    /// Working directory.
+    pub working_dir: String,
+    /// User.
+    pub user: String,
+    /// All capabilities.
+    pub privileged: bool,
+    /// Detach keys.
+    pub detach_keys: String,
+}
+
+/// One exec.
+pub struct Exec {
+    /// Exec id.
+    pub id: String,
+    /// Its container.
+    pub container: Arc<Handle>,
+    req: ExecRequest,
+    /// (running, exit code, pid)
+    state: watch::Sender<(bool, Option<i64>, i32)>,
+    started: Mutex<bool>,
+}
+
+impl ContainerService {
+    /// Creates an exec in a running container.
+    pub fn exec_create(&self, h: &Arc<Handle>, req: ExecRequest) -> Result<String, ServiceError> {
+        let rec = h.snapshot();
+        if rec.state.status != Status::Running {
+            return Err(ServiceError::Conflict(format!("Container {} is not running", rec.id)));
+        }
+        if req.cmd.is_empty() {
+            return Err(ServiceError::Invalid("No exec command specified".into()));
+        }
+        let id = berth_types::random_id();
+        let exec = Arc::new(Exec { id: id.clone(), container: h.clone(), req, state: watch::channel((false, None, 0)).0, started: Mutex::new(false) });
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), exec);
+        self.event(&rec, "exec_create", &[("execID", id.clone())]);
+        Ok(id)
+    }
+
+    /// Finds an exec.
+    pub fn exec_get(&self, id: &str) -> Result<Arc<Exec>, ServiceError> {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).get(id).cloned().ok_or_else(|| ServiceError::NotFound(format!("No such exec instance: {id}")))
+    }
+
+    /// Starts an exec; returns the attach stream unless `detach`, and a receiver that turns false
+    /// once the exec has exited and its exit code is recorded.
+    pub async fn exec_start(self: &Arc<Self>, ex: &Arc<Exec>, detach: bool) -> Result<(Option<UnixStream>, watch::Receiver<(bool, Option<i64>, i32)>), ServiceError> {
+        {
+            let mut started = ex.started.lock().unwrap_or_else(|p| p.into_inner());
+            if *started {
+                return Err(ServiceError::Conflict(format!("Error: Exec command {} has already run", ex.id)));
+            }
+            *started = true;
+        }
+        let rec = ex.container.snapshot();
+        if rec.state.status != Status::Running {
+            return Err(ServiceError::Conflict(format!("Container {} is not running", rec.id)));
+        }
+        let runtime: berth_runtime::RuntimeConfig = serde_json::from_slice(&std::fs::read(self.dir(&rec.id).join("runtime.json")).unwrap_or_default())
+            .map_err(|e| ServiceError::Internal(format!("reading the container's runtime config: {e}")))?;
+        let caps = berth_runtime::spec::capabilities(&runtime).unwrap_or_default();
+        let mut env = rec.config.env.clone().unwrap_or_default();
+        for e in ex.req.env.clone().unwrap_or_default() {
+            let key = e.split('=').next().unwrap_or(&e).to_string();
+            env.retain(|x| x.split('=').next() != Some(key.as_str()));
+            env.push(e);
+        }
+        let cfg = ExecConfig {
+            args: ex.req.cmd.clone(),
+            env,
+            cwd: if ex.req.working_dir.is_empty() { rec.config.working_dir.clone().unwrap_or_default() } else { ex.req.working_dir.clone() },
+            user: if ex.req.user.is_empty() { rec.config.user.clone().unwrap_or_default() } else { ex.req.user.clone() },
+            tty: ex.req.tty,
+            open_stdin: ex.req.attach_stdin && !detach,
+            privileged: ex.req.privileged || runtime.privileged,
+            capabilities: caps,
+            no_new_privileges: runtime.no_new_privileges,
+        };
+        let dir = self.dir(&rec.id).join("execs").join(&ex.id);
+        std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+        berth_types::persist::atomic_write_json(&dir.join("exec.json"), &cfg).map_err(|e| ServiceError::Internal(format!("writing exec config: {e}")))?;
+        let log = std::fs::File::create(dir.join("shim.log")).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let mut child = tokio::process::Command::new(self.shim_exe())
+            .arg("shim")
+            .arg("--id")
+            .arg(&rec.id)
+            .arg("--dir")
+            .arg(self.dir(&rec.id))
+            .arg("--state-root")
+            .arg(self.root.join("runtime"))
+            .arg("--exec-dir")
+            .arg(&dir)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| ServiceError::Internal(format!("starting the exec shim: {e}")))?;
+        let stdout = child.stdout.take().ok_or_else(|| ServiceError::Internal("exec shim has no stdout".into()))?;
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        let reply: Value = match lines.next_line().await {
+            Ok(Some(l)) => serde_json::from_str(&l).unwrap_or_else(|_| json!({"error": l})),
+            _ => json!({"error": "the exec shim exited before starting the process"}),
+        };
+        if let Some(e) = reply.get("error").and_then(|e| e.as_str()) {
+            let _ = ex.state.send((false, Some(126), 0));
+            let _ = std::fs::remove_dir_all(&dir);
+            let e = format!("OCI runtime exec failed: exec failed: {}", super::lifecycle::docker_wording(e));
+            return Err(ServiceError::Invalid(e));
+        }
+        let pid = reply.get("pid").and_then(|p| p.as_i64()).unwrap_or(0) as i32;
+        let attach = if detach {
+            None
+        } else {
+            let hello = ShimHello::Attach { stdin: ex.req.attach_stdin, stdout: ex.req.attach_stdout || !ex.req.attach_stdin, stderr: ex.req.attach_stderr || !ex.req.attach_stdin };
+            Some(shim_connect(&dir, &hello).await.map_err(|e| ServiceError::Internal(format!("attaching to exec: {e}")))?)
+        };
+        let wait = shim_connect(&dir, &ShimHello::Wait).await.map_err(|e| ServiceError::Internal(format!("exec wait: {e}")))?;
+        if let Ok(rel) = shim_connect(&dir, &ShimHello::Release).await {
+            drop(rel);
+        }
+        let _ = ex.state.send((true, None, pid));
+        self.event(&rec, "exec_start", &[("execID", ex.id.clone())]);
+        let rx = ex.state.subscribe();
+        let exs = ex.clone();
+        let svc = self.clone();
+        tokio::spawn(async move {
+            let mut l = BufReader::new(wait).lines();
+            let code = match l.next_line().await {
+                Ok(Some(line)) => serde_json::from_str::<ExitRecord>(&line).map(|r| r.exit_code as i64).unwrap_or(255),
+                _ => std::fs::read(dir.join("exit.json")).ok().and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok()).map(|r| r.exit_code as i64).unwrap_or(255),
+            };
+            let _ = exs.state.send((false, Some(code), 0));
+            svc.event(&exs.container.snapshot(), "exec_die", &[("execID", exs.id.clone()), ("exitCode", code.to_string())]);
+            let _ = std::fs::remove_dir_all(&dir);
+        });
+        Ok((attach, rx))
+    }
+
+    /// `GET /exec/{id}/json`.
+    pub fn exec_inspect(&self, ex: &Exec) -> Value {
+        let (running, code, pid) = *ex.state.borrow();
+        let (entry, args) = ex.req.cmd.split_first().map(|(a, b)| (a.clone(), b.to_vec())).unwrap_or_default();
+        json!({
+            "ID": ex.id, "Running": running, "ExitCode": code, "Pid": pid, "CanRemove": false,
+            "ContainerID": ex.container.snapshot().id, "DetachKeys": ex.req.detach_keys,
+            "OpenStdin": ex.req.attach_stdin, "OpenStdout": ex.req.attach_stdout, "OpenStderr": ex.req.attach_stderr,
+            "ProcessConfig": {"tty": ex.req.tty, "entrypoint": entry, "arguments": args, "privileged": ex.req.privileged, "user": ex.req.user},
+        })
+    }
+
+    /// Resizes an exec's TTY.
+    pub async fn exec_resize(&self, ex: &Exec, height: u16, width: u16) -> Result<(), ServiceError> {
+        let dir = self.dir(&ex.container.snapshot().id).join("execs").join(&ex.id);
+        shim_connect(&dir, &ShimHello::Resize { height, width }).await.map_err(|e| ServiceError::Conflict(format!("exec is not running: {e}")))?;
+        Ok(())
+    }
+}
