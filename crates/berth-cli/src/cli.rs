@@ -77,6 +77,24 @@ pub enum Command {
     Container(ContainerCmd),
     /// Execute a command in a running container.
     Exec(ExecArgs),
+    /// Pause all processes within one or more containers.
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(NamesArgs),
+    /// Rename a container.
+    Rename {
+        /// Container.
+        container: String,
+        /// New name.
+        new_name: String,
+    },
+    /// Display the running processes of a container.
+    Top {
+        /// Container.
+        container: String,
+    },
+    /// Display a live stream of container resource usage statistics.
+    Stats(StatsArgs),
     /// Build an image from a Dockerfile.
     Build(BuildArgs),
     /// Manage the build cache.
@@ -118,6 +136,19 @@ pub enum ContainerCmd {
     Inspect(ImageInspectArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+}
+
+/// `berth stats`.
+#[derive(Args, Debug)]
+pub struct StatsArgs {
+    /// Disable streaming stats and only pull the first result.
+    #[arg(long = "no-stream")]
+    pub no_stream: bool,
+    /// Show all containers (default shows just running).
+    #[arg(short = 'a', long)]
+    pub all: bool,
+    /// Containers (default: all running).
+    pub containers: Vec<String>,
 }
 
 /// `berth exec`.

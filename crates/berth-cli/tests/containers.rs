@@ -226,3 +226,25 @@ fn exec_runs_in_the_container_with_options() {
     let o = d.berth(&["exec", "host", "true"]);
     assert!(stderr(&o).contains("is not running"), "{}", stderr(&o));
 }
+
+#[test]
+fn pause_rename_top_stats() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "-d", "--name", "p1", "-m", "64m", "busybox", "sh", "-c", "while true; do echo tick; sleep 0.05; done"]);
+    d.berth_ok(&["pause", "p1"]);
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}} {{.State.Paused}}", "p1"]).trim(), "paused true");
+    let before = d.berth_ok(&["logs", "p1"]).lines().count();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    assert_eq!(d.berth_ok(&["logs", "p1"]).lines().count(), before, "a paused container makes no progress");
+    d.berth_ok(&["unpause", "p1"]);
+    d.berth_ok(&["rename", "p1", "p2"]);
+    let top = d.berth_ok(&["top", "p2"]);
+    assert!(top.starts_with("UID") && top.contains("sh -c while true"), "{top}");
+    let o = d.berth(&["top", "p1"]);
+    assert!(stderr(&o).contains("No such container: p1"), "{}", stderr(&o));
+    let stats = d.berth_ok(&["stats", "--no-stream", "p2"]);
+    assert!(stats.starts_with("CONTAINER ID") && stats.contains("p2") && stats.contains("/ 64MiB"), "{stats}");
+    let docker = d.docker_ok(&["stats", "--no-stream", "--format", "{{.Name}} {{.MemUsage}}", "p2"]);
+    assert!(docker.starts_with("p2 ") && docker.contains("64MiB"), "{docker}");
+    assert!(d.docker_ok(&["top", "p2"]).contains("sleep"), "docker top");
+}

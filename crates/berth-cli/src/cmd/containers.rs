@@ -2,7 +2,7 @@
 
 use super::system::{event_time, short_id};
 use super::{filters_param, pretty_json};
-use crate::cli::{ExecArgs, KillArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
+use crate::cli::{ExecArgs, KillArgs, StatsArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
 use crate::render::template::Format;
 use crate::render::units::{created_at, since};
 use berth_client::{Client, ClientError};
@@ -571,4 +571,82 @@ pub async fn exec(c: &Client, a: ExecArgs) -> anyhow::Result<ExitCode> {
     drop(raw);
     let info: Value = c.get_json(&format!("/exec/{id}/json"), &[]).await?;
     Ok(ExitCode::from(info["ExitCode"].as_i64().unwrap_or(126).clamp(0, 255) as u8))
+}
+
+/// `berth pause` / `berth unpause`.
+pub async fn pause(c: &Client, a: NamesArgs, verb: &str) -> anyhow::Result<ExitCode> {
+    each(&a.containers, |n| async move { c.request(Method::POST, &format!("/containers/{n}/{verb}"), &[], berth_client::empty(), &[]).await.map(|_| n) }).await
+}
+
+/// `berth rename`.
+pub async fn rename(c: &Client, container: &str, new: &str) -> anyhow::Result<ExitCode> {
+    c.request(Method::POST, &format!("/containers/{container}/rename"), &[("name", new.to_string())], berth_client::empty(), &[]).await?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth top`.
+pub async fn top(c: &Client, container: &str) -> anyhow::Result<ExitCode> {
+    let v: Value = c.get_json(&format!("/containers/{container}/top"), &[]).await?;
+    let mut text = String::new();
+    let titles: Vec<String> = v["Titles"].as_array().map(|t| t.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default();
+    text.push_str(&titles.join("\t"));
+    text.push('\n');
+    for row in v["Processes"].as_array().cloned().unwrap_or_default() {
+        let cells: Vec<String> = row.as_array().map(|r| r.iter().map(|x| x.as_str().unwrap_or("").to_string()).collect()).unwrap_or_default();
+        text.push_str(&cells.join("\t"));
+        text.push('\n');
+    }
+    print!("{}", crate::render::table::align(&text));
+    Ok(ExitCode::SUCCESS)
+}
+
+fn binary_size(b: f64) -> String {
+    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
+    let mut v = b;
+    let mut i = 0;
+    while v >= 1024.0 && i < units.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string() + units[i]
+}
+
+/// `berth stats`.
+pub async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<ExitCode> {
+    let names: Vec<String> = if a.containers.is_empty() {
+        let q = if a.all { vec![("all", "1".to_string())] } else { vec![] };
+        let list: Vec<Value> = c.get_json("/containers/json", &q).await?;
+        list.iter().filter_map(|v| v["Id"].as_str().map(str::to_string)).collect()
+    } else {
+        a.containers.clone()
+    };
+    loop {
+        let mut text = String::from("CONTAINER ID\tNAME\tCPU %\tMEM USAGE / LIMIT\tMEM %\tNET I/O\tBLOCK I/O\tPIDS\n");
+        for n in &names {
+            let v: Value = c.get_json(&format!("/containers/{n}/stats"), &[("stream", "false".to_string())]).await?;
+            let cpu = v["cpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0) - v["precpu_stats"]["cpu_usage"]["total_usage"].as_f64().unwrap_or(0.0);
+            let sys = v["cpu_stats"]["system_cpu_usage"].as_f64().unwrap_or(0.0) - v["precpu_stats"]["system_cpu_usage"].as_f64().unwrap_or(0.0);
+            let ncpu = v["cpu_stats"]["online_cpus"].as_f64().unwrap_or(1.0);
+            let pct = if sys > 0.0 && cpu > 0.0 { cpu / sys * ncpu * 100.0 } else { 0.0 };
+            let usage = v["memory_stats"]["usage"].as_f64().unwrap_or(0.0);
+            let limit = v["memory_stats"]["limit"].as_f64().unwrap_or(0.0);
+            let mem_pct = if limit > 0.0 { usage / limit * 100.0 } else { 0.0 };
+            text.push_str(&format!(
+                "{}\t{}\t{:.2}%\t{} / {}\t{:.2}%\t0B / 0B\t0B / 0B\t{}\n",
+                short_id(v["id"].as_str().unwrap_or("")),
+                v["name"].as_str().unwrap_or("").trim_start_matches('/'),
+                pct,
+                binary_size(usage),
+                binary_size(limit),
+                mem_pct,
+                v["pids_stats"]["current"]
+            ));
+        }
+        print!("{}", crate::render::table::align(&text));
+        if a.no_stream {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        print!("\x1b[2J\x1b[H");
+    }
 }

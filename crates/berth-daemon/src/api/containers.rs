@@ -34,6 +34,11 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/pause", post(pause))
+        .route("/containers/{id}/unpause", post(unpause))
+        .route("/containers/{id}/rename", post(rename))
+        .route("/containers/{id}/top", get(top))
+        .route("/containers/{id}/stats", get(stats))
 }
 
 fn handle(s: &Services, id: &str) -> Result<Arc<Handle>, ApiError> {
@@ -280,4 +285,58 @@ pub(super) async fn relay<C>(
     let _ = c_write.flush().await;
     let _ = c_write.shutdown().await;
     input.abort();
+}
+
+async fn pause(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    s.containers.pause(&handle(&s, &id)?)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn unpause(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    s.containers.unpause(&handle(&s, &id)?)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn rename(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let name = p.get("name").filter(|n| !n.is_empty()).ok_or_else(|| ApiError::bad_request("name is required"))?;
+    s.containers.rename(&handle(&s, &id)?, name)?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+async fn top(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    Ok(json(StatusCode::OK, &s.containers.top(&h)?))
+}
+
+/// `stream=false` answers one sample (with a pre-sample a moment earlier, so CPU % can be computed);
+/// otherwise one sample per second until the client goes away or the container stops.
+async fn stats(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let stream = p.get("stream").is_none_or(|v| v != "0" && v != "false");
+    let one_shot = p.flag("one-shot");
+    if !stream {
+        let pre = if one_shot { None } else {
+            let first = s.containers.stats_sample(&h, None);
+            tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            Some(first)
+        };
+        return Ok(json(StatusCode::OK, &s.containers.stats_sample(&h, pre.as_ref())));
+    }
+    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
+    let svc = s.clone();
+    tokio::spawn(async move {
+        let mut pre: Option<serde_json::Value> = None;
+        loop {
+            let v = svc.containers.stats_sample(&h, pre.as_ref());
+            let mut line = serde_json::to_vec(&v).unwrap_or_default();
+            line.push(b'\n');
+            if tx.send(Bytes::from(line)).await.is_err() {
+                return;
+            }
+            pre = Some(v);
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    });
+    let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
 }

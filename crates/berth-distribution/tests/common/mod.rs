@@ -8,6 +8,7 @@ use berth_image::{ImageStore, LayerRecord};
 use berth_registry::{RegistryConfig, Server};
 use berth_types::{Digest, Reference};
 use bytes::Bytes;
+use futures_util::StreamExt;
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::io::Write;
@@ -285,10 +286,17 @@ pub async fn proxy(upstream: &str) -> Proxy {
                 }
                 Some(Fault::DropOnce(_)) => {
                     let half = Bytes::from(data[..data.len() / 2].to_vec());
+                    // Let the first half reach the client before the connection is cut.
                     let stream = futures_util::stream::iter(vec![
                         Ok::<Bytes, std::io::Error>(half),
                         Err(std::io::Error::other("injected connection drop")),
-                    ]);
+                    ])
+                    .then(|item| async move {
+                        if item.is_err() {
+                            tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+                        }
+                        item
+                    });
                     resp.body(Body::from_stream(stream)).unwrap()
                 }
                 _ => resp.body(Body::from(data)).unwrap(),

@@ -17,6 +17,7 @@ mod exec;
 mod lifecycle;
 mod logs;
 mod names;
+mod ops;
 mod record;
 mod view;
 
