@@ -77,6 +77,17 @@ pub enum Command {
     Container(ContainerCmd),
     /// Execute a command in a running container.
     Exec(ExecArgs),
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PullArgs),
+    /// Log in to a registry.
+    Login(LoginArgs),
+    /// Log out from a registry.
+    Logout {
+        /// Registry (default: docker.io).
+        server: Option<String>,
+    },
     /// Pause all processes within one or more containers.
     Pause(NamesArgs),
     /// Unpause all processes within one or more containers.
@@ -136,6 +147,38 @@ pub enum ContainerCmd {
     Inspect(ImageInspectArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+}
+
+/// `berth pull` / `berth push`.
+#[derive(Args, Debug)]
+pub struct PullArgs {
+    /// Suppress verbose output.
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// Platform (linux/amd64, linux/arm64/v8, …).
+    #[arg(long)]
+    pub platform: Option<String>,
+    /// Download all tagged images in the repository (not supported yet: refused).
+    #[arg(short = 'a', long = "all-tags")]
+    pub all_tags: bool,
+    /// Image reference.
+    pub image: String,
+}
+
+/// `berth login`.
+#[derive(Args, Debug)]
+pub struct LoginArgs {
+    /// Username.
+    #[arg(short = 'u', long)]
+    pub username: Option<String>,
+    /// Password (prefer --password-stdin).
+    #[arg(short = 'p', long)]
+    pub password: Option<String>,
+    /// Take the password from stdin.
+    #[arg(long = "password-stdin")]
+    pub password_stdin: bool,
+    /// Registry (default: docker.io).
+    pub server: Option<String>,
 }
 
 /// `berth stats`.
@@ -513,6 +556,12 @@ pub struct DaemonArgs {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
+    /// Registry reachable over plain HTTP (HOST:PORT); repeatable. Loopback registries always are.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registry: Vec<String>,
+    /// Mirror for docker.io (URL); repeatable.
+    #[arg(long = "registry-mirror")]
+    pub registry_mirror: Vec<String>,
 }
 
 /// `berth registry`.

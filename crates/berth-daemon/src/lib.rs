@@ -37,6 +37,8 @@ pub struct DaemonConfig {
     pub data_root: PathBuf,
     /// Addresses to serve the API on.
     pub hosts: Vec<ListenAddr>,
+    /// Registry settings (insecure registries, mirrors).
+    pub registries: service::distribution::RegistryOptions,
 }
 
 /// Failures that stop the daemon from starting or serving.
@@ -79,7 +81,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     let root = &config.data_root;
     std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
     let _lock = lock::DataRootLock::acquire(root)?;
-    let services = Arc::new(service::Services::open(root)?);
+    let services = Arc::new(service::Services::open(root, &config.registries)?);
     let mut listeners = Vec::new();
     for addr in &config.hosts {
         listeners.push(listen::bind(addr).await?);

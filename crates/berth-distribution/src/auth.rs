@@ -23,20 +23,29 @@ pub struct Credentials {
 
 impl std::fmt::Debug for Credentials {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Credentials").field("username", &self.username).field("password", &"<redacted>").finish()
+        f.debug_struct("Credentials")
+            .field("username", &self.username)
+            .field("password", &"<redacted>")
+            .finish()
     }
 }
 
 impl Credentials {
     /// Builds credentials.
     pub fn new(username: impl Into<String>, password: impl Into<String>) -> Credentials {
-        Credentials { username: username.into(), password: password.into() }
+        Credentials {
+            username: username.into(),
+            password: password.into(),
+        }
     }
 
     /// The `Authorization: Basic …` value.
     pub fn basic_header(&self) -> String {
         let raw = format!("{}:{}", self.username, self.password);
-        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(raw))
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(raw)
+        )
     }
 
     fn is_identity_token(&self) -> bool {
@@ -63,9 +72,16 @@ pub enum Challenge {
 impl Challenge {
     /// Picks the challenge from `WWW-Authenticate` header values; Bearer wins over Basic.
     pub fn from_headers(headers: &reqwest::header::HeaderMap) -> Option<Challenge> {
-        let all: Vec<Challenge> =
-            headers.get_all(reqwest::header::WWW_AUTHENTICATE).iter().filter_map(|v| v.to_str().ok()).filter_map(Challenge::parse).collect();
-        all.iter().find(|c| matches!(c, Challenge::Bearer { .. })).or(all.first()).cloned()
+        let all: Vec<Challenge> = headers
+            .get_all(reqwest::header::WWW_AUTHENTICATE)
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .filter_map(Challenge::parse)
+            .collect();
+        all.iter()
+            .find(|c| matches!(c, Challenge::Bearer { .. }))
+            .or(all.first())
+            .cloned()
     }
 
     /// Parses one challenge (`Scheme k="v",k2=v2`); quoted values may hold commas.
@@ -73,10 +89,19 @@ impl Challenge {
         let s = s.trim();
         let (scheme, rest) = s.split_once(char::is_whitespace).unwrap_or((s, ""));
         let params = parse_params(rest);
-        let get = |k: &str| params.iter().find(|(key, _)| key.eq_ignore_ascii_case(k)).map(|(_, v)| v.clone());
+        let get = |k: &str| {
+            params
+                .iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.clone())
+        };
         match scheme.to_ascii_lowercase().as_str() {
             "basic" => Some(Challenge::Basic),
-            "bearer" => Some(Challenge::Bearer { realm: get("realm")?, service: get("service"), scope: get("scope") }),
+            "bearer" => Some(Challenge::Bearer {
+                realm: get("realm")?,
+                service: get("service"),
+                scope: get("scope"),
+            }),
             _ => None,
         }
     }
@@ -89,7 +114,8 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
         while chars.peek().is_some_and(|c| *c == ',' || c.is_whitespace()) {
             chars.next();
         }
-        let key: String = std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
+        let key: String =
+            std::iter::from_fn(|| chars.next_if(|c| *c != '=' && *c != ',')).collect();
         if key.is_empty() {
             break;
         }
@@ -107,7 +133,10 @@ fn parse_params(s: &str) -> Vec<(String, String)> {
                 }
             }
         } else {
-            val = std::iter::from_fn(|| chars.next_if(|c| *c != ',')).collect::<String>().trim().to_string();
+            val = std::iter::from_fn(|| chars.next_if(|c| *c != ','))
+                .collect::<String>()
+                .trim()
+                .to_string();
         }
         out.push((key.trim().to_string(), val));
     }
@@ -124,6 +153,20 @@ struct TokenReply {
     expires_in: Option<u64>,
 }
 
+/// What a token is asked for.
+pub(crate) struct TokenRequest<'a> {
+    /// The reference domain, part of the cache key.
+    pub registry: &'a str,
+    /// Token endpoint.
+    pub realm: &'a str,
+    /// `service` parameter.
+    pub service: Option<&'a str>,
+    /// `scope` parameters.
+    pub scopes: &'a [String],
+    /// Basic credentials or identity token.
+    pub creds: Option<&'a Credentials>,
+}
+
 /// Bearer tokens already obtained, keyed by (registry, user, realm, service, sorted scopes).
 #[derive(Default)]
 pub(crate) struct TokenCache {
@@ -135,32 +178,51 @@ impl TokenCache {
     pub async fn token(
         &self,
         http: &reqwest::Client,
-        registry: &str,
-        realm: &str,
-        service: Option<&str>,
-        scopes: &[String],
-        creds: Option<&Credentials>,
+        want: &TokenRequest<'_>,
         fresh: bool,
     ) -> Result<String, DistributionError> {
+        let TokenRequest {
+            registry,
+            realm,
+            service,
+            scopes,
+            creds,
+        } = *want;
         let mut sorted = scopes.to_vec();
         sorted.sort();
         sorted.dedup();
-        let user = creds.map(|c| format!("{}:{}", c.username, hex::encode(sha2_short(&c.password)))).unwrap_or_default();
-        let key = format!("{registry}\n{user}\n{realm}\n{}\n{}", service.unwrap_or(""), sorted.join(" "));
+        let user = creds
+            .map(|c| format!("{}:{}", c.username, hex::encode(sha2_short(&c.password))))
+            .unwrap_or_default();
+        let key = format!(
+            "{registry}\n{user}\n{realm}\n{}\n{}",
+            service.unwrap_or(""),
+            sorted.join(" ")
+        );
         if !fresh {
-            let cached = self.tokens.lock().unwrap_or_else(|p| p.into_inner()).get(&key).cloned();
+            let cached = self
+                .tokens
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(&key)
+                .cloned();
             if let Some((t, until)) = cached {
                 if until > Instant::now() {
                     return Ok(t);
                 }
             }
         }
-        let mut url = reqwest::Url::parse(realm)
-            .map_err(|e| DistributionError::BadDocument { what: "token realm", reason: format!("{realm:?}: {e}") })?;
+        let mut url = reqwest::Url::parse(realm).map_err(|e| DistributionError::BadDocument {
+            what: "token realm",
+            reason: format!("{realm:?}: {e}"),
+        })?;
         let req = match creds {
             Some(c) if c.is_identity_token() => {
-                let mut form: Vec<(&str, &str)> =
-                    vec![("grant_type", "refresh_token"), ("refresh_token", &c.password), ("client_id", "berth")];
+                let mut form: Vec<(&str, &str)> = vec![
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &c.password),
+                    ("client_id", "berth"),
+                ];
                 if let Some(s) = service {
                     form.push(("service", s));
                 }
@@ -187,23 +249,46 @@ impl TokenCache {
                 r
             }
         };
-        let resp = req.send().await.map_err(|e| DistributionError::Unreachable { url: url.to_string(), reason: describe_transport(&e) })?;
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| DistributionError::Unreachable {
+                url: url.to_string(),
+                reason: describe_transport(&e),
+            })?;
         if !resp.status().is_success() {
             return Err(crate::session::error_from_response(resp).await);
         }
-        let body = resp.bytes().await.map_err(|e| DistributionError::Transfer { method: "GET", url: url.to_string(), reason: describe_transport(&e) })?;
-        let reply: TokenReply = serde_json::from_slice(&body)
-            .map_err(|e| DistributionError::BadDocument { what: "token response", reason: e.to_string() })?;
-        let token = reply.token.or(reply.access_token).filter(|t| !t.is_empty()).ok_or_else(|| DistributionError::BadDocument {
-            what: "token response",
-            reason: "no token or access_token".into(),
-        })?;
+        let body = resp
+            .bytes()
+            .await
+            .map_err(|e| DistributionError::Transfer {
+                method: "GET",
+                url: url.to_string(),
+                reason: describe_transport(&e),
+            })?;
+        let reply: TokenReply =
+            serde_json::from_slice(&body).map_err(|e| DistributionError::BadDocument {
+                what: "token response",
+                reason: e.to_string(),
+            })?;
+        let token = reply
+            .token
+            .or(reply.access_token)
+            .filter(|t| !t.is_empty())
+            .ok_or_else(|| DistributionError::BadDocument {
+                what: "token response",
+                reason: "no token or access_token".into(),
+            })?;
         // The spec's default lifetime is 60 s; keep a margin so a token never expires in flight.
         let ttl = Duration::from_secs(reply.expires_in.unwrap_or(60).max(60));
         let until = Instant::now() + ttl.saturating_sub(Duration::from_secs(10));
         url.set_query(None);
         tracing::debug!(realm = %url, scopes = %sorted.join(" "), "registry token obtained");
-        self.tokens.lock().unwrap_or_else(|p| p.into_inner()).insert(key, (token.clone(), until));
+        self.tokens
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, (token.clone(), until));
         Ok(token)
     }
 }
@@ -223,7 +308,9 @@ mod tests {
 
     #[test]
     fn parses_bearer_with_quoted_commas() {
-        let c = Challenge::parse(r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#);
+        let c = Challenge::parse(
+            r#"Bearer realm="https://auth.docker.io/token",service="registry.docker.io",scope="repository:a/b:pull,push""#,
+        );
         assert_eq!(
             c,
             Some(Challenge::Bearer {
@@ -232,7 +319,10 @@ mod tests {
                 scope: Some("repository:a/b:pull,push".into()),
             })
         );
-        assert_eq!(Challenge::parse(r#"Basic realm="Berth Registry""#), Some(Challenge::Basic));
+        assert_eq!(
+            Challenge::parse(r#"Basic realm="Berth Registry""#),
+            Some(Challenge::Basic)
+        );
         assert_eq!(Challenge::parse("Negotiate"), None);
         assert_eq!(Challenge::parse("Bearer service=x"), None);
     }

@@ -71,12 +71,28 @@ impl BlobIndex {
     pub fn open(root: impl Into<PathBuf>) -> Result<BlobIndex, DistributionError> {
         let path = root.into().join("blob-index.json");
         let state = match std::fs::read(&path) {
-            Ok(b) => serde_json::from_slice::<State>(&b)
-                .map_err(|e| DistributionError::BadDocument { what: "blob index", reason: e.to_string() })?,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State { version: FORMAT_VERSION, ..State::default() },
-            Err(source) => return Err(DistributionError::Io { op: "read", path, source }),
+            Ok(b) => {
+                serde_json::from_slice::<State>(&b).map_err(|e| DistributionError::BadDocument {
+                    what: "blob index",
+                    reason: e.to_string(),
+                })?
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => State {
+                version: FORMAT_VERSION,
+                ..State::default()
+            },
+            Err(source) => {
+                return Err(DistributionError::Io {
+                    op: "read",
+                    path,
+                    source,
+                })
+            }
         };
-        Ok(BlobIndex { path, state: Mutex::new(state) })
+        Ok(BlobIndex {
+            path,
+            state: Mutex::new(state),
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, State> {
@@ -89,12 +105,20 @@ impl BlobIndex {
             return Ok(());
         }
         st.version = FORMAT_VERSION;
-        atomic_write_json(&self.path, &*st).map_err(|source| DistributionError::Io { op: "write", path: self.path.clone(), source })
+        atomic_write_json(&self.path, &*st).map_err(|source| DistributionError::Io {
+            op: "write",
+            path: self.path.clone(),
+            source,
+        })
     }
 
     /// The compressed blobs known for `diff_id`.
     pub fn blobs(&self, diff_id: &Digest) -> Vec<BlobInfo> {
-        self.lock().layers.get(diff_id).map(|l| l.blobs.clone()).unwrap_or_default()
+        self.lock()
+            .layers
+            .get(diff_id)
+            .map(|l| l.blobs.clone())
+            .unwrap_or_default()
     }
 
     /// The unpacked size recorded for `diff_id`.
@@ -104,7 +128,13 @@ impl BlobIndex {
 
     /// Records that `diff_id` is available compressed as `blob`, optionally held by `source`, and
     /// (when given) its unpacked size.
-    pub fn record(&self, diff_id: &Digest, blob: BlobInfo, source: Option<Source>, size: Option<u64>) -> Result<(), DistributionError> {
+    pub fn record(
+        &self,
+        diff_id: &Digest,
+        blob: BlobInfo,
+        source: Option<Source>,
+        size: Option<u64>,
+    ) -> Result<(), DistributionError> {
         self.update(|st| {
             let layer = st.layers.entry(diff_id.clone()).or_default();
             let mut changed = false;
@@ -116,7 +146,10 @@ impl BlobIndex {
                 Some(i) => &mut layer.blobs[i],
                 None => {
                     changed = true;
-                    layer.blobs.push(BlobInfo { sources: Vec::new(), ..blob });
+                    layer.blobs.push(BlobInfo {
+                        sources: Vec::new(),
+                        ..blob
+                    });
                     layer.blobs.last_mut().expect("just pushed")
                 }
             };
@@ -140,13 +173,24 @@ mod tests {
     fn records_persist_and_merge_sources() {
         let dir = tempfile::tempdir().unwrap();
         let diff = Digest::of(b"tar");
-        let blob = BlobInfo { digest: Digest::of(b"gz"), media_type: "gz".into(), size: 2, sources: vec![] };
-        let src = |r: &str| Source { registry: "h:1".into(), repository: r.into() };
+        let blob = BlobInfo {
+            digest: Digest::of(b"gz"),
+            media_type: "gz".into(),
+            size: 2,
+            sources: vec![],
+        };
+        let src = |r: &str| Source {
+            registry: "h:1".into(),
+            repository: r.into(),
+        };
         {
             let idx = BlobIndex::open(dir.path()).unwrap();
-            idx.record(&diff, blob.clone(), Some(src("a")), Some(3)).unwrap();
-            idx.record(&diff, blob.clone(), Some(src("b")), None).unwrap();
-            idx.record(&diff, blob.clone(), Some(src("a")), None).unwrap();
+            idx.record(&diff, blob.clone(), Some(src("a")), Some(3))
+                .unwrap();
+            idx.record(&diff, blob.clone(), Some(src("b")), None)
+                .unwrap();
+            idx.record(&diff, blob.clone(), Some(src("a")), None)
+                .unwrap();
         }
         let idx = BlobIndex::open(dir.path()).unwrap();
         let got = idx.blobs(&diff);

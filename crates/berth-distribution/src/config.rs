@@ -85,13 +85,33 @@ impl ConfigFile {
             Ok(b) if b.iter().all(u8::is_ascii_whitespace) => Map::new(),
             Ok(b) => match serde_json::from_slice::<Value>(&b) {
                 Ok(Value::Object(m)) => m,
-                Ok(_) => return Err(ConfigError::Parse { path, reason: "not a JSON object".into() }),
-                Err(e) => return Err(ConfigError::Parse { path, reason: e.to_string() }),
+                Ok(_) => {
+                    return Err(ConfigError::Parse {
+                        path,
+                        reason: "not a JSON object".into(),
+                    })
+                }
+                Err(e) => {
+                    return Err(ConfigError::Parse {
+                        path,
+                        reason: e.to_string(),
+                    })
+                }
             },
             Err(e) if e.kind() == io::ErrorKind::NotFound => Map::new(),
-            Err(source) => return Err(ConfigError::Io { op: "read", path, source }),
+            Err(source) => {
+                return Err(ConfigError::Io {
+                    op: "read",
+                    path,
+                    source,
+                })
+            }
         };
-        Ok(ConfigFile { path, doc, helper_path: None })
+        Ok(ConfigFile {
+            path,
+            doc,
+            helper_path: None,
+        })
     }
 
     /// Where this config is saved.
@@ -106,13 +126,18 @@ impl ConfigFile {
 
     /// The `credsStore` helper name, if set.
     pub fn creds_store(&self) -> Option<&str> {
-        self.doc.get("credsStore").and_then(Value::as_str).filter(|s| !s.is_empty())
+        self.doc
+            .get("credsStore")
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
     }
 
     /// Sets (or clears) `credsStore`.
     pub fn set_creds_store(&mut self, helper: Option<&str>) {
         match helper {
-            Some(h) => self.doc.insert("credsStore".into(), Value::String(h.into())),
+            Some(h) => self
+                .doc
+                .insert("credsStore".into(), Value::String(h.into())),
             None => self.doc.remove("credsStore"),
         };
     }
@@ -146,15 +171,34 @@ impl ConfigFile {
         if let Some(helper) = self.helper_for(registry) {
             return self.helper_get(&helper, &key);
         }
-        let Some(entry) = self.doc.get("auths").and_then(|a| a.get(&key)) else { return Ok(None) };
-        if let Some(tok) = entry.get("identitytoken").and_then(Value::as_str).filter(|t| !t.is_empty()) {
+        let Some(entry) = self.doc.get("auths").and_then(|a| a.get(&key)) else {
+            return Ok(None);
+        };
+        if let Some(tok) = entry
+            .get("identitytoken")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+        {
             return Ok(Some(Credentials::new("<token>", tok)));
         }
-        let Some(auth) = entry.get("auth").and_then(Value::as_str).filter(|a| !a.is_empty()) else { return Ok(None) };
-        let bad = |reason: &str| ConfigError::Parse { path: self.path.clone(), reason: format!("auths[{key:?}]: {reason}") };
-        let raw = base64::engine::general_purpose::STANDARD.decode(auth).map_err(|_| bad("auth is not base64"))?;
+        let Some(auth) = entry
+            .get("auth")
+            .and_then(Value::as_str)
+            .filter(|a| !a.is_empty())
+        else {
+            return Ok(None);
+        };
+        let bad = |reason: &str| ConfigError::Parse {
+            path: self.path.clone(),
+            reason: format!("auths[{key:?}]: {reason}"),
+        };
+        let raw = base64::engine::general_purpose::STANDARD
+            .decode(auth)
+            .map_err(|_| bad("auth is not base64"))?;
         let raw = String::from_utf8(raw).map_err(|_| bad("auth is not UTF-8"))?;
-        let (u, p) = raw.split_once(':').ok_or_else(|| bad("auth is not user:password"))?;
+        let (u, p) = raw
+            .split_once(':')
+            .ok_or_else(|| bad("auth is not user:password"))?;
         Ok(Some(Credentials::new(u, p)))
     }
 
@@ -162,13 +206,16 @@ impl ConfigFile {
     pub fn store(&mut self, registry: &str, creds: &Credentials) -> Result<(), ConfigError> {
         let key = server_key(registry);
         if let Some(helper) = self.helper_for(registry) {
-            let input = json!({ "ServerURL": key, "Username": creds.username, "Secret": creds.password }).to_string();
+            let input =
+                json!({ "ServerURL": key, "Username": creds.username, "Secret": creds.password })
+                    .to_string();
             self.run_helper(&helper, "store", &input)?;
             // Docker leaves an empty entry so `docker login` lists the registry.
             self.auths_mut().insert(key, json!({}));
             return Ok(());
         }
-        let auth = base64::engine::general_purpose::STANDARD.encode(format!("{}:{}", creds.username, creds.password));
+        let auth = base64::engine::general_purpose::STANDARD
+            .encode(format!("{}:{}", creds.username, creds.password));
         self.auths_mut().insert(key, json!({ "auth": auth }));
         Ok(())
     }
@@ -200,15 +247,30 @@ impl ConfigFile {
 
     /// Writes the file atomically with mode 0600 (temp file created 0600, fsync, rename, fsync dir).
     pub fn save(&self) -> Result<(), ConfigError> {
-        let io_err = |op| move |source| ConfigError::Io { op, path: self.path.clone(), source };
+        let io_err = |op| {
+            move |source| ConfigError::Io {
+                op,
+                path: self.path.clone(),
+                source,
+            }
+        };
         let dir = self.path.parent().unwrap_or(Path::new("."));
         std::fs::create_dir_all(dir).map_err(io_err("create directory for"))?;
-        let mut bytes = serde_json::to_vec_pretty(&Value::Object(self.doc.clone())).map_err(|e| io_err("encode")(io::Error::other(e)))?;
+        let mut bytes = serde_json::to_vec_pretty(&Value::Object(self.doc.clone()))
+            .map_err(|e| io_err("encode")(io::Error::other(e)))?;
         bytes.push(b'\n');
-        let name = self.path.file_name().and_then(|n| n.to_str()).unwrap_or("config.json");
+        let name = self
+            .path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("config.json");
         let tmp = dir.join(format!(".{name}.tmp-{}", &berth_types::random_id()[..12]));
         let result = (|| {
-            let mut f = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
             f.write_all(&bytes)?;
             f.sync_all()?;
             std::fs::rename(&tmp, &self.path)?;
@@ -223,7 +285,11 @@ impl ConfigFile {
     fn helper_get(&self, helper: &str, key: &str) -> Result<Option<Credentials>, ConfigError> {
         let out = match self.run_helper(helper, "get", key) {
             Ok(out) => out,
-            Err(ConfigError::Helper { message, .. }) if message.contains("credentials not found") => return Ok(None),
+            Err(ConfigError::Helper { message, .. })
+                if message.contains("credentials not found") =>
+            {
+                return Ok(None)
+            }
             Err(e) => return Err(e),
         };
         #[derive(serde::Deserialize)]
@@ -233,8 +299,10 @@ impl ConfigFile {
             #[serde(rename = "Secret", default)]
             secret: String,
         }
-        let r: Reply = serde_json::from_slice(&out)
-            .map_err(|e| ConfigError::Helper { helper: helper_program(helper), message: format!("invalid reply: {e}") })?;
+        let r: Reply = serde_json::from_slice(&out).map_err(|e| ConfigError::Helper {
+            helper: helper_program(helper),
+            message: format!("invalid reply: {e}"),
+        })?;
         if r.username.is_empty() && r.secret.is_empty() {
             return Ok(None);
         }
@@ -243,21 +311,39 @@ impl ConfigFile {
 
     fn run_helper(&self, helper: &str, verb: &str, input: &str) -> Result<Vec<u8>, ConfigError> {
         let program = helper_program(helper);
-        let fail = |message: String| ConfigError::Helper { helper: program.clone(), message };
+        let fail = |message: String| ConfigError::Helper {
+            helper: program.clone(),
+            message,
+        };
         let mut cmd = Command::new(&program);
-        cmd.arg(verb).stdin(Stdio::piped()).stdout(Stdio::piped()).stderr(Stdio::piped());
+        cmd.arg(verb)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped());
         if let Some(p) = &self.helper_path {
             // Rust resolves the program through the child's PATH when it is set explicitly.
             cmd.env("PATH", p);
         }
         let mut child = cmd.spawn().map_err(|e| fail(e.to_string()))?;
         if let Some(mut stdin) = child.stdin.take() {
-            stdin.write_all(input.as_bytes()).map_err(|e| fail(e.to_string()))?;
+            stdin
+                .write_all(input.as_bytes())
+                .map_err(|e| fail(e.to_string()))?;
         }
         let out = child.wait_with_output().map_err(|e| fail(e.to_string()))?;
         if !out.status.success() {
-            let msg = String::from_utf8_lossy(if out.stdout.is_empty() { &out.stderr } else { &out.stdout }).trim().to_string();
-            return Err(fail(if msg.is_empty() { out.status.to_string() } else { msg }));
+            let msg = String::from_utf8_lossy(if out.stdout.is_empty() {
+                &out.stderr
+            } else {
+                &out.stdout
+            })
+            .trim()
+            .to_string();
+            return Err(fail(if msg.is_empty() {
+                out.status.to_string()
+            } else {
+                msg
+            }));
         }
         Ok(out.stdout)
     }
@@ -279,22 +365,36 @@ mod tests {
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(&p, r#"{"psFormat":"table {{.ID}}","auths":{}}"#).unwrap();
         let mut c = ConfigFile::load(&p).unwrap();
-        c.store("127.0.0.1:5000", &Credentials::new("alice", "s:e:cret")).unwrap();
-        c.store("docker.io", &Credentials::new("bob", "pw")).unwrap();
+        c.store("127.0.0.1:5000", &Credentials::new("alice", "s:e:cret"))
+            .unwrap();
+        c.store("docker.io", &Credentials::new("bob", "pw"))
+            .unwrap();
         c.save().unwrap();
-        assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let v: Value = serde_json::from_slice(&std::fs::read(&p).unwrap()).unwrap();
         assert_eq!(v["psFormat"], "table {{.ID}}");
         assert_eq!(v["auths"]["127.0.0.1:5000"]["auth"], "YWxpY2U6czplOmNyZXQ=");
         assert!(v["auths"][DOCKER_HUB_KEY]["auth"].is_string());
 
         let mut c = ConfigFile::load(&p).unwrap();
-        assert_eq!(c.get("http://127.0.0.1:5000/").unwrap(), Some(Credentials::new("alice", "s:e:cret")));
-        assert_eq!(c.get("index.docker.io").unwrap(), Some(Credentials::new("bob", "pw")));
+        assert_eq!(
+            c.get("http://127.0.0.1:5000/").unwrap(),
+            Some(Credentials::new("alice", "s:e:cret"))
+        );
+        assert_eq!(
+            c.get("index.docker.io").unwrap(),
+            Some(Credentials::new("bob", "pw"))
+        );
         assert_eq!(c.get("other:1").unwrap(), None);
         assert!(c.erase("127.0.0.1:5000").unwrap());
         c.save().unwrap();
-        assert_eq!(ConfigFile::load(&p).unwrap().get("127.0.0.1:5000").unwrap(), None);
+        assert_eq!(
+            ConfigFile::load(&p).unwrap().get("127.0.0.1:5000").unwrap(),
+            None
+        );
         let leftovers: Vec<_> = std::fs::read_dir(p.parent().unwrap()).unwrap().collect();
         assert_eq!(leftovers.len(), 1);
     }
@@ -327,20 +427,30 @@ esac
         c.set_helper_path(path);
         c.set_creds_store(Some("test"));
         assert_eq!(c.get("reg.example:5000").unwrap(), None);
-        c.store("reg.example:5000", &Credentials::new("carol", "pw1")).unwrap();
+        c.store("reg.example:5000", &Credentials::new("carol", "pw1"))
+            .unwrap();
         let stored: Value = serde_json::from_slice(&std::fs::read(&store).unwrap()).unwrap();
         assert_eq!(stored["ServerURL"], "reg.example:5000");
         assert_eq!(stored["Secret"], "pw1");
-        assert_eq!(c.get("reg.example:5000").unwrap(), Some(Credentials::new("carol", "pw1")));
+        assert_eq!(
+            c.get("reg.example:5000").unwrap(),
+            Some(Credentials::new("carol", "pw1"))
+        );
         c.save().unwrap();
         let raw = std::fs::read_to_string(c.path()).unwrap();
-        assert!(!raw.contains("pw1"), "secret leaked into config.json: {raw}");
+        assert!(
+            !raw.contains("pw1"),
+            "secret leaked into config.json: {raw}"
+        );
         assert!(c.erase("reg.example:5000").unwrap());
         assert_eq!(c.get("reg.example:5000").unwrap(), None);
 
         // credHelpers wins over credsStore; a missing helper is a clear error.
         c.set_cred_helper("other:1", "missing");
         let err = c.get("other:1").unwrap_err();
-        assert!(err.to_string().contains("docker-credential-missing"), "{err}");
+        assert!(
+            err.to_string().contains("docker-credential-missing"),
+            "{err}"
+        );
     }
 }

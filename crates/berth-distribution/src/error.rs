@@ -140,10 +140,15 @@ impl HasKind for DistributionError {
         match self {
             Unreachable { .. } | TooManyRequests(_) | Transfer { .. } => ErrorKind::Unavailable,
             Unauthorized(_) | Denied(_) => ErrorKind::Forbidden,
-            ManifestNotFound { .. } | RepositoryNotFound { .. } | NoSuchLocalImage(_) | NoMatchingPlatform { .. } => {
-                ErrorKind::NotFound
-            }
-            UnsupportedManifest(_) | UnsupportedLayer(_) | BadDocument { .. } | BadPlatform(_) | DigestMismatch { .. }
+            ManifestNotFound { .. }
+            | RepositoryNotFound { .. }
+            | NoSuchLocalImage(_)
+            | NoMatchingPlatform { .. } => ErrorKind::NotFound,
+            UnsupportedManifest(_)
+            | UnsupportedLayer(_)
+            | BadDocument { .. }
+            | BadPlatform(_)
+            | DigestMismatch { .. }
             | SizeMismatch { .. } => ErrorKind::InvalidArgument,
             Registry { status, .. } => match status {
                 404 => ErrorKind::NotFound,
@@ -170,7 +175,10 @@ pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
                 io::ErrorKind::UnexpectedEof => "unexpected EOF".to_string(),
                 _ => io.to_string(),
             };
-            return match e.url().and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?))) {
+            return match e
+                .url()
+                .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)))
+            {
                 Some(addr) if e.is_connect() => format!("dial tcp {addr}: {what}"),
                 _ => what,
             };

@@ -82,11 +82,18 @@ pub struct Client {
 impl Client {
     /// Builds a client; reads the blob index under `options.root` (creating the directory).
     pub fn new(options: ClientOptions) -> Result<Client, DistributionError> {
-        std::fs::create_dir_all(&options.root)
-            .map_err(|source| DistributionError::Io { op: "create", path: options.root.clone(), source })?;
+        std::fs::create_dir_all(&options.root).map_err(|source| DistributionError::Io {
+            op: "create",
+            path: options.root.clone(),
+            source,
+        })?;
         Ok(Client {
             inner: Arc::new(ClientInner {
-                transport: Transport::new(options.insecure_registries, options.mirrors, options.certs_dir),
+                transport: Transport::new(
+                    options.insecure_registries,
+                    options.mirrors,
+                    options.certs_dir,
+                ),
                 tokens: TokenCache::default(),
                 index: BlobIndex::open(&options.root)?,
                 max_concurrent: options.max_concurrent.max(1),
@@ -102,16 +109,23 @@ impl Client {
     /// Checks `creds` against `registry` (`HOST[:PORT]`, `docker.io`, or a URL as `docker login`
     /// accepts): `GET /v2/`, then basic auth or the token flow as the registry's challenge asks.
     /// A registry that asks for no credentials accepts any, as with Docker.
-    pub async fn login(&self, registry: &str, creds: &Credentials) -> Result<(), DistributionError> {
+    pub async fn login(
+        &self,
+        registry: &str,
+        creds: &Credentials,
+    ) -> Result<(), DistributionError> {
         let host = normalize_registry(registry);
-        let s = session::Session::open(&self.inner, &host, Vec::new(), Some(creds.clone()), false).await?;
+        let s = session::Session::open(&self.inner, &host, Vec::new(), Some(creds.clone()), false)
+            .await?;
         let url = s.url("");
         // `open` authorized already (token fetched with these credentials, or basic header set);
         // a 401 here means the registry refused them.
         let resp = s.send(Method::GET, &url, |r| r).await?;
         match resp.status() {
             s if s.is_success() => Ok(()),
-            StatusCode::UNAUTHORIZED => Err(DistributionError::Unauthorized("incorrect username or password".into())),
+            StatusCode::UNAUTHORIZED => Err(DistributionError::Unauthorized(
+                "incorrect username or password".into(),
+            )),
             _ => Err(session::error_from_response(resp).await),
         }
     }
@@ -123,7 +137,11 @@ pub fn normalize_registry(registry: &str) -> String {
     let r = r.split_once("://").map(|(_, rest)| rest).unwrap_or(r);
     let host = r.split('/').next().unwrap_or(r);
     match host {
-        "" | "index.docker.io" | "registry-1.docker.io" | "docker.io" | "registry.hub.docker.com" => "docker.io".into(),
+        ""
+        | "index.docker.io"
+        | "registry-1.docker.io"
+        | "docker.io"
+        | "registry.hub.docker.com" => "docker.io".into(),
         h => h.to_string(),
     }
 }

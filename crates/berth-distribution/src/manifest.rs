@@ -71,18 +71,33 @@ impl Platform {
     pub fn parse(s: &str) -> Result<Platform, DistributionError> {
         let bad = || DistributionError::BadPlatform(s.to_string());
         let mut parts = s.split('/');
-        let os = parts.next().filter(|p| !p.is_empty()).ok_or_else(bad)?.to_ascii_lowercase();
-        let architecture = parts.next().map(normalize_arch).unwrap_or_else(|| berth_image::host_architecture().to_string());
+        let os = parts
+            .next()
+            .filter(|p| !p.is_empty())
+            .ok_or_else(bad)?
+            .to_ascii_lowercase();
+        let architecture = parts
+            .next()
+            .map(normalize_arch)
+            .unwrap_or_else(|| berth_image::host_architecture().to_string());
         let variant = parts.next().map(str::to_string);
         if parts.next().is_some() || architecture.is_empty() {
             return Err(bad());
         }
-        Ok(Platform { architecture, os, variant })
+        Ok(Platform {
+            architecture,
+            os,
+            variant,
+        })
     }
 
     /// `linux/<host arch>`, Docker's default.
     pub fn host() -> Platform {
-        Platform { architecture: berth_image::host_architecture().to_string(), os: "linux".into(), variant: None }
+        Platform {
+            architecture: berth_image::host_architecture().to_string(),
+            os: "linux".into(),
+            variant: None,
+        }
     }
 
     /// `os/arch[/variant]`.
@@ -129,7 +144,7 @@ pub struct Index {
 #[derive(Debug, Clone)]
 pub enum Document {
     /// A single-platform image manifest.
-    Image(ImageManifest),
+    Image(Box<ImageManifest>),
     /// A multi-platform index.
     Index(Index),
 }
@@ -138,11 +153,17 @@ impl Document {
     /// Classifies `body` by the response's content type, falling back to the document's own
     /// `mediaType` and shape (OCI allows both to be missing).
     pub fn parse(content_type: &str, body: &[u8]) -> Result<Document, DistributionError> {
-        let bad = |e: serde_json::Error| DistributionError::BadDocument { what: "manifest", reason: e.to_string() };
+        let bad = |e: serde_json::Error| DistributionError::BadDocument {
+            what: "manifest",
+            reason: e.to_string(),
+        };
         let v: serde_json::Value = serde_json::from_slice(body).map_err(bad)?;
         let ct = content_type.split(';').next().unwrap_or("").trim();
         let declared = v.get("mediaType").and_then(|m| m.as_str()).unwrap_or("");
-        let kind = [ct, declared].into_iter().find(|t| ACCEPT.contains(t)).unwrap_or("");
+        let kind = [ct, declared]
+            .into_iter()
+            .find(|t| ACCEPT.contains(t))
+            .unwrap_or("");
         let kind = match kind {
             "" if v.get("manifests").is_some() => OCI_INDEX,
             "" if v.get("config").is_some() && v.get("layers").is_some() => OCI_MANIFEST,
@@ -157,9 +178,12 @@ impl Document {
         } else {
             let m: ImageManifest = serde_json::from_value(v).map_err(bad)?;
             if m.schema_version != 2 {
-                return Err(DistributionError::UnsupportedManifest(format!("schemaVersion {}", m.schema_version)));
+                return Err(DistributionError::UnsupportedManifest(format!(
+                    "schemaVersion {}",
+                    m.schema_version
+                )));
             }
-            Ok(Document::Image(m))
+            Ok(Document::Image(Box::new(m)))
         }
     }
 }
@@ -174,8 +198,13 @@ pub fn choose<'a>(index: &'a Index, want: &Platform) -> Option<&'a Descriptor> {
         _ => None,
     };
     let candidates = index.manifests.iter().filter(|d| {
-        d.annotations.get("vnd.docker.reference.type").map(String::as_str) != Some("attestation-manifest")
-            && d.platform.as_ref().is_some_and(|p| p.os == want.os && p.architecture == want.architecture)
+        d.annotations
+            .get("vnd.docker.reference.type")
+            .map(String::as_str)
+            != Some("attestation-manifest")
+            && d.platform
+                .as_ref()
+                .is_some_and(|p| p.os == want.os && p.architecture == want.architecture)
     });
     let mut best: Option<(&Descriptor, u8)> = None;
     for d in candidates {
@@ -188,7 +217,7 @@ pub fn choose<'a>(index: &'a Index, want: &Platform) -> Option<&'a Descriptor> {
             (None, Some(v)) if Some(v) == default_variant(&want.architecture) => 2,
             (None, Some(_)) => 1,
         };
-        if best.map_or(true, |(_, s)| score > s) {
+        if !matches!(best, Some((_, s)) if s >= score) {
             best = Some((d, score));
         }
     }
@@ -236,7 +265,11 @@ mod tests {
             media_type: OCI_MANIFEST.into(),
             digest: Digest::of(&[n]),
             size: 1,
-            platform: Some(Platform { architecture: arch.into(), os: os.into(), variant: variant.map(Into::into) }),
+            platform: Some(Platform {
+                architecture: arch.into(),
+                os: os.into(),
+                variant: variant.map(Into::into),
+            }),
             annotations: BTreeMap::new(),
             urls: vec![],
         }
@@ -266,10 +299,19 @@ mod tests {
     #[test]
     fn document_kind_comes_from_content_type_or_shape() {
         let m = br#"{"schemaVersion":2,"config":{"mediaType":"x","digest":"sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855","size":0},"layers":[]}"#;
-        assert!(matches!(Document::parse("", m).unwrap(), Document::Image(_)));
-        assert!(matches!(Document::parse(DOCKER_LIST, br#"{"manifests":[]}"#).unwrap(), Document::Index(_)));
         assert!(matches!(
-            Document::parse("application/vnd.docker.distribution.manifest.v1+prettyjws", br#"{"schemaVersion":1}"#),
+            Document::parse("", m).unwrap(),
+            Document::Image(_)
+        ));
+        assert!(matches!(
+            Document::parse(DOCKER_LIST, br#"{"manifests":[]}"#).unwrap(),
+            Document::Index(_)
+        ));
+        assert!(matches!(
+            Document::parse(
+                "application/vnd.docker.distribution.manifest.v1+prettyjws",
+                br#"{"schemaVersion":1}"#
+            ),
             Err(DistributionError::UnsupportedManifest(_))
         ));
     }

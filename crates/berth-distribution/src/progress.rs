@@ -134,8 +134,14 @@ impl Progress {
             PullComplete { .. } => "Pull complete".into(),
             AlreadyExists { .. } => "Already exists".into(),
             Digest(d) => format!("Digest: {d}"),
-            Status { reference, newer: true } => format!("Status: Downloaded newer image for {reference}"),
-            Status { reference, newer: false } => format!("Status: Image is up to date for {reference}"),
+            Status {
+                reference,
+                newer: true,
+            } => format!("Status: Downloaded newer image for {reference}"),
+            Status {
+                reference,
+                newer: false,
+            } => format!("Status: Image is up to date for {reference}"),
             PushRefersTo { repository } => format!("The push refers to repository [{repository}]"),
             Preparing { .. } => "Preparing".into(),
             Pushing { .. } => "Pushing".into(),
@@ -151,9 +157,18 @@ impl Progress {
         use Progress::*;
         match self {
             PullingFrom { tag, .. } => Some(tag),
-            PullingFsLayer { id } | Waiting { id } | Downloading { id, .. } | VerifyingChecksum { id }
-            | DownloadComplete { id } | Extracting { id, .. } | PullComplete { id } | AlreadyExists { id }
-            | Preparing { id } | Pushing { id, .. } | Pushed { id } | LayerAlreadyExists { id }
+            PullingFsLayer { id }
+            | Waiting { id }
+            | Downloading { id, .. }
+            | VerifyingChecksum { id }
+            | DownloadComplete { id }
+            | Extracting { id, .. }
+            | PullComplete { id }
+            | AlreadyExists { id }
+            | Preparing { id }
+            | Pushing { id, .. }
+            | Pushed { id }
+            | LayerAlreadyExists { id }
             | MountedFrom { id, .. } => Some(id),
             Digest(_) | Status { .. } | PushRefersTo { .. } | PushDigest { .. } => None,
         }

@@ -7,7 +7,7 @@
 use crate::blob_index::{BlobInfo, Source};
 use crate::manifest::{self, Descriptor, Document, ImageManifest, Platform};
 use crate::session::{error_from_response, transport_error, Session};
-use crate::stream::{RawReader, VerifyError, Verified};
+use crate::stream::{RawReader, Verified, VerifyError};
 use crate::{Client, Credentials, DistributionError, Progress};
 use berth_image::{ImageConfig, ImageError, ImageStore, LayerRecord};
 use berth_types::{Digest, Reference};
@@ -57,7 +57,10 @@ impl Client {
         creds: Option<Credentials>,
         progress: impl Fn(Progress) + Send + Sync,
     ) -> Result<PullResult, DistributionError> {
-        let want = platform.map(Platform::parse).transpose()?.unwrap_or_else(Platform::host);
+        let want = platform
+            .map(Platform::parse)
+            .transpose()?
+            .unwrap_or_else(Platform::host);
         let reference = reference.clone().with_default_tag();
         let repo = reference.path().to_string();
         let target = match (reference.digest(), reference.tag()) {
@@ -65,32 +68,60 @@ impl Client {
             (None, Some(t)) => t.to_string(),
             (None, None) => berth_types::reference::DEFAULT_TAG.to_string(),
         };
-        progress(Progress::PullingFrom { repository: repo.clone(), tag: target.clone() });
-        let s = Session::open(&self.inner, reference.domain(), vec![format!("repository:{repo}:pull")], creds, true).await?;
+        progress(Progress::PullingFrom {
+            repository: repo.clone(),
+            tag: target.clone(),
+        });
+        let s = Session::open(
+            &self.inner,
+            reference.domain(),
+            vec![format!("repository:{repo}:pull")],
+            creds,
+            true,
+        )
+        .await?;
 
         let (top_digest, ct, body) = fetch_manifest(&s, &reference, &target).await?;
         if let Some(d) = reference.digest() {
             if *d != top_digest {
-                return Err(DistributionError::DigestMismatch { expected: d.clone(), actual: top_digest });
+                return Err(DistributionError::DigestMismatch {
+                    expected: d.clone(),
+                    actual: top_digest,
+                });
             }
         }
         let manifest = match Document::parse(&ct, &body)? {
-            Document::Image(m) => m,
+            Document::Image(m) => *m,
             Document::Index(idx) => {
-                let entry = manifest::choose(&idx, &want)
-                    .ok_or_else(|| DistributionError::NoMatchingPlatform { platform: want.display() })?;
-                let (d, ct, body) = fetch_manifest(&s, &reference, &entry.digest.to_string()).await?;
+                let entry = manifest::choose(&idx, &want).ok_or_else(|| {
+                    DistributionError::NoMatchingPlatform {
+                        platform: want.display(),
+                    }
+                })?;
+                let (d, ct, body) =
+                    fetch_manifest(&s, &reference, &entry.digest.to_string()).await?;
                 if d != entry.digest {
-                    return Err(DistributionError::DigestMismatch { expected: entry.digest.clone(), actual: d });
+                    return Err(DistributionError::DigestMismatch {
+                        expected: entry.digest.clone(),
+                        actual: d,
+                    });
                 }
                 match Document::parse(&ct, &body)? {
-                    Document::Image(m) => m,
-                    Document::Index(_) => return Err(DistributionError::UnsupportedManifest("nested index".into())),
+                    Document::Image(m) => *m,
+                    Document::Index(_) => {
+                        return Err(DistributionError::UnsupportedManifest(
+                            "nested index".into(),
+                        ))
+                    }
                 }
             }
         };
         let config_bytes = fetch_small_blob(&s, &repo, &manifest.config).await?;
-        let config = ImageConfig::parse(&config_bytes).map_err(|e| DistributionError::BadDocument { what: "image config", reason: e.to_string() })?;
+        let config =
+            ImageConfig::parse(&config_bytes).map_err(|e| DistributionError::BadDocument {
+                what: "image config",
+                reason: e.to_string(),
+            })?;
         let jobs = plan_layers(&manifest, &config)?;
 
         let before = store.get(&reference.to_string()).ok().map(|i| i.id);
@@ -101,23 +132,34 @@ impl Client {
             let id = job.desc.digest.short().to_string();
             if content.contains(&job.diff_id) {
                 progress(Progress::AlreadyExists { id });
-                let src = Some(Source { registry: s.registry.clone(), repository: repo.clone() });
-                self.inner.index.record(&job.diff_id, blob_info(&job.desc), src, None)?;
+                let src = Some(Source {
+                    registry: s.registry.clone(),
+                    repository: repo.clone(),
+                });
+                self.inner
+                    .index
+                    .record(&job.diff_id, blob_info(&job.desc), src, None)?;
             } else if seen.insert(job.diff_id.clone()) {
                 progress(Progress::PullingFsLayer { id });
                 pending.push(job);
             }
         }
         for job in pending.iter().skip(self.inner.max_concurrent) {
-            progress(Progress::Waiting { id: job.desc.digest.short().to_string() });
+            progress(Progress::Waiting {
+                id: job.desc.digest.short().to_string(),
+            });
         }
         let progress = &progress;
         let s = &s;
         let repo_ref = repo.as_str();
-        let mut sizes: HashMap<Digest, u64> = futures_util::stream::iter(pending.into_iter().map(|job| self.pull_layer(s, repo_ref, &content, job, progress)))
-            .buffer_unordered(self.inner.max_concurrent)
-            .try_collect()
-            .await?;
+        let mut sizes: HashMap<Digest, u64> = futures_util::stream::iter(
+            pending
+                .into_iter()
+                .map(|job| self.pull_layer(s, repo_ref, &content, job, progress)),
+        )
+        .buffer_unordered(self.inner.max_concurrent)
+        .try_collect()
+        .await?;
 
         let mut layers = Vec::with_capacity(config.rootfs.diff_ids.len());
         for diff_id in &config.rootfs.diff_ids {
@@ -129,7 +171,10 @@ impl Client {
                     n
                 }
             };
-            layers.push(LayerRecord { diff_id: diff_id.clone(), size });
+            layers.push(LayerRecord {
+                diff_id: diff_id.clone(),
+                size,
+            });
         }
 
         let (id, newer) = {
@@ -138,17 +183,31 @@ impl Client {
             let top = top_digest.clone();
             tokio::task::spawn_blocking(move || -> Result<(Digest, bool), ImageError> {
                 let (id, registered) = store.register(&config_bytes, layers, None)?;
-                let moved = if reference.tag().is_some() { store.tag(&id, &reference)?.is_some() } else { false };
+                let moved = if reference.tag().is_some() {
+                    store.tag(&id, &reference)?.is_some()
+                } else {
+                    false
+                };
                 store.tag(&id, &reference.with_digest(top))?;
-                Ok((id.clone(), registered || moved || before.as_ref() != Some(&id)))
+                Ok((
+                    id.clone(),
+                    registered || moved || before.as_ref() != Some(&id),
+                ))
             })
             .await
             .map_err(|e| DistributionError::Worker(e.to_string()))??
         };
         tracing::info!(reference = %reference, image.id = %id, digest = %top_digest, "image pulled");
         progress(Progress::Digest(top_digest.clone()));
-        progress(Progress::Status { reference: reference.familiar(), newer });
-        Ok(PullResult { id, digest: top_digest, new: newer })
+        progress(Progress::Status {
+            reference: reference.familiar(),
+            newer,
+        });
+        Ok(PullResult {
+            id,
+            digest: top_digest,
+            new: newer,
+        })
     }
 
     /// Downloads one layer while unpacking it; returns its diff id and unpacked size.
@@ -166,11 +225,16 @@ impl Client {
         let worker = {
             let content = content.clone();
             let consumed = consumed.clone();
-            let (digest, size, diff_id) = (job.desc.digest.clone(), job.desc.size, job.diff_id.clone());
+            let (digest, size, diff_id) =
+                (job.desc.digest.clone(), job.desc.size, job.diff_id.clone());
             tokio::task::spawn_blocking(move || {
                 let raw = RawReader::new(rx, consumed);
-                let (_, decoded) = berth_image::compression::decompress(raw.clone()).map_err(ImageError::Read)?;
-                berth_image::layer::ingest_layer(&content, Verified::new(decoded, raw, digest, size, diff_id))
+                let (_, decoded) =
+                    berth_image::compression::decompress(raw.clone()).map_err(ImageError::Read)?;
+                berth_image::layer::ingest_layer(
+                    &content,
+                    Verified::new(decoded, raw, digest, size, diff_id),
+                )
             })
         };
         let downloaded = self.download(s, repo, &job.desc, tx, progress, &id).await;
@@ -195,22 +259,45 @@ impl Client {
             Err(ImageError::Read(e)) => {
                 return Err(match VerifyError::find(&e) {
                     Some(VerifyError::Digest { expected, actual }) => {
-                        DistributionError::DigestMismatch { expected: expected.clone(), actual: actual.clone() }
+                        DistributionError::DigestMismatch {
+                            expected: expected.clone(),
+                            actual: actual.clone(),
+                        }
                     }
-                    Some(VerifyError::Size { digest, expected, actual }) => {
-                        DistributionError::SizeMismatch { digest: digest.clone(), expected: *expected, actual: *actual }
+                    Some(VerifyError::Size {
+                        digest,
+                        expected,
+                        actual,
+                    }) => DistributionError::SizeMismatch {
+                        digest: digest.clone(),
+                        expected: *expected,
+                        actual: *actual,
+                    },
+                    Some(VerifyError::DiffId { expected, actual }) => ImageError::LayerMismatch {
+                        expected: expected.clone(),
+                        actual: actual.clone(),
                     }
-                    Some(VerifyError::DiffId { expected, actual }) => {
-                        ImageError::LayerMismatch { expected: expected.clone(), actual: actual.clone() }.into()
-                    }
+                    .into(),
                     None => ImageError::Read(e).into(),
                 })
             }
             Err(e) => return Err(e.into()),
         };
-        progress(Progress::Extracting { id: id.clone(), current: job.desc.size, total: job.desc.size });
-        let src = Source { registry: s.registry.clone(), repository: repo.to_string() };
-        self.inner.index.record(&stats.diff_id, blob_info(&job.desc), Some(src), Some(stats.size))?;
+        progress(Progress::Extracting {
+            id: id.clone(),
+            current: job.desc.size,
+            total: job.desc.size,
+        });
+        let src = Source {
+            registry: s.registry.clone(),
+            repository: repo.to_string(),
+        };
+        self.inner.index.record(
+            &stats.diff_id,
+            blob_info(&job.desc),
+            Some(src),
+            Some(stats.size),
+        )?;
         progress(Progress::PullComplete { id });
         Ok((stats.diff_id, stats.size))
     }
@@ -233,9 +320,21 @@ impl Client {
         'attempts: loop {
             attempt += 1;
             let from = received;
-            let resp = match s.send(Method::GET, &url, |r| if from > 0 { r.header(reqwest::header::RANGE, format!("bytes={from}-")) } else { r }).await {
+            let resp = match s
+                .send(Method::GET, &url, |r| {
+                    if from > 0 {
+                        r.header(reqwest::header::RANGE, format!("bytes={from}-"))
+                    } else {
+                        r
+                    }
+                })
+                .await
+            {
                 Ok(r) => r,
-                Err(e @ (DistributionError::Unreachable { .. } | DistributionError::Transfer { .. })) if attempt < MAX_ATTEMPTS => {
+                Err(
+                    e
+                    @ (DistributionError::Unreachable { .. } | DistributionError::Transfer { .. }),
+                ) if attempt < MAX_ATTEMPTS => {
                     tracing::warn!(digest = %desc.digest, attempt, error = %e, "layer download failed; retrying");
                     tokio::time::sleep(backoff(attempt)).await;
                     continue;
@@ -265,14 +364,22 @@ impl Client {
                     Ok(c) => {
                         received += c.len() as u64;
                         if received > desc.size {
-                            return Err(DistributionError::SizeMismatch { digest: desc.digest.clone(), expected: desc.size, actual: received });
+                            return Err(DistributionError::SizeMismatch {
+                                digest: desc.digest.clone(),
+                                expected: desc.size,
+                                actual: received,
+                            });
                         }
                         if tx.send(c).await.is_err() {
                             return Ok(());
                         }
                         if received - reported >= REPORT_EVERY || received == desc.size {
                             reported = received;
-                            progress(Progress::Downloading { id: id.to_string(), current: received, total: desc.size });
+                            progress(Progress::Downloading {
+                                id: id.to_string(),
+                                current: received,
+                                total: desc.size,
+                            });
                         }
                     }
                     Err(e) if attempt < MAX_ATTEMPTS => {
@@ -289,11 +396,21 @@ impl Client {
 
     /// The unpacked size of a layer already in the store: from the blob index, from another image
     /// that has it, or by reading it once.
-    async fn existing_layer_size(&self, store: &Arc<ImageStore>, diff_id: &Digest) -> Result<u64, DistributionError> {
+    async fn existing_layer_size(
+        &self,
+        store: &Arc<ImageStore>,
+        diff_id: &Digest,
+    ) -> Result<u64, DistributionError> {
         if let Some(n) = self.inner.index.layer_size(diff_id) {
             return Ok(n);
         }
-        if let Some(n) = store.list().iter().flat_map(|i| i.layers.iter()).find(|l| l.diff_id == *diff_id).map(|l| l.size) {
+        if let Some(n) = store
+            .list()
+            .iter()
+            .flat_map(|i| i.layers.iter())
+            .find(|l| l.diff_id == *diff_id)
+            .map(|l| l.size)
+        {
             return Ok(n);
         }
         let content = store.content().clone();
@@ -312,15 +429,27 @@ fn backoff(attempt: u32) -> Duration {
 }
 
 fn blob_info(d: &Descriptor) -> BlobInfo {
-    BlobInfo { digest: d.digest.clone(), media_type: d.media_type.clone(), size: d.size, sources: Vec::new() }
+    BlobInfo {
+        digest: d.digest.clone(),
+        media_type: d.media_type.clone(),
+        size: d.size,
+        sources: Vec::new(),
+    }
 }
 
 /// Pairs each manifest layer with the diff id the config lists at the same position.
-fn plan_layers(m: &ImageManifest, config: &ImageConfig) -> Result<Vec<LayerJob>, DistributionError> {
+fn plan_layers(
+    m: &ImageManifest,
+    config: &ImageConfig,
+) -> Result<Vec<LayerJob>, DistributionError> {
     if m.layers.len() != config.rootfs.diff_ids.len() {
         return Err(DistributionError::BadDocument {
             what: "image",
-            reason: format!("manifest has {} layers but the config lists {} diff ids", m.layers.len(), config.rootfs.diff_ids.len()),
+            reason: format!(
+                "manifest has {} layers but the config lists {} diff ids",
+                m.layers.len(),
+                config.rootfs.diff_ids.len()
+            ),
         });
     }
     m.layers
@@ -328,50 +457,84 @@ fn plan_layers(m: &ImageManifest, config: &ImageConfig) -> Result<Vec<LayerJob>,
         .zip(&config.rootfs.diff_ids)
         .map(|(d, diff)| {
             manifest::layer_compression(&d.media_type)?;
-            Ok(LayerJob { desc: d.clone(), diff_id: diff.clone() })
+            Ok(LayerJob {
+                desc: d.clone(),
+                diff_id: diff.clone(),
+            })
         })
         .collect()
 }
 
 /// Fetches a manifest by tag or digest; returns its digest (of the bytes received), content type and bytes.
-async fn fetch_manifest(s: &Session<'_>, reference: &Reference, target: &str) -> Result<(Digest, String, Vec<u8>), DistributionError> {
+async fn fetch_manifest(
+    s: &Session<'_>,
+    reference: &Reference,
+    target: &str,
+) -> Result<(Digest, String, Vec<u8>), DistributionError> {
     let url = s.url(&format!("{}/manifests/{target}", reference.path()));
-    let resp = s.send(Method::GET, &url, |r| r.header(reqwest::header::ACCEPT, manifest::ACCEPT.join(", "))).await?;
+    let resp = s
+        .send(Method::GET, &url, |r| {
+            r.header(reqwest::header::ACCEPT, manifest::ACCEPT.join(", "))
+        })
+        .await?;
     if resp.status() == StatusCode::NOT_FOUND {
         return Err(match error_from_response(resp).await {
             DistributionError::Registry { code, .. } if code == "name_unknown" => {
-                DistributionError::RepositoryNotFound { repository: reference.familiar_name() }
+                DistributionError::RepositoryNotFound {
+                    repository: reference.familiar_name(),
+                }
             }
-            _ => DistributionError::ManifestNotFound { reference: reference.familiar() },
+            _ => DistributionError::ManifestNotFound {
+                reference: reference.familiar(),
+            },
         });
     }
     if !resp.status().is_success() {
         return Err(error_from_response(resp).await);
     }
-    let ct = resp.headers().get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let ct = resp
+        .headers()
+        .get(reqwest::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
     let body = read_limited(resp, &url, MAX_DOCUMENT).await?;
     Ok((Digest::of(&body), ct, body))
 }
 
 /// Fetches a small blob (the config) whole and verifies it.
-async fn fetch_small_blob(s: &Session<'_>, repo: &str, d: &Descriptor) -> Result<Vec<u8>, DistributionError> {
+async fn fetch_small_blob(
+    s: &Session<'_>,
+    repo: &str,
+    d: &Descriptor,
+) -> Result<Vec<u8>, DistributionError> {
     let url = s.url(&format!("{repo}/blobs/{}", d.digest));
     let resp = s.send_ok(Method::GET, &url, |r| r).await?;
     let body = read_limited(resp, &url, MAX_DOCUMENT.min(d.size.saturating_add(1))).await?;
     let actual = Digest::of(&body);
     if actual != d.digest {
-        return Err(DistributionError::DigestMismatch { expected: d.digest.clone(), actual });
+        return Err(DistributionError::DigestMismatch {
+            expected: d.digest.clone(),
+            actual,
+        });
     }
     Ok(body)
 }
 
-async fn read_limited(resp: reqwest::Response, url: &reqwest::Url, limit: u64) -> Result<Vec<u8>, DistributionError> {
+async fn read_limited(
+    resp: reqwest::Response,
+    url: &reqwest::Url,
+    limit: u64,
+) -> Result<Vec<u8>, DistributionError> {
     let mut out = Vec::new();
     let mut body = resp.bytes_stream();
     while let Some(chunk) = body.next().await {
         let c = chunk.map_err(|e| transport_error(&Method::GET, url, &e))?;
         if out.len() as u64 + c.len() as u64 > limit {
-            return Err(DistributionError::BadDocument { what: "document", reason: format!("{url} is larger than {limit} bytes") });
+            return Err(DistributionError::BadDocument {
+                what: "document",
+                reason: format!("{url} is larger than {limit} bytes"),
+            });
         }
         out.extend_from_slice(&c);
     }

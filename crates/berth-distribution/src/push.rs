@@ -41,14 +41,19 @@ impl Client {
         progress: impl Fn(Progress) + Send + Sync,
     ) -> Result<PushResult, DistributionError> {
         let reference = reference.clone().with_default_tag();
-        let tag = reference.tag().ok_or_else(|| DistributionError::NoSuchLocalImage(reference.familiar()))?.to_string();
+        let tag = reference
+            .tag()
+            .ok_or_else(|| DistributionError::NoSuchLocalImage(reference.familiar()))?
+            .to_string();
         let image = store.get(&reference.to_string()).map_err(|e| match e {
             ImageError::NotFound(_) => DistributionError::NoSuchLocalImage(reference.familiar()),
             e => e.into(),
         })?;
         let repo = reference.path().to_string();
         let domain = reference.domain().to_string();
-        progress(Progress::PushRefersTo { repository: reference.name() });
+        progress(Progress::PushRefersTo {
+            repository: reference.name(),
+        });
 
         // Ask for pull access to every repository a layer might be mounted from, so one token covers
         // the whole push (as dockerd does).
@@ -57,7 +62,8 @@ impl Client {
             for b in self.inner.index.blobs(&l.diff_id) {
                 for src in b.sources {
                     let scope = format!("repository:{}:pull", src.repository);
-                    if src.registry == domain && src.repository != repo && !scopes.contains(&scope) {
+                    if src.registry == domain && src.repository != repo && !scopes.contains(&scope)
+                    {
                         scopes.push(scope);
                     }
                 }
@@ -72,34 +78,63 @@ impl Client {
             }
         }
         for l in &unique {
-            progress(Progress::Preparing { id: l.diff_id.short().to_string() });
+            progress(Progress::Preparing {
+                id: l.diff_id.short().to_string(),
+            });
         }
         for l in unique.iter().skip(self.inner.max_concurrent) {
-            progress(Progress::Waiting { id: l.diff_id.short().to_string() });
+            progress(Progress::Waiting {
+                id: l.diff_id.short().to_string(),
+            });
         }
         let progress = &progress;
         let s = &s;
         let content = store.content();
         let repo_ref = repo.as_str();
         let pushed: BTreeMap<Digest, Descriptor> =
-            futures_util::stream::iter(unique.iter().map(|l| async move { Ok::<_, DistributionError>((l.diff_id.clone(), self.push_layer(s, repo_ref, content, l, progress).await?)) }))
-                .buffer_unordered(self.inner.max_concurrent)
-                .try_collect()
-                .await?;
-        let layers: Vec<Descriptor> = image.layers.iter().filter_map(|l| pushed.get(&l.diff_id).cloned()).collect();
+            futures_util::stream::iter(unique.iter().map(|l| async move {
+                Ok::<_, DistributionError>((
+                    l.diff_id.clone(),
+                    self.push_layer(s, repo_ref, content, l, progress).await?,
+                ))
+            }))
+            .buffer_unordered(self.inner.max_concurrent)
+            .try_collect()
+            .await?;
+        let layers: Vec<Descriptor> = image
+            .layers
+            .iter()
+            .filter_map(|l| pushed.get(&l.diff_id).cloned())
+            .collect();
 
         let config_bytes = content.read(&image.id)?;
         if !blob_exists(s, &repo, &image.id).await? {
             let url = start_upload(s, &repo).await?;
             let url = with_digest(url, &image.id);
             let body = config_bytes.clone();
-            s.send_ok(Method::PUT, &url, |r| r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream").body(body.clone())).await?;
+            s.send_ok(Method::PUT, &url, |r| {
+                r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
+                    .body(body.clone())
+            })
+            .await?;
         }
 
         // Docker schema 2 has no zstd layer type: such images go out as OCI manifests.
-        let docker = layers.iter().all(|d| manifest::layer_compression(&d.media_type).is_ok_and(|c| c != LayerCompression::Zstd));
-        let (mt, config_mt) = if docker { (manifest::DOCKER_MANIFEST, manifest::DOCKER_CONFIG) } else { (manifest::OCI_MANIFEST, manifest::OCI_CONFIG) };
-        let layers = layers.into_iter().map(|d| Descriptor { media_type: layer_media_type(&d.media_type, docker), ..d }).collect();
+        let docker = layers.iter().all(|d| {
+            manifest::layer_compression(&d.media_type).is_ok_and(|c| c != LayerCompression::Zstd)
+        });
+        let (mt, config_mt) = if docker {
+            (manifest::DOCKER_MANIFEST, manifest::DOCKER_CONFIG)
+        } else {
+            (manifest::OCI_MANIFEST, manifest::OCI_CONFIG)
+        };
+        let layers = layers
+            .into_iter()
+            .map(|d| Descriptor {
+                media_type: layer_media_type(&d.media_type, docker),
+                ..d
+            })
+            .collect();
         let m = ImageManifest {
             schema_version: 2,
             media_type: Some(mt.to_string()),
@@ -115,7 +150,11 @@ impl Client {
         };
         let body = manifest::to_docker_json(&m);
         let url = s.url(&format!("{repo}/manifests/{tag}"));
-        s.send_ok(Method::PUT, &url, |r| r.header(reqwest::header::CONTENT_TYPE, mt).body(body.clone())).await?;
+        s.send_ok(Method::PUT, &url, |r| {
+            r.header(reqwest::header::CONTENT_TYPE, mt)
+                .body(body.clone())
+        })
+        .await?;
         let digest = Digest::of(&body);
         let size = body.len() as u64;
         {
@@ -126,7 +165,11 @@ impl Client {
                 .map_err(|e| DistributionError::Worker(e.to_string()))??;
         }
         tracing::info!(reference = %reference, digest = %digest, "image pushed");
-        progress(Progress::PushDigest { tag, digest: digest.clone(), size });
+        progress(Progress::PushDigest {
+            tag,
+            digest: digest.clone(),
+            size,
+        });
         Ok(PushResult { digest, size })
     }
 
@@ -141,9 +184,15 @@ impl Client {
     ) -> Result<Descriptor, DistributionError> {
         let id = layer.diff_id.short().to_string();
         let index = &self.inner.index;
-        let here = Source { registry: s.registry.clone(), repository: repo.to_string() };
-        let known: Vec<BlobInfo> =
-            index.blobs(&layer.diff_id).into_iter().filter(|b| manifest::layer_compression(&b.media_type).is_ok()).collect();
+        let here = Source {
+            registry: s.registry.clone(),
+            repository: repo.to_string(),
+        };
+        let known: Vec<BlobInfo> = index
+            .blobs(&layer.diff_id)
+            .into_iter()
+            .filter(|b| manifest::layer_compression(&b.media_type).is_ok())
+            .collect();
 
         // 1. Already in this repository?
         for b in &known {
@@ -155,14 +204,23 @@ impl Client {
         }
         // 2. In another repository of this registry: mount it.
         for b in &known {
-            for src in b.sources.iter().filter(|src| src.registry == s.registry && src.repository != repo) {
+            for src in b
+                .sources
+                .iter()
+                .filter(|src| src.registry == s.registry && src.repository != repo)
+            {
                 let mut url = s.url(&format!("{repo}/blobs/uploads/"));
-                url.query_pairs_mut().append_pair("mount", &b.digest.to_string()).append_pair("from", &src.repository);
+                url.query_pairs_mut()
+                    .append_pair("mount", &b.digest.to_string())
+                    .append_pair("from", &src.repository);
                 let resp = s.send(Method::POST, &url, |r| r).await?;
                 match resp.status() {
                     StatusCode::CREATED => {
                         index.record(&layer.diff_id, b.clone(), Some(here.clone()), None)?;
-                        progress(Progress::MountedFrom { id, repository: src.repository.clone() });
+                        progress(Progress::MountedFrom {
+                            id,
+                            repository: src.repository.clone(),
+                        });
                         return Ok(descriptor(b));
                     }
                     // 202: the registry opened an upload instead; it expires unused.
@@ -172,7 +230,10 @@ impl Client {
             }
         }
         // 3. Upload a compressed blob we have, or compress once and keep it.
-        let blob = match known.iter().find(|b| content.contains(&b.digest) && b.media_type == manifest::DOCKER_LAYER_GZIP) {
+        let blob = match known
+            .iter()
+            .find(|b| content.contains(&b.digest) && b.media_type == manifest::DOCKER_LAYER_GZIP)
+        {
             Some(b) => b.clone(),
             None => {
                 let b = compress(content, &layer.diff_id).await?;
@@ -208,12 +269,13 @@ impl Client {
         let build = |r: reqwest::RequestBuilder| {
             sent.store(0, Ordering::Relaxed);
             let (path, sent) = (path.clone(), sent.clone());
-            let stream = futures_util::stream::once(async move { tokio::fs::File::open(path).await })
-                .map_ok(|f| tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024))
-                .try_flatten()
-                .inspect_ok(move |b| {
-                    sent.fetch_add(b.len() as u64, Ordering::Relaxed);
-                });
+            let stream =
+                futures_util::stream::once(async move { tokio::fs::File::open(path).await })
+                    .map_ok(|f| tokio_util::io::ReaderStream::with_capacity(f, 256 * 1024))
+                    .try_flatten()
+                    .inspect_ok(move |b| {
+                        sent.fetch_add(b.len() as u64, Ordering::Relaxed);
+                    });
             r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .header(reqwest::header::CONTENT_LENGTH, size)
                 .body(reqwest::Body::wrap_stream(stream))
@@ -232,7 +294,11 @@ impl Client {
                 }
             }
         }
-        progress(Progress::Pushing { id: id.to_string(), current: size, total: size });
+        progress(Progress::Pushing {
+            id: id.to_string(),
+            current: size,
+            total: size,
+        });
         Ok(())
     }
 }
@@ -274,11 +340,25 @@ async fn blob_exists(s: &Session<'_>, repo: &str, d: &Digest) -> Result<bool, Di
 /// Opens an upload session; returns its absolute location.
 async fn start_upload(s: &Session<'_>, repo: &str) -> Result<Url, DistributionError> {
     let url = s.url(&format!("{repo}/blobs/uploads/"));
-    let resp = s.send_ok(Method::POST, &url, |r| r.header(reqwest::header::CONTENT_LENGTH, 0)).await?;
-    let loc = resp.headers().get(reqwest::header::LOCATION).and_then(|v| v.to_str().ok()).ok_or_else(|| {
-        DistributionError::Registry { status: resp.status().as_u16(), code: "blob_upload_invalid".into(), message: "upload response has no Location".into() }
-    })?;
-    url.join(loc).map_err(|e| DistributionError::Registry { status: 202, code: "blob_upload_invalid".into(), message: format!("bad Location {loc:?}: {e}") })
+    let resp = s
+        .send_ok(Method::POST, &url, |r| {
+            r.header(reqwest::header::CONTENT_LENGTH, 0)
+        })
+        .await?;
+    let loc = resp
+        .headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(|| DistributionError::Registry {
+            status: resp.status().as_u16(),
+            code: "blob_upload_invalid".into(),
+            message: "upload response has no Location".into(),
+        })?;
+    url.join(loc).map_err(|e| DistributionError::Registry {
+        status: 202,
+        code: "blob_upload_invalid".into(),
+        message: format!("bad Location {loc:?}: {e}"),
+    })
 }
 
 fn with_digest(mut url: Url, d: &Digest) -> Url {
@@ -292,17 +372,33 @@ async fn compress(content: &ContentStore, diff_id: &Digest) -> Result<BlobInfo, 
     let content = content.clone();
     let diff_id = diff_id.clone();
     let shown = diff_id.clone();
-    let (digest, size) = tokio::task::spawn_blocking(move || -> Result<(Digest, u64), DistributionError> {
-        let mut src = io::BufReader::with_capacity(256 * 1024, content.open_blob(&diff_id)?);
-        let w = content.writer()?;
-        let mut gz = flate2::GzBuilder::new().mtime(0).write(w, flate2::Compression::new(GZIP_LEVEL));
-        let path = content.blob_path(&diff_id);
-        io::copy(&mut src, &mut gz).map_err(|source| DistributionError::Io { op: "compress", path: path.clone(), source })?;
-        let w = gz.finish().map_err(|source| DistributionError::Io { op: "compress", path, source })?;
-        Ok(w.commit(None, None)?)
-    })
-    .await
-    .map_err(|e| DistributionError::Worker(e.to_string()))??;
+    let (digest, size) =
+        tokio::task::spawn_blocking(move || -> Result<(Digest, u64), DistributionError> {
+            let mut src = io::BufReader::with_capacity(256 * 1024, content.open_blob(&diff_id)?);
+            let w = content.writer()?;
+            let mut gz = flate2::GzBuilder::new()
+                .mtime(0)
+                .write(w, flate2::Compression::new(GZIP_LEVEL));
+            let path = content.blob_path(&diff_id);
+            io::copy(&mut src, &mut gz).map_err(|source| DistributionError::Io {
+                op: "compress",
+                path: path.clone(),
+                source,
+            })?;
+            let w = gz.finish().map_err(|source| DistributionError::Io {
+                op: "compress",
+                path,
+                source,
+            })?;
+            Ok(w.commit(None, None)?)
+        })
+        .await
+        .map_err(|e| DistributionError::Worker(e.to_string()))??;
     tracing::debug!(diff_id = %shown, digest = %digest, size, "layer compressed");
-    Ok(BlobInfo { digest, media_type: manifest::DOCKER_LAYER_GZIP.to_string(), size, sources: Vec::new() })
+    Ok(BlobInfo {
+        digest,
+        media_type: manifest::DOCKER_LAYER_GZIP.to_string(),
+        size,
+        sources: Vec::new(),
+    })
 }

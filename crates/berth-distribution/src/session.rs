@@ -34,8 +34,11 @@ impl<'a> Session<'a> {
             let url = v2(&ep.base);
             match ep.http.get(url.clone()).send().await {
                 Ok(resp) => {
-                    let challenge =
-                        if resp.status() == StatusCode::UNAUTHORIZED { Challenge::from_headers(resp.headers()) } else { None };
+                    let challenge = if resp.status() == StatusCode::UNAUTHORIZED {
+                        Challenge::from_headers(resp.headers())
+                    } else {
+                        None
+                    };
                     tracing::debug!(registry, endpoint = %ep.base, status = resp.status().as_u16(), "registry ping");
                     let s = Session {
                         inner,
@@ -49,15 +52,27 @@ impl<'a> Session<'a> {
                     s.authorize(false).await?;
                     return Ok(s);
                 }
-                Err(e) => last_err = Some(DistributionError::Unreachable { url: url.to_string(), reason: describe_transport(&e) }),
+                Err(e) => {
+                    last_err = Some(DistributionError::Unreachable {
+                        url: url.to_string(),
+                        reason: describe_transport(&e),
+                    })
+                }
             }
         }
-        Err(last_err.unwrap_or_else(|| DistributionError::Unreachable { url: registry.into(), reason: "no endpoint".into() }))
+        Err(last_err.unwrap_or_else(|| DistributionError::Unreachable {
+            url: registry.into(),
+            reason: "no endpoint".into(),
+        }))
     }
 
     /// Sets the authorization for the current challenge and scopes. Returns whether it changed.
     async fn authorize(&self, fresh: bool) -> Result<bool, DistributionError> {
-        let challenge = self.challenge.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let challenge = self
+            .challenge
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
         let value = match challenge {
             None => return Ok(false),
             Some(Challenge::Basic) => match &self.creds {
@@ -65,11 +80,22 @@ impl<'a> Session<'a> {
                 None => return Ok(false),
             },
             Some(Challenge::Bearer { realm, service, .. }) => {
-                let scopes = self.scopes.lock().unwrap_or_else(|p| p.into_inner()).clone();
+                let scopes = self
+                    .scopes
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .clone();
+                let want = crate::auth::TokenRequest {
+                    registry: &self.registry,
+                    realm: &realm,
+                    service: service.as_deref(),
+                    scopes: &scopes,
+                    creds: self.creds.as_ref(),
+                };
                 let t = self
                     .inner
                     .tokens
-                    .token(&self.endpoint.http, &self.registry, &realm, service.as_deref(), &scopes, self.creds.as_ref(), fresh)
+                    .token(&self.endpoint.http, &want, fresh)
                     .await?;
                 format!("Bearer {t}")
             }
@@ -89,13 +115,26 @@ impl<'a> Session<'a> {
 
     /// Sends the request `build` makes, authorized; on a 401 re-authorizes for the challenge's scope
     /// and sends a freshly built request once more. Error statuses are returned as responses.
-    pub async fn send(&self, method: Method, url: &Url, build: impl Fn(RequestBuilder) -> RequestBuilder) -> Result<Response, DistributionError> {
+    pub async fn send(
+        &self,
+        method: Method,
+        url: &Url,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, DistributionError> {
         for attempt in 0..2 {
             let mut req = build(self.endpoint.http.request(method.clone(), url.clone()));
-            if let Some(a) = self.authorization.lock().unwrap_or_else(|p| p.into_inner()).clone() {
+            if let Some(a) = self
+                .authorization
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .clone()
+            {
                 req = req.header(reqwest::header::AUTHORIZATION, a);
             }
-            let resp = req.send().await.map_err(|e| transport_error(&method, url, &e))?;
+            let resp = req
+                .send()
+                .await
+                .map_err(|e| transport_error(&method, url, &e))?;
             if resp.status() == StatusCode::UNAUTHORIZED && attempt == 0 {
                 if let Some(ch) = Challenge::from_headers(resp.headers()) {
                     if let Challenge::Bearer { scope: Some(s), .. } = &ch {
@@ -116,7 +155,12 @@ impl<'a> Session<'a> {
     }
 
     /// [`send`](Self::send), then turns an error status into a [`DistributionError`].
-    pub async fn send_ok(&self, method: Method, url: &Url, build: impl Fn(RequestBuilder) -> RequestBuilder) -> Result<Response, DistributionError> {
+    pub async fn send_ok(
+        &self,
+        method: Method,
+        url: &Url,
+        build: impl Fn(RequestBuilder) -> RequestBuilder,
+    ) -> Result<Response, DistributionError> {
         let resp = self.send(method, url, build).await?;
         if resp.status().is_success() {
             Ok(resp)
@@ -134,9 +178,16 @@ fn v2(base: &Url) -> Url {
 
 pub(crate) fn transport_error(method: &Method, url: &Url, e: &reqwest::Error) -> DistributionError {
     if e.is_connect() {
-        DistributionError::Unreachable { url: url.to_string(), reason: describe_transport(e) }
+        DistributionError::Unreachable {
+            url: url.to_string(),
+            reason: describe_transport(e),
+        }
     } else {
-        DistributionError::Transfer { method: method_name(method), url: url.to_string(), reason: describe_transport(e) }
+        DistributionError::Transfer {
+            method: method_name(method),
+            url: url.to_string(),
+            reason: describe_transport(e),
+        }
     }
 }
 
@@ -171,21 +222,38 @@ struct ErrorEntry {
 pub(crate) async fn error_from_response(resp: Response) -> DistributionError {
     let status = resp.status();
     let body = resp.bytes().await.unwrap_or_default();
-    let first = serde_json::from_slice::<ErrorBody>(&body).ok().and_then(|b| b.errors.into_iter().next());
+    let first = serde_json::from_slice::<ErrorBody>(&body)
+        .ok()
+        .and_then(|b| b.errors.into_iter().next());
     if status == StatusCode::UNAUTHORIZED {
         // HEAD responses carry no body; Docker's wording then is the registry's usual message.
-        let msg = first.map(|e| e.message).filter(|m| !m.is_empty()).unwrap_or_else(|| "authentication required".into());
+        let msg = first
+            .map(|e| e.message)
+            .filter(|m| !m.is_empty())
+            .unwrap_or_else(|| "authentication required".into());
         return DistributionError::Unauthorized(msg);
     }
-    let reason = status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+    let reason = status
+        .canonical_reason()
+        .unwrap_or("error")
+        .to_ascii_lowercase();
     let (code, message) = match first {
         Some(e) => (e.code.to_ascii_lowercase(), e.message),
-        None => (reason.replace(' ', "_"), String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string()),
+        None => (
+            reason.replace(' ', "_"),
+            String::from_utf8_lossy(&body[..body.len().min(200)])
+                .trim()
+                .to_string(),
+        ),
     };
     let message = if message.is_empty() { reason } else { message };
     match status {
         StatusCode::FORBIDDEN => DistributionError::Denied(message),
         StatusCode::TOO_MANY_REQUESTS => DistributionError::TooManyRequests(message),
-        _ => DistributionError::Registry { status: status.as_u16(), code, message },
+        _ => DistributionError::Registry {
+            status: status.as_u16(),
+            code,
+            message,
+        },
     }
 }

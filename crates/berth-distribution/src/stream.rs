@@ -25,7 +25,11 @@ pub(crate) enum VerifyError {
     #[error("compressed digest mismatch")]
     Digest { expected: Digest, actual: Digest },
     #[error("size mismatch")]
-    Size { digest: Digest, expected: u64, actual: u64 },
+    Size {
+        digest: Digest,
+        expected: u64,
+        actual: u64,
+    },
     #[error("diff id mismatch")]
     DiffId { expected: Digest, actual: Digest },
 }
@@ -33,7 +37,8 @@ pub(crate) enum VerifyError {
 impl VerifyError {
     /// Finds a `VerifyError` inside an `io::Error` returned through the ingester.
     pub fn find(e: &io::Error) -> Option<&VerifyError> {
-        e.get_ref().and_then(|inner| inner.downcast_ref::<VerifyError>())
+        e.get_ref()
+            .and_then(|inner| inner.downcast_ref::<VerifyError>())
     }
 }
 
@@ -52,7 +57,14 @@ pub(crate) struct RawReader(Rc<RefCell<RawState>>);
 
 impl RawReader {
     pub fn new(rx: mpsc::Receiver<Bytes>, consumed: Arc<AtomicU64>) -> RawReader {
-        RawReader(Rc::new(RefCell::new(RawState { rx, chunk: Bytes::new(), hasher: Sha256::new(), count: 0, done: false, consumed })))
+        RawReader(Rc::new(RefCell::new(RawState {
+            rx,
+            chunk: Bytes::new(),
+            hasher: Sha256::new(),
+            count: 0,
+            done: false,
+            consumed,
+        })))
     }
 
     /// Reads to the end, then returns the digest and size of everything read.
@@ -101,23 +113,47 @@ pub(crate) struct Verified<'a> {
 }
 
 impl<'a> Verified<'a> {
-    pub fn new(decoded: Box<dyn Read + 'a>, raw: RawReader, expected_digest: Digest, expected_size: u64, expected_diff_id: Digest) -> Self {
-        Verified { decoded, raw, hasher: Sha256::new(), expected_digest, expected_size, expected_diff_id, checked: false }
+    pub fn new(
+        decoded: Box<dyn Read + 'a>,
+        raw: RawReader,
+        expected_digest: Digest,
+        expected_size: u64,
+        expected_diff_id: Digest,
+    ) -> Self {
+        Verified {
+            decoded,
+            raw,
+            hasher: Sha256::new(),
+            expected_digest,
+            expected_size,
+            expected_diff_id,
+            checked: false,
+        }
     }
 
     fn check(&mut self) -> io::Result<()> {
         let (actual, size) = self.raw.finish()?;
         let fail = |e: VerifyError| Err(io::Error::new(io::ErrorKind::InvalidData, e));
         if size != self.expected_size {
-            return fail(VerifyError::Size { digest: self.expected_digest.clone(), expected: self.expected_size, actual: size });
+            return fail(VerifyError::Size {
+                digest: self.expected_digest.clone(),
+                expected: self.expected_size,
+                actual: size,
+            });
         }
         if actual != self.expected_digest {
-            return fail(VerifyError::Digest { expected: self.expected_digest.clone(), actual });
+            return fail(VerifyError::Digest {
+                expected: self.expected_digest.clone(),
+                actual,
+            });
         }
         let hex = hex::encode(self.hasher.clone().finalize());
         let diff = Digest::from_hex(&hex).map_err(io::Error::other)?;
         if diff != self.expected_diff_id {
-            return fail(VerifyError::DiffId { expected: self.expected_diff_id.clone(), actual: diff });
+            return fail(VerifyError::DiffId {
+                expected: self.expected_diff_id.clone(),
+                actual: diff,
+            });
         }
         Ok(())
     }
@@ -159,7 +195,13 @@ mod tests {
     fn verified_passes_matching_stream_and_counts_bytes() {
         let data = b"hello world".to_vec();
         let (raw, consumed) = feed(vec![data[..5].to_vec(), data[5..].to_vec()]);
-        let mut v = Verified::new(Box::new(raw.clone()), raw, Digest::of(&data), 11, Digest::of(&data));
+        let mut v = Verified::new(
+            Box::new(raw.clone()),
+            raw,
+            Digest::of(&data),
+            11,
+            Digest::of(&data),
+        );
         let mut out = Vec::new();
         v.read_to_end(&mut out).unwrap();
         assert_eq!(out, data);
@@ -169,13 +211,31 @@ mod tests {
     #[test]
     fn verified_fails_at_eof_on_mismatch() {
         let (raw, _) = feed(vec![b"abc".to_vec()]);
-        let mut v = Verified::new(Box::new(raw.clone()), raw, Digest::of(b"abd"), 3, Digest::of(b"abc"));
+        let mut v = Verified::new(
+            Box::new(raw.clone()),
+            raw,
+            Digest::of(b"abd"),
+            3,
+            Digest::of(b"abc"),
+        );
         let err = v.read_to_end(&mut Vec::new()).unwrap_err();
-        assert!(matches!(VerifyError::find(&err), Some(VerifyError::Digest { .. })));
+        assert!(matches!(
+            VerifyError::find(&err),
+            Some(VerifyError::Digest { .. })
+        ));
 
         let (raw, _) = feed(vec![b"ab".to_vec()]);
-        let mut v = Verified::new(Box::new(raw.clone()), raw, Digest::of(b"abc"), 3, Digest::of(b"abc"));
+        let mut v = Verified::new(
+            Box::new(raw.clone()),
+            raw,
+            Digest::of(b"abc"),
+            3,
+            Digest::of(b"abc"),
+        );
         let err = v.read_to_end(&mut Vec::new()).unwrap_err();
-        assert!(matches!(VerifyError::find(&err), Some(VerifyError::Size { .. })));
+        assert!(matches!(
+            VerifyError::find(&err),
+            Some(VerifyError::Size { .. })
+        ));
     }
 }

@@ -37,7 +37,12 @@ pub(crate) struct Transport {
 
 impl Transport {
     pub fn new(insecure: Vec<String>, mirrors: Vec<String>, certs_dir: PathBuf) -> Transport {
-        Transport { insecure, mirrors, certs_dir, clients: Mutex::new(HashMap::new()) }
+        Transport {
+            insecure,
+            mirrors,
+            certs_dir,
+            clients: Mutex::new(HashMap::new()),
+        }
     }
 
     /// Whether plain HTTP and unverified TLS are allowed for `host` (`HOST[:PORT]`).
@@ -57,7 +62,10 @@ impl Transport {
             if pull {
                 for m in &self.mirrors {
                     match m.split_once("://") {
-                        Some((scheme, rest)) => hosts.push((rest.trim_end_matches('/').to_string(), Some(scheme.to_string()))),
+                        Some((scheme, rest)) => hosts.push((
+                            rest.trim_end_matches('/').to_string(),
+                            Some(scheme.to_string()),
+                        )),
                         None => hosts.push((m.trim_end_matches('/').to_string(), None)),
                     }
                 }
@@ -75,9 +83,11 @@ impl Transport {
                 None => vec!["https"],
             };
             for s in schemes {
-                let base = Url::parse(&format!("{s}://{host}")).map_err(|e| DistributionError::Unreachable {
-                    url: format!("{s}://{host}/v2/"),
-                    reason: e.to_string(),
+                let base = Url::parse(&format!("{s}://{host}")).map_err(|e| {
+                    DistributionError::Unreachable {
+                        url: format!("{s}://{host}/v2/"),
+                        reason: e.to_string(),
+                    }
                 })?;
                 let http = self.client(&host, insecure && s == "https")?;
                 out.push(Endpoint { base, http });
@@ -88,7 +98,12 @@ impl Transport {
 
     fn client(&self, host: &str, skip_verify: bool) -> Result<reqwest::Client, DistributionError> {
         let key = (host.to_string(), skip_verify);
-        if let Some(c) = self.clients.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        if let Some(c) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&key)
+        {
             return Ok(c.clone());
         }
         let mut b = reqwest::Client::builder()
@@ -96,8 +111,14 @@ impl Transport {
             .connect_timeout(Duration::from_secs(30))
             .danger_accept_invalid_certs(skip_verify);
         b = add_certs(b, &self.certs_dir.join(host))?;
-        let c = b.build().map_err(|e| DistributionError::Certificate { path: self.certs_dir.join(host), reason: e.to_string() })?;
-        self.clients.lock().unwrap_or_else(|p| p.into_inner()).insert(key, c.clone());
+        let c = b.build().map_err(|e| DistributionError::Certificate {
+            path: self.certs_dir.join(host),
+            reason: e.to_string(),
+        })?;
+        self.clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(key, c.clone());
         Ok(c)
     }
 }
@@ -114,20 +135,40 @@ fn strip_port(host: &str) -> &str {
 
 /// Adds `dir/*.crt` as roots and `dir/X.cert` + `dir/X.key` as the client identity (Docker's
 /// `certs.d` layout, `registry/config.go: ReadCertsDirectory`). A missing directory adds nothing.
-fn add_certs(mut b: reqwest::ClientBuilder, dir: &Path) -> Result<reqwest::ClientBuilder, DistributionError> {
+fn add_certs(
+    mut b: reqwest::ClientBuilder,
+    dir: &Path,
+) -> Result<reqwest::ClientBuilder, DistributionError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(b),
-        Err(source) => return Err(DistributionError::Io { op: "read", path: dir.to_path_buf(), source }),
+        Err(source) => {
+            return Err(DistributionError::Io {
+                op: "read",
+                path: dir.to_path_buf(),
+                source,
+            })
+        }
     };
     let mut names: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     names.sort();
-    let read = |p: &Path| std::fs::read(p).map_err(|source| DistributionError::Io { op: "read", path: p.to_path_buf(), source });
-    let bad = |p: &Path, reason: String| DistributionError::Certificate { path: p.to_path_buf(), reason };
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|source| DistributionError::Io {
+            op: "read",
+            path: p.to_path_buf(),
+            source,
+        })
+    };
+    let bad = |p: &Path, reason: String| DistributionError::Certificate {
+        path: p.to_path_buf(),
+        reason,
+    };
     for p in &names {
         match p.extension().and_then(|e| e.to_str()) {
             Some("crt") => {
-                for cert in reqwest::Certificate::from_pem_bundle(&read(p)?).map_err(|e| bad(p, e.to_string()))? {
+                for cert in reqwest::Certificate::from_pem_bundle(&read(p)?)
+                    .map_err(|e| bad(p, e.to_string()))?
+                {
                     b = b.add_root_certificate(cert);
                 }
             }
@@ -139,10 +180,18 @@ fn add_certs(mut b: reqwest::ClientBuilder, dir: &Path) -> Result<reqwest::Clien
                 let mut pem = read(p)?;
                 pem.push(b'\n');
                 pem.extend(read(&key)?);
-                b = b.identity(reqwest::Identity::from_pem(&pem).map_err(|e| bad(p, e.to_string()))?);
+                b = b.identity(
+                    reqwest::Identity::from_pem(&pem).map_err(|e| bad(p, e.to_string()))?,
+                );
             }
             Some("key") if !p.with_extension("cert").is_file() => {
-                return Err(bad(p, format!("missing client certificate {}", p.with_extension("cert").display())));
+                return Err(bad(
+                    p,
+                    format!(
+                        "missing client certificate {}",
+                        p.with_extension("cert").display()
+                    ),
+                ));
             }
             _ => {}
         }
@@ -156,8 +205,18 @@ mod tests {
 
     #[test]
     fn loopback_and_listed_registries_are_insecure() {
-        let t = Transport::new(vec!["reg.lan:5000".into()], vec![], PathBuf::from("/nonexistent"));
-        for h in ["127.0.0.1:5000", "127.1.2.3", "localhost:5000", "[::1]:5000", "reg.lan:5000"] {
+        let t = Transport::new(
+            vec!["reg.lan:5000".into()],
+            vec![],
+            PathBuf::from("/nonexistent"),
+        );
+        for h in [
+            "127.0.0.1:5000",
+            "127.1.2.3",
+            "localhost:5000",
+            "[::1]:5000",
+            "reg.lan:5000",
+        ] {
             assert!(t.is_insecure(h), "{h}");
         }
         for h in ["reg.lan", "reg.lan:5001", "example.com", "10.0.0.1:5000"] {
@@ -167,15 +226,39 @@ mod tests {
 
     #[test]
     fn docker_hub_goes_to_mirrors_then_registry_1() {
-        let t = Transport::new(vec![], vec!["https://mirror.example".into(), "127.0.0.1:5000".into()], PathBuf::from("/x"));
-        let urls: Vec<String> = t.endpoints("docker.io", true).unwrap().iter().map(|e| e.base.to_string()).collect();
+        let t = Transport::new(
+            vec![],
+            vec!["https://mirror.example".into(), "127.0.0.1:5000".into()],
+            PathBuf::from("/x"),
+        );
+        let urls: Vec<String> = t
+            .endpoints("docker.io", true)
+            .unwrap()
+            .iter()
+            .map(|e| e.base.to_string())
+            .collect();
         assert_eq!(
             urls,
-            ["https://mirror.example/", "https://127.0.0.1:5000/", "http://127.0.0.1:5000/", "https://registry-1.docker.io/"]
+            [
+                "https://mirror.example/",
+                "https://127.0.0.1:5000/",
+                "http://127.0.0.1:5000/",
+                "https://registry-1.docker.io/"
+            ]
         );
-        let urls: Vec<String> = t.endpoints("docker.io", false).unwrap().iter().map(|e| e.base.to_string()).collect();
+        let urls: Vec<String> = t
+            .endpoints("docker.io", false)
+            .unwrap()
+            .iter()
+            .map(|e| e.base.to_string())
+            .collect();
         assert_eq!(urls, ["https://registry-1.docker.io/"]);
-        let urls: Vec<String> = t.endpoints("example.com", true).unwrap().iter().map(|e| e.base.to_string()).collect();
+        let urls: Vec<String> = t
+            .endpoints("example.com", true)
+            .unwrap()
+            .iter()
+            .map(|e| e.base.to_string())
+            .collect();
         assert_eq!(urls, ["https://example.com/"]);
     }
 }

@@ -15,27 +15,58 @@ fn r(s: &str) -> Reference {
 async fn exercise(reg: &TestRegistry) {
     let a = host();
     let name = format!("{}/private/app:1", reg.host);
-    let id = build_image(&a.store, &name, &[layer_tar(&[("f", random_bytes(10_000, 5))])], "auth");
+    let id = build_image(
+        &a.store,
+        &name,
+        &[layer_tar(&[("f", random_bytes(10_000, 5))])],
+        "auth",
+    );
     let good = Credentials::new("alice", "secret");
     let bad = Credentials::new("alice", "wrong");
 
-    let err = a.client.push(a.store.clone(), &r(&name), None, |_| {}).await.unwrap_err();
+    let err = a
+        .client
+        .push(a.store.clone(), &r(&name), None, |_| {})
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "unauthorized: authentication required");
-    let err = a.client.push(a.store.clone(), &r(&name), Some(bad.clone()), |_| {}).await.unwrap_err();
+    let err = a
+        .client
+        .push(a.store.clone(), &r(&name), Some(bad.clone()), |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, DistributionError::Unauthorized(_)), "{err:?}");
-    a.client.push(a.store.clone(), &r(&name), Some(good.clone()), |_| {}).await.unwrap();
+    a.client
+        .push(a.store.clone(), &r(&name), Some(good.clone()), |_| {})
+        .await
+        .unwrap();
 
     let b = host();
-    let err = b.client.pull(b.store.clone(), &r(&name), None, None, |_| {}).await.unwrap_err();
+    let err = b
+        .client
+        .pull(b.store.clone(), &r(&name), None, None, |_| {})
+        .await
+        .unwrap_err();
     assert_eq!(err.to_string(), "unauthorized: authentication required");
-    let err = b.client.pull(b.store.clone(), &r(&name), None, Some(bad.clone()), |_| {}).await.unwrap_err();
+    let err = b
+        .client
+        .pull(b.store.clone(), &r(&name), None, Some(bad.clone()), |_| {})
+        .await
+        .unwrap_err();
     assert!(matches!(err, DistributionError::Unauthorized(_)), "{err:?}");
     assert!(b.store.list().is_empty());
-    let res = b.client.pull(b.store.clone(), &r(&name), None, Some(good.clone()), |_| {}).await.unwrap();
+    let res = b
+        .client
+        .pull(b.store.clone(), &r(&name), None, Some(good.clone()), |_| {})
+        .await
+        .unwrap();
     assert_eq!(res.id, id);
 
     b.client.login(&reg.host, &good).await.unwrap();
-    b.client.login(&format!("http://{}/", reg.host), &good).await.unwrap();
+    b.client
+        .login(&format!("http://{}/", reg.host), &good)
+        .await
+        .unwrap();
     let err = b.client.login(&reg.host, &bad).await.unwrap_err();
     assert!(matches!(err, DistributionError::Unauthorized(_)), "{err:?}");
 }
@@ -63,5 +94,9 @@ async fn token_auth_right_creds_work_wrong_creds_refused() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn login_to_open_registry_succeeds() {
     let reg = registry(|_, _| {}).await;
-    host().client.login(&reg.host, &Credentials::new("any", "thing")).await.unwrap();
+    host()
+        .client
+        .login(&reg.host, &Credentials::new("any", "thing"))
+        .await
+        .unwrap();
 }

@@ -11,7 +11,8 @@ pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let hosts = if a.hosts.is_empty() { vec![berth_client::DEFAULT_HOST.to_string()] } else { a.hosts };
     let hosts = hosts.iter().map(|h| h.parse::<ListenAddr>().map_err(|e| anyhow::anyhow!(e))).collect::<anyhow::Result<Vec<_>>>()?;
-    let config = DaemonConfig { data_root: a.data_root, hosts };
+    let registries = berth_daemon::service::distribution::RegistryOptions { insecure: a.insecure_registry, mirrors: a.registry_mirror };
+    let config = DaemonConfig { data_root: a.data_root, hosts, registries };
     berth_daemon::run(config, shutdown_signal()).await.map_err(|e| anyhow::anyhow!("{}", super::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -6,6 +6,7 @@ pub mod containers;
 pub mod daemon;
 pub mod images;
 pub mod registry;
+pub mod registry_client;
 pub mod system;
 
 use berth_client::{Client, ClientError, DEFAULT_HOST};

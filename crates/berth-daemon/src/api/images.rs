@@ -58,7 +58,7 @@ async fn get_verb(State(s): S, Path(rest): Path<String>) -> Result<Response, Api
     }
 }
 
-async fn post_verb(State(s): S, Path(rest): Path<String>, p: Params) -> Result<Response, ApiError> {
+async fn post_verb(State(s): S, Path(rest): Path<String>, p: Params, headers: axum::http::HeaderMap) -> Result<Response, ApiError> {
     let (name, verb) = split_verb(&rest, &["tag", "push"]).ok_or_else(not_found)?;
     match verb {
         "tag" => {
@@ -69,7 +69,12 @@ async fn post_verb(State(s): S, Path(rest): Path<String>, p: Params) -> Result<R
             s.images.tag(name, repo, p.get("tag").unwrap_or(""))?;
             Ok(StatusCode::CREATED.into_response())
         }
-        _ => Err(ServiceError::NotImplemented("pushing to a registry is not supported by this Berth daemon yet".into()).into()),
+        _ => {
+            let tag = p.get("tag").unwrap_or("");
+            let reference = Reference::from_repo_tag(name, tag).map_err(|e| ApiError::bad_request(e.to_string()))?;
+            let creds = registry_auth(&headers);
+            progress_stream(move |tx| async move { s.distribution.push(&reference, creds, tx).await }).await
+        }
     }
 }
 
@@ -88,9 +93,59 @@ fn json_lines(msgs: &[JsonMessage]) -> Response {
     (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
 }
 
-async fn create(State(s): S, p: Params, body: Body) -> Result<Response, ApiError> {
-    if p.get("fromImage").is_some_and(|v| !v.is_empty()) {
-        return Err(ServiceError::NotImplemented("pulling from a registry is not supported by this Berth daemon yet".into()).into());
+/// Runs a registry operation whose progress streams as JSON messages. An error before the first
+/// message is an ordinary HTTP error (so clients print Docker's one line); later ones end the stream.
+async fn progress_stream<F>(work: impl FnOnce(tokio::sync::mpsc::UnboundedSender<JsonMessage>) -> F + Send + 'static) -> Result<Response, ApiError>
+where
+    F: std::future::Future<Output = Result<(), ServiceError>> + 'static,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JsonMessage>();
+    // The registry client's futures are not all `Send`: drive them on a blocking-pool thread.
+    let handle = tokio::runtime::Handle::current();
+    let task = tokio::task::spawn_blocking(move || handle.block_on(work(tx)));
+    let first = rx.recv().await;
+    let Some(first) = first else {
+        task.await.map_err(ServiceError::from)??;
+        return Ok(json_lines(&[]));
+    };
+    let (btx, brx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
+    tokio::spawn(async move {
+        let _ = btx.send(bytes::Bytes::from(first.to_line())).await;
+        while let Some(m) = rx.recv().await {
+            if btx.send(bytes::Bytes::from(m.to_line())).await.is_err() {
+                return;
+            }
+        }
+        match task.await {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                let _ = btx.send(bytes::Bytes::from(JsonMessage::error(super::error_chain(&e)).to_line())).await;
+            }
+            Err(e) => {
+                let _ = btx.send(bytes::Bytes::from(JsonMessage::error(e.to_string()).to_line())).await;
+            }
+        }
+    });
+    let stream = futures_util::stream::unfold(brx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+}
+
+fn registry_auth(headers: &axum::http::HeaderMap) -> Option<berth_distribution::Credentials> {
+    headers.get("X-Registry-Auth").and_then(|v| v.to_str().ok()).and_then(crate::service::distribution::decode_auth)
+}
+
+async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Body) -> Result<Response, ApiError> {
+    if let Some(from) = p.get("fromImage").filter(|v| !v.is_empty()) {
+        let tag = p.get("tag").unwrap_or("");
+        let reference = if tag.starts_with("sha256:") {
+            Reference::parse(&format!("{from}@{tag}"))
+        } else {
+            Reference::from_repo_tag(from, tag)
+        }
+        .map_err(|e| ApiError::bad_request(e.to_string()))?;
+        let platform = p.get("platform").filter(|v| !v.is_empty()).map(str::to_string);
+        let creds = registry_auth(&headers);
+        return progress_stream(move |tx| async move { s.distribution.pull(&reference, platform.as_deref(), creds, tx).await }).await;
     }
     let src = p.get("fromSrc").filter(|v| !v.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
     let repo = p.get("repo").unwrap_or("");

@@ -132,7 +132,7 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
         ErrorKind::NotFound => StatusCode::NOT_FOUND,
         ErrorKind::AlreadyExists | ErrorKind::Conflict => StatusCode::CONFLICT,
         ErrorKind::InvalidArgument => StatusCode::BAD_REQUEST,
-        ErrorKind::Unavailable => StatusCode::NOT_IMPLEMENTED,
+        ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
         ErrorKind::Forbidden => StatusCode::FORBIDDEN,
         ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
@@ -140,7 +140,11 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let status = status_for(e.kind());
+        let status = match &e {
+            ServiceError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            _ => status_for(e.kind()),
+        };
         if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
             tracing::error!(error = %error_chain(&e), "request failed");
         }

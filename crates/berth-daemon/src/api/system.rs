@@ -23,6 +23,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/info", get(info))
         .route("/system/df", get(df))
         .route("/events", get(events))
+        .route("/auth", axum::routing::post(auth))
 }
 
 async fn ping(method: Method) -> Response {
@@ -144,3 +145,12 @@ async fn events(State(s): S, p: Params) -> Result<Response, ApiError> {
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
 }
 
+
+/// `POST /auth`: checks credentials against a registry (`docker login`).
+async fn auth(State(s): S, body: bytes::Bytes) -> Result<Response, ApiError> {
+    let v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let server = v["serveraddress"].as_str().unwrap_or("").to_string();
+    let creds = berth_distribution::Credentials::new(v["username"].as_str().unwrap_or(""), v["password"].as_str().unwrap_or(""));
+    s.distribution.login(if server.is_empty() { "docker.io" } else { &server }, &creds).await?;
+    Ok(json(StatusCode::OK, &j!({"Status": "Login Succeeded", "IdentityToken": ""})))
+}

@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod containers;
+pub mod distribution;
 pub mod images;
 pub mod system;
 
@@ -19,6 +20,8 @@ pub struct Services {
     pub containers: Arc<containers::ContainerService>,
     /// Image builds.
     pub build: build::BuildService,
+    /// Registry client (pull, push, login).
+    pub distribution: distribution::DistributionService,
     /// Version, info, disk usage.
     pub system: system::SystemService,
     /// Events.
@@ -27,7 +30,7 @@ pub struct Services {
 
 impl Services {
     /// Opens every store under `root`.
-    pub fn open(root: &Path) -> Result<Services, DaemonError> {
+    pub fn open(root: &Path, registries: &distribution::RegistryOptions) -> Result<Services, DaemonError> {
         let tmp = root.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|source| DaemonError::Io { op: "create", path: tmp.clone(), source })?;
@@ -37,7 +40,10 @@ impl Services {
         let containers = containers::ContainerService::open(root, store.clone(), events.clone())
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let build = build::BuildService::new(root, store.clone(), containers.snapshots(), events.clone(), containers.shim_exe().to_path_buf());
+        let distribution = distribution::DistributionService::new(root, store.clone(), events.clone(), registries)
+            .map_err(|e| DaemonError::Io { op: "set up the registry client in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         Ok(Services {
+            distribution,
             images: images::ImageService::new(store.clone(), events.clone()),
             build,
             containers,
@@ -68,9 +74,12 @@ pub enum ServiceError {
     /// A feature that exists in Docker but not (yet) in Berth.
     #[error("{0}")]
     NotImplemented(String),
-    /// A remote source (import URL) failed.
+    /// A remote source (import URL, registry) failed.
     #[error("{0}")]
     Upstream(String),
+    /// A registry refused the credentials.
+    #[error("{0}")]
+    Unauthorized(String),
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -86,7 +95,8 @@ impl berth_types::error::HasKind for ServiceError {
             ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::Internal(_) => ErrorKind::Internal,
             ServiceError::NotImplemented(_) => ErrorKind::Unavailable,
-            ServiceError::Upstream(_) => ErrorKind::InvalidArgument,
+            ServiceError::Upstream(_) => ErrorKind::Unavailable,
+            ServiceError::Unauthorized(_) => ErrorKind::Forbidden,
             ServiceError::Task(_) => ErrorKind::Internal,
         }
     }

@@ -40,13 +40,21 @@ pub async fn registry(configure: impl FnOnce(&mut RegistryConfig, &Path)) -> Tes
     tokio::spawn(server.run(async move {
         let _ = rx.await;
     }));
-    TestRegistry { host: addr.to_string(), dir, stop: Some(tx) }
+    TestRegistry {
+        host: addr.to_string(),
+        dir,
+        stop: Some(tx),
+    }
 }
 
 /// An htpasswd file with alice:secret.
 pub fn htpasswd(dir: &Path) -> std::path::PathBuf {
     let p = dir.join("htpasswd");
-    std::fs::write(&p, format!("alice:{}\n", bcrypt::hash("secret", 4).unwrap())).unwrap();
+    std::fs::write(
+        &p,
+        format!("alice:{}\n", bcrypt::hash("secret", 4).unwrap()),
+    )
+    .unwrap();
     p
 }
 
@@ -96,12 +104,17 @@ pub fn build_image(store: &ImageStore, reference: &str, tars: &[Vec<u8>], seed: 
     let mut layers = Vec::new();
     for t in tars {
         let st = berth_image::layer::ingest_layer(store.content(), &t[..]).unwrap();
-        layers.push(LayerRecord { diff_id: st.diff_id, size: st.size });
+        layers.push(LayerRecord {
+            diff_id: st.diff_id,
+            size: st.size,
+        });
     }
     let diff_ids: Vec<Digest> = layers.iter().map(|l| l.diff_id.clone()).collect();
     let config = config_json("amd64", &diff_ids, seed);
     let (id, _) = store.register(&config, layers, None).unwrap();
-    store.tag(&id, &Reference::parse_tagged(reference).unwrap()).unwrap();
+    store
+        .tag(&id, &Reference::parse_tagged(reference).unwrap())
+        .unwrap();
     id
 }
 
@@ -149,7 +162,12 @@ impl Events {
 pub async fn put_blob(host: &str, repo: &str, data: &[u8]) -> Digest {
     let d = Digest::of(data);
     let c = reqwest::Client::new();
-    let r = c.post(format!("http://{host}/v2/{repo}/blobs/uploads/?digest={d}")).body(data.to_vec()).send().await.unwrap();
+    let r = c
+        .post(format!("http://{host}/v2/{repo}/blobs/uploads/?digest={d}"))
+        .body(data.to_vec())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), 201, "push blob");
     d
 }
@@ -170,7 +188,13 @@ pub fn desc(mt: &str, data: &[u8]) -> Value {
 }
 
 /// Pushes an OCI image made of (media type, blob, uncompressed tar) layers; returns (manifest bytes, config bytes).
-pub async fn push_oci_image(host: &str, repo: &str, tag: Option<&str>, arch: &str, layers: &[(&str, Vec<u8>, Vec<u8>)]) -> (Vec<u8>, Vec<u8>) {
+pub async fn push_oci_image(
+    host: &str,
+    repo: &str,
+    tag: Option<&str>,
+    arch: &str,
+    layers: &[(&str, Vec<u8>, Vec<u8>)],
+) -> (Vec<u8>, Vec<u8>) {
     let diff_ids: Vec<Digest> = layers.iter().map(|(_, _, tar)| Digest::of(tar)).collect();
     let config = config_json(arch, &diff_ids, arch);
     put_blob(host, repo, &config).await;
@@ -184,8 +208,17 @@ pub async fn push_oci_image(host: &str, repo: &str, tag: Option<&str>, arch: &st
         "layers": layers.iter().map(|(mt, blob, _)| desc(mt, blob)).collect::<Vec<_>>(),
     });
     let body = serde_json::to_vec(&m).unwrap();
-    let r = tag.map(str::to_string).unwrap_or_else(|| Digest::of(&body).to_string());
-    put_manifest(host, repo, &r, "application/vnd.oci.image.manifest.v1+json", &body).await;
+    let r = tag
+        .map(str::to_string)
+        .unwrap_or_else(|| Digest::of(&body).to_string());
+    put_manifest(
+        host,
+        repo,
+        &r,
+        "application/vnd.oci.image.manifest.v1+json",
+        &body,
+    )
+    .await;
     (body, config)
 }
 
@@ -212,7 +245,13 @@ pub struct ProxyState {
 
 impl ProxyState {
     pub fn blob_gets(&self, d: &Digest) -> usize {
-        self.gets.lock().unwrap().iter().filter(|(p, _)| p.ends_with(&format!("/blobs/{d}"))).map(|(_, n)| *n).sum()
+        self.gets
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|(p, _)| p.ends_with(&format!("/blobs/{d}")))
+            .map(|(_, n)| *n)
+            .sum()
     }
 }
 
@@ -229,27 +268,41 @@ pub async fn proxy(upstream: &str) -> Proxy {
 
     let state = Arc::new(ProxyState::default());
     let upstream = upstream.to_string();
-    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let handler = move |State(st): State<Arc<ProxyState>>, req: Request| {
         let upstream = upstream.clone();
         let http = http.clone();
         async move {
             let method = req.method().clone();
-            let pq = req.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+            let pq = req
+                .uri()
+                .path_and_query()
+                .map(|p| p.to_string())
+                .unwrap_or_default();
             let path = req.uri().path().to_string();
             let mut headers = req.headers().clone();
             headers.remove("host");
-            let body = axum::body::to_bytes(req.into_body(), usize::MAX).await.unwrap();
+            let body = axum::body::to_bytes(req.into_body(), usize::MAX)
+                .await
+                .unwrap();
             if method == "GET" {
                 *st.gets.lock().unwrap().entry(path.clone()).or_default() += 1;
                 if let Some(r) = headers.get("range") {
-                    st.ranges.lock().unwrap().push(r.to_str().unwrap().to_string());
+                    st.ranges
+                        .lock()
+                        .unwrap()
+                        .push(r.to_str().unwrap().to_string());
                 }
             }
             let fault = if method == "GET" {
                 let mut faults = st.faults.lock().unwrap();
                 let hit = faults.iter().position(|f| match f {
-                    Fault::DropOnce(d) | Fault::Fail(d) | Fault::Corrupt(d) => path.ends_with(&format!("/blobs/{d}")),
+                    Fault::DropOnce(d) | Fault::Fail(d) | Fault::Corrupt(d) => {
+                        path.ends_with(&format!("/blobs/{d}"))
+                    }
                 });
                 match hit.map(|i| faults[i].clone()) {
                     Some(f @ Fault::DropOnce(_)) => {
@@ -262,7 +315,10 @@ pub async fn proxy(upstream: &str) -> Proxy {
                 None
             };
             if matches!(fault, Some(Fault::Fail(_))) {
-                return Response::builder().status(500).body(Body::from("injected failure")).unwrap();
+                return Response::builder()
+                    .status(500)
+                    .body(Body::from("injected failure"))
+                    .unwrap();
             }
             let up = http
                 .request(method, format!("http://{upstream}{pq}"))
@@ -303,7 +359,9 @@ pub async fn proxy(upstream: &str) -> Proxy {
             }
         }
     };
-    let app = axum::Router::new().fallback(handler).with_state(state.clone());
+    let app = axum::Router::new()
+        .fallback(handler)
+        .with_state(state.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let host = listener.local_addr().unwrap().to_string();
     let (tx, rx) = tokio::sync::oneshot::channel::<()>();
@@ -314,5 +372,9 @@ pub async fn proxy(upstream: &str) -> Proxy {
             })
             .await;
     });
-    Proxy { host, state, _stop: tx }
+    Proxy {
+        host,
+        state,
+        _stop: tx,
+    }
 }

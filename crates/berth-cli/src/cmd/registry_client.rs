@@ -1,0 +1,158 @@
+//! `pull`, `push`, `login`, `logout`: credentials live in `~/.berth/config.json` (Docker's format,
+//! mode 0600, `credsStore`/`credHelpers` honoured) and travel to the daemon in `X-Registry-Auth`.
+
+use crate::cli::{LoginArgs, PullArgs};
+use berth_client::Client;
+use berth_distribution::config::ConfigFile;
+use berth_distribution::Credentials;
+use berth_types::Reference;
+use http::Method;
+use std::collections::HashSet;
+use std::io::{BufRead, IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+fn config_path() -> PathBuf {
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    std::env::var_os("BERTH_CONFIG").map(|d| PathBuf::from(d).join("config.json")).unwrap_or_else(|| home.join(".berth/config.json"))
+}
+
+fn load_config() -> anyhow::Result<ConfigFile> {
+    ConfigFile::load(config_path()).map_err(|e| anyhow::anyhow!("{e}"))
+}
+
+/// The `X-Registry-Auth` value for `registry`, if credentials are stored.
+fn auth_header(registry: &str) -> anyhow::Result<Option<String>> {
+    use base64::Engine;
+    let cfg = load_config()?;
+    let Some(c) = cfg.get(registry).map_err(|e| anyhow::anyhow!("{e}"))? else { return Ok(None) };
+    let json = serde_json::json!({"username": c.username, "password": c.password, "serveraddress": registry});
+    Ok(Some(base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&json)?)))
+}
+
+/// Renders a pull/push stream: one line per state change (progress updates are shown only on a
+/// terminal, overwriting the line).
+async fn render(resp: http::Response<hyper::body::Incoming>, quiet: bool) -> anyhow::Result<()> {
+    let tty = std::io::stdout().is_terminal();
+    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut out = std::io::stdout();
+    berth_client::json_stream(resp, |m| {
+        if quiet {
+            return;
+        }
+        let status = m.status.clone().unwrap_or_default();
+        let line = match &m.id {
+            Some(id) => format!("{id}: {status}"),
+            None => status.clone(),
+        };
+        let is_progress = m.progress_detail.as_ref().is_some_and(|d| d.total.is_some());
+        if is_progress {
+            if tty {
+                let d = m.progress_detail.clone().unwrap_or_default();
+                let _ = write!(out, "\r{line} {}/{}\x1b[K", crate::render::units::human_size(d.current.unwrap_or(0) as f64), crate::render::units::human_size(d.total.unwrap_or(0) as f64));
+                let _ = out.flush();
+            }
+            return;
+        }
+        if seen.insert((m.id.clone().unwrap_or_default(), status)) {
+            let _ = writeln!(out, "{}{line}", if tty { "\r\x1b[K" } else { "" });
+        }
+    })
+    .await?;
+    Ok(())
+}
+
+/// `berth pull`.
+pub async fn pull(c: &Client, a: PullArgs) -> anyhow::Result<ExitCode> {
+    if a.all_tags {
+        anyhow::bail!("--all-tags is not supported yet");
+    }
+    let r = Reference::parse_tagged(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut q = vec![("fromImage", r.name())];
+    match (r.tag(), r.digest()) {
+        (_, Some(d)) => q.push(("tag", d.to_string())),
+        (Some(t), None) => q.push(("tag", t.to_string())),
+        _ => {}
+    }
+    if let Some(p) = &a.platform {
+        q.push(("platform", p.clone()));
+    }
+    let auth = auth_header(r.domain())?;
+    let mut headers = vec![];
+    if let Some(h) = &auth {
+        headers.push(("X-Registry-Auth", h.as_str()));
+    }
+    let resp = c.request(Method::POST, "/images/create", &q, berth_client::empty(), &headers).await?;
+    render(resp, a.quiet).await?;
+    if a.quiet {
+        println!("{}", r.familiar());
+    } else {
+        println!("{}", r);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth push`.
+pub async fn push(c: &Client, a: PullArgs) -> anyhow::Result<ExitCode> {
+    let r = Reference::parse_tagged(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let q = vec![("tag", r.tag().unwrap_or("latest").to_string())];
+    let auth = auth_header(r.domain())?.unwrap_or_else(|| "e30=".into());
+    let resp = c.request(Method::POST, &format!("/images/{}/push", r.familiar_name()), &q, berth_client::empty(), &[("X-Registry-Auth", &auth)]).await?;
+    render(resp, a.quiet).await?;
+    if a.quiet {
+        println!("{}", r.familiar());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth login`.
+pub async fn login(c: &Client, a: LoginArgs) -> anyhow::Result<ExitCode> {
+    let server = a.server.clone().unwrap_or_else(|| "docker.io".into());
+    let username = match a.username.clone() {
+        Some(u) => u,
+        None => {
+            print!("Username: ");
+            std::io::stdout().flush()?;
+            let mut l = String::new();
+            std::io::stdin().lock().read_line(&mut l)?;
+            l.trim().to_string()
+        }
+    };
+    let password = if a.password_stdin {
+        let mut l = String::new();
+        std::io::stdin().lock().read_line(&mut l)?;
+        l.trim_end_matches(['\n', '\r']).to_string()
+    } else if let Some(p) = a.password.clone() {
+        eprintln!("WARNING! Using --password via the CLI is insecure. Use --password-stdin.");
+        p
+    } else {
+        print!("Password: ");
+        std::io::stdout().flush()?;
+        let mut l = String::new();
+        std::io::stdin().lock().read_line(&mut l)?;
+        l.trim_end_matches(['\n', '\r']).to_string()
+    };
+    if username.is_empty() || password.is_empty() {
+        anyhow::bail!("username and password are required");
+    }
+    let body = serde_json::json!({"username": username, "password": password, "serveraddress": server});
+    let _: serde_json::Value = c.post_json("/auth", &[], &body).await?;
+    let mut cfg = load_config()?;
+    cfg.store(&server, &Credentials::new(username, password)).map_err(|e| anyhow::anyhow!("{e}"))?;
+    cfg.save().map_err(|e| anyhow::anyhow!("{e}"))?;
+    println!("Login Succeeded");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth logout`.
+pub async fn logout(server: Option<String>) -> anyhow::Result<ExitCode> {
+    let server = server.unwrap_or_else(|| "docker.io".into());
+    let mut cfg = load_config()?;
+    if cfg.erase(&server).map_err(|e| anyhow::anyhow!("{e}"))? {
+        cfg.save().map_err(|e| anyhow::anyhow!("{e}"))?;
+        println!("Removing login credentials for {server}");
+    } else {
+        println!("Not logged in to {server}");
+    }
+    Ok(ExitCode::SUCCESS)
+}

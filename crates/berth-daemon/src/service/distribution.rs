@@ -1,0 +1,127 @@
+//! Pull, push and login: the daemon as a registry client (through `berth-distribution`), with
+//! Docker's JSON progress messages and image events.
+
+use super::ServiceError;
+use crate::events::EventBus;
+use berth_api::progress::{JsonMessage, ProgressDetail};
+use berth_distribution::{Client, ClientOptions, Credentials, Progress};
+use berth_image::ImageStore;
+use berth_types::Reference;
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+use tokio::sync::mpsc;
+
+/// Registry settings of the daemon.
+#[derive(Debug, Clone, Default)]
+pub struct RegistryOptions {
+    /// `--insecure-registry HOST:PORT` (plain HTTP allowed).
+    pub insecure: Vec<String>,
+    /// `--registry-mirror URL` for docker.io.
+    pub mirrors: Vec<String>,
+}
+
+/// The daemon's registry client.
+pub struct DistributionService {
+    client: Client,
+    store: Arc<ImageStore>,
+    events: Arc<EventBus>,
+}
+
+impl From<berth_distribution::DistributionError> for ServiceError {
+    fn from(e: berth_distribution::DistributionError) -> Self {
+        use berth_types::error::HasKind;
+        match e.kind() {
+            berth_types::ErrorKind::NotFound => ServiceError::NotFound(e.to_string()),
+            berth_types::ErrorKind::InvalidArgument => ServiceError::Invalid(e.to_string()),
+            berth_types::ErrorKind::Forbidden => ServiceError::Unauthorized(e.to_string()),
+            _ => ServiceError::Upstream(e.to_string()),
+        }
+    }
+}
+
+/// Turns a progress event into the JSON messages Docker's clients render. A push's digest is two
+/// messages, as dockerd sends it: the status line clients print, and the `aux` record they parse
+/// (clients do not print messages that carry `aux`).
+pub fn messages(p: &Progress) -> Vec<JsonMessage> {
+    let mut m = JsonMessage::status(p.status());
+    m.id = p.id().map(str::to_string);
+    if let Some((current, total)) = p.detail() {
+        m.progress_detail = Some(ProgressDetail { current: Some(current as i64), total: Some(total as i64) });
+    }
+    let mut out = vec![m];
+    if let Progress::PushDigest { tag, digest, size } = p {
+        out.push(JsonMessage {
+            progress_detail: Some(ProgressDetail::default()),
+            aux: Some(serde_json::json!({"Tag": tag, "Digest": digest.to_string(), "Size": size})),
+            ..Default::default()
+        });
+    }
+    out
+}
+
+impl DistributionService {
+    /// A client keeping its state under `root`.
+    pub fn new(root: &Path, store: Arc<ImageStore>, events: Arc<EventBus>, opts: &RegistryOptions) -> Result<Self, ServiceError> {
+        let mut o = ClientOptions::new(root.join("distribution"));
+        o.insecure_registries = opts.insecure.clone();
+        o.mirrors = opts.mirrors.clone();
+        let client = Client::new(o).map_err(|e| ServiceError::Internal(format!("registry client: {e}")))?;
+        Ok(DistributionService { client, store, events })
+    }
+
+    /// Pulls `reference`, streaming progress into `tx`.
+    pub async fn pull(&self, reference: &Reference, platform: Option<&str>, creds: Option<Credentials>, tx: mpsc::UnboundedSender<JsonMessage>) -> Result<(), ServiceError> {
+        let r = self.client.pull(self.store.clone(), reference, platform, creds, move |p| {
+            for m in messages(&p) {
+                let _ = tx.send(m);
+            }
+        });
+        let res = r.await?;
+        self.events.publish("image", "pull", &reference.familiar(), BTreeMap::from([("name".to_string(), reference.familiar())]));
+        tracing::info!(image.id = %res.id, reference = %reference, "image pulled");
+        Ok(())
+    }
+
+    /// Pushes `reference`, streaming progress into `tx`.
+    pub async fn push(&self, reference: &Reference, creds: Option<Credentials>, tx: mpsc::UnboundedSender<JsonMessage>) -> Result<(), ServiceError> {
+        let res = self
+            .client
+            .push(self.store.clone(), reference, creds, move |p| {
+                for m in messages(&p) {
+                let _ = tx.send(m);
+            }
+            })
+            .await?;
+        self.events.publish("image", "push", &reference.familiar(), BTreeMap::from([("name".to_string(), reference.familiar())]));
+        tracing::info!(digest = %res.digest, reference = %reference, "image pushed");
+        Ok(())
+    }
+
+    /// Checks credentials against a registry.
+    pub async fn login(&self, server: &str, creds: &Credentials) -> Result<(), ServiceError> {
+        Ok(self.client.login(server, creds).await?)
+    }
+}
+
+/// Decodes Docker's `X-Registry-Auth` header (base64url JSON `{"username","password",…}`).
+pub fn decode_auth(header: &str) -> Option<Credentials> {
+    use base64::Engine;
+    let h = header.trim();
+    if h.is_empty() {
+        return None;
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE
+        .decode(h)
+        .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(h.trim_end_matches('=')))
+        .or_else(|_| base64::engine::general_purpose::STANDARD.decode(h))
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&bytes).ok()?;
+    let user = v["username"].as_str().unwrap_or("").to_string();
+    let pass = v["password"].as_str().unwrap_or("").to_string();
+    let token = v["identitytoken"].as_str().unwrap_or("").to_string();
+    if !token.is_empty() {
+        return Some(Credentials::new("<token>", token));
+    }
+    (!user.is_empty()).then(|| Credentials::new(user, pass))
+}
