@@ -13,16 +13,17 @@ for pkg_cmd in "busybox-static:/bin/busybox" "xz-utils:xz" "bzip2:bzip2" "zstd:z
 done
 # The stock docker CLI drives the compatibility tests; Debian ships it in docker.io (its daemon is never started).
 command -v docker >/dev/null || need+=("docker.io")
-# skopeo is the registry's interoperability peer in tests.
+# Interoperability peers in tests: skopeo, dockerd (docker.io) and distribution 2.8 (docker-registry).
 command -v skopeo >/dev/null || need+=("skopeo")
+command -v dockerd >/dev/null || need+=("docker.io")
+command -v docker-registry >/dev/null || need+=("docker-registry")
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # docker.io's package starts dockerd via systemd where there is one; Berth does not need it.
-  if [[ " ${need[*]} " == *" docker.io "* ]]; then
-    (systemctl disable --now docker.service docker.socket containerd.service >/dev/null 2>&1 || true)
-  fi
+  # Their packages start services where systemd runs; tests start their own instances.
+  (systemctl disable --now docker.service docker.socket containerd.service docker-registry.service >/dev/null 2>&1 || true)
 fi
 command -v cargo >/dev/null || { echo "cargo (stable Rust) is required: https://rustup.rs" >&2; exit 1; }

@@ -114,3 +114,192 @@ fn login_and_logout_keep_credentials_in_a_private_file() {
     assert!(stdout(&out).contains("Removing login credentials"));
     assert!(!std::fs::read_to_string(cfg.join("config.json")).unwrap().contains(&server));
 }
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_port(port: u16) {
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    panic!("nothing listens on {port}");
+}
+
+/// A process killed with SIGTERM (then SIGKILL) and reaped when dropped.
+struct Proc(std::process::Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0.id() as i32), nix::sys::signal::Signal::SIGTERM);
+        for _ in 0..200 {
+            if let Ok(Some(_)) = self.0.try_wait() {
+                return;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn berth_with_config(d: &Daemon, cfg: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    let mut child = std::process::Command::new(BERTH)
+        .args(args)
+        .env("BERTH_HOST", d.host())
+        .env("BERTH_CONFIG", cfg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
+
+#[test]
+fn private_registry_requires_login() {
+    let dir = tempfile::tempdir().unwrap();
+    let htpasswd = dir.path().join("htpasswd");
+    std::fs::write(&htpasswd, format!("alice:{}\n", bcrypt::hash("right-pass", 4).unwrap())).unwrap();
+    let port = free_port();
+    let _reg = Proc(
+        std::process::Command::new(BERTH)
+            .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--auth", &format!("htpasswd:{}", htpasswd.display()), "--root"])
+            .arg(dir.path().join("reg"))
+            .args(["--log-level", "warn"])
+            .spawn()
+            .unwrap(),
+    );
+    wait_port(port);
+    let d = Daemon::start();
+    d.berth_ok(&["import", busybox_tarball().to_str().unwrap(), &format!("127.0.0.1:{port}/private/bb:1")]);
+    let cfg = d.dir.path().join("cfg");
+    let server = format!("127.0.0.1:{port}");
+    let name = format!("{server}/private/bb:1");
+    let o = berth_with_config(&d, &cfg, &["push", &name], "");
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("unauthorized"), "{}", stderr(&o));
+    let o = berth_with_config(&d, &cfg, &["login", "-u", "alice", "--password-stdin", &server], "wrong\n");
+    assert_eq!(o.status.code(), Some(1), "a wrong password is refused");
+    assert!(stderr(&o).contains("unauthorized"), "{}", stderr(&o));
+    let o = berth_with_config(&d, &cfg, &["login", "-u", "alice", "--password-stdin", &server], "right-pass\n");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = berth_with_config(&d, &cfg, &["push", &name], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    let other = Daemon::start();
+    let o = berth_with_config(&other, &cfg, &["pull", &name], "");
+    assert!(o.status.success(), "{}", stderr(&o));
+    berth_with_config(&d, &cfg, &["logout", &server], "");
+    other.berth_ok(&["rmi", &name]);
+    let o = berth_with_config(&other, &cfg, &["pull", &name], "");
+    assert_eq!(o.status.code(), Some(1), "logout forgets the credentials");
+}
+
+#[test]
+fn interop_with_distribution_registry_and_skopeo() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = dir.path().join("config.yml");
+    std::fs::write(
+        &config,
+        format!("version: 0.1\nstorage:\n  filesystem:\n    rootdirectory: {}\nhttp:\n  addr: 127.0.0.1:{port}\nlog:\n  level: error\n", dir.path().join("data").display()),
+    )
+    .unwrap();
+    let _reg = Proc(
+        std::process::Command::new("docker-registry")
+            .arg("serve")
+            .arg(&config)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("docker-registry (distribution 2.8) must be installed (.ci/run installs it)"),
+    );
+    wait_port(port);
+    let a = Daemon::start();
+    a.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    let name = format!("127.0.0.1:{port}/interop/hello:1");
+    let id = a.berth_ok(&["build", "-q", "-t", &name, &hello_example()]).trim().to_string();
+    a.berth_ok(&["push", &name]);
+    let b = Daemon::start();
+    b.berth_ok(&["pull", &name]);
+    assert_eq!(b.berth_ok(&["image", "inspect", "-f", "{{.Id}}", &name]).trim(), id);
+    assert!(b.berth_ok(&["run", "--rm", &name]).starts_with("Hello from Berth"));
+
+    // skopeo copies an OCI layout (what `berth save` writes) into the registry; Berth pulls and runs it.
+    let archive = dir.path().join("saved.tar");
+    a.berth_ok(&["save", "-o", archive.to_str().unwrap(), &name]);
+    let layout = dir.path().join("layout");
+    std::fs::create_dir_all(&layout).unwrap();
+    let st = std::process::Command::new("tar").arg("xf").arg(&archive).arg("-C").arg(&layout).status().unwrap();
+    assert!(st.success());
+    let dest = format!("docker://127.0.0.1:{port}/skopeo/hello:2");
+    let o = std::process::Command::new("skopeo")
+        .args(["copy", "--dest-tls-verify=false"])
+        .arg(format!("oci:{}", layout.display()))
+        .arg(&dest)
+        .output()
+        .expect("skopeo must be installed (.ci/run installs it)");
+    assert!(o.status.success(), "skopeo copy: {}", stderr(&o));
+    let c = Daemon::start();
+    let skopeo_name = format!("127.0.0.1:{port}/skopeo/hello:2");
+    c.berth_ok(&["pull", &skopeo_name]);
+    assert!(c.berth_ok(&["run", "--rm", &skopeo_name]).starts_with("Hello from Berth"));
+}
+
+#[test]
+fn dockerd_pushes_to_and_pulls_from_berth_registry() {
+    let reg = Registry::start();
+    let dir = tempfile::Builder::new().prefix("dockerd-").tempdir().unwrap();
+    let sock = dir.path().join("docker.sock");
+    let _dockerd = Proc(
+        std::process::Command::new("dockerd")
+            .arg("--data-root")
+            .arg(dir.path().join("root"))
+            .arg("--exec-root")
+            .arg(dir.path().join("exec"))
+            .arg("--pidfile")
+            .arg(dir.path().join("docker.pid"))
+            .arg("-H")
+            .arg(format!("unix://{}", sock.display()))
+            .args(["--storage-driver", "vfs", "--bridge", "none", "--iptables=false", "--ip6tables=false", "--ip-masq=false", "--ip-forward=false"])
+            .args(["--containerd-namespace", "berth-test", "--containerd-plugins-namespace", "berth-test-plugins"])
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("dockerd (docker.io) must be installed (.ci/run installs it)"),
+    );
+    let docker = |args: &[&str]| {
+        std::process::Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", sock.display()))
+            .env("DOCKER_CONFIG", dir.path().join("cfg"))
+            .output()
+            .unwrap()
+    };
+    let mut up = false;
+    for _ in 0..300 {
+        if docker(&["version"]).status.success() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(up, "dockerd did not start");
+    let name = format!("127.0.0.1:{}/fromdocker/bb:1", reg.port);
+    let o = docker(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = docker(&["push", &name]);
+    assert!(o.status.success() && stdout(&o).contains("digest: sha256:"), "{}{}", stdout(&o), stderr(&o));
+    assert!(docker(&["rmi", &name]).status.success());
+    let o = docker(&["pull", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // What dockerd pushed, Berth pulls and runs.
+    let d = Daemon::start();
+    d.berth_ok(&["pull", &name]);
+    assert_eq!(d.berth_ok(&["run", "--rm", &name, "echo", "ok"]).trim(), "ok");
+}
