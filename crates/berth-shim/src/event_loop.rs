@@ -71,6 +71,8 @@ enum Role {
 struct Client {
     stream: UnixStream,
     role: Role,
+    /// A write to it failed; removed at the end of the loop iteration (indices stay valid until then).
+    dead: bool,
 }
 
 fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
@@ -192,9 +194,9 @@ pub fn serve(args: &ShimArgs, r: Running) {
                 match read_hello(&mut s) {
                     Some(ShimHello::Attach { stdin: i, stdout: o, stderr: e }) => {
                         let _ = s.set_write_timeout(Some(Duration::from_secs(10)));
-                        clients.push(Client { stream: s, role: Role::Attach { stdin: i && stdin.is_some(), stdout: o, stderr: e } });
+                        clients.push(Client { stream: s, role: Role::Attach { stdin: i && stdin.is_some(), stdout: o, stderr: e }, dead: false });
                     }
-                    Some(ShimHello::Wait) => clients.push(Client { stream: s, role: Role::Wait }),
+                    Some(ShimHello::Wait) => clients.push(Client { stream: s, role: Role::Wait, dead: false }),
                     Some(ShimHello::Release) => released = true,
                     Some(ShimHello::Resize { height, width }) => {
                         if let Some(p) = &pty {
@@ -210,18 +212,23 @@ pub fn serve(args: &ShimArgs, r: Running) {
             if !polled_outputs || !hit(ready[2 + k]) {
                 continue;
             }
-            let mut f = File::from(fd.try_clone().expect("dup output fd"));
+            let Ok(dup) = fd.try_clone() else {
+                closed_outputs.push(k);
+                continue;
+            };
+            let mut f = File::from(dup);
             match f.read(&mut buf) {
                 Ok(0) => closed_outputs.push(k),
                 Ok(n) => {
                     log.write(*stream, &buf[..n]);
                     let data = frame(*stream, &buf[..n]);
-                    clients.retain_mut(|c| match c.role {
-                        Role::Attach { stdout, stderr, .. } if (*stream == 1 && stdout) || (*stream == 2 && stderr) => {
-                            c.stream.write_all(&data).is_ok()
+                    for c in clients.iter_mut().filter(|c| !c.dead) {
+                        if let Role::Attach { stdout, stderr, .. } = c.role {
+                            if ((*stream == 1 && stdout) || (*stream == 2 && stderr)) && c.stream.write_all(&data).is_err() {
+                                c.dead = true;
+                            }
                         }
-                        _ => true,
-                    });
+                    }
                 }
                 Err(e) if e.kind() == ErrorKind::WouldBlock || e.kind() == ErrorKind::Interrupted => {}
                 // A PTY master reads EIO once the last slave closed: the end of output.
@@ -247,9 +254,8 @@ pub fn serve(args: &ShimArgs, r: Running) {
                     done_clients.push(ci);
                 }
                 Ok(n) => {
-                    if let Some(sin) = &stdin {
-                        let mut f = File::from(sin.try_clone().expect("dup stdin fd"));
-                        if f.write_all(&buf[..n]).is_err() {
+                    if let Some(Ok(dup)) = stdin.as_ref().map(|s| s.try_clone()) {
+                        if File::from(dup).write_all(&buf[..n]).is_err() {
                             drop_stdin = true;
                         }
                     }
@@ -265,6 +271,7 @@ pub fn serve(args: &ShimArgs, r: Running) {
         if drop_stdin {
             stdin = None;
         }
+        clients.retain(|c| !c.dead);
     }
     log.flush();
     let code = exit.unwrap_or(255);

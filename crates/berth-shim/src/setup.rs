@@ -197,6 +197,19 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals })
 }
 
+/// Removes the container's (now empty) cgroup in every v1 controller and in the v2 hierarchy, in
+/// case the runtime could not (e.g. it failed before saving its state).
+fn remove_cgroups(name: &str) {
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(name)];
+    dirs.extend(entries.flatten().map(|e| e.path().join(name)));
+    for d in dirs {
+        if d.is_dir() {
+            let _ = std::fs::remove_dir(&d);
+        }
+    }
+}
+
 /// Removes what the shim set up: libcontainer state and cgroup, the root filesystem mount, sockets.
 /// An exec shim only removes its sockets: the container is not its to clean up.
 pub fn cleanup(args: &ShimArgs) {
@@ -208,6 +221,7 @@ pub fn cleanup(args: &ShimArgs) {
     if let Err(e) = container::delete(&args.id, &args.state_root) {
         tracing::warn!(container.id = %args.id, error = %e, "deleting runtime state failed");
     }
+    remove_cgroups(&format!("berth-{}", args.id));
     let rootfs = args.dir.join("rootfs");
     if let Err(e) = unmount(&rootfs) {
         tracing::warn!(container.id = %args.id, error = %e, "unmounting rootfs failed");

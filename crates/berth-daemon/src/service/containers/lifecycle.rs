@@ -218,6 +218,10 @@ impl ContainerService {
     }
 
     async fn on_exit(self: &Arc<Self>, h: &Arc<Handle>, exit: ExitRecord) {
+        if !self.dir(&h.snapshot().id).join("exit.json").exists() {
+            // The shim died without recording an exit: make sure nothing of the container survives it.
+            reap_orphaned(&h.snapshot().id, &self.dir(&h.snapshot().id));
+        }
         let rec = match self.save(h, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
@@ -360,6 +364,15 @@ impl ContainerService {
         let _op = h.op.lock().await;
         let rec = self.save(h, |r| r.state.status = Status::Removing)?;
         let dir = self.dir(&rec.id);
+        // Let the shim finish its own cleanup (runtime state, cgroup) before its files go away.
+        if let Some(shim) = std::fs::read(dir.join("state.json")).ok().and_then(|b| serde_json::from_slice::<berth_shim::StateRecord>(&b).ok()) {
+            for _ in 0..100 {
+                if !std::path::Path::new(&format!("/proc/{}", shim.shim_pid)).exists() || is_zombie(shim.shim_pid) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        }
         // The shim unmounts on exit; make sure, so deleting the directory never walks a mounted tree.
         let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
         if let Err(e) = berth_snapshot::Snapshotter::remove(self.snapshots.as_ref(), &rec.snapshot) {
@@ -402,6 +415,30 @@ impl ContainerService {
         let _ = s.shutdown().await;
         Ok(())
     }
+}
+
+/// Kills whatever is left in a container's cgroups, removes them and unmounts its root filesystem —
+/// for containers whose shim is gone.
+fn reap_orphaned(id: &str, dir: &Path) {
+    let name = format!("berth-{id}");
+    let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+    let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(&name)];
+    dirs.extend(entries.flatten().map(|e| e.path().join(&name)));
+    for d in dirs.iter().filter(|d| d.is_dir()) {
+        for pid in std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+        }
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    for d in dirs.iter().filter(|d| d.is_dir()) {
+        let _ = std::fs::remove_dir(d);
+    }
+    let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
+    tracing::warn!(container.id = %id, "the container's shim was gone: its processes were killed");
+}
+
+fn is_zombie(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))).unwrap_or(true)
 }
 
 /// At daemon start: reconnect to a running container's shim, or record how it ended while we were away.
