@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Berth vs dockerd, in one run on this machine: API round-trip latency on one kept-open connection
-# (/_ping, /version, /images/json with 100 images) and daemon idle RSS. Prints a table with ratios
-# (berth / docker: below 1.0 means Berth is faster or smaller).
+# (/_ping, /version, /images/json with 100 images), daemon idle RSS, `run --rm IMG true` end to end
+# (both with --network none), shim RSS per running container, and builds (cold, cached, one COPY
+# source touched). Prints tables with ratios (berth / docker: below 1.0 means Berth is faster or smaller).
 #
-# Targets (issue 2): idle RSS <= 15 MB; every listed call <= dockerd's.
+# Targets: idle RSS <= 15 MB and every API call <= dockerd's (issue 2); run --rm true median <= 40 ms and
+# shim RSS <= 3 MB (issue 3); cold build <= 0.5x dockerd's classic builder, cached rebuild <= 50 ms (issue 4).
 # Needs root. Installs Debian's docker.io if dockerd is missing; dockerd runs on its own data root,
 # exec root and socket with no bridge and no iptables changes, and is stopped at the end.
 set -euo pipefail
@@ -57,6 +59,52 @@ D_RSS=$(rss_kb "$DPID")
 for c in $(pgrep -f "containerd --config $W/docker-exec" || true) $(pgrep -P "$DPID" containerd || true); do
   D_RSS=$((D_RSS + $(rss_kb "$c")))
 done
+
+# Containers: run --rm true, and the RSS of one running container's shim.
+BB="bench/img:1"
+DOCKER_HOST=unix://$W/docker.sock docker run --rm --network none "$BB" /bin/busybox true >/dev/null 2>&1 || true
+python3 bench/timeit.py 20 env BERTH_HOST=unix://$W/berth.sock "$BERTH" run --rm "$BB" /bin/busybox true >"$W/run-berth.json"
+python3 bench/timeit.py 20 env DOCKER_HOST=unix://$W/docker.sock docker run --rm --network none "$BB" /bin/busybox true >"$W/run-docker.json"
+BERTH_HOST=unix://$W/berth.sock "$BERTH" run -d --name rss "$BB" /bin/busybox sleep 60 >/dev/null
+sleep 1
+SHIM_PID=$(pgrep -f "berth shim --id $(BERTH_HOST=unix://$W/berth.sock "$BERTH" ps -q --no-trunc -f name=rss)" | head -1)
+SHIM_RSS=$(rss_kb "$SHIM_PID")
+BERTH_HOST=unix://$W/berth.sock "$BERTH" rm -f rss >/dev/null
+DOCKER_HOST=unix://$W/docker.sock docker run -d --network none --name rss "$BB" /bin/busybox sleep 60 >/dev/null
+sleep 1
+DSHIM_RSS=0
+for p in $(pgrep -f containerd-shim); do DSHIM_RSS=$((DSHIM_RSS + $(rss_kb "$p"))); done
+DOCKER_HOST=unix://$W/docker.sock docker rm -f rss >/dev/null
+
+# Builds: FROM the imported busybox, RUN, COPY 10 MB, ENV, CMD.
+CTX=$W/ctx
+mkdir -p "$CTX"
+head -c 10000000 /dev/urandom > "$CTX/blob"
+printf 'FROM bench/img:1\nRUN ["/bin/busybox", "sh", "-c", "echo built > /built"]\nCOPY blob /blob\nENV A=1\nCMD ["/bin/busybox", "cat", "/built"]\n' > "$CTX/Dockerfile"
+bt() { python3 bench/timeit.py 1 "$@"; }
+bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t b:1 "$CTX" >"$W/build-cold-berth.json"
+bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/build-cold-docker.json"
+python3 bench/timeit.py 5 env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t b:1 "$CTX" >"$W/build-cached-berth.json"
+python3 bench/timeit.py 5 env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/build-cached-docker.json"
+head -c 10000000 /dev/urandom > "$CTX/blob"
+bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t b:1 "$CTX" >"$W/build-touch-berth.json"
+bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/build-touch-docker.json"
+
+python3 - "$W" "$SHIM_RSS" "$DSHIM_RSS" <<'PY'
+import json, sys
+w = sys.argv[1]
+def m(name): return json.load(open(f"{w}/{name}.json"))["median_ms"]
+print(f"\n{'containers and builds (median ms)':<34}{'berth':>10}{'dockerd':>10}{'ratio':>8}")
+for label, key in [("run --rm IMG true", "run"), ("build, cold", "build-cold"), ("build, fully cached", "build-cached"), ("build, one COPY source touched", "build-touch")]:
+    b, d = m(f"{key}-berth"), m(f"{key}-docker")
+    print(f"{label:<34}{b:>10.1f}{d:>10.1f}{b / d:>8.2f}")
+s, ds = int(sys.argv[2]), int(sys.argv[3])
+print(f"{'shim RSS per container (MB)':<34}{s / 1024:>10.1f}{ds / 1024:>10.1f}{s / max(ds, 1):>8.2f}")
+print("\ntargets: run --rm true <= 40 ms" + (" (met)" if m("run-berth") <= 40 else " (MISSED)") +
+      "; shim RSS <= 3 MB" + (" (met)" if s / 1024 <= 3 else " (MISSED)") +
+      "; cold build <= 0.5x dockerd" + (" (met)" if m("build-cold-berth") <= 0.5 * m("build-cold-docker") else " (MISSED)") +
+      "; cached rebuild <= 50 ms" + (" (met)" if m("build-cached-berth") <= 50 else " (MISSED)"))
+PY
 
 python3 - "$W/berth.json" "$W/docker.json" "$B_RSS" "$D_RSS" "$IMAGES" <<'PY'
 import json, sys

@@ -63,6 +63,14 @@ fn build_push_pull_run_with_berth() {
     assert!(run.starts_with("Hello from Berth"), "{run}");
     let up = b.berth_ok(&["pull", &name]);
     assert!(up.contains("Image is up to date"), "{up}");
+    // A build whose base image is only in the registry pulls it first.
+    let c = Daemon::start();
+    let ctx = c.dir.path().join("ctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), format!("FROM {name}\nRUN echo child > /child\nCMD cat /child\n")).unwrap();
+    let out = c.berth_ok(&["build", "-t", "child:1", ctx.to_str().unwrap()]);
+    assert!(out.contains("Pull complete") && out.contains("Successfully tagged child:1"), "{out}");
+    assert_eq!(c.berth_ok(&["run", "--rm", "child:1"]).trim(), "child");
     let o = b.berth(&["pull", &format!("127.0.0.1:{}/nothing:1", reg.port)]);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("not found"), "{}", stderr(&o));

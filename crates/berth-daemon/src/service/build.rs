@@ -41,8 +41,12 @@ pub struct BuildParams {
     pub network: Option<String>,
 }
 
+/// Fetches a base image the Dockerfile names but the store lacks (the daemon's pull).
+pub type Puller = Arc<dyn Fn(&Reference, &mut dyn FnMut(BuildEvent)) -> Result<(), ServiceError> + Send + Sync>;
+
 /// Builds images.
 pub struct BuildService {
+    puller: std::sync::OnceLock<Puller>,
     root: PathBuf,
     images: Arc<ImageStore>,
     snapshots: Arc<OverlaySnapshotter>,
@@ -174,7 +178,12 @@ impl ShimRunner {
 impl BuildService {
     /// A build service over the daemon's stores.
     pub fn new(root: &Path, images: Arc<ImageStore>, snapshots: Arc<OverlaySnapshotter>, events: Arc<EventBus>, shim_exe: PathBuf) -> Self {
-        BuildService { root: root.to_path_buf(), images, snapshots, events, shim_exe }
+        BuildService { puller: std::sync::OnceLock::new(), root: root.to_path_buf(), images, snapshots, events, shim_exe }
+    }
+
+    /// Lets builds pull missing base images (set once the registry client exists).
+    pub fn set_puller(&self, p: Puller) {
+        let _ = self.puller.set(p);
     }
 
     /// Where the build cache lives.
@@ -231,10 +240,23 @@ impl BuildService {
             ..Default::default()
         };
         let runner = ShimRunner { root: self.root.clone(), shim_exe: self.shim_exe.clone(), network: params.network.clone() };
-        let id = berth_build::build(&opts, &self.images, self.snapshots.as_ref(), &runner, events).map_err(|e| match e.kind_is_not_found() {
-            true => ServiceError::NotFound(e.to_string()),
-            false => ServiceError::Invalid(e.to_string()),
-        })?;
+        // A missing base image is pulled (as the classic builder does), then the build starts over;
+        // each base is pulled at most once.
+        let mut pulled = std::collections::HashSet::new();
+        let id = loop {
+            match berth_build::build(&opts, &self.images, self.snapshots.as_ref(), &runner, events) {
+                Ok(id) => break id,
+                Err(BuildError::BaseImageMissing { reference }) if !pulled.contains(&reference) => {
+                    let (Some(pull), Ok(r)) = (self.puller.get(), Reference::parse_tagged(&reference)) else {
+                        return Err(ServiceError::NotFound(format!("No such image: {reference}")));
+                    };
+                    pull(&r, events)?;
+                    pulled.insert(reference);
+                }
+                Err(e) if e.kind_is_not_found() => return Err(ServiceError::NotFound(e.to_string())),
+                Err(e) => return Err(ServiceError::Invalid(e.to_string())),
+            }
+        };
         for t in &params.tags {
             self.images.tag(&id, t)?;
             self.events.publish("image", "tag", &id.to_string(), BTreeMap::from([("name".to_string(), t.familiar())]));

@@ -21,7 +21,7 @@ pub struct Services {
     /// Image builds.
     pub build: build::BuildService,
     /// Registry client (pull, push, login).
-    pub distribution: distribution::DistributionService,
+    pub distribution: Arc<distribution::DistributionService>,
     /// Version, info, disk usage.
     pub system: system::SystemService,
     /// Events.
@@ -40,8 +40,25 @@ impl Services {
         let containers = containers::ContainerService::open(root, store.clone(), events.clone())
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let build = build::BuildService::new(root, store.clone(), containers.snapshots(), events.clone(), containers.shim_exe().to_path_buf());
-        let distribution = distribution::DistributionService::new(root, store.clone(), events.clone(), registries)
-            .map_err(|e| DaemonError::Io { op: "set up the registry client in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
+        let distribution = Arc::new(
+            distribution::DistributionService::new(root, store.clone(), events.clone(), registries)
+                .map_err(|e| DaemonError::Io { op: "set up the registry client in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?,
+        );
+        let dist = distribution.clone();
+        build.set_puller(Arc::new(move |r, events| {
+            // Builds run on blocking threads: drive the pull on the runtime from here.
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let result = tokio::runtime::Handle::current().block_on(dist.pull(r, None, None, tx));
+            while let Ok(m) = rx.try_recv() {
+                let line = match (&m.id, &m.status) {
+                    (Some(id), Some(s)) if m.progress_detail.as_ref().is_none_or(|d| d.total.is_none()) => format!("{id}: {s}\n"),
+                    (None, Some(s)) => format!("{s}\n"),
+                    _ => continue,
+                };
+                events(berth_build::BuildEvent::Output(line.into_bytes()));
+            }
+            result
+        }));
         Ok(Services {
             distribution,
             images: images::ImageService::new(store.clone(), events.clone()),
