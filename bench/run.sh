@@ -2,10 +2,11 @@
 # Berth vs dockerd, in one run on this machine: API round-trip latency on one kept-open connection
 # (/_ping, /version, /images/json with 100 images), daemon idle RSS, `run --rm IMG true` end to end
 # (both with --network none), shim RSS per running container, and builds (cold, cached, one COPY
-# source touched). Prints tables with ratios (berth / docker: below 1.0 means Berth is faster or smaller).
+# source touched), push/pull throughput through `berth registry`. Prints tables with ratios (berth / docker: below 1.0 means Berth is faster or smaller).
 #
 # Targets: idle RSS <= 15 MB and every API call <= dockerd's (issue 2); run --rm true median <= 40 ms and
-# shim RSS <= 3 MB (issue 3); cold build <= 0.5x dockerd's classic builder, cached rebuild <= 50 ms (issue 4).
+# shim RSS <= 3 MB (issue 3); cold build <= 0.5x dockerd's classic builder, cached rebuild <= 50 ms (issue 4);
+# push >= 3x and pull >= 2x dockerd's throughput (issue 6).
 # Needs root. Installs Debian's docker.io if dockerd is missing; dockerd runs on its own data root,
 # exec root and socket with no bridge and no iptables changes, and is stopped at the end.
 set -euo pipefail
@@ -90,6 +91,30 @@ head -c 10000000 /dev/urandom > "$CTX/blob"
 bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t b:1 "$CTX" >"$W/build-touch-berth.json"
 bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/build-touch-docker.json"
 
+# Registry: push and pull through `berth registry`, an image of 100 MB random data in 4 layers and the
+# Debian minbase image (when ../shared/images has it), each engine from its own store.
+RPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
+"$BERTH" registry --listen 127.0.0.1:$RPORT --root "$W/registry" --log-level warn >"$W/registry.log" 2>&1 &
+RPID=$!
+for i in 1 2 3 4; do head -c 25000000 /dev/urandom > "$CTX/r$i"; done
+printf 'FROM bench/img:1\nCOPY r1 /r1\nCOPY r2 /r2\nCOPY r3 /r3\nCOPY r4 /r4\n' > "$CTX/Dockerfile.big"
+BH="env BERTH_HOST=unix://$W/berth.sock"
+DH="env DOCKER_HOST=unix://$W/docker.sock"
+$BH "$BERTH" build -q -f "$CTX/Dockerfile.big" -t 127.0.0.1:$RPORT/berth/big:1 "$CTX" >/dev/null
+$DH docker build -q -f "$CTX/Dockerfile.big" -t 127.0.0.1:$RPORT/docker/big:1 "$CTX" >/dev/null
+DEBIAN=../shared/images/debian-bookworm-minbase.tar.xz
+[ -f "$DEBIAN" ] && { $BH "$BERTH" import "$DEBIAN" 127.0.0.1:$RPORT/berth/debian:1 >/dev/null; $DH docker import "$DEBIAN" 127.0.0.1:$RPORT/docker/debian:1 >/dev/null; }
+for img in big debian; do
+  [ "$img" = debian ] && [ ! -f "$DEBIAN" ] && continue
+  bt $BH "$BERTH" push 127.0.0.1:$RPORT/berth/$img:1 >"$W/push-$img-berth.json"
+  bt $DH docker push 127.0.0.1:$RPORT/docker/$img:1 >"$W/push-$img-docker.json"
+  $BH "$BERTH" rmi 127.0.0.1:$RPORT/berth/$img:1 >/dev/null
+  $DH docker rmi 127.0.0.1:$RPORT/docker/$img:1 >/dev/null
+  bt $BH "$BERTH" pull 127.0.0.1:$RPORT/berth/$img:1 >"$W/pull-$img-berth.json"
+  bt $DH docker pull 127.0.0.1:$RPORT/docker/$img:1 >"$W/pull-$img-docker.json"
+done
+kill $RPID; wait $RPID 2>/dev/null || true
+
 python3 - "$W" "$SHIM_RSS" "$DSHIM_RSS" <<'PY'
 import json, sys
 w = sys.argv[1]
@@ -98,12 +123,21 @@ print(f"\n{'containers and builds (median ms)':<34}{'berth':>10}{'dockerd':>10}{
 for label, key in [("run --rm IMG true", "run"), ("build, cold", "build-cold"), ("build, fully cached", "build-cached"), ("build, one COPY source touched", "build-touch")]:
     b, d = m(f"{key}-berth"), m(f"{key}-docker")
     print(f"{label:<34}{b:>10.1f}{d:>10.1f}{b / d:>8.2f}")
+import os
+for img, mb in [("big", 100.0), ("debian", 81.0)]:
+    if not os.path.exists(f"{w}/push-{img}-berth.json"):
+        continue
+    for op in ("push", "pull"):
+        b, d = m(f"{op}-{img}-berth"), m(f"{op}-{img}-docker")
+        print(f"{op + ' ' + img + ' (MB/s)':<34}{mb / b * 1000:>10.1f}{mb / d * 1000:>10.1f}{d / b:>8.2f}x")
 s, ds = int(sys.argv[2]), int(sys.argv[3])
 print(f"{'shim RSS per container (MB)':<34}{s / 1024:>10.1f}{ds / 1024:>10.1f}{s / max(ds, 1):>8.2f}")
 print("\ntargets: run --rm true <= 40 ms" + (" (met)" if m("run-berth") <= 40 else " (MISSED)") +
       "; shim RSS <= 3 MB" + (" (met)" if s / 1024 <= 3 else " (MISSED)") +
       "; cold build <= 0.5x dockerd" + (" (met)" if m("build-cold-berth") <= 0.5 * m("build-cold-docker") else " (MISSED)") +
-      "; cached rebuild <= 50 ms" + (" (met)" if m("build-cached-berth") <= 50 else " (MISSED)"))
+      "; cached rebuild <= 50 ms" + (" (met)" if m("build-cached-berth") <= 50 else " (MISSED)") +
+      "; push >= 3x dockerd" + (" (met)" if m("push-big-docker") >= 3 * m("push-big-berth") else " (MISSED)") +
+      "; pull >= 2x dockerd" + (" (met)" if m("pull-big-docker") >= 2 * m("pull-big-berth") else " (MISSED)"))
 PY
 
 python3 - "$W/berth.json" "$W/docker.json" "$B_RSS" "$D_RSS" "$IMAGES" <<'PY'

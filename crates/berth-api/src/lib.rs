@@ -8,6 +8,7 @@ pub mod container;
 pub mod image;
 pub mod progress;
 pub mod system;
+pub mod units;
 pub mod version;
 
 use serde::{Deserialize, Serialize};

@@ -600,17 +600,6 @@ pub async fn top(c: &Client, container: &str) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn binary_size(b: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.4}").trim_end_matches('0').trim_end_matches('.').to_string() + units[i]
-}
-
 /// `berth stats`.
 pub async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<ExitCode> {
     let names: Vec<String> = if a.containers.is_empty() {
@@ -636,8 +625,8 @@ pub async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<ExitCode> {
                 short_id(v["id"].as_str().unwrap_or("")),
                 v["name"].as_str().unwrap_or("").trim_start_matches('/'),
                 pct,
-                binary_size(usage),
-                binary_size(limit),
+                crate::render::units::human_binary_size(usage),
+                crate::render::units::human_binary_size(limit),
                 mem_pct,
                 v["pids_stats"]["current"]
             ));

@@ -71,21 +71,10 @@ pub async fn info(c: &Client, a: FormatOnly) -> anyhow::Result<ExitCode> {
         ("ID", "ID"),
         ("Docker Root Dir", "DockerRootDir"),
     ] {
-        let v = if key == "MemTotal" { human_binary(i[key].as_f64().unwrap_or(0.0)) } else { s(key) };
+        let v = if key == "MemTotal" { crate::render::units::human_binary_size(i[key].as_f64().unwrap_or(0.0)) } else { s(key) };
         println!(" {label}: {v}");
     }
     Ok(ExitCode::SUCCESS)
-}
-
-fn human_binary(b: f64) -> String {
-    let units = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut v = b;
-    let mut i = 0;
-    while v >= 1024.0 && i < units.len() - 1 {
-        v /= 1024.0;
-        i += 1;
-    }
-    format!("{v:.4}{}", units[i]).replace(".0000", "")
 }
 
 /// `berth system df`.

@@ -28,25 +28,7 @@ fn format_g3(v: f64) -> String {
     }
 }
 
-/// `HumanDuration`: "Less than a second", "3 minutes", "About an hour", "2 days", …
-pub fn human_duration(secs: i64) -> String {
-    let s = secs.max(0);
-    let minutes = s / 60;
-    let hours = ((s as f64) / 3600.0 + 0.5) as i64;
-    match () {
-        _ if s < 1 => "Less than a second".into(),
-        _ if s == 1 => "1 second".into(),
-        _ if s < 60 => format!("{s} seconds"),
-        _ if minutes == 1 => "About a minute".into(),
-        _ if minutes < 60 => format!("{minutes} minutes"),
-        _ if hours == 1 => "About an hour".into(),
-        _ if hours < 48 => format!("{hours} hours"),
-        _ if hours < 24 * 7 * 2 => format!("{} days", hours / 24),
-        _ if hours < 24 * 30 * 2 => format!("{} weeks", hours / 24 / 7),
-        _ if hours < 24 * 365 * 2 => format!("{} months", hours / 24 / 30),
-        _ => format!("{} years", hours / 24 / 365),
-    }
-}
+pub use berth_api::units::{human_binary_size, human_duration};
 
 /// "N units ago" for a Unix timestamp.
 pub fn since(unix: i64) -> String {
@@ -71,16 +53,5 @@ mod tests {
         assert_eq!(human_size(106843112.0), "107MB");
         assert_eq!(human_size(4000000.0), "4MB");
         assert_eq!(human_size(1050.0), "1.05kB");
-    }
-
-    #[test]
-    fn durations_match_docker() {
-        assert_eq!(human_duration(0), "Less than a second");
-        assert_eq!(human_duration(3), "3 seconds");
-        assert_eq!(human_duration(60), "About a minute");
-        assert_eq!(human_duration(180), "3 minutes");
-        assert_eq!(human_duration(3600), "About an hour");
-        assert_eq!(human_duration(5 * 3600), "5 hours");
-        assert_eq!(human_duration(3 * 86400), "3 days");
     }
 }

@@ -216,9 +216,13 @@ impl ImageService {
         match by_ref {
             Some(r) => {
                 self.untag(&r, &mut out)?;
-                let now = self.store.by_id(&img.id);
-                if now.is_some_and(|i| !i.tags.is_empty() || !i.digests.is_empty()) {
+                let Some(now) = self.store.by_id(&img.id) else { return Ok(out) };
+                if !now.tags.is_empty() {
                     return Ok(out);
+                }
+                // The last tag is gone: its digest references go with it, as with Docker.
+                for d in &now.digests {
+                    self.untag(d, &mut out)?;
                 }
             }
             None => {

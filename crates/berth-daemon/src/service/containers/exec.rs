@@ -110,32 +110,7 @@ impl ContainerService {
         let dir = self.dir(&rec.id).join("execs").join(&ex.id);
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
         berth_types::persist::atomic_write_json(&dir.join("exec.json"), &cfg).map_err(|e| ServiceError::Internal(format!("writing exec config: {e}")))?;
-        let log = std::fs::File::create(dir.join("shim.log")).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let mut child = tokio::process::Command::new(self.shim_exe())
-            .arg("shim")
-            .arg("--id")
-            .arg(&rec.id)
-            .arg("--dir")
-            .arg(self.dir(&rec.id))
-            .arg("--state-root")
-            .arg(self.root.join("runtime"))
-            .arg("--exec-dir")
-            .arg(&dir)
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| ServiceError::Internal(format!("starting the exec shim: {e}")))?;
-        let stdout = child.stdout.take().ok_or_else(|| ServiceError::Internal("exec shim has no stdout".into()))?;
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
-        let mut lines = BufReader::new(stdout).lines();
-        let reply: Value = match lines.next_line().await {
-            Ok(Some(l)) => serde_json::from_str(&l).unwrap_or_else(|_| json!({"error": l})),
-            _ => json!({"error": "the exec shim exited before starting the process"}),
-        };
+        let reply = self.spawn_shim(&rec.id, Some(&dir), &dir.join("shim.log")).await?;
         if let Some(e) = reply.get("error").and_then(|e| e.as_str()) {
             let _ = ex.state.send((false, Some(126), 0));
             let _ = std::fs::remove_dir_all(&dir);

@@ -100,37 +100,7 @@ impl ContainerService {
         for f in ["exit.json", "state.json", "config.json"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        let shim_log = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(dir.join("shim.log"))
-            .map_err(|e| ServiceError::Internal(format!("opening shim log: {e}")))?;
-        let mut child = tokio::process::Command::new(&self.shim_exe)
-            .arg("shim")
-            .arg("--id")
-            .arg(&rec.id)
-            .arg("--dir")
-            .arg(&dir)
-            .arg("--state-root")
-            .arg(self.root.join("runtime"))
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(shim_log)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| ServiceError::Internal(format!("starting the shim: {e}")))?;
-        let stdout = child.stdout.take().ok_or_else(|| ServiceError::Internal("shim has no stdout".into()))?;
-        // Reap the shim whenever it exits (it outlives us if we restart: then init reaps it).
-        tokio::spawn(async move {
-            let _ = child.wait().await;
-        });
-        let mut lines = BufReader::new(stdout).lines();
-        let first = tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await;
-        let reply: serde_json::Value = match first {
-            Ok(Ok(Some(l))) => serde_json::from_str(&l).unwrap_or_else(|_| serde_json::json!({"error": l})),
-            Ok(Ok(None)) | Ok(Err(_)) => serde_json::json!({"error": "the shim exited before starting the container"}),
-            Err(_) => serde_json::json!({"error": "timed out waiting for the container to start"}),
-        };
+        let reply = self.spawn_shim(&rec.id, None, &dir.join("shim.log")).await?;
         if let Some(err) = reply.get("error").and_then(|e| e.as_str()) {
             let msg = format!("failed to create task for container: {}", docker_wording(err));
             let code = if err.contains("permission denied") { 126 } else { 127 };
@@ -187,6 +157,35 @@ impl ContainerService {
         tracing::info!(container.id = %rec.id, pid, "container started");
         self.monitor(h.clone(), wait.ok());
         Ok(true)
+    }
+
+    /// Starts `berth shim` for container `id` (or, with `exec_dir`, for an exec in it) and returns
+    /// the line it prints once the process runs: `{"pid": N}` or `{"error": "…"}`.
+    pub(super) async fn spawn_shim(&self, id: &str, exec_dir: Option<&Path>, log: &Path) -> Result<serde_json::Value, ServiceError> {
+        let log = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| ServiceError::Internal(format!("opening shim log: {e}")))?;
+        let mut cmd = tokio::process::Command::new(&self.shim_exe);
+        cmd.arg("shim").arg("--id").arg(id).arg("--dir").arg(self.dir(id)).arg("--state-root").arg(self.root.join("runtime"));
+        if let Some(e) = exec_dir {
+            cmd.arg("--exec-dir").arg(e);
+        }
+        let mut child = cmd
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(log)
+            .process_group(0)
+            .spawn()
+            .map_err(|e| ServiceError::Internal(format!("starting the shim: {e}")))?;
+        let stdout = child.stdout.take().ok_or_else(|| ServiceError::Internal("shim has no stdout".into()))?;
+        // Reap the shim whenever it exits (it outlives us if we restart: then init reaps it).
+        tokio::spawn(async move {
+            let _ = child.wait().await;
+        });
+        let mut lines = BufReader::new(stdout).lines();
+        Ok(match tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await {
+            Ok(Ok(Some(l))) => serde_json::from_str(&l).unwrap_or_else(|_| serde_json::json!({"error": l})),
+            Ok(Ok(None)) | Ok(Err(_)) => serde_json::json!({"error": "the shim exited before starting the process"}),
+            Err(_) => serde_json::json!({"error": "timed out waiting for the process to start"}),
+        })
     }
 
     fn fail_pending(&self, h: &Handle, msg: &str) {

@@ -136,28 +136,13 @@ fn ago(rfc: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc).map(|t| chrono::Utc::now().timestamp() - t.timestamp()).unwrap_or(0)
 }
 
-fn human(secs: i64) -> String {
-    let m = secs / 60;
-    let h = ((secs as f64) / 3600.0 + 0.5) as i64;
-    match () {
-        _ if secs < 1 => "Less than a second".into(),
-        _ if secs == 1 => "1 second".into(),
-        _ if secs < 60 => format!("{secs} seconds"),
-        _ if m == 1 => "About a minute".into(),
-        _ if m < 60 => format!("{m} minutes"),
-        _ if h == 1 => "About an hour".into(),
-        _ if h < 48 => format!("{h} hours"),
-        _ => format!("{} days", h / 24),
-    }
-}
-
 /// Docker's `Status` column text: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
 fn status_text(r: &ContainerRecord) -> String {
     match r.state.status {
-        Status::Running => format!("Up {}", human(ago(&r.state.started_at))),
-        Status::Paused => format!("Up {} (Paused)", human(ago(&r.state.started_at))),
-        Status::Restarting => format!("Restarting ({}) {} ago", r.state.exit_code, human(ago(&r.state.finished_at))),
-        Status::Exited => format!("Exited ({}) {} ago", r.state.exit_code, human(ago(&r.state.finished_at))),
+        Status::Running => format!("Up {}", berth_api::units::human_duration(ago(&r.state.started_at))),
+        Status::Paused => format!("Up {} (Paused)", berth_api::units::human_duration(ago(&r.state.started_at))),
+        Status::Restarting => format!("Restarting ({}) {} ago", r.state.exit_code, berth_api::units::human_duration(ago(&r.state.finished_at))),
+        Status::Exited => format!("Exited ({}) {} ago", r.state.exit_code, berth_api::units::human_duration(ago(&r.state.finished_at))),
         Status::Created => "Created".into(),
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
