@@ -61,6 +61,12 @@ fn build_push_pull_run_with_berth() {
     assert!(digests.contains("team/app@sha256:"), "{digests}");
     let run = b.berth_ok(&["run", "--rm", &name]);
     assert!(run.starts_with("Hello from Berth"), "{run}");
+    // `berth run` of an image that is only in the registry pulls it first.
+    let fresh = Daemon::start();
+    let o = fresh.berth(&["run", "--rm", &name]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).starts_with("Hello from Berth"), "{}", stdout(&o));
+    assert!(stderr(&o).contains("Unable to find image") && stderr(&o).contains("Pull complete"), "{}", stderr(&o));
     let up = b.berth_ok(&["pull", &name]);
     assert!(up.contains("Image is up to date"), "{up}");
     // A build whose base image is only in the registry pulls it first.

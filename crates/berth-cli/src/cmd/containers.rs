@@ -171,7 +171,16 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
 async fn create_container(c: &Client, a: &RunArgs) -> anyhow::Result<String> {
     let body = create_body(a)?;
     let q: Vec<(&str, String)> = a.name.iter().map(|n| ("name", n.clone())).collect();
-    let v: Value = c.post_json("/containers/create", &q, &body).await?;
+    let v: Value = match c.post_json("/containers/create", &q, &body).await {
+        Ok(v) => v,
+        // As the docker CLI does: an image that is not here is pulled, then the create is retried.
+        Err(ClientError::Api { status: StatusCode::NOT_FOUND, message }) if message.starts_with("No such image") => {
+            eprintln!("Unable to find image '{}' locally", a.image);
+            super::registry_client::pull_quietly_to_stderr(c, &a.image).await?;
+            c.post_json("/containers/create", &q, &body).await?
+        }
+        Err(e) => return Err(e.into()),
+    };
     Ok(v["Id"].as_str().unwrap_or("").to_string())
 }
 

@@ -33,9 +33,12 @@ fn auth_header(registry: &str) -> anyhow::Result<Option<String>> {
 /// Renders a pull/push stream: one line per state change (progress updates are shown only on a
 /// terminal, overwriting the line).
 async fn render(resp: http::Response<hyper::body::Incoming>, quiet: bool) -> anyhow::Result<()> {
-    let tty = std::io::stdout().is_terminal();
+    render_to(resp, quiet, std::io::stdout()).await
+}
+
+async fn render_to(resp: http::Response<hyper::body::Incoming>, quiet: bool, mut out: impl Write + IsTerminal) -> anyhow::Result<()> {
+    let tty = out.is_terminal();
     let mut seen: HashSet<(String, String)> = HashSet::new();
-    let mut out = std::io::stdout();
     berth_client::json_stream(resp, |m| {
         if quiet {
             return;
@@ -62,18 +65,32 @@ async fn render(resp: http::Response<hyper::body::Incoming>, quiet: bool) -> any
     Ok(())
 }
 
-/// `berth pull`.
-pub async fn pull(c: &Client, a: PullArgs) -> anyhow::Result<ExitCode> {
-    if a.all_tags {
-        anyhow::bail!("--all-tags is not supported yet");
-    }
-    let r = Reference::parse_tagged(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
+fn pull_query(r: &Reference) -> Vec<(&'static str, String)> {
     let mut q = vec![("fromImage", r.name())];
     match (r.tag(), r.digest()) {
         (_, Some(d)) => q.push(("tag", d.to_string())),
         (Some(t), None) => q.push(("tag", t.to_string())),
         _ => {}
     }
+    q
+}
+
+/// Pulls `image` with its progress on stderr (for `run`/`create` of a missing image).
+pub async fn pull_quietly_to_stderr(c: &Client, image: &str) -> anyhow::Result<()> {
+    let r = Reference::parse_tagged(image).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let auth = auth_header(r.domain())?;
+    let headers: Vec<(&str, &str)> = auth.as_deref().map(|h| ("X-Registry-Auth", h)).into_iter().collect();
+    let resp = c.request(Method::POST, "/images/create", &pull_query(&r), berth_client::empty(), &headers).await?;
+    render_to(resp, false, std::io::stderr()).await
+}
+
+/// `berth pull`.
+pub async fn pull(c: &Client, a: PullArgs) -> anyhow::Result<ExitCode> {
+    if a.all_tags {
+        anyhow::bail!("--all-tags is not supported yet");
+    }
+    let r = Reference::parse_tagged(&a.image).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut q = pull_query(&r);
     if let Some(p) = &a.platform {
         q.push(("platform", p.clone()));
     }
