@@ -416,6 +416,12 @@ pub struct RunArgs {
     /// Bind mount a volume (/host:/container[:ro]).
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
+    /// Logging driver (json-file).
+    #[arg(long = "log-driver")]
+    pub log_driver: Option<String>,
+    /// Log driver options (max-size=10m, max-file=3).
+    #[arg(long = "log-opt")]
+    pub log_opt: Vec<String>,
     /// Add a custom host-to-IP mapping (host:ip).
     #[arg(long = "add-host")]
     pub add_host: Vec<String>,

@@ -248,3 +248,36 @@ fn pause_rename_top_stats() {
     assert!(docker.starts_with("p2 ") && docker.contains("64MiB"), "{docker}");
     assert!(d.docker_ok(&["top", "p2"]).contains("sleep"), "docker top");
 }
+
+#[test]
+fn restart_policies_apply_at_exit_and_at_daemon_start() {
+    let mut d = with_busybox();
+    d.berth_ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1"]);
+    wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky"]).trim() == "2 exited");
+    assert_eq!(d.berth_ok(&["logs", "flaky"]).lines().count(), 3, "first run plus two restarts");
+    d.berth_ok(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "300"]);
+    d.berth_ok(&["run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "300"]);
+    d.berth_ok(&["stop", "-t", "0", "always", "unless"]);
+    d.restart();
+    wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "always"]).trim() == "running");
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "unless"]).trim(), "exited", "unless-stopped stays stopped");
+}
+
+#[test]
+fn logs_rotate_by_size() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "--name", "chatty", "--log-opt", "max-size=2k", "--log-opt", "max-file=2", "busybox", "sh", "-c", "i=0; while [ $i -lt 300 ]; do echo line-$i; i=$((i+1)); done"]);
+    let id = d.berth_ok(&["ps", "-aq", "--no-trunc"]).trim().to_string();
+    let dir = d.root().join("containers").join(&id);
+    let logs: Vec<String> = std::fs::read_dir(&dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().to_string()).filter(|n| n.starts_with("container.log")).collect();
+    assert_eq!(logs.len(), 2, "max-file=2 keeps two files: {logs:?}");
+    for l in &logs {
+        assert!(std::fs::metadata(dir.join(l)).unwrap().len() < 4096, "{l} exceeds max-size");
+    }
+    let out = d.berth_ok(&["logs", "chatty"]);
+    assert!(out.trim_end().ends_with("line-299"), "the newest lines survive rotation");
+    assert!(!out.contains("line-0\n"), "the oldest lines were rotated away");
+    let o = d.berth(&["run", "--log-driver", "syslog", "busybox", "true"]);
+    assert_eq!(o.status.code(), Some(125));
+    assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));
+}

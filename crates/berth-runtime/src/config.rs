@@ -121,6 +121,12 @@ pub struct RuntimeConfig {
     pub sysctls: BTreeMap<String, String>,
     /// Size of /dev/shm in bytes.
     pub shm_size: u64,
+    /// Rotate the json-file log when it reaches this many bytes (0: the default, 10 MB).
+    #[serde(default)]
+    pub log_max_size: u64,
+    /// Keep this many log files in all (0: the default, 3).
+    #[serde(default)]
+    pub log_max_files: u32,
 }
 
 /// An `exec` in a running container, as the daemon decided it.

@@ -12,16 +12,42 @@ use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
-/// Docker's json-file log: one JSON object per line of output, long lines split at 16 KiB.
+/// Docker's json-file log: one JSON object per line of output, long lines split at 16 KiB, rotated
+/// by size (`container.log` → `.1` → `.2` …) so a chatty container cannot fill the disk.
 struct Log {
     file: Option<File>,
     partial: [Vec<u8>; 3],
+    path: std::path::PathBuf,
+    size: u64,
+    max_size: u64,
+    max_files: u32,
 }
+
+const DEFAULT_LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
+const DEFAULT_LOG_MAX_FILES: u32 = 3;
 
 const LOG_LINE_MAX: usize = 16 * 1024;
 
 impl Log {
+    fn rotate(&mut self) {
+        let name = |n: u32| self.path.with_file_name(format!("container.log.{n}"));
+        let _ = std::fs::remove_file(name(self.max_files.saturating_sub(1).max(1)));
+        for n in (1..self.max_files.saturating_sub(1)).rev() {
+            let _ = std::fs::rename(name(n), name(n + 1));
+        }
+        if self.max_files > 1 {
+            let _ = std::fs::rename(&self.path, name(1));
+        } else {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).ok();
+        self.size = 0;
+    }
+
     fn record(&mut self, stream: u8, bytes: &[u8]) {
+        if self.file.is_some() && self.size >= self.max_size {
+            self.rotate();
+        }
         let Some(f) = self.file.as_mut() else { return };
         let name = if stream == 2 { "stderr" } else { "stdout" };
         let line = serde_json::json!({"log": String::from_utf8_lossy(bytes), "stream": name, "time": now()});
@@ -31,6 +57,7 @@ impl Log {
             tracing::warn!("writing the container log failed; further output is not logged");
             self.file = None;
         }
+        self.size += out.len() as u64;
     }
 
     fn write(&mut self, stream: u8, data: &[u8]) {
@@ -127,11 +154,20 @@ pub fn serve(args: &ShimArgs, r: Running) {
         set_nonblocking(fd);
     }
     // An exec's output goes to its attached client only, as with Docker.
+    let log_path = args.dir.join("container.log");
     let log_file = match args.exec_dir {
         Some(_) => None,
-        None => std::fs::OpenOptions::new().create(true).append(true).open(args.dir.join("container.log")).ok(),
+        None => std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ok(),
     };
-    let mut log = Log { file: log_file, partial: Default::default() };
+    let size = log_file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
+    let mut log = Log {
+        file: log_file,
+        partial: Default::default(),
+        path: log_path,
+        size,
+        max_size: if cfg.log_max_size == 0 { DEFAULT_LOG_MAX_SIZE } else { cfg.log_max_size },
+        max_files: if cfg.log_max_files == 0 { DEFAULT_LOG_MAX_FILES } else { cfg.log_max_files },
+    };
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<i32> = None;
     let mut drain_deadline: Option<Instant> = None;

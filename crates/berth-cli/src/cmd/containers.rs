@@ -156,6 +156,9 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     if !a.volume.is_empty() {
         h.insert("Binds".into(), json!(a.volume));
     }
+    if a.log_driver.is_some() || !a.log_opt.is_empty() {
+        h.insert("LogConfig".into(), json!({"Type": a.log_driver.clone().unwrap_or_else(|| "json-file".into()), "Config": kv_map(&a.log_opt, "log-opt")?}));
+    }
     if !a.add_host.is_empty() {
         h.insert("ExtraHosts".into(), json!(a.add_host));
     }

@@ -13,6 +13,24 @@ use berth_snapshot::{unpack_layers, LayerOpener, Snapshotter};
 use std::collections::BTreeMap;
 use std::io::Read;
 
+/// A `--log-opt` value from `HostConfig.LogConfig.Config`; only the json-file driver exists.
+fn log_opt(h: &HostConfig, key: &str) -> Option<String> {
+    h.extra.get("LogConfig").and_then(|l| l.get("Config")).and_then(|c| c.get(key)).and_then(|v| v.as_str()).map(str::to_string)
+}
+
+/// `10m`, `1g`, `512k`, `100` (bytes), as `--log-opt max-size` takes them.
+fn parse_bytes(v: &str) -> Result<u64, ServiceError> {
+    let t = v.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        _ => (t, 1),
+    };
+    num.parse::<f64>().map(|n| (n * mult as f64) as u64).map_err(|_| ServiceError::Invalid(format!("invalid size: {v}")))
+}
+
 fn merge_env(image: &[String], ours: &[String]) -> Vec<String> {
     let mut out: Vec<String> = image.to_vec();
     for e in ours {
@@ -173,6 +191,8 @@ impl ContainerService {
             ulimits: h.ulimits.clone().unwrap_or_default().into_iter().map(|u| (u.name, (u.soft.max(0) as u64, u.hard.max(0) as u64))).collect(),
             sysctls: h.sysctls.clone().unwrap_or_default(),
             shm_size: h.shm_size.max(0) as u64,
+            log_max_size: log_opt(h, "max-size").map(|v| parse_bytes(&v)).transpose()?.unwrap_or(0),
+            log_max_files: log_opt(h, "max-file").map(|v| v.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("invalid max-file: {v}")))).transpose()?.unwrap_or(0),
         })
     }
 
@@ -250,6 +270,11 @@ impl ContainerService {
             return Err(ServiceError::Invalid("no command specified".into()));
         }
         let host_config: HostConfig = req.host_config.unwrap_or_default();
+        if let Some(t) = host_config.extra.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()) {
+            if !t.is_empty() && t != "json-file" {
+                return Err(ServiceError::Invalid(format!("logging driver {t:?} is not supported: use json-file")));
+            }
+        }
         let id = berth_types::random_id();
         if config.hostname.as_deref().unwrap_or("").is_empty() {
             config.hostname = Some(if host_config.network_mode == "host" {

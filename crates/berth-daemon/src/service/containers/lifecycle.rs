@@ -146,6 +146,7 @@ impl ContainerService {
             .unwrap_or_else(berth_image::store::now_rfc3339);
         let rec = self.save(h, |r| {
             r.state.status = Status::Running;
+            r.state.manually_stopped = false;
             r.state.pid = pid;
             r.state.error.clear();
             r.state.oom_killed = false;
@@ -306,6 +307,7 @@ impl ContainerService {
             return Ok(false);
         }
         h.stopping.store(true, Ordering::SeqCst);
+        self.save(h, |r| r.state.manually_stopped = true)?;
         let sig = signal.map(str::to_string).or_else(|| rec.config.stop_signal.clone()).unwrap_or_else(|| "SIGTERM".into());
         let secs = timeout.or(rec.config.stop_timeout).unwrap_or(10);
         let _ = self.kill(h, &sig);
@@ -361,6 +363,10 @@ impl ContainerService {
             Self::wait_not_running(h, Duration::from_secs(30)).await;
         }
         let _op = h.op.lock().await;
+        if h.observed.borrow().removed {
+            // Someone else (auto-remove, a concurrent rm) got here first.
+            return Ok(());
+        }
         let rec = self.save(h, |r| r.state.status = Status::Removing)?;
         let dir = self.dir(&rec.id);
         // Let the shim finish its own cleanup (runtime state, cgroup) before its files go away.
@@ -440,9 +446,23 @@ fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))).unwrap_or(true)
 }
 
-/// At daemon start: reconnect to a running container's shim, or record how it ended while we were away.
+/// At daemon start: reconnect to a running container's shim, or record how it ended while we were
+/// away; and start the containers whose restart policy says so (`always`, and `unless-stopped` unless
+/// the user stopped it), as dockerd does when it starts.
 pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>) {
     let rec = h.snapshot();
+    if rec.state.status == Status::Exited {
+        let policy = rec.host_config.restart_policy.name.as_str();
+        if policy == "always" || (policy == "unless-stopped" && !rec.state.manually_stopped) {
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                if let Err(e) = svc.start(&h).await {
+                    tracing::warn!(container.id = %h.snapshot().id, error = %e, "restart policy: starting at daemon start failed");
+                }
+            });
+        }
+        return;
+    }
     if !matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting | Status::Removing) {
         return;
     }

@@ -69,9 +69,26 @@ impl ContainerService {
         let (existing, mut offset) = {
             let path = path.clone();
             tokio::task::spawn_blocking(move || -> (Vec<String>, u64) {
-                let Ok(f) = std::fs::File::open(&path) else { return (vec![], 0) };
-                let mut r = std::io::BufReader::new(f);
                 let mut lines = Vec::new();
+                // Rotated files first, oldest first (container.log.N … container.log.1).
+                let mut rotated: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(path.parent().unwrap_or(std::path::Path::new(".")))
+                    .map(|d| {
+                        d.flatten()
+                            .filter_map(|e| {
+                                let n = e.file_name().to_str()?.strip_prefix("container.log.")?.parse::<u32>().ok()?;
+                                Some((n, e.path()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                rotated.sort_by(|a, b| b.0.cmp(&a.0));
+                for (_, p) in rotated {
+                    if let Ok(f) = std::fs::File::open(&p) {
+                        lines.extend(std::io::BufReader::new(f).lines().map_while(Result::ok).map(|l| l + "\n"));
+                    }
+                }
+                let Ok(f) = std::fs::File::open(&path) else { return (lines, 0) };
+                let mut r = std::io::BufReader::new(f);
                 let mut buf = String::new();
                 let mut off = 0u64;
                 while let Ok(n) = r.read_line(&mut buf) {
@@ -102,6 +119,8 @@ impl ContainerService {
             let p = path.clone();
             let (lines, new_off) = tokio::task::spawn_blocking(move || -> (Vec<String>, u64) {
                 let Ok(mut f) = std::fs::File::open(&p) else { return (vec![], offset) };
+                // Rotated meanwhile: the new file starts from the beginning.
+                let offset = if f.metadata().map(|m| m.len()).unwrap_or(0) < offset { 0 } else { offset };
                 if f.seek(SeekFrom::Start(offset)).is_err() {
                     return (vec![], offset);
                 }

@@ -62,6 +62,9 @@ pub struct State {
     pub finished_at: String,
     /// Restarts made by the restart policy.
     pub restart_count: i64,
+    /// Stopped by the user (`unless-stopped` then stays stopped across daemon restarts).
+    #[serde(default)]
+    pub manually_stopped: bool,
 }
 
 /// Everything Berth keeps about a container.
