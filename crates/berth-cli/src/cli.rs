@@ -77,6 +77,14 @@ pub enum Command {
     Container(ContainerCmd),
     /// Execute a command in a running container.
     Exec(ExecArgs),
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach {
+        /// Do not attach STDIN.
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        /// Container.
+        container: String,
+    },
     /// Download an image from a registry.
     Pull(PullArgs),
     /// Upload an image to a registry.

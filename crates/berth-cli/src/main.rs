@@ -23,13 +23,17 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match rt.block_on(run(args)) {
+    let code = match rt.block_on(run(args)) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("{}", cmd::describe(&e));
             ExitCode::FAILURE
         }
-    }
+    };
+    // A read of our stdin may still be blocked (after a detach, or when the container ended first):
+    // do not wait for it.
+    rt.shutdown_timeout(std::time::Duration::from_millis(50));
+    code
 }
 
 async fn run(args: Cli) -> anyhow::Result<ExitCode> {
@@ -55,6 +59,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(ContainerCmd::Inspect(a)) => cmd::containers::inspect(&client()?, a.images, a.format).await,
         Command::Container(ContainerCmd::Prune(a)) => cmd::containers::prune(&client()?, a).await,
         Command::Build(a) => cmd::build::build(&client()?, a).await,
+        Command::Attach { no_stdin, container } => cmd::containers::attach(&client()?, &container, no_stdin).await,
         Command::Pull(a) => cmd::registry_client::pull(&client()?, a).await,
         Command::Push(a) => cmd::registry_client::push(&client()?, a).await,
         Command::Login(a) => cmd::registry_client::login(&client()?, a).await,

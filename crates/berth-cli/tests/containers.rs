@@ -281,3 +281,36 @@ fn logs_rotate_by_size() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("not supported"), "{}", stderr(&o));
 }
+
+#[test]
+fn attach_and_detach_keys_leave_the_container_running() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "-d", "-i", "-t", "--name", "tty", "busybox", "sh"]);
+    let mut child = std::process::Command::new(BERTH)
+        .args(["attach", "tty"])
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    let mut sin = child.stdin.take().unwrap();
+    sin.write_all(b"echo attached-$((40+2))\n").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    sin.write_all(&[0x10, 0x11]).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert!(stdout(&out).contains("attached-42"), "{}", stdout(&out));
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Running}}", "tty"]).trim(), "true", "detaching leaves it running");
+    // Exiting the shell through a new attach ends it with its exit code.
+    let mut child = std::process::Command::new(BERTH)
+        .args(["attach", "tty"])
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(b"exit 6\n").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(6));
+}

@@ -305,16 +305,21 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<ExitCode> {
         q.push(("stdin", "1".to_string()));
     }
     let conn = c.hijack(&format!("/containers/{id}/attach"), &q, berth_client::empty()).await?;
+    // With --rm, wait until the container is gone, so nothing of it is left when we return.
+    let condition = if a.rm { "removed" } else { "next-exit" };
     let waiter = {
         let c = c.clone();
         let id = id.clone();
         tokio::spawn(async move {
-            let cond = [("condition", "next-exit".to_string())];
+            let cond = [("condition", condition.to_string())];
             c.call_json::<Value>(Method::POST, &format!("/containers/{id}/wait"), &cond).await
         })
     };
     if let Err(e) = c.request(Method::POST, &format!("/containers/{id}/start"), &[], berth_client::empty(), &[]).await {
         eprintln!("berth: {e}");
+        if a.rm {
+            let _ = tokio::time::timeout(std::time::Duration::from_secs(10), waiter).await;
+        }
         return Ok(start_exit_code(&e.into()));
     }
     let raw = RawTerminal::enable(a.tty && a.interactive);
@@ -650,4 +655,28 @@ pub async fn stats(c: &Client, a: StatsArgs) -> anyhow::Result<ExitCode> {
         tokio::time::sleep(std::time::Duration::from_secs(1)).await;
         print!("\x1b[2J\x1b[H");
     }
+}
+
+/// `berth attach`: streams until the container exits (then its exit code) or the user detaches
+/// with ctrl-p ctrl-q (then 0, the container keeps running).
+pub async fn attach(c: &Client, container: &str, no_stdin: bool) -> anyhow::Result<ExitCode> {
+    let info: Value = c.get_json(&format!("/containers/{container}/json"), &[]).await?;
+    if info["State"]["Running"] != json!(true) {
+        anyhow::bail!("You cannot attach to a stopped container, start it first");
+    }
+    let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
+    let stdin = !no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    let mut q = vec![("stream", "1".to_string()), ("stdout", "1".to_string()), ("stderr", "1".to_string())];
+    if stdin {
+        q.push(("stdin", "1".to_string()));
+    }
+    let conn = c.hijack(&format!("/containers/{container}/attach"), &q, berth_client::empty()).await?;
+    let raw = RawTerminal::enable(tty && stdin);
+    pump(conn, tty, stdin).await;
+    drop(raw);
+    let after: Value = c.get_json(&format!("/containers/{container}/json"), &[]).await?;
+    if after["State"]["Running"] == json!(true) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    Ok(ExitCode::from(after["State"]["ExitCode"].as_i64().unwrap_or(0).clamp(0, 255) as u8))
 }

@@ -244,20 +244,57 @@ pub(super) async fn relay<C>(
 {
     let (mut c_read, mut c_write) = tokio::io::split(client);
     let (mut s_read, mut s_write) = shim.into_split();
+    let detached = Arc::new(tokio::sync::Notify::new());
+    let on_detach = detached.clone();
+    // Returns the shim's write half when the client detached: it must stay open (closing it would
+    // close the container's stdin), so it is parked with the read half below.
     let input = tokio::spawn(async move {
-        if stdin {
-            let _ = tokio::io::copy(&mut c_read, &mut s_write).await;
-        } else {
+        if !stdin {
             // Still read, so a closing client is noticed; input is discarded.
-            let mut sink = tokio::io::sink();
-            let _ = tokio::io::copy(&mut c_read, &mut sink).await;
+            let _ = tokio::io::copy(&mut c_read, &mut tokio::io::sink()).await;
+            let _ = s_write.shutdown().await;
+            return None;
+        }
+        // Docker's default detach keys, ctrl-p ctrl-q (with a TTY), end the attach and leave the
+        // container running; anything else passes through.
+        let mut buf = vec![0u8; 16 * 1024];
+        let mut held = false;
+        loop {
+            let n = match c_read.read(&mut buf).await {
+                Ok(0) | Err(_) => break,
+                Ok(n) => n,
+            };
+            let mut out = Vec::with_capacity(n + 1);
+            for &b in &buf[..n] {
+                if held {
+                    held = false;
+                    if b == 0x11 {
+                        on_detach.notify_one();
+                        return Some(s_write);
+                    }
+                    out.push(0x10);
+                }
+                if b == 0x10 && tty {
+                    held = true;
+                } else {
+                    out.push(b);
+                }
+            }
+            if s_write.write_all(&out).await.is_err() {
+                break;
+            }
         }
         let _ = s_write.shutdown().await;
+        None
     });
     let mut header = [0u8; 8];
     let mut buf = vec![0u8; 64 * 1024];
     loop {
-        if s_read.read_exact(&mut header).await.is_err() {
+        let got = tokio::select! {
+            r = s_read.read_exact(&mut header) => r.is_ok(),
+            _ = detached.notified() => false,
+        };
+        if !got {
             break;
         }
         let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
@@ -278,13 +315,25 @@ pub(super) async fn relay<C>(
             break;
         }
     }
+    if input.is_finished() {
+        if let Ok(Some(w)) = input.await {
+            // Detached: keep the shim connection (and so the container's stdin) open until it ends.
+            tokio::spawn(async move {
+                let _ = tokio::io::copy(&mut s_read, &mut tokio::io::sink()).await;
+                drop(w);
+            });
+            let _ = c_write.shutdown().await;
+            return;
+        }
+    } else {
+        input.abort();
+    }
     // An exec's client asks for the exit code right after the stream ends: record it first.
     if let Some(rx) = before_close.as_mut() {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(|s| !s.0 && s.1.is_some())).await;
     }
     let _ = c_write.flush().await;
     let _ = c_write.shutdown().await;
-    input.abort();
 }
 
 async fn pause(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
