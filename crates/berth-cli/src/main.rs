@@ -3,6 +3,7 @@
 mod cli;
 mod cmd;
 mod render;
+mod sys;
 
 use clap::Parser;
 use cli::{BuilderCmd, Cli, Command, ContainerCmd, ImageCmd, SystemCmd};

@@ -314,3 +314,18 @@ fn attach_and_detach_keys_leave_the_container_running() {
     let out = child.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(6));
 }
+
+#[test]
+fn tty_gets_the_terminal_size() {
+    let d = with_busybox();
+    // `script` gives the client a real terminal of a known size; the container's TTY follows it.
+    let cmd = format!("stty rows 33 cols 111; {BERTH} run -it --rm busybox sh -c 'sleep 0.5; stty size'");
+    let o = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script (util-linux) must be installed");
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(stdout(&o).contains("33 111"), "{:?}", stdout(&o));
+}

@@ -243,6 +243,30 @@ async fn pump(conn: berth_client::Hijacked, tty: bool, stdin: bool) {
     }
 }
 
+/// Keeps the TTY of container (or exec) `path` (`/containers/ID` or `/exec/ID`) the size of our
+/// terminal: now, and on every SIGWINCH while the returned task runs.
+fn forward_window_size(c: &Client, path: String) -> Option<tokio::task::JoinHandle<()>> {
+    crate::sys::terminal_size()?;
+    let c = c.clone();
+    Some(tokio::spawn(async move {
+        let mut winch = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::window_change()).ok();
+        loop {
+            if let Some((h, w)) = crate::sys::terminal_size() {
+                let q = [("h", h.to_string()), ("w", w.to_string())];
+                let _ = c.request(Method::POST, &format!("{path}/resize"), &q, berth_client::empty(), &[]).await;
+            }
+            match winch.as_mut() {
+                Some(s) => {
+                    if s.recv().await.is_none() {
+                        return;
+                    }
+                }
+                None => return,
+            }
+        }
+    }))
+}
+
 /// Puts the terminal in raw mode for `-it` and restores it on drop.
 struct RawTerminal(Option<nix::sys::termios::Termios>);
 
@@ -323,8 +347,12 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<ExitCode> {
         return Ok(start_exit_code(&e.into()));
     }
     let raw = RawTerminal::enable(a.tty && a.interactive);
+    let resizer = if a.tty { forward_window_size(c, format!("/containers/{id}")) } else { None };
     pump(conn, a.tty, a.interactive).await;
     drop(raw);
+    if let Some(r) = resizer {
+        r.abort();
+    }
     let result = waiter.await.map_err(|e| anyhow::anyhow!("waiting for the container: {e}"))??;
     if let Some(m) = result["Error"]["Message"].as_str().filter(|m| !m.is_empty()) {
         eprintln!("berth: {m}");
@@ -584,8 +612,12 @@ pub async fn exec(c: &Client, a: ExecArgs) -> anyhow::Result<ExitCode> {
         }
     };
     let raw = RawTerminal::enable(a.tty && a.interactive);
+    let resizer = if a.tty { forward_window_size(c, format!("/exec/{id}")) } else { None };
     pump(conn, a.tty, a.interactive).await;
     drop(raw);
+    if let Some(r) = resizer {
+        r.abort();
+    }
     let info: Value = c.get_json(&format!("/exec/{id}/json"), &[]).await?;
     Ok(ExitCode::from(info["ExitCode"].as_i64().unwrap_or(126).clamp(0, 255) as u8))
 }
@@ -672,8 +704,12 @@ pub async fn attach(c: &Client, container: &str, no_stdin: bool) -> anyhow::Resu
     }
     let conn = c.hijack(&format!("/containers/{container}/attach"), &q, berth_client::empty()).await?;
     let raw = RawTerminal::enable(tty && stdin);
+    let resizer = if tty { forward_window_size(c, format!("/containers/{container}")) } else { None };
     pump(conn, tty, stdin).await;
     drop(raw);
+    if let Some(r) = resizer {
+        r.abort();
+    }
     let after: Value = c.get_json(&format!("/containers/{container}/json"), &[]).await?;
     if after["State"]["Running"] == json!(true) {
         return Ok(ExitCode::SUCCESS);
