@@ -13,7 +13,7 @@ use crate::store::{ImageStore, LayerRecord};
 use crate::ImageError;
 use berth_types::{Digest, Reference};
 use serde::Deserialize;
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::io::Read;
 
 /// An image found in an archive and now in the store.
@@ -100,10 +100,12 @@ struct Plan {
 /// Loads every image in the archive read from `reader` into `store`.
 pub fn load<R: Read>(store: &ImageStore, reader: R) -> Result<Vec<Loaded>, ImageError> {
     let content = store.content();
+    // Blobs that exist before this load are never ours to remove, whatever happens.
+    let existing: HashSet<Digest> = content.list()?.into_iter().collect();
     let mut created: Vec<Digest> = Vec::new();
     let mut registered: Vec<Digest> = Vec::new();
     let result = (|| {
-        let files = stream_files(store, reader, &mut created)?;
+        let files = stream_files(store, reader, &existing, &mut created)?;
         let plans = plan(store, &files)?;
         let mut out = Vec::new();
         for p in plans {
@@ -114,7 +116,7 @@ pub fn load<R: Read>(store: &ImageStore, reader: R) -> Result<Vec<Loaded>, Image
             }
             let mut layers = Vec::new();
             for ((path, blob), want) in p.layers.iter().zip(&config.rootfs.diff_ids) {
-                let stats = layer_from_blob(store, blob, path, &mut created)?;
+                let stats = layer_from_blob(store, blob, path, &existing, &mut created)?;
                 if stats.diff_id != *want {
                     return Err(ImageError::LayerMismatch { expected: want.clone(), actual: stats.diff_id });
                 }
@@ -142,7 +144,7 @@ pub fn load<R: Read>(store: &ImageStore, reader: R) -> Result<Vec<Loaded>, Image
     result
 }
 
-fn stream_files<R: Read>(store: &ImageStore, reader: R, created: &mut Vec<Digest>) -> Result<Files, ImageError> {
+fn stream_files<R: Read>(store: &ImageStore, reader: R, existing: &HashSet<Digest>, created: &mut Vec<Digest>) -> Result<Files, ImageError> {
     let (_, reader) = decompress(reader).map_err(ImageError::Read)?;
     let mut archive = tar::Archive::new(reader);
     let mut files = Files::default();
@@ -162,7 +164,7 @@ fn stream_files<R: Read>(store: &ImageStore, reader: R, created: &mut Vec<Digest
                     return Err(ImageError::Truncated);
                 }
                 let (d, _) = w.commit(None, None)?;
-                if !created.contains(&d) && !store.referenced_blobs().contains(&d) {
+                if !created.contains(&d) && !existing.contains(&d) {
                     created.push(d.clone());
                 }
                 files.blobs.insert(path, d);
@@ -314,6 +316,7 @@ fn layer_from_blob(
     store: &ImageStore,
     blob: &Digest,
     path: &str,
+    existing: &HashSet<Digest>,
     created: &mut Vec<Digest>,
 ) -> Result<crate::layer::LayerStats, ImageError> {
     let content = store.content();
@@ -326,7 +329,7 @@ fn layer_from_blob(
         ImageError::Truncated => ImageError::MissingBlob(format!("complete layer at {path}")),
         e => e,
     })?;
-    if !created.contains(&stats.diff_id) && !store.referenced_blobs().contains(&stats.diff_id) {
+    if !created.contains(&stats.diff_id) && !existing.contains(&stats.diff_id) {
         created.push(stats.diff_id.clone());
     }
     Ok(stats)
