@@ -27,7 +27,9 @@ trap 'rm -rf "$ROOTFS"' EXIT
 mkdir -p "$ROOTFS"/{bin,etc,tmp,root}
 chmod 1777 "$ROOTFS/tmp"
 cp /bin/busybox "$ROOTFS/bin/busybox"
-for applet in $("$ROOTFS/bin/busybox" --list); do ln -sf busybox "$ROOTFS/bin/$applet"; done
+for applet in $("$ROOTFS/bin/busybox" --list); do
+  [ "$applet" = busybox ] || [ -e "$ROOTFS/bin/$applet" ] || ln -s busybox "$ROOTFS/bin/$applet"
+done
 printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$ROOTFS/etc/passwd"
 printf 'root:x:0:\nnogroup:x:65534:\n' > "$ROOTFS/etc/group"
 tar --numeric-owner --owner=0 --group=0 -C "$ROOTFS" -czf "$ROOTFS.tar.gz" .
