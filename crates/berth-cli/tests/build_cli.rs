@@ -75,16 +75,7 @@ fn dockerignore_multistage_and_stdin_dockerfile() {
     assert!(out.contains("keep.txt") && !out.contains("secret"), ".dockerignore must keep secret out: {out}");
     assert!(out.contains("/src/keep.txt"), "{out}");
     // A Dockerfile on stdin, no context.
-    let mut child = std::process::Command::new(BERTH)
-        .args(["build", "-q", "-t", "stdin:1", "-"])
-        .env("BERTH_HOST", d.host())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"FROM busybox\nENV FROM_STDIN=yes\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = d.berth_stdin(&["build", "-q", "-t", "stdin:1", "-"], b"FROM busybox\nENV FROM_STDIN=yes\n");
     assert!(out.status.success());
     assert!(stdout(&out).trim().starts_with("sha256:"));
     assert_eq!(d.berth_ok(&["run", "--rm", "stdin:1", "sh", "-c", "echo $FROM_STDIN"]).trim(), "yes");

@@ -145,16 +145,7 @@ fn lifecycle_detached_logs_stop_kill_restart_wait_rm() {
 #[test]
 fn stdin_is_passed_and_closed() {
     let d = with_busybox();
-    let mut child = std::process::Command::new(BERTH)
-        .args(["run", "-i", "--rm", "busybox", "sh", "-c", "wc -c; echo done"])
-        .env("BERTH_HOST", d.host())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"twelve bytes").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = d.berth_stdin(&["run", "-i", "--rm", "busybox", "sh", "-c", "wc -c; echo done"], b"twelve bytes");
     assert!(out.status.success());
     assert_eq!(stdout(&out).split_whitespace().collect::<Vec<_>>(), ["12", "done"]);
 }
@@ -197,16 +188,7 @@ fn exec_runs_in_the_container_with_options() {
     assert_eq!(stdout(&o).trim(), "1 sleep 300");
     assert_eq!(stderr(&o), "e\n");
     assert_eq!(d.berth_ok(&["exec", "-u", "nobody", "-w", "/tmp", "-e", "X=2", "host", "sh", "-c", "id -u; pwd; echo $X"]).split_whitespace().collect::<Vec<_>>(), ["65534", "/tmp", "2"]);
-    let mut child = std::process::Command::new(BERTH)
-        .args(["exec", "-i", "host", "sh", "-c", "cat > /tmp/f; wc -c < /tmp/f"])
-        .env("BERTH_HOST", d.host())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"12345").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = d.berth_stdin(&["exec", "-i", "host", "sh", "-c", "cat > /tmp/f; wc -c < /tmp/f"], b"12345");
     assert_eq!(stdout(&out).trim(), "5");
     let o = d.berth(&["exec", "host", "/no/such"]);
     assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
@@ -303,15 +285,7 @@ fn attach_and_detach_keys_leave_the_container_running() {
     assert!(stdout(&out).contains("attached-42"), "{}", stdout(&out));
     assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Running}}", "tty"]).trim(), "true", "detaching leaves it running");
     // Exiting the shell through a new attach ends it with its exit code.
-    let mut child = std::process::Command::new(BERTH)
-        .args(["attach", "tty"])
-        .env("BERTH_HOST", d.host())
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(b"exit 6\n").unwrap();
-    let out = child.wait_with_output().unwrap();
+    let out = d.berth_stdin(&["attach", "tty"], b"exit 6\n");
     assert_eq!(out.status.code(), Some(6));
 }
 

@@ -55,6 +55,21 @@ impl Daemon {
         String::from_utf8_lossy(&o.stdout).into_owned()
     }
 
+    /// Runs `berth ARGS` with `input` on its stdin (closed afterwards).
+    pub fn berth_stdin(&self, args: &[&str], input: &[u8]) -> Output {
+        use std::io::Write;
+        let mut child = Command::new(BERTH)
+            .args(args)
+            .env("BERTH_HOST", self.host())
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run berth");
+        child.stdin.take().expect("stdin").write_all(input).expect("write stdin");
+        child.wait_with_output().expect("wait for berth")
+    }
+
     /// Runs the stock docker CLI against this daemon.
     pub fn docker(&self, args: &[&str]) -> Output {
         Command::new("docker")
