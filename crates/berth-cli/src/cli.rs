@@ -77,6 +77,27 @@ pub enum Command {
     Container(ContainerCmd),
     /// Execute a command in a running container.
     Exec(ExecArgs),
+    /// Create a new image from a container's changes.
+    Commit {
+        /// Commit message.
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        /// Author.
+        #[arg(short = 'a', long)]
+        author: Option<String>,
+        /// Apply Dockerfile instructions to the image.
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Container.
+        container: String,
+        /// Repository and tag.
+        reference: Option<String>,
+    },
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff {
+        /// Container.
+        container: String,
+    },
     /// Attach local standard input, output, and error streams to a running container.
     Attach {
         /// Do not attach STDIN.

@@ -60,6 +60,10 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Container(ContainerCmd::Inspect(a)) => cmd::containers::inspect(&client()?, a.images, a.format).await,
         Command::Container(ContainerCmd::Prune(a)) => cmd::containers::prune(&client()?, a).await,
         Command::Build(a) => cmd::build::build(&client()?, a).await,
+        Command::Commit { message, author, change, container, reference } => {
+            cmd::containers::commit(&client()?, &container, reference.as_deref(), message.as_deref(), author.as_deref(), &change).await
+        }
+        Command::Diff { container } => cmd::containers::diff(&client()?, &container).await,
         Command::Attach { no_stdin, container } => cmd::containers::attach(&client()?, &container, no_stdin).await,
         Command::Pull(a) => cmd::registry_client::pull(&client()?, a).await,
         Command::Push(a) => cmd::registry_client::push(&client()?, a).await,

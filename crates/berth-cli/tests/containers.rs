@@ -303,3 +303,23 @@ fn tty_gets_the_terminal_size() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert!(stdout(&o).contains("33 111"), "{:?}", stdout(&o));
 }
+
+#[test]
+fn commit_and_diff_capture_the_writable_layer() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "--name", "work", "busybox", "sh", "-c", "echo data > /new.txt; rm /bin/vi; echo x >> /etc/passwd"]);
+    let diff = d.berth_ok(&["diff", "work"]);
+    assert!(diff.lines().any(|l| l == "A /new.txt"), "{diff}");
+    assert!(diff.lines().any(|l| l == "D /bin/vi"), "{diff}");
+    assert!(diff.lines().any(|l| l == "C /etc/passwd"), "{diff}");
+    let id = d.berth_ok(&["commit", "-m", "snapshot", "-c", "CMD [\"cat\", \"/new.txt\"]", "work", "saved:1"]);
+    assert!(id.trim().starts_with("sha256:"));
+    assert_eq!(d.berth_ok(&["run", "--rm", "saved:1"]).trim(), "data");
+    let o = d.berth(&["run", "--rm", "saved:1", "ls", "/bin/vi"]);
+    assert_ne!(o.status.code(), Some(0), "the deletion is part of the image");
+    assert_eq!(d.berth_ok(&["image", "inspect", "-f", "{{.Comment}} {{len .RootFS.Layers}}", "saved:1"]).trim(), "snapshot 2");
+    // The stock docker CLI sees the same.
+    assert!(d.docker_ok(&["diff", "work"]).contains("A /new.txt"));
+    d.docker_ok(&["commit", "work", "saved:docker"]);
+    assert_eq!(d.docker_ok(&["run", "--rm", "saved:docker", "cat", "/new.txt"]).trim(), "data");
+}

@@ -716,3 +716,39 @@ pub async fn attach(c: &Client, container: &str, no_stdin: bool) -> anyhow::Resu
     }
     Ok(ExitCode::from(after["State"]["ExitCode"].as_i64().unwrap_or(0).clamp(0, 255) as u8))
 }
+
+/// `berth commit`.
+pub async fn commit(c: &Client, container: &str, reference: Option<&str>, message: Option<&str>, author: Option<&str>, changes: &[String]) -> anyhow::Result<ExitCode> {
+    let mut q = vec![("container", container.to_string())];
+    if let Some(r) = reference {
+        let parsed = berth_types::Reference::parse(r).map_err(|e| anyhow::anyhow!("{e}"))?;
+        q.push(("repo", parsed.familiar_name()));
+        q.push(("tag", parsed.tag().unwrap_or("latest").to_string()));
+    }
+    if let Some(m) = message {
+        q.push(("comment", m.to_string()));
+    }
+    if let Some(a) = author {
+        q.push(("author", a.to_string()));
+    }
+    for ch in changes {
+        q.push(("changes", ch.clone()));
+    }
+    let v: Value = c.call_json(Method::POST, "/commit", &q).await?;
+    println!("{}", v["Id"].as_str().unwrap_or(""));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth diff`.
+pub async fn diff(c: &Client, container: &str) -> anyhow::Result<ExitCode> {
+    let v: Vec<Value> = c.get_json(&format!("/containers/{container}/changes"), &[]).await?;
+    for ch in v {
+        let k = match ch["Kind"].as_i64() {
+            Some(0) => "C",
+            Some(1) => "A",
+            _ => "D",
+        };
+        println!("{k} {}", ch["Path"].as_str().unwrap_or(""));
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -39,6 +39,8 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/containers/{id}/rename", post(rename))
         .route("/containers/{id}/top", get(top))
         .route("/containers/{id}/stats", get(stats))
+        .route("/containers/{id}/changes", get(changes))
+        .route("/commit", post(commit))
 }
 
 fn handle(s: &Services, id: &str) -> Result<Arc<Handle>, ApiError> {
@@ -388,4 +390,30 @@ async fn stats(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respons
     });
     let body = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(body)).into_response())
+}
+
+async fn changes(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    Ok(json(StatusCode::OK, &s.containers.changes(&h)?))
+}
+
+/// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.
+async fn commit(State(s): S, p: Params) -> Result<Response, ApiError> {
+    let container = p.get("container").filter(|c| !c.is_empty()).ok_or_else(|| ApiError::bad_request("container is required"))?;
+    let h = handle(&s, container)?;
+    let repo = p.get("repo").unwrap_or("");
+    let reference = if repo.is_empty() {
+        None
+    } else {
+        Some(berth_types::Reference::from_repo_tag(repo, p.get("tag").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?)
+    };
+    let opts = crate::service::containers::CommitOptions {
+        reference,
+        comment: p.get("comment").unwrap_or("").to_string(),
+        author: p.get("author").unwrap_or("").to_string(),
+        changes: p.all("changes"),
+    };
+    let svc = s.clone();
+    let id = tokio::task::spawn_blocking(move || svc.containers.commit(&h, &opts)).await.map_err(ServiceError::from)??;
+    Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id.to_string()})))
 }

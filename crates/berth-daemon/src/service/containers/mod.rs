@@ -12,6 +12,7 @@
 //! snapshots/           overlay snapshotter (image layers by chain id, one rw snapshot per container)
 //! ```
 
+mod commit;
 mod create;
 mod exec;
 mod lifecycle;
@@ -21,6 +22,7 @@ mod ops;
 mod record;
 mod view;
 
+pub use commit::CommitOptions;
 pub use exec::{Exec, ExecRequest};
 pub use logs::LogOptions;
 pub use record::{ContainerRecord, Status};

@@ -1,0 +1,111 @@
+//! `docker commit` and `docker diff`: a container's writable layer (the overlay upper directory of
+//! its snapshot) becomes a new image layer, or a list of changes.
+
+use super::{ContainerService, Handle, ServiceError};
+use berth_image::config::{History, ImageConfig};
+use berth_image::LayerRecord;
+use berth_snapshot::Snapshotter;
+use berth_types::{Digest, Reference};
+use serde_json::{json, Value};
+use std::os::unix::fs::FileTypeExt;
+use std::path::{Path, PathBuf};
+
+/// What `POST /commit` was asked for.
+#[derive(Debug, Clone, Default)]
+pub struct CommitOptions {
+    /// Repository and tag for the new image.
+    pub reference: Option<Reference>,
+    /// Commit message.
+    pub comment: String,
+    /// Author.
+    pub author: String,
+    /// Dockerfile instructions applied to the config.
+    pub changes: Vec<String>,
+}
+
+impl ContainerService {
+    fn upper(&self, h: &Handle) -> Result<PathBuf, ServiceError> {
+        let rec = h.snapshot();
+        self.snapshots.upper_dir(&rec.snapshot).map_err(|e| ServiceError::Internal(format!("the container's writable layer: {e}")))
+    }
+
+    /// Commits the container's changes as a new image; returns its id. Blocking.
+    pub fn commit(&self, h: &Handle, opts: &CommitOptions) -> Result<Digest, ServiceError> {
+        let rec = h.snapshot();
+        let parent = self.images.get(&rec.image)?;
+        let upper = self.upper(h)?;
+        let tmp = self.root.join("tmp").join(format!("commit-{}.tar", &berth_types::random_id()[..12]));
+        let result = (|| -> Result<Digest, ServiceError> {
+            let f = std::fs::File::create(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?;
+            berth_snapshot::write_diff(&upper, std::io::BufWriter::new(f)).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?;
+            let reader = std::io::BufReader::new(std::fs::File::open(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?);
+            let layer = berth_image::layer::ingest_layer(self.images.content(), reader)?;
+            let mut container = rec.config.clone();
+            container.image = None;
+            container.hostname = None;
+            berth_image::changes::apply_changes(&mut container, &opts.changes)?;
+            let mut config: ImageConfig = (*parent.config).clone();
+            let created = berth_image::store::now_rfc3339();
+            config.created = Some(created.clone());
+            config.config = Some(container);
+            config.rootfs.diff_ids.push(layer.diff_id.clone());
+            config.history.push(History {
+                created: Some(created),
+                created_by: Some(std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect::<Vec<_>>().join(" ")),
+                author: (!opts.author.is_empty()).then(|| opts.author.clone()),
+                comment: (!opts.comment.is_empty()).then(|| opts.comment.clone()),
+                empty_layer: false,
+            });
+            config.comment = (!opts.comment.is_empty()).then(|| opts.comment.clone());
+            config.author = (!opts.author.is_empty()).then(|| opts.author.clone());
+            config.extra.insert("container".into(), json!(rec.id));
+            let mut layers = parent.layers.clone();
+            layers.push(LayerRecord { diff_id: layer.diff_id, size: layer.size });
+            let bytes = serde_json::to_vec(&config).map_err(|e| ServiceError::Internal(e.to_string()))?;
+            let (id, _) = self.images.register(&bytes, layers, Some(parent.id.clone()))?;
+            if let Some(r) = &opts.reference {
+                self.images.tag(&id, r)?;
+            }
+            Ok(id)
+        })();
+        let _ = std::fs::remove_file(&tmp);
+        let id = result?;
+        self.event(&rec, "commit", &[("imageID", id.to_string())]);
+        Ok(id)
+    }
+
+    /// `GET /containers/{id}/changes`: what the container added (1), modified (0) or deleted (2).
+    pub fn changes(&self, h: &Handle) -> Result<Value, ServiceError> {
+        let upper = self.upper(h)?;
+        let mounts: Vec<berth_runtime::mount::MountDesc> = std::fs::read(self.dir(&h.snapshot().id).join("mounts.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        let lowers: Vec<PathBuf> = mounts
+            .iter()
+            .flat_map(|m| m.options.iter())
+            .filter_map(|o| o.strip_prefix("lowerdir="))
+            .flat_map(|l| l.split(':').map(PathBuf::from).collect::<Vec<_>>())
+            .collect();
+        let mut out = Vec::new();
+        walk(&upper, Path::new("/"), &lowers, &mut out);
+        out.sort_by(|a: &Value, b: &Value| a["Path"].as_str().cmp(&b["Path"].as_str()));
+        Ok(Value::Array(out))
+    }
+}
+
+fn walk(dir: &Path, at: &Path, lowers: &[PathBuf], out: &mut Vec<Value>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let path = at.join(e.file_name());
+        let rel = path.strip_prefix("/").unwrap_or(&path).to_path_buf();
+        let Ok(ft) = e.file_type() else { continue };
+        let whiteout = ft.is_char_device() && e.metadata().map(|m| std::os::unix::fs::MetadataExt::rdev(&m) == 0).unwrap_or(false);
+        let in_lower = lowers.iter().any(|l| l.join(&rel).symlink_metadata().is_ok());
+        let kind = if whiteout { 2 } else if in_lower { 0 } else { 1 };
+        out.push(json!({"Path": path.display().to_string(), "Kind": kind}));
+        if ft.is_dir() && !whiteout {
+            walk(&e.path(), &path, lowers, out);
+        }
+    }
+}
