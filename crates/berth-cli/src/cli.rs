@@ -93,6 +93,14 @@ pub enum Command {
         /// Repository and tag.
         reference: Option<String>,
     },
+    /// Export a container's filesystem as a tar archive.
+    Export {
+        /// Write to a file instead of stdout.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Container.
+        container: String,
+    },
     /// Inspect changes to files or directories on a container's filesystem.
     Diff {
         /// Container.

@@ -318,8 +318,16 @@ fn commit_and_diff_capture_the_writable_layer() {
     let o = d.berth(&["run", "--rm", "saved:1", "ls", "/bin/vi"]);
     assert_ne!(o.status.code(), Some(0), "the deletion is part of the image");
     assert_eq!(d.berth_ok(&["image", "inspect", "-f", "{{.Comment}} {{len .RootFS.Layers}}", "saved:1"]).trim(), "snapshot 2");
+    // Export of the stopped container: the whole filesystem, changes included.
+    let tarball = d.dir.path().join("export.tar");
+    d.berth_ok(&["export", "-o", tarball.to_str().unwrap(), "work"]);
+    let list = stdout(&std::process::Command::new("tar").arg("tf").arg(&tarball).output().unwrap());
+    assert!(list.lines().any(|l| l.trim_start_matches("./") == "new.txt") && list.lines().any(|l| l.trim_start_matches("./") == "bin/busybox"), "{list}");
+    assert!(!list.lines().any(|l| l.trim_start_matches("./") == "bin/vi"), "deleted files are not exported");
     // The stock docker CLI sees the same.
     assert!(d.docker_ok(&["diff", "work"]).contains("A /new.txt"));
+    let o = std::process::Command::new("docker").args(["export", "work"]).env("DOCKER_HOST", d.host()).output().unwrap();
+    assert!(o.status.success() && o.stdout.len() > 1_000_000, "docker export: {}", stderr(&o));
     d.docker_ok(&["commit", "work", "saved:docker"]);
     assert_eq!(d.docker_ok(&["run", "--rm", "saved:docker", "cat", "/new.txt"]).trim(), "data");
 }

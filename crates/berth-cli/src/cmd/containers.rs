@@ -752,3 +752,21 @@ pub async fn diff(c: &Client, container: &str) -> anyhow::Result<ExitCode> {
     }
     Ok(ExitCode::SUCCESS)
 }
+
+/// `berth export`.
+pub async fn export(c: &Client, container: &str, output: Option<&std::path::Path>) -> anyhow::Result<ExitCode> {
+    if output.is_none() && std::io::stdout().is_terminal() {
+        anyhow::bail!("cowardly refusing to save to a terminal. Use the -o flag or redirect");
+    }
+    let resp = c.request(Method::GET, &format!("/containers/{container}/export"), &[], berth_client::empty(), &[]).await?;
+    match output {
+        Some(p) => {
+            let mut f = tokio::fs::File::create(p).await.map_err(|e| anyhow::anyhow!("create {}: {e}", p.display()))?;
+            berth_client::copy_body(resp, &mut f).await?;
+        }
+        None => {
+            berth_client::copy_body(resp, &mut tokio::io::stdout()).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -40,6 +40,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/containers/{id}/top", get(top))
         .route("/containers/{id}/stats", get(stats))
         .route("/containers/{id}/changes", get(changes))
+        .route("/containers/{id}/export", get(export))
         .route("/commit", post(commit))
 }
 
@@ -416,4 +417,17 @@ async fn commit(State(s): S, p: Params) -> Result<Response, ApiError> {
     let svc = s.clone();
     let id = tokio::task::spawn_blocking(move || svc.containers.commit(&h, &opts)).await.map_err(ServiceError::from)??;
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id.to_string()})))
+}
+
+async fn export(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let (mut w, body) = super::stream::channel_body();
+    let svc = s.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = svc.containers.export(&h, &mut w) {
+            tracing::warn!(error = %e, "export failed mid-stream");
+            w.fail(std::io::Error::other(e.to_string()));
+        }
+    });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
 }

@@ -109,3 +109,43 @@ fn walk(dir: &Path, at: &Path, lowers: &[PathBuf], out: &mut Vec<Value>) {
         }
     }
 }
+
+impl ContainerService {
+    /// Writes the container's whole filesystem as a tar (`docker export`): the running container's
+    /// mounted root, or its snapshot mounted read-only for the occasion. Blocking.
+    pub fn export(&self, h: &Handle, out: impl std::io::Write) -> Result<(), ServiceError> {
+        let rec = h.snapshot();
+        let dir = self.dir(&rec.id);
+        let rootfs = dir.join("rootfs");
+        let running = berth_runtime::mount::is_mounted(&rootfs);
+        let target = if running { rootfs } else { self.root.join("tmp").join(format!("export-{}", &berth_types::random_id()[..12])) };
+        if !running {
+            std::fs::create_dir_all(&target).map_err(|e| ServiceError::Internal(format!("export: {e}")))?;
+            let mounts: Vec<berth_runtime::mount::MountDesc> = std::fs::read(dir.join("mounts.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ServiceError::Internal("export: the container's mounts are unknown".into()))?;
+            for m in &mounts {
+                let mut ro = m.clone();
+                if ro.kind == "bind" {
+                    ro.options.push("ro".into());
+                }
+                berth_runtime::mount::mount_one(&ro, &target).map_err(|e| ServiceError::Internal(format!("export: {e}")))?;
+            }
+        }
+        let result = (|| -> std::io::Result<()> {
+            let mut b = tar::Builder::new(out);
+            b.follow_symlinks(false);
+            b.mode(tar::HeaderMode::Complete);
+            b.append_dir_all(".", &target)?;
+            b.into_inner()?.flush()
+        })();
+        if !running {
+            let _ = berth_runtime::mount::unmount(&target);
+            let _ = std::fs::remove_dir(&target);
+        }
+        result.map_err(|e| ServiceError::Internal(format!("export: {e}")))?;
+        self.event(&rec, "export", &[]);
+        Ok(())
+    }
+}
