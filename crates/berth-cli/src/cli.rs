@@ -453,6 +453,24 @@ pub struct RunArgs {
     /// Bind mount a volume (/host:/container[:ro]).
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
+    /// Command to run to check health.
+    #[arg(long = "health-cmd")]
+    pub health_cmd: Option<String>,
+    /// Time between running the check (e.g. 30s, 500ms).
+    #[arg(long = "health-interval")]
+    pub health_interval: Option<String>,
+    /// Maximum time to allow one check to run.
+    #[arg(long = "health-timeout")]
+    pub health_timeout: Option<String>,
+    /// Consecutive failures needed to report unhealthy.
+    #[arg(long = "health-retries")]
+    pub health_retries: Option<i64>,
+    /// Start period for the container to initialize before counting retries.
+    #[arg(long = "health-start-period")]
+    pub health_start_period: Option<String>,
+    /// Disable any container-specified HEALTHCHECK.
+    #[arg(long = "no-healthcheck")]
+    pub no_healthcheck: bool,
     /// Logging driver (json-file).
     #[arg(long = "log-driver")]
     pub log_driver: Option<String>,

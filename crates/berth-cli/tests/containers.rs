@@ -331,3 +331,27 @@ fn commit_and_diff_capture_the_writable_layer() {
     d.docker_ok(&["commit", "work", "saved:docker"]);
     assert_eq!(d.docker_ok(&["run", "--rm", "saved:docker", "cat", "/new.txt"]).trim(), "data");
 }
+
+#[test]
+fn health_checks_run_through_exec_and_report() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "-d", "--name", "svc", "--health-cmd", "test -f /tmp/ready", "--health-interval", "200ms", "--health-retries", "2", "busybox", "sleep", "300"]);
+    wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.State.Health.Status}}", "svc"]).trim() == "unhealthy");
+    assert!(d.berth_ok(&["ps", "--format", "{{.Status}}"]).contains("(unhealthy)"));
+    d.berth_ok(&["exec", "svc", "touch", "/tmp/ready"]);
+    wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.State.Health.Status}}", "svc"]).trim() == "healthy");
+    let log = d.berth_ok(&["container", "inspect", "-f", "{{json .State.Health.Log}}", "svc"]);
+    assert!(log.contains("\"ExitCode\":0"), "{log}");
+    let events = d.berth_ok(&["events", "--since", "1h", "--until", "0s", "--filter", "type=container", "--format", "{{.Action}}"]);
+    assert!(events.contains("health_status: unhealthy") && events.contains("health_status: healthy"), "{events}");
+    // The image's HEALTHCHECK applies too, and --no-healthcheck turns it off.
+    let ctx = d.dir.path().join("hc");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nHEALTHCHECK --interval=200ms CMD true\nCMD [\"sleep\", \"300\"]\n").unwrap();
+    d.berth_ok(&["build", "-q", "-t", "hc:1", ctx.to_str().unwrap()]);
+    d.berth_ok(&["run", "-d", "--name", "img-hc", "hc:1"]);
+    wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.State.Health.Status}}", "img-hc"]).trim() == "healthy");
+    d.berth_ok(&["run", "-d", "--name", "no-hc", "--no-healthcheck", "hc:1"]);
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{json .State.Health}}", "no-hc"]).trim(), "null");
+}

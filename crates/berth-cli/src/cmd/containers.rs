@@ -35,6 +35,33 @@ fn kv_map(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, Strin
         .collect()
 }
 
+/// Go's `time.ParseDuration` for the units Docker's flags use: `1h30m`, `500ms`, `2s`, `1.5m`.
+pub fn parse_duration_ns(s: &str) -> anyhow::Result<i64> {
+    let bad = || anyhow::anyhow!("invalid duration {s:?}: use e.g. 30s, 500ms, 1m30s");
+    let mut total = 0f64;
+    let mut rest = s.trim();
+    if rest.is_empty() {
+        return Err(bad());
+    }
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
+        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
+        let unit_end = rest[num_end..].find(|c: char| c.is_ascii_digit() || c == '.').map(|i| num_end + i).unwrap_or(rest.len());
+        let mult = match &rest[num_end..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return Err(bad()),
+        };
+        total += n * mult;
+        rest = &rest[unit_end..];
+    }
+    Ok(total as i64)
+}
+
 /// The create request body for `run`/`create` flags.
 pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     let env: Vec<String> = a
@@ -66,6 +93,23 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     }
     if let Some(t) = a.stop_timeout {
         cfg.insert("StopTimeout".into(), json!(t));
+    }
+    if a.no_healthcheck {
+        cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
+    } else if a.health_cmd.is_some() || a.health_interval.is_some() || a.health_retries.is_some() {
+        let mut hc = Map::new();
+        if let Some(c) = &a.health_cmd {
+            hc.insert("Test".into(), json!(["CMD-SHELL", c]));
+        }
+        for (k, v) in [("Interval", &a.health_interval), ("Timeout", &a.health_timeout), ("StartPeriod", &a.health_start_period)] {
+            if let Some(v) = v {
+                hc.insert(k.into(), json!(parse_duration_ns(v)?));
+            }
+        }
+        if let Some(r) = a.health_retries {
+            hc.insert("Retries".into(), json!(r));
+        }
+        cfg.insert("Healthcheck".into(), Value::Object(hc));
     }
     if !a.label.is_empty() {
         let labels: BTreeMap<String, String> =

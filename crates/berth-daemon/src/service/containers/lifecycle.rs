@@ -157,6 +157,7 @@ impl ContainerService {
         self.event(&rec, "start", &[]);
         tracing::info!(container.id = %rec.id, pid, "container started");
         self.monitor(h.clone(), wait.ok());
+        self.start_health(h);
         Ok(true)
     }
 
@@ -218,6 +219,7 @@ impl ContainerService {
     }
 
     async fn on_exit(self: &Arc<Self>, h: &Arc<Handle>, exit: ExitRecord) {
+        *h.health.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if !self.dir(&h.snapshot().id).join("exit.json").exists() {
             // The shim died without recording an exit: make sure nothing of the container survives it.
             reap_orphaned(&h.snapshot().id, &self.dir(&h.snapshot().id));

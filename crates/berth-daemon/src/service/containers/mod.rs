@@ -15,6 +15,7 @@
 mod commit;
 mod create;
 mod exec;
+mod health;
 mod lifecycle;
 mod logs;
 mod names;
@@ -61,6 +62,8 @@ pub struct Handle {
     pending_attach: Mutex<Vec<lifecycle::PendingAttach>>,
     /// Set while the user stops the container, so restart policies do not restart it.
     stopping: std::sync::atomic::AtomicBool,
+    /// Health-check state while it runs with a check.
+    health: Mutex<Option<health::Health>>,
 }
 
 impl Handle {
@@ -68,6 +71,11 @@ impl Handle {
     pub fn snapshot(&self) -> ContainerRecord {
         self.record.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
+    /// The health-check state, if the container runs with a check.
+    pub fn health(&self) -> Option<health::Health> {
+        self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     /// A receiver of state changes.
     pub fn watch(&self) -> watch::Receiver<Observed> {
         self.observed.subscribe()
@@ -128,6 +136,7 @@ impl ContainerService {
             op: tokio::sync::Mutex::new(()),
             pending_attach: Mutex::new(Vec::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            health: Mutex::new(None),
         });
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, h.clone());
         h

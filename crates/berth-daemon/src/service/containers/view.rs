@@ -16,7 +16,9 @@ fn port_map(rec: &ContainerRecord) -> Value {
 impl ContainerService {
     /// `GET /containers/{id}/json`.
     pub fn inspect(&self, name: &str) -> Result<Value, ServiceError> {
-        let rec = self.get(name)?.snapshot();
+        let handle = self.get(name)?;
+        let rec = handle.snapshot();
+        let health = handle.health();
         let s = &rec.state;
         let dir = self.dir(&rec.id);
         let zero = "0001-01-01T00:00:00Z".to_string();
@@ -42,6 +44,7 @@ impl ContainerService {
                 "Error": s.error,
                 "StartedAt": if s.started_at.is_empty() { zero.clone() } else { s.started_at.clone() },
                 "FinishedAt": if s.finished_at.is_empty() { zero.clone() } else { s.finished_at.clone() },
+                "Health": health.as_ref().map(|h| h.to_json()),
             },
             "Image": rec.image,
             "ResolvConfPath": dir.join("resolv.conf"),
@@ -76,7 +79,10 @@ impl ContainerService {
         filters
             .validate(&["id", "name", "label", "status", "exited", "ancestor", "before", "since", "health", "network", "volume", "is-task"])
             .map_err(ServiceError::Invalid)?;
-        let mut recs: Vec<ContainerRecord> = self.all().iter().map(|h| h.snapshot()).collect();
+        let handles = self.all();
+        let health: std::collections::HashMap<String, String> =
+            handles.iter().filter_map(|h| h.health().map(|x| (h.snapshot().id, x.status))).collect();
+        let mut recs: Vec<ContainerRecord> = handles.iter().map(|h| h.snapshot()).collect();
         recs.sort_by(|a, b| b.created.cmp(&a.created));
         let mut out = Vec::new();
         for r in recs {
@@ -119,7 +125,10 @@ impl ContainerService {
                 "Ports": [],
                 "Labels": r.config.labels.clone().unwrap_or_default(),
                 "State": r.state.status.as_str(),
-                "Status": status_text(&r),
+                "Status": match health.get(&r.id) {
+                    Some(h) if r.state.status == Status::Running => format!("{} ({})", status_text(&r), if h == "starting" { "health: starting" } else { h.as_str() }),
+                    _ => status_text(&r),
+                },
                 "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "none".to_string() } else { r.host_config.network_mode.clone() }},
                 "NetworkSettings": {"Networks": {}},
                 "Mounts": [],
