@@ -567,6 +567,9 @@ pub struct PsArgs {
     /// Show the latest created container.
     #[arg(short = 'l', long)]
     pub latest: bool,
+    /// Display total file sizes.
+    #[arg(short = 's', long)]
+    pub size: bool,
     /// Filter output (status=, name=, label=, ancestor=, exited=).
     #[arg(short = 'f', long = "filter")]
     pub filter: Vec<String>,

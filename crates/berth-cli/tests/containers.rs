@@ -355,3 +355,29 @@ fn health_checks_run_through_exec_and_report() {
     std::thread::sleep(std::time::Duration::from_millis(500));
     assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{json .State.Health}}", "no-hc"]).trim(), "null");
 }
+
+#[test]
+fn containers_survive_the_daemon_being_killed() {
+    let mut d = with_busybox();
+    d.berth_ok(&["run", "-d", "--name", "survivor", "busybox", "sh", "-c", "echo alive; sleep 300"]);
+    wait_for(|| d.berth_ok(&["logs", "survivor"]).contains("alive"));
+    d.kill9();
+    assert!(d.sock.exists(), "a killed daemon leaves its socket behind");
+    d.restart();
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "survivor"]).trim(), "running");
+    assert_eq!(d.berth_ok(&["exec", "survivor", "echo", "still-here"]).trim(), "still-here");
+    d.berth_ok(&["stop", "-t", "1", "survivor"]);
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.ExitCode}}", "survivor"]).trim(), "137");
+}
+
+#[test]
+fn ps_size_reports_the_writable_layer() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "--name", "writer", "busybox", "sh", "-c", "head -c 300000 /dev/zero > /blob"]);
+    let out = d.berth_ok(&["ps", "-a", "-s", "--format", "{{.Names}} {{.Size}}"]);
+    assert!(out.starts_with("writer 3") && out.contains("kB (virtual 2."), "{out}");
+    let v: serde_json::Value = serde_json::from_slice(&http(&d.sock, "GET", "/containers/json?all=1&size=1", b"").2).unwrap();
+    let rw = v[0]["SizeRw"].as_u64().unwrap();
+    assert!((300_000..400_000).contains(&rw), "the 300 kB written, plus the layer's own directories: {rw}");
+    assert!(v[0]["SizeRootFs"].as_u64().unwrap() > rw + 1_900_000);
+}

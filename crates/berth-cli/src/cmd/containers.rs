@@ -4,7 +4,7 @@ use super::system::{event_time, short_id};
 use super::{filters_param, pretty_json};
 use crate::cli::{ExecArgs, KillArgs, StatsArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
 use crate::render::template::Format;
-use crate::render::units::{created_at, since};
+use crate::render::units::{created_at, human_size, since};
 use berth_client::{Client, ClientError};
 use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
@@ -501,6 +501,9 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<ExitCode> {
     if !a.filter.is_empty() {
         q.push(("filters", filters_param(&a.filter)?));
     }
+    if a.size {
+        q.push(("size", "1".to_string()));
+    }
     let list: Vec<Value> = c.get_json("/containers/json", &q).await?;
     let rows: Vec<Value> = list
         .iter()
@@ -517,14 +520,18 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<ExitCode> {
                 "Image": v["Image"], "Command": format!("\"{cmd}\""), "CreatedAt": created_at(created),
                 "RunningFor": since(created), "Status": v["Status"], "State": v["State"], "Ports": "",
                 "Names": names.join(","), "Labels": v["Labels"].as_object().map(|m| m.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
-                "Mounts": "", "Networks": v["HostConfig"]["NetworkMode"], "Size": "",
+                "Mounts": "", "Networks": v["HostConfig"]["NetworkMode"],
+                "Size": format!("{} (virtual {})", human_size(v["SizeRw"].as_f64().unwrap_or(0.0)), human_size(v["SizeRootFs"].as_f64().unwrap_or(0.0))),
             })
         })
         .collect();
     let fmt = if a.quiet {
         "{{.ID}}".to_string()
     } else {
-        a.format.unwrap_or_else(|| "table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.RunningFor}}\t{{.Status}}\t{{.Ports}}\t{{.Names}}".into())
+        a.format.unwrap_or_else(|| {
+            let size = if a.size { "\t{{.Size}}" } else { "" };
+            format!("table {{{{.ID}}}}\t{{{{.Image}}}}\t{{{{.Command}}}}\t{{{{.RunningFor}}}}\t{{{{.Status}}}}\t{{{{.Ports}}}}\t{{{{.Names}}}}{size}")
+        })
     };
     let header = json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT", "RunningFor": "CREATED",
         "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE"});

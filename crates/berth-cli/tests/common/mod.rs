@@ -105,6 +105,13 @@ impl Daemon {
         }
     }
 
+    /// Kills the daemon with SIGKILL (no cleanup at all) and reaps it.
+    pub fn kill9(&mut self) {
+        let mut c = self.child.take().expect("daemon already stopped");
+        let _ = c.kill();
+        let _ = c.wait();
+    }
+
     /// Starts the daemon again on the same data root and socket.
     pub fn restart(&mut self) {
         if self.child.is_some() {

@@ -59,7 +59,11 @@ async fn create(State(s): S, p: Params, body: Bytes) -> Result<Response, ApiErro
 async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
     let limit = p.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize);
     let all = p.flag("all") || limit.is_some();
-    Ok(json(StatusCode::OK, &s.containers.list(all, limit, &p.filters()?)?))
+    let svc = s.clone();
+    let filters = p.filters()?;
+    let size = p.flag("size");
+    let list = tokio::task::spawn_blocking(move || svc.containers.list_sized(all, limit, &filters, size)).await.map_err(ServiceError::from)??;
+    Ok(json(StatusCode::OK, &list))
 }
 
 async fn inspect(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -76,6 +76,12 @@ impl ContainerService {
 
     /// `GET /containers/json`.
     pub fn list(&self, all: bool, limit: Option<usize>, filters: &Filters) -> Result<Vec<Value>, ServiceError> {
+        self.list_sized(all, limit, filters, false)
+    }
+
+    /// `GET /containers/json`, with `SizeRw`/`SizeRootFs` when `size` (they cost a walk of each
+    /// container's writable layer).
+    pub fn list_sized(&self, all: bool, limit: Option<usize>, filters: &Filters, size: bool) -> Result<Vec<Value>, ServiceError> {
         filters
             .validate(&["id", "name", "label", "status", "exited", "ancestor", "before", "since", "health", "network", "volume", "is-task"])
             .map_err(ServiceError::Invalid)?;
@@ -133,6 +139,15 @@ impl ContainerService {
                 "NetworkSettings": {"Networks": {}},
                 "Mounts": [],
             }));
+            if size {
+                use berth_snapshot::Snapshotter;
+                let rw = self.snapshots.usage(&r.snapshot).map(|u| u.size).unwrap_or(0);
+                let image = self.images.get(&r.image).map(|i| i.size()).unwrap_or(0);
+                if let Some(last) = out.last_mut() {
+                    last["SizeRw"] = json!(rw);
+                    last["SizeRootFs"] = json!(rw + image);
+                }
+            }
             if limit.is_some_and(|l| out.len() >= l) {
                 break;
             }
