@@ -93,6 +93,8 @@ pub enum Command {
         /// Repository and tag.
         reference: Option<String>,
     },
+    /// Update the resources or restart policy of containers.
+    Update(UpdateArgs),
     /// Export a container's filesystem as a tar archive.
     Export {
         /// Write to a file instead of stdout.
@@ -216,6 +218,35 @@ pub struct LoginArgs {
     pub password_stdin: bool,
     /// Registry (default: docker.io).
     pub server: Option<String>,
+}
+
+/// `berth update`.
+#[derive(Args, Debug)]
+pub struct UpdateArgs {
+    /// Memory limit.
+    #[arg(short = 'm', long)]
+    pub memory: Option<String>,
+    /// Memory + swap limit (-1: unlimited).
+    #[arg(long = "memory-swap")]
+    pub memory_swap: Option<String>,
+    /// Number of CPUs.
+    #[arg(long)]
+    pub cpus: Option<f64>,
+    /// CPU shares.
+    #[arg(short = 'c', long = "cpu-shares")]
+    pub cpu_shares: Option<i64>,
+    /// CPUs in which to allow execution.
+    #[arg(long = "cpuset-cpus")]
+    pub cpuset_cpus: Option<String>,
+    /// Tune container pids limit (-1 for unlimited).
+    #[arg(long = "pids-limit")]
+    pub pids_limit: Option<i64>,
+    /// Restart policy.
+    #[arg(long)]
+    pub restart: Option<String>,
+    /// Containers.
+    #[arg(required = true)]
+    pub containers: Vec<String>,
 }
 
 /// `berth stats`.

@@ -64,6 +64,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
             cmd::containers::commit(&client()?, &container, reference.as_deref(), message.as_deref(), author.as_deref(), &change).await
         }
         Command::Diff { container } => cmd::containers::diff(&client()?, &container).await,
+        Command::Update(a) => cmd::containers::update(&client()?, a).await,
         Command::Export { output, container } => cmd::containers::export(&client()?, &container, output.as_deref()).await,
         Command::Attach { no_stdin, container } => cmd::containers::attach(&client()?, &container, no_stdin).await,
         Command::Pull(a) => cmd::registry_client::pull(&client()?, a).await,

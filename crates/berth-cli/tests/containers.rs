@@ -381,3 +381,14 @@ fn ps_size_reports_the_writable_layer() {
     assert!((300_000..400_000).contains(&rw), "the 300 kB written, plus the layer's own directories: {rw}");
     assert!(v[0]["SizeRootFs"].as_u64().unwrap() > rw + 1_900_000);
 }
+
+#[test]
+fn update_changes_limits_live() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "300"]);
+    d.berth_ok(&["update", "--memory", "48m", "--pids-limit", "30", "--restart", "always", "upd"]);
+    let out = d.berth_ok(&["exec", "upd", "sh", "-c", "cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max"]);
+    assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["50331648", "30"]);
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}", "upd"]).trim(), "50331648 always");
+    assert!(d.docker(&["update", "--cpus", "0.5", "upd"]).status.success());
+}

@@ -2,7 +2,7 @@
 
 use super::system::{event_time, short_id};
 use super::{filters_param, pretty_json};
-use crate::cli::{ExecArgs, KillArgs, StatsArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
+use crate::cli::{ExecArgs, KillArgs, StatsArgs, UpdateArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
 use crate::render::template::Format;
 use crate::render::units::{created_at, human_size, since};
 use berth_client::{Client, ClientError};
@@ -820,4 +820,34 @@ pub async fn export(c: &Client, container: &str, output: Option<&std::path::Path
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `berth update`.
+pub async fn update(c: &Client, a: UpdateArgs) -> anyhow::Result<ExitCode> {
+    let mut body = Map::new();
+    if let Some(m) = &a.memory {
+        body.insert("Memory".into(), json!(parse_size(m)?));
+    }
+    if let Some(m) = &a.memory_swap {
+        body.insert("MemorySwap".into(), json!(if m == "-1" { -1 } else { parse_size(m)? }));
+    }
+    if let Some(n) = a.cpus {
+        body.insert("NanoCpus".into(), json!((n * 1e9) as i64));
+    }
+    if let Some(s) = a.cpu_shares {
+        body.insert("CpuShares".into(), json!(s));
+    }
+    if let Some(s) = &a.cpuset_cpus {
+        body.insert("CpusetCpus".into(), json!(s));
+    }
+    if let Some(p) = a.pids_limit {
+        body.insert("PidsLimit".into(), json!(p));
+    }
+    if let Some(r) = &a.restart {
+        let (name, max) = r.split_once(':').unwrap_or((r, "0"));
+        body.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": max.parse::<i64>().unwrap_or(0)}));
+    }
+    let body = Value::Object(body);
+    let body = &body;
+    each(&a.containers, |n| async move { c.post_json::<_, Value>(&format!("/containers/{n}/update"), &[], body).await.map(|_| n) }).await
 }

@@ -41,6 +41,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/containers/{id}/stats", get(stats))
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}/export", get(export))
+        .route("/containers/{id}/update", post(update))
         .route("/commit", post(commit))
 }
 
@@ -434,4 +435,11 @@ async fn export(State(s): S, Path(id): Path<String>) -> Result<Response, ApiErro
         }
     });
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+}
+
+async fn update(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let u: crate::service::containers::UpdateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    s.containers.update(&h, &u)?;
+    Ok(json(StatusCode::OK, &serde_json::json!({"Warnings": []})))
 }

@@ -95,7 +95,7 @@ impl ContainerService {
         }
     }
 
-    fn runtime_config(&self, rec: &ContainerRecord) -> Result<RuntimeConfig, ServiceError> {
+    pub(super) fn runtime_config(&self, rec: &ContainerRecord) -> Result<RuntimeConfig, ServiceError> {
         let c = &rec.config;
         let h = &rec.host_config;
         let network = match h.network_mode.as_str() {

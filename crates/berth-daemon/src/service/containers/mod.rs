@@ -24,6 +24,7 @@ mod record;
 mod view;
 
 pub use commit::CommitOptions;
+pub use ops::UpdateRequest;
 pub use exec::{Exec, ExecRequest};
 pub use logs::LogOptions;
 pub use record::{ContainerRecord, Status};
