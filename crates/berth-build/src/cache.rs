@@ -37,6 +37,10 @@ pub struct CacheEntry {
 struct Index {
     version: u32,
     entries: BTreeMap<String, CacheEntry>,
+    /// Image config content (all but its times) → the image built with it, so a rebuild that comes
+    /// wholly from the cache answers the same image id, as Docker's classic builder does.
+    #[serde(default)]
+    images: BTreeMap<String, Digest>,
 }
 
 /// The persisted step cache of one cache directory.
@@ -78,6 +82,17 @@ impl Cache {
         atomic_write_json(&self.path, &self.index).map_err(BuildError::io("write", &self.path))
     }
 
+    /// The image earlier built with this content key.
+    pub fn image(&self, key: &Digest) -> Option<&Digest> {
+        self.index.images.get(key.hex())
+    }
+
+    /// Records (and persists) the image built with this content key.
+    pub fn put_image(&mut self, key: &Digest, id: Digest) -> Result<(), BuildError> {
+        self.index.images.insert(key.hex().to_string(), id);
+        atomic_write_json(&self.path, &self.index).map_err(BuildError::io("write", &self.path))
+    }
+
     /// Number of entries.
     pub fn len(&self) -> usize {
         self.index.entries.len()
@@ -104,6 +119,7 @@ pub fn prune_cache(cache_dir: &Path) -> Result<PruneReport, BuildError> {
     let mut cache = Cache::open(cache_dir)?;
     let entries = cache.index.entries.len();
     cache.index.entries.clear();
+    cache.index.images.clear();
     atomic_write_json(&cache.path, &cache.index).map_err(BuildError::io("write", &cache.path))?;
     let mounts = cache_dir.join("mounts");
     let mount_bytes = du(&mounts);

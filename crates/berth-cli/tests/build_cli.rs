@@ -26,6 +26,8 @@ fn build_then_run_the_example_with_berth_and_docker() {
     // A rebuild comes from the cache.
     let again = d.berth_ok(&["build", "-t", "hello:1", hello_example().to_str().unwrap()]);
     assert!(again.matches("Using cache").count() >= 2, "{again}");
+    let built = |out: &str| out.lines().find_map(|l| l.strip_prefix("Successfully built ")).map(str::to_string);
+    assert_eq!(built(&out), built(&again), "a fully cached rebuild is the same image");
     // The stock docker CLI (classic builder protocol) builds the same context.
     let out = d.docker_ok(&["build", "-t", "hello:docker", hello_example().to_str().unwrap()]);
     assert!(out.contains("Successfully tagged hello:docker"), "{out}");

@@ -233,8 +233,27 @@ pub fn build(
         let list = unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
         events(BuildEvent::Warning(format!("[Warning] One or more build-args [{list}] were not consumed")));
     }
-    let bytes = serde_json::to_vec(&result.config).map_err(|e| BuildError::Io { op: "encode image config", path: PathBuf::new(), source: std::io::Error::other(e) })?;
+    let encode = |c: &berth_image::ImageConfig| {
+        serde_json::to_vec(c).map_err(|e| BuildError::Io { op: "encode image config", path: PathBuf::new(), source: std::io::Error::other(e) })
+    };
+    // The same content as an earlier build (only the times differ): that image is the answer.
+    let mut timeless = result.config.clone();
+    timeless.created = None;
+    for h in &mut timeless.history {
+        h.created = None;
+    }
+    let content_key = Digest::of(&encode(&timeless)?);
+    if !opts.no_cache {
+        if let Some(prev) = b.cache.image(&content_key).cloned() {
+            if store.by_id(&prev).is_some() {
+                events(BuildEvent::Built(prev.clone()));
+                return Ok(prev);
+            }
+        }
+    }
+    let bytes = encode(&result.config)?;
     let (id, _) = store.register(&bytes, result.layers, None)?;
+    b.cache.put_image(&content_key, id.clone())?;
     events(BuildEvent::Built(id.clone()));
     Ok(id)
 }

@@ -224,8 +224,10 @@ fn rebuild_uses_cache_until_a_source_changes_and_no_cache_bypasses() {
     let (first, ev1) = e.build(&e.opts(df));
     assert!(!ev1.contains(&BuildEvent::UsingCache));
     let (second, ev2) = e.build(&e.opts(df));
+    let first = first.unwrap();
     let layers = |id: &Digest| e.store.by_id(id).unwrap().layers;
-    assert_eq!(layers(&first.unwrap()), layers(second.as_ref().unwrap()));
+    assert_eq!(layers(&first), layers(second.as_ref().unwrap()));
+    assert_eq!(&first, second.as_ref().unwrap(), "a rebuild wholly from the cache is the same image, as with Docker");
     assert_eq!(ev2.iter().filter(|e| **e == BuildEvent::UsingCache).count(), 3);
     assert!(output(&ev2).is_empty(), "no step ran");
     std::fs::write(e.ctx.join("src.txt"), "v2").unwrap();
