@@ -35,6 +35,54 @@ pub fn human_binary_size(bytes: f64) -> String {
     format!("{s}{}", UNITS[i])
 }
 
+/// Go's `time.ParseDuration` for the units Docker uses (`1h30m`, `5s`, `250ms`, `1.5s`), in ns.
+/// Shared by Dockerfile `HEALTHCHECK` options and the CLI's `--health-*` flags.
+pub fn parse_duration_ns(s: &str) -> Option<i64> {
+    let s = s.trim();
+    if s == "0" {
+        return Some(0);
+    }
+    if s.is_empty() {
+        return None;
+    }
+    let mut total = 0f64;
+    let mut rest = s;
+    while !rest.is_empty() {
+        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
+        let num: f64 = rest[..num_end].parse().ok()?;
+        rest = &rest[num_end..];
+        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
+        let mult = match &rest[..unit_end] {
+            "ns" => 1.0,
+            "us" | "µs" => 1e3,
+            "ms" => 1e6,
+            "s" => 1e9,
+            "m" => 60e9,
+            "h" => 3600e9,
+            _ => return None,
+        };
+        total += num * mult;
+        rest = &rest[unit_end..];
+    }
+    Some(total as i64)
+}
+
+/// Docker's `RAMInBytes`: `512`, `64k`, `64m`, `1g`, `1t` (binary units, optional `b`). Shared by the
+/// CLI's size flags and the daemon's `--log-opt max-size`.
+pub fn parse_ram_bytes(s: &str) -> Option<i64> {
+    let t = s.trim().to_ascii_lowercase();
+    let t = t.strip_suffix('b').unwrap_or(&t);
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (t, 1),
+    };
+    let n: f64 = num.parse().ok()?;
+    (n >= 0.0).then(|| (n * mult as f64) as i64)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -48,6 +96,19 @@ mod tests {
         assert_eq!(human_duration(3600), "About an hour");
         assert_eq!(human_duration(5 * 3600), "5 hours");
         assert_eq!(human_duration(3 * 86400), "3 days");
+    }
+
+    #[test]
+    fn durations_and_sizes_parse_like_docker() {
+        assert_eq!(parse_duration_ns("1m30s"), Some(90_000_000_000));
+        assert_eq!(parse_duration_ns("250ms"), Some(250_000_000));
+        assert_eq!(parse_duration_ns("0"), Some(0));
+        assert_eq!(parse_duration_ns("5"), None);
+        assert_eq!(parse_duration_ns("3x"), None);
+        assert_eq!(parse_ram_bytes("64m"), Some(64 << 20));
+        assert_eq!(parse_ram_bytes("1GB"), Some(1 << 30));
+        assert_eq!(parse_ram_bytes("512"), Some(512));
+        assert_eq!(parse_ram_bytes("lots"), None);
     }
 
     #[test]

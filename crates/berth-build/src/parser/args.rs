@@ -303,32 +303,7 @@ fn healthcheck(flags: &[(String, Option<String>)], rest: &str) -> Result<Health,
     }
 }
 
-/// Go's `time.ParseDuration` for the units Dockerfiles use (`1h30m`, `5s`, `250ms`, `1.5s`), in ns.
+/// Go's `time.ParseDuration` (shared with the CLI's `--health-*` flags), in ns.
 pub(crate) fn parse_duration(s: &str) -> Option<i64> {
-    if s == "0" {
-        return Some(0);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.'))?;
-        let num: f64 = rest[..num_end].parse().ok()?;
-        rest = &rest[num_end..];
-        let unit_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let mult = match &rest[..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return None,
-        };
-        total += num * mult;
-        rest = &rest[unit_end..];
-    }
-    Some(total as i64)
+    berth_api::units::parse_duration_ns(s)
 }

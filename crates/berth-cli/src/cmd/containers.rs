@@ -13,19 +13,9 @@ use std::io::IsTerminal;
 use std::process::ExitCode;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
-/// Docker's `RAMInBytes`: `512`, `64k`, `64m`, `1g` (binary units, optional `b`).
+/// Docker's `RAMInBytes`: `512`, `64k`, `64m`, `1g`.
 pub fn parse_size(s: &str) -> anyhow::Result<i64> {
-    let t = s.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1i64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        Some('t') => (&t[..t.len() - 1], 1 << 40),
-        _ => (t, 1),
-    };
-    let n: f64 = num.parse().map_err(|_| anyhow::anyhow!("invalid size: {s:?}"))?;
-    Ok((n * mult as f64) as i64)
+    berth_api::units::parse_ram_bytes(s).ok_or_else(|| anyhow::anyhow!("invalid size: {s:?}"))
 }
 
 fn kv_map(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, String>> {
@@ -35,31 +25,9 @@ fn kv_map(items: &[String], what: &str) -> anyhow::Result<BTreeMap<String, Strin
         .collect()
 }
 
-/// Go's `time.ParseDuration` for the units Docker's flags use: `1h30m`, `500ms`, `2s`, `1.5m`.
+/// Go's `time.ParseDuration`: `30s`, `500ms`, `1m30s`.
 pub fn parse_duration_ns(s: &str) -> anyhow::Result<i64> {
-    let bad = || anyhow::anyhow!("invalid duration {s:?}: use e.g. 30s, 500ms, 1m30s");
-    let mut total = 0f64;
-    let mut rest = s.trim();
-    if rest.is_empty() {
-        return Err(bad());
-    }
-    while !rest.is_empty() {
-        let num_end = rest.find(|c: char| !c.is_ascii_digit() && c != '.').ok_or_else(bad)?;
-        let n: f64 = rest[..num_end].parse().map_err(|_| bad())?;
-        let unit_end = rest[num_end..].find(|c: char| c.is_ascii_digit() || c == '.').map(|i| num_end + i).unwrap_or(rest.len());
-        let mult = match &rest[num_end..unit_end] {
-            "ns" => 1.0,
-            "us" | "µs" => 1e3,
-            "ms" => 1e6,
-            "s" => 1e9,
-            "m" => 60e9,
-            "h" => 3600e9,
-            _ => return Err(bad()),
-        };
-        total += n * mult;
-        rest = &rest[unit_end..];
-    }
-    Ok(total as i64)
+    berth_api::units::parse_duration_ns(s).ok_or_else(|| anyhow::anyhow!("invalid duration {s:?}: use e.g. 30s, 500ms, 1m30s"))
 }
 
 /// The create request body for `run`/`create` flags.

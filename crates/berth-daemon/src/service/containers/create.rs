@@ -20,15 +20,7 @@ fn log_opt(h: &HostConfig, key: &str) -> Option<String> {
 
 /// `10m`, `1g`, `512k`, `100` (bytes), as `--log-opt max-size` takes them.
 fn parse_bytes(v: &str) -> Result<u64, ServiceError> {
-    let t = v.trim().to_ascii_lowercase();
-    let t = t.strip_suffix('b').unwrap_or(&t);
-    let (num, mult) = match t.chars().last() {
-        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-        Some('m') => (&t[..t.len() - 1], 1 << 20),
-        Some('g') => (&t[..t.len() - 1], 1 << 30),
-        _ => (t, 1),
-    };
-    num.parse::<f64>().map(|n| (n * mult as f64) as u64).map_err(|_| ServiceError::Invalid(format!("invalid size: {v}")))
+    berth_api::units::parse_ram_bytes(v).map(|n| n as u64).ok_or_else(|| ServiceError::Invalid(format!("invalid size: {v}")))
 }
 
 fn merge_env(image: &[String], ours: &[String]) -> Vec<String> {
