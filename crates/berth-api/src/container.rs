@@ -37,7 +37,22 @@ pub struct HostConfig {
     /// `-v` binds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binds: Option<Vec<String>>,
-    /// `none`, `host`, `bridge`, `default`, `container:<id>`.
+    /// `--mount`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub mounts: Option<Vec<crate::mount::Mount>>,
+    /// `--volumes-from CONTAINER[:ro|:rw]`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub volumes_from: Option<Vec<String>>,
+    /// `-p`: `"80/tcp"` → host bindings.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_bindings: Option<BTreeMap<String, Option<Vec<crate::network::PortBinding>>>>,
+    /// `-P`: publish every exposed port on an ephemeral host port.
+    #[serde(default)]
+    pub publish_all_ports: bool,
+    /// `--link name:alias` (default bridge).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub links: Option<Vec<String>>,
+    /// `none`, `host`, `bridge`, `default`, `container:<id>`, or a network name.
     #[serde(default)]
     pub network_mode: String,
     /// Restart policy.
@@ -132,6 +147,14 @@ pub struct HostConfig {
     pub extra: Map<String, Value>,
 }
 
+/// `NetworkingConfig` of container create.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct NetworkingConfig {
+    /// Network name → endpoint settings.
+    #[serde(rename = "EndpointsConfig", default)]
+    pub endpoints_config: Option<BTreeMap<String, Option<crate::network::EndpointSettings>>>,
+}
+
 /// `POST /containers/create` body.
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 pub struct CreateRequest {
@@ -143,5 +166,5 @@ pub struct CreateRequest {
     pub host_config: Option<HostConfig>,
     /// Networking configuration.
     #[serde(rename = "NetworkingConfig", default, skip_serializing_if = "Option::is_none")]
-    pub networking_config: Option<Value>,
+    pub networking_config: Option<NetworkingConfig>,
 }

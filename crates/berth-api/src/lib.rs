@@ -6,10 +6,13 @@
 pub mod config;
 pub mod container;
 pub mod image;
+pub mod mount;
+pub mod network;
 pub mod progress;
 pub mod system;
 pub mod units;
 pub mod version;
+pub mod volume;
 
 use serde::{Deserialize, Serialize};
 

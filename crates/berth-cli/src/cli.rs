@@ -150,9 +150,215 @@ pub enum Command {
     /// Manage the build cache.
     #[command(subcommand)]
     Builder(BuilderCmd),
+    /// Manage volumes.
+    #[command(subcommand)]
+    Volume(VolumeCmd),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(CpArgs),
+    /// Manage networks.
+    #[command(subcommand)]
+    Network(NetworkCmd),
+    /// List port mappings or a specific mapping for the container.
+    Port {
+        /// Container.
+        container: String,
+        /// PRIVATE_PORT[/PROTO].
+        private: Option<String>,
+    },
     /// Internal: the per-container shim started by the daemon.
     #[command(hide = true)]
     Shim(ShimArgs),
+}
+
+/// `berth cp`.
+#[derive(Args, Debug)]
+pub struct CpArgs {
+    /// Archive mode (copy all uid/gid information).
+    #[arg(short = 'a', long)]
+    pub archive: bool,
+    /// Always follow symbol link in SRC_PATH.
+    #[arg(short = 'L', long = "follow-link")]
+    pub follow_link: bool,
+    /// Suppress progress output (accepted; berth prints only the summary line).
+    #[arg(short = 'q', long)]
+    pub quiet: bool,
+    /// CONTAINER:SRC_PATH, or a host path, or - (a tar on stdin).
+    pub src: String,
+    /// CONTAINER:DEST_PATH, or a host path, or - (a tar on stdout).
+    pub dst: String,
+}
+
+/// `berth network …`.
+#[derive(Subcommand, Debug)]
+pub enum NetworkCmd {
+    /// Create a network.
+    Create {
+        /// Driver to manage the network.
+        #[arg(short = 'd', long, default_value = "bridge")]
+        driver: String,
+        /// Subnet in CIDR format.
+        #[arg(long)]
+        subnet: Vec<String>,
+        /// Gateway for the master subnet.
+        #[arg(long)]
+        gateway: Vec<String>,
+        /// Allocate container IPs from a sub-range.
+        #[arg(long = "ip-range")]
+        ip_range: Vec<String>,
+        /// Restrict external access to the network.
+        #[arg(long)]
+        internal: bool,
+        /// Enable manual container attachment.
+        #[arg(long)]
+        attachable: bool,
+        /// Driver options (com.docker.network.bridge.name=…).
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
+        /// Network labels.
+        #[arg(long)]
+        label: Vec<String>,
+        /// Enable IPv6 (not supported).
+        #[arg(long)]
+        ipv6: bool,
+        /// Network name.
+        name: String,
+    },
+    /// List networks.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display network IDs.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Do not truncate the output.
+        #[arg(long = "no-trunc")]
+        no_trunc: bool,
+        /// Filter output (driver=, name=, id=, label=, type=custom|builtin, dangling=).
+        #[arg(short = 'f', long)]
+        filter: Vec<String>,
+        /// Format output with a Go template.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on networks.
+    Inspect {
+        /// Format output with a Go template.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        /// Networks.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove networks.
+    #[command(alias = "remove")]
+    Rm {
+        /// Do not error if the network does not exist.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Networks.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove all unused networks.
+    Prune {
+        /// Do not prompt for confirmation.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Filter (until=, label=).
+        #[arg(long)]
+        filter: Vec<String>,
+    },
+    /// Connect a container to a network.
+    Connect {
+        /// Network-scoped alias for the container.
+        #[arg(long)]
+        alias: Vec<String>,
+        /// IPv4 address.
+        #[arg(long)]
+        ip: Option<String>,
+        /// Add link to another container.
+        #[arg(long)]
+        link: Vec<String>,
+        /// Network.
+        network: String,
+        /// Container.
+        container: String,
+    },
+    /// Disconnect a container from a network.
+    Disconnect {
+        /// Force the container to disconnect.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Network.
+        network: String,
+        /// Container.
+        container: String,
+    },
+}
+
+/// `berth volume …`.
+#[derive(Subcommand, Debug)]
+pub enum VolumeCmd {
+    /// Create a volume.
+    Create {
+        /// Volume driver name.
+        #[arg(short = 'd', long, default_value = "local")]
+        driver: String,
+        /// Driver options (type=tmpfs, device=…, o=…).
+        #[arg(short = 'o', long = "opt")]
+        opt: Vec<String>,
+        /// Volume labels.
+        #[arg(long)]
+        label: Vec<String>,
+        /// Volume name (random when omitted).
+        #[arg(long = "name", hide = true)]
+        name_flag: Option<String>,
+        /// Volume name.
+        name: Option<String>,
+    },
+    /// List volumes.
+    #[command(alias = "list")]
+    Ls {
+        /// Only display volume names.
+        #[arg(short = 'q', long)]
+        quiet: bool,
+        /// Filter output (dangling=true, name=…, label=…, driver=…).
+        #[arg(short = 'f', long)]
+        filter: Vec<String>,
+        /// Format output with a Go template.
+        #[arg(long)]
+        format: Option<String>,
+    },
+    /// Display detailed information on volumes.
+    Inspect {
+        /// Format output with a Go template.
+        #[arg(short = 'f', long)]
+        format: Option<String>,
+        /// Volumes.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove volumes.
+    #[command(alias = "remove")]
+    Rm {
+        /// Do not fail on volumes that do not exist.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Volumes.
+        #[arg(required = true)]
+        names: Vec<String>,
+    },
+    /// Remove unused local volumes.
+    Prune {
+        /// Remove all unused volumes, not just anonymous ones.
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Do not prompt for confirmation.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Filter (label=…).
+        #[arg(long)]
+        filter: Vec<String>,
+    },
 }
 
 /// `berth container …`.
@@ -186,6 +392,8 @@ pub enum ContainerCmd {
     Inspect(ImageInspectArgs),
     /// Remove all stopped containers.
     Prune(PruneArgs),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(CpArgs),
 }
 
 /// `berth pull` / `berth push`.
@@ -400,9 +608,33 @@ pub struct RunArgs {
     /// Labels (KEY=value).
     #[arg(short = 'l', long = "label")]
     pub label: Vec<String>,
-    /// Network mode: none, host, container:<name|id>.
+    /// Connect to a network: bridge (default), host, none, container:<name|id>, or a network name.
     #[arg(long = "network", alias = "net")]
     pub network: Option<String>,
+    /// Network-scoped alias for the container.
+    #[arg(long = "network-alias", alias = "net-alias")]
+    pub network_alias: Vec<String>,
+    /// IPv4 address (e.g. 172.30.100.104) on a user-defined network.
+    #[arg(long = "ip")]
+    pub ip: Option<String>,
+    /// Container MAC address (e.g. 92:d0:c6:0a:29:33).
+    #[arg(long = "mac-address")]
+    pub mac_address: Option<String>,
+    /// Publish a container's port(s) to the host ([IP:][HOSTPORT:]CONTAINERPORT[/PROTO]).
+    #[arg(short = 'p', long = "publish")]
+    pub publish: Vec<String>,
+    /// Publish all exposed ports to random ports.
+    #[arg(short = 'P', long = "publish-all")]
+    pub publish_all: bool,
+    /// Expose a port or a range of ports.
+    #[arg(long = "expose")]
+    pub expose: Vec<String>,
+    /// Add link to another container (NAME[:ALIAS]).
+    #[arg(long = "link")]
+    pub link: Vec<String>,
+    /// Container NIS domain name.
+    #[arg(long = "domainname")]
+    pub domainname: Option<String>,
     /// Give extended privileges to this container.
     #[arg(long)]
     pub privileged: bool,
@@ -481,9 +713,15 @@ pub struct RunArgs {
     /// Seconds to wait before killing the container on stop.
     #[arg(long = "stop-timeout")]
     pub stop_timeout: Option<i64>,
-    /// Bind mount a volume (/host:/container[:ro]).
+    /// Bind mount a volume (NAME:/path, /host:/path[:ro], or /path for an anonymous volume).
     #[arg(short = 'v', long = "volume")]
     pub volume: Vec<String>,
+    /// Attach a filesystem mount (type=bind|volume|tmpfs,source=…,target=…,readonly,…).
+    #[arg(long = "mount")]
+    pub mount: Vec<String>,
+    /// Mount volumes from the specified containers (NAME[:ro|rw]).
+    #[arg(long = "volumes-from")]
+    pub volumes_from: Vec<String>,
     /// Command to run to check health.
     #[arg(long = "health-cmd")]
     pub health_cmd: Option<String>,
@@ -657,6 +895,18 @@ pub struct DaemonArgs {
     /// Mirror for docker.io (URL); repeatable.
     #[arg(long = "registry-mirror")]
     pub registry_mirror: Vec<String>,
+    /// Interface of the default bridge network.
+    #[arg(long = "bridge", short = 'b', default_value = "berth0")]
+    pub bridge: String,
+    /// Address and prefix of the default bridge (its containers' gateway).
+    #[arg(long = "bip", default_value = "10.88.0.1/16")]
+    pub bip: String,
+    /// Pool user-defined networks get subnets from: base=CIDR,size=PREFIXLEN (repeatable).
+    #[arg(long = "default-address-pool")]
+    pub default_address_pool: Vec<String>,
+    /// MTU of the default bridge network.
+    #[arg(long = "mtu")]
+    pub mtu: Option<u32>,
 }
 
 /// `berth registry`.

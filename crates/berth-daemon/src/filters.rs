@@ -56,10 +56,15 @@ impl Filters {
 
     /// Whether a `label` filter (`key` or `key=value` each) accepts these labels.
     pub fn labels_match(&self, key: &str, labels: Option<&BTreeMap<String, String>>) -> bool {
-        self.get(key).iter().all(|want| match want.split_once('=') {
-            Some((k, v)) => labels.and_then(|l| l.get(k)).is_some_and(|x| x == v),
-            None => labels.is_some_and(|l| l.contains_key(want)),
-        })
+        self.get(key).iter().all(|want| labels.is_some_and(|l| Filters::label_present(want, l)))
+    }
+
+    /// Whether one label filter value (`key` or `key=value`) matches these labels.
+    pub fn label_present(want: &str, labels: &BTreeMap<String, String>) -> bool {
+        match want.split_once('=') {
+            Some((k, v)) => labels.get(k).is_some_and(|x| x == v),
+            None => labels.contains_key(want),
+        }
     }
 }
 

@@ -39,6 +39,8 @@ pub struct DaemonConfig {
     pub hosts: Vec<ListenAddr>,
     /// Registry settings (insecure registries, mirrors).
     pub registries: service::distribution::RegistryOptions,
+    /// Default bridge and address pools.
+    pub network: service::networks::NetworkOptions,
 }
 
 /// Failures that stop the daemon from starting or serving.
@@ -64,6 +66,9 @@ pub enum DaemonError {
         #[source]
         source: std::io::Error,
     },
+    /// Setting up networking (bridges, firewall) failed.
+    #[error("setting up networking: {0}")]
+    Network(String),
     /// Binding a listener failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -81,7 +86,10 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     let root = &config.data_root;
     std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
     let _lock = lock::DataRootLock::acquire(root)?;
-    let services = Arc::new(service::Services::open(root, &config.registries)?);
+    let services = Arc::new(service::Services::open(root, &config.registries, config.network.clone())?);
+    services.networks.start().await.map_err(|e| DaemonError::Network(e.to_string()))?;
+    services.containers.restore_networking().await;
+    services.networks.reconcile(&services.containers.held_addresses());
     let mut listeners = Vec::new();
     for addr in &config.hosts {
         listeners.push(listen::bind(addr).await?);
@@ -103,6 +111,8 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     for addr in &config.hosts {
         addr.cleanup();
     }
+    let running = services.containers.all().iter().any(|h| h.snapshot().state.status != service::containers::Status::Exited && h.snapshot().state.status != service::containers::Status::Created);
+    services.networks.shutdown(running).await;
     tracing::info!("daemon stopped");
     Ok(())
 }

@@ -6,9 +6,12 @@
 //!   [`overlay`]).
 //! - [`apply`] unpacks an OCI layer tar into an overlay upper directory (whiteouts converted, hostile
 //!   paths refused) and writes an upper directory back out as a layer tar.
+//! - [`copy`] is `docker cp` inside a container's root: stat, archive and extract, every lookup
+//!   confined to the root.
 //! - [`unpack`] turns an image's layers into a chain of committed snapshots named by ChainID.
 
 pub mod apply;
+pub mod copy;
 mod error;
 mod mount;
 pub mod overlay;
@@ -21,6 +24,7 @@ pub mod unpack;
 mod test_support;
 
 pub use apply::{apply_layer, write_diff, ApplyError, ApplyStats, DiffError};
+pub use copy::{ArchiveOptions, CopyError, ExtractOptions, PathStat};
 pub use error::SnapshotError;
 pub use mount::{overlay_options, Mount, MAX_MOUNT_DATA};
 pub use overlay::OverlaySnapshotter;

@@ -84,8 +84,43 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
             a.label.iter().map(|l| l.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((l.clone(), String::new()))).collect();
         cfg.insert("Labels".into(), json!(labels));
     }
+    if let Some(d) = &a.domainname {
+        cfg.insert("Domainname".into(), json!(d));
+    }
     let mut h = Map::new();
-    h.insert("NetworkMode".into(), json!(a.network.clone().unwrap_or_else(|| "default".into())));
+    let network = a.network.clone().unwrap_or_else(|| "default".into());
+    h.insert("NetworkMode".into(), json!(network));
+    let (exposed, bindings) = parse_ports(&a.publish, &a.expose)?;
+    if !exposed.is_empty() {
+        let mut e = cfg.get("ExposedPorts").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+        for p in exposed {
+            e.insert(p, json!({}));
+        }
+        cfg.insert("ExposedPorts".into(), Value::Object(e));
+    }
+    if !bindings.is_empty() {
+        h.insert("PortBindings".into(), json!(bindings));
+    }
+    if a.publish_all {
+        h.insert("PublishAllPorts".into(), json!(true));
+    }
+    if !a.link.is_empty() {
+        h.insert("Links".into(), json!(a.link));
+    }
+    if !a.network_alias.is_empty() || a.ip.is_some() || a.mac_address.is_some() {
+        let mut ep = Map::new();
+        if !a.network_alias.is_empty() {
+            ep.insert("Aliases".into(), json!(a.network_alias));
+        }
+        if let Some(ip) = &a.ip {
+            ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+        }
+        if let Some(m) = &a.mac_address {
+            ep.insert("MacAddress".into(), json!(m));
+        }
+        let key = if network == "default" { "bridge".to_string() } else { network.clone() };
+        cfg.insert("NetworkingConfig".into(), json!({"EndpointsConfig": {key: ep}}));
+    }
     h.insert("AutoRemove".into(), json!(a.rm));
     h.insert("Privileged".into(), json!(a.privileged));
     h.insert("ReadonlyRootfs".into(), json!(a.read_only));
@@ -165,8 +200,23 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
         }
         h.insert("RestartPolicy".into(), json!({"Name": name, "MaximumRetryCount": max.parse::<i64>().unwrap_or(0)}));
     }
-    if !a.volume.is_empty() {
-        h.insert("Binds".into(), json!(a.volume));
+    let (binds, anonymous): (Vec<&String>, Vec<&String>) = a.volume.iter().partition(|v| v.contains(':'));
+    if !binds.is_empty() {
+        h.insert("Binds".into(), json!(binds));
+    }
+    if !anonymous.is_empty() {
+        let mut vols = cfg.get("Volumes").and_then(|v| v.as_object()).cloned().unwrap_or_default();
+        for v in anonymous {
+            vols.insert(v.clone(), json!({}));
+        }
+        cfg.insert("Volumes".into(), Value::Object(vols));
+    }
+    if !a.mount.is_empty() {
+        let mounts = a.mount.iter().map(|m| parse_mount(m)).collect::<anyhow::Result<Vec<Value>>>()?;
+        h.insert("Mounts".into(), json!(mounts));
+    }
+    if !a.volumes_from.is_empty() {
+        h.insert("VolumesFrom".into(), json!(a.volumes_from));
     }
     if a.log_driver.is_some() || !a.log_opt.is_empty() {
         h.insert("LogConfig".into(), json!({"Type": a.log_driver.clone().unwrap_or_else(|| "json-file".into()), "Config": kv_map(&a.log_opt, "log-opt")?}));
@@ -181,6 +231,179 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     }
     cfg.insert("HostConfig".into(), Value::Object(h));
     Ok(Value::Object(cfg))
+}
+
+/// `-p` and `--expose` flags → (exposed port keys, `PortBindings`), as the docker CLI expands them:
+/// `[IP:][HOSTPORT:]CONTAINERPORT[/PROTO]` with ranges on both sides.
+pub fn parse_ports(publish: &[String], expose: &[String]) -> anyhow::Result<(Vec<String>, BTreeMap<String, Vec<Value>>)> {
+    fn range(s: &str, what: &str) -> anyhow::Result<(u16, u16)> {
+        let bad = || anyhow::anyhow!("invalid {what}: {s}");
+        match s.split_once('-') {
+            Some((a, b)) => {
+                let (a, b) = (a.parse::<u16>().map_err(|_| bad())?, b.parse::<u16>().map_err(|_| bad())?);
+                if a > b {
+                    return Err(bad());
+                }
+                Ok((a, b))
+            }
+            None => {
+                let p = s.parse::<u16>().map_err(|_| bad())?;
+                Ok((p, p))
+            }
+        }
+    }
+    let mut exposed = vec![];
+    let mut bindings: BTreeMap<String, Vec<Value>> = BTreeMap::new();
+    for e in expose {
+        let (ports, proto) = e.split_once('/').unwrap_or((e, "tcp"));
+        let (lo, hi) = range(ports, "range format for --expose")?;
+        for p in lo..=hi {
+            exposed.push(format!("{p}/{proto}"));
+        }
+    }
+    for spec in publish {
+        let (rest, proto) = match spec.rsplit_once('/') {
+            Some((r, p)) if ["tcp", "udp", "sctp"].contains(&p) => (r, p),
+            Some(_) => anyhow::bail!("invalid proto: {spec}"),
+            None => (spec.as_str(), "tcp"),
+        };
+        // IPv6 host addresses come in brackets: [::1]:8080:80.
+        let (ip, rest) = if let Some(r) = rest.strip_prefix('[') {
+            let (ip, r) = r.split_once(']').ok_or_else(|| anyhow::anyhow!("invalid IP address in {spec}"))?;
+            (ip.to_string(), r.trim_start_matches(':').to_string())
+        } else {
+            (String::new(), rest.to_string())
+        };
+        let parts: Vec<&str> = rest.split(':').collect();
+        let (ip, host, ctr) = match parts.as_slice() {
+            [c] => (ip, "", *c),
+            [h, c] if ip.is_empty() => (String::new(), *h, *c),
+            [h, c] => (ip, *h, *c),
+            [i, h, c] => (i.to_string(), *h, *c),
+            _ => anyhow::bail!("invalid port format for --publish: {spec}"),
+        };
+        if !ip.is_empty() && ip.parse::<std::net::IpAddr>().is_err() {
+            anyhow::bail!("invalid IP address: {ip}");
+        }
+        let (clo, chi) = range(ctr, "containerPort")?;
+        let hrange = if host.is_empty() { None } else { Some(range(host, "hostPort")?) };
+        if let Some((hlo, hhi)) = hrange {
+            if hhi - hlo != chi - clo && (clo != chi) {
+                anyhow::bail!("invalid ranges specified for container and host Ports: {ctr} and {host}");
+            }
+        }
+        for (i, cp) in (clo..=chi).enumerate() {
+            let key = format!("{cp}/{proto}");
+            let host_port = match hrange {
+                None => String::new(),
+                // One container port with a host range: any free port of the range.
+                Some((hlo, hhi)) if clo == chi && hlo != hhi => format!("{hlo}-{hhi}"),
+                Some((hlo, _)) => (hlo + i as u16).to_string(),
+            };
+            if !exposed.contains(&key) {
+                exposed.push(key.clone());
+            }
+            bindings.entry(key).or_default().push(json!({"HostIp": ip, "HostPort": host_port}));
+        }
+    }
+    Ok((exposed, bindings))
+}
+
+/// One `--mount` flag (CSV `key=value` fields, as the docker CLI reads them) as an API `Mount`.
+pub fn parse_mount(spec: &str) -> anyhow::Result<Value> {
+    let mut m = serde_json::Map::new();
+    let mut bind = serde_json::Map::new();
+    let mut vol = serde_json::Map::new();
+    let mut driver = serde_json::Map::new();
+    let mut driver_opts = serde_json::Map::new();
+    let mut vol_labels = serde_json::Map::new();
+    let mut tmpfs = serde_json::Map::new();
+    let truthy = |v: Option<&str>, key: &str| -> anyhow::Result<bool> {
+        match v.map(str::to_ascii_lowercase).as_deref() {
+            None | Some("true") | Some("1") => Ok(true),
+            Some("false") | Some("0") => Ok(false),
+            Some(x) => anyhow::bail!("invalid value for {key}: {x}"),
+        }
+    };
+    for field in spec.split(',').filter(|f| !f.is_empty()) {
+        let (k, v) = match field.split_once('=') {
+            Some((k, v)) => (k.trim().to_ascii_lowercase(), Some(v.trim())),
+            None => (field.trim().to_ascii_lowercase(), None),
+        };
+        let val = || v.map(str::to_string).ok_or_else(|| anyhow::anyhow!("invalid field '{field}' must be a key=value pair"));
+        match k.as_str() {
+            "type" => {
+                m.insert("Type".into(), json!(val()?));
+            }
+            "source" | "src" => {
+                m.insert("Source".into(), json!(val()?));
+            }
+            "target" | "destination" | "dst" => {
+                m.insert("Target".into(), json!(val()?));
+            }
+            "readonly" | "ro" => {
+                m.insert("ReadOnly".into(), json!(truthy(v, &k)?));
+            }
+            "consistency" => {
+                m.insert("Consistency".into(), json!(val()?));
+            }
+            "bind-propagation" => {
+                bind.insert("Propagation".into(), json!(val()?));
+            }
+            "bind-nonrecursive" => {
+                bind.insert("NonRecursive".into(), json!(truthy(v, &k)?));
+            }
+            "bind-create-src" => {
+                bind.insert("CreateMountpoint".into(), json!(truthy(v, &k)?));
+            }
+            "volume-nocopy" => {
+                vol.insert("NoCopy".into(), json!(truthy(v, &k)?));
+            }
+            "volume-subpath" => {
+                vol.insert("Subpath".into(), json!(val()?));
+            }
+            "volume-driver" => {
+                driver.insert("Name".into(), json!(val()?));
+            }
+            "volume-opt" => {
+                let (ok, ov) = val()?.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())).ok_or_else(|| anyhow::anyhow!("invalid volume-opt: {field}"))?;
+                driver_opts.insert(ok, json!(ov));
+            }
+            "volume-label" => {
+                let (lk, lv) = val()?.split_once('=').map(|(a, b)| (a.to_string(), b.to_string())).unwrap_or((val()?, String::new()));
+                vol_labels.insert(lk, json!(lv));
+            }
+            "tmpfs-size" => {
+                tmpfs.insert("SizeBytes".into(), json!(parse_size(&val()?)?));
+            }
+            "tmpfs-mode" => {
+                let mode = u32::from_str_radix(&val()?, 8).map_err(|_| anyhow::anyhow!("invalid value for tmpfs-mode: {}", v.unwrap_or("")))?;
+                tmpfs.insert("Mode".into(), json!(mode));
+            }
+            _ => anyhow::bail!("unexpected key '{k}' in '{field}'"),
+        }
+    }
+    if !m.contains_key("Type") {
+        m.insert("Type".into(), json!("volume"));
+    }
+    if !m.contains_key("Target") {
+        anyhow::bail!("target is required");
+    }
+    if !driver_opts.is_empty() {
+        driver.insert("Options".into(), Value::Object(driver_opts));
+    }
+    if !driver.is_empty() {
+        vol.insert("DriverConfig".into(), Value::Object(driver));
+    }
+    if !vol_labels.is_empty() {
+        vol.insert("Labels".into(), Value::Object(vol_labels));
+    }
+    for (k, v) in [("BindOptions", bind), ("VolumeOptions", vol), ("TmpfsOptions", tmpfs)] {
+        if !v.is_empty() {
+            m.insert(k.into(), Value::Object(v));
+        }
+    }
+    Ok(Value::Object(m))
 }
 
 async fn create_container(c: &Client, a: &RunArgs) -> anyhow::Result<String> {
@@ -486,9 +709,10 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<ExitCode> {
             json!({
                 "ID": if a.no_trunc { id.to_string() } else { short_id(id) },
                 "Image": v["Image"], "Command": format!("\"{cmd}\""), "CreatedAt": created_at(created),
-                "RunningFor": since(created), "Status": v["Status"], "State": v["State"], "Ports": "",
+                "RunningFor": since(created), "Status": v["Status"], "State": v["State"], "Ports": ports_text(&v["Ports"]),
                 "Names": names.join(","), "Labels": v["Labels"].as_object().map(|m| m.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default(),
-                "Mounts": "", "Networks": v["HostConfig"]["NetworkMode"],
+                "Mounts": v["Mounts"].as_array().map(|m| m.iter().map(|x| x["Name"].as_str().filter(|n| !n.is_empty()).or(x["Source"].as_str()).unwrap_or("").to_string()).collect::<Vec<_>>().join(",")).unwrap_or_default(),
+                "Networks": v["NetworkSettings"]["Networks"].as_object().filter(|n| !n.is_empty()).map(|n| n.keys().cloned().collect::<Vec<_>>().join(",")).unwrap_or_else(|| v["HostConfig"]["NetworkMode"].as_str().unwrap_or("").to_string()),
                 "Size": format!("{} (virtual {})", human_size(v["SizeRw"].as_f64().unwrap_or(0.0)), human_size(v["SizeRootFs"].as_f64().unwrap_or(0.0))),
             })
         })
@@ -504,6 +728,53 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<ExitCode> {
     let header = json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "CreatedAt": "CREATED AT", "RunningFor": "CREATED",
         "Status": "STATUS", "State": "STATE", "Ports": "PORTS", "Names": "NAMES", "Labels": "LABELS", "Mounts": "MOUNTS", "Networks": "NETWORKS", "Size": "SIZE"});
     print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `ps`'s PORTS column: `0.0.0.0:8080->80/tcp, 443/tcp`.
+pub fn ports_text(ports: &Value) -> String {
+    let mut items: Vec<String> = ports
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|p| {
+                    let private = p["PrivatePort"].as_u64().unwrap_or(0);
+                    let proto = p["Type"].as_str().unwrap_or("tcp");
+                    match p["PublicPort"].as_u64() {
+                        Some(public) if public > 0 => format!("{}:{public}->{private}/{proto}", p["IP"].as_str().unwrap_or("0.0.0.0")),
+                        _ => format!("{private}/{proto}"),
+                    }
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    items.dedup();
+    items.join(", ")
+}
+
+/// `berth port`.
+pub async fn port(c: &Client, container: &str, private: Option<&str>) -> anyhow::Result<ExitCode> {
+    let v: Value = c.get_json(&format!("/containers/{container}/json"), &[]).await?;
+    let ports = v["NetworkSettings"]["Ports"].as_object().cloned().unwrap_or_default();
+    let want = private.map(|p| if p.contains('/') { p.to_string() } else { format!("{p}/tcp") });
+    let mut found = false;
+    for (k, bindings) in &ports {
+        if want.as_ref().is_some_and(|w| w != k) {
+            continue;
+        }
+        for b in bindings.as_array().into_iter().flatten() {
+            found = true;
+            let addr = format!("{}:{}", b["HostIp"].as_str().unwrap_or(""), b["HostPort"].as_str().unwrap_or(""));
+            if want.is_some() {
+                println!("{addr}");
+            } else {
+                println!("{k} -> {addr}");
+            }
+        }
+    }
+    if !found && want.is_some() {
+        anyhow::bail!("Error: No public port '{}' published for {container}", want.unwrap_or_default());
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -12,7 +12,16 @@ pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
     let hosts = if a.hosts.is_empty() { vec![berth_client::DEFAULT_HOST.to_string()] } else { a.hosts };
     let hosts = hosts.iter().map(|h| h.parse::<ListenAddr>().map_err(|e| anyhow::anyhow!(e))).collect::<anyhow::Result<Vec<_>>>()?;
     let registries = berth_daemon::service::distribution::RegistryOptions { insecure: a.insecure_registry, mirrors: a.registry_mirror };
-    let config = DaemonConfig { data_root: a.data_root, hosts, registries };
+    let bip: ipnet::Ipv4Net = a.bip.parse().map_err(|_| anyhow::anyhow!("invalid --bip {:?}: expected an IPv4 address with a prefix, e.g. 10.88.0.1/16", a.bip))?;
+    let mut pools = vec![];
+    for p in &a.default_address_pool {
+        pools.push(parse_pool(p)?);
+    }
+    let mut network = berth_daemon::service::networks::NetworkOptions { bridge: a.bridge, bip, mtu: a.mtu, ..Default::default() };
+    if !pools.is_empty() {
+        network.pools = pools;
+    }
+    let config = DaemonConfig { data_root: a.data_root, hosts, registries, network };
     berth_daemon::run(config, shutdown_signal()).await.map_err(|e| anyhow::anyhow!("{}", super::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)
 }
@@ -28,4 +37,23 @@ pub async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
+}
+
+/// `base=10.89.0.0/16,size=24`.
+fn parse_pool(s: &str) -> anyhow::Result<(ipnet::Ipv4Net, u8)> {
+    let mut base = None;
+    let mut size = None;
+    for f in s.split(',') {
+        match f.split_once('=') {
+            Some(("base", v)) => base = Some(v.parse::<ipnet::Ipv4Net>().map_err(|_| anyhow::anyhow!("invalid --default-address-pool base {v:?}"))?),
+            Some(("size", v)) => size = Some(v.parse::<u8>().map_err(|_| anyhow::anyhow!("invalid --default-address-pool size {v:?}"))?),
+            _ => anyhow::bail!("invalid --default-address-pool {s:?}: expected base=CIDR,size=N"),
+        }
+    }
+    let base = base.ok_or_else(|| anyhow::anyhow!("--default-address-pool {s:?} needs base=CIDR"))?;
+    let size = size.unwrap_or(24);
+    if size < base.prefix_len() || size > 30 {
+        anyhow::bail!("invalid --default-address-pool {s:?}: size must be between the base's prefix and 30");
+    }
+    Ok((base.trunc(), size))
 }

@@ -109,9 +109,11 @@ pub async fn inspect(c: &Client, names: Vec<String>, format: Option<String>) -> 
 /// `berth inspect`: containers first, then images, as Docker does.
 pub async fn inspect_any(c: &Client, a: InspectArgs) -> anyhow::Result<ExitCode> {
     let kinds: Vec<(&str, &str)> = match a.kind.as_deref() {
-        None => vec![("container", "/containers/{}/json"), ("image", "/images/{}/json")],
+        None => vec![("container", "/containers/{}/json"), ("image", "/images/{}/json"), ("network", "/networks/{}"), ("volume", "/volumes/{}")],
         Some("image") => vec![("image", "/images/{}/json")],
         Some("container") => vec![("container", "/containers/{}/json")],
+        Some("volume") => vec![("volume", "/volumes/{}")],
+        Some("network") => vec![("network", "/networks/{}")],
         Some(k) => anyhow::bail!("\"{k}\" is not a valid value for --type"),
     };
     let mut found = Vec::new();

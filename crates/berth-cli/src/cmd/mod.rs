@@ -3,11 +3,14 @@
 
 pub mod build;
 pub mod containers;
+pub mod cp;
 pub mod daemon;
 pub mod images;
+pub mod networks;
 pub mod registry;
 pub mod registry_client;
 pub mod system;
+pub mod volumes;
 
 use berth_client::{Client, ClientError, DEFAULT_HOST};
 

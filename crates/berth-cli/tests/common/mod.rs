@@ -12,14 +12,80 @@ pub struct Daemon {
     pub dir: tempfile::TempDir,
     pub sock: PathBuf,
     child: Option<Child>,
+    /// This daemon's own address space and bridge (see [`NetSlot`]).
+    pub net: NetSlot,
+}
+
+/// A /16 of 10.128.0.0/9 and a bridge name no other test daemon uses at the same time: the default
+/// bridge gets the first /24, user-defined networks the rest. Claimed with a lock file holding the
+/// owner's pid (stale ones, of dead processes, are taken over).
+pub struct NetSlot {
+    pub octet: u8,
+    lock: PathBuf,
+}
+
+impl NetSlot {
+    pub fn claim() -> NetSlot {
+        let dir = Path::new("/tmp/berth-test-netslots");
+        std::fs::create_dir_all(dir).expect("netslot dir");
+        let start = (std::process::id() as usize * 7 + Instant::now().elapsed().subsec_nanos() as usize) % 64;
+        for i in 0..64 {
+            let octet = 128 + ((start + i) % 64) as u8;
+            let lock = dir.join(octet.to_string());
+            let mine = std::process::id().to_string();
+            match std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+                Ok(mut f) => {
+                    use std::io::Write;
+                    let _ = f.write_all(mine.as_bytes());
+                    return NetSlot { octet, lock };
+                }
+                Err(_) => {
+                    let owner = std::fs::read_to_string(&lock).unwrap_or_default();
+                    let alive = owner.trim().parse::<i32>().is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
+                    if !alive && std::fs::remove_file(&lock).is_ok() {
+                        if let Ok(mut f) = std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
+                            use std::io::Write;
+                            let _ = f.write_all(mine.as_bytes());
+                            return NetSlot { octet, lock };
+                        }
+                    }
+                }
+            }
+        }
+        panic!("no free test network slot");
+    }
+
+    pub fn bridge(&self) -> String {
+        format!("btd{}", self.octet)
+    }
+
+    pub fn bip(&self) -> String {
+        format!("10.{}.0.1/24", self.octet)
+    }
+
+    pub fn pool(&self) -> String {
+        format!("base=10.{}.0.0/16,size=24", self.octet)
+    }
+
+    /// A /24 of this slot for a network a test creates explicitly (n ≥ 1; 0 is the default bridge).
+    pub fn subnet(&self, n: u8) -> String {
+        format!("10.{}.{n}.0/24", self.octet)
+    }
+}
+
+impl Drop for NetSlot {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.lock);
+    }
 }
 
 impl Daemon {
     pub fn start() -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir");
         let sock = dir.path().join("berth.sock");
-        let child = spawn_daemon(&dir.path().join("root"), &sock);
-        let d = Daemon { dir, sock, child: Some(child) };
+        let net = NetSlot::claim();
+        let child = spawn_daemon(&dir.path().join("root"), &sock, &net);
+        let d = Daemon { dir, sock, child: Some(child), net };
         d.wait_ready();
         d
     }
@@ -117,17 +183,18 @@ impl Daemon {
         if self.child.is_some() {
             self.stop();
         }
-        self.child = Some(spawn_daemon(&self.root(), &self.sock));
+        self.child = Some(spawn_daemon(&self.root(), &self.sock, &self.net));
         self.wait_ready();
     }
 }
 
-pub fn spawn_daemon(root: &Path, sock: &Path) -> Child {
+pub fn spawn_daemon(root: &Path, sock: &Path, net: &NetSlot) -> Child {
     Command::new(BERTH)
         .args(["daemon", "--data-root"])
         .arg(root)
         .arg("-H")
         .arg(format!("unix://{}", sock.display()))
+        .args(["--bridge", &net.bridge(), "--bip", &net.bip(), "--default-address-pool", &net.pool()])
         .args(["--log-level", "warn"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

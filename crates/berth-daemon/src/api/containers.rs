@@ -41,6 +41,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/containers/{id}/stats", get(stats))
         .route("/containers/{id}/changes", get(changes))
         .route("/containers/{id}/export", get(export))
+        .route("/containers/{id}/archive", get(archive_get).head(archive_head).put(archive_put))
         .route("/containers/{id}/update", post(update))
         .route("/commit", post(commit))
 }
@@ -131,7 +132,7 @@ async fn remove(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respon
     if p.flag("v") {
         tracing::debug!("no volumes to remove: volumes are not supported yet");
     }
-    s.containers.remove(&h, p.flag("force")).await?;
+    s.containers.remove(&h, p.flag("force"), p.flag("v")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -148,7 +149,7 @@ async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
         }
         let id = v["Id"].as_str().unwrap_or("").to_string();
         if let Ok(h) = s.containers.get(&id) {
-            if s.containers.remove(&h, false).await.is_ok() {
+            if s.containers.remove(&h, false, false).await.is_ok() {
                 deleted.push(id);
             }
         }
@@ -442,4 +443,50 @@ async fn update(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Resp
     let u: crate::service::containers::UpdateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     s.containers.update(&h, &u)?;
     Ok(json(StatusCode::OK, &serde_json::json!({"Warnings": []})))
+}
+
+fn path_param(p: &Params) -> Result<String, ApiError> {
+    p.get("path").filter(|x| !x.is_empty()).map(str::to_string).ok_or_else(|| ApiError::bad_request("path is required"))
+}
+
+fn stat_header(stat: &berth_snapshot::copy::PathStat) -> HeaderValue {
+    use base64::Engine;
+    let json = serde_json::to_vec(stat).unwrap_or_default();
+    HeaderValue::from_str(&base64::engine::general_purpose::STANDARD.encode(json)).unwrap_or(HeaderValue::from_static(""))
+}
+
+async fn archive_head(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let path = path_param(&p)?;
+    let svc = s.clone();
+    let stat = tokio::task::spawn_blocking(move || svc.containers.archive_stat(&h, &path)).await.map_err(ServiceError::from)??;
+    Ok((StatusCode::OK, [("X-Docker-Container-Path-Stat", stat_header(&stat))]).into_response())
+}
+
+async fn archive_get(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let path = path_param(&p)?;
+    let (svc, h2, path2) = (s.clone(), h.clone(), path.clone());
+    // The stat goes in a header, so a missing path is a 404 before any of the body is sent.
+    let stat = tokio::task::spawn_blocking(move || svc.containers.archive_stat(&h2, &path2)).await.map_err(ServiceError::from)??;
+    let (mut w, body) = super::stream::channel_body();
+    let svc = s.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(e) = svc.containers.archive_get(&h, &path, &mut w) {
+            tracing::warn!(error = %e, "archive failed mid-stream");
+            w.fail(std::io::Error::other(e.to_string()));
+        }
+    });
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, HeaderValue::from_static("application/x-tar")), (header::HeaderName::from_static("x-docker-container-path-stat"), stat_header(&stat))], body).into_response())
+}
+
+async fn archive_put(State(s): S, Path(id): Path<String>, p: Params, req: Request) -> Result<Response, ApiError> {
+    let h = handle(&s, &id)?;
+    let path = path_param(&p)?;
+    let no_overwrite = p.flag("noOverwriteDirNonDir");
+    let copy_uid_gid = p.flag("copyUIDGID");
+    let reader = super::stream::body_reader(req.into_body());
+    let svc = s.clone();
+    tokio::task::spawn_blocking(move || svc.containers.archive_put(&h, &path, reader, no_overwrite, copy_uid_gid)).await.map_err(ServiceError::from)??;
+    Ok(StatusCode::OK.into_response())
 }

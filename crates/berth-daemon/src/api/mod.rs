@@ -5,8 +5,10 @@ mod build;
 mod containers;
 mod exec;
 mod images;
+mod networks;
 mod stream;
 mod system;
+mod volumes;
 
 use crate::service::{ServiceError, Services};
 use axum::body::Body;
@@ -39,6 +41,8 @@ pub fn router(services: Arc<Services>) -> Api {
         .merge(containers::routes())
         .merge(build::routes())
         .merge(exec::routes())
+        .merge(volumes::routes())
+        .merge(networks::routes())
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         .with_state(services);
     Api { router }

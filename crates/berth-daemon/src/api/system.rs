@@ -62,13 +62,24 @@ async fn df(State(s): S) -> Result<Response, ApiError> {
         i.shared_size = 0;
     }
     let containers = s.containers.list(true, None, &crate::filters::Filters::default())?;
+    let vol_users = s.containers.volume_users();
+    let svc = s.clone();
+    let usage = tokio::task::spawn_blocking(move || svc.volumes.usage()).await.map_err(crate::service::ServiceError::from)?;
+    let volumes: Vec<berth_api::volume::Volume> = usage
+        .into_iter()
+        .map(|(mut v, size)| {
+            let refs = vol_users.get(&v.name).map(|u| u.len()).unwrap_or(0) as i64;
+            v.usage_data = Some(berth_api::volume::UsageData { size: size as i64, ref_count: refs });
+            v
+        })
+        .collect();
     Ok(json(
         StatusCode::OK,
         &j!({
             "LayersSize": s.images.layers_size(),
             "Images": images,
             "Containers": containers,
-            "Volumes": [],
+            "Volumes": volumes,
             "BuildCache": [],
         }),
     ))

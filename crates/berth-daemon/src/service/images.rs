@@ -296,10 +296,7 @@ impl ImageService {
             if !filters.labels_match("label", labels.as_ref()) {
                 continue;
             }
-            if filters.get("label!").iter().any(|l| {
-                let one = Filters::parse(&json!({"l": [l]}).to_string()).unwrap_or_default();
-                one.labels_match("l", labels.as_ref())
-            }) {
+            if filters.get("label!").iter().any(|l| labels.as_ref().is_some_and(|ls| Filters::label_present(l, ls))) {
                 continue;
             }
             if until.iter().any(|u| img.config.created_unix() as f64 >= *u) {

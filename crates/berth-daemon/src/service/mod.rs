@@ -5,7 +5,9 @@ pub mod build;
 pub mod containers;
 pub mod distribution;
 pub mod images;
+pub mod networks;
 pub mod system;
+pub mod volumes;
 
 use crate::events::EventBus;
 use crate::DaemonError;
@@ -22,6 +24,10 @@ pub struct Services {
     pub build: build::BuildService,
     /// Registry client (pull, push, login).
     pub distribution: Arc<distribution::DistributionService>,
+    /// Volumes.
+    pub volumes: Arc<volumes::VolumeService>,
+    /// Networks.
+    pub networks: Arc<networks::NetworkService>,
     /// Version, info, disk usage.
     pub system: system::SystemService,
     /// Events.
@@ -30,14 +36,18 @@ pub struct Services {
 
 impl Services {
     /// Opens every store under `root`.
-    pub fn open(root: &Path, registries: &distribution::RegistryOptions) -> Result<Services, DaemonError> {
+    pub fn open(root: &Path, registries: &distribution::RegistryOptions, network: networks::NetworkOptions) -> Result<Services, DaemonError> {
         let tmp = root.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|source| DaemonError::Io { op: "create", path: tmp.clone(), source })?;
         let content = berth_content::ContentStore::open(root.join("content"))?;
         let store = Arc::new(berth_image::ImageStore::open(root.join("image"), content)?);
         let events = Arc::new(EventBus::default());
-        let containers = containers::ContainerService::open(root, store.clone(), events.clone())
+        let volumes = volumes::VolumeService::open(root, events.clone())
+            .map_err(|e| DaemonError::Io { op: "open volumes in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
+        let networks = networks::NetworkService::open(root, network, events.clone())
+            .map_err(|e| DaemonError::Io { op: "open networks in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
+        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone())
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let build = build::BuildService::new(root, store.clone(), containers.snapshots(), events.clone(), containers.shim_exe().to_path_buf());
         let distribution = Arc::new(
@@ -64,6 +74,8 @@ impl Services {
             images: images::ImageService::new(store.clone(), events.clone()),
             build,
             containers,
+            volumes,
+            networks,
             system: system::SystemService::new(root, store)?,
             events,
         })
@@ -94,6 +106,9 @@ pub enum ServiceError {
     /// A remote source (import URL, registry) failed.
     #[error("{0}")]
     Upstream(String),
+    /// The operation is not allowed on this object (predefined networks, …).
+    #[error("{0}")]
+    Forbidden(String),
     /// A registry refused the credentials.
     #[error("{0}")]
     Unauthorized(String),
@@ -114,6 +129,7 @@ impl berth_types::error::HasKind for ServiceError {
             ServiceError::NotImplemented(_) => ErrorKind::Unavailable,
             ServiceError::Upstream(_) => ErrorKind::Unavailable,
             ServiceError::Unauthorized(_) => ErrorKind::Forbidden,
+            ServiceError::Forbidden(_) => ErrorKind::Forbidden,
             ServiceError::Task(_) => ErrorKind::Internal,
         }
     }

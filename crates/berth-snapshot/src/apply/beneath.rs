@@ -114,7 +114,8 @@ impl Beneath {
     }
 }
 
-fn open_child_dir(parent: &OwnedFd, name: &OsStr) -> rustix::io::Result<OwnedFd> {
+/// Opens the directory `name` in `parent`, refusing a symlink (`ELOOP`) or a non-directory.
+pub(crate) fn open_child_dir(parent: &OwnedFd, name: &OsStr) -> rustix::io::Result<OwnedFd> {
     rustix::fs::openat2(parent, name, DIR_FLAGS, Mode::empty(), RESOLVE)
 }
 

@@ -178,7 +178,8 @@ fn is_opaque(dir: &Path) -> bool {
 }
 
 /// Emits a PAX extended header with the node's xattrs (except overlay's own) before its entry.
-fn write_xattrs<W: Write>(
+/// `abs` is only read with `l*` calls, so a `/proc/self/fd/N/name` path does not follow `name`.
+pub(crate) fn write_xattrs<W: Write>(
     builder: &mut tar::Builder<W>,
     abs: &Path,
     rel: &Path,

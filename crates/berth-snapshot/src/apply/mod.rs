@@ -5,12 +5,12 @@
 //! NAME) and `.wh..wh..opq` becomes `trusted.overlay.opaque=y` on its directory. The input is hostile:
 //! paths are resolved beneath the upper directory's descriptor without following symlinks, so no entry can write outside the upper directory.
 
-mod beneath;
+pub(crate) mod beneath;
 pub(crate) mod diff;
 
 pub use diff::{write_diff, DiffError};
 
-use beneath::{components, remove_existing, Beneath, Existing};
+use beneath::{components, open_child_dir, remove_existing, Beneath, Existing};
 use berth_types::error::{ErrorKind, HasKind};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Timespec, Timestamps};
 use std::ffi::{OsStr, OsString};
@@ -117,7 +117,10 @@ impl HasKind for ApplyError {
 }
 
 /// Maps an error from a confined operation: escapes become `Unsafe`, the rest `Io`.
-fn op_error<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> ApplyError + 'a {
+pub(crate) fn op_error<'a>(
+    op: &'static str,
+    path: &'a Path,
+) -> impl FnOnce(io::Error) -> ApplyError + 'a {
     move |source| {
         let errno = source
             .raw_os_error()
@@ -187,19 +190,19 @@ pub fn apply_layer(upper: &Path, reader: impl Read) -> Result<ApplyStats, ApplyE
     Ok(stats)
 }
 
-fn is_gone(e: &io::Error) -> bool {
+pub(crate) fn is_gone(e: &io::Error) -> bool {
     use rustix::io::Errno;
     let gone = [Errno::NOENT, Errno::LOOP, Errno::NOTDIR].map(Errno::raw_os_error);
     e.raw_os_error().is_some_and(|c| gone.contains(&c))
 }
 
 /// Owner, mode, time and xattrs of an entry, read from its header before its data is consumed.
-struct Attrs {
-    uid: u32,
-    gid: u32,
-    mode: u32,
-    mtime: u64,
-    xattrs: Vec<(String, Vec<u8>)>,
+pub(crate) struct Attrs {
+    pub(crate) uid: u32,
+    pub(crate) gid: u32,
+    pub(crate) mode: u32,
+    pub(crate) mtime: u64,
+    pub(crate) xattrs: Vec<(String, Vec<u8>)>,
 }
 
 /// Applies one entry; returns the directory's components when the entry was a directory.
@@ -218,11 +221,7 @@ fn apply_entry<R: Read>(
         return Ok(None);
     }
     let attrs = read_attrs(entry, path)?;
-    let mut kind = entry.header().entry_type();
-    // Pre-POSIX archives mark directories only by a trailing slash.
-    if kind == tar::EntryType::Regular && entry.path_bytes().ends_with(b"/") {
-        kind = tar::EntryType::Directory;
-    }
+    let kind = entry_kind(entry);
     let Some((name, parent_comps)) = comps.split_last() else {
         // `./`: the layer's root directory; its attributes become the upper directory's.
         if !kind.is_dir() {
@@ -243,31 +242,74 @@ fn apply_entry<R: Read>(
         stats.whiteouts += 1;
         return convert_whiteout(&parent, OsStr::from_bytes(target), &attrs, path).map(|()| None);
     }
-    let keep_dir = kind.is_dir();
-    let existing = remove_existing(&parent, name, keep_dir).map_err(op_error("replace", path))?;
+    if kind == tar::EntryType::Link {
+        let target = link_target(entry, path)?;
+        hard_link(root, &parent, name, &target, path)?;
+        return Ok(None);
+    }
+    let existing =
+        remove_existing(&parent, name, kind.is_dir()).map_err(op_error("replace", path))?;
+    stats.bytes += create_node(&parent, name, kind, entry, &attrs, existing, path)?;
+    Ok(kind.is_dir().then_some(comps))
+}
 
+/// The entry's type; pre-POSIX archives mark directories only by a trailing slash.
+pub(crate) fn entry_kind<R: Read>(entry: &tar::Entry<'_, R>) -> tar::EntryType {
+    let kind = entry.header().entry_type();
+    if kind == tar::EntryType::Regular && entry.path_bytes().ends_with(b"/") {
+        return tar::EntryType::Directory;
+    }
+    kind
+}
+
+/// The target path of a hard link entry, as written in the archive.
+pub(crate) fn link_target<R: Read>(
+    entry: &tar::Entry<'_, R>,
+    path: &Path,
+) -> Result<PathBuf, ApplyError> {
+    entry
+        .link_name()
+        .map_err(|source| ApplyError::Read { source })?
+        .map(std::borrow::Cow::into_owned)
+        .ok_or(ApplyError::Unsafe {
+            path: path.into(),
+            reason: "hard link without target",
+        })
+}
+
+/// Creates the node of a non-hard-link entry as `name` in `parent`, where [`remove_existing`] has
+/// already cleared the name (or kept a directory a directory entry merges into, `existing`), and
+/// applies `attrs` to it. Returns the bytes of file content written.
+pub(crate) fn create_node<R: Read>(
+    parent: &OwnedFd,
+    name: &OsStr,
+    kind: tar::EntryType,
+    entry: &mut tar::Entry<'_, R>,
+    attrs: &Attrs,
+    existing: Existing,
+    path: &Path,
+) -> Result<u64, ApplyError> {
+    let mut bytes = 0;
     match kind {
         tar::EntryType::Regular | tar::EntryType::Continuous => {
             let flags =
                 OFlags::CREATE | OFlags::EXCL | OFlags::WRONLY | OFlags::NOFOLLOW | OFlags::CLOEXEC;
-            let fd = rustix::fs::openat(&parent, name, flags, Mode::from_raw_mode(0o600))
+            let fd = rustix::fs::openat(parent, name, flags, Mode::from_raw_mode(0o600))
                 .map_err(|e| op_error("create", path)(e.into()))?;
             let mut file = File::from(fd);
-            stats.bytes +=
-                io::copy(entry, &mut file).map_err(|source| ApplyError::Read { source })?;
+            bytes = io::copy(entry, &mut file).map_err(|source| ApplyError::Read { source })?;
             let fd = OwnedFd::from(file);
-            set_attrs_fd(&fd, &attrs, path)?;
+            set_attrs_fd(&fd, attrs, path)?;
             rustix::fs::futimens(&fd, &times(attrs.mtime))
                 .map_err(|e| op_error("set times of", path)(e.into()))?;
         }
         tar::EntryType::Directory => {
             if existing != Existing::KeptDir {
-                rustix::fs::mkdirat(&parent, name, Mode::from_raw_mode(0o700))
+                rustix::fs::mkdirat(parent, name, Mode::from_raw_mode(0o700))
                     .map_err(|e| op_error("create", path)(e.into()))?;
             }
-            let fd = root.dir(&comps, false).map_err(op_error("open", path))?;
-            set_attrs_fd(&fd, &attrs, path)?;
-            return Ok(Some(comps));
+            let fd = open_child_dir(parent, name).map_err(|e| op_error("open", path)(e.into()))?;
+            set_attrs_fd(&fd, attrs, path)?;
         }
         tar::EntryType::Symlink => {
             let target = entry.link_name_bytes().ok_or(ApplyError::Unsafe {
@@ -276,19 +318,9 @@ fn apply_entry<R: Read>(
             })?;
             // The target is stored verbatim: it is only ever followed inside the container's root, and
             // this applier never follows symlinks itself.
-            rustix::fs::symlinkat(OsStr::from_bytes(&target), &parent, name)
+            rustix::fs::symlinkat(OsStr::from_bytes(&target), parent, name)
                 .map_err(|e| op_error("create", path)(e.into()))?;
-            set_attrs_at(&parent, name, &attrs, false, path)?;
-        }
-        tar::EntryType::Link => {
-            let target = entry
-                .link_name()
-                .map_err(|source| ApplyError::Read { source })?
-                .ok_or(ApplyError::Unsafe {
-                    path: path.into(),
-                    reason: "hard link without target",
-                })?;
-            hard_link(root, &parent, name, &target, path)?;
+            set_attrs_at(parent, name, attrs, false, path)?;
         }
         tar::EntryType::Char | tar::EntryType::Block | tar::EntryType::Fifo => {
             let (ft, dev) = match kind {
@@ -296,9 +328,9 @@ fn apply_entry<R: Read>(
                 tar::EntryType::Block => (FileType::BlockDevice, device(entry, path)?),
                 _ => (FileType::Fifo, 0),
             };
-            rustix::fs::mknodat(&parent, name, ft, Mode::from_raw_mode(0o600), dev)
+            rustix::fs::mknodat(parent, name, ft, Mode::from_raw_mode(0o600), dev)
                 .map_err(|e| op_error("create", path)(e.into()))?;
-            set_attrs_at(&parent, name, &attrs, true, path)?;
+            set_attrs_at(parent, name, attrs, true, path)?;
         }
         // Global PAX headers carry nothing Berth keeps.
         tar::EntryType::XGlobalHeader => {}
@@ -309,10 +341,13 @@ fn apply_entry<R: Read>(
             })
         }
     }
-    Ok(None)
+    Ok(bytes)
 }
 
-fn read_attrs<R: Read>(entry: &mut tar::Entry<'_, R>, path: &Path) -> Result<Attrs, ApplyError> {
+pub(crate) fn read_attrs<R: Read>(
+    entry: &mut tar::Entry<'_, R>,
+    path: &Path,
+) -> Result<Attrs, ApplyError> {
     let read = |source| ApplyError::Read { source };
     let h = entry.header();
     let attrs_err = |source| ApplyError::Header {
@@ -364,7 +399,7 @@ fn device<R: Read>(entry: &tar::Entry<'_, R>, path: &Path) -> Result<rustix::fs:
     Ok(rustix::fs::makedev(major, minor))
 }
 
-fn times(mtime: u64) -> Timestamps {
+pub(crate) fn times(mtime: u64) -> Timestamps {
     let t = Timespec {
         tv_sec: i64::try_from(mtime).unwrap_or(i64::MAX),
         tv_nsec: 0,
@@ -510,10 +545,25 @@ fn hard_link(
     let tparent = root
         .dir(tparent_comps, false)
         .map_err(op_error("open hard link target of", path))?;
-    let st = rustix::fs::statat(&tparent, tname.as_os_str(), AtFlags::SYMLINK_NOFOLLOW)
+    link_node(&tparent, tname.as_os_str(), parent, name, path)
+}
+
+/// Makes `name` in `parent` a hard link to `tname` in `tparent` (both parents already confined by the
+/// caller), replacing what was at `name`. Directories are refused; a symlink is linked, not followed.
+pub(crate) fn link_node(
+    tparent: &OwnedFd,
+    tname: &OsStr,
+    parent: &OwnedFd,
+    name: &OsStr,
+    path: &Path,
+) -> Result<(), ApplyError> {
+    let st = rustix::fs::statat(tparent, tname, AtFlags::SYMLINK_NOFOLLOW)
         .map_err(|e| op_error("stat hard link target of", path)(e.into()))?;
     if FileType::from_raw_mode(st.st_mode) == FileType::Directory {
-        return Err(unsafe_link("hard link to a directory"));
+        return Err(ApplyError::Unsafe {
+            path: path.into(),
+            reason: "hard link to a directory",
+        });
     }
     // A link to itself would otherwise delete its own target first.
     let here = rustix::fs::statat(parent, name, AtFlags::SYMLINK_NOFOLLOW).ok();
@@ -522,7 +572,7 @@ fn hard_link(
     }
     remove_existing(parent, name, false).map_err(op_error("replace", path))?;
     // Flags empty: a symlink target is linked itself, not followed.
-    rustix::fs::linkat(&tparent, tname.as_os_str(), parent, name, AtFlags::empty())
+    rustix::fs::linkat(tparent, tname, parent, name, AtFlags::empty())
         .map_err(|e| op_error("hard link", path)(e.into()))
 }
 

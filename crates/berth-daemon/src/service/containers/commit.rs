@@ -1,6 +1,7 @@
 //! `docker commit` and `docker diff`: a container's writable layer (the overlay upper directory of
 //! its snapshot) becomes a new image layer, or a list of changes.
 
+use super::record::ContainerRecord;
 use super::{ContainerService, Handle, ServiceError};
 use berth_image::config::{History, ImageConfig};
 use berth_image::LayerRecord;
@@ -115,37 +116,47 @@ impl ContainerService {
     /// mounted root, or its snapshot mounted read-only for the occasion. Blocking.
     pub fn export(&self, h: &Handle, out: impl std::io::Write) -> Result<(), ServiceError> {
         let rec = h.snapshot();
-        let dir = self.dir(&rec.id);
-        let rootfs = dir.join("rootfs");
-        let running = berth_runtime::mount::is_mounted(&rootfs);
-        let target = if running { rootfs } else { self.root.join("tmp").join(format!("export-{}", &berth_types::random_id()[..12])) };
-        if !running {
-            std::fs::create_dir_all(&target).map_err(|e| ServiceError::Internal(format!("export: {e}")))?;
-            let mounts: Vec<berth_runtime::mount::MountDesc> = std::fs::read(dir.join("mounts.json"))
-                .ok()
-                .and_then(|b| serde_json::from_slice(&b).ok())
-                .ok_or_else(|| ServiceError::Internal("export: the container's mounts are unknown".into()))?;
-            for m in &mounts {
-                let mut ro = m.clone();
-                if ro.kind == "bind" {
-                    ro.options.push("ro".into());
-                }
-                berth_runtime::mount::mount_one(&ro, &target).map_err(|e| ServiceError::Internal(format!("export: {e}")))?;
-            }
-        }
-        let result = (|| -> std::io::Result<()> {
+        let result = self.with_rootfs(&rec, false, |target| {
             let mut b = tar::Builder::new(out);
             b.follow_symlinks(false);
             b.mode(tar::HeaderMode::Complete);
-            b.append_dir_all(".", &target)?;
-            b.into_inner()?.flush()
-        })();
-        if !running {
-            let _ = berth_runtime::mount::unmount(&target);
-            let _ = std::fs::remove_dir(&target);
-        }
+            b.append_dir_all(".", target)?;
+            b.into_inner()?.flush()?;
+            Ok::<_, std::io::Error>(())
+        })?;
         result.map_err(|e| ServiceError::Internal(format!("export: {e}")))?;
         self.event(&rec, "export", &[]);
         Ok(())
+    }
+
+    /// Runs `f` on the container's root filesystem as the host sees it: the running container's
+    /// mounted root, or its snapshot mounted for the occasion (read-only unless `writable`). Blocking.
+    pub(super) fn with_rootfs<T>(&self, rec: &ContainerRecord, writable: bool, f: impl FnOnce(&std::path::Path) -> T) -> Result<T, ServiceError> {
+        let dir = self.dir(&rec.id);
+        let rootfs = dir.join("rootfs");
+        if berth_runtime::mount::is_mounted(&rootfs) {
+            return Ok(f(&rootfs));
+        }
+        let target = self.root.join("tmp").join(format!("rootfs-{}", &berth_types::random_id()[..12]));
+        std::fs::create_dir_all(&target).map_err(|e| ServiceError::Internal(format!("mounting the container's filesystem: {e}")))?;
+        let mounts: Vec<berth_runtime::mount::MountDesc> = std::fs::read(dir.join("mounts.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| ServiceError::Internal("the container's mounts are unknown".into()))?;
+        for m in &mounts {
+            let mut m = m.clone();
+            if m.kind == "bind" && !writable {
+                m.options.push("ro".into());
+            }
+            if let Err(e) = berth_runtime::mount::mount_one(&m, &target) {
+                let _ = berth_runtime::mount::unmount(&target);
+                let _ = std::fs::remove_dir(&target);
+                return Err(ServiceError::Internal(format!("mounting the container's filesystem: {e}")));
+            }
+        }
+        let out = f(&target);
+        let _ = berth_runtime::mount::unmount(&target);
+        let _ = std::fs::remove_dir(&target);
+        Ok(out)
     }
 }

@@ -91,10 +91,10 @@ impl ContainerService {
         let c = &rec.config;
         let h = &rec.host_config;
         let network = match h.network_mode.as_str() {
-            "" | "default" | "bridge" | "none" => NamespaceMode::Private,
+            "none" => NamespaceMode::Private,
             "host" => NamespaceMode::Host,
             m if m.starts_with("container:") => self.namespace_mode(m, "net")?,
-            m => return Err(ServiceError::NotFound(format!("network {m} not found"))),
+            _ => NamespaceMode::Path(self.networks.netns_path(&rec.id).display().to_string()),
         };
         let mut no_new_privileges = false;
         let mut seccomp = SeccompMode::Default;
@@ -126,22 +126,7 @@ impl ContainerService {
             options.extend(opts.split(',').filter(|o| !o.is_empty()).map(str::to_string));
             mounts.push(MountSpec { destination: path, kind: "tmpfs".into(), source: "tmpfs".into(), options });
         }
-        for b in h.binds.clone().unwrap_or_default() {
-            let parts: Vec<&str> = b.split(':').collect();
-            if parts.len() < 2 || !parts[0].starts_with('/') || !parts[1].starts_with('/') {
-                return Err(ServiceError::NotImplemented(format!("volume {b:?}: only host-path binds (/host:/container[:ro]) are supported by this berth daemon yet")));
-            }
-            if !std::path::Path::new(parts[0]).exists() {
-                return Err(ServiceError::Invalid(format!("invalid mount config: bind source path does not exist: {}", parts[0])));
-            }
-            let ro = parts.get(2).is_some_and(|o| o.split(',').any(|x| x == "ro"));
-            mounts.push(MountSpec {
-                destination: parts[1].into(),
-                kind: "bind".into(),
-                source: parts[0].into(),
-                options: vec!["rbind".into(), if ro { "ro".into() } else { "rw".into() }],
-            });
-        }
+        mounts.extend(Self::mount_specs(rec));
         let period = if h.cpu_period > 0 { h.cpu_period as u64 } else { 100_000 };
         let quota = if h.nano_cpus > 0 { Some(h.nano_cpus * period as i64 / 1_000_000_000) } else { (h.cpu_quota > 0).then_some(h.cpu_quota) };
         let argv: Vec<String> = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect();
@@ -188,43 +173,77 @@ impl ContainerService {
         })
     }
 
-    fn write_etc_files(&self, rec: &ContainerRecord, host_net: bool) -> Result<(), ServiceError> {
+    /// Writes the container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` (bind-mounted
+    /// into it) as Docker writes them for its network mode and current addresses.
+    pub(super) fn write_etc_files(&self, rec: &ContainerRecord) -> Result<(), ServiceError> {
         let dir = self.dir(&rec.id);
         let io = |e: std::io::Error| ServiceError::Internal(format!("writing container files: {e}"));
+        let host_net = rec.host_config.network_mode == "host";
         let hostname = rec.config.hostname.clone().unwrap_or_default();
         berth_types::persist::atomic_write(&dir.join("hostname"), format!("{hostname}\n").as_bytes()).map_err(io)?;
+        let primary = rec.network.order.first().and_then(|n| rec.network.networks.get(n));
         let hosts = if host_net {
             std::fs::read_to_string("/etc/hosts").unwrap_or_default()
         } else {
             let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
+            for l in rec.host_config.links.clone().unwrap_or_default() {
+                let (target, alias) = l.split_once(':').unwrap_or((&l, &l));
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                let Ok(other) = self.get(target.trim_start_matches('/')) else { continue };
+                let other = other.snapshot();
+                let ip = other.network.order.first().and_then(|n| other.network.networks.get(n)).map(|e| e.ip_address.clone()).unwrap_or_default();
+                if !ip.is_empty() {
+                    let mut names = vec![alias.to_string()];
+                    if alias != other.name {
+                        names.push(other.name.clone());
+                    }
+                    names.push(other.id[..12].to_string());
+                    s.push_str(&format!("{ip}\t{}\n", names.join(" ")));
+                }
+            }
             for extra in rec.host_config.extra_hosts.clone().unwrap_or_default() {
-                if let Some((name, ip)) = extra.split_once(':') {
+                if let Some((name, ip)) = extra.split_once([':', '=']) {
+                    let ip = if ip == "host-gateway" { primary.map(|e| e.gateway.clone()).filter(|g| !g.is_empty()).unwrap_or_else(|| "127.0.0.1".into()) } else { ip.to_string() };
                     s.push_str(&format!("{ip}\t{name}\n"));
                 }
+            }
+            if let Some(ep) = primary.filter(|e| !e.ip_address.is_empty()) {
+                let domain = rec.config.domainname.clone().unwrap_or_default();
+                let fqdn = if domain.is_empty() { hostname.clone() } else { format!("{hostname}.{domain} {hostname}") };
+                s.push_str(&format!("{}\t{fqdn}\n", ep.ip_address));
             }
             s
         };
         berth_types::persist::atomic_write(&dir.join("hosts"), hosts.as_bytes()).map_err(io)?;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
+        let host_conf = berth_network::dns::parse_resolv_conf(&host_resolv);
+        let embedded_dns = rec.network.networks.values().any(|e| e.dns_names.is_some());
         let mut resolv = String::new();
         let dns = rec.host_config.dns.clone().unwrap_or_default();
-        if dns.is_empty() {
-            // Loopback resolvers of the host are unreachable from another network namespace.
-            for l in host_resolv.lines() {
-                let loopback = l.starts_with("nameserver") && (l.contains(" 127.") || l.contains(" ::1"));
-                if !loopback || host_net {
-                    resolv.push_str(l);
-                    resolv.push('\n');
+        if embedded_dns {
+            // The embedded server answers for the networks and forwards the rest (to --dns servers
+            // or the host's).
+            resolv.push_str("nameserver 127.0.0.11\n");
+        } else if dns.is_empty() {
+            for ns in &host_conf.nameservers {
+                // Loopback resolvers of the host are unreachable from another network namespace.
+                if host_net || !ns.is_loopback() {
+                    resolv.push_str(&format!("nameserver {ns}\n"));
                 }
             }
         } else {
             resolv.extend(dns.iter().map(|d| format!("nameserver {d}\n")));
         }
-        if let Some(s) = rec.host_config.dns_search.clone().filter(|s| !s.is_empty()) {
-            resolv.push_str(&format!("search {}\n", s.join(" ")));
+        let search = rec.host_config.dns_search.clone().filter(|s| !s.is_empty()).unwrap_or(host_conf.search.clone());
+        if !search.is_empty() {
+            resolv.push_str(&format!("search {}\n", search.join(" ")));
         }
-        if let Some(o) = rec.host_config.dns_options.clone().filter(|s| !s.is_empty()) {
-            resolv.push_str(&format!("options {}\n", o.join(" ")));
+        let mut options = rec.host_config.dns_options.clone().filter(|s| !s.is_empty()).unwrap_or(host_conf.options.clone());
+        if embedded_dns && !options.iter().any(|o| o.starts_with("ndots:")) {
+            options.push("ndots:0".into());
+        }
+        if !options.is_empty() {
+            resolv.push_str(&format!("options {}\n", options.join(" ")));
         }
         berth_types::persist::atomic_write(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)
     }
@@ -261,7 +280,8 @@ impl ContainerService {
         if config.entrypoint.as_ref().is_none_or(|e| e.is_empty()) && config.cmd.as_ref().is_none_or(|c| c.is_empty()) {
             return Err(ServiceError::Invalid("no command specified".into()));
         }
-        let host_config: HostConfig = req.host_config.unwrap_or_default();
+        let mut host_config: HostConfig = req.host_config.unwrap_or_default();
+        let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
         if let Some(t) = host_config.extra.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()) {
             if !t.is_empty() && t != "json-file" {
                 return Err(ServiceError::Invalid(format!("logging driver {t:?} is not supported: use json-file")));
@@ -276,12 +296,15 @@ impl ContainerService {
             });
         }
         let name = self.reserve_name(name, &id)?;
+        let mut new_volumes = vec![];
         let result = (|| {
-            let rec = ContainerRecord::new(id.clone(), name.clone(), image.id.to_string(), image_name.clone(), config, host_config);
+            let mut rec = ContainerRecord::new(id.clone(), name.clone(), image.id.to_string(), image_name.clone(), config, host_config);
+            rec.mounts = self.resolve_mounts(&rec.config, &rec.host_config, &mut new_volumes)?;
+            rec.network = network;
             let runtime = self.runtime_config(&rec)?;
             let dir = self.dir(&id);
             std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
-            self.write_etc_files(&rec, rec.host_config.network_mode == "host")?;
+            self.write_etc_files(&rec)?;
             let parent = self.unpack_image(&image)?;
             let mut labels = BTreeMap::new();
             labels.insert("berth.container".to_string(), id.clone());
@@ -295,6 +318,9 @@ impl ContainerService {
                 berth_types::persist::atomic_write(&dir.join(p), &v.bytes()).map_err(|e| ServiceError::Internal(format!("writing {p}: {e}")))
             };
             w("mounts.json", &descs)?;
+            if rec.mounts.iter().any(|m| m.copy_up) {
+                self.with_rootfs(&rec, false, |rootfs| self.populate_volumes(&rec, rootfs))??;
+            }
             w("runtime.json", &runtime)?;
             super::record::store(&dir, &rec).map_err(|e| ServiceError::Internal(format!("saving container: {e}")))?;
             Ok(rec)
@@ -309,6 +335,10 @@ impl ContainerService {
                 self.names.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
                 let _ = self.snapshots.remove(&id);
                 let _ = std::fs::remove_dir_all(self.dir(&id));
+                let users = self.volume_users();
+                for v in new_volumes {
+                    let _ = self.volumes.remove(&v, true, &users);
+                }
                 Err(e)
             }
         }

@@ -100,8 +100,22 @@ impl ContainerService {
         for f in ["exit.json", "state.json", "config.json"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        let reply = self.spawn_shim(&rec.id, None, &dir.join("shim.log")).await?;
+        self.acquire_volumes(&rec)?;
+        if let Err(e) = self.network_up(h).await {
+            self.release_volumes(&rec);
+            return Err(e);
+        }
+        let reply = match self.spawn_shim(&rec.id, None, &dir.join("shim.log")).await {
+            Ok(r) => r,
+            Err(e) => {
+                self.release_volumes(&rec);
+                self.network_down(h).await;
+                return Err(e);
+            }
+        };
         if let Some(err) = reply.get("error").and_then(|e| e.as_str()) {
+            self.release_volumes(&rec);
+            self.network_down(h).await;
             let msg = format!("failed to create task for container: {}", docker_wording(err));
             let code = if err.contains("permission denied") { 126 } else { 127 };
             self.save(h, |r| {
@@ -118,7 +132,7 @@ impl ContainerService {
                 let h = h.clone();
                 // After this operation's lock is released.
                 tokio::spawn(async move {
-                    let _ = svc.remove(&h, true).await;
+                    let _ = svc.remove(&h, true, true).await;
                 });
             }
             let user_error = ["not found", "no such file", "permission denied", "unable to find user", "unable to find group", "invalid"];
@@ -219,6 +233,8 @@ impl ContainerService {
     }
 
     async fn on_exit(self: &Arc<Self>, h: &Arc<Handle>, exit: ExitRecord) {
+        self.release_volumes(&h.snapshot());
+        self.network_down(h).await;
         *h.health.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if !self.dir(&h.snapshot().id).join("exit.json").exists() {
             // The shim died without recording an exit: make sure nothing of the container survives it.
@@ -247,7 +263,7 @@ impl ContainerService {
             return;
         }
         if rec.host_config.auto_remove {
-            if let Err(e) = self.remove(h, true).await {
+            if let Err(e) = self.remove(h, true, true).await {
                 tracing::warn!(container.id = %rec.id, error = %e, "auto-remove failed");
             }
             return;
@@ -351,7 +367,9 @@ impl ContainerService {
     }
 
     /// Removes a container (killing it first when `force`).
-    pub async fn remove(&self, h: &Arc<Handle>, force: bool) -> Result<(), ServiceError> {
+    /// Removes a container (`force`: even a running one, killed first); `volumes`: its anonymous
+    /// volumes too (`rm -v`).
+    pub async fn remove(&self, h: &Arc<Handle>, force: bool, volumes: bool) -> Result<(), ServiceError> {
         let rec = h.snapshot();
         if rec.state.status == Status::Running || rec.state.status == Status::Paused {
             if !force {
@@ -392,6 +410,9 @@ impl ContainerService {
         h.observed.send_modify(|o| o.removed = true);
         self.fail_pending(h, "container removed");
         self.event(&rec, "destroy", &[]);
+        if volumes {
+            self.remove_anonymous_volumes(&rec);
+        }
         Ok(())
     }
 
@@ -470,6 +491,8 @@ pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>) {
     }
     let dir = svc.dir(&rec.id);
     let svc = svc.clone();
+    // Its volumes are in use (on_exit releases them).
+    let _ = svc.acquire_volumes(&rec);
     tokio::spawn(async move {
         match shim_connect(&dir, &ShimHello::Wait).await {
             Ok(conn) => {

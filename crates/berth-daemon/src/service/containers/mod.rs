@@ -12,12 +12,15 @@
 //! snapshots/           overlay snapshotter (image layers by chain id, one rw snapshot per container)
 //! ```
 
+mod archive;
 mod commit;
 mod create;
 mod exec;
 mod health;
 mod lifecycle;
 mod logs;
+mod mounts;
+mod net;
 mod names;
 mod ops;
 mod record;
@@ -27,9 +30,14 @@ pub use commit::CommitOptions;
 pub use ops::UpdateRequest;
 pub use exec::{Exec, ExecRequest};
 pub use logs::LogOptions;
+pub use mounts::MountRecord;
+pub use names::valid as valid_name;
+pub use net::is_bridge_mode;
 pub use record::{ContainerRecord, Status};
 
 use super::ServiceError;
+use super::networks::NetworkService;
+use super::volumes::VolumeService;
 use crate::events::EventBus;
 use berth_image::ImageStore;
 use berth_snapshot::OverlaySnapshotter;
@@ -94,11 +102,15 @@ pub struct ContainerService {
     execs: Mutex<HashMap<String, Arc<exec::Exec>>>,
     /// The executable to start shims from (`berth shim`).
     shim_exe: PathBuf,
+    /// Volumes containers mount.
+    volumes: Arc<VolumeService>,
+    /// Networks containers attach to.
+    networks: Arc<NetworkService>,
 }
 
 impl ContainerService {
     /// Loads every container record under `root` and reconnects to running containers.
-    pub fn open(root: &Path, images: Arc<ImageStore>, events: Arc<EventBus>) -> Result<Arc<ContainerService>, ServiceError> {
+    pub fn open(root: &Path, images: Arc<ImageStore>, volumes: Arc<VolumeService>, networks: Arc<NetworkService>, events: Arc<EventBus>) -> Result<Arc<ContainerService>, ServiceError> {
         let dir = root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
         let snapshots = Arc::new(
@@ -114,6 +126,8 @@ impl ContainerService {
             names: Mutex::new(BTreeMap::new()),
             execs: Mutex::new(HashMap::new()),
             shim_exe,
+            volumes,
+            networks,
         });
         for entry in std::fs::read_dir(&dir).map_err(|e| ServiceError::Internal(format!("list {}: {e}", dir.display())))?.flatten() {
             match record::load(&entry.path()) {

@@ -94,6 +94,12 @@ pub struct ContainerRecord {
     pub state: State,
     /// Snapshot key of the writable layer.
     pub snapshot: String,
+    /// Volumes, binds and tmpfs mounts, resolved at create.
+    #[serde(default)]
+    pub mounts: Vec<super::mounts::MountRecord>,
+    /// Networks it is configured on, with their addresses while it runs.
+    #[serde(default)]
+    pub network: crate::service::networks::endpoint::NetworkState,
 }
 
 impl ContainerRecord {
@@ -113,6 +119,8 @@ impl ContainerRecord {
             config,
             host_config,
             state: State::default(),
+            mounts: vec![],
+            network: Default::default(),
         }
     }
 }

@@ -5,10 +5,54 @@ use super::{ContainerService, ServiceError};
 use crate::filters::Filters;
 use serde_json::{json, Value};
 
+/// `NetworkSettings.Ports`: every exposed port, with its host bindings while published.
 fn port_map(rec: &ContainerRecord) -> Value {
     let mut m = serde_json::Map::new();
+    let running = matches!(rec.state.status, Status::Running | Status::Paused);
     for p in rec.config.exposed_ports.clone().unwrap_or_default().keys() {
         m.insert(p.clone(), Value::Null);
+    }
+    if running {
+        for (k, v) in &rec.network.ports {
+            m.insert(k.clone(), serde_json::to_value(v).unwrap_or(Value::Null));
+        }
+    }
+    Value::Object(m)
+}
+
+/// `ps`'s `Ports` list.
+fn port_list(rec: &ContainerRecord) -> Value {
+    let mut out = vec![];
+    for (k, v) in &rec.network.ports {
+        let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+        let private: u16 = port.parse().unwrap_or(0);
+        match v {
+            Some(bindings) if !bindings.is_empty() => {
+                for b in bindings {
+                    out.push(json!({"IP": b.host_ip, "PrivatePort": private, "PublicPort": b.host_port.parse::<u16>().unwrap_or(0), "Type": proto}));
+                }
+            }
+            _ => out.push(json!({"PrivatePort": private, "Type": proto})),
+        }
+    }
+    if out.is_empty() {
+        for k in rec.config.exposed_ports.clone().unwrap_or_default().keys() {
+            let (port, proto) = k.split_once('/').unwrap_or((k, "tcp"));
+            out.push(json!({"PrivatePort": port.parse::<u16>().unwrap_or(0), "Type": proto}));
+        }
+    }
+    Value::Array(out)
+}
+
+/// `NetworkSettings.Networks`, with Docker's nulls for what is not set.
+fn networks(rec: &ContainerRecord) -> Value {
+    let mut m = serde_json::Map::new();
+    for (name, ep) in &rec.network.networks {
+        let mut v = serde_json::to_value(ep).unwrap_or(Value::Null);
+        if ep.endpoint_id.is_empty() && v["DNSNames"].is_null() {
+            v["DNSNames"] = Value::Null;
+        }
+        m.insert(name.clone(), v);
     }
     Value::Object(m)
 }
@@ -26,7 +70,8 @@ impl ContainerService {
         if host_config["NetworkMode"] == "" {
             host_config["NetworkMode"] = json!("none");
         }
-        let network_mode = host_config["NetworkMode"].as_str().unwrap_or("none").to_string();
+        // Docker fills the top-level address fields from the default bridge only.
+        let primary = rec.network.networks.get("bridge").filter(|_| rec.host_config.network_mode == "bridge");
         Ok(json!({
             "Id": rec.id,
             "Created": rec.created,
@@ -61,15 +106,16 @@ impl ContainerService {
             "ExecIDs": null,
             "HostConfig": host_config,
             "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": dir.join("rootfs")}},
-            "Mounts": [],
+            "Mounts": rec.mounts.iter().map(|m| &m.point).collect::<Vec<_>>(),
             "Config": rec.config.to_inspect(),
             "NetworkSettings": {
-                "Bridge": "", "SandboxID": "", "SandboxKey": "", "Ports": port_map(&rec),
+                "Bridge": "", "SandboxID": rec.network.sandbox_key.rsplit('/').next().unwrap_or(""), "SandboxKey": rec.network.sandbox_key, "Ports": port_map(&rec),
                 "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
-                "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "MacAddress": "",
-                "Networks": {network_mode: {"IPAMConfig": null, "Links": null, "Aliases": null, "NetworkID": "", "EndpointID": "",
-                    "Gateway": "", "IPAddress": "", "IPPrefixLen": 0, "IPv6Gateway": "", "GlobalIPv6Address": "",
-                    "GlobalIPv6PrefixLen": 0, "MacAddress": "", "DriverOpts": null}},
+                "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": primary.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
+                "Gateway": primary.map(|e| e.gateway.clone()).unwrap_or_default(), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "IPAddress": primary.map(|e| e.ip_address.clone()).unwrap_or_default(), "IPPrefixLen": primary.map(|e| e.ip_prefix_len).unwrap_or(0),
+                "IPv6Gateway": "", "MacAddress": primary.map(|e| e.mac_address.clone()).unwrap_or_default(),
+                "Networks": networks(&rec),
             },
         }))
     }
@@ -112,6 +158,16 @@ impl ContainerService {
             if !filters.labels_match("label", r.config.labels.as_ref()) {
                 continue;
             }
+            if !filters.get("network").is_empty()
+                && !filters.get("network").iter().any(|n| r.network.networks.iter().any(|(name, ep)| name == n || (!n.is_empty() && ep.network_id.starts_with(n.as_str()))))
+            {
+                continue;
+            }
+            if !filters.get("volume").is_empty()
+                && !filters.get("volume").iter().any(|v| r.mounts.iter().any(|m| &m.point.name == v || &m.point.destination == v || &m.point.source == v))
+            {
+                continue;
+            }
             if !filters.get("ancestor").is_empty() {
                 let hit = filters.get("ancestor").iter().any(|a| {
                     a == &r.image_name || self.images.get(a).map(|i| i.id.to_string() == r.image).unwrap_or(false)
@@ -128,7 +184,7 @@ impl ContainerService {
                 "ImageID": r.image,
                 "Command": std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect::<Vec<_>>().join(" "),
                 "Created": created,
-                "Ports": [],
+                "Ports": port_list(&r),
                 "Labels": r.config.labels.clone().unwrap_or_default(),
                 "State": r.state.status.as_str(),
                 "Status": match health.get(&r.id) {
@@ -136,8 +192,8 @@ impl ContainerService {
                     _ => status_text(&r),
                 },
                 "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "none".to_string() } else { r.host_config.network_mode.clone() }},
-                "NetworkSettings": {"Networks": {}},
-                "Mounts": [],
+                "NetworkSettings": {"Networks": networks(&r)},
+                "Mounts": r.mounts.iter().map(|m| &m.point).collect::<Vec<_>>(),
             }));
             if size {
                 use berth_snapshot::Snapshotter;

@@ -1,0 +1,166 @@
+//! Network models: `POST /networks/create`, network inspect, a container's endpoint settings and
+//! published ports.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// One `IPAM.Config` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct IpamConfig {
+    /// CIDR.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub subnet: String,
+    /// Sub-range addresses are given from.
+    #[serde(rename = "IPRange", default, skip_serializing_if = "String::is_empty")]
+    pub ip_range: String,
+    /// Gateway address.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub gateway: String,
+    /// Reserved addresses.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aux_address: Option<BTreeMap<String, String>>,
+}
+
+/// `IPAM`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Ipam {
+    /// `default`.
+    #[serde(default)]
+    pub driver: String,
+    /// Subnets.
+    #[serde(default)]
+    pub config: Option<Vec<IpamConfig>>,
+    /// Driver options.
+    #[serde(default)]
+    pub options: Option<BTreeMap<String, String>>,
+}
+
+/// `POST /networks/create` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct NetworkCreateRequest {
+    /// Name.
+    pub name: String,
+    /// `bridge` (default).
+    #[serde(default)]
+    pub driver: String,
+    /// Refuse a duplicate name (always so since API 1.44).
+    #[serde(default)]
+    pub check_duplicate: Option<bool>,
+    /// No outbound connectivity.
+    #[serde(default)]
+    pub internal: bool,
+    /// Containers may attach manually (swarm only; kept).
+    #[serde(default)]
+    pub attachable: bool,
+    /// Swarm ingress (refused).
+    #[serde(default)]
+    pub ingress: bool,
+    /// IPv6 (refused when true: Berth networks are IPv4).
+    #[serde(rename = "EnableIPv6", default)]
+    pub enable_ipv6: Option<bool>,
+    /// Address management.
+    #[serde(rename = "IPAM", default)]
+    pub ipam: Option<Ipam>,
+    /// Driver options (`com.docker.network.bridge.name`, …).
+    #[serde(default)]
+    pub options: Option<BTreeMap<String, String>>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `IPAMConfig` of an endpoint (`--ip`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct EndpointIpamConfig {
+    /// Requested IPv4 address.
+    #[serde(rename = "IPv4Address", default, skip_serializing_if = "String::is_empty")]
+    pub ipv4_address: String,
+    /// Requested IPv6 address.
+    #[serde(rename = "IPv6Address", default, skip_serializing_if = "String::is_empty")]
+    pub ipv6_address: String,
+}
+
+/// A container's settings on one network (`NetworkSettings.Networks.<name>`, and the
+/// `EndpointsConfig` entries of create and connect).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct EndpointSettings {
+    /// Requested address.
+    #[serde(rename = "IPAMConfig", default)]
+    pub ipam_config: Option<EndpointIpamConfig>,
+    /// `--link name:alias` on this network.
+    #[serde(default)]
+    pub links: Option<Vec<String>>,
+    /// Network-scoped aliases.
+    #[serde(default)]
+    pub aliases: Option<Vec<String>>,
+    /// Requested / assigned MAC address.
+    #[serde(default)]
+    pub mac_address: String,
+    /// Driver options (kept).
+    #[serde(default)]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// Network id.
+    #[serde(rename = "NetworkID", default)]
+    pub network_id: String,
+    /// Endpoint id (while connected).
+    #[serde(rename = "EndpointID", default)]
+    pub endpoint_id: String,
+    /// Gateway.
+    #[serde(default)]
+    pub gateway: String,
+    /// IPv4 address.
+    #[serde(rename = "IPAddress", default)]
+    pub ip_address: String,
+    /// Prefix length.
+    #[serde(rename = "IPPrefixLen", default)]
+    pub ip_prefix_len: u8,
+    /// IPv6 gateway.
+    #[serde(rename = "IPv6Gateway", default)]
+    pub ipv6_gateway: String,
+    /// IPv6 address.
+    #[serde(rename = "GlobalIPv6Address", default)]
+    pub global_ipv6_address: String,
+    /// IPv6 prefix length.
+    #[serde(rename = "GlobalIPv6PrefixLen", default)]
+    pub global_ipv6_prefix_len: u8,
+    /// Names this endpoint answers to in the embedded DNS.
+    #[serde(rename = "DNSNames", default)]
+    pub dns_names: Option<Vec<String>>,
+}
+
+/// `POST /networks/{id}/connect` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConnectRequest {
+    /// Container name or id.
+    pub container: String,
+    /// Endpoint settings.
+    #[serde(default)]
+    pub endpoint_config: Option<EndpointSettings>,
+}
+
+/// `POST /networks/{id}/disconnect` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct DisconnectRequest {
+    /// Container name or id.
+    pub container: String,
+    /// Disconnect even when the container is gone.
+    #[serde(default)]
+    pub force: bool,
+}
+
+/// One host binding of a published port (`HostConfig.PortBindings`, `NetworkSettings.Ports`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PortBinding {
+    /// Host address (empty: all).
+    #[serde(rename = "HostIp", default)]
+    pub host_ip: String,
+    /// Host port (empty: ephemeral); a range `8000-8010` in requests.
+    #[serde(rename = "HostPort", default)]
+    pub host_port: String,
+}

@@ -1,0 +1,65 @@
+//! Volume models: `POST /volumes/create`, `GET /volumes`, `GET /volumes/{name}`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// `POST /volumes/create` body.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeCreateRequest {
+    /// Name (empty: a random 64-hex name).
+    #[serde(default)]
+    pub name: String,
+    /// Driver (`local`, the only one).
+    #[serde(default)]
+    pub driver: String,
+    /// `type`, `o`, `device` for the local driver.
+    #[serde(default)]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    /// Labels.
+    #[serde(default)]
+    pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `UsageData` (only in `system df`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct UsageData {
+    /// Bytes used (-1 when not computed).
+    pub size: i64,
+    /// Containers referencing it (-1 when not computed).
+    pub ref_count: i64,
+}
+
+/// A volume, as inspect and list show it.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct Volume {
+    /// RFC 3339.
+    pub created_at: String,
+    /// `local`.
+    pub driver: String,
+    /// Labels.
+    pub labels: BTreeMap<String, String>,
+    /// Host directory holding its data.
+    pub mountpoint: String,
+    /// Name.
+    pub name: String,
+    /// Driver options as given.
+    pub options: BTreeMap<String, String>,
+    /// `local`.
+    pub scope: String,
+    /// Size and references (`system df` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub usage_data: Option<UsageData>,
+}
+
+/// `GET /volumes` response.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct VolumeList {
+    /// Volumes.
+    pub volumes: Vec<Volume>,
+    /// Warnings.
+    pub warnings: Vec<String>,
+}

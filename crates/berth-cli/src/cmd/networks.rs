@@ -1,0 +1,146 @@
+//! Network verbs: create, ls, inspect, rm, prune, connect, disconnect.
+
+use super::images::confirm;
+use super::system::short_id;
+use super::{filters_param, pretty_json};
+use crate::cli::NetworkCmd;
+use crate::render::template::Format;
+use berth_client::{Client, ClientError};
+use http::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+use std::process::ExitCode;
+
+fn kv(list: &[String], what: &str) -> anyhow::Result<Map<String, Value>> {
+    let mut m = Map::new();
+    for item in list {
+        match item.split_once('=') {
+            Some((k, v)) => m.insert(k.to_string(), json!(v)),
+            None if what == "label" => m.insert(item.clone(), json!("")),
+            None => anyhow::bail!("invalid {what} {item:?}: expected KEY=VALUE"),
+        };
+    }
+    Ok(m)
+}
+
+/// `berth network …`.
+pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        NetworkCmd::Create { driver, subnet, gateway, ip_range, internal, attachable, opt, label, ipv6, name } => {
+            if gateway.len() > subnet.len() || ip_range.len() > subnet.len() {
+                anyhow::bail!("every --gateway and --ip-range needs a --subnet");
+            }
+            let config: Vec<Value> = subnet
+                .iter()
+                .enumerate()
+                .map(|(i, s)| {
+                    let mut c = json!({"Subnet": s});
+                    if let Some(g) = gateway.get(i) {
+                        c["Gateway"] = json!(g);
+                    }
+                    if let Some(r) = ip_range.get(i) {
+                        c["IPRange"] = json!(r);
+                    }
+                    c
+                })
+                .collect();
+            let body = json!({
+                "Name": name, "Driver": driver, "Internal": internal, "Attachable": attachable, "EnableIPv6": ipv6,
+                "IPAM": {"Driver": "default", "Config": config, "Options": {}},
+                "Options": kv(&opt, "option")?, "Labels": kv(&label, "label")?,
+            });
+            let v: Value = c.post_json("/networks/create", &[], &body).await?;
+            println!("{}", v["Id"].as_str().unwrap_or(""));
+        }
+        NetworkCmd::Ls { quiet, no_trunc, filter, format } => {
+            let q = if filter.is_empty() { vec![] } else { vec![("filters", filters_param(&filter)?)] };
+            let list: Vec<Value> = c.get_json("/networks", &q).await?;
+            let rows: Vec<Value> = list
+                .iter()
+                .map(|n| {
+                    let id = n["Id"].as_str().unwrap_or("");
+                    let labels = n["Labels"].as_object().map(|l| l.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default();
+                    json!({"ID": if no_trunc { id.to_string() } else { short_id(id) }, "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"],
+                        "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false).to_string(), "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
+                        "Labels": labels, "CreatedAt": n["Created"]})
+                })
+                .collect();
+            let fmt = if quiet { "{{.ID}}".to_string() } else { format.unwrap_or_else(|| "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}".into()) };
+            let header = json!({"ID": "NETWORK ID", "Name": "NAME", "Driver": "DRIVER", "Scope": "SCOPE", "IPv6": "IPV6", "Internal": "INTERNAL", "Labels": "LABELS", "CreatedAt": "CREATED"});
+            print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
+        }
+        NetworkCmd::Inspect { format, names } => {
+            let mut found = vec![];
+            let mut failed = false;
+            for n in &names {
+                match c.get_json::<Value>(&format!("/networks/{n}"), &[]).await {
+                    Ok(v) => found.push(v),
+                    Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) => {
+                        eprintln!("Error: No such network: {n}");
+                        failed = true;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match format {
+                Some(f) => {
+                    let t = Format::parse(&f)?;
+                    for v in &found {
+                        println!("{}", t.render(v)?);
+                    }
+                }
+                None => println!("{}", pretty_json(&Value::Array(found))),
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        NetworkCmd::Rm { force, names } => {
+            let mut failed = false;
+            for n in &names {
+                match c.request(Method::DELETE, &format!("/networks/{n}"), &[], berth_client::empty(), &[]).await {
+                    Ok(_) => println!("{n}"),
+                    Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) if force => {}
+                    Err(e) => {
+                        eprintln!("{}", super::describe(&e.into()));
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        NetworkCmd::Prune { force, filter } => {
+            if !force && !confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?") {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let q = if filter.is_empty() { vec![] } else { vec![("filters", filters_param(&filter)?)] };
+            let report: Value = c.call_json(Method::POST, "/networks/prune", &q).await?;
+            if let Some(items) = report["NetworksDeleted"].as_array().filter(|i| !i.is_empty()) {
+                println!("Deleted Networks:");
+                for i in items {
+                    println!("{}", i.as_str().unwrap_or(""));
+                }
+            }
+        }
+        NetworkCmd::Connect { alias, ip, link, network, container } => {
+            let mut ep = Map::new();
+            if !alias.is_empty() {
+                ep.insert("Aliases".into(), json!(alias));
+            }
+            if let Some(ip) = ip {
+                ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+            }
+            if !link.is_empty() {
+                ep.insert("Links".into(), json!(link));
+            }
+            let body = json!({"Container": container, "EndpointConfig": ep});
+            let _: Value = c.post_json(&format!("/networks/{network}/connect"), &[], &body).await?;
+        }
+        NetworkCmd::Disconnect { force, network, container } => {
+            let body = json!({"Container": container, "Force": force});
+            let _: Value = c.post_json(&format!("/networks/{network}/disconnect"), &[], &body).await?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,125 @@
+//! Volume verbs: create, ls, inspect, rm, prune.
+
+use super::images::confirm;
+use super::{filters_param, pretty_json};
+use crate::cli::VolumeCmd;
+use crate::render::template::Format;
+use crate::render::units::human_size;
+use berth_client::{Client, ClientError};
+use http::{Method, StatusCode};
+use serde_json::{json, Map, Value};
+use std::process::ExitCode;
+
+fn kv(list: &[String], what: &str) -> anyhow::Result<Map<String, Value>> {
+    let mut m = Map::new();
+    for item in list {
+        match item.split_once('=') {
+            Some((k, v)) => m.insert(k.to_string(), json!(v)),
+            None if what == "label" => m.insert(item.clone(), json!("")),
+            None => anyhow::bail!("invalid {what} {item:?}: expected KEY=VALUE"),
+        };
+    }
+    Ok(m)
+}
+
+/// `berth volume …`.
+pub async fn run(c: &Client, cmd: VolumeCmd) -> anyhow::Result<ExitCode> {
+    match cmd {
+        VolumeCmd::Create { driver, opt, label, name_flag, name } => {
+            if name.is_some() && name_flag.is_some() && name != name_flag {
+                anyhow::bail!("conflicting options: either specify --name or provide positional arg, not both");
+            }
+            let body = json!({
+                "Name": name.or(name_flag).unwrap_or_default(),
+                "Driver": driver,
+                "DriverOpts": kv(&opt, "option")?,
+                "Labels": kv(&label, "label")?,
+            });
+            let v: Value = c.post_json("/volumes/create", &[], &body).await?;
+            println!("{}", v["Name"].as_str().unwrap_or(""));
+        }
+        VolumeCmd::Ls { quiet, filter, format } => {
+            let mut q = vec![];
+            if !filter.is_empty() {
+                q.push(("filters", filters_param(&filter)?));
+            }
+            let list: Value = c.get_json("/volumes", &q).await?;
+            let rows: Vec<Value> = list["Volumes"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+                .into_iter()
+                .map(|v| {
+                    let labels = v["Labels"].as_object().map(|l| l.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default();
+                    json!({"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": v["Scope"], "Labels": labels, "CreatedAt": v["CreatedAt"], "Size": "N/A", "Links": "N/A"})
+                })
+                .collect();
+            let fmt = if quiet { "{{.Name}}".to_string() } else { format.unwrap_or_else(|| "table {{.Driver}}\t{{.Name}}".into()) };
+            let header = json!({"Driver": "DRIVER", "Name": "VOLUME NAME", "Mountpoint": "MOUNTPOINT", "Scope": "SCOPE", "Labels": "LABELS", "CreatedAt": "CREATED", "Size": "SIZE", "Links": "LINKS"});
+            print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
+        }
+        VolumeCmd::Inspect { format, names } => {
+            let mut found = vec![];
+            let mut failed = false;
+            for n in &names {
+                match c.get_json::<Value>(&format!("/volumes/{n}"), &[]).await {
+                    Ok(v) => found.push(v),
+                    Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) => {
+                        eprintln!("Error: no such volume: {n}");
+                        failed = true;
+                    }
+                    Err(e) => return Err(e.into()),
+                }
+            }
+            match format {
+                Some(f) => {
+                    let t = Format::parse(&f)?;
+                    for v in &found {
+                        println!("{}", t.render(v)?);
+                    }
+                }
+                None => println!("{}", pretty_json(&Value::Array(found))),
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        VolumeCmd::Rm { force, names } => {
+            let mut failed = false;
+            for n in &names {
+                let q = if force { vec![("force", "1".to_string())] } else { vec![] };
+                match c.request(Method::DELETE, &format!("/volumes/{n}"), &q, berth_client::empty(), &[]).await {
+                    Ok(_) => println!("{n}"),
+                    Err(e) => {
+                        eprintln!("{}", super::describe(&e.into()));
+                        failed = true;
+                    }
+                }
+            }
+            if failed {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
+        VolumeCmd::Prune { all, force, filter } => {
+            let warning = if all { "WARNING! This will remove all local volumes not used by at least one container." } else { "WARNING! This will remove anonymous local volumes not used by at least one container." };
+            if !force && !confirm(&format!("{warning}\nAre you sure you want to continue?")) {
+                return Ok(ExitCode::SUCCESS);
+            }
+            let mut filters = filter;
+            if all {
+                filters.push("all=true".into());
+            }
+            let q = if filters.is_empty() { vec![] } else { vec![("filters", filters_param(&filters)?)] };
+            let report: Value = c.call_json(Method::POST, "/volumes/prune", &q).await?;
+            if let Some(items) = report["VolumesDeleted"].as_array().filter(|i| !i.is_empty()) {
+                println!("Deleted Volumes:");
+                for i in items {
+                    println!("{}", i.as_str().unwrap_or(""));
+                }
+                println!();
+            }
+            println!("Total reclaimed space: {}", human_size(report["SpaceReclaimed"].as_f64().unwrap_or(0.0)));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}

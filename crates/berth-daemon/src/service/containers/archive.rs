@@ -1,0 +1,89 @@
+//! `docker cp`: stat, read and write paths in a container's filesystem, volumes and binds
+//! included, running or not. Every path is resolved inside the container's root
+//! (`berth_snapshot::copy`, `RESOLVE_IN_ROOT`), never by joining strings on the host.
+
+use super::record::{ContainerRecord, Status};
+use super::{ContainerService, Handle, ServiceError};
+use berth_snapshot::copy::{self, CopyError, PathStat};
+use std::os::fd::AsRawFd;
+use std::path::Path;
+
+fn map(rec: &ContainerRecord, e: CopyError) -> ServiceError {
+    match e {
+        CopyError::NotFound(_) => ServiceError::NotFound(format!("Could not find the file {} in container {}", e_path(&e), rec.name)),
+        CopyError::Io { ref source, .. } if source.raw_os_error() == Some(libc::EROFS) => {
+            ServiceError::Invalid(format!("container rootfs is marked read-only: {}", crate::api::error_chain(&e)))
+        }
+        CopyError::NotADirectory(_) | CopyError::Refused(_) => ServiceError::Invalid(e.to_string()),
+        other => ServiceError::Internal(crate::api::error_chain(&other)),
+    }
+}
+
+fn e_path(e: &CopyError) -> String {
+    match e {
+        CopyError::NotFound(p) => p.clone(),
+        _ => String::new(),
+    }
+}
+
+impl ContainerService {
+    /// Runs `f` on the container's filesystem as its processes see it: `/proc/PID/root` while it
+    /// runs; otherwise its snapshot mounted with its volumes and binds mounted over it, for the
+    /// occasion, in a private temporary directory. Blocking.
+    fn with_container_view<T>(&self, rec: &ContainerRecord, writable: bool, f: impl FnOnce(&Path) -> T) -> Result<T, ServiceError> {
+        if matches!(rec.state.status, Status::Running | Status::Paused) && rec.state.pid > 0 {
+            let root = format!("/proc/{}/root", rec.state.pid);
+            if Path::new(&root).exists() {
+                return Ok(f(Path::new(&root)));
+            }
+        }
+        self.with_rootfs(rec, writable, |rootfs| {
+            let mut mounted = vec![];
+            for m in rec.mounts.iter().filter(|m| m.point.kind != "tmpfs") {
+                let made = berth_runtime::mount::sys::mkdir_all_in_root(rootfs, &m.point.destination)
+                    .and_then(|()| berth_runtime::mount::sys::open_in_root(rootfs, &m.point.destination));
+                let Ok(dir) = made else { continue };
+                let target = format!("/proc/self/fd/{}", dir.as_raw_fd());
+                let mut flags = nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC;
+                if nix::mount::mount(Some(m.point.source.as_str()), target.as_str(), None::<&str>, flags, None::<&str>).is_err() {
+                    continue;
+                }
+                if !m.point.rw || !writable {
+                    flags |= nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_RDONLY;
+                    let _ = nix::mount::mount(None::<&str>, target.as_str(), None::<&str>, flags, None::<&str>);
+                }
+                mounted.push(dir);
+            }
+            let out = f(rootfs);
+            // Unmounting the root (lazily) takes these with it; the descriptors only kept the targets.
+            drop(mounted);
+            let _ = nix::mount::umount2(rootfs, nix::mount::MntFlags::MNT_DETACH);
+            out
+        })
+    }
+
+    /// `HEAD /containers/{id}/archive`: the stat of `path`.
+    pub fn archive_stat(&self, h: &Handle, path: &str) -> Result<PathStat, ServiceError> {
+        let rec = h.snapshot();
+        self.with_container_view(&rec, false, |root| copy::stat(root, path))?.map_err(|e| map(&rec, e))
+    }
+
+    /// `GET /containers/{id}/archive`: a tar of `path` written to `out`; returns its stat.
+    pub fn archive_get(&self, h: &Handle, path: &str, out: impl std::io::Write) -> Result<PathStat, ServiceError> {
+        let rec = h.snapshot();
+        let opts = copy::ArchiveOptions { follow_link: false };
+        self.with_container_view(&rec, false, |root| copy::archive(root, path, &opts, out))?.map_err(|e| map(&rec, e))
+    }
+
+    /// `PUT /containers/{id}/archive`: extracts the tar `input` into directory `path`.
+    pub fn archive_put(&self, h: &Handle, path: &str, input: impl std::io::Read, no_overwrite_dir_non_dir: bool, copy_uid_gid: bool) -> Result<(), ServiceError> {
+        let rec = h.snapshot();
+        if rec.host_config.readonly_rootfs && !rec.mounts.iter().any(|m| m.point.rw && path.starts_with(&m.point.destination)) {
+            return Err(ServiceError::Invalid("container rootfs is marked read-only".into()));
+        }
+        let opts = copy::ExtractOptions { no_overwrite_dir_non_dir, preserve_owner: copy_uid_gid, owner: (0, 0), rebase: None };
+        self.with_container_view(&rec, true, |root| copy::extract(root, path, input, &opts))?.map_err(|e| map(&rec, e))?;
+        self.event(&rec, "extract-to-dir", &[]);
+        Ok(())
+    }
+}

@@ -1,0 +1,232 @@
+//! A container's side of networking: which networks it is configured on (create), attaching and
+//! detaching them around each run, `network connect/disconnect`, and the `/etc/hosts` and
+//! `/etc/resolv.conf` it sees.
+
+use super::record::{ContainerRecord, Status};
+use super::{ContainerService, Handle, ServiceError};
+use crate::service::networks::endpoint::{AttachRequest, NetworkState};
+use crate::service::networks::NetworkService;
+use berth_api::container::{HostConfig, NetworkingConfig};
+use berth_api::network::EndpointSettings;
+use std::collections::HashMap;
+use std::net::Ipv4Addr;
+use std::sync::Arc;
+
+/// Whether a network mode puts the container on bridge networks (its own namespace, veths).
+pub fn is_bridge_mode(mode: &str) -> bool {
+    !matches!(mode, "host" | "none") && !mode.starts_with("container:")
+}
+
+impl ContainerService {
+    /// The networks a new container is configured on: `HostConfig.NetworkMode` first, then the
+    /// other `EndpointsConfig` entries. Normalises the mode (`default` → `bridge`).
+    pub(super) fn network_state(&self, h: &mut HostConfig, nc: Option<&NetworkingConfig>) -> Result<NetworkState, ServiceError> {
+        if h.network_mode.is_empty() || h.network_mode == "default" {
+            h.network_mode = "bridge".into();
+        }
+        let mut endpoints: Vec<(String, EndpointSettings)> = nc
+            .and_then(|n| n.endpoints_config.clone())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, v)| (if k == "default" { "bridge".to_string() } else { k }, v.unwrap_or_default()))
+            .collect();
+        let mut state = NetworkState::default();
+        let mode = h.network_mode.clone();
+        if mode.starts_with("container:") {
+            return Ok(state);
+        }
+        let primary = self.networks.get(&mode)?;
+        if !is_bridge_mode(&mode) && !endpoints.iter().all(|(k, _)| self.networks.get(k).is_ok_and(|n| n.id == primary.id)) {
+            return Err(ServiceError::Invalid(format!("container cannot be disconnected from host network or connected to host network")));
+        }
+        if is_bridge_mode(&mode) && primary.driver != "bridge" {
+            return Err(ServiceError::Invalid(format!("container cannot be connected to network {} of driver {}", primary.name, primary.driver)));
+        }
+        // The primary's settings may be keyed by its name or id.
+        let pos = endpoints.iter().position(|(k, _)| self.networks.get(k).is_ok_and(|n| n.id == primary.id));
+        let mut first = pos.map(|i| endpoints.remove(i).1).unwrap_or_default();
+        let mut list = vec![];
+        first.network_id = primary.id.clone();
+        list.push((primary.clone(), first));
+        for (k, mut ep) in endpoints {
+            let net = self.networks.get(&k)?;
+            if net.driver != "bridge" {
+                return Err(ServiceError::Invalid(format!("container cannot be connected to network {} of driver {}", net.name, net.driver)));
+            }
+            ep.network_id = net.id.clone();
+            list.push((net, ep));
+        }
+        for (net, ep) in list {
+            if !net.user_defined_bridge() && net.driver == "bridge" {
+                if ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
+                    return Err(ServiceError::Invalid("network-scoped alias is supported only for containers in user defined networks".into()));
+                }
+                if ep.ipam_config.as_ref().is_some_and(|c| !c.ipv4_address.is_empty()) {
+                    return Err(ServiceError::Invalid("user specified IP address is supported on user defined networks only".into()));
+                }
+            }
+            state.order.push(net.name.clone());
+            state.networks.insert(net.name.clone(), EndpointSettings { network_id: net.id.clone(), ..clear(ep) });
+        }
+        Ok(state)
+    }
+
+    fn attach_request<'a>(&self, rec: &'a ContainerRecord) -> AttachRequest<'a> {
+        let links = rec
+            .host_config
+            .links
+            .clone()
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|l| {
+                let (target, alias) = l.split_once(':').unwrap_or((l, l));
+                let target = target.trim_start_matches('/');
+                let alias = alias.rsplit('/').next().unwrap_or(alias);
+                self.get(target).ok().map(|h| (h.snapshot().id, alias.to_string()))
+            })
+            .collect();
+        AttachRequest {
+            id: &rec.id,
+            name: &rec.name,
+            port_bindings: rec.host_config.port_bindings.clone().unwrap_or_default(),
+            publish_all: rec.host_config.publish_all_ports,
+            exposed: rec.config.exposed_ports.clone().unwrap_or_default().into_keys().collect(),
+            dns: rec.host_config.dns.clone().unwrap_or_default(),
+            links,
+        }
+    }
+
+    /// Before a bridge-mode container starts: its namespace, endpoints, ports and DNS, saved with
+    /// it, and its `/etc/hosts` and `/etc/resolv.conf` written for them.
+    pub(super) async fn network_up(self: &Arc<Self>, h: &Handle) -> Result<(), ServiceError> {
+        let rec = h.snapshot();
+        if !is_bridge_mode(&rec.host_config.network_mode) {
+            return Ok(());
+        }
+        let mut state = rec.network.clone();
+        self.networks.attach(&self.attach_request(&rec), &mut state).await?;
+        let rec = self.save(h, |r| r.network = state.clone())?;
+        if let Err(e) = self.write_etc_files(&rec) {
+            self.network_down(h).await;
+            return Err(e);
+        }
+        Ok(())
+    }
+
+    /// After a bridge-mode container stopped (or failed to start): everything `network_up` made.
+    pub(super) async fn network_down(&self, h: &Handle) {
+        let rec = h.snapshot();
+        if !is_bridge_mode(&rec.host_config.network_mode) || rec.network.sandbox_key.is_empty() && rec.network.networks.values().all(|e| e.endpoint_id.is_empty()) {
+            return;
+        }
+        let mut state = rec.network.clone();
+        self.networks.detach(&rec.id, &mut state).await;
+        if let Err(e) = self.save(h, |r| r.network = state.clone()) {
+            tracing::warn!(container.id = %rec.id, error = %e, "saving the container's network state failed");
+        }
+    }
+
+    /// After a daemon restart, a running container's port proxies and DNS server again.
+    pub(super) async fn network_restore(self: &Arc<Self>, h: &Handle) {
+        let rec = h.snapshot();
+        if !is_bridge_mode(&rec.host_config.network_mode) {
+            return;
+        }
+        let mut state = rec.network.clone();
+        if let Err(e) = self.networks.restore(&self.attach_request(&rec), &mut state).await {
+            tracing::warn!(container.id = %rec.id, error = %e, "restoring the container's networking failed");
+        }
+        let _ = self.save(h, |r| r.network = state.clone());
+    }
+
+    /// Network id → containers configured on it.
+    pub fn network_users(&self) -> HashMap<String, Vec<String>> {
+        let mut out: HashMap<String, Vec<String>> = HashMap::new();
+        for h in self.all() {
+            let rec = h.snapshot();
+            for ep in rec.network.networks.values() {
+                out.entry(ep.network_id.clone()).or_default().push(rec.id.clone());
+            }
+        }
+        out
+    }
+
+    /// Addresses held by running containers, by network id.
+    pub fn held_addresses(&self) -> HashMap<String, Vec<Ipv4Addr>> {
+        let mut out: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+        for h in self.all() {
+            let rec = h.snapshot();
+            if matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting) {
+                for (net, ip) in NetworkService::held(&rec.network) {
+                    out.entry(net).or_default().push(ip);
+                }
+            }
+        }
+        out
+    }
+
+    /// Restores the networking of every running container (daemon start, after the networks).
+    pub async fn restore_networking(self: &Arc<Self>) {
+        for h in self.all() {
+            if matches!(h.snapshot().state.status, Status::Running | Status::Paused) {
+                self.network_restore(&h).await;
+            }
+        }
+    }
+
+    /// `POST /networks/{id}/connect`.
+    pub async fn connect(self: &Arc<Self>, h: &Arc<Handle>, network: &str, ep: EndpointSettings) -> Result<(), ServiceError> {
+        let _op = h.op.lock().await;
+        let rec = h.snapshot();
+        let net = self.networks.get(network)?;
+        if !is_bridge_mode(&rec.host_config.network_mode) {
+            return Err(ServiceError::Forbidden(format!("container sharing network namespace with another container or host cannot be connected to any other network")));
+        }
+        if net.driver != "bridge" {
+            return Err(ServiceError::Forbidden(format!("container cannot be connected to network {} of driver {}", net.name, net.driver)));
+        }
+        if rec.network.networks.values().any(|e| e.network_id == net.id) {
+            return Err(ServiceError::Forbidden(format!("endpoint with name {} already exists in network {}", rec.name, net.name)));
+        }
+        if !net.user_defined_bridge() && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(ServiceError::Invalid("network-scoped alias is supported only for containers in user defined networks".into()));
+        }
+        let mut ep = EndpointSettings { network_id: net.id.clone(), ..clear(ep) };
+        if matches!(rec.state.status, Status::Running | Status::Paused) {
+            let index = rec.network.order.len();
+            self.networks.connect_running(&rec.id, &rec.name, &mut ep, index).await?;
+        }
+        let rec = self.save(h, |r| {
+            r.network.order.push(net.name.clone());
+            r.network.networks.insert(net.name.clone(), ep.clone());
+        })?;
+        if matches!(rec.state.status, Status::Running | Status::Paused) {
+            let _ = self.write_etc_files(&rec);
+        }
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`.
+    pub async fn disconnect(&self, h: &Arc<Handle>, network: &str) -> Result<(), ServiceError> {
+        let _op = h.op.lock().await;
+        let rec = h.snapshot();
+        let net = self.networks.get(network)?;
+        let Some((name, mut ep)) = rec.network.networks.iter().find(|(_, e)| e.network_id == net.id).map(|(n, e)| (n.clone(), e.clone())) else {
+            return Err(ServiceError::Forbidden(format!("container {} is not connected to network {}", rec.name, net.name)));
+        };
+        if !is_bridge_mode(&rec.host_config.network_mode) {
+            return Err(ServiceError::Forbidden("container cannot be disconnected from host network or connected to host network".into()));
+        }
+        self.networks.disconnect_running(&rec.id, &mut ep).await;
+        self.save(h, |r| {
+            r.network.networks.remove(&name);
+            r.network.order.retain(|n| n != &name);
+        })?;
+        Ok(())
+    }
+}
+
+/// Endpoint settings as configured (the runtime fields cleared).
+fn clear(ep: EndpointSettings) -> EndpointSettings {
+    EndpointSettings { ipam_config: ep.ipam_config, links: ep.links, aliases: ep.aliases, mac_address: ep.mac_address, driver_opts: ep.driver_opts, ..Default::default() }
+}
