@@ -90,6 +90,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     services.networks.start().await.map_err(|e| DaemonError::Network(e.to_string()))?;
     services.containers.restore_networking().await;
     services.networks.reconcile(&services.containers.held_addresses());
+    services.containers.apply_restart_policies();
     let mut listeners = Vec::new();
     for addr in &config.hosts {
         listeners.push(listen::bind(addr).await?);

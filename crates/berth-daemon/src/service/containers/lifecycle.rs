@@ -101,6 +101,8 @@ impl ContainerService {
             let _ = std::fs::remove_file(dir.join(f));
         }
         self.acquire_volumes(&rec)?;
+        // What a previous run left (an exit not yet cleaned up) goes first.
+        self.network_down(h).await;
         if let Err(e) = self.network_up(h).await {
             self.release_volumes(&rec);
             return Err(e);
@@ -233,8 +235,9 @@ impl ContainerService {
     }
 
     async fn on_exit(self: &Arc<Self>, h: &Arc<Handle>, exit: ExitRecord) {
+        // Read first: the stop that set it clears it once the exit below is recorded.
+        let user_stopped = h.stopping.load(Ordering::SeqCst);
         self.release_volumes(&h.snapshot());
-        self.network_down(h).await;
         *h.health.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if !self.dir(&h.snapshot().id).join("exit.json").exists() {
             // The shim died without recording an exit: make sure nothing of the container survives it.
@@ -254,12 +257,20 @@ impl ContainerService {
                 return;
             }
         };
+        // Networking goes once the exit is recorded (waiters need not wait for it), under the
+        // lifecycle lock so a start that comes first is not undone.
+        {
+            let _op = h.op.lock().await;
+            if !matches!(h.snapshot().state.status, Status::Running | Status::Paused) {
+                self.network_down(h).await;
+            }
+        }
         if exit.oom_killed {
             self.event(&rec, "oom", &[]);
         }
         self.event(&rec, "die", &[("exitCode", exit.exit_code.to_string())]);
         tracing::info!(container.id = %rec.id, exit_code = exit.exit_code, "container exited");
-        if h.stopping.load(Ordering::SeqCst) {
+        if user_stopped || h.stopping.load(Ordering::SeqCst) {
             return;
         }
         if rec.host_config.auto_remove {
@@ -289,6 +300,12 @@ impl ContainerService {
                     r.state.status = Status::Restarting;
                 });
                 if let Err(e) = svc.start_locked(&h).await {
+                    let _ = svc.save(&h, |r| {
+                        if r.state.status == Status::Restarting {
+                            r.state.status = Status::Exited;
+                            r.state.error = e.to_string();
+                        }
+                    });
                     tracing::warn!(error = %e, "restart by policy failed");
                 } else {
                     svc.event(&h.snapshot(), "restart", &[]);
@@ -387,6 +404,7 @@ impl ContainerService {
             // Someone else (auto-remove, a concurrent rm) got here first.
             return Ok(());
         }
+        self.network_down(h).await;
         let rec = self.save(h, |r| r.state.status = Status::Removing)?;
         let dir = self.dir(&rec.id);
         // Let the shim finish its own cleanup (runtime state, cgroup) before its files go away.
@@ -469,23 +487,29 @@ fn is_zombie(pid: i32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))).unwrap_or(true)
 }
 
+impl ContainerService {
+    /// At daemon start, once networking is up: starts the containers whose restart policy says so
+    /// (`always`, and `unless-stopped` unless the user stopped it), as dockerd does when it starts.
+    pub fn apply_restart_policies(self: &Arc<Self>) {
+        for h in self.all() {
+            let rec = h.snapshot();
+            let policy = rec.host_config.restart_policy.name.as_str();
+            if rec.state.status == Status::Exited && (policy == "always" || (policy == "unless-stopped" && !rec.state.manually_stopped)) {
+                let svc = self.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = svc.start(&h).await {
+                        tracing::warn!(container.id = %h.snapshot().id, error = %e, "restart policy: starting at daemon start failed");
+                    }
+                });
+            }
+        }
+    }
+}
+
 /// At daemon start: reconnect to a running container's shim, or record how it ended while we were
-/// away; and start the containers whose restart policy says so (`always`, and `unless-stopped` unless
-/// the user stopped it), as dockerd does when it starts.
+/// away.
 pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>) {
     let rec = h.snapshot();
-    if rec.state.status == Status::Exited {
-        let policy = rec.host_config.restart_policy.name.as_str();
-        if policy == "always" || (policy == "unless-stopped" && !rec.state.manually_stopped) {
-            let svc = svc.clone();
-            tokio::spawn(async move {
-                if let Err(e) = svc.start(&h).await {
-                    tracing::warn!(container.id = %h.snapshot().id, error = %e, "restart policy: starting at daemon start failed");
-                }
-            });
-        }
-        return;
-    }
     if !matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting | Status::Removing) {
         return;
     }

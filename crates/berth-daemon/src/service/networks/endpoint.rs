@@ -446,7 +446,17 @@ impl NetworkService {
                 aliases,
             });
         }
-        self.publish_ports(req, state).await?;
+        // The same host ports as before the restart (ephemeral ones included).
+        let bound = AttachRequest {
+            id: req.id,
+            name: req.name,
+            port_bindings: state.ports.iter().filter(|(_, v)| v.as_ref().is_some_and(|b| !b.is_empty())).map(|(k, v)| (k.clone(), v.clone())).collect(),
+            publish_all: false,
+            exposed: req.exposed.clone(),
+            dns: req.dns.clone(),
+            links: req.links.clone(),
+        };
+        self.publish_ports(&bound, state).await?;
         let ns = NetNs::open(&self.netns_path(req.id)).map_err(|e| internal(format!("reopening the network namespace: {e}")))?;
         self.start_dns(&ns, req, state)
     }

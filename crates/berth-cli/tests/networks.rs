@@ -1,0 +1,301 @@
+//! Networks for real: bridges, veths, the embedded DNS server, published ports and iptables rules,
+//! through berth's CLI and the stock docker CLI. Every daemon has its own bridge and /16 (see
+//! `NetSlot`); traffic only goes to containers the test made and to the host's own addresses.
+
+mod common;
+use common::*;
+use std::io::{Read, Write};
+use std::net::{TcpStream, UdpSocket};
+use std::time::Duration;
+
+fn with_busybox() -> Daemon {
+    let d = Daemon::start();
+    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    d
+}
+
+/// Runs a throwaway container; returns (exit code, stdout, stderr).
+fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
+    let mut full = vec!["run", "--rm"];
+    full.extend_from_slice(args);
+    let o = d.berth(&full);
+    (o.status.code().unwrap_or(-1), stdout(&o), stderr(&o))
+}
+
+/// An HTTP server in a detached container serving its /etc (GET /hostname answers its id).
+fn web(d: &Daemon, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["run", "-d", "--name", name];
+    args.extend_from_slice(extra);
+    args.extend_from_slice(&["busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    d.berth_ok(&args).trim()[..12].to_string()
+}
+
+fn http_get(addr: &str, path: &str) -> std::io::Result<String> {
+    let mut s = TcpStream::connect_timeout(&addr.parse().expect("addr"), Duration::from_secs(3))?;
+    s.set_read_timeout(Some(Duration::from_secs(3)))?;
+    write!(s, "GET {path} HTTP/1.0\r\n\r\n")?;
+    let mut out = String::new();
+    s.read_to_string(&mut out)?;
+    Ok(out)
+}
+
+fn inspect(d: &Daemon, name: &str, format: &str) -> String {
+    d.berth_ok(&["inspect", "-f", format, name]).trim().to_string()
+}
+
+fn links() -> String {
+    String::from_utf8_lossy(&std::process::Command::new("ip").args(["-br", "link"]).output().expect("ip").stdout).into_owned()
+}
+
+fn iptables_rules() -> String {
+    let mut s = String::new();
+    for t in ["filter", "nat"] {
+        s.push_str(&String::from_utf8_lossy(&std::process::Command::new("iptables").args(["-w", "-t", t, "-S"]).output().expect("iptables").stdout));
+    }
+    s
+}
+
+#[test]
+fn default_bridge_gives_an_address_a_route_and_hosts_files() {
+    let d = with_busybox();
+    let gw = format!("10.{}.0.1", d.net.octet);
+    let (code, out, err) = run(&d, &["--hostname", "box", "busybox", "sh", "-c", "ip -4 addr show eth0; ip route; cat /etc/hosts; ping -c1 -W2 $0", &gw]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("inet 10.{}.0.", d.net.octet)), "{out}");
+    assert!(out.contains(&format!("default via {gw} dev eth0")), "{out}");
+    assert!(out.lines().any(|l| l.starts_with(&format!("10.{}.0.", d.net.octet)) && l.ends_with("\tbox")), "/etc/hosts names the container: {out}");
+    assert!(out.contains("1 packets received"), "the gateway answers: {out}");
+    // Docker's default: the bridge network, and the addresses show in inspect while running.
+    let id = d.berth_ok(&["run", "-d", "busybox", "sleep", "60"]).trim().to_string();
+    assert_eq!(inspect(&d, &id, "{{.HostConfig.NetworkMode}}"), "bridge");
+    let ip = inspect(&d, &id, "{{.NetworkSettings.IPAddress}}");
+    assert!(ip.starts_with(&format!("10.{}.0.", d.net.octet)), "{ip}");
+    assert_eq!(inspect(&d, &id, "{{.NetworkSettings.Networks.bridge.Gateway}}"), gw);
+    let mac = inspect(&d, &id, "{{.NetworkSettings.Networks.bridge.MacAddress}}");
+    assert!(mac.starts_with("02:42:"), "{mac}");
+    d.berth_ok(&["rm", "-f", &id]);
+}
+
+#[test]
+fn containers_on_a_user_network_reach_each_other_by_name_and_alias_but_not_across_networks() {
+    let d = with_busybox();
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(1), "front"]);
+    d.berth_ok(&["network", "create", "back"]);
+    let id = web(&d, "api", &["--network", "front", "--network-alias", "service"]);
+    let (code, out, err) = run(&d, &["--network", "front", "busybox", "sh", "-c", "cat /etc/resolv.conf; wget -qO- http://api/hostname; wget -qO- http://service/hostname; nslookup api"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("nameserver 127.0.0.11"), "{out}");
+    assert_eq!(out.matches(&id).count(), 2, "name and alias both answer: {out}");
+    let api_ip = inspect(&d, "api", "{{.NetworkSettings.Networks.front.IPAddress}}");
+    assert!(api_ip.starts_with(&format!("10.{}.1.", d.net.octet)), "{api_ip}");
+    assert!(out.contains(&api_ip), "nslookup answers the address: {out}");
+    // Another network: neither the name nor the address is reachable.
+    let (code, out, _) = run(&d, &["--network", "back", "busybox", "sh", "-c", &format!("nslookup api; echo x | nc -w 2 {api_ip} 80 && echo REACHED")]);
+    assert!(!out.contains("REACHED"), "networks are isolated: {out} ({code})");
+    assert!(!out.contains(&format!("Address: {api_ip}")), "the other network's names are not resolvable: {out}");
+    // The network lists its member; it cannot be removed while in use.
+    let members = d.berth_ok(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}", "front"]);
+    assert_eq!(members.trim(), format!("api {api_ip}/24"));
+    let o = d.berth(&["network", "rm", "front"]);
+    assert!(!o.status.success() && stderr(&o).contains("has active endpoints"), "{}", stderr(&o));
+}
+
+#[test]
+fn internal_networks_have_no_route_out() {
+    let d = with_busybox();
+    d.berth_ok(&["network", "create", "--internal", "--subnet", &d.net.subnet(2), "sealed"]);
+    let host_gw = format!("10.{}.0.1", d.net.octet);
+    let (_, out, _) = run(&d, &["--network", "sealed", "busybox", "sh", "-c", &format!("ip route; echo x | nc -w 2 {host_gw} 1 ; ping -c1 -W1 {host_gw} && echo REACHED")]);
+    assert!(!out.contains("default via"), "no default route: {out}");
+    assert!(!out.contains("REACHED"), "nothing outside the network is reachable: {out}");
+}
+
+/// A static UDP echo server (busybox's nc has no UDP), bind-mounted into containers.
+fn udp_echo_binary(dir: &std::path::Path) -> std::path::PathBuf {
+    let src = dir.join("udpecho.c");
+    std::fs::write(
+        &src,
+        r#"#include <netinet/in.h>
+#include <sys/socket.h>
+#include <stdlib.h>
+int main(int c, char **v) {
+    int s = socket(AF_INET, SOCK_DGRAM, 0);
+    struct sockaddr_in a = {0}; a.sin_family = AF_INET; a.sin_port = htons(atoi(v[1]));
+    if (bind(s, (struct sockaddr *)&a, sizeof a)) return 1;
+    char b[2048]; struct sockaddr_in p; socklen_t l;
+    for (;;) { l = sizeof p; ssize_t n = recvfrom(s, b, sizeof b, 0, (struct sockaddr *)&p, &l);
+        if (n > 0) sendto(s, b, n, 0, (struct sockaddr *)&p, l); }
+}
+"#,
+    )
+    .unwrap();
+    let bin = dir.join("udpecho");
+    let o = std::process::Command::new("gcc").args(["-static", "-O2", "-o"]).arg(&bin).arg(&src).output().expect("gcc (installed by scripts/setup.sh)");
+    assert!(o.status.success(), "gcc: {}", String::from_utf8_lossy(&o.stderr));
+    bin
+}
+
+fn udp_roundtrip(addr: &str) -> Option<String> {
+    let s = UdpSocket::bind("0.0.0.0:0").ok()?;
+    s.set_read_timeout(Some(Duration::from_millis(500))).ok()?;
+    for _ in 0..10 {
+        s.send_to(b"ping-udp", addr).ok()?;
+        let mut buf = [0u8; 64];
+        if let Ok((n, _)) = s.recv_from(&mut buf) {
+            return Some(String::from_utf8_lossy(&buf[..n]).into_owned());
+        }
+    }
+    None
+}
+
+#[test]
+fn published_tcp_and_udp_ports_answer_on_loopback_and_the_bridge_address() {
+    let d = with_busybox();
+    let echo = udp_echo_binary(d.dir.path());
+    let gw = format!("10.{}.0.1", d.net.octet);
+    let id = web(&d, "pub", &["-p", "127.0.0.1::80", "-p", "0.0.0.0::80", "-p", "5353/udp", "-v", &format!("{}:/udpecho:ro", echo.display())]);
+    d.berth_ok(&["exec", "-d", "pub", "/udpecho", "5353"]);
+    // Ephemeral host ports, as inspect, `port` and `ps` report them.
+    let tcp_ports: Vec<String> = d.berth_ok(&["port", "pub", "80"]).lines().map(str::to_string).collect();
+    assert_eq!(tcp_ports.len(), 2, "{tcp_ports:?}");
+    let loopback = tcp_ports.iter().find(|p| p.starts_with("127.0.0.1:")).expect("loopback binding").clone();
+    let any = tcp_ports.iter().find(|p| p.starts_with("0.0.0.0:")).expect("wildcard binding").clone();
+    let any_port = any.rsplit(':').next().unwrap().to_string();
+    let ps = d.berth_ok(&["ps", "--format", "{{.Ports}}"]);
+    assert!(ps.contains(&format!("{loopback}->80/tcp")), "{ps}");
+    assert!(http_get(&loopback, "/hostname").unwrap().contains(&id));
+    assert!(http_get(&format!("127.0.0.1:{any_port}"), "/hostname").unwrap().contains(&id));
+    // The bridge's own address goes through the DNAT rules.
+    assert!(http_get(&format!("{gw}:{any_port}"), "/hostname").unwrap().contains(&id));
+    let udp = d.berth_ok(&["port", "pub", "5353/udp"]).trim().to_string();
+    let udp_port = udp.rsplit(':').next().unwrap().to_string();
+    assert_eq!(udp_roundtrip(&format!("127.0.0.1:{udp_port}")).as_deref(), Some("ping-udp"));
+    assert_eq!(udp_roundtrip(&format!("{gw}:{udp_port}")).as_deref(), Some("ping-udp"));
+    // A port in use fails the start with Docker's message; stopping releases the port.
+    let fixed = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port().to_string();
+    d.berth_ok(&["create", "--name", "first", "-p", &format!("127.0.0.1:{fixed}:80"), "busybox", "httpd", "-f", "-p", "80"]);
+    d.berth_ok(&["create", "--name", "second", "-p", &format!("127.0.0.1:{fixed}:80"), "busybox", "httpd", "-f", "-p", "80"]);
+    d.berth_ok(&["start", "first"]);
+    let o = d.berth(&["start", "second"]);
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("port is already allocated"), "{}", stderr(&o));
+    assert_eq!(inspect(&d, "second", "{{.State.Status}}"), "created", "a failed start leaves it as it was");
+    d.berth_ok(&["stop", "-t", "0", "first"]);
+    d.berth_ok(&["start", "second"]);
+    assert!(http_get(&format!("127.0.0.1:{fixed}"), "/").is_ok());
+}
+
+#[test]
+fn publish_all_maps_every_exposed_port() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "-d", "--name", "pall", "-P", "--expose", "80", "--expose", "81", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    let out = d.berth_ok(&["port", "pall"]);
+    assert!(out.contains("80/tcp -> 0.0.0.0:") && out.contains("81/tcp -> 0.0.0.0:"), "{out}");
+    let port80 = out.lines().find(|l| l.starts_with("80/tcp")).unwrap().rsplit(':').next().unwrap().to_string();
+    assert!(http_get(&format!("127.0.0.1:{port80}"), "/passwd").unwrap().contains("root:"));
+}
+
+#[test]
+fn connect_and_disconnect_a_running_container() {
+    let d = with_busybox();
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(3), "n1"]);
+    let id = web(&d, "srv", &[]);
+    d.berth_ok(&["run", "-d", "--name", "client", "--network", "n1", "busybox", "sleep", "120"]);
+    let o = d.berth(&["exec", "client", "wget", "-qO-", "http://srv/hostname"]);
+    assert!(!o.status.success(), "not yet on the same network");
+    d.berth_ok(&["network", "connect", "--alias", "backend", "n1", "srv"]);
+    let ip = inspect(&d, "srv", "{{.NetworkSettings.Networks.n1.IPAddress}}");
+    assert!(ip.starts_with(&format!("10.{}.3.", d.net.octet)), "{ip}");
+    let ifaces = d.berth_ok(&["exec", "srv", "ip", "-o", "-4", "addr"]);
+    assert!(ifaces.contains("eth1") && ifaces.contains(&ip), "{ifaces}");
+    assert!(d.berth_ok(&["exec", "client", "wget", "-qO-", "http://backend/hostname"]).contains(&id));
+    d.berth_ok(&["network", "disconnect", "n1", "srv"]);
+    let o = d.berth(&["exec", "client", "sh", "-c", &format!("echo x | nc -w 2 {ip} 80 && echo REACHED")]);
+    assert!(!stdout(&o).contains("REACHED"));
+    assert!(!d.berth_ok(&["exec", "srv", "ip", "-o", "link"]).contains("eth1"));
+    assert_eq!(inspect(&d, "srv", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"), "bridge");
+}
+
+#[test]
+fn a_killed_daemon_restarts_with_networks_addresses_and_ports() {
+    let mut d = with_busybox();
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(4), "keep"]);
+    let id = web(&d, "survivor", &["--network", "keep", "-p", "127.0.0.1::80"]);
+    let ip = inspect(&d, "survivor", "{{.NetworkSettings.Networks.keep.IPAddress}}");
+    let port = d.berth_ok(&["port", "survivor", "80"]).trim().to_string();
+    d.kill9();
+    d.restart();
+    assert_eq!(inspect(&d, "survivor", "{{.NetworkSettings.Networks.keep.IPAddress}}"), ip);
+    assert!(http_get(&port, "/hostname").unwrap().contains(&id), "the published port is served again");
+    let (code, out, err) = run(&d, &["--network", "keep", "busybox", "wget", "-qO-", "http://survivor/hostname"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&id), "names resolve after the restart: {out}");
+    // A new container never gets the survivor's address.
+    let other = d.berth_ok(&["run", "-d", "--network", "keep", "busybox", "sleep", "60"]).trim().to_string();
+    assert_ne!(inspect(&d, &other, "{{.NetworkSettings.Networks.keep.IPAddress}}"), ip);
+}
+
+#[test]
+fn nothing_is_left_after_network_rm_and_daemon_stop() {
+    let mut d = with_busybox();
+    let bridge_opt = format!("com.docker.network.bridge.name=btu{}", d.net.octet);
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(5), "-o", &bridge_opt, "temp"]);
+    let bridge = format!("btu{}", d.net.octet);
+    assert!(links().contains(&bridge));
+    let id = d.berth_ok(&["run", "-d", "--network", "temp", "-p", "127.0.0.1::80", "busybox", "sleep", "60"]).trim().to_string();
+    let veths_before = links().matches("veth").count();
+    d.berth_ok(&["rm", "-f", &id]);
+    assert!(links().matches("veth").count() < veths_before, "the container's veth is gone");
+    d.berth_ok(&["network", "rm", "temp"]);
+    assert!(!links().contains(&bridge), "the network's bridge is gone");
+    assert!(!iptables_rules().contains(&bridge), "its rules are gone");
+    d.stop();
+    assert!(!links().contains(&d.net.bridge()), "a clean stop with nothing running removes the default bridge");
+    let chain = iptables_rules();
+    assert!(!chain.lines().any(|l| l.contains(&format!("10.{}.", d.net.octet))), "no rule mentions the daemon's addresses: {chain}");
+}
+
+#[test]
+fn hosts_resolv_and_links_as_docker_writes_them() {
+    let d = with_busybox();
+    let id = web(&d, "target", &[]);
+    let gw = format!("10.{}.0.1", d.net.octet);
+    let (code, out, err) = run(&d, &[
+        "--link", "target:db", "--add-host", "gw.test:host-gateway", "--add-host", "fixed.test:192.0.2.7", "--dns", "192.0.2.53",
+        "--dns-search", "example.test", "busybox", "sh", "-c", "cat /etc/hosts /etc/resolv.conf; wget -qO- http://db/hostname",
+    ]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.starts_with(&format!("{gw}\tgw.test"))), "{out}");
+    assert!(out.contains("192.0.2.7\tfixed.test"), "{out}");
+    assert!(out.lines().any(|l| l.contains("\tdb target")), "{out}");
+    assert!(out.contains("nameserver 192.0.2.53") && out.contains("search example.test"), "{out}");
+    assert!(out.contains(&id), "the link alias reaches the container: {out}");
+}
+
+#[test]
+fn the_docker_cli_manages_networks_and_ports() {
+    let d = with_busybox();
+    let subnet = d.net.subnet(6);
+    let id = d.docker_ok(&["network", "create", "--subnet", &subnet, "--label", "team=a", "dnet"]).trim().to_string();
+    assert_eq!(id.len(), 64);
+    let ls = d.docker_ok(&["network", "ls", "--format", "{{.Name}} {{.Driver}}"]);
+    for n in ["bridge bridge", "host host", "none null", "dnet bridge"] {
+        assert!(ls.contains(n), "{ls}");
+    }
+    assert_eq!(d.docker_ok(&["network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}{{end}} {{.Labels.team}}", "dnet"]).trim(), format!("{subnet} a"));
+    let fixed_ip = format!("10.{}.6.50", d.net.octet);
+    let cid = d.docker_ok(&["run", "-d", "--name", "dweb", "--network", "dnet", "--ip", &fixed_ip, "-p", "127.0.0.1::80", "busybox", "httpd", "-f", "-p", "80", "-h", "/etc"]);
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.NetworkSettings.Networks.dnet.IPAddress}}", "dweb"]).trim(), fixed_ip);
+    let port = d.docker_ok(&["port", "dweb", "80"]).trim().to_string();
+    assert!(http_get(&port, "/hostname").unwrap().contains(&cid.trim()[..12]));
+    let out = d.docker_ok(&["run", "--rm", "--network", "dnet", "busybox", "wget", "-qO-", "http://dweb/hostname"]);
+    assert!(out.contains(&cid.trim()[..12]));
+    let o = d.docker(&["network", "create", "--subnet", &subnet, "clash"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("overlaps"), "{}", String::from_utf8_lossy(&o.stderr));
+    let o = d.docker(&["network", "rm", "bridge"]);
+    assert!(!o.status.success() && String::from_utf8_lossy(&o.stderr).contains("pre-defined network"));
+    d.docker_ok(&["rm", "-f", "dweb"]);
+    d.docker_ok(&["network", "rm", "dnet"]);
+    d.docker_ok(&["network", "create", "unused"]);
+    assert!(d.docker_ok(&["network", "prune", "-f"]).contains("unused"));
+}
