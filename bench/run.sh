@@ -64,7 +64,7 @@ done
 # Containers: run --rm true, and the RSS of one running container's shim.
 BB="bench/img:1"
 DOCKER_HOST=unix://$W/docker.sock docker run --rm --network none "$BB" /bin/busybox true >/dev/null 2>&1 || true
-python3 bench/timeit.py 20 env BERTH_HOST=unix://$W/berth.sock "$BERTH" run --rm "$BB" /bin/busybox true >"$W/run-berth.json"
+python3 bench/timeit.py 20 env BERTH_HOST=unix://$W/berth.sock "$BERTH" run --rm --network none "$BB" /bin/busybox true >"$W/run-berth.json"
 python3 bench/timeit.py 20 env DOCKER_HOST=unix://$W/docker.sock docker run --rm --network none "$BB" /bin/busybox true >"$W/run-docker.json"
 BERTH_HOST=unix://$W/berth.sock "$BERTH" run -d --name rss "$BB" /bin/busybox sleep 60 >/dev/null
 sleep 1
