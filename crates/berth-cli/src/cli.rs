@@ -975,6 +975,21 @@ pub struct FormatOnly {
 pub enum SystemCmd {
     /// Show disk usage.
     Df(DfArgs),
+    /// Remove unused data: stopped containers, unused networks, dangling images, build cache.
+    Prune {
+        /// Remove all unused images, not just dangling ones.
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Prune anonymous volumes too.
+        #[arg(long)]
+        volumes: bool,
+        /// Do not prompt for confirmation.
+        #[arg(short = 'f', long)]
+        force: bool,
+        /// Filter (until=, label=).
+        #[arg(long = "filter")]
+        filter: Vec<String>,
+    },
     /// Show system-wide information.
     Info(FormatOnly),
     /// Stream real-time events.

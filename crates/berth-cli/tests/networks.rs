@@ -299,3 +299,41 @@ fn the_docker_cli_manages_networks_and_ports() {
     d.docker_ok(&["network", "create", "unused"]);
     assert!(d.docker_ok(&["network", "prune", "-f"]).contains("unused"));
 }
+
+#[test]
+fn concurrent_starts_never_share_an_address_and_icc_false_isolates() {
+    let d = with_busybox();
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(7), "busy"]);
+    let ids: Vec<String> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8).map(|_| s.spawn(|| d.berth_ok(&["run", "-d", "--network", "busy", "busybox", "sleep", "60"]).trim().to_string())).collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let mut ips: Vec<String> = ids.iter().map(|id| inspect(&d, id, "{{.NetworkSettings.Networks.busy.IPAddress}}")).collect();
+    ips.sort();
+    ips.dedup();
+    assert_eq!(ips.len(), 8, "eight distinct addresses: {ips:?}");
+    // enable_icc=false: containers on the network cannot talk to each other.
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(8), "-o", "com.docker.network.bridge.enable_icc=false", "noicc"]);
+    web(&d, "quiet", &["--network", "noicc"]);
+    let ip = inspect(&d, "quiet", "{{.NetworkSettings.Networks.noicc.IPAddress}}");
+    let (_, out, _) = run(&d, &["--network", "noicc", "busybox", "sh", "-c", &format!("echo x | nc -w 2 {ip} 80 && echo REACHED")]);
+    assert!(!out.contains("REACHED"), "icc=false blocks container-to-container traffic: {out}");
+}
+
+#[test]
+fn system_df_and_prune_cover_containers_networks_and_volumes() {
+    let d = with_busybox();
+    d.berth_ok(&["network", "create", "unused-net"]);
+    d.berth_ok(&["volume", "create", "named-vol"]);
+    d.berth_ok(&["run", "--name", "stopped", "-v", "/anon", "busybox", "sh", "-c", "head -c 100000 /dev/zero > /anon/f"]);
+    let df = d.berth_ok(&["system", "df"]);
+    assert!(df.lines().any(|l| l.starts_with("Local Volumes") && l.split_whitespace().nth(2) == Some("2")), "{df}");
+    assert!(df.lines().any(|l| l.starts_with("Containers") && l.split_whitespace().nth(1) == Some("1")), "{df}");
+    let v = d.berth_ok(&["system", "df", "-v"]);
+    assert!(v.contains("Local Volumes space usage") && v.contains("named-vol"), "{v}");
+    let out = d.berth_ok(&["system", "prune", "-f", "--volumes"]);
+    assert!(out.contains("Deleted Containers") && out.contains("unused-net"), "{out}");
+    assert!(out.contains("Deleted Volumes"), "the stopped container's anonymous volume goes: {out}");
+    assert_eq!(d.berth_ok(&["volume", "ls", "-q"]).trim(), "named-vol", "named volumes stay");
+    assert!(!d.berth_ok(&["network", "ls"]).contains("unused-net"));
+}

@@ -86,10 +86,22 @@ pub async fn df(c: &Client, a: DfArgs) -> anyhow::Result<ExitCode> {
     let active_size: f64 = active.iter().map(|i| i["Size"].as_f64().unwrap_or(0.0)).sum();
     let reclaim = (total - active_size).max(0.0);
     let pct = if total > 0.0 { (reclaim * 100.0 / total).round() as i64 } else { 0 };
+    let containers = d["Containers"].as_array().cloned().unwrap_or_default();
+    let running = containers.iter().filter(|c| c["State"] == "running" || c["State"] == "paused").count();
+    let ctr_size: f64 = containers.iter().map(|c| c["SizeRw"].as_f64().unwrap_or(0.0)).sum();
+    let ctr_reclaim: f64 = containers.iter().filter(|c| c["State"] != "running" && c["State"] != "paused").map(|c| c["SizeRw"].as_f64().unwrap_or(0.0)).sum();
+    let volumes = d["Volumes"].as_array().cloned().unwrap_or_default();
+    let refs = |v: &Value| v["UsageData"]["RefCount"].as_i64().unwrap_or(0);
+    let vsize = |v: &Value| v["UsageData"]["Size"].as_f64().unwrap_or(0.0).max(0.0);
+    let vol_active = volumes.iter().filter(|v| refs(v) > 0).count();
+    let vol_size: f64 = volumes.iter().map(vsize).sum();
+    let vol_reclaim: f64 = volumes.iter().filter(|v| refs(v) == 0).map(vsize).sum();
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active.len().to_string(), "Size": human_size(total), "Reclaimable": format!("{} ({}%)", human_size(reclaim), pct)}),
-        json!({"Type": "Containers", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
-        json!({"Type": "Local Volumes", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": running.to_string(), "Size": human_size(ctr_size),
+               "Reclaimable": format!("{} ({}%)", human_size(ctr_reclaim), if ctr_size > 0.0 { (ctr_reclaim * 100.0 / ctr_size).round() as i64 } else { 0 })}),
+        json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": vol_active.to_string(), "Size": human_size(vol_size),
+               "Reclaimable": format!("{} ({}%)", human_size(vol_reclaim), if vol_size > 0.0 { (vol_reclaim * 100.0 / vol_size).round() as i64 } else { 0 })}),
         json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
     ];
     let fmt = a.format.unwrap_or_else(|| "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into());
@@ -114,7 +126,70 @@ pub async fn df(c: &Client, a: DfArgs) -> anyhow::Result<ExitCode> {
         let f = Format::parse("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}")?;
         let h = json!({"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED", "Size": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"});
         print!("{}", f.render_rows(&h, &rows)?);
+        println!("\nLocal Volumes space usage:\n");
+        let rows: Vec<Value> = volumes.iter().map(|v| json!({"Name": v["Name"], "Links": refs(v).to_string(), "Size": human_size(vsize(v))})).collect();
+        let f = Format::parse("table {{.Name}}\t{{.Links}}\t{{.Size}}")?;
+        print!("{}", f.render_rows(&json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}), &rows)?);
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth system prune`: the prune endpoints in Docker's order, one report.
+pub async fn prune(c: &Client, all: bool, volumes: bool, force: bool, filter: Vec<String>) -> anyhow::Result<ExitCode> {
+    use http::Method;
+    let mut warning = String::from("WARNING! This will remove:\n  - all stopped containers\n  - all networks not used by at least one container\n");
+    if volumes {
+        warning.push_str("  - all anonymous volumes not used by at least one container\n");
+    }
+    warning.push_str(if all { "  - all images without at least one container associated to them\n" } else { "  - all dangling images\n" });
+    warning.push_str("  - unused build cache\n\nAre you sure you want to continue?");
+    if !force && !super::images::confirm(&warning) {
+        return Ok(ExitCode::SUCCESS);
+    }
+    let q = |extra: &[&str]| -> anyhow::Result<Vec<(&'static str, String)>> {
+        let mut f = filter.clone();
+        f.extend(extra.iter().map(|s| s.to_string()));
+        Ok(if f.is_empty() { vec![] } else { vec![("filters", super::filters_param(&f)?)] })
+    };
+    let mut space = 0.0;
+    let list = |title: &str, v: &Value| {
+        if let Some(items) = v.as_array().filter(|i| !i.is_empty()) {
+            println!("{title}:");
+            for i in items {
+                println!("{}", i.as_str().unwrap_or(""));
+            }
+            println!();
+        }
+    };
+    let r: Value = c.call_json(Method::POST, "/containers/prune", &q(&[])?).await?;
+    list("Deleted Containers", &r["ContainersDeleted"]);
+    space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
+    let r: Value = c.call_json(Method::POST, "/networks/prune", &q(&[])?).await?;
+    list("Deleted Networks", &r["NetworksDeleted"]);
+    if volumes {
+        let labels_only: Vec<String> = filter.iter().filter(|f| f.starts_with("label")).cloned().collect();
+        let vq = if labels_only.is_empty() { vec![] } else { vec![("filters", super::filters_param(&labels_only)?)] };
+        let r: Value = c.call_json(Method::POST, "/volumes/prune", &vq).await?;
+        list("Deleted Volumes", &r["VolumesDeleted"]);
+        space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
+    }
+    let r: Value = c.call_json(Method::POST, "/images/prune", &q(if all { &["dangling=false"] } else { &[] })?).await?;
+    if let Some(items) = r["ImagesDeleted"].as_array().filter(|i| !i.is_empty()) {
+        println!("Deleted Images:");
+        for i in items {
+            if let Some(u) = i["Untagged"].as_str() {
+                println!("untagged: {u}");
+            }
+            if let Some(d) = i["Deleted"].as_str() {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+    space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
+    let r: Value = c.call_json(Method::POST, "/build/prune", &[]).await?;
+    space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
+    println!("Total reclaimed space: {}", human_size(space));
     Ok(ExitCode::SUCCESS)
 }
 

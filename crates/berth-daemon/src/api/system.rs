@@ -61,7 +61,7 @@ async fn df(State(s): S) -> Result<Response, ApiError> {
         i.containers = users.get(&i.id).map(|u| u.len() as i64).unwrap_or(0);
         i.shared_size = 0;
     }
-    let containers = s.containers.list(true, None, &crate::filters::Filters::default())?;
+    let containers = s.containers.list_sized(true, None, &crate::filters::Filters::default(), true)?;
     let vol_users = s.containers.volume_users();
     let svc = s.clone();
     let usage = tokio::task::spawn_blocking(move || svc.volumes.usage()).await.map_err(crate::service::ServiceError::from)?;
