@@ -18,6 +18,8 @@ command -v docker >/dev/null || need+=("docker.io")
 command -v skopeo >/dev/null || need+=("skopeo")
 command -v dockerd >/dev/null || need+=("docker.io")
 command -v docker-registry >/dev/null || need+=("docker-registry")
+# Compose (v1, Python: drives the API through docker-py) for the compose tests.
+command -v docker-compose >/dev/null || need+=("docker-compose")
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

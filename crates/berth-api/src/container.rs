@@ -11,10 +11,10 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "PascalCase")]
 pub struct RestartPolicy {
     /// `""`, `no`, `always`, `unless-stopped`, `on-failure`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub name: String,
     /// Retries for `on-failure`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub maximum_retry_count: i64,
 }
 
@@ -47,22 +47,22 @@ pub struct HostConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub port_bindings: Option<BTreeMap<String, Option<Vec<crate::network::PortBinding>>>>,
     /// `-P`: publish every exposed port on an ephemeral host port.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub publish_all_ports: bool,
     /// `--link name:alias` (default bridge).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub links: Option<Vec<String>>,
     /// `none`, `host`, `bridge`, `default`, `container:<id>`, or a network name.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub network_mode: String,
     /// Restart policy.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub restart_policy: RestartPolicy,
     /// `--rm`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub auto_remove: bool,
     /// `--privileged`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub privileged: bool,
     /// `--cap-add`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -71,7 +71,7 @@ pub struct HostConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_drop: Option<Vec<String>>,
     /// `--read-only`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub readonly_rootfs: bool,
     /// `--security-opt`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -86,43 +86,43 @@ pub struct HostConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sysctls: Option<BTreeMap<String, String>>,
     /// `--shm-size` in bytes.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub shm_size: i64,
     /// `--pid`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub pid_mode: String,
     /// `--ipc`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub ipc_mode: String,
     /// `--uts`.
-    #[serde(default, rename = "UTSMode")]
+    #[serde(default, deserialize_with = "crate::nullable", rename = "UTSMode")]
     pub uts_mode: String,
     /// `--memory`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub memory: i64,
     /// `--memory-swap`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub memory_swap: i64,
     /// `--memory-reservation`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub memory_reservation: i64,
     /// `--cpus` × 1e9.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub nano_cpus: i64,
     /// `--cpu-shares`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub cpu_shares: i64,
     /// `--cpu-quota`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub cpu_quota: i64,
     /// `--cpu-period`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub cpu_period: i64,
     /// `--cpuset-cpus`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub cpuset_cpus: String,
     /// `--cpuset-mems`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub cpuset_mems: String,
     /// `--pids-limit`.
     #[serde(default, skip_serializing_if = "Option::is_none")]

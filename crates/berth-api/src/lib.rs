@@ -22,3 +22,13 @@ pub struct ErrorBody {
     /// Human-readable reason, printed by the docker CLI after `Error response from daemon: `.
     pub message: String,
 }
+
+/// Deserialises `null` as the type's default: docker-py and other SDKs send `null` for fields the
+/// Engine API documents as strings, booleans or numbers.
+pub fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Default + Deserialize<'de>,
+{
+    Ok(Option::<T>::deserialize(d)?.unwrap_or_default())
+}

@@ -8,13 +8,13 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "PascalCase")]
 pub struct BindOptions {
     /// `rprivate` (default), `private`, `rshared`, `shared`, `rslave`, `slave`.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub propagation: String,
     /// `bind-nonrecursive`.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "std::ops::Not::not")]
     pub non_recursive: bool,
     /// `bind-create-src`: create a missing source directory.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "std::ops::Not::not")]
     pub create_mountpoint: bool,
 }
 
@@ -23,7 +23,7 @@ pub struct BindOptions {
 #[serde(rename_all = "PascalCase")]
 pub struct DriverConfig {
     /// Volume driver (`local`).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Driver options for a volume created by this mount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -35,7 +35,7 @@ pub struct DriverConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct VolumeOptions {
     /// `volume-nocopy`: do not populate a new volume from the image.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "std::ops::Not::not")]
     pub no_copy: bool,
     /// Labels for a volume created by this mount.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -44,7 +44,7 @@ pub struct VolumeOptions {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub driver_config: Option<DriverConfig>,
     /// Mount only this path inside the volume.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub subpath: String,
 }
 
@@ -53,10 +53,10 @@ pub struct VolumeOptions {
 #[serde(rename_all = "PascalCase")]
 pub struct TmpfsOptions {
     /// `tmpfs-size` in bytes (0: unlimited, half the RAM as the kernel does).
-    #[serde(default, skip_serializing_if = "is_zero")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "is_zero")]
     pub size_bytes: i64,
     /// `tmpfs-mode` (permission bits).
-    #[serde(default, skip_serializing_if = "is_zero_u32")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "is_zero_u32")]
     pub mode: u32,
 }
 
@@ -72,19 +72,19 @@ fn is_zero_u32(v: &u32) -> bool {
 #[serde(rename_all = "PascalCase")]
 pub struct Mount {
     /// Path in the container.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub target: String,
     /// Host path (bind), volume name (volume, empty: anonymous), empty (tmpfs).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub source: String,
     /// `bind`, `volume`, `tmpfs`.
-    #[serde(rename = "Type", default)]
+    #[serde(rename = "Type", default, deserialize_with = "crate::nullable")]
     pub kind: String,
     /// Read-only.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "std::ops::Not::not")]
     pub read_only: bool,
     /// Ignored (macOS only), kept.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub consistency: String,
     /// Bind options.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -105,14 +105,14 @@ pub struct MountPoint {
     #[serde(rename = "Type")]
     pub kind: String,
     /// Volume name (volumes only).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub name: String,
     /// Host path (bind source, or the volume's data directory; empty for tmpfs).
     pub source: String,
     /// Path in the container.
     pub destination: String,
     /// Volume driver (volumes only).
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub driver: String,
     /// The mode string as given (`ro`, `z`, …).
     pub mode: String,

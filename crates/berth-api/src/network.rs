@@ -9,13 +9,13 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "PascalCase")]
 pub struct IpamConfig {
     /// CIDR.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub subnet: String,
     /// Sub-range addresses are given from.
-    #[serde(rename = "IPRange", default, skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "IPRange", default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub ip_range: String,
     /// Gateway address.
-    #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub gateway: String,
     /// Reserved addresses.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -27,7 +27,7 @@ pub struct IpamConfig {
 #[serde(rename_all = "PascalCase")]
 pub struct Ipam {
     /// `default`.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub driver: String,
     /// Subnets.
     #[serde(default)]
@@ -44,19 +44,19 @@ pub struct NetworkCreateRequest {
     /// Name.
     pub name: String,
     /// `bridge` (default).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub driver: String,
     /// Refuse a duplicate name (always so since API 1.44).
     #[serde(default)]
     pub check_duplicate: Option<bool>,
     /// No outbound connectivity.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub internal: bool,
     /// Containers may attach manually (swarm only; kept).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub attachable: bool,
     /// Swarm ingress (refused).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub ingress: bool,
     /// IPv6 (refused when true: Berth networks are IPv4).
     #[serde(rename = "EnableIPv6", default)]
@@ -76,10 +76,10 @@ pub struct NetworkCreateRequest {
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EndpointIpamConfig {
     /// Requested IPv4 address.
-    #[serde(rename = "IPv4Address", default, skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "IPv4Address", default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub ipv4_address: String,
     /// Requested IPv6 address.
-    #[serde(rename = "IPv6Address", default, skip_serializing_if = "String::is_empty")]
+    #[serde(rename = "IPv6Address", default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub ipv6_address: String,
 }
 
@@ -98,34 +98,34 @@ pub struct EndpointSettings {
     #[serde(default)]
     pub aliases: Option<Vec<String>>,
     /// Requested / assigned MAC address.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub mac_address: String,
     /// Driver options (kept).
     #[serde(default)]
     pub driver_opts: Option<BTreeMap<String, String>>,
     /// Network id.
-    #[serde(rename = "NetworkID", default)]
+    #[serde(rename = "NetworkID", default, deserialize_with = "crate::nullable")]
     pub network_id: String,
     /// Endpoint id (while connected).
-    #[serde(rename = "EndpointID", default)]
+    #[serde(rename = "EndpointID", default, deserialize_with = "crate::nullable")]
     pub endpoint_id: String,
     /// Gateway.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub gateway: String,
     /// IPv4 address.
-    #[serde(rename = "IPAddress", default)]
+    #[serde(rename = "IPAddress", default, deserialize_with = "crate::nullable")]
     pub ip_address: String,
     /// Prefix length.
-    #[serde(rename = "IPPrefixLen", default)]
+    #[serde(rename = "IPPrefixLen", default, deserialize_with = "crate::nullable")]
     pub ip_prefix_len: u8,
     /// IPv6 gateway.
-    #[serde(rename = "IPv6Gateway", default)]
+    #[serde(rename = "IPv6Gateway", default, deserialize_with = "crate::nullable")]
     pub ipv6_gateway: String,
     /// IPv6 address.
-    #[serde(rename = "GlobalIPv6Address", default)]
+    #[serde(rename = "GlobalIPv6Address", default, deserialize_with = "crate::nullable")]
     pub global_ipv6_address: String,
     /// IPv6 prefix length.
-    #[serde(rename = "GlobalIPv6PrefixLen", default)]
+    #[serde(rename = "GlobalIPv6PrefixLen", default, deserialize_with = "crate::nullable")]
     pub global_ipv6_prefix_len: u8,
     /// Names this endpoint answers to in the embedded DNS.
     #[serde(rename = "DNSNames", default)]
@@ -150,7 +150,7 @@ pub struct DisconnectRequest {
     /// Container name or id.
     pub container: String,
     /// Disconnect even when the container is gone.
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub force: bool,
 }
 
@@ -158,9 +158,9 @@ pub struct DisconnectRequest {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct PortBinding {
     /// Host address (empty: all).
-    #[serde(rename = "HostIp", default)]
+    #[serde(rename = "HostIp", default, deserialize_with = "crate::nullable")]
     pub host_ip: String,
     /// Host port (empty: ephemeral); a range `8000-8010` in requests.
-    #[serde(rename = "HostPort", default)]
+    #[serde(rename = "HostPort", default, deserialize_with = "crate::nullable")]
     pub host_port: String,
 }

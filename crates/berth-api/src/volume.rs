@@ -8,10 +8,10 @@ use std::collections::BTreeMap;
 #[serde(rename_all = "PascalCase")]
 pub struct VolumeCreateRequest {
     /// Name (empty: a random 64-hex name).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub name: String,
     /// Driver (`local`, the only one).
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub driver: String,
     /// `type`, `o`, `device` for the local driver.
     #[serde(default)]
