@@ -445,8 +445,9 @@ fn cp_into_container_files_dirs_symlinks() {
     sh(&d, "ctr", "mkdir /existing && echo keep > /existing/keep");
     d.berth_ok(&["cp", &format!("{}/.", s(&hd)), "ctr:/existing"]);
     d.berth_ok(&["cp", &format!("{}/.", s(&hd)), "ctr:/dotnew"]);
-    let out = sh(&d, "ctr", "cat /tmp/tree/sub/g /newdir/sub/g /existing/sub/g /existing/keep /dotnew/f; readlink /newdir/lnk; ls /existing | tr '\\n' ' '; ls -d /newdir/tree 2>&1 | grep -c 'No such'");
-    assert_eq!(out, "file two\nfile two\nfile two\nkeep\nfile one\nf\nabs f keep lnk sub 1\n");
+    let out = sh(&d, "ctr", "cat /tmp/tree/sub/g /newdir/sub/g /existing/sub/g /existing/keep /dotnew/f; readlink /newdir/lnk; ls /existing | tr '\\n' ' '; ls -d /newdir/tree 2>&1 | grep -c 'No such'; ls /");
+    assert_eq!(out, "file two\nfile two\nfile two\nkeep\nfile one\nf\nabs f keep lnk sub 1\nbin\ndev\ndotnew\netc\nexisting\nnewdir\nproc\nroot\nsys\ntmp\n",
+        "`dir/.` to a new destination makes it; nothing spills into /");
 
     // Errors.
     let o = d.berth(&["cp", s(&hd.join("nope")), "ctr:/tmp"]);
@@ -491,11 +492,18 @@ fn cp_tar_on_stdin_and_stdout() {
     let mut h = tar::Header::new_gnu();
     h.set_size(9);
     h.set_mode(0o600);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
     h.set_entry_type(tar::EntryType::Regular);
     b.append_data(&mut h, "in/from-stdin", &b"tar body\n"[..]).unwrap();
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(tar::EntryType::Symlink);
     h.set_size(0);
+    h.set_mode(0o777);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
     b.append_link(&mut h, "in/l", "from-stdin").unwrap();
     let tarball = b.into_inner().unwrap();
     let o = d.berth_stdin(&["cp", "-", "ctr:/tmp"], &tarball);
@@ -660,6 +668,10 @@ fn hostile_cp_symlinks_to_host_root_stay_in_the_container() {
     let mut b = tar::Builder::new(Vec::new());
     let mut h = tar::Header::new_gnu();
     h.set_size(4);
+    h.set_mode(0o644);
+    h.set_uid(0);
+    h.set_gid(0);
+    h.set_mtime(1_700_000_000);
     h.set_entry_type(tar::EntryType::Regular);
     let bad = format!("../../../tmp/{name}");
     h.as_gnu_mut().unwrap().name[..bad.len()].copy_from_slice(bad.as_bytes());
@@ -667,7 +679,9 @@ fn hostile_cp_symlinks_to_host_root_stay_in_the_container() {
     b.append(&h, &b"evil"[..]).unwrap();
     let o = d.berth_stdin(&["cp", "-", "evil:/tmp"], &b.into_inner().unwrap());
     assert!(!o.status.success(), "a `..` entry must be refused");
+    assert!(stderr(&o).contains("refusing archive entry"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(Path::new("/tmp").join(&name)).ok(), None);
+    assert_eq!(sh(&d, "evil", &format!("cat /tmp/{name}")), "written through a link\n", "not overwritten either");
 }
 
 #[test]

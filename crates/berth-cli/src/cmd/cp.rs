@@ -186,7 +186,9 @@ async fn to_container(c: &Client, src: &str, ctr: &str, dst: &str, follow: bool,
         }
         (parent_str(dst), base_name(dst))
     };
-    let contents_only = src.ends_with("/.") && meta.is_dir();
+    // `dir/.` into an existing directory: the contents go in as `./…`. To a new destination the
+    // contents are archived under its name instead (below), which makes the directory.
+    let contents_only = src.ends_with("/.") && meta.is_dir() && dst_is_dir;
     let (reader, writer) = tokio::io::duplex(1 << 20);
     let src_owned = src_path.clone();
     let producer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {

@@ -139,11 +139,15 @@ impl ContainerService {
         let _ = self.save(h, |r| r.network = state.clone());
     }
 
-    /// Network id → containers configured on it.
+    /// Network id → containers attached to it now (running ones: as with Docker, a network only
+    /// stopped containers are configured on can be removed; starting them then fails).
     pub fn network_users(&self) -> HashMap<String, Vec<String>> {
         let mut out: HashMap<String, Vec<String>> = HashMap::new();
         for h in self.all() {
             let rec = h.snapshot();
+            if !matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting) {
+                continue;
+            }
             for ep in rec.network.networks.values() {
                 out.entry(ep.network_id.clone()).or_default().push(rec.id.clone());
             }

@@ -70,6 +70,31 @@ impl ContainerService {
         if host_config["NetworkMode"] == "" {
             host_config["NetworkMode"] = json!("none");
         }
+        // What dockerd fills in for fields the create request left out (SDKs read them).
+        let defaults = json!({
+            "LogConfig": {"Type": "json-file", "Config": {}}, "PortBindings": {}, "Binds": null, "VolumeDriver": "", "VolumesFrom": null,
+            "Links": null, "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null, "CapAdd": null, "CapDrop": null,
+            "GroupAdd": null, "CgroupnsMode": "private", "Cgroup": "", "IpcMode": "private", "PidMode": "", "UTSMode": "", "UsernsMode": "",
+            "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null, "ShmSize": 67108864,
+            "Runtime": "runc", "Isolation": "", "ConsoleSize": [0, 0], "AutoRemove": false, "OomScoreAdj": 0, "Init": null,
+            "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null, "NanoCpus": 0, "CpuShares": 0, "CpuPeriod": 0,
+            "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "", "PidsLimit": null, "Ulimits": null, "Devices": [], "DeviceRequests": null,
+            "BlkioWeight": 0, "OomKillDisable": null, "MaskedPaths": [], "ReadonlyPaths": [], "Tmpfs": null, "Sysctls": null,
+            "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
+        });
+        if let (Some(h), Some(d)) = (host_config.as_object_mut(), defaults.as_object()) {
+            for (k, v) in d {
+                if !h.contains_key(k) {
+                    h.insert(k.clone(), v.clone());
+                }
+            }
+            if h.get("RestartPolicy").and_then(|r| r.get("Name")).and_then(|n| n.as_str()) == Some("") {
+                h.insert("RestartPolicy".into(), json!({"Name": "no", "MaximumRetryCount": 0}));
+            }
+            if h.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()).is_none_or(|t| t.is_empty()) {
+                h.insert("LogConfig".into(), json!({"Type": "json-file", "Config": {}}));
+            }
+        }
         // Docker fills the top-level address fields from the default bridge only.
         let primary = rec.network.networks.get("bridge").filter(|_| rec.host_config.network_mode == "bridge");
         Ok(json!({
