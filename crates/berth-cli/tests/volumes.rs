@@ -682,6 +682,27 @@ fn hostile_cp_symlinks_to_host_root_stay_in_the_container() {
     assert!(stderr(&o).contains("refusing archive entry"), "{}", stderr(&o));
     assert_eq!(std::fs::read_to_string(Path::new("/tmp").join(&name)).ok(), None);
     assert_eq!(sh(&d, "evil", &format!("cat /tmp/{name}")), "written through a link\n", "not overwritten either");
+
+    // Stopped, the container's filesystem is reached another way: the links still stay inside it.
+    let (sent2, secret2) = sentinel(&d);
+    d.berth_ok(&["kill", "evil"]);
+    d.berth_ok(&["wait", "evil"]);
+    for link in ["/evil", "/up", "/deep"] {
+        let o = d.berth(&["cp", &format!("evil:{link}{}", s(&sent2)), "-"]);
+        assert!(!o.status.success(), "{link}: copied something from a stopped container");
+        assert!(stderr(&o).contains("Could not find the file"), "{link}: {}", stderr(&o));
+        assert_no_secret(&o.stdout, &secret2, link);
+        let o = d.berth(&["cp", &format!("evil:{link}{}", s(&sent)), "-"]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        assert_no_secret(&o.stdout, &secret, link);
+        assert!(String::from_utf8_lossy(&o.stdout).contains("container-own"));
+    }
+    let name2 = uniq("berth-hostile-stopped");
+    std::fs::write(out.join(&name2), "x").unwrap();
+    d.berth_ok(&["cp", s(&out.join(&name2)), "evil:/up/tmp/"]);
+    assert!(!Path::new("/tmp").join(&name2).exists(), "cp into a stopped container wrote into the host's /tmp");
+    let o = d.berth(&["cp", &format!("evil:/tmp/{name2}"), "-"]);
+    assert!(o.status.success(), "the file landed in the container's /tmp: {}", stderr(&o));
 }
 
 #[test]

@@ -212,6 +212,7 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
     }
     let hello = ShimHello::Attach { stdin: p.flag("stdin"), stdout: p.flag("stdout"), stderr: p.flag("stderr") };
     let upgrade = req.headers().get(header::UPGRADE).is_some();
+    let settle = buffered_upgrade_client(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let want_stdin = p.flag("stdin");
     let ticket = s.containers.attach(&h, hello)?;
@@ -227,7 +228,7 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
                 return;
             }
         };
-        relay(client, shim, tty, want_stdin, None).await;
+        relay(client, shim, tty, want_stdin, None, settle).await;
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
@@ -240,6 +241,14 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
     Ok(resp)
 }
 
+/// Clients that read the `101` response through a buffered reader and then take the raw socket
+/// (docker-py) lose whatever arrives together with the headers. dockerd's output never does, as
+/// runc takes tens of milliseconds to start a process; Berth's exec is faster, so for these clients
+/// the first output waits a moment.
+pub(super) fn buffered_upgrade_client<B>(req: &axum::http::Request<B>) -> bool {
+    req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).is_some_and(|ua| ua.starts_with("docker-sdk-python"))
+}
+
 /// Copies output from the shim to the client (dropping frame headers for a TTY) and the client's
 /// input to the shim, until the shim closes (the container exited) or the client goes away.
 pub(super) async fn relay<C>(
@@ -248,9 +257,13 @@ pub(super) async fn relay<C>(
     tty: bool,
     stdin: bool,
     mut before_close: Option<tokio::sync::watch::Receiver<(bool, Option<i64>, i32)>>,
+    settle: bool,
 ) where
     C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
 {
+    if settle {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
     let (mut c_read, mut c_write) = tokio::io::split(client);
     let (mut s_read, mut s_write) = shim.into_split();
     let detached = Arc::new(tokio::sync::Notify::new());

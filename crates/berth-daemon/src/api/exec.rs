@@ -41,6 +41,7 @@ struct StartBody {
 async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<Response, ApiError> {
     let ex = s.containers.exec_get(&id)?;
     let upgrade = req.headers().get(header::UPGRADE).is_some();
+    let settle = super::containers::buffered_upgrade_client(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
     let b: StartBody = if body.is_empty() { StartBody::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
@@ -52,7 +53,7 @@ async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<
     let stdin = s.containers.exec_inspect(&ex)["OpenStdin"].as_bool().unwrap_or(false);
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
-        relay(TokioIo::new(up), shim, tty, stdin, Some(rx)).await;
+        relay(TokioIo::new(up), shim, tty, stdin, Some(rx), settle).await;
     });
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
