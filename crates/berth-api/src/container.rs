@@ -37,6 +37,9 @@ pub struct HostConfig {
     /// `-v` binds.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binds: Option<Vec<String>>,
+    /// `--init`: a small init (docker-init) runs as PID 1, forwards signals and reaps zombies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init: Option<bool>,
     /// `--mount`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Vec<crate::mount::Mount>>,

@@ -623,6 +623,9 @@ pub struct RunArgs {
     /// Publish a container's port(s) to the host ([IP:][HOSTPORT:]CONTAINERPORT[/PROTO]).
     #[arg(short = 'p', long = "publish")]
     pub publish: Vec<String>,
+    /// Run an init inside the container that forwards signals and reaps processes.
+    #[arg(long)]
+    pub init: bool,
     /// Publish all exposed ports to random ports.
     #[arg(short = 'P', long = "publish-all")]
     pub publish_all: bool,
@@ -907,6 +910,9 @@ pub struct DaemonArgs {
     /// MTU of the default bridge network.
     #[arg(long = "mtu")]
     pub mtu: Option<u32>,
+    /// Path to the static init `--init` runs (default: docker-init or tini-static where installed).
+    #[arg(long = "init-path")]
+    pub init_path: Option<PathBuf>,
 }
 
 /// `berth registry`.

@@ -392,3 +392,18 @@ fn update_changes_limits_live() {
     assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.HostConfig.Memory}} {{.HostConfig.RestartPolicy.Name}}", "upd"]).trim(), "50331648 always");
     assert!(d.docker(&["update", "--cpus", "0.5", "upd"]).status.success());
 }
+
+#[test]
+fn init_runs_as_pid_one_and_forwards_signals() {
+    let d = with_busybox();
+    let (code, out, err) = run(&d, &["--init", "busybox", "sh", "-c", "cat /proc/1/cmdline | tr '\\0' ' '; echo; echo $$"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.starts_with("/sbin/docker-init -- sh -c"), "PID 1 is the init: {out}");
+    assert_ne!(out.lines().nth(1), Some("1"), "the command is not PID 1: {out}");
+    // sleep as PID 1 ignores SIGTERM; under the init it gets it and the stop is quick.
+    d.berth_ok(&["run", "-d", "--init", "--name", "sleeper", "busybox", "sleep", "300"]);
+    let t = std::time::Instant::now();
+    d.berth_ok(&["stop", "-t", "20", "sleeper"]);
+    assert!(t.elapsed() < std::time::Duration::from_secs(10), "SIGTERM reached the command through the init");
+    assert_eq!(d.berth_ok(&["inspect", "-f", "{{.State.ExitCode}} {{.HostConfig.Init}} {{.Path}}", "sleeper"]).trim(), "143 true sleep");
+}

@@ -41,6 +41,8 @@ pub struct DaemonConfig {
     pub registries: service::distribution::RegistryOptions,
     /// Default bridge and address pools.
     pub network: service::networks::NetworkOptions,
+    /// The static init `--init` runs as PID 1 (None: looked for where Docker's packages put it).
+    pub init_path: Option<PathBuf>,
 }
 
 /// Failures that stop the daemon from starting or serving.
@@ -86,7 +88,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     let root = &config.data_root;
     std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
     let _lock = lock::DataRootLock::acquire(root)?;
-    let services = Arc::new(service::Services::open(root, &config.registries, config.network.clone())?);
+    let services = Arc::new(service::Services::open(root, &config.registries, config.network.clone(), config.init_path.clone())?);
     services.networks.start().await.map_err(|e| DaemonError::Network(e.to_string()))?;
     services.containers.restore_networking().await;
     services.networks.reconcile(&services.containers.held_addresses());

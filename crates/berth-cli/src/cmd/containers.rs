@@ -104,6 +104,9 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     if a.publish_all {
         h.insert("PublishAllPorts".into(), json!(true));
     }
+    if a.init {
+        h.insert("Init".into(), json!(true));
+    }
     if !a.link.is_empty() {
         h.insert("Links".into(), json!(a.link));
     }

@@ -21,7 +21,7 @@ pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
     if !pools.is_empty() {
         network.pools = pools;
     }
-    let config = DaemonConfig { data_root: a.data_root, hosts, registries, network };
+    let config = DaemonConfig { data_root: a.data_root, hosts, registries, network, init_path: a.init_path };
     berth_daemon::run(config, shutdown_signal()).await.map_err(|e| anyhow::anyhow!("{}", super::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)
 }

@@ -36,7 +36,12 @@ pub struct Services {
 
 impl Services {
     /// Opens every store under `root`.
-    pub fn open(root: &Path, registries: &distribution::RegistryOptions, network: networks::NetworkOptions) -> Result<Services, DaemonError> {
+    pub fn open(
+        root: &Path,
+        registries: &distribution::RegistryOptions,
+        network: networks::NetworkOptions,
+        init_path: Option<std::path::PathBuf>,
+    ) -> Result<Services, DaemonError> {
         let tmp = root.join("tmp");
         let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|source| DaemonError::Io { op: "create", path: tmp.clone(), source })?;
@@ -47,7 +52,7 @@ impl Services {
             .map_err(|e| DaemonError::Io { op: "open volumes in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let networks = networks::NetworkService::open(root, network, events.clone())
             .map_err(|e| DaemonError::Io { op: "open networks in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone())
+        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path)
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let build = build::BuildService::new(root, store.clone(), containers.snapshots(), events.clone(), containers.shim_exe().to_path_buf());
         let distribution = Arc::new(

@@ -129,7 +129,19 @@ impl ContainerService {
         mounts.extend(Self::mount_specs(rec));
         let period = if h.cpu_period > 0 { h.cpu_period as u64 } else { 100_000 };
         let quota = if h.nano_cpus > 0 { Some(h.nano_cpus * period as i64 / 1_000_000_000) } else { (h.cpu_quota > 0).then_some(h.cpu_quota) };
-        let argv: Vec<String> = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect();
+        let mut argv: Vec<String> = std::iter::once(rec.path.clone()).chain(rec.args.iter().cloned()).collect();
+        if h.init == Some(true) {
+            let init = self.init_path.as_ref().ok_or_else(|| {
+                ServiceError::Invalid("--init: no docker-init binary found: install tini (tini-static) or start berth daemon with --init-path".into())
+            })?;
+            mounts.push(MountSpec {
+                destination: "/sbin/docker-init".into(),
+                kind: "bind".into(),
+                source: init.display().to_string(),
+                options: vec!["bind".into(), "ro".into(), "rprivate".into()],
+            });
+            argv.splice(0..0, ["/sbin/docker-init".to_string(), "--".to_string()]);
+        }
         Ok(RuntimeConfig {
             id: rec.id.clone(),
             args: argv,

@@ -46,6 +46,9 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
+/// Where distributions put a static init for `--init` (dockerd's docker-init is tini-static).
+const INIT_PATHS: [&str; 5] = ["/usr/libexec/docker/docker-init", "/usr/bin/docker-init", "/usr/sbin/docker-init", "/usr/bin/tini-static", "/sbin/tini-static"];
+
 /// What waiters watch: the status and how many times the container has exited so far.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Observed {
@@ -106,11 +109,16 @@ pub struct ContainerService {
     volumes: Arc<VolumeService>,
     /// Networks containers attach to.
     networks: Arc<NetworkService>,
+    /// The static init binary for `--init` (Docker's docker-init, i.e. tini).
+    init_path: Option<PathBuf>,
 }
 
 impl ContainerService {
     /// Loads every container record under `root` and reconnects to running containers.
-    pub fn open(root: &Path, images: Arc<ImageStore>, volumes: Arc<VolumeService>, networks: Arc<NetworkService>, events: Arc<EventBus>) -> Result<Arc<ContainerService>, ServiceError> {
+    pub fn open(root: &Path, images: Arc<ImageStore>, volumes: Arc<VolumeService>, networks: Arc<NetworkService>,
+        events: Arc<EventBus>,
+        init_path: Option<PathBuf>,
+    ) -> Result<Arc<ContainerService>, ServiceError> {
         let dir = root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
         let snapshots = Arc::new(
@@ -128,6 +136,7 @@ impl ContainerService {
             shim_exe,
             volumes,
             networks,
+            init_path: init_path.or_else(|| INIT_PATHS.iter().map(PathBuf::from).find(|p| p.is_file())),
         });
         for entry in std::fs::read_dir(&dir).map_err(|e| ServiceError::Internal(format!("list {}: {e}", dir.display())))?.flatten() {
             match record::load(&entry.path()) {
