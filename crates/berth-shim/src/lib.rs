@@ -66,6 +66,43 @@ impl ShimArgs {
     }
 }
 
+impl ShimArgs {
+    /// Parses `--id ID --dir DIR --state-root DIR [--exec-dir DIR]` (what the daemon passes).
+    pub fn parse(args: impl IntoIterator<Item = std::ffi::OsString>) -> Result<ShimArgs, String> {
+        let (mut id, mut dir, mut state_root, mut exec_dir) = (None, None, None, None);
+        let mut it = args.into_iter();
+        while let Some(flag) = it.next() {
+            let mut value = || it.next().ok_or_else(|| format!("{} needs a value", flag.to_string_lossy()));
+            match flag.to_str() {
+                Some("--id") => id = Some(value()?.to_string_lossy().into_owned()),
+                Some("--dir") => dir = Some(PathBuf::from(value()?)),
+                Some("--state-root") => state_root = Some(PathBuf::from(value()?)),
+                Some("--exec-dir") => exec_dir = Some(PathBuf::from(value()?)),
+                _ => return Err(format!("unexpected argument {}", flag.to_string_lossy())),
+            }
+        }
+        Ok(ShimArgs {
+            id: id.ok_or("--id is required")?,
+            dir: dir.ok_or("--dir is required")?,
+            state_root: state_root.ok_or("--state-root is required")?,
+            exec_dir,
+        })
+    }
+}
+
+/// The program (and leading arguments) that runs a shim, for the daemon started from `berth_exe`:
+/// the small `berth-shim` executable installed beside it, else `berth shim`.
+pub fn command(berth_exe: &std::path::Path) -> std::process::Command {
+    let small = berth_exe.with_file_name("berth-shim");
+    if small.is_file() {
+        std::process::Command::new(small)
+    } else {
+        let mut c = std::process::Command::new(berth_exe);
+        c.arg("shim");
+        c
+    }
+}
+
 /// Runs the shim to completion. Prints one JSON line on stdout once the container started
 /// (`{"pid":N}`) or failed to (`{"error":"…"}`), which the daemon waits for.
 pub fn run(args: ShimArgs) -> i32 {

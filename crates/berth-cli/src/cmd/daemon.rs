@@ -6,7 +6,10 @@ use std::process::ExitCode;
 
 /// Runs the daemon until SIGTERM or SIGINT.
 pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&a.log_level)
+    // rtnetlink's connection warns when a request's answer arrives after its caller stopped
+    // listening (a lookup that took the first match): not something an operator can act on.
+    let directives = if a.log_level.contains('=') { a.log_level.clone() } else { format!("{},netlink_proto=error", a.log_level) };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .map_err(|_| anyhow::anyhow!("invalid --log-level {:?}: use error, warn, info, debug or trace", a.log_level))?;
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let hosts = if a.hosts.is_empty() { vec![berth_client::DEFAULT_HOST.to_string()] } else { a.hosts };

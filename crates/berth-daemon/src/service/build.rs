@@ -127,8 +127,7 @@ impl ShimRunner {
         w("mounts.json", serde_json::to_vec(&mounts).map_err(runner_err)?)?;
         w("runtime.json", serde_json::to_vec(&cfg).map_err(runner_err)?)?;
         let log = std::fs::File::create(dir.join("shim.log")).map_err(runner_err)?;
-        let mut child = std::process::Command::new(&self.shim_exe)
-            .arg("shim")
+        let mut child = berth_shim::command(&self.shim_exe)
             .arg("--id")
             .arg(id)
             .arg("--dir")

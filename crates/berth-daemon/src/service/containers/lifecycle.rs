@@ -181,8 +181,8 @@ impl ContainerService {
     /// the line it prints once the process runs: `{"pid": N}` or `{"error": "…"}`.
     pub(super) async fn spawn_shim(&self, id: &str, exec_dir: Option<&Path>, log: &Path) -> Result<serde_json::Value, ServiceError> {
         let log = std::fs::OpenOptions::new().create(true).append(true).open(log).map_err(|e| ServiceError::Internal(format!("opening shim log: {e}")))?;
-        let mut cmd = tokio::process::Command::new(&self.shim_exe);
-        cmd.arg("shim").arg("--id").arg(id).arg("--dir").arg(self.dir(id)).arg("--state-root").arg(self.root.join("runtime"));
+        let mut cmd = tokio::process::Command::from(berth_shim::command(&self.shim_exe));
+        cmd.arg("--id").arg(id).arg("--dir").arg(self.dir(id)).arg("--state-root").arg(self.root.join("runtime"));
         if let Some(e) = exec_dir {
             cmd.arg("--exec-dir").arg(e);
         }
