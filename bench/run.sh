@@ -68,7 +68,7 @@ python3 bench/timeit.py 20 env BERTH_HOST=unix://$W/berth.sock "$BERTH" run --rm
 python3 bench/timeit.py 20 env DOCKER_HOST=unix://$W/docker.sock docker run --rm --network none "$BB" /bin/busybox true >"$W/run-docker.json"
 BERTH_HOST=unix://$W/berth.sock "$BERTH" run -d --name rss "$BB" /bin/busybox sleep 60 >/dev/null
 sleep 1
-SHIM_PID=$(pgrep -f "berth shim --id $(BERTH_HOST=unix://$W/berth.sock "$BERTH" ps -q --no-trunc -f name=rss)" | head -1)
+SHIM_PID=$(pgrep -f "berth.shim --id $(BERTH_HOST=unix://$W/berth.sock "$BERTH" ps -q --no-trunc -f name=rss)" | head -1)
 SHIM_RSS=$(rss_kb "$SHIM_PID")
 BERTH_HOST=unix://$W/berth.sock "$BERTH" rm -f rss >/dev/null
 DOCKER_HOST=unix://$W/docker.sock docker run -d --network none --name rss "$BB" /bin/busybox sleep 60 >/dev/null

@@ -8,7 +8,7 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 echo "==> building berth (release)"
 cargo build --release --locked -p berth-cli
-install -m 0755 target/release/berth /usr/local/bin/berth
+install -m 0755 target/release/berth target/release/berth-shim /usr/local/bin/
 
 SOCK=/run/berth/berth.sock
 export BERTH_HOST=unix://$SOCK
