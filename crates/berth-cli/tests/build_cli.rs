@@ -4,11 +4,6 @@
 mod common;
 use common::*;
 
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
-    d
-}
 
 fn hello_example() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello")

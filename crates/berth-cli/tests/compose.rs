@@ -7,8 +7,7 @@ use std::io::Read;
 
 #[test]
 fn compose_up_and_down_a_project() {
-    let d = Daemon::start();
-    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    let d = with_busybox();
     let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let proj = d.dir.path().join("shop");
     std::fs::create_dir_all(&proj).unwrap();

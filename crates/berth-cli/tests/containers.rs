@@ -3,11 +3,6 @@
 mod common;
 use common::*;
 
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
-    d
-}
 
 fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {
     let mut full = vec!["run", "--rm"];

@@ -5,8 +5,7 @@ use common::*;
 
 #[test]
 fn docker_py_drives_networks_volumes_ports_and_archives() {
-    let d = Daemon::start();
-    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    let d = with_busybox();
     let script = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/py/sdk_networks_volumes.py");
     let o = std::process::Command::new("/usr/bin/python3")
         .arg(&script)

@@ -8,11 +8,6 @@ use std::io::{Read, Write};
 use std::net::{TcpStream, UdpSocket};
 use std::time::Duration;
 
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
-    d
-}
 
 /// Runs a throwaway container; returns (exit code, stdout, stderr).
 fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {

@@ -7,11 +7,6 @@ use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
-fn with_busybox() -> Daemon {
-    let d = Daemon::start();
-    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
-    d
-}
 
 /// `berth run --rm ARGS`: exit code, stdout, stderr.
 fn run(d: &Daemon, args: &[&str]) -> (i32, String, String) {

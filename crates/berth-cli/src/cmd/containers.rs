@@ -1,7 +1,7 @@
 //! Container verbs: run, create, start, stop, restart, kill, rm, ps, logs, wait, inspect, prune.
 
 use super::system::{event_time, short_id};
-use super::{filters_param, pretty_json};
+use super::filters_param;
 use crate::cli::{ExecArgs, KillArgs, StatsArgs, UpdateArgs, LogsArgs, NamesArgs, PruneArgs, PsArgs, RmArgs, RunArgs, StartArgs, StopArgs};
 use crate::render::template::Format;
 use crate::render::units::{created_at, human_size, since};
@@ -830,28 +830,7 @@ pub async fn logs(c: &Client, a: LogsArgs) -> anyhow::Result<ExitCode> {
 
 /// `berth container inspect`.
 pub async fn inspect(c: &Client, names: Vec<String>, format: Option<String>) -> anyhow::Result<ExitCode> {
-    let mut found = Vec::new();
-    let mut failed = false;
-    for n in &names {
-        match c.get_json::<Value>(&format!("/containers/{n}/json"), &[]).await {
-            Ok(v) => found.push(v),
-            Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) => {
-                eprintln!("Error: No such container: {n}");
-                failed = true;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    match format {
-        Some(f) => {
-            let t = Format::parse(&f)?;
-            for v in &found {
-                println!("{}", t.render(v)?);
-            }
-        }
-        None => println!("{}", pretty_json(&Value::Array(found))),
-    }
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    super::inspect_each(c, &names, "container", |n| format!("/containers/{n}/json"), format.as_deref()).await
 }
 
 /// `berth container prune`.

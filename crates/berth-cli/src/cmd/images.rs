@@ -1,7 +1,7 @@
 //! Image verbs: images, inspect, history, tag, rmi, prune, import, save, load.
 
 use super::system::short_id;
-use super::{filters_param, pretty_json};
+use super::filters_param;
 use crate::cli::{HistoryArgs, ImagesArgs, ImportArgs, InspectArgs, LoadArgs, PruneArgs, RmiArgs, SaveArgs, TagArgs};
 use crate::render::template::Format;
 use crate::render::units::{created_at, human_size, since};
@@ -75,35 +75,10 @@ pub async fn list(c: &Client, a: ImagesArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-fn print_inspect(found: &[Value], format: Option<&str>) -> anyhow::Result<()> {
-    match format {
-        Some(f) => {
-            let t = Format::parse(f)?;
-            for v in found {
-                println!("{}", t.render(v)?);
-            }
-        }
-        None => println!("{}", pretty_json(&Value::Array(found.to_vec()))),
-    }
-    Ok(())
-}
 
 /// `berth image inspect`.
 pub async fn inspect(c: &Client, names: Vec<String>, format: Option<String>) -> anyhow::Result<ExitCode> {
-    let mut found = Vec::new();
-    let mut failed = false;
-    for n in &names {
-        match c.get_json::<Value>(&format!("/images/{n}/json"), &[]).await {
-            Ok(v) => found.push(v),
-            Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) => {
-                eprintln!("Error: No such image: {n}");
-                failed = true;
-            }
-            Err(e) => return Err(e.into()),
-        }
-    }
-    print_inspect(&found, format.as_deref())?;
-    Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+    super::inspect_each(c, &names, "image", |n| format!("/images/{n}/json"), format.as_deref()).await
 }
 
 /// `berth inspect`: containers first, then images, as Docker does.
@@ -138,7 +113,7 @@ pub async fn inspect_any(c: &Client, a: InspectArgs) -> anyhow::Result<ExitCode>
             }
         }
     }
-    print_inspect(&found, a.format.as_deref())?;
+    super::print_inspect(&found, a.format.as_deref())?;
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
 }
 
@@ -244,18 +219,7 @@ pub async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<ExitCode> {
     }
     let q = vec![("filters", filters_param(&filters)?)];
     let report: Value = c.call_json(Method::POST, "/images/prune", &q).await?;
-    if let Some(items) = report["ImagesDeleted"].as_array().filter(|i| !i.is_empty()) {
-        println!("Deleted Images:");
-        for i in items {
-            if let Some(u) = i["Untagged"].as_str() {
-                println!("untagged: {u}");
-            }
-            if let Some(d) = i["Deleted"].as_str() {
-                println!("deleted: {d}");
-            }
-        }
-        println!();
-    }
+    super::print_deleted_images(&report);
     println!("Total reclaimed space: {}", human_size(report["SpaceReclaimed"].as_f64().unwrap_or(0.0)));
     Ok(ExitCode::SUCCESS)
 }

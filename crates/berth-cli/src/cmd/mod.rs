@@ -59,3 +59,71 @@ pub fn filters_param(flags: &[String]) -> anyhow::Result<String> {
     }
     Ok(serde_json::to_string(&map)?)
 }
+
+/// `inspect` of one kind of object: each name fetched from `path(name)`, printed as a JSON array or
+/// through `--format`; a missing one is reported as `Error: No such {what}: NAME` (exit 1).
+pub async fn inspect_each(
+    c: &Client,
+    names: &[String],
+    what: &str,
+    path: impl Fn(&str) -> String,
+    format: Option<&str>,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut found = Vec::new();
+    let mut failed = false;
+    for n in names {
+        match c.get_json::<serde_json::Value>(&path(n), &[]).await {
+            Ok(v) => found.push(v),
+            Err(ClientError::Api { status: http::StatusCode::NOT_FOUND, .. }) => {
+                eprintln!("Error: No such {what}: {n}");
+                failed = true;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    print_inspect(&found, format)?;
+    Ok(if failed { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS })
+}
+
+/// Prints inspect results: a JSON array, or each through a Go template.
+pub fn print_inspect(found: &[serde_json::Value], format: Option<&str>) -> anyhow::Result<()> {
+    match format {
+        Some(f) => {
+            let t = crate::render::template::Format::parse(f)?;
+            for v in found {
+                println!("{}", t.render(v)?);
+            }
+        }
+        None => println!("{}", pretty_json(&serde_json::Value::Array(found.to_vec()))),
+    }
+    Ok(())
+}
+
+/// `KEY=VALUE` flags (`--opt`, `--label`) as a JSON object; a bare label is `KEY=""`.
+pub fn key_values(list: &[String], what: &str) -> anyhow::Result<serde_json::Map<String, serde_json::Value>> {
+    let mut m = serde_json::Map::new();
+    for item in list {
+        match item.split_once('=') {
+            Some((k, v)) => m.insert(k.to_string(), serde_json::json!(v)),
+            None if what == "label" => m.insert(item.clone(), serde_json::json!("")),
+            None => anyhow::bail!("invalid {what} {item:?}: expected KEY=VALUE"),
+        };
+    }
+    Ok(m)
+}
+
+/// The `Deleted Images:` part of a prune report (`untagged:`/`deleted:` lines).
+pub fn print_deleted_images(report: &serde_json::Value) {
+    if let Some(items) = report["ImagesDeleted"].as_array().filter(|i| !i.is_empty()) {
+        println!("Deleted Images:");
+        for i in items {
+            if let Some(u) = i["Untagged"].as_str() {
+                println!("untagged: {u}");
+            }
+            if let Some(d) = i["Deleted"].as_str() {
+                println!("deleted: {d}");
+            }
+        }
+        println!();
+    }
+}

@@ -2,7 +2,7 @@
 
 use super::images::confirm;
 use super::system::short_id;
-use super::{filters_param, pretty_json};
+use super::filters_param;
 use crate::cli::NetworkCmd;
 use crate::render::template::Format;
 use berth_client::{Client, ClientError};
@@ -10,17 +10,6 @@ use http::{Method, StatusCode};
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
 
-fn kv(list: &[String], what: &str) -> anyhow::Result<Map<String, Value>> {
-    let mut m = Map::new();
-    for item in list {
-        match item.split_once('=') {
-            Some((k, v)) => m.insert(k.to_string(), json!(v)),
-            None if what == "label" => m.insert(item.clone(), json!("")),
-            None => anyhow::bail!("invalid {what} {item:?}: expected KEY=VALUE"),
-        };
-    }
-    Ok(m)
-}
 
 /// `berth network …`.
 pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
@@ -46,7 +35,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
             let body = json!({
                 "Name": name, "Driver": driver, "Internal": internal, "Attachable": attachable, "EnableIPv6": ipv6,
                 "IPAM": {"Driver": "default", "Config": config, "Options": {}},
-                "Options": kv(&opt, "option")?, "Labels": kv(&label, "label")?,
+                "Options": super::key_values(&opt, "option")?, "Labels": super::key_values(&label, "label")?,
             });
             let v: Value = c.post_json("/networks/create", &[], &body).await?;
             println!("{}", v["Id"].as_str().unwrap_or(""));
@@ -69,30 +58,7 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
             print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
         }
         NetworkCmd::Inspect { format, names } => {
-            let mut found = vec![];
-            let mut failed = false;
-            for n in &names {
-                match c.get_json::<Value>(&format!("/networks/{n}"), &[]).await {
-                    Ok(v) => found.push(v),
-                    Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) => {
-                        eprintln!("Error: No such network: {n}");
-                        failed = true;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            match format {
-                Some(f) => {
-                    let t = Format::parse(&f)?;
-                    for v in &found {
-                        println!("{}", t.render(v)?);
-                    }
-                }
-                None => println!("{}", pretty_json(&Value::Array(found))),
-            }
-            if failed {
-                return Ok(ExitCode::FAILURE);
-            }
+            return super::inspect_each(c, &names, "network", |n| format!("/networks/{n}"), format.as_deref()).await;
         }
         NetworkCmd::Rm { force, names } => {
             let mut failed = false;

@@ -174,18 +174,7 @@ pub async fn prune(c: &Client, all: bool, volumes: bool, force: bool, filter: Ve
         space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
     }
     let r: Value = c.call_json(Method::POST, "/images/prune", &q(if all { &["dangling=false"] } else { &[] })?).await?;
-    if let Some(items) = r["ImagesDeleted"].as_array().filter(|i| !i.is_empty()) {
-        println!("Deleted Images:");
-        for i in items {
-            if let Some(u) = i["Untagged"].as_str() {
-                println!("untagged: {u}");
-            }
-            if let Some(d) = i["Deleted"].as_str() {
-                println!("deleted: {d}");
-            }
-        }
-        println!();
-    }
+    super::print_deleted_images(&r);
     space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
     let r: Value = c.call_json(Method::POST, "/build/prune", &[]).await?;
     space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);

@@ -1,26 +1,15 @@
 //! Volume verbs: create, ls, inspect, rm, prune.
 
 use super::images::confirm;
-use super::{filters_param, pretty_json};
+use super::filters_param;
 use crate::cli::VolumeCmd;
 use crate::render::template::Format;
 use crate::render::units::human_size;
-use berth_client::{Client, ClientError};
-use http::{Method, StatusCode};
-use serde_json::{json, Map, Value};
+use berth_client::Client;
+use http::Method;
+use serde_json::{json, Value};
 use std::process::ExitCode;
 
-fn kv(list: &[String], what: &str) -> anyhow::Result<Map<String, Value>> {
-    let mut m = Map::new();
-    for item in list {
-        match item.split_once('=') {
-            Some((k, v)) => m.insert(k.to_string(), json!(v)),
-            None if what == "label" => m.insert(item.clone(), json!("")),
-            None => anyhow::bail!("invalid {what} {item:?}: expected KEY=VALUE"),
-        };
-    }
-    Ok(m)
-}
 
 /// `berth volume …`.
 pub async fn run(c: &Client, cmd: VolumeCmd) -> anyhow::Result<ExitCode> {
@@ -32,8 +21,8 @@ pub async fn run(c: &Client, cmd: VolumeCmd) -> anyhow::Result<ExitCode> {
             let body = json!({
                 "Name": name.or(name_flag).unwrap_or_default(),
                 "Driver": driver,
-                "DriverOpts": kv(&opt, "option")?,
-                "Labels": kv(&label, "label")?,
+                "DriverOpts": super::key_values(&opt, "option")?,
+                "Labels": super::key_values(&label, "label")?,
             });
             let v: Value = c.post_json("/volumes/create", &[], &body).await?;
             println!("{}", v["Name"].as_str().unwrap_or(""));
@@ -59,30 +48,7 @@ pub async fn run(c: &Client, cmd: VolumeCmd) -> anyhow::Result<ExitCode> {
             print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
         }
         VolumeCmd::Inspect { format, names } => {
-            let mut found = vec![];
-            let mut failed = false;
-            for n in &names {
-                match c.get_json::<Value>(&format!("/volumes/{n}"), &[]).await {
-                    Ok(v) => found.push(v),
-                    Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) => {
-                        eprintln!("Error: no such volume: {n}");
-                        failed = true;
-                    }
-                    Err(e) => return Err(e.into()),
-                }
-            }
-            match format {
-                Some(f) => {
-                    let t = Format::parse(&f)?;
-                    for v in &found {
-                        println!("{}", t.render(v)?);
-                    }
-                }
-                None => println!("{}", pretty_json(&Value::Array(found))),
-            }
-            if failed {
-                return Ok(ExitCode::FAILURE);
-            }
+            return super::inspect_each(c, &names, "volume", |n| format!("/volumes/{n}"), format.as_deref()).await;
         }
         VolumeCmd::Rm { force, names } => {
             let mut failed = false;

@@ -228,6 +228,13 @@ impl Drop for Daemon {
 }
 
 /// The shared BusyBox root filesystem tarball (gzip), as a user would import it.
+/// A daemon with the shared BusyBox rootfs imported as `busybox:latest`.
+pub fn with_busybox() -> Daemon {
+    let d = Daemon::start();
+    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    d
+}
+
 pub fn busybox_tarball() -> PathBuf {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/images/busybox-rootfs.tar.gz");
     assert!(p.exists(), "missing test image {}: the shared images must sit beside the repository", p.display());
