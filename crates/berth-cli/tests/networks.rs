@@ -332,3 +332,22 @@ fn system_df_and_prune_cover_containers_networks_and_volumes() {
     assert_eq!(d.berth_ok(&["volume", "ls", "-q"]).trim(), "named-vol", "named volumes stay");
     assert!(!d.berth_ok(&["network", "ls"]).contains("unused-net"));
 }
+
+#[test]
+fn network_and_volume_events_are_published() {
+    let d = with_busybox();
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs().to_string();
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(11), "evnet"]);
+    d.berth_ok(&["run", "--rm", "--network", "evnet", "-v", "evvol:/data", "busybox", "true"]);
+    d.berth_ok(&["network", "rm", "evnet"]);
+    d.berth_ok(&["volume", "rm", "evvol"]);
+    let until = (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string();
+    let actions = |kind: &str| {
+        d.docker_ok(&["events", "--since", &since, "--until", &until, "--filter", &format!("type={kind}"), "--format", "{{.Action}}"])
+            .lines()
+            .map(str::to_string)
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(actions("network"), ["create", "connect", "disconnect", "destroy"]);
+    assert_eq!(actions("volume"), ["create", "mount", "unmount", "destroy"]);
+}

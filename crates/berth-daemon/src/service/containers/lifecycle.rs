@@ -100,7 +100,7 @@ impl ContainerService {
         for f in ["exit.json", "state.json", "config.json"] {
             let _ = std::fs::remove_file(dir.join(f));
         }
-        self.acquire_volumes(&rec)?;
+        self.acquire_volumes(&rec, true)?;
         // What a previous run left (an exit not yet cleaned up) goes first.
         self.network_down(h).await;
         if let Err(e) = self.network_up(h).await {
@@ -516,7 +516,7 @@ pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>) {
     let dir = svc.dir(&rec.id);
     let svc = svc.clone();
     // Its volumes are in use (on_exit releases them).
-    let _ = svc.acquire_volumes(&rec);
+    let _ = svc.acquire_volumes(&rec, false);
     tokio::spawn(async move {
         match shim_connect(&dir, &ShimHello::Wait).await {
             Ok(conn) => {

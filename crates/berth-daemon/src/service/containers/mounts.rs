@@ -340,8 +340,10 @@ impl ContainerService {
         out
     }
 
-    /// Mounts the volumes a starting container uses (those with a filesystem of their own).
-    pub(super) fn acquire_volumes(&self, rec: &ContainerRecord) -> Result<(), ServiceError> {
+    /// Mounts the volumes a starting container uses (those with a filesystem of their own) and
+    /// publishes Docker's volume `mount` events.
+    /// (`announce`: false when a restarted daemon takes over running containers).
+    pub(super) fn acquire_volumes(&self, rec: &ContainerRecord, announce: bool) -> Result<(), ServiceError> {
         let vols: Vec<&MountRecord> = rec.mounts.iter().filter(|m| m.point.kind == "volume").collect();
         for (i, m) in vols.iter().enumerate() {
             if let Err(e) = self.volumes.acquire(&m.point.name) {
@@ -351,13 +353,25 @@ impl ContainerService {
                 return Err(e);
             }
         }
+        for m in vols.into_iter().filter(|_| announce) {
+            let attrs = BTreeMap::from([
+                ("container".to_string(), rec.id.clone()),
+                ("destination".to_string(), m.point.destination.clone()),
+                ("driver".to_string(), "local".to_string()),
+                ("propagation".to_string(), m.point.propagation.clone()),
+                ("read/write".to_string(), m.point.rw.to_string()),
+            ]);
+            self.events.publish("volume", "mount", &m.point.name, attrs);
+        }
         Ok(())
     }
 
-    /// The container stopped: releases its volumes.
+    /// The container stopped: releases its volumes (volume `unmount` events).
     pub(super) fn release_volumes(&self, rec: &ContainerRecord) {
         for m in rec.mounts.iter().filter(|m| m.point.kind == "volume") {
             self.volumes.release(&m.point.name);
+            let attrs = BTreeMap::from([("container".to_string(), rec.id.clone()), ("driver".to_string(), "local".to_string())]);
+            self.events.publish("volume", "unmount", &m.point.name, attrs);
         }
     }
 

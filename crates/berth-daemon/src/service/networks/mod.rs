@@ -427,7 +427,7 @@ impl NetworkService {
             return Err(ServiceError::Forbidden(format!("{} is a pre-defined network and cannot be removed", rec.name)));
         }
         if !users.is_empty() {
-            return Err(ServiceError::Forbidden(format!("error while removing network: network {} id {} has active endpoints", rec.name, rec.id)));
+            return Err(ServiceError::Conflict(format!("error while removing network: network {} id {} has active endpoints", rec.name, rec.id)));
         }
         if let Some(r) = rec.rules() {
             self.firewall.remove_network(&r).map_err(|e| internal(format!("removing the firewall rules of network {}: {e}", rec.name)))?;
