@@ -204,8 +204,12 @@ fn connect_and_disconnect_a_running_container() {
     let ifaces = d.berth_ok(&["exec", "srv", "ip", "-o", "-4", "addr"]);
     assert!(ifaces.contains("eth1") && ifaces.contains(&ip), "{ifaces}");
     assert!(d.berth_ok(&["exec", "client", "wget", "-qO-", "http://backend/hostname"]).contains(&id));
+    // A rename is answered by the embedded DNS at once.
+    d.berth_ok(&["rename", "client", "renamed"]);
+    let (code, out, _) = run(&d, &["--network", "n1", "busybox", "nslookup", "renamed"]);
+    assert!(code == 0 && out.contains(&format!("10.{}.3.", d.net.octet)), "{out}");
     d.berth_ok(&["network", "disconnect", "n1", "srv"]);
-    let o = d.berth(&["exec", "client", "sh", "-c", &format!("echo x | nc -w 2 {ip} 80 && echo REACHED")]);
+    let o = d.berth(&["exec", "renamed", "sh", "-c", &format!("echo x | nc -w 2 {ip} 80 && echo REACHED")]);
     assert!(!stdout(&o).contains("REACHED"));
     assert!(!d.berth_ok(&["exec", "srv", "ip", "-o", "link"]).contains("eth1"));
     assert_eq!(inspect(&d, "srv", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}"), "bridge");

@@ -86,6 +86,8 @@ impl ContainerService {
         }
         let old = rec.name.clone();
         let rec = self.save(h, |r| r.name = new.clone())?;
+        // The embedded DNS answers to the new name from now on.
+        self.networks.rename_member(&rec.id, &new);
         self.event(&rec, "rename", &[("oldName", format!("/{old}"))]);
         Ok(())
     }

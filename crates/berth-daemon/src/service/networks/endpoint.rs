@@ -472,6 +472,15 @@ impl NetworkService {
         self.leave(id, ep).await;
     }
 
+    /// A running container was renamed.
+    pub fn rename_member(&self, id: &str, name: &str) {
+        for ms in self.members.lock().unwrap_or_else(|p| p.into_inner()).values_mut() {
+            for m in ms.iter_mut().filter(|m| m.container == id) {
+                m.name = name.to_string();
+            }
+        }
+    }
+
     /// Addresses held by running containers (for [`NetworkService::reconcile`]).
     pub fn held(state: &NetworkState) -> Vec<(String, Ipv4Addr)> {
         state.networks.values().filter_map(|ep| ep.ip_address.parse().ok().map(|ip| (ep.network_id.clone(), ip))).collect()
