@@ -59,11 +59,19 @@ pub enum BuildError {
     /// The step runner could not run the step at all.
     #[error("run step: {0}")]
     Runner(String),
-    /// `ADD` of a remote URL, which this builder does not fetch itself.
-    #[error("ADD from a remote URL is not supported by this builder: {url}")]
+    /// `ADD` of a remote URL when the build has no [`crate::Fetcher`] to download it with.
+    #[error("ADD from a remote URL needs a URL fetcher, which this build was given none of: {url}")]
     RemoteAdd {
         /// The URL.
         url: String,
+    },
+    /// `ADD <url>`: the download failed (unreachable host, HTTP error status, too large, cut short).
+    #[error("ADD failed: GET {url}: {reason}")]
+    Fetch {
+        /// The URL.
+        url: String,
+        /// The fetcher's one-line reason.
+        reason: String,
     },
     /// A filesystem operation failed.
     #[error("{op} {path:?}")]
@@ -109,7 +117,7 @@ impl HasKind for BuildError {
             BuildError::Parse(_) | BuildError::Instruction { .. } | BuildError::TargetNotFound(_) => ErrorKind::InvalidArgument,
             BuildError::BaseImageMissing { .. } => ErrorKind::NotFound,
             BuildError::RunFailed { .. } => ErrorKind::InvalidArgument,
-            BuildError::RemoteAdd { .. } => ErrorKind::Unavailable,
+            BuildError::RemoteAdd { .. } | BuildError::Fetch { .. } => ErrorKind::Unavailable,
             BuildError::Runner(_) | BuildError::Io { .. } => ErrorKind::Internal,
             BuildError::Image(e) => e.kind(),
             BuildError::Snapshot(e) => e.kind(),

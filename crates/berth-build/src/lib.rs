@@ -6,7 +6,8 @@
 //! - [`build()`]: runs a parsed Dockerfile stage by stage on a [`berth_snapshot::Snapshotter`], with RUN
 //!   steps executed by a [`StepRunner`] (the daemon's shim; a chroot runner in tests), producing an
 //!   image in a [`berth_image::ImageStore`]. A persistent layer cache lives under
-//!   [`BuildOptions::cache_dir`] (see [`cache`]).
+//!   [`BuildOptions::cache_dir`] (see [`cache`]). `ADD <http(s) URL>` downloads through the
+//!   [`Fetcher`] the caller injects in [`BuildOptions::fetcher`]; this crate has no HTTP client.
 
 pub mod build;
 pub mod cache;
@@ -15,7 +16,7 @@ mod error;
 pub mod expand;
 pub mod parser;
 
-pub use build::{build, BuildEvent, BuildOptions, RunMount, RunMountKind, RunStep, StepRunner};
+pub use build::{build, BuildEvent, BuildOptions, Fetched, Fetcher, RunMount, RunMountKind, RunStep, StepRunner};
 pub use cache::prune_cache;
 pub use dockerignore::IgnoreMatcher;
 pub use error::{BuildError, ParseError};

@@ -898,6 +898,9 @@ pub struct DaemonArgs {
     /// Mirror for docker.io (URL); repeatable.
     #[arg(long = "registry-mirror")]
     pub registry_mirror: Vec<String>,
+    /// Per-registry CAs and client certificates, in Docker's certs.d layout (HOST:PORT/ca.crt, client.cert, client.key).
+    #[arg(long = "certs-dir", default_value = "/etc/berth/certs.d")]
+    pub certs_dir: PathBuf,
     /// Interface of the default bridge network.
     #[arg(long = "bridge", short = 'b', default_value = "berth0")]
     pub bridge: String,

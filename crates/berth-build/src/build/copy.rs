@@ -5,9 +5,11 @@
 //! in `/`; a file goes into a destination directory (trailing `/` or existing directory) or becomes
 //! the destination; new files are owned by 0:0 unless `--chown`; symlinks are copied, not followed
 //! (the named source itself is resolved inside its root); `.dockerignore`d files do not exist.
+//! `ADD <http(s) URL>` sources are downloaded first (see [`super::remote`]).
 
 use super::dispatch::State;
 use super::fsview::{LayerDirs, MountedView};
+use super::remote;
 use super::{BuildEvent, Builder};
 use crate::dockerignore::{clean, glob_match_str, IgnoreMatcher};
 use crate::error::BuildError;
@@ -89,6 +91,8 @@ impl Builder<'_> {
         let mut entries: BTreeMap<String, Entry> = BTreeMap::new();
         let mut srcs: Vec<(String, PathBuf)> = Vec::new(); // (relative source path, host path)
         let mut heredoc_files = Vec::new();
+        // Downloaded `ADD <url>` sources; their temporary files go when this step ends.
+        let mut downloads: Vec<remote::Download> = Vec::new();
         for s in &args.sources {
             if let Some((name, _, _)) = crate::parser::heredoc_marker(s) {
                 let h = ins.heredocs.iter().find(|h| h.name == name).ok_or_else(|| self.instruction_error(line, format!("heredoc {name} not found")))?;
@@ -97,11 +101,16 @@ impl Builder<'_> {
                 continue;
             }
             let s = e(self, s)?;
-            if s.starts_with("http://") || s.starts_with("https://") || s.starts_with("git@") {
-                if is_add {
-                    return Err(BuildError::RemoteAdd { url: s });
+            if remote::is_url(&s) || remote::is_git(&s) {
+                if !is_add {
+                    return Err(self.instruction_error(line, format!("COPY: source can't be a URL: {s}")));
                 }
-                return Err(self.instruction_error(line, format!("COPY: source can't be a URL: {s}")));
+                if remote::is_git(&s) {
+                    return Err(self.instruction_error(line, format!("ADD: git repositories are not supported by this builder: {s}")));
+                }
+                let checksum = ins.flag("checksum").map(|c| e(self, c)).transpose()?;
+                downloads.push(self.download(line, &s, checksum.as_deref())?);
+                continue;
             }
             let rel = clean(&s);
             let matches = expand_glob(&root, &rel);
@@ -114,7 +123,7 @@ impl Builder<'_> {
                 srcs.push((m, host));
             }
         }
-        let count = srcs.len() + heredoc_files.len();
+        let count = srcs.len() + heredoc_files.len() + downloads.len();
         let dest_exists_dir = layer_dirs.lookup(&dest).is_some_and(|(_, md)| md.is_dir());
         if count > 1 && !dest_dir_syntax {
             return Err(self.instruction_error(line, format!("When using {} with more than one source file, the destination must be a directory and end with a /", ins.keyword)));
@@ -132,6 +141,15 @@ impl Builder<'_> {
             let path = place(&name, into_dir);
             entries.insert(path, Entry { body: Body::Data(content.into_bytes()), mode: chmod.unwrap_or(0o644), uid, gid, mtime: epoch.unwrap_or(0) });
         }
+        // Docker: a download is never extracted; 0600 unless --chmod; its mtime is Last-Modified.
+        for dl in &downloads {
+            let path = match (&dl.name, into_dir || dest.is_empty()) {
+                (_, false) => dest.clone(),
+                (Some(name), true) => place(name, true),
+                (None, true) => return Err(self.instruction_error(line, format!("ADD: cannot determine a file name for {}: name the destination file", dl.url))),
+            };
+            entries.insert(path, Entry { body: Body::File(dl.path.clone()), mode: chmod.unwrap_or(0o600), uid, gid, mtime: clamp(dl.mtime) });
+        }
         for (rel, host) in &srcs {
             let md = std::fs::symlink_metadata(host).map_err(BuildError::io("stat", host))?;
             let base = Path::new(rel).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
@@ -147,10 +165,7 @@ impl Builder<'_> {
             } else {
                 if is_add {
                     if let Some(sum) = ins.flag("checksum") {
-                        let data = std::fs::read(host).map_err(BuildError::io("read", host))?;
-                        if Digest::of(&data).to_string() != sum {
-                            return Err(self.instruction_error(line, format!("ADD: checksum mismatch for {rel}: expected {sum}, got {}", Digest::of(&data))));
-                        }
+                        remote::verify_checksum(host, &e(self, sum)?).map_err(|m| self.instruction_error(line, format!("ADD {rel}: {m}")))?;
                     }
                 }
                 let path = place(&target_base, into_dir);

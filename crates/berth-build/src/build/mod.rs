@@ -9,6 +9,7 @@
 mod copy;
 mod dispatch;
 mod fsview;
+mod remote;
 #[cfg(test)]
 mod tests;
 
@@ -21,6 +22,8 @@ use berth_snapshot::{Mount, Snapshotter};
 use berth_types::Digest;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+
+pub use remote::{Fetched, Fetcher};
 
 /// Runs one `RUN` step in a container. The daemon implements it with its shim; tests with chroot.
 pub trait StepRunner: Send + Sync {
@@ -104,6 +107,9 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Secret id → host file, for `RUN --mount=type=secret`.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// Downloads `ADD <http(s) URL>` sources; without one such an `ADD` fails with
+    /// [`BuildError::RemoteAdd`].
+    pub fetcher: Option<Fetcher>,
 }
 
 /// Progress of a build, in the order Docker's classic builder reports it.

@@ -289,7 +289,132 @@ fn add_extracts_local_archives_and_build_args_warn_when_unused() {
         assert_eq!(std::fs::metadata(root.join("opt/inner/f.txt")).unwrap().mode() & 0o777, 0o600);
     });
     let (r, _) = e.build(&e.opts("FROM scratch\nADD https://example.com/x /x\n"));
-    assert!(matches!(r, Err(BuildError::RemoteAdd { .. })));
+    assert!(matches!(r, Err(BuildError::RemoteAdd { .. })), "without a fetcher a URL is refused");
+}
+
+/// What the fake server answers for one URL: body, `Last-Modified`, `Content-Disposition` filename.
+type Served = BTreeMap<String, (Vec<u8>, Option<i64>, Option<String>)>;
+
+/// A fetcher over an in-memory table (changeable between builds) that counts its downloads.
+struct FakeWeb {
+    served: std::sync::Arc<std::sync::Mutex<Served>>,
+    fetches: std::sync::Arc<std::sync::atomic::AtomicUsize>,
+    dir: PathBuf,
+}
+
+impl FakeWeb {
+    fn new(e: &Env) -> FakeWeb {
+        let dir = e.root.join("downloads");
+        std::fs::create_dir_all(&dir).unwrap();
+        FakeWeb { served: Default::default(), fetches: Default::default(), dir }
+    }
+
+    fn serve(&self, url: &str, body: &[u8], last_modified: Option<i64>, filename: Option<&str>) {
+        self.served.lock().unwrap().insert(url.to_string(), (body.to_vec(), last_modified, filename.map(String::from)));
+    }
+
+    fn fetcher(&self) -> Fetcher {
+        let (served, fetches, dir) = (self.served.clone(), self.fetches.clone(), self.dir.clone());
+        Fetcher::new(move |url| {
+            fetches.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let (body, last_modified, filename) = served.lock().unwrap().get(url).cloned().ok_or_else(|| "unexpected status 404 Not Found".to_string())?;
+            let path = dir.join(berth_types::random_id());
+            std::fs::write(&path, body).map_err(|e| e.to_string())?;
+            Ok(Fetched { path, last_modified, filename })
+        })
+    }
+
+    fn leftovers(&self) -> usize {
+        std::fs::read_dir(&self.dir).unwrap().count()
+    }
+}
+
+fn gzipped_tar() -> Vec<u8> {
+    let mut tarb = tar::Builder::new(Vec::new());
+    let mut h = tar::Header::new_gnu();
+    h.set_size(3);
+    h.set_mode(0o644);
+    h.set_cksum();
+    tarb.append_data(&mut h, "inner.txt", &b"abc"[..]).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    std::io::Write::write_all(&mut gz, &tarb.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+#[test]
+fn add_url_names_the_file_keeps_archives_packed_and_sets_mode_owner_and_mtime() {
+    let e = env();
+    let web = FakeWeb::new(&e);
+    let tgz = gzipped_tar();
+    web.serve("http://web.test/dir/file.txt", b"hello\n", Some(1_600_000_000), None);
+    web.serve("http://web.test/data.tar.gz", &tgz, None, None);
+    web.serve("http://web.test/download/", b"cd", None, Some("../evil/cd.bin"));
+    let sum = Digest::of(&tgz);
+    let df = format!(
+        "FROM scratch\nADD http://web.test/dir/file.txt /dst/\nADD --checksum={sum} http://web.test/data.tar.gz /data.tgz\n\
+         ADD --chown=7:8 http://web.test/download/ /named/\nADD --chmod=644 http://web.test/dir/file.txt /renamed.txt\n"
+    );
+    let mut o = e.opts(&df);
+    o.fetcher = Some(web.fetcher());
+    let id = e.build(&o).0.unwrap();
+    e.with_rootfs(&id, |root| {
+        let md = std::fs::metadata(root.join("dst/file.txt")).unwrap();
+        assert_eq!(std::fs::read(root.join("dst/file.txt")).unwrap(), b"hello\n");
+        assert_eq!((md.mode() & 0o7777, md.uid(), md.gid(), md.mtime()), (0o600, 0, 0, 1_600_000_000));
+        assert_eq!(std::fs::read(root.join("data.tgz")).unwrap(), tgz, "a downloaded archive is not extracted");
+        assert!(!root.join("inner.txt").exists());
+        assert_eq!(std::fs::metadata(root.join("data.tgz")).unwrap().mtime(), 0, "no Last-Modified: the epoch, as Docker");
+        let md = std::fs::metadata(root.join("named/cd.bin")).unwrap();
+        assert_eq!((md.uid(), md.gid()), (7, 8), "Content-Disposition names a file for a path without one; --chown applies");
+        assert_eq!(std::fs::metadata(root.join("renamed.txt")).unwrap().mode() & 0o7777, 0o644);
+    });
+    assert_eq!(web.leftovers(), 0, "downloads are removed after the step");
+}
+
+#[test]
+fn add_url_checksum_mismatch_and_fetch_failure_commit_nothing() {
+    let e = env();
+    let web = FakeWeb::new(&e);
+    web.serve("http://web.test/f", b"actual", None, None);
+    let wrong = Digest::of(b"expected");
+    let mut o = e.opts(&format!("FROM scratch\nADD --checksum={wrong} http://web.test/f /f\n"));
+    o.fetcher = Some(web.fetcher());
+    let before = e.store.list().len();
+    let msg = e.build(&o).0.unwrap_err().to_string();
+    assert_eq!(msg, format!("Dockerfile:2: ADD http://web.test/f: checksum mismatch: expected {wrong}, got {}", Digest::of(b"actual")));
+    o.dockerfile_text = Some("FROM scratch\nADD http://web.test/missing /f\n".into());
+    let err = e.build(&o).0.unwrap_err();
+    assert_eq!(err.to_string(), "ADD failed: GET http://web.test/missing: unexpected status 404 Not Found");
+    assert_eq!(berth_types::error::HasKind::kind(&err), berth_types::ErrorKind::Unavailable);
+    o.dockerfile_text = Some("FROM scratch\nADD http://web.test/f http://web.test/f /f\n".into());
+    assert!(e.build(&o).0.unwrap_err().to_string().contains("the destination must be a directory"));
+    o.dockerfile_text = Some("FROM scratch\nADD git@github.com:a/b.git /src\n".into());
+    assert!(e.build(&o).0.unwrap_err().to_string().contains("git repositories are not supported"));
+    assert_eq!(e.store.list().len(), before);
+    assert!(e.temp_snapshots().is_empty());
+    assert_eq!(web.leftovers(), 0);
+}
+
+#[test]
+fn add_url_is_downloaded_every_build_and_cached_by_content() {
+    let e = env();
+    let web = FakeWeb::new(&e);
+    web.serve("http://web.test/v", b"one", Some(1_000), None);
+    let mut o = e.opts("FROM scratch\nADD http://web.test/v /v\nCOPY <<EOF /after\nx\nEOF\n");
+    o.fetcher = Some(web.fetcher());
+    let (first, ev1) = e.build(&o);
+    assert!(!ev1.contains(&BuildEvent::UsingCache));
+    let (second, ev2) = e.build(&o);
+    assert_eq!(ev2.iter().filter(|e| **e == BuildEvent::UsingCache).count(), 2, "unchanged content: both steps cached");
+    assert_eq!(first.unwrap(), second.unwrap());
+    assert_eq!(web.fetches.load(std::sync::atomic::Ordering::SeqCst), 2, "the URL is fetched on every build");
+    web.serve("http://web.test/v", b"two", Some(1_000), None);
+    let (third, ev3) = e.build(&o);
+    assert!(!ev3.contains(&BuildEvent::UsingCache), "changed content: the step and those after it rebuild");
+    e.with_rootfs(&third.unwrap(), |root| assert_eq!(std::fs::read(root.join("v")).unwrap(), b"two"));
+    web.serve("http://web.test/v", b"two", Some(2_000), None);
+    let (_, ev4) = e.build(&o);
+    assert!(!ev4.contains(&BuildEvent::UsingCache), "a new Last-Modified is a new mtime, so a new layer");
 }
 
 #[test]

@@ -14,7 +14,7 @@ pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
     let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     let hosts = if a.hosts.is_empty() { vec![berth_client::DEFAULT_HOST.to_string()] } else { a.hosts };
     let hosts = hosts.iter().map(|h| h.parse::<ListenAddr>().map_err(|e| anyhow::anyhow!(e))).collect::<anyhow::Result<Vec<_>>>()?;
-    let registries = berth_daemon::service::distribution::RegistryOptions { insecure: a.insecure_registry, mirrors: a.registry_mirror };
+    let registries = berth_daemon::service::distribution::RegistryOptions { insecure: a.insecure_registry, mirrors: a.registry_mirror, certs_dir: Some(a.certs_dir.clone()) };
     let bip: ipnet::Ipv4Net = a.bip.parse().map_err(|_| anyhow::anyhow!("invalid --bip {:?}: expected an IPv4 address with a prefix, e.g. 10.88.0.1/16", a.bip))?;
     let mut pools = vec![];
     for p in &a.default_address_pool {

@@ -14,6 +14,8 @@ pub struct Daemon {
     child: Option<Child>,
     /// This daemon's own address space and bridge (see [`NetSlot`]).
     pub net: NetSlot,
+    /// Extra `berth daemon` flags, kept for restarts.
+    extra: Vec<String>,
 }
 
 /// A /16 of 10.128.0.0/9 and a bridge name no other test daemon uses at the same time: the default
@@ -81,11 +83,17 @@ impl Drop for NetSlot {
 
 impl Daemon {
     pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// A daemon with extra `berth daemon` flags.
+    pub fn start_with(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir");
         let sock = dir.path().join("berth.sock");
         let net = NetSlot::claim();
-        let child = spawn_daemon(&dir.path().join("root"), &sock, &net);
-        let d = Daemon { dir, sock, child: Some(child), net };
+        let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
+        let child = spawn_daemon(&dir.path().join("root"), &sock, &net, &extra);
+        let d = Daemon { dir, sock, child: Some(child), net, extra };
         d.wait_ready();
         d
     }
@@ -183,18 +191,21 @@ impl Daemon {
         if self.child.is_some() {
             self.stop();
         }
-        self.child = Some(spawn_daemon(&self.root(), &self.sock, &self.net));
+        self.child = Some(spawn_daemon(&self.root(), &self.sock, &self.net, &self.extra));
         self.wait_ready();
     }
 }
 
-pub fn spawn_daemon(root: &Path, sock: &Path, net: &NetSlot) -> Child {
+pub fn spawn_daemon(root: &Path, sock: &Path, net: &NetSlot, extra: &[String]) -> Child {
     Command::new(BERTH)
         .args(["daemon", "--data-root"])
         .arg(root)
         .arg("-H")
         .arg(format!("unix://{}", sock.display()))
         .args(["--bridge", &net.bridge(), "--bip", &net.bip(), "--default-address-pool", &net.pool()])
+        // Never the host's /etc/berth/certs.d: a test that needs one passes its own.
+        .args(if extra.iter().any(|a| a == "--certs-dir") { vec![] } else { vec!["--certs-dir".to_string(), root.with_file_name("certs.d").display().to_string()] })
+        .args(extra)
         .args(["--log-level", "warn"])
         .stdin(Stdio::null())
         .stdout(Stdio::null())

@@ -19,6 +19,8 @@ pub struct RegistryOptions {
     pub insecure: Vec<String>,
     /// `--registry-mirror URL` for docker.io.
     pub mirrors: Vec<String>,
+    /// Docker's `certs.d` layout (`HOST:PORT/ca.crt`, `client.cert`, `client.key`); None: `/etc/berth/certs.d`.
+    pub certs_dir: Option<std::path::PathBuf>,
 }
 
 /// The daemon's registry client.
@@ -66,6 +68,9 @@ impl DistributionService {
         let mut o = ClientOptions::new(root.join("distribution"));
         o.insecure_registries = opts.insecure.clone();
         o.mirrors = opts.mirrors.clone();
+        if let Some(d) = &opts.certs_dir {
+            o.certs_dir = d.clone();
+        }
         let client = Client::new(o).map_err(|e| ServiceError::Internal(format!("registry client: {e}")))?;
         Ok(DistributionService { client, store, events })
     }
