@@ -1,10 +1,11 @@
 //! `POST /build`: the build context is unpacked (hostile-input safe) into a scratch directory, the
 //! Dockerfile is built by `berth-build`, and each `RUN` step runs as a real container through a
-//! shim ([`ShimRunner`]), exactly like `berth run` does.
+//! shim ([`ShimRunner`]), exactly like `berth run` does. `ADD <http(s) URL>` sources are downloaded
+//! by [`fetch_url`] into the data root's `tmp/`.
 
 use super::ServiceError;
 use crate::events::EventBus;
-use berth_build::{BuildError, BuildEvent, BuildOptions, RunMountKind, RunStep, StepRunner};
+use berth_build::{BuildError, BuildEvent, BuildOptions, Fetched, Fetcher, RunMountKind, RunStep, StepRunner};
 use berth_image::ImageStore;
 use berth_runtime::config::{MountSpec, NamespaceMode};
 use berth_runtime::mount::MountDesc;
@@ -236,6 +237,7 @@ impl BuildService {
             platform: params.platform.clone(),
             cache_dir: self.cache_dir(),
             quiet: params.quiet,
+            fetcher: Some(self.url_fetcher()),
             ..Default::default()
         };
         let runner = ShimRunner { root: self.root.clone(), shim_exe: self.shim_exe.clone(), network: params.network.clone() };
@@ -261,6 +263,126 @@ impl BuildService {
             self.events.publish("image", "tag", &id.to_string(), BTreeMap::from([("name".to_string(), t.familiar())]));
         }
         Ok(id)
+    }
+}
+
+/// The largest body `ADD <url>` downloads: a hostile or broken server cannot fill the disk.
+const MAX_DOWNLOAD: u64 = 2 << 30;
+/// How long connecting, and then each read of the body, may take before the download fails.
+const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
+const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+impl BuildService {
+    /// Downloads `ADD` URLs into `<root>/tmp/` (emptied when the daemon starts, so a crash
+    /// mid-download leaves nothing behind for long).
+    fn url_fetcher(&self) -> Fetcher {
+        let tmp = self.root.join("tmp");
+        Fetcher::new(move |url| fetch_url(url, &tmp))
+    }
+}
+
+/// Downloads `url` into a new file under `tmp`; on failure the file is removed and the reason is one
+/// line in Go's wording (`dial tcp 127.0.0.1:1: connect: connection refused`). Builds run on
+/// blocking threads: this drives the request on the daemon's runtime from there, as the puller does.
+fn fetch_url(url: &str, tmp: &Path) -> Result<Fetched, String> {
+    let handle = tokio::runtime::Handle::try_current().map_err(|_| "no async runtime to download on".to_string())?;
+    let path = tmp.join(format!("add-{}", &berth_types::random_id()[..16]));
+    let result = handle.block_on(download(url, &path));
+    if result.is_err() {
+        let _ = std::fs::remove_file(&path);
+    }
+    result
+}
+
+async fn download(url: &str, path: &Path) -> Result<Fetched, String> {
+    let client = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .build()
+        .map_err(|e| describe_transport(&e))?;
+    let mut resp = client.get(url).send().await.map_err(|e| describe_transport(&e))?;
+    let status = resp.status();
+    if !status.is_success() {
+        return Err(format!("unexpected status {status}"));
+    }
+    if let Some(n) = resp.content_length().filter(|n| *n > MAX_DOWNLOAD) {
+        return Err(format!("the body of {n} bytes exceeds the {MAX_DOWNLOAD}-byte limit"));
+    }
+    let header = |name: http::HeaderName| resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+    // HTTP dates are RFC 1123 (`Wed, 21 Oct 2015 07:28:00 GMT`), which RFC 2822 parsing accepts.
+    let last_modified = header(http::header::LAST_MODIFIED).and_then(|v| chrono::DateTime::parse_from_rfc2822(&v).ok()).map(|t| t.timestamp());
+    let filename = header(http::header::CONTENT_DISPOSITION).and_then(|v| disposition_filename(&v));
+    let mut file = std::fs::File::create(path).map_err(|e| format!("create {}: {e}", path.display()))?;
+    let mut total = 0u64;
+    while let Some(chunk) = resp.chunk().await.map_err(|e| describe_transport(&e))? {
+        total += chunk.len() as u64;
+        if total > MAX_DOWNLOAD {
+            return Err(format!("the body exceeds the {MAX_DOWNLOAD}-byte limit"));
+        }
+        file.write_all(&chunk).map_err(|e| format!("write {}: {e}", path.display()))?;
+    }
+    Ok(Fetched { path: path.to_path_buf(), last_modified, filename })
+}
+
+/// The `filename` parameter of a `Content-Disposition` value (quoted or bare; RFC 6266).
+fn disposition_filename(v: &str) -> Option<String> {
+    v.split(';').skip(1).find_map(|p| {
+        let (k, val) = p.trim().split_once('=')?;
+        let val = val.trim();
+        let val = val.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(val);
+        (k.trim().eq_ignore_ascii_case("filename") && !val.is_empty()).then(|| val.replace("\\\"", "\""))
+    })
+}
+
+/// A reqwest failure in Go's wording, which is what Docker users search for: the innermost I/O
+/// error (`connect: connection refused`), prefixed with `dial tcp ADDR` when connecting failed.
+fn describe_transport(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "i/o timeout".to_string();
+    }
+    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    let mut last = e.to_string();
+    while let Some(s) = src {
+        if let Some(io) = s.downcast_ref::<std::io::Error>() {
+            let what = match io.kind() {
+                std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
+                std::io::ErrorKind::ConnectionReset => "read: connection reset by peer".to_string(),
+                std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
+                std::io::ErrorKind::UnexpectedEof => "unexpected EOF".to_string(),
+                _ => io.to_string(),
+            };
+            let addr = e.url().and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
+            return match addr {
+                Some(addr) if e.is_connect() => format!("dial tcp {addr}: {what}"),
+                _ => what,
+            };
+        }
+        last = s.to_string();
+        src = s.source();
+    }
+    // No I/O error underneath (DNS, TLS, HTTP framing): the innermost message is the most specific.
+    last
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disposition_filename_reads_quoted_and_bare_values() {
+        assert_eq!(disposition_filename("attachment; filename=\"a b.tgz\"").as_deref(), Some("a b.tgz"));
+        assert_eq!(disposition_filename("attachment; FileName=x.bin; size=3").as_deref(), Some("x.bin"));
+        assert_eq!(disposition_filename("inline"), None);
+        assert_eq!(disposition_filename("attachment; filename=\"\""), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn unreachable_url_fails_with_go_wording_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let tmp = dir.path().to_path_buf();
+        let r = tokio::task::spawn_blocking(move || fetch_url("http://127.0.0.1:1/x", &tmp)).await.unwrap();
+        assert_eq!(r.unwrap_err(), "dial tcp 127.0.0.1:1: connect: connection refused");
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }
 }
 
