@@ -364,6 +364,16 @@ fn describe_transport(e: &reqwest::Error) -> String {
     last
 }
 
+trait KindExt {
+    fn kind_is_not_found(&self) -> bool;
+}
+
+impl KindExt for BuildError {
+    fn kind_is_not_found(&self) -> bool {
+        berth_types::error::HasKind::kind(self) == berth_types::ErrorKind::NotFound
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -383,15 +393,5 @@ mod tests {
         let r = tokio::task::spawn_blocking(move || fetch_url("http://127.0.0.1:1/x", &tmp)).await.unwrap();
         assert_eq!(r.unwrap_err(), "dial tcp 127.0.0.1:1: connect: connection refused");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
-    }
-}
-
-trait KindExt {
-    fn kind_is_not_found(&self) -> bool;
-}
-
-impl KindExt for BuildError {
-    fn kind_is_not_found(&self) -> bool {
-        berth_types::error::HasKind::kind(self) == berth_types::ErrorKind::NotFound
     }
 }
