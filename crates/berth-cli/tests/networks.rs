@@ -68,6 +68,10 @@ fn default_bridge_gives_an_address_a_route_and_hosts_files() {
     assert_eq!(inspect(&d, &id, "{{.NetworkSettings.Networks.bridge.Gateway}}"), gw);
     let mac = inspect(&d, &id, "{{.NetworkSettings.Networks.bridge.MacAddress}}");
     assert!(mac.starts_with("02:42:"), "{mac}");
+    // Traffic shows in stats (eth0's counters from the container's namespace).
+    d.berth_ok(&["exec", &id, "ping", "-c", "2", "-W", "2", &gw]);
+    let netio = d.docker_ok(&["stats", "--no-stream", "--format", "{{.NetIO}}", &id]);
+    assert!(!netio.trim().starts_with("0B /"), "{netio}");
     d.berth_ok(&["rm", "-f", &id]);
 }
 

@@ -116,7 +116,7 @@ fn volume_ls_inspect_rm_and_prune() {
     assert!(Path::new(v[0]["Mountpoint"].as_str().unwrap()).is_dir());
     let o = d.berth(&["volume", "inspect", "ghost"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("no such volume"), "{}", stderr(&o));
+    assert!(stderr(&o).to_lowercase().contains("no such volume"), "{}", stderr(&o));
 
     // In use (even by a stopped container): refused; after the container is gone: removed.
     d.berth_ok(&["create", "--name", "user", "-v", "named1:/d", "busybox", "true"]);
@@ -154,7 +154,7 @@ fn volume_ls_inspect_rm_and_prune() {
     assert_eq!(d.berth_ok(&["volume", "rm", "named1"]), "named1\n");
     let o = d.berth(&["volume", "rm", "named1"]);
     assert!(!o.status.success());
-    assert!(stderr(&o).contains("no such volume"), "{}", stderr(&o));
+    assert!(stderr(&o).to_lowercase().contains("no such volume"), "{}", stderr(&o));
     d.berth_ok(&["volume", "rm", "-f", "named1"]);
     assert!(!d.root().join("volumes/named1").exists());
 }

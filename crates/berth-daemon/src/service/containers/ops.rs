@@ -165,9 +165,30 @@ impl ContainerService {
             "precpu_stats": pre.map(|p| p["cpu_stats"].clone()).unwrap_or(empty),
             "memory_stats": {"usage": mem_usage, "limit": mem_limit.min(host_mem.max(1)), "stats": {}},
             "blkio_stats": {"io_service_bytes_recursive": null},
-            "networks": {},
+            "networks": if running { net_dev(rec.state.pid) } else { json!({}) },
         })
     }
+}
+
+/// Per-interface counters of the container's network namespace (`/proc/PID/net/dev`), loopback
+/// left out, in the shape of Docker's `networks` stats.
+fn net_dev(pid: i32) -> Value {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
+    let mut out = serde_json::Map::new();
+    for line in text.lines().skip(2) {
+        let Some((name, rest)) = line.split_once(':') else { continue };
+        let name = name.trim();
+        let f: Vec<u64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
+        if name == "lo" || f.len() < 16 {
+            continue;
+        }
+        out.insert(
+            name.to_string(),
+            json!({"rx_bytes": f[0], "rx_packets": f[1], "rx_errors": f[2], "rx_dropped": f[3],
+                   "tx_bytes": f[8], "tx_packets": f[9], "tx_errors": f[10], "tx_dropped": f[11]}),
+        );
+    }
+    Value::Object(out)
 }
 
 /// `POST /containers/{id}/update` body: the resources and restart policy that can change live.
