@@ -236,9 +236,12 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(cfg))
 }
 
+/// `HostConfig.PortBindings`: `"80/tcp"` → `[{"HostIp", "HostPort"}]`.
+pub type PortBindings = BTreeMap<String, Vec<Value>>;
+
 /// `-p` and `--expose` flags → (exposed port keys, `PortBindings`), as the docker CLI expands them:
 /// `[IP:][HOSTPORT:]CONTAINERPORT[/PROTO]` with ranges on both sides.
-pub fn parse_ports(publish: &[String], expose: &[String]) -> anyhow::Result<(Vec<String>, BTreeMap<String, Vec<Value>>)> {
+pub fn parse_ports(publish: &[String], expose: &[String]) -> anyhow::Result<(Vec<String>, PortBindings)> {
     fn range(s: &str, what: &str) -> anyhow::Result<(u16, u16)> {
         let bad = || anyhow::anyhow!("invalid {what}: {s}");
         match s.split_once('-') {

@@ -37,7 +37,7 @@ impl ContainerService {
         }
         let primary = self.networks.get(&mode)?;
         if !is_bridge_mode(&mode) && !endpoints.iter().all(|(k, _)| self.networks.get(k).is_ok_and(|n| n.id == primary.id)) {
-            return Err(ServiceError::Invalid(format!("container cannot be disconnected from host network or connected to host network")));
+            return Err(ServiceError::Invalid("container cannot be disconnected from host network or connected to host network".into()));
         }
         if is_bridge_mode(&mode) && primary.driver != "bridge" {
             return Err(ServiceError::Invalid(format!("container cannot be connected to network {} of driver {}", primary.name, primary.driver)));
@@ -184,7 +184,7 @@ impl ContainerService {
         let rec = h.snapshot();
         let net = self.networks.get(network)?;
         if !is_bridge_mode(&rec.host_config.network_mode) {
-            return Err(ServiceError::Forbidden(format!("container sharing network namespace with another container or host cannot be connected to any other network")));
+            return Err(ServiceError::Forbidden("container sharing network namespace with another container or host cannot be connected to any other network".into()));
         }
         if net.driver != "bridge" {
             return Err(ServiceError::Forbidden(format!("container cannot be connected to network {} of driver {}", net.name, net.driver)));
