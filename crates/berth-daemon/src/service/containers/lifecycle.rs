@@ -409,11 +409,14 @@ impl ContainerService {
         let dir = self.dir(&rec.id);
         // Let the shim finish its own cleanup (runtime state, cgroup) before its files go away.
         if let Some(shim) = std::fs::read(dir.join("state.json")).ok().and_then(|b| serde_json::from_slice::<berth_shim::StateRecord>(&b).ok()) {
-            for _ in 0..100 {
+            // Its last step (unmounting the root filesystem) takes a few ms: look often (`rm` and
+            // `--rm` wait on this), give up after 5 s.
+            let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
+            while tokio::time::Instant::now() < deadline {
                 if !std::path::Path::new(&format!("/proc/{}", shim.shim_pid)).exists() || is_zombie(shim.shim_pid) {
                     break;
                 }
-                tokio::time::sleep(Duration::from_millis(50)).await;
+                tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
         // The shim unmounts on exit; make sure, so deleting the directory never walks a mounted tree.
