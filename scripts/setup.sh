@@ -8,7 +8,7 @@ need=()
 for pkg_cmd in "busybox-static:/bin/busybox" "xz-utils:xz" "bzip2:bzip2" "zstd:zstd" "gzip:gzip" "tar:tar" \
                "ca-certificates:/etc/ssl/certs/ca-certificates.crt" "pkg-config:pkg-config" "gcc:gcc" "curl:curl" \
                "libseccomp-dev:/usr/include/seccomp.h" "util-linux:unshare" "bsdutils:script" \
-               "iptables:iptables" "iproute2:ip" "libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a"; do
+               "iptables:iptables" "iproute2:ip" "libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a" "openssl:openssl"; do
   pkg=${pkg_cmd%%:*}; probe=${pkg_cmd#*:}
   if [[ $probe == /* ]]; then [ -e "$probe" ] || need+=("$pkg"); else command -v "$probe" >/dev/null || need+=("$pkg"); fi
 done
