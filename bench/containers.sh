@@ -108,7 +108,8 @@ for label, key in rows:
     v = m(key)
     print(f"{label:<40}{v:>10.1f}{v / b:>10.2f}")
 if not podman:
-    print("podman: did not run here (see podman.err)")
+    err = open(f"{w}/podman.err").read().strip().splitlines()
+    print("podman: did not run here: " + (err[-1][:200] if err else "unknown error"))
 print(f"\n{p + ' parallel run -d (wall ms)':<40}{'berth':>10}{'dockerd':>10}{'ratio':>8}")
 print(f"{'':<40}{bpar:>10.0f}{dpar:>10.0f}{bpar / dpar:>8.2f}")
 print("\ntarget: berth run --rm true <= 40 ms" + (" (met)" if b <= 40 else " (MISSED)"))
