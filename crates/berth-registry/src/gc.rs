@@ -2,8 +2,11 @@
 //! sweep unreferenced blobs, their dangling links and expired uploads while the registry keeps serving.
 //!
 //! Safety against writers in flight (distribution needs the registry stopped or read-only instead):
-//! - a blob younger than the grace period (by data or link mtime) is never swept, which covers uploads
-//!   finished but not yet referenced by a manifest, and blobs mounted or re-uploaded recently;
+//! - a blob younger than the grace period (by data or link mtime, or by when this process last served
+//!   it by HEAD/GET, mounted or linked it) is never swept, which covers uploads finished but not yet
+//!   referenced by a manifest, blobs mounted or re-uploaded recently, and existing blobs a client
+//!   HEADed and so will reference without uploading (Docker's push). The served time lives in memory:
+//!   an out-of-process `gc` over a serving root does not see it;
 //! - in-process writers hold the GC lock shared from validation to their last link and record the
 //!   digests they reference while a collection is marking; the sweep holds the lock exclusively and
 //!   spares everything recorded. A manifest put thus either completes before the sweep (its blobs are
@@ -39,7 +42,7 @@ pub struct GcReport {
 pub struct GcOptions {
     /// Report without removing anything.
     pub dry_run: bool,
-    /// Unreferenced blobs modified or linked more recently than this are kept.
+    /// Unreferenced blobs modified, linked or served more recently than this are kept.
     pub grace: Duration,
     /// Uploads idle for longer than this are removed.
     pub upload_ttl: Duration,
@@ -98,6 +101,8 @@ pub async fn collect(reg: &Registry, opts: &GcOptions) -> Result<GcReport, Stora
 
         let _exclusive = reg.gc.lock.write().await;
         let touched = reg.gc.end();
+        // Read under the exclusive lock: every HEAD that reported a blob present has recorded it.
+        let used = reg.gc.used_within(opts.grace);
         let mut removed: HashSet<Digest> = HashSet::new();
         for hh in list_or_empty(d, paths::BLOBS).await? {
             for hex in list_or_empty(d, &format!("{}/{hh}", paths::BLOBS)).await? {
@@ -110,7 +115,8 @@ pub async fn collect(reg: &Registry, opts: &GcOptions) -> Result<GcReport, Stora
                     Err(e) if e.is_not_found() => continue,
                     Err(e) => return Err(e),
                 };
-                let young = !older_than(info.modified, opts.grace)
+                let young = used.contains(&b)
+                    || !older_than(info.modified, opts.grace)
                     || linked_at.get(&b).is_some_and(|t| !older_than(*t, opts.grace));
                 if young {
                     continue;

@@ -54,8 +54,15 @@ fn blob_unknown(d: &Digest) -> ApiError {
 impl Registry {
     /// The size of blob `d` if repository `name` has it (a blob link or a manifest revision) and its
     /// bytes exist; `BLOB_UNKNOWN` otherwise.
+    ///
+    /// Counts as a use of the blob, which keeps it from GC for the grace period (a Docker client that
+    /// finds a layer by HEAD skips its upload). Checked and recorded under the GC lock, so a HEAD either
+    /// completes before a sweep, which then spares the blob, or after it and reports the blob gone.
     pub async fn blob_size(&self, name: &str, d: &Digest) -> Result<u64, ApiError> {
-        self.linked_size(name, d).await?.ok_or_else(|| blob_unknown(d))
+        let _gc = self.gc.lock.read().await;
+        let size = self.linked_size(name, d).await?.ok_or_else(|| blob_unknown(d))?;
+        self.gc.used(d, self.limits.gc_grace);
+        Ok(size)
     }
 
     pub(crate) async fn linked_size(&self, name: &str, d: &Digest) -> Result<Option<u64>, ApiError> {
@@ -112,6 +119,7 @@ impl Registry {
     pub(crate) async fn link_blob(&self, name: &str, d: &Digest) -> Result<(), ApiError> {
         self.driver.put_content(&paths::layer_link(name, d), Bytes::from(d.to_string())).await?;
         self.gc.touch([d.clone()]);
+        self.gc.used(d, self.limits.gc_grace);
         Ok(())
     }
 }

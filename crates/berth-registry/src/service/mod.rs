@@ -17,7 +17,7 @@ use berth_types::Digest;
 use bytes::Bytes;
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Tunables of the service.
 #[derive(Debug, Clone)]
@@ -35,16 +35,52 @@ impl Default for ServiceLimits {
 }
 
 /// Coordinates online GC with writers: writers that link or reference blobs hold `lock` shared and
-/// record what they touched while a collection is marking; the sweep holds it exclusively.
+/// record what they touched while a collection is marking; the sweep holds it exclusively. Blob
+/// HEAD/GET, mounts and links also record when they used a blob, which the sweep counts as youth.
 #[derive(Debug, Default)]
 pub(crate) struct GcGuard {
     pub(crate) lock: tokio::sync::RwLock<()>,
     touched: Mutex<Option<HashSet<Digest>>>,
+    used: Mutex<UsedBlobs>,
 }
+
+/// When each blob was last served, mounted or linked. Entries older than the grace period are pruned
+/// at each sweep, and on insert once the map outgrows `prune_at` (doubled after each prune, so
+/// pruning stays amortised O(1) while the map is bounded by the blobs used within one grace period).
+#[derive(Debug, Default)]
+struct UsedBlobs {
+    at: HashMap<Digest, Instant>,
+    prune_at: usize,
+}
+
+/// Below this many entries the used-blob map is pruned only by the sweep.
+const USED_PRUNE_MIN: usize = 10_000;
 
 impl GcGuard {
     fn touched(&self) -> MutexGuard<'_, Option<HashSet<Digest>>> {
         self.touched.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn used_blobs(&self) -> MutexGuard<'_, UsedBlobs> {
+        self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that blob `d` was just served to a client, mounted or linked, so a sweep within `grace`
+    /// spares it: Docker HEADs a layer, skips uploading it when it exists, then puts a manifest naming it.
+    pub(crate) fn used(&self, d: &Digest, grace: Duration) {
+        let mut u = self.used_blobs();
+        u.at.insert(d.clone(), Instant::now());
+        if u.at.len() > u.prune_at.max(USED_PRUNE_MIN) {
+            u.at.retain(|_, t| t.elapsed() < grace);
+            u.prune_at = 2 * u.at.len();
+        }
+    }
+
+    /// Forgets blobs not used within `grace` and returns the rest.
+    pub(crate) fn used_within(&self, grace: Duration) -> HashSet<Digest> {
+        let mut u = self.used_blobs();
+        u.at.retain(|_, t| t.elapsed() < grace);
+        u.at.keys().cloned().collect()
     }
 
     /// Records that `digests` were just referenced, if a collection is marking.

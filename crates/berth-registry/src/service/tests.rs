@@ -63,3 +63,35 @@ async fn blobs_are_stored_once_and_visible_only_where_linked() {
     assert!(!r.blob_mount("d", "nope", &d).await.unwrap());
     assert_eq!(r.blob_size("c", &d).await.unwrap(), 1);
 }
+
+/// Docker's push of an existing layer: HEAD finds it, the upload is skipped, the manifest names it.
+/// A sweep between the HEAD and the manifest put must spare the blob even though it is old.
+#[tokio::test]
+async fn gc_spares_an_old_blob_served_within_the_grace_period() {
+    let grace = std::time::Duration::from_secs(1);
+    let r = Registry::new(Driver::Mem(MemDriver::new()), ServiceLimits { gc_grace: grace, ..ServiceLimits::default() });
+    let opts = crate::gc::GcOptions { grace, ..crate::gc::GcOptions::default() };
+    let config: &'static [u8] = br#"{"architecture":"amd64","os":"linux"}"#;
+    let (layer, control): (&'static [u8], &'static [u8]) = (b"layer", b"control");
+    for blob in [config, layer, control] {
+        r.blob_put("a", &Digest::of(blob), body(vec![blob])).await.unwrap();
+    }
+    // Older than the grace period by mtime, link time and (upload) use.
+    tokio::time::sleep(grace + std::time::Duration::from_millis(100)).await;
+    r.blob_size("a", &Digest::of(config)).await.unwrap();
+    r.blob_size("a", &Digest::of(layer)).await.unwrap();
+
+    let report = crate::gc::collect(&r, &opts).await.unwrap();
+    assert_eq!(report.blobs_removed, vec![Digest::of(control)]);
+    assert_eq!(r.blob_size("a", &Digest::of(control)).await.unwrap_err().code, ErrorCode::BlobUnknown);
+    let descriptor =
+        |mt: &str, data: &[u8]| serde_json::json!({ "mediaType": mt, "digest": Digest::of(data), "size": data.len() });
+    let m = serde_json::json!({
+        "schemaVersion": 2,
+        "mediaType": crate::manifest::OCI_MANIFEST,
+        "config": descriptor("application/vnd.oci.image.config.v1+json", config),
+        "layers": [descriptor("application/vnd.oci.image.layer.v1.tar", layer)],
+    });
+    let m = Bytes::from(serde_json::to_vec(&m).unwrap());
+    r.manifest_put("a", &ManifestRef::Tag("v1".into()), None, m).await.unwrap();
+}
