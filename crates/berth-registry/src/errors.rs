@@ -226,6 +226,15 @@ pub enum RegistryError {
         #[source]
         source: std::io::Error,
     },
+    /// The token signing key in the root could not be read or written.
+    #[error("cannot use the token signing key {path}")]
+    TokenKey {
+        /// The key file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
     /// An `--auth` value could not be parsed.
     #[error("invalid auth setting {0:?}: expected none, htpasswd:FILE or token:FILE[,realm=URL][,service=NAME]")]
     AuthSpec(String),
@@ -238,7 +247,7 @@ impl HasKind for RegistryError {
     fn kind(&self) -> ErrorKind {
         match self {
             RegistryError::Bind { .. } => ErrorKind::Unavailable,
-            RegistryError::Tls { .. } | RegistryError::AuthSpec(_) | RegistryError::Htpasswd { .. } => {
+            RegistryError::Tls { .. } | RegistryError::AuthSpec(_) | RegistryError::Htpasswd { .. } | RegistryError::TokenKey { .. } => {
                 ErrorKind::InvalidArgument
             }
             RegistryError::Storage(e) => e.kind(),

@@ -113,7 +113,8 @@ impl Server {
             (None, Some(k)) => return Err(RegistryError::Tls { path: k.clone(), reason: "--tls-cert missing".into() }),
             (None, None) => None,
         };
-        let auth = Authorizer::load(&config.auth, config.anonymous_pull.clone())?;
+        let key_file = matches!(config.storage, StorageChoice::Filesystem).then(|| config.root.join("token.key"));
+        let auth = Authorizer::load(&config.auth, config.anonymous_pull.clone(), key_file.as_deref())?;
         let driver = match config.storage {
             StorageChoice::Filesystem => Driver::Fs(FsDriver::new(&config.root)),
             StorageChoice::Memory => Driver::Mem(MemDriver::new()),

@@ -227,3 +227,43 @@ fn tokio_stream(
 ) -> impl futures_util::Stream<Item = Result<Vec<u8>, std::io::Error>> {
     futures_util::stream::poll_fn(move |cx| rx.poll_recv(cx))
 }
+
+#[tokio::test]
+async fn tokens_stay_valid_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = |d: &std::path::Path| {
+        let mut c = berth_registry::RegistryConfig::new("127.0.0.1:0".parse().unwrap(), d.join("root"));
+        c.gc_interval = None;
+        c.auth = AuthConfig::Token(TokenConfig { htpasswd: htpasswd(d), realm: None, service: "test-registry".into(), ttl: Duration::from_secs(60) });
+        c
+    };
+    let serve = |cfg| async move {
+        let server = berth_registry::Server::bind(cfg).await.unwrap();
+        let url = format!("http://{}", server.local_addr());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(server.run(async move {
+            let _ = rx.await;
+        }));
+        (url, tx, task)
+    };
+    let c = client();
+    let (url, stop, task) = serve(config(dir.path())).await;
+    let r = c.get(format!("{url}/token?service=test-registry&scope=repository:p:pull")).basic_auth("alice", Some("secret")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let token = r.json::<Value>().await.unwrap()["token"].as_str().unwrap().to_string();
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+    // The signing key is kept in the root, private.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir.path().join("root/token.key")).unwrap().permissions().mode();
+    assert_eq!(mode & 0o777, 0o600);
+    // A restarted registry on the same root accepts the token it issued before.
+    let (url, stop, task) = serve(config(dir.path())).await;
+    let r = c.get(format!("{url}/v2/p/tags/list")).bearer_auth(&token).send().await.unwrap();
+    assert_ne!(r.status(), StatusCode::UNAUTHORIZED, "the token survives the restart");
+    assert_eq!(error_code(r).await, "NAME_UNKNOWN");
+    let r = c.get(format!("{url}/v2/p/tags/list")).bearer_auth("garbage.token.value").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let _ = stop.send(());
+    task.await.unwrap().unwrap();
+}

@@ -151,11 +151,18 @@ pub fn pattern_matches(pattern: &str, name: &str) -> bool {
 impl Authorizer {
     /// Loads the credentials `cfg` names; repositories matching `anonymous_pull` may be pulled without
     /// credentials.
-    pub fn load(cfg: &AuthConfig, anonymous_pull: Vec<String>) -> Result<Authorizer, RegistryError> {
+    /// `key_file`: where the token signing key is kept (None: a per-process key).
+    pub fn load(cfg: &AuthConfig, anonymous_pull: Vec<String>, key_file: Option<&std::path::Path>) -> Result<Authorizer, RegistryError> {
         let mode = match cfg {
             AuthConfig::None => Mode::Open,
             AuthConfig::Htpasswd(p) => Mode::Basic(Htpasswd::load(p)?),
-            AuthConfig::Token(t) => Mode::Token { users: Htpasswd::load(&t.htpasswd)?, key: TokenKey::random(), cfg: t.clone() },
+            AuthConfig::Token(t) => {
+                let key = match key_file {
+                    Some(f) => TokenKey::load_or_create(f).map_err(|source| RegistryError::TokenKey { path: f.to_path_buf(), source })?,
+                    None => TokenKey::random(),
+                };
+                Mode::Token { users: Htpasswd::load(&t.htpasswd)?, key, cfg: t.clone() }
+            }
         };
         Ok(Authorizer { mode, anonymous_pull })
     }

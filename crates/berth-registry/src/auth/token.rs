@@ -1,5 +1,6 @@
-//! Bearer tokens: JWT-shaped (`header.claims.signature`, HS256) with a per-process random key, so
-//! they are short-lived by construction and die with the process.
+//! Bearer tokens: JWT-shaped (`header.claims.signature`, HS256) with a random key kept in the
+//! registry's root (`token.key`, mode 0600), so tokens stay valid across a restart until they expire;
+//! an in-memory registry uses a per-process key.
 
 use base64::engine::general_purpose::URL_SAFE_NO_PAD as B64;
 use base64::Engine;
@@ -55,6 +56,29 @@ fn now() -> u64 {
 }
 
 impl TokenKey {
+    /// The key stored at `path`, or a new one written there (atomically, mode 0600) when absent.
+    pub(super) fn load_or_create(path: &std::path::Path) -> std::io::Result<TokenKey> {
+        match std::fs::read(path) {
+            Ok(bytes) if bytes.len() == 32 => {
+                let mut key = [0u8; 32];
+                key.copy_from_slice(&bytes);
+                Ok(TokenKey { key })
+            }
+            Ok(_) => Err(std::io::Error::other(format!("{} is not a 32-byte key", path.display()))),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                let k = TokenKey::random();
+                if let Some(dir) = path.parent() {
+                    std::fs::create_dir_all(dir)?;
+                }
+                berth_types::persist::atomic_write(path, &k.key)?;
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))?;
+                Ok(k)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     pub(super) fn random() -> TokenKey {
         let mut key = [0u8; 32];
         rand::thread_rng().fill_bytes(&mut key);
