@@ -2,12 +2,12 @@
 //! mode 0600, `credsStore`/`credHelpers` honoured) and travel to the daemon in `X-Registry-Auth`.
 
 use crate::cli::{LoginArgs, PullArgs};
+use crate::render::progress::ProgressRenderer;
 use berth_client::Client;
 use berth_distribution::config::ConfigFile;
 use berth_distribution::Credentials;
 use berth_types::Reference;
 use http::Method;
-use std::collections::HashSet;
 use std::io::{BufRead, IsTerminal, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,35 +30,21 @@ fn auth_header(registry: &str) -> anyhow::Result<Option<String>> {
     Ok(Some(base64::engine::general_purpose::URL_SAFE.encode(serde_json::to_vec(&json)?)))
 }
 
-/// Renders a pull/push stream: one line per state change (progress updates are shown only on a
-/// terminal, overwriting the line).
+/// Renders a pull/push stream on stdout as the docker CLI does: layer lines updated in place on a
+/// terminal, plain lines otherwise.
 async fn render(resp: http::Response<hyper::body::Incoming>, quiet: bool) -> anyhow::Result<()> {
     render_to(resp, quiet, std::io::stdout()).await
 }
 
-async fn render_to(resp: http::Response<hyper::body::Incoming>, quiet: bool, mut out: impl Write + IsTerminal) -> anyhow::Result<()> {
+async fn render_to(resp: http::Response<hyper::body::Incoming>, quiet: bool, out: impl Write + IsTerminal) -> anyhow::Result<()> {
     let tty = out.is_terminal();
-    let mut seen: HashSet<(String, String)> = HashSet::new();
+    let mut renderer = ProgressRenderer::new(out, tty);
+    // Like the docker CLI, a failed write (a closed pipe) does not fail the pull itself: the rest of
+    // the progress is dropped and the operation runs to its end.
+    let mut broken = quiet;
     berth_client::json_stream(resp, |m| {
-        if quiet {
-            return;
-        }
-        let status = m.status.clone().unwrap_or_default();
-        let line = match &m.id {
-            Some(id) => format!("{id}: {status}"),
-            None => status.clone(),
-        };
-        let is_progress = m.progress_detail.as_ref().is_some_and(|d| d.total.is_some());
-        if is_progress {
-            if tty {
-                let d = m.progress_detail.clone().unwrap_or_default();
-                let _ = write!(out, "\r{line} {}/{}\x1b[K", crate::render::units::human_size(d.current.unwrap_or(0) as f64), crate::render::units::human_size(d.total.unwrap_or(0) as f64));
-                let _ = out.flush();
-            }
-            return;
-        }
-        if seen.insert((m.id.clone().unwrap_or_default(), status)) {
-            let _ = writeln!(out, "{}{line}", if tty { "\r\x1b[K" } else { "" });
+        if !broken {
+            broken = renderer.render(m).is_err();
         }
     })
     .await?;
