@@ -82,7 +82,7 @@ impl IgnoreMatcher {
 }
 
 /// Go's `filepath.Clean` for relative, `/`-separated paths, with the leading `/` removed.
-pub(crate) fn clean(p: &str) -> String {
+pub fn clean(p: &str) -> String {
     let mut out: Vec<&str> = Vec::new();
     for c in p.split('/') {
         match c {

@@ -54,20 +54,9 @@ fn check_destination(kind: &str, dst: &str) -> Result<String, ServiceError> {
     Ok(clean)
 }
 
-/// Lexical clean of an absolute path (`/a//b/./c/` → `/a/b/c`; `..` kept out by the runtime's
-/// in-root resolution, here only normalised).
+/// Lexical clean of an absolute path (`/a//b/./c/` → `/a/b/c`), as Go's `filepath.Clean`.
 fn clean_path(p: &str) -> String {
-    let mut out: Vec<&str> = vec![];
-    for c in p.split('/') {
-        match c {
-            "" | "." => {}
-            ".." => {
-                out.pop();
-            }
-            c => out.push(c),
-        }
-    }
-    format!("/{}", out.join("/"))
+    format!("/{}", berth_build::dockerignore::clean(p))
 }
 
 /// Parses one `-v` bind string: `SRC:DST[:MODE]` (SRC a host path or a volume name).
