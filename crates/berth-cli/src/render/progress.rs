@@ -131,24 +131,9 @@ pub fn bar(d: &ProgressDetail) -> String {
     }
 }
 
-/// go-units `HumanSize` (four significant digits, decimal units), which Docker's bar uses; the
-/// tables use three (`render::units::human_size`).
+/// go-units `HumanSize` (four significant digits), which Docker's bar uses.
 fn human_size(bytes: f64) -> String {
-    const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
-    let mut v = bytes;
-    let mut i = 0;
-    while v >= 1000.0 && i < UNITS.len() - 1 {
-        v /= 1000.0;
-        i += 1;
-    }
-    if v <= 0.0 {
-        return format!("0{}", UNITS[i]);
-    }
-    // `%.4g`: four significant digits, trailing zeros dropped.
-    let decimals = (3 - v.log10().floor() as i32).max(0) as usize;
-    let s = format!("{v:.decimals$}");
-    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
-    format!("{s}{}", UNITS[i])
+    crate::render::units::human_size_digits(bytes, 4)
 }
 
 #[cfg(test)]

@@ -2,6 +2,12 @@
 
 /// `HumanSizeWithPrecision(size, 3)`: decimal units, three significant digits (`4.26MB`, `123B`).
 pub fn human_size(bytes: f64) -> String {
+    human_size_digits(bytes, 3)
+}
+
+/// `HumanSizeWithPrecision(size, digits)`: decimal units, `digits` significant digits (Go's `%.Ng`
+/// for values below 1000); the progress bars use 4 (`HumanSize`), the tables 3.
+pub fn human_size_digits(bytes: f64, digits: i32) -> String {
     const UNITS: [&str; 9] = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
     let mut v = bytes;
     let mut i = 0;
@@ -9,23 +15,14 @@ pub fn human_size(bytes: f64) -> String {
         v /= 1000.0;
         i += 1;
     }
-    format!("{}{}", format_g3(v), UNITS[i])
-}
-
-/// Go's `%.3g` for values below 1000.
-fn format_g3(v: f64) -> String {
-    if v == 0.0 {
-        return "0".into();
+    if v <= 0.0 {
+        return format!("0{}", UNITS[i]);
     }
-    let digits = v.abs().log10().floor() as i32;
-    let decimals = (2 - digits).max(0) as usize;
+    let decimals = (digits - 1 - v.log10().floor() as i32).max(0) as usize;
     let s = format!("{v:.decimals$}");
-    // %g drops trailing zeros; 999.5 rounds to "1000" which %g would print as "1e+03": keep it simple.
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        s
-    }
+    // %g drops trailing zeros.
+    let s = if s.contains('.') { s.trim_end_matches('0').trim_end_matches('.').to_string() } else { s };
+    format!("{s}{}", UNITS[i])
 }
 
 pub use berth_api::units::{human_binary_size, human_duration};
