@@ -164,7 +164,10 @@ impl HasKind for DistributionError {
 
 /// Turns a reqwest connection error into Go's wording (`dial tcp ADDR: connect: connection refused`),
 /// which is what users of Docker search for.
-pub(crate) fn describe_transport(e: &reqwest::Error) -> String {
+pub fn describe_transport(e: &reqwest::Error) -> String {
+    if e.is_timeout() {
+        return "i/o timeout".to_string();
+    }
     let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(s) = src {
         if let Some(io) = s.downcast_ref::<io::Error>() {

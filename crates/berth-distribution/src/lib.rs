@@ -25,7 +25,7 @@ mod stream;
 mod transport;
 
 pub use auth::Credentials;
-pub use error::DistributionError;
+pub use error::{describe_transport, DistributionError};
 pub use progress::Progress;
 pub use pull::PullResult;
 pub use push::PushResult;

@@ -299,8 +299,8 @@ async fn download(url: &str, path: &Path) -> Result<Fetched, String> {
         .connect_timeout(CONNECT_TIMEOUT)
         .read_timeout(READ_TIMEOUT)
         .build()
-        .map_err(|e| describe_transport(&e))?;
-    let mut resp = client.get(url).send().await.map_err(|e| describe_transport(&e))?;
+        .map_err(|e| berth_distribution::describe_transport(&e))?;
+    let mut resp = client.get(url).send().await.map_err(|e| berth_distribution::describe_transport(&e))?;
     let status = resp.status();
     if !status.is_success() {
         return Err(format!("unexpected status {status}"));
@@ -314,7 +314,7 @@ async fn download(url: &str, path: &Path) -> Result<Fetched, String> {
     let filename = header(http::header::CONTENT_DISPOSITION).and_then(|v| disposition_filename(&v));
     let mut file = std::fs::File::create(path).map_err(|e| format!("create {}: {e}", path.display()))?;
     let mut total = 0u64;
-    while let Some(chunk) = resp.chunk().await.map_err(|e| describe_transport(&e))? {
+    while let Some(chunk) = resp.chunk().await.map_err(|e| berth_distribution::describe_transport(&e))? {
         total += chunk.len() as u64;
         if total > MAX_DOWNLOAD {
             return Err(format!("the body exceeds the {MAX_DOWNLOAD}-byte limit"));
@@ -332,36 +332,6 @@ fn disposition_filename(v: &str) -> Option<String> {
         let val = val.strip_prefix('"').and_then(|x| x.strip_suffix('"')).unwrap_or(val);
         (k.trim().eq_ignore_ascii_case("filename") && !val.is_empty()).then(|| val.replace("\\\"", "\""))
     })
-}
-
-/// A reqwest failure in Go's wording, which is what Docker users search for: the innermost I/O
-/// error (`connect: connection refused`), prefixed with `dial tcp ADDR` when connecting failed.
-fn describe_transport(e: &reqwest::Error) -> String {
-    if e.is_timeout() {
-        return "i/o timeout".to_string();
-    }
-    let mut src: Option<&(dyn std::error::Error + 'static)> = Some(e);
-    let mut last = e.to_string();
-    while let Some(s) = src {
-        if let Some(io) = s.downcast_ref::<std::io::Error>() {
-            let what = match io.kind() {
-                std::io::ErrorKind::ConnectionRefused => "connect: connection refused".to_string(),
-                std::io::ErrorKind::ConnectionReset => "read: connection reset by peer".to_string(),
-                std::io::ErrorKind::TimedOut => "i/o timeout".to_string(),
-                std::io::ErrorKind::UnexpectedEof => "unexpected EOF".to_string(),
-                _ => io.to_string(),
-            };
-            let addr = e.url().and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
-            return match addr {
-                Some(addr) if e.is_connect() => format!("dial tcp {addr}: {what}"),
-                _ => what,
-            };
-        }
-        last = s.to_string();
-        src = s.source();
-    }
-    // No I/O error underneath (DNS, TLS, HTTP framing): the innermost message is the most specific.
-    last
 }
 
 trait KindExt {
