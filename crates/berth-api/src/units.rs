@@ -80,7 +80,7 @@ pub fn parse_ram_bytes(s: &str) -> Option<i64> {
         _ => (t, 1),
     };
     let n: f64 = num.parse().ok()?;
-    (n >= 0.0).then(|| (n * mult as f64) as i64)
+    (n >= 0.0).then_some((n * mult as f64) as i64)
 }
 
 #[cfg(test)]

@@ -56,17 +56,7 @@ impl Cache {
     pub fn open(dir: &Path) -> Result<Cache, BuildError> {
         std::fs::create_dir_all(dir).map_err(BuildError::io("create", dir))?;
         let path = dir.join("index.json");
-        let index = match std::fs::read(&path) {
-            Ok(bytes) => match serde_json::from_slice::<Index>(&bytes) {
-                Ok(i) if i.version == FORMAT_VERSION => i,
-                _ => {
-                    tracing::warn!(path = %path.display(), "build cache index unreadable; starting empty");
-                    Index { version: FORMAT_VERSION, ..Default::default() }
-                }
-            },
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Index { version: FORMAT_VERSION, ..Default::default() },
-            Err(e) => return Err(BuildError::io("read", &path)(e)),
-        };
+        let index = read_index(&path)?;
         Ok(Cache { path, index })
     }
 
@@ -78,8 +68,9 @@ impl Cache {
     /// Records (and persists) the result of a step.
     pub fn put(&mut self, key: &Digest, diff_id: Digest, size: u64) -> Result<(), BuildError> {
         let entry = CacheEntry { diff_id, size, last_used: chrono::Utc::now().timestamp() };
-        self.index.entries.insert(key.hex().to_string(), entry);
-        atomic_write_json(&self.path, &self.index).map_err(BuildError::io("write", &self.path))
+        self.update(|i| {
+            i.entries.insert(key.hex().to_string(), entry.clone());
+        })
     }
 
     /// The image earlier built with this content key.
@@ -89,8 +80,20 @@ impl Cache {
 
     /// Records (and persists) the image built with this content key.
     pub fn put_image(&mut self, key: &Digest, id: Digest) -> Result<(), BuildError> {
-        self.index.images.insert(key.hex().to_string(), id);
-        atomic_write_json(&self.path, &self.index).map_err(BuildError::io("write", &self.path))
+        self.update(|i| {
+            i.images.insert(key.hex().to_string(), id.clone());
+        })
+    }
+
+    /// Applies `change` to the index on disk (merged with what other builds wrote since this one
+    /// read it: builds share the cache directory) and to this copy, and persists it atomically.
+    fn update(&mut self, change: impl Fn(&mut Index)) -> Result<(), BuildError> {
+        static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+        let _guard = WRITER.lock().unwrap_or_else(|e| e.into_inner());
+        let mut disk = read_index(&self.path)?;
+        change(&mut disk);
+        change(&mut self.index);
+        atomic_write_json(&self.path, &disk).map_err(BuildError::io("write", &self.path))
     }
 
     /// Number of entries.
@@ -102,6 +105,21 @@ impl Cache {
     pub fn is_empty(&self) -> bool {
         self.index.entries.is_empty()
     }
+}
+
+/// Reads an index; a missing, corrupt or newer-format one reads as empty.
+fn read_index(path: &Path) -> Result<Index, BuildError> {
+    Ok(match std::fs::read(path) {
+        Ok(bytes) => match serde_json::from_slice::<Index>(&bytes) {
+            Ok(i) if i.version == FORMAT_VERSION => i,
+            _ => {
+                tracing::warn!(path = %path.display(), "build cache index unreadable; starting empty");
+                Index { version: FORMAT_VERSION, ..Default::default() }
+            }
+        },
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Index { version: FORMAT_VERSION, ..Default::default() },
+        Err(e) => return Err(BuildError::io("read", path)(e)),
+    })
 }
 
 /// What [`prune_cache`] removed.

@@ -44,6 +44,22 @@ pub enum BuildError {
     BaseImageMissing {
         /// The image as named in the Dockerfile (after substitution).
         reference: String,
+        /// The platform asked for (`FROM --platform` or `--platform`), if any.
+        platform: Option<String>,
+    },
+    /// Another stage of the build failed, so this one stopped.
+    #[error("build stopped: another stage failed")]
+    Aborted,
+    /// A stage asked for a platform (`FROM --platform`, `--platform`) the local image is not for.
+    /// The daemon pulls that platform's image and retries the build once.
+    #[error("image with reference {reference} was found but does not match the specified platform: wanted {wanted}, actual: {actual}")]
+    PlatformMismatch {
+        /// The image as named in the Dockerfile.
+        reference: String,
+        /// `os/arch[/variant]` asked for.
+        wanted: String,
+        /// `os/arch[/variant]` of the local image.
+        actual: String,
     },
     /// `--target` names no stage.
     #[error("target stage {0:?} could not be found")]
@@ -116,9 +132,11 @@ impl HasKind for BuildError {
         match self {
             BuildError::Parse(_) | BuildError::Instruction { .. } | BuildError::TargetNotFound(_) => ErrorKind::InvalidArgument,
             BuildError::BaseImageMissing { .. } => ErrorKind::NotFound,
+            BuildError::PlatformMismatch { .. } => ErrorKind::InvalidArgument,
             BuildError::RunFailed { .. } => ErrorKind::InvalidArgument,
             BuildError::RemoteAdd { .. } | BuildError::Fetch { .. } => ErrorKind::Unavailable,
             BuildError::Runner(_) | BuildError::Io { .. } => ErrorKind::Internal,
+            BuildError::Aborted => ErrorKind::Internal,
             BuildError::Image(e) => e.kind(),
             BuildError::Snapshot(e) => e.kind(),
             BuildError::Unpack(e) => e.kind(),

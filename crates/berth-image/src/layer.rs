@@ -243,9 +243,9 @@ pub(crate) mod tests {
             out.extend_from_slice(h.as_bytes());
             out.extend_from_slice(data);
             let pad = (512 - data.len() % 512) % 512;
-            out.extend(std::iter::repeat(0u8).take(pad));
+            out.extend(std::iter::repeat_n(0u8, pad));
         }
-        out.extend(std::iter::repeat(0u8).take(1024));
+        out.extend(std::iter::repeat_n(0u8, 1024));
         out
     }
 

@@ -80,8 +80,12 @@ fn streams(work: &Path, tty: bool, open_stdin: bool) -> Result<Streams, ShimErro
     Ok(Streams { stdio: Stdio::Pipes { stdin: in_r, stdout: out_w, stderr: err_w }, stdin, outputs: vec![(1u8, out_r), (2u8, err_r)], console: None })
 }
 
+/// The shim's ends of a started process's stdio: its stdin writer, its (stream number, reader)
+/// outputs and the PTY master if it has a terminal.
+type StdioEnds = (Option<OwnedFd>, Vec<(u8, OwnedFd)>, Option<OwnedFd>);
+
 /// After the process started: take the PTY master if there is one.
-fn finish_streams(work: &Path, s: Streams, open_stdin: bool) -> Result<(Option<OwnedFd>, Vec<(u8, OwnedFd)>, Option<OwnedFd>), ShimError> {
+fn finish_streams(work: &Path, s: Streams, open_stdin: bool) -> Result<StdioEnds, ShimError> {
     match s.console {
         Some((l, path)) => {
             let master = crate::sys::receive_fd(&l)?;

@@ -8,7 +8,7 @@
 //! `ADD <http(s) URL>` sources are downloaded first (see [`super::remote`]).
 
 use super::dispatch::State;
-use super::fsview::{LayerDirs, MountedView};
+use super::fsview::{LayerDirs, SourceView};
 use super::remote;
 use super::{BuildEvent, Builder};
 use crate::dockerignore::{clean, glob_match_str, IgnoreMatcher};
@@ -36,7 +36,7 @@ struct Entry {
 }
 
 impl Builder<'_> {
-    pub(super) fn copy(&mut self, idx: usize, st: &mut State, ins: &Instruction, args: &CopyArgs, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
+    pub(super) fn copy(&self, idx: usize, st: &mut State, ins: &Instruction, args: &CopyArgs, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
         let line = ins.line;
         let is_add = ins.keyword == "ADD";
         let vars = st.vars();
@@ -63,25 +63,12 @@ impl Builder<'_> {
         let excludes: Vec<String> = ins.flag_all("exclude").iter().map(|x| e(self, x)).collect::<Result<_, _>>()?;
         let excludes = IgnoreMatcher::from_patterns(excludes.iter().map(String::as_str));
         // The source root: the context, or a read-only view of another stage or image.
-        let mut _view: Option<(MountedView, ViewKey<'_>)> = None;
+        let mut _view: Option<SourceView<'_>> = None;
         let (root, ignore): (PathBuf, Option<&IgnoreMatcher>) = match ins.flag("from") {
             Some(f) if !is_add => {
-                let f = e(self, f)?;
-                let layers = match self.stage_ref(&f, idx) {
-                    Some(dep) => self.results.get(&dep).map(|r| r.layers.clone()).ok_or_else(|| self.instruction_error(line, format!("stage {f} was not built")))?,
-                    None => match self.store.get(&f) {
-                        Ok(img) => img.layers.clone(),
-                        Err(berth_image::ImageError::NotFound(_)) => return Err(BuildError::BaseImageMissing { reference: f }),
-                        Err(err) => return Err(err.into()),
-                    },
-                };
-                let chain = self.ensure_chain(&layers)?;
-                let key = format!("build-view-{}", &berth_types::random_id()[..16]);
-                let mounts = self.snapshots.view(&key, chain.as_deref())?;
-                let vk = ViewKey { snapshots: self.snapshots, key };
-                let mv = MountedView::mount(&mounts, self.tmp.join(format!("view-{}", &vk.key[11..])))?;
-                let dir = mv.dir.clone();
-                _view = Some((mv, vk));
+                let view = self.source_view(idx, line, &e(self, f)?)?;
+                let dir = view.dir().to_path_buf();
+                _view = Some(view);
                 (dir, None)
             }
             _ => (self.opts.context_dir.clone(), Some(&self.ignore)),
@@ -119,7 +106,7 @@ impl Builder<'_> {
                 return Err(self.instruction_error(line, format!("{} failed: file not found in build context or excluded by .dockerignore: stat {s}: file does not exist", ins.keyword)));
             }
             for m in matches {
-                let host = resolve_in_root(&root, &m).ok_or_else(|| self.instruction_error(line, format!("{} failed: {m} resolves outside its root", ins.keyword)))?;
+                let host = resolve_in_root(&root, &m, false).ok_or_else(|| self.instruction_error(line, format!("{} failed: {m} resolves outside its root", ins.keyword)))?;
                 srcs.push((m, host));
             }
         }
@@ -216,18 +203,6 @@ impl Builder<'_> {
     }
 }
 
-/// Removes a read-only view snapshot when the copy is done.
-struct ViewKey<'a> {
-    snapshots: &'a dyn berth_snapshot::Snapshotter,
-    key: String,
-}
-
-impl Drop for ViewKey<'_> {
-    fn drop(&mut self) {
-        let _ = self.snapshots.remove(&self.key);
-    }
-}
-
 fn entry_for(host: &Path, md: &std::fs::Metadata, mode: &dyn Fn(u32) -> u32, uid: u64, gid: u64, clamp: &dyn Fn(i64) -> i64) -> Result<Entry, BuildError> {
     let body = if md.file_type().is_symlink() {
         Body::Symlink(std::fs::read_link(host).map_err(BuildError::io("readlink", host))?)
@@ -295,7 +270,7 @@ fn expand_glob(root: &Path, pattern: &str) -> Vec<String> {
                 let mut names: Vec<String> = rd.filter_map(|e| e.ok()).map(|e| e.file_name().to_string_lossy().into_owned()).filter(|n| glob_match_str(comp, n)).collect();
                 names.sort();
                 next.extend(names.iter().map(|n| join(n)));
-            } else if resolve_in_root(root, &join(comp)).is_some_and(|p| p.symlink_metadata().is_ok()) {
+            } else if resolve_in_root(root, &join(comp), false).is_some_and(|p| p.symlink_metadata().is_ok()) {
                 next.push(join(comp));
             }
         }
@@ -305,8 +280,9 @@ fn expand_glob(root: &Path, pattern: &str) -> Vec<String> {
 }
 
 /// Resolves `rel` inside `root`, following symlinks as if `root` were `/` (Docker's
-/// `FollowSymlinkInScope`), so no source can name a file outside its root.
-fn resolve_in_root(root: &Path, rel: &str) -> Option<PathBuf> {
+/// `FollowSymlinkInScope`), so no source can name a file outside its root. A final symlink is
+/// followed only with `follow_last` (`COPY` copies it as a link; a bind mount needs its target).
+pub(crate) fn resolve_in_root(root: &Path, rel: &str, follow_last: bool) -> Option<PathBuf> {
     let mut todo: Vec<String> = rel.split('/').filter(|c| !c.is_empty()).rev().map(String::from).collect();
     let mut done: Vec<String> = Vec::new();
     let mut hops = 0;
@@ -321,7 +297,7 @@ fn resolve_in_root(root: &Path, rel: &str) -> Option<PathBuf> {
         }
         let p = root.join(done.join("/")).join(&c);
         match std::fs::symlink_metadata(&p) {
-            Ok(md) if md.file_type().is_symlink() && !todo.is_empty() => {
+            Ok(md) if md.file_type().is_symlink() && (follow_last || !todo.is_empty()) => {
                 hops += 1;
                 if hops > 40 {
                     return None;

@@ -1,5 +1,6 @@
 //! One stage, instruction by instruction: Docker's `dispatchers.go`.
 
+use super::fsview::SourceView;
 use super::{BuildEvent, Builder, RunMount, RunMountKind, RunStep, StageResult};
 use crate::error::BuildError;
 use crate::parser::{CmdLine, Command, Health, Instruction};
@@ -68,29 +69,49 @@ impl Drop for ActiveSnapshot<'_> {
 }
 
 impl<'a> Builder<'a> {
-    pub(super) fn run_stage(&mut self, idx: usize, events: &mut dyn FnMut(BuildEvent)) -> Result<StageResult, BuildError> {
+    /// Builds stage `idx`, numbering its steps from `first_step`.
+    pub(super) fn run_stage(&self, idx: usize, first_step: usize, events: &mut dyn FnMut(BuildEvent)) -> Result<StageResult, BuildError> {
         let stage = &self.df.stages[idx];
         let from = &stage.from;
-        self.step += 1;
-        events(BuildEvent::Step { n: self.step, total: self.total, text: from.original.clone() });
+        let mut step = first_step;
+        events(BuildEvent::Step { n: step, total: self.total, text: from.original.clone() });
         let Command::From { image, .. } = &from.command else {
             return Err(self.instruction_error(from.line, "a build stage must start with FROM"));
         };
         let image = self.expand(from.line, image, &self.global_args)?;
-        let (os, arch) = self.platform();
+        // `FROM --platform=…` (args expanded), else the build's `--platform`; only an explicit one is
+        // checked against a local image, as Docker does.
+        let explicit = match from.flag("platform") {
+            Some(p) => Some(self.expand(from.line, p, &self.global_args)?),
+            None => self.opts.platform.clone(),
+        };
+        let platform = match explicit.as_deref() {
+            Some(p) => Some(super::Platform::parse(p).ok_or_else(|| self.instruction_error(from.line, format!("invalid platform {p:?}: expected os/arch[/variant]")))?),
+            None => None,
+        };
         let (config, layers, key) = if image.eq_ignore_ascii_case("scratch") {
-            let config = ImageConfig { architecture: arch, os, rootfs: RootFs { kind: "layers".into(), diff_ids: vec![] }, config: Some(ContainerConfig::default()), ..Default::default() };
+            let p = platform.clone().unwrap_or_else(|| self.platform());
+            let variant = (!p.variant.is_empty()).then(|| p.variant.clone());
+            let config = ImageConfig { architecture: p.arch, os: p.os, variant, rootfs: RootFs { kind: "layers".into(), diff_ids: vec![] }, config: Some(ContainerConfig::default()), ..Default::default() };
             (config, Vec::new(), Digest::of(b"scratch"))
         } else if let Some(dep) = self.stage_ref(&image, idx).filter(|_| image.parse::<usize>().is_err()) {
-            let r = self.results.get(&dep).cloned().ok_or_else(|| self.instruction_error(from.line, format!("stage {image} was not built")))?;
+            let r = self.results.lock().unwrap_or_else(|e| e.into_inner()).get(&dep).cloned().ok_or_else(|| self.instruction_error(from.line, format!("stage {image} was not built")))?;
             let key = Digest::of(serde_json::to_string(&(&r.config.rootfs, &r.config.config)).unwrap_or_default().as_bytes());
             (r.config, r.layers, key)
         } else {
             let img = match self.store.get(&image) {
                 Ok(i) => i,
-                Err(berth_image::ImageError::NotFound(_)) => return Err(BuildError::BaseImageMissing { reference: image }),
+                Err(berth_image::ImageError::NotFound(_)) => return Err(BuildError::BaseImageMissing { reference: image, platform: explicit }),
                 Err(e) => return Err(e.into()),
             };
+            if let Some(p) = platform.filter(|p| !p.matches(&img.config)) {
+                let c = &img.config;
+                let actual = match c.variant.as_deref().filter(|v| !v.is_empty()) {
+                    Some(v) => format!("{}/{}/{v}", c.os, c.architecture),
+                    None => format!("{}/{}", c.os, c.architecture),
+                };
+                return Err(BuildError::PlatformMismatch { reference: image, wanted: p.to_string(), actual });
+            }
             ((*img.config).clone(), img.layers.clone(), img.id.clone())
         };
         let mut st = State { config, layers, args: BTreeMap::new(), key, cmd_set: false };
@@ -103,15 +124,18 @@ impl<'a> Builder<'a> {
             self.dispatch(idx, &mut st, ins, events)?;
         }
         for ins in &stage.instructions {
-            self.step += 1;
-            events(BuildEvent::Step { n: self.step, total: self.total, text: ins.original.clone() });
+            if self.aborted() {
+                return Err(BuildError::Aborted);
+            }
+            step += 1;
+            events(BuildEvent::Step { n: step, total: self.total, text: ins.original.clone() });
             self.dispatch(idx, &mut st, ins, events)?;
             events(BuildEvent::StepDone(st.key.clone()));
         }
         Ok(StageResult { config: st.config, layers: st.layers })
     }
 
-    fn dispatch(&mut self, idx: usize, st: &mut State, ins: &Instruction, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
+    fn dispatch(&self, idx: usize, st: &mut State, ins: &Instruction, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
         let line = ins.line;
         let vars = st.vars();
         let ex = |b: &Self, w: &str| b.expand(line, w, &vars);
@@ -147,7 +171,7 @@ impl<'a> Builder<'a> {
                         None => (w.clone(), None),
                     };
                     let value = self.opts.build_args.get(&name).cloned().or(default).or_else(|| self.global_args.get(&name).cloned());
-                    self.consumed.insert(name.clone());
+                    self.consumed.lock().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
                     st.args.insert(name, value);
                 }
             }
@@ -253,7 +277,7 @@ impl<'a> Builder<'a> {
         if self.opts.no_cache {
             return false;
         }
-        let Some(e) = self.cache.get(key) else { return false };
+        let Some(e) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(key).cloned() else { return false };
         if !self.store.content().contains(&e.diff_id) {
             return false;
         }
@@ -271,7 +295,7 @@ impl<'a> Builder<'a> {
     }
 
     /// Writes the active snapshot's changes as a layer, commits it under the new chain id and records it.
-    pub(crate) fn finish_layer(&mut self, st: &mut State, mut active: ActiveSnapshot<'a>, key: &Digest, created_by: &str) -> Result<(), BuildError> {
+    pub(crate) fn finish_layer(&self, st: &mut State, mut active: ActiveSnapshot<'a>, key: &Digest, created_by: &str) -> Result<(), BuildError> {
         let upper = self.snapshots.upper_dir(&active.key)?;
         if let Some(epoch) = self.epoch {
             super::fsview::clamp_mtimes(&upper, epoch)?;
@@ -296,7 +320,7 @@ impl<'a> Builder<'a> {
         }
         drop(active);
         if !self.opts.no_cache {
-            self.cache.put(key, stats.diff_id.clone(), stats.size)?;
+            self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(key, stats.diff_id.clone(), stats.size)?;
         }
         self.push_layer_history(st, created_by, key);
         Ok(())
@@ -311,7 +335,7 @@ impl<'a> Builder<'a> {
         Ok((ActiveSnapshot { snapshots: self.snapshots, key, done: false }, mounts))
     }
 
-    fn run(&mut self, _idx: usize, st: &mut State, ins: &Instruction, cmd: &CmdLine, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
+    fn run(&self, idx: usize, st: &mut State, ins: &Instruction, cmd: &CmdLine, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
         let args = match cmd {
             CmdLine::Exec(v) => v.clone(),
             CmdLine::Shell(s) => {
@@ -353,9 +377,12 @@ impl<'a> Builder<'a> {
         let created_by = format!("RUN {prefix}{}", args.join(" "));
         let vars = st.vars();
         let mut mounts = Vec::new();
+        let mut mount_ids = Vec::new();
+        let mut views = Vec::new();
         for m in ins.flag_all("mount") {
             let m = self.expand(ins.line, m, &vars)?;
-            if let Some(rm) = self.run_mount(ins.line, &m)? {
+            if let Some((rm, id)) = self.run_mount(idx, ins.line, &m, &mut views)? {
+                mount_ids.push(format!("{}:{}:{id}", rm.kind as u8, rm.target));
                 mounts.push(rm);
             }
         }
@@ -363,7 +390,7 @@ impl<'a> Builder<'a> {
         if !matches!(network.as_str(), "default" | "none" | "host") {
             return Err(self.instruction_error(ins.line, format!("RUN: unsupported network mode {network:?}")));
         }
-        let key = Digest::of(format!("{}\nRUN\n{created_by}\n{:?}\n{network}\n{}", st.key, mounts.iter().map(|m| (&m.target, m.kind as u8)).collect::<Vec<_>>(), cc.user.clone().unwrap_or_default()).as_bytes());
+        let key = Digest::of(format!("{}\nRUN\n{created_by}\n{mount_ids:?}\n{network}\n{}", st.key, cc.user.clone().unwrap_or_default()).as_bytes());
         if self.try_cache(st, &key, &created_by, events) {
             return Ok(());
         }
@@ -392,8 +419,10 @@ impl<'a> Builder<'a> {
         self.finish_layer(st, active, &key, &created_by)
     }
 
-    /// Resolves one `--mount=type=…,target=…` spec.
-    fn run_mount(&self, line: usize, spec: &str) -> Result<Option<RunMount>, BuildError> {
+    /// Resolves one `--mount=type=…,target=…` spec, with what identifies its content for the cache
+    /// (a bind's source tree; nothing for caches, tmpfs and secrets, which do not key the step).
+    /// Views of other stages or images it mounts are kept in `views` until the step is done.
+    fn run_mount(&self, idx: usize, line: usize, spec: &str, views: &mut Vec<SourceView<'a>>) -> Result<Option<(RunMount, String)>, BuildError> {
         let mut kv = BTreeMap::new();
         for part in spec.split(',') {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -404,7 +433,10 @@ impl<'a> Builder<'a> {
         let target = get(&["target", "dst", "destination"]);
         let ro = |default: bool| get(&["readonly", "ro"]).map(|v| v != "false").or(get(&["rw", "readwrite"]).map(|v| v == "false")).unwrap_or(default);
         let need_target = || target.clone().ok_or_else(|| self.instruction_error(line, format!("RUN --mount: type={kind} requires a target")));
-        Ok(Some(match kind.as_str() {
+        if kind != "bind" && get(&["from"]).is_some() {
+            return Err(self.instruction_error(line, format!("RUN --mount: from= is only supported with type=bind, not type={kind}")));
+        }
+        Ok(Some((match kind.as_str() {
             "cache" => {
                 let target = need_target()?;
                 let id = get(&["id"]).unwrap_or_else(|| target.clone());
@@ -417,17 +449,25 @@ impl<'a> Builder<'a> {
                 RunMount { kind: RunMountKind::Tmpfs, source: None, target: need_target()?, readonly: false, size }
             }
             "bind" => {
-                if get(&["from"]).is_some() {
-                    return Err(self.instruction_error(line, "RUN --mount=type=bind,from=… is not supported yet; bind from the build context or COPY --from"));
-                }
                 let src = crate::dockerignore::clean(&get(&["source", "src"]).unwrap_or_default());
-                let path = self.opts.context_dir.join(&src);
-                let resolved = path.canonicalize().map_err(BuildError::io("resolve bind mount source", &path))?;
-                let ctx = self.opts.context_dir.canonicalize().map_err(BuildError::io("resolve", &self.opts.context_dir))?;
-                if !resolved.starts_with(&ctx) {
-                    return Err(self.instruction_error(line, format!("RUN --mount: source {src:?} leaves the build context")));
-                }
-                RunMount { kind: RunMountKind::Bind, source: Some(resolved), target: need_target()?, readonly: ro(true), size: 0 }
+                let (root, identity) = match get(&["from"]) {
+                    Some(from) => {
+                        let view = self.source_view(idx, line, &from)?;
+                        let root = view.dir().to_path_buf();
+                        let identity = format!("{}/{src}", view.chain);
+                        views.push(view);
+                        (root, Some(identity))
+                    }
+                    None => (self.opts.context_dir.clone(), None),
+                };
+                let resolved = super::copy::resolve_in_root(&root, &src, true)
+                    .filter(|p| p.exists())
+                    .ok_or_else(|| self.instruction_error(line, format!("RUN --mount: source {src:?} not found")))?;
+                let identity = match identity {
+                    Some(i) => i,
+                    None => super::fsview::tree_digest(&resolved)?.to_string(),
+                };
+                return Ok(Some((RunMount { kind: RunMountKind::Bind, source: Some(resolved), target: need_target()?, readonly: ro(true), size: 0 }, identity)));
             }
             "secret" => {
                 let id = get(&["id"]).or_else(|| target.as_ref().and_then(|t| t.rsplit('/').next().map(String::from))).unwrap_or_default();
@@ -441,7 +481,7 @@ impl<'a> Builder<'a> {
                 }
             }
             other => return Err(self.instruction_error(line, format!("RUN --mount: unsupported mount type {other:?}"))),
-        }))
+        }, String::new())))
     }
 }
 

@@ -1,6 +1,7 @@
 //! Reading image filesystems while building: a mounted read-only view of a stage (for `COPY --from`),
 //! lookups through a committed snapshot's layer directories without mounting, and mtime clamping.
 
+use super::Builder;
 use crate::error::BuildError;
 use berth_snapshot::Mount;
 use rustix::fs::{AtFlags, Timespec, Timestamps, CWD};
@@ -46,6 +47,92 @@ impl Drop for MountedView {
         }
         let _ = std::fs::remove_dir(&self.dir);
     }
+}
+
+/// A read-only mounted view of an earlier stage or an image (`COPY --from`, `RUN --mount=from=`):
+/// unmounted, then its view snapshot removed, when dropped.
+pub(crate) struct SourceView<'a> {
+    /// The chain id of the viewed layers (`scratch` for none): what the view's content is.
+    pub chain: String,
+    mounted: MountedView,
+    _snapshot: ViewSnapshot<'a>,
+}
+
+impl SourceView<'_> {
+    /// Where the view is mounted.
+    pub fn dir(&self) -> &Path {
+        &self.mounted.dir
+    }
+}
+
+/// Removes a view snapshot (declared after the mount in [`SourceView`], so dropped after it).
+struct ViewSnapshot<'a> {
+    snapshots: &'a dyn berth_snapshot::Snapshotter,
+    key: String,
+}
+
+impl Drop for ViewSnapshot<'_> {
+    fn drop(&mut self) {
+        let _ = self.snapshots.remove(&self.key);
+    }
+}
+
+impl<'a> Builder<'a> {
+    /// Mounts a read-only view of `name`: an earlier stage of stage `idx`, else an image of the store.
+    pub(crate) fn source_view(&self, idx: usize, line: usize, name: &str) -> Result<SourceView<'a>, BuildError> {
+        let layers = match self.stage_ref(name, idx) {
+            Some(dep) => self
+                .results
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .get(&dep)
+                .map(|r| r.layers.clone())
+                .ok_or_else(|| self.instruction_error(line, format!("stage {name} was not built")))?,
+            None => match self.store.get(name) {
+                Ok(img) => img.layers.clone(),
+                Err(berth_image::ImageError::NotFound(_)) => return Err(BuildError::BaseImageMissing { reference: name.to_string(), platform: None }),
+                Err(err) => return Err(err.into()),
+            },
+        };
+        let chain = self.ensure_chain(&layers)?;
+        let key = format!("build-view-{}", &berth_types::random_id()[..16]);
+        let mounts = self.snapshots.view(&key, chain.as_deref())?;
+        let snapshot = ViewSnapshot { snapshots: self.snapshots, key };
+        let mounted = MountedView::mount(&mounts, self.tmp.join(format!("view-{}", &snapshot.key[11..])))?;
+        Ok(SourceView { chain: chain.unwrap_or_else(|| "scratch".into()), mounted, _snapshot: snapshot })
+    }
+}
+
+/// A digest of a directory tree's names, types, modes, owners and contents (not its times): the
+/// cache identity of a `RUN --mount=type=bind` of the build context.
+pub(crate) fn tree_digest(root: &Path) -> Result<berth_types::Digest, BuildError> {
+    use std::io::Write;
+    let mut h = berth_types::Sha256Writer::new(std::io::sink());
+    let mut todo = vec![PathBuf::new()];
+    while let Some(rel) = todo.pop() {
+        let path = root.join(&rel);
+        let md = std::fs::symlink_metadata(&path).map_err(BuildError::io("stat", &path))?;
+        let io = |e| BuildError::io("hash", &path)(e);
+        write!(h, "{}\0{:o}\0{}:{}\0", rel.display(), md.mode(), md.uid(), md.gid()).map_err(io)?;
+        if md.file_type().is_symlink() {
+            let target = std::fs::read_link(&path).map_err(BuildError::io("readlink", &path))?;
+            write!(h, "-> {}\0", target.display()).map_err(io)?;
+        } else if md.is_file() {
+            let mut f = std::fs::File::open(&path).map_err(BuildError::io("open", &path))?;
+            std::io::copy(&mut f, &mut h).map_err(io)?;
+        } else if md.is_dir() {
+            let mut names: Vec<_> = std::fs::read_dir(&path)
+                .map_err(BuildError::io("read directory", &path))?
+                .map(|e| e.map(|e| e.file_name()))
+                .collect::<Result<_, _>>()
+                .map_err(BuildError::io("read directory", &path))?;
+            names.sort();
+            todo.extend(names.into_iter().rev().map(|n| rel.join(n)));
+        } else {
+            write!(h, "dev {}\0", md.rdev()).map_err(io)?;
+        }
+    }
+    Ok(h.finish().1)
 }
 
 /// The layer directories of a committed snapshot, top first, read without mounting.

@@ -22,6 +22,8 @@ use berth_snapshot::{Mount, Snapshotter};
 use berth_types::Digest;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{mpsc, Mutex};
 
 pub use remote::{Fetched, Fetcher};
 
@@ -107,6 +109,8 @@ pub struct BuildOptions {
     pub quiet: bool,
     /// Secret id → host file, for `RUN --mount=type=secret`.
     pub secrets: BTreeMap<String, PathBuf>,
+    /// How many independent stages may build at once (0: the number of CPUs, at least 2, at most 8).
+    pub parallel_stages: usize,
     /// Downloads `ADD <http(s) URL>` sources; without one such an `ADD` fails with
     /// [`BuildError::RemoteAdd`].
     pub fetcher: Option<Fetcher>,
@@ -148,6 +152,67 @@ pub(crate) struct StageResult {
     pub layers: Vec<LayerRecord>,
 }
 
+/// An `os/arch[/variant]` platform.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Platform {
+    pub os: String,
+    pub arch: String,
+    pub variant: String,
+}
+
+impl Platform {
+    /// `linux/amd64`, `linux/arm/v7`, or just `arm64` (os linux); None when malformed.
+    pub fn parse(s: &str) -> Option<Platform> {
+        let parts: Vec<&str> = s.trim().split('/').collect();
+        let (os, arch, variant) = match parts.as_slice() {
+            [arch] => ("linux", *arch, ""),
+            [os, arch] => (*os, *arch, ""),
+            [os, arch, variant] => (*os, *arch, *variant),
+            _ => return None,
+        };
+        if os.is_empty() || arch.is_empty() {
+            return None;
+        }
+        // containerd's normalisation: Go's arch names, and arm64's default variant v8 left out.
+        let arch = match arch.to_ascii_lowercase().as_str() {
+            "x86_64" | "x86-64" => "amd64".to_string(),
+            "aarch64" => "arm64".to_string(),
+            a => a.to_string(),
+        };
+        let variant = match (arch.as_str(), variant.to_ascii_lowercase().as_str()) {
+            ("arm64", "v8" | "8") => String::new(),
+            (_, v) => v.to_string(),
+        };
+        Some(Platform { os: os.to_ascii_lowercase(), arch, variant })
+    }
+
+    /// The host's platform.
+    pub fn host() -> Platform {
+        Platform { os: "linux".into(), arch: berth_image::host_architecture().to_string(), variant: String::new() }
+    }
+
+    /// Whether an image config is for this platform (a missing variant matches any).
+    pub fn matches(&self, config: &ImageConfig) -> bool {
+        config.os == self.os && config.architecture == self.arch && (self.variant.is_empty() || config.variant.as_deref().unwrap_or("") == self.variant)
+    }
+}
+
+impl std::fmt::Display for Platform {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}/{}", self.os, self.arch)?;
+        if !self.variant.is_empty() {
+            write!(f, "/{}", self.variant)?;
+        }
+        Ok(())
+    }
+}
+
+/// A stage the target needs: the stages it uses and its number of steps (`FROM` included).
+pub(crate) struct StageNeed {
+    pub deps: Vec<usize>,
+    pub steps: usize,
+}
+
 /// Shared state of one build.
 pub(crate) struct Builder<'a> {
     pub opts: &'a BuildOptions,
@@ -156,14 +221,17 @@ pub(crate) struct Builder<'a> {
     pub runner: &'a dyn StepRunner,
     pub df: &'a Dockerfile,
     pub ignore: IgnoreMatcher,
-    pub cache: Cache,
+    pub cache: Mutex<Cache>,
     pub epoch: Option<i64>,
     pub global_args: BTreeMap<String, String>,
-    pub consumed: BTreeSet<String>,
-    pub step: usize,
+    /// Build args some `ARG` consumed (stages run on several threads).
+    pub consumed: Mutex<BTreeSet<String>>,
     pub total: usize,
-    pub results: HashMap<usize, StageResult>,
+    /// Finished stages; a stage only starts once every stage it needs is here.
+    pub results: Mutex<HashMap<usize, StageResult>>,
     pub tmp: PathBuf,
+    /// Set when a stage failed: the others stop at their next instruction.
+    pub abort: AtomicBool,
 }
 
 /// Builds the Dockerfile in `opts` and returns the new image's id. Stops at the first failing step;
@@ -202,14 +270,14 @@ pub fn build(
         runner,
         df: &df,
         ignore,
-        cache: Cache::open(&opts.cache_dir)?,
+        cache: Mutex::new(Cache::open(&opts.cache_dir)?),
         epoch,
         global_args: BTreeMap::new(),
-        consumed: BTreeSet::new(),
-        step: 0,
+        consumed: Mutex::new(BTreeSet::new()),
         total: 0,
-        results: HashMap::new(),
+        results: Mutex::new(HashMap::new()),
         tmp,
+        abort: AtomicBool::new(false),
     };
     b.global_args = b.global_scope()?;
     let target = match &opts.target {
@@ -217,12 +285,9 @@ pub fn build(
         None => df.stages.len() - 1,
     };
     let needed = b.needed_stages(target)?;
-    b.total = needed.iter().map(|i| 1 + df.stages[*i].instructions.len()).sum();
-    for idx in &needed {
-        let result = b.run_stage(*idx, events)?;
-        b.results.insert(*idx, result);
-    }
-    let mut result = b.results.remove(&target).ok_or_else(|| BuildError::TargetNotFound(format!("#{target}")))?;
+    b.total = needed.values().map(|n| n.steps).sum();
+    b.run_stages(&needed, events)?;
+    let mut result = b.results.get_mut().unwrap_or_else(|e| e.into_inner()).remove(&target).ok_or_else(|| BuildError::TargetNotFound(format!("#{target}")))?;
     if !opts.labels.is_empty() {
         let mut cc = result.config.container_config();
         let labels = cc.labels.get_or_insert_with(Default::default);
@@ -230,10 +295,11 @@ pub fn build(
         result.config.config = Some(cc);
     }
     result.config.created = Some(b.created());
+    let consumed = b.consumed.get_mut().unwrap_or_else(|e| e.into_inner());
     let unused: Vec<&String> = opts
         .build_args
         .keys()
-        .filter(|k| !b.consumed.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !is_predefined(k))
+        .filter(|k| !consumed.contains(*k) && !PROXY_ARGS.contains(&k.as_str()) && !is_predefined(k))
         .collect();
     if !unused.is_empty() {
         let list = unused.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(" ");
@@ -249,8 +315,9 @@ pub fn build(
         h.created = None;
     }
     let content_key = Digest::of(&encode(&timeless)?);
+    let cache = b.cache.get_mut().unwrap_or_else(|e| e.into_inner());
     if !opts.no_cache {
-        if let Some(prev) = b.cache.image(&content_key).cloned() {
+        if let Some(prev) = cache.image(&content_key).cloned() {
             if store.by_id(&prev).is_some() {
                 events(BuildEvent::Built(prev.clone()));
                 return Ok(prev);
@@ -259,7 +326,7 @@ pub fn build(
     }
     let bytes = encode(&result.config)?;
     let (id, _) = store.register(&bytes, result.layers, None)?;
-    b.cache.put_image(&content_key, id.clone())?;
+    cache.put_image(&content_key, id.clone())?;
     events(BuildEvent::Built(id.clone()));
     Ok(id)
 }
@@ -296,22 +363,20 @@ impl Builder<'_> {
         BuildError::Instruction { file: self.df.file_name.clone(), line, message: message.into() }
     }
 
-    fn platform(&self) -> (String, String) {
-        match self.opts.platform.as_deref().and_then(|p| p.split_once('/')) {
-            Some((os, arch)) => (os.to_string(), arch.split('/').next().unwrap_or(arch).to_string()),
-            None => ("linux".to_string(), berth_image::host_architecture().to_string()),
-        }
+    /// The build's target platform: `--platform`, else the host's.
+    fn platform(&self) -> Platform {
+        self.opts.platform.as_deref().and_then(Platform::parse).unwrap_or_else(Platform::host)
     }
 
     /// Predefined platform args plus the `ARG`s before the first `FROM`, with `--build-arg` overrides.
     fn global_scope(&mut self) -> Result<BTreeMap<String, String>, BuildError> {
-        let (os, arch) = self.platform();
+        let target = self.platform();
         let host = berth_image::host_architecture();
         let mut scope = BTreeMap::from([
-            ("TARGETPLATFORM".to_string(), format!("{os}/{arch}")),
-            ("TARGETOS".to_string(), os.clone()),
-            ("TARGETARCH".to_string(), arch.clone()),
-            ("TARGETVARIANT".to_string(), String::new()),
+            ("TARGETPLATFORM".to_string(), target.to_string()),
+            ("TARGETOS".to_string(), target.os.clone()),
+            ("TARGETARCH".to_string(), target.arch.clone()),
+            ("TARGETVARIANT".to_string(), target.variant.clone()),
             ("BUILDPLATFORM".to_string(), format!("linux/{host}")),
             ("BUILDOS".to_string(), "linux".to_string()),
             ("BUILDARCH".to_string(), host.to_string()),
@@ -331,7 +396,7 @@ impl Builder<'_> {
                         None => None,
                     },
                 };
-                self.consumed.insert(name.clone());
+                self.consumed.get_mut().unwrap_or_else(|e| e.into_inner()).insert(name.clone());
                 if let Some(v) = value {
                     scope.insert(name, v);
                 }
@@ -354,19 +419,20 @@ impl Builder<'_> {
         name.parse::<usize>().ok().filter(|i| *i < before)
     }
 
-    /// The target and every stage it depends on (via `FROM` or `COPY --from`), in file order.
-    fn needed_stages(&self, target: usize) -> Result<Vec<usize>, BuildError> {
-        let mut needed = BTreeSet::new();
+    /// The target and every stage it depends on (via `FROM`, `COPY --from` or `RUN --mount=from=`).
+    fn needed_stages(&self, target: usize) -> Result<BTreeMap<usize, StageNeed>, BuildError> {
+        let mut needed = BTreeMap::new();
         let mut todo = vec![target];
         while let Some(i) = todo.pop() {
-            if !needed.insert(i) {
+            if needed.contains_key(&i) {
                 continue;
             }
             let stage = &self.df.stages[i];
+            let mut deps = BTreeSet::new();
             if let Command::From { image, .. } = &stage.from.command {
                 let image = self.expand(stage.from.line, image, &self.global_args)?;
                 if let Some(dep) = self.stage_ref(&image, i).filter(|_| image.parse::<usize>().is_err()) {
-                    todo.push(dep);
+                    deps.insert(dep);
                 }
             }
             for ins in &stage.instructions {
@@ -376,17 +442,116 @@ impl Builder<'_> {
                 }
                 if ins.keyword == "RUN" {
                     for m in ins.flag_all("mount") {
-                        froms.extend(m.split(',').filter_map(|kv| kv.strip_prefix("from=")));
+                        froms.extend(m.split(',').filter_map(|kv| kv.trim().strip_prefix("from=")));
                     }
                 }
                 for f in froms {
                     let f = self.expand(ins.line, f, &self.global_args)?;
                     if let Some(dep) = self.stage_ref(&f, i) {
-                        todo.push(dep);
+                        deps.insert(dep);
                     }
                 }
             }
+            todo.extend(deps.iter().copied());
+            needed.insert(i, StageNeed { deps: deps.into_iter().collect(), steps: 1 + stage.instructions.len() });
         }
-        Ok(needed.into_iter().collect())
+        Ok(needed)
+    }
+
+    /// Builds the needed stages, each as soon as the stages it uses are built, several at once.
+    /// The output stays in file order: the earliest unfinished stage streams, the others are held
+    /// back and replayed when their turn comes, so the log reads as a sequential build's.
+    fn run_stages(&self, needed: &BTreeMap<usize, StageNeed>, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
+        let order: Vec<usize> = needed.keys().copied().collect();
+        let mut first_step = HashMap::new();
+        let mut n = 1;
+        for (i, need) in needed {
+            first_step.insert(*i, n);
+            n += need.steps;
+        }
+        let limit = match self.opts.parallel_stages {
+            0 => std::thread::available_parallelism().map_or(2, |n| n.get()).clamp(2, 8),
+            n => n,
+        };
+        enum Msg {
+            Event(BuildEvent),
+            Done(Box<Result<StageResult, BuildError>>),
+        }
+        std::thread::scope(|scope| {
+            let (tx, rx) = mpsc::channel::<(usize, Msg)>();
+            let mut started = BTreeSet::new();
+            let mut finished = BTreeSet::new();
+            let mut held: HashMap<usize, Vec<BuildEvent>> = HashMap::new();
+            let mut head = 0; // index into `order` of the stage whose events stream live
+            let mut running = 0;
+            let mut failure: Option<BuildError> = None;
+            loop {
+                if failure.is_none() {
+                    for i in &order {
+                        if running >= limit {
+                            break;
+                        }
+                        if started.contains(i) || !needed[i].deps.iter().all(|d| finished.contains(d)) {
+                            continue;
+                        }
+                        started.insert(*i);
+                        running += 1;
+                        let (i, tx, step) = (*i, tx.clone(), first_step[i]);
+                        scope.spawn(move || {
+                            let mut send = |ev: BuildEvent| {
+                                let _ = tx.send((i, Msg::Event(ev)));
+                            };
+                            let result = self.run_stage(i, step, &mut send);
+                            let _ = tx.send((i, Msg::Done(Box::new(result))));
+                        });
+                    }
+                }
+                if running == 0 {
+                    break;
+                }
+                let Ok((i, msg)) = rx.recv() else { break };
+                let msg = match msg {
+                    Msg::Done(r) => Ok(*r),
+                    Msg::Event(ev) => Err(ev),
+                };
+                match msg {
+                    Err(ev) if order.get(head) == Some(&i) && failure.is_none() => events(ev),
+                    Err(ev) => held.entry(i).or_default().push(ev),
+                    Ok(Ok(result)) => {
+                        running -= 1;
+                        self.results.lock().unwrap_or_else(|e| e.into_inner()).insert(i, result);
+                        finished.insert(i);
+                        while failure.is_none() && head < order.len() && finished.contains(&order[head]) {
+                            head += 1;
+                            if let Some(next) = order.get(head) {
+                                for ev in held.remove(next).unwrap_or_default() {
+                                    events(ev);
+                                }
+                            }
+                        }
+                    }
+                    Ok(Err(e)) => {
+                        running -= 1;
+                        if failure.is_none() && !matches!(e, BuildError::Aborted) {
+                            // The failing stage's output explains the error: show it, then stop the others.
+                            for ev in held.remove(&i).unwrap_or_default() {
+                                events(ev);
+                            }
+                            self.abort.store(true, Ordering::SeqCst);
+                            failure = Some(e);
+                        }
+                    }
+                }
+            }
+            match failure {
+                Some(e) => Err(e),
+                None => Ok(()),
+            }
+        })
+    }
+
+    /// Whether another stage failed and this one should stop.
+    pub(crate) fn aborted(&self) -> bool {
+        self.abort.load(Ordering::SeqCst)
     }
 }

@@ -260,7 +260,7 @@ fn errors_come_before_any_step_and_missing_base_is_typed() {
     assert_eq!(r.unwrap_err().to_string(), "Dockerfile:3: unknown instruction: RUNN");
     assert!(events.is_empty());
     let (r, _) = e.build(&e.opts("ARG TAG=1.36\nFROM nosuchimage:${TAG}\n"));
-    assert!(matches!(r, Err(BuildError::BaseImageMissing { reference }) if reference == "nosuchimage:1.36"));
+    assert!(matches!(r, Err(BuildError::BaseImageMissing { reference, platform: None }) if reference == "nosuchimage:1.36"));
     let (r, _) = e.build(&e.opts("FROM scratch\nCOPY missing /x\n"));
     assert!(r.unwrap_err().to_string().contains("file not found in build context"));
 }
@@ -463,4 +463,107 @@ fn same_context_and_source_date_epoch_give_identical_image_ids() {
     assert_eq!(a.1, b.1, "layer digests");
     assert_eq!(a.0, b.0, "image ids");
     assert_eq!(a.2.as_deref(), Some("1970-01-01T00:00:00Z"));
+}
+
+#[test]
+fn run_bind_mount_from_a_stage_and_from_the_context_key_the_cache_on_content() {
+    let e = env();
+    e.busybox();
+    std::fs::create_dir_all(e.ctx.join("src")).unwrap();
+    std::fs::write(e.ctx.join("src/in.txt"), "v1\n").unwrap();
+    let df = |gen: &str| {
+        format!(
+            "FROM busybox AS gen\nRUN mkdir /out && echo {gen} > /out/data && ln -s data /out/link\n\
+             FROM busybox\nRUN --mount=type=bind,from=gen,source=/out,target=/m cat /m/data /m/link > /from-stage\n\
+             RUN --mount=type=bind,source=src,target=/ctx cp /ctx/in.txt /from-ctx && ! touch /ctx/new 2>/dev/null\n"
+        )
+    };
+    let (r, _) = e.build(&e.opts(&df("one")));
+    let id = r.unwrap();
+    e.with_rootfs(&id, |root| {
+        assert_eq!(std::fs::read_to_string(root.join("from-stage")).unwrap(), "one\none\n");
+        assert_eq!(std::fs::read_to_string(root.join("from-ctx")).unwrap(), "v1\n");
+        assert!(!root.join("m").join("data").exists(), "the mount is not part of the layer");
+    });
+    assert!(!e.ctx.join("src/new").exists(), "bind mounts are read-only by default");
+    // The mounted content is part of the step's cache key: a changed stage or context file reruns it.
+    let (r, events) = e.build(&e.opts(&df("two")));
+    let id2 = r.unwrap();
+    assert!(!events.contains(&BuildEvent::UsingCache), "{events:?}");
+    std::fs::write(e.ctx.join("src/in.txt"), "v2\n").unwrap();
+    let (r, events) = e.build(&e.opts(&df("two")));
+    let id3 = r.unwrap();
+    assert_eq!(events.iter().filter(|ev| **ev == BuildEvent::UsingCache).count(), 2, "only the context bind step reruns");
+    e.with_rootfs(&id2, |root| assert_eq!(std::fs::read_to_string(root.join("from-stage")).unwrap(), "two\ntwo\n"));
+    e.with_rootfs(&id3, |root| assert_eq!(std::fs::read_to_string(root.join("from-ctx")).unwrap(), "v2\n"));
+    // A source outside the mounted root is refused; no view or temporary snapshot is left.
+    let (r, _) = e.build(&e.opts("FROM busybox AS a\nFROM busybox\nRUN --mount=type=bind,from=a,source=/nope,target=/m true\n"));
+    assert!(r.unwrap_err().to_string().contains("source \"nope\" not found"));
+    assert!(e.temp_snapshots().is_empty());
+    assert_eq!(std::fs::read_dir(e.root.join("cache/tmp")).unwrap().count(), 0);
+}
+
+#[test]
+fn independent_stages_build_at_the_same_time_and_log_in_file_order() {
+    let e = env();
+    e.busybox();
+    // Each of the two stages waits for the other through a shared cache mount: built one after the
+    // other, the first would time out and the build fail.
+    let wait = |me: &str, other: &str| {
+        format!("RUN --mount=type=cache,id=rendezvous,target=/r touch /r/{me} && i=0 && while [ ! -f /r/{other} ]; do sleep 0.1; i=$((i+1)); [ $i -lt 150 ] || exit 7; done && echo {me}-done > /{me}\n")
+    };
+    let df = format!("FROM busybox AS a\n{}FROM busybox AS b\n{}FROM scratch\nCOPY --from=a /a /\nCOPY --from=b /b /\n", wait("a", "b"), wait("b", "a"));
+    let (r, events) = e.build(&e.opts(&df));
+    let id = r.unwrap();
+    e.with_rootfs(&id, |root| {
+        assert_eq!(std::fs::read_to_string(root.join("a")).unwrap(), "a-done\n");
+        assert_eq!(std::fs::read_to_string(root.join("b")).unwrap(), "b-done\n");
+    });
+    let steps: Vec<usize> = events.iter().filter_map(|ev| if let BuildEvent::Step { n, total: 7, .. } = ev { Some(*n) } else { None }).collect();
+    assert_eq!(steps, (1..=7).collect::<Vec<_>>(), "steps are reported in file order: {events:?}");
+    // With one stage at a time the same Dockerfile cannot finish: the test above proves overlap.
+    let mut o = e.opts(&df.replace("rendezvous", "rendezvous2"));
+    (o.no_cache, o.parallel_stages) = (true, 1);
+    let (r, _) = e.build(&o);
+    assert!(r.unwrap_err().to_string().contains("returned a non-zero code: 7"));
+    assert!(e.temp_snapshots().is_empty());
+}
+
+#[test]
+fn a_failing_stage_stops_the_others_and_its_output_is_shown() {
+    let e = env();
+    e.busybox();
+    let df = "FROM busybox AS slow\nRUN sleep 2\nRUN echo never > /never\nFROM busybox AS bad\nRUN echo bad-output && exit 4\nFROM scratch\nCOPY --from=slow /never /\nCOPY --from=bad /bin/busybox /\n";
+    let (r, events) = e.build(&e.opts(df));
+    assert!(r.unwrap_err().to_string().contains("returned a non-zero code: 4"));
+    assert!(output(&events).contains("bad-output"));
+    assert!(!events.iter().any(|ev| matches!(ev, BuildEvent::Step { text, .. } if text == "RUN echo never > /never")), "the slow stage stopped: {events:?}");
+    assert!(e.temp_snapshots().is_empty());
+}
+
+#[test]
+fn platform_selects_the_config_and_a_mismatched_base_is_reported() {
+    let e = env();
+    e.busybox();
+    let host = berth_image::host_architecture();
+    let df = format!("FROM --platform=linux/{host} busybox AS b\nARG TARGETPLATFORM\nRUN echo $TARGETPLATFORM > /tp\nFROM --platform=$TARGETPLATFORM scratch\nCOPY --from=b /tp /\n");
+    let mut o = e.opts(&df);
+    o.platform = Some("linux/arm/v7".into());
+    let (r, _) = e.build(&o);
+    let id = r.unwrap();
+    let img = e.store.by_id(&id).unwrap();
+    assert_eq!((img.config.os.as_str(), img.config.architecture.as_str(), img.config.variant.as_deref()), ("linux", "arm", Some("v7")));
+    e.with_rootfs(&id, |root| assert_eq!(std::fs::read_to_string(root.join("tp")).unwrap(), "linux/arm/v7\n"));
+    assert_eq!(Platform::parse("linux/aarch64/v8").unwrap().to_string(), "linux/arm64");
+    assert_eq!(Platform::parse("Linux/x86_64").unwrap().to_string(), "linux/amd64");
+    let (r, _) = e.build(&e.opts("FROM --platform=linux/s390x busybox\n"));
+    match r.unwrap_err() {
+        BuildError::PlatformMismatch { reference, wanted, actual } => {
+            assert_eq!((reference.as_str(), wanted.as_str()), ("busybox", "linux/s390x"));
+            assert_eq!(actual, format!("linux/{host}"));
+        }
+        other => panic!("{other}"),
+    }
+    let (r, _) = e.build(&e.opts("FROM --platform=linux/ busybox\n"));
+    assert!(r.unwrap_err().to_string().contains("invalid platform"));
 }

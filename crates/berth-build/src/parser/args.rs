@@ -43,7 +43,10 @@ fn split_first_word(s: &str) -> (&str, &str) {
 }
 
 /// Leading `--name[=value]` words. A bare `--` is not a flag (Docker treats it as an argument).
-fn parse_flags<'a>(keyword: &str, mut rest: &'a str) -> Result<(Vec<(String, Option<String>)>, &'a str), String> {
+/// `--name[=value]` flags in order.
+type Flags = Vec<(String, Option<String>)>;
+
+fn parse_flags<'a>(keyword: &str, mut rest: &'a str) -> Result<(Flags, &'a str), String> {
     let mut flags = Vec::new();
     while rest.starts_with("--") {
         let (word, after) = split_first_word(rest);
@@ -128,7 +131,7 @@ fn parse_command(keyword: &str, rest: &str, line: usize, escape: char, flags: &[
                 None => words(rest, escape),
             };
             let has_heredoc = list.iter().any(|w| super::heredoc_marker(w).is_some());
-            if list.len() < 2 && !(has_heredoc && !list.is_empty()) {
+            if list.len() < 2 && (!has_heredoc || list.is_empty()) {
                 return Err(format!("{keyword} requires at least two arguments, but only {} provided", list.len()));
             }
             let (dest, sources) = list.split_last().ok_or_else(|| format!("{keyword} requires at least two arguments"))?;

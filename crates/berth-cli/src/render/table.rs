@@ -23,7 +23,7 @@ pub fn align(text: &str) -> String {
             out.push_str(c);
             if i + 1 < n {
                 let pad = widths[i] - c.chars().count();
-                out.extend(std::iter::repeat(' ').take(pad));
+                out.extend(std::iter::repeat_n(' ', pad));
             }
         }
         out.push('\n');

@@ -43,7 +43,7 @@ pub struct BuildParams {
 }
 
 /// Fetches a base image the Dockerfile names but the store lacks (the daemon's pull).
-pub type Puller = Arc<dyn Fn(&Reference, &mut dyn FnMut(BuildEvent)) -> Result<(), ServiceError> + Send + Sync>;
+pub type Puller = Arc<dyn Fn(&Reference, Option<&str>, &mut dyn FnMut(BuildEvent)) -> Result<(), ServiceError> + Send + Sync>;
 
 /// Builds images.
 pub struct BuildService {
@@ -241,22 +241,28 @@ impl BuildService {
             ..Default::default()
         };
         let runner = ShimRunner { root: self.root.clone(), shim_exe: self.shim_exe.clone(), network: params.network.clone() };
-        // A missing base image is pulled (as the classic builder does), then the build starts over;
-        // each base is pulled at most once.
+        // A missing base image, or one for another platform than asked, is pulled (as the classic
+        // builder does), then the build starts over; each base is pulled at most once.
         let mut pulled = std::collections::HashSet::new();
         let id = loop {
-            match berth_build::build(&opts, &self.images, self.snapshots.as_ref(), &runner, events) {
+            let (reference, platform, err) = match berth_build::build(&opts, &self.images, self.snapshots.as_ref(), &runner, events) {
                 Ok(id) => break id,
-                Err(BuildError::BaseImageMissing { reference }) if !pulled.contains(&reference) => {
-                    let (Some(pull), Ok(r)) = (self.puller.get(), Reference::parse_tagged(&reference)) else {
-                        return Err(ServiceError::NotFound(format!("No such image: {reference}")));
-                    };
-                    pull(&r, events)?;
-                    pulled.insert(reference);
+                Err(BuildError::BaseImageMissing { reference, platform }) => {
+                    let msg = format!("No such image: {reference}");
+                    (reference, platform, ServiceError::NotFound(msg))
+                }
+                Err(BuildError::PlatformMismatch { reference, wanted, actual }) => {
+                    let e = BuildError::PlatformMismatch { reference: reference.clone(), wanted: wanted.clone(), actual };
+                    (reference, Some(wanted), ServiceError::Invalid(e.to_string()))
                 }
                 Err(e) if e.kind_is_not_found() => return Err(ServiceError::NotFound(e.to_string())),
                 Err(e) => return Err(ServiceError::Invalid(e.to_string())),
+            };
+            let (Some(pull), Ok(r)) = (self.puller.get(), Reference::parse_tagged(&reference)) else { return Err(err) };
+            if !pulled.insert((reference, platform.clone())) {
+                return Err(err);
             }
+            pull(&r, platform.as_deref(), events)?;
         };
         for t in &params.tags {
             self.images.tag(&id, t)?;
@@ -275,17 +281,20 @@ const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 impl BuildService {
     /// Downloads `ADD` URLs into `<root>/tmp/` (emptied when the daemon starts, so a crash
     /// mid-download leaves nothing behind for long).
+    /// Called on the build's blocking thread, inside the daemon's runtime; stages run on threads of
+    /// their own, so the runtime handle is taken here.
     fn url_fetcher(&self) -> Fetcher {
         let tmp = self.root.join("tmp");
-        Fetcher::new(move |url| fetch_url(url, &tmp))
+        let handle = tokio::runtime::Handle::try_current().ok();
+        Fetcher::new(move |url| fetch_url(handle.as_ref(), url, &tmp))
     }
 }
 
 /// Downloads `url` into a new file under `tmp`; on failure the file is removed and the reason is one
 /// line in Go's wording (`dial tcp 127.0.0.1:1: connect: connection refused`). Builds run on
-/// blocking threads: this drives the request on the daemon's runtime from there, as the puller does.
-fn fetch_url(url: &str, tmp: &Path) -> Result<Fetched, String> {
-    let handle = tokio::runtime::Handle::try_current().map_err(|_| "no async runtime to download on".to_string())?;
+/// plain threads: this drives the request on the daemon's runtime from there.
+fn fetch_url(handle: Option<&tokio::runtime::Handle>, url: &str, tmp: &Path) -> Result<Fetched, String> {
+    let handle = handle.ok_or_else(|| "no async runtime to download on".to_string())?;
     let path = tmp.join(format!("add-{}", &berth_types::random_id()[..16]));
     let result = handle.block_on(download(url, &path));
     if result.is_err() {
@@ -360,7 +369,9 @@ mod tests {
     async fn unreachable_url_fails_with_go_wording_and_leaves_no_file() {
         let dir = tempfile::tempdir().unwrap();
         let tmp = dir.path().to_path_buf();
-        let r = tokio::task::spawn_blocking(move || fetch_url("http://127.0.0.1:1/x", &tmp)).await.unwrap();
+        let handle = tokio::runtime::Handle::current();
+        // A plain thread, as a build stage runs on.
+        let r = std::thread::spawn(move || fetch_url(Some(&handle), "http://127.0.0.1:1/x", &tmp)).join().unwrap();
         assert_eq!(r.unwrap_err(), "dial tcp 127.0.0.1:1: connect: connection refused");
         assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0);
     }

@@ -60,10 +60,10 @@ impl Services {
                 .map_err(|e| DaemonError::Io { op: "set up the registry client in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?,
         );
         let dist = distribution.clone();
-        build.set_puller(Arc::new(move |r, events| {
+        build.set_puller(Arc::new(move |r, platform, events| {
             // Builds run on blocking threads: drive the pull on the runtime from here.
             let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let result = tokio::runtime::Handle::current().block_on(dist.pull(r, None, None, tx));
+            let result = tokio::runtime::Handle::current().block_on(dist.pull(r, platform, None, tx));
             while let Ok(m) = rx.try_recv() {
                 let line = match (&m.id, &m.status) {
                     (Some(id), Some(s)) if m.progress_detail.as_ref().is_none_or(|d| d.total.is_none()) => format!("{id}: {s}\n"),

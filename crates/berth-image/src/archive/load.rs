@@ -433,7 +433,7 @@ mod tests {
         assert!(matches!(err, ImageError::HostileEntry { .. }));
         // manifest.json names a missing layer.
         let cfg = a.content().read(&id).unwrap();
-        let m = format!(r#"[{{"Config":"c.json","RepoTags":["x:1"],"Layers":["nope/layer.tar"]}}]"#);
+        let m = r#"[{"Config":"c.json","RepoTags":["x:1"],"Layers":["nope/layer.tar"]}]"#.to_string();
         let err = expect_load_err(&crate::layer::tests::raw_tar(&[("c.json", T::Regular, "", &cfg), ("manifest.json", T::Regular, "", m.as_bytes())]));
         assert!(matches!(err, ImageError::MissingBlob(_)), "{err}");
         // A layer whose content does not match the config's diff id.

@@ -81,7 +81,7 @@ impl ContainerService {
                             .collect()
                     })
                     .unwrap_or_default();
-                rotated.sort_by(|a, b| b.0.cmp(&a.0));
+                rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
                 for (_, p) in rotated {
                     if let Ok(f) = std::fs::File::open(&p) {
                         lines.extend(std::io::BufReader::new(f).lines().map_while(Result::ok).map(|l| l + "\n"));

@@ -177,7 +177,9 @@ impl ContainerService {
             if !filters.get("status").is_empty() && !filters.get("status").iter().any(|s| s == r.state.status.as_str()) {
                 continue;
             }
-            if !filters.get("exited").is_empty() && !(r.state.status == Status::Exited && filters.get("exited").iter().any(|e| e.parse::<i64>().ok() == Some(r.state.exit_code))) {
+            let exited = filters.get("exited");
+            let exited_match = r.state.status == Status::Exited && exited.iter().any(|e| e.parse::<i64>().ok() == Some(r.state.exit_code));
+            if !exited.is_empty() && !exited_match {
                 continue;
             }
             if !filters.labels_match("label", r.config.labels.as_ref()) {
