@@ -53,8 +53,10 @@ pub enum Command {
     /// Return low-level information on objects.
     Inspect(InspectArgs),
     /// Create and run a new container from an image.
+    #[command(override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Run(RunArgs),
     /// Create a new container.
+    #[command(override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Create(RunArgs),
     /// Start one or more stopped containers.
     Start(StartArgs),
@@ -76,6 +78,7 @@ pub enum Command {
     #[command(subcommand)]
     Container(ContainerCmd),
     /// Execute a command in a running container.
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(ExecArgs),
     /// Create a new image from a container's changes.
     Commit {
@@ -365,8 +368,10 @@ pub enum VolumeCmd {
 #[derive(Subcommand, Debug)]
 pub enum ContainerCmd {
     /// Create and run a new container.
+    #[command(override_usage = "berth container run [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Run(RunArgs),
     /// Create a new container.
+    #[command(override_usage = "berth container create [OPTIONS] IMAGE [COMMAND] [ARG...]")]
     Create(RunArgs),
     /// Start containers.
     Start(StartArgs),
@@ -387,6 +392,7 @@ pub enum ContainerCmd {
     /// Wait for containers to stop.
     Wait(NamesArgs),
     /// Execute a command in a running container.
+    #[command(override_usage = "berth container exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
     Exec(ExecArgs),
     /// Display detailed information on containers.
     Inspect(ImageInspectArgs),
@@ -494,11 +500,25 @@ pub struct ExecArgs {
     /// Give extended privileges to the command.
     #[arg(long)]
     pub privileged: bool,
-    /// Container.
+    /// `CONTAINER COMMAND [ARG...]`: flags end at the container, as with Docker (`exec c id -u`).
+    #[arg(value_name = "CONTAINER COMMAND", trailing_var_arg = true, allow_hyphen_values = true, num_args = 2.., required = true)]
+    pub positional: Vec<String>,
+    /// Container (from `positional`, see [`ExecArgs::resolved`]).
+    #[arg(skip)]
     pub container: String,
-    /// Command and arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    /// Command and arguments (from `positional`).
+    #[arg(skip)]
     pub command: Vec<String>,
+}
+
+impl ExecArgs {
+    /// Splits the positional words into the container and its command.
+    pub fn resolved(mut self) -> Self {
+        let mut words = std::mem::take(&mut self.positional).into_iter();
+        self.container = words.next().unwrap_or_default();
+        self.command = words.collect();
+        self
+    }
 }
 
 /// `berth builder …`.
@@ -761,11 +781,25 @@ pub struct RunArgs {
     /// DNS options.
     #[arg(long = "dns-option")]
     pub dns_option: Vec<String>,
-    /// Image.
+    /// `IMAGE [COMMAND] [ARG...]`: flags end at the image, as with Docker (`run img id -u`).
+    #[arg(value_name = "IMAGE [COMMAND]", trailing_var_arg = true, allow_hyphen_values = true, required = true)]
+    pub positional: Vec<String>,
+    /// Image (from `positional`, see [`RunArgs::resolved`]).
+    #[arg(skip)]
     pub image: String,
-    /// Command and arguments.
-    #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+    /// Command and arguments (from `positional`).
+    #[arg(skip)]
     pub command: Vec<String>,
+}
+
+impl RunArgs {
+    /// Splits the positional words into the image and its command.
+    pub fn resolved(mut self) -> Self {
+        let mut words = std::mem::take(&mut self.positional).into_iter();
+        self.image = words.next().unwrap_or_default();
+        self.command = words.collect();
+        self
+    }
 }
 
 /// `berth start`.
@@ -922,33 +956,36 @@ pub struct DaemonArgs {
 #[derive(Args, Debug)]
 #[command(args_conflicts_with_subcommands = true)]
 pub struct RegistryArgs {
-    /// Address to listen on.
-    #[arg(long, default_value = "127.0.0.1:5000")]
-    pub listen: String,
-    /// Root of the registry's storage.
-    #[arg(long, default_value = "/var/lib/berth-registry")]
-    pub root: PathBuf,
+    /// Config file (YAML, a subset of distribution's config.yml); the flags below override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Root of the registry's storage [default: /var/lib/berth-registry].
+    #[arg(long)]
+    pub root: Option<PathBuf>,
     /// TLS certificate (PEM); requires --tls-key.
     #[arg(long = "tls-cert", requires = "tls_key")]
     pub tls_cert: Option<PathBuf>,
     /// TLS private key (PEM); requires --tls-cert.
     #[arg(long = "tls-key", requires = "tls_cert")]
     pub tls_key: Option<PathBuf>,
-    /// Authentication: none, htpasswd:FILE, or token:FILE[,realm=URL][,service=NAME][,ttl=SECS].
-    #[arg(long, default_value = "none")]
-    pub auth: String,
-    /// Repository pattern anyone may pull without credentials (repeatable, e.g. public/*).
+    /// Authentication: none, htpasswd:FILE, or token:FILE[,realm=URL][,service=NAME][,ttl=SECS] [default: none].
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// Repository pattern anyone may pull without credentials (repeatable, e.g. public/*; replaces the file's list).
     #[arg(long = "anonymous-pull")]
     pub anonymous_pull: Vec<String>,
     /// Refuse every write.
     #[arg(long = "read-only")]
     pub read_only: bool,
-    /// Seconds between online garbage-collection sweeps (0 disables them).
-    #[arg(long = "gc-interval", default_value_t = 3600)]
-    pub gc_interval: u64,
-    /// Log level.
-    #[arg(long = "log-level", default_value = "info")]
-    pub log_level: String,
+    /// Seconds between online garbage-collection sweeps (0 disables them) [default: 3600].
+    #[arg(long = "gc-interval")]
+    pub gc_interval: Option<u64>,
+    /// Log level [default: info].
+    #[arg(long = "log-level")]
+    pub log_level: Option<String>,
     /// Maintenance commands.
     #[command(subcommand)]
     pub command: Option<RegistryCmd>,

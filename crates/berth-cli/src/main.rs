@@ -47,8 +47,8 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
     }
     match args.command {
         Command::Daemon(_) | Command::Registry(_) | Command::Shim(_) => unreachable!("handled above"),
-        Command::Run(a) | Command::Container(ContainerCmd::Run(a)) => cmd::containers::run(&client()?, a).await,
-        Command::Create(a) | Command::Container(ContainerCmd::Create(a)) => cmd::containers::create(&client()?, a).await,
+        Command::Run(a) | Command::Container(ContainerCmd::Run(a)) => cmd::containers::run(&client()?, a.resolved()).await,
+        Command::Create(a) | Command::Container(ContainerCmd::Create(a)) => cmd::containers::create(&client()?, a.resolved()).await,
         Command::Start(a) | Command::Container(ContainerCmd::Start(a)) => cmd::containers::start(&client()?, a).await,
         Command::Stop(a) | Command::Container(ContainerCmd::Stop(a)) => cmd::containers::stop(&client()?, a, "stop").await,
         Command::Restart(a) | Command::Container(ContainerCmd::Restart(a)) => cmd::containers::stop(&client()?, a, "restart").await,
@@ -76,7 +76,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Rename { container, new_name } => cmd::containers::rename(&client()?, &container, &new_name).await,
         Command::Top { container } => cmd::containers::top(&client()?, &container).await,
         Command::Stats(a) => cmd::containers::stats(&client()?, a).await,
-        Command::Exec(a) | Command::Container(ContainerCmd::Exec(a)) => cmd::containers::exec(&client()?, a).await,
+        Command::Exec(a) | Command::Container(ContainerCmd::Exec(a)) => cmd::containers::exec(&client()?, a.resolved()).await,
         Command::Cp(a) | Command::Container(ContainerCmd::Cp(a)) => cmd::cp::run(&client()?, a).await,
         Command::Network(n) => cmd::networks::run(&client()?, n).await,
         Command::Port { container, private } => cmd::containers::port(&client()?, &container, private.as_deref()).await,

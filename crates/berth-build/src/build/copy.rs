@@ -146,7 +146,7 @@ impl Builder<'_> {
                 if !top.is_empty() {
                     entries.insert(top.clone(), Entry { body: Body::Dir, mode: file_mode(md.mode()), uid, gid, mtime: clamp(md.mtime()) });
                 }
-                walk(host, rel, &top, ignore, &excludes, &mut entries, &|m| file_mode(m), uid, gid, &clamp)?;
+                walk(host, rel, &top, &Filters { ignore, excludes: &excludes, source: rel }, &mut entries, &|m| file_mode(m), uid, gid, &clamp)?;
             } else if is_add && md.is_file() && is_archive(host) {
                 extract_archive(host, &dest, &mut entries, &clamp).map_err(|m| self.instruction_error(line, m))?;
             } else {
@@ -215,13 +215,32 @@ fn entry_for(host: &Path, md: &std::fs::Metadata, mode: &dyn Fn(u32) -> u32, uid
     Ok(Entry { body, mode, uid, gid, mtime: clamp(md.mtime()) })
 }
 
+/// What leaves files out of a `COPY`: `.dockerignore` (context sources only) and `--exclude`
+/// patterns, which match a path relative to the context or to the named source directory.
+struct Filters<'a> {
+    ignore: Option<&'a IgnoreMatcher>,
+    excludes: &'a IgnoreMatcher,
+    /// The named source directory, context-relative.
+    source: &'a str,
+}
+
+impl Filters<'_> {
+    fn excluded(&self, rel: &str) -> bool {
+        let in_source = rel.strip_prefix(self.source).and_then(|r| r.strip_prefix('/')).filter(|_| !self.source.is_empty());
+        self.ignore.is_some_and(|i| i.excluded(rel)) || self.excludes.excluded(rel) || in_source.is_some_and(|r| self.excludes.excluded(r))
+    }
+
+    fn has_exceptions(&self) -> bool {
+        self.ignore.is_some_and(|i| i.has_exceptions()) || self.excludes.has_exceptions()
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 fn walk(
     dir: &Path,
     rel: &str,
     dest: &str,
-    ignore: Option<&IgnoreMatcher>,
-    excludes: &IgnoreMatcher,
+    filters: &Filters<'_>,
     out: &mut BTreeMap<String, Entry>,
     mode: &dyn Fn(u32) -> u32,
     uid: u64,
@@ -235,15 +254,15 @@ fn walk(
         let host = dir.join(&name);
         let src_rel = if rel.is_empty() { name.clone() } else { format!("{rel}/{name}") };
         let md = std::fs::symlink_metadata(&host).map_err(BuildError::io("stat", &host))?;
-        let excluded = ignore.is_some_and(|i| i.excluded(&src_rel)) || excludes.excluded(&src_rel);
-        let may_reinclude = md.is_dir() && (ignore.is_some_and(|i| i.has_exceptions()) || excludes.has_exceptions());
+        let excluded = filters.excluded(&src_rel);
+        let may_reinclude = md.is_dir() && filters.has_exceptions();
         if excluded && !may_reinclude {
             continue;
         }
         let target = if dest.is_empty() { name.clone() } else { format!("{dest}/{name}") };
         if md.is_dir() {
             let before = out.len();
-            walk(&host, &src_rel, &target, ignore, excludes, out, mode, uid, gid, clamp)?;
+            walk(&host, &src_rel, &target, filters, out, mode, uid, gid, clamp)?;
             if !excluded || out.len() > before {
                 out.insert(target, entry_for(&host, &md, mode, uid, gid, clamp)?);
             }
@@ -355,7 +374,7 @@ fn extract_archive(path: &Path, dest: &str, out: &mut BTreeMap<String, Entry>, c
 }
 
 /// Canonical `--chown` values: `uid[:gid]` or names looked up in the image's /etc/passwd and /etc/group.
-fn resolve_chown(spec: &str, layers: &LayerDirs) -> Result<(u64, u64), String> {
+pub(crate) fn resolve_chown(spec: &str, layers: &LayerDirs) -> Result<(u64, u64), String> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),

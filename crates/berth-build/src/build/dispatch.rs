@@ -1,6 +1,6 @@
 //! One stage, instruction by instruction: Docker's `dispatchers.go`.
 
-use super::fsview::SourceView;
+use super::fsview::{LayerDirs, MountedView, ScratchOverlay, SourceView};
 use super::{BuildEvent, Builder, RunMount, RunMountKind, RunStep, StageResult};
 use crate::error::BuildError;
 use crate::parser::{CmdLine, Command, Health, Instruction};
@@ -47,6 +47,24 @@ impl State {
         match env.iter_mut().find(|e| e.split_once('=').map_or(e.as_str(), |(k, _)| k) == key) {
             Some(e) => *e = entry,
             None => env.push(entry),
+        }
+    }
+}
+
+/// A host mount a `RUN --mount` needs while the step runs (held only to be dropped after it).
+#[allow(dead_code)]
+pub(crate) enum MountGuard<'a> {
+    View(SourceView<'a>),
+    Scratch(ScratchOverlay),
+}
+
+/// A step's host mounts, released last first (an overlay before the view under it).
+struct MountGuards<'a>(Vec<MountGuard<'a>>);
+
+impl Drop for MountGuards<'_> {
+    fn drop(&mut self) {
+        while let Some(m) = self.0.pop() {
+            drop(m);
         }
     }
 }
@@ -115,6 +133,10 @@ impl<'a> Builder<'a> {
             ((*img.config).clone(), img.layers.clone(), img.id.clone())
         };
         let mut st = State { config, layers, args: BTreeMap::new(), key, cmd_set: false };
+        // BuildKit's default: a stage whose base sets no PATH gets the standard one in its config.
+        if !st.config.config.as_ref().and_then(|c| c.env.as_ref()).is_some_and(|env| env.iter().any(|e| e.starts_with("PATH="))) {
+            st.set_env("PATH", DEFAULT_PATH.trim_start_matches("PATH="));
+        }
         // ONBUILD triggers of the base run first, then are cleared (Docker does not inherit them further).
         let triggers = st.config.config.as_mut().and_then(|c| c.on_build.take()).unwrap_or_default();
         for t in triggers {
@@ -378,10 +400,10 @@ impl<'a> Builder<'a> {
         let vars = st.vars();
         let mut mounts = Vec::new();
         let mut mount_ids = Vec::new();
-        let mut views = Vec::new();
+        let mut mounted = MountGuards(Vec::new());
         for m in ins.flag_all("mount") {
             let m = self.expand(ins.line, m, &vars)?;
-            if let Some((rm, id)) = self.run_mount(idx, ins.line, &m, &mut views)? {
+            if let Some((rm, id)) = self.run_mount(idx, ins.line, &m, &mut mounted.0)? {
                 mount_ids.push(format!("{}:{}:{id}", rm.kind as u8, rm.target));
                 mounts.push(rm);
             }
@@ -395,6 +417,7 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         let (active, rootfs) = self.prepare(st)?;
+        self.create_workdir(st, &rootfs)?;
         let step = RunStep {
             id: active.key.clone(),
             rootfs,
@@ -419,10 +442,48 @@ impl<'a> Builder<'a> {
         self.finish_layer(st, active, &key, &created_by)
     }
 
+    /// BuildKit's `WORKDIR`: the missing directories of the working directory are made before a
+    /// `RUN`, owned by the stage's `USER` (the classic builder made them root's, so `USER app` then
+    /// `WORKDIR /home/app/src` could not write there). They are made through a mount of the step's
+    /// snapshot, so overlayfs copies existing parents up intact; nothing under a symlink is touched.
+    fn create_workdir(&self, st: &State, rootfs: &[berth_snapshot::Mount]) -> Result<(), BuildError> {
+        let cc = st.config.config.clone().unwrap_or_default();
+        let workdir = cc.working_dir.unwrap_or_default();
+        let comps: Vec<&str> = workdir.split('/').filter(|c| !c.is_empty()).collect();
+        let layers = match self.ensure_chain(&st.layers)? {
+            Some(chain) => LayerDirs::from_mounts(&self.snapshots.mounts(&chain)?),
+            None => LayerDirs(Vec::new()),
+        };
+        let mut first_missing = None;
+        for i in 1..=comps.len() {
+            match layers.lookup(&comps[..i].join("/")) {
+                Some((_, md)) if md.is_dir() => continue,
+                Some(_) => return Ok(()),
+                None => {
+                    first_missing = Some(i);
+                    break;
+                }
+            }
+        }
+        let Some(first) = first_missing else { return Ok(()) };
+        let (uid, gid) = match cc.user.as_deref().filter(|u| !u.is_empty()) {
+            Some(u) => super::copy::resolve_chown(u, &layers).unwrap_or((0, 0)),
+            None => (0, 0),
+        };
+        let view = MountedView::mount(rootfs, self.tmp.join(format!("workdir-{}", &berth_types::random_id()[..16])))?;
+        for i in first..=comps.len() {
+            let dir = view.dir.join(comps[..i].join("/"));
+            std::fs::create_dir(&dir).map_err(BuildError::io("create", &dir))?;
+            std::os::unix::fs::chown(&dir, Some(uid as u32), Some(gid as u32)).map_err(BuildError::io("chown", &dir))?;
+        }
+        Ok(())
+    }
+
     /// Resolves one `--mount=type=…,target=…` spec, with what identifies its content for the cache
     /// (a bind's source tree; nothing for caches, tmpfs and secrets, which do not key the step).
-    /// Views of other stages or images it mounts are kept in `views` until the step is done.
-    fn run_mount(&self, idx: usize, line: usize, spec: &str, views: &mut Vec<SourceView<'a>>) -> Result<Option<(RunMount, String)>, BuildError> {
+    /// What it mounts on the host (views of other stages, scratch overlays) is kept in `mounted`
+    /// until the step is done.
+    fn run_mount(&self, idx: usize, line: usize, spec: &str, mounted: &mut Vec<MountGuard<'a>>) -> Result<Option<(RunMount, String)>, BuildError> {
         let mut kv = BTreeMap::new();
         for part in spec.split(',') {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -455,19 +516,26 @@ impl<'a> Builder<'a> {
                         let view = self.source_view(idx, line, &from)?;
                         let root = view.dir().to_path_buf();
                         let identity = format!("{}/{src}", view.chain);
-                        views.push(view);
+                        mounted.push(MountGuard::View(view));
                         (root, Some(identity))
                     }
                     None => (self.opts.context_dir.clone(), None),
                 };
-                let resolved = super::copy::resolve_in_root(&root, &src, true)
+                let mut source = super::copy::resolve_in_root(&root, &src, true)
                     .filter(|p| p.exists())
                     .ok_or_else(|| self.instruction_error(line, format!("RUN --mount: source {src:?} not found")))?;
                 let identity = match identity {
                     Some(i) => i,
-                    None => super::fsview::tree_digest(&resolved)?.to_string(),
+                    None => super::fsview::tree_digest(&source)?.to_string(),
                 };
-                return Ok(Some((RunMount { kind: RunMountKind::Bind, source: Some(resolved), target: need_target()?, readonly: ro(true), size: 0 }, identity)));
+                let readonly = ro(true);
+                // Writes to a read-write bind are the step's alone (BuildKit): an overlay takes them.
+                if !readonly && source.is_dir() {
+                    let scratch = ScratchOverlay::mount(&source, &self.tmp)?;
+                    source = scratch.dir().to_path_buf();
+                    mounted.push(MountGuard::Scratch(scratch));
+                }
+                return Ok(Some((RunMount { kind: RunMountKind::Bind, source: Some(source), target: need_target()?, readonly, size: 0 }, identity)));
             }
             "secret" => {
                 let id = get(&["id"]).or_else(|| target.as_ref().and_then(|t| t.rsplit('/').next().map(String::from))).unwrap_or_default();

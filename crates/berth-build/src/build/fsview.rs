@@ -49,6 +49,38 @@ impl Drop for MountedView {
     }
 }
 
+/// A writable overlay over a directory whose writes are thrown away when dropped: what a
+/// `RUN --mount=type=bind,rw` shows, so the step can write without changing its source.
+pub(crate) struct ScratchOverlay {
+    mounted: Option<MountedView>,
+    work: PathBuf,
+}
+
+impl ScratchOverlay {
+    pub fn mount(lower: &Path, tmp: &Path) -> Result<ScratchOverlay, BuildError> {
+        let work = tmp.join(format!("rw-{}", &berth_types::random_id()[..16]));
+        let (upper, ovl_work) = (work.join("upper"), work.join("work"));
+        for d in [&upper, &ovl_work] {
+            std::fs::create_dir_all(d).map_err(BuildError::io("create", d))?;
+        }
+        let mut scratch = ScratchOverlay { mounted: None, work };
+        let m = Mount::overlay(&[lower.to_path_buf()], Some((&upper, &ovl_work)));
+        scratch.mounted = Some(MountedView::mount(&[m], scratch.work.join("merged"))?);
+        Ok(scratch)
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.mounted.as_ref().map_or(self.work.as_path(), |m| m.dir.as_path())
+    }
+}
+
+impl Drop for ScratchOverlay {
+    fn drop(&mut self) {
+        drop(self.mounted.take());
+        let _ = std::fs::remove_dir_all(&self.work);
+    }
+}
+
 /// A read-only mounted view of an earlier stage or an image (`COPY --from`, `RUN --mount=from=`):
 /// unmounted, then its view snapshot removed, when dropped.
 pub(crate) struct SourceView<'a> {
@@ -110,7 +142,7 @@ pub(crate) fn tree_digest(root: &Path) -> Result<berth_types::Digest, BuildError
     let mut h = berth_types::Sha256Writer::new(std::io::sink());
     let mut todo = vec![PathBuf::new()];
     while let Some(rel) = todo.pop() {
-        let path = root.join(&rel);
+        let path = if rel.as_os_str().is_empty() { root.to_path_buf() } else { root.join(&rel) };
         let md = std::fs::symlink_metadata(&path).map_err(BuildError::io("stat", &path))?;
         let io = |e| BuildError::io("hash", &path)(e);
         write!(h, "{}\0{:o}\0{}:{}\0", rel.display(), md.mode(), md.uid(), md.gid()).map_err(io)?;

@@ -475,7 +475,9 @@ fn run_bind_mount_from_a_stage_and_from_the_context_key_the_cache_on_content() {
         format!(
             "FROM busybox AS gen\nRUN mkdir /out && echo {gen} > /out/data && ln -s data /out/link\n\
              FROM busybox\nRUN --mount=type=bind,from=gen,source=/out,target=/m cat /m/data /m/link > /from-stage\n\
-             RUN --mount=type=bind,source=src,target=/ctx cp /ctx/in.txt /from-ctx && ! touch /ctx/new 2>/dev/null\n"
+             RUN --mount=type=bind,source=src,target=/ctx cp /ctx/in.txt /from-ctx && ! touch /ctx/new 2>/dev/null\n\
+             RUN --mount=type=bind,from=gen,source=/out,target=/w,rw echo changed > /w/data && touch /w/new && cat /w/data > /rw-saw\n\
+             RUN --mount=type=bind,from=gen,source=/out,target=/again cat /again/data > /after-rw\n"
         )
     };
     let (r, _) = e.build(&e.opts(&df("one")));
@@ -484,6 +486,9 @@ fn run_bind_mount_from_a_stage_and_from_the_context_key_the_cache_on_content() {
         assert_eq!(std::fs::read_to_string(root.join("from-stage")).unwrap(), "one\none\n");
         assert_eq!(std::fs::read_to_string(root.join("from-ctx")).unwrap(), "v1\n");
         assert!(!root.join("m").join("data").exists(), "the mount is not part of the layer");
+        assert_eq!(std::fs::read_to_string(root.join("rw-saw")).unwrap(), "changed\n", "a rw bind takes writes");
+        assert!(!root.join("w/new").exists());
+        assert_eq!(std::fs::read_to_string(root.join("after-rw")).unwrap(), "one\n", "and leaves its source unchanged");
     });
     assert!(!e.ctx.join("src/new").exists(), "bind mounts are read-only by default");
     // The mounted content is part of the step's cache key: a changed stage or context file reruns it.
@@ -493,7 +498,7 @@ fn run_bind_mount_from_a_stage_and_from_the_context_key_the_cache_on_content() {
     std::fs::write(e.ctx.join("src/in.txt"), "v2\n").unwrap();
     let (r, events) = e.build(&e.opts(&df("two")));
     let id3 = r.unwrap();
-    assert_eq!(events.iter().filter(|ev| **ev == BuildEvent::UsingCache).count(), 2, "only the context bind step reruns");
+    assert_eq!(events.iter().filter(|ev| **ev == BuildEvent::UsingCache).count(), 2, "only the context bind step and the one after rerun");
     e.with_rootfs(&id2, |root| assert_eq!(std::fs::read_to_string(root.join("from-stage")).unwrap(), "two\ntwo\n"));
     e.with_rootfs(&id3, |root| assert_eq!(std::fs::read_to_string(root.join("from-ctx")).unwrap(), "v2\n"));
     // A source outside the mounted root is refused; no view or temporary snapshot is left.
