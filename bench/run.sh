@@ -2,7 +2,7 @@
 # Berth vs dockerd, in one run on this machine: API round-trip latency on one kept-open connection
 # (/_ping, /version, /images/json with 100 images), daemon idle RSS, `run --rm IMG true` end to end
 # (both with --network none), shim RSS per running container, and builds (cold, cached, one COPY
-# source touched), push/pull throughput through `berth registry`. Prints tables with ratios (berth / docker: below 1.0 means Berth is faster or smaller).
+# source touched; a small Dockerfile and a 5-stage one), push/pull throughput through `berth registry`. Prints tables with ratios (berth / docker: below 1.0 means Berth is faster or smaller).
 #
 # Targets: idle RSS <= 15 MB and every API call <= dockerd's (issue 2); run --rm true median <= 40 ms and
 # shim RSS <= 3 MB (issue 3); cold build <= 0.5x dockerd's classic builder, cached rebuild <= 50 ms (issue 4);
@@ -96,6 +96,36 @@ head -c 10000000 /dev/urandom > "$CTX/blob"
 bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t b:1 "$CTX" >"$W/build-touch-berth.json"
 bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/build-touch-docker.json"
 
+# A 5-stage build: three independent stages (Berth builds them at once), one on top of another, and a
+# final stage that collects their results.
+MS=$W/ms
+mkdir -p "$MS/src"
+for i in $(seq 1 50); do head -c 20000 /dev/urandom > "$MS/src/f$i"; done
+cat > "$MS/Dockerfile" <<'DF'
+FROM bench/img:1 AS deps
+RUN mkdir /deps && for i in $(seq 1 300); do echo "dependency $i" > /deps/$i; done
+FROM bench/img:1 AS gen
+COPY src /src
+RUN sha256sum /src/* > /gen.sum && tar -cf /src.tar /src
+FROM bench/img:1 AS assets
+RUN dd if=/dev/zero of=/assets bs=1M count=8 2>/dev/null && gzip -1 /assets
+FROM deps AS build
+COPY --from=gen /gen.sum /build/
+RUN cat /deps/* > /build/all && wc -l /build/all > /build/count
+FROM bench/img:1
+COPY --from=build /build /app
+COPY --from=gen /src.tar /app/
+COPY --from=assets /assets.gz /app/
+CMD ["cat", "/app/count"]
+DF
+bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t ms:1 "$MS" >"$W/ms-cold-berth.json"
+bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t ms:1 "$MS" >"$W/ms-cold-docker.json"
+python3 bench/timeit.py 5 env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t ms:1 "$MS" >"$W/ms-cached-berth.json"
+python3 bench/timeit.py 5 env DOCKER_HOST=unix://$W/docker.sock docker build -q -t ms:1 "$MS" >"$W/ms-cached-docker.json"
+head -c 20000 /dev/urandom > "$MS/src/f7"
+bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t ms:1 "$MS" >"$W/ms-touch-berth.json"
+bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t ms:1 "$MS" >"$W/ms-touch-docker.json"
+
 # Registry: push and pull through `berth registry`, an image of 100 MB random data in 4 layers and the
 # Debian minbase image (when ../shared/images has it), each engine from its own store.
 RPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
@@ -125,7 +155,8 @@ import json, sys
 w = sys.argv[1]
 def m(name): return json.load(open(f"{w}/{name}.json"))["median_ms"]
 print(f"\n{'containers and builds (median ms)':<34}{'berth':>10}{'dockerd':>10}{'ratio':>8}")
-for label, key in [("run --rm IMG true", "run"), ("build, cold", "build-cold"), ("build, fully cached", "build-cached"), ("build, one COPY source touched", "build-touch")]:
+for label, key in [("run --rm IMG true", "run"), ("build, cold", "build-cold"), ("build, fully cached", "build-cached"), ("build, one COPY source touched", "build-touch"),
+                   ("5-stage build, cold", "ms-cold"), ("5-stage build, fully cached", "ms-cached"), ("5-stage build, one source touched", "ms-touch")]:
     b, d = m(f"{key}-berth"), m(f"{key}-docker")
     print(f"{label:<34}{b:>10.1f}{d:>10.1f}{b / d:>8.2f}")
 import os
@@ -142,6 +173,8 @@ print("\ntargets: run --rm true <= 40 ms" + (" (met)" if m("run-berth") <= 40 el
       "; shim memory <= 3 MB per container (PSS)" + (" (met)" if sp / 1024 <= 3 else " (MISSED)") +
       "; cold build <= 0.5x dockerd" + (" (met)" if m("build-cold-berth") <= 0.5 * m("build-cold-docker") else " (MISSED)") +
       "; cached rebuild <= 50 ms" + (" (met)" if m("build-cached-berth") <= 50 else " (MISSED)") +
+      "; 5-stage cold <= 0.5x dockerd" + (" (met)" if m("ms-cold-berth") <= 0.5 * m("ms-cold-docker") else " (MISSED)") +
+      "; 5-stage cached <= 50 ms" + (" (met)" if m("ms-cached-berth") <= 50 else " (MISSED)") +
       "; push >= 3x dockerd" + (" (met)" if m("push-big-docker") >= 3 * m("push-big-berth") else " (MISSED)") +
       "; pull >= 2x dockerd" + (" (met)" if m("pull-big-docker") >= 2 * m("pull-big-berth") else " (MISSED)"))
 PY
