@@ -150,6 +150,7 @@ for img in big debian; do
 done
 kill $RPID; wait $RPID 2>/dev/null || true
 
+docker buildx version >/dev/null 2>&1 || echo "note: BuildKit (docker-buildx) is not installed here; build numbers compare with dockerd's classic builder"
 python3 - "$W" "$SHIM_RSS" "$DSHIM_RSS" "$SHIM_PSS" "$DSHIM_PSS" <<'PY'
 import json, sys
 w = sys.argv[1]
