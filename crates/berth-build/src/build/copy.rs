@@ -16,7 +16,7 @@ use crate::error::BuildError;
 use crate::parser::{CopyArgs, Instruction};
 use berth_types::Digest;
 use std::collections::BTreeMap;
-use std::io::{Read, Seek};
+use std::io::Read;
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
@@ -177,27 +177,30 @@ impl Builder<'_> {
             };
             entries.entry(p).or_insert(entry);
         }
-        // The tar is the step's content: its digest is what the cache keys on.
-        let tar_path = self.tmp.join(format!("copy-{}", &berth_types::random_id()[..16]));
-        let result = (|| {
-            let mut f = std::fs::OpenOptions::new().create(true).truncate(true).read(true).write(true).open(&tar_path).map_err(BuildError::io("create", &tar_path))?;
-            write_tar(&mut f, &entries).map_err(BuildError::io("write", &tar_path))?;
-            f.rewind().map_err(BuildError::io("rewind", &tar_path))?;
-            let mut hasher = berth_types::Sha256Writer::new(std::io::sink());
-            std::io::copy(&mut f, &mut hasher).map_err(BuildError::io("read", &tar_path))?;
-            let (_, digest, _) = hasher.finish();
-            let created_by = format!("{} {}", ins.keyword, ins.original.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim()));
-            let key = Digest::of(format!("{}\n{created_by}\n{digest}", st.key).as_bytes());
-            if self.try_cache(st, &key, &created_by, events) {
-                return Ok(());
-            }
-            let (active, _mounts) = self.prepare(st)?;
-            let upper = self.snapshots.upper_dir(&active.key)?;
-            f.rewind().map_err(BuildError::io("rewind", &tar_path))?;
-            berth_snapshot::apply_layer(&upper, std::io::BufReader::new(&mut f))?;
-            self.finish_layer(st, active, &key, &created_by)
-        })();
-        let _ = std::fs::remove_file(&tar_path);
+        // The tar is the step's content: its digest, taken without writing it anywhere, is what the
+        // cache keys on. On a miss the same tar streams through a pipe into the new snapshot.
+        let mut hasher = berth_types::Sha256Writer::new(std::io::sink());
+        write_tar(&mut hasher, &entries).map_err(BuildError::io("read sources of", &self.opts.context_dir))?;
+        let (_, digest, _) = hasher.finish();
+        let created_by = format!("{} {}", ins.keyword, ins.original.split_once(char::is_whitespace).map_or("", |(_, r)| r.trim()));
+        let key = Digest::of(format!("{}\n{created_by}\n{digest}", st.key).as_bytes());
+        let result = if self.try_cache(st, &key, &created_by, events) {
+            Ok(())
+        } else {
+            (|| {
+                let (active, _mounts) = self.prepare(st)?;
+                let upper = self.snapshots.upper_dir(&active.key)?;
+                let (reader, mut writer) = std::io::pipe().map_err(BuildError::io("pipe for", &upper))?;
+                std::thread::scope(|scope| {
+                    let produce = scope.spawn(move || write_tar(&mut writer, &entries));
+                    let applied = berth_snapshot::apply_layer(&upper, std::io::BufReader::new(reader));
+                    let produced = produce.join().unwrap_or_else(|_| Err(std::io::Error::other("tar writer panicked")));
+                    applied?;
+                    produced.map_err(BuildError::io("read sources of", &self.opts.context_dir))
+                })?;
+                self.finish_layer(st, active, &key, &created_by)
+            })()
+        };
         drop(_view);
         result
     }
@@ -399,7 +402,7 @@ pub(crate) fn resolve_chown(spec: &str, layers: &LayerDirs) -> Result<(u64, u64)
     Ok((uid, gid))
 }
 
-fn write_tar(w: &mut std::fs::File, entries: &BTreeMap<String, Entry>) -> std::io::Result<()> {
+fn write_tar(w: &mut impl std::io::Write, entries: &BTreeMap<String, Entry>) -> std::io::Result<()> {
     let mut b = tar::Builder::new(std::io::BufWriter::new(w));
     b.mode(tar::HeaderMode::Deterministic);
     for (path, e) in entries {
