@@ -62,10 +62,10 @@ pub fn now() -> String {
 
 /// Writes `state.json`.
 pub fn write_state(dir: &Path, s: &StateRecord) -> std::io::Result<()> {
-    berth_types::persist::atomic_write_json(&dir.join("state.json"), s)
+    berth_types::persist::replace_file_json(&dir.join("state.json"), s)
 }
 
 /// Writes `exit.json`.
 pub fn write_exit(dir: &Path, e: &ExitRecord) -> std::io::Result<()> {
-    berth_types::persist::atomic_write_json(&dir.join("exit.json"), e)
+    berth_types::persist::replace_file_json(&dir.join("exit.json"), e)
 }

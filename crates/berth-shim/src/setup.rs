@@ -150,7 +150,7 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     }
     let spec = berth_runtime::spec::generate(&cfg_run, &rootfs.to_string_lossy(), ident.uid, ident.gid, &ident.additional_gids)?;
     let spec_path = dir.join("config.json");
-    berth_types::persist::atomic_write_json(&spec_path, &spec).map_err(io("write", &spec_path))?;
+    berth_types::persist::replace_file_json(&spec_path, &spec).map_err(io("write", &spec_path))?;
 
     let listener = listen(dir)?;
     let s = streams(dir, cfg.tty, cfg.open_stdin)?;
@@ -191,7 +191,7 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
         process["noNewPrivileges"] = serde_json::json!(true);
     }
     let process_path = work.join("process.json");
-    berth_types::persist::atomic_write_json(&process_path, &process).map_err(io("write", &process_path))?;
+    berth_types::persist::replace_file_json(&process_path, &process).map_err(io("write", &process_path))?;
     let listener = listen(work)?;
     let s = streams(work, ex.tty, ex.open_stdin)?;
     let pid = container::exec(&args.id, &args.state_root, &process_path, s.stdio)?;

@@ -30,6 +30,32 @@ pub fn atomic_write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Res
     atomic_write(path, &bytes)
 }
 
+/// Replaces `path` with `contents` through a temporary file and a rename, without fsync: readers see
+/// the old or the new file, never part of one, but a host crash may lose the change. For runtime
+/// files that are written again at every container start and mean nothing after a reboot (a
+/// container's hosts file, its OCI spec, the shim's state): their fsyncs cost a container start
+/// several milliseconds of disk flushes for nothing. A daemon crash loses nothing (the page cache
+/// survives it).
+pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    let dir = path.parent().unwrap_or_else(|| Path::new("."));
+    fs::create_dir_all(dir)?;
+    let mut tmp = tempfile_in(dir, path)?;
+    let result = (|| {
+        tmp.1.write_all(contents)?;
+        fs::rename(&tmp.0, path)
+    })();
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp.0);
+    }
+    result
+}
+
+/// Serializes `value` as pretty JSON and writes it with [`replace_file`].
+pub fn replace_file_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
+    let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
+    replace_file(path, &bytes)
+}
+
 /// Fsyncs a directory so a rename inside it is durable.
 pub fn sync_dir(dir: &Path) -> io::Result<()> {
     File::open(dir)?.sync_all()

@@ -192,7 +192,7 @@ impl ContainerService {
         let io = |e: std::io::Error| ServiceError::Internal(format!("writing container files: {e}"));
         let host_net = rec.host_config.network_mode == "host";
         let hostname = rec.config.hostname.clone().unwrap_or_default();
-        berth_types::persist::atomic_write(&dir.join("hostname"), format!("{hostname}\n").as_bytes()).map_err(io)?;
+        berth_types::persist::replace_file(&dir.join("hostname"), format!("{hostname}\n").as_bytes()).map_err(io)?;
         let primary = rec.network.order.first().and_then(|n| rec.network.networks.get(n));
         let hosts = if host_net {
             std::fs::read_to_string("/etc/hosts").unwrap_or_default()
@@ -226,7 +226,7 @@ impl ContainerService {
             }
             s
         };
-        berth_types::persist::atomic_write(&dir.join("hosts"), hosts.as_bytes()).map_err(io)?;
+        berth_types::persist::replace_file(&dir.join("hosts"), hosts.as_bytes()).map_err(io)?;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let host_conf = berth_network::dns::parse_resolv_conf(&host_resolv);
         let embedded_dns = rec.network.networks.values().any(|e| e.dns_names.is_some());
@@ -257,7 +257,7 @@ impl ContainerService {
         if !options.is_empty() {
             resolv.push_str(&format!("options {}\n", options.join(" ")));
         }
-        berth_types::persist::atomic_write(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)
+        berth_types::persist::replace_file(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)
     }
 
     /// Unpacks the image into committed snapshots; returns the top snapshot key (None: no layers).

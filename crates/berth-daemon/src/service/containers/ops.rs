@@ -250,7 +250,7 @@ impl ContainerService {
         })?;
         // Later starts use the new values.
         let runtime = self.runtime_config(&rec)?;
-        berth_types::persist::atomic_write_json(&self.dir(&rec.id).join("runtime.json"), &runtime)
+        berth_types::persist::replace_file_json(&self.dir(&rec.id).join("runtime.json"), &runtime)
             .map_err(|e| ServiceError::Internal(format!("update: {e}")))?;
         if !matches!(rec.state.status, Status::Running | Status::Paused) {
             return Ok(());
