@@ -33,3 +33,11 @@ if [ ${#need[@]} -gt 0 ]; then
   (systemctl disable --now docker.service docker.socket containerd.service docker-registry.service >/dev/null 2>&1 || true)
 fi
 command -v cargo >/dev/null || { echo "cargo (stable Rust) is required: https://rustup.rs" >&2; exit 1; }
+# oras-py (PyPI `oras`, the ORAS project's Python SDK) pushes artifacts with a subject in the registry's
+# referrers interop test (crates/berth-registry/tests/oras.rs); Debian ships no oras client.
+if ! python3 -c "import oras.client" 2>/dev/null; then
+  echo "==> installing oras-py"
+  python3 -m pip install -q --disable-pip-version-check "oras==0.2.43" 2>/dev/null \
+    || python3 -m pip install -q --disable-pip-version-check --break-system-packages "oras==0.2.43" \
+    || echo "==> oras-py could not be installed: the registry's oras test will skip" >&2
+fi

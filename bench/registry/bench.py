@@ -43,6 +43,50 @@ def make_layout(path, size, seed):
         json.dump(idx, f)
     return manifest
 
+PARALLEL_KEYS = ["parallel_push_s", "parallel_push_cpu_s", "http_parallel_push_s", "http_parallel_push_cpu_s"]
+
+def cpu_s(pid):
+    """User + system CPU seconds a process has used so far."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+def small_images(n, seed):
+    """`n` small images as (config, layer, manifest) bytes, digests precomputed."""
+    out = []
+    for i in range(n):
+        layer = os.urandom(64 << 10) + f"{seed}-{i}".encode()
+        config = json.dumps({"architecture": "amd64", "os": "linux", "seed": f"{seed}-{i}"}).encode()
+        desc = lambda mt, b: {"mediaType": mt, "digest": "sha256:" + hashlib.sha256(b).hexdigest(), "size": len(b)}
+        manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": desc("application/vnd.oci.image.config.v1+json", config),
+            "layers": [desc("application/vnd.oci.image.layer.v1.tar+gzip", layer)]}).encode()
+        out.append((config, layer, manifest))
+    return out
+
+def http_push(addr, repo, image):
+    """Pushes one image the way docker and skopeo do: HEAD, POST, PATCH, PUT per blob, then the manifest."""
+    c = http.client.HTTPConnection(addr, timeout=60)
+    def req(method, path, body=None, headers=None, want=None):
+        c.request(method, path, body=body, headers=headers or {})
+        r = c.getresponse(); r.read()
+        if want and r.status != want:
+            raise SystemExit(f"{method} {path} on {addr}: {r.status}")
+        return r
+    config, layer, manifest = image
+    for b in (layer, config):
+        d = "sha256:" + hashlib.sha256(b).hexdigest()
+        req("HEAD", f"/v2/{repo}/blobs/{d}")
+        loc = req("POST", f"/v2/{repo}/blobs/uploads/", want=202).getheader("Location")
+        loc = loc.split(addr, 1)[-1]
+        loc = req("PATCH", loc, body=b, headers={"Content-Type": "application/octet-stream"}, want=202).getheader("Location")
+        loc = loc.split(addr, 1)[-1]
+        sep = "&" if "?" in loc else "?"
+        req("PUT", f"{loc}{sep}digest={d}", want=201)
+    req("PUT", f"/v2/{repo}/manifests/v1", body=manifest,
+        headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, want=201)
+    c.close()
+
 def skopeo(*args):
     subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True)
 
@@ -70,7 +114,7 @@ def main():
     p = argparse.ArgumentParser()
     for a in ["work", "berth", "dist"]:
         p.add_argument("--" + a, required=True)
-    for a in ["berth-pid", "dist-pid", "size-mb", "tags", "parallel"]:
+    for a in ["berth-pid", "dist-pid", "size-mb", "tags", "parallel", "rounds"]:
         p.add_argument("--" + a, type=int, required=True)
     o = p.parse_args()
     targets = {"berth": (o.berth, o.berth_pid), "distribution": (o.dist, o.dist_pid)}
@@ -84,14 +128,34 @@ def main():
     for i in range(o.parallel):
         s = os.path.join(o.work, f"small{i}"); make_layout(s, 64 << 10, f"s{i}"); smalls.append(s)
     make_layout(os.path.join(o.work, "tagged"), 1024, "tagged")
+    http_images = {name: small_images(o.parallel * 5 * o.rounds, name) for name in targets}
+    # The parallel pushes run in rounds that alternate between the registries, reporting medians: on a
+    # two-core machine one round is noisy, and the skopeo processes take most of the CPU.
+    samples = {name: {k: [] for k in PARALLEL_KEYS} for name in targets}
+    for rnd in range(o.rounds):
+        for name, (addr, pid) in targets.items():
+            sm = samples[name]
+            def push_small(i):
+                skopeo("copy", "--dest-tls-verify=false", f"oci:{smalls[i]}:v1", f"docker://{addr}/bench/r{rnd}/small{i}:v1")
+            cpu0 = cpu_s(pid)
+            sm["parallel_push_s"].append(timed(lambda: list(cf.ThreadPoolExecutor(o.parallel).map(push_small, range(o.parallel)))))
+            sm["parallel_push_cpu_s"].append(cpu_s(pid) - cpu0)
+            # The same shape of push over plain HTTP from threads of this process: no skopeo processes
+            # competing for the two cores, so the registries' own work dominates.
+            n = o.parallel * 5
+            images = http_images[name][rnd * n:(rnd + 1) * n]
+            cpu0 = cpu_s(pid)
+            sm["http_parallel_push_s"].append(timed(lambda: list(cf.ThreadPoolExecutor(o.parallel).map(
+                lambda i: http_push(addr, f"bench/r{rnd}/http{i}", images[i]), range(n)))))
+            sm["http_parallel_push_cpu_s"].append(cpu_s(pid) - cpu0)
+    for name in targets:
+        for k, v in samples[name].items():
+            res[name][k] = sorted(v)[len(v) // 2]
     for name, (addr, pid) in targets.items():
         r = res[name]
         r["push_s"] = timed(lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{big}:v1", f"docker://{addr}/bench/big:v1"))
         out = os.path.join(o.work, f"out-{name}")
         r["pull_s"] = timed(lambda: skopeo("copy", "--src-tls-verify=false", f"docker://{addr}/bench/big:v1", f"oci:{out}:v1"))
-        def push_small(i):
-            skopeo("copy", "--dest-tls-verify=false", f"oci:{smalls[i]}:v1", f"docker://{addr}/bench/small{i}:v1")
-        r["parallel_push_s"] = timed(lambda: list(cf.ThreadPoolExecutor(o.parallel).map(push_small, range(o.parallel))))
         skopeo("copy", "--dest-tls-verify=false", f"oci:{os.path.join(o.work, 'tagged')}:v1", f"docker://{addr}/bench/tags:v1")
         # skopeo may recompress layers on the way in: re-tag the manifest as the registry stored it.
         c = http.client.HTTPConnection(addr)
@@ -102,12 +166,16 @@ def main():
         r["catalog_ms"] = latency(addr, "/v2/_catalog?n=1000") * 1000
         r["rss_after_kb"] = rss_kb(pid)
     b, d = res["berth"], res["distribution"]
-    print(f"{'metric':<18}{'berth':>12}{'distribution':>14}{'ratio':>9}")
-    for k in ["push_s", "pull_s", "parallel_push_s", "tags_list_ms", "catalog_ms", "idle_rss_kb", "rss_after_kb"]:
+    print(f"{'metric':<26}{'berth':>12}{'distribution':>14}{'ratio':>9}")
+    for k in ["push_s", "pull_s", "parallel_push_s", "parallel_push_cpu_s", "http_parallel_push_s",
+              "http_parallel_push_cpu_s", "tags_list_ms", "catalog_ms", "idle_rss_kb", "rss_after_kb"]:
         ratio = d[k] / b[k] if b[k] else float("inf")
-        print(f"{k:<18}{b[k]:>12.3f}{d[k]:>14.3f}{ratio:>8.2f}x")
+        print(f"{k:<26}{b[k]:>12.3f}{d[k]:>14.3f}{ratio:>8.2f}x")
     mb = o.size_mb
     print(f"throughput push: berth {mb / b['push_s']:.1f} MB/s, distribution {mb / d['push_s']:.1f} MB/s")
+    n = o.parallel * 5
+    print(f"http parallel pushes: berth {n / b['http_parallel_push_s']:.1f}/s, distribution {n / d['http_parallel_push_s']:.1f}/s"
+          f" ({o.parallel} threads, {n} images of 64 KiB; medians of {o.rounds} rounds)")
 
 if __name__ == "__main__":
     main()

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Berth registry vs distribution (Debian's docker-registry), each on its own root and loopback port:
-# skopeo copy of a SIZE_MB (default 100) MB random-data image in and out, 20 parallel small pushes,
+# skopeo copy of a SIZE_MB (default 100) MB random-data image in and out, PARALLEL (default 20) parallel
+# small pushes by skopeo and then 5 x PARALLEL over plain HTTP from PARALLEL threads (HEAD, POST, PATCH,
+# PUT per blob, then the manifest, as docker pushes), each with the registry's CPU seconds spent and
+# as the median of ROUNDS (default 5) rounds alternating between the registries,
 # tag-list/catalog latency with TAGS (default 10000) tags, and idle RSS. Prints ratios
 # (> 1 means Berth is faster / smaller). Needs: skopeo, docker-registry, python3, cargo.
 set -euo pipefail
@@ -34,4 +37,4 @@ pids+=($!); dist_pid=$!
 python3 "$here/bench.py" --work "$work" \
   --berth "127.0.0.1:$berth_port" --berth-pid "$berth_pid" \
   --dist "127.0.0.1:$dist_port" --dist-pid "$dist_pid" \
-  --size-mb "${SIZE_MB:-100}" --tags "${TAGS:-10000}" --parallel "${PARALLEL:-20}"
+  --size-mb "${SIZE_MB:-100}" --tags "${TAGS:-10000}" --parallel "${PARALLEL:-20}" --rounds "${ROUNDS:-5}"

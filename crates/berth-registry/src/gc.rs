@@ -13,7 +13,7 @@
 //!   spared) or validates after it (and reports `MANIFEST_BLOB_UNKNOWN` rather than dangling).
 
 use crate::manifest;
-use crate::service::{walk_repositories, Registry};
+use crate::service::{walk_repositories, Registry, WITH_CONTENT_OR_UPLOADS};
 use crate::storage::{paths, StorageDriver};
 use crate::errors::StorageError;
 use berth_types::Digest;
@@ -72,7 +72,7 @@ pub async fn collect(reg: &Registry, opts: &GcOptions) -> Result<GcReport, Stora
     let mut report = GcReport { dry_run: opts.dry_run, ..GcReport::default() };
     reg.gc.begin();
     let result = async {
-        let repos = walk_repositories(d).await?;
+        let repos = walk_repositories(d, WITH_CONTENT_OR_UPLOADS).await?;
         let mut marked: HashSet<Digest> = HashSet::new();
         // Newest link time per blob, so a blob linked recently (mount) counts as young.
         let mut linked_at: HashMap<Digest, SystemTime> = HashMap::new();

@@ -9,6 +9,7 @@
 //! and the on-disk layout), `auth` (htpasswd, bearer tokens), `gc`, `server` (TCP/TLS accept loop).
 
 pub mod auth;
+pub mod config;
 pub mod errors;
 pub mod gc;
 pub mod manifest;
@@ -17,8 +18,10 @@ mod routes;
 mod server;
 pub mod service;
 pub mod storage;
+mod write_timeout;
 
 pub use auth::{AuthConfig, TokenConfig};
+pub use config::{ConfigError, FileConfig};
 pub use errors::{ApiError, ErrorCode, RegistryError, StorageError};
 pub use gc::{GcOptions, GcReport};
 
@@ -65,8 +68,15 @@ pub struct RegistryConfig {
     pub gc_grace: Duration,
     /// Uploads idle for longer than this are removed by the sweep.
     pub upload_ttl: Duration,
-    /// A request body that sends nothing for this long is abandoned (stalled clients).
+    /// Request headers must arrive within this long (slowloris protection); a keep-alive connection
+    /// idle this long between requests is closed too.
+    pub header_timeout: Duration,
+    /// A request body (upload `PATCH`/`PUT`/`POST`, manifest `PUT`) that sends nothing for this long
+    /// is abandoned and its connection closed; the partial upload stays invisible until it expires.
     pub idle_timeout: Duration,
+    /// A response write blocked this long (the client stopped reading, e.g. mid-blob) drops the
+    /// connection.
+    pub write_timeout: Duration,
     /// After shutdown, in-flight requests get this long to finish before connections are closed.
     pub drain_timeout: Duration,
 }
@@ -85,7 +95,9 @@ impl Default for RegistryConfig {
             gc_interval: Some(Duration::from_secs(3600)),
             gc_grace: Duration::from_secs(3600),
             upload_ttl: Duration::from_secs(24 * 3600),
+            header_timeout: Duration::from_secs(30),
             idle_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
         }
     }
@@ -146,6 +158,7 @@ impl Server {
                 app,
                 tls,
                 drain_timeout: config.drain_timeout,
+                timeouts: server::ConnTimeouts { header: config.header_timeout, write: config.write_timeout },
                 registry,
                 gc_interval: config.gc_interval,
             },

@@ -1,10 +1,12 @@
-//! The connection loop: plain TCP or rustls, HTTP/1.1 via hyper with a header-read timeout, graceful
-//! drain on shutdown (stop accepting, let in-flight requests finish up to a deadline), and the
-//! periodic GC sweep.
+//! The connection loop: plain TCP or rustls, HTTP/1.1 via hyper with a header-read timeout (which
+//! also closes idle keep-alive connections) and a write timeout (clients that stop reading a
+//! response), graceful drain on shutdown (stop accepting, let in-flight requests finish up to a
+//! deadline), and the periodic GC sweep. Stalled request bodies time out in `routes`.
 
 use crate::errors::RegistryError;
 use crate::gc::{self, GcOptions};
 use crate::service::Registry;
+use crate::write_timeout::WriteTimeout;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
@@ -19,8 +21,6 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
 
-/// How long a client may take to send request headers (slowloris protection).
-const HEADER_TIMEOUT: Duration = Duration::from_secs(30);
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
 
@@ -48,15 +48,24 @@ pub(crate) fn tls_acceptor(cert: &Path, key: &Path) -> Result<TlsAcceptor, Regis
     Ok(TlsAcceptor::from(Arc::new(cfg)))
 }
 
-async fn serve_conn<I>(io: I, app: Router, mut stop: watch::Receiver<bool>)
+/// Per-connection timeouts (see [`crate::RegistryConfig`]).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ConnTimeouts {
+    /// Request headers must arrive within this (slowloris); also the keep-alive idle limit.
+    pub(crate) header: Duration,
+    /// A response write blocked this long (the client stopped reading) drops the connection.
+    pub(crate) write: Duration,
+}
+
+async fn serve_conn<I>(io: I, app: Router, timeouts: ConnTimeouts, mut stop: watch::Receiver<bool>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
     let svc = TowerToHyperService::new(app);
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(HEADER_TIMEOUT)
-        .serve_connection(TokioIo::new(io), svc);
+        .header_read_timeout(timeouts.header)
+        .serve_connection(TokioIo::new(WriteTimeout::new(io, timeouts.write)), svc);
     tokio::pin!(conn);
     tokio::select! {
         r = conn.as_mut() => {
@@ -77,6 +86,7 @@ pub(crate) struct Loop {
     pub(crate) app: Router,
     pub(crate) tls: Option<TlsAcceptor>,
     pub(crate) drain_timeout: Duration,
+    pub(crate) timeouts: ConnTimeouts,
     pub(crate) registry: Arc<Registry>,
     pub(crate) gc_interval: Option<Duration>,
 }
@@ -105,13 +115,14 @@ impl Loop {
                     let _ = stream.set_nodelay(true);
                     let app = self.app.clone();
                     let stop = stop_rx.clone();
+                    let timeouts = self.timeouts;
                     match &self.tls {
-                        None => { conns.spawn(serve_conn(stream, app, stop)); }
+                        None => { conns.spawn(serve_conn(stream, app, timeouts, stop)); }
                         Some(acc) => {
                             let acc = acc.clone();
                             conns.spawn(async move {
                                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acc.accept(stream)).await {
-                                    Ok(Ok(tls)) => serve_conn(tls, app, stop).await,
+                                    Ok(Ok(tls)) => serve_conn(tls, app, timeouts, stop).await,
                                     Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "tls handshake failed"),
                                     Err(_) => tracing::debug!(peer = %peer, "tls handshake timed out"),
                                 }

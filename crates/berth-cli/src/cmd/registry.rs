@@ -1,16 +1,14 @@
 //! `berth registry`: the OCI Distribution server, and `berth registry gc`.
 
 use crate::cli::{RegistryArgs, RegistryCmd};
-use berth_registry::{AuthConfig, GcOptions, RegistryConfig};
+use berth_registry::{AuthConfig, FileConfig, GcOptions, RegistryConfig};
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Runs the registry until SIGTERM or SIGINT, or runs a maintenance command.
 pub async fn run(a: RegistryArgs) -> anyhow::Result<ExitCode> {
-    let filter = tracing_subscriber::EnvFilter::try_new(&a.log_level)
-        .map_err(|_| anyhow::anyhow!("invalid --log-level {:?}: use error, warn, info, debug or trace", a.log_level))?;
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
     if let Some(RegistryCmd::Gc { root, dry_run, grace }) = a.command {
+        init_logging(a.log_level.as_deref().unwrap_or("info"))?;
         let opts = GcOptions { dry_run, grace: Duration::from_secs(grace), ..GcOptions::default() };
         let r = berth_registry::gc_with(&root, &opts).map_err(|e| anyhow::anyhow!("{}", crate::cmd::error_chain(&e)))?;
         let verb = if r.dry_run { "would remove" } else { "removed" };
@@ -27,16 +25,112 @@ pub async fn run(a: RegistryArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    let listen = a.listen.parse().map_err(|_| anyhow::anyhow!("invalid --listen {:?}: expected IP:PORT", a.listen))?;
-    let mut cfg = RegistryConfig::new(listen, a.root);
-    cfg.tls_cert = a.tls_cert;
-    cfg.tls_key = a.tls_key;
-    cfg.auth = a.auth.parse::<AuthConfig>().map_err(|e| anyhow::anyhow!("invalid --auth: {e}"))?;
-    cfg.anonymous_pull = a.anonymous_pull;
-    cfg.read_only = a.read_only;
-    cfg.gc_interval = (a.gc_interval > 0).then(|| Duration::from_secs(a.gc_interval));
+    let (cfg, log_level) = config(a)?;
+    init_logging(&log_level)?;
     berth_registry::serve(cfg, super::daemon::shutdown_signal())
         .await
         .map_err(|e| anyhow::anyhow!("{}", crate::cmd::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)
+}
+
+fn init_logging(level: &str) -> anyhow::Result<()> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|_| anyhow::anyhow!("invalid --log-level {level:?}: use error, warn, info, debug or trace"))?;
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    Ok(())
+}
+
+/// The registry's configuration and log level: defaults, overlaid by `--config FILE`, overlaid by
+/// each flag given on the command line.
+fn config(a: RegistryArgs) -> anyhow::Result<(RegistryConfig, String)> {
+    let (mut cfg, file_level) = match &a.config {
+        Some(path) => {
+            let f = FileConfig::load(path).map_err(|e| anyhow::anyhow!("{}", crate::cmd::error_chain(&e)))?;
+            (f.registry, f.log_level)
+        }
+        None => (RegistryConfig::default(), None),
+    };
+    if let Some(l) = &a.listen {
+        cfg.listen = l.parse().map_err(|_| anyhow::anyhow!("invalid --listen {l:?}: expected IP:PORT"))?;
+    }
+    if let Some(r) = a.root {
+        cfg.root = r;
+    }
+    if let (Some(c), Some(k)) = (a.tls_cert, a.tls_key) {
+        cfg.tls_cert = Some(c);
+        cfg.tls_key = Some(k);
+    }
+    if let Some(auth) = &a.auth {
+        cfg.auth = auth.parse::<AuthConfig>().map_err(|e| anyhow::anyhow!("invalid --auth: {e}"))?;
+    }
+    if !a.anonymous_pull.is_empty() {
+        cfg.anonymous_pull = a.anonymous_pull;
+    }
+    if a.read_only {
+        cfg.read_only = true;
+    }
+    if let Some(secs) = a.gc_interval {
+        cfg.gc_interval = (secs > 0).then(|| Duration::from_secs(secs));
+    }
+    let level = a.log_level.or(file_level).unwrap_or_else(|| "info".into());
+    Ok((cfg, level))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::{Cli, Command};
+    use clap::Parser;
+
+    fn args(argv: &[&str]) -> RegistryArgs {
+        match Cli::try_parse_from(["berth", "registry"].iter().chain(argv)).unwrap().command {
+            Command::Registry(a) => a,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn flags_override_the_config_file_and_the_file_overrides_defaults() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("registry.yml");
+        std::fs::write(
+            &file,
+            "log: {level: debug}\nhttp:\n  addr: 127.0.0.1:6000\n  timeouts: {idle: 5s}\n\
+             storage:\n  filesystem: {rootdirectory: data}\nauth:\n  htpasswd: {path: users}\n  anonymouspull: [\"pub/*\"]\n\
+             gc: {interval: 10m}\n",
+        )
+        .unwrap();
+        let f = file.to_str().unwrap();
+        let (c, level) = config(args(&["--config", f])).unwrap();
+        assert_eq!((c.listen.port(), level.as_str()), (6000, "debug"));
+        assert_eq!(c.root, dir.path().join("data"));
+        assert_eq!(c.auth, AuthConfig::Htpasswd(dir.path().join("users")));
+        assert_eq!((c.idle_timeout, c.gc_interval), (Duration::from_secs(5), Some(Duration::from_secs(600))));
+        assert!(!c.read_only);
+        let (c, level) = config(args(&[
+            "--config", f, "--listen", "127.0.0.1:7000", "--root", "/r", "--auth", "none", "--anonymous-pull", "x/*",
+            "--read-only", "--gc-interval", "0", "--log-level", "warn",
+        ]))
+        .unwrap();
+        assert_eq!((c.listen.port(), level.as_str()), (7000, "warn"));
+        assert_eq!((c.root.to_str(), &c.auth), (Some("/r"), &AuthConfig::None));
+        assert_eq!((c.anonymous_pull, c.read_only, c.gc_interval), (vec!["x/*".to_string()], true, None));
+        // Keys no flag names stay as the file set them.
+        assert_eq!(c.idle_timeout, Duration::from_secs(5));
+        let (c, level) = config(args(&[])).unwrap();
+        assert_eq!((c.listen, level.as_str()), (RegistryConfig::default().listen, "info"));
+    }
+
+    #[test]
+    fn bad_config_files_fail_with_one_line_naming_file_and_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("r.yml");
+        std::fs::write(&file, "http:\n  addr: 127.0.0.1:1\n  bogus: 1\n").unwrap();
+        let e = config(args(&["--config", file.to_str().unwrap()])).unwrap_err().to_string();
+        assert!(e.contains(file.to_str().unwrap()) && e.contains("unknown field `bogus`"), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+        let e = config(args(&["--config", dir.path().join("missing.yml").to_str().unwrap()])).unwrap_err().to_string();
+        assert!(e.starts_with("cannot read config file") && e.contains("No such file"), "{e}");
+        assert_eq!(e.lines().count(), 1, "{e}");
+    }
 }

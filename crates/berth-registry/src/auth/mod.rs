@@ -40,6 +40,14 @@ pub struct TokenConfig {
     pub ttl: Duration,
 }
 
+impl TokenConfig {
+    /// Token auth against `htpasswd` with the defaults: realm from the request's host, service
+    /// `berth-registry`, tokens valid for 5 minutes.
+    pub fn new(htpasswd: impl Into<PathBuf>) -> TokenConfig {
+        TokenConfig { htpasswd: htpasswd.into(), realm: None, service: "berth-registry".into(), ttl: Duration::from_secs(300) }
+    }
+}
+
 impl FromStr for AuthConfig {
     type Err = RegistryError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
@@ -53,12 +61,7 @@ impl FromStr for AuthConfig {
         let rest = s.strip_prefix("token:").ok_or_else(bad)?;
         let mut parts = rest.split(',');
         let file = parts.next().filter(|f| !f.is_empty()).ok_or_else(bad)?;
-        let mut cfg = TokenConfig {
-            htpasswd: file.into(),
-            realm: None,
-            service: "berth-registry".into(),
-            ttl: Duration::from_secs(300),
-        };
+        let mut cfg = TokenConfig::new(file);
         for p in parts {
             match p.split_once('=') {
                 Some(("realm", v)) => cfg.realm = Some(v.to_string()),

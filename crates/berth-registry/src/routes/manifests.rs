@@ -1,7 +1,7 @@
 //! `/v2/<name>/manifests/<reference>` (OCI § pulling, pushing and deleting manifests), with `Accept`
 //! negotiation as distribution does it.
 
-use super::header;
+use super::{body_stream, header, AppState};
 use crate::errors::{ApiError, ErrorCode};
 use crate::manifest::{bare_media_type, is_index_type, is_manifest_type, Descriptor, MAX_MANIFEST_SIZE};
 use crate::service::{ManifestRef, Registry, StoredManifest};
@@ -9,7 +9,8 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::response::{IntoResponse, Response};
 use http::{HeaderMap, StatusCode};
-use http_body_util::BodyExt;
+use bytes::BytesMut;
+use futures_util::StreamExt;
 
 /// The manifest media types listed in `Accept` headers (all of them; values may be comma-joined).
 fn accepted(headers: &HeaderMap) -> Vec<String> {
@@ -64,7 +65,8 @@ pub(super) async fn get(reg: &Registry, name: &str, r: &str, headers: &HeaderMap
     Ok(resp)
 }
 
-pub(super) async fn put(reg: &Registry, name: &str, r: &str, req: Request) -> Result<Response, ApiError> {
+pub(super) async fn put(st: &AppState, name: &str, r: &str, req: Request) -> Result<Response, ApiError> {
+    let reg = &st.registry;
     let r = ManifestRef::parse(r)?;
     let too_large = || ApiError::new(ErrorCode::PayloadTooLarge, "manifest exceeds 4 MiB");
     let declared = req.headers().get(http::header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<usize>().ok());
@@ -72,12 +74,17 @@ pub(super) async fn put(reg: &Registry, name: &str, r: &str, req: Request) -> Re
         return Err(too_large());
     }
     let ct = req.headers().get(http::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_string);
-    let limited = http_body_util::Limited::new(req.into_body(), MAX_MANIFEST_SIZE);
-    let body = match limited.collect().await {
-        Ok(c) => c.to_bytes(),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => return Err(too_large()),
-        Err(_) => return Err(ApiError::new(ErrorCode::ManifestInvalid, "manifest body was interrupted")),
-    };
+    // Read with the idle timeout, so a client stalling mid-manifest is dropped like a stalled upload.
+    let mut chunks = body_stream(req.into_body(), st.idle_timeout);
+    let mut buf = BytesMut::with_capacity(declared.unwrap_or(0));
+    while let Some(chunk) = chunks.next().await {
+        let chunk = chunk.map_err(|_| ApiError::new(ErrorCode::ManifestInvalid, "manifest body was interrupted"))?;
+        if buf.len() + chunk.len() > MAX_MANIFEST_SIZE {
+            return Err(too_large());
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    let body = buf.freeze();
     let (digest, subject) = reg.manifest_put(name, &r, ct.as_deref(), body).await?;
     let mut resp = StatusCode::CREATED.into_response();
     header(&mut resp, "Location", format!("/v2/{name}/manifests/{digest}"));

@@ -156,7 +156,7 @@ async fn route(st: &AppState, req: Request) -> Result<Response, ApiError> {
         (Route::Manifest(name, r), m @ (Method::GET | Method::HEAD)) => {
             manifests::get(reg, &name, &r, req.headers(), m == Method::HEAD).await
         }
-        (Route::Manifest(name, r), Method::PUT) => manifests::put(reg, &name, &r, req).await,
+        (Route::Manifest(name, r), Method::PUT) => manifests::put(st, &name, &r, req).await,
         (Route::Manifest(name, r), Method::DELETE) => manifests::delete(reg, &name, &r).await,
         (Route::Blob(name, d), m @ (Method::GET | Method::HEAD)) => {
             blobs::get(reg, &name, &d, req.headers(), m == Method::HEAD).await

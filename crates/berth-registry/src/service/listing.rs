@@ -5,6 +5,7 @@ use crate::errors::{ApiError, ErrorCode, StorageError};
 use crate::manifest::Descriptor;
 use crate::storage::{paths, StorageDriver};
 use berth_types::Digest;
+use futures_util::{StreamExt, TryStreamExt};
 
 /// Default page size of `GET /v2/_catalog` without `n` (distribution's).
 const CATALOG_DEFAULT_PAGE: usize = 100;
@@ -24,28 +25,50 @@ fn page(all: Vec<String>, n: Option<usize>, last: Option<&str>) -> (Vec<String>,
     }
 }
 
-/// Every repository name under the store, sorted (a repository is a directory holding `_manifests`
-/// or `_layers`; names nest, so `a` and `a/b` can both be repositories).
-pub(crate) async fn walk_repositories<D: StorageDriver>(d: &D) -> Result<Vec<String>, StorageError> {
+/// What makes a directory a repository in the catalog: content (a manifest or a blob link).
+pub(crate) const WITH_CONTENT: &[&str] = &["_manifests", "_layers"];
+/// What makes a directory a repository to the garbage collector: content, or only uploads (an upload
+/// abandoned before anything else was pushed must still expire).
+pub(crate) const WITH_CONTENT_OR_UPLOADS: &[&str] = &["_manifests", "_layers", "_uploads"];
+
+/// Every repository name under the store, sorted: a directory holding one of `markers` (see
+/// [`WITH_CONTENT`]); names nest, so `a` and `a/b` can both be repositories.
+pub(crate) async fn walk_repositories<D: StorageDriver>(d: &D, markers: &[&str]) -> Result<Vec<String>, StorageError> {
     let mut found = Vec::new();
-    let mut stack = vec![String::new()];
-    while let Some(prefix) = stack.pop() {
-        let dir = if prefix.is_empty() { paths::REPOSITORIES.to_string() } else { paths::repo(&prefix) };
-        let children = match d.list(&dir).await {
-            Ok(c) => c,
-            Err(e) if e.is_not_found() => continue,
-            Err(e) => return Err(e),
-        };
-        if !prefix.is_empty() && children.iter().any(|c| c == "_manifests" || c == "_layers") {
-            found.push(prefix.clone());
-        }
-        for c in children.into_iter().filter(|c| !c.starts_with('_')) {
-            stack.push(if prefix.is_empty() { c } else { format!("{prefix}/{c}") });
+    let mut level = vec![String::new()];
+    // Breadth first, listing the directories of a level concurrently: each list is a blocking-pool
+    // hop on the filesystem driver, and one after another they made the catalog slower than
+    // distribution's.
+    while !level.is_empty() {
+        let listed: Vec<(String, Option<Vec<String>>)> = futures_util::stream::iter(level)
+            .map(|prefix| async move {
+                let dir = if prefix.is_empty() { paths::REPOSITORIES.to_string() } else { paths::repo(&prefix) };
+                match d.list(&dir).await {
+                    Ok(c) => Ok((prefix, Some(c))),
+                    Err(e) if e.is_not_found() => Ok((prefix, None)),
+                    Err(e) => Err(e),
+                }
+            })
+            .buffer_unordered(WALK_CONCURRENCY)
+            .try_collect()
+            .await?;
+        level = Vec::new();
+        for (prefix, children) in listed {
+            let Some(children) = children else { continue };
+            if !prefix.is_empty() && children.iter().any(|c| markers.contains(&c.as_str())) {
+                found.push(prefix.clone());
+            }
+            for c in children.into_iter().filter(|c| !c.starts_with('_')) {
+                level.push(if prefix.is_empty() { c } else { format!("{prefix}/{c}") });
+            }
         }
     }
     found.sort();
     Ok(found)
 }
+
+/// Directories listed at once while walking repositories.
+const WALK_CONCURRENCY: usize = 16;
 
 impl Registry {
     pub(crate) async fn all_tags(&self, name: &str) -> Result<Vec<String>, ApiError> {
@@ -68,7 +91,7 @@ impl Registry {
 
     /// A page of repository names, and whether more follow.
     pub async fn catalog(&self, n: Option<usize>, last: Option<&str>) -> Result<(Vec<String>, bool), ApiError> {
-        let all = walk_repositories(&self.driver).await?;
+        let all = walk_repositories(&self.driver, WITH_CONTENT).await?;
         Ok(page(all, Some(n.unwrap_or(CATALOG_DEFAULT_PAGE)), last))
     }
 

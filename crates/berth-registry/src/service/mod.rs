@@ -4,7 +4,7 @@
 
 mod blobs;
 mod listing;
-pub(crate) use listing::walk_repositories;
+pub(crate) use listing::{walk_repositories, WITH_CONTENT_OR_UPLOADS};
 mod manifests;
 mod uploads;
 

@@ -10,7 +10,6 @@ use futures_util::{Stream, StreamExt};
 use sha2::{Digest as _, Sha256};
 use std::pin::Pin;
 use std::sync::Arc;
-use std::time::{SystemTime, UNIX_EPOCH};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 /// A request body as the service sees it: chunks, or the I/O error (dropped connection, idle timeout)
@@ -42,8 +41,9 @@ impl Registry {
     /// Starts an upload session in repository `name` and returns its id.
     pub async fn upload_start(&self, name: &str) -> Result<String, ApiError> {
         let id = berth_types::random_id()[..32].to_string();
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or(0);
-        self.driver.put_content(&paths::upload_started(name, &id), Bytes::from(format!("{now}\n"))).await?;
+        // An empty data file is the whole session on storage: its mtime tells the sweep when the upload
+        // was last written. Nothing here needs to survive a crash (a client restarts a lost upload), so
+        // no fsync: that is for blobs and links.
         let data = paths::upload_data(name, &id);
         let mut w = self.driver.writer(&data, false).await?;
         w.shutdown().await.map_err(|source| StorageError::Io { op: "write", path: data, source })?;
@@ -194,12 +194,18 @@ impl Registry {
     }
 
     async fn write_body(&self, path: &str, st: &mut UploadState, mut body: BodyStream) -> Result<(), ApiError> {
-        let mut w = self.driver.writer(path, true).await?;
+        // Opened at the first byte: a final `PUT` usually has an empty body, and then nothing is opened.
+        let mut w = None;
         let mut store_err = None;
         let mut client_err = None;
         while let Some(item) = body.next().await {
             match item {
+                Ok(chunk) if chunk.is_empty() => {}
                 Ok(chunk) => {
+                    let w = match &mut w {
+                        Some(w) => w,
+                        None => w.insert(self.driver.writer(path, true).await?),
+                    };
                     if let Err(e) = w.write_all(&chunk).await {
                         store_err = Some(e);
                         break;
@@ -215,10 +221,11 @@ impl Registry {
                 }
             }
         }
-        if store_err.is_none() {
-            store_err = w.shutdown().await.err();
+        if let Some(mut w) = w {
+            if store_err.is_none() {
+                store_err = w.shutdown().await.err();
+            }
         }
-        drop(w);
         if let Some(source) = store_err {
             // What reached storage is unknown now: resynchronise and rehash at commit.
             st.hasher = None;

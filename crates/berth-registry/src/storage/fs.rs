@@ -69,19 +69,16 @@ impl StorageDriver for FsDriver {
 
     async fn writer(&self, path: &str, append: bool) -> Result<ByteWriter, StorageError> {
         let p = self.full(path, false)?;
-        if let Some(dir) = p.parent() {
-            tokio::fs::create_dir_all(dir).await.map_err(map_err("mkdir", path))?;
-        }
-        let f = tokio::fs::OpenOptions::new()
-            .create(true)
-            .append(append)
-            .write(true)
-            .truncate(!append)
-            .open(&p)
-            .await
-            .map_err(map_err("open", path))?;
+        // One blocking-pool hop for both steps: this runs for every chunk of every upload.
+        let f = blocking("open", path, move || {
+            if let Some(dir) = p.parent() {
+                std::fs::create_dir_all(dir)?;
+            }
+            std::fs::OpenOptions::new().create(true).append(append).write(true).truncate(!append).open(&p)
+        })
+        .await?;
         // Large buffer: hyper hands us small frames and each tokio file write is a blocking-pool hop.
-        Ok(Box::pin(tokio::io::BufWriter::with_capacity(1 << 20, f)))
+        Ok(Box::pin(tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(f))))
     }
 
     async fn stat(&self, path: &str) -> Result<FileInfo, StorageError> {

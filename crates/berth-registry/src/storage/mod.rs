@@ -20,8 +20,8 @@
 //!     │   └── tags/<tag>                            content: the digest the tag points at
 //!     ├── _referrers/sha256/<subject hex>/<hex>     descriptor JSON of a manifest whose subject it is
 //!     └── _uploads/<uuid>/
-//!         ├── data                                  bytes received so far, invisible until committed
-//!         └── startedat                             RFC 3339 start time (uploads expire after a TTL)
+//!         └── data                                  bytes received so far, invisible until committed;
+//!                                                   its mtime is the last write (uploads expire after a TTL)
 //! ```
 //!
 //! Small files (links, tags) are written atomically (temp + fsync + rename); an upload becomes a blob by
@@ -202,9 +202,5 @@ pub mod paths {
     /// An upload's bytes.
     pub fn upload_data(name: &str, id: &str) -> String {
         format!("repositories/{name}/_uploads/{id}/data")
-    }
-    /// An upload's start time.
-    pub fn upload_started(name: &str, id: &str) -> String {
-        format!("repositories/{name}/_uploads/{id}/startedat")
     }
 }
