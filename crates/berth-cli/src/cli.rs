@@ -568,6 +568,12 @@ pub struct BuildArgs {
     /// Platform.
     #[arg(long)]
     pub platform: Option<String>,
+    /// Add a custom host-to-IP mapping (host:ip) for RUN steps.
+    #[arg(long = "add-host")]
+    pub add_host: Vec<String>,
+    /// Size of /dev/shm for RUN steps (e.g. 128m).
+    #[arg(long = "shm-size")]
+    pub shm_size: Option<String>,
     /// Always attempt to pull a newer version of the image.
     #[arg(long)]
     pub pull: bool,

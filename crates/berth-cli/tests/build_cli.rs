@@ -116,3 +116,45 @@ fn builds_are_reproducible_across_fresh_data_roots() {
     assert_eq!(first(&a), first(&b), "the ADDed layer is deterministic on any host");
     assert_ne!(ia2, ib2);
 }
+
+/// RUN steps are on the default bridge as with Docker's classic builder: they reach a server on the
+/// test's own bridge address, see `--add-host` entries, and `RUN --network=none` has only `lo`. The
+/// `/etc/hosts` and `/etc/resolv.conf` mounted for a step do not end up in the image.
+#[test]
+fn run_steps_use_the_default_bridge_with_build_add_host() {
+    use std::io::{Read, Write};
+    let d = with_busybox();
+    let gateway = d.net.bip().split('/').next().unwrap().to_string();
+    let listener = std::net::TcpListener::bind((gateway.as_str(), 0)).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for mut s in listener.incoming().flatten() {
+            let mut buf = [0u8; 1024];
+            let _ = s.read(&mut buf);
+            let _ = s.write_all(b"HTTP/1.0 200 OK\r\nContent-Length: 15\r\n\r\nfrom the host\r\n");
+        }
+    });
+    let ctx = d.dir.path().join("netctx");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        format!(
+            "FROM busybox\nRUN wget -q -O /fetched http://{gateway}:{port}/x && grep buildhost /etc/hosts > /hosts-line && hostname > /step-hostname\n\
+             RUN --network=none sh -c 'tail -n +3 /proc/net/dev | cut -d: -f1 | tr -d \" \" > /none-ifaces; ! wget -q -O /dev/null http://{gateway}:{port}/x'\n"
+        ),
+    )
+    .unwrap();
+    for (client, tag) in [("berth", "net:berth"), ("docker", "net:docker")] {
+        let args = ["build", "--add-host", "buildhost:192.0.2.7", "-t", tag, ctx.to_str().unwrap()];
+        let _ = if client == "berth" { d.berth_ok(&args) } else { d.docker_ok(&args) };
+        let out = d.berth_ok(&["run", "--rm", "--network", "none", tag, "sh", "-c", "cat /fetched /hosts-line /step-hostname /none-ifaces"]);
+        assert_eq!(out, "from the host\r\n192.0.2.7\tbuildhost\nbuildkitsandbox\nlo\n", "{client}");
+        let name = format!("netcheck-{client}");
+        d.berth_ok(&["create", "--name", &name, tag]);
+        let tar = d.berth(&["export", &name]).stdout;
+        d.berth_ok(&["rm", &name]);
+        let names: Vec<String> = tar::Archive::new(&tar[..]).entries().unwrap().map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned()).collect();
+        assert!(names.iter().any(|n| n.ends_with("fetched")), "{names:?}");
+        assert!(!names.iter().any(|n| n.ends_with("etc/hosts") || n.ends_with("etc/resolv.conf")), "step mountpoints leaked into the image: {names:?}");
+    }
+}

@@ -94,6 +94,12 @@ pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<ExitCode> {
             q.push((k, v.clone()));
         }
     }
+    if !a.add_host.is_empty() {
+        q.push(("extrahosts", a.add_host.join(",")));
+    }
+    if let Some(s) = &a.shm_size {
+        q.push(("shmsize", super::containers::parse_size(s)?.to_string()));
+    }
     if a.no_cache {
         q.push(("nocache", "1".into()));
     }

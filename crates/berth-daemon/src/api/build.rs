@@ -47,6 +47,12 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
         platform: p.get("platform").filter(|t| !t.is_empty()).map(str::to_string),
         quiet: p.flag("q"),
         network: p.get("networkmode").filter(|t| !t.is_empty() && *t != "default").map(str::to_string),
+        // The docker CLI joins --add-host values with commas; other clients repeat the parameter.
+        extra_hosts: p.all("extrahosts").iter().flat_map(|v| v.split(',')).filter(|h| !h.is_empty()).map(str::to_string).collect(),
+        shm_size: match p.get("shmsize").filter(|v| !v.is_empty()) {
+            Some(v) => v.parse().map_err(|_| ApiError::bad_request(format!("invalid shmsize {v:?}")))?,
+            None => 0,
+        },
     };
     let reader = body_reader(body);
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);

@@ -3,6 +3,7 @@
 //! shim ([`ShimRunner`]), exactly like `berth run` does. `ADD <http(s) URL>` sources are downloaded
 //! by [`fetch_url`] into the data root's `tmp/`.
 
+use super::containers::{ContainerService, StepNetwork};
 use super::ServiceError;
 use crate::events::EventBus;
 use berth_build::{BuildError, BuildEvent, BuildOptions, Fetched, Fetcher, RunMountKind, RunStep, StepRunner};
@@ -40,6 +41,10 @@ pub struct BuildParams {
     pub quiet: bool,
     /// `--network` for RUN steps.
     pub network: Option<String>,
+    /// `--add-host` for RUN steps (`name:ip`).
+    pub extra_hosts: Vec<String>,
+    /// `--shm-size` for RUN steps, in bytes (0: the default).
+    pub shm_size: u64,
 }
 
 /// Fetches a base image the Dockerfile names but the store lacks (the daemon's pull).
@@ -53,13 +58,46 @@ pub struct BuildService {
     snapshots: Arc<OverlaySnapshotter>,
     events: Arc<EventBus>,
     shim_exe: PathBuf,
+    /// Puts RUN steps on the default bridge network.
+    containers: Option<Arc<ContainerService>>,
 }
+
+/// The upper directory of a step's overlay rootfs.
+fn upper_dir(mounts: &[MountDesc]) -> Option<PathBuf> {
+    mounts.iter().flat_map(|m| &m.options).find_map(|o| o.strip_prefix("upperdir=")).map(PathBuf::from)
+}
+
+/// Whether `rel` exists in a step's rootfs (its upper directory or any lower one), unmounted.
+fn in_rootfs(mounts: &[MountDesc], rel: &str) -> bool {
+    let dirs = mounts.iter().flat_map(|m| {
+        let mut v: Vec<PathBuf> = Vec::new();
+        for o in &m.options {
+            if let Some(u) = o.strip_prefix("upperdir=") {
+                v.push(u.into());
+            } else if let Some(l) = o.strip_prefix("lowerdir=") {
+                v.extend(l.split(':').map(PathBuf::from));
+            }
+        }
+        if m.kind == "bind" {
+            v.push(PathBuf::from(&m.source));
+        }
+        v
+    });
+    dirs.into_iter().any(|d| std::fs::symlink_metadata(d.join(rel)).is_ok())
+}
+
+/// The hostname of a RUN step's container (BuildKit's).
+const STEP_HOSTNAME: &str = "buildkitsandbox";
 
 /// Runs RUN steps in containers through `berth shim`.
 pub struct ShimRunner {
     root: PathBuf,
     shim_exe: PathBuf,
     network: Option<String>,
+    extra_hosts: Vec<String>,
+    shm_size: u64,
+    /// Attaches steps to the default bridge, on the daemon's runtime.
+    bridge: Option<(Arc<ContainerService>, tokio::runtime::Handle)>,
 }
 
 fn runner_err(e: impl std::fmt::Display) -> BuildError {
@@ -106,27 +144,93 @@ impl ShimRunner {
             }
             extra.push(MountSpec { destination: m.target.clone(), kind, source, options });
         }
-        let network = match step.network.as_str() {
-            "host" => NamespaceMode::Host,
-            _ if self.network.as_deref() == Some("host") => NamespaceMode::Host,
+        // RUN --network wins over the build's networkmode; by default a step is on the default
+        // bridge (with its own /etc/hosts and /etc/resolv.conf), as with Docker's classic builder.
+        let mode = match step.network.as_str() {
+            "default" => self.network.as_deref().unwrap_or("default"),
+            m => m,
+        };
+        let step_net = match (mode, &self.bridge) {
+            ("host" | "none", _) | (_, None) => None,
+            (_, Some((containers, rt))) => Some(rt.block_on(containers.step_network_up(id, STEP_HOSTNAME, &self.extra_hosts)).map_err(runner_err)?),
+        };
+        let result = self.run_with_network(id, dir, step, mode, step_net.as_ref(), mounts, extra, output);
+        if let (Some(net), Some((containers, rt))) = (step_net, &self.bridge) {
+            rt.block_on(containers.step_network_down(id, net));
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_with_network(
+        &self,
+        id: &str,
+        dir: &Path,
+        step: &RunStep,
+        mode: &str,
+        net: Option<&StepNetwork>,
+        mounts: Vec<MountDesc>,
+        mut extra: Vec<MountSpec>,
+        output: &mut dyn FnMut(&[u8]),
+    ) -> Result<i32, BuildError> {
+        let network = match (mode, net) {
+            ("host", _) => NamespaceMode::Host,
+            (_, Some(n)) => NamespaceMode::Path(n.netns.clone()),
             _ => NamespaceMode::Private,
         };
+        let w = |name: &str, bytes: &[u8]| berth_types::persist::replace_file(&dir.join(name), bytes).map_err(runner_err);
+        // Mountpoints the runtime has to create for these files are the step's, not the image's:
+        // they are taken out of the layer again afterwards (Docker keeps them in an init layer).
+        let mut made_mountpoints = Vec::new();
+        if let Some(n) = net {
+            for (file, content) in [("hosts", &n.hosts), ("resolv.conf", &n.resolv)] {
+                w(file, content.as_bytes())?;
+                let dest = format!("etc/{file}");
+                if !in_rootfs(&mounts, &dest) {
+                    made_mountpoints.push(dest);
+                }
+                extra.push(MountSpec { destination: format!("/etc/{file}"), kind: "bind".into(), source: dir.join(file).display().to_string(), options: vec!["rbind".into()] });
+            }
+        }
+        let result = self.run_step(id, dir, step, network, mounts.clone(), extra, output);
+        if let Some(upper) = upper_dir(&mounts) {
+            for m in made_mountpoints {
+                let p = upper.join(&m);
+                if std::fs::symlink_metadata(&p).is_ok_and(|md| md.is_file() && md.len() == 0) {
+                    let _ = std::fs::remove_file(&p);
+                }
+            }
+        }
+        result
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn run_step(
+        &self,
+        id: &str,
+        dir: &Path,
+        step: &RunStep,
+        network: NamespaceMode,
+        mounts: Vec<MountDesc>,
+        extra: Vec<MountSpec>,
+        output: &mut dyn FnMut(&[u8]),
+    ) -> Result<i32, BuildError> {
+        let w = |name: &str, bytes: &[u8]| berth_types::persist::replace_file(&dir.join(name), bytes).map_err(runner_err);
         let cfg = RuntimeConfig {
             id: id.to_string(),
             args: step.args.clone(),
             env: step.env.clone(),
             cwd: if step.workdir.is_empty() { "/".into() } else { step.workdir.clone() },
             user: step.user.clone(),
-            hostname: "buildkitsandbox".into(),
+            hostname: STEP_HOSTNAME.into(),
             mounts: extra,
             cgroups_path: format!("/berth-{id}"),
             network,
-            shm_size: step.shm_size,
+            shm_size: if step.shm_size > 0 { step.shm_size } else { self.shm_size },
             ..Default::default()
         };
-        let w = |name: &str, bytes: Vec<u8>| berth_types::persist::atomic_write(&dir.join(name), &bytes).map_err(runner_err);
-        w("mounts.json", serde_json::to_vec(&mounts).map_err(runner_err)?)?;
-        w("runtime.json", serde_json::to_vec(&cfg).map_err(runner_err)?)?;
+        w("mounts.json", &serde_json::to_vec(&mounts).map_err(runner_err)?)?;
+        w("runtime.json", &serde_json::to_vec(&cfg).map_err(runner_err)?)?;
         let log = std::fs::File::create(dir.join("shim.log")).map_err(runner_err)?;
         let mut child = berth_shim::command(&self.shim_exe)
             .arg("--id")
@@ -177,8 +281,16 @@ impl ShimRunner {
 
 impl BuildService {
     /// A build service over the daemon's stores.
-    pub fn new(root: &Path, images: Arc<ImageStore>, snapshots: Arc<OverlaySnapshotter>, events: Arc<EventBus>, shim_exe: PathBuf) -> Self {
-        BuildService { puller: std::sync::OnceLock::new(), root: root.to_path_buf(), images, snapshots, events, shim_exe }
+    pub fn new(root: &Path, images: Arc<ImageStore>, containers: Arc<ContainerService>, events: Arc<EventBus>) -> Self {
+        BuildService {
+            puller: std::sync::OnceLock::new(),
+            root: root.to_path_buf(),
+            images,
+            snapshots: containers.snapshots(),
+            events,
+            shim_exe: containers.shim_exe().to_path_buf(),
+            containers: Some(containers),
+        }
     }
 
     /// Lets builds pull missing base images (set once the registry client exists).
@@ -240,7 +352,15 @@ impl BuildService {
             fetcher: Some(self.url_fetcher()),
             ..Default::default()
         };
-        let runner = ShimRunner { root: self.root.clone(), shim_exe: self.shim_exe.clone(), network: params.network.clone() };
+        let runner = ShimRunner {
+            root: self.root.clone(),
+            shim_exe: self.shim_exe.clone(),
+            network: params.network.clone(),
+            extra_hosts: params.extra_hosts.clone(),
+            shm_size: params.shm_size,
+            // Build stages run on plain threads: the runtime handle for networking is taken here.
+            bridge: self.containers.clone().zip(tokio::runtime::Handle::try_current().ok()),
+        };
         // A missing base image, or one for another platform than asked, is pulled (as the classic
         // builder does), then the build starts over; each base is pulled at most once.
         let mut pulled = std::collections::HashSet::new();

@@ -54,7 +54,7 @@ impl Services {
             .map_err(|e| DaemonError::Io { op: "open networks in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path)
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        let build = build::BuildService::new(root, store.clone(), containers.snapshots(), events.clone(), containers.shim_exe().to_path_buf());
+        let build = build::BuildService::new(root, store.clone(), containers.clone(), events.clone());
         let distribution = Arc::new(
             distribution::DistributionService::new(root, store.clone(), events.clone(), registries)
                 .map_err(|e| DaemonError::Io { op: "set up the registry client in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?,

@@ -190,9 +190,18 @@ impl ContainerService {
     pub(super) fn write_etc_files(&self, rec: &ContainerRecord) -> Result<(), ServiceError> {
         let dir = self.dir(&rec.id);
         let io = |e: std::io::Error| ServiceError::Internal(format!("writing container files: {e}"));
-        let host_net = rec.host_config.network_mode == "host";
         let hostname = rec.config.hostname.clone().unwrap_or_default();
         berth_types::persist::replace_file(&dir.join("hostname"), format!("{hostname}\n").as_bytes()).map_err(io)?;
+        let (hosts, resolv) = self.etc_files(rec);
+        berth_types::persist::replace_file(&dir.join("hosts"), hosts.as_bytes()).map_err(io)?;
+        berth_types::persist::replace_file(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)
+    }
+
+    /// The `/etc/hosts` and `/etc/resolv.conf` Docker gives a container with this record's network
+    /// mode, links, extra hosts, DNS settings and current addresses.
+    pub(super) fn etc_files(&self, rec: &ContainerRecord) -> (String, String) {
+        let host_net = rec.host_config.network_mode == "host";
+        let hostname = rec.config.hostname.clone().unwrap_or_default();
         let primary = rec.network.order.first().and_then(|n| rec.network.networks.get(n));
         let hosts = if host_net {
             std::fs::read_to_string("/etc/hosts").unwrap_or_default()
@@ -226,7 +235,6 @@ impl ContainerService {
             }
             s
         };
-        berth_types::persist::replace_file(&dir.join("hosts"), hosts.as_bytes()).map_err(io)?;
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let host_conf = berth_network::dns::parse_resolv_conf(&host_resolv);
         let embedded_dns = rec.network.networks.values().any(|e| e.dns_names.is_some());
@@ -257,7 +265,7 @@ impl ContainerService {
         if !options.is_empty() {
             resolv.push_str(&format!("options {}\n", options.join(" ")));
         }
-        berth_types::persist::replace_file(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)
+        (hosts, resolv)
     }
 
     /// Unpacks the image into committed snapshots; returns the top snapshot key (None: no layers).

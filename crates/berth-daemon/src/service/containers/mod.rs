@@ -32,7 +32,7 @@ pub use exec::{Exec, ExecRequest};
 pub use logs::LogOptions;
 pub use mounts::MountRecord;
 pub use names::valid as valid_name;
-pub use net::is_bridge_mode;
+pub use net::{is_bridge_mode, StepNetwork};
 pub use record::{ContainerRecord, Status};
 
 use super::ServiceError;

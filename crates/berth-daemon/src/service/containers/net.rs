@@ -6,6 +6,7 @@ use super::record::{ContainerRecord, Status};
 use super::{ContainerService, Handle, ServiceError};
 use crate::service::networks::endpoint::{AttachRequest, NetworkState};
 use crate::service::networks::NetworkService;
+use berth_api::config::ContainerConfig;
 use berth_api::container::{HostConfig, NetworkingConfig};
 use berth_api::network::EndpointSettings;
 use std::collections::HashMap;
@@ -111,6 +112,25 @@ impl ContainerService {
             return Err(e);
         }
         Ok(())
+    }
+
+    /// Networking for a build step that runs on the default network (Docker's classic builder puts
+    /// `RUN` on the default bridge): an endpoint there, and the `/etc/hosts` (with `extra_hosts`)
+    /// and `/etc/resolv.conf` a container on it gets. [`Self::step_network_down`] undoes it.
+    pub async fn step_network_up(self: &Arc<Self>, id: &str, hostname: &str, extra_hosts: &[String]) -> Result<StepNetwork, ServiceError> {
+        let config = ContainerConfig { hostname: Some(hostname.to_string()), ..Default::default() };
+        let host_config = HostConfig { network_mode: "bridge".into(), extra_hosts: Some(extra_hosts.to_vec()), ..Default::default() };
+        let mut rec = ContainerRecord::new(id.to_string(), id.to_string(), String::new(), String::new(), config, host_config);
+        let mut state = self.network_state(&mut rec.host_config, None)?;
+        self.networks.attach(&self.attach_request(&rec), &mut state).await?;
+        rec.network = state;
+        let (hosts, resolv) = self.etc_files(&rec);
+        Ok(StepNetwork { netns: rec.network.sandbox_key.clone(), hosts, resolv, state: rec.network })
+    }
+
+    /// Releases a build step's endpoint and namespace.
+    pub async fn step_network_down(&self, id: &str, mut net: StepNetwork) {
+        self.networks.detach(id, &mut net.state).await;
     }
 
     /// After a bridge-mode container stopped (or failed to start): everything `network_up` made.
@@ -231,6 +251,18 @@ impl ContainerService {
 }
 
 /// Endpoint settings as configured (the runtime fields cleared).
+/// A build step's network: its namespace and the files to mount at `/etc/hosts` and
+/// `/etc/resolv.conf`.
+pub struct StepNetwork {
+    /// The network namespace to join.
+    pub netns: String,
+    /// `/etc/hosts`.
+    pub hosts: String,
+    /// `/etc/resolv.conf`.
+    pub resolv: String,
+    state: NetworkState,
+}
+
 fn clear(ep: EndpointSettings) -> EndpointSettings {
     EndpointSettings { ipam_config: ep.ipam_config, links: ep.links, aliases: ep.aliases, mac_address: ep.mac_address, driver_opts: ep.driver_opts, ..Default::default() }
 }
