@@ -152,7 +152,14 @@ impl ShimRunner {
         };
         let step_net = match (mode, &self.bridge) {
             ("host" | "none", _) | (_, None) => None,
-            (_, Some((containers, rt))) => Some(rt.block_on(containers.step_network_up(id, STEP_HOSTNAME, &self.extra_hosts)).map_err(runner_err)?),
+            // Without a default bridge (`--bridge none`, no iptables) the step still runs, offline.
+            (_, Some((containers, rt))) => match rt.block_on(containers.step_network_up(id, STEP_HOSTNAME, &self.extra_hosts)) {
+                Ok(n) => Some(n),
+                Err(e) => {
+                    tracing::warn!(step = %id, error = %e, "no default bridge for the build step; it runs without a network");
+                    None
+                }
+            },
         };
         let result = self.run_with_network(id, dir, step, mode, step_net.as_ref(), mounts, extra, output);
         if let (Some(net), Some((containers, rt))) = (step_net, &self.bridge) {
