@@ -100,19 +100,23 @@ bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/buil
 # final stage that collects their results.
 MS=$W/ms
 mkdir -p "$MS/src"
+# This one runs shell scripts: the shared busybox rootfs, with every applet linked.
+BBROOT=../shared/images/busybox-rootfs.tar.gz
+env BERTH_HOST=unix://$W/berth.sock "$BERTH" import "$BBROOT" bench/bb:1 >/dev/null
+env DOCKER_HOST=unix://$W/docker.sock docker import "$BBROOT" bench/bb:1 >/dev/null
 for i in $(seq 1 50); do head -c 20000 /dev/urandom > "$MS/src/f$i"; done
 cat > "$MS/Dockerfile" <<'DF'
-FROM bench/img:1 AS deps
+FROM bench/bb:1 AS deps
 RUN mkdir /deps && for i in $(seq 1 300); do echo "dependency $i" > /deps/$i; done
-FROM bench/img:1 AS gen
+FROM bench/bb:1 AS gen
 COPY src /src
 RUN sha256sum /src/* > /gen.sum && tar -cf /src.tar /src
-FROM bench/img:1 AS assets
+FROM bench/bb:1 AS assets
 RUN dd if=/dev/zero of=/assets bs=1M count=8 2>/dev/null && gzip -1 /assets
 FROM deps AS build
 COPY --from=gen /gen.sum /build/
 RUN cat /deps/* > /build/all && wc -l /build/all > /build/count
-FROM bench/img:1
+FROM bench/bb:1
 COPY --from=build /build /app
 COPY --from=gen /src.tar /app/
 COPY --from=assets /assets.gz /app/

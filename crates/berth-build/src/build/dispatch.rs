@@ -429,6 +429,12 @@ impl<'a> Builder<'a> {
             mounts,
             shm_size: 0,
         };
+        // Mount targets the runtime has to create are stubs, not content (BuildKit's stub cleaner).
+        let layers = match self.ensure_chain(&st.layers)? {
+            Some(chain) => LayerDirs::from_mounts(&self.snapshots.mounts(&chain)?),
+            None => LayerDirs(Vec::new()),
+        };
+        let stubs: Vec<String> = step.mounts.iter().flat_map(|m| missing_components(&layers, &m.target)).collect();
         let quiet = self.opts.quiet;
         let code = self.runner.run(&step, &mut |b: &[u8]| {
             if !quiet {
@@ -438,6 +444,19 @@ impl<'a> Builder<'a> {
         if code != 0 {
             events(BuildEvent::Removing(active.key.clone()));
             return Err(BuildError::RunFailed { command: args.join(" "), code });
+        }
+        let upper = self.snapshots.upper_dir(&active.key)?;
+        for rel in stubs.iter().rev() {
+            let p = upper.join(rel);
+            match std::fs::symlink_metadata(&p) {
+                Ok(md) if md.is_file() && md.len() == 0 => {
+                    let _ = std::fs::remove_file(&p);
+                }
+                Ok(md) if md.is_dir() => {
+                    let _ = std::fs::remove_dir(&p); // only when empty
+                }
+                _ => {}
+            }
         }
         self.finish_layer(st, active, &key, &created_by)
     }
@@ -551,6 +570,22 @@ impl<'a> Builder<'a> {
             other => return Err(self.instruction_error(line, format!("RUN --mount: unsupported mount type {other:?}"))),
         }, String::new())))
     }
+}
+
+/// The components of absolute `target` (relative, each with its parents) that the stage's layers
+/// lack: what a runtime creates to mount on it.
+fn missing_components(layers: &LayerDirs, target: &str) -> Vec<String> {
+    let comps: Vec<&str> = target.split('/').filter(|c| !c.is_empty() && *c != ".").collect();
+    let mut out = Vec::new();
+    for i in 1..=comps.len() {
+        let rel = comps[..i].join("/");
+        match layers.lookup(&rel) {
+            Some((_, md)) if md.is_dir() => continue,
+            Some(_) => return Vec::new(),
+            None => out.push(rel),
+        }
+    }
+    out
 }
 
 /// `80`, `80/udp`, `8000-8002/tcp` → `["80/tcp"]`, … (Docker's `nat.ParsePortSpecs` for EXPOSE).

@@ -20,7 +20,12 @@ impl StepRunner for ChrootRunner {
         let mut guards = vec![MountGuard::mount(&step.rootfs, dir.path()).map_err(|e| BuildError::Runner(e.to_string()))?];
         for m in &step.mounts {
             let target = dir.path().join(m.target.trim_start_matches('/'));
-            std::fs::create_dir_all(&target).map_err(|e| BuildError::Runner(e.to_string()))?;
+            if m.source.as_ref().is_some_and(|s| s.is_file()) {
+                std::fs::create_dir_all(target.parent().unwrap()).map_err(|e| BuildError::Runner(e.to_string()))?;
+                std::fs::write(&target, b"").map_err(|e| BuildError::Runner(e.to_string()))?;
+            } else {
+                std::fs::create_dir_all(&target).map_err(|e| BuildError::Runner(e.to_string()))?;
+            }
             if let Some(src) = &m.source {
                 guards.push(MountGuard::mount(&[Mount::bind(src, m.readonly)], &target).map_err(|e| BuildError::Runner(e.to_string()))?);
             }
@@ -571,4 +576,26 @@ fn platform_selects_the_config_and_a_mismatched_base_is_reported() {
     }
     let (r, _) = e.build(&e.opts("FROM --platform=linux/ busybox\n"));
     assert!(r.unwrap_err().to_string().contains("invalid platform"));
+}
+
+#[test]
+fn secret_mounts_are_read_only_files_and_a_required_missing_secret_fails() {
+    let e = env();
+    e.busybox();
+    let secret = e.root.join("token.txt");
+    std::fs::write(&secret, "s3cret\n").unwrap();
+    let df = "FROM busybox\nRUN --mount=type=secret,id=token wc -c < /run/secrets/token > /len && ! echo x >> /run/secrets/token\n\
+              RUN --mount=type=secret,id=other,target=/etc/other ls /etc/other 2>/dev/null | wc -l > /optional\n";
+    let mut o = e.opts(df);
+    o.secrets.insert("token".into(), secret.clone());
+    let (r, _) = e.build(&o);
+    let id = r.unwrap();
+    e.with_rootfs(&id, |root| {
+        assert_eq!(std::fs::read_to_string(root.join("len")).unwrap().trim(), "7");
+        assert_eq!(std::fs::read_to_string(root.join("optional")).unwrap().trim(), "0", "a secret not given is not mounted");
+        assert!(!root.join("run/secrets/token").is_file(), "the secret is not in the layer");
+    });
+    assert_eq!(std::fs::read_to_string(&secret).unwrap(), "s3cret\n");
+    let (r, _) = e.build(&e.opts("FROM busybox\nRUN --mount=type=secret,id=missing,required=true true\n"));
+    assert!(r.unwrap_err().to_string().contains("secret missing not provided"));
 }
