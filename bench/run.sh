@@ -88,13 +88,15 @@ mkdir -p "$CTX"
 head -c 10000000 /dev/urandom > "$CTX/blob"
 printf 'FROM bench/img:1\nRUN ["/bin/busybox", "sh", "-c", "echo built > /built"]\nCOPY blob /blob\nENV A=1\nCMD ["/bin/busybox", "cat", "/built"]\n' > "$CTX/Dockerfile"
 bt() { python3 bench/timeit.py 1 "$@"; }
-bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t b:1 "$CTX" >"$W/build-cold-berth.json"
-bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/build-cold-docker.json"
-python3 bench/timeit.py 5 env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t b:1 "$CTX" >"$W/build-cached-berth.json"
-python3 bench/timeit.py 5 env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/build-cached-docker.json"
+# build_times NAME TAG CTX RUNS: one build timed per engine ($W/NAME-berth.json, $W/NAME-docker.json).
+build_times() {
+  python3 bench/timeit.py "$4" env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t "$2" "$3" >"$W/$1-berth.json"
+  python3 bench/timeit.py "$4" env DOCKER_HOST=unix://$W/docker.sock docker build -q -t "$2" "$3" >"$W/$1-docker.json"
+}
+build_times build-cold b:1 "$CTX" 1
+build_times build-cached b:1 "$CTX" 5
 head -c 10000000 /dev/urandom > "$CTX/blob"
-bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t b:1 "$CTX" >"$W/build-touch-berth.json"
-bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t b:1 "$CTX" >"$W/build-touch-docker.json"
+build_times build-touch b:1 "$CTX" 1
 
 # A 5-stage build: three independent stages (Berth builds them at once), one on top of another, and a
 # final stage that collects their results.
@@ -122,13 +124,10 @@ COPY --from=gen /src.tar /app/
 COPY --from=assets /assets.gz /app/
 CMD ["cat", "/app/count"]
 DF
-bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t ms:1 "$MS" >"$W/ms-cold-berth.json"
-bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t ms:1 "$MS" >"$W/ms-cold-docker.json"
-python3 bench/timeit.py 5 env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t ms:1 "$MS" >"$W/ms-cached-berth.json"
-python3 bench/timeit.py 5 env DOCKER_HOST=unix://$W/docker.sock docker build -q -t ms:1 "$MS" >"$W/ms-cached-docker.json"
+build_times ms-cold ms:1 "$MS" 1
+build_times ms-cached ms:1 "$MS" 5
 head -c 20000 /dev/urandom > "$MS/src/f7"
-bt env BERTH_HOST=unix://$W/berth.sock "$BERTH" build -q -t ms:1 "$MS" >"$W/ms-touch-berth.json"
-bt env DOCKER_HOST=unix://$W/docker.sock docker build -q -t ms:1 "$MS" >"$W/ms-touch-docker.json"
+build_times ms-touch ms:1 "$MS" 1
 
 # Registry: push and pull through `berth registry`, an image of 100 MB random data in 4 layers and the
 # Debian minbase image (when ../shared/images has it), each engine from its own store.

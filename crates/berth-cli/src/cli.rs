@@ -514,9 +514,7 @@ pub struct ExecArgs {
 impl ExecArgs {
     /// Splits the positional words into the container and its command.
     pub fn resolved(mut self) -> Self {
-        let mut words = std::mem::take(&mut self.positional).into_iter();
-        self.container = words.next().unwrap_or_default();
-        self.command = words.collect();
+        (self.container, self.command) = split_first(std::mem::take(&mut self.positional));
         self
     }
 }
@@ -801,9 +799,7 @@ pub struct RunArgs {
 impl RunArgs {
     /// Splits the positional words into the image and its command.
     pub fn resolved(mut self) -> Self {
-        let mut words = std::mem::take(&mut self.positional).into_iter();
-        self.image = words.next().unwrap_or_default();
-        self.command = words.collect();
+        (self.image, self.command) = split_first(std::mem::take(&mut self.positional));
         self
     }
 }
@@ -1248,4 +1244,10 @@ pub struct LoadArgs {
     /// Suppress the load output.
     #[arg(short = 'q', long)]
     pub quiet: bool,
+}
+
+/// `[first, rest...]` → `(first, rest)`: the image or container of `run`/`exec`, then its command.
+fn split_first(words: Vec<String>) -> (String, Vec<String>) {
+    let mut words = words.into_iter();
+    (words.next().unwrap_or_default(), words.collect())
 }

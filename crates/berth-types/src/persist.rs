@@ -9,19 +9,7 @@ use std::path::Path;
 
 /// Atomically replaces `path` with `contents` (temp file in the same directory, fsync, rename, fsync dir).
 pub fn atomic_write(path: &Path, contents: &[u8]) -> io::Result<()> {
-    let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir)?;
-    let mut tmp = tempfile_in(dir, path)?;
-    let result = (|| {
-        tmp.1.write_all(contents)?;
-        tmp.1.sync_all()?;
-        fs::rename(&tmp.0, path)?;
-        sync_dir(dir)
-    })();
-    if result.is_err() {
-        let _ = fs::remove_file(&tmp.0);
-    }
-    result
+    write_and_rename(path, contents, true)
 }
 
 /// Serializes `value` as pretty JSON and writes it with [`atomic_write`].
@@ -37,12 +25,25 @@ pub fn atomic_write_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Res
 /// several milliseconds of disk flushes for nothing. A daemon crash loses nothing (the page cache
 /// survives it).
 pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
+    write_and_rename(path, contents, false)
+}
+
+/// Writes a temporary file beside `path` and renames it over `path`; with `durable`, fsyncs the
+/// file before and its directory after the rename.
+fn write_and_rename(path: &Path, contents: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
     fs::create_dir_all(dir)?;
     let mut tmp = tempfile_in(dir, path)?;
     let result = (|| {
         tmp.1.write_all(contents)?;
-        fs::rename(&tmp.0, path)
+        if durable {
+            tmp.1.sync_all()?;
+        }
+        fs::rename(&tmp.0, path)?;
+        if durable {
+            sync_dir(dir)?;
+        }
+        Ok(())
     })();
     if result.is_err() {
         let _ = fs::remove_file(&tmp.0);
