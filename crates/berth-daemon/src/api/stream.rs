@@ -6,13 +6,57 @@ use axum::body::Body;
 use bytes::Bytes;
 use futures_util::TryStreamExt;
 use std::io;
+use std::pin::Pin;
+use std::time::Duration;
 use tokio::sync::mpsc;
 use tokio_util::io::{StreamReader, SyncIoBridge};
 
+type DataStream = Pin<Box<dyn futures_util::Stream<Item = io::Result<Bytes>> + Send>>;
+
+/// What is left of a request body after its handler stopped reading (on an error, say) is read and
+/// thrown away, up to this much and this long, as Go's net/http does: otherwise the socket closes
+/// with unread data, the kernel resets it, and the client sees "error writing a body" instead of
+/// the error response.
+const DRAIN_MAX: usize = 4 << 20;
+const DRAIN_TIME: Duration = Duration::from_secs(5);
+
 /// A blocking reader over a request body. Must be created inside the runtime and read off it.
 pub fn body_reader(body: Body) -> impl io::Read + Send + 'static {
-    let stream = body.into_data_stream().map_err(io::Error::other);
-    SyncIoBridge::new(StreamReader::new(stream))
+    let stream: DataStream = Box::pin(body.into_data_stream().map_err(io::Error::other));
+    DrainingReader { inner: Some(SyncIoBridge::new(StreamReader::new(stream))) }
+}
+
+struct DrainingReader {
+    inner: Option<SyncIoBridge<StreamReader<DataStream, Bytes>>>,
+}
+
+impl io::Read for DrainingReader {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        match self.inner.as_mut() {
+            Some(r) => r.read(buf),
+            None => Ok(0),
+        }
+    }
+}
+
+impl Drop for DrainingReader {
+    fn drop(&mut self) {
+        let Some(reader) = self.inner.take() else { return };
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        let mut rest = reader.into_inner().into_inner();
+        rt.spawn(async move {
+            let _ = tokio::time::timeout(DRAIN_TIME, async {
+                let mut n = 0;
+                while let Some(Ok(chunk)) = futures_util::StreamExt::next(&mut rest).await {
+                    n += chunk.len();
+                    if n > DRAIN_MAX {
+                        break;
+                    }
+                }
+            })
+            .await;
+        });
+    }
 }
 
 /// A blocking writer whose bytes become a streaming response body.
