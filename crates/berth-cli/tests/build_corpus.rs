@@ -47,7 +47,7 @@ struct FileInfo {
 }
 
 fn exported_files(d: &Daemon, c: Client, image: &str) -> BTreeMap<String, FileInfo> {
-    let name = format!("corpus-export-{}", &berth_types_free_id());
+    let name = format!("corpus-export-{}", &unique_suffix());
     let o = cli(d, c, &["create", "--name", &name, image, "/no-such-command"]);
     assert!(o.status.success(), "{c:?} create {image}: {}", stderr(&o));
     let o = cli(d, c, &["export", &name]);
@@ -74,7 +74,7 @@ fn exported_files(d: &Daemon, c: Client, image: &str) -> BTreeMap<String, FileIn
     files
 }
 
-fn berth_types_free_id() -> String {
+fn unique_suffix() -> String {
     use std::sync::atomic::{AtomicU64, Ordering};
     static N: AtomicU64 = AtomicU64::new(0);
     format!("{}-{}", std::process::id(), N.fetch_add(1, Ordering::SeqCst))
