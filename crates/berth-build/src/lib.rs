@@ -16,7 +16,7 @@ mod error;
 pub mod expand;
 pub mod parser;
 
-pub use build::{build, BuildEvent, BuildOptions, Fetched, Fetcher, RunMount, RunMountKind, RunStep, StepRunner};
+pub use build::{build, BuildEvent, BuildOptions, Fetched, Fetcher, RunMount, RunMountKind, RunStep, StepRunner, RUNNER_MOUNTS};
 pub use cache::prune_cache;
 pub use dockerignore::IgnoreMatcher;
 pub use error::{BuildError, ParseError};

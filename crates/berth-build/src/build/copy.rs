@@ -47,11 +47,7 @@ impl Builder<'_> {
         let dest = clean(&dest_abs);
         let dest_dir_syntax = dest_raw.ends_with('/') || dest_raw.ends_with("/.") || dest_raw == "." || dest.is_empty();
         // Layers of this stage so far: for existing directories, parent metadata and --chown names.
-        let chain = self.ensure_chain(&st.layers)?;
-        let layer_dirs = match &chain {
-            Some(c) => LayerDirs::from_mounts(&self.snapshots.mounts(c)?),
-            None => LayerDirs(Vec::new()),
-        };
+        let layer_dirs = self.layer_dirs(&st.layers)?;
         let (uid, gid) = match ins.flag("chown") {
             Some(c) => resolve_chown(&e(self, c)?, &layer_dirs).map_err(|m| self.instruction_error(line, m))?,
             None => (0, 0),

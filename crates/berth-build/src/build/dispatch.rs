@@ -51,22 +51,12 @@ impl State {
     }
 }
 
-/// A host mount a `RUN --mount` needs while the step runs (held only to be dropped after it).
-#[allow(dead_code)]
-pub(crate) enum MountGuard<'a> {
-    View(SourceView<'a>),
-    Scratch(ScratchOverlay),
-}
-
-/// A step's host mounts, released last first (an overlay before the view under it).
-struct MountGuards<'a>(Vec<MountGuard<'a>>);
-
-impl Drop for MountGuards<'_> {
-    fn drop(&mut self) {
-        while let Some(m) = self.0.pop() {
-            drop(m);
-        }
-    }
+/// What a `RUN --mount=type=bind` holds mounted on the host while the step runs: the view of
+/// another stage or image, and the scratch overlay of a `rw` bind. Fields drop in order, so the
+/// overlay goes before the view under it.
+pub(crate) struct BindGuard<'a> {
+    _scratch: Option<ScratchOverlay>,
+    _view: Option<SourceView<'a>>,
 }
 
 /// Removes a temporary snapshot unless it was committed.
@@ -348,6 +338,14 @@ impl<'a> Builder<'a> {
         Ok(())
     }
 
+    /// The layer directories of `layers` (unpacked first), for lookups without mounting.
+    pub(crate) fn layer_dirs(&self, layers: &[LayerRecord]) -> Result<LayerDirs, BuildError> {
+        Ok(match self.ensure_chain(layers)? {
+            Some(chain) => LayerDirs::from_mounts(&self.snapshots.mounts(&chain)?),
+            None => LayerDirs(Vec::new()),
+        })
+    }
+
     /// Prepares a fresh active snapshot on top of the stage's layers.
     pub(crate) fn prepare(&self, st: &State) -> Result<(ActiveSnapshot<'a>, Vec<berth_snapshot::Mount>), BuildError> {
         let parent = self.ensure_chain(&st.layers)?;
@@ -400,10 +398,10 @@ impl<'a> Builder<'a> {
         let vars = st.vars();
         let mut mounts = Vec::new();
         let mut mount_ids = Vec::new();
-        let mut mounted = MountGuards(Vec::new());
+        let mut mounted = Vec::new();
         for m in ins.flag_all("mount") {
             let m = self.expand(ins.line, m, &vars)?;
-            if let Some((rm, id)) = self.run_mount(idx, ins.line, &m, &mut mounted.0)? {
+            if let Some((rm, id)) = self.run_mount(idx, ins.line, &m, &mut mounted)? {
                 mount_ids.push(format!("{}:{}:{id}", rm.kind as u8, rm.target));
                 mounts.push(rm);
             }
@@ -417,7 +415,8 @@ impl<'a> Builder<'a> {
             return Ok(());
         }
         let (active, rootfs) = self.prepare(st)?;
-        self.create_workdir(st, &rootfs)?;
+        let layers = self.layer_dirs(&st.layers)?;
+        self.create_workdir(st, &layers, &rootfs)?;
         let step = RunStep {
             id: active.key.clone(),
             rootfs,
@@ -430,11 +429,12 @@ impl<'a> Builder<'a> {
             shm_size: 0,
         };
         // Mount targets the runtime has to create are stubs, not content (BuildKit's stub cleaner).
-        let layers = match self.ensure_chain(&st.layers)? {
-            Some(chain) => LayerDirs::from_mounts(&self.snapshots.mounts(&chain)?),
-            None => LayerDirs(Vec::new()),
-        };
-        let stubs: Vec<String> = step.mounts.iter().flat_map(|m| missing_components(&layers, &m.target)).collect();
+        let targets = step.mounts.iter().map(|m| m.target.as_str()).chain(super::RUNNER_MOUNTS);
+        let workdir = step.workdir.trim_matches('/');
+        let stubs: Vec<String> = targets
+            .flat_map(|t| missing_components(&layers, t))
+            .filter(|s| workdir != s && !workdir.starts_with(&format!("{s}/"))) // WORKDIR made it
+            .collect();
         let quiet = self.opts.quiet;
         let code = self.runner.run(&step, &mut |b: &[u8]| {
             if !quiet {
@@ -465,33 +465,19 @@ impl<'a> Builder<'a> {
     /// `RUN`, owned by the stage's `USER` (the classic builder made them root's, so `USER app` then
     /// `WORKDIR /home/app/src` could not write there). They are made through a mount of the step's
     /// snapshot, so overlayfs copies existing parents up intact; nothing under a symlink is touched.
-    fn create_workdir(&self, st: &State, rootfs: &[berth_snapshot::Mount]) -> Result<(), BuildError> {
+    fn create_workdir(&self, st: &State, layers: &LayerDirs, rootfs: &[berth_snapshot::Mount]) -> Result<(), BuildError> {
         let cc = st.config.config.clone().unwrap_or_default();
-        let workdir = cc.working_dir.unwrap_or_default();
-        let comps: Vec<&str> = workdir.split('/').filter(|c| !c.is_empty()).collect();
-        let layers = match self.ensure_chain(&st.layers)? {
-            Some(chain) => LayerDirs::from_mounts(&self.snapshots.mounts(&chain)?),
-            None => LayerDirs(Vec::new()),
-        };
-        let mut first_missing = None;
-        for i in 1..=comps.len() {
-            match layers.lookup(&comps[..i].join("/")) {
-                Some((_, md)) if md.is_dir() => continue,
-                Some(_) => return Ok(()),
-                None => {
-                    first_missing = Some(i);
-                    break;
-                }
-            }
+        let missing = missing_components(layers, &cc.working_dir.unwrap_or_default());
+        if missing.is_empty() {
+            return Ok(());
         }
-        let Some(first) = first_missing else { return Ok(()) };
         let (uid, gid) = match cc.user.as_deref().filter(|u| !u.is_empty()) {
-            Some(u) => super::copy::resolve_chown(u, &layers).unwrap_or((0, 0)),
+            Some(u) => super::copy::resolve_chown(u, layers).unwrap_or((0, 0)),
             None => (0, 0),
         };
         let view = MountedView::mount(rootfs, self.tmp.join(format!("workdir-{}", &berth_types::random_id()[..16])))?;
-        for i in first..=comps.len() {
-            let dir = view.dir.join(comps[..i].join("/"));
+        for rel in missing {
+            let dir = view.dir.join(rel);
             std::fs::create_dir(&dir).map_err(BuildError::io("create", &dir))?;
             std::os::unix::fs::chown(&dir, Some(uid as u32), Some(gid as u32)).map_err(BuildError::io("chown", &dir))?;
         }
@@ -502,7 +488,7 @@ impl<'a> Builder<'a> {
     /// (a bind's source tree; nothing for caches, tmpfs and secrets, which do not key the step).
     /// What it mounts on the host (views of other stages, scratch overlays) is kept in `mounted`
     /// until the step is done.
-    fn run_mount(&self, idx: usize, line: usize, spec: &str, mounted: &mut Vec<MountGuard<'a>>) -> Result<Option<(RunMount, String)>, BuildError> {
+    fn run_mount(&self, idx: usize, line: usize, spec: &str, mounted: &mut Vec<BindGuard<'a>>) -> Result<Option<(RunMount, String)>, BuildError> {
         let mut kv = BTreeMap::new();
         for part in spec.split(',') {
             let (k, v) = part.split_once('=').unwrap_or((part, "true"));
@@ -530,30 +516,22 @@ impl<'a> Builder<'a> {
             }
             "bind" => {
                 let src = crate::dockerignore::clean(&get(&["source", "src"]).unwrap_or_default());
-                let (root, identity) = match get(&["from"]) {
-                    Some(from) => {
-                        let view = self.source_view(idx, line, &from)?;
-                        let root = view.dir().to_path_buf();
-                        let identity = format!("{}/{src}", view.chain);
-                        mounted.push(MountGuard::View(view));
-                        (root, Some(identity))
-                    }
-                    None => (self.opts.context_dir.clone(), None),
-                };
+                let view = get(&["from"]).map(|from| self.source_view(idx, line, &from)).transpose()?;
+                let root = view.as_ref().map_or(self.opts.context_dir.clone(), |v| v.dir().to_path_buf());
                 let mut source = super::copy::resolve_in_root(&root, &src, true)
                     .filter(|p| p.exists())
                     .ok_or_else(|| self.instruction_error(line, format!("RUN --mount: source {src:?} not found")))?;
-                let identity = match identity {
-                    Some(i) => i,
+                let identity = match &view {
+                    Some(v) => format!("{}/{src}", v.chain),
                     None => super::fsview::tree_digest(&source)?.to_string(),
                 };
                 let readonly = ro(true);
                 // Writes to a read-write bind are the step's alone (BuildKit): an overlay takes them.
-                if !readonly && source.is_dir() {
-                    let scratch = ScratchOverlay::mount(&source, &self.tmp)?;
-                    source = scratch.dir().to_path_buf();
-                    mounted.push(MountGuard::Scratch(scratch));
+                let scratch = if !readonly && source.is_dir() { Some(ScratchOverlay::mount(&source, &self.tmp)?) } else { None };
+                if let Some(s) = &scratch {
+                    source = s.dir().to_path_buf();
                 }
+                mounted.push(BindGuard { _scratch: scratch, _view: view });
                 return Ok(Some((RunMount { kind: RunMountKind::Bind, source: Some(source), target: need_target()?, readonly, size: 0 }, identity)));
             }
             "secret" => {

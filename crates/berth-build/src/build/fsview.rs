@@ -52,32 +52,34 @@ impl Drop for MountedView {
 /// A writable overlay over a directory whose writes are thrown away when dropped: what a
 /// `RUN --mount=type=bind,rw` shows, so the step can write without changing its source.
 pub(crate) struct ScratchOverlay {
-    mounted: Option<MountedView>,
-    work: PathBuf,
+    mounted: MountedView,
+    /// Upper and work directories; removed after the overlay is unmounted (fields drop in order).
+    _dirs: RemovedDir,
+}
+
+/// A directory removed, with what it holds, when dropped.
+struct RemovedDir(PathBuf);
+
+impl Drop for RemovedDir {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 impl ScratchOverlay {
     pub fn mount(lower: &Path, tmp: &Path) -> Result<ScratchOverlay, BuildError> {
-        let work = tmp.join(format!("rw-{}", &berth_types::random_id()[..16]));
-        let (upper, ovl_work) = (work.join("upper"), work.join("work"));
-        for d in [&upper, &ovl_work] {
+        let dirs = RemovedDir(tmp.join(format!("rw-{}", &berth_types::random_id()[..16])));
+        let (upper, work) = (dirs.0.join("upper"), dirs.0.join("work"));
+        for d in [&upper, &work] {
             std::fs::create_dir_all(d).map_err(BuildError::io("create", d))?;
         }
-        let mut scratch = ScratchOverlay { mounted: None, work };
-        let m = Mount::overlay(&[lower.to_path_buf()], Some((&upper, &ovl_work)));
-        scratch.mounted = Some(MountedView::mount(&[m], scratch.work.join("merged"))?);
-        Ok(scratch)
+        let m = Mount::overlay(&[lower.to_path_buf()], Some((&upper, &work)));
+        let mounted = MountedView::mount(&[m], dirs.0.join("merged"))?;
+        Ok(ScratchOverlay { mounted, _dirs: dirs })
     }
 
     pub fn dir(&self) -> &Path {
-        self.mounted.as_ref().map_or(self.work.as_path(), |m| m.dir.as_path())
-    }
-}
-
-impl Drop for ScratchOverlay {
-    fn drop(&mut self) {
-        drop(self.mounted.take());
-        let _ = std::fs::remove_dir_all(&self.work);
+        &self.mounted.dir
     }
 }
 

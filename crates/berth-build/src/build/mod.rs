@@ -27,6 +27,11 @@ use std::sync::{mpsc, Mutex};
 
 pub use remote::{Fetched, Fetcher};
 
+/// Files a runner may bind-mount into a step's container of its own accord (a step on a network gets
+/// its own `/etc/hosts` and `/etc/resolv.conf`). Like `RUN --mount` targets, the empty stubs a
+/// runtime creates to mount them on are taken out of the step's layer.
+pub const RUNNER_MOUNTS: [&str; 2] = ["/etc/hosts", "/etc/resolv.conf"];
+
 /// Runs one `RUN` step in a container. The daemon implements it with its shim; tests with chroot.
 pub trait StepRunner: Send + Sync {
     /// Runs `step` to completion, passing its combined output to `output`, and returns its exit code.
@@ -510,35 +515,35 @@ impl Builder<'_> {
                     break;
                 }
                 let Ok((i, msg)) = rx.recv() else { break };
-                let msg = match msg {
-                    Msg::Done(r) => Ok(*r),
-                    Msg::Event(ev) => Err(ev),
-                };
                 match msg {
-                    Err(ev) if order.get(head) == Some(&i) && failure.is_none() => events(ev),
-                    Err(ev) => held.entry(i).or_default().push(ev),
-                    Ok(Ok(result)) => {
+                    Msg::Event(ev) if order.get(head) == Some(&i) && failure.is_none() => events(ev),
+                    Msg::Event(ev) => held.entry(i).or_default().push(ev),
+                    Msg::Done(result) => {
                         running -= 1;
-                        self.results.lock().unwrap_or_else(|e| e.into_inner()).insert(i, result);
-                        finished.insert(i);
-                        while failure.is_none() && head < order.len() && finished.contains(&order[head]) {
-                            head += 1;
-                            if let Some(next) = order.get(head) {
-                                for ev in held.remove(next).unwrap_or_default() {
-                                    events(ev);
+                        match *result {
+                            Ok(result) => {
+                                self.results.lock().unwrap_or_else(|e| e.into_inner()).insert(i, result);
+                                finished.insert(i);
+                                while failure.is_none() && head < order.len() && finished.contains(&order[head]) {
+                                    head += 1;
+                                    if let Some(next) = order.get(head) {
+                                        for ev in held.remove(next).unwrap_or_default() {
+                                            events(ev);
+                                        }
+                                    }
                                 }
                             }
-                        }
-                    }
-                    Ok(Err(e)) => {
-                        running -= 1;
-                        if failure.is_none() && !matches!(e, BuildError::Aborted) {
-                            // The failing stage's output explains the error: show it, then stop the others.
-                            for ev in held.remove(&i).unwrap_or_default() {
-                                events(ev);
+                            Err(BuildError::Aborted) => {}
+                            Err(e) => {
+                                if failure.is_none() {
+                                    // The failing stage's output explains the error: show it, then stop the others.
+                                    for ev in held.remove(&i).unwrap_or_default() {
+                                        events(ev);
+                                    }
+                                    self.abort.store(true, Ordering::SeqCst);
+                                    failure = Some(e);
+                                }
                             }
-                            self.abort.store(true, Ordering::SeqCst);
-                            failure = Some(e);
                         }
                     }
                 }

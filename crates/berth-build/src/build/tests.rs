@@ -599,3 +599,17 @@ fn secret_mounts_are_read_only_files_and_a_required_missing_secret_fails() {
     let (r, _) = e.build(&e.opts("FROM busybox\nRUN --mount=type=secret,id=missing,required=true true\n"));
     assert!(r.unwrap_err().to_string().contains("secret missing not provided"));
 }
+
+#[test]
+fn mount_stubs_leave_the_layer_but_a_workdir_stays() {
+    let e = env();
+    e.busybox();
+    let df = "FROM busybox\nWORKDIR /app\nRUN --mount=type=cache,target=/app/cache --mount=type=tmpfs,target=/scratch/deep echo ok > /ran\n";
+    let (r, _) = e.build(&e.opts(df));
+    let id = r.unwrap();
+    e.with_rootfs(&id, |root| {
+        assert!(root.join("ran").is_file());
+        assert!(root.join("app").is_dir(), "WORKDIR made /app: it is content, not a stub");
+        assert!(!root.join("app/cache").exists() && !root.join("scratch").exists(), "mount stubs are not in the layer");
+    });
+}

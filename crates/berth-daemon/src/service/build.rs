@@ -3,7 +3,7 @@
 //! shim ([`ShimRunner`]), exactly like `berth run` does. `ADD <http(s) URL>` sources are downloaded
 //! by [`fetch_url`] into the data root's `tmp/`.
 
-use super::containers::{ContainerService, StepNetwork};
+use super::containers::ContainerService;
 use super::ServiceError;
 use crate::events::EventBus;
 use berth_build::{BuildError, BuildEvent, BuildOptions, Fetched, Fetcher, RunMountKind, RunStep, StepRunner};
@@ -12,7 +12,6 @@ use berth_runtime::config::{MountSpec, NamespaceMode};
 use berth_runtime::mount::MountDesc;
 use berth_runtime::RuntimeConfig;
 use berth_shim::{ExitRecord, ShimHello};
-use berth_snapshot::OverlaySnapshotter;
 use berth_types::{Digest, Reference};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -55,35 +54,9 @@ pub struct BuildService {
     puller: std::sync::OnceLock<Puller>,
     root: PathBuf,
     images: Arc<ImageStore>,
-    snapshots: Arc<OverlaySnapshotter>,
     events: Arc<EventBus>,
-    shim_exe: PathBuf,
-    /// Puts RUN steps on the default bridge network.
-    containers: Option<Arc<ContainerService>>,
-}
-
-/// The upper directory of a step's overlay rootfs.
-fn upper_dir(mounts: &[MountDesc]) -> Option<PathBuf> {
-    mounts.iter().flat_map(|m| &m.options).find_map(|o| o.strip_prefix("upperdir=")).map(PathBuf::from)
-}
-
-/// Whether `rel` exists in a step's rootfs (its upper directory or any lower one), unmounted.
-fn in_rootfs(mounts: &[MountDesc], rel: &str) -> bool {
-    let dirs = mounts.iter().flat_map(|m| {
-        let mut v: Vec<PathBuf> = Vec::new();
-        for o in &m.options {
-            if let Some(u) = o.strip_prefix("upperdir=") {
-                v.push(u.into());
-            } else if let Some(l) = o.strip_prefix("lowerdir=") {
-                v.extend(l.split(':').map(PathBuf::from));
-            }
-        }
-        if m.kind == "bind" {
-            v.push(PathBuf::from(&m.source));
-        }
-        v
-    });
-    dirs.into_iter().any(|d| std::fs::symlink_metadata(d.join(rel)).is_ok())
+    /// Its snapshotter and shim run RUN steps; it puts them on the default bridge network.
+    containers: Arc<ContainerService>,
 }
 
 /// The hostname of a RUN step's container (BuildKit's).
@@ -161,52 +134,24 @@ impl ShimRunner {
                 }
             },
         };
-        let result = self.run_with_network(id, dir, step, mode, step_net.as_ref(), mounts, extra, output);
-        if let (Some(net), Some((containers, rt))) = (step_net, &self.bridge) {
-            rt.block_on(containers.step_network_down(id, net));
-        }
-        result
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn run_with_network(
-        &self,
-        id: &str,
-        dir: &Path,
-        step: &RunStep,
-        mode: &str,
-        net: Option<&StepNetwork>,
-        mounts: Vec<MountDesc>,
-        mut extra: Vec<MountSpec>,
-        output: &mut dyn FnMut(&[u8]),
-    ) -> Result<i32, BuildError> {
-        let network = match (mode, net) {
+        let network = match (mode, &step_net) {
             ("host", _) => NamespaceMode::Host,
             (_, Some(n)) => NamespaceMode::Path(n.netns.clone()),
             _ => NamespaceMode::Private,
         };
-        let w = |name: &str, bytes: &[u8]| berth_types::persist::replace_file(&dir.join(name), bytes).map_err(runner_err);
-        // Mountpoints the runtime has to create for these files are the step's, not the image's:
-        // they are taken out of the layer again afterwards (Docker keeps them in an init layer).
-        let mut made_mountpoints = Vec::new();
-        if let Some(n) = net {
-            for (file, content) in [("hosts", &n.hosts), ("resolv.conf", &n.resolv)] {
-                w(file, content.as_bytes())?;
-                let dest = format!("etc/{file}");
-                if !in_rootfs(&mounts, &dest) {
-                    made_mountpoints.push(dest);
-                }
-                extra.push(MountSpec { destination: format!("/etc/{file}"), kind: "bind".into(), source: dir.join(file).display().to_string(), options: vec!["rbind".into()] });
-            }
-        }
-        let result = self.run_step(id, dir, step, network, mounts.clone(), extra, output);
-        if let Some(upper) = upper_dir(&mounts) {
-            for m in made_mountpoints {
-                let p = upper.join(&m);
-                if std::fs::symlink_metadata(&p).is_ok_and(|md| md.is_file() && md.len() == 0) {
-                    let _ = std::fs::remove_file(&p);
+        let result = (|| {
+            // The builder takes the mountpoint stubs of these out of the layer (RUNNER_MOUNTS).
+            if let Some(n) = &step_net {
+                for (dest, content) in berth_build::RUNNER_MOUNTS.into_iter().zip([&n.hosts, &n.resolv]) {
+                    let file = dest.rsplit('/').next().unwrap_or(dest);
+                    berth_types::persist::replace_file(&dir.join(file), content.as_bytes()).map_err(runner_err)?;
+                    extra.push(MountSpec { destination: dest.into(), kind: "bind".into(), source: dir.join(file).display().to_string(), options: vec!["rbind".into()] });
                 }
             }
+            self.run_step(id, dir, step, network, mounts, extra, output)
+        })();
+        if let (Some(net), Some((containers, rt))) = (step_net, &self.bridge) {
+            rt.block_on(containers.step_network_down(id, net));
         }
         result
     }
@@ -289,15 +234,7 @@ impl ShimRunner {
 impl BuildService {
     /// A build service over the daemon's stores.
     pub fn new(root: &Path, images: Arc<ImageStore>, containers: Arc<ContainerService>, events: Arc<EventBus>) -> Self {
-        BuildService {
-            puller: std::sync::OnceLock::new(),
-            root: root.to_path_buf(),
-            images,
-            snapshots: containers.snapshots(),
-            events,
-            shim_exe: containers.shim_exe().to_path_buf(),
-            containers: Some(containers),
-        }
+        BuildService { puller: std::sync::OnceLock::new(), root: root.to_path_buf(), images, events, containers }
     }
 
     /// Lets builds pull missing base images (set once the registry client exists).
@@ -361,18 +298,18 @@ impl BuildService {
         };
         let runner = ShimRunner {
             root: self.root.clone(),
-            shim_exe: self.shim_exe.clone(),
+            shim_exe: self.containers.shim_exe().to_path_buf(),
             network: params.network.clone(),
             extra_hosts: params.extra_hosts.clone(),
             shm_size: params.shm_size,
             // Build stages run on plain threads: the runtime handle for networking is taken here.
-            bridge: self.containers.clone().zip(tokio::runtime::Handle::try_current().ok()),
+            bridge: tokio::runtime::Handle::try_current().ok().map(|rt| (self.containers.clone(), rt)),
         };
         // A missing base image, or one for another platform than asked, is pulled (as the classic
         // builder does), then the build starts over; each base is pulled at most once.
         let mut pulled = std::collections::HashSet::new();
         let id = loop {
-            let (reference, platform, err) = match berth_build::build(&opts, &self.images, self.snapshots.as_ref(), &runner, events) {
+            let (reference, platform, err) = match berth_build::build(&opts, &self.images, self.containers.snapshots().as_ref(), &runner, events) {
                 Ok(id) => break id,
                 Err(BuildError::BaseImageMissing { reference, platform }) => {
                     let msg = format!("No such image: {reference}");
