@@ -6,6 +6,7 @@
 //! snapshot a container runs on. The libcontainer calls that create containers live in
 //! [`container`] and are only ever made from the single-threaded `berth shim` process.
 
+pub mod cgroups;
 pub mod config;
 pub mod container;
 pub mod mount;

@@ -184,6 +184,7 @@ impl ShimRunner {
         w("mounts.json", &serde_json::to_vec(&mounts).map_err(runner_err)?)?;
         w("runtime.json", &serde_json::to_vec(&cfg).map_err(runner_err)?)?;
         let log = std::fs::File::create(dir.join("shim.log")).map_err(runner_err)?;
+        berth_runtime::cgroups::prime_attach();
         let mut child = berth_shim::command(&self.shim_exe)
             .arg("--id")
             .arg(id)

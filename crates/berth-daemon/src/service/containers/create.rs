@@ -295,6 +295,8 @@ impl ContainerService {
     pub fn create(&self, req: CreateRequest, name: Option<String>) -> Result<String, ServiceError> {
         let image_name = req.config.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::Invalid("no image specified".into()))?;
         let image = self.images.get(&image_name)?;
+        // A start usually follows at once (`run`): let its cgroup attach wait begin now.
+        berth_runtime::cgroups::prime_attach();
         let mut config = merge(&image.config.container_config(), req.config.clone());
         config.image = Some(image_name.clone());
         if config.entrypoint.as_ref().is_none_or(|e| e.is_empty()) && config.cmd.as_ref().is_none_or(|c| c.is_empty()) {

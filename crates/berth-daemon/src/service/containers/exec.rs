@@ -110,6 +110,7 @@ impl ContainerService {
         let dir = self.dir(&rec.id).join("execs").join(&ex.id);
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
         berth_types::persist::replace_file_json(&dir.join("exec.json"), &cfg).map_err(|e| ServiceError::Internal(format!("writing exec config: {e}")))?;
+        berth_runtime::cgroups::prime_attach();
         let reply = self.spawn_shim(&rec.id, Some(&dir), &dir.join("shim.log")).await?;
         if let Some(e) = reply.get("error").and_then(|e| e.as_str()) {
             let _ = ex.state.send((false, Some(126), 0));

@@ -96,6 +96,8 @@ impl ContainerService {
             }
             Status::Created | Status::Exited | Status::Restarting => {}
         }
+        // The shim's runtime will move the container into its cgroup: start that wait now.
+        berth_runtime::cgroups::prime_attach();
         let dir = self.dir(&rec.id);
         for f in ["exit.json", "state.json", "config.json"] {
             let _ = std::fs::remove_file(dir.join(f));
