@@ -31,17 +31,20 @@ fn run_streams_output_and_exit_code() {
 #[test]
 fn default_isolation_matches_docker() {
     let d = with_busybox();
-    let script = "grep -E '^(CapEff|Seccomp|NoNewPrivs):' /proc/self/status; echo pid=$$; hostname; \
+    let script = "grep -E '^(CapPrm|CapEff|CapBnd|Seccomp|NoNewPrivs):' /proc/self/status; echo pid=$$; hostname; \
                   cat /proc/kcore | wc -c; (echo x > /proc/sys/kernel/domainname) 2>/dev/null && echo sys-writable || echo sys-ro; \
                   mount | grep -c ' /dev/shm '; df -k /dev/shm | tail -1";
     let (code, out, err) = run(&d, &["--name", "iso", "busybox", "sh", "-c", script]);
     assert_eq!(code, 0, "{err}");
     assert_eq!(status_line(&out, "CapEff:"), "00000000a80425fb", "Docker's 14 default capabilities: {out}");
+    // Nothing more in any set (the runtime's loading of the filter leaves no trace).
+    assert_eq!(status_line(&out, "CapPrm:"), "00000000a80425fb", "{out}");
+    assert_eq!(status_line(&out, "CapBnd:"), "00000000a80425fb", "{out}");
     assert_eq!(status_line(&out, "Seccomp:"), "2", "seccomp filter mode: {out}");
     assert_eq!(status_line(&out, "NoNewPrivs:"), "0");
     assert!(out.contains("pid=1\n"), "own pid namespace: {out}");
     let lines: Vec<&str> = out.lines().collect();
-    assert_eq!(lines[5].trim(), "0", "/proc/kcore must be masked: {out}");
+    assert_eq!(lines[7].trim(), "0", "/proc/kcore must be masked: {out}");
     assert!(out.contains("sys-ro"), "/proc/sys must be read-only: {out}");
     assert!(out.contains(" 65536 "), "/dev/shm is 64 MiB: {out}");
 }
@@ -183,6 +186,16 @@ fn exec_runs_in_the_container_with_options() {
     assert_eq!(stdout(&o).trim(), "1 sleep 300");
     assert_eq!(stderr(&o), "e\n");
     assert_eq!(d.berth_ok(&["exec", "-u", "nobody", "-w", "/tmp", "-e", "X=2", "host", "sh", "-c", "id -u; pwd; echo $X"]).split_whitespace().collect::<Vec<_>>(), ["65534", "/tmp", "2"]);
+    // An exec gets the container's seccomp filter and exactly its capabilities.
+    let status = d.berth_ok(&["exec", "host", "grep", "-E", "^(CapPrm|CapEff|CapBnd|Seccomp):", "/proc/self/status"]);
+    for key in ["CapPrm:", "CapEff:", "CapBnd:"] {
+        assert_eq!(status_line(&status, key), "00000000a80425fb", "{status}");
+    }
+    assert_eq!(status_line(&status, "Seccomp:"), "2", "{status}");
+    let status = d.berth_ok(&["exec", "-u", "nobody", "host", "grep", "-E", "^(CapPrm|CapEff|Seccomp):", "/proc/self/status"]);
+    assert_eq!(status_line(&status, "CapPrm:"), "0000000000000000", "{status}");
+    assert_eq!(status_line(&status, "CapEff:"), "0000000000000000", "{status}");
+    assert_eq!(status_line(&status, "Seccomp:"), "2", "{status}");
     let out = d.berth_stdin(&["exec", "-i", "host", "sh", "-c", "cat > /tmp/f; wc -c < /tmp/f"], b"12345");
     assert_eq!(stdout(&out).trim(), "5");
     let o = d.berth(&["exec", "host", "/no/such"]);

@@ -33,6 +33,15 @@ fn debian_containers_are_isolated_and_limited_as_with_docker() {
     assert!(out.contains("CapEff:\t00000000a80425fb"), "{out}");
     assert!(out.contains("Seccomp:\t2"), "{out}");
     assert!(out.contains("\ndeb\n"), "{out}");
+    // Docker's clone rule: plain forks work, namespace flags need CAP_SYS_ADMIN. Raw clone(2) with
+    // CLONE_NEWUSER, from perl (`syscall` returns the child's pid, 0 in the child).
+    let clone = "$r = syscall(56, 0x10000000 | 17, 0, 0, 0, 0); exit 0 if $r == 0; print $r > 0 ? \"cloned\" : \"denied: $!\"";
+    let (_, denied, err) = run(&d, &["debian:bookworm", "perl", "-e", clone]);
+    assert_eq!(denied, "denied: Operation not permitted", "{err}");
+    let (_, cloned, err) = run(&d, &["--cap-add", "SYS_ADMIN", "debian:bookworm", "perl", "-e", clone]);
+    assert_eq!(cloned, "cloned", "{err}");
+    let (_, forked, _) = run(&d, &["debian:bookworm", "bash", "-c", "echo $(echo forked | cat)"]);
+    assert_eq!(forked.trim(), "forked");
     assert!(out.contains("uid=0(root) gid=0(root) groups=0(root)"), "{out}");
     assert!(out.contains("12."), "bookworm: {out}");
     assert!(out.lines().any(|l| l == "bash"), "{out}");

@@ -1,6 +1,7 @@
 //! The libcontainer calls. libcontainer clones without exec and changes the calling process's
 //! state, so these functions must only run in a fresh single-threaded process: `berth shim`.
 
+use crate::filter::{Filter, FilteredExecutor};
 use crate::RuntimeError;
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
@@ -27,27 +28,32 @@ fn lc(e: impl std::fmt::Display) -> RuntimeError {
     RuntimeError::Libcontainer(e.to_string())
 }
 
-/// Creates and starts the container described by `bundle/config.json`; returns its init pid.
-/// libcontainer's state goes under `state_root/<id>`.
-pub fn create_and_start(id: &str, bundle: &Path, state_root: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
+fn builder(id: &str, state_root: &Path, stdio: Stdio, filter: Option<Filter>) -> Result<ContainerBuilder, RuntimeError> {
     let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux).with_root_path(state_root).map_err(lc)?;
     b = match stdio {
         Stdio::Pipes { stdin, stdout, stderr } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
         Stdio::Console(path) => b.with_console_socket(Some(path)),
     };
+    if let Some(f) = filter {
+        b = b.with_executor(FilteredExecutor::new(f));
+    }
+    Ok(b)
+}
+
+/// Creates and starts the container described by `bundle/config.json`; returns its init pid.
+/// libcontainer's state goes under `state_root/<id>`. `filter`: a precompiled seccomp filter the
+/// init loads right before exec (see [`crate::filter`]).
+pub fn create_and_start(id: &str, bundle: &Path, state_root: &Path, stdio: Stdio, filter: Option<Filter>) -> Result<i32, RuntimeError> {
+    let b = builder(id, state_root, stdio, filter)?;
     let mut container = b.as_init(bundle).with_systemd(false).with_detach(true).build().map_err(lc)?;
     container.start().map_err(lc)?;
     container.pid().map(|p| p.as_raw()).ok_or_else(|| RuntimeError::Libcontainer("container started without a pid".into()))
 }
 
 /// Starts an extra process (`exec`) in the running container `id`, described by the OCI process
-/// JSON at `process`; returns its pid.
-pub fn exec(id: &str, state_root: &Path, process: &Path, stdio: Stdio) -> Result<i32, RuntimeError> {
-    let mut b = ContainerBuilder::new(id.to_string(), SyscallType::Linux).with_root_path(state_root).map_err(lc)?;
-    b = match stdio {
-        Stdio::Pipes { stdin, stdout, stderr } => b.with_stdin(stdin).with_stdout(stdout).with_stderr(stderr),
-        Stdio::Console(path) => b.with_console_socket(Some(path)),
-    };
+/// JSON at `process`, loading `filter` before exec as [`create_and_start`] does; returns its pid.
+pub fn exec(id: &str, state_root: &Path, process: &Path, stdio: Stdio, filter: Option<Filter>) -> Result<i32, RuntimeError> {
+    let b = builder(id, state_root, stdio, filter)?;
     let pid = b.as_tenant().with_process(Some(process)).with_detach(true).build().map_err(lc)?;
     Ok(pid.as_raw())
 }

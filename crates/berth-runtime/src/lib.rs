@@ -8,6 +8,7 @@
 
 pub mod cgroups;
 pub mod config;
+pub mod filter;
 pub mod container;
 pub mod mount;
 pub mod seccomp;

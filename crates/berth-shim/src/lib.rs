@@ -11,7 +11,8 @@
 //! <container-dir>/
 //!   runtime.json     RuntimeConfig decided by the daemon
 //!   mounts.json      root filesystem mounts (snapshotter data)
-//!   config.json      OCI spec (shim)
+//!   config.json      OCI spec as given to libcontainer (shim)
+//!   seccomp.json     the seccomp profile taken out of it, loaded precompiled (shim; see berth_runtime::filter)
 //!   rootfs/          mount point of the root filesystem (shim mounts, shim unmounts)
 //!   state.json       {"pid", "started_at"} once running (shim, atomic)
 //!   exit.json        {"exit_code", "finished_at", "oom_killed", "error"} once exited (shim, atomic)

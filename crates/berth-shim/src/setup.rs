@@ -98,6 +98,14 @@ fn finish_streams(work: &Path, s: Streams, open_stdin: bool) -> Result<StdioEnds
     }
 }
 
+/// The container's seccomp profile, kept for its execs when its filter is precompiled.
+const SECCOMP_PROFILE: &str = "seccomp.json";
+
+/// Where compiled seccomp filters are cached (shared by all containers of the data root).
+fn filter_cache(args: &ShimArgs) -> std::path::PathBuf {
+    args.state_root.join("seccomp")
+}
+
 fn listen(work: &Path) -> Result<UnixListener, ShimError> {
     let sock = crate::socket_path(work);
     if let Some(parent) = sock.parent() {
@@ -148,7 +156,17 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     if cfg_run.tty && !cfg_run.env.iter().any(|e| e.starts_with("TERM=")) {
         cfg_run.env.push("TERM=xterm".into());
     }
-    let spec = berth_runtime::spec::generate(&cfg_run, &rootfs.to_string_lossy(), ident.uid, ident.gid, &ident.additional_gids)?;
+    let mut spec = berth_runtime::spec::generate(&cfg_run, &rootfs.to_string_lossy(), ident.uid, ident.gid, &ident.additional_gids)?;
+    // The seccomp profile is loaded precompiled; execs find it again in seccomp.json.
+    let profile_path = dir.join(SECCOMP_PROFILE);
+    let _ = std::fs::remove_file(&profile_path);
+    let filter = match berth_runtime::filter::take_from_spec(&mut spec, &filter_cache(args))? {
+        Some((filter, profile)) => {
+            berth_types::persist::replace_file_json(&profile_path, &profile).map_err(io("write", &profile_path))?;
+            Some(filter)
+        }
+        None => None,
+    };
     let spec_path = dir.join("config.json");
     berth_types::persist::replace_file_json(&spec_path, &spec).map_err(io("write", &spec_path))?;
 
@@ -156,7 +174,7 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     let s = streams(dir, cfg.tty, cfg.open_stdin)?;
     let state_root = &args.state_root;
     std::fs::create_dir_all(state_root).map_err(io("create", state_root))?;
-    let pid = container::create_and_start(&args.id, dir, state_root, s.stdio)?;
+    let pid = container::create_and_start(&args.id, dir, state_root, s.stdio, filter)?;
     let (stdin, outputs, pty) = finish_streams(dir, Streams { stdio: Stdio::Console(Default::default()), ..s }, cfg.open_stdin)?;
     write_state(dir, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &dir.join("state.json")))?;
     Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals })
@@ -169,6 +187,17 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     let rootfs = args.dir.join("rootfs");
     let ident = berth_runtime::user::resolve(&rootfs, &ex.user)?;
     let caps = if ex.privileged { berth_runtime::spec::host_capabilities() } else { ex.capabilities.clone() };
+    // The container's precompiled seccomp filter, if it has one (see `start`).
+    let profile_path = args.dir.join(SECCOMP_PROFILE);
+    let filter = match std::fs::read(&profile_path) {
+        Ok(bytes) => {
+            let profile = serde_json::from_slice(&bytes).map_err(|e| ShimError::Record("seccomp.json", e))?;
+            berth_runtime::filter::Filter::cached(&profile, &filter_cache(args))?
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => return Err(io("read", &profile_path)(e)),
+    };
+    let loading = if filter.is_some() { berth_runtime::filter::with_load_capability(&caps, ex.no_new_privileges) } else { caps.clone() };
     let mut env = ex.env.clone();
     if !env.iter().any(|e| e.starts_with("PATH=")) {
         env.insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin".into());
@@ -185,7 +214,7 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
         "args": ex.args,
         "env": env,
         "cwd": if ex.cwd.is_empty() { "/" } else { ex.cwd.as_str() },
-        "capabilities": {"bounding": caps, "effective": caps, "permitted": caps, "inheritable": [], "ambient": []},
+        "capabilities": {"bounding": caps, "effective": loading, "permitted": loading, "inheritable": [], "ambient": []},
     });
     if ex.no_new_privileges {
         process["noNewPrivileges"] = serde_json::json!(true);
@@ -194,7 +223,7 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     berth_types::persist::replace_file_json(&process_path, &process).map_err(io("write", &process_path))?;
     let listener = listen(work)?;
     let s = streams(work, ex.tty, ex.open_stdin)?;
-    let pid = container::exec(&args.id, &args.state_root, &process_path, s.stdio)?;
+    let pid = container::exec(&args.id, &args.state_root, &process_path, s.stdio, filter)?;
     let (stdin, outputs, pty) = finish_streams(work, Streams { stdio: Stdio::Console(Default::default()), ..s }, ex.open_stdin)?;
     write_state(work, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &work.join("state.json")))?;
     let cfg = RuntimeConfig { tty: ex.tty, open_stdin: ex.open_stdin, stdin_once: true, ..Default::default() };
