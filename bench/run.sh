@@ -72,13 +72,14 @@ pss_kb() { awk '/^Pss:/ {print $2}' "/proc/$1/smaps_rollup" 2>/dev/null || echo 
 for i in 1 2 3 4; do BERTH_HOST=unix://$W/berth.sock "$BERTH" run -d --network none --name rss$i "$BB" /bin/busybox sleep 60 >/dev/null; done
 sleep 1
 SHIM_RSS=0; SHIM_PSS=0
-for p in $(pgrep -f "berth.shim --id"); do SHIM_RSS=$(rss_kb "$p"); SHIM_PSS=$((SHIM_PSS + $(pss_kb "$p"))); done
+# Only this run's shims: other daemons on the machine may have containers too.
+for p in $(pgrep -f "berth.shim --id .*$W/"); do SHIM_RSS=$(rss_kb "$p"); SHIM_PSS=$((SHIM_PSS + $(pss_kb "$p"))); done
 SHIM_PSS=$((SHIM_PSS / 4))
 BERTH_HOST=unix://$W/berth.sock "$BERTH" rm -f rss1 rss2 rss3 rss4 >/dev/null
 for i in 1 2 3 4; do DOCKER_HOST=unix://$W/docker.sock docker run -d --network none --name rss$i "$BB" /bin/busybox sleep 60 >/dev/null; done
 sleep 1
 DSHIM_RSS=0; DSHIM_PSS=0
-for p in $(pgrep -f containerd-shim); do DSHIM_RSS=$(rss_kb "$p"); DSHIM_PSS=$((DSHIM_PSS + $(pss_kb "$p"))); done
+for p in $(pgrep -f "containerd-shim.*$W/"); do DSHIM_RSS=$(rss_kb "$p"); DSHIM_PSS=$((DSHIM_PSS + $(pss_kb "$p"))); done
 DSHIM_PSS=$((DSHIM_PSS / 4))
 DOCKER_HOST=unix://$W/docker.sock docker rm -f rss1 rss2 rss3 rss4 >/dev/null
 

@@ -17,6 +17,9 @@ fn main() -> ExitCode {
         let code = berth_shim::run(berth_shim::ShimArgs { id: s.id.clone(), dir: s.dir.clone(), state_root: s.state_root.clone(), exec_dir: s.exec_dir.clone() });
         return ExitCode::from(code as u8);
     }
+    if matches!(args.command, Command::Daemon(_)) {
+        sys::single_malloc_arena();
+    }
     let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

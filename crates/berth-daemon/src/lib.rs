@@ -23,6 +23,7 @@ pub mod events;
 pub mod filters;
 pub mod listen;
 mod lock;
+mod memory;
 pub mod service;
 
 use std::path::PathBuf;
@@ -104,6 +105,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     for l in listeners {
         tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), stop_rx.clone())));
     }
+    let trimmer = tokio::spawn(memory::trim_when_idle());
     shutdown.await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
@@ -111,6 +113,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     for t in tasks {
         let _ = t.await;
     }
+    trimmer.abort();
     for addr in &config.hosts {
         addr.cleanup();
     }

@@ -55,6 +55,7 @@ impl Api {
         B: http_body_util::BodyExt<Data = bytes::Bytes> + Send + Sync + 'static + hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        crate::memory::touch();
         let mut req = req.map(Body::new);
         let mut resp = match strip_version(&mut req) {
             Ok(v) => {
