@@ -59,6 +59,12 @@ impl Filters {
         self.get(key).iter().all(|want| labels.is_some_and(|l| Filters::label_present(want, l)))
     }
 
+    /// Whether the `label` filters accept these labels and no `label!` filter matches them (the
+    /// prune endpoints).
+    pub fn labels_allow(&self, labels: &BTreeMap<String, String>) -> bool {
+        self.labels_match("label", Some(labels)) && !self.get("label!").iter().any(|l| Filters::label_present(l, labels))
+    }
+
     /// Whether one label filter value (`key` or `key=value`) matches these labels.
     pub fn label_present(want: &str, labels: &BTreeMap<String, String>) -> bool {
         match want.split_once('=') {

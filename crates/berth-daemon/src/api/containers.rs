@@ -138,23 +138,27 @@ async fn remove(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respon
 
 async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
     let filters = p.filters()?;
-    let mut deleted = Vec::new();
-    for v in s.containers.list(true, None, &crate::filters::Filters::default())? {
+    filters.validate(&["until", "label", "label!"]).map_err(ApiError::bad_request)?;
+    let until = filters.get("until").iter().map(|u| crate::service::images::parse_time(u).map(|t| t as i64)).collect::<Result<Vec<_>, _>>()?;
+    let (mut deleted, mut reclaimed) = (Vec::new(), 0i64);
+    for v in s.containers.list_sized(true, None, &crate::filters::Filters::default(), true)? {
         if v["State"] != "exited" && v["State"] != "created" && v["State"] != "dead" {
             continue;
         }
         let labels: std::collections::BTreeMap<String, String> = serde_json::from_value(v["Labels"].clone()).unwrap_or_default();
-        if !filters.labels_match("label", Some(&labels)) {
+        let created = v["Created"].as_i64().unwrap_or(0);
+        if !filters.labels_allow(&labels) || until.iter().any(|u| created > *u) {
             continue;
         }
         let id = v["Id"].as_str().unwrap_or("").to_string();
         if let Ok(h) = s.containers.get(&id) {
             if s.containers.remove(&h, false, false).await.is_ok() {
                 deleted.push(id);
+                reclaimed += v["SizeRw"].as_i64().unwrap_or(0);
             }
         }
     }
-    Ok(json(StatusCode::OK, &serde_json::json!({"ContainersDeleted": deleted, "SpaceReclaimed": 0})))
+    Ok(json(StatusCode::OK, &serde_json::json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})))
 }
 
 async fn logs(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
@@ -207,8 +211,10 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
     if !p.flag("stream") && !p.flag("logs") {
         return Err(ApiError::bad_request("Bad parameters: at least one of stream or logs must be set"));
     }
-    if rec.state.status == crate::service::containers::Status::Exited && p.flag("stream") && !p.flag("logs") {
-        return Err(ApiError::new(StatusCode::CONFLICT, "You cannot attach to a stopped container, start it first"));
+    // A stopped container is attached to until its next start (`docker start -a`); refusing that
+    // is the docker CLI's business (`docker attach`), as with dockerd.
+    if rec.state.status == crate::service::containers::Status::Paused {
+        return Err(ApiError::new(StatusCode::CONFLICT, format!("container {} is paused, unpause the container before attach.", rec.name)));
     }
     let hello = ShimHello::Attach { stdin: p.flag("stdin"), stdout: p.flag("stdout"), stderr: p.flag("stderr") };
     let upgrade = req.headers().get(header::UPGRADE).is_some();
@@ -230,6 +236,12 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
         };
         relay(client, shim, tty, want_stdin, None, settle).await;
     });
+    Ok(hijacked(upgrade, tty))
+}
+
+/// The response that hands the connection over to a stream: `101 UPGRADED` when the client asked
+/// for an upgrade, else 200, with the stream's content type.
+pub(super) fn hijacked(upgrade: bool, tty: bool) -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
     let hdrs = resp.headers_mut();
@@ -238,7 +250,7 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
         hdrs.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         hdrs.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
     }
-    Ok(resp)
+    resp
 }
 
 /// Clients that read the `101` response through a buffered reader and then take the raw socket
@@ -383,7 +395,7 @@ async fn top(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> 
 /// otherwise one sample per second until the client goes away or the container stops.
 async fn stats(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    let stream = p.get("stream").is_none_or(|v| v != "0" && v != "false");
+    let stream = p.flag_or("stream", true);
     let one_shot = p.flag("one-shot");
     if !stream {
         let pre = if one_shot { None } else {

@@ -1,13 +1,16 @@
 //! `exec`: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked), `GET /exec/{id}/json`,
 //! `POST /exec/{id}/resize`.
 
-use super::containers::{relay, stream_type};
+use super::containers::{hijacked, relay};
+use crate::service::containers::frame;
+use crate::service::ServiceError;
+use tokio::io::AsyncWriteExt;
 use super::{json, ApiError, Params};
 use crate::service::containers::ExecRequest;
 use crate::service::Services;
-use axum::body::{Body, Bytes};
+use axum::body::Bytes;
 use axum::extract::{Path, Request, State};
-use axum::http::{header, HeaderValue, StatusCode};
+use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
@@ -45,8 +48,24 @@ async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<
     let on_upgrade = hyper::upgrade::on(&mut req);
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
     let b: StartBody = if body.is_empty() { StartBody::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
-    let (attach, rx) = s.containers.exec_start(&ex, b.detach).await?;
     let tty = b.tty || s.containers.exec_inspect(&ex)["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
+    let (attach, rx) = match s.containers.exec_start(&ex, b.detach).await {
+        Ok(started) => started,
+        // The process could not be started (exit code 126): like dockerd, hand the connection over
+        // anyway and write the failure into the stream, where the docker CLI shows it.
+        Err(e @ ServiceError::Invalid(_)) if !b.detach => {
+            let line = format!("{e}\r\n");
+            tokio::spawn(async move {
+                let Ok(up) = on_upgrade.await else { return };
+                let mut client = TokioIo::new(up);
+                let bytes = if tty { line.into_bytes() } else { frame(1, line.as_bytes()) };
+                let _ = client.write_all(&bytes).await;
+                let _ = client.shutdown().await;
+            });
+            return Ok(hijacked(upgrade, tty));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let Some(shim) = attach else {
         return Ok(StatusCode::OK.into_response());
     };
@@ -55,15 +74,7 @@ async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<
         let Ok(up) = on_upgrade.await else { return };
         relay(TokioIo::new(up), shim, tty, stdin, Some(rx), settle).await;
     });
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
-    let h = resp.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_type(tty)));
-    if upgrade {
-        h.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        h.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    }
-    Ok(resp)
+    Ok(hijacked(upgrade, tty))
 }
 
 async fn inspect(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {

@@ -197,9 +197,17 @@ impl Params {
     pub fn all(&self, key: &str) -> Vec<String> {
         self.0.iter().filter(|(k, _)| k == key).map(|(_, v)| v.clone()).collect()
     }
-    /// A boolean as Docker reads it: `1`/`true`/`True` are true; absent is false.
+    /// A boolean parameter ([`Params::flag_or`]); absent is false.
     pub fn flag(&self, key: &str) -> bool {
-        matches!(self.get(key).map(|v| v.to_ascii_lowercase()), Some(v) if v == "1" || v == "true" || v == "yes")
+        self.flag_or(key, false)
+    }
+    /// A boolean parameter read as dockerd reads them: `""`, `0`, `no`, `false` and `none` (any
+    /// case) are false, anything else is true; `default` when the key is absent.
+    pub fn flag_or(&self, key: &str, default: bool) -> bool {
+        match self.get(key) {
+            None => default,
+            Some(v) => !matches!(v.trim().to_ascii_lowercase().as_str(), "" | "0" | "no" | "false" | "none"),
+        }
     }
     /// The `filters` parameter.
     pub fn filters(&self) -> Result<crate::filters::Filters, ApiError> {

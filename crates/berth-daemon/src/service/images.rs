@@ -423,10 +423,15 @@ fn reference_matches(pattern: &str, familiar: &str) -> bool {
     glob_match(pattern, familiar) || glob_match(pattern, repo) || glob_match(pattern, name)
 }
 
-/// Parses an API timestamp: Unix seconds (with optional fraction) or RFC 3339.
+/// Parses an API timestamp: Unix seconds (with optional fraction), RFC 3339, or a Go duration
+/// (`10m`, `1h30m`) counted back from now, as dockerd reads `since`/`until`.
 pub fn parse_time(s: &str) -> Result<f64, ServiceError> {
     if let Ok(f) = s.parse::<f64>() {
         return Ok(f);
+    }
+    if let Some(ns) = berth_api::units::parse_duration_ns(s) {
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
+        return Ok(now - ns as f64 / 1e9);
     }
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9)

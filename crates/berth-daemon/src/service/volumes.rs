@@ -202,7 +202,7 @@ impl VolumeService {
             if users.get(&name).is_some_and(|u| !u.is_empty()) || (!all && !labels.contains_key(ANONYMOUS_LABEL)) {
                 continue;
             }
-            if !filters.labels_match("label", Some(&labels)) || filters.get("label!").iter().any(|l| Filters::label_present(l, &labels)) {
+            if !filters.labels_allow(&labels) {
                 continue;
             }
             let size = dir_size(&self.data_dir(&name));

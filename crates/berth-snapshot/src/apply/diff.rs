@@ -49,9 +49,15 @@ impl HasKind for DiffError {
 /// and hard links (a later path of an inode becomes a link entry). Sockets are skipped, as Docker does.
 /// Overlay `redirect_dir`/`metacopy` upper directories are not supported (Berth mounts without them).
 pub fn write_diff(upper: &Path, out: impl Write) -> Result<(), DiffError> {
+    write_diff_except(upper, out, &|_| false)
+}
+
+/// [`write_diff`] without the entries (and the trees below them) whose path relative to `upper`
+/// `skip` accepts.
+pub fn write_diff_except(upper: &Path, out: impl Write, skip: &dyn Fn(&Path) -> bool) -> Result<(), DiffError> {
     let mut builder = tar::Builder::new(out);
     let mut links = HashMap::new();
-    walk(upper, Path::new(""), &mut builder, &mut links)?;
+    walk(upper, Path::new(""), &mut builder, &mut links, skip)?;
     builder
         .into_inner()
         .map_err(|source| DiffError::Write { source })?
@@ -76,6 +82,7 @@ fn walk<W: Write>(
     rel: &Path,
     builder: &mut tar::Builder<W>,
     links: &mut HashMap<(u64, u64), PathBuf>,
+    skip: &dyn Fn(&Path) -> bool,
 ) -> Result<(), DiffError> {
     let mut names: Vec<_> = fs::read_dir(dir)
         .map_err(read_err("read directory", dir))?
@@ -86,6 +93,9 @@ fn walk<W: Write>(
     for name in names {
         let abs = dir.join(&name);
         let rel = rel.join(&name);
+        if skip(&rel) {
+            continue;
+        }
         let meta = fs::symlink_metadata(&abs).map_err(read_err("stat", &abs))?;
         let ft = meta.file_type();
         let mut header = tar::Header::new_gnu();
@@ -123,7 +133,7 @@ fn walk<W: Write>(
                     .append_data(&mut marker, rel.join(OPAQUE_MARKER), io::empty())
                     .map_err(write_err)?;
             }
-            walk(&abs, &rel, builder, links)?;
+            walk(&abs, &rel, builder, links, skip)?;
         } else if ft.is_file() {
             if meta.nlink() > 1 {
                 if let Some(first) = links.get(&(meta.dev(), meta.ino())) {

@@ -8,7 +8,7 @@
 pub(crate) mod beneath;
 pub(crate) mod diff;
 
-pub use diff::{write_diff, DiffError};
+pub use diff::{write_diff, write_diff_except, DiffError};
 
 use beneath::{components, open_child_dir, remove_existing, Beneath, Existing};
 use berth_types::error::{ErrorKind, HasKind};

@@ -30,15 +30,30 @@ impl ContainerService {
         self.snapshots.upper_dir(&rec.snapshot).map_err(|e| ServiceError::Internal(format!("the container's writable layer: {e}")))
     }
 
+    /// The read-only layers under the container's writable one, top first.
+    fn lowers(&self, h: &Handle) -> Vec<PathBuf> {
+        let mounts: Vec<berth_runtime::mount::MountDesc> = std::fs::read(self.dir(&h.snapshot().id).join("mounts.json"))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default();
+        mounts
+            .iter()
+            .flat_map(|m| m.options.iter())
+            .filter_map(|o| o.strip_prefix("lowerdir="))
+            .flat_map(|l| l.split(':').map(PathBuf::from).collect::<Vec<_>>())
+            .collect()
+    }
+
     /// Commits the container's changes as a new image; returns its id. Blocking.
     pub fn commit(&self, h: &Handle, opts: &CommitOptions) -> Result<Digest, ServiceError> {
         let rec = h.snapshot();
         let parent = self.images.get(&rec.image)?;
         let upper = self.upper(h)?;
+        let stubs = runtime_stubs(&upper, &self.lowers(h));
         let tmp = self.root.join("tmp").join(format!("commit-{}.tar", &berth_types::random_id()[..12]));
         let result = (|| -> Result<Digest, ServiceError> {
             let f = std::fs::File::create(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?;
-            berth_snapshot::write_diff(&upper, std::io::BufWriter::new(f)).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?;
+            berth_snapshot::write_diff_except(&upper, std::io::BufWriter::new(f), &|p| stubs.iter().any(|s| s == p)).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?;
             let reader = std::io::BufReader::new(std::fs::File::open(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?);
             let layer = berth_image::layer::ingest_layer(self.images.content(), reader)?;
             let mut container = rec.config.clone();
@@ -76,23 +91,36 @@ impl ContainerService {
     }
 
     /// `GET /containers/{id}/changes`: what the container added (1), modified (0) or deleted (2).
+    /// The runtime's mountpoint stubs are not changes (dockerd keeps them in an init layer).
     pub fn changes(&self, h: &Handle) -> Result<Value, ServiceError> {
         let upper = self.upper(h)?;
-        let mounts: Vec<berth_runtime::mount::MountDesc> = std::fs::read(self.dir(&h.snapshot().id).join("mounts.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default();
-        let lowers: Vec<PathBuf> = mounts
-            .iter()
-            .flat_map(|m| m.options.iter())
-            .filter_map(|o| o.strip_prefix("lowerdir="))
-            .flat_map(|l| l.split(':').map(PathBuf::from).collect::<Vec<_>>())
-            .collect();
+        let lowers = self.lowers(h);
+        let stubs: Vec<PathBuf> = runtime_stubs(&upper, &lowers).iter().map(|s| Path::new("/").join(s)).collect();
         let mut out = Vec::new();
         walk(&upper, Path::new("/"), &lowers, &mut out);
+        let path_of = |v: &Value| PathBuf::from(v["Path"].as_str().unwrap_or_default());
+        out.retain(|v| !stubs.contains(&path_of(v)));
+        // A directory that only holds stubs (`/etc` for the three files) is no change either.
+        let kept: Vec<PathBuf> = out.iter().map(path_of).collect();
+        out.retain(|v| {
+            let p = path_of(v);
+            let holds_stub = stubs.iter().any(|s| s.starts_with(&p));
+            !holds_stub || kept.iter().any(|k| k != &p && k.starts_with(&p))
+        });
         out.sort_by(|a: &Value, b: &Value| a["Path"].as_str().cmp(&b["Path"].as_str()));
         Ok(Value::Array(out))
     }
+}
+
+/// The files the runtime bind-mounts over (`/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf`) where
+/// it had to create them: empty regular files in `upper` that no lower layer has. Relative paths.
+fn runtime_stubs(upper: &Path, lowers: &[PathBuf]) -> Vec<PathBuf> {
+    ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+        .iter()
+        .map(PathBuf::from)
+        .filter(|rel| upper.join(rel).symlink_metadata().is_ok_and(|m| m.is_file() && m.len() == 0))
+        .filter(|rel| !lowers.iter().any(|l| l.join(rel).symlink_metadata().is_ok()))
+        .collect()
 }
 
 fn walk(dir: &Path, at: &Path, lowers: &[PathBuf], out: &mut Vec<Value>) {

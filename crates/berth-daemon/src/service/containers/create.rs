@@ -34,6 +34,15 @@ fn merge_env(image: &[String], ours: &[String]) -> Vec<String> {
 }
 
 /// Docker's merge of the image's config under the container's.
+/// The process environment dockerd gives a container (and its execs): `HOSTNAME` first, then the
+/// container's own variables (which may set it themselves).
+pub(super) fn with_hostname(env: Vec<String>, hostname: &str) -> Vec<String> {
+    if env.iter().any(|e| e.starts_with("HOSTNAME=")) {
+        return env;
+    }
+    std::iter::once(format!("HOSTNAME={hostname}")).chain(env).collect()
+}
+
 fn merge(img: &ContainerConfig, mut c: ContainerConfig) -> ContainerConfig {
     c.env = Some(merge_env(&img.env.clone().unwrap_or_default(), &c.env.clone().unwrap_or_default()));
     let explicit_entrypoint = c.entrypoint.is_some();
@@ -145,7 +154,7 @@ impl ContainerService {
         Ok(RuntimeConfig {
             id: rec.id.clone(),
             args: argv,
-            env: c.env.clone().unwrap_or_default(),
+            env: with_hostname(c.env.clone().unwrap_or_default(), c.hostname.as_deref().unwrap_or_default()),
             cwd: c.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
             user: c.user.clone().unwrap_or_default(),
             hostname: c.hostname.clone().unwrap_or_default(),

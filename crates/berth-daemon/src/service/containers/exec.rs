@@ -55,6 +55,9 @@ impl ContainerService {
     /// Creates an exec in a running container.
     pub fn exec_create(&self, h: &Arc<Handle>, req: ExecRequest) -> Result<String, ServiceError> {
         let rec = h.snapshot();
+        if rec.state.status == Status::Paused {
+            return Err(ServiceError::Conflict(format!("Container {} is paused, unpause the container before exec", rec.id)));
+        }
         if rec.state.status != Status::Running {
             return Err(ServiceError::Conflict(format!("Container {} is not running", rec.id)));
         }
@@ -90,7 +93,7 @@ impl ContainerService {
         let runtime: berth_runtime::RuntimeConfig = serde_json::from_slice(&std::fs::read(self.dir(&rec.id).join("runtime.json")).unwrap_or_default())
             .map_err(|e| ServiceError::Internal(format!("reading the container's runtime config: {e}")))?;
         let caps = berth_runtime::spec::capabilities(&runtime).unwrap_or_default();
-        let mut env = rec.config.env.clone().unwrap_or_default();
+        let mut env = super::create::with_hostname(rec.config.env.clone().unwrap_or_default(), rec.config.hostname.as_deref().unwrap_or_default());
         for e in ex.req.env.clone().unwrap_or_default() {
             let key = e.split('=').next().unwrap_or(&e).to_string();
             env.retain(|x| x.split('=').next() != Some(key.as_str()));
@@ -113,7 +116,7 @@ impl ContainerService {
         berth_runtime::cgroups::prime_attach();
         let reply = self.spawn_shim(&rec.id, Some(&dir), &dir.join("shim.log")).await?;
         if let Some(e) = reply.get("error").and_then(|e| e.as_str()) {
-            let _ = ex.state.send((false, Some(126), 0));
+            ex.state.send_replace((false, Some(126), 0));
             let _ = std::fs::remove_dir_all(&dir);
             let e = format!("OCI runtime exec failed: exec failed: {}", super::lifecycle::docker_wording(e));
             return Err(ServiceError::Invalid(e));
@@ -129,7 +132,7 @@ impl ContainerService {
         if let Ok(rel) = shim_connect(&dir, &ShimHello::Release).await {
             drop(rel);
         }
-        let _ = ex.state.send((true, None, pid));
+        ex.state.send_replace((true, None, pid));
         self.event(&rec, "exec_start", &[("execID", ex.id.clone())]);
         let rx = ex.state.subscribe();
         let exs = ex.clone();
@@ -140,7 +143,7 @@ impl ContainerService {
                 Ok(Some(line)) => serde_json::from_str::<ExitRecord>(&line).map(|r| r.exit_code as i64).unwrap_or(255),
                 _ => std::fs::read(dir.join("exit.json")).ok().and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok()).map(|r| r.exit_code as i64).unwrap_or(255),
             };
-            let _ = exs.state.send((false, Some(code), 0));
+            exs.state.send_replace((false, Some(code), 0));
             svc.event(&exs.container.snapshot(), "exec_die", &[("execID", exs.id.clone()), ("exitCode", code.to_string())]);
             let _ = std::fs::remove_dir_all(&dir);
         });

@@ -237,8 +237,9 @@ impl ContainerService {
     }
 
     async fn on_exit(self: &Arc<Self>, h: &Arc<Handle>, exit: ExitRecord) {
-        // Read first: the stop that set it clears it once the exit below is recorded.
+        // Read first: the stop (or restart) that set them clears them once the exit below is recorded.
         let user_stopped = h.stopping.load(Ordering::SeqCst);
+        let restarting = h.restarting.load(Ordering::SeqCst);
         self.release_volumes(&h.snapshot());
         *h.health.lock().unwrap_or_else(|p| p.into_inner()) = None;
         if !self.dir(&h.snapshot().id).join("exit.json").exists() {
@@ -272,13 +273,15 @@ impl ContainerService {
         }
         self.event(&rec, "die", &[("exitCode", exit.exit_code.to_string())]);
         tracing::info!(container.id = %rec.id, exit_code = exit.exit_code, "container exited");
-        if user_stopped || h.stopping.load(Ordering::SeqCst) {
-            return;
-        }
-        if rec.host_config.auto_remove {
+        // An auto-remove container goes however it ended (also by stop or kill), except while
+        // `restart` cycles it (as dockerd does).
+        if rec.host_config.auto_remove && !restarting {
             if let Err(e) = self.remove(h, true, true).await {
                 tracing::warn!(container.id = %rec.id, error = %e, "auto-remove failed");
             }
+            return;
+        }
+        if user_stopped || h.stopping.load(Ordering::SeqCst) {
             return;
         }
         let policy = &rec.host_config.restart_policy;
@@ -320,11 +323,15 @@ impl ContainerService {
     pub fn kill(&self, h: &Handle, signal: &str) -> Result<(), ServiceError> {
         let sig = parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })?;
         let rec = h.snapshot();
-        if rec.state.status != Status::Running || rec.state.pid <= 0 {
+        if !matches!(rec.state.status, Status::Running | Status::Paused) || rec.state.pid <= 0 {
             return Err(ServiceError::Conflict(format!("Cannot kill container: {}: Container {} is not running", rec.name, rec.id)));
         }
         nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), sig)
             .map_err(|e| ServiceError::Internal(format!("Cannot kill container: {}: {e}", rec.name)))?;
+        // A frozen process only dies once thawed (other signals wait for `unpause`, as with runc).
+        if rec.state.status == Status::Paused && sig == nix::sys::signal::Signal::SIGKILL {
+            self.freeze(h, false)?;
+        }
         self.event(&rec, "kill", &[("signal", (sig as i32).to_string())]);
         Ok(())
     }
@@ -340,7 +347,7 @@ impl ContainerService {
     pub async fn stop(&self, h: &Arc<Handle>, timeout: Option<i64>, signal: Option<&str>) -> Result<bool, ServiceError> {
         let _op = h.op.lock().await;
         let rec = h.snapshot();
-        if rec.state.status != Status::Running {
+        if !matches!(rec.state.status, Status::Running | Status::Paused) {
             return Ok(false);
         }
         h.stopping.store(true, Ordering::SeqCst);
@@ -361,7 +368,10 @@ impl ContainerService {
 
     /// `restart`: stop (if running) then start.
     pub async fn restart(self: &Arc<Self>, h: &Arc<Handle>, timeout: Option<i64>) -> Result<(), ServiceError> {
-        self.stop(h, timeout, None).await?;
+        h.restarting.store(true, Ordering::SeqCst);
+        let stopped = self.stop(h, timeout, None).await;
+        h.restarting.store(false, Ordering::SeqCst);
+        stopped?;
         self.start(h).await?;
         self.event(&h.snapshot(), "restart", &[]);
         Ok(())

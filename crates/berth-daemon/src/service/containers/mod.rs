@@ -29,7 +29,7 @@ mod view;
 pub use commit::CommitOptions;
 pub use ops::UpdateRequest;
 pub use exec::{Exec, ExecRequest};
-pub use logs::LogOptions;
+pub use logs::{frame, LogOptions};
 pub use mounts::MountRecord;
 pub use names::valid as valid_name;
 pub use net::{is_bridge_mode, StepNetwork};
@@ -74,6 +74,8 @@ pub struct Handle {
     pending_attach: Mutex<Vec<lifecycle::PendingAttach>>,
     /// Set while the user stops the container, so restart policies do not restart it.
     stopping: std::sync::atomic::AtomicBool,
+    /// Set while `restart` stops the container: an auto-remove container is kept for the start.
+    restarting: std::sync::atomic::AtomicBool,
     /// Health-check state while it runs with a check.
     health: Mutex<Option<health::Health>>,
 }
@@ -160,6 +162,7 @@ impl ContainerService {
             op: tokio::sync::Mutex::new(()),
             pending_attach: Mutex::new(Vec::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
+            restarting: std::sync::atomic::AtomicBool::new(false),
             health: Mutex::new(None),
         });
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, h.clone());

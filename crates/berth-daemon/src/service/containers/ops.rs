@@ -30,7 +30,8 @@ fn cgroup_pids(id: &str) -> Vec<i32> {
 }
 
 impl ContainerService {
-    fn freeze(&self, h: &Handle, frozen: bool) -> Result<(), ServiceError> {
+    /// Freezes or thaws the container's cgroup.
+    pub(super) fn freeze(&self, h: &Handle, frozen: bool) -> Result<(), ServiceError> {
         let rec = h.snapshot();
         let id = &rec.id;
         let result = if let Some(d) = cgroup_dir(id, "freezer").filter(|d| d.join("freezer.state").exists()) {

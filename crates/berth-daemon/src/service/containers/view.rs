@@ -156,6 +156,23 @@ impl ContainerService {
         filters
             .validate(&["id", "name", "label", "status", "exited", "ancestor", "before", "since", "health", "network", "volume", "is-task"])
             .map_err(ServiceError::Invalid)?;
+        const STATUSES: [&str; 7] = ["created", "restarting", "running", "removing", "paused", "exited", "dead"];
+        const HEALTH: [&str; 4] = ["starting", "healthy", "unhealthy", "none"];
+        for (key, allowed) in [("status", &STATUSES[..]), ("health", &HEALTH[..])] {
+            if let Some(bad) = filters.get(key).iter().find(|v| !allowed.contains(&v.as_str())) {
+                return Err(ServiceError::Invalid(format!("invalid filter '{key}={bad}'")));
+            }
+        }
+        // Names match as regular expressions, with or without the leading slash (as dockerd).
+        let name_patterns: Vec<regex::Regex> = filters.get("name").iter().filter_map(|n| regex::Regex::new(n).ok()).collect();
+        // `before`/`since`: created before/after the named container.
+        let created_of = |key: &str| -> Result<Option<String>, ServiceError> {
+            match filters.get(key).first() {
+                Some(c) => Ok(Some(self.get(c)?.snapshot().created)),
+                None => Ok(None),
+            }
+        };
+        let (before, since) = (created_of("before")?, created_of("since")?);
         let handles = self.all();
         let health: std::collections::HashMap<String, String> =
             handles.iter().filter_map(|h| h.health().map(|x| (h.snapshot().id, x.status))).collect();
@@ -171,7 +188,14 @@ impl ContainerService {
             if !filters.get("id").is_empty() && !filters.get("id").iter().any(|i| r.id.starts_with(i.as_str())) {
                 continue;
             }
-            if !filters.get("name").is_empty() && !filters.get("name").iter().any(|n| r.name.contains(n.trim_start_matches('/'))) {
+            if !filters.get("name").is_empty() && !name_patterns.iter().any(|p| p.is_match(&r.name) || p.is_match(&format!("/{}", r.name))) {
+                continue;
+            }
+            if before.as_ref().is_some_and(|t| r.created >= *t) || since.as_ref().is_some_and(|t| r.created <= *t) {
+                continue;
+            }
+            let health_status = health.get(&r.id).map(String::as_str).unwrap_or("none");
+            if !filters.get("health").is_empty() && !filters.get("health").iter().any(|h| h == health_status) {
                 continue;
             }
             if !filters.get("status").is_empty() && !filters.get("status").iter().any(|s| s == r.state.status.as_str()) {

@@ -479,7 +479,7 @@ impl NetworkService {
             if n.predefined() || users.get(&n.id).is_some_and(|u| !u.is_empty()) {
                 continue;
             }
-            if !filters.labels_match("label", Some(&n.labels)) || filters.get("label!").iter().any(|l| Filters::label_present(l, &n.labels)) {
+            if !filters.labels_allow(&n.labels) {
                 continue;
             }
             let created = chrono::DateTime::parse_from_rfc3339(&n.created).map(|t| t.timestamp()).unwrap_or(0);

@@ -1,0 +1,167 @@
+//! Container behaviour a Docker user relies on, through the stock docker CLI and the raw API: the
+//! cases a compatibility sweep with docker, docker-py and Compose found different from dockerd.
+
+mod common;
+use common::*;
+use std::time::Duration;
+
+fn names(d: &Daemon, args: &[&str]) -> Vec<String> {
+    let mut a = vec!["ps", "-a", "--format", "{{.Names}}"];
+    a.extend_from_slice(args);
+    let mut v: Vec<String> = d.docker_ok(&a).lines().map(str::to_string).collect();
+    v.sort();
+    v
+}
+
+fn cgroup_exists(d: &Daemon, name: &str) -> bool {
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", name]).trim().to_string();
+    std::path::Path::new("/sys/fs/cgroup/pids").join(format!("berth-{id}")).exists()
+}
+
+fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    for _ in 0..100 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("timed out waiting for {what}");
+}
+
+#[test]
+fn auto_remove_follows_stop_but_not_restart() {
+    let d = with_busybox();
+    d.docker_ok(&["run", "-d", "--rm", "--name", "gone", "busybox", "sleep", "100"]);
+    d.docker_ok(&["stop", "-t", "1", "gone"]);
+    wait_until("the stopped --rm container to go", || names(&d, &[]).is_empty());
+
+    // `restart` cycles an auto-remove container without removing it, and leaks nothing.
+    d.docker_ok(&["run", "-d", "--rm", "--name", "cycled", "busybox", "sleep", "100"]);
+    let first = d.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "cycled"]);
+    d.docker_ok(&["restart", "-t", "1", "cycled"]);
+    std::thread::sleep(Duration::from_millis(300));
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "cycled"]).trim(), "running");
+    assert_ne!(d.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "cycled"]), first);
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", "cycled"]).trim().to_string();
+    d.docker_ok(&["rm", "-f", "cycled"]);
+    let cg = std::path::Path::new("/sys/fs/cgroup/pids").join(format!("berth-{id}"));
+    wait_until("the restarted container's cgroup to go", || !cg.exists());
+}
+
+#[test]
+fn start_attach_reruns_a_stopped_container() {
+    let d = with_busybox();
+    let o = d.docker(&["run", "--name", "again", "busybox", "sh", "-c", "echo hi; exit 3"]);
+    assert_eq!((o.status.code(), stdout(&o).as_str()), (Some(3), "hi\n"));
+    let o = d.docker(&["start", "-a", "again"]);
+    assert_eq!(o.status.code(), Some(3), "{}", stderr(&o));
+    assert_eq!(stdout(&o), "hi\n");
+}
+
+#[test]
+fn paused_containers_can_be_stopped_killed_and_removed() {
+    let d = with_busybox();
+    d.docker_ok(&["run", "-d", "--name", "p1", "busybox", "sleep", "1000"]);
+    d.docker_ok(&["pause", "p1"]);
+    let o = d.docker(&["exec", "p1", "true"]);
+    assert!(stderr(&o).contains("is paused, unpause the container before exec"), "{}", stderr(&o));
+    d.docker_ok(&["kill", "p1"]);
+    wait_until("the killed paused container to exit", || d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "p1"]).trim() == "exited");
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "p1"]).trim(), "137");
+
+    d.docker_ok(&["run", "-d", "--name", "p2", "busybox", "sleep", "1000"]);
+    d.docker_ok(&["pause", "p2"]);
+    d.docker_ok(&["stop", "-t", "1", "p2"]);
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "p2"]).trim(), "exited 137");
+
+    d.docker_ok(&["run", "-d", "--name", "p3", "busybox", "sleep", "1000"]);
+    d.docker_ok(&["pause", "p3"]);
+    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", "p3"]).trim().to_string();
+    assert!(cgroup_exists(&d, "p3"));
+    d.docker_ok(&["rm", "-f", "p3"]);
+    let cg = std::path::Path::new("/sys/fs/cgroup/pids").join(format!("berth-{id}"));
+    wait_until("the removed paused container's processes and cgroup to go", || !cg.exists());
+}
+
+#[test]
+fn environment_exec_failures_and_changes_look_like_docker() {
+    let d = with_busybox();
+    let env = d.docker_ok(&["run", "--rm", "-h", "myhost", "busybox", "env"]);
+    assert!(env.lines().any(|l| l == "HOSTNAME=myhost"), "{env}");
+    d.docker_ok(&["run", "-d", "--name", "box", "busybox", "sleep", "100"]);
+    let short = d.docker_ok(&["inspect", "-f", "{{.Id}}", "box"])[..12].to_string();
+    assert!(d.docker_ok(&["exec", "box", "env"]).lines().any(|l| l == format!("HOSTNAME={short}")));
+
+    // A command that cannot start: the message in the stream, exit code 126.
+    let o = d.docker(&["exec", "box", "nosuch"]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert!(stdout(&o).contains("executable file not found in $PATH"), "{}", stdout(&o));
+
+    // The runtime's /etc/hostname, /etc/hosts and /etc/resolv.conf stubs are no changes.
+    assert_eq!(d.docker_ok(&["diff", "box"]), "");
+    d.docker_ok(&["exec", "box", "sh", "-c", "echo x > /etc/foo"]);
+    assert_eq!(d.docker_ok(&["diff", "box"]), "C /etc\nA /etc/foo\n");
+    d.docker_ok(&["commit", "box", "committed:1"]);
+    let listing = d.docker_ok(&["run", "--rm", "--entrypoint", "", "committed:1", "ls", "/etc"]);
+    assert!(listing.contains("foo"), "{listing}");
+    let out = d.dir.path().join("committed.tar");
+    d.docker_ok(&["save", "-o", out.to_str().unwrap(), "committed:1"]);
+    let entries = std::process::Command::new("sh")
+        .arg("-c")
+        .arg(format!("cd {0} && mkdir -p x && tar -xf committed.tar -C x && python3 -c \"import json,tarfile; m=json.load(open('x/manifest.json'))[0]; print(sorted(t.name for t in tarfile.open('x/'+m['Layers'][-1])))\"", d.dir.path().display()))
+        .output()
+        .unwrap();
+    assert_eq!(stdout(&entries).trim(), "['etc', 'etc/foo']", "{}", stderr(&entries));
+}
+
+#[test]
+fn list_and_prune_filters_follow_docker() {
+    let d = with_busybox();
+    for n in ["s1", "s22", "other"] {
+        d.docker_ok(&["run", "-d", "--name", n, "busybox", "sleep", "100"]);
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(names(&d, &["--filter", "name=^s1$"]), ["s1"]);
+    assert_eq!(names(&d, &["--filter", "name=s[12]"]), ["s1", "s22"]);
+    assert_eq!(names(&d, &["--filter", "name=^/other$"]), ["other"]);
+    assert_eq!(names(&d, &["--filter", "before=s22"]), ["s1"]);
+    assert_eq!(names(&d, &["--filter", "since=s1"]), ["other", "s22"]);
+    assert_eq!(names(&d, &["--filter", "health=none"]).len(), 3);
+    let o = d.docker(&["ps", "--filter", "status=bogus"]);
+    assert!(stderr(&o).contains("invalid filter 'status=bogus'"), "{}", stderr(&o));
+    let o = d.docker(&["ps", "--filter", "before=nosuch"]);
+    assert!(stderr(&o).contains("No such container: nosuch"), "{}", stderr(&o));
+    d.docker_ok(&["rm", "-f", "s1", "s22", "other"]);
+
+    d.docker_ok(&["run", "--name", "kept", "-l", "keep=1", "busybox", "true"]);
+    d.docker_ok(&["run", "--name", "dropped", "busybox", "true"]);
+    // Created less than an hour ago: `until=1h` keeps both.
+    d.docker_ok(&["container", "prune", "-f", "--filter", "until=1h"]);
+    assert_eq!(names(&d, &[]), ["dropped", "kept"]);
+    d.docker_ok(&["container", "prune", "-f", "--filter", "label!=keep"]);
+    assert_eq!(names(&d, &[]), ["kept"]);
+    let o = d.docker(&["container", "prune", "-f", "--filter", "bogus=1"]);
+    assert!(stderr(&o).contains("invalid filter 'bogus'"), "{}", stderr(&o));
+    assert_eq!(names(&d, &[]), ["kept"]);
+}
+
+#[test]
+fn boolean_parameters_are_read_as_dockerd_reads_them() {
+    let d = with_busybox();
+    d.docker_ok(&["run", "-d", "--name", "st", "busybox", "sleep", "100"]);
+    // docker-py sends `stream=False`: one sample, then the response ends.
+    let (code, _, body) = http(&d.sock, "GET", "/v1.47/containers/st/stats?stream=False", b"");
+    assert_eq!(code, 200);
+    let v: serde_json::Value = serde_json::from_slice(&body).expect("one JSON document");
+    assert!(v["cpu_stats"].is_object(), "{v}");
+    // Detached exec: its exit code is in its inspect.
+    let (_, _, body) = http(&d.sock, "POST", "/v1.47/containers/st/exec", br#"{"Cmd":["sh","-c","exit 3"]}"#);
+    let exec: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    let id = exec["Id"].as_str().unwrap().to_string();
+    let (code, _, _) = http(&d.sock, "POST", &format!("/v1.47/exec/{id}/start"), br#"{"Detach":true}"#);
+    assert_eq!(code, 200);
+    wait_until("the detached exec's exit code", || {
+        let (_, _, b) = http(&d.sock, "GET", &format!("/v1.47/exec/{id}/json"), b"");
+        serde_json::from_slice::<serde_json::Value>(&b).unwrap()["ExitCode"] == 3
+    });
+}
