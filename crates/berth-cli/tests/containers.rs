@@ -198,9 +198,10 @@ fn exec_runs_in_the_container_with_options() {
     assert_eq!(status_line(&status, "Seccomp:"), "2", "{status}");
     let out = d.berth_stdin(&["exec", "-i", "host", "sh", "-c", "cat > /tmp/f; wc -c < /tmp/f"], b"12345");
     assert_eq!(stdout(&out).trim(), "5");
+    // As with dockerd: the failure comes in the stream, the exit code is 126.
     let o = d.berth(&["exec", "host", "/no/such"]);
-    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
-    assert!(stderr(&o).contains("executable file not found"), "{}", stderr(&o));
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert!(stdout(&o).contains("OCI runtime exec failed") && stdout(&o).contains("/no/such"), "{}", stdout(&o));
     let o = d.docker(&["exec", "host", "sh", "-c", "echo via-docker; exit 9"]);
     assert_eq!(o.status.code(), Some(9));
     assert_eq!(stdout(&o), "via-docker\n");

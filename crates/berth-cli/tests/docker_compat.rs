@@ -165,3 +165,26 @@ fn boolean_parameters_are_read_as_dockerd_reads_them() {
         serde_json::from_slice::<serde_json::Value>(&b).unwrap()["ExitCode"] == 3
     });
 }
+
+#[test]
+fn bad_values_fail_create_with_dockerd_messages() {
+    let d = with_busybox();
+    let fails = |args: &[&str], msg: &str| {
+        let mut a = vec!["create"];
+        a.extend_from_slice(args);
+        a.extend_from_slice(&["busybox", "true"]);
+        let o = d.docker(&a);
+        assert!(!o.status.success(), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains(msg), "{args:?}: {}", stderr(&o));
+    };
+    fails(&["--restart", "bogus"], "invalid restart policy 'bogus'");
+    fails(&["-w", "rel"], "the working directory 'rel' is invalid, it needs to be an absolute path");
+    fails(&["--memory-swap", "128m"], "You should always set the Memory limit when using Memoryswap limit");
+    fails(&["-m", "64m", "--memory-swap", "32m"], "Minimum memoryswap limit should be larger than memory limit");
+    fails(&["-m", "1k"], "Minimum memory limit allowed is 6MB");
+    fails(&["--cpus", "1000"], "Range of CPUs is from 0.01 to");
+    let (code, _, body) = http(&d.sock, "POST", "/v1.47/containers/create", br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"AutoRemove":true,"RestartPolicy":{"Name":"always"}}}"#);
+    assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
+    assert!(String::from_utf8_lossy(&body).contains("can't create 'AutoRemove' container with restart policy"));
+    assert_eq!(names(&d, &[]), Vec::<String>::new(), "nothing is left behind");
+}

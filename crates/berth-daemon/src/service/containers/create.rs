@@ -36,6 +36,39 @@ fn merge_env(image: &[String], ours: &[String]) -> Vec<String> {
 /// Docker's merge of the image's config under the container's.
 /// The process environment dockerd gives a container (and its execs): `HOSTNAME` first, then the
 /// container's own variables (which may set it themselves).
+/// The checks dockerd makes when a container is created, with its messages, so that a bad value
+/// fails `create` instead of the first start.
+fn validate(c: &ContainerConfig, h: &HostConfig) -> Result<(), ServiceError> {
+    let bad = |m: String| Err(ServiceError::Invalid(m));
+    let policy = h.restart_policy.name.as_str();
+    if !["", "no", "always", "unless-stopped", "on-failure"].contains(&policy) {
+        return bad(format!("invalid restart policy '{policy}'"));
+    }
+    if h.auto_remove && !["", "no"].contains(&policy) {
+        return bad("can't create 'AutoRemove' container with restart policy".into());
+    }
+    if h.restart_policy.maximum_retry_count < 0 {
+        return bad("maximum retry count cannot be negative".into());
+    }
+    if let Some(w) = c.working_dir.as_deref().filter(|w| !w.is_empty() && !w.starts_with('/')) {
+        return bad(format!("the working directory '{w}' is invalid, it needs to be an absolute path"));
+    }
+    if h.memory > 0 && h.memory < 6 * 1024 * 1024 {
+        return bad("Minimum memory limit allowed is 6MB".into());
+    }
+    if h.memory_swap > 0 && h.memory == 0 {
+        return bad("You should always set the Memory limit when using Memoryswap limit".into());
+    }
+    if h.memory_swap > 0 && h.memory_swap < h.memory {
+        return bad("Minimum memoryswap limit should be larger than memory limit, see usage".into());
+    }
+    let cpus = std::thread::available_parallelism().map(|n| n.get() as i64).unwrap_or(1);
+    if h.nano_cpus < 0 || h.nano_cpus > cpus * 1_000_000_000 {
+        return bad(format!("Range of CPUs is from 0.01 to {cpus}.00, as there are only {cpus} CPUs available"));
+    }
+    Ok(())
+}
+
 pub(super) fn with_hostname(env: Vec<String>, hostname: &str) -> Vec<String> {
     if env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         return env;
@@ -312,6 +345,7 @@ impl ContainerService {
             return Err(ServiceError::Invalid("no command specified".into()));
         }
         let mut host_config: HostConfig = req.host_config.unwrap_or_default();
+        validate(&config, &host_config)?;
         let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
         if let Some(t) = host_config.extra.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()) {
             if !t.is_empty() && t != "json-file" {
