@@ -97,7 +97,9 @@ fn environment_exec_failures_and_changes_look_like_docker() {
     assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
     assert!(stdout(&o).contains("executable file not found in $PATH"), "{}", stdout(&o));
 
-    // The runtime's /etc/hostname, /etc/hosts and /etc/resolv.conf stubs are no changes.
+    // Docker's /.dockerenv marker, and the runtime's /etc/hostname, /etc/hosts and /etc/resolv.conf
+    // stubs, are no changes.
+    assert!(d.docker(&["exec", "box", "test", "-f", "/.dockerenv"]).status.success());
     assert_eq!(d.docker_ok(&["diff", "box"]), "");
     d.docker_ok(&["exec", "box", "sh", "-c", "echo x > /etc/foo"]);
     assert_eq!(d.docker_ok(&["diff", "box"]), "C /etc\nA /etc/foo\n");
@@ -187,4 +189,17 @@ fn bad_values_fail_create_with_dockerd_messages() {
     assert_eq!(code, 400, "{}", String::from_utf8_lossy(&body));
     assert!(String::from_utf8_lossy(&body).contains("can't create 'AutoRemove' container with restart policy"));
     assert_eq!(names(&d, &[]), Vec::<String>::new(), "nothing is left behind");
+}
+
+#[test]
+fn inspect_and_ps_show_what_dockerd_shows() {
+    let d = with_busybox();
+    assert_eq!(d.docker(&["run", "--name", "q1", "-m", "64m", "busybox", "sh", "-c", "exit 2"]).status.code(), Some(2));
+    let hc: serde_json::Value = serde_json::from_str(&d.docker_ok(&["inspect", "-f", "{{json .HostConfig}}", "q1"])).unwrap();
+    assert_eq!(hc["MemorySwap"], 2 * 64 * 1024 * 1024, "{hc}");
+    assert_eq!(hc["ShmSize"], 67108864, "{hc}");
+    assert_eq!(hc["IpcMode"], "private", "{hc}");
+    assert!(hc["MaskedPaths"].as_array().is_some_and(|m| m.iter().any(|p| p == "/proc/kcore")), "{hc}");
+    assert!(hc["ReadonlyPaths"].as_array().is_some_and(|m| m.iter().any(|p| p == "/proc/sys")), "{hc}");
+    assert_eq!(d.docker_ok(&["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]).trim(), "\"sh -c 'exit 2'\"");
 }

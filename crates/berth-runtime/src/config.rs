@@ -127,6 +127,9 @@ pub struct RuntimeConfig {
     /// Keep this many log files in all (0: the default, 3).
     #[serde(default)]
     pub log_max_files: u32,
+    /// Create Docker's empty `/.dockerenv` (containers, not build steps).
+    #[serde(default)]
+    pub dockerenv: bool,
 }
 
 /// An `exec` in a running container, as the daemon decided it.

@@ -8,6 +8,7 @@ use berth_runtime::RuntimeConfig;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
 use std::os::fd::OwnedFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::os::unix::net::UnixListener;
 use std::path::Path;
 
@@ -141,6 +142,10 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
         mount_one(m, &rootfs)?;
     }
 
+    // Docker's marker that a process runs in a container (an empty file; never through a symlink).
+    if cfg.dockerenv {
+        let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o755).open(rootfs.join(".dockerenv"));
+    }
     // Docker creates a missing working directory.
     if !cfg.cwd.is_empty() && cfg.cwd != "/" {
         berth_runtime::mount::sys::mkdir_all_in_root(&rootfs, &cfg.cwd).map_err(io("create working directory", Path::new(&cfg.cwd)))?;

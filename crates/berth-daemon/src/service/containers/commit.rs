@@ -112,10 +112,11 @@ impl ContainerService {
     }
 }
 
-/// The files the runtime bind-mounts over (`/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf`) where
-/// it had to create them: empty regular files in `upper` that no lower layer has. Relative paths.
+/// The files the runtime creates in every container (`/.dockerenv`, and the mountpoints of
+/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`) where it had to create them: empty regular
+/// files in `upper` that no lower layer has. Relative paths.
 fn runtime_stubs(upper: &Path, lowers: &[PathBuf]) -> Vec<PathBuf> {
-    ["etc/hostname", "etc/hosts", "etc/resolv.conf"]
+    [".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf"]
         .iter()
         .map(PathBuf::from)
         .filter(|rel| upper.join(rel).symlink_metadata().is_ok_and(|m| m.is_file() && m.len() == 0))

@@ -94,6 +94,34 @@ impl ContainerService {
             if h.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()).is_none_or(|t| t.is_empty()) {
                 h.insert("LogConfig".into(), json!({"Type": "json-file", "Config": {}}));
             }
+            // Zero values that stand for dockerd's defaults are shown as those defaults.
+            let unset = |v: Option<&Value>| v.is_none_or(|v| v.is_null() || v == &json!(0) || v == &json!("") || v.as_array().is_some_and(|a| a.is_empty()));
+            if unset(h.get("ShmSize")) {
+                h.insert("ShmSize".into(), json!(67108864));
+            }
+            let memory = h.get("Memory").and_then(Value::as_i64).unwrap_or(0);
+            if memory > 0 && unset(h.get("MemorySwap")) {
+                h.insert("MemorySwap".into(), json!(memory * 2));
+            }
+            for (key, default) in [("IpcMode", "private"), ("CgroupnsMode", "private")] {
+                if unset(h.get(key)) {
+                    h.insert(key.into(), json!(default));
+                }
+            }
+            if !rec.host_config.privileged {
+                if unset(h.get("MaskedPaths")) {
+                    h.insert("MaskedPaths".into(), json!(berth_runtime::spec::MASKED_PATHS));
+                }
+                if unset(h.get("ReadonlyPaths")) {
+                    h.insert("ReadonlyPaths".into(), json!(berth_runtime::spec::READONLY_PATHS));
+                }
+            }
+            if unset(h.get("PidsLimit")) {
+                h.insert("PidsLimit".into(), Value::Null);
+            }
+            if h.get("MemorySwappiness").and_then(Value::as_i64) == Some(-1) {
+                h.insert("MemorySwappiness".into(), Value::Null);
+            }
         }
         // Docker fills the top-level address fields from the default bridge only.
         let primary = rec.network.networks.get("bridge").filter(|_| rec.host_config.network_mode == "bridge");
@@ -233,7 +261,7 @@ impl ContainerService {
                 "Names": [format!("/{}", r.name)],
                 "Image": r.image_name,
                 "ImageID": r.image,
-                "Command": std::iter::once(r.path.clone()).chain(r.args.iter().cloned()).collect::<Vec<_>>().join(" "),
+                "Command": command_line(&r.path, &r.args),
                 "Created": created,
                 "Ports": port_list(&r),
                 "Labels": r.config.labels.clone().unwrap_or_default(),
@@ -278,4 +306,12 @@ fn status_text(r: &ContainerRecord) -> String {
         Status::Removing => "Removal In Progress".into(),
         Status::Dead => "Dead".into(),
     }
+}
+
+/// The `Command` of `docker ps`: the path and arguments, an argument with a space in single quotes.
+fn command_line(path: &str, args: &[String]) -> String {
+    std::iter::once(path.to_string())
+        .chain(args.iter().map(|a| if a.contains(' ') { format!("'{a}'") } else { a.clone() }))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
