@@ -70,6 +70,9 @@ pub struct HostConfig {
     /// `--cap-add`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_add: Option<Vec<String>>,
+    /// `--group-add`: more supplementary groups (names from the image's `/etc/group`, or ids).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub group_add: Option<Vec<String>>,
     /// `--cap-drop`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cap_drop: Option<Vec<String>>,

@@ -668,6 +668,9 @@ pub struct RunArgs {
     /// Add Linux capabilities.
     #[arg(long = "cap-add")]
     pub cap_add: Vec<String>,
+    /// Add additional groups to join.
+    #[arg(long = "group-add")]
+    pub group_add: Vec<String>,
     /// Drop Linux capabilities.
     #[arg(long = "cap-drop")]
     pub cap_drop: Vec<String>,

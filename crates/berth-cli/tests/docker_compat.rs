@@ -203,3 +203,16 @@ fn inspect_and_ps_show_what_dockerd_shows() {
     assert!(hc["ReadonlyPaths"].as_array().is_some_and(|m| m.iter().any(|p| p == "/proc/sys")), "{hc}");
     assert_eq!(d.docker_ok(&["ps", "-a", "--no-trunc", "--format", "{{.Command}}"]).trim(), "\"sh -c 'exit 2'\"");
 }
+
+#[test]
+fn group_add_applies_to_the_container_and_its_execs() {
+    let d = with_busybox();
+    let groups = |out: String| out.trim().rsplit_once("groups=").map(|(_, g)| g.to_string()).unwrap_or_default();
+    let out = d.docker_ok(&["run", "--rm", "--group-add", "4242", "--group-add", "nogroup", "busybox", "id"]);
+    assert!(groups(out.clone()).contains("4242") && groups(out.clone()).contains("65534(nogroup)"), "{out}");
+    d.docker_ok(&["run", "-d", "--name", "grp", "--group-add", "4242", "busybox", "sleep", "100"]);
+    assert!(groups(d.docker_ok(&["exec", "grp", "id"])).contains("4242"));
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.HostConfig.GroupAdd}}", "grp"]).trim(), "[4242]");
+    let o = d.docker(&["run", "--rm", "--group-add", "nosuchgroup", "busybox", "id"]);
+    assert!(stderr(&o).contains("unable to find group nosuchgroup"), "{}", stderr(&o));
+}

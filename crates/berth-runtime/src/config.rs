@@ -130,6 +130,9 @@ pub struct RuntimeConfig {
     /// Create Docker's empty `/.dockerenv` (containers, not build steps).
     #[serde(default)]
     pub dockerenv: bool,
+    /// `--group-add`: supplementary groups added to the user's (names or ids).
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }
 
 /// An `exec` in a running container, as the daemon decided it.
@@ -153,4 +156,7 @@ pub struct ExecConfig {
     pub capabilities: Vec<String>,
     /// no_new_privs, as the container has it.
     pub no_new_privileges: bool,
+    /// The container's `--group-add`.
+    #[serde(default)]
+    pub group_add: Vec<String>,
 }

@@ -66,6 +66,25 @@ fn groups(root: &Path) -> Vec<(String, u32, Vec<String>)> {
         .collect()
 }
 
+/// Adds `--group-add` groups (names looked up in the image's `/etc/group`, or numeric ids) to
+/// `ident`'s supplementary groups, as Docker does for the container and its execs.
+pub fn add_groups(root: &Path, ident: &mut Identity, extra: &[String]) -> Result<(), RuntimeError> {
+    if extra.is_empty() {
+        return Ok(());
+    }
+    let all_groups = groups(root);
+    for g in extra {
+        let gid = match all_groups.iter().find(|(n, _, _)| n == g) {
+            Some((_, id, _)) => *id,
+            None => g.parse().map_err(|_| RuntimeError::NoSuchGroup(g.to_string()))?,
+        };
+        if !ident.additional_gids.contains(&gid) {
+            ident.additional_gids.push(gid);
+        }
+    }
+    Ok(())
+}
+
 /// Resolves Docker's `-u` forms: empty (root), `uid`, `name`, `uid:gid`, `name:group`, `uid:group`.
 pub fn resolve(root: &Path, spec: &str) -> Result<Identity, RuntimeError> {
     let (user, group) = match spec.split_once(':') {

@@ -150,7 +150,8 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     if !cfg.cwd.is_empty() && cfg.cwd != "/" {
         berth_runtime::mount::sys::mkdir_all_in_root(&rootfs, &cfg.cwd).map_err(io("create working directory", Path::new(&cfg.cwd)))?;
     }
-    let ident = berth_runtime::user::resolve(&rootfs, &cfg.user)?;
+    let mut ident = berth_runtime::user::resolve(&rootfs, &cfg.user)?;
+    berth_runtime::user::add_groups(&rootfs, &mut ident, &cfg.group_add)?;
     let mut cfg_run = cfg.clone();
     if !cfg_run.env.iter().any(|e| e.starts_with("HOME=")) {
         cfg_run.env.push(format!("HOME={}", ident.home.clone().unwrap_or_else(|| "/".into())));
@@ -190,7 +191,8 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     let ex: berth_runtime::config::ExecConfig =
         serde_json::from_slice(&std::fs::read(&p).map_err(io("read", &p))?).map_err(|e| ShimError::Record("exec.json", e))?;
     let rootfs = args.dir.join("rootfs");
-    let ident = berth_runtime::user::resolve(&rootfs, &ex.user)?;
+    let mut ident = berth_runtime::user::resolve(&rootfs, &ex.user)?;
+    berth_runtime::user::add_groups(&rootfs, &mut ident, &ex.group_add)?;
     let caps = if ex.privileged { berth_runtime::spec::host_capabilities() } else { ex.capabilities.clone() };
     // The container's precompiled seccomp filter, if it has one (see `start`).
     let profile_path = args.dir.join(SECCOMP_PROFILE);

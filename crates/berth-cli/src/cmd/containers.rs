@@ -127,6 +127,9 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     h.insert("AutoRemove".into(), json!(a.rm));
     h.insert("Privileged".into(), json!(a.privileged));
     h.insert("ReadonlyRootfs".into(), json!(a.read_only));
+    if !a.group_add.is_empty() {
+        h.insert("GroupAdd".into(), json!(a.group_add));
+    }
     if !a.cap_add.is_empty() {
         h.insert("CapAdd".into(), json!(a.cap_add));
     }

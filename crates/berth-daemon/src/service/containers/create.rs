@@ -225,6 +225,7 @@ impl ContainerService {
             log_max_size: log_opt(h, "max-size").map(|v| parse_bytes(&v)).transpose()?.unwrap_or(0),
             log_max_files: log_opt(h, "max-file").map(|v| v.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("invalid max-file: {v}")))).transpose()?.unwrap_or(0),
             dockerenv: true,
+            group_add: h.group_add.clone().unwrap_or_default(),
         })
     }
 

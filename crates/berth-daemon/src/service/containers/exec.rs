@@ -109,6 +109,7 @@ impl ContainerService {
             privileged: ex.req.privileged || runtime.privileged,
             capabilities: caps,
             no_new_privileges: runtime.no_new_privileges,
+            group_add: runtime.group_add.clone(),
         };
         let dir = self.dir(&rec.id).join("execs").join(&ex.id);
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
