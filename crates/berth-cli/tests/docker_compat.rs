@@ -216,3 +216,16 @@ fn group_add_applies_to_the_container_and_its_execs() {
     let o = d.docker(&["run", "--rm", "--group-add", "nosuchgroup", "busybox", "id"]);
     assert!(stderr(&o).contains("unable to find group nosuchgroup"), "{}", stderr(&o));
 }
+
+#[test]
+fn a_start_that_fails_leaves_a_created_container_with_dockers_exit_code() {
+    let d = with_busybox();
+    let o = d.docker(&["run", "--name", "nf", "busybox", "/no/such"]);
+    assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "nf"]).trim(), "created 127");
+    assert!(d.docker_ok(&["inspect", "-f", "{{.State.Error}}", "nf"]).contains("executable file not found"));
+    let o = d.docker(&["run", "--name", "np", "busybox", "/etc/passwd"]);
+    assert_eq!(o.status.code(), Some(126), "{}", stderr(&o));
+    assert!(stderr(&o).contains("permission denied"), "{}", stderr(&o));
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "np"]).trim(), "created 126");
+}

@@ -60,6 +60,9 @@ pub(super) fn docker_wording(err: &str) -> String {
         if let Some(end) = rest.find("' not found") {
             return format!("unable to start container process: exec: \"{}\": executable file not found in $PATH", &rest[..end]);
         }
+        if let Some(end) = rest.find("' at path").filter(|_| rest.contains("does not have correct permissions")) {
+            return format!("unable to start container process: exec: \"{}\": permission denied", &rest[..end]);
+        }
     }
     err.to_string()
 }
@@ -121,9 +124,17 @@ impl ContainerService {
             self.release_volumes(&rec);
             self.network_down(h).await;
             let msg = format!("failed to create task for container: {}", docker_wording(err));
-            let code = if err.contains("permission denied") { 126 } else { 127 };
+            let code = if msg.contains("permission denied") {
+                126
+            } else if msg.contains("not found") || msg.contains("no such file") {
+                127
+            } else {
+                128
+            };
+            // As dockerd: a container that never ran stays `created`, with the exit code and error.
+            let status = if rec.state.status == Status::Created { Status::Created } else { Status::Exited };
             self.save(h, |r| {
-                r.state.status = Status::Exited;
+                r.state.status = status;
                 r.state.exit_code = code;
                 r.state.error = msg.clone();
                 r.state.pid = 0;
