@@ -104,9 +104,17 @@ fn upstream_answer(q: &Message) -> Vec<u8> {
 
 /// A fake upstream on loopback answering over UDP and TCP (same port), counting queries.
 async fn fake_upstream() -> (SocketAddr, Arc<AtomicUsize>) {
-    let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
-    let addr = udp.local_addr().unwrap();
-    let tcp = TcpListener::bind(addr).await.unwrap();
+    // A free UDP port whose TCP twin is free too (another test's connection may hold it): retry.
+    let mut attempt = 0;
+    let (udp, tcp, addr) = loop {
+        let udp = UdpSocket::bind("127.0.0.1:0").await.unwrap();
+        let addr = udp.local_addr().unwrap();
+        match TcpListener::bind(addr).await {
+            Ok(tcp) => break (udp, tcp, addr),
+            Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < 50 => attempt += 1,
+            Err(e) => panic!("binding the fake upstream's TCP port: {e}"),
+        }
+    };
     let seen = Arc::new(AtomicUsize::new(0));
     let seen_udp = seen.clone();
     tokio::spawn(async move {
