@@ -65,8 +65,9 @@ fn paused_containers_can_be_stopped_killed_and_removed() {
     d.docker_ok(&["pause", "p1"]);
     let o = d.docker(&["exec", "p1", "true"]);
     assert!(stderr(&o).contains("is paused, unpause the container before exec"), "{}", stderr(&o));
+    // As with dockerd, `kill` answers once SIGKILL has stopped the container.
     d.docker_ok(&["kill", "p1"]);
-    wait_until("the killed paused container to exit", || d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "p1"]).trim() == "exited");
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "p1"]).trim(), "exited");
     assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.ExitCode}}", "p1"]).trim(), "137");
 
     d.docker_ok(&["run", "-d", "--name", "p2", "busybox", "sleep", "1000"]);

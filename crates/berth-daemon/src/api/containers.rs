@@ -96,7 +96,7 @@ async fn restart(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respo
 
 async fn kill(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    s.containers.kill(&h, p.get("signal").unwrap_or("SIGKILL"))?;
+    s.containers.kill_and_wait(&h, p.get("signal").unwrap_or("SIGKILL")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 

@@ -330,6 +330,16 @@ impl ContainerService {
         }
     }
 
+    /// `POST /containers/{id}/kill` as dockerd answers it: after SIGKILL, once the container has
+    /// stopped (at most 2 s), so that a `docker rm` right after it finds it stopped.
+    pub async fn kill_and_wait(&self, h: &Handle, signal: &str) -> Result<(), ServiceError> {
+        self.kill(h, signal)?;
+        if parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })? == nix::sys::signal::Signal::SIGKILL {
+            Self::wait_not_running(h, Duration::from_secs(2)).await;
+        }
+        Ok(())
+    }
+
     /// Sends `signal` to the container's init. Fails with 409 when it is not running.
     pub fn kill(&self, h: &Handle, signal: &str) -> Result<(), ServiceError> {
         let sig = parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })?;
