@@ -230,3 +230,19 @@ fn a_start_that_fails_leaves_a_created_container_with_dockers_exit_code() {
     assert!(stderr(&o).contains("permission denied"), "{}", stderr(&o));
     assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}} {{.State.ExitCode}}", "np"]).trim(), "created 126");
 }
+
+#[test]
+fn exec_events_name_the_command() {
+    let d = with_busybox();
+    d.docker_ok(&["run", "-d", "--name", "ev", "busybox", "sleep", "100"]);
+    let since = d.docker_ok(&["inspect", "-f", "{{.Created}}", "ev"]).trim().to_string();
+    d.docker_ok(&["exec", "ev", "echo", "hi"]);
+    let until = unix_now_plus_one();
+    let actions = d.docker_ok(&["events", "--since", &since, "--until", &until, "--filter", "event=exec_create", "--filter", "event=exec_die", "--format", "{{.Action}}"]);
+    assert_eq!(actions.lines().collect::<Vec<_>>(), ["exec_create: echo hi", "exec_die"], "{actions}");
+}
+
+/// Now as Unix seconds (with a second's margin), for `--until`.
+fn unix_now_plus_one() -> String {
+    (std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() + 1).to_string()
+}

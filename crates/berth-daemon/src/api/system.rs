@@ -92,7 +92,8 @@ fn event_matches(f: &crate::filters::Filters, e: &EventMessage) -> bool {
         move |v: &str| e.kind == kind && (e.actor.id == v || e.actor.id.trim_start_matches("sha256:").starts_with(v) || name == v)
     };
     any("type", &|v| e.kind == v)
-        && any("event", &|v| e.action == v)
+        // `exec_create: sh -c …` matches `event=exec_create` too, as with dockerd.
+        && any("event", &|v| e.action == v || e.action.split_once(": ").is_some_and(|(a, _)| a == v))
         && any("scope", &|v| e.scope == v)
         && any("image", &|v| {
             object("image")(v)

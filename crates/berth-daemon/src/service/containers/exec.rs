@@ -65,9 +65,10 @@ impl ContainerService {
             return Err(ServiceError::Invalid("No exec command specified".into()));
         }
         let id = berth_types::random_id();
+        let action = format!("exec_create: {}", req.cmd.join(" "));
         let exec = Arc::new(Exec { id: id.clone(), container: h.clone(), req, state: watch::channel((false, None, 0)).0, started: Mutex::new(false) });
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), exec);
-        self.event(&rec, "exec_create", &[("execID", id.clone())]);
+        self.event(&rec, &action, &[("execID", id.clone())]);
         Ok(id)
     }
 
@@ -134,7 +135,7 @@ impl ContainerService {
             drop(rel);
         }
         ex.state.send_replace((true, None, pid));
-        self.event(&rec, "exec_start", &[("execID", ex.id.clone())]);
+        self.event(&rec, &format!("exec_start: {}", ex.req.cmd.join(" ")), &[("execID", ex.id.clone())]);
         let rx = ex.state.subscribe();
         let exs = ex.clone();
         let svc = self.clone();
