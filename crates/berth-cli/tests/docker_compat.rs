@@ -13,9 +13,10 @@ fn names(d: &Daemon, args: &[&str]) -> Vec<String> {
     v
 }
 
-fn cgroup_exists(d: &Daemon, name: &str) -> bool {
+/// The container's cgroup (in the pids hierarchy).
+fn pids_cgroup(d: &Daemon, name: &str) -> std::path::PathBuf {
     let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", name]).trim().to_string();
-    std::path::Path::new("/sys/fs/cgroup/pids").join(format!("berth-{id}")).exists()
+    std::path::Path::new("/sys/fs/cgroup/pids").join(format!("berth-{id}"))
 }
 
 fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
@@ -42,9 +43,8 @@ fn auto_remove_follows_stop_but_not_restart() {
     std::thread::sleep(Duration::from_millis(300));
     assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "cycled"]).trim(), "running");
     assert_ne!(d.docker_ok(&["inspect", "-f", "{{.State.Pid}}", "cycled"]), first);
-    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", "cycled"]).trim().to_string();
+    let cg = pids_cgroup(&d, "cycled");
     d.docker_ok(&["rm", "-f", "cycled"]);
-    let cg = std::path::Path::new("/sys/fs/cgroup/pids").join(format!("berth-{id}"));
     wait_until("the restarted container's cgroup to go", || !cg.exists());
 }
 
@@ -77,10 +77,9 @@ fn paused_containers_can_be_stopped_killed_and_removed() {
 
     d.docker_ok(&["run", "-d", "--name", "p3", "busybox", "sleep", "1000"]);
     d.docker_ok(&["pause", "p3"]);
-    let id = d.docker_ok(&["inspect", "-f", "{{.Id}}", "p3"]).trim().to_string();
-    assert!(cgroup_exists(&d, "p3"));
+    let cg = pids_cgroup(&d, "p3");
+    assert!(cg.exists());
     d.docker_ok(&["rm", "-f", "p3"]);
-    let cg = std::path::Path::new("/sys/fs/cgroup/pids").join(format!("berth-{id}"));
     wait_until("the removed paused container's processes and cgroup to go", || !cg.exists());
 }
 

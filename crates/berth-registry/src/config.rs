@@ -321,33 +321,9 @@ fn set(slot: &mut Duration, v: Option<Dur>) {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 struct Dur(Duration);
 
-/// Parses a Go-style duration: one or more `<number><unit>`, units `ms`, `s`, `m`, `h`; `0` alone.
+/// Parses a Go-style duration (`berth_api::units::parse_duration_ns`, shared with the daemon).
 fn parse_duration(s: &str) -> Option<Duration> {
-    let s = s.trim();
-    if s == "0" {
-        return Some(Duration::ZERO);
-    }
-    let mut total = 0f64;
-    let mut rest = s;
-    if rest.is_empty() {
-        return None;
-    }
-    while !rest.is_empty() {
-        let n_end = rest.find(|c: char| !(c.is_ascii_digit() || c == '.')).unwrap_or(rest.len());
-        let n: f64 = rest[..n_end].parse().ok()?;
-        rest = &rest[n_end..];
-        let u_end = rest.find(|c: char| c.is_ascii_digit() || c == '.').unwrap_or(rest.len());
-        let unit = match &rest[..u_end] {
-            "ms" => 0.001,
-            "s" => 1.0,
-            "m" => 60.0,
-            "h" => 3600.0,
-            _ => return None,
-        };
-        rest = &rest[u_end..];
-        total += n * unit;
-    }
-    Duration::try_from_secs_f64(total).ok()
+    berth_api::units::parse_duration_ns(s).and_then(|ns| u64::try_from(ns).ok()).map(Duration::from_nanos)
 }
 
 impl<'de> Deserialize<'de> for Dur {

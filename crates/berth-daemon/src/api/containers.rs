@@ -141,10 +141,9 @@ async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
     filters.validate(&["until", "label", "label!"]).map_err(ApiError::bad_request)?;
     let until = filters.get("until").iter().map(|u| crate::service::images::parse_time(u).map(|t| t as i64)).collect::<Result<Vec<_>, _>>()?;
     let (mut deleted, mut reclaimed) = (Vec::new(), 0i64);
-    for v in s.containers.list_sized(true, None, &crate::filters::Filters::default(), true)? {
-        if v["State"] != "exited" && v["State"] != "created" && v["State"] != "dead" {
-            continue;
-        }
+    // Sizes (a walk of each writable layer) only for the containers prune may remove.
+    let stopped = crate::filters::Filters::parse(r#"{"status":["exited","created","dead"]}"#).map_err(ApiError::bad_request)?;
+    for v in s.containers.list_sized(true, None, &stopped, true)? {
         let labels: std::collections::BTreeMap<String, String> = serde_json::from_value(v["Labels"].clone()).unwrap_or_default();
         let created = v["Created"].as_i64().unwrap_or(0);
         if !filters.labels_allow(&labels) || until.iter().any(|u| created > *u) {

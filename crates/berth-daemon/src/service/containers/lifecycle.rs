@@ -333,15 +333,15 @@ impl ContainerService {
     /// `POST /containers/{id}/kill` as dockerd answers it: after SIGKILL, once the container has
     /// stopped (at most 2 s), so that a `docker rm` right after it finds it stopped.
     pub async fn kill_and_wait(&self, h: &Handle, signal: &str) -> Result<(), ServiceError> {
-        self.kill(h, signal)?;
-        if parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })? == nix::sys::signal::Signal::SIGKILL {
+        if self.kill(h, signal)? == nix::sys::signal::Signal::SIGKILL {
             Self::wait_not_running(h, Duration::from_secs(2)).await;
         }
         Ok(())
     }
 
-    /// Sends `signal` to the container's init. Fails with 409 when it is not running.
-    pub fn kill(&self, h: &Handle, signal: &str) -> Result<(), ServiceError> {
+    /// Sends `signal` to the container's init; returns the signal sent. Fails with 409 when it is
+    /// not running.
+    pub fn kill(&self, h: &Handle, signal: &str) -> Result<nix::sys::signal::Signal, ServiceError> {
         let sig = parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })?;
         let rec = h.snapshot();
         if !matches!(rec.state.status, Status::Running | Status::Paused) || rec.state.pid <= 0 {
@@ -354,7 +354,7 @@ impl ContainerService {
             self.freeze(h, false)?;
         }
         self.event(&rec, "kill", &[("signal", (sig as i32).to_string())]);
-        Ok(())
+        Ok(sig)
     }
 
     async fn wait_not_running(h: &Handle, timeout: Duration) -> bool {

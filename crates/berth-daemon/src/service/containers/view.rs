@@ -74,12 +74,12 @@ impl ContainerService {
         let defaults = json!({
             "LogConfig": {"Type": "json-file", "Config": {}}, "PortBindings": {}, "Binds": null, "VolumeDriver": "", "VolumesFrom": null,
             "Links": null, "Dns": [], "DnsOptions": [], "DnsSearch": [], "ExtraHosts": null, "CapAdd": null, "CapDrop": null,
-            "GroupAdd": null, "CgroupnsMode": "private", "Cgroup": "", "IpcMode": "private", "PidMode": "", "UTSMode": "", "UsernsMode": "",
-            "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null, "ShmSize": 67108864,
+            "GroupAdd": null, "Cgroup": "", "PidMode": "", "UTSMode": "", "UsernsMode": "",
+            "Privileged": false, "PublishAllPorts": false, "ReadonlyRootfs": false, "SecurityOpt": null,
             "Runtime": "runc", "Isolation": "", "ConsoleSize": [0, 0], "AutoRemove": false, "OomScoreAdj": 0, "Init": null,
             "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null, "NanoCpus": 0, "CpuShares": 0, "CpuPeriod": 0,
-            "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "", "PidsLimit": null, "Ulimits": null, "Devices": [], "DeviceRequests": null,
-            "BlkioWeight": 0, "OomKillDisable": null, "MaskedPaths": [], "ReadonlyPaths": [], "Tmpfs": null, "Sysctls": null,
+            "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "", "Ulimits": null, "Devices": [], "DeviceRequests": null,
+            "BlkioWeight": 0, "OomKillDisable": null, "Tmpfs": null, "Sysctls": null,
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         });
         if let (Some(h), Some(d)) = (host_config.as_object_mut(), defaults.as_object()) {
