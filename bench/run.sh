@@ -103,8 +103,8 @@ build_times build-touch b:1 "$CTX" 1
 # final stage that collects their results.
 MS=$W/ms
 mkdir -p "$MS/src"
-# This one runs shell scripts: the shared busybox rootfs, with every applet linked.
-BBROOT=../shared/images/busybox-rootfs.tar.gz
+# This one runs shell scripts: the BusyBox rootfs that scripts/fixtures.sh makes, with every applet linked.
+BBROOT=$(bash scripts/fixtures.sh busybox)
 env BERTH_HOST=unix://$W/berth.sock "$BERTH" import "$BBROOT" bench/bb:1 >/dev/null
 env DOCKER_HOST=unix://$W/docker.sock docker import "$BBROOT" bench/bb:1 >/dev/null
 for i in $(seq 1 50); do head -c 20000 /dev/urandom > "$MS/src/f$i"; done
@@ -131,7 +131,7 @@ head -c 20000 /dev/urandom > "$MS/src/f7"
 build_times ms-touch ms:1 "$MS" 1
 
 # Registry: push and pull through `berth registry`, an image of 100 MB random data in 4 layers and the
-# Debian minbase image (when ../shared/images has it), each engine from its own store.
+# Debian minbase image (scripts/fixtures.sh makes it), each engine from its own store.
 RPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
 "$BERTH" registry --listen 127.0.0.1:$RPORT --root "$W/registry" --log-level warn >"$W/registry.log" 2>&1 &
 RPID=$!
@@ -141,10 +141,9 @@ BH="env BERTH_HOST=unix://$W/berth.sock"
 DH="env DOCKER_HOST=unix://$W/docker.sock"
 $BH "$BERTH" build -q -f "$CTX/Dockerfile.big" -t 127.0.0.1:$RPORT/berth/big:1 "$CTX" >/dev/null
 $DH docker build -q -f "$CTX/Dockerfile.big" -t 127.0.0.1:$RPORT/docker/big:1 "$CTX" >/dev/null
-DEBIAN=../shared/images/debian-bookworm-minbase.tar.xz
-[ -f "$DEBIAN" ] && { $BH "$BERTH" import "$DEBIAN" 127.0.0.1:$RPORT/berth/debian:1 >/dev/null; $DH docker import "$DEBIAN" 127.0.0.1:$RPORT/docker/debian:1 >/dev/null; }
+DEBIAN=$(bash scripts/fixtures.sh debian)
+{ $BH "$BERTH" import "$DEBIAN" 127.0.0.1:$RPORT/berth/debian:1 >/dev/null; $DH docker import "$DEBIAN" 127.0.0.1:$RPORT/docker/debian:1 >/dev/null; }
 for img in big debian; do
-  [ "$img" = debian ] && [ ! -f "$DEBIAN" ] && continue
   bt $BH "$BERTH" push 127.0.0.1:$RPORT/berth/$img:1 >"$W/push-$img-berth.json"
   bt $DH docker push 127.0.0.1:$RPORT/docker/$img:1 >"$W/push-$img-docker.json"
   $BH "$BERTH" rmi 127.0.0.1:$RPORT/berth/$img:1 >/dev/null

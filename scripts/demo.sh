@@ -21,22 +21,11 @@ if ! berth version >/dev/null 2>&1; then
 fi
 berth version
 
-echo "==> making a BusyBox root filesystem from the host's busybox-static"
-ROOTFS=$(mktemp -d)
-trap 'rm -rf "$ROOTFS"' EXIT
-mkdir -p "$ROOTFS"/{bin,etc,tmp,root}
-chmod 1777 "$ROOTFS/tmp"
-cp /bin/busybox "$ROOTFS/bin/busybox"
-for applet in $("$ROOTFS/bin/busybox" --list); do
-  [ "$applet" = busybox ] || [ -e "$ROOTFS/bin/$applet" ] || ln -s busybox "$ROOTFS/bin/$applet"
-done
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$ROOTFS/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$ROOTFS/etc/group"
-tar --numeric-owner --owner=0 --group=0 -C "$ROOTFS" -czf "$ROOTFS.tar.gz" .
+echo "==> making a BusyBox root filesystem from the host's busybox-static (scripts/fixtures.sh)"
+ROOTFS=$(bash scripts/fixtures.sh busybox)
 
 echo "==> berth import"
-berth import -c 'CMD ["/bin/sh"]' -m "BusyBox from the host" "$ROOTFS.tar.gz" busybox:latest
-rm -f "$ROOTFS.tar.gz"
+berth import -c 'CMD ["/bin/sh"]' -m "BusyBox from the host" "$ROOTFS" busybox:latest
 echo "==> berth images"
 berth images
 echo "==> berth image inspect busybox"

@@ -20,6 +20,8 @@ command -v dockerd >/dev/null || need+=("docker.io")
 command -v docker-registry >/dev/null || need+=("docker-registry")
 # Compose (v1, Python: drives the API through docker-py) for the compose tests.
 command -v docker-compose >/dev/null || need+=("docker-compose")
+# The Debian test fixture (scripts/fixtures.sh debian) is made with mmdebstrap from Debian's archive.
+command -v mmdebstrap >/dev/null || need+=("mmdebstrap")
 # --init runs a static init from the host, as dockerd runs docker-init (tini).
 [ -e /usr/bin/tini-static ] || need+=("tini")
 /usr/bin/python3 -c "import docker" 2>/dev/null || need+=("python3-docker")

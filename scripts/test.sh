@@ -1,7 +1,29 @@
 #!/usr/bin/env bash
 # Runs every test: unit tests of each crate, and the end-to-end suites that start real daemons (each on
 # its own temp data root and socket) and drive them with berth, the stock docker CLI and bollard.
+# Fixtures (a BusyBox and a Debian root filesystem) are made by scripts/fixtures.sh from this machine's
+# packages and cached in target/fixtures/. Every test binary runs (--no-fail-fast); the full log is kept in
+# target/test.log and the last line totals all of them.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
-cargo test --workspace --locked 2>&1 | tee /tmp/berth-test.log
+mkdir -p target
+log=target/test.log
+echo "==> fixtures"
+bash scripts/fixtures.sh busybox debian
+echo "==> cargo test --workspace (log: $log)"
+set +e
+cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
+status=${PIPESTATUS[0]}
+set -e
+# Totals over every test binary's "test result:" line.
+read -r passed failed ignored < <(awk '/^test result:/ {
+    for (i = 1; i <= NF; i++) { gsub(/;/, "", $(i+1)); if ($(i+1) == "passed") p += $i; if ($(i+1) == "failed") f += $i; if ($(i+1) == "ignored") g += $i }
+  } END { printf "%d %d %d\n", p, f, g }' "$log")
+echo
+grep -E '^(---- .* stdout ----|error: test failed)' "$log" | sed 's/^/    /' || true
+echo "berth: $passed passed, $failed failed, $ignored skipped"
+if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
+  echo "cargo test exited $status without a failed test (a build error or a crashed test binary): see $log" >&2
+fi
+exit "$status"

@@ -204,7 +204,7 @@ fn check_build(d: &Daemon, c: Client, case: &str, n: usize, spec: &Value) -> Vec
 
 fn run_corpus(c: Client) {
     let d = with_busybox();
-    let debian = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/images/debian-bookworm-minbase.tar.xz");
+    let debian = debian_tarball();
     d.berth_ok(&["import", debian.to_str().unwrap(), "debian:bookworm"]);
     let mut cases: Vec<String> = std::fs::read_dir(corpus()).unwrap().map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect();
     cases.sort();

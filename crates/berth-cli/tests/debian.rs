@@ -4,12 +4,10 @@
 
 mod common;
 use common::*;
-use std::path::Path;
 
 fn with_debian() -> Daemon {
     let d = Daemon::start();
-    let img = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/images/debian-bookworm-minbase.tar.xz");
-    assert!(img.exists(), "missing {}", img.display());
+    let img = debian_tarball();
     d.berth_ok(&["import", "-c", "CMD [\"/bin/bash\"]", img.to_str().unwrap(), "debian:bookworm"]);
     d
 }

@@ -10,7 +10,9 @@ use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::process::Command as Proc;
 
-const BUSYBOX: &str = "/work/shared/images/busybox-rootfs.tar.gz";
+fn busybox() -> std::path::PathBuf {
+    berth_fixtures::busybox_rootfs()
+}
 
 struct ChrootRunner;
 
@@ -71,7 +73,7 @@ fn env() -> Env {
 
 impl Env {
     fn busybox(&self) -> Digest {
-        let f = std::fs::File::open(BUSYBOX).unwrap();
+        let f = std::fs::File::open(busybox()).unwrap();
         let id = import_rootfs(&self.store, f, &ImportOptions { source: "-".into(), ..Default::default() }).unwrap();
         self.store.tag(&id, &berth_types::Reference::parse_tagged("busybox").unwrap()).unwrap();
         id
@@ -439,7 +441,7 @@ fn run_cache_mount_persists_between_builds() {
 
 /// A base image registered with fixed bytes, so two fresh roots start from the same id.
 fn fixed_busybox(e: &Env) {
-    let (_, tar) = berth_image::compression::decompress(std::fs::File::open(BUSYBOX).unwrap()).unwrap();
+    let (_, tar) = berth_image::compression::decompress(std::fs::File::open(busybox()).unwrap()).unwrap();
     let layer = berth_image::layer::ingest_layer(e.store.content(), tar).unwrap();
     let config = serde_json::json!({
         "architecture": "amd64", "os": "linux", "created": "2020-01-01T00:00:00Z",

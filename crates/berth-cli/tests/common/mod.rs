@@ -238,18 +238,16 @@ impl Drop for Daemon {
     }
 }
 
-/// The shared BusyBox root filesystem tarball (gzip), as a user would import it.
-/// A daemon with the shared BusyBox rootfs imported as `busybox:latest`.
+/// A daemon with the BusyBox rootfs imported as `busybox:latest`.
 pub fn with_busybox() -> Daemon {
     let d = Daemon::start();
     d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
     d
 }
 
+/// The BusyBox root filesystem tarball (gzip) made by `scripts/fixtures.sh`, as a user would import it.
 pub fn busybox_tarball() -> PathBuf {
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../../shared/images/busybox-rootfs.tar.gz");
-    assert!(p.exists(), "missing test image {}: the shared images must sit beside the repository", p.display());
-    p
+    berth_fixtures::busybox_rootfs()
 }
 
 /// A small root filesystem made in the test: a few files, a dir, a symlink.
@@ -326,4 +324,9 @@ fn dechunk(mut b: &[u8]) -> Vec<u8> {
 
 pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
     h.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// The Debian bookworm minbase root filesystem tarball (xz) made by `scripts/fixtures.sh`.
+pub fn debian_tarball() -> PathBuf {
+    berth_fixtures::debian_rootfs()
 }
