@@ -931,6 +931,9 @@ pub struct DaemonArgs {
     /// Log level: error, warn, info, debug, trace.
     #[arg(long = "log-level", default_value = "info")]
     pub log_level: String,
+    /// Format of the log on stderr (text is plain unless stderr is a terminal).
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
     /// Registry reachable over plain HTTP (HOST:PORT); repeatable. Loopback registries always are.
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
@@ -955,6 +958,15 @@ pub struct DaemonArgs {
     /// Path to the static init `--init` runs (default: docker-init or tini-static where installed).
     #[arg(long = "init-path")]
     pub init_path: Option<PathBuf>,
+}
+
+/// `--log-format` of the daemon, as dockerd's.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `2026-01-01T00:00:00Z  INFO target: message key=value`.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, `message`, fields).
+    Json,
 }
 
 /// `berth registry`.

@@ -13,7 +13,11 @@ fn main() -> ExitCode {
     let args = Cli::parse();
     // The shim must stay single-threaded (libcontainer clones without exec): no async runtime.
     if let Command::Shim(s) = &args.command {
-        let _ = tracing_subscriber::fmt().with_env_filter(tracing_subscriber::EnvFilter::new("info")).with_writer(std::io::stderr).try_init();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new("info"))
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .try_init();
         let code = berth_shim::run(berth_shim::ShimArgs { id: s.id.clone(), dir: s.dir.clone(), state_root: s.state_root.clone(), exec_dir: s.exec_dir.clone() });
         return ExitCode::from(code as u8);
     }
@@ -105,5 +109,5 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
 
 fn init_client_logging(level: &str) {
     let filter = tracing_subscriber::EnvFilter::try_new(level).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init();
 }

@@ -1,6 +1,6 @@
 //! `berth daemon`: logging, signals, and the daemon's run loop.
 
-use crate::cli::DaemonArgs;
+use crate::cli::{DaemonArgs, LogFormat};
 use berth_daemon::{DaemonConfig, ListenAddr};
 use std::process::ExitCode;
 
@@ -11,7 +11,7 @@ pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
     let directives = if a.log_level.contains('=') { a.log_level.clone() } else { format!("{},netlink_proto=error", a.log_level) };
     let filter = tracing_subscriber::EnvFilter::try_new(&directives)
         .map_err(|_| anyhow::anyhow!("invalid --log-level {:?}: use error, warn, info, debug or trace", a.log_level))?;
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    init_logging(filter, a.log_format);
     let hosts = if a.hosts.is_empty() { vec![berth_client::DEFAULT_HOST.to_string()] } else { a.hosts };
     let hosts = hosts.iter().map(|h| h.parse::<ListenAddr>().map_err(|e| anyhow::anyhow!(e))).collect::<anyhow::Result<Vec<_>>>()?;
     let registries = berth_daemon::service::distribution::RegistryOptions { insecure: a.insecure_registry, mirrors: a.registry_mirror, certs_dir: Some(a.certs_dir.clone()) };
@@ -27,6 +27,17 @@ pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
     let config = DaemonConfig { data_root: a.data_root, hosts, registries, network, init_path: a.init_path };
     berth_daemon::run(config, shutdown_signal()).await.map_err(|e| anyhow::anyhow!("{}", super::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The daemon's log on stderr: text (coloured only when stderr is a terminal, so a log file or the
+/// journal gets no escape codes, as dockerd's logrus does) or one JSON object per line.
+fn init_logging(filter: tracing_subscriber::EnvFilter, format: LogFormat) {
+    use std::io::IsTerminal;
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let _ = match format {
+        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
+        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+    };
 }
 
 /// Resolves on the first SIGTERM or SIGINT.

@@ -36,7 +36,7 @@ pub async fn run(a: RegistryArgs) -> anyhow::Result<ExitCode> {
 fn init_logging(level: &str) -> anyhow::Result<()> {
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .map_err(|_| anyhow::anyhow!("invalid --log-level {level:?}: use error, warn, info, debug or trace"))?;
-    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr())).try_init();
     Ok(())
 }
 
