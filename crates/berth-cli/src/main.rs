@@ -5,12 +5,27 @@ mod cmd;
 mod render;
 mod sys;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use cli::{BuilderCmd, Cli, Command, ContainerCmd, ImageCmd, SystemCmd};
+use std::io::Write;
 use std::process::ExitCode;
 
+/// The parsed command line, or the exit status after a parse error (reported as docker's CLI does).
+fn parse() -> Result<Cli, ExitCode> {
+    let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
+    let parsed = cli::command().try_get_matches_from(&argv).and_then(|m| Cli::from_arg_matches(&m));
+    parsed.map_err(|e| {
+        let r = cli::parse_error::report(&e, &argv);
+        let _ = if r.stdout { std::io::stdout().write_all(r.text.as_bytes()) } else { std::io::stderr().write_all(r.text.as_bytes()) };
+        ExitCode::from(r.code)
+    })
+}
+
 fn main() -> ExitCode {
-    let args = Cli::parse();
+    let args = match parse() {
+        Ok(a) => a,
+        Err(code) => return code,
+    };
     // The shim must stay single-threaded (libcontainer clones without exec): no async runtime.
     if let Command::Shim(s) = &args.command {
         let _ = tracing_subscriber::fmt()
@@ -50,10 +65,12 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
     match args.command {
         Command::Daemon(a) => return cmd::daemon::run(a).await,
         Command::Registry(a) => return cmd::registry::run(a).await,
+        Command::Completion(a) => return cmd::docs::completion(a.shell),
+        Command::Man(a) => return cmd::docs::man(&a.dir),
         _ => init_client_logging(&args.log_level),
     }
     match args.command {
-        Command::Daemon(_) | Command::Registry(_) | Command::Shim(_) => unreachable!("handled above"),
+        Command::Daemon(_) | Command::Registry(_) | Command::Shim(_) | Command::Completion(_) | Command::Man(_) => unreachable!("handled above"),
         Command::Run(a) | Command::Container(ContainerCmd::Run(a)) => cmd::containers::run(&client()?, a.resolved()).await,
         Command::Create(a) | Command::Container(ContainerCmd::Create(a)) => cmd::containers::create(&client()?, a.resolved()).await,
         Command::Start(a) | Command::Container(ContainerCmd::Start(a)) => cmd::containers::start(&client()?, a).await,

@@ -32,7 +32,7 @@ async fn stat(c: &Client, container: &str, path: &str) -> Result<Option<PathStat
         Err(ClientError::Api { status: StatusCode::NOT_FOUND, message }) if message.is_empty() || message.contains("Could not find") => {
             // HEAD answers carry no body: tell a missing container from a missing path.
             if let Err(ClientError::Api { status: StatusCode::NOT_FOUND, message }) = c.get_json::<serde_json::Value>(&format!("/containers/{container}/json"), &[]).await {
-                anyhow::bail!("Error response from daemon: {message}");
+                return Err(ClientError::Api { status: StatusCode::NOT_FOUND, message }.into());
             }
             Ok(None)
         }
@@ -60,7 +60,7 @@ pub async fn run(c: &Client, a: CpArgs) -> anyhow::Result<ExitCode> {
 
 async fn from_container(c: &Client, ctr: &str, src: &str, dst: &str, follow: bool, archive: bool) -> anyhow::Result<ExitCode> {
     let mut src = src.to_string();
-    let st = stat(c, ctr, &src).await?.ok_or_else(|| anyhow::anyhow!("Error response from daemon: Could not find the file {src} in container {ctr}"))?;
+    let st = stat(c, ctr, &src).await?.ok_or_else(|| ClientError::Api { status: http::StatusCode::NOT_FOUND, message: format!("Could not find the file {src} in container {ctr}") })?;
     let mut src_is_dir = st.mode & MODE_DIR != 0;
     if follow && st.mode & MODE_SYMLINK != 0 && !st.link_target.is_empty() {
         src = st.link_target.clone();

@@ -4,6 +4,7 @@
 pub mod build;
 pub mod containers;
 pub mod cp;
+pub mod docs;
 pub mod daemon;
 pub mod images;
 pub mod networks;
@@ -19,7 +20,9 @@ pub fn client(host: Option<&str>) -> anyhow::Result<Client> {
     Ok(Client::new(host.unwrap_or(DEFAULT_HOST))?)
 }
 
-/// The one line printed for a failed command.
+/// The one line printed for a failed command, in docker's style: the daemon's errors as
+/// `Error response from daemon: …` (and connection failures as docker words them), the client's
+/// own as `berth: …`.
 pub fn describe(e: &anyhow::Error) -> String {
     if let Some(c) = e.downcast_ref::<ClientError>() {
         return c.to_string();

@@ -61,13 +61,18 @@ fn pull_query(r: &Reference) -> Vec<(&'static str, String)> {
     q
 }
 
-/// Pulls `image` with its progress on stderr (for `run`/`create` of a missing image).
-pub async fn pull_quietly_to_stderr(c: &Client, image: &str) -> anyhow::Result<()> {
+/// Pulls `image` (for `--platform`) for `run`/`create`: progress on stderr, as stdout is for the
+/// container id; nothing with `quiet`.
+pub async fn pull_for_run(c: &Client, image: &str, platform: Option<&str>, quiet: bool) -> anyhow::Result<()> {
     let r = Reference::parse_tagged(image).map_err(|e| anyhow::anyhow!("{e}"))?;
     let auth = auth_header(r.domain())?;
     let headers: Vec<(&str, &str)> = auth.as_deref().map(|h| ("X-Registry-Auth", h)).into_iter().collect();
-    let resp = c.request(Method::POST, "/images/create", &pull_query(&r), berth_client::empty(), &headers).await?;
-    render_to(resp, false, std::io::stderr()).await
+    let mut q = pull_query(&r);
+    if let Some(p) = platform {
+        q.push(("platform", p.to_string()));
+    }
+    let resp = c.request(Method::POST, "/images/create", &q, berth_client::empty(), &headers).await?;
+    render_to(resp, quiet, std::io::stderr()).await
 }
 
 /// `berth pull`.

@@ -220,6 +220,7 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
     let settle = buffered_upgrade_client(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let want_stdin = p.flag("stdin");
+    let keys = detach_keys(p.get("detachKeys"))?;
     let ticket = s.containers.attach(&h, hello)?;
     tokio::spawn(async move {
         let shim = ticket.connect().await;
@@ -233,7 +234,7 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
                 return;
             }
         };
-        relay(client, shim, tty, want_stdin, None, settle).await;
+        relay(client, shim, tty, want_stdin, keys, None, settle).await;
     });
     Ok(hijacked(upgrade, tty))
 }
@@ -252,6 +253,36 @@ pub(super) fn hijacked(upgrade: bool, tty: bool) -> Response {
     resp
 }
 
+/// The bytes of a detach key sequence as dockerd reads it (`ctrl-p,ctrl-q`, `ctrl-a,a`): comma
+/// separated keys, each one character or `ctrl-` and one of `a`-`z @ [ \ ] ^ _`. Empty or absent:
+/// Docker's default, ctrl-p ctrl-q.
+pub(super) fn detach_keys(spec: Option<&str>) -> Result<Vec<u8>, ApiError> {
+    let spec = spec.filter(|s| !s.is_empty()).unwrap_or("ctrl-p,ctrl-q");
+    let bad = || ApiError::bad_request(format!("Invalid detach keys ({spec}) provided"));
+    let mut keys = Vec::new();
+    for key in spec.split(',') {
+        let key = key.trim();
+        match key.strip_prefix("ctrl-") {
+            Some(c) if c.len() == 1 => {
+                let c = c.as_bytes()[0].to_ascii_lowercase();
+                keys.push(match c {
+                    b'a'..=b'z' => c - b'a' + 1,
+                    b'@' => 0,
+                    b'[' => 27,
+                    b'\\' => 28,
+                    b']' => 29,
+                    b'^' => 30,
+                    b'_' => 31,
+                    _ => return Err(bad()),
+                });
+            }
+            _ if key.len() == 1 && key.is_ascii() => keys.push(key.as_bytes()[0]),
+            _ => return Err(bad()),
+        }
+    }
+    Ok(keys)
+}
+
 /// Clients that read the `101` response through a buffered reader and then take the raw socket
 /// (docker-py) lose whatever arrives together with the headers. dockerd's output never does, as
 /// runc takes tens of milliseconds to start a process; Berth's exec is faster, so for these clients
@@ -267,6 +298,7 @@ pub(super) async fn relay<C>(
     shim: tokio::net::UnixStream,
     tty: bool,
     stdin: bool,
+    detach_keys: Vec<u8>,
     mut before_close: Option<tokio::sync::watch::Receiver<(bool, Option<i64>, i32)>>,
     settle: bool,
 ) where
@@ -288,27 +320,32 @@ pub(super) async fn relay<C>(
             let _ = s_write.shutdown().await;
             return None;
         }
-        // Docker's default detach keys, ctrl-p ctrl-q (with a TTY), end the attach and leave the
-        // container running; anything else passes through.
+        // The detach keys (Docker's default ctrl-p ctrl-q, or the client's `detachKeys`), typed
+        // with a TTY, end the attach and leave the container running; a partial match is held
+        // back until the next key shows whether it continues, and passed through if not.
         let mut buf = vec![0u8; 16 * 1024];
-        let mut held = false;
+        let mut matched = 0usize;
         loop {
             let n = match c_read.read(&mut buf).await {
                 Ok(0) | Err(_) => break,
                 Ok(n) => n,
             };
-            let mut out = Vec::with_capacity(n + 1);
+            let mut out = Vec::with_capacity(n + detach_keys.len());
             for &b in &buf[..n] {
-                if held {
-                    held = false;
-                    if b == 0x11 {
+                if !tty || detach_keys.is_empty() {
+                    out.push(b);
+                    continue;
+                }
+                if b != detach_keys[matched] && matched > 0 {
+                    out.extend_from_slice(&detach_keys[..matched]);
+                    matched = 0;
+                }
+                if b == detach_keys[matched] {
+                    matched += 1;
+                    if matched == detach_keys.len() {
                         on_detach.notify_one();
                         return Some(s_write);
                     }
-                    out.push(0x10);
-                }
-                if b == 0x10 && tty {
-                    held = true;
                 } else {
                     out.push(b);
                 }
@@ -513,4 +550,20 @@ async fn archive_put(State(s): S, Path(id): Path<String>, p: Params, req: Reques
     let svc = s.clone();
     tokio::task::spawn_blocking(move || svc.containers.archive_put(&h, &path, reader, no_overwrite, copy_uid_gid)).await.map_err(ServiceError::from)??;
     Ok(StatusCode::OK.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::detach_keys;
+
+    #[test]
+    fn detach_keys_read_as_dockerd_reads_them() {
+        assert_eq!(detach_keys(None).unwrap(), vec![0x10, 0x11]);
+        assert_eq!(detach_keys(Some("")).unwrap(), vec![0x10, 0x11]);
+        assert_eq!(detach_keys(Some("ctrl-a,a")).unwrap(), vec![0x01, b'a']);
+        assert_eq!(detach_keys(Some("ctrl-@,ctrl-[,ctrl-\\,ctrl-_")).unwrap(), vec![0, 27, 28, 31]);
+        for bad in ["ctrl-", "ctrl-1", "ab", "ctrl-a,,b"] {
+            assert!(detach_keys(Some(bad)).is_err(), "{bad}");
+        }
+    }
 }

@@ -49,6 +49,7 @@ async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
     let b: StartBody = if body.is_empty() { StartBody::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
     let tty = b.tty || s.containers.exec_inspect(&ex)["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
+    let keys = super::containers::detach_keys(s.containers.exec_inspect(&ex)["DetachKeys"].as_str())?;
     let (attach, rx) = match s.containers.exec_start(&ex, b.detach).await {
         Ok(started) => started,
         // The process could not be started (exit code 126): like dockerd, hand the connection over
@@ -72,7 +73,7 @@ async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<
     let stdin = s.containers.exec_inspect(&ex)["OpenStdin"].as_bool().unwrap_or(false);
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
-        relay(TokioIo::new(up), shim, tty, stdin, Some(rx), settle).await;
+        relay(TokioIo::new(up), shim, tty, stdin, keys, Some(rx), settle).await;
     });
     Ok(hijacked(upgrade, tty))
 }

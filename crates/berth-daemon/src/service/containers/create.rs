@@ -107,10 +107,32 @@ fn merge(img: &ContainerConfig, mut c: ContainerConfig) -> ContainerConfig {
     c.volumes = (!vols.is_empty()).then_some(vols);
     c.stop_signal = c.stop_signal.or_else(|| img.stop_signal.clone());
     c.stop_timeout = c.stop_timeout.or(img.stop_timeout);
-    c.healthcheck = c.healthcheck.or_else(|| img.healthcheck.clone());
+    c.healthcheck = merge_healthcheck(c.healthcheck.take(), img.healthcheck.as_ref());
     c.shell = c.shell.or_else(|| img.shell.clone());
     c.on_build = c.on_build.or_else(|| img.on_build.clone());
     c
+}
+
+/// dockerd's merge of `--health-*` over the image's `HEALTHCHECK`: what the container leaves unset
+/// (no test, a zero interval, …) comes from the image, so `--health-interval 1s` alone changes
+/// only the interval of the image's check.
+fn merge_healthcheck(mine: Option<berth_api::config::HealthConfig>, image: Option<&berth_api::config::HealthConfig>) -> Option<berth_api::config::HealthConfig> {
+    let (Some(mut mine), Some(image)) = (mine.clone(), image) else { return mine.or_else(|| image.cloned()) };
+    if mine.test.as_ref().is_none_or(|t| t.is_empty()) {
+        mine.test = image.test.clone();
+    }
+    for (field, base) in [
+        (&mut mine.interval, image.interval),
+        (&mut mine.timeout, image.timeout),
+        (&mut mine.start_period, image.start_period),
+        (&mut mine.start_interval, image.start_interval),
+        (&mut mine.retries, image.retries),
+    ] {
+        if field.unwrap_or(0) == 0 {
+            *field = base;
+        }
+    }
+    Some(mine)
 }
 
 impl ContainerService {
@@ -476,5 +498,17 @@ mod tests {
         let c = merge(&img, ContainerConfig { entrypoint: Some(vec!["".into()]), cmd: Some(vec!["ls".into()]), ..Default::default() });
         assert!(c.entrypoint.is_none());
         assert_eq!(c.cmd.unwrap(), vec!["ls"]);
+    }
+
+    #[test]
+    fn health_flags_merge_over_the_images_check() {
+        use berth_api::config::HealthConfig;
+        let image = HealthConfig { test: Some(vec!["CMD-SHELL".into(), "true".into()]), interval: Some(30), retries: Some(3), ..Default::default() };
+        let merged = merge_healthcheck(Some(HealthConfig { interval: Some(1), ..Default::default() }), Some(&image)).unwrap();
+        assert_eq!((merged.test, merged.interval, merged.retries), (image.test.clone(), Some(1), Some(3)));
+        let none = HealthConfig { test: Some(vec!["NONE".into()]), ..Default::default() };
+        assert_eq!(merge_healthcheck(Some(none.clone()), Some(&image)).unwrap().test, none.test);
+        assert_eq!(merge_healthcheck(None, Some(&image)), Some(image.clone()));
+        assert_eq!(merge_healthcheck(Some(none.clone()), None), Some(none));
     }
 }

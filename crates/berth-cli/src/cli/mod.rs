@@ -1,0 +1,212 @@
+//! The command line, as clap types. Verbs and flags follow the docker CLI; one module per group of
+//! verbs. [`command`] is the one definition the parser, `--help`, completions and man pages share.
+
+mod containers;
+mod help;
+mod images;
+mod network;
+pub mod parse_error;
+mod run;
+mod servers;
+mod system;
+mod volume;
+
+pub use containers::*;
+pub use images::*;
+pub use network::*;
+pub use run::*;
+pub use servers::*;
+pub use system::*;
+pub use volume::*;
+
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+
+/// The command line: [`Cli`]'s definition with the root help grouped as docker's. The parser,
+/// completions and man pages all come from it.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    let cmd = Cli::command();
+    let template = help::template(&cmd);
+    cmd.help_template(template)
+}
+
+/// Berth: a container engine that speaks Docker's API.
+#[derive(Parser, Debug)]
+#[command(name = "berth", version, about = "A container engine that speaks Docker's API", disable_help_subcommand = true, arg_required_else_help = true)]
+pub struct Cli {
+    /// Daemon socket to connect to (unix:///path or tcp://host:port); also BERTH_HOST.
+    #[arg(short = 'H', long = "host", env = "BERTH_HOST", hide_env = true, value_name = "HOST")]
+    pub host: Option<String>,
+    /// Log level for client-side logging.
+    #[arg(long = "log-level", default_value = "warn", value_name = "LEVEL")]
+    pub log_level: String,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every verb.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Run the daemon.
+    Daemon(DaemonArgs),
+    /// Run the OCI registry server.
+    Registry(RegistryArgs),
+    /// Show client and server versions.
+    Version(FormatOnly),
+    /// Show system-wide information.
+    Info(FormatOnly),
+    /// Manage Berth.
+    #[command(subcommand, arg_required_else_help = true)]
+    System(SystemCmd),
+    /// Stream real-time events from the daemon.
+    Events(EventsArgs),
+    /// Manage images.
+    #[command(subcommand, arg_required_else_help = true)]
+    Image(ImageCmd),
+    /// List images.
+    Images(ImagesArgs),
+    /// Import a root filesystem tarball as an image.
+    Import(ImportArgs),
+    /// Save images to a tar archive (streamed to stdout by default).
+    Save(SaveArgs),
+    /// Load images from a tar archive.
+    Load(LoadArgs),
+    /// Show the history of an image.
+    History(HistoryArgs),
+    /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
+    Tag(TagArgs),
+    /// Remove one or more images.
+    Rmi(RmiArgs),
+    /// Return low-level information on objects.
+    Inspect(InspectArgs),
+    /// Create and run a new container from an image.
+    #[command(override_usage = "berth run [OPTIONS] IMAGE [COMMAND] [ARG...]", disable_help_flag = true)]
+    Run(RunArgs),
+    /// Create a new container.
+    #[command(override_usage = "berth create [OPTIONS] IMAGE [COMMAND] [ARG...]", disable_help_flag = true)]
+    Create(RunArgs),
+    /// Start one or more stopped containers.
+    Start(StartArgs),
+    /// Stop one or more running containers.
+    Stop(StopArgs),
+    /// Restart one or more containers.
+    Restart(StopArgs),
+    /// Kill one or more running containers.
+    Kill(KillArgs),
+    /// Remove one or more containers.
+    Rm(RmArgs),
+    /// List containers.
+    Ps(PsArgs),
+    /// Fetch the logs of a container.
+    Logs(LogsArgs),
+    /// Block until one or more containers stop, then print their exit codes.
+    Wait(NamesArgs),
+    /// Manage containers.
+    #[command(subcommand, arg_required_else_help = true)]
+    Container(ContainerCmd),
+    /// Execute a command in a running container.
+    #[command(override_usage = "berth exec [OPTIONS] CONTAINER COMMAND [ARG...]")]
+    Exec(ExecArgs),
+    /// Create a new image from a container's changes.
+    Commit {
+        /// Commit message.
+        #[arg(short = 'm', long)]
+        message: Option<String>,
+        /// Author.
+        #[arg(short = 'a', long)]
+        author: Option<String>,
+        /// Apply Dockerfile instructions to the image.
+        #[arg(short = 'c', long = "change")]
+        change: Vec<String>,
+        /// Container.
+        container: String,
+        /// Repository and tag.
+        reference: Option<String>,
+    },
+    /// Update the resources or restart policy of containers.
+    Update(UpdateArgs),
+    /// Export a container's filesystem as a tar archive.
+    Export {
+        /// Write to a file instead of stdout.
+        #[arg(short = 'o', long)]
+        output: Option<PathBuf>,
+        /// Container.
+        container: String,
+    },
+    /// Inspect changes to files or directories on a container's filesystem.
+    Diff {
+        /// Container.
+        container: String,
+    },
+    /// Attach local standard input, output, and error streams to a running container.
+    Attach {
+        /// Do not attach STDIN.
+        #[arg(long = "no-stdin")]
+        no_stdin: bool,
+        /// Container.
+        container: String,
+    },
+    /// Download an image from a registry.
+    Pull(PullArgs),
+    /// Upload an image to a registry.
+    Push(PullArgs),
+    /// Log in to a registry.
+    Login(LoginArgs),
+    /// Log out from a registry.
+    Logout {
+        /// Registry (default: docker.io).
+        server: Option<String>,
+    },
+    /// Pause all processes within one or more containers.
+    Pause(NamesArgs),
+    /// Unpause all processes within one or more containers.
+    Unpause(NamesArgs),
+    /// Rename a container.
+    Rename {
+        /// Container.
+        container: String,
+        /// New name.
+        new_name: String,
+    },
+    /// Display the running processes of a container.
+    Top {
+        /// Container.
+        container: String,
+    },
+    /// Display a live stream of container resource usage statistics.
+    Stats(StatsArgs),
+    /// Build an image from a Dockerfile.
+    Build(BuildArgs),
+    /// Manage the build cache.
+    #[command(subcommand, arg_required_else_help = true)]
+    Builder(BuilderCmd),
+    /// Manage volumes.
+    #[command(subcommand, arg_required_else_help = true)]
+    Volume(VolumeCmd),
+    /// Copy files/folders between a container and the local filesystem.
+    Cp(CpArgs),
+    /// Manage networks.
+    #[command(subcommand, arg_required_else_help = true)]
+    Network(NetworkCmd),
+    /// List port mappings or a specific mapping for the container.
+    Port {
+        /// Container.
+        container: String,
+        /// PRIVATE_PORT[/PROTO].
+        private: Option<String>,
+    },
+    /// Print the shell completion script for bash, zsh or fish.
+    Completion(CompletionArgs),
+    /// Write man pages generated from this command line.
+    Man(ManArgs),
+    /// Internal: the per-container shim started by the daemon.
+    #[command(hide = true)]
+    Shim(ShimArgs),
+}
+
+/// `[first, rest...]` → `(first, rest)`: the image or container of `run`/`exec`, then its command.
+pub(crate) fn split_first(words: Vec<String>) -> (String, Vec<String>) {
+    let mut words = words.into_iter();
+    (words.next().unwrap_or_default(), words.collect())
+}

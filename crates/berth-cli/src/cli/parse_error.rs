@@ -1,0 +1,176 @@
+//! Command-line mistakes reported as the docker CLI reports them: one `berth: …` line naming the
+//! flag or argument, a pointer to the command's `--help`, and docker's exit statuses (125 for a bad
+//! flag, 1 for a missing or unknown command or argument, 0 for help and version).
+
+use clap::error::{ContextKind, ContextValue, ErrorKind};
+
+/// What to print for a failed parse, where, and the exit status.
+pub struct Report {
+    /// The text, ending in a newline.
+    pub text: String,
+    /// Whether it goes to stdout (help, version) rather than stderr.
+    pub stdout: bool,
+    /// The exit status.
+    pub code: u8,
+}
+
+/// The `run`/`create` flags of docker's CLI that Berth's daemon cannot honour, with the reason;
+/// they are refused by name rather than reported as unknown (docs/CLI.md lists them).
+pub const UNSUPPORTED_RUN_FLAGS: &[(&str, &str)] = &[
+    ("--annotation", "OCI annotations are not passed to the runtime"),
+    ("--blkio-weight", "block IO weights are not set by the runtime"),
+    ("--blkio-weight-device", "block IO weights are not set by the runtime"),
+    ("--cgroup-parent", "each container gets its own cgroup, /berth-<id>"),
+    ("--cgroupns", "containers always get a private cgroup namespace"),
+    ("--cpu-count", "a Windows-only option"),
+    ("--cpu-percent", "a Windows-only option"),
+    ("--cpu-rt-period", "real-time CPU scheduling is not set by the runtime"),
+    ("--cpu-rt-runtime", "real-time CPU scheduling is not set by the runtime"),
+    ("--device", "host devices are not passed into containers"),
+    ("--device-cgroup-rule", "the device cgroup holds Docker's default rules only"),
+    ("--device-read-bps", "block IO throttling is not set by the runtime"),
+    ("--device-read-iops", "block IO throttling is not set by the runtime"),
+    ("--device-write-bps", "block IO throttling is not set by the runtime"),
+    ("--device-write-iops", "block IO throttling is not set by the runtime"),
+    ("--gpus", "GPUs are not passed into containers"),
+    ("--health-start-interval", "health checks run at --health-interval from the start"),
+    ("--io-maxbandwidth", "a Windows-only option"),
+    ("--io-maxiops", "a Windows-only option"),
+    ("--ip6", "networks are IPv4 only"),
+    ("--isolation", "a Windows-only option"),
+    ("--kernel-memory", "kernel memory limits are deprecated and not set"),
+    ("--link-local-ip", "networks have no link-local addresses"),
+    ("--memory-swappiness", "swappiness is not set by the runtime"),
+    ("--oom-score-adj", "the OOM score of containers is not adjusted"),
+    ("--runtime", "there is one runtime, built in (youki's libcontainer)"),
+    ("--storage-opt", "the overlay snapshotter takes no per-container options"),
+    ("--use-api-socket", "the daemon socket is not mounted into containers"),
+    ("--userns", "user namespace remapping is not supported"),
+    ("--volume-driver", "only the built-in local volume driver exists"),
+];
+
+/// The report for clap's error `e`, for the command line `argv` (program name first).
+pub fn report(e: &clap::Error, argv: &[String]) -> Report {
+    let path = command_path(argv);
+    let see = format!("See '{path} --help'.\n");
+    let fail = |text: String, code: u8| Report { text: format!("berth: {text}\n{see}"), stdout: false, code };
+    match e.kind() {
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand | ErrorKind::MissingSubcommand => {
+            Report { text: e.render().to_string(), stdout: true, code: 0 }
+        }
+        ErrorKind::UnknownArgument => {
+            let arg = context(e, ContextKind::InvalidArg);
+            if arg.starts_with('-') {
+                let flag = arg.split_once('=').map_or(arg.as_str(), |(f, _)| f);
+                let is_run = path.ends_with(" run") || path.ends_with(" create");
+                match UNSUPPORTED_RUN_FLAGS.iter().find(|(f, _)| *f == flag).filter(|_| is_run) {
+                    Some((f, why)) => fail(format!("{f} is not supported: {why}"), 125),
+                    None => fail(format!("unknown flag: {flag}"), 125),
+                }
+            } else {
+                fail(format!("'{path}' does not take the argument \"{arg}\""), 1)
+            }
+        }
+        ErrorKind::InvalidSubcommand => fail(format!("unknown command: {path} {}", context(e, ContextKind::InvalidSubcommand)), 1),
+        ErrorKind::MissingRequiredArgument => fail(format!("'{path}' requires {}", context(e, ContextKind::InvalidArg)), 1),
+        _ => {
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or_default();
+            fail(first.trim_start_matches("error: ").to_string(), 125)
+        }
+    }
+}
+
+/// A context value of `e` as text (a list joined with spaces).
+fn context(e: &clap::Error, kind: ContextKind) -> String {
+    match e.get(kind) {
+        Some(ContextValue::String(s)) => s.clone(),
+        Some(ContextValue::Strings(v)) => v.join(" "),
+        Some(other) => other.to_string(),
+        None => String::new(),
+    }
+}
+
+/// `berth network create` for `berth -H x network create --driver bridge n`: the program name and
+/// the subcommands named on the command line, as far as they are known.
+fn command_path(argv: &[String]) -> String {
+    let root = super::command();
+    let mut cmd = &root;
+    let mut path = vec!["berth".to_string()];
+    let mut words = argv.iter().skip(1);
+    while let Some(w) = words.next() {
+        if w == "--" {
+            break;
+        }
+        if w.starts_with('-') {
+            // The global options that take a separate value.
+            if path.len() == 1 && ["-H", "--host", "--log-level"].contains(&w.as_str()) {
+                words.next();
+            }
+            continue;
+        }
+        match cmd.find_subcommand(w) {
+            Some(sub) => {
+                path.push(sub.get_name().to_string());
+                cmd = sub;
+            }
+            None => break,
+        }
+    }
+    path.join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Report {
+        let argv: Vec<String> = args.iter().map(|s| s.to_string()).collect();
+        let e = super::super::command().try_get_matches_from(&argv).expect_err("must fail");
+        report(&e, &argv)
+    }
+
+    #[test]
+    fn unknown_flag_before_the_image_is_named() {
+        let r = parse(&["berth", "run", "--bogus", "busybox"]);
+        assert_eq!((r.code, r.stdout), (125, false));
+        assert_eq!(r.text, "berth: unknown flag: --bogus\nSee 'berth run --help'.\n");
+        let r = parse(&["berth", "-H", "unix:///x", "container", "create", "--bogus=1", "busybox"]);
+        assert_eq!(r.text, "berth: unknown flag: --bogus\nSee 'berth container create --help'.\n");
+    }
+
+    #[test]
+    fn unsupported_docker_flags_say_why() {
+        let r = parse(&["berth", "run", "--device", "/dev/fuse", "busybox"]);
+        assert_eq!(r.code, 125);
+        assert!(r.text.starts_with("berth: --device is not supported: "), "{}", r.text);
+        let r = parse(&["berth", "ps", "--device"]);
+        assert!(r.text.starts_with("berth: unknown flag: --device"), "{}", r.text);
+    }
+
+    #[test]
+    fn refused_flags_are_not_flags_of_run() {
+        let cmd = super::super::command();
+        let run = cmd.find_subcommand("run").unwrap();
+        for (flag, _) in UNSUPPORTED_RUN_FLAGS {
+            assert!(run.get_arguments().all(|a| a.get_long() != flag.strip_prefix("--")), "{flag} is both accepted and refused");
+        }
+    }
+
+    #[test]
+    fn missing_arguments_and_unknown_commands_exit_1() {
+        let r = parse(&["berth", "rename", "a"]);
+        assert_eq!(r.code, 1);
+        assert!(r.text.starts_with("berth: 'berth rename' requires <NEW_NAME>"), "{}", r.text);
+        let r = parse(&["berth", "frobnicate"]);
+        assert_eq!(r.code, 1);
+        assert!(r.text.starts_with("berth: unknown command: berth frobnicate"), "{}", r.text);
+    }
+
+    #[test]
+    fn help_goes_to_stdout_with_status_0() {
+        let r = parse(&["berth", "network"]);
+        assert_eq!((r.code, r.stdout), (0, true));
+        assert!(r.text.contains("connect"), "{}", r.text);
+    }
+}

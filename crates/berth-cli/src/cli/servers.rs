@@ -1,0 +1,129 @@
+//! The servers in the same executable: `berth daemon`, `berth registry`, and the internal shim.
+
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+#[allow(unused_imports)]
+use super::*;
+
+/// `berth daemon`.
+#[derive(Args, Debug)]
+pub struct DaemonArgs {
+    /// Root of persistent state.
+    #[arg(long = "data-root", default_value = "/var/lib/berth")]
+    pub data_root: PathBuf,
+    /// Address(es) to serve the API on: unix:///path or tcp://127.0.0.1:PORT.
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
+    pub hosts: Vec<String>,
+    /// Log level: error, warn, info, debug, trace.
+    #[arg(long = "log-level", default_value = "info")]
+    pub log_level: String,
+    /// Format of the log on stderr (text is plain unless stderr is a terminal).
+    #[arg(long = "log-format", value_enum, default_value = "text")]
+    pub log_format: LogFormat,
+    /// Registry reachable over plain HTTP (HOST:PORT); repeatable. Loopback registries always are.
+    #[arg(long = "insecure-registry")]
+    pub insecure_registry: Vec<String>,
+    /// Mirror for docker.io (URL); repeatable.
+    #[arg(long = "registry-mirror")]
+    pub registry_mirror: Vec<String>,
+    /// Per-registry CAs and client certificates, in Docker's certs.d layout (HOST:PORT/ca.crt, client.cert, client.key).
+    #[arg(long = "certs-dir", default_value = "/etc/berth/certs.d")]
+    pub certs_dir: PathBuf,
+    /// Interface of the default bridge network.
+    #[arg(long = "bridge", short = 'b', default_value = "berth0")]
+    pub bridge: String,
+    /// Address and prefix of the default bridge (its containers' gateway).
+    #[arg(long = "bip", default_value = "10.88.0.1/16")]
+    pub bip: String,
+    /// Pool user-defined networks get subnets from: base=CIDR,size=PREFIXLEN (repeatable).
+    #[arg(long = "default-address-pool")]
+    pub default_address_pool: Vec<String>,
+    /// MTU of the default bridge network.
+    #[arg(long = "mtu")]
+    pub mtu: Option<u32>,
+    /// Path to the static init `--init` runs (default: docker-init or tini-static where installed).
+    #[arg(long = "init-path")]
+    pub init_path: Option<PathBuf>,
+}
+
+/// `--log-format` of the daemon, as dockerd's.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    /// `2026-01-01T00:00:00Z  INFO target: message key=value`.
+    Text,
+    /// One JSON object per line (`timestamp`, `level`, `target`, `message`, fields).
+    Json,
+}
+
+/// `berth registry`.
+#[derive(Args, Debug)]
+#[command(args_conflicts_with_subcommands = true)]
+pub struct RegistryArgs {
+    /// Config file (YAML, a subset of distribution's config.yml); the flags below override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on [default: 127.0.0.1:5000].
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Root of the registry's storage [default: /var/lib/berth-registry].
+    #[arg(long)]
+    pub root: Option<PathBuf>,
+    /// TLS certificate (PEM); requires --tls-key.
+    #[arg(long = "tls-cert", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+    /// TLS private key (PEM); requires --tls-cert.
+    #[arg(long = "tls-key", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+    /// Authentication: none, htpasswd:FILE, or token:FILE[,realm=URL][,service=NAME][,ttl=SECS] [default: none].
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// Repository pattern anyone may pull without credentials (repeatable, e.g. public/*; replaces the file's list).
+    #[arg(long = "anonymous-pull")]
+    pub anonymous_pull: Vec<String>,
+    /// Refuse every write.
+    #[arg(long = "read-only")]
+    pub read_only: bool,
+    /// Seconds between online garbage-collection sweeps (0 disables them) [default: 3600].
+    #[arg(long = "gc-interval")]
+    pub gc_interval: Option<u64>,
+    /// Log level [default: info].
+    #[arg(long = "log-level")]
+    pub log_level: Option<String>,
+    /// Maintenance commands.
+    #[command(subcommand)]
+    pub command: Option<RegistryCmd>,
+}
+
+/// `berth registry gc`.
+#[derive(Subcommand, Debug)]
+pub enum RegistryCmd {
+    /// Remove blobs no manifest references (safe while the registry serves).
+    Gc {
+        /// Root of the registry's storage.
+        #[arg(long, default_value = "/var/lib/berth-registry")]
+        root: PathBuf,
+        /// Only report what would be removed.
+        #[arg(long = "dry-run")]
+        dry_run: bool,
+        /// Keep blobs written in the last SECONDS (protects pushes in flight).
+        #[arg(long, default_value_t = 3600)]
+        grace: u64,
+    },
+}
+
+/// `berth shim` (internal).
+#[derive(Args, Debug)]
+pub struct ShimArgs {
+    /// Container id.
+    #[arg(long)]
+    pub id: String,
+    /// Container directory.
+    #[arg(long)]
+    pub dir: PathBuf,
+    /// Runtime state root.
+    #[arg(long = "state-root")]
+    pub state_root: PathBuf,
+    /// Run an exec (described in DIR/exec.json) in the running container instead.
+    #[arg(long = "exec-dir")]
+    pub exec_dir: Option<PathBuf>,
+}
