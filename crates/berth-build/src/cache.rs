@@ -141,7 +141,7 @@ pub fn prune_cache(cache_dir: &Path) -> Result<PruneReport, BuildError> {
     atomic_write_json(&cache.path, &cache.index).map_err(BuildError::io("write", &cache.path))?;
     let mounts = cache_dir.join("mounts");
     let mount_bytes = du(&mounts);
-    match std::fs::remove_dir_all(&mounts) {
+    match berth_types::teardown::remove_tree(&mounts) {
         Ok(()) => {}
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
         Err(e) => return Err(BuildError::io("remove", &mounts)(e)),

@@ -84,7 +84,7 @@ impl ContentStore {
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
         let ingest = store.ingest_dir();
         if ingest.exists() {
-            fs::remove_dir_all(&ingest).map_err(io_err("clean", &ingest))?;
+            berth_types::teardown::remove_tree(&ingest).map_err(io_err("clean", &ingest))?;
         }
         fs::create_dir_all(&ingest).map_err(io_err("create", &ingest))?;
         Ok(store)

@@ -92,6 +92,7 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     let services = Arc::new(service::Services::open(root, &config.registries, config.network.clone(), config.init_path.clone())?);
     services.networks.start().await.map_err(|e| DaemonError::Network(e.to_string()))?;
     services.containers.restore_networking().await;
+    services.networks.sweep_namespaces(&services.containers.running_ids());
     services.networks.reconcile(&services.containers.held_addresses());
     services.containers.apply_restart_policies();
     let mut listeners = Vec::new();

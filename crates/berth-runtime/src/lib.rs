@@ -11,6 +11,7 @@ pub mod config;
 pub mod filter;
 pub mod container;
 pub mod mount;
+pub mod private_mounts;
 pub mod seccomp;
 pub mod spec;
 pub mod user;

@@ -9,6 +9,7 @@ pub mod error;
 pub mod id;
 pub mod persist;
 pub mod reference;
+pub mod teardown;
 
 pub use digest::{Digest, DigestError, Sha256Writer};
 pub use error::ErrorKind;

@@ -32,7 +32,11 @@ pub fn replace_file(path: &Path, contents: &[u8]) -> io::Result<()> {
 /// file before and its directory after the rename.
 fn write_and_rename(path: &Path, contents: &[u8], durable: bool) -> io::Result<()> {
     let dir = path.parent().unwrap_or_else(|| Path::new("."));
-    fs::create_dir_all(dir)?;
+    if durable {
+        create_dir_all_synced(dir)?;
+    } else {
+        fs::create_dir_all(dir)?;
+    }
     let mut tmp = tempfile_in(dir, path)?;
     let result = (|| {
         tmp.1.write_all(contents)?;
@@ -55,6 +59,32 @@ fn write_and_rename(path: &Path, contents: &[u8], durable: bool) -> io::Result<(
 pub fn replace_file_json<T: serde::Serialize>(path: &Path, value: &T) -> io::Result<()> {
     let bytes = serde_json::to_vec_pretty(value).map_err(io::Error::other)?;
     replace_file(path, &bytes)
+}
+
+/// Creates `dir` and its missing parents durably: each directory made is fsynced into its parent,
+/// so a rename into `dir` that is itself fsynced cannot vanish with a directory entry a host crash
+/// lost (`create_dir_all` alone leaves the new entries in the page cache).
+pub fn create_dir_all_synced(dir: &Path) -> io::Result<()> {
+    let mut missing = Vec::new();
+    let mut cur = dir;
+    while !cur.exists() {
+        missing.push(cur);
+        match cur.parent() {
+            Some(p) if !p.as_os_str().is_empty() => cur = p,
+            _ => break,
+        }
+    }
+    for d in missing.into_iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+        if let Some(parent) = d.parent().filter(|p| !p.as_os_str().is_empty()) {
+            sync_dir(parent)?;
+        }
+    }
+    Ok(())
 }
 
 /// Fsyncs a directory so a rename inside it is durable.
@@ -89,5 +119,14 @@ mod tests {
         assert_eq!(fs::read(&p).unwrap(), b"second");
         let names: Vec<_> = fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names.len(), 1, "temp files left: {names:?}");
+    }
+
+    #[test]
+    fn create_dir_all_synced_makes_every_missing_parent() {
+        let dir = tempfile::tempdir().unwrap();
+        let deep = dir.path().join("a/b/c");
+        create_dir_all_synced(&deep).unwrap();
+        assert!(deep.is_dir());
+        create_dir_all_synced(&deep).unwrap();
     }
 }

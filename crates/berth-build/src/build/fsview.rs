@@ -62,7 +62,7 @@ struct RemovedDir(PathBuf);
 
 impl Drop for RemovedDir {
     fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
+        let _ = berth_types::teardown::remove_tree(&self.0);
     }
 }
 

@@ -91,7 +91,7 @@ impl StepRunner for ShimRunner {
         let dir = self.root.join("builds").join(&id);
         std::fs::create_dir_all(&dir).map_err(runner_err)?;
         let result = self.run_in(&id, &dir, step, output);
-        let _ = std::fs::remove_dir_all(&dir);
+        let _ = berth_types::teardown::remove_tree(&dir);
         result
     }
 }
@@ -254,7 +254,7 @@ impl BuildService {
         let scratch = self.root.join("tmp").join(format!("build-{}", &berth_types::random_id()[..16]));
         std::fs::create_dir_all(&scratch).map_err(|e| ServiceError::Internal(format!("creating build context dir: {e}")))?;
         let result = self.build_in(&scratch, context, params, events);
-        let _ = std::fs::remove_dir_all(&scratch);
+        let _ = berth_types::teardown::remove_tree(&scratch);
         result
     }
 

@@ -6,6 +6,7 @@ pub mod containers;
 pub mod distribution;
 pub mod images;
 pub mod networks;
+pub mod recovery;
 pub mod system;
 pub mod volumes;
 
@@ -42,8 +43,10 @@ impl Services {
         network: networks::NetworkOptions,
         init_path: Option<std::path::PathBuf>,
     ) -> Result<Services, DaemonError> {
+        // Before anything touches the data root: what a dead daemon left running or mounted.
+        let shims = recovery::shims(root);
+        recovery::clean_scratch(root, &shims);
         let tmp = root.join("tmp");
-        let _ = std::fs::remove_dir_all(&tmp);
         std::fs::create_dir_all(&tmp).map_err(|source| DaemonError::Io { op: "create", path: tmp.clone(), source })?;
         let content = berth_content::ContentStore::open(root.join("content"))?;
         let store = Arc::new(berth_image::ImageStore::open(root.join("image"), content)?);
@@ -52,7 +55,7 @@ impl Services {
             .map_err(|e| DaemonError::Io { op: "open volumes in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let networks = networks::NetworkService::open(root, network, events.clone())
             .map_err(|e| DaemonError::Io { op: "open networks in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path)
+        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path, &shims)
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let build = build::BuildService::new(root, store.clone(), containers.clone(), events.clone());
         let distribution = Arc::new(

@@ -63,7 +63,7 @@ impl VolumeService {
                 }
                 // A create interrupted before its record landed: nothing refers to it.
                 None if !meta.exists() => {
-                    let _ = std::fs::remove_dir_all(entry.path());
+                    let _ = berth_types::teardown::remove_tree(entry.path());
                 }
                 _ => tracing::warn!(path = %meta.display(), "skipping unreadable volume record"),
             }
@@ -125,7 +125,7 @@ impl VolumeService {
         let made = std::fs::create_dir_all(&data)
             .and_then(|()| berth_types::persist::atomic_write_json(&self.dir.join(&name).join("volume.json"), &rec));
         if let Err(e) = made {
-            let _ = std::fs::remove_dir_all(self.dir.join(&name));
+            let _ = berth_types::teardown::remove_tree(self.dir.join(&name));
             return Err(ServiceError::Internal(format!("create {name}: {e}")));
         }
         let v = self.view(&rec);
@@ -179,7 +179,7 @@ impl VolumeService {
         std::fs::remove_file(self.dir.join(name).join("volume.json")).map_err(|e| ServiceError::Internal(format!("remove {name}: {e}")))?;
         vols.remove(name);
         drop(vols);
-        if let Err(e) = std::fs::remove_dir_all(self.dir.join(name)) {
+        if let Err(e) = berth_types::teardown::remove_tree(self.dir.join(name)) {
             tracing::warn!(volume = name, error = %e, "removing the volume's data failed");
         }
         self.active.lock().unwrap_or_else(|p| p.into_inner()).remove(name);

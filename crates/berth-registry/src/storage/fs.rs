@@ -113,7 +113,9 @@ impl StorageDriver for FsDriver {
         blocking("rename", from, move || {
             std::fs::File::open(&src)?.sync_all()?;
             let dir = dst.parent().map(PathBuf::from).unwrap_or_default();
-            std::fs::create_dir_all(&dir)?;
+            // New parents (a repository's first tag, a blob's first link) must survive a host crash
+            // as much as the rename into them.
+            berth_types::persist::create_dir_all_synced(&dir)?;
             std::fs::rename(&src, &dst)?;
             berth_types::persist::sync_dir(&dir)
         })
@@ -125,7 +127,7 @@ impl StorageDriver for FsDriver {
         blocking("delete", path, move || {
             let m = std::fs::symlink_metadata(&p)?;
             if m.is_dir() {
-                std::fs::remove_dir_all(&p)
+                berth_types::teardown::remove_tree(&p)
             } else {
                 std::fs::remove_file(&p)
             }

@@ -297,11 +297,16 @@ pub(crate) fn create_node<R: Read>(
             let fd = rustix::fs::openat(parent, name, flags, Mode::from_raw_mode(0o600))
                 .map_err(|e| op_error("create", path)(e.into()))?;
             let mut file = File::from(fd);
-            bytes = io::copy(entry, &mut file).map_err(|source| ApplyError::Read { source })?;
-            let fd = OwnedFd::from(file);
-            set_attrs_fd(&fd, attrs, path)?;
-            rustix::fs::futimens(&fd, &times(attrs.mtime))
-                .map_err(|e| op_error("set times of", path)(e.into()))?;
+            let written = io::copy(entry, &mut file).map_err(|source| ApplyError::Read { source }).and_then(|n| {
+                let fd = OwnedFd::from(file);
+                set_attrs_fd(&fd, attrs, path)?;
+                rustix::fs::futimens(&fd, &times(attrs.mtime)).map_err(|e| op_error("set times of", path)(e.into()))?;
+                Ok(n)
+            });
+            // A file cut short (a full disk, a broken stream) does not stay behind looking whole.
+            bytes = written.inspect_err(|_| {
+                let _ = rustix::fs::unlinkat(parent, name, rustix::fs::AtFlags::empty());
+            })?;
         }
         tar::EntryType::Directory => {
             if existing != Existing::KeptDir {

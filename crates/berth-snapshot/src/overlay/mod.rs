@@ -239,7 +239,7 @@ impl OverlaySnapshotter {
         next.next_id += 1;
         next.snapshots.insert(key.to_string(), rec);
         if let Err(e) = next.store(&self.metadata_path()) {
-            let _ = fs::remove_dir_all(&dir);
+            let _ = berth_types::teardown::remove_tree(&dir);
             return Err(e);
         }
         *md = next;
@@ -270,7 +270,7 @@ impl OverlaySnapshotter {
                 .map_err(SnapshotError::io("sync", dir))
         })();
         if result.is_err() {
-            let _ = fs::remove_dir_all(&stage);
+            let _ = berth_types::teardown::remove_tree(&stage);
         }
         result
     }
@@ -349,7 +349,7 @@ impl Snapshotter for OverlaySnapshotter {
         // not be deleted is an unreferenced leftover that the next open() removes.
         match doomed {
             Ok(path) => {
-                if let Err(error) = fs::remove_dir_all(&path) {
+                if let Err(error) = berth_types::teardown::remove_tree(&path) {
                     tracing::warn!(path = %path.display(), %error, "snapshot directory left for cleanup at next open");
                 }
             }
@@ -422,7 +422,7 @@ fn validate_key(key: &str) -> Result<(), SnapshotError> {
 
 fn remove_any(path: &Path) -> Result<(), SnapshotError> {
     let result = match fs::symlink_metadata(path) {
-        Ok(m) if m.is_dir() => fs::remove_dir_all(path),
+        Ok(m) if m.is_dir() => berth_types::teardown::remove_tree(path),
         Ok(_) => fs::remove_file(path),
         Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
         Err(e) => Err(e),

@@ -5,7 +5,6 @@
 use super::record::{ContainerRecord, Status};
 use super::{ContainerService, Handle, ServiceError};
 use berth_snapshot::copy::{self, CopyError, PathStat};
-use std::os::fd::AsRawFd;
 use std::path::Path;
 
 fn map(rec: &ContainerRecord, e: CopyError) -> ServiceError {
@@ -29,7 +28,7 @@ fn e_path(e: &CopyError) -> String {
 impl ContainerService {
     /// Runs `f` on the container's filesystem as its processes see it: `/proc/PID/root` while it
     /// runs; otherwise its snapshot mounted with its volumes and binds mounted over it, for the
-    /// occasion, in a private temporary directory. Blocking.
+    /// occasion, in a private mount namespace (nothing of it outlives the call, even a crash). Blocking.
     fn with_container_view<T>(&self, rec: &ContainerRecord, writable: bool, f: impl FnOnce(&Path) -> T) -> Result<T, ServiceError> {
         if matches!(rec.state.status, Status::Running | Status::Paused) && rec.state.pid > 0 {
             let root = format!("/proc/{}/root", rec.state.pid);
@@ -37,29 +36,8 @@ impl ContainerService {
                 return Ok(f(Path::new(&root)));
             }
         }
-        self.with_rootfs(rec, writable, |rootfs| {
-            let mut mounted = vec![];
-            for m in rec.mounts.iter().filter(|m| m.point.kind != "tmpfs") {
-                let made = berth_runtime::mount::sys::mkdir_all_in_root(rootfs, &m.point.destination)
-                    .and_then(|()| berth_runtime::mount::sys::open_in_root(rootfs, &m.point.destination));
-                let Ok(dir) = made else { continue };
-                let target = format!("/proc/self/fd/{}", dir.as_raw_fd());
-                let mut flags = nix::mount::MsFlags::MS_BIND | nix::mount::MsFlags::MS_REC;
-                if nix::mount::mount(Some(m.point.source.as_str()), target.as_str(), None::<&str>, flags, None::<&str>).is_err() {
-                    continue;
-                }
-                if !m.point.rw || !writable {
-                    flags |= nix::mount::MsFlags::MS_REMOUNT | nix::mount::MsFlags::MS_RDONLY;
-                    let _ = nix::mount::mount(None::<&str>, target.as_str(), None::<&str>, flags, None::<&str>);
-                }
-                mounted.push(dir);
-            }
-            let out = f(rootfs);
-            // Unmounting the root (lazily) takes these with it; the descriptors only kept the targets.
-            drop(mounted);
-            let _ = nix::mount::umount2(rootfs, nix::mount::MntFlags::MNT_DETACH);
-            out
-        })
+        let binds = rec.mounts.iter().filter(|m| m.point.kind != "tmpfs").map(|m| (m.point.source.clone(), m.point.destination.clone(), m.point.rw)).collect();
+        self.with_private_view(rec, writable, binds, f)
     }
 
     /// `HEAD /containers/{id}/archive`: the stat of `path`.

@@ -52,9 +52,9 @@ impl ContainerService {
         let stubs = runtime_stubs(&upper, &self.lowers(h));
         let tmp = self.root.join("tmp").join(format!("commit-{}.tar", &berth_types::random_id()[..12]));
         let result = (|| -> Result<Digest, ServiceError> {
-            let f = std::fs::File::create(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?;
-            berth_snapshot::write_diff_except(&upper, std::io::BufWriter::new(f), &|p| stubs.iter().any(|s| s == p)).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?;
-            let reader = std::io::BufReader::new(std::fs::File::open(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {e}")))?);
+            let f = std::fs::File::create(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?;
+            berth_snapshot::write_diff_except(&upper, std::io::BufWriter::new(f), &|p| stubs.iter().any(|s| s == p)).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?;
+            let reader = std::io::BufReader::new(std::fs::File::open(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?);
             let layer = berth_image::layer::ingest_layer(self.images.content(), reader)?;
             let mut container = rec.config.clone();
             container.image = None;
@@ -161,31 +161,89 @@ impl ContainerService {
     /// Runs `f` on the container's root filesystem as the host sees it: the running container's
     /// mounted root, or its snapshot mounted for the occasion (read-only unless `writable`). Blocking.
     pub(super) fn with_rootfs<T>(&self, rec: &ContainerRecord, writable: bool, f: impl FnOnce(&std::path::Path) -> T) -> Result<T, ServiceError> {
-        let dir = self.dir(&rec.id);
-        let rootfs = dir.join("rootfs");
+        let rootfs = self.dir(&rec.id).join("rootfs");
         if berth_runtime::mount::is_mounted(&rootfs) {
             return Ok(f(&rootfs));
         }
-        let target = self.root.join("tmp").join(format!("rootfs-{}", &berth_types::random_id()[..12]));
-        std::fs::create_dir_all(&target).map_err(|e| ServiceError::Internal(format!("mounting the container's filesystem: {e}")))?;
-        let mounts: Vec<berth_runtime::mount::MountDesc> = std::fs::read(dir.join("mounts.json"))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| ServiceError::Internal("the container's mounts are unknown".into()))?;
-        for m in &mounts {
-            let mut m = m.clone();
-            if m.kind == "bind" && !writable {
-                m.options.push("ro".into());
-            }
-            if let Err(e) = berth_runtime::mount::mount_one(&m, &target) {
-                let _ = berth_runtime::mount::unmount(&target);
-                let _ = std::fs::remove_dir(&target);
-                return Err(ServiceError::Internal(format!("mounting the container's filesystem: {e}")));
-            }
-        }
-        let out = f(&target);
-        let _ = berth_runtime::mount::unmount(&target);
-        let _ = std::fs::remove_dir(&target);
+        self.with_private_view(rec, writable, Vec::new(), f)
+    }
+
+    /// Runs `f` on the container's root filesystem with `binds` (source, destination in the
+    /// container, writable) mounted over it, all in a private mount namespace
+    /// ([`berth_runtime::private_mounts`]): nothing of it is visible to anyone else, and a crash
+    /// leaves nothing mounted. The root is the running container's mounted root if it has one,
+    /// else its snapshot (read-only unless `writable`). Blocking.
+    pub(super) fn with_private_view<T>(
+        &self,
+        rec: &ContainerRecord,
+        writable: bool,
+        binds: Vec<(String, String, bool)>,
+        f: impl FnOnce(&std::path::Path) -> T,
+    ) -> Result<T, ServiceError> {
+        let failed = |e: &dyn std::fmt::Display| ServiceError::Internal(format!("mounting the container's filesystem: {e}"));
+        let dir = self.dir(&rec.id);
+        // The container's own `rootfs` directory is the mount point: in the private namespace a
+        // mount there is nobody else's business, and nothing has to be created on the data root
+        // (which may be full).
+        let target = dir.join("rootfs");
+        let mounts = if berth_runtime::mount::is_mounted(&target) {
+            Vec::new()
+        } else {
+            std::fs::create_dir_all(&target).map_err(|e| failed(&e))?;
+            std::fs::read(dir.join("mounts.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .ok_or_else(|| ServiceError::Internal("the container's mounts are unknown".into()))?
+        };
+        let ns = berth_runtime::private_mounts::PrivateMounts::new().map_err(|e| failed(&e))?;
+        let root = ns.run(move || mount_view(&target, &mounts, writable, &binds)).map_err(|e| failed(&e))?.map_err(|e| failed(&e))?;
+        let out = f(&berth_runtime::private_mounts::PrivateMounts::path_of(&root));
+        // The descriptor first, then the namespace (its thread's exit unmounts everything).
+        drop(root);
+        drop(ns);
         Ok(out)
     }
+}
+
+/// On a private namespace's thread: mounts `mounts` on `target` (binds read-only unless
+/// `writable`), then each of `binds` over its destination (resolved inside the root, so a symlink in
+/// the container cannot redirect it), and opens the root.
+fn mount_view(target: &Path, mounts: &[berth_runtime::mount::MountDesc], writable: bool, binds: &[(String, String, bool)]) -> Result<std::fs::File, String> {
+    use nix::mount::MsFlags;
+    use std::os::fd::AsRawFd;
+    for m in mounts {
+        let mut m = m.clone();
+        if m.kind == "bind" && !writable {
+            m.options.push("ro".into());
+        }
+        berth_runtime::mount::mount_one(&m, target).map_err(|e| e.to_string())?;
+    }
+    // Overlay mounts read-only when it cannot make its work directory: on a full data root.
+    if writable && mounts.iter().any(|m| m.kind == "overlay") {
+        let fs = nix::sys::statvfs::statvfs(target).map_err(|e| e.to_string())?;
+        if fs.flags().contains(nix::sys::statvfs::FsFlags::ST_RDONLY) {
+            let upper = target.parent().map(nix::sys::statvfs::statvfs);
+            if upper.is_some_and(|u| u.is_ok_and(|u| u.blocks_available() == 0)) {
+                return Err(std::io::Error::from_raw_os_error(libc::ENOSPC).to_string());
+            }
+        }
+    }
+    for (source, destination, rw) in binds {
+        let made = berth_runtime::mount::sys::mkdir_all_in_root(target, destination)
+            .and_then(|()| berth_runtime::mount::sys::open_in_root(target, destination));
+        let Ok(dir) = made else { continue };
+        let at = format!("/proc/self/fd/{}", dir.as_raw_fd());
+        let mut flags = MsFlags::MS_BIND | MsFlags::MS_REC;
+        if nix::mount::mount(Some(source.as_str()), at.as_str(), None::<&str>, flags, None::<&str>).is_err() {
+            continue;
+        }
+        if !rw || !writable {
+            // `dir` is the directory under the new mount; the remount needs the mount's root.
+            let top = berth_runtime::mount::sys::open_in_root(target, destination).map_err(|e| format!("{destination}: {e}"))?;
+            let at = format!("/proc/self/fd/{}", top.as_raw_fd());
+            flags |= MsFlags::MS_REMOUNT | MsFlags::MS_RDONLY;
+            nix::mount::mount(None::<&str>, at.as_str(), None::<&str>, flags, None::<&str>).map_err(|e| format!("{destination}: {e}"))?;
+        }
+    }
+    std::fs::File::open(target).map_err(|e| e.to_string())
 }

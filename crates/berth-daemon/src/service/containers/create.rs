@@ -423,7 +423,7 @@ impl ContainerService {
             Err(e) => {
                 self.names.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);
                 let _ = self.snapshots.remove(&id);
-                let _ = std::fs::remove_dir_all(self.dir(&id));
+                let _ = berth_types::teardown::remove_tree(self.dir(&id));
                 let users = self.volume_users();
                 for v in new_volumes {
                     let _ = self.volumes.remove(&v, true, &users);

@@ -119,7 +119,7 @@ impl ContainerService {
         let reply = self.spawn_shim(&rec.id, Some(&dir), &dir.join("shim.log")).await?;
         if let Some(e) = reply.get("error").and_then(|e| e.as_str()) {
             ex.state.send_replace((false, Some(126), 0));
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = berth_types::teardown::remove_tree(&dir);
             let e = format!("OCI runtime exec failed: exec failed: {}", super::lifecycle::docker_wording(e));
             return Err(ServiceError::Invalid(e));
         }
@@ -147,7 +147,7 @@ impl ContainerService {
             };
             exs.state.send_replace((false, Some(code), 0));
             svc.event(&exs.container.snapshot(), "exec_die", &[("execID", exs.id.clone()), ("exitCode", code.to_string())]);
-            let _ = std::fs::remove_dir_all(&dir);
+            let _ = berth_types::teardown::remove_tree(&dir);
         });
         Ok((attach, rx))
     }

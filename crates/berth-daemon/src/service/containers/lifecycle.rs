@@ -457,8 +457,19 @@ impl ContainerService {
         if let Err(e) = berth_snapshot::Snapshotter::remove(self.snapshots.as_ref(), &rec.snapshot) {
             tracing::warn!(container.id = %rec.id, error = %e, "removing the container's snapshot failed");
         }
-        let _ = std::fs::remove_dir_all(self.root.join("runtime").join(&rec.id));
-        std::fs::remove_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("removing {}: {e}", dir.display())))?;
+        let _ = berth_types::teardown::remove_tree(self.root.join("runtime").join(&rec.id));
+        // The record goes in one step (a rename); what stays after a crash is swept at start.
+        let doomed = self.root.join("containers").join(format!("{REMOVING_PREFIX}{}", rec.id));
+        match std::fs::rename(&dir, &doomed) {
+            Ok(()) => {
+                let _ = berth_types::persist::sync_dir(&self.root.join("containers"));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(ServiceError::Internal(format!("removing {}: {e}", dir.display()))),
+        }
+        if let Err(e) = berth_types::teardown::remove_tree(&doomed) {
+            tracing::warn!(container.id = %rec.id, error = %e, "the container's directory was left for the next start");
+        }
         self.names.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.name);
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.id);
         h.observed.send_modify(|o| o.removed = true);
@@ -499,9 +510,16 @@ impl ContainerService {
     }
 }
 
+/// Whether a cgroup named for container `id` exists (v2 or any v1 hierarchy).
+fn has_cgroup(id: &str) -> bool {
+    let name = format!("berth-{id}");
+    let root = Path::new("/sys/fs/cgroup");
+    root.join(&name).is_dir() || std::fs::read_dir(root).is_ok_and(|d| d.flatten().any(|e| e.path().join(&name).is_dir()))
+}
+
 /// Kills whatever is left in a container's cgroups, removes them and unmounts its root filesystem —
 /// for containers whose shim is gone.
-fn reap_orphaned(id: &str, dir: &Path) {
+pub(crate) fn reap_orphaned(id: &str, dir: &Path) {
     let name = format!("berth-{id}");
     let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
     let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(&name)];
@@ -542,14 +560,57 @@ impl ContainerService {
     }
 }
 
+/// The name a container's directory takes while it is being deleted (`containers/.removing-<id>`):
+/// renamed atomically once everything else of the container is gone, so a crash mid-delete leaves
+/// either the record (the removal is finished at the next start) or this, which is swept.
+pub(crate) const REMOVING_PREFIX: &str = ".removing-";
+
 /// At daemon start: reconnect to a running container's shim, or record how it ended while we were
-/// away.
-pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>) {
+/// away; finish a removal that was under way; roll back a start that was never recorded (a shim
+/// found running, `shim`, for a container recorded as not running: the daemon died between
+/// spawning it and saving the record, so no client was told it started).
+pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>, shim: Option<crate::service::recovery::ShimProcess>) {
     let rec = h.snapshot();
-    if !matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting | Status::Removing) {
-        return;
-    }
     let dir = svc.dir(&rec.id);
+    match rec.state.status {
+        Status::Running | Status::Paused | Status::Restarting => {}
+        Status::Removing => {
+            if let Some(s) = &shim {
+                crate::service::recovery::stop_shim(s, Duration::from_secs(3));
+            }
+            if shim.is_some() || has_cgroup(&rec.id) {
+                reap_orphaned(&rec.id, &dir);
+            }
+            let svc = svc.clone();
+            tokio::spawn(async move {
+                match svc.remove(&h, true, false).await {
+                    Ok(()) => tracing::info!(container.id = %rec.id, "finished a removal the previous daemon started"),
+                    Err(e) => tracing::warn!(container.id = %rec.id, error = %e, "finishing a container removal failed"),
+                }
+            });
+            return;
+        }
+        Status::Created | Status::Exited | Status::Dead => {
+            let half_started = shim.is_some() || has_cgroup(&rec.id);
+            if let Some(s) = &shim {
+                crate::service::recovery::stop_shim(s, Duration::from_secs(3));
+            }
+            if half_started {
+                reap_orphaned(&rec.id, &dir);
+                tracing::warn!(container.id = %rec.id, "rolled back a start the previous daemon never recorded");
+            }
+            if half_started || !rec.network.sandbox_key.is_empty() {
+                let svc = svc.clone();
+                tokio::spawn(async move {
+                    let _op = h.op.lock().await;
+                    if !matches!(h.snapshot().state.status, Status::Running | Status::Paused) {
+                        svc.network_down(&h).await;
+                    }
+                });
+            }
+            return;
+        }
+    }
     let svc = svc.clone();
     // Its volumes are in use (on_exit releases them).
     let _ = svc.acquire_volumes(&rec, false);

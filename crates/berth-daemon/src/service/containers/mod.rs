@@ -34,6 +34,7 @@ pub use mounts::MountRecord;
 pub use names::valid as valid_name;
 pub use net::{is_bridge_mode, StepNetwork};
 pub use record::{ContainerRecord, Status};
+pub(crate) use lifecycle::reap_orphaned;
 
 use super::ServiceError;
 use super::networks::NetworkService;
@@ -120,6 +121,7 @@ impl ContainerService {
     pub fn open(root: &Path, images: Arc<ImageStore>, volumes: Arc<VolumeService>, networks: Arc<NetworkService>,
         events: Arc<EventBus>,
         init_path: Option<PathBuf>,
+        shims: &[super::recovery::ShimProcess],
     ) -> Result<Arc<ContainerService>, ServiceError> {
         let dir = root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
@@ -141,11 +143,19 @@ impl ContainerService {
             init_path: init_path.or_else(|| INIT_PATHS.iter().map(PathBuf::from).find(|p| p.is_file())),
         });
         for entry in std::fs::read_dir(&dir).map_err(|e| ServiceError::Internal(format!("list {}: {e}", dir.display())))?.flatten() {
+            // A removal that was under way: its record is gone, finish it.
+            if entry.file_name().to_string_lossy().starts_with(lifecycle::REMOVING_PREFIX) {
+                if let Err(e) = berth_types::teardown::remove_tree(entry.path()) {
+                    tracing::warn!(path = %entry.path().display(), error = %e, "finishing a container removal failed");
+                }
+                continue;
+            }
             match record::load(&entry.path()) {
                 Ok(rec) => {
                     svc.names.lock().unwrap_or_else(|p| p.into_inner()).insert(rec.name.clone(), rec.id.clone());
+                    let shim = shims.iter().find(|s| s.dir == entry.path()).cloned();
                     let h = svc.insert(rec);
-                    lifecycle::recover(&svc, h);
+                    lifecycle::recover(&svc, h, shim);
                 }
                 Err(e) => tracing::warn!(path = %entry.path().display(), error = %e, "skipping unreadable container record"),
             }

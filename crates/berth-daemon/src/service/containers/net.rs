@@ -175,6 +175,16 @@ impl ContainerService {
         out
     }
 
+    /// The ids of containers recorded as running (paused, restarting): whose namespaces stay.
+    pub fn running_ids(&self) -> std::collections::HashSet<String> {
+        self.all()
+            .iter()
+            .map(|h| h.snapshot())
+            .filter(|r| matches!(r.state.status, Status::Running | Status::Paused | Status::Restarting))
+            .map(|r| r.id)
+            .collect()
+    }
+
     /// Addresses held by running containers, by network id.
     pub fn held_addresses(&self) -> HashMap<String, Vec<Ipv4Addr>> {
         let mut out: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();

@@ -10,6 +10,7 @@
 //! ```
 
 pub mod endpoint;
+mod owner;
 
 use super::ServiceError;
 use crate::events::EventBus;
@@ -141,6 +142,8 @@ pub struct NetworkService {
     events: Arc<EventBus>,
     opts: NetworkOptions,
     firewall: Firewall,
+    /// The bridges this daemon holds (see [`owner`]).
+    owners: owner::BridgeOwners,
     nets: Mutex<BTreeMap<String, NetworkRecord>>,
     /// Network id → running members.
     members: Mutex<HashMap<String, Vec<Member>>>,
@@ -190,6 +193,7 @@ impl NetworkService {
             netns_dir,
             events,
             firewall: Firewall::new(&chain_prefix(root)),
+            owners: owner::BridgeOwners::new(root),
             opts,
             nets: Mutex::new(nets),
             members: Mutex::new(HashMap::new()),
@@ -264,8 +268,12 @@ impl NetworkService {
     /// Installs the firewall chains and every bridge network's bridge and rules (daemon start;
     /// idempotent, and repairs what a crash or a reboot left).
     pub async fn start(&self) -> Result<(), ServiceError> {
-        self.firewall.init().map_err(|e| internal(format!("setting up the firewall: {e}")))?;
         let nets: Vec<NetworkRecord> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
+        // Before touching anything: a bridge another daemon holds stops this start.
+        for n in nets.iter().filter(|n| n.driver == "bridge" && !n.bridge.is_empty()) {
+            self.owners.claim(&n.bridge)?;
+        }
+        self.firewall.init().map_err(|e| internal(format!("setting up the firewall: {e}")))?;
         for n in nets.iter().filter(|n| n.driver == "bridge") {
             self.install(n).await?;
         }
@@ -290,7 +298,7 @@ impl NetworkService {
             return;
         }
         let nets: Vec<NetworkRecord> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
-        for n in nets.iter().filter(|n| n.driver == "bridge") {
+        for n in nets.iter().filter(|n| n.driver == "bridge" && self.owners.holds(&n.bridge)) {
             if let Err(e) = link::delete_link(&n.bridge).await {
                 tracing::warn!(bridge = %n.bridge, error = %e, "removing the bridge failed");
             }
@@ -372,14 +380,22 @@ impl NetworkService {
             pool: Some(pool),
             bridge,
         };
+        self.owners.claim(&rec.bridge)?;
+        // The record first: a crash after it leaves a network the next start installs in full; a
+        // crash before it leaves nothing (no bridge nobody knows about).
+        if let Err(e) = self.store(&rec) {
+            self.owners.release(&rec.bridge);
+            return Err(e);
+        }
         if let Err(e) = self.install(&rec).await {
             let _ = link::delete_link(&rec.bridge).await;
             if let Some(r) = rec.rules() {
                 let _ = self.firewall.remove_network(&r);
             }
+            let _ = std::fs::remove_file(self.dir.join(format!("{}.json", rec.id)));
+            self.owners.release(&rec.bridge);
             return Err(e);
         }
-        self.store(&rec)?;
         self.nets.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), rec.clone());
         self.publish(&rec, "create", None);
         Ok(rec)
@@ -432,8 +448,12 @@ impl NetworkService {
         if let Some(r) = rec.rules() {
             self.firewall.remove_network(&r).map_err(|e| internal(format!("removing the firewall rules of network {}: {e}", rec.name)))?;
         }
+        // The bridge before the record: a crash between leaves the record, and the next start
+        // re-creates the bridge (the removal is rolled back, never half done).
         link::delete_link(&rec.bridge).await.map_err(|e| internal(format!("removing bridge {}: {e}", rec.bridge)))?;
         std::fs::remove_file(self.dir.join(format!("{}.json", rec.id))).map_err(|e| internal(format!("removing network {}: {e}", rec.name)))?;
+        let _ = berth_types::persist::sync_dir(&self.dir);
+        self.owners.release(&rec.bridge);
         self.nets.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.id);
         self.publish(&rec, "destroy", None);
         Ok(())
@@ -543,6 +563,23 @@ impl NetworkService {
             attrs.insert("container".into(), c.to_string());
         }
         self.events.publish("network", action, &n.id, attrs);
+    }
+
+    /// Removes the network namespaces (and with them their veths) of containers that do not run:
+    /// what a crash left between creating a namespace and recording it, or a build step's.
+    pub fn sweep_namespaces(&self, running: &std::collections::HashSet<String>) {
+        let Ok(entries) = std::fs::read_dir(&self.netns_dir) else { return };
+        for e in entries.flatten() {
+            let id = e.file_name().to_string_lossy().into_owned();
+            if running.contains(&id) {
+                continue;
+            }
+            if let Err(err) = berth_network::netns::NetNs::remove(&e.path()) {
+                tracing::warn!(path = %e.path().display(), error = %err, "removing a leftover network namespace failed");
+            } else {
+                tracing::info!(container.id = %id, "removed a network namespace left by the previous daemon");
+            }
+        }
     }
 
     /// Where a container's network namespace is kept while it runs.

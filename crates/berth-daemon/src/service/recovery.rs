@@ -1,0 +1,94 @@
+//! What a daemon start does before anything else touches the data root: remove the scratch a dead
+//! daemon left, without ever following a mount it left there, and find the shims it started.
+//!
+//! - `tmp/`, `build-cache/tmp/` and `builds/` hold only scratch of operations in flight (cp/export
+//!   mountpoints, layer tars, build views, build steps' container directories). They are emptied
+//!   with [`berth_types::teardown`]: mounts below them are detached first (deepest first) and the
+//!   walk never crosses into another mount, so a bind of a host directory left by a daemon killed
+//!   mid-operation is unmounted, never emptied.
+//! - Build steps outlive a dead daemon (their shim is its own process group); nobody waits for them
+//!   any more, so their processes are killed before their directories go.
+//! - Shims of containers whose start was never recorded are found here ([`shims`]) and stopped by
+//!   the container service (`containers::lifecycle::recover`).
+
+use berth_shim::StateRecord;
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// A running `berth shim` of this data root, found in `/proc`.
+#[derive(Debug, Clone)]
+pub struct ShimProcess {
+    /// The shim's pid.
+    pub pid: i32,
+    /// The `--dir` it serves (a container's or a build step's directory).
+    pub dir: PathBuf,
+}
+
+/// Every container or build-step shim (not exec shims) started for `root`: processes whose command
+/// line carries `--state-root <root>/runtime` and `--dir`, without `--exec-dir`.
+pub fn shims(root: &Path) -> Vec<ShimProcess> {
+    let state_root = root.join("runtime");
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut out = Vec::new();
+    for p in procs.flatten() {
+        let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else { continue };
+        let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+        let value = |flag: &str| args.iter().position(|a| *a == flag.as_bytes()).and_then(|i| args.get(i + 1)).map(|v| PathBuf::from(std::ffi::OsStr::from_bytes(v)));
+        if value("--state-root").as_deref() != Some(state_root.as_path()) || value("--exec-dir").is_some() {
+            continue;
+        }
+        if let Some(dir) = value("--dir") {
+            out.push(ShimProcess { pid, dir });
+        }
+    }
+    out
+}
+
+use std::os::unix::ffi::OsStrExt;
+
+/// Whether `pid` is alive (not gone, not a zombie).
+pub fn alive(pid: i32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| !r.starts_with('Z')))
+}
+
+/// Stops the container (or build step) a shim serves: SIGKILL to its init (from the shim's
+/// `state.json`), so the shim reaps it and cleans up (cgroup, root filesystem) as after any exit;
+/// a shim that does not finish within `grace` is killed too. Blocking.
+pub fn stop_shim(shim: &ShimProcess, grace: Duration) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
+    let state = std::fs::read(shim.dir.join("state.json")).ok().and_then(|b| serde_json::from_slice::<StateRecord>(&b).ok());
+    if let Some(s) = state.filter(|s| s.shim_pid == shim.pid && s.pid > 0) {
+        let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
+    } else {
+        // Still setting up (no process to reap yet): the shim goes; its leftovers are reaped from
+        // the cgroup by the caller.
+        let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + grace;
+    while alive(shim.pid) && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    if alive(shim.pid) {
+        let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
+    }
+}
+
+/// Empties the scratch areas of `root` (see the module doc), stopping what still runs in
+/// `builds/`. Blocking; before any service opens.
+pub fn clean_scratch(root: &Path, shims: &[ShimProcess]) {
+    let builds = root.join("builds");
+    for s in shims.iter().filter(|s| s.dir.starts_with(&builds)) {
+        tracing::warn!(dir = %s.dir.display(), pid = s.pid, "stopping a build step the previous daemon left running");
+        stop_shim(s, Duration::from_secs(3));
+        if let Some(id) = s.dir.file_name().and_then(|n| n.to_str()) {
+            super::containers::reap_orphaned(id, &s.dir);
+        }
+    }
+    for dir in [root.join("tmp"), root.join("build-cache").join("tmp"), builds] {
+        if let Err(e) = berth_types::teardown::remove_tree(&dir) {
+            tracing::error!(path = %dir.display(), error = %e, "scratch left by the previous daemon could not be removed");
+        }
+    }
+}
