@@ -29,13 +29,53 @@ fn build_then_run_the_example_with_berth_and_docker() {
     assert!(d.docker_ok(&["run", "--rm", "hello:docker"]).starts_with("Hello from Berth: "));
 }
 
+/// The ` ---> <id>` lines of a build's output.
+fn step_ids(out: &str) -> Vec<String> {
+    out.lines().filter_map(|l| l.strip_prefix(" ---> ")).filter(|id| !id.contains(' ')).map(str::to_string).collect()
+}
+
+#[test]
+fn every_step_prints_an_image_id_that_inspect_knows() {
+    let d = with_busybox();
+    let ctx = d.dir.path().join("ids");
+    std::fs::create_dir_all(&ctx).unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo one > /one\nENV A=1\nCMD [\"cat\", \"/one\"]\n").unwrap();
+    let images_before = d.berth_ok(&["images", "-aq"]).lines().count();
+    let out = d.berth_ok(&["build", "-t", "ids:1", ctx.to_str().unwrap()]);
+    let ids = step_ids(&out);
+    assert_eq!(ids.len(), 4, "one id per step:\n{out}");
+    let base = d.berth_ok(&["image", "inspect", "-f", "{{.Id}}", "busybox"]);
+    assert_eq!(ids[0], base.trim()["sha256:".len()..][..12], "Step 1/4 : FROM prints the base's id:\n{out}");
+    let built = out.lines().find_map(|l| l.strip_prefix("Successfully built ")).unwrap();
+    assert_eq!(ids[3], built, "the last step's id is the image built");
+    let mut parent = base.trim().to_string();
+    for id in &ids[1..] {
+        let full = d.berth_ok(&["image", "inspect", "-f", "{{.Id}} {{.Parent}}", id]);
+        let (me, p) = full.trim().split_once(' ').unwrap_or_else(|| panic!("{id}: {full}"));
+        assert!(me["sha256:".len()..].starts_with(id.as_str()), "{id} → {full}");
+        assert_eq!(p, parent, "each step's image is the child of the one before");
+        parent = me.to_string();
+    }
+    assert_eq!(d.berth_ok(&["images", "-q"]).lines().count(), 2, "intermediate images are hidden from images");
+    assert_eq!(d.berth_ok(&["images", "-aq"]).lines().count(), images_before + 3, "and shown by images -a");
+    let again = d.berth_ok(&["build", "-t", "ids:1", ctx.to_str().unwrap()]);
+    assert_eq!(step_ids(&again), ids, "a cached rebuild prints the same ids:\n{again}");
+    // As with dockerd, the base others were built on is only untagged, then goes with them.
+    let rmi = d.berth_ok(&["rmi", "busybox"]);
+    assert_eq!(rmi, "Untagged: busybox:latest\n");
+    d.berth_ok(&["rmi", "ids:1"]);
+    assert_eq!(d.berth_ok(&["images", "-aq"]).lines().count(), images_before - 1, "rmi removes the untagged parents too");
+}
+
 #[test]
 fn build_errors_are_clear_and_leave_no_image() {
     let d = with_busybox();
     let ctx = d.dir.path().join("ctx");
     std::fs::create_dir_all(&ctx).unwrap();
-    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo before && exit 3\n").unwrap();
+    std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nRUN echo ok > /ok\nRUN echo before && exit 3\n").unwrap();
+    let images = d.berth_ok(&["images", "-aq"]);
     let o = d.berth(&["build", "-t", "bad:1", ctx.to_str().unwrap()]);
+    assert_eq!(d.berth_ok(&["images", "-aq"]), images, "the steps' images of a failed build are not registered");
     assert_eq!(o.status.code(), Some(1));
     assert!(stdout(&o).contains("before"), "step output is shown: {}", stdout(&o));
     assert!(stderr(&o).contains("returned a non-zero code: 3"), "{}", stderr(&o));

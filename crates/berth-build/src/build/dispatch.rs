@@ -97,15 +97,15 @@ impl<'a> Builder<'a> {
             Some(p) => Some(super::Platform::parse(p).ok_or_else(|| self.instruction_error(from.line, format!("invalid platform {p:?}: expected os/arch[/variant]")))?),
             None => None,
         };
-        let (config, layers, key) = if image.eq_ignore_ascii_case("scratch") {
+        let (config, layers, key, base) = if image.eq_ignore_ascii_case("scratch") {
             let p = platform.clone().unwrap_or_else(|| self.platform());
             let variant = (!p.variant.is_empty()).then(|| p.variant.clone());
             let config = ImageConfig { architecture: p.arch, os: p.os, variant, rootfs: RootFs { kind: "layers".into(), diff_ids: vec![] }, config: Some(ContainerConfig::default()), ..Default::default() };
-            (config, Vec::new(), Digest::of(b"scratch"))
+            (config, Vec::new(), Digest::of(b"scratch"), None)
         } else if let Some(dep) = self.stage_ref(&image, idx).filter(|_| image.parse::<usize>().is_err()) {
             let r = self.results.lock().unwrap_or_else(|e| e.into_inner()).get(&dep).cloned().ok_or_else(|| self.instruction_error(from.line, format!("stage {image} was not built")))?;
             let key = Digest::of(serde_json::to_string(&(&r.config.rootfs, &r.config.config)).unwrap_or_default().as_bytes());
-            (r.config, r.layers, key)
+            (r.config, r.layers, key, r.image)
         } else {
             let img = match self.store.get(&image) {
                 Ok(i) => i,
@@ -120,7 +120,7 @@ impl<'a> Builder<'a> {
                 };
                 return Err(BuildError::PlatformMismatch { reference: image, wanted: p.to_string(), actual });
             }
-            ((*img.config).clone(), img.layers.clone(), img.id.clone())
+            ((*img.config).clone(), img.layers.clone(), img.id.clone(), Some(img.id.clone()))
         };
         let mut st = State { config, layers, args: BTreeMap::new(), key, cmd_set: false };
         // BuildKit's default: a stage whose base sets no PATH gets the standard one in its config.
@@ -129,22 +129,34 @@ impl<'a> Builder<'a> {
         }
         // ONBUILD triggers of the base run first, then are cleared (Docker does not inherit them further).
         let triggers = st.config.config.as_mut().and_then(|c| c.on_build.take()).unwrap_or_default();
+        let ran_triggers = !triggers.is_empty();
         for t in triggers {
             let parsed = crate::parser::parse(&format!("FROM scratch\n{t}"), &self.df.file_name)
                 .map_err(|e| self.instruction_error(from.line, format!("invalid ONBUILD trigger {t:?}: {}", e.message)))?;
             let Some(ins) = parsed.stages[0].instructions.first() else { continue };
             self.dispatch(idx, &mut st, ins, events)?;
         }
-        for ins in &stage.instructions {
+        // ` ---> <id>` after each step, as the classic builder prints it (see `intermediate`); the
+        // target stage's last one is the built image, reported by `build` once registered.
+        let mut image = if ran_triggers { Some(self.step_image(&st, base.as_ref())?) } else { base };
+        if let Some(id) = &image {
+            events(BuildEvent::StepDone(id.clone()));
+        }
+        for (n, ins) in stage.instructions.iter().enumerate() {
             if self.aborted() {
                 return Err(BuildError::Aborted);
             }
             step += 1;
             events(BuildEvent::Step { n: step, total: self.total, text: ins.original.clone() });
             self.dispatch(idx, &mut st, ins, events)?;
-            events(BuildEvent::StepDone(st.key.clone()));
+            if idx == self.target && n + 1 == stage.instructions.len() {
+                break;
+            }
+            let id = self.step_image(&st, image.as_ref())?;
+            events(BuildEvent::StepDone(id.clone()));
+            image = Some(id);
         }
-        Ok(StageResult { config: st.config, layers: st.layers })
+        Ok(StageResult { config: st.config, layers: st.layers, image })
     }
 
     fn dispatch(&self, idx: usize, st: &mut State, ins: &Instruction, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {

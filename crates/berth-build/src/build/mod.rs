@@ -9,6 +9,7 @@
 mod copy;
 mod dispatch;
 mod fsview;
+mod intermediate;
 mod remote;
 #[cfg(test)]
 mod tests;
@@ -137,7 +138,7 @@ pub enum BuildEvent {
     Output(Vec<u8>),
     /// The step's result came from the cache.
     UsingCache,
-    /// A step's result: the layer (or config) digest after it.
+    /// A step's result: the id of the image after it (` ---> <id>`); for `FROM`, the base's.
     StepDone(Digest),
     /// A temporary container/snapshot was removed.
     Removing(String),
@@ -155,6 +156,9 @@ const PROXY_ARGS: [&str; 8] = ["HTTP_PROXY", "http_proxy", "HTTPS_PROXY", "https
 pub(crate) struct StageResult {
     pub config: ImageConfig,
     pub layers: Vec<LayerRecord>,
+    /// The image of the stage's last step that has one (its base's for a FROM-only stage; for the
+    /// target stage, the step before the last): the parent of what is built on it.
+    pub image: Option<Digest>,
 }
 
 /// An `os/arch[/variant]` platform.
@@ -237,10 +241,15 @@ pub(crate) struct Builder<'a> {
     pub tmp: PathBuf,
     /// Set when a stage failed: the others stop at their next instruction.
     pub abort: AtomicBool,
+    /// The stage whose image the build makes: its last step's image is the build's result.
+    pub target: usize,
+    /// The steps' images, registered when the build succeeded (see `intermediate`).
+    pub pending: Mutex<Vec<intermediate::PendingImage>>,
 }
 
 /// Builds the Dockerfile in `opts` and returns the new image's id. Stops at the first failing step;
-/// nothing of a failed build is registered. Syntax errors are reported before any step runs.
+/// nothing of a failed build is registered (a successful one also registers each step's image, as
+/// dockerd's classic builder keeps them). Syntax errors are reported before any step runs.
 pub fn build(
     opts: &BuildOptions,
     store: &ImageStore,
@@ -283,12 +292,15 @@ pub fn build(
         results: Mutex::new(HashMap::new()),
         tmp,
         abort: AtomicBool::new(false),
+        target: 0,
+        pending: Mutex::new(Vec::new()),
     };
     b.global_args = b.global_scope()?;
     let target = match &opts.target {
         Some(t) => df.stages.iter().position(|s| s.name.as_deref() == Some(t.to_ascii_lowercase().as_str())).ok_or_else(|| BuildError::TargetNotFound(t.clone()))?,
         None => df.stages.len() - 1,
     };
+    b.target = target;
     let needed = b.needed_stages(target)?;
     b.total = needed.values().map(|n| n.steps).sum();
     b.run_stages(&needed, events)?;
@@ -320,18 +332,27 @@ pub fn build(
         h.created = None;
     }
     let content_key = Digest::of(&encode(&timeless)?);
+    b.register_steps()?;
+    // The last step's ` ---> ` is the image built (unless the target stage is only its FROM).
+    let last_step_done = !df.stages[target].instructions.is_empty();
     let cache = b.cache.get_mut().unwrap_or_else(|e| e.into_inner());
     if !opts.no_cache {
         if let Some(prev) = cache.image(&content_key).cloned() {
             if store.by_id(&prev).is_some() {
+                if last_step_done {
+                    events(BuildEvent::StepDone(prev.clone()));
+                }
                 events(BuildEvent::Built(prev.clone()));
                 return Ok(prev);
             }
         }
     }
     let bytes = encode(&result.config)?;
-    let (id, _) = store.register(&bytes, result.layers, None)?;
+    let (id, _) = store.register(&bytes, result.layers, result.image.clone())?;
     cache.put_image(&content_key, id.clone())?;
+    if last_step_done {
+        events(BuildEvent::StepDone(id.clone()));
+    }
     events(BuildEvent::Built(id.clone()));
     Ok(id)
 }

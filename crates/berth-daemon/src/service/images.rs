@@ -224,6 +224,10 @@ impl ImageService {
                 for d in &now.digests {
                     self.untag(d, &mut out)?;
                 }
+                // dockerd's quiet conflict: an image others were built on stays, untagged, for them.
+                if !self.store.children(&img.id).is_empty() {
+                    return Ok(out);
+                }
             }
             None => {
                 let repos: HashSet<String> = img.tags.iter().chain(&img.digests).map(Reference::name).collect();
