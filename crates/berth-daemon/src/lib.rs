@@ -18,6 +18,7 @@
 //!   tmp/              scratch space, emptied at start
 //! ```
 
+pub mod activation;
 pub mod api;
 pub mod events;
 pub mod filters;
@@ -25,6 +26,7 @@ pub mod listen;
 mod lock;
 mod memory;
 pub mod service;
+pub mod settings;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +46,10 @@ pub struct DaemonConfig {
     pub network: service::networks::NetworkOptions,
     /// The static init `--init` runs as PID 1 (None: looked for where Docker's packages put it).
     pub init_path: Option<PathBuf>,
+    /// Log driver, log options and ulimits of containers that set none.
+    pub container_defaults: service::containers::ContainerDefaults,
+    /// The settings a reload replaces (debug, labels, registries).
+    pub settings: settings::LiveSettings,
 }
 
 /// Failures that stop the daemon from starting or serving.
@@ -83,13 +89,25 @@ pub enum DaemonError {
     },
 }
 
-/// Opens the data root, serves the API on every configured address until `shutdown` resolves,
-/// then stops accepting, removes unix sockets and returns.
-pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output = ()> + Send) -> Result<(), DaemonError> {
+/// Opens the data root, serves the API on every configured address until `shutdown` resolves
+/// (applying each reload `reloads` brings meanwhile), then stops accepting, removes unix sockets
+/// and returns. Tells a service manager (`NOTIFY_SOCKET`) when it serves and when it stops.
+pub async fn run(
+    config: DaemonConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+    mut reloads: tokio::sync::mpsc::UnboundedReceiver<settings::Reload>,
+) -> Result<(), DaemonError> {
     let root = &config.data_root;
     std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
     let _lock = lock::DataRootLock::acquire(root)?;
-    let services = Arc::new(service::Services::open(root, &config.registries, config.network.clone(), config.init_path.clone())?);
+    let services = Arc::new(service::Services::open(
+        root,
+        &config.registries,
+        config.network.clone(),
+        config.init_path.clone(),
+        config.container_defaults.clone(),
+        config.settings.clone(),
+    )?);
     services.networks.start().await.map_err(|e| DaemonError::Network(e.to_string()))?;
     services.containers.restore_networking().await;
     services.networks.sweep_namespaces(&services.containers.running_ids());
@@ -97,8 +115,9 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
     services.containers.apply_restart_policies();
     let mut listeners = Vec::new();
     for addr in &config.hosts {
-        listeners.push(listen::bind(addr).await?);
+        listeners.extend(listen::bind(addr).await?);
     }
+    activation::close_unused();
     tracing::info!(data_root = %root.display(), hosts = ?config.hosts, "daemon started");
     let router = api::router(services.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
@@ -107,7 +126,15 @@ pub async fn run(config: DaemonConfig, shutdown: impl std::future::Future<Output
         tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), stop_rx.clone())));
     }
     let trimmer = tokio::spawn(memory::trim_when_idle());
-    shutdown.await;
+    activation::notify_ready();
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            _ = &mut shutdown => break,
+            Some(r) = reloads.recv() => settings::apply(&services, r),
+        }
+    }
+    activation::notify_stopping();
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     services.events.close();

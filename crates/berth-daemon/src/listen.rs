@@ -1,5 +1,7 @@
-//! API listeners: `unix:///path` (the default) and `tcp://HOST:PORT`, and the accept loop that hands
-//! each connection to hyper with upgrades enabled (attach and exec hijack the connection).
+//! API listeners: `unix:///path` (the default), `tcp://HOST:PORT` and `fd://` (sockets passed by
+//! systemd's socket activation: `fd://` takes all of them, `fd://N` the one numbered N), and the
+//! accept loop that hands each connection to hyper with upgrades enabled (attach and exec hijack
+//! the connection).
 
 use crate::api::Api;
 use crate::DaemonError;
@@ -17,6 +19,8 @@ pub enum ListenAddr {
     Unix(PathBuf),
     /// A TCP address.
     Tcp(SocketAddr),
+    /// Socket-activated sockets: all of them (None), or the one with this fd number.
+    Fd(Option<i32>),
 }
 
 impl FromStr for ListenAddr {
@@ -32,10 +36,19 @@ impl FromStr for ListenAddr {
             let a = a.trim_end_matches('/');
             return a.parse().map(ListenAddr::Tcp).map_err(|_| format!("invalid host {s:?}: expected tcp://IP:PORT"));
         }
+        if let Some(n) = s.strip_prefix("fd://") {
+            if n.is_empty() || n == "*" {
+                return Ok(ListenAddr::Fd(None));
+            }
+            return match n.parse::<i32>() {
+                Ok(fd) if fd >= crate::activation::LISTEN_FDS_START => Ok(ListenAddr::Fd(Some(fd))),
+                _ => Err(format!("invalid host {s:?}: expected fd:// or fd://N (N >= 3)")),
+            };
+        }
         if s.starts_with('/') {
             return Ok(ListenAddr::Unix(PathBuf::from(s)));
         }
-        Err(format!("invalid host {s:?}: expected unix:///path or tcp://IP:PORT"))
+        Err(format!("invalid host {s:?}: expected unix:///path, tcp://IP:PORT or fd://"))
     }
 }
 
@@ -44,12 +57,15 @@ impl std::fmt::Display for ListenAddr {
         match self {
             ListenAddr::Unix(p) => write!(f, "unix://{}", p.display()),
             ListenAddr::Tcp(a) => write!(f, "tcp://{a}"),
+            ListenAddr::Fd(None) => write!(f, "fd://"),
+            ListenAddr::Fd(Some(n)) => write!(f, "fd://{n}"),
         }
     }
 }
 
 impl ListenAddr {
-    /// Removes what serving left behind (the socket file).
+    /// Removes what serving left behind (the socket file; a socket-activated one stays, it is the
+    /// service manager's).
     pub fn cleanup(&self) {
         if let ListenAddr::Unix(p) = self {
             let _ = std::fs::remove_file(p);
@@ -65,10 +81,38 @@ pub enum Listener {
     Tcp(TcpListener),
 }
 
-/// Binds `addr`. A stale unix socket (nobody answering) is replaced; a live one is an error.
-pub async fn bind(addr: &ListenAddr) -> Result<Listener, DaemonError> {
+/// Binds `addr` (for `fd://`, takes the passed sockets). A stale unix socket (nobody answering) is
+/// replaced; a live one is an error.
+pub async fn bind(addr: &ListenAddr) -> Result<Vec<Listener>, DaemonError> {
     let err = |source| DaemonError::Listen { addr: addr.to_string(), source };
     match addr {
+        ListenAddr::Fd(n) => {
+            let fds = crate::activation::take(*n).map_err(|m| err(std::io::Error::new(std::io::ErrorKind::NotFound, m)))?;
+            fds.into_iter().map(|fd| from_passed(fd).map_err(err)).collect()
+        }
+        _ => Ok(vec![bind_one(addr).await?]),
+    }
+}
+
+/// A listener from a passed socket: unix or TCP, whichever its address is.
+fn from_passed(fd: std::os::fd::OwnedFd) -> std::io::Result<Listener> {
+    let unix = std::os::unix::net::UnixListener::from(fd);
+    if unix.local_addr().is_ok() {
+        unix.set_nonblocking(true)?;
+        return Ok(Listener::Unix(UnixListener::from_std(unix)?));
+    }
+    let tcp = std::net::TcpListener::from(std::os::fd::OwnedFd::from(unix));
+    if tcp.local_addr().is_ok() {
+        tcp.set_nonblocking(true)?;
+        return Ok(Listener::Tcp(TcpListener::from_std(tcp)?));
+    }
+    Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a passed fd is neither a unix nor a TCP stream socket"))
+}
+
+async fn bind_one(addr: &ListenAddr) -> Result<Listener, DaemonError> {
+    let err = |source| DaemonError::Listen { addr: addr.to_string(), source };
+    match addr {
+        ListenAddr::Fd(_) => unreachable!("bind takes passed sockets"),
         ListenAddr::Unix(p) => {
             if let Some(dir) = p.parent() {
                 std::fs::create_dir_all(dir).map_err(err)?;
@@ -157,5 +201,9 @@ mod tests {
         assert!("http://x".parse::<ListenAddr>().is_err());
         assert!("unix://".parse::<ListenAddr>().is_err());
         assert!("tcp://nohost".parse::<ListenAddr>().is_err());
+        assert_eq!("fd://".parse::<ListenAddr>().unwrap(), ListenAddr::Fd(None));
+        assert_eq!("fd://4".parse::<ListenAddr>().unwrap(), ListenAddr::Fd(Some(4)));
+        assert!("fd://2".parse::<ListenAddr>().is_err());
+        assert!("fd://x".parse::<ListenAddr>().is_err());
     }
 }

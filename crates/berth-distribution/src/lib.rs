@@ -40,8 +40,8 @@ use transport::Transport;
 /// How the client reaches registries and where it keeps its state.
 #[derive(Debug, Clone)]
 pub struct ClientOptions {
-    /// Registries (`HOST:PORT`) reached over plain HTTP or unverified TLS (`--insecure-registry`).
-    /// Loopback registries are always insecure.
+    /// Registries (`HOST:PORT`, or CIDRs of their addresses) reached over plain HTTP or unverified
+    /// TLS (`--insecure-registry`). Loopback registries are always insecure.
     pub insecure_registries: Vec<String>,
     /// Mirrors for `docker.io` (`--registry-mirror`), as URLs or `HOST:PORT`.
     pub mirrors: Vec<String>,
@@ -99,6 +99,12 @@ impl Client {
                 max_concurrent: options.max_concurrent.max(1),
             }),
         })
+    }
+
+    /// Replaces the insecure registries and mirrors ([`ClientOptions`]), as a daemon's
+    /// configuration reload does; connections already made are kept.
+    pub fn set_registries(&self, insecure: Vec<String>, mirrors: Vec<String>) {
+        self.inner.transport.set_registries(insecure, mirrors);
     }
 
     /// The persisted index of compressed layer blobs.

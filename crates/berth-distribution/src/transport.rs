@@ -3,7 +3,8 @@
 //! Docker's rules (`registry/config.go`, `registry/endpoint_v2.go`):
 //! - `docker.io` goes to each `--registry-mirror` first, then `registry-1.docker.io`.
 //! - A registry is *insecure* when it is on loopback (127.0.0.0/8, `::1`, `localhost`) or listed in
-//!   `--insecure-registry`. Insecure registries are tried over HTTPS without certificate checks
+//!   `--insecure-registry` (as `HOST[:PORT]`, or as a CIDR its IP address is in; hostnames are not
+//!   resolved for the CIDR match). Insecure registries are tried over HTTPS without certificate checks
 //!   first and then over plain HTTP; every other registry is HTTPS only.
 //! - TLS trusts the built-in roots plus `<certs.d>/<HOST:PORT>/*.crt`, and presents the client
 //!   certificate `*.cert` with its `*.key` when present.
@@ -29,8 +30,8 @@ pub(crate) struct Endpoint {
 
 /// Builds and caches one HTTP client per (host, TLS policy), so connections are pooled across pulls.
 pub(crate) struct Transport {
-    insecure: Vec<String>,
-    mirrors: Vec<String>,
+    /// (insecure registries, mirrors): replaced as a whole when the daemon reloads its config.
+    registries: std::sync::RwLock<(Vec<String>, Vec<String>)>,
     certs_dir: PathBuf,
     clients: Mutex<HashMap<(String, bool), reqwest::Client>>,
 }
@@ -38,20 +39,26 @@ pub(crate) struct Transport {
 impl Transport {
     pub fn new(insecure: Vec<String>, mirrors: Vec<String>, certs_dir: PathBuf) -> Transport {
         Transport {
-            insecure,
-            mirrors,
+            registries: std::sync::RwLock::new((insecure, mirrors)),
             certs_dir,
             clients: Mutex::new(HashMap::new()),
         }
     }
 
+    /// Replaces the insecure registries and mirrors (a configuration reload); pulls already
+    /// running keep the endpoints they chose.
+    pub fn set_registries(&self, insecure: Vec<String>, mirrors: Vec<String>) {
+        *self.registries.write().unwrap_or_else(|p| p.into_inner()) = (insecure, mirrors);
+    }
+
     /// Whether plain HTTP and unverified TLS are allowed for `host` (`HOST[:PORT]`).
     pub fn is_insecure(&self, host: &str) -> bool {
-        if self.insecure.iter().any(|h| h == host) {
-            return true;
-        }
         let bare = strip_port(host);
-        bare == "localhost" || bare.parse::<IpAddr>().is_ok_and(|ip| ip.is_loopback())
+        let ip = bare.parse::<IpAddr>().ok();
+        let listed = self.registries.read().unwrap_or_else(|p| p.into_inner()).0.iter().any(|h| {
+            h == host || matches!((h.parse::<ipnet::IpNet>(), ip), (Ok(net), Some(ip)) if net.contains(&ip))
+        });
+        listed || bare == "localhost" || ip.is_some_and(|ip| ip.is_loopback())
     }
 
     /// The endpoints to try, in order, for registry `domain` (a reference's domain). `mirrors` are
@@ -60,7 +67,8 @@ impl Transport {
         let mut hosts: Vec<(String, Option<String>)> = Vec::new(); // (host, forced scheme)
         if domain == berth_types::reference::DEFAULT_DOMAIN {
             if pull {
-                for m in &self.mirrors {
+                let mirrors = self.registries.read().unwrap_or_else(|p| p.into_inner()).1.clone();
+                for m in &mirrors {
                     match m.split_once("://") {
                         Some((scheme, rest)) => hosts.push((
                             rest.trim_end_matches('/').to_string(),
@@ -222,6 +230,19 @@ mod tests {
         for h in ["reg.lan", "reg.lan:5001", "example.com", "10.0.0.1:5000"] {
             assert!(!t.is_insecure(h), "{h}");
         }
+    }
+
+    #[test]
+    fn cidr_entries_and_reloads_change_what_is_insecure() {
+        let t = Transport::new(vec!["10.9.0.0/16".into()], vec![], PathBuf::from("/x"));
+        assert!(t.is_insecure("10.9.3.4:5000"));
+        assert!(!t.is_insecure("10.10.0.1:5000"));
+        assert!(!t.is_insecure("reg.lan:5000"));
+        t.set_registries(vec!["reg.lan:5000".into()], vec!["https://m.example".into()]);
+        assert!(!t.is_insecure("10.9.3.4:5000"));
+        assert!(t.is_insecure("reg.lan:5000"));
+        let e = t.endpoints("docker.io", true).unwrap();
+        assert_eq!(e[0].base.as_str(), "https://m.example/");
     }
 
     #[test]

@@ -5,36 +5,50 @@ use std::path::PathBuf;
 #[allow(unused_imports)]
 use super::*;
 
-/// `berth daemon`.
-#[derive(Args, Debug)]
+/// `berth daemon`. Each setting can also be given in the config file (`--config-file`, dockerd's
+/// daemon.json keys); one given both ways is refused. Defaults are applied after the merge, so
+/// the flags are options here.
+#[derive(Args, Debug, Clone, Default)]
 pub struct DaemonArgs {
-    /// Root of persistent state.
-    #[arg(long = "data-root", default_value = "/var/lib/berth")]
-    pub data_root: PathBuf,
-    /// Address(es) to serve the API on: unix:///path or tcp://127.0.0.1:PORT.
+    /// Daemon configuration file (JSON, dockerd's daemon.json keys) [default: /etc/berth/daemon.json].
+    #[arg(long = "config-file", value_name = "FILE")]
+    pub config_file: Option<PathBuf>,
+    /// Check the flags and configuration file, print "configuration OK" and exit.
+    #[arg(long = "validate")]
+    pub validate: bool,
+    /// Root of persistent state [default: /var/lib/berth].
+    #[arg(long = "data-root", value_name = "DIR")]
+    pub data_root: Option<PathBuf>,
+    /// Address(es) to serve the API on: unix:///path, tcp://127.0.0.1:PORT or fd:// (systemd socket activation).
     #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub hosts: Vec<String>,
-    /// Log level: error, warn, info, debug, trace.
-    #[arg(long = "log-level", default_value = "info")]
-    pub log_level: String,
-    /// Format of the log on stderr (text is plain unless stderr is a terminal).
-    #[arg(long = "log-format", value_enum, default_value = "text")]
-    pub log_format: LogFormat,
-    /// Registry reachable over plain HTTP (HOST:PORT); repeatable. Loopback registries always are.
+    /// Log level: error, warn, info, debug, trace [default: info].
+    #[arg(long = "log-level", value_name = "LEVEL")]
+    pub log_level: Option<String>,
+    /// Format of the log on stderr (text is plain unless stderr is a terminal) [default: text].
+    #[arg(long = "log-format", value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Debug mode: log at debug level, and `info` shows Debug: true.
+    #[arg(short = 'D', long = "debug")]
+    pub debug: bool,
+    /// Engine label KEY=VALUE, shown by `info` (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    pub labels: Vec<String>,
+    /// Registry reachable over plain HTTP (HOST:PORT or CIDR); repeatable. Loopback registries always are.
     #[arg(long = "insecure-registry")]
     pub insecure_registry: Vec<String>,
     /// Mirror for docker.io (URL); repeatable.
     #[arg(long = "registry-mirror")]
     pub registry_mirror: Vec<String>,
-    /// Per-registry CAs and client certificates, in Docker's certs.d layout (HOST:PORT/ca.crt, client.cert, client.key).
-    #[arg(long = "certs-dir", default_value = "/etc/berth/certs.d")]
-    pub certs_dir: PathBuf,
-    /// Interface of the default bridge network.
-    #[arg(long = "bridge", short = 'b', default_value = "berth0")]
-    pub bridge: String,
-    /// Address and prefix of the default bridge (its containers' gateway).
-    #[arg(long = "bip", default_value = "10.88.0.1/16")]
-    pub bip: String,
+    /// Per-registry CAs and client certificates, in Docker's certs.d layout (HOST:PORT/ca.crt, client.cert, client.key) [default: /etc/berth/certs.d].
+    #[arg(long = "certs-dir", value_name = "DIR")]
+    pub certs_dir: Option<PathBuf>,
+    /// Interface of the default bridge network [default: berth0].
+    #[arg(long = "bridge", short = 'b')]
+    pub bridge: Option<String>,
+    /// Address and prefix of the default bridge (its containers' gateway) [default: 10.88.0.1/16].
+    #[arg(long = "bip")]
+    pub bip: Option<String>,
     /// Pool user-defined networks get subnets from: base=CIDR,size=PREFIXLEN (repeatable).
     #[arg(long = "default-address-pool")]
     pub default_address_pool: Vec<String>,
@@ -44,6 +58,15 @@ pub struct DaemonArgs {
     /// Path to the static init `--init` runs (default: docker-init or tini-static where installed).
     #[arg(long = "init-path")]
     pub init_path: Option<PathBuf>,
+    /// Default log driver of containers [default: json-file].
+    #[arg(long = "log-driver", value_name = "DRIVER")]
+    pub log_driver: Option<String>,
+    /// Default log driver option KEY=VALUE (json-file: max-size, max-file); repeatable.
+    #[arg(long = "log-opt", value_name = "KEY=VALUE")]
+    pub log_opts: Vec<String>,
+    /// Default ulimit of containers NAME=SOFT[:HARD] (repeatable).
+    #[arg(long = "default-ulimit", value_name = "NAME=SOFT[:HARD]")]
+    pub default_ulimits: Vec<String>,
 }
 
 /// `--log-format` of the daemon, as dockerd's.

@@ -1,43 +1,85 @@
-//! `berth daemon`: logging, signals, and the daemon's run loop.
+//! `berth daemon`: configuration (flags and daemon.json, see `daemon_config`), logging, signals
+//! (SIGTERM/SIGINT stop, SIGHUP reloads the configuration) and the daemon's run loop.
 
+use super::daemon_config::{self, Resolved};
 use crate::cli::{DaemonArgs, LogFormat};
-use berth_daemon::{DaemonConfig, ListenAddr};
+use berth_daemon::settings::Reload;
 use std::process::ExitCode;
+use tokio::sync::mpsc;
+use tracing_subscriber::prelude::*;
 
-/// Runs the daemon until SIGTERM or SIGINT.
+/// Swaps the log filter of the running subscriber.
+type FilterHandle = tracing_subscriber::reload::Handle<tracing_subscriber::EnvFilter, tracing_subscriber::Registry>;
+
+/// Runs the daemon until SIGTERM or SIGINT; with `--validate`, only checks the configuration.
 pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
-    // rtnetlink's connection warns when a request's answer arrives after its caller stopped
-    // listening (a lookup that took the first match): not something an operator can act on.
-    let directives = if a.log_level.contains('=') { a.log_level.clone() } else { format!("{},netlink_proto=error", a.log_level) };
-    let filter = tracing_subscriber::EnvFilter::try_new(&directives)
-        .map_err(|_| anyhow::anyhow!("invalid --log-level {:?}: use error, warn, info, debug or trace", a.log_level))?;
-    init_logging(filter, a.log_format);
-    let hosts = if a.hosts.is_empty() { vec![berth_client::DEFAULT_HOST.to_string()] } else { a.hosts };
-    let hosts = hosts.iter().map(|h| h.parse::<ListenAddr>().map_err(|e| anyhow::anyhow!(e))).collect::<anyhow::Result<Vec<_>>>()?;
-    let registries = berth_daemon::service::distribution::RegistryOptions { insecure: a.insecure_registry, mirrors: a.registry_mirror, certs_dir: Some(a.certs_dir.clone()) };
-    let bip: ipnet::Ipv4Net = a.bip.parse().map_err(|_| anyhow::anyhow!("invalid --bip {:?}: expected an IPv4 address with a prefix, e.g. 10.88.0.1/16", a.bip))?;
-    let mut pools = vec![];
-    for p in &a.default_address_pool {
-        pools.push(parse_pool(p)?);
+    let resolved = daemon_config::resolve(&a)?;
+    if a.validate {
+        // dockerd --validate prints this on stderr.
+        eprintln!("configuration OK");
+        return Ok(ExitCode::SUCCESS);
     }
-    let mut network = berth_daemon::service::networks::NetworkOptions { bridge: a.bridge, bip, mtu: a.mtu, ..Default::default() };
-    if !pools.is_empty() {
-        network.pools = pools;
-    }
-    let config = DaemonConfig { data_root: a.data_root, hosts, registries, network, init_path: a.init_path };
-    berth_daemon::run(config, shutdown_signal()).await.map_err(|e| anyhow::anyhow!("{}", super::error_chain(&e)))?;
+    let filter = init_logging(&resolved.log_filter, resolved.log_format)?;
+    let (tx, rx) = mpsc::unbounded_channel();
+    let reloader = tokio::spawn(reload_on_sighup(a, resolved.clone(), filter, tx));
+    let result = berth_daemon::run(resolved.config, shutdown_signal(), rx).await;
+    reloader.abort();
+    result.map_err(|e| anyhow::anyhow!("{}", super::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)
 }
 
-/// The daemon's log on stderr: text (coloured only when stderr is a terminal, so a log file or the
-/// journal gets no escape codes, as dockerd's logrus does) or one JSON object per line.
-fn init_logging(filter: tracing_subscriber::EnvFilter, format: LogFormat) {
+/// The daemon's log on stderr, through a filter a reload can replace: text (coloured only when
+/// stderr is a terminal, so a log file or the journal gets no escape codes, as dockerd's logrus
+/// does) or one JSON object per line.
+fn init_logging(directives: &str, format: LogFormat) -> anyhow::Result<FilterHandle> {
     use std::io::IsTerminal;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter = tracing_subscriber::EnvFilter::try_new(directives).map_err(|e| anyhow::anyhow!("invalid log level {directives:?}: {e}"))?;
+    let (layer, handle) = tracing_subscriber::reload::Layer::new(filter);
+    let registry = tracing_subscriber::registry().with(layer);
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
     let _ = match format {
-        LogFormat::Text => builder.with_ansi(std::io::stderr().is_terminal()).try_init(),
-        LogFormat::Json => builder.json().flatten_event(true).with_current_span(false).try_init(),
+        LogFormat::Text => registry.with(fmt.with_ansi(std::io::stderr().is_terminal())).try_init(),
+        LogFormat::Json => registry.with(fmt.json().flatten_event(true).with_current_span(false)).try_init(),
     };
+    Ok(handle)
+}
+
+/// On each SIGHUP, reads the configuration file again (with the same flags) and applies what
+/// dockerd reloads; a bad file is logged and changes nothing, as with dockerd.
+async fn reload_on_sighup(args: DaemonArgs, mut current: Resolved, filter: FilterHandle, tx: mpsc::UnboundedSender<Reload>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let Ok(mut hup) = signal(SignalKind::hangup()) else {
+        tracing::warn!("cannot handle SIGHUP: configuration reload disabled");
+        return;
+    };
+    while hup.recv().await.is_some() {
+        let next = match daemon_config::resolve(&args) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "configuration reload failed; the running configuration is kept");
+                continue;
+            }
+        };
+        let pending: Vec<String> =
+            daemon_config::changed_keys(&current.file, &next.file).into_iter().filter(|k| !daemon_config::RELOADABLE.contains(&k.as_str())).collect();
+        if !pending.is_empty() {
+            tracing::warn!(keys = %pending.join(", "), file = %next.path.display(), "these settings change only when the daemon restarts");
+        }
+        match tracing_subscriber::EnvFilter::try_new(&next.log_filter) {
+            Ok(f) => {
+                if let Err(e) = filter.reload(f) {
+                    tracing::warn!(error = %e, "cannot change the log level");
+                }
+            }
+            Err(e) => tracing::warn!(error = %e, "cannot change the log level"),
+        }
+        let level = next.log_filter.split(',').next().unwrap_or_default().to_string();
+        if tx.send(Reload { settings: next.config.settings.clone(), log_level: level }).is_err() {
+            return;
+        }
+        // What is not reloadable stays as the daemon started with it.
+        current.file = next.file;
+    }
 }
 
 /// Resolves on the first SIGTERM or SIGINT.
@@ -51,23 +93,4 @@ pub async fn shutdown_signal() {
         _ = term.recv() => {}
         _ = int.recv() => {}
     }
-}
-
-/// `base=10.89.0.0/16,size=24`.
-fn parse_pool(s: &str) -> anyhow::Result<(ipnet::Ipv4Net, u8)> {
-    let mut base = None;
-    let mut size = None;
-    for f in s.split(',') {
-        match f.split_once('=') {
-            Some(("base", v)) => base = Some(v.parse::<ipnet::Ipv4Net>().map_err(|_| anyhow::anyhow!("invalid --default-address-pool base {v:?}"))?),
-            Some(("size", v)) => size = Some(v.parse::<u8>().map_err(|_| anyhow::anyhow!("invalid --default-address-pool size {v:?}"))?),
-            _ => anyhow::bail!("invalid --default-address-pool {s:?}: expected base=CIDR,size=N"),
-        }
-    }
-    let base = base.ok_or_else(|| anyhow::anyhow!("--default-address-pool {s:?} needs base=CIDR"))?;
-    let size = size.unwrap_or(24);
-    if size < base.prefix_len() || size > 30 {
-        anyhow::bail!("invalid --default-address-pool {s:?}: size must be between the base's prefix and 30");
-    }
-    Ok((base.trunc(), size))
 }

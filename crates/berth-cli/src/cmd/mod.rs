@@ -6,6 +6,7 @@ pub mod containers;
 pub mod cp;
 pub mod docs;
 pub mod daemon;
+pub mod daemon_config;
 pub mod images;
 pub mod networks;
 pub mod registry;

@@ -197,6 +197,11 @@ impl Daemon {
 }
 
 pub fn spawn_daemon(root: &Path, sock: &Path, net: &NetSlot, extra: &[String]) -> Child {
+    // Never the host's /etc/berth/daemon.json: an empty configuration file of the test's own.
+    let config = root.with_file_name("daemon.json");
+    if !config.exists() {
+        std::fs::write(&config, "{}\n").expect("write the test's daemon.json");
+    }
     Command::new(BERTH)
         .args(["daemon", "--data-root"])
         .arg(root)
@@ -206,7 +211,8 @@ pub fn spawn_daemon(root: &Path, sock: &Path, net: &NetSlot, extra: &[String]) -
         // Never the host's /etc/berth/certs.d: a test that needs one passes its own.
         .args(if extra.iter().any(|a| a == "--certs-dir") { vec![] } else { vec!["--certs-dir".to_string(), root.with_file_name("certs.d").display().to_string()] })
         .args(extra)
-        .args(["--log-level", "warn"])
+        .args(["--log-level", "warn", "--config-file"])
+        .arg(&config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::inherit())

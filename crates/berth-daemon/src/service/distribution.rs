@@ -75,6 +75,11 @@ impl DistributionService {
         Ok(DistributionService { client, store, events })
     }
 
+    /// Takes on reloaded insecure registries and mirrors.
+    pub fn set_registries(&self, s: &crate::settings::LiveSettings) {
+        self.client.set_registries(s.insecure_registries.clone(), s.registry_mirrors.clone());
+    }
+
     /// Pulls `reference`, streaming progress into `tx`.
     pub async fn pull(&self, reference: &Reference, platform: Option<&str>, creds: Option<Credentials>, tx: mpsc::UnboundedSender<JsonMessage>) -> Result<(), ServiceError> {
         let r = self.client.pull(self.store.clone(), reference, platform, creds, move |p| {

@@ -42,6 +42,8 @@ impl Services {
         registries: &distribution::RegistryOptions,
         network: networks::NetworkOptions,
         init_path: Option<std::path::PathBuf>,
+        container_defaults: containers::ContainerDefaults,
+        settings: crate::settings::LiveSettings,
     ) -> Result<Services, DaemonError> {
         // Before anything touches the data root: what a dead daemon left running or mounted.
         let shims = recovery::shims(root);
@@ -55,7 +57,7 @@ impl Services {
             .map_err(|e| DaemonError::Io { op: "open volumes in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let networks = networks::NetworkService::open(root, network, events.clone())
             .map_err(|e| DaemonError::Io { op: "open networks in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path, &shims)
+        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path, &shims, container_defaults.clone())
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let build = build::BuildService::new(root, store.clone(), containers.clone(), events.clone());
         let distribution = Arc::new(
@@ -84,7 +86,7 @@ impl Services {
             containers,
             volumes,
             networks,
-            system: system::SystemService::new(root, store)?,
+            system: system::SystemService::new(root, store, settings, container_defaults.log_driver)?,
             events,
         })
     }

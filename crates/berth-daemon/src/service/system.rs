@@ -1,5 +1,6 @@
 //! `version`, `info` and `system df`.
 
+use crate::settings::LiveSettings;
 use crate::DaemonError;
 use berth_api::version::{API_VERSION, MIN_API_VERSION};
 use berth_image::ImageStore;
@@ -15,11 +16,15 @@ pub struct SystemService {
     root: PathBuf,
     id: String,
     store: Arc<ImageStore>,
+    /// Debug, labels and registries, replaced on reload.
+    settings: std::sync::RwLock<LiveSettings>,
+    /// The default log driver of new containers.
+    log_driver: String,
 }
 
 impl SystemService {
     /// Reads (or creates) the daemon's stable id under `root`.
-    pub fn new(root: &Path, store: Arc<ImageStore>) -> Result<SystemService, DaemonError> {
+    pub fn new(root: &Path, store: Arc<ImageStore>, settings: LiveSettings, log_driver: String) -> Result<SystemService, DaemonError> {
         let path = root.join("engine-id");
         let id = match std::fs::read_to_string(&path) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
@@ -30,7 +35,17 @@ impl SystemService {
                 id
             }
         };
-        Ok(SystemService { root: root.to_path_buf(), id, store })
+        Ok(SystemService { root: root.to_path_buf(), id, store, settings: std::sync::RwLock::new(settings), log_driver })
+    }
+
+    /// The engine's stable id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// Takes on reloaded settings (shown by `info`).
+    pub fn set_settings(&self, s: LiveSettings) {
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = s;
     }
 
     /// `GET /version`.
@@ -66,6 +81,7 @@ impl SystemService {
         let (mem_total, ncpu) = host_resources();
         let cgroup_version = if Path::new("/sys/fs/cgroup/cgroup.controllers").exists() { "2" } else { "1" };
         let os = os_pretty_name();
+        let settings = self.settings.read().unwrap_or_else(|p| p.into_inner()).clone();
         json!({
             "ID": self.id,
             "Containers": counts.0, "ContainersRunning": counts.1, "ContainersPaused": counts.2, "ContainersStopped": counts.3,
@@ -77,21 +93,20 @@ impl SystemService {
             "MemoryLimit": true, "SwapLimit": true, "KernelMemoryTCP": false,
             "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
             "OomKillDisable": cgroup_version == "1", "IPv4Forwarding": true, "BridgeNfIptables": false,
-            "BridgeNfIp6tables": false, "Debug": false,
+            "BridgeNfIp6tables": false, "Debug": settings.debug,
             "NFd": count_fds(), "NGoroutines": 0,
             "SystemTime": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            "LoggingDriver": "json-file", "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version,
+            "LoggingDriver": self.log_driver, "CgroupDriver": "cgroupfs", "CgroupVersion": cgroup_version,
             "NEventsListener": event_listeners,
             "KernelVersion": kernel_version(),
             "OperatingSystem": os, "OSVersion": "", "OSType": "linux", "Architecture": machine,
             "IndexServerAddress": "https://index.docker.io/v1/",
-            "RegistryConfig": {"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null,
-                               "InsecureRegistryCIDRs": ["127.0.0.0/8", "::1/128"], "IndexConfigs": {}, "Mirrors": null},
+            "RegistryConfig": registry_config(&settings),
             "NCPU": ncpu, "MemTotal": mem_total,
             "GenericResources": null,
             "DockerRootDir": self.root.display().to_string(),
             "HttpProxy": "", "HttpsProxy": "", "NoProxy": "",
-            "Name": hostname, "Labels": [], "ExperimentalBuild": false,
+            "Name": hostname, "Labels": settings.labels, "ExperimentalBuild": false,
             "ServerVersion": VERSION,
             "Runtimes": {"berth": {"path": "berth shim"}}, "DefaultRuntime": "berth",
             "Swarm": {"NodeID": "", "NodeAddr": "", "LocalNodeState": "inactive", "ControlAvailable": false,
@@ -102,6 +117,21 @@ impl SystemService {
             "DefaultAddressPools": null, "Warnings": null,
         })
     }
+}
+
+/// `RegistryConfig` as dockerd reports it: CIDRs among the insecure registries (plus loopback),
+/// one index config per named insecure registry and for docker.io (with its mirrors).
+fn registry_config(s: &LiveSettings) -> Value {
+    let (cidrs, names): (Vec<&String>, Vec<&String>) = s.insecure_registries.iter().partition(|r| r.parse::<ipnet::IpNet>().is_ok());
+    let mut cidrs: Vec<String> = cidrs.into_iter().cloned().collect();
+    cidrs.extend(["::1/128".to_string(), "127.0.0.0/8".to_string()]);
+    let mut index = serde_json::Map::new();
+    for n in names {
+        index.insert(n.clone(), json!({"Name": n, "Mirrors": [], "Secure": false, "Official": false}));
+    }
+    index.insert("docker.io".into(), json!({"Name": "docker.io", "Mirrors": s.registry_mirrors, "Secure": true, "Official": true}));
+    json!({"AllowNondistributableArtifactsCIDRs": null, "AllowNondistributableArtifactsHostnames": null,
+           "InsecureRegistryCIDRs": cidrs, "IndexConfigs": index, "Mirrors": s.registry_mirrors})
 }
 
 fn kernel_version() -> String {

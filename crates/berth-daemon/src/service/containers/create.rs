@@ -369,6 +369,7 @@ impl ContainerService {
             return Err(ServiceError::Invalid("no command specified".into()));
         }
         let mut host_config: HostConfig = req.host_config.unwrap_or_default();
+        self.defaults.apply(&mut host_config);
         validate(&config, &host_config)?;
         let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
         if let Some(t) = host_config.extra.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()) {

@@ -15,6 +15,7 @@
 mod archive;
 mod commit;
 mod create;
+mod defaults;
 mod exec;
 mod health;
 mod lifecycle;
@@ -25,6 +26,8 @@ mod names;
 mod ops;
 mod record;
 mod view;
+
+pub use defaults::{ContainerDefaults, JSON_FILE_LOG_OPTS, LOG_DRIVERS};
 
 pub use commit::CommitOptions;
 pub use ops::UpdateRequest;
@@ -114,6 +117,8 @@ pub struct ContainerService {
     networks: Arc<NetworkService>,
     /// The static init binary for `--init` (Docker's docker-init, i.e. tini).
     init_path: Option<PathBuf>,
+    /// Log driver, log options and ulimits of containers that do not set their own.
+    defaults: ContainerDefaults,
 }
 
 impl ContainerService {
@@ -122,6 +127,7 @@ impl ContainerService {
         events: Arc<EventBus>,
         init_path: Option<PathBuf>,
         shims: &[super::recovery::ShimProcess],
+        defaults: ContainerDefaults,
     ) -> Result<Arc<ContainerService>, ServiceError> {
         let dir = root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
@@ -141,6 +147,7 @@ impl ContainerService {
             volumes,
             networks,
             init_path: init_path.or_else(|| INIT_PATHS.iter().map(PathBuf::from).find(|p| p.is_file())),
+            defaults,
         });
         for entry in std::fs::read_dir(&dir).map_err(|e| ServiceError::Internal(format!("list {}: {e}", dir.display())))?.flatten() {
             // A removal that was under way: its record is gone, finish it.

@@ -1,0 +1,484 @@
+//! `berth daemon`'s configuration: its flags merged with the configuration file, `daemon.json` with
+//! dockerd's key names (`/etc/berth/daemon.json` unless `--config-file` names another), as dockerd
+//! merges them (`daemon/config/config.go`):
+//! - a key Berth does not know is refused ("the following directives don't match any configuration
+//!   option"), and so is a dockerd key Berth does not implement (named as such);
+//! - a setting given both as a flag and in the file is refused ("the following directives are
+//!   specified both as a flag and in the configuration file");
+//! - a missing default file is no file; a missing `--config-file` is an error;
+//! - defaults apply to what neither gives.
+//!
+//! On `SIGHUP` the daemon reads the file again and takes on the reloadable keys (`log-level`,
+//! `debug`, `labels`, `insecure-registries`, `registry-mirrors`); other changes wait for a restart.
+
+use crate::cli::{DaemonArgs, LogFormat};
+use berth_api::container::Ulimit;
+use berth_daemon::service::containers::{ContainerDefaults, JSON_FILE_LOG_OPTS, LOG_DRIVERS};
+use berth_daemon::service::distribution::RegistryOptions;
+use berth_daemon::service::networks::NetworkOptions;
+use berth_daemon::settings::LiveSettings;
+use berth_daemon::{DaemonConfig, ListenAddr};
+use serde_json::{Map, Value};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Where the daemon looks for its configuration file when `--config-file` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
+
+/// Keys of the file, each the name of the flag it stands for (plural for repeatable flags, as
+/// dockerd names them).
+const KEYS: &[&str] = &[
+    "data-root", "hosts", "log-level", "log-format", "debug", "labels", "insecure-registries", "registry-mirrors", "certs-dir",
+    "bridge", "bip", "default-address-pools", "mtu", "init-path", "log-driver", "log-opts", "default-ulimits",
+    "features", "live-restore",
+];
+
+/// Keys a reload takes on; changes to the others wait for the next start.
+pub const RELOADABLE: &[&str] = &["log-level", "debug", "labels", "insecure-registries", "registry-mirrors"];
+
+/// dockerd's keys that Berth does not implement: named as such rather than as unknown.
+const DOCKERD_ONLY: &[&str] = &[
+    "allow-nondistributable-artifacts", "api-cors-header", "authorization-plugins", "builder", "cdi-spec-dirs",
+    "cgroup-parent", "containerd", "containerd-namespace", "containerd-plugins-namespace", "cpu-rt-period",
+    "cpu-rt-runtime", "cri-containerd", "default-cgroupns-mode", "default-gateway", "default-gateway-v6",
+    "default-ipc-mode", "default-network-opts", "default-runtime", "default-shm-size", "dns", "dns-opts",
+    "dns-search", "exec-opts", "exec-root", "experimental", "fixed-cidr", "fixed-cidr-v6", "group",
+    "host-gateway-ip", "host-gateway-ips", "http-proxy", "https-proxy", "icc", "init", "ip", "ip-forward",
+    "ip-forward-no-drop", "ip-masq", "ip6tables", "iptables", "ipv6", "isolation",
+    "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts", "metrics-addr",
+    "min-api-version", "network-control-plane-mtu", "network-diagnostic-port", "no-new-privileges", "no-proxy",
+    "node-generic-resources", "oom-score-adjust", "pidfile", "proxies", "raw-logs", "registry-config",
+    "runtimes", "seccomp-profile", "selinux-enabled", "shutdown-timeout", "storage-driver", "storage-opts",
+    "swarm-default-advertise-addr", "tls", "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy",
+    "userland-proxy-path", "userns-remap",
+];
+
+/// The ulimit names Docker accepts (`go-units`' `ulimitNameMapping`).
+const ULIMITS: &[&str] = &[
+    "core", "cpu", "data", "fsize", "locks", "memlock", "msgqueue", "nice", "nofile", "nproc", "rss", "rtprio",
+    "rttime", "sigpending", "stack",
+];
+
+/// Everything `berth daemon` runs with, flags and file merged, defaults applied.
+#[derive(Debug, Clone)]
+pub struct Resolved {
+    /// What the daemon library takes.
+    pub config: DaemonConfig,
+    /// The log filter (`debug` when debug mode is on, else the log level).
+    pub log_filter: String,
+    /// Text or JSON.
+    pub log_format: LogFormat,
+    /// The file's keys and values as read (none without a file), to tell what a reload changed.
+    pub file: Map<String, Value>,
+    /// The file read, for messages.
+    pub path: PathBuf,
+}
+
+/// Reads the configuration file for `a`, checks it against the flags and merges both.
+pub fn resolve(a: &DaemonArgs) -> anyhow::Result<Resolved> {
+    let path = a.config_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+    let wrap = |e: String| anyhow::anyhow!("unable to configure the berth daemon with file {}: {e}", path.display());
+    let file = read(&path, a.config_file.is_some()).map_err(wrap)?;
+    check_keys(&file, a).map_err(wrap)?;
+    let (config, log_filter) = merge(a, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    let log_format = match (a.log_format, get::<String>(&file, "log-format").map_err(|e| anyhow::anyhow!("{e}"))?.as_deref()) {
+        (Some(f), _) => f,
+        (None, None | Some("text")) => LogFormat::Text,
+        (None, Some("json")) => LogFormat::Json,
+        (None, Some(other)) => anyhow::bail!("invalid log format: {other}: use text or json"),
+    };
+    Ok(Resolved { config, log_filter, log_format, file, path })
+}
+
+/// The file's top-level object; empty when the default file does not exist or holds only blanks.
+fn read(path: &Path, explicit: bool) -> Result<Map<String, Value>, String> {
+    let bytes = match std::fs::read(path) {
+        Ok(b) => b,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && !explicit => return Ok(Map::new()),
+        Err(e) => return Err(e.to_string()),
+    };
+    let text = String::from_utf8(bytes).map_err(|e| format!("the file is not UTF-8 (at byte {})", e.utf8_error().valid_up_to()))?;
+    // Notepad writes a byte order mark; JSON allows a reader to skip it (RFC 8259, 8.1), as dockerd does.
+    let text = text.strip_prefix('\u{feff}').unwrap_or(&text).trim();
+    if text.is_empty() {
+        return Ok(Map::new());
+    }
+    match serde_json::from_str::<Value>(text).map_err(|e| e.to_string())? {
+        Value::Object(m) => Ok(m),
+        _ => Err("the configuration must be a JSON object".into()),
+    }
+}
+
+/// Unknown keys, dockerd keys Berth lacks, and settings given as a flag too.
+fn check_keys(file: &Map<String, Value>, a: &DaemonArgs) -> Result<(), String> {
+    let unknown: Vec<&str> = file.keys().map(String::as_str).filter(|k| !KEYS.contains(k) && !DOCKERD_ONLY.contains(k)).collect();
+    if !unknown.is_empty() {
+        return Err(format!("the following directives don't match any configuration option: {}", unknown.join(", ")));
+    }
+    let unsupported: Vec<&str> = file.keys().map(String::as_str).filter(|k| DOCKERD_ONLY.contains(k)).collect();
+    if !unsupported.is_empty() {
+        return Err(format!("the following directives are dockerd's and not supported by berth: {}", unsupported.join(", ")));
+    }
+    let conflicts: Vec<String> = flags_given(a)
+        .into_iter()
+        .filter_map(|(key, flag)| file.get(key).map(|v| format!("{key}: (from flag: {flag}, from file: {})", go_format(v))))
+        .collect();
+    if !conflicts.is_empty() {
+        return Err(format!("the following directives are specified both as a flag and in the configuration file: {}", conflicts.join(", ")));
+    }
+    Ok(())
+}
+
+/// The settings given on the command line, by file key, with their values as dockerd prints them.
+fn flags_given(a: &DaemonArgs) -> Vec<(&'static str, String)> {
+    let list = |v: &[String]| (!v.is_empty()).then(|| format!("[{}]", v.join(" ")));
+    let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+    [
+        ("data-root", path(&a.data_root)),
+        ("hosts", list(&a.hosts)),
+        ("log-level", a.log_level.clone()),
+        ("log-format", a.log_format.map(|f| if f == LogFormat::Json { "json".to_string() } else { "text".to_string() })),
+        ("debug", a.debug.then(|| "true".to_string())),
+        ("labels", list(&a.labels)),
+        ("insecure-registries", list(&a.insecure_registry)),
+        ("registry-mirrors", list(&a.registry_mirror)),
+        ("certs-dir", path(&a.certs_dir)),
+        ("bridge", a.bridge.clone()),
+        ("bip", a.bip.clone()),
+        ("default-address-pools", list(&a.default_address_pool)),
+        ("mtu", a.mtu.map(|m| m.to_string())),
+        ("init-path", path(&a.init_path)),
+        ("log-driver", a.log_driver.clone()),
+        ("log-opts", list(&a.log_opts)),
+        ("default-ulimits", list(&a.default_ulimits)),
+    ]
+    .into_iter()
+    .filter_map(|(k, v)| v.map(|v| (k, v)))
+    .collect()
+}
+
+/// A JSON value as Go's `%v` prints the decoded value (`[a b]`, `map[k:v]`), for conflict messages.
+fn go_format(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Array(a) => format!("[{}]", a.iter().map(go_format).collect::<Vec<_>>().join(" ")),
+        Value::Object(m) => format!("map[{}]", m.iter().map(|(k, v)| format!("{k}:{}", go_format(v))).collect::<Vec<_>>().join(" ")),
+        other => other.to_string(),
+    }
+}
+
+/// Decodes the file's value for `key`, naming the key when its type is wrong.
+fn get<T: serde::de::DeserializeOwned>(file: &Map<String, Value>, key: &str) -> Result<Option<T>, String> {
+    file.get(key).map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("invalid value for {key}: {e}"))).transpose()
+}
+
+/// Flag if given, else the file's value.
+fn pick<T: serde::de::DeserializeOwned>(flag: Option<T>, file: &Map<String, Value>, key: &str) -> Result<Option<T>, String> {
+    match flag {
+        Some(v) => Ok(Some(v)),
+        None => get(file, key),
+    }
+}
+
+/// A repeatable flag if given, else the file's list.
+fn pick_list(flag: &[String], file: &Map<String, Value>, key: &str) -> Result<Vec<String>, String> {
+    if !flag.is_empty() {
+        return Ok(flag.to_vec());
+    }
+    Ok(get::<Vec<String>>(file, key)?.unwrap_or_default())
+}
+
+/// Merges flags and file, applies defaults and checks every value. Returns the daemon's config and
+/// the log filter.
+fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, String), String> {
+    let data_root = pick(a.data_root.clone(), file, "data-root")?.unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
+    if !data_root.is_absolute() {
+        return Err(format!("data-root {:?} must be an absolute path", data_root.display().to_string()));
+    }
+    let mut hosts = pick_list(&a.hosts, file, "hosts")?;
+    if hosts.is_empty() {
+        hosts.push(berth_client::DEFAULT_HOST.to_string());
+    }
+    let hosts = hosts.iter().map(|h| h.parse::<ListenAddr>()).collect::<Result<Vec<_>, _>>()?;
+    let debug = a.debug || get::<bool>(file, "debug")?.unwrap_or(false);
+    let log_level = pick(a.log_level.clone(), file, "log-level")?.unwrap_or_else(|| "info".into());
+    let log_filter = log_filter(if debug { "debug" } else { &log_level })?;
+    let labels = labels(&pick_list(&a.labels, file, "labels")?)?;
+    let insecure = pick_list(&a.insecure_registry, file, "insecure-registries")?.iter().map(|r| insecure_registry(r)).collect::<Result<Vec<_>, _>>()?;
+    let mirrors = pick_list(&a.registry_mirror, file, "registry-mirrors")?.iter().map(|m| mirror(m)).collect::<Result<Vec<_>, _>>()?;
+    let certs_dir = pick(a.certs_dir.clone(), file, "certs-dir")?.unwrap_or_else(|| PathBuf::from("/etc/berth/certs.d"));
+    let bridge = pick(a.bridge.clone(), file, "bridge")?.unwrap_or_else(|| "berth0".into());
+    let bip_s = pick(a.bip.clone(), file, "bip")?.unwrap_or_else(|| "10.88.0.1/16".into());
+    let bip: ipnet::Ipv4Net = bip_s.parse().map_err(|_| format!("invalid bip {bip_s:?}: expected an IPv4 address with a prefix, e.g. 10.88.0.1/16"))?;
+    let pools = if !a.default_address_pool.is_empty() {
+        a.default_address_pool.iter().map(|p| parse_pool(p)).collect::<Result<Vec<_>, _>>()?
+    } else {
+        #[derive(serde::Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Pool {
+            base: String,
+            size: u8,
+        }
+        get::<Vec<Pool>>(file, "default-address-pools")?
+            .unwrap_or_default()
+            .iter()
+            .map(|p| parse_pool(&format!("base={},size={}", p.base, p.size)))
+            .collect::<Result<Vec<_>, _>>()?
+    };
+    let mtu = pick(a.mtu, file, "mtu")?;
+    if let Some(m) = mtu.filter(|m| !(68..=65535).contains(m)) {
+        return Err(format!("invalid default MTU: {m}: must be between 68 and 65535"));
+    }
+    let init_path = pick(a.init_path.clone(), file, "init-path")?;
+    let log_driver = pick(a.log_driver.clone(), file, "log-driver")?.unwrap_or_else(|| "json-file".into());
+    if !LOG_DRIVERS.contains(&log_driver.as_str()) {
+        return Err(format!("log driver {log_driver:?} is not supported: berth has {}", LOG_DRIVERS.join(", ")));
+    }
+    let log_opts = if a.log_opts.is_empty() {
+        get::<BTreeMap<String, String>>(file, "log-opts")?.unwrap_or_default()
+    } else {
+        a.log_opts.iter().map(|o| o.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).ok_or_else(|| format!("invalid log-opt {o:?}: expected KEY=VALUE"))).collect::<Result<_, _>>()?
+    };
+    check_log_opts(&log_driver, &log_opts)?;
+    let ulimits = if a.default_ulimits.is_empty() {
+        get::<BTreeMap<String, Ulimit>>(file, "default-ulimits")?.unwrap_or_default().into_values().collect()
+    } else {
+        a.default_ulimits.iter().map(|u| parse_ulimit(u)).collect::<Result<Vec<_>, _>>()?
+    };
+    for u in &ulimits {
+        check_ulimit(u)?;
+    }
+    for (name, on) in get::<BTreeMap<String, bool>>(file, "features")?.unwrap_or_default() {
+        match (name.as_str(), on) {
+            ("buildkit", false) => {}
+            ("buildkit", true) => return Err("feature buildkit: berth builds with the classic builder (Builder-Version 1); set it to false or remove it".into()),
+            _ => return Err(format!("unknown feature {name:?}: berth knows buildkit")),
+        }
+    }
+    if get::<bool>(file, "live-restore")? == Some(false) {
+        return Err("live-restore cannot be false: berth's containers always keep running across daemon restarts (each has its own shim)".into());
+    }
+    let mut network = NetworkOptions { bridge, bip, mtu, ..Default::default() };
+    if !pools.is_empty() {
+        network.pools = pools;
+    }
+    let settings = LiveSettings { debug, labels, insecure_registries: insecure.clone(), registry_mirrors: mirrors.clone() };
+    let config = DaemonConfig {
+        data_root,
+        hosts,
+        registries: RegistryOptions { insecure, mirrors, certs_dir: Some(certs_dir) },
+        network,
+        init_path,
+        container_defaults: ContainerDefaults { log_driver, log_opts, ulimits },
+        settings,
+    };
+    Ok((config, log_filter))
+}
+
+/// The tracing filter for a level (`info`), or directives (`info,berth_daemon=debug`) as given.
+/// Checked here so that `--validate` and a reload refuse a bad one.
+fn log_filter(level: &str) -> Result<String, String> {
+    let level = level.to_ascii_lowercase();
+    // logrus's levels above error are errors here.
+    let level = if level == "fatal" || level == "panic" { "error".to_string() } else { level };
+    // rtnetlink's connection warns when a request's answer arrives after its caller stopped
+    // listening (a lookup that took the first match): not something an operator can act on.
+    let directives = if level.contains('=') { level.clone() } else { format!("{level},netlink_proto=error") };
+    let known = ["error", "warn", "info", "debug", "trace"];
+    if !level.contains('=') && !known.contains(&level.as_str()) || tracing_subscriber::EnvFilter::try_new(&directives).is_err() {
+        return Err(format!("invalid logging level: {level}: use error, warn, info, debug or trace"));
+    }
+    Ok(directives)
+}
+
+/// Checks `KEY=VALUE` labels and drops exact duplicates; one key with two values is an error, as
+/// dockerd's `GetConflictFreeLabels` says.
+fn labels(given: &[String]) -> Result<Vec<String>, String> {
+    let mut out: Vec<String> = Vec::new();
+    for l in given {
+        let (k, v) = l.split_once('=').filter(|(k, _)| !k.is_empty()).ok_or_else(|| format!("bad attribute format: {l}"))?;
+        if let Some(prev) = out.iter().find(|o| o.split_once('=').is_some_and(|(pk, _)| pk == k)) {
+            if prev != l {
+                return Err(format!("conflict labels for {prev} and {k}={v}"));
+            }
+            continue;
+        }
+        out.push(l.clone());
+    }
+    Ok(out)
+}
+
+/// An insecure registry as dockerd takes it: `HOST[:PORT]` or a CIDR; an `http://` or `https://`
+/// prefix is dropped, another scheme refused.
+fn insecure_registry(r: &str) -> Result<String, String> {
+    let lower = r.to_ascii_lowercase();
+    let bare = if lower.starts_with("http://") {
+        &r[7..]
+    } else if lower.starts_with("https://") {
+        &r[8..]
+    } else if r.contains("://") {
+        return Err(format!("insecure registry {r} should not contain '://'"));
+    } else {
+        r
+    };
+    let bare = bare.trim_end_matches('/');
+    if bare.is_empty() || bare.contains('/') && bare.parse::<ipnet::IpNet>().is_err() {
+        return Err(format!("invalid insecure registry {r:?}: expected HOST[:PORT] or a CIDR"));
+    }
+    Ok(bare.to_string())
+}
+
+/// A mirror as dockerd's `ValidateMirror` takes it: an http(s) URL without query, fragment or
+/// credentials, returned with one trailing slash.
+fn mirror(m: &str) -> Result<String, String> {
+    let (scheme, rest) = m.split_once("://").ok_or_else(|| format!("invalid mirror: {m:?} is not a valid URI"))?;
+    if scheme != "http" && scheme != "https" {
+        return Err(format!("invalid mirror: unsupported scheme {scheme:?} in {m:?}"));
+    }
+    if rest.contains('?') || rest.contains('#') {
+        return Err(format!("invalid mirror: query or fragment at end of the URI {m:?}"));
+    }
+    if rest.split('/').next().unwrap_or("").contains('@') {
+        return Err(format!("invalid mirror: username/password not allowed in URI {m:?}"));
+    }
+    if rest.trim_end_matches('/').is_empty() {
+        return Err(format!("invalid mirror: {m:?} has no host"));
+    }
+    Ok(format!("{}/", m.trim_end_matches('/')))
+}
+
+/// `base=10.89.0.0/16,size=24`.
+pub fn parse_pool(s: &str) -> Result<(ipnet::Ipv4Net, u8), String> {
+    let mut base = None;
+    let mut size = None;
+    for f in s.split(',') {
+        match f.split_once('=') {
+            Some(("base", v)) => base = Some(v.parse::<ipnet::Ipv4Net>().map_err(|_| format!("invalid default-address-pool base {v:?}"))?),
+            Some(("size", v)) => size = Some(v.parse::<u8>().map_err(|_| format!("invalid default-address-pool size {v:?}"))?),
+            _ => return Err(format!("invalid default-address-pool {s:?}: expected base=CIDR,size=N")),
+        }
+    }
+    let base = base.ok_or_else(|| format!("default-address-pool {s:?} needs base=CIDR"))?;
+    let size = size.unwrap_or(24);
+    if size < base.prefix_len() || size > 30 {
+        return Err(format!("invalid default-address-pool {s:?}: size must be between the base's prefix and 30"));
+    }
+    Ok((base.trunc(), size))
+}
+
+/// The options the log driver takes, with valid values.
+fn check_log_opts(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), String> {
+    for (k, v) in opts {
+        if !JSON_FILE_LOG_OPTS.contains(&k.as_str()) {
+            return Err(format!("unknown log opt '{k}' for {driver} log driver"));
+        }
+        match k.as_str() {
+            "max-size" if berth_api::units::parse_ram_bytes(v).is_none_or(|n| n < 0) => return Err(format!("invalid max-size {v:?} for {driver} log driver")),
+            "max-file" if v.parse::<u32>().map_or(true, |n| n < 1) => return Err(format!("max-file {v:?}: must be a number of at least 1")),
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// `nofile=1024:2048` or `nofile=1024` (soft and hard alike).
+fn parse_ulimit(s: &str) -> Result<Ulimit, String> {
+    let bad = || format!("invalid ulimit argument: {s}");
+    let (name, vals) = s.split_once('=').ok_or_else(bad)?;
+    let (soft, hard) = vals.split_once(':').unwrap_or((vals, vals));
+    Ok(Ulimit { name: name.to_string(), soft: soft.parse().map_err(|_| bad())?, hard: hard.parse().map_err(|_| bad())? })
+}
+
+fn check_ulimit(u: &Ulimit) -> Result<(), String> {
+    if !ULIMITS.contains(&u.name.as_str()) {
+        return Err(format!("invalid ulimit type: {}", u.name));
+    }
+    if u.soft > u.hard {
+        return Err(format!("ulimit soft limit must be less than or equal to hard limit: {} > {}", u.soft, u.hard));
+    }
+    Ok(())
+}
+
+/// The file keys whose values differ between two reads.
+pub fn changed_keys(old: &Map<String, Value>, new: &Map<String, Value>) -> Vec<String> {
+    let mut keys: Vec<&String> = old.keys().chain(new.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    keys.into_iter().filter(|k| old.get(*k) != new.get(*k)).cloned().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn file(json: &str) -> Map<String, Value> {
+        serde_json::from_str(json).unwrap()
+    }
+
+    #[test]
+    fn file_values_apply_and_defaults_fill_the_rest() {
+        let f = file(r#"{"data-root": "/srv/berth", "labels": ["a=1"], "registry-mirrors": ["https://m.example"], "default-address-pools": [{"base": "10.99.0.0/16", "size": 26}], "log-opts": {"max-size": "1m"}, "default-ulimits": {"nofile": {"Name": "nofile", "Soft": 10, "Hard": 20}}}"#);
+        check_keys(&f, &DaemonArgs::default()).unwrap();
+        let (c, filter) = merge(&DaemonArgs::default(), &f).unwrap();
+        assert_eq!(c.data_root, PathBuf::from("/srv/berth"));
+        assert_eq!(c.settings.labels, vec!["a=1"]);
+        assert_eq!(c.settings.registry_mirrors, vec!["https://m.example/"]);
+        assert_eq!(c.network.pools, vec![("10.99.0.0/16".parse().unwrap(), 26)]);
+        assert_eq!(c.network.bridge, "berth0");
+        assert_eq!(c.container_defaults.log_opts["max-size"], "1m");
+        assert_eq!(c.container_defaults.ulimits[0].hard, 20);
+        assert!(filter.starts_with("info,"));
+    }
+
+    #[test]
+    fn unknown_unsupported_and_duplicated_keys_are_refused() {
+        let a = DaemonArgs { data_root: Some("/x".into()), hosts: vec!["unix:///a.sock".into()], ..Default::default() };
+        let e = check_keys(&file(r#"{"foo": 1}"#), &a).unwrap_err();
+        assert_eq!(e, "the following directives don't match any configuration option: foo");
+        let e = check_keys(&file(r#"{"iptables": false}"#), &a).unwrap_err();
+        assert!(e.contains("not supported by berth: iptables"), "{e}");
+        let e = check_keys(&file(r#"{"hosts": ["unix:///b.sock"], "data-root": "/y"}"#), &a).unwrap_err();
+        assert_eq!(e, "the following directives are specified both as a flag and in the configuration file: data-root: (from flag: /x, from file: /y), hosts: (from flag: [unix:///a.sock], from file: [unix:///b.sock])");
+    }
+
+    #[test]
+    fn bad_values_name_their_key() {
+        let bad = |j: &str| merge(&DaemonArgs::default(), &file(j)).unwrap_err();
+        assert_eq!(bad(r#"{"debug": "yes"}"#), "invalid value for debug: invalid type: string \"yes\", expected a boolean");
+        assert!(bad(r#"{"log-level": "loud"}"#).contains("invalid logging level: loud"));
+        assert!(bad(r#"{"labels": ["novalue"]}"#).contains("bad attribute format: novalue"));
+        assert!(bad(r#"{"labels": ["a=1", "a=2"]}"#).contains("conflict labels for a=1 and a=2"));
+        assert!(bad(r#"{"registry-mirrors": ["ftp://m"]}"#).contains("unsupported scheme"));
+        assert!(bad(r#"{"insecure-registries": ["ftp://r"]}"#).contains("should not contain '://'"));
+        assert!(bad(r#"{"log-driver": "syslog"}"#).contains("not supported"));
+        assert!(bad(r#"{"log-opts": {"compress": "true"}}"#).contains("unknown log opt 'compress' for json-file log driver"));
+        assert!(bad(r#"{"default-ulimits": {"nofile": {"Name": "nofile", "Soft": 3, "Hard": 2}}}"#).contains("3 > 2"));
+        assert!(bad(r#"{"default-ulimits": {"x": {"Name": "bogus", "Soft": 1, "Hard": 2}}}"#).contains("invalid ulimit type: bogus"));
+        assert!(bad(r#"{"features": {"buildkit": true}}"#).contains("classic builder"));
+        assert!(bad(r#"{"live-restore": false}"#).contains("live-restore"));
+        assert!(bad(r#"{"hosts": ["http://x"]}"#).contains("invalid host"));
+        assert!(bad(r#"{"bip": "10.1.0.0"}"#).contains("invalid bip"));
+    }
+
+    #[test]
+    fn debug_wins_over_the_log_level_and_http_prefixes_are_dropped() {
+        let (c, filter) = merge(&DaemonArgs::default(), &file(r#"{"debug": true, "log-level": "warn", "insecure-registries": ["http://reg.lan:5000/", "10.0.0.0/8"]}"#)).unwrap();
+        assert!(filter.starts_with("debug,"));
+        assert!(c.settings.debug);
+        assert_eq!(c.settings.insecure_registries, vec!["reg.lan:5000", "10.0.0.0/8"]);
+    }
+
+    #[test]
+    fn missing_default_file_is_none_but_missing_explicit_file_is_an_error() {
+        let p = Path::new("/nonexistent/berth/daemon.json");
+        assert!(read(p, false).unwrap().is_empty());
+        assert!(read(p, true).is_err());
+    }
+
+    #[test]
+    fn changed_keys_lists_additions_removals_and_changes() {
+        let old = file(r#"{"debug": false, "labels": ["a=1"], "bip": "10.1.0.1/16"}"#);
+        let new = file(r#"{"debug": true, "labels": ["a=1"], "mtu": 1400}"#);
+        assert_eq!(changed_keys(&old, &new), vec!["bip", "debug", "mtu"]);
+    }
+}
