@@ -49,11 +49,13 @@ fn validate_says_ok_or_names_the_problem() {
     assert_eq!(code, 1);
     assert!(err.contains("missing.json") && err.contains("No such file"), "{err}");
 
-    // Flags alone are checked too.
-    let (code, err) = validate(&["--config-file", "/dev/null", "--log-level", "loud"]);
+    // Flags alone are checked too (an empty file is no setting).
+    let empty = tmp.path().join("empty.json");
+    std::fs::write(&empty, "").unwrap();
+    let (code, err) = validate(&["--config-file", empty.to_str().unwrap(), "--log-level", "loud"]);
     assert_eq!(code, 1);
     assert!(err.contains("invalid logging level: loud"), "{err}");
-    assert_eq!(validate(&["--config-file", "/dev/null", "--label", "a=1"]).0, 0);
+    assert_eq!(validate(&["--config-file", empty.to_str().unwrap(), "--label", "a=1"]).0, 0);
 }
 
 /// A daemon started with `--config-file` and nothing else; stopped (containers removed) on drop.
