@@ -146,8 +146,13 @@ fn oom_killed(cgroups_path: &str) -> bool {
 
 /// Serves until the container exited and its output is drained, then records the exit and cleans up.
 pub fn serve(args: &ShimArgs, r: Running) {
-    println!("{}", serde_json::json!({"pid": r.pid}));
-    let _ = std::io::stdout().flush();
+    // The start counts once the daemon reads this line. If it cannot (the daemon died since it
+    // spawned this shim), nobody will ever record the container as running: it is killed, and the
+    // loop below records the exit and cleans up as after any exit.
+    let told = writeln!(std::io::stdout(), "{}", serde_json::json!({"pid": r.pid})).and_then(|()| std::io::stdout().flush());
+    if told.is_err() {
+        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.pid), nix::sys::signal::Signal::SIGKILL);
+    }
     let Running { pid, cfg, mut stdin, mut outputs, pty, listener, signals } = r;
     let _ = listener.set_nonblocking(true);
     for (_, fd) in &outputs {

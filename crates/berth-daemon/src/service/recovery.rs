@@ -15,31 +15,34 @@ use berth_shim::StateRecord;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// A running `berth shim` of this data root, found in `/proc`.
+/// A running `berth shim` of this data root, found in `/proc`, with the processes that share its
+/// command line (libcontainer's clones of it that have not exec'd the container's process yet).
 #[derive(Debug, Clone)]
 pub struct ShimProcess {
-    /// The shim's pid.
-    pub pid: i32,
+    /// The shim and its clones.
+    pub pids: Vec<i32>,
     /// The `--dir` it serves (a container's or a build step's directory).
     pub dir: PathBuf,
 }
 
 /// Every container or build-step shim (not exec shims) started for `root`: processes whose command
-/// line carries `--state-root <root>/runtime` and `--dir`, without `--exec-dir`.
+/// line carries `--state-root <root>/runtime` and `--dir`, without `--exec-dir`; one entry per dir.
 pub fn shims(root: &Path) -> Vec<ShimProcess> {
     let state_root = root.join("runtime");
     let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
-    let mut out = Vec::new();
+    let mut out: Vec<ShimProcess> = Vec::new();
     for p in procs.flatten() {
         let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
         let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else { continue };
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let value = |flag: &str| args.iter().position(|a| *a == flag.as_bytes()).and_then(|i| args.get(i + 1)).map(|v| PathBuf::from(std::ffi::OsStr::from_bytes(v)));
-        if value("--state-root").as_deref() != Some(state_root.as_path()) || value("--exec-dir").is_some() {
+        if value("--state-root").as_deref() != Some(state_root.as_path()) || value("--exec-dir").is_some() || !alive(pid) {
             continue;
         }
-        if let Some(dir) = value("--dir") {
-            out.push(ShimProcess { pid, dir });
+        let Some(dir) = value("--dir") else { continue };
+        match out.iter_mut().find(|s| s.dir == dir) {
+            Some(s) => s.pids.push(pid),
+            None => out.push(ShimProcess { pids: vec![pid], dir }),
         }
     }
     out
@@ -54,24 +57,25 @@ pub fn alive(pid: i32) -> bool {
 
 /// Stops the container (or build step) a shim serves: SIGKILL to its init (from the shim's
 /// `state.json`), so the shim reaps it and cleans up (cgroup, root filesystem) as after any exit;
-/// a shim that does not finish within `grace` is killed too. Blocking.
+/// whatever of the shim's processes is still there after `grace` is killed. Blocking.
 pub fn stop_shim(shim: &ShimProcess, grace: Duration) {
     use nix::sys::signal::{kill, Signal};
     use nix::unistd::Pid;
     let state = std::fs::read(shim.dir.join("state.json")).ok().and_then(|b| serde_json::from_slice::<StateRecord>(&b).ok());
-    if let Some(s) = state.filter(|s| s.shim_pid == shim.pid && s.pid > 0) {
+    if let Some(s) = state.filter(|s| shim.pids.contains(&s.shim_pid) && s.pid > 0) {
         let _ = kill(Pid::from_raw(s.pid), Signal::SIGKILL);
-    } else {
-        // Still setting up (no process to reap yet): the shim goes; its leftovers are reaped from
-        // the cgroup by the caller.
-        let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
+        let deadline = Instant::now() + grace;
+        while alive(s.shim_pid) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
     }
-    let deadline = Instant::now() + grace;
-    while alive(shim.pid) && Instant::now() < deadline {
+    // Still setting up, or not finishing: the shim and its clones go (the caller reaps the cgroup).
+    for pid in shim.pids.iter().filter(|p| alive(**p)) {
+        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while shim.pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
         std::thread::sleep(Duration::from_millis(10));
-    }
-    if alive(shim.pid) {
-        let _ = kill(Pid::from_raw(shim.pid), Signal::SIGKILL);
     }
 }
 
@@ -80,7 +84,7 @@ pub fn stop_shim(shim: &ShimProcess, grace: Duration) {
 pub fn clean_scratch(root: &Path, shims: &[ShimProcess]) {
     let builds = root.join("builds");
     for s in shims.iter().filter(|s| s.dir.starts_with(&builds)) {
-        tracing::warn!(dir = %s.dir.display(), pid = s.pid, "stopping a build step the previous daemon left running");
+        tracing::warn!(dir = %s.dir.display(), pids = ?s.pids, "stopping a build step the previous daemon left running");
         stop_shim(s, Duration::from_secs(3));
         if let Some(id) = s.dir.file_name().and_then(|n| n.to_str()) {
             super::containers::reap_orphaned(id, &s.dir);

@@ -273,7 +273,7 @@ impl NetworkService {
         for n in nets.iter().filter(|n| n.driver == "bridge" && !n.bridge.is_empty()) {
             self.owners.claim(&n.bridge)?;
         }
-        self.firewall.init().map_err(|e| internal(format!("setting up the firewall: {e}")))?;
+        self.firewall.init().map_err(|e| internal(format!("setting up the firewall: {}", crate::api::error_chain(&e))))?;
         for n in nets.iter().filter(|n| n.driver == "bridge") {
             self.install(n).await?;
         }
