@@ -90,7 +90,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Diff { container } => cmd::containers::diff(&client()?, &container).await,
         Command::Update(a) => cmd::containers::update(&client()?, a).await,
         Command::Export { output, container } => cmd::containers::export(&client()?, &container, output.as_deref()).await,
-        Command::Attach { no_stdin, container } => cmd::containers::attach(&client()?, &container, no_stdin).await,
+        Command::Attach(a) => cmd::containers::attach(&client()?, a).await,
         Command::Pull(a) => cmd::registry_client::pull(&client()?, a).await,
         Command::Push(a) => cmd::registry_client::push(&client()?, a).await,
         Command::Login(a) => cmd::registry_client::login(&client()?, a).await,

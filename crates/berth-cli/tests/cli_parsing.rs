@@ -289,3 +289,48 @@ fn detach_keys_leave_the_container_running() {
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("Invalid detach keys (ctrl-1) provided"), "{}", stderr(&o));
 }
+
+/// Spawns `berth ARGS` with piped stdin, writes `input`, and waits (at most 10 s) for it to exit.
+fn run_with_input(d: &Daemon, args: &[&str], input: &[u8]) -> std::process::ExitStatus {
+    use std::io::Write;
+    let mut child = Command::new(BERTH).args(args).env("BERTH_HOST", d.host()).stdin(Stdio::piped()).stdout(Stdio::null()).stderr(Stdio::null()).spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::thread::sleep(Duration::from_millis(500));
+    stdin.write_all(input).unwrap();
+    stdin.flush().unwrap();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            return st;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("berth {args:?} did not return");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn exec_and_attach_take_docker_flags() {
+    let d = with_busybox();
+    d.berth_ok(&["run", "-dit", "--name", "box", "busybox", "sh"]);
+    let env = d.dir.path().join("exec.env");
+    std::fs::write(&env, "FROM_FILE=yes\n").unwrap();
+    let out = d.berth_ok(&["exec", "--env-file", env.to_str().unwrap(), "box", "env"]);
+    assert!(out.lines().any(|l| l == "FROM_FILE=yes"), "{out}");
+    // exec -it with other detach keys: the shell keeps running, exec returns 0.
+    let st = run_with_input(&d, &["exec", "-it", "--detach-keys", "ctrl-a,a", "box", "sh"], b"\x01a");
+    assert!(st.success(), "{st:?}");
+    // attach with other detach keys leaves the container running.
+    let st = run_with_input(&d, &["attach", "--detach-keys", "ctrl-a,a", "box"], b"\x01a");
+    assert!(st.success(), "{st:?}");
+    assert_eq!(d.berth_ok(&["inspect", "-f", "{{.State.Running}}", "box"]).trim(), "true");
+    // attach proxies signals to a container without a TTY.
+    d.berth_ok(&["run", "-d", "--name", "trapper", "busybox", "sh", "-c", "trap 'exit 4' TERM; while :; do sleep 0.1; done"]);
+    let child = Command::new(BERTH).args(["attach", "trapper"]).env("BERTH_HOST", d.host()).stdin(Stdio::null()).spawn().unwrap();
+    std::thread::sleep(Duration::from_millis(1000));
+    nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(4), "the container's exit code after the proxied SIGTERM");
+}

@@ -213,3 +213,19 @@ pub struct NamesArgs {
     #[arg(required = true)]
     pub containers: Vec<String>,
 }
+
+/// `berth attach`.
+#[derive(Args, Debug)]
+pub struct AttachArgs {
+    /// Do not attach STDIN.
+    #[arg(long = "no-stdin")]
+    pub no_stdin: bool,
+    /// Override the key sequence for detaching (e.g. ctrl-a,a).
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
+    /// Proxy received signals to the process (without a TTY).
+    #[arg(long = "sig-proxy", value_name = "BOOL", default_value_t = true, action = clap::ArgAction::Set, num_args = 0..=1, require_equals = true, default_missing_value = "true")]
+    pub sig_proxy: bool,
+    /// Container.
+    pub container: String,
+}

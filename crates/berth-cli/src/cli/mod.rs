@@ -140,13 +140,7 @@ pub enum Command {
         container: String,
     },
     /// Attach local standard input, output, and error streams to a running container.
-    Attach {
-        /// Do not attach STDIN.
-        #[arg(long = "no-stdin")]
-        no_stdin: bool,
-        /// Container.
-        container: String,
-    },
+    Attach(AttachArgs),
     /// Download an image from a registry.
     Pull(PullArgs),
     /// Upload an image to a registry.

@@ -73,6 +73,9 @@ pub fn report(e: &clap::Error, argv: &[String]) -> Report {
         }
         ErrorKind::InvalidSubcommand => fail(format!("unknown command: {path} {}", context(e, ContextKind::InvalidSubcommand)), 1),
         ErrorKind::MissingRequiredArgument => fail(format!("'{path}' requires {}", context(e, ContextKind::InvalidArg)), 1),
+        ErrorKind::TooFewValues if context(e, ContextKind::InvalidArg).starts_with('<') => {
+            fail(format!("'{path}' requires at least {} arguments", context(e, ContextKind::MinValues)), 1)
+        }
         _ => {
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or_default();
@@ -162,6 +165,9 @@ mod tests {
         let r = parse(&["berth", "rename", "a"]);
         assert_eq!(r.code, 1);
         assert!(r.text.starts_with("berth: 'berth rename' requires <NEW_NAME>"), "{}", r.text);
+        let r = parse(&["berth", "exec", "box"]);
+        assert_eq!(r.code, 1);
+        assert!(r.text.starts_with("berth: 'berth exec' requires at least 2 arguments"), "{}", r.text);
         let r = parse(&["berth", "frobnicate"]);
         assert_eq!(r.code, 1);
         assert!(r.text.starts_with("berth: unknown command: berth frobnicate"), "{}", r.text);

@@ -284,6 +284,12 @@ pub struct ExecArgs {
     /// Username or UID.
     #[arg(short = 'u', long)]
     pub user: Option<String>,
+    /// Read in a file of environment variables (as `run --env-file`).
+    #[arg(long = "env-file", value_name = "FILE")]
+    pub env_file: Vec<PathBuf>,
+    /// Override the key sequence for detaching (e.g. ctrl-a,a).
+    #[arg(long = "detach-keys", value_name = "KEYS")]
+    pub detach_keys: Option<String>,
     /// Give extended privileges to the command.
     #[arg(long)]
     pub privileged: bool,

@@ -95,19 +95,36 @@ impl Drop for RawTerminal {
     }
 }
 
+/// Aborts the signal-forwarding tasks when dropped.
+struct SignalProxy(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for SignalProxy {
+    fn drop(&mut self) {
+        for t in &self.0 {
+            t.abort();
+        }
+    }
+}
+
 /// `berth attach`: streams until the container exits (then its exit code) or the user detaches
-/// with ctrl-p ctrl-q (then 0, the container keeps running).
-pub async fn attach(c: &Client, container: &str, no_stdin: bool) -> anyhow::Result<ExitCode> {
+/// with the detach keys (ctrl-p ctrl-q unless `--detach-keys`; then 0, the container keeps
+/// running). Without a TTY the signals berth receives go to the container (`--sig-proxy`).
+pub async fn attach(c: &Client, a: crate::cli::AttachArgs) -> anyhow::Result<ExitCode> {
+    let container = a.container.as_str();
     let info: Value = c.get_json(&format!("/containers/{container}/json"), &[]).await?;
     if info["State"]["Running"] != json!(true) {
         anyhow::bail!("You cannot attach to a stopped container, start it first");
     }
     let tty = info["Config"]["Tty"].as_bool().unwrap_or(false);
-    let stdin = !no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
+    let stdin = !a.no_stdin && info["Config"]["OpenStdin"].as_bool().unwrap_or(false);
     let mut q = vec![("stream", "1".to_string()), ("stdout", "1".to_string()), ("stderr", "1".to_string())];
     if stdin {
         q.push(("stdin", "1".to_string()));
     }
+    if let Some(k) = &a.detach_keys {
+        q.push(("detachKeys", k.clone()));
+    }
+    let _proxies = if a.sig_proxy && !tty { SignalProxy(proxy_signals(c, container)) } else { SignalProxy(Vec::new()) };
     let conn = c.hijack(&format!("/containers/{container}/attach"), &q, berth_client::empty()).await?;
     let raw = RawTerminal::enable(tty && stdin);
     let resizer = if tty { forward_window_size(c, format!("/containers/{container}")) } else { None };

@@ -5,15 +5,16 @@ use super::*;
 
 /// `berth exec`.
 pub async fn exec(c: &Client, a: ExecArgs) -> anyhow::Result<ExitCode> {
-    let env: Vec<String> = a
-        .env
-        .iter()
-        .filter_map(|e| if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) })
-        .collect();
+    let mut env = Vec::new();
+    for f in &a.env_file {
+        env.extend(read_kv_file(f, KvKind::Env)?);
+    }
+    env.extend(a.env.iter().filter_map(|e| if e.contains('=') { Some(e.clone()) } else { std::env::var(e).ok().map(|v| format!("{e}={v}")) }));
     let body = json!({
         "AttachStdin": a.interactive && !a.detach, "AttachStdout": !a.detach, "AttachStderr": !a.detach,
         "Tty": a.tty, "Cmd": a.command, "Env": env, "WorkingDir": a.workdir.clone().unwrap_or_default(),
         "User": a.user.clone().unwrap_or_default(), "Privileged": a.privileged,
+        "DetachKeys": a.detach_keys.clone().unwrap_or_default(),
     });
     let created: Value = match c.post_json(&format!("/containers/{}/exec", a.container), &[], &body).await {
         Ok(v) => v,
@@ -43,5 +44,9 @@ pub async fn exec(c: &Client, a: ExecArgs) -> anyhow::Result<ExitCode> {
         r.abort();
     }
     let info: Value = c.get_json(&format!("/exec/{id}/json"), &[]).await?;
+    // Still running: the user typed the detach keys, and the process goes on (docker exits 0).
+    if info["Running"] == json!(true) {
+        return Ok(ExitCode::SUCCESS);
+    }
     Ok(ExitCode::from(info["ExitCode"].as_i64().unwrap_or(126).clamp(0, 255) as u8))
 }

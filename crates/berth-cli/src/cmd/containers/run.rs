@@ -177,7 +177,7 @@ pub(super) fn start_exit_code(e: &anyhow::Error) -> ExitCode {
 
 /// `--sig-proxy`: the signals the client receives, sent on to the container (as the docker CLI
 /// does without a TTY) until the returned tasks are aborted.
-fn proxy_signals(c: &Client, id: &str) -> Vec<tokio::task::JoinHandle<()>> {
+pub(super) fn proxy_signals(c: &Client, id: &str) -> Vec<tokio::task::JoinHandle<()>> {
     use tokio::signal::unix::{signal, SignalKind};
     let kinds = [
         (SignalKind::interrupt(), "SIGINT"),
