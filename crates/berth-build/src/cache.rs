@@ -7,8 +7,10 @@
 //! On-disk layout (root = [`crate::BuildOptions::cache_dir`]):
 //! ```text
 //! <cache_dir>/
-//!   index.json        {"version": 1, "entries": {<key hex>: {"diff_id", "size", "last_used"}}}
-//!   mounts/<id>/      RUN --mount=type=cache directories, kept between builds
+//!   index.json        {"version": 1, "entries": {<key hex>: {"diff_id", "size", "last_used", "created",
+//!                      "usage_count", "parent", "chain", "description", "labels"}},
+//!                      "mounts": {<dir>: {"id", "created", "last_used", "usage_count"}}, "images": {…}}
+//!   mounts/<dir>/     RUN --mount=type=cache directories (dir = sha256 of the mount id), kept between builds
 //!   tmp/              scratch files of running builds (layer tars being written, view mountpoints)
 //! ```
 //! `index.json` is replaced atomically (house rule 11), so a crash keeps either the old or new index.
@@ -22,7 +24,8 @@ use std::path::{Path, PathBuf};
 
 const FORMAT_VERSION: u32 = 1;
 
-/// One cached step result.
+/// One cached step result. It keeps its layer blob and its snapshot (`chain`) alive: both are
+/// roots for the daemon's garbage collector until the entry is pruned.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheEntry {
     /// The layer the step produced.
@@ -31,6 +34,46 @@ pub struct CacheEntry {
     pub size: u64,
     /// Unix seconds of the last build that used it.
     pub last_used: i64,
+    /// Unix seconds of the build that made it.
+    #[serde(default)]
+    pub created: i64,
+    /// Builds that used it, the one that made it included.
+    #[serde(default)]
+    pub usage_count: u64,
+    /// The key (hex) of the step before, if that one was a cached layer step.
+    #[serde(default)]
+    pub parent: Option<String>,
+    /// The committed snapshot (chain id) holding the step's result unpacked.
+    #[serde(default)]
+    pub chain: Option<String>,
+    /// The instruction, as `docker buildx du` describes a record (`RUN apk add …`).
+    #[serde(default)]
+    pub description: String,
+    /// The `--label`s of the build that made it (matched by `builder prune --filter label=`).
+    #[serde(default)]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A `RUN --mount=type=cache` directory.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MountEntry {
+    /// The mount's `id=` (its target when none was given).
+    pub id: String,
+    /// Unix seconds of the build that made it.
+    pub created: i64,
+    /// Unix seconds of the last build that used it.
+    pub last_used: i64,
+    /// Steps that used it.
+    pub usage_count: u64,
+}
+
+/// Everything the cache holds (for `system df` and `builder prune`).
+#[derive(Debug, Clone, Default)]
+pub struct Listing {
+    /// Step results by key (hex).
+    pub entries: BTreeMap<String, CacheEntry>,
+    /// Cache mounts by directory name, with the bytes each takes on disk.
+    pub mounts: BTreeMap<String, (MountEntry, u64)>,
 }
 
 #[derive(Debug, Default, Serialize, Deserialize)]
@@ -41,6 +84,8 @@ struct Index {
     /// wholly from the cache answers the same image id, as Docker's classic builder does.
     #[serde(default)]
     images: BTreeMap<String, Digest>,
+    #[serde(default)]
+    mounts: BTreeMap<String, MountEntry>,
 }
 
 /// The persisted step cache of one cache directory.
@@ -65,11 +110,36 @@ impl Cache {
         self.index.entries.get(key.hex())
     }
 
-    /// Records (and persists) the result of a step.
-    pub fn put(&mut self, key: &Digest, diff_id: Digest, size: u64) -> Result<(), BuildError> {
-        let entry = CacheEntry { diff_id, size, last_used: chrono::Utc::now().timestamp() };
+    /// Records (and persists) the result of a step; `created`, `last_used` and `usage_count` are
+    /// set here.
+    pub fn put(&mut self, key: &Digest, mut entry: CacheEntry) -> Result<(), BuildError> {
+        let now = chrono::Utc::now().timestamp();
+        entry.created = now;
+        entry.last_used = now;
+        entry.usage_count = 1;
         self.update(|i| {
             i.entries.insert(key.hex().to_string(), entry.clone());
+        })
+    }
+
+    /// Records (and persists) that a build used the entry `key`.
+    pub fn used(&mut self, key: &Digest) -> Result<(), BuildError> {
+        let now = chrono::Utc::now().timestamp();
+        self.update(|i| {
+            if let Some(e) = i.entries.get_mut(key.hex()) {
+                e.last_used = now;
+                e.usage_count += 1;
+            }
+        })
+    }
+
+    /// Records (and persists) that a step used the cache mount `id`, stored in directory `dir`.
+    pub fn used_mount(&mut self, dir: &str, id: &str) -> Result<(), BuildError> {
+        let now = chrono::Utc::now().timestamp();
+        self.update(|i| {
+            let m = i.mounts.entry(dir.to_string()).or_insert_with(|| MountEntry { id: id.to_string(), created: now, ..Default::default() });
+            m.last_used = now;
+            m.usage_count += 1;
         })
     }
 
@@ -88,7 +158,6 @@ impl Cache {
     /// Applies `change` to the index on disk (merged with what other builds wrote since this one
     /// read it: builds share the cache directory) and to this copy, and persists it atomically.
     fn update(&mut self, change: impl Fn(&mut Index)) -> Result<(), BuildError> {
-        static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
         let _guard = WRITER.lock().unwrap_or_else(|e| e.into_inner());
         let mut disk = read_index(&self.path)?;
         change(&mut disk);
@@ -107,6 +176,9 @@ impl Cache {
     }
 }
 
+/// Serialises read-modify-write cycles of index files (builds and prunes share them).
+static WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 /// Reads an index; a missing, corrupt or newer-format one reads as empty.
 fn read_index(path: &Path) -> Result<Index, BuildError> {
     Ok(match std::fs::read(path) {
@@ -122,39 +194,75 @@ fn read_index(path: &Path) -> Result<Index, BuildError> {
     })
 }
 
-/// What [`prune_cache`] removed.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct PruneReport {
-    /// Cache index entries dropped.
-    pub entries: usize,
-    /// Bytes of `RUN --mount=type=cache` directories deleted.
-    pub mount_bytes: u64,
-}
-
-/// `berth builder prune`: forgets every cached step and deletes the `RUN --mount=type=cache` directories.
-/// Layers stay in the content store while images use them; the image store's GC owns them.
-pub fn prune_cache(cache_dir: &Path) -> Result<PruneReport, BuildError> {
-    let mut cache = Cache::open(cache_dir)?;
-    let entries = cache.index.entries.len();
-    cache.index.entries.clear();
-    cache.index.images.clear();
-    atomic_write_json(&cache.path, &cache.index).map_err(BuildError::io("write", &cache.path))?;
-    let mounts = cache_dir.join("mounts");
-    let mount_bytes = du(&mounts);
-    match berth_types::teardown::remove_tree(&mounts) {
-        Ok(()) => {}
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-        Err(e) => return Err(BuildError::io("remove", &mounts)(e)),
+/// Everything in the cache under `cache_dir`: step entries and cache mounts (with their sizes).
+/// Cache mount directories the index does not know (made before it recorded them) are listed too.
+pub fn list(cache_dir: &Path) -> Result<Listing, BuildError> {
+    let index = read_index(&cache_dir.join("index.json"))?;
+    let mut mounts = BTreeMap::new();
+    let dir = cache_dir.join("mounts");
+    if let Ok(rd) = std::fs::read_dir(&dir) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let meta = index.mounts.get(&name).cloned().unwrap_or_else(|| {
+                let t = e.metadata().ok().and_then(|m| m.modified().ok()).map(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp()).unwrap_or(0);
+                MountEntry { id: name.clone(), created: t, last_used: t, usage_count: 0 }
+            });
+            mounts.insert(name, (meta, du(&e.path())));
+        }
     }
-    Ok(PruneReport { entries, mount_bytes })
+    Ok(Listing { entries: index.entries, mounts })
 }
 
+/// Forgets the step entries `keys` and deletes the cache mounts `mounts` (directory names).
+/// Returns the bytes the deleted mount directories took. Layers and snapshots the entries held are
+/// left to the daemon's garbage collector (an image may still use them).
+pub fn remove(cache_dir: &Path, keys: &[String], mounts: &[String]) -> Result<u64, BuildError> {
+    {
+        let _guard = WRITER.lock().unwrap_or_else(|e| e.into_inner());
+        let path = cache_dir.join("index.json");
+        let mut index = read_index(&path)?;
+        for k in keys {
+            index.entries.remove(k);
+        }
+        for m in mounts {
+            index.mounts.remove(m);
+        }
+        if index.entries.is_empty() {
+            // What a fully cached rebuild would answer is no longer known to be cached.
+            index.images.clear();
+        }
+        if path.exists() || !keys.is_empty() || !mounts.is_empty() {
+            atomic_write_json(&path, &index).map_err(BuildError::io("write", &path))?;
+        }
+    }
+    let mut bytes = 0;
+    for m in mounts {
+        let p = cache_dir.join("mounts").join(m);
+        bytes += du(&p);
+        match berth_types::teardown::remove_tree(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(BuildError::io("remove", &p)(e)),
+        }
+    }
+    Ok(bytes)
+}
+
+/// Allocated bytes under `p` (as `du` counts them), not following symlinks or crossing mounts.
 fn du(p: &Path) -> u64 {
-    let Ok(md) = std::fs::symlink_metadata(p) else { return 0 };
-    if !md.is_dir() {
-        return md.len();
+    use std::os::unix::fs::MetadataExt;
+    fn walk(p: &Path, dev: u64) -> u64 {
+        let Ok(md) = std::fs::symlink_metadata(p) else { return 0 };
+        if md.dev() != dev {
+            return 0;
+        }
+        let own = md.blocks() * 512;
+        if !md.is_dir() {
+            return own;
+        }
+        own + std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| walk(&e.path(), dev)).sum()).unwrap_or(0)
     }
-    std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| du(&e.path())).sum()).unwrap_or(0)
+    std::fs::symlink_metadata(p).map(|m| walk(p, m.dev())).unwrap_or(0)
 }
 
 #[cfg(test)]
@@ -162,17 +270,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn entries_survive_reopen_and_prune_clears_them() {
+    fn entries_survive_reopen_and_remove_clears_them() {
         let d = tempfile::tempdir().unwrap();
         let key = Digest::of(b"k");
         let mut c = Cache::open(d.path()).unwrap();
-        c.put(&key, Digest::of(b"layer"), 7).unwrap();
+        let entry = CacheEntry { diff_id: Digest::of(b"layer"), size: 7, last_used: 0, created: 0, usage_count: 0, parent: None, chain: Some("c".into()), description: "RUN x".into(), labels: BTreeMap::new() };
+        c.put(&key, entry).unwrap();
+        c.used(&key).unwrap();
         let c = Cache::open(d.path()).unwrap();
-        assert_eq!(c.get(&key).unwrap().size, 7);
+        let e = c.get(&key).unwrap();
+        assert_eq!((e.size, e.usage_count, e.chain.as_deref()), (7, 2, Some("c")));
+        let mut c = c;
         std::fs::create_dir_all(d.path().join("mounts/x")).unwrap();
-        std::fs::write(d.path().join("mounts/x/f"), b"12345").unwrap();
-        let r = prune_cache(d.path()).unwrap();
-        assert_eq!(r, PruneReport { entries: 1, mount_bytes: 5 });
+        std::fs::write(d.path().join("mounts/x/f"), vec![1u8; 5000]).unwrap();
+        c.used_mount("x", "/root/.cache").unwrap();
+        let l = list(d.path()).unwrap();
+        assert_eq!(l.entries.len(), 1);
+        let (m, bytes) = &l.mounts["x"];
+        assert_eq!((m.id.as_str(), m.usage_count), ("/root/.cache", 1));
+        assert!(*bytes >= 5000, "{bytes}");
+        let freed = remove(d.path(), &[key.hex().to_string()], &["x".to_string()]).unwrap();
+        assert!(freed >= 5000);
         assert!(Cache::open(d.path()).unwrap().is_empty());
+        assert!(list(d.path()).unwrap().mounts.is_empty());
     }
 }

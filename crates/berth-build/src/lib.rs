@@ -17,7 +17,7 @@ pub mod expand;
 pub mod parser;
 
 pub use build::{build, BuildEvent, BuildOptions, Fetched, Fetcher, RunMount, RunMountKind, RunStep, StepRunner, RUNNER_MOUNTS};
-pub use cache::prune_cache;
+pub use cache::{CacheEntry, Listing as CacheListing, MountEntry};
 pub use dockerignore::IgnoreMatcher;
 pub use error::{BuildError, ParseError};
 pub use parser::{parse, CmdLine, Command, Dockerfile, Instruction, Stage};

@@ -105,7 +105,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Network(n) => cmd::networks::run(&client()?, n).await,
         Command::Port { container, private } => cmd::containers::port(&client()?, &container, private.as_deref()).await,
         Command::Volume(v) => cmd::volumes::run(&client()?, v).await,
-        Command::Builder(BuilderCmd::Prune { force }) => cmd::build::prune(&client()?, force).await,
+        Command::Builder(BuilderCmd::Prune { all, filter, keep_storage, force }) => cmd::build::prune(&client()?, all, filter, keep_storage, force).await,
         Command::Version(a) => cmd::system::version(&client()?, a).await,
         Command::Info(a) | Command::System(SystemCmd::Info(a)) => cmd::system::info(&client()?, a).await,
         Command::System(SystemCmd::Df(a)) => cmd::system::df(&client()?, a).await,

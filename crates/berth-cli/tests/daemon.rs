@@ -119,7 +119,12 @@ fn info_and_df_report_the_store() {
     let (_, _, body) = http(&d.sock, "GET", "/system/df", b"");
     let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
     assert_eq!(v["Images"].as_array().unwrap().len(), 1);
-    assert_eq!(v["LayersSize"], 4);
+    // Real disk usage: the image's config and layer blobs (not unpacked yet: no container).
+    use std::os::unix::fs::MetadataExt;
+    let blobs: u64 = std::fs::read_dir(d.root().join("content/blobs/sha256")).unwrap().map(|e| e.unwrap().metadata().unwrap().blocks() * 512).sum();
+    assert_eq!(v["LayersSize"], blobs);
+    assert_eq!(v["Images"][0]["Size"], blobs);
+    assert_eq!(v["BuildCache"], serde_json::json!([]));
     let out = d.berth_ok(&["system", "df"]);
     assert!(out.starts_with("TYPE") && out.contains("Images          1"), "{out}");
     assert_eq!(d.berth_ok(&["info", "--format", "{{.Images}}"]).trim(), "1");

@@ -11,12 +11,23 @@
 //!   blobs/sha256/<hex>     committed blobs, read-only (0444)
 //!   ingest/<random>        blobs being written; removed on drop, on failure and at open
 //! ```
+//!
+//! Garbage collection: the store does not know what references a blob; the daemon's collector
+//! does. What the store keeps is *when each blob was last used* in this process (committed,
+//! found by [`ContentStore::contains`], opened, read). [`ContentStore::collect`] deletes a blob only
+//! if it was not used since the collector's horizon (the start of the oldest operation in flight),
+//! checked under the same lock the uses take, so an operation that found a blob can count on it
+//! until it ends: a pull that saw a layer as "Already exists" never loses it to a concurrent sweep.
 
 use berth_types::error::{ErrorKind, HasKind};
 use berth_types::{Digest, Sha256Writer};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
+use std::collections::HashMap;
+use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Instant;
 
 /// Failures of the content store.
 #[derive(Debug, thiserror::Error)]
@@ -69,17 +80,30 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Con
     move |source| ContentError::Io { op, path: path.to_path_buf(), source }
 }
 
-/// A blob store rooted at one directory.
+/// A blob store rooted at one directory. Clones share the record of uses.
 #[derive(Debug, Clone)]
 pub struct ContentStore {
     root: PathBuf,
+    /// When each blob was last used by this process (see the module doc on garbage collection).
+    used: Arc<Mutex<HashMap<Digest, Instant>>>,
+}
+
+/// What [`ContentStore::collect`] did with a blob.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Collected {
+    /// Deleted; the disk space it took (allocated blocks).
+    Deleted(u64),
+    /// Kept: used since the horizon.
+    InUse,
+    /// Not stored (already gone).
+    Absent,
 }
 
 impl ContentStore {
     /// Opens (creating if needed) the store at `root` and removes ingest files left by a crash.
     pub fn open(root: impl Into<PathBuf>) -> Result<ContentStore, ContentError> {
         let root = root.into();
-        let store = ContentStore { root };
+        let store = ContentStore { root, used: Arc::default() };
         let blobs = store.root.join("blobs/sha256");
         fs::create_dir_all(&blobs).map_err(io_err("create", &blobs))?;
         let ingest = store.ingest_dir();
@@ -99,9 +123,74 @@ impl ContentStore {
         self.root.join("blobs").join(digest.algorithm()).join(digest.hex())
     }
 
-    /// Whether the blob is stored.
+    fn uses(&self) -> MutexGuard<'_, HashMap<Digest, Instant>> {
+        // The map is only a record of times; a panicking holder cannot leave it inconsistent.
+        self.used.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records that an operation relies on `digest` now (see [`ContentStore::collect`]).
+    pub fn touch(&self, digest: &Digest) {
+        self.uses().insert(digest.clone(), Instant::now());
+    }
+
+    /// Whether the blob is stored. A hit counts as a use: the caller is about to rely on it.
     pub fn contains(&self, digest: &Digest) -> bool {
+        let mut used = self.uses();
+        let found = self.blob_path(digest).is_file();
+        if found {
+            used.insert(digest.clone(), Instant::now());
+        }
+        found
+    }
+
+    /// Whether the blob is stored, without counting as a use (for inspection: `system check`).
+    pub fn exists(&self, digest: &Digest) -> bool {
         self.blob_path(digest).is_file()
+    }
+
+    /// Deletes `digest` unless it was used at or after `horizon`. The check and the unlink happen
+    /// under the lock every use takes, so a blob an operation found is never swept under it.
+    pub fn collect(&self, digest: &Digest, horizon: Instant) -> Result<Collected, ContentError> {
+        let mut used = self.uses();
+        if used.get(digest).is_some_and(|t| *t >= horizon) {
+            return Ok(Collected::InUse);
+        }
+        let p = self.blob_path(digest);
+        let bytes = match fs::symlink_metadata(&p) {
+            Ok(m) => m.blocks() * 512,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Collected::Absent),
+            Err(e) => return Err(io_err("stat", &p)(e)),
+        };
+        match fs::remove_file(&p) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Collected::Absent),
+            Err(e) => return Err(io_err("remove", &p)(e)),
+        }
+        used.remove(digest);
+        Ok(Collected::Deleted(bytes))
+    }
+
+    /// Forgets uses older than `horizon`: they can no longer keep anything (called after a sweep).
+    pub fn forget_uses_before(&self, horizon: Instant) {
+        self.uses().retain(|_, t| *t >= horizon);
+    }
+
+    /// The disk space (allocated blocks) a stored blob takes.
+    pub fn disk_usage(&self, digest: &Digest) -> Result<u64, ContentError> {
+        let p = self.blob_path(digest);
+        match fs::symlink_metadata(&p) {
+            Ok(m) => Ok(m.blocks() * 512),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Err(ContentError::NotFound(digest.clone())),
+            Err(e) => Err(io_err("stat", &p)(e)),
+        }
+    }
+
+    /// Bytes (allocated blocks) of the ingest directory: writes in flight or interrupted.
+    pub fn ingest_usage(&self) -> u64 {
+        let dir = self.ingest_dir();
+        fs::read_dir(&dir)
+            .map(|rd| rd.flatten().filter_map(|e| e.metadata().ok()).map(|m| m.blocks() * 512).sum())
+            .unwrap_or(0)
     }
 
     /// The size in bytes of a stored blob.
@@ -114,10 +203,16 @@ impl ContentStore {
         }
     }
 
-    /// Opens a stored blob for reading.
+    /// Opens a stored blob for reading (a use: an open file survives a sweep anyway, but the
+    /// caller may open it again).
     pub fn open_blob(&self, digest: &Digest) -> Result<File, ContentError> {
         let p = self.blob_path(digest);
-        File::open(&p).map_err(|e| {
+        let mut used = self.uses();
+        let f = File::open(&p);
+        if f.is_ok() {
+            used.insert(digest.clone(), Instant::now());
+        }
+        f.map_err(|e| {
             if e.kind() == io::ErrorKind::NotFound {
                 ContentError::NotFound(digest.clone())
             } else {
@@ -204,14 +299,27 @@ impl BlobWriter {
             }
         }
         let target = self.store.blob_path(&digest);
+        let synced = !target.is_file();
+        if synced {
+            file.sync_all().map_err(io_err("fsync", &self.path))?;
+        }
+        drop(file);
+        // Held from the check until the blob is in place: a sweep cannot delete a stored copy
+        // between the check and the caller's use, and a new blob is recorded as used the moment it
+        // becomes visible.
+        let mut used = self.store.uses();
+        used.insert(digest.clone(), Instant::now());
         if target.is_file() {
             // Same bytes are already stored; the ingest file is removed on drop.
             return Ok((digest, written));
         }
-        file.sync_all().map_err(io_err("fsync", &self.path))?;
-        drop(file);
+        if !synced {
+            // The stored copy was swept between the two checks: this one must be durable now.
+            File::open(&self.path).and_then(|f| f.sync_all()).map_err(io_err("fsync", &self.path))?;
+        }
         let _ = fs::set_permissions(&self.path, std::os::unix::fs::PermissionsExt::from_mode(0o444));
         fs::rename(&self.path, &target).map_err(io_err("commit", &target))?;
+        drop(used);
         if let Some(dir) = target.parent() {
             berth_types::persist::sync_dir(dir).map_err(io_err("fsync", dir))?;
         }
@@ -310,6 +418,26 @@ mod tests {
         let dg = Digest::of(b"nope");
         assert!(matches!(s.open_blob(&dg), Err(ContentError::NotFound(_))));
         assert_eq!(ContentError::NotFound(dg).kind(), ErrorKind::NotFound);
+    }
+
+    #[test]
+    fn collect_spares_blobs_used_since_the_horizon() {
+        let (_d, s) = store();
+        let old = s.put(b"old", None).unwrap();
+        let horizon = Instant::now();
+        let fresh = s.put(b"fresh", None).unwrap();
+        assert_eq!(s.collect(&fresh, horizon).unwrap(), Collected::InUse);
+        assert!(matches!(s.collect(&old, horizon).unwrap(), Collected::Deleted(n) if n > 0));
+        assert!(!s.exists(&old));
+        assert_eq!(s.collect(&old, horizon).unwrap(), Collected::Absent);
+        // A use after the horizon (an operation found the blob) keeps an old blob.
+        let again = s.put(b"again", None).unwrap();
+        let later = Instant::now();
+        assert!(s.contains(&again));
+        assert_eq!(s.collect(&again, later).unwrap(), Collected::InUse);
+        s.forget_uses_before(Instant::now());
+        assert!(matches!(s.collect(&again, Instant::now()).unwrap(), Collected::Deleted(_)));
+        assert!(s.exists(&fresh));
     }
 
     #[test]

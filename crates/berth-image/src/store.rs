@@ -280,8 +280,9 @@ impl ImageStore {
         st.images.iter().filter(|(_, r)| r.parent.as_ref() == Some(id)).map(|(k, _)| k.clone()).collect()
     }
 
-    /// Deletes an image, every reference to it, its config blob and each layer blob no other image
-    /// uses. Returns the diff ids of the layers deleted.
+    /// Deletes an image's record and every reference to it. Returns the diff ids of its layers that
+    /// no other image uses. The blobs themselves (config, layers) are left to the daemon's garbage
+    /// collector, which also knows the other holders (build cache, operations in flight).
     pub fn remove(&self, id: &Digest) -> Result<Vec<Digest>, ImageError> {
         let mut st = self.lock();
         let rec = st.images.remove(id).ok_or_else(|| ImageError::NotFound(id.to_string()))?;
@@ -294,16 +295,14 @@ impl ImageStore {
             return Err(e);
         }
         let in_use: HashSet<&Digest> = st.images.values().flat_map(|r| r.layers.iter().map(|l| &l.diff_id)).collect();
-        let mut deleted = Vec::new();
-        self.content.delete(id)?;
+        let mut unshared = Vec::new();
         for l in &rec.layers {
-            if !in_use.contains(&l.diff_id) && !deleted.contains(&l.diff_id) {
-                self.content.delete(&l.diff_id)?;
-                deleted.push(l.diff_id.clone());
+            if !in_use.contains(&l.diff_id) && !unshared.contains(&l.diff_id) {
+                unshared.push(l.diff_id.clone());
             }
         }
-        tracing::info!(image.id = %id, layers.deleted = deleted.len(), "image removed");
-        Ok(deleted)
+        tracing::info!(image.id = %id, layers.unshared = unshared.len(), "image removed");
+        Ok(unshared)
     }
 
     /// Every blob the store's images reference (configs and layers).
@@ -401,10 +400,10 @@ mod tests {
         let b = add_image(&s, b"same", "b");
         let layer = s.by_id(&a).unwrap().layers[0].diff_id.clone();
         assert!(s.remove(&a).unwrap().is_empty());
-        assert!(s.content().contains(&layer));
-        assert!(!s.content().contains(&a));
+        assert!(s.referenced_blobs().contains(&layer));
+        assert!(!s.referenced_blobs().contains(&a));
         assert_eq!(s.remove(&b).unwrap(), vec![layer.clone()]);
-        assert!(!s.content().contains(&layer));
+        assert!(s.referenced_blobs().is_empty());
         assert!(s.list().is_empty());
     }
 

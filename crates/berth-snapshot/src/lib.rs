@@ -27,6 +27,6 @@ pub use apply::{apply_layer, write_diff, write_diff_except, ApplyError, ApplySta
 pub use copy::{ArchiveOptions, CopyError, ExtractOptions, PathStat};
 pub use error::SnapshotError;
 pub use mount::{overlay_options, Mount, MAX_MOUNT_DATA};
-pub use overlay::OverlaySnapshotter;
+pub use overlay::{OverlaySnapshotter, Removal};
 pub use snapshotter::{Info, Kind, Labels, Snapshotter, Usage};
 pub use unpack::{chain_id, unpack_layers, LayerOpener, UnpackError};

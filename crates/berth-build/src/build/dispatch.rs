@@ -305,6 +305,9 @@ impl<'a> Builder<'a> {
         if !self.store.content().contains(&e.diff_id) {
             return false;
         }
+        if let Err(error) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).used(key) {
+            tracing::warn!(%error, "could not record a build cache hit");
+        }
         events(BuildEvent::UsingCache);
         st.layers.push(LayerRecord { diff_id: e.diff_id.clone(), size: e.size });
         self.push_layer_history(st, created_by, key);
@@ -344,7 +347,19 @@ impl<'a> Builder<'a> {
         }
         drop(active);
         if !self.opts.no_cache {
-            self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(key, stats.diff_id.clone(), stats.size)?;
+            let parent = self.cache.lock().unwrap_or_else(|e| e.into_inner()).get(&st.key).map(|_| st.key.hex().to_string());
+            let entry = crate::cache::CacheEntry {
+                diff_id: stats.diff_id.clone(),
+                size: stats.size,
+                last_used: 0,
+                created: 0,
+                usage_count: 0,
+                parent,
+                chain: Some(chain.clone()),
+                description: created_by.to_string(),
+                labels: self.opts.labels.clone(),
+            };
+            self.cache.lock().unwrap_or_else(|e| e.into_inner()).put(key, entry)?;
         }
         self.push_layer_history(st, created_by, key);
         Ok(())
@@ -518,8 +533,12 @@ impl<'a> Builder<'a> {
             "cache" => {
                 let target = need_target()?;
                 let id = get(&["id"]).unwrap_or_else(|| target.clone());
-                let dir = self.opts.cache_dir.join("mounts").join(Digest::of(id.as_bytes()).hex());
+                let name = Digest::of(id.as_bytes()).hex().to_string();
+                let dir = self.opts.cache_dir.join("mounts").join(&name);
                 std::fs::create_dir_all(&dir).map_err(BuildError::io("create", &dir))?;
+                if let Err(error) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).used_mount(&name, &id) {
+                    tracing::warn!(%error, "could not record a cache mount's use");
+                }
                 RunMount { kind: RunMountKind::Cache, source: Some(dir), target, readonly: ro(false), size: 0 }
             }
             "tmpfs" => {

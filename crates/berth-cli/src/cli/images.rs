@@ -214,8 +214,17 @@ pub struct LoginArgs {
 /// `berth builder …`.
 #[derive(Subcommand, Debug)]
 pub enum BuilderCmd {
-    /// Remove the build cache.
+    /// Remove build cache.
     Prune {
+        /// Remove all unused build cache, not just dangling ones.
+        #[arg(short = 'a', long)]
+        all: bool,
+        /// Provide filter values (e.g. `until=24h`, `label=k=v`).
+        #[arg(long)]
+        filter: Vec<String>,
+        /// Amount of disk space to keep for cache (e.g. `512MB`).
+        #[arg(long = "keep-storage")]
+        keep_storage: Option<String>,
         /// Do not prompt for confirmation.
         #[arg(short = 'f', long)]
         force: bool,

@@ -134,13 +134,39 @@ pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `berth builder prune`.
-pub async fn prune(c: &Client, force: bool) -> anyhow::Result<ExitCode> {
-    if !force && !super::images::confirm("WARNING! This will remove all build cache.\nAre you sure you want to continue?") {
+/// `berth builder prune`: the docker CLI's wording and output.
+pub async fn prune(c: &Client, all: bool, filter: Vec<String>, keep_storage: Option<String>, force: bool) -> anyhow::Result<ExitCode> {
+    let warning = if all {
+        "WARNING! This will remove all build cache.\nAre you sure you want to continue?"
+    } else {
+        "WARNING! This will remove all dangling build cache.\nAre you sure you want to continue?"
+    };
+    if !force && !super::images::confirm(warning) {
         return Ok(ExitCode::SUCCESS);
     }
-    let r: serde_json::Value = c.call_json(Method::POST, "/build/prune", &[]).await?;
-    println!("Deleted {} cache entries", r["EntriesDeleted"]);
+    let mut q: Vec<(&str, String)> = Vec::new();
+    if all {
+        q.push(("all", "1".into()));
+    }
+    if let Some(k) = keep_storage {
+        q.push(("keep-storage", super::containers::parse_size(&k)?.to_string()));
+    }
+    if !filter.is_empty() {
+        q.push(("filters", super::filters_param(&filter)?));
+    }
+    let r: serde_json::Value = c.call_json(Method::POST, "/build/prune", &q).await?;
+    print_prune_report(&r);
     println!("Total reclaimed space: {}", crate::render::units::human_size(r["SpaceReclaimed"].as_f64().unwrap_or(0.0)));
     Ok(ExitCode::SUCCESS)
+}
+
+/// `Deleted build cache objects:` and the ids, as the docker CLI prints a build cache prune.
+pub fn print_prune_report(r: &serde_json::Value) {
+    if let Some(ids) = r["CachesDeleted"].as_array().filter(|a| !a.is_empty()) {
+        println!("Deleted build cache objects:");
+        for id in ids {
+            println!("{}", id.as_str().unwrap_or(""));
+        }
+        println!();
+    }
 }

@@ -83,7 +83,8 @@ pub async fn df(c: &Client, a: DfArgs) -> anyhow::Result<ExitCode> {
     let images = d["Images"].as_array().cloned().unwrap_or_default();
     let total = d["LayersSize"].as_f64().unwrap_or(0.0);
     let active: Vec<&Value> = images.iter().filter(|i| i["Containers"].as_i64().unwrap_or(0) > 0).collect();
-    let active_size: f64 = active.iter().map(|i| i["Size"].as_f64().unwrap_or(0.0)).sum();
+    // As the docker CLI counts it: what images in use take beyond what they share is not reclaimable.
+    let active_size: f64 = active.iter().map(|i| i["Size"].as_f64().unwrap_or(0.0) - i["SharedSize"].as_f64().unwrap_or(0.0).max(0.0)).sum();
     let reclaim = (total - active_size).max(0.0);
     let pct = if total > 0.0 { (reclaim * 100.0 / total).round() as i64 } else { 0 };
     let containers = d["Containers"].as_array().cloned().unwrap_or_default();
@@ -96,13 +97,19 @@ pub async fn df(c: &Client, a: DfArgs) -> anyhow::Result<ExitCode> {
     let vol_active = volumes.iter().filter(|v| refs(v) > 0).count();
     let vol_size: f64 = volumes.iter().map(vsize).sum();
     let vol_reclaim: f64 = volumes.iter().filter(|v| refs(v) == 0).map(vsize).sum();
+    // The docker CLI's build cache totals: shared records count with the images.
+    let cache = d["BuildCache"].as_array().cloned().unwrap_or_default();
+    let bsize = |b: &Value| b["Size"].as_f64().unwrap_or(0.0);
+    let cache_size: f64 = cache.iter().filter(|b| b["Shared"] != true).map(bsize).sum();
+    let cache_in_use: f64 = cache.iter().filter(|b| b["Shared"] != true && b["InUse"] == true).map(bsize).sum();
     let rows = vec![
         json!({"Type": "Images", "TotalCount": images.len().to_string(), "Active": active.len().to_string(), "Size": human_size(total), "Reclaimable": format!("{} ({}%)", human_size(reclaim), pct)}),
         json!({"Type": "Containers", "TotalCount": containers.len().to_string(), "Active": running.to_string(), "Size": human_size(ctr_size),
                "Reclaimable": format!("{} ({}%)", human_size(ctr_reclaim), if ctr_size > 0.0 { (ctr_reclaim * 100.0 / ctr_size).round() as i64 } else { 0 })}),
         json!({"Type": "Local Volumes", "TotalCount": volumes.len().to_string(), "Active": vol_active.to_string(), "Size": human_size(vol_size),
                "Reclaimable": format!("{} ({}%)", human_size(vol_reclaim), if vol_size > 0.0 { (vol_reclaim * 100.0 / vol_size).round() as i64 } else { 0 })}),
-        json!({"Type": "Build Cache", "TotalCount": "0", "Active": "0", "Size": "0B", "Reclaimable": "0B"}),
+        json!({"Type": "Build Cache", "TotalCount": cache.len().to_string(), "Active": cache.iter().filter(|b| b["InUse"] == true).count().to_string(),
+               "Size": human_size(cache_size), "Reclaimable": human_size(cache_size - cache_in_use)}),
     ];
     let fmt = a.format.unwrap_or_else(|| "table {{.Type}}\t{{.TotalCount}}\t{{.Active}}\t{{.Size}}\t{{.Reclaimable}}".into());
     let header = json!({"Type": "TYPE", "TotalCount": "TOTAL", "Active": "ACTIVE", "Size": "SIZE", "Reclaimable": "RECLAIMABLE"});
@@ -119,17 +126,44 @@ pub async fn df(c: &Client, a: DfArgs) -> anyhow::Result<ExitCode> {
                     json!({"Repository": r, "Tag": tg, "ID": short_id(i["Id"].as_str().unwrap_or("")),
                            "CreatedSince": since(i["Created"].as_i64().unwrap_or(0)), "Size": human_size(i["Size"].as_f64().unwrap_or(0.0)),
                            "SharedSize": human_size(i["SharedSize"].as_f64().unwrap_or(0.0).max(0.0)),
-                           "UniqueSize": human_size(i["Size"].as_f64().unwrap_or(0.0)), "Containers": i["Containers"].as_i64().unwrap_or(0).to_string()})
+                           "UniqueSize": human_size(i["Size"].as_f64().unwrap_or(0.0) - i["SharedSize"].as_f64().unwrap_or(0.0).max(0.0)), "Containers": i["Containers"].as_i64().unwrap_or(0).to_string()})
                 })
             })
             .collect();
         let f = Format::parse("table {{.Repository}}\t{{.Tag}}\t{{.ID}}\t{{.CreatedSince}}\t{{.Size}}\t{{.SharedSize}}\t{{.UniqueSize}}\t{{.Containers}}")?;
         let h = json!({"Repository": "REPOSITORY", "Tag": "TAG", "ID": "IMAGE ID", "CreatedSince": "CREATED", "Size": "SIZE", "SharedSize": "SHARED SIZE", "UniqueSize": "UNIQUE SIZE", "Containers": "CONTAINERS"});
         print!("{}", f.render_rows(&h, &rows)?);
+        println!("\nContainers space usage:\n");
+        let rows: Vec<Value> = containers
+            .iter()
+            .map(|c| {
+                let vols = c["Mounts"].as_array().map(|m| m.iter().filter(|m| m["Type"] == "volume").count()).unwrap_or(0);
+                let name = c["Names"].as_array().and_then(|n| n.first()).and_then(|n| n.as_str()).unwrap_or("").trim_start_matches('/').to_string();
+                json!({"ID": short_id(c["Id"].as_str().unwrap_or("")), "Image": c["Image"], "Command": format!("\"{}\"", c["Command"].as_str().unwrap_or("")),
+                       "LocalVolumes": vols.to_string(), "Size": human_size(c["SizeRw"].as_f64().unwrap_or(0.0)),
+                       "CreatedSince": since(c["Created"].as_i64().unwrap_or(0)), "Status": c["Status"], "Names": name})
+            })
+            .collect();
+        let f = Format::parse("table {{.ID}}\t{{.Image}}\t{{.Command}}\t{{.LocalVolumes}}\t{{.Size}}\t{{.CreatedSince}}\t{{.Status}}\t{{.Names}}")?;
+        let h = json!({"ID": "CONTAINER ID", "Image": "IMAGE", "Command": "COMMAND", "LocalVolumes": "LOCAL VOLUMES", "Size": "SIZE", "CreatedSince": "CREATED", "Status": "STATUS", "Names": "NAMES"});
+        print!("{}", f.render_rows(&h, &rows)?);
         println!("\nLocal Volumes space usage:\n");
         let rows: Vec<Value> = volumes.iter().map(|v| json!({"Name": v["Name"], "Links": refs(v).to_string(), "Size": human_size(vsize(v))})).collect();
         let f = Format::parse("table {{.Name}}\t{{.Links}}\t{{.Size}}")?;
         print!("{}", f.render_rows(&json!({"Name": "VOLUME NAME", "Links": "LINKS", "Size": "SIZE"}), &rows)?);
+        println!("\nBuild cache usage: {}\n", human_size(cache_size));
+        let when = |v: &Value| v.as_str().and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok()).map(|t| since(t.timestamp())).unwrap_or_default();
+        let rows: Vec<Value> = cache
+            .iter()
+            .map(|b| {
+                json!({"ID": b["ID"].as_str().unwrap_or("").chars().take(12).collect::<String>(), "CacheType": b["Type"], "Size": human_size(bsize(b)),
+                       "CreatedSince": when(&b["CreatedAt"]), "LastUsedSince": when(&b["LastUsedAt"]), "UsageCount": b["UsageCount"].as_i64().unwrap_or(0).to_string(),
+                       "Shared": b["Shared"].as_bool().unwrap_or(false).to_string()})
+            })
+            .collect();
+        let f = Format::parse("table {{.ID}}\t{{.CacheType}}\t{{.Size}}\t{{.CreatedSince}}\t{{.LastUsedSince}}\t{{.UsageCount}}\t{{.Shared}}")?;
+        let h = json!({"ID": "CACHE ID", "CacheType": "CACHE TYPE", "Size": "SIZE", "CreatedSince": "CREATED", "LastUsedSince": "LAST USED", "UsageCount": "USAGE", "Shared": "SHARED"});
+        print!("{}", f.render_rows(&h, &rows)?);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -176,7 +210,13 @@ pub async fn prune(c: &Client, all: bool, volumes: bool, force: bool, filter: Ve
     let r: Value = c.call_json(Method::POST, "/images/prune", &q(if all { &["dangling=false"] } else { &[] })?).await?;
     super::print_deleted_images(&r);
     space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
-    let r: Value = c.call_json(Method::POST, "/build/prune", &[]).await?;
+    // As the docker CLI does: the build cache with the same `all` and the filters it understands.
+    let mut bq = q(&[])?;
+    if all {
+        bq.push(("all", "1".into()));
+    }
+    let r: Value = c.call_json(Method::POST, "/build/prune", &bq).await?;
+    super::build::print_prune_report(&r);
     space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
     println!("Total reclaimed space: {}", human_size(space));
     Ok(ExitCode::SUCCESS)

@@ -4,6 +4,7 @@
 use super::stream::body_reader;
 use super::{ApiError, Params};
 use crate::service::build::BuildParams;
+use crate::service::build_cache::PruneOptions;
 use crate::service::Services;
 use axum::body::Body;
 use axum::extract::State;
@@ -94,11 +95,17 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
 }
 
-async fn prune(State(s): S) -> Result<Response, ApiError> {
+/// `POST /build/prune?all=&keep-storage=&filters=`.
+async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
+    let keep_storage = match p.get("keep-storage").filter(|v| !v.is_empty()) {
+        Some(v) => v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid keep-storage {v:?}")))?.max(0) as u64,
+        None => 0,
+    };
+    let opts = PruneOptions { all: p.flag("all"), keep_storage, filters: p.filters()? };
     let dir = s.build.cache_dir();
-    let report = tokio::task::spawn_blocking(move || berth_build::prune_cache(&dir))
+    let svc = s.clone();
+    let report = tokio::task::spawn_blocking(move || crate::service::build_cache::prune(&dir, svc.build.images(), &svc.gc, &opts))
         .await
-        .map_err(crate::service::ServiceError::from)?
-        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))?;
-    Ok(super::json(StatusCode::OK, &serde_json::json!({"CachesDeleted": [], "SpaceReclaimed": report.mount_bytes, "EntriesDeleted": report.entries})))
+        .map_err(crate::service::ServiceError::from)??;
+    Ok(super::json(StatusCode::OK, &report))
 }

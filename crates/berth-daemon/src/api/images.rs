@@ -80,12 +80,23 @@ async fn post_verb(State(s): S, Path(rest): Path<String>, p: Params, headers: ax
 
 async fn delete(State(s): S, Path(name): Path<String>, p: Params) -> Result<Response, ApiError> {
     let users = s.containers.image_users();
-    Ok(json(StatusCode::OK, &s.images.delete(&name, p.flag("force"), p.flag("noprune"), &users)?))
+    let svc = s.clone();
+    let (force, noprune) = (p.flag("force"), p.flag("noprune"));
+    let items = tokio::task::spawn_blocking(move || svc.images.delete(&name, force, noprune, &users)).await.map_err(ServiceError::from)??;
+    // What the image alone held (blobs, unpacked snapshots) goes now.
+    s.gc.collect_async().await?;
+    Ok(json(StatusCode::OK, &items))
 }
 
 async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
     let in_use = s.containers.image_users().into_keys().collect();
-    Ok(json(StatusCode::OK, &s.images.prune(&p.filters()?, &in_use)?))
+    let filters = p.filters()?;
+    let svc = s.clone();
+    let mut report = tokio::task::spawn_blocking(move || svc.images.prune(&filters, &in_use)).await.map_err(ServiceError::from)??;
+    // SpaceReclaimed is what the disk got back: the blobs and snapshots nothing references now.
+    report.space_reclaimed = s.gc.collect_async().await?.bytes as i64;
+    s.images.pruned(report.space_reclaimed);
+    Ok(json(StatusCode::OK, &report))
 }
 
 fn json_lines(msgs: &[JsonMessage]) -> Response {
@@ -145,7 +156,15 @@ async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Bo
         .map_err(|e| ApiError::bad_request(e.to_string()))?;
         let platform = p.get("platform").filter(|v| !v.is_empty()).map(str::to_string);
         let creds = registry_auth(&headers);
-        return progress_stream(move |tx| async move { s.distribution.pull(&reference, platform.as_deref(), creds, tx).await }).await;
+        return progress_stream(move |tx| async move {
+            let r = s.distribution.pull(&reference, platform.as_deref(), creds, tx).await;
+            if r.is_err() {
+                // Layers of a failed pull that nothing references are reclaimed.
+                s.gc.collect_soon();
+            }
+            r
+        })
+        .await;
     }
     let src = p.get("fromSrc").filter(|v| !v.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
     let repo = p.get("repo").unwrap_or("");

@@ -54,12 +54,28 @@ async fn info(State(s): S) -> Response {
     json(StatusCode::OK, &s.system.info(s.events.listeners(), (st.len(), running, paused, st.len() - running - paused)))
 }
 
+/// `GET /system/df`: what images, containers, volumes and the build cache take on disk, as dockerd
+/// shapes it. Sizes are allocated bytes of what Berth stores (an image: its blobs and its unpacked
+/// snapshots), so `Reclaimable` is what a prune gives back.
 async fn df(State(s): S) -> Result<Response, ApiError> {
     let mut images = s.images.list(&ListOptions { all: true, ..Default::default() })?;
     let users = s.containers.image_users();
+    let svc = s.clone();
+    let (layers_size, usage, build_cache) = tokio::task::spawn_blocking(move || {
+        let snapshots = svc.gc.snapshots();
+        let (total, usage) = crate::service::disk_usage::images(svc.build.images(), &snapshots);
+        let cache = crate::service::build_cache::records(&svc.build.cache_dir(), svc.build.images(), &snapshots, svc.gc.leases());
+        (total, usage, cache)
+    })
+    .await
+    .map_err(crate::service::ServiceError::from)?;
+    let build_cache = build_cache?;
     for i in &mut images {
         i.containers = users.get(&i.id).map(|u| u.len() as i64).unwrap_or(0);
-        i.shared_size = 0;
+        let u = i.id.parse().ok().and_then(|id| usage.get(&id).copied()).unwrap_or_default();
+        i.size = u.size as i64;
+        i.virtual_size = Some(u.size as i64);
+        i.shared_size = u.shared as i64;
     }
     let containers = s.containers.list_sized(true, None, &crate::filters::Filters::default(), true)?;
     let vol_users = s.containers.volume_users();
@@ -76,11 +92,11 @@ async fn df(State(s): S) -> Result<Response, ApiError> {
     Ok(json(
         StatusCode::OK,
         &j!({
-            "LayersSize": s.images.layers_size(),
+            "LayersSize": layers_size,
             "Images": images,
             "Containers": containers,
             "Volumes": volumes,
-            "BuildCache": [],
+            "BuildCache": build_cache,
         }),
     ))
 }

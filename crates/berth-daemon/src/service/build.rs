@@ -57,6 +57,7 @@ pub struct BuildService {
     events: Arc<EventBus>,
     /// Its snapshotter and shim run RUN steps; it puts them on the default bridge network.
     containers: Arc<ContainerService>,
+    leases: Arc<super::gc::lease::Leases>,
 }
 
 /// The hostname of a RUN step's container (BuildKit's).
@@ -234,13 +235,18 @@ impl ShimRunner {
 
 impl BuildService {
     /// A build service over the daemon's stores.
-    pub fn new(root: &Path, images: Arc<ImageStore>, containers: Arc<ContainerService>, events: Arc<EventBus>) -> Self {
-        BuildService { puller: std::sync::OnceLock::new(), root: root.to_path_buf(), images, events, containers }
+    pub fn new(root: &Path, images: Arc<ImageStore>, containers: Arc<ContainerService>, events: Arc<EventBus>, leases: Arc<super::gc::lease::Leases>) -> Self {
+        BuildService { puller: std::sync::OnceLock::new(), root: root.to_path_buf(), images, events, containers, leases }
     }
 
     /// Lets builds pull missing base images (set once the registry client exists).
     pub fn set_puller(&self, p: Puller) {
         let _ = self.puller.set(p);
+    }
+
+    /// The image store builds write to.
+    pub fn images(&self) -> &ImageStore {
+        &self.images
     }
 
     /// Where the build cache lives.
@@ -251,6 +257,7 @@ impl BuildService {
     /// Builds from a context stream (a tar, plain or compressed, or a bare Dockerfile) and reports
     /// progress through `events`. Blocking: call from `spawn_blocking`.
     pub fn build(&self, context: impl Read, params: &BuildParams, events: &mut dyn FnMut(BuildEvent)) -> Result<Digest, ServiceError> {
+        let _lease = self.leases.acquire("build");
         let scratch = self.root.join("tmp").join(format!("build-{}", &berth_types::random_id()[..16]));
         std::fs::create_dir_all(&scratch).map_err(|e| ServiceError::Internal(format!("creating build context dir: {e}")))?;
         let result = self.build_in(&scratch, context, params, events);

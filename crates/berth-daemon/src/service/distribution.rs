@@ -28,6 +28,7 @@ pub struct DistributionService {
     client: Client,
     store: Arc<ImageStore>,
     events: Arc<EventBus>,
+    leases: Arc<super::gc::lease::Leases>,
 }
 
 impl From<berth_distribution::DistributionError> for ServiceError {
@@ -64,7 +65,7 @@ pub fn messages(p: &Progress) -> Vec<JsonMessage> {
 
 impl DistributionService {
     /// A client keeping its state under `root`.
-    pub fn new(root: &Path, store: Arc<ImageStore>, events: Arc<EventBus>, opts: &RegistryOptions) -> Result<Self, ServiceError> {
+    pub fn new(root: &Path, store: Arc<ImageStore>, events: Arc<EventBus>, opts: &RegistryOptions, leases: Arc<super::gc::lease::Leases>) -> Result<Self, ServiceError> {
         let mut o = ClientOptions::new(root.join("distribution"));
         o.insecure_registries = opts.insecure.clone();
         o.mirrors = opts.mirrors.clone();
@@ -72,7 +73,13 @@ impl DistributionService {
             o.certs_dir = d.clone();
         }
         let client = Client::new(o).map_err(|e| ServiceError::Internal(format!("registry client: {e}")))?;
-        Ok(DistributionService { client, store, events })
+        Ok(DistributionService { client, store, events, leases })
+    }
+
+    /// The compressed blobs kept for the layer `diff_id` (gzip forms `push` made): while the layer
+    /// is kept, so are they.
+    pub fn compressed_forms(&self, diff_id: &berth_types::Digest) -> Vec<berth_types::Digest> {
+        self.client.blob_index().blobs(diff_id).into_iter().map(|b| b.digest).collect()
     }
 
     /// Takes on reloaded insecure registries and mirrors.
@@ -82,6 +89,7 @@ impl DistributionService {
 
     /// Pulls `reference`, streaming progress into `tx`.
     pub async fn pull(&self, reference: &Reference, platform: Option<&str>, creds: Option<Credentials>, tx: mpsc::UnboundedSender<JsonMessage>) -> Result<(), ServiceError> {
+        let _lease = self.leases.acquire("pull");
         let r = self.client.pull(self.store.clone(), reference, platform, creds, move |p| {
             for m in messages(&p) {
                 let _ = tx.send(m);
@@ -95,6 +103,7 @@ impl DistributionService {
 
     /// Pushes `reference`, streaming progress into `tx`.
     pub async fn push(&self, reference: &Reference, creds: Option<Credentials>, tx: mpsc::UnboundedSender<JsonMessage>) -> Result<(), ServiceError> {
+        let _lease = self.leases.acquire("push");
         let res = self
             .client
             .push(self.store.clone(), reference, creds, move |p| {

@@ -27,6 +27,7 @@ pub struct ListOptions {
 pub struct ImageService {
     store: Arc<ImageStore>,
     events: Arc<EventBus>,
+    leases: Arc<super::gc::lease::Leases>,
 }
 
 fn attrs(name: Option<String>) -> BTreeMap<String, String> {
@@ -35,8 +36,8 @@ fn attrs(name: Option<String>) -> BTreeMap<String, String> {
 
 impl ImageService {
     /// A service over `store`, publishing to `events`.
-    pub fn new(store: Arc<ImageStore>, events: Arc<EventBus>) -> Self {
-        ImageService { store, events }
+    pub fn new(store: Arc<ImageStore>, events: Arc<EventBus>, leases: Arc<super::gc::lease::Leases>) -> Self {
+        ImageService { store, events, leases }
     }
 
     fn event(&self, action: &str, id: &str, name: Option<String>) {
@@ -321,12 +322,17 @@ impl ImageService {
         if !deleted.is_empty() {
             report.images_deleted = Some(deleted);
         }
-        self.events.publish("image", "prune", "", BTreeMap::from([("reclaimed".to_string(), report.space_reclaimed.to_string())]));
         Ok(report)
+    }
+
+    /// Publishes the `prune` event once the space a prune freed is known.
+    pub fn pruned(&self, reclaimed: i64) {
+        self.events.publish("image", "prune", "", BTreeMap::from([("reclaimed".to_string(), reclaimed.to_string())]));
     }
 
     /// Imports a root filesystem tarball; tags it as `reference` when given.
     pub fn import(&self, reader: impl Read, opts: &ImportOptions, reference: Option<&Reference>) -> Result<Digest, ServiceError> {
+        let _lease = self.leases.acquire("import");
         let id = import_rootfs(&self.store, reader, opts)?;
         let name = reference.map(Reference::familiar);
         if let Some(r) = reference {
@@ -386,6 +392,7 @@ impl ImageService {
 
     /// Loads an archive; returns the lines `docker load` prints.
     pub fn load(&self, reader: impl Read) -> Result<Vec<String>, ServiceError> {
+        let _lease = self.leases.acquire("load");
         let loaded = archive::load(&self.store, reader)?;
         let mut lines = Vec::new();
         for l in loaded {

@@ -2,8 +2,11 @@
 //! about HTTP; the API routers translate requests into these calls.
 
 pub mod build;
+pub mod build_cache;
 pub mod containers;
+pub mod disk_usage;
 pub mod distribution;
+pub mod gc;
 pub mod images;
 pub mod networks;
 pub mod recovery;
@@ -33,6 +36,8 @@ pub struct Services {
     pub system: system::SystemService,
     /// Events.
     pub events: Arc<EventBus>,
+    /// The garbage collector of blobs and snapshots, and the leases of operations in flight.
+    pub gc: Arc<gc::Collector>,
 }
 
 impl Services {
@@ -50,18 +55,25 @@ impl Services {
         recovery::clean_scratch(root, &shims);
         let tmp = root.join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|source| DaemonError::Io { op: "create", path: tmp.clone(), source })?;
+        // The rest of the layout that is otherwise made on first use, so a data root's size after
+        // everything was removed again is comparable to its size at the first start.
+        for dir in ["builds", "build-cache/tmp", "runtime/seccomp"] {
+            let p = root.join(dir);
+            std::fs::create_dir_all(&p).map_err(|source| DaemonError::Io { op: "create", path: p, source })?;
+        }
         let content = berth_content::ContentStore::open(root.join("content"))?;
         let store = Arc::new(berth_image::ImageStore::open(root.join("image"), content)?);
         let events = Arc::new(EventBus::default());
+        let leases = Arc::new(gc::lease::Leases::default());
         let volumes = volumes::VolumeService::open(root, events.clone())
             .map_err(|e| DaemonError::Io { op: "open volumes in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let networks = networks::NetworkService::open(root, network, events.clone())
             .map_err(|e| DaemonError::Io { op: "open networks in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path, &shims, container_defaults.clone())
+        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path, &shims, container_defaults.clone(), leases.clone())
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        let build = build::BuildService::new(root, store.clone(), containers.clone(), events.clone());
+        let build = build::BuildService::new(root, store.clone(), containers.clone(), events.clone(), leases.clone());
         let distribution = Arc::new(
-            distribution::DistributionService::new(root, store.clone(), events.clone(), registries)
+            distribution::DistributionService::new(root, store.clone(), events.clone(), registries, leases.clone())
                 .map_err(|e| DaemonError::Io { op: "set up the registry client in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?,
         );
         let dist = distribution.clone();
@@ -79,15 +91,26 @@ impl Services {
             }
             result
         }));
+        let dist = distribution.clone();
+        let compressed: gc::CompressedForms = Arc::new(move |d| dist.compressed_forms(d));
+        let gc = Arc::new(gc::Collector::new(store.clone(), containers.clone(), build.cache_dir(), compressed, leases.clone()));
+        // Nothing is in flight yet: what interrupted operations of an earlier run left (and
+        // container directories without a record) goes now, before the API serves anything.
+        let known = containers.all().iter().map(|h| h.snapshot().id).collect();
+        gc::orphans::reap_all(root, &known);
+        if let Err(error) = gc.collect() {
+            tracing::warn!(%error, "start-up garbage collection failed");
+        }
         Ok(Services {
             distribution,
-            images: images::ImageService::new(store.clone(), events.clone()),
+            images: images::ImageService::new(store.clone(), events.clone(), leases),
             build,
             containers,
             volumes,
             networks,
             system: system::SystemService::new(root, store, settings, container_defaults.log_driver)?,
             events,
+            gc,
         })
     }
 }

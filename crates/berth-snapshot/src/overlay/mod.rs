@@ -21,6 +21,12 @@
 //! worst an unreferenced directory (or a metadata temp file), which [`OverlaySnapshotter::open`]
 //! deletes along with `tmp/`.
 //!
+//! Garbage collection: what references a snapshot is the daemon's business; the snapshotter keeps
+//! when each snapshot was last used by this process (created, committed, looked up, mounted) and
+//! [`OverlaySnapshotter::remove_unused`] removes one only if it has no children and was not used
+//! since the collector's horizon, checked under the metadata lock, so an operation that just found
+//! a parent can prepare on it without a sweep taking it away in between.
+//!
 //! Mount data size: each lower layer costs `len(root) + 19` bytes of the one-page (4095-byte) limit
 //! (`<root>/snapshots/<n>/fs:`), so a root such as `/var/lib/berth/snapshots` (24 bytes) allows about
 //! 90 layers and a 60-byte root about 48. A chain past the limit is refused with `ChainTooDeep` when it
@@ -32,13 +38,13 @@ use crate::snapshotter::{Info, Kind, Labels, Snapshotter, Usage};
 use crate::{Mount, SnapshotError, MAX_MOUNT_DATA};
 use metadata::{Metadata, Record};
 use rustix::fs::FlockOperation;
-use std::collections::{BTreeSet, HashSet};
+use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
 use std::io;
 use std::os::unix::fs::{DirBuilderExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::SystemTime;
+use std::time::{Instant, SystemTime};
 
 /// Longest accepted key or name, in bytes.
 const MAX_KEY_LEN: usize = 4096;
@@ -50,7 +56,20 @@ const MAX_KEY_LEN: usize = 4096;
 pub struct OverlaySnapshotter {
     root: PathBuf,
     state: Mutex<Metadata>,
+    /// When each snapshot was last used; always locked after `state`, never before.
+    used: Mutex<HashMap<String, Instant>>,
     _lock: File,
+}
+
+/// What [`OverlaySnapshotter::remove_unused`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Removal {
+    /// Removed; the disk space its directory took.
+    Removed(Usage),
+    /// Kept: it has children, or it was used since the horizon.
+    InUse,
+    /// No such snapshot.
+    Absent,
 }
 
 impl OverlaySnapshotter {
@@ -83,6 +102,7 @@ impl OverlaySnapshotter {
         let snap = OverlaySnapshotter {
             root,
             state: Mutex::new(md),
+            used: Mutex::new(HashMap::new()),
             _lock: lock,
         };
         snap.clean_leftovers()?;
@@ -98,6 +118,84 @@ impl OverlaySnapshotter {
         // Metadata is replaced only after a successful write, so a panicking holder cannot have left it
         // half-updated: recovering from poison is sound.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records a use of `key`; the caller holds the metadata lock.
+    fn touch(&self, key: &str) {
+        self.used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key.to_string(), Instant::now());
+    }
+
+    /// Removes `key` unless it has children or was used at or after `horizon` (checked under the
+    /// metadata lock every use takes). Returns what its directory took.
+    pub fn remove_unused(&self, key: &str, horizon: Instant) -> Result<Removal, SnapshotError> {
+        let doomed = {
+            let mut md = self.lock();
+            let Some(rec) = md.snapshots.get(key).cloned() else {
+                return Ok(Removal::Absent);
+            };
+            let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
+            if md.children(key) > 0 || used.get(key).is_some_and(|t| *t >= horizon) {
+                return Ok(Removal::InUse);
+            }
+            let mut next = md.clone();
+            next.snapshots.remove(key);
+            next.store(&self.metadata_path())?;
+            *md = next;
+            used.remove(key);
+            let doomed = self.root.join("tmp").join(format!(
+                "rm-{}-{}",
+                rec.id,
+                &berth_types::random_id()[..8]
+            ));
+            fs::rename(self.dir(rec.id), &doomed).map(|()| doomed)
+        };
+        let mut usage = Usage::default();
+        match doomed {
+            Ok(path) => {
+                let _ = disk_usage(&path, &mut usage, &mut BTreeSet::new());
+                if let Err(error) = berth_types::teardown::remove_tree(&path) {
+                    tracing::warn!(path = %path.display(), %error, "snapshot directory left for cleanup at next open");
+                }
+            }
+            Err(error) => {
+                tracing::warn!(snapshot = key, %error, "snapshot directory left for cleanup at next open")
+            }
+        }
+        Ok(Removal::Removed(usage))
+    }
+
+    /// Forgets uses older than `horizon`: they can no longer keep anything.
+    pub fn forget_uses_before(&self, horizon: Instant) {
+        self.used
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .retain(|_, t| *t >= horizon);
+    }
+
+    /// The directory of a snapshot's own layer (for inspection: usage, mount checks).
+    pub fn fs_path(&self, key: &str) -> Result<PathBuf, SnapshotError> {
+        let md = self.lock();
+        Ok(self.fs_dir(Self::record(&md, key)?.id))
+    }
+
+    /// Snapshot directories under `snapshots/` that no record names, and staging leftovers in
+    /// `tmp/` (both normally removed at open).
+    pub fn stray_dirs(&self) -> Result<Vec<PathBuf>, SnapshotError> {
+        let live: HashSet<String> = self.lock().snapshots.values().map(|r| r.id.to_string()).collect();
+        let mut out = Vec::new();
+        for sub in ["snapshots", "tmp"] {
+            let dir = self.root.join(sub);
+            for entry in fs::read_dir(&dir).map_err(SnapshotError::io("read", &dir))? {
+                let entry = entry.map_err(SnapshotError::io("read", &dir))?;
+                if sub == "tmp" || !live.contains(entry.file_name().to_string_lossy().as_ref()) {
+                    out.push(entry.path());
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn metadata_path(&self) -> PathBuf {
@@ -243,6 +341,7 @@ impl OverlaySnapshotter {
             return Err(e);
         }
         *md = next;
+        self.touch(key);
         Ok(mounts)
     }
 
@@ -300,6 +399,7 @@ impl Snapshotter for OverlaySnapshotter {
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
         let md = self.lock();
         let rec = Self::record(&md, key)?;
+        self.touch(key);
         self.mounts_of(&md, &rec)
     }
 
@@ -319,6 +419,7 @@ impl Snapshotter for OverlaySnapshotter {
         next.snapshots.insert(name.to_string(), rec);
         next.store(&self.metadata_path())?;
         *md = next;
+        self.touch(name);
         Ok(())
     }
 
@@ -362,7 +463,10 @@ impl Snapshotter for OverlaySnapshotter {
 
     fn stat(&self, key: &str) -> Result<Info, SnapshotError> {
         let md = self.lock();
-        Self::record(&md, key).map(|rec| info(key, rec))
+        let rec = Self::record(&md, key)?;
+        // A lookup is how callers find a parent to build on: it counts as a use.
+        self.touch(key);
+        Ok(info(key, rec))
     }
 
     fn list(&self) -> Result<Vec<Info>, SnapshotError> {
@@ -391,6 +495,7 @@ impl Snapshotter for OverlaySnapshotter {
         if rec.kind != Kind::Active {
             return Err(wrong_kind(key, rec.kind, Kind::Active));
         }
+        self.touch(key);
         Ok(self.fs_dir(rec.id))
     }
 }

@@ -133,3 +133,30 @@ fn deep_chains_mount_and_too_deep_chains_are_refused_up_front() {
         "{refused}"
     );
 }
+
+#[test]
+fn remove_unused_spares_parents_and_recent_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let snap = OverlaySnapshotter::open(dir.path().join("root")).unwrap();
+    snap.prepare("base-active", None, Labels::new()).unwrap();
+    std::fs::write(snap.upper_dir("base-active").unwrap().join("f"), vec![7u8; 8192]).unwrap();
+    snap.commit("base", "base-active").unwrap();
+    let horizon = std::time::Instant::now();
+    snap.prepare("child", Some("base"), Labels::new()).unwrap();
+    // Used after the horizon: kept.
+    assert_eq!(snap.remove_unused("child", horizon).unwrap(), Removal::InUse);
+    let later = std::time::Instant::now();
+    // Has a child: kept.
+    assert_eq!(snap.remove_unused("base", later).unwrap(), Removal::InUse);
+    assert!(matches!(snap.remove_unused("child", later).unwrap(), Removal::Removed(_)));
+    let Removal::Removed(u) = snap.remove_unused("base", later).unwrap() else { panic!("base kept") };
+    assert!(u.size >= 8192, "{u:?}");
+    assert_eq!(snap.remove_unused("base", later).unwrap(), Removal::Absent);
+    assert!(snap.list().unwrap().is_empty());
+    assert_eq!(snap.stray_dirs().unwrap(), Vec::<PathBuf>::new());
+    // A lookup after the horizon counts as a use.
+    snap.prepare("x", None, Labels::new()).unwrap();
+    let h = std::time::Instant::now();
+    snap.stat("x").unwrap();
+    assert_eq!(snap.remove_unused("x", h).unwrap(), Removal::InUse);
+}

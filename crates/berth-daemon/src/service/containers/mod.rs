@@ -119,6 +119,8 @@ pub struct ContainerService {
     init_path: Option<PathBuf>,
     /// Log driver, log options and ulimits of containers that do not set their own.
     defaults: ContainerDefaults,
+    /// Create and commit hold a lease while they make snapshots and blobs.
+    leases: Arc<super::gc::lease::Leases>,
 }
 
 impl ContainerService {
@@ -128,6 +130,7 @@ impl ContainerService {
         init_path: Option<PathBuf>,
         shims: &[super::recovery::ShimProcess],
         defaults: ContainerDefaults,
+        leases: Arc<super::gc::lease::Leases>,
     ) -> Result<Arc<ContainerService>, ServiceError> {
         let dir = root.join("containers");
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
@@ -148,6 +151,7 @@ impl ContainerService {
             networks,
             init_path: init_path.or_else(|| INIT_PATHS.iter().map(PathBuf::from).find(|p| p.is_file())),
             defaults,
+            leases,
         });
         for entry in std::fs::read_dir(&dir).map_err(|e| ServiceError::Internal(format!("list {}: {e}", dir.display())))?.flatten() {
             // A removal that was under way: its record is gone, finish it.
@@ -155,6 +159,10 @@ impl ContainerService {
                 if let Err(e) = berth_types::teardown::remove_tree(entry.path()) {
                     tracing::warn!(path = %entry.path().display(), error = %e, "finishing a container removal failed");
                 }
+                continue;
+            }
+            if !entry.path().join("container.json").exists() {
+                // Never finished `create`: the start-up collection reaps it (gc::orphans).
                 continue;
             }
             match record::load(&entry.path()) {
