@@ -57,7 +57,8 @@ impl Services {
         std::fs::create_dir_all(&tmp).map_err(|source| DaemonError::Io { op: "create", path: tmp.clone(), source })?;
         // The rest of the layout that is otherwise made on first use, so a data root's size after
         // everything was removed again is comparable to its size at the first start.
-        for dir in ["builds", "build-cache/tmp", "runtime/seccomp"] {
+        // (`build-cache/tmp` is not among them: recovery removes it, builds make it.)
+        for dir in ["builds", "runtime/seccomp"] {
             let p = root.join(dir);
             std::fs::create_dir_all(&p).map_err(|source| DaemonError::Io { op: "create", path: p, source })?;
         }
