@@ -289,35 +289,43 @@ impl ImageService {
         let until = filters.get("until").iter().map(|u| parse_time(u)).collect::<Result<Vec<_>, _>>()?;
         let mut report = PruneReport::default();
         let mut deleted = Vec::new();
-        // Children first, so parents become prunable in the same pass.
-        let mut images = self.store.list();
-        images.sort_by_key(|i| std::cmp::Reverse(i.config.created_unix()));
-        for img in images {
-            let Some(img) = self.store.by_id(&img.id) else { continue };
-            if (only_dangling && !(img.tags.is_empty() && img.digests.is_empty())) || in_use.contains(&img.id.to_string()) {
-                continue;
+        // Children first, so parents become prunable in the same pass; passes repeat until one
+        // removes nothing (a build's step images share a creation second, so the order alone
+        // cannot put every child before its parent).
+        loop {
+            let mut images = self.store.list();
+            images.sort_by_key(|i| std::cmp::Reverse(i.config.created_unix()));
+            let before = deleted.len();
+            for img in images {
+                let Some(img) = self.store.by_id(&img.id) else { continue };
+                if (only_dangling && !(img.tags.is_empty() && img.digests.is_empty())) || in_use.contains(&img.id.to_string()) {
+                    continue;
+                }
+                let labels = img.config.config.as_ref().and_then(|c| c.labels.clone());
+                if !filters.labels_match("label", labels.as_ref()) {
+                    continue;
+                }
+                if filters.get("label!").iter().any(|l| labels.as_ref().is_some_and(|ls| Filters::label_present(l, ls))) {
+                    continue;
+                }
+                if until.iter().any(|u| img.config.created_unix() as f64 >= *u) {
+                    continue;
+                }
+                if !self.store.children(&img.id).is_empty() {
+                    continue;
+                }
+                let size = img.size() as i64;
+                let mut items = Vec::new();
+                for r in img.tags.iter().chain(&img.digests) {
+                    self.untag(r, &mut items)?;
+                }
+                self.remove_image(&img.id, true, &mut items)?;
+                report.space_reclaimed += size;
+                deleted.extend(items);
             }
-            let labels = img.config.config.as_ref().and_then(|c| c.labels.clone());
-            if !filters.labels_match("label", labels.as_ref()) {
-                continue;
+            if deleted.len() == before {
+                break;
             }
-            if filters.get("label!").iter().any(|l| labels.as_ref().is_some_and(|ls| Filters::label_present(l, ls))) {
-                continue;
-            }
-            if until.iter().any(|u| img.config.created_unix() as f64 >= *u) {
-                continue;
-            }
-            if !self.store.children(&img.id).is_empty() {
-                continue;
-            }
-            let size = img.size() as i64;
-            let mut items = Vec::new();
-            for r in img.tags.iter().chain(&img.digests) {
-                self.untag(r, &mut items)?;
-            }
-            self.remove_image(&img.id, true, &mut items)?;
-            report.space_reclaimed += size;
-            deleted.extend(items);
         }
         if !deleted.is_empty() {
             report.images_deleted = Some(deleted);
