@@ -20,12 +20,16 @@ need_pkg() { # need_pkg COMMAND PACKAGE
   apt-get install -y -qq --no-install-recommends "$2" >/dev/null
 }
 
+# Bump when a recipe changes, so cached fixtures are made again.
+BUSYBOX_RECIPE=2   # 2: /dev, /proc and /sys mountpoints, as Docker's busybox image has them
+DEBIAN_RECIPE=1
+
 busybox() {
   local f=$out/busybox-rootfs.tar.gz
-  if [ ! -s "$f" ]; then
+  if [ ! -s "$f" ] || [ "$(cat "$f.recipe" 2>/dev/null)" != "$BUSYBOX_RECIPE" ]; then
     [ -x /bin/busybox ] || { need_pkg busybox busybox-static; }
     local root; root=$(mktemp -d "$out/.busybox.XXXXXX")
-    mkdir -p "$root"/{bin,etc,tmp,root}
+    mkdir -p "$root"/{bin,dev,etc,proc,root,sys,tmp}
     chmod 1777 "$root/tmp"
     cp /bin/busybox "$root/bin/busybox"
     for applet in $("$root/bin/busybox" --list); do
@@ -36,6 +40,7 @@ busybox() {
     tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=2026-01-01 -C "$root" -czf "$f.tmp" .
     rm -rf "$root"
     mv "$f.tmp" "$f"
+    echo "$BUSYBOX_RECIPE" > "$f.recipe"
   fi
   echo "$f"
 }
@@ -50,7 +55,7 @@ debian_mirror() {
 
 debian() {
   local f=$out/debian-bookworm-minbase.tar.xz
-  if [ ! -s "$f" ]; then
+  if [ ! -s "$f" ] || [ "$(cat "$f.recipe" 2>/dev/null || echo 1)" != "$DEBIAN_RECIPE" ]; then
     need_pkg mmdebstrap mmdebstrap
     local root; root=$(mktemp -d "$out/.debian.XXXXXX")
     echo "==> making the Debian bookworm minbase fixture with mmdebstrap (once; cached in $out)" >&2
@@ -62,6 +67,7 @@ debian() {
     tar --numeric-owner --sort=name --mtime=2026-01-01 -C "$root" -cf - . | xz -T2 -6 > "$f.tmp"
     rm -rf "$root"
     mv "$f.tmp" "$f"
+    echo "$DEBIAN_RECIPE" > "$f.recipe"
   fi
   echo "$f"
 }
