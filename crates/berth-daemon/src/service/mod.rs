@@ -51,8 +51,7 @@ impl Services {
         settings: crate::settings::LiveSettings,
     ) -> Result<Services, DaemonError> {
         // Before anything touches the data root: what a dead daemon left running or mounted.
-        let shims = recovery::shims(root);
-        recovery::clean_scratch(root, &shims);
+        recovery::clean_scratch(root, &recovery::shims(root));
         let tmp = root.join("tmp");
         std::fs::create_dir_all(&tmp).map_err(|source| DaemonError::Io { op: "create", path: tmp.clone(), source })?;
         // The rest of the layout that is otherwise made on first use, so a data root's size after
@@ -70,7 +69,7 @@ impl Services {
             .map_err(|e| DaemonError::Io { op: "open volumes in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let networks = networks::NetworkService::open(root, network, events.clone())
             .map_err(|e| DaemonError::Io { op: "open networks in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
-        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path, &shims, container_defaults.clone(), leases.clone())
+        let containers = containers::ContainerService::open(root, store.clone(), volumes.clone(), networks.clone(), events.clone(), init_path, container_defaults.clone(), leases.clone())
             .map_err(|e| DaemonError::Io { op: "open containers in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let build = build::BuildService::new(root, store.clone(), containers.clone(), events.clone(), leases.clone());
         let distribution = Arc::new(

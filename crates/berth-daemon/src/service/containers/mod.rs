@@ -128,7 +128,6 @@ impl ContainerService {
     pub fn open(root: &Path, images: Arc<ImageStore>, volumes: Arc<VolumeService>, networks: Arc<NetworkService>,
         events: Arc<EventBus>,
         init_path: Option<PathBuf>,
-        shims: &[super::recovery::ShimProcess],
         defaults: ContainerDefaults,
         leases: Arc<super::gc::lease::Leases>,
     ) -> Result<Arc<ContainerService>, ServiceError> {
@@ -153,6 +152,9 @@ impl ContainerService {
             defaults,
             leases,
         });
+        // Shims a dead daemon started: of running containers (reconnected), or of starts it never
+        // recorded (rolled back by `recover`).
+        let shims = super::recovery::shims(root);
         for entry in std::fs::read_dir(&dir).map_err(|e| ServiceError::Internal(format!("list {}: {e}", dir.display())))?.flatten() {
             // A removal that was under way: its record is gone, finish it.
             if entry.file_name().to_string_lossy().starts_with(lifecycle::REMOVING_PREFIX) {
