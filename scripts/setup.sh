@@ -24,6 +24,8 @@ command -v docker-registry >/dev/null || need+=("docker-registry")
 command -v docker-compose >/dev/null || need+=("docker-compose")
 # The Debian test fixture (scripts/fixtures.sh debian) is made with mmdebstrap from Debian's archive.
 command -v mmdebstrap >/dev/null || need+=("mmdebstrap")
+# promtool (Debian's prometheus) lints the daemon's and the registry's metrics in tests.
+command -v promtool >/dev/null || need+=("prometheus")
 # --init runs a static init from the host, as dockerd runs docker-init (tini).
 [ -e /usr/bin/tini-static ] || need+=("tini")
 /usr/bin/python3 -c "import docker" 2>/dev/null || need+=("python3-docker")
@@ -34,7 +36,7 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # docker.io's package starts dockerd via systemd where there is one; Berth does not need it.
   # Their packages start services where systemd runs; tests start their own instances.
-  (systemctl disable --now docker.service docker.socket containerd.service docker-registry.service >/dev/null 2>&1 || true)
+  (systemctl disable --now docker.service docker.socket containerd.service docker-registry.service prometheus.service >/dev/null 2>&1 || true)
 fi
 command -v cargo >/dev/null || { echo "cargo (stable Rust) is required: https://rustup.rs" >&2; exit 1; }
 # oras-py (PyPI `oras`, the ORAS project's Python SDK) pushes artifacts with a subject in the registry's

@@ -45,6 +45,7 @@ impl EventBus {
             h.push_back(msg.clone());
         }
         let _ = self.tx.send(msg);
+        crate::metrics::get().events.inc();
     }
 
     /// Past events (oldest first) and a receiver for new ones, taken atomically.

@@ -25,6 +25,7 @@ pub mod filters;
 pub mod listen;
 mod lock;
 mod memory;
+pub mod metrics;
 pub mod service;
 pub mod settings;
 
@@ -50,6 +51,8 @@ pub struct DaemonConfig {
     pub container_defaults: service::containers::ContainerDefaults,
     /// The settings a reload replaces (debug, labels, registries).
     pub settings: settings::LiveSettings,
+    /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP), if anywhere.
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// Failures that stop the daemon from starting or serving.
@@ -118,12 +121,22 @@ pub async fn run(
         listeners.extend(listen::bind(addr).await?);
     }
     activation::close_unused();
+    services.system.record_engine_info();
+    let metrics_listener = match config.metrics_addr {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen { addr: format!("metrics address {addr}"), source })?,
+        ),
+        None => None,
+    };
     tracing::info!(data_root = %root.display(), hosts = ?config.hosts, "daemon started");
     let router = api::router(services.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
     for l in listeners {
         tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), stop_rx.clone())));
+    }
+    if let Some(l) = metrics_listener {
+        tasks.push(tokio::spawn(api::serve_metrics(l, services.clone(), stop_rx.clone())));
     }
     let trimmer = tokio::spawn(memory::trim_when_idle());
     activation::notify_ready();

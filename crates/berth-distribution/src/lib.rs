@@ -21,6 +21,7 @@ mod progress;
 mod pull;
 mod push;
 mod session;
+pub mod stats;
 mod stream;
 mod transport;
 

@@ -363,6 +363,7 @@ impl Client {
                 match chunk {
                     Ok(c) => {
                         received += c.len() as u64;
+                        crate::stats::add_pulled(c.len());
                         if received > desc.size {
                             return Err(DistributionError::SizeMismatch {
                                 digest: desc.digest.clone(),

@@ -137,6 +137,7 @@ impl Client {
                     .body(body.clone())
             })
             .await?;
+            crate::stats::add_pushed(config_bytes.len());
         }
 
         // Docker schema 2 has no zstd layer type: such images go out as OCI manifests.
@@ -295,6 +296,7 @@ impl Client {
                     .try_flatten()
                     .inspect_ok(move |b| {
                         sent.fetch_add(b.len() as u64, Ordering::Relaxed);
+                        crate::stats::add_pushed(b.len());
                     });
             r.header(reqwest::header::CONTENT_TYPE, "application/octet-stream")
                 .header(reqwest::header::CONTENT_LENGTH, size)

@@ -17,6 +17,11 @@
 //!     header: 30s                  # request headers, and idle keep-alive connections
 //!     idle: 60s                    # a request body sending nothing
 //!     write: 60s                   # a response the client stopped reading
+//!   debug:                         # Prometheus metrics, as distribution's debug server serves them
+//!     addr: 127.0.0.1:5001
+//!     prometheus:
+//!       enabled: true              # required: Berth's debug server serves nothing else
+//!       path: /metrics
 //! storage:
 //!   filesystem:                    # or `inmemory: {}`
 //!     rootdirectory: /var/lib/berth-registry
@@ -147,6 +152,22 @@ struct Http {
     tls: Option<Tls>,
     #[serde(default)]
     timeouts: Timeouts,
+    debug: Option<Debug>,
+}
+
+/// distribution's debug server: Berth serves only its Prometheus metrics there.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Debug {
+    addr: String,
+    prometheus: Option<Prometheus>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Prometheus {
+    enabled: bool,
+    path: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -263,6 +284,28 @@ impl File {
         if let Some(tls) = self.http.tls {
             c.tls_cert = Some(path(tls.certificate));
             c.tls_key = Some(path(tls.key));
+        }
+        if let Some(d) = self.http.debug {
+            let addr = d
+                .addr
+                .parse::<SocketAddr>()
+                .map_err(|_| ("http.debug.addr", format!("{:?} is not an address: expected IP:PORT, e.g. 127.0.0.1:5001", d.addr)))?;
+            match d.prometheus {
+                Some(Prometheus { enabled: true, path }) => {
+                    let path = path.unwrap_or_else(|| "/metrics".into());
+                    if !path.starts_with('/') {
+                        return Err(("http.debug.prometheus.path", format!("{path:?} must start with /")));
+                    }
+                    c.debug_addr = Some(addr);
+                    c.metrics_path = path;
+                }
+                _ => {
+                    return Err((
+                        "http.debug",
+                        "Berth's debug server serves only Prometheus metrics: set http.debug.prometheus.enabled: true".into(),
+                    ))
+                }
+            }
         }
         set(&mut c.drain_timeout, self.http.draintimeout);
         set(&mut c.header_timeout, self.http.timeouts.header);

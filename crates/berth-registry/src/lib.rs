@@ -13,6 +13,7 @@ pub mod config;
 pub mod errors;
 pub mod gc;
 pub mod manifest;
+mod metrics;
 pub mod names;
 mod routes;
 mod server;
@@ -79,6 +80,10 @@ pub struct RegistryConfig {
     pub write_timeout: Duration,
     /// After shutdown, in-flight requests get this long to finish before connections are closed.
     pub drain_timeout: Duration,
+    /// Serve Prometheus metrics (plain HTTP) on this address, at `metrics_path`.
+    pub debug_addr: Option<SocketAddr>,
+    /// The metrics path on the debug address (distribution's `prometheus.path`, default `/metrics`).
+    pub metrics_path: String,
 }
 
 impl Default for RegistryConfig {
@@ -99,6 +104,8 @@ impl Default for RegistryConfig {
             idle_timeout: Duration::from_secs(60),
             write_timeout: Duration::from_secs(60),
             drain_timeout: Duration::from_secs(30),
+            debug_addr: None,
+            metrics_path: "/metrics".into(),
         }
     }
 }
@@ -138,6 +145,14 @@ impl Server {
             .await
             .map_err(|source| RegistryError::Bind { addr: config.listen, source })?;
         let local_addr = listener.local_addr().map_err(|source| RegistryError::Bind { addr: config.listen, source })?;
+        let debug = match config.debug_addr {
+            Some(addr) => {
+                let l = tokio::net::TcpListener::bind(addr).await.map_err(|source| RegistryError::Bind { addr, source })?;
+                tracing::info!(addr = %addr, path = %config.metrics_path, "registry metrics listening");
+                Some((l, config.metrics_path.clone()))
+            }
+            None => None,
+        };
         let app = routes::router(routes::AppState {
             registry: registry.clone(),
             auth: Arc::new(auth),
@@ -161,6 +176,7 @@ impl Server {
                 timeouts: server::ConnTimeouts { header: config.header_timeout, write: config.write_timeout },
                 registry,
                 gc_interval: config.gc_interval,
+                debug,
             },
         })
     }

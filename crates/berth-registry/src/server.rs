@@ -89,6 +89,8 @@ pub(crate) struct Loop {
     pub(crate) timeouts: ConnTimeouts,
     pub(crate) registry: Arc<Registry>,
     pub(crate) gc_interval: Option<Duration>,
+    /// The debug listener for Prometheus metrics and its path.
+    pub(crate) debug: Option<(TcpListener, String)>,
 }
 
 impl Loop {
@@ -97,6 +99,7 @@ impl Loop {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns: JoinSet<()> = JoinSet::new();
         let gc_task = self.gc_interval.map(|every| tokio::spawn(sweep_periodically(self.registry.clone(), every, stop_rx.clone())));
+        let debug_task = self.debug.map(|(l, path)| tokio::spawn(crate::metrics::serve(l, path, stop_rx.clone())));
         tokio::pin!(shutdown);
         loop {
             tokio::select! {
@@ -140,6 +143,9 @@ impl Loop {
             tracing::warn!(connections = conns.len(), "drain deadline passed, closing remaining connections");
             conns.abort_all();
             while conns.join_next().await.is_some() {}
+        }
+        if let Some(t) = debug_task {
+            let _ = t.await;
         }
         if let Some(t) = gc_task {
             let _ = t.await;

@@ -67,6 +67,9 @@ pub struct DaemonArgs {
     /// Default ulimit of containers NAME=SOFT[:HARD] (repeatable).
     #[arg(long = "default-ulimit", value_name = "NAME=SOFT[:HARD]")]
     pub default_ulimits: Vec<String>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9323, as dockerd's --metrics-addr).
+    #[arg(long = "metrics-addr", value_name = "ADDR")]
+    pub metrics_addr: Option<std::net::SocketAddr>,
 }
 
 /// `--log-format` of the daemon, as dockerd's.
@@ -109,6 +112,9 @@ pub struct RegistryArgs {
     /// Seconds between online garbage-collection sweeps (0 disables them) [default: 3600].
     #[arg(long = "gc-interval")]
     pub gc_interval: Option<u64>,
+    /// Serve Prometheus metrics at http://ADDR/metrics (distribution's debug address).
+    #[arg(long = "debug-addr", value_name = "ADDR")]
+    pub debug_addr: Option<std::net::SocketAddr>,
     /// Log level [default: info].
     #[arg(long = "log-level")]
     pub log_level: Option<String>,

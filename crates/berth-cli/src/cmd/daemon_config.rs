@@ -30,7 +30,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 const KEYS: &[&str] = &[
     "data-root", "hosts", "log-level", "log-format", "debug", "labels", "insecure-registries", "registry-mirrors", "certs-dir",
     "bridge", "bip", "default-address-pools", "mtu", "init-path", "log-driver", "log-opts", "default-ulimits",
-    "features", "live-restore",
+    "features", "live-restore", "metrics-addr",
 ];
 
 /// Keys a reload takes on; changes to the others wait for the next start.
@@ -45,7 +45,7 @@ const DOCKERD_ONLY: &[&str] = &[
     "dns-search", "exec-opts", "exec-root", "experimental", "fixed-cidr", "fixed-cidr-v6", "group",
     "host-gateway-ip", "host-gateway-ips", "http-proxy", "https-proxy", "icc", "init", "ip", "ip-forward",
     "ip-forward-no-drop", "ip-masq", "ip6tables", "iptables", "ipv6", "isolation",
-    "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts", "metrics-addr",
+    "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts",
     "min-api-version", "network-control-plane-mtu", "network-diagnostic-port", "no-new-privileges", "no-proxy",
     "node-generic-resources", "oom-score-adjust", "pidfile", "proxies", "raw-logs", "registry-config",
     "runtimes", "seccomp-profile", "selinux-enabled", "shutdown-timeout", "storage-driver", "storage-opts",
@@ -151,6 +151,7 @@ fn flags_given(a: &DaemonArgs) -> Vec<(&'static str, String)> {
         ("log-driver", a.log_driver.clone()),
         ("log-opts", list(&a.log_opts)),
         ("default-ulimits", list(&a.default_ulimits)),
+        ("metrics-addr", a.metrics_addr.map(|m| m.to_string())),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -230,6 +231,10 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
         return Err(format!("invalid default MTU: {m}: must be between 68 and 65535"));
     }
     let init_path = pick(a.init_path.clone(), file, "init-path")?;
+    let metrics_addr = match pick::<String>(a.metrics_addr.map(|m| m.to_string()), file, "metrics-addr")? {
+        Some(m) => Some(m.parse::<std::net::SocketAddr>().map_err(|_| format!("invalid metrics-addr {m:?}: expected IP:PORT, e.g. 127.0.0.1:9323"))?),
+        None => None,
+    };
     let log_driver = pick(a.log_driver.clone(), file, "log-driver")?.unwrap_or_else(|| "json-file".into());
     if !LOG_DRIVERS.contains(&log_driver.as_str()) {
         return Err(format!("log driver {log_driver:?} is not supported: berth has {}", LOG_DRIVERS.join(", ")));
@@ -269,6 +274,7 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
         registries: RegistryOptions { insecure, mirrors, certs_dir: Some(certs_dir) },
         network,
         init_path,
+        metrics_addr,
         container_defaults: ContainerDefaults { log_driver, log_opts, ulimits },
         settings,
     };

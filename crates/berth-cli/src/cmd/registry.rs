@@ -69,6 +69,9 @@ fn config(a: RegistryArgs) -> anyhow::Result<(RegistryConfig, String)> {
     if a.read_only {
         cfg.read_only = true;
     }
+    if let Some(addr) = a.debug_addr {
+        cfg.debug_addr = Some(addr);
+    }
     if let Some(secs) = a.gc_interval {
         cfg.gc_interval = (secs > 0).then(|| Duration::from_secs(secs));
     }

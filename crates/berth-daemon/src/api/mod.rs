@@ -5,6 +5,7 @@ mod build;
 mod containers;
 mod exec;
 mod images;
+mod metrics;
 mod networks;
 mod stream;
 mod system;
@@ -21,6 +22,8 @@ use berth_types::error::HasKind;
 use berth_types::ErrorKind;
 use std::sync::Arc;
 use tower::ServiceExt;
+
+pub use metrics::serve_metrics;
 
 /// The `Server` header value.
 pub fn server_header() -> String {
@@ -43,6 +46,7 @@ pub fn router(services: Arc<Services>) -> Api {
         .merge(exec::routes())
         .merge(volumes::routes())
         .merge(networks::routes())
+        .route_layer(axum::middleware::from_fn(metrics::record_latency))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         .with_state(services);
     Api { router }

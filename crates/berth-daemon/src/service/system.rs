@@ -48,6 +48,17 @@ impl SystemService {
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = s;
     }
 
+    /// Fills the metrics that describe the engine and its host (`engine_daemon_engine_info`, cpus, memory).
+    pub fn record_engine_info(&self) {
+        let m = crate::metrics::get();
+        let (mem, cpus) = host_resources();
+        let os = os_pretty_name();
+        let labels = [VERSION, option_env!("BERTH_GIT_COMMIT").unwrap_or(""), berth_image::host_architecture(), "overlay2", &kernel_version(), &os, "linux", &self.id];
+        m.engine_info.with_label_values(&labels).set(1.0);
+        m.cpus.set(cpus as i64);
+        m.memory.set(mem as f64);
+    }
+
     /// `GET /version`.
     pub fn version(&self) -> Value {
         let kernel = kernel_version();

@@ -86,6 +86,22 @@ impl Route {
         }
     }
 
+    /// The route's name in metrics (distribution's handler names where it has the route).
+    fn handler(&self) -> &'static str {
+        match self {
+            Route::Base => "base",
+            Route::Token => "token",
+            Route::Catalog => "catalog",
+            Route::Tags(_) => "tags",
+            Route::Manifest(..) => "manifest",
+            Route::Blob(..) => "blob",
+            Route::UploadStart(_) => "blob_upload",
+            Route::Upload(..) => "blob_upload_chunk",
+            Route::Referrers(..) => "referrers",
+            Route::Unknown => "unknown",
+        }
+    }
+
     fn repo(&self) -> Option<&str> {
         match self {
             Route::Tags(n)
@@ -100,10 +116,19 @@ impl Route {
 }
 
 async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
+    let handler = Route::parse(req.uri().path()).handler();
+    let method = req.method().as_str().to_owned();
+    let m = crate::metrics::get();
+    let in_flight = m.in_flight.with_label_values(&[handler]);
+    in_flight.inc();
+    let started = std::time::Instant::now();
     let mut resp = match route(&st, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    in_flight.dec();
+    m.duration.with_label_values(&[handler, &method]).observe(started.elapsed().as_secs_f64());
+    m.requests.with_label_values(&[resp.status().as_str(), handler, &method]).inc();
     resp.headers_mut().insert("Docker-Distribution-API-Version", HeaderValue::from_static("registry/2.0"));
     resp
 }

@@ -47,6 +47,7 @@ impl ContainerService {
     /// Commits the container's changes as a new image; returns its id. Blocking.
     pub fn commit(&self, h: &Handle, opts: &CommitOptions) -> Result<Digest, ServiceError> {
         let _lease = self.leases.acquire("commit");
+        let _timer = crate::metrics::ActionTimer::start("commit");
         let rec = h.snapshot();
         let parent = self.images.get(&rec.image)?;
         let upper = self.upper(h)?;

@@ -360,6 +360,7 @@ impl ContainerService {
     /// Creates a container; returns its id. Blocking (unpacks layers): call from `spawn_blocking`.
     pub fn create(&self, req: CreateRequest, name: Option<String>) -> Result<String, ServiceError> {
         let _lease = self.leases.acquire("create");
+        let _timer = crate::metrics::ActionTimer::start("create");
         let image_name = req.config.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::Invalid("no image specified".into()))?;
         let image = self.images.get(&image_name)?;
         // A start usually follows at once (`run`): let its cgroup attach wait begin now.

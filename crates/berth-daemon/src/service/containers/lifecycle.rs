@@ -87,7 +87,15 @@ impl ContainerService {
     /// Starts a created or exited container. `Ok(false)`: it was already running (HTTP 304).
     pub async fn start(self: &Arc<Self>, h: &Arc<Handle>) -> Result<bool, ServiceError> {
         let _op = h.op.lock().await;
-        self.start_locked(h).await
+        let started = std::time::Instant::now();
+        let result = self.start_locked(h).await;
+        if let Ok(true) = result {
+            let took = started.elapsed();
+            let m = crate::metrics::get();
+            m.container_action("start", took);
+            m.start_seconds.observe(took.as_secs_f64());
+        }
+        result
     }
 
     async fn start_locked(self: &Arc<Self>, h: &Arc<Handle>) -> Result<bool, ServiceError> {
@@ -420,6 +428,7 @@ impl ContainerService {
     /// Removes a container (`force`: even a running one, killed first); `volumes`: its anonymous
     /// volumes too (`rm -v`).
     pub async fn remove(&self, h: &Arc<Handle>, force: bool, volumes: bool) -> Result<(), ServiceError> {
+        let _timer = crate::metrics::ActionTimer::start("delete");
         let rec = h.snapshot();
         if rec.state.status == Status::Running || rec.state.status == Status::Paused {
             if !force {
