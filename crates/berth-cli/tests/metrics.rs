@@ -189,3 +189,42 @@ fn registry_debug_without_prometheus_is_refused() {
     assert!(!out.status.success());
     assert!(stderr(&out).contains("http.debug"), "{}", stderr(&out));
 }
+
+#[test]
+fn metrics_addr_from_daemon_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let net = NetSlot::claim();
+    let addr = free_addr();
+    let cfg = dir.path().join("daemon.json");
+    std::fs::write(&cfg, format!("{{\"metrics-addr\": \"{addr}\", \"log-level\": \"warn\"}}")).unwrap();
+    let mut daemon = Command::new(BERTH)
+        .args(["daemon", "--config-file", cfg.to_str().unwrap(), "--data-root"])
+        .arg(dir.path().join("root"))
+        .arg("-H")
+        .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+        .args(["--bridge", &net.bridge(), "--bip", &net.bip()])
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(daemon.id() as i32);
+    let stop = scopeguard(move || {
+        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
+    });
+    let mut up = false;
+    for _ in 0..400 {
+        if std::net::TcpStream::connect(&addr).is_ok() {
+            up = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(25));
+    }
+    assert!(up, "the metrics address from daemon.json never answered");
+    let (status, _, body) = scrape(&addr);
+    assert!(status.contains("200"), "{status}");
+    assert!(body.contains("engine_daemon_engine_info"), "{body}");
+    drop(stop);
+    assert!(daemon.wait().unwrap().success());
+    // The same key as a flag and in the file is refused, as dockerd refuses it.
+    let out = Command::new(BERTH).args(["daemon", "--validate", "--config-file", cfg.to_str().unwrap(), "--metrics-addr", "127.0.0.1:1"]).output().unwrap();
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("metrics-addr: (from flag: 127.0.0.1:1, from file:"), "{}", stderr(&out));
+}
