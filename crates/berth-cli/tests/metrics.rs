@@ -73,6 +73,14 @@ fn daemon_metrics_follow_what_happens_and_pass_promtool() {
     let (_, _, body) = scrape(&addr);
     assert_eq!(sample(&body, "engine_daemon_container_states_containers{state=\"running\"}"), 0.0);
     assert_eq!(sample(&body, "engine_daemon_container_actions_seconds_count{action=\"delete\"}"), 2.0);
+
+    // Prunes and collections are counted by kind.
+    d.berth_ok(&["container", "prune", "-f"]);
+    d.berth_ok(&["rmi", "busybox:latest"]);
+    let (_, _, body) = scrape(&addr);
+    assert_eq!(sample(&body, "berth_gc_runs_total{kind=\"containers\"}"), 1.0);
+    assert!(sample(&body, "berth_gc_runs_total{kind=\"collector\"}") >= 1.0, "rmi collects:\n{body}");
+    assert!(sample(&body, "berth_gc_reclaimed_bytes_total{kind=\"collector\"}") > 1_000_000.0, "the image's layer came back:\n{body}");
 }
 
 #[test]

@@ -157,6 +157,7 @@ async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
             }
         }
     }
+    crate::metrics::get().gc_run("containers", reclaimed.max(0) as u64);
     Ok(json(StatusCode::OK, &serde_json::json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})))
 }
 

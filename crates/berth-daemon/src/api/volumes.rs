@@ -43,5 +43,6 @@ async fn remove(State(s): S, Path(name): Path<String>, p: Params) -> Result<Resp
 
 async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
     let (deleted, space) = s.volumes.prune(&p.filters()?, &s.containers.volume_users())?;
+    crate::metrics::get().gc_run("volumes", space);
     Ok(json(StatusCode::OK, &serde_json::json!({"VolumesDeleted": deleted, "SpaceReclaimed": space})))
 }

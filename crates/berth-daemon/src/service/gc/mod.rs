@@ -181,6 +181,7 @@ impl Collector {
         if !report.blobs.is_empty() || !report.snapshots.is_empty() {
             tracing::info!(blobs = report.blobs.len(), snapshots = report.snapshots.len(), bytes = report.bytes, "garbage collected");
         }
+        crate::metrics::get().gc_run("collector", report.bytes);
         Ok(report)
     }
 
