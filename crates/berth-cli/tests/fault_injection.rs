@@ -6,8 +6,8 @@
 //! runs and answers exec, every image complete or absent.
 //!
 //! `BERTH_FAULT_SEED=N` replays a run (the seed is printed, and named in every failure);
-//! `BERTH_FAULT_ITERATIONS=N` sets the kills per operation (default 2, what CI runs; the soak in
-//! `scripts/fault-soak.sh` runs more).
+//! `BERTH_FAULT_ITERATIONS=N` sets the kills per operation (default 2 for a quick `cargo test`;
+//! `scripts/test.sh`, and so CI, runs 20; the soak in `scripts/fault-soak.sh` runs 100).
 
 mod common;
 use common::*;
