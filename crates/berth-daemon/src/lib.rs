@@ -92,19 +92,10 @@ pub enum DaemonError {
     },
 }
 
-/// Opens the data root, serves the API on every configured address until `shutdown` resolves
-/// (applying each reload `reloads` brings meanwhile), then stops accepting, removes unix sockets
-/// and returns. Tells a service manager (`NOTIFY_SOCKET`) when it serves and when it stops.
-pub async fn run(
-    config: DaemonConfig,
-    shutdown: impl std::future::Future<Output = ()> + Send,
-    mut reloads: tokio::sync::mpsc::UnboundedReceiver<settings::Reload>,
-) -> Result<(), DaemonError> {
-    let root = &config.data_root;
-    std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
-    let _lock = lock::DataRootLock::acquire(root)?;
+/// Opens the stores, starts networking and recovers containers.
+async fn open_services(config: &DaemonConfig) -> Result<Arc<service::Services>, DaemonError> {
     let services = Arc::new(service::Services::open(
-        root,
+        &config.data_root,
         &config.registries,
         config.network.clone(),
         config.init_path.clone(),
@@ -116,11 +107,32 @@ pub async fn run(
     services.networks.sweep_namespaces(&services.containers.running_ids());
     services.networks.reconcile(&services.containers.held_addresses());
     services.containers.apply_restart_policies();
+    Ok(services)
+}
+
+/// Opens the data root, serves the API on every configured address until `shutdown` resolves
+/// (applying each reload `reloads` brings meanwhile), then stops accepting, removes unix sockets
+/// and returns. Tells a service manager (`NOTIFY_SOCKET`) when it serves and when it stops.
+pub async fn run(
+    config: DaemonConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+    mut reloads: tokio::sync::mpsc::UnboundedReceiver<settings::Reload>,
+) -> Result<(), DaemonError> {
+    let root = &config.data_root;
+    std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
+    let _lock = lock::DataRootLock::acquire(root)?;
+    // Socket-activated listeners first: without the passed sockets the start stops before bridges
+    // and firewall rules are set up. Sockets Berth binds itself come up once the services are
+    // ready, so that a client that can connect is served at once.
     let mut listeners = Vec::new();
-    for addr in &config.hosts {
+    for addr in config.hosts.iter().filter(|a| matches!(a, ListenAddr::Fd(_))) {
         listeners.extend(listen::bind(addr).await?);
     }
     activation::close_unused();
+    let services = open_services(&config).await?;
+    for addr in config.hosts.iter().filter(|a| !matches!(a, ListenAddr::Fd(_))) {
+        listeners.extend(listen::bind(addr).await?);
+    }
     services.system.record_engine_info();
     let metrics_listener = match config.metrics_addr {
         Some(addr) => Some(
