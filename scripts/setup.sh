@@ -9,10 +9,12 @@ for pkg_cmd in "busybox-static:/bin/busybox" "xz-utils:xz" "bzip2:bzip2" "zstd:z
                "ca-certificates:/etc/ssl/certs/ca-certificates.crt" "pkg-config:pkg-config" "gcc:gcc" "curl:curl" \
                "libseccomp-dev:/usr/include/seccomp.h" "util-linux:unshare" "bsdutils:script" \
                "iptables:iptables" "iproute2:ip" "libc6-dev:/usr/lib/x86_64-linux-gnu/libc.a" "openssl:openssl" \
-               "bash-completion:/usr/share/bash-completion/bash_completion" "zsh:zsh" "fish:fish" "man-db:man"; do
+               "bash-completion:/usr/share/bash-completion/bash_completion" "zsh:zsh" "fish:fish" "man-db:man" \
+               "systemd:systemd-socket-activate" "systemd:systemd-analyze"; do
   pkg=${pkg_cmd%%:*}; probe=${pkg_cmd#*:}
   if [[ $probe == /* ]]; then [ -e "$probe" ] || need+=("$pkg"); else command -v "$probe" >/dev/null || need+=("$pkg"); fi
 done
+# systemd: its socket activation tool and unit verifier drive the systemd tests (tests/systemd.rs).
 # bash-completion, zsh, fish and man-db: the completion and man page tests drive the real shells and man.
 # The stock docker CLI drives the compatibility tests; Debian ships it in docker.io (its daemon is never started).
 command -v docker >/dev/null || need+=("docker.io")
