@@ -109,6 +109,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Version(a) => cmd::system::version(&client()?, a).await,
         Command::Info(a) | Command::System(SystemCmd::Info(a)) => cmd::system::info(&client()?, a).await,
         Command::System(SystemCmd::Df(a)) => cmd::system::df(&client()?, a).await,
+        Command::System(SystemCmd::Check { quick, repair, force, format }) => cmd::system::check(&client()?, quick, repair, force, format).await,
         Command::System(SystemCmd::Prune { all, volumes, force, filter }) => cmd::system::prune(&client()?, all, volumes, force, filter).await,
         Command::Events(a) | Command::System(SystemCmd::Events(a)) => cmd::system::events(&client()?, a).await,
         Command::Images(a) | Command::Image(ImageCmd::Ls(a)) => cmd::images::list(&client()?, a).await,

@@ -121,6 +121,11 @@ impl BlobIndex {
             .unwrap_or_default()
     }
 
+    /// The size recorded for the compressed blob `digest` (under whichever layer lists it).
+    pub fn compressed_size(&self, digest: &Digest) -> Option<u64> {
+        self.lock().layers.values().flat_map(|l| &l.blobs).find(|b| b.digest == *digest).map(|b| b.size)
+    }
+
     /// The unpacked size recorded for `diff_id`.
     pub fn layer_size(&self, diff_id: &Digest) -> Option<u64> {
         self.lock().layers.get(diff_id).and_then(|l| l.size)

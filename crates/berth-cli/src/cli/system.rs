@@ -25,6 +25,21 @@ pub enum SystemCmd {
         #[arg(long = "filter")]
         filter: Vec<String>,
     },
+    /// Check the stores and look for leftovers; optionally repair (Berth's `POST /system/check`).
+    Check {
+        /// Check blob sizes instead of digests.
+        #[arg(long)]
+        quick: bool,
+        /// Remove damaged and orphaned items.
+        #[arg(long)]
+        repair: bool,
+        /// With --repair: also what running containers use.
+        #[arg(long, requires = "repair")]
+        force: bool,
+        /// `table` (default) or `json`.
+        #[arg(long)]
+        format: Option<String>,
+    },
     /// Show system-wide information.
     Info(FormatOnly),
     /// Stream real-time events.

@@ -168,6 +168,47 @@ pub async fn df(c: &Client, a: DfArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// `berth system check`: a table of what the daemon found (and repaired), or its JSON. Exits 1
+/// while problems remain unrepaired.
+pub async fn check(c: &Client, quick: bool, repair: bool, force: bool, format: Option<String>) -> anyhow::Result<ExitCode> {
+    use http::Method;
+    let mut q: Vec<(&str, String)> = Vec::new();
+    for (k, on) in [("quick", quick), ("repair", repair), ("force", force)] {
+        if on {
+            q.push((k, "1".into()));
+        }
+    }
+    let r: Value = c.call_json(Method::POST, "/system/check", &q).await?;
+    let findings = r["Findings"].as_array().cloned().unwrap_or_default();
+    let open = findings.iter().filter(|f| f["Repaired"] != true).count();
+    match format.as_deref() {
+        Some("json") => println!("{}", serde_json::to_string_pretty(&r)?),
+        None | Some("table") => {
+            let checked: Vec<String> = r["Checked"].as_object().map(|m| m.iter().map(|(k, v)| format!("{v} {k}")).collect()).unwrap_or_default();
+            println!("Checked {}", checked.join(", "));
+            if findings.is_empty() {
+                println!("No problems found");
+            } else {
+                let rows: Vec<Value> = findings
+                    .iter()
+                    .map(|f| {
+                        let state = match (f["Repaired"] == true, f["Note"].as_str()) {
+                            (true, _) => "repaired".to_string(),
+                            (false, Some(n)) => format!("kept: {n}"),
+                            (false, None) => "found".to_string(),
+                        };
+                        json!({"Kind": f["Kind"], "Id": f["Id"], "Problem": f["Problem"], "State": state})
+                    })
+                    .collect();
+                let f = Format::parse("table {{.Kind}}\t{{.Id}}\t{{.Problem}}\t{{.State}}")?;
+                print!("{}", f.render_rows(&json!({"Kind": "KIND", "Id": "ID", "Problem": "PROBLEM", "State": "STATE"}), &rows)?);
+            }
+        }
+        Some(other) => anyhow::bail!("unknown format {other:?}: use table or json"),
+    }
+    Ok(if open == 0 { ExitCode::SUCCESS } else { ExitCode::from(1) })
+}
+
 /// `berth system prune`: the prune endpoints in Docker's order, one report.
 pub async fn prune(c: &Client, all: bool, volumes: bool, force: bool, filter: Vec<String>) -> anyhow::Result<ExitCode> {
     use http::Method;

@@ -22,6 +22,7 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/version", get(version))
         .route("/info", get(info))
         .route("/system/df", get(df))
+        .route("/system/check", axum::routing::post(check))
         .route("/events", get(events))
         .route("/auth", axum::routing::post(auth))
 }
@@ -99,6 +100,23 @@ async fn df(State(s): S) -> Result<Response, ApiError> {
             "BuildCache": build_cache,
         }),
     ))
+}
+
+/// `POST /system/check?quick=&repair=&force=` (Berth extension): see `service::check`.
+async fn check(State(s): S, p: Params) -> Result<Response, ApiError> {
+    let opts = crate::service::check::CheckOptions { quick: p.flag("quick"), repair: p.flag("repair"), force: p.flag("force") };
+    if opts.force && !opts.repair {
+        return Err(ApiError::bad_request("force only applies with repair"));
+    }
+    let rt = tokio::runtime::Handle::current();
+    let svc = s.clone();
+    let report = tokio::task::spawn_blocking(move || {
+        let root = svc.system.root().to_path_buf();
+        crate::service::check::run(&svc, &root, opts, &rt)
+    })
+    .await
+    .map_err(crate::service::ServiceError::from)??;
+    Ok(json(StatusCode::OK, &report))
 }
 
 fn event_matches(f: &crate::filters::Filters, e: &EventMessage) -> bool {

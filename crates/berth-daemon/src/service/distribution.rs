@@ -76,6 +76,11 @@ impl DistributionService {
         Ok(DistributionService { client, store, events, leases })
     }
 
+    /// The size the blob index records for the compressed blob `digest`, if it knows it.
+    pub fn compressed_size(&self, digest: &berth_types::Digest) -> Option<u64> {
+        self.client.blob_index().compressed_size(digest)
+    }
+
     /// The compressed blobs kept for the layer `diff_id` (gzip forms `push` made): while the layer
     /// is kept, so are they.
     pub fn compressed_forms(&self, diff_id: &berth_types::Digest) -> Vec<berth_types::Digest> {

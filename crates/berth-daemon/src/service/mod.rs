@@ -3,6 +3,7 @@
 
 pub mod build;
 pub mod build_cache;
+pub mod check;
 pub mod containers;
 pub mod disk_usage;
 pub mod distribution;

@@ -59,6 +59,11 @@ impl SystemService {
         m.memory.set(mem as f64);
     }
 
+    /// The data root.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
     /// `GET /version`.
     pub fn version(&self) -> Value {
         let kernel = kernel_version();

@@ -125,6 +125,7 @@ pub struct ContainerService {
 
 impl ContainerService {
     /// Loads every container record under `root` and reconnects to running containers.
+    #[allow(clippy::too_many_arguments)] // the stores and settings it is wired to at start-up, once
     pub fn open(root: &Path, images: Arc<ImageStore>, volumes: Arc<VolumeService>, networks: Arc<NetworkService>,
         events: Arc<EventBus>,
         init_path: Option<PathBuf>,
