@@ -3,7 +3,9 @@
 # its own temp data root and socket) and drive them with berth, the stock docker CLI and bollard.
 # Fixtures (a BusyBox and a Debian root filesystem) are made by scripts/fixtures.sh from this machine's
 # packages and cached in target/fixtures/. Every test binary runs (--no-fail-fast); the full log is kept in
-# target/test.log and the last line totals all of them.
+# target/test.log and the last line totals all of them. Then the fuzz targets (scripts/fuzz.sh): the
+# checked-in corpus replayed, and a short run of every target (FUZZ_SECONDS in total, default 90; 0
+# skips it); a crash fails the run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -18,6 +20,12 @@ echo "==> cargo test --workspace (log: $log)"
 set +e
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
 status=${PIPESTATUS[0]}
+fuzz_seconds=${FUZZ_SECONDS:-90}
+fuzz_status=0
+if [ "$fuzz_seconds" -gt 0 ]; then
+  echo "==> fuzz: replay the corpus, then ${fuzz_seconds}s over every target (log: target/fuzz/*.log)"
+  bash scripts/fuzz.sh replay && bash scripts/fuzz.sh run -t "$fuzz_seconds" || fuzz_status=$?
+fi
 set -e
 # Totals over every test binary's "test result:" line.
 read -r passed failed ignored < <(awk '/^test result:/ {
@@ -28,5 +36,9 @@ grep -E '^(---- .* stdout ----|error: test failed)' "$log" | sed 's/^/    /' || 
 echo "berth: $passed passed, $failed failed, $ignored skipped"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "cargo test exited $status without a failed test (a build error or a crashed test binary): see $log" >&2
+fi
+if [ "$fuzz_status" -ne 0 ]; then
+  echo "fuzzing failed: a crash or a build error (see above; crashing inputs in target/fuzz/artifacts/)" >&2
+  [ "$status" -ne 0 ] || status=$fuzz_status
 fi
 exit "$status"

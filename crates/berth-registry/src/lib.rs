@@ -192,6 +192,23 @@ impl Server {
     }
 }
 
+/// The registry's HTTP service over a fresh in-memory store, with no auth, bound to no socket: for
+/// in-process drivers (the fuzz targets, tests) that send it requests with `tower::ServiceExt::oneshot`.
+/// It behaves as `berth registry --storage memory` does, minus the connection timeouts of the listener.
+pub async fn in_memory_app() -> Result<axum::Router, RegistryError> {
+    let registry = Arc::new(Registry::new(Driver::Mem(MemDriver::new()), ServiceLimits::default()));
+    registry.init().await?;
+    let auth = Authorizer::load(&AuthConfig::None, Vec::new(), None)?;
+    let defaults = RegistryConfig::default();
+    Ok(routes::router(routes::AppState {
+        registry,
+        auth: Arc::new(auth),
+        read_only: false,
+        tls: false,
+        idle_timeout: defaults.idle_timeout,
+    }))
+}
+
 /// Serves until `shutdown` resolves, then drains in-flight requests and returns.
 pub async fn serve(
     config: RegistryConfig,
