@@ -22,7 +22,17 @@ out="$root/target/fuzz"
 bin="$out/$triple/release"
 targets=(dockerfile dockerignore reference layer_apply image_load manifest_client manifest_registry api_json daemon_query registry_upload)
 
+# fuzz/Cargo.lock is made from the workspace's lock at each build (and not checked in): the targets
+# fuzz exactly the dependency versions Berth ships, and a dependency change on main never leaves a
+# stale second lock behind. Cargo adds the fuzz-only crates (pinned in fuzz/Cargo.toml).
+sync_lock() {
+  cp Cargo.lock fuzz/Cargo.lock
+  cargo metadata --offline --manifest-path fuzz/Cargo.toml --format-version 1 >/dev/null 2>&1 \
+    || cargo metadata --manifest-path fuzz/Cargo.toml --format-version 1 >/dev/null
+}
+
 build() {
+  sync_lock
   # The flags cargo-fuzz passes, minus the nightly-only sanitizer: coverage counters and comparison
   # tracing for libFuzzer, debug assertions and overflow checks on. `--target` keeps them off build
   # scripts and proc macros.
@@ -60,7 +70,8 @@ shift || true
 case "$cmd" in
   list) printf '%s\n' "${targets[@]}" ;;
   seeds)
-    # A plain debug build (no coverage flags) in the main target dir, reusing the workspace's builds.
+    # A plain debug build (no coverage flags) in the main target dir.
+    sync_lock
     CARGO_TARGET_DIR="$root/target" cargo run --locked --manifest-path fuzz/Cargo.toml \
       -p berth-fuzz-seedgen -- "$root/fuzz/corpus"
     ;;

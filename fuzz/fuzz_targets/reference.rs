@@ -10,8 +10,15 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(r) = Reference::parse(s) {
         let canonical = r.to_string();
         assert_eq!(Reference::parse(&canonical).as_ref(), Ok(&r), "canonical form {canonical:?} of {s:?}");
+        // Docker's familiar form is ambiguous for a Docker Hub path whose first component looks like
+        // a registry (`docker.io/example.com/app` shows as `example.com/app`); Berth shows it as
+        // Docker does, so only the unambiguous ones must round-trip.
+        let first = r.path().split('/').next().unwrap_or("");
+        let ambiguous = r.domain() == "docker.io" && (first.contains(['.', ':']) || first == "localhost");
         let familiar = r.familiar();
-        assert_eq!(Reference::parse(&familiar).as_ref(), Ok(&r), "familiar form {familiar:?} of {s:?}");
+        if !ambiguous {
+            assert_eq!(Reference::parse(&familiar).as_ref(), Ok(&r), "familiar form {familiar:?} of {s:?}");
+        }
         assert_eq!(r.name(), format!("{}/{}", r.domain(), r.path()));
         let tagged = r.clone().with_default_tag();
         assert!(tagged.tag().is_some() || tagged.digest().is_some());

@@ -1,7 +1,7 @@
 //! The `filters` query parameter: JSON `{"key": {"value": true}}` (current) or `{"key": ["value"]}`
 //! (API < 1.22 style), parsed into a plain map.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 /// Parsed filters: key → accepted values.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -75,40 +75,68 @@ impl Filters {
 }
 
 /// Go's `path.Match` glob: `*` and `?` do not cross `/`, `[...]` classes with ranges and `^`/`!`.
+///
+/// Patterns come from clients (`filters={"reference":[…]}`), so matching is polynomial: runs of `*`
+/// are one `*`, and (pattern, name) positions known not to match are remembered. Plain backtracking
+/// was exponential in the number of stars (fuzzing found a 30-star query holding a worker for good).
 pub fn glob_match(pattern: &str, name: &str) -> bool {
-    fn inner(p: &[char], n: &[char]) -> bool {
-        match p.first() {
-            None => n.is_empty(),
-            Some('*') => (0..=n.len()).take_while(|&i| i == 0 || n[i - 1] != '/').any(|i| inner(&p[1..], &n[i..])),
-            Some('?') => !n.is_empty() && n[0] != '/' && inner(&p[1..], &n[1..]),
-            Some('[') => {
-                let Some(c) = n.first() else { return false };
-                let Some(end) = p.iter().skip(1).position(|&x| x == ']').map(|i| i + 1) else { return false };
-                let class = &p[1..end];
-                let (neg, class) = match class.first() {
-                    Some('^') | Some('!') => (true, &class[1..]),
-                    _ => (false, class),
-                };
-                let mut hit = false;
-                let mut i = 0;
-                while i < class.len() {
-                    if i + 2 < class.len() && class[i + 1] == '-' {
-                        hit |= class[i] <= *c && *c <= class[i + 2];
-                        i += 3;
-                    } else {
-                        hit |= class[i] == *c;
-                        i += 1;
-                    }
-                }
-                hit != neg && inner(&p[end + 1..], &n[1..])
-            }
-            Some('\\') if p.len() > 1 => n.first() == Some(&p[1]) && inner(&p[2..], &n[1..]),
-            Some(x) => n.first() == Some(x) && inner(&p[1..], &n[1..]),
+    let mut p: Vec<char> = Vec::with_capacity(pattern.len());
+    let (mut escaped, mut after_star) = (false, false);
+    for c in pattern.chars() {
+        // `**` matches what `*` does (neither crosses `/`); an escaped `\*` is a literal.
+        let star = c == '*' && !escaped;
+        if !(star && after_star) {
+            p.push(c);
         }
+        after_star = star;
+        escaped = c == '\\' && !escaped;
     }
-    let p: Vec<char> = pattern.chars().collect();
     let n: Vec<char> = name.chars().collect();
-    inner(&p, &n)
+    let mut failed = HashSet::new();
+    glob_at(&p, &n, 0, 0, &mut failed)
+}
+
+/// Whether `p[pi..]` matches `n[ni..]`; `failed` holds the positions already known not to.
+fn glob_at(p: &[char], n: &[char], pi: usize, ni: usize, failed: &mut HashSet<(usize, usize)>) -> bool {
+    if failed.contains(&(pi, ni)) {
+        return false;
+    }
+    let rest = &n[ni..];
+    let hit = match p.get(pi) {
+        None => rest.is_empty(),
+        Some('*') => {
+            let run = rest.iter().position(|&c| c == '/').unwrap_or(rest.len());
+            (0..=run).any(|i| glob_at(p, n, pi + 1, ni + i, failed))
+        }
+        Some('?') => !rest.is_empty() && rest[0] != '/' && glob_at(p, n, pi + 1, ni + 1, failed),
+        Some('[') => {
+            let Some(c) = rest.first() else { return false };
+            let Some(end) = p[pi..].iter().skip(1).position(|&x| x == ']').map(|i| pi + i + 1) else { return false };
+            let class = &p[pi + 1..end];
+            let (neg, class) = match class.first() {
+                Some('^') | Some('!') => (true, &class[1..]),
+                _ => (false, class),
+            };
+            let mut hit = false;
+            let mut i = 0;
+            while i < class.len() {
+                if i + 2 < class.len() && class[i + 1] == '-' {
+                    hit |= class[i] <= *c && *c <= class[i + 2];
+                    i += 3;
+                } else {
+                    hit |= class[i] == *c;
+                    i += 1;
+                }
+            }
+            hit != neg && glob_at(p, n, end + 1, ni + 1, failed)
+        }
+        Some('\\') if pi + 1 < p.len() => rest.first() == Some(&p[pi + 1]) && glob_at(p, n, pi + 2, ni + 1, failed),
+        Some(x) => rest.first() == Some(x) && glob_at(p, n, pi + 1, ni + 1, failed),
+    };
+    if !hit {
+        failed.insert((pi, ni));
+    }
+    hit
 }
 
 #[cfg(test)]
@@ -133,6 +161,26 @@ mod tests {
         assert!(glob_match("user/*", "user/app"));
         assert!(glob_match("b?sybox:[0-9]*", "busybox:1.36"));
         assert!(!glob_match("b[!u]sybox", "busybox"));
+    }
+
+    #[test]
+    fn globs_with_many_stars_match_in_polynomial_time() {
+        // The pattern and name of a query string found by fuzzing (daemon_query): backtracking took
+        // exponential time in the number of stars. Run on a thread so a regression fails, not hangs.
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let stars = "*".repeat(27);
+            let r = (
+                glob_match(&format!("?{stars}u"), "0t='\u{2}%%*?="),
+                glob_match(&format!("a{stars}b{stars}c"), &format!("a{}b{}c", "x".repeat(100), "x".repeat(100))),
+                glob_match(&format!("?{stars}x"), &"y".repeat(40)),
+                glob_match(&format!("a{stars}/b"), "ayyy/b"),
+                glob_match("a\\**", "a*yz") && !glob_match("a\\**", "ayz"),
+            );
+            let _ = tx.send(r);
+        });
+        let r = rx.recv_timeout(std::time::Duration::from_secs(5)).expect("glob matching took over 5 s");
+        assert_eq!(r, (false, true, false, true, true));
     }
 
     #[test]
