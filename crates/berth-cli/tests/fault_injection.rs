@@ -2,8 +2,10 @@
 //! that write (cp into and out of stopped and running containers whose binds hold canary files,
 //! start, exec, rm, rmi, commit, load, volume rm, build, pull and push through a local
 //! `berth registry`), started again, and checked: canary files intact, nothing mounted under the
-//! data root and no shim that no running container owns, the container that was running still
-//! runs and answers exec, every image complete or absent.
+//! data root, no shim, cgroup or veth that no running container owns, the container that was running
+//! still runs and answers exec, every image complete or absent. Shims are killed too, mid-start and
+//! mid-exec, with the daemon alive. At the end, removing everything the operations made brings the
+//! data root back to its size before them.
 //!
 //! `BERTH_FAULT_SEED=N` replays a run (the seed is printed, and named in every failure);
 //! `BERTH_FAULT_ITERATIONS=N` sets the kills per operation (default 2 for a quick `cargo test`;
@@ -60,6 +62,27 @@ impl Drop for Unmounter {
     }
 }
 
+/// Pids of the shims of this daemon (`--state-root <root>/runtime`) whose `--dir` (a container) or
+/// `--exec-dir` (an exec) names `owner`'s directory.
+fn shims_of(root: &Path, owner: &str, exec: bool) -> Vec<i32> {
+    let state_root = std::fs::canonicalize(root).unwrap_or_else(|_| root.to_path_buf()).join("runtime");
+    let mut pids = Vec::new();
+    for p in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = p.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else { continue };
+        let args: Vec<String> = cmdline.split(|b| *b == 0).map(|a| String::from_utf8_lossy(a).into_owned()).collect();
+        let value = |flag: &str| args.iter().position(|a| a == flag).and_then(|i| args.get(i + 1)).cloned();
+        if value("--state-root").map(PathBuf::from) != Some(state_root.clone()) {
+            continue;
+        }
+        let dir = if exec { value("--exec-dir") } else { value("--exec-dir").is_none().then(|| value("--dir")).flatten() };
+        if dir.is_some_and(|d| d.contains(owner)) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
 /// Every file under `dir` with its content.
 fn tree(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
@@ -97,6 +120,8 @@ fn random_tar(path: &Path, bytes: usize, rng: &mut Rng) {
 }
 
 struct Fixture {
+    /// Every container id the test has seen, to look for their cgroups once they no longer run.
+    seen: std::cell::RefCell<std::collections::BTreeSet<String>>,
     work: tempfile::TempDir,
     canary: PathBuf,
     canary_tree: BTreeMap<PathBuf, Vec<u8>>,
@@ -189,6 +214,12 @@ fn prepare(d: &Daemon, f: &Fixture, op: &str, i: usize, rng: &mut Rng) -> (Vec<S
             d.berth_ok(&["rmi", &tag]);
             (s(&["pull", &tag]), 400)
         }
+        "shim-start" => {
+            let name = format!("ss{i}");
+            d.berth_ok(&["create", "--name", &name, "-v", &f.bind(), "busybox", "sleep", "100000"]);
+            (s(&["start", &name]), 60)
+        }
+        "shim-exec" => (s(&["exec", "keeper", "sh", "-c", "sleep 0.2; echo x > /tmp/y"]), 200),
         other => panic!("unknown operation {other}"),
     }
 }
@@ -220,6 +251,23 @@ fn check(d: &Daemon, f: &Fixture) -> Result<(), String> {
         if !zombie && !running.contains(&owner) {
             return Err(format!("a shim serves {} which does not run", dir.display()));
         }
+    }
+    // No cgroup of a container that does not run (v1 hierarchies, as on this machine, and cgroup2).
+    let all: Vec<String> = stdout(&d.berth(&["ps", "-aq", "--no-trunc"])).split_whitespace().map(str::to_string).collect();
+    f.seen.borrow_mut().extend(all);
+    for id in f.seen.borrow().iter().filter(|id| !running.contains(id)) {
+        for hierarchy in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            let dir = hierarchy.path().join(format!("berth-{id}"));
+            if dir.exists() {
+                return Err(format!("cgroup {} of a container that does not run", dir.display()));
+            }
+        }
+    }
+    // One veth on the test's bridge per running container (all of them use the default bridge).
+    let links = Command::new("ip").args(["-o", "link", "show", "master", &d.net.bridge()]).output().unwrap();
+    let veths = stdout(&links).lines().count();
+    if veths != running.len() {
+        return Err(format!("{veths} veths on {} for {} running containers:\n{}", d.net.bridge(), running.len(), stdout(&links)));
     }
     let o = d.berth(&["exec", "keeper", "cat", "/data/one"]);
     if !o.status.success() || stdout(&o) != String::from_utf8_lossy(&f.canary_tree[Path::new("one")]) {
@@ -257,6 +305,7 @@ fn tidy(d: &Daemon, op: &str, i: usize, registry: &str) {
     };
     match op {
         "start" => rm(&format!("st{i}")),
+        "shim-start" => rm(&format!("ss{i}")),
         "rm" => rm(&format!("rm{i}")),
         "rmi" => rmi(&format!("rmi:{i}")),
         "commit" => rmi(&format!("commit:{i}")),
@@ -271,7 +320,10 @@ fn tidy(d: &Daemon, op: &str, i: usize, registry: &str) {
     }
 }
 
-const OPERATIONS: [&str; 14] = [
+/// Operations under which a shim, not the daemon, is killed.
+const SHIM_OPERATIONS: [&str; 2] = ["shim-start", "shim-exec"];
+
+const OPERATIONS: [&str; 16] = [
     "cp-into-stopped",
     "cp-out-of-stopped",
     "cp-into-running",
@@ -286,6 +338,8 @@ const OPERATIONS: [&str; 14] = [
     "build",
     "push",
     "pull",
+    "shim-start",
+    "shim-exec",
 ];
 
 #[test]
@@ -325,8 +379,11 @@ fn sigkill_at_random_points_loses_nothing_and_leaks_nothing() {
         }
     }
     let _registry = KillOnDrop(&mut registry);
-    let f = Fixture { canary_tree: tree(&canary), canary, big, ctx, registry: format!("127.0.0.1:{port}"), work };
+    let f = Fixture { seen: Default::default(), canary_tree: tree(&canary), canary, big, ctx, registry: format!("127.0.0.1:{port}"), work };
     d.berth_ok(&["run", "-d", "--name", "keeper", "-v", &f.bind(), "busybox", "sleep", "1000000"]);
+    // The data root's size with the base image and the long-running container: where it must come
+    // back to once everything the operations made is removed.
+    let size_before = du(&d.root());
     let mut kills = BTreeMap::new();
     for op in OPERATIONS.iter().filter(|o| only.as_ref().is_none_or(|l| l.split(',').any(|x| x == **o))) {
         for i in 0..iterations {
@@ -334,12 +391,23 @@ fn sigkill_at_random_points_loses_nothing_and_leaks_nothing() {
             let delay = rng.below(max_delay);
             let mut client = spawn(&d, &args);
             std::thread::sleep(Duration::from_millis(delay));
-            d.kill9();
-            let _ = client.kill();
-            let _ = client.wait();
-            d.restart();
+            let victim = if SHIM_OPERATIONS.contains(op) {
+                // The shim of the container being started, or of the exec, dies; the daemon lives on.
+                let pids = if *op == "shim-exec" { shims_of(&d.root(), "exec", true) } else { shims_of(&d.root(), &container_id(&d, &format!("ss{i}")), false) };
+                for pid in &pids {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
+                }
+                let _ = client.wait();
+                format!("{} shim(s)", pids.len())
+            } else {
+                d.kill9();
+                let _ = client.kill();
+                let _ = client.wait();
+                d.restart();
+                "the daemon".to_string()
+            };
             if let Err(e) = wait_check(&d, &f) {
-                panic!("seed {seed}: after SIGKILL {delay} ms into `berth {}` (iteration {i}): {e}", args.join(" "));
+                panic!("seed {seed}: after SIGKILL of {victim} {delay} ms into `berth {}` (iteration {i}): {e}", args.join(" "));
             }
             tidy(&d, op, i, &f.registry);
             *kills.entry(*op).or_insert(0) += 1;
@@ -351,4 +419,33 @@ fn sigkill_at_random_points_loses_nothing_and_leaks_nothing() {
     d.berth_ok(&["rm", "keeper"]);
     let o = d.berth_ok(&["run", "--rm", "-v", &f.bind(), "busybox", "cat", "/data/one"]);
     assert_eq!(o, "the user's data\n");
+    // Removing everything the operations made gives the space back (a few KB of records aside).
+    for id in stdout(&d.berth(&["ps", "-aq", "--no-trunc"])).split_whitespace() {
+        d.berth_ok(&["rm", "-f", id]);
+    }
+    d.berth_ok(&["run", "-d", "--name", "keeper", "-v", &f.bind(), "busybox", "sleep", "1000000"]);
+    for img in stdout(&d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"])).split_whitespace() {
+        if img != "busybox:latest" && !img.contains("<none>") {
+            d.berth_ok(&["rmi", "-f", img]);
+        }
+    }
+    d.berth_ok(&["volume", "prune", "-af"]);
+    d.berth_ok(&["image", "prune", "-af"]);
+    d.berth_ok(&["builder", "prune", "-af"]);
+    let size_after = du(&d.root());
+    assert!(
+        size_after <= size_before + (512 << 10),
+        "seed {seed}: the data root grew from {size_before} to {size_after} bytes after removing everything the operations made"
+    );
+}
+
+/// The full id of container `name` (empty if it does not exist).
+fn container_id(d: &Daemon, name: &str) -> String {
+    stdout(&d.berth(&["inspect", "--format", "{{.Id}}", name])).trim().to_string()
+}
+
+/// Bytes used under `dir` (`du -sb`, every file once).
+fn du(dir: &Path) -> u64 {
+    let o = Command::new("du").args(["-sb", "-x"]).arg(dir).output().unwrap();
+    stdout(&o).split_whitespace().next().and_then(|v| v.parse().ok()).unwrap_or(0)
 }

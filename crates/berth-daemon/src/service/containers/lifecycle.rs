@@ -129,6 +129,12 @@ impl ContainerService {
             }
         };
         if let Some(err) = reply.get("error").and_then(|e| e.as_str()) {
+            if err == SHIM_GONE || err == SHIM_TIMED_OUT {
+                // The shim died (or hung) part-way, without its own clean-up: whatever it made of the
+                // container (processes, cgroups, the root filesystem's mount) goes now.
+                let (id, dir) = (rec.id.clone(), dir.clone());
+                let _ = tokio::task::spawn_blocking(move || reap_orphaned(&id, &dir)).await;
+            }
             self.release_volumes(&rec);
             self.network_down(h).await;
             let msg = format!("failed to create task for container: {}", docker_wording(err));
@@ -222,8 +228,8 @@ impl ContainerService {
         let mut lines = BufReader::new(stdout).lines();
         Ok(match tokio::time::timeout(Duration::from_secs(120), lines.next_line()).await {
             Ok(Ok(Some(l))) => serde_json::from_str(&l).unwrap_or_else(|_| serde_json::json!({"error": l})),
-            Ok(Ok(None)) | Ok(Err(_)) => serde_json::json!({"error": "the shim exited before starting the process"}),
-            Err(_) => serde_json::json!({"error": "timed out waiting for the process to start"}),
+            Ok(Ok(None)) | Ok(Err(_)) => serde_json::json!({"error": SHIM_GONE}),
+            Err(_) => serde_json::json!({"error": SHIM_TIMED_OUT}),
         })
     }
 
@@ -573,6 +579,11 @@ impl ContainerService {
 /// renamed atomically once everything else of the container is gone, so a crash mid-delete leaves
 /// either the record (the removal is finished at the next start) or this, which is swept.
 pub(crate) const REMOVING_PREFIX: &str = ".removing-";
+
+/// `spawn_shim`'s error when the shim ended without reporting (killed, crashed).
+const SHIM_GONE: &str = "the shim exited before starting the process";
+/// `spawn_shim`'s error when the shim did not report in time.
+const SHIM_TIMED_OUT: &str = "timed out waiting for the process to start";
 
 /// At daemon start: reconnect to a running container's shim, or record how it ended while we were
 /// away; finish a removal that was under way; roll back a start that was never recorded (a shim
