@@ -39,7 +39,13 @@ fn main() -> ExitCode {
     if matches!(args.command, Command::Daemon(_)) {
         sys::single_malloc_arena();
     }
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+    // The daemon gets a worker per core (blocking work has its own pool: see berth-daemon's
+    // `service::offload`); a client needs no more than two.
+    let workers = match args.command {
+        Command::Daemon(_) | Command::Registry(_) => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
+        _ => 2,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("berth: cannot start the async runtime: {e}");

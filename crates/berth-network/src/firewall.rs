@@ -1,7 +1,7 @@
 //! Berth's iptables rules: masquerading, isolation between networks and published ports.
 //!
-//! There is no netlink API for iptables, so every change runs the `iptables` binary with `-w`
-//! (wait for the xtables lock), one command per rule. Each daemon owns the chains of its own
+//! There is no netlink API for iptables, so every change runs the `iptables` binary with `-w 10`
+//! (wait for the xtables lock, at most 10 s), one command per rule. Each daemon owns the chains of its own
 //! prefix, so daemons (and parallel tests) never touch each other's rules:
 //!
 //! ```text
@@ -445,10 +445,14 @@ impl Firewall {
     }
 }
 
-/// Runs `iptables -w -t TABLE ARGS…` and returns its standard output.
+/// How long one `iptables` call waits for the xtables lock another program holds before it fails
+/// (as dockerd's `--wait` calls do): a stuck firewall tool must not hold up a container start forever.
+const LOCK_WAIT_SECS: &str = "10";
+
+/// Runs `iptables -w SECS -t TABLE ARGS…` and returns its standard output.
 fn run(table: Table, args: &[&str]) -> Result<String, FirewallError> {
     let output = Command::new("iptables")
-        .args(["-w", "-t", table.as_str()])
+        .args(["-w", LOCK_WAIT_SECS, "-t", table.as_str()])
         .args(args)
         .output()
         .map_err(|source| FirewallError::Spawn { source })?;

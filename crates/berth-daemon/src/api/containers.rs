@@ -1,7 +1,7 @@
 //! `/containers/*`: create, list, inspect, start, stop, restart, kill, wait, attach (hijacked
 //! connection), resize, logs, remove, prune.
 
-use super::{json, ApiError, Params};
+use super::{blocking, heavy, json, ApiError, Params};
 use crate::service::containers::{Handle, LogOptions};
 use crate::service::{ServiceError, Services};
 use axum::body::Body;
@@ -64,7 +64,11 @@ async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
     let svc = s.clone();
     let filters = p.filters()?;
     let size = p.flag("size");
-    let list = tokio::task::spawn_blocking(move || svc.containers.list_sized(all, limit, &filters, size)).await.map_err(ServiceError::from)??;
+    let list = if size {
+        heavy(&svc, move |s| s.containers.list_sized(all, limit, &filters, true)).await?
+    } else {
+        blocking(&svc, move |s| s.containers.list_sized(all, limit, &filters, false)).await?
+    };
     Ok(json(StatusCode::OK, &list))
 }
 
@@ -143,7 +147,7 @@ async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
     let (mut deleted, mut reclaimed) = (Vec::new(), 0i64);
     // Sizes (a walk of each writable layer) only for the containers prune may remove.
     let stopped = crate::filters::Filters::parse(r#"{"status":["exited","created","dead"]}"#).map_err(ApiError::bad_request)?;
-    for v in s.containers.list_sized(true, None, &stopped, true)? {
+    for v in heavy(&s, move |s| s.containers.list_sized(true, None, &stopped, true)).await? {
         let labels: std::collections::BTreeMap<String, String> = serde_json::from_value(v["Labels"].clone()).unwrap_or_default();
         let created = v["Created"].as_i64().unwrap_or(0);
         if !filters.labels_allow(&labels) || until.iter().any(|u| created > *u) {
@@ -408,24 +412,27 @@ pub(super) async fn relay<C>(
 }
 
 async fn pause(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    s.containers.pause(&handle(&s, &id)?)?;
+    let h = handle(&s, &id)?;
+    blocking(&s, move |s| s.containers.pause(&h)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn unpause(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    s.containers.unpause(&handle(&s, &id)?)?;
+    let h = handle(&s, &id)?;
+    blocking(&s, move |s| s.containers.unpause(&h)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn rename(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
-    let name = p.get("name").filter(|n| !n.is_empty()).ok_or_else(|| ApiError::bad_request("name is required"))?;
-    s.containers.rename(&handle(&s, &id)?, name)?;
+    let name = p.get("name").filter(|n| !n.is_empty()).ok_or_else(|| ApiError::bad_request("name is required"))?.to_string();
+    let h = handle(&s, &id)?;
+    blocking(&s, move |s| s.containers.rename(&h, &name)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
 async fn top(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    Ok(json(StatusCode::OK, &s.containers.top(&h)?))
+    Ok(json(StatusCode::OK, &blocking(&s, move |s| s.containers.top(&h)).await?))
 }
 
 /// `stream=false` answers one sample (with a pre-sample a moment earlier, so CPU % can be computed);
@@ -436,18 +443,21 @@ async fn stats(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respons
     let one_shot = p.flag("one-shot");
     if !stream {
         let pre = if one_shot { None } else {
-            let first = s.containers.stats_sample(&h, None);
+            let h = h.clone();
+            let first = blocking(&s, move |s| Ok(s.containers.stats_sample(&h, None))).await?;
             tokio::time::sleep(std::time::Duration::from_millis(100)).await;
             Some(first)
         };
-        return Ok(json(StatusCode::OK, &s.containers.stats_sample(&h, pre.as_ref())));
+        return Ok(json(StatusCode::OK, &blocking(&s, move |s| Ok(s.containers.stats_sample(&h, pre.as_ref()))).await?));
     }
     let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(4);
     let svc = s.clone();
     tokio::spawn(async move {
         let mut pre: Option<serde_json::Value> = None;
         loop {
-            let v = svc.containers.stats_sample(&h, pre.as_ref());
+            // cgroup and /proc reads.
+            let (h2, before) = (h.clone(), pre.take());
+            let Ok(v) = blocking(&svc, move |s| Ok(s.containers.stats_sample(&h2, before.as_ref()))).await else { return };
             let mut line = serde_json::to_vec(&v).unwrap_or_default();
             line.push(b'\n');
             if tx.send(Bytes::from(line)).await.is_err() {
@@ -463,7 +473,7 @@ async fn stats(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respons
 
 async fn changes(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    Ok(json(StatusCode::OK, &s.containers.changes(&h)?))
+    Ok(json(StatusCode::OK, &heavy(&s, move |s| s.containers.changes(&h)).await?))
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.
@@ -503,7 +513,7 @@ async fn export(State(s): S, Path(id): Path<String>) -> Result<Response, ApiErro
 async fn update(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
     let u: crate::service::containers::UpdateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    s.containers.update(&h, &u)?;
+    blocking(&s, move |s| s.containers.update(&h, &u)).await?;
     Ok(json(StatusCode::OK, &serde_json::json!({"Warnings": []})))
 }
 

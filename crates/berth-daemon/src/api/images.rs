@@ -3,7 +3,7 @@
 //! the verb themselves (Docker's router does the same with `{name:.*}`).
 
 use super::stream::{body_reader, channel_body};
-use super::{json, ApiError, Params};
+use super::{blocking, heavy, json, ApiError, Params};
 use crate::service::images::ListOptions;
 use crate::service::{ServiceError, Services};
 use axum::body::Body;
@@ -66,7 +66,8 @@ async fn post_verb(State(s): S, Path(rest): Path<String>, p: Params, headers: ax
             if repo.is_empty() {
                 return Err(ApiError::bad_request("repository name must have at least one component"));
             }
-            s.images.tag(name, repo, p.get("tag").unwrap_or(""))?;
+            let (name, repo, tag) = (name.to_string(), repo.to_string(), p.get("tag").unwrap_or("").to_string());
+            blocking(&s, move |s| s.images.tag(&name, &repo, &tag)).await?;
             Ok(StatusCode::CREATED.into_response())
         }
         _ => {
@@ -79,20 +80,16 @@ async fn post_verb(State(s): S, Path(rest): Path<String>, p: Params, headers: ax
 }
 
 async fn delete(State(s): S, Path(name): Path<String>, p: Params) -> Result<Response, ApiError> {
-    let users = s.containers.image_users();
-    let svc = s.clone();
     let (force, noprune) = (p.flag("force"), p.flag("noprune"));
-    let items = tokio::task::spawn_blocking(move || svc.images.delete(&name, force, noprune, &users)).await.map_err(ServiceError::from)??;
+    let items = blocking(&s, move |s| s.images.delete(&name, force, noprune, &s.containers.image_users())).await?;
     // What the image alone held (blobs, unpacked snapshots) goes now.
     s.gc.collect_async().await?;
     Ok(json(StatusCode::OK, &items))
 }
 
 async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
-    let in_use = s.containers.image_users().into_keys().collect();
     let filters = p.filters()?;
-    let svc = s.clone();
-    let mut report = tokio::task::spawn_blocking(move || svc.images.prune(&filters, &in_use)).await.map_err(ServiceError::from)??;
+    let mut report = heavy(&s, move |s| s.images.prune(&filters, &s.containers.image_users().into_keys().collect())).await?;
     // SpaceReclaimed is what the disk got back: the blobs and snapshots nothing references now.
     report.space_reclaimed = s.gc.collect_async().await?.bytes as i64;
     s.images.pruned(report.space_reclaimed);

@@ -11,7 +11,7 @@ mod stream;
 mod system;
 mod volumes;
 
-use crate::service::{ServiceError, Services};
+use crate::service::{offload, ServiceError, Services};
 use axum::body::Body;
 use axum::extract::FromRequestParts;
 use axum::http::{header, HeaderValue, Request, Response, StatusCode};
@@ -225,6 +225,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Params {
         let q = parts.uri.query().unwrap_or("");
         Ok(Params(form_urlencoded::parse(q.as_bytes()).into_owned().collect()))
     }
+}
+
+/// Runs synchronous service work (store updates with their fsync, cgroup writes, `/proc` reads)
+/// on the blocking pool: handlers never block an async worker ([`offload`]).
+pub(crate) async fn blocking<T, F>(s: &Arc<Services>, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Services) -> Result<T, ServiceError> + Send + 'static,
+    T: Send + 'static,
+{
+    let s = s.clone();
+    Ok(offload::blocking(move || f(&s)).await?)
+}
+
+/// Runs a walk or recursive delete on the blocking pool within the heavy-work limit ([`offload`]).
+pub(crate) async fn heavy<T, F>(s: &Arc<Services>, f: F) -> Result<T, ApiError>
+where
+    F: FnOnce(&Services) -> Result<T, ServiceError> + Send + 'static,
+    T: Send + 'static,
+{
+    let s = s.clone();
+    Ok(offload::heavy(move || f(&s)).await?)
 }
 
 /// The JSON response for a value.

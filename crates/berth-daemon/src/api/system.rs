@@ -2,7 +2,7 @@
 
 use super::{json, ApiError, Params};
 use crate::service::images::{parse_time, ListOptions};
-use crate::service::Services;
+use crate::service::{offload, ServiceError, Services};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, Method, StatusCode};
@@ -46,31 +46,35 @@ async fn version(State(s): S) -> Response {
     json(StatusCode::OK, &s.system.version())
 }
 
-async fn info(State(s): S) -> Response {
+async fn info(State(s): S) -> Result<Response, ApiError> {
     use crate::service::containers::Status;
     let all = s.containers.all();
     let st: Vec<Status> = all.iter().map(|h| h.snapshot().state.status).collect();
     let running = st.iter().filter(|x| **x == Status::Running || **x == Status::Restarting).count();
     let paused = st.iter().filter(|x| **x == Status::Paused).count();
-    json(StatusCode::OK, &s.system.info(s.events.listeners(), (st.len(), running, paused, st.len() - running - paused)))
+    let counts = (st.len(), running, paused, st.len() - running - paused);
+    // Reads /proc and /etc/os-release.
+    let info = super::blocking(&s, move |s| Ok(s.system.info(s.events.listeners(), counts))).await?;
+    Ok(json(StatusCode::OK, &info))
 }
 
 /// `GET /system/df`: what images, containers, volumes and the build cache take on disk, as dockerd
 /// shapes it. Sizes are allocated bytes of what Berth stores (an image: its blobs and its unpacked
-/// snapshots), so `Reclaimable` is what a prune gives back.
+/// snapshots), so `Reclaimable` is what a prune gives back. One walk of the data root is shared by
+/// every caller that asks meanwhile, off the async workers and within the heavy-work limit.
 async fn df(State(s): S) -> Result<Response, ApiError> {
+    let svc = s.clone();
+    let usage = s.disk_usage.run(move || offload::heavy(move || disk_usage(&svc).map(Arc::new))).await?;
+    Ok(json(StatusCode::OK, &*usage))
+}
+
+/// What `system df` reports. Blocking: sizes every image, writable layer, volume and cache entry.
+fn disk_usage(s: &Services) -> Result<serde_json::Value, ServiceError> {
     let mut images = s.images.list(&ListOptions { all: true, ..Default::default() })?;
     let users = s.containers.image_users();
-    let svc = s.clone();
-    let (layers_size, usage, build_cache) = tokio::task::spawn_blocking(move || {
-        let snapshots = svc.gc.snapshots();
-        let (total, usage) = crate::service::disk_usage::images(svc.build.images(), &snapshots);
-        let cache = crate::service::build_cache::records(&svc.build.cache_dir(), svc.build.images(), &snapshots, svc.gc.leases());
-        (total, usage, cache)
-    })
-    .await
-    .map_err(crate::service::ServiceError::from)?;
-    let build_cache = build_cache?;
+    let snapshots = s.gc.snapshots();
+    let (layers_size, usage) = crate::service::disk_usage::images(s.build.images(), &snapshots);
+    let build_cache = crate::service::build_cache::records(&s.build.cache_dir(), s.build.images(), &snapshots, s.gc.leases())?;
     for i in &mut images {
         i.containers = users.get(&i.id).map(|u| u.len() as i64).unwrap_or(0);
         let u = i.id.parse().ok().and_then(|id| usage.get(&id).copied()).unwrap_or_default();
@@ -80,9 +84,9 @@ async fn df(State(s): S) -> Result<Response, ApiError> {
     }
     let containers = s.containers.list_sized(true, None, &crate::filters::Filters::default(), true)?;
     let vol_users = s.containers.volume_users();
-    let svc = s.clone();
-    let usage = tokio::task::spawn_blocking(move || svc.volumes.usage()).await.map_err(crate::service::ServiceError::from)?;
-    let volumes: Vec<berth_api::volume::Volume> = usage
+    let volumes: Vec<berth_api::volume::Volume> = s
+        .volumes
+        .usage()
         .into_iter()
         .map(|(mut v, size)| {
             let refs = vol_users.get(&v.name).map(|u| u.len()).unwrap_or(0) as i64;
@@ -90,16 +94,13 @@ async fn df(State(s): S) -> Result<Response, ApiError> {
             v
         })
         .collect();
-    Ok(json(
-        StatusCode::OK,
-        &j!({
-            "LayersSize": layers_size,
-            "Images": images,
-            "Containers": containers,
-            "Volumes": volumes,
-            "BuildCache": build_cache,
-        }),
-    ))
+    Ok(j!({
+        "LayersSize": layers_size,
+        "Images": images,
+        "Containers": containers,
+        "Volumes": volumes,
+        "BuildCache": build_cache,
+    }))
 }
 
 /// `POST /system/check?quick=&repair=&force=` (Berth extension): see `service::check`.
@@ -161,7 +162,11 @@ async fn events(State(s): S, p: Params) -> Result<Response, ApiError> {
             }
         }
         let now = chrono::Utc::now().timestamp_nanos_opt().unwrap_or(0) as f64 / 1e9;
-        let deadline = until.map(|u| tokio::time::Instant::now() + std::time::Duration::from_secs_f64((u - now).max(0.0)));
+        // An `until` beyond what a timer can express (`1e300`) is as good as none.
+        let deadline = until.and_then(|u| {
+            let wait = std::time::Duration::try_from_secs_f64((u - now).max(0.0)).ok()?;
+            tokio::time::Instant::now().checked_add(wait)
+        });
         loop {
             let sleep = async {
                 match deadline {

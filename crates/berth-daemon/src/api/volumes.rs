@@ -1,6 +1,6 @@
 //! `/volumes/*`: create, list, inspect, remove, prune.
 
-use super::{json, ApiError, Params};
+use super::{blocking, heavy, json, ApiError, Params};
 use crate::service::Services;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
@@ -24,7 +24,7 @@ pub fn routes() -> Router<Arc<Services>> {
 async fn create(State(s): S, body: Bytes) -> Result<Response, ApiError> {
     let req: VolumeCreateRequest =
         if body.is_empty() { VolumeCreateRequest::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
-    Ok(json(StatusCode::CREATED, &s.volumes.create(req)?))
+    Ok(json(StatusCode::CREATED, &blocking(&s, move |s| s.volumes.create(req)).await?))
 }
 
 async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
@@ -37,12 +37,15 @@ async fn inspect(State(s): S, Path(name): Path<String>) -> Result<Response, ApiE
 }
 
 async fn remove(State(s): S, Path(name): Path<String>, p: Params) -> Result<Response, ApiError> {
-    s.volumes.remove(&name, p.flag("force"), &s.containers.volume_users())?;
+    let force = p.flag("force");
+    // Deleting the data is a walk of every file in the volume.
+    heavy(&s, move |s| s.volumes.remove(&name, force, &s.containers.volume_users())).await?;
     Ok(Response::builder().status(StatusCode::NO_CONTENT).body(axum::body::Body::empty()).unwrap_or_default())
 }
 
 async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
-    let (deleted, space) = s.volumes.prune(&p.filters()?, &s.containers.volume_users())?;
+    let filters = p.filters()?;
+    let (deleted, space) = heavy(&s, move |s| s.volumes.prune(&filters, &s.containers.volume_users())).await?;
     crate::metrics::get().gc_run("volumes", space);
     Ok(json(StatusCode::OK, &serde_json::json!({"VolumesDeleted": deleted, "SpaceReclaimed": space})))
 }

@@ -446,7 +446,8 @@ fn reference_matches(pattern: &str, familiar: &str) -> bool {
 /// (`10m`, `1h30m`) counted back from now, as dockerd reads `since`/`until`.
 pub fn parse_time(s: &str) -> Result<f64, ServiceError> {
     if let Ok(f) = s.parse::<f64>() {
-        return Ok(f);
+        // `NaN`, `inf` and overflowing exponents parse as floats but are no time.
+        return if f.is_finite() { Ok(f) } else { Err(ServiceError::Invalid(format!("invalid timestamp {s:?}"))) };
     }
     if let Some(ns) = berth_api::units::parse_duration_ns(s) {
         let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_secs_f64()).unwrap_or(0.0);
@@ -475,6 +476,9 @@ mod tests {
     fn timestamps_parse() {
         assert_eq!(parse_time("1700000000").unwrap(), 1_700_000_000.0);
         assert_eq!(parse_time("1700000000.5").unwrap(), 1_700_000_000.5);
+        for bad in ["NaN", "inf", "-inf", "1e400"] {
+            assert!(parse_time(bad).is_err(), "{bad}");
+        }
         assert!(parse_time("2023-11-14T22:13:20Z").is_ok());
         assert!(parse_time("yesterday").is_err());
     }

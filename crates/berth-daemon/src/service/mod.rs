@@ -10,7 +10,9 @@ pub mod distribution;
 pub mod gc;
 pub mod images;
 pub mod networks;
+pub mod offload;
 pub mod recovery;
+pub mod singleflight;
 pub mod system;
 pub mod volumes;
 
@@ -39,6 +41,8 @@ pub struct Services {
     pub events: Arc<EventBus>,
     /// The garbage collector of blobs and snapshots, and the leases of operations in flight.
     pub gc: Arc<gc::Collector>,
+    /// The `system df` computation in flight, shared by concurrent callers.
+    pub disk_usage: singleflight::SingleFlight<Arc<serde_json::Value>>,
 }
 
 impl Services {
@@ -112,6 +116,7 @@ impl Services {
             system: system::SystemService::new(root, store, settings, container_defaults.log_driver)?,
             events,
             gc,
+            disk_usage: Default::default(),
         })
     }
 }
@@ -149,6 +154,9 @@ pub enum ServiceError {
     /// A blocking task panicked or was cancelled.
     #[error("internal task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
+    /// The failure of a computation several callers shared ([`singleflight`]).
+    #[error("{0}")]
+    Shared(#[source] Arc<ServiceError>),
 }
 
 impl berth_types::error::HasKind for ServiceError {
@@ -165,6 +173,7 @@ impl berth_types::error::HasKind for ServiceError {
             ServiceError::Unauthorized(_) => ErrorKind::Forbidden,
             ServiceError::Forbidden(_) => ErrorKind::Forbidden,
             ServiceError::Task(_) => ErrorKind::Internal,
+            ServiceError::Shared(e) => e.kind(),
         }
     }
 }

@@ -91,7 +91,8 @@ impl ContainerService {
         if rec.state.status != Status::Running {
             return Err(ServiceError::Conflict(format!("Container {} is not running", rec.id)));
         }
-        let runtime: berth_runtime::RuntimeConfig = serde_json::from_slice(&std::fs::read(self.dir(&rec.id).join("runtime.json")).unwrap_or_default())
+        let runtime_json = super::super::offload::inline(|| std::fs::read(self.dir(&rec.id).join("runtime.json")).unwrap_or_default());
+        let runtime: berth_runtime::RuntimeConfig = serde_json::from_slice(&runtime_json)
             .map_err(|e| ServiceError::Internal(format!("reading the container's runtime config: {e}")))?;
         let caps = berth_runtime::spec::capabilities(&runtime).unwrap_or_default();
         let mut env = super::create::with_hostname(rec.config.env.clone().unwrap_or_default(), rec.config.hostname.as_deref().unwrap_or_default());
@@ -113,13 +114,15 @@ impl ContainerService {
             group_add: runtime.group_add.clone(),
         };
         let dir = self.dir(&rec.id).join("execs").join(&ex.id);
-        std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
-        berth_types::persist::replace_file_json(&dir.join("exec.json"), &cfg).map_err(|e| ServiceError::Internal(format!("writing exec config: {e}")))?;
+        super::super::offload::inline(|| {
+            std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
+            berth_types::persist::replace_file_json(&dir.join("exec.json"), &cfg).map_err(|e| ServiceError::Internal(format!("writing exec config: {e}")))
+        })?;
         berth_runtime::cgroups::prime_attach();
         let reply = self.spawn_shim(&rec.id, Some(&dir), &dir.join("shim.log")).await?;
         if let Some(e) = reply.get("error").and_then(|e| e.as_str()) {
             ex.state.send_replace((false, Some(126), 0));
-            let _ = berth_types::teardown::remove_tree(&dir);
+            let _ = super::super::offload::inline(|| berth_types::teardown::remove_tree(&dir));
             let e = format!("OCI runtime exec failed: exec failed: {}", super::lifecycle::docker_wording(e));
             return Err(ServiceError::Invalid(e));
         }
@@ -143,11 +146,15 @@ impl ContainerService {
             let mut l = BufReader::new(wait).lines();
             let code = match l.next_line().await {
                 Ok(Some(line)) => serde_json::from_str::<ExitRecord>(&line).map(|r| r.exit_code as i64).unwrap_or(255),
-                _ => std::fs::read(dir.join("exit.json")).ok().and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok()).map(|r| r.exit_code as i64).unwrap_or(255),
+                _ => {
+                    let exit = dir.join("exit.json");
+                    let read = tokio::task::spawn_blocking(move || std::fs::read(exit)).await;
+                    read.ok().and_then(Result::ok).and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok()).map(|r| r.exit_code as i64).unwrap_or(255)
+                }
             };
             exs.state.send_replace((false, Some(code), 0));
             svc.event(&exs.container.snapshot(), "exec_die", &[("execID", exs.id.clone()), ("exitCode", code.to_string())]);
-            let _ = berth_types::teardown::remove_tree(&dir);
+            let _ = tokio::task::spawn_blocking(move || berth_types::teardown::remove_tree(&dir)).await;
         });
         Ok((attach, rx))
     }

@@ -110,10 +110,12 @@ impl ContainerService {
         // The shim's runtime will move the container into its cgroup: start that wait now.
         berth_runtime::cgroups::prime_attach();
         let dir = self.dir(&rec.id);
-        for f in ["exit.json", "state.json", "config.json"] {
-            let _ = std::fs::remove_file(dir.join(f));
-        }
-        self.acquire_volumes(&rec, true)?;
+        super::super::offload::inline(|| {
+            for f in ["exit.json", "state.json", "config.json"] {
+                let _ = std::fs::remove_file(dir.join(f));
+            }
+            self.acquire_volumes(&rec, true)
+        })?;
         // What a previous run left (an exit not yet cleaned up) goes first.
         self.network_down(h).await;
         if let Err(e) = self.network_up(h).await {
@@ -265,12 +267,15 @@ impl ContainerService {
         // Read first: the stop (or restart) that set them clears them once the exit below is recorded.
         let user_stopped = h.stopping.load(Ordering::SeqCst);
         let restarting = h.restarting.load(Ordering::SeqCst);
-        self.release_volumes(&h.snapshot());
         *h.health.lock().unwrap_or_else(|p| p.into_inner()) = None;
-        if !self.dir(&h.snapshot().id).join("exit.json").exists() {
-            // The shim died without recording an exit: make sure nothing of the container survives it.
-            reap_orphaned(&h.snapshot().id, &self.dir(&h.snapshot().id));
-        }
+        // Unmounts, cgroup cleanup and a wait for killed processes: not on an async worker.
+        super::super::offload::inline(|| {
+            self.release_volumes(&h.snapshot());
+            if !self.dir(&h.snapshot().id).join("exit.json").exists() {
+                // The shim died without recording an exit: make sure nothing of the container survives it.
+                reap_orphaned(&h.snapshot().id, &self.dir(&h.snapshot().id));
+            }
+        });
         let rec = match self.save(h, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
@@ -467,24 +472,31 @@ impl ContainerService {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
-        // The shim unmounts on exit; make sure, so deleting the directory never walks a mounted tree.
-        let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
-        if let Err(e) = berth_snapshot::Snapshotter::remove(self.snapshots.as_ref(), &rec.snapshot) {
-            tracing::warn!(container.id = %rec.id, error = %e, "removing the container's snapshot failed");
-        }
-        let _ = berth_types::teardown::remove_tree(self.root.join("runtime").join(&rec.id));
-        // The record goes in one step (a rename); what stays after a crash is swept at start.
-        let doomed = self.root.join("containers").join(format!("{REMOVING_PREFIX}{}", rec.id));
-        match std::fs::rename(&dir, &doomed) {
-            Ok(()) => {
-                let _ = berth_types::persist::sync_dir(&self.root.join("containers"));
+        // Deleting the writable layer walks every file the container wrote: off the async workers.
+        let (snapshots, root, removed) = (self.snapshots.clone(), self.root.clone(), rec.clone());
+        super::super::offload::heavy(move || {
+            let rec = removed;
+            // The shim unmounts on exit; make sure, so deleting the directory never walks a mounted tree.
+            let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
+            if let Err(e) = berth_snapshot::Snapshotter::remove(snapshots.as_ref(), &rec.snapshot) {
+                tracing::warn!(container.id = %rec.id, error = %e, "removing the container's snapshot failed");
             }
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(ServiceError::Internal(format!("removing {}: {e}", dir.display()))),
-        }
-        if let Err(e) = berth_types::teardown::remove_tree(&doomed) {
-            tracing::warn!(container.id = %rec.id, error = %e, "the container's directory was left for the next start");
-        }
+            let _ = berth_types::teardown::remove_tree(root.join("runtime").join(&rec.id));
+            // The record goes in one step (a rename); what stays after a crash is swept at start.
+            let doomed = root.join("containers").join(format!("{REMOVING_PREFIX}{}", rec.id));
+            match std::fs::rename(&dir, &doomed) {
+                Ok(()) => {
+                    let _ = berth_types::persist::sync_dir(&root.join("containers"));
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(ServiceError::Internal(format!("removing {}: {e}", dir.display()))),
+            }
+            if let Err(e) = berth_types::teardown::remove_tree(&doomed) {
+                tracing::warn!(container.id = %rec.id, error = %e, "the container's directory was left for the next start");
+            }
+            Ok(())
+        })
+        .await?;
         self.names.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.name);
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.id);
         h.observed.send_modify(|o| o.removed = true);

@@ -266,7 +266,8 @@ impl ContainerService {
         let mut guard = h.record.lock().unwrap_or_else(|p| p.into_inner());
         let before = guard.clone();
         f(&mut guard);
-        if let Err(e) = record::store(&self.dir(&guard.id), &guard) {
+        // An fsync: callers are often async lifecycle code holding the container's lock.
+        if let Err(e) = super::offload::inline(|| record::store(&self.dir(&guard.id), &guard)) {
             *guard = before;
             return Err(ServiceError::Internal(format!("saving container state: {e}")));
         }

@@ -3,6 +3,7 @@
 //! ports (a userland proxy for the host's own addresses, DNAT rules for everyone else) and, on
 //! user-defined networks, the embedded DNS server on 127.0.0.11 inside the container.
 
+use crate::service::offload;
 use super::{internal, Member, NetworkRecord, NetworkService};
 use crate::service::ServiceError;
 use berth_api::network::{EndpointSettings, PortBinding};
@@ -151,7 +152,7 @@ impl NetworkService {
     /// fills the endpoints' addresses and the published ports. On failure nothing stays behind.
     pub async fn attach(self: &Arc<Self>, req: &AttachRequest<'_>, state: &mut NetworkState) -> Result<(), ServiceError> {
         let path = self.netns_path(req.id);
-        let _ = NetNs::remove(&path);
+        let _ = offload::inline(|| NetNs::remove(&path));
         let ns = NetNs::create(&path).map_err(|e| internal(format!("creating the network namespace: {e}")))?;
         state.sandbox_key = path.display().to_string();
         let result = self.attach_in(&ns, req, state).await;
@@ -319,7 +320,7 @@ impl NetworkService {
                 };
                 let hp = h.local_addr().port();
                 let rule = PortRule { proto, host_ip, host_port: hp, container_ip: cip, container_port: cport, bridge: bridge.clone() };
-                if let Err(e) = self.firewall.add_port(&rule) {
+                if let Err(e) = offload::inline(|| self.firewall.add_port(&rule)) {
                     failure = Some(internal(format!("publishing port {hp}: {e}")));
                     break 'outer;
                 }
@@ -331,7 +332,7 @@ impl NetworkService {
         }
         if let Some(e) = failure {
             for r in &live.rules {
-                let _ = self.firewall.remove_port(r);
+                let _ = offload::inline(|| self.firewall.remove_port(r));
             }
             return Err(e);
         }
@@ -373,7 +374,7 @@ impl NetworkService {
         let live = self.live.lock().unwrap_or_else(|p| p.into_inner()).remove(id);
         if let Some(live) = live {
             for r in &live.rules {
-                if let Err(e) = self.firewall.remove_port(r) {
+                if let Err(e) = offload::inline(|| self.firewall.remove_port(r)) {
                     tracing::warn!(error = %e, "removing a port rule failed");
                 }
             }
@@ -386,7 +387,7 @@ impl NetworkService {
             }
         }
         let path = self.netns_path(id);
-        if let Err(e) = NetNs::remove(&path) {
+        if let Err(e) = offload::inline(|| NetNs::remove(&path)) {
             tracing::warn!(path = %path.display(), error = %e, "removing the network namespace failed");
         }
         state.ports.clear();

@@ -12,6 +12,7 @@
 pub mod endpoint;
 mod owner;
 
+use crate::service::offload;
 use super::ServiceError;
 use crate::events::EventBus;
 use crate::filters::Filters;
@@ -273,7 +274,7 @@ impl NetworkService {
         for n in nets.iter().filter(|n| n.driver == "bridge" && !n.bridge.is_empty()) {
             self.owners.claim(&n.bridge)?;
         }
-        self.firewall.init().map_err(|e| internal(format!("setting up the firewall: {}", crate::api::error_chain(&e))))?;
+        offload::inline(|| self.firewall.init()).map_err(|e| internal(format!("setting up the firewall: {}", crate::api::error_chain(&e))))?;
         for n in nets.iter().filter(|n| n.driver == "bridge") {
             self.install(n).await?;
         }
@@ -287,7 +288,7 @@ impl NetworkService {
             .await
             .map_err(|e| internal(format!("creating the bridge of network {}: {e}", n.name)))?;
         if let Some(r) = n.rules() {
-            self.firewall.add_network(&r).map_err(|e| internal(format!("firewall rules of network {}: {e}", n.name)))?;
+            offload::inline(|| self.firewall.add_network(&r)).map_err(|e| internal(format!("firewall rules of network {}: {e}", n.name)))?;
         }
         Ok(())
     }
@@ -303,7 +304,7 @@ impl NetworkService {
                 tracing::warn!(bridge = %n.bridge, error = %e, "removing the bridge failed");
             }
         }
-        if let Err(e) = self.firewall.teardown() {
+        if let Err(e) = offload::inline(|| self.firewall.teardown()) {
             tracing::warn!(error = %e, "removing the firewall rules failed");
         }
     }
@@ -390,7 +391,7 @@ impl NetworkService {
         if let Err(e) = self.install(&rec).await {
             let _ = link::delete_link(&rec.bridge).await;
             if let Some(r) = rec.rules() {
-                let _ = self.firewall.remove_network(&r);
+                let _ = offload::inline(|| self.firewall.remove_network(&r));
             }
             let _ = std::fs::remove_file(self.dir.join(format!("{}.json", rec.id)));
             self.owners.release(&rec.bridge);
@@ -446,7 +447,7 @@ impl NetworkService {
             return Err(ServiceError::Conflict(format!("error while removing network: network {} id {} has active endpoints", rec.name, rec.id)));
         }
         if let Some(r) = rec.rules() {
-            self.firewall.remove_network(&r).map_err(|e| internal(format!("removing the firewall rules of network {}: {e}", rec.name)))?;
+            offload::inline(|| self.firewall.remove_network(&r)).map_err(|e| internal(format!("removing the firewall rules of network {}: {e}", rec.name)))?;
         }
         // The bridge before the record: a crash between leaves the record, and the next start
         // re-creates the bridge (the removal is rolled back, never half done).
