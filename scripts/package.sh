@@ -21,14 +21,14 @@ echo "==> $deb"
 contents=$(dpkg-deb -c "$deb")
 info=$(dpkg-deb -I "$deb")
 fail=0
-for f in ./usr/bin/berth ./usr/bin/berth-shim ./etc/berth/daemon.json ./lib/systemd/system/berth.service \
-         ./lib/systemd/system/berth.socket ./usr/share/bash-completion/completions/berth \
+for f in ./usr/bin/berth ./usr/bin/berth-shim ./etc/berth/daemon.json ./usr/lib/systemd/system/berth.service \
+         ./usr/lib/systemd/system/berth.socket ./usr/share/bash-completion/completions/berth \
          ./usr/share/zsh/vendor-completions/_berth ./usr/share/fish/vendor_completions.d/berth.fish \
          ./usr/share/man/man1/berth.1.gz ./usr/share/man/man1/berth-run.1.gz ./usr/share/doc/berth/copyright \
          ./usr/share/doc/berth/OPERATIONS.md; do
   grep -q " $f\$" <<<"$contents" || { echo "missing from the package: $f" >&2; fail=1; }
 done
-grep -q "^ conffiles" <<<"$info" || { echo "no conffiles in the control data" >&2; fail=1; }
+grep -qw conffiles <<<"$info" || { echo "no conffiles in the control data" >&2; fail=1; }
 dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./conffiles | grep -qx /etc/berth/daemon.json || { echo "daemon.json is not a conffile" >&2; fail=1; }
 grep -q "deb-systemd-helper" <(dpkg-deb --ctrl-tarfile "$deb" | tar -xO ./postinst) || { echo "postinst does not enable the units" >&2; fail=1; }
 echo "==> lintian"
