@@ -3,7 +3,7 @@
 //! start, exec, rm, rmi, commit, load, volume rm, build, pull and push through a local
 //! `berth registry`), started again, and checked: canary files intact, nothing mounted under the
 //! data root, no shim, cgroup or veth that no running container owns, the container that was running
-//! still runs and answers exec, every image complete or absent. Shims are killed too, mid-start and
+//! still runs and answers exec, every image complete or absent, `system check` clean. Shims are killed too, mid-start and
 //! mid-exec, with the daemon alive. At the end, removing everything the operations made brings the
 //! data root back to its size before them.
 //!
@@ -268,6 +268,11 @@ fn check(d: &Daemon, f: &Fixture) -> Result<(), String> {
     let veths = stdout(&links).lines().count();
     if veths != running.len() {
         return Err(format!("{veths} veths on {} for {} running containers:\n{}", d.net.bridge(), running.len(), stdout(&links)));
+    }
+    // The daemon's own consistency check (blobs, references, snapshots, records, leftovers) is clean.
+    let o = d.berth(&["system", "check", "--quick"]);
+    if !o.status.success() {
+        return Err(format!("system check found problems:\n{}{}", stdout(&o), stderr(&o)));
     }
     let o = d.berth(&["exec", "keeper", "cat", "/data/one"]);
     if !o.status.success() || stdout(&o) != String::from_utf8_lossy(&f.canary_tree[Path::new("one")]) {

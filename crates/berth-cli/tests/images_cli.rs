@@ -197,3 +197,22 @@ fn events_report_image_actions_with_filters() {
     let out = d.berth_ok(&["events", "--since", "1h", "--until", "0s", "--filter", "event=tag", "--format", "{{.Action}}"]);
     assert_eq!(out.trim(), "tag");
 }
+
+/// `save -o` into a device or a pipe writes into it, as docker does; it never replaces it with a
+/// regular file (a rename over `/dev/null` once turned the machine's into one).
+#[test]
+fn save_into_a_device_writes_through_it() {
+    use std::os::unix::fs::FileTypeExt;
+    let d = with_busybox();
+    let dir = tempfile::tempdir().unwrap();
+    let null = dir.path().join("null");
+    let made = std::process::Command::new("mknod").arg("-m").arg("666").arg(&null).args(["c", "1", "3"]).status().unwrap();
+    assert!(made.success());
+    d.berth_ok(&["save", "-o", null.to_str().unwrap(), "busybox"]);
+    assert!(std::fs::metadata(&null).unwrap().file_type().is_char_device(), "the device is still a device");
+    assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1, "no temp file left beside it");
+    // A regular file still gets the whole archive.
+    let file = dir.path().join("bb.tar");
+    d.berth_ok(&["save", "-o", file.to_str().unwrap(), "busybox"]);
+    assert!(std::fs::metadata(&file).unwrap().len() > 1 << 20);
+}

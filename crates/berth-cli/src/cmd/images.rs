@@ -270,6 +270,12 @@ pub async fn save(c: &Client, a: SaveArgs) -> anyhow::Result<ExitCode> {
     let q: Vec<(&str, String)> = a.images.iter().map(|i| ("names", i.clone())).collect();
     let resp = c.request(Method::GET, "/images/get", &q, berth_client::empty(), &[]).await?;
     match &a.output {
+        Some(path) if std::fs::metadata(path).is_ok_and(|m| !m.is_file()) => {
+            // A device, pipe or socket (`-o /dev/null`, a fifo): written into, as docker does — never
+            // replaced by a rename.
+            let mut f = tokio::fs::OpenOptions::new().write(true).open(path).await.map_err(|e| anyhow::anyhow!("open {}: {e}", path.display()))?;
+            berth_client::copy_body(resp, &mut f).await?;
+        }
         Some(path) => {
             // Write beside the target and rename, so a failed save never leaves a torn archive.
             let tmp = path.with_file_name(format!(".{}.tmp", path.file_name().and_then(|n| n.to_str()).unwrap_or("save")));
