@@ -14,7 +14,10 @@ fuzz_target!(|data: &[u8]| {
         // a registry (`docker.io/example.com/app` shows as `example.com/app`); Berth shows it as
         // Docker does, so only the unambiguous ones must round-trip.
         let first = r.path().split('/').next().unwrap_or("");
-        let ambiguous = r.domain() == "docker.io" && (first.contains(['.', ':']) || first == "localhost");
+        // Likewise `library/<64 hex>` parses but its familiar form, a bare 64-hex name, is refused as
+        // an image id would be (Docker's HexName rule applies to the text as given).
+        let hex_name = r.familiar_name().len() == 64 && r.familiar_name().bytes().all(|b| b.is_ascii_hexdigit());
+        let ambiguous = r.domain() == "docker.io" && (first.contains(['.', ':']) || first == "localhost" || hex_name);
         let familiar = r.familiar();
         if !ambiguous {
             assert_eq!(Reference::parse(&familiar).as_ref(), Ok(&r), "familiar form {familiar:?} of {s:?}");
