@@ -45,7 +45,8 @@ pub struct Volume {
     pub mountpoint: String,
     /// Name.
     pub name: String,
-    /// Driver options as given.
+    /// Driver options as given (`null` when none, as dockerd sends it).
+    #[serde(default, deserialize_with = "crate::nullable", serialize_with = "empty_map_as_null")]
     pub options: BTreeMap<String, String>,
     /// `local`.
     pub scope: String,
@@ -60,6 +61,23 @@ pub struct Volume {
 pub struct VolumeList {
     /// Volumes.
     pub volumes: Vec<Volume>,
-    /// Warnings.
+    /// Warnings (`null` when none, as dockerd sends it).
+    #[serde(default, deserialize_with = "crate::nullable", serialize_with = "empty_vec_as_null")]
     pub warnings: Vec<String>,
+}
+
+fn empty_map_as_null<S: serde::Serializer>(m: &BTreeMap<String, String>, s: S) -> Result<S::Ok, S::Error> {
+    if m.is_empty() {
+        s.serialize_none()
+    } else {
+        m.serialize(s)
+    }
+}
+
+fn empty_vec_as_null<S: serde::Serializer>(v: &[String], s: S) -> Result<S::Ok, S::Error> {
+    if v.is_empty() {
+        s.serialize_none()
+    } else {
+        v.serialize(s)
+    }
 }

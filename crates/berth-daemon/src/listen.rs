@@ -153,7 +153,9 @@ pub async fn accept_loop(listener: Listener, api: Api, mut stop: watch::Receiver
                         let api = api.clone();
                         async move { Ok::<_, std::convert::Infallible>(api.handle(req).await) }
                     });
-                    let conn = hyper::server::conn::http1::Builder::new().serve_connection(io, svc).with_upgrades();
+                    // Header names go out in Go's canonical case (`Api-Version`, `Ostype`), as dockerd sends them: some
+                    // clients compare them case-sensitively.
+                    let conn = hyper::server::conn::http1::Builder::new().title_case_headers(true).serve_connection(io, svc).with_upgrades();
                     tokio::pin!(conn);
                     tokio::select! {
                         r = conn.as_mut() => {

@@ -68,10 +68,6 @@ impl Client {
             (None, Some(t)) => t.to_string(),
             (None, None) => berth_types::reference::DEFAULT_TAG.to_string(),
         };
-        progress(Progress::PullingFrom {
-            repository: repo.clone(),
-            tag: target.clone(),
-        });
         let s = Session::open(
             &self.inner,
             reference.domain(),
@@ -82,6 +78,12 @@ impl Client {
         .await?;
 
         let (top_digest, ct, body) = fetch_manifest(&s, &reference, &target).await?;
+        // As dockerd: `Pulling from` once the manifest is resolved, so a pull that cannot resolve
+        // fails before anything streams (an HTTP error, which clients print as one line).
+        progress(Progress::PullingFrom {
+            repository: repo.clone(),
+            tag: target.clone(),
+        });
         if let Some(d) = reference.digest() {
             if *d != top_digest {
                 return Err(DistributionError::DigestMismatch {

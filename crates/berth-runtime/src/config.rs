@@ -127,6 +127,12 @@ pub struct RuntimeConfig {
     /// Keep this many log files in all (0: the default, 3).
     #[serde(default)]
     pub log_max_files: u32,
+    /// `--device`s, resolved on the host when the spec is generated (at start).
+    #[serde(default)]
+    pub devices: Vec<crate::devices::DeviceMapping>,
+    /// `--log-driver none`: the shim keeps no log (output still reaches attached clients).
+    #[serde(default)]
+    pub no_log: bool,
     /// Create Docker's empty `/.dockerenv` (containers, not build steps).
     #[serde(default)]
     pub dockerenv: bool,

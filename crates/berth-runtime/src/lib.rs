@@ -10,6 +10,7 @@ pub mod cgroups;
 pub mod config;
 pub mod filter;
 pub mod container;
+pub mod devices;
 pub mod mount;
 pub mod private_mounts;
 pub mod seccomp;

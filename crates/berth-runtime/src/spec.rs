@@ -224,6 +224,19 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
             {"allow": true, "type": "c", "major": 10, "minor": 200, "access": "rwm"},
         ])
     };
+    // Host devices: every one for --privileged (as runc's HostDevices), then --device (which wins
+    // over a node of the same path), each with its cgroup rule.
+    let mut nodes = if cfg.privileged { crate::devices::host_devices() } else { Vec::new() };
+    for n in crate::devices::resolve(&cfg.devices)? {
+        nodes.retain(|o| o.spec()["path"] != n.spec()["path"]);
+        nodes.push(n);
+    }
+    let mut devices = devices;
+    if !cfg.privileged {
+        if let Some(rules) = devices.as_array_mut() {
+            rules.extend(nodes.iter().map(crate::devices::Node::rule));
+        }
+    }
     let mut resources = json!({"devices": devices});
     if !memory.is_empty() {
         resources["memory"] = Value::Object(memory);
@@ -240,6 +253,9 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
         "resources": resources,
         "sysctl": cfg.sysctls,
     });
+    if !nodes.is_empty() {
+        linux["devices"] = Value::Array(nodes.iter().map(crate::devices::Node::spec).collect());
+    }
     if !cfg.privileged {
         linux["maskedPaths"] = json!(MASKED_PATHS);
         linux["readonlyPaths"] = json!(READONLY_PATHS);

@@ -162,6 +162,7 @@ pub fn serve(args: &ShimArgs, r: Running) {
     let log_path = args.dir.join("container.log");
     let log_file = match args.exec_dir {
         Some(_) => None,
+        None if cfg.no_log => None,
         None => std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ok(),
     };
     let size = log_file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);

@@ -117,6 +117,9 @@ pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<ExitCode> {
             if !a.quiet {
                 let _ = out.write_all(s.as_bytes());
                 let _ = out.flush();
+            } else if s.trim().starts_with("sha256:") {
+                // A quiet build streams the image ID alone, as dockerd's does.
+                id = Some(s.trim().to_string());
             }
         }
         if let Some(i) = m.aux.as_ref().and_then(|x| x.get("ID")).and_then(|x| x.as_str()) {

@@ -5,7 +5,8 @@ use super::stream::body_reader;
 use super::{ApiError, Params};
 use crate::service::build::BuildParams;
 use crate::service::build_cache::PruneOptions;
-use crate::service::Services;
+use crate::service::{ServiceError, Services};
+use futures_util::StreamExt;
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{header, StatusCode};
@@ -56,11 +57,11 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
         },
     };
     let reader = body_reader(body);
-    let (tx, rx) = tokio::sync::mpsc::channel::<Bytes>(256);
+    let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ServiceError>>(256);
     let svc = s.clone();
     tokio::task::spawn_blocking(move || {
         let send = |m: JsonMessage| {
-            let _ = tx.blocking_send(Bytes::from(m.to_line()));
+            let _ = tx.blocking_send(Ok(Bytes::from(m.to_line())));
         };
         let quiet = params.quiet;
         let mut on_event = |e: BuildEvent| {
@@ -79,19 +80,35 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
             send(JsonMessage::stream(text));
         };
         match svc.build.build(reader, &params, &mut on_event) {
+            // `q=1` streams the image ID alone, as dockerd does (`id=$(docker build -q .)`).
+            Ok(id) if quiet => send(JsonMessage::stream(format!("{id}\n"))),
             Ok(id) => {
                 send(JsonMessage { aux: Some(serde_json::json!({"ID": id.to_string()})), ..Default::default() });
-                if !quiet {
-                    send(JsonMessage::stream(format!("Successfully built {}\n", id.short())));
-                    for t in &params.tags {
-                        send(JsonMessage::stream(format!("Successfully tagged {}\n", t.familiar())));
-                    }
+                send(JsonMessage::stream(format!("Successfully built {}\n", id.short())));
+                for t in &params.tags {
+                    send(JsonMessage::stream(format!("Successfully tagged {}\n", t.familiar())));
                 }
             }
-            Err(e) => send(JsonMessage::error(super::error_chain(&e))),
+            Err(e) => {
+                let _ = tx.blocking_send(Err(e));
+            }
         }
     });
-    let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
+    // As dockerd: an error before the first byte of output is an HTTP error (a missing or empty
+    // Dockerfile, a parse error, any failure of a quiet build); later ones end the stream.
+    let first = match rx.recv().await {
+        Some(Ok(b)) => b,
+        Some(Err(e)) => return Err(e.into()),
+        None => Bytes::new(),
+    };
+    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+        let line = match rx.recv().await? {
+            Ok(b) => b,
+            Err(e) => Bytes::from(JsonMessage::error(super::error_chain(&e)).to_line()),
+        };
+        Some((Ok::<_, std::convert::Infallible>(line), rx))
+    });
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(first) }).chain(rest);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
 }
 

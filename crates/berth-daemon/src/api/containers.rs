@@ -5,12 +5,13 @@ use super::{blocking, heavy, json, ApiError, Params};
 use crate::service::containers::{Handle, LogOptions};
 use crate::service::{ServiceError, Services};
 use axum::body::Body;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
 use axum::http::{header, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::Router;
 use berth_api::container::CreateRequest;
+use berth_api::version::ApiVersion;
 use berth_shim::ShimHello;
 use bytes::Bytes;
 use hyper_util::rt::TokioIo;
@@ -165,8 +166,9 @@ async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &serde_json::json!({"ContainersDeleted": deleted, "SpaceReclaimed": reclaimed})))
 }
 
-async fn logs(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+async fn logs(State(s): S, Path(id): Path<String>, p: Params, Extension(v): Extension<ApiVersion>) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
+    crate::service::containers::check_logs_readable(&h)?;
     let (stdout, stderr) = (p.flag("stdout"), p.flag("stderr"));
     if !stdout && !stderr {
         return Err(ApiError::bad_request("Bad parameters: you must choose at least one stream"));
@@ -195,11 +197,20 @@ async fn logs(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response
         }
     });
     let stream = futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|b| (Ok::<_, std::convert::Infallible>(b), rx)) });
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, stream_type(tty))], Body::from_stream(stream)).into_response())
+    let mut resp = (StatusCode::OK, Body::from_stream(stream)).into_response();
+    // Before API 1.42 dockerd sent logs without a content type.
+    if v >= MULTIPLEXED_TYPE_SINCE {
+        resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_type(tty, v)));
+    }
+    Ok(resp)
 }
 
-pub(super) fn stream_type(tty: bool) -> &'static str {
-    if tty {
+/// From API 1.42 on, dockerd names a multiplexed stream's content type as such; before, every
+/// attach, exec and log stream was `raw-stream`.
+const MULTIPLEXED_TYPE_SINCE: ApiVersion = ApiVersion { major: 1, minor: 42 };
+
+pub(super) fn stream_type(tty: bool, v: ApiVersion) -> &'static str {
+    if tty || v < MULTIPLEXED_TYPE_SINCE {
         "application/vnd.docker.raw-stream"
     } else {
         "application/vnd.docker.multiplexed-stream"
@@ -208,7 +219,7 @@ pub(super) fn stream_type(tty: bool) -> &'static str {
 
 /// `POST /containers/{id}/attach`: the connection is hijacked (101 `Upgrade: tcp`) and becomes a
 /// raw duplex stream between the client and the container's shim.
-async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request) -> Result<Response, ApiError> {
+async fn attach(State(s): S, Path(id): Path<String>, p: Params, Extension(v): Extension<ApiVersion>, mut req: Request) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
     let rec = h.snapshot();
     let tty = rec.config.tty.unwrap_or(false);
@@ -241,16 +252,16 @@ async fn attach(State(s): S, Path(id): Path<String>, p: Params, mut req: Request
         };
         relay(client, shim, tty, want_stdin, keys, None, settle).await;
     });
-    Ok(hijacked(upgrade, tty))
+    Ok(hijacked(upgrade, tty, v))
 }
 
 /// The response that hands the connection over to a stream: `101 UPGRADED` when the client asked
 /// for an upgrade, else 200, with the stream's content type.
-pub(super) fn hijacked(upgrade: bool, tty: bool) -> Response {
+pub(super) fn hijacked(upgrade: bool, tty: bool, v: ApiVersion) -> Response {
     let mut resp = Response::new(Body::empty());
     *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
     let hdrs = resp.headers_mut();
-    hdrs.insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_type(tty)));
+    hdrs.insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_type(tty, v)));
     if upgrade {
         hdrs.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
         hdrs.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
@@ -473,7 +484,9 @@ async fn stats(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respons
 
 async fn changes(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    Ok(json(StatusCode::OK, &heavy(&s, move |s| s.containers.changes(&h)).await?))
+    let changes = heavy(&s, move |s| s.containers.changes(&h)).await?;
+    // dockerd answers `null` for a container without changes.
+    Ok(json(StatusCode::OK, &if changes.as_array().is_some_and(|a| a.is_empty()) { serde_json::Value::Null } else { changes }))
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.
@@ -507,14 +520,16 @@ async fn export(State(s): S, Path(id): Path<String>) -> Result<Response, ApiErro
             w.fail(std::io::Error::other(e.to_string()));
         }
     });
-    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/x-tar")], body).into_response())
+    // dockerd's content type for an export.
+    Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/octet-stream")], body).into_response())
 }
 
 async fn update(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
     let u: crate::service::containers::UpdateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     blocking(&s, move |s| s.containers.update(&h, &u)).await?;
-    Ok(json(StatusCode::OK, &serde_json::json!({"Warnings": []})))
+    // dockerd's update answers `"Warnings": null` when there are none.
+    Ok(json(StatusCode::OK, &serde_json::json!({"Warnings": null})))
 }
 
 fn path_param(p: &Params) -> Result<String, ApiError> {

@@ -9,7 +9,8 @@ use super::{json, ApiError, Params};
 use crate::service::containers::ExecRequest;
 use crate::service::Services;
 use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
+use axum::extract::{Extension, Path, Request, State};
+use berth_api::version::ApiVersion;
 use axum::http::{header, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -30,7 +31,7 @@ pub fn routes() -> Router<Arc<Services>> {
 async fn create(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let req: ExecRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     let h = s.containers.get(&id)?;
-    let exec_id = s.containers.exec_create(&h, req)?;
+    let exec_id = s.containers.exec_create_named(&h, req, Some(&id))?;
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": exec_id})))
 }
 
@@ -41,7 +42,7 @@ struct StartBody {
     tty: bool,
 }
 
-async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<Response, ApiError> {
+async fn start(State(s): S, Path(id): Path<String>, Extension(v): Extension<ApiVersion>, mut req: Request) -> Result<Response, ApiError> {
     let ex = s.containers.exec_get(&id)?;
     let upgrade = req.headers().get(header::UPGRADE).is_some();
     let settle = super::containers::buffered_upgrade_client(&req);
@@ -63,7 +64,7 @@ async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<
                 let _ = client.write_all(&bytes).await;
                 let _ = client.shutdown().await;
             });
-            return Ok(hijacked(upgrade, tty));
+            return Ok(hijacked(upgrade, tty, v));
         }
         Err(e) => return Err(e.into()),
     };
@@ -75,7 +76,7 @@ async fn start(State(s): S, Path(id): Path<String>, mut req: Request) -> Result<
         let Ok(up) = on_upgrade.await else { return };
         relay(TokioIo::new(up), shim, tty, stdin, keys, Some(rx), settle).await;
     });
-    Ok(hijacked(upgrade, tty))
+    Ok(hijacked(upgrade, tty, v))
 }
 
 async fn inspect(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {

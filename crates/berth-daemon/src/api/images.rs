@@ -215,8 +215,12 @@ async fn fetch(url: &str) -> Result<impl std::io::Read + Send, ApiError> {
 async fn load(State(s): S, body: Body) -> Result<Response, ApiError> {
     let reader = body_reader(body);
     let svc = s.clone();
-    let lines = tokio::task::spawn_blocking(move || svc.images.load(reader)).await.map_err(ServiceError::from)??;
-    Ok(json_lines(&lines.into_iter().map(JsonMessage::stream).collect::<Vec<_>>()))
+    let loaded = tokio::task::spawn_blocking(move || svc.images.load(reader)).await.map_err(ServiceError::from)?;
+    // dockerd answers 200 before it reads the archive: whatever fails is the stream's last line.
+    Ok(match loaded {
+        Ok(lines) => json_lines(&lines.into_iter().map(JsonMessage::stream).collect::<Vec<_>>()),
+        Err(e) => json_lines(&[JsonMessage::error(super::error_chain(&e))]),
+    })
 }
 
 async fn save_many(State(s): S, p: Params) -> Result<Response, ApiError> {

@@ -8,6 +8,7 @@ mod images;
 mod metrics;
 mod networks;
 mod stream;
+mod swarm;
 mod system;
 mod volumes;
 
@@ -46,6 +47,7 @@ pub fn router(services: Arc<Services>) -> Api {
         .merge(exec::routes())
         .merge(volumes::routes())
         .merge(networks::routes())
+        .merge(swarm::routes())
         .route_layer(axum::middleware::from_fn(metrics::record_latency))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         .with_state(services);
@@ -152,9 +154,11 @@ impl From<ServiceError> for ApiError {
         let status = match &e {
             ServiceError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            // dockerd answers 500 when a registry or import URL cannot be reached.
+            ServiceError::Upstream(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => status_for(e.kind()),
         };
-        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED {
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED && !matches!(e, ServiceError::Upstream(_)) {
             tracing::error!(error = %error_chain(&e), "request failed");
         }
         ApiError { status, message: error_chain(&e) }

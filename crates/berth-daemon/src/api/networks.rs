@@ -71,5 +71,7 @@ async fn disconnect(State(s): S, Path(id): Path<String>, b: Bytes) -> Result<Res
 
 async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
     let removed = s.networks.prune(&p.filters()?, &s.containers.network_users()).await?;
+    // dockerd answers `null` when nothing was removed.
+    let removed = if removed.is_empty() { serde_json::Value::Null } else { serde_json::json!(removed) };
     Ok(json(StatusCode::OK, &serde_json::json!({"NetworksDeleted": removed})))
 }

@@ -290,6 +290,8 @@ impl BuildService {
             reader.read_to_string(&mut text).map_err(|e| ServiceError::Invalid(format!("reading Dockerfile: {e}")))?;
             dockerfile_text = Some(text);
         }
+        let name = if params.dockerfile.is_empty() { "Dockerfile" } else { params.dockerfile.as_str() };
+        check_dockerfile(&ctx, name, dockerfile_text.as_deref())?;
         let opts = BuildOptions {
             context_dir: ctx,
             dockerfile: if params.dockerfile.is_empty() { "Dockerfile".into() } else { params.dockerfile.clone() },
@@ -423,6 +425,30 @@ impl KindExt for BuildError {
     fn kind_is_not_found(&self) -> bool {
         berth_types::error::HasKind::kind(self) == berth_types::ErrorKind::NotFound
     }
+}
+
+/// dockerd's checks before a build starts, with its messages: the Dockerfile must exist in the
+/// context and must not be empty. A name that leaves the context is left to the builder's own
+/// resolution (which refuses it).
+fn check_dockerfile(ctx: &Path, name: &str, text: Option<&str>) -> Result<(), ServiceError> {
+    let content = match text {
+        Some(t) => t.to_string(),
+        None => {
+            let rel = Path::new(name.trim_start_matches('/'));
+            if rel.components().any(|c| !matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir)) {
+                return Ok(());
+            }
+            match std::fs::symlink_metadata(ctx.join(rel)) {
+                Ok(m) if m.is_file() => std::fs::read_to_string(ctx.join(rel)).unwrap_or_else(|_| " ".into()),
+                Ok(_) => return Ok(()),
+                Err(_) => return Err(ServiceError::Internal(format!("Cannot locate specified Dockerfile: {name}"))),
+            }
+        }
+    };
+    if content.trim().is_empty() {
+        return Err(ServiceError::Invalid(format!("the Dockerfile ({name}) cannot be empty")));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -27,8 +27,9 @@ pub async fn commit(c: &Client, container: &str, reference: Option<&str>, messag
 
 /// `berth diff`.
 pub async fn diff(c: &Client, container: &str) -> anyhow::Result<ExitCode> {
-    let v: Vec<Value> = c.get_json(&format!("/containers/{container}/changes"), &[]).await?;
-    for ch in v {
+    // `null` when nothing changed, as dockerd answers.
+    let v: Option<Vec<Value>> = c.get_json(&format!("/containers/{container}/changes"), &[]).await?;
+    for ch in v.unwrap_or_default() {
         let k = match ch["Kind"].as_i64() {
             Some(0) => "C",
             Some(1) => "A",

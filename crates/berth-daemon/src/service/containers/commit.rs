@@ -115,13 +115,19 @@ impl ContainerService {
 }
 
 /// The files the runtime creates in every container (`/.dockerenv`, and the mountpoints of
-/// `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf`) where it had to create them: empty regular
-/// files in `upper` that no lower layer has. Relative paths.
+/// `/etc/hostname`, `/etc/hosts`, `/etc/resolv.conf`, `/dev`, `/proc` and `/sys`) where it had to
+/// create them: empty regular files or directories in `upper` that no lower layer has (dockerd keeps
+/// them in its init layer, so they are no change). Relative paths.
 fn runtime_stubs(upper: &Path, lowers: &[PathBuf]) -> Vec<PathBuf> {
-    [".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf"]
+    let empty = |p: &Path| match p.symlink_metadata() {
+        Ok(m) if m.is_file() => m.len() == 0,
+        Ok(m) if m.is_dir() => std::fs::read_dir(p).is_ok_and(|mut d| d.next().is_none()),
+        _ => false,
+    };
+    [".dockerenv", "etc/hostname", "etc/hosts", "etc/resolv.conf", "dev", "proc", "sys"]
         .iter()
         .map(PathBuf::from)
-        .filter(|rel| upper.join(rel).symlink_metadata().is_ok_and(|m| m.is_file() && m.len() == 0))
+        .filter(|rel| empty(&upper.join(rel)))
         .filter(|rel| !lowers.iter().any(|l| l.join(rel).symlink_metadata().is_ok()))
         .collect()
 }

@@ -14,6 +14,36 @@ use std::collections::BTreeMap;
 use std::io::Read;
 
 /// A `--log-opt` value from `HostConfig.LogConfig.Config`; only the json-file driver exists.
+/// The `LogConfig.Type` asked for (`""` for the default, json-file).
+pub(super) fn log_driver(h: &HostConfig) -> &str {
+    h.extra.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()).unwrap_or("")
+}
+
+/// `HostConfig.Devices` (kept as sent, so inspect echoes it); the host side is resolved at start.
+fn devices(h: &HostConfig) -> Result<Vec<berth_runtime::devices::DeviceMapping>, ServiceError> {
+    let Some(list) = h.extra.get("Devices").filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
+    let list = list.as_array().ok_or_else(|| ServiceError::Invalid("HostConfig.Devices must be an array".into()))?;
+    list.iter()
+        .map(|d| {
+            let field = |k: &str| d.get(k).and_then(|v| v.as_str()).unwrap_or("").to_string();
+            let m = berth_runtime::devices::DeviceMapping {
+                path_on_host: field("PathOnHost"),
+                path_in_container: field("PathInContainer"),
+                permissions: field("CgroupPermissions"),
+            };
+            if m.path_on_host.is_empty() {
+                return Err(ServiceError::Invalid("HostConfig.Devices: PathOnHost is required".into()));
+            }
+            Ok(m)
+        })
+        .collect()
+}
+
+/// An rlimit value as the API gives it: -1 (any negative) is RLIM_INFINITY.
+fn rlimit(v: i64) -> u64 {
+    u64::try_from(v).unwrap_or(u64::MAX)
+}
+
 fn log_opt(h: &HostConfig, key: &str) -> Option<String> {
     h.extra.get("LogConfig").and_then(|l| l.get("Config")).and_then(|c| c.get(key)).and_then(|v| v.as_str()).map(str::to_string)
 }
@@ -241,11 +271,14 @@ impl ContainerService {
             pid: self.namespace_mode(&h.pid_mode, "pid")?,
             ipc: self.namespace_mode(&h.ipc_mode, "ipc")?,
             uts: self.namespace_mode(&h.uts_mode, "uts")?,
-            ulimits: h.ulimits.clone().unwrap_or_default().into_iter().map(|u| (u.name, (u.soft.max(0) as u64, u.hard.max(0) as u64))).collect(),
+            // -1 is unlimited (RLIM_INFINITY), as dockerd reads it.
+            ulimits: h.ulimits.clone().unwrap_or_default().into_iter().map(|u| (u.name, (rlimit(u.soft), rlimit(u.hard)))).collect(),
             sysctls: h.sysctls.clone().unwrap_or_default(),
             shm_size: h.shm_size.max(0) as u64,
             log_max_size: log_opt(h, "max-size").map(|v| parse_bytes(&v)).transpose()?.unwrap_or(0),
             log_max_files: log_opt(h, "max-file").map(|v| v.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("invalid max-file: {v}")))).transpose()?.unwrap_or(0),
+            devices: devices(h)?,
+            no_log: log_driver(h) == "none",
             dockerenv: true,
             group_add: h.group_add.clone().unwrap_or_default(),
         })
@@ -374,10 +407,14 @@ impl ContainerService {
         self.defaults.apply(&mut host_config);
         validate(&config, &host_config)?;
         let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
-        if let Some(t) = host_config.extra.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()) {
-            if !t.is_empty() && t != "json-file" {
-                return Err(ServiceError::Invalid(format!("logging driver {t:?} is not supported: use json-file")));
+        match log_driver(&host_config) {
+            "" | "json-file" | "none" => {}
+            // Drivers dockerd ships that Berth does not implement.
+            t @ ("local" | "syslog" | "journald" | "gelf" | "fluentd" | "awslogs" | "splunk" | "etwlogs" | "gcplogs" | "logentries") => {
+                return Err(ServiceError::Invalid(format!("logging driver {t:?} is not supported by Berth: use json-file or none")));
             }
+            // Anything else would be a logging plugin: dockerd's answer when none is installed.
+            t => return Err(ServiceError::Invalid(format!("error looking up logging plugin {t}: plugin {t:?} not found"))),
         }
         let id = berth_types::random_id();
         if config.hostname.as_deref().unwrap_or("").is_empty() {

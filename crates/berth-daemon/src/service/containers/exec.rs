@@ -54,9 +54,15 @@ pub struct Exec {
 impl ContainerService {
     /// Creates an exec in a running container.
     pub fn exec_create(&self, h: &Arc<Handle>, req: ExecRequest) -> Result<String, ServiceError> {
+        self.exec_create_named(h, req, None)
+    }
+
+    /// [`ContainerService::exec_create`], naming the container in errors as the client did (dockerd's wording).
+    pub fn exec_create_named(&self, h: &Arc<Handle>, req: ExecRequest, asked_as: Option<&str>) -> Result<String, ServiceError> {
         let rec = h.snapshot();
         if rec.state.status == Status::Paused {
-            return Err(ServiceError::Conflict(format!("Container {} is paused, unpause the container before exec", rec.id)));
+            let name = asked_as.unwrap_or(&rec.id);
+            return Err(ServiceError::Conflict(format!("Container {name} is paused, unpause the container before exec")));
         }
         if rec.state.status != Status::Running {
             return Err(ServiceError::Conflict(format!("Container {} is not running", rec.id)));

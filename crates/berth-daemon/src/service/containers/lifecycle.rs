@@ -139,7 +139,12 @@ impl ContainerService {
             }
             self.release_volumes(&rec);
             self.network_down(h).await;
-            let msg = format!("failed to create task for container: {}", docker_wording(err));
+            // A --device that cannot be resolved fails before any task, with dockerd's bare message (500).
+            let device_error = err.find("error gathering device information").map(|i| err[i..].to_string());
+            let msg = match &device_error {
+                Some(m) => m.clone(),
+                None => format!("failed to create task for container: {}", docker_wording(err)),
+            };
             let code = if msg.contains("permission denied") {
                 126
             } else if msg.contains("not found") || msg.contains("no such file") {
@@ -167,7 +172,7 @@ impl ContainerService {
                 });
             }
             let user_error = ["not found", "no such file", "permission denied", "unable to find user", "unable to find group", "invalid"];
-            return Err(if user_error.iter().any(|k| err.to_lowercase().contains(k)) {
+            return Err(if device_error.is_none() && user_error.iter().any(|k| err.to_lowercase().contains(k)) {
                 ServiceError::Invalid(msg)
             } else {
                 ServiceError::Internal(msg)

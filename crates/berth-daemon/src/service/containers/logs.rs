@@ -50,6 +50,14 @@ pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     v
 }
 
+/// Whether the container keeps a log to read: not with `--log-driver none` (dockerd's answer).
+pub fn check_readable(h: &Handle) -> Result<(), ServiceError> {
+    if super::create::log_driver(&h.snapshot().host_config) == "none" {
+        return Err(ServiceError::NotImplemented("configured logging driver does not support reading".into()));
+    }
+    Ok(())
+}
+
 impl ContainerService {
     /// Streams the log of `h` into `tx` until done (or the receiver is dropped).
     pub async fn logs(self: &Arc<Self>, h: Arc<Handle>, o: LogOptions, tx: mpsc::Sender<Bytes>) -> Result<(), ServiceError> {

@@ -32,7 +32,7 @@ pub use defaults::{ContainerDefaults, JSON_FILE_LOG_OPTS, LOG_DRIVERS};
 pub use commit::CommitOptions;
 pub use ops::UpdateRequest;
 pub use exec::{Exec, ExecRequest};
-pub use logs::{frame, LogOptions};
+pub use logs::{check_readable as check_logs_readable, frame, LogOptions};
 pub use mounts::MountRecord;
 pub use names::valid as valid_name;
 pub use net::{is_bridge_mode, StepNetwork};

@@ -80,6 +80,10 @@ impl ContainerService {
             "Memory": 0, "MemoryReservation": 0, "MemorySwap": 0, "MemorySwappiness": null, "NanoCpus": 0, "CpuShares": 0, "CpuPeriod": 0,
             "CpuQuota": 0, "CpusetCpus": "", "CpusetMems": "", "Ulimits": null, "Devices": [], "DeviceRequests": null,
             "BlkioWeight": 0, "OomKillDisable": null, "Tmpfs": null, "Sysctls": null,
+            "ContainerIDFile": "", "CgroupParent": "", "BlkioWeightDevice": null, "BlkioDeviceReadBps": null,
+            "BlkioDeviceWriteBps": null, "BlkioDeviceReadIOps": null, "BlkioDeviceWriteIOps": null, "CpuRealtimePeriod": 0,
+            "CpuRealtimeRuntime": 0, "DeviceCgroupRules": null, "KernelMemoryTCP": 0, "CpuCount": 0, "CpuPercent": 0,
+            "IOMaximumIOps": 0, "IOMaximumBandwidth": 0,
             "RestartPolicy": {"Name": "no", "MaximumRetryCount": 0},
         });
         if let (Some(h), Some(d)) = (host_config.as_object_mut(), defaults.as_object()) {
