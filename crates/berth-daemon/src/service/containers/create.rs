@@ -13,7 +13,6 @@ use berth_snapshot::{unpack_layers, LayerOpener, Snapshotter};
 use std::collections::BTreeMap;
 use std::io::Read;
 
-/// A `--log-opt` value from `HostConfig.LogConfig.Config`; only the json-file driver exists.
 /// The `LogConfig.Type` asked for (`""` for the default, json-file).
 pub(super) fn log_driver(h: &HostConfig) -> &str {
     h.extra.get("LogConfig").and_then(|l| l.get("Type")).and_then(|t| t.as_str()).unwrap_or("")
@@ -44,6 +43,7 @@ fn rlimit(v: i64) -> u64 {
     u64::try_from(v).unwrap_or(u64::MAX)
 }
 
+/// A `--log-opt` value from `HostConfig.LogConfig.Config`.
 fn log_opt(h: &HostConfig, key: &str) -> Option<String> {
     h.extra.get("LogConfig").and_then(|l| l.get("Config")).and_then(|c| c.get(key)).and_then(|v| v.as_str()).map(str::to_string)
 }
