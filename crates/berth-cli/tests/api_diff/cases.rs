@@ -168,7 +168,7 @@ pub fn all(busybox: Vec<u8>) -> Vec<Case> {
         Case::new("wait", "POST", "/containers/ad-c1/wait", "POST /containers/{id}/wait", &["p:id"], Cmp::Json),
         Case::new("wait-condition", "POST", "/containers/ad-c1/wait?condition=not-running", "POST /containers/{id}/wait", &["q:condition"], Cmp::Json),
         Case::new("logs", "GET", "/containers/ad-c1/logs?stdout=1&stderr=1", "GET /containers/{id}/logs", &["q:stdout", "q:stderr"], Cmp::Frames),
-        Case::new("logs-stdout", "GET", "/containers/ad-c1/logs?stdout=1&tail=1", "GET /containers/{id}/logs", &["q:tail"], Cmp::Frames),
+        Case::new("logs-stdout", "GET", "/containers/ad-c1/logs?stdout=1&tail=2", "GET /containers/{id}/logs", &["q:tail"], Cmp::Frames),
         Case::new("logs-timestamps", "GET", "/containers/ad-c1/logs?stderr=1&timestamps=1&since=0", "GET /containers/{id}/logs", &["q:timestamps", "q:since"], Cmp::Frames),
         Case::new("changes", "GET", "/containers/ad-c1/changes", "GET /containers/{id}/changes", &["p:id"], Cmp::Json),
         Case::new("export", "GET", "/containers/ad-c1/export", "GET /containers/{id}/export", &["p:id"], Cmp::Headers),
