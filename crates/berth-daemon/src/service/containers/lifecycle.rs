@@ -406,6 +406,12 @@ impl ContainerService {
             let _ = self.kill(h, "SIGKILL");
             Self::wait_not_running(h, Duration::from_secs(30)).await;
         }
+        // Its published ports and addresses are free once `stop` answers, as with dockerd (`stop a &&
+        // run -p <a's port>` works); the exit handler's own teardown, waiting for this lock, is then a
+        // no-op.
+        if !matches!(h.snapshot().state.status, Status::Running | Status::Paused) {
+            self.network_down(h).await;
+        }
         h.stopping.store(false, Ordering::SeqCst);
         self.event(&h.snapshot(), "stop", &[]);
         Ok(true)
