@@ -11,6 +11,8 @@ cd "$(dirname "$0")/.."
 bash scripts/setup.sh
 mkdir -p target
 log=target/test.log
+# Bridges and firewall chains of test daemons that a killed earlier run could not stop.
+bash scripts/clean-test-leftovers.sh
 echo "==> fixtures"
 bash scripts/fixtures.sh busybox debian
 # The fault-injection suite SIGKILLs the daemon this many times per operation (issue 14: at least 20
