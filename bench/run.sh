@@ -148,6 +148,10 @@ for img in big debian; do
   bt $DH docker push 127.0.0.1:$RPORT/docker/$img:1 >"$W/push-$img-docker.json"
   $BH "$BERTH" rmi 127.0.0.1:$RPORT/berth/$img:1 >/dev/null
   $DH docker rmi 127.0.0.1:$RPORT/docker/$img:1 >/dev/null
+  # Berth's build cache keeps the layers of images it built (as BuildKit's does), and a pull would find
+  # them locally: prune it on both engines so each pull downloads every layer.
+  $BH "$BERTH" builder prune -af >/dev/null
+  $DH docker builder prune -af >/dev/null 2>&1 || true
   bt $BH "$BERTH" pull 127.0.0.1:$RPORT/berth/$img:1 >"$W/pull-$img-berth.json"
   bt $DH docker pull 127.0.0.1:$RPORT/docker/$img:1 >"$W/pull-$img-docker.json"
 done
