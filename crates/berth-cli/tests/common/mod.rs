@@ -39,6 +39,11 @@ impl NetSlot {
                 Ok(mut f) => {
                     use std::io::Write;
                     let _ = f.write_all(mine.as_bytes());
+                    // A daemon of an earlier run (or a leaked one) may still hold this slot's bridge.
+                    if bridge_held(octet) {
+                        let _ = std::fs::remove_file(&lock);
+                        continue;
+                    }
                     return NetSlot { octet, lock };
                 }
                 Err(_) => {
@@ -73,6 +78,14 @@ impl NetSlot {
     pub fn subnet(&self, n: u8) -> String {
         format!("10.{}.{n}.0/24", self.octet)
     }
+}
+
+/// Whether a running berth daemon holds bridge `btd<octet>` (its flock on /run/berth/bridges/<name>).
+fn bridge_held(octet: u8) -> bool {
+    let path = Path::new("/run/berth/bridges").join(format!("btd{octet}"));
+    let Ok(f) = std::fs::OpenOptions::new().read(true).open(&path) else { return false };
+    // Taken and dropped at once: only asks whether someone else holds it.
+    nix::fcntl::Flock::lock(f, nix::fcntl::FlockArg::LockExclusiveNonblock).is_err()
 }
 
 impl Drop for NetSlot {
