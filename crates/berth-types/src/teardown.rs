@@ -95,8 +95,8 @@ pub fn mounts_under(path: &Path) -> io::Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// mountinfo escapes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
+/// Decodes a `/proc/self/mountinfo` field: the kernel escapes space, tab, newline and backslash as `\ooo`.
+pub fn unescape(s: &str) -> String {
     let b = s.as_bytes();
     let mut out = Vec::with_capacity(b.len());
     let mut i = 0;

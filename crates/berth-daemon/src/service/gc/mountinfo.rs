@@ -27,27 +27,10 @@ fn parse(text: &str) -> Vec<MountEntry> {
             let mut r = right.split(' ');
             let fstype = r.next()?.to_string();
             let _source = r.next()?;
-            let super_options = unescape(r.next().unwrap_or(""));
-            Some(MountEntry { mount_point: PathBuf::from(unescape(mount_point)), fstype, super_options })
+            let super_options = berth_types::teardown::unescape(r.next().unwrap_or(""));
+            Some(MountEntry { mount_point: PathBuf::from(berth_types::teardown::unescape(mount_point)), fstype, super_options })
         })
         .collect()
-}
-
-/// mountinfo writes space, tab, newline and backslash as `\ooo`.
-fn unescape(s: &str) -> String {
-    let b = s.as_bytes();
-    let mut out = Vec::with_capacity(b.len());
-    let mut i = 0;
-    while i < b.len() {
-        if b[i] == b'\\' && i + 3 < b.len() && b[i + 1..i + 4].iter().all(|c| (b'0'..=b'7').contains(c)) {
-            out.push((b[i + 1] - b'0') * 64 + (b[i + 2] - b'0') * 8 + (b[i + 3] - b'0'));
-            i += 4;
-        } else {
-            out.push(b[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
 }
 
 /// Whether something is mounted at or below `dir`, or an overlay uses a directory at or below it.
