@@ -160,43 +160,10 @@ fn pull_never_and_platform_are_checked_against_the_local_image() {
     );
 }
 
-/// A `berth registry` on a free loopback port, stopped when dropped.
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = Command::new(BERTH)
-            .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--root"])
-            .arg(dir.path().join("reg"))
-            .args(["--log-level", "warn", "--gc-interval", "0"])
-            .spawn()
-            .unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-            assert!(Instant::now() < deadline, "registry did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Registry { child, port, _dir: dir }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn quiet_and_pull_always_for_a_missing_image() {
     let d = with_busybox();
-    let reg = Registry::start();
+    let reg = Registry::opts().args(&["--gc-interval", "0"]).start();
     let remote = format!("127.0.0.1:{}/quiet/busybox:1", reg.port);
     d.berth_ok(&["tag", "busybox", &remote]);
     d.berth_ok(&["push", &remote]);

@@ -61,13 +61,7 @@ fn errors_are_json_messages_with_docker_statuses() {
 fn second_daemon_on_same_root_fails_clearly() {
     let d = Daemon::start();
     let other_sock = d.dir.path().join("other.sock");
-    let out = std::process::Command::new(BERTH)
-        .args(["daemon", "--data-root"])
-        .arg(d.root())
-        .arg("-H")
-        .arg(format!("unix://{}", other_sock.display()))
-        .output()
-        .unwrap();
+    let out = DaemonArgs::new(&d.root()).unix(&other_sock).command().output().unwrap();
     assert!(!out.status.success());
     let err = stderr(&out);
     assert!(err.contains("already running"), "{err}");
@@ -132,13 +126,12 @@ fn info_and_df_report_the_store() {
 
 #[test]
 fn tcp_listener_serves_the_same_api() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let port = free_port();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(BERTH)
-        .args(["daemon", "--data-root"])
-        .arg(dir.path().join("root"))
-        .args(["-H", &format!("tcp://127.0.0.1:{port}"), "-H"])
-        .arg(format!("unix://{}", dir.path().join("s.sock").display()))
+    let mut child = DaemonArgs::new(&dir.path().join("root"))
+        .host(&format!("tcp://127.0.0.1:{port}"))
+        .unix(&dir.path().join("s.sock"))
+        .command()
         .stderr(std::process::Stdio::null())
         .spawn()
         .unwrap();

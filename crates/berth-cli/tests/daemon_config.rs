@@ -76,11 +76,7 @@ impl FileDaemon {
             .spawn()
             .unwrap();
         let d = FileDaemon { child: Some(child), sock: sock.to_path_buf(), log: log.to_path_buf() };
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(sock).is_err() {
-            assert!(Instant::now() < deadline, "daemon did not come up: {}", std::fs::read_to_string(log).unwrap_or_default());
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(wait_unix(sock, Duration::from_secs(20)), "daemon did not come up: {}", std::fs::read_to_string(log).unwrap_or_default());
         d
     }
 
@@ -115,41 +111,8 @@ impl Drop for FileDaemon {
                 let id = c["Id"].as_str().unwrap_or_default();
                 let _ = http(&self.sock, "DELETE", &format!("/containers/{id}?force=1"), b"");
             }
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            terminate(&mut c, Duration::from_secs(10));
         }
-    }
-}
-
-/// `berth registry` on a free loopback port, stopped when dropped.
-struct Registry(Child);
-
-impl Registry {
-    fn start(dir: &Path) -> (Registry, String) {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let host = format!("127.0.0.1:{port}");
-        let child = Command::new(BERTH).args(["registry", "--listen", &host, "--root"]).arg(dir.join("reg")).args(["--log-level", "warn"]).spawn().unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while std::net::TcpStream::connect(&host).is_err() {
-            assert!(Instant::now() < deadline, "registry did not come up");
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        (Registry(child), host)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
     }
 }
 
@@ -159,7 +122,8 @@ fn daemon_runs_from_its_file_and_sighup_reloads_it() {
     let net = NetSlot::claim();
     let sock = tmp.path().join("berth.sock");
     let cfg_path = tmp.path().join("daemon.json");
-    let (_reg, reg_host) = Registry::start(tmp.path());
+    let reg = Registry::opts().root(tmp.path()).start();
+    let reg_host = reg.addr.clone();
     let mut cfg = json!({
         "data-root": tmp.path().join("root"),
         "hosts": [format!("unix://{}", sock.display())],

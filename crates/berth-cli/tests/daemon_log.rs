@@ -4,7 +4,7 @@
 mod common;
 use common::*;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// Runs a daemon with `--log-level info` and `extra` flags, its stderr going to a file; imports an
 /// image and removes it (which logs), stops the daemon with SIGTERM and returns the log.
@@ -14,41 +14,23 @@ fn daemon_log(extra: &[&str]) -> String {
     let sock = dir.path().join("berth.sock");
     let log_path = dir.path().join("daemon.log");
     let log = std::fs::File::create(&log_path).unwrap();
-    let mut child = Command::new(BERTH)
-        .args(["daemon", "--data-root"])
-        .arg(dir.path().join("root"))
-        .arg("-H")
-        .arg(format!("unix://{}", sock.display()))
-        .args(["--bridge", &net.bridge(), "--bip", &net.bip(), "--default-address-pool", &net.pool()])
-        .arg("--certs-dir")
-        .arg(dir.path().join("certs.d"))
-        .args(["--log-level", "info"])
+    let mut child = DaemonArgs::new(&dir.path().join("root"))
+        .unix(&sock)
+        .net(&net)
+        .certs_dir(&dir.path().join("certs.d"))
+        .log_level("info")
         .args(extra)
-        .stdin(Stdio::null())
+        .command()
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
         .unwrap();
-    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
     let stop = |child: &mut std::process::Child| {
-        let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        while Instant::now() < deadline {
-            if let Ok(Some(_)) = child.try_wait() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        let _ = child.kill();
-        let _ = child.wait();
+        terminate(child, Duration::from_secs(10));
     };
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
-        if Instant::now() > deadline {
-            stop(&mut child);
-            panic!("daemon did not come up: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
-        }
-        std::thread::sleep(Duration::from_millis(20));
+    if !wait_unix(&sock, Duration::from_secs(20)) {
+        stop(&mut child);
+        panic!("daemon did not come up: {}", std::fs::read_to_string(&log_path).unwrap_or_default());
     }
     let host = format!("unix://{}", sock.display());
     let berth = |args: &[&str]| Command::new(BERTH).args(args).env("BERTH_HOST", &host).stdin(Stdio::null()).output().unwrap();

@@ -14,7 +14,7 @@ struct FullDisk {
     sock: PathBuf,
     net: NetSlot,
     child: Option<Child>,
-    registry: Option<Child>,
+    registry: Option<Registry>,
 }
 
 impl FullDisk {
@@ -32,11 +32,7 @@ impl FullDisk {
         let net = NetSlot::claim();
         let mut fd = FullDisk { dir, sock, net, child: None, registry: None };
         fd.child = Some(spawn_daemon(&fd.root(), &fd.sock, &fd.net, &[]));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while std::os::unix::net::UnixStream::connect(&fd.sock).is_err() {
-            assert!(Instant::now() < deadline, "daemon did not come up");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        assert!(wait_unix(&fd.sock, Duration::from_secs(20)), "daemon did not come up");
         fd
     }
 
@@ -91,22 +87,13 @@ impl FullDisk {
 
 impl Drop for FullDisk {
     fn drop(&mut self) {
-        if let Some(mut r) = self.registry.take() {
-            let _ = r.kill();
-            let _ = r.wait();
-        }
+        drop(self.registry.take());
         if let Some(mut c) = self.child.take() {
             let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
             for id in stdout(&ids).split_whitespace() {
                 let _ = self.berth(&["rm", "-f", id]);
             }
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline && !matches!(c.try_wait(), Ok(Some(_))) {
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            terminate(&mut c, Duration::from_secs(10));
         }
         let _ = Command::new("umount").arg("-l").arg(self.mnt()).status();
     }
@@ -167,21 +154,8 @@ fn a_full_data_root_fails_writes_cleanly_and_recovers_once_space_is_freed() {
     let saved = work.path().join("saved.tar");
     fd.berth_ok(&["save", "-o", saved.to_str().unwrap(), "payload:1"]);
     // A local registry (outside the full disk) holding the payload image.
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    fd.registry = Some(
-        Command::new(BERTH)
-            .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--root"])
-            .arg(work.path().join("reg"))
-            .args(["--log-level", "warn"])
-            .spawn()
-            .unwrap(),
-    );
-    let remote = format!("127.0.0.1:{port}/payload:1");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
-        assert!(Instant::now() < deadline, "registry did not come up");
-        std::thread::sleep(Duration::from_millis(25));
-    }
+    let reg = fd.registry.insert(Registry::opts().root(work.path()).start());
+    let remote = format!("{}/payload:1", reg.addr);
     fd.berth_ok(&["tag", "payload:1", &remote]);
     fd.berth_ok(&["push", &remote]);
     fd.berth_ok(&["rmi", &remote, "payload:1"]);

@@ -205,14 +205,11 @@ fn a_removal_cut_short_is_finished_at_start() {
 fn a_second_daemon_refuses_a_bridge_another_daemon_owns() {
     let d = with_busybox();
     let other = tempfile::Builder::new().prefix("berth-test-").tempdir().unwrap();
-    let out = Command::new(BERTH)
-        .args(["daemon", "--data-root"])
-        .arg(other.path().join("root"))
-        .arg("-H")
-        .arg(format!("unix://{}", other.path().join("s.sock").display()))
-        .args(["--bridge", &d.net.bridge(), "--bip", &d.net.bip(), "--default-address-pool", &d.net.pool()])
-        .args(["--certs-dir", &other.path().join("certs.d").display().to_string()])
-        .stdin(Stdio::null())
+    let out = DaemonArgs::new(&other.path().join("root"))
+        .unix(&other.path().join("s.sock"))
+        .net(&d.net)
+        .certs_dir(&other.path().join("certs.d"))
+        .command()
         .output()
         .unwrap();
     assert!(!out.status.success(), "a second daemon started on {}", d.net.bridge());

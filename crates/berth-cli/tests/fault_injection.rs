@@ -369,22 +369,8 @@ fn sigkill_at_random_points_loses_nothing_and_leaks_nothing() {
     std::fs::create_dir_all(&ctx).unwrap();
     std::fs::copy(&big, ctx.join("big")).unwrap();
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY big /big\nRUN md5sum /big > /sum && cp /big /copy\n").unwrap();
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-    let mut registry = Command::new(BERTH)
-        .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--root"])
-        .arg(work.path().join("reg"))
-        .args(["--log-level", "error"])
-        .spawn()
-        .unwrap();
-    struct KillOnDrop<'a>(&'a mut Child);
-    impl Drop for KillOnDrop<'_> {
-        fn drop(&mut self) {
-            let _ = self.0.kill();
-            let _ = self.0.wait();
-        }
-    }
-    let _registry = KillOnDrop(&mut registry);
-    let f = Fixture { seen: Default::default(), canary_tree: tree(&canary), canary, big, ctx, registry: format!("127.0.0.1:{port}"), work };
+    let registry = Registry::opts().root(work.path()).log_level("error").start();
+    let f = Fixture { seen: Default::default(), canary_tree: tree(&canary), canary, big, ctx, registry: registry.addr.clone(), work };
     d.berth_ok(&["run", "-d", "--name", "keeper", "-v", &f.bind(), "busybox", "sleep", "1000000"]);
     // The data root's size with the base image and the long-running container: where it must come
     // back to once everything the operations made is removed.

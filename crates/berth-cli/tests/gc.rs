@@ -8,39 +8,6 @@ use common::*;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new(BERTH)
-            .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--root"])
-            .arg(dir.path().join("reg"))
-            .args(["--log-level", "warn"])
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(Duration::from_millis(25));
-        }
-        Registry { child, port, _dir: dir }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        let _ = self.child.wait();
-    }
-}
-
 /// `du -s -B1`: the allocated bytes of everything under `p`, nothing excluded.
 fn du(p: &Path) -> i64 {
     let o = std::process::Command::new("du").args(["-s", "-B1"]).arg(p).output().unwrap();

@@ -7,11 +7,6 @@ use common::*;
 use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 
-fn free_addr() -> String {
-    let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    l.local_addr().unwrap().to_string()
-}
-
 /// `GET /metrics` over plain HTTP; returns (status line, content type, body).
 fn scrape(addr: &str) -> (String, String, String) {
     let mut s = std::net::TcpStream::connect(addr).expect("connect to the metrics address");
@@ -89,14 +84,7 @@ fn a_taken_metrics_address_stops_the_daemon_with_a_clear_error() {
     let addr = taken.local_addr().unwrap().to_string();
     let dir = tempfile::tempdir().unwrap();
     let net = NetSlot::claim();
-    let out = Command::new(BERTH)
-        .args(["daemon", "--data-root"])
-        .arg(dir.path().join("root"))
-        .arg("-H")
-        .arg(format!("unix://{}", dir.path().join("s.sock").display()))
-        .args(["--bridge", &net.bridge(), "--bip", &net.bip(), "--metrics-addr", &addr])
-        .output()
-        .unwrap();
+    let out = DaemonArgs::new(&dir.path().join("root")).unix(&dir.path().join("s.sock")).net(&net).args(&["--metrics-addr", &addr]).command().output().unwrap();
     assert!(!out.status.success());
     assert!(stderr(&out).contains(&format!("metrics address {addr}")), "{}", stderr(&out));
 }
@@ -137,15 +125,7 @@ fn registry_serves_distribution_metrics_on_its_debug_address() {
     let stop = scopeguard(move || {
         let _ = nix::sys::signal::kill(reg_pid, nix::sys::signal::Signal::SIGTERM);
     });
-    let mut up = false;
-    for _ in 0..200 {
-        if std::net::TcpStream::connect(&debug).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    assert!(up, "the debug address never answered");
+    assert!(wait_tcp(&debug, std::time::Duration::from_secs(5)), "the debug address never answered");
 
     // A real push and pull through the registry, by a daemon that counts the bytes it moved.
     let daemon_metrics = free_addr();
@@ -205,27 +185,12 @@ fn metrics_addr_from_daemon_json() {
     let addr = free_addr();
     let cfg = dir.path().join("daemon.json");
     std::fs::write(&cfg, format!("{{\"metrics-addr\": \"{addr}\", \"log-level\": \"warn\"}}")).unwrap();
-    let mut daemon = Command::new(BERTH)
-        .args(["daemon", "--config-file", cfg.to_str().unwrap(), "--data-root"])
-        .arg(dir.path().join("root"))
-        .arg("-H")
-        .arg(format!("unix://{}", dir.path().join("s.sock").display()))
-        .args(["--bridge", &net.bridge(), "--bip", &net.bip()])
-        .spawn()
-        .unwrap();
+    let mut daemon = DaemonArgs::new(&dir.path().join("root")).config(&cfg).unix(&dir.path().join("s.sock")).net(&net).command().spawn().unwrap();
     let pid = nix::unistd::Pid::from_raw(daemon.id() as i32);
     let stop = scopeguard(move || {
         let _ = nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM);
     });
-    let mut up = false;
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(&addr).is_ok() {
-            up = true;
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    assert!(up, "the metrics address from daemon.json never answered");
+    assert!(wait_tcp(&addr, std::time::Duration::from_secs(10)), "the metrics address from daemon.json never answered");
     let (status, _, body) = scrape(&addr);
     assert!(status.contains("200"), "{status}");
     assert!(body.contains("engine_daemon_engine_info"), "{body}");

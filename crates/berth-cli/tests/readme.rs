@@ -14,10 +14,6 @@ fn using_it_block(readme: &str) -> String {
     section[start..start + len].to_string()
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 #[test]
 fn readme_using_it_block_runs_as_written() {
     let repo = berth_fixtures::workspace_root();

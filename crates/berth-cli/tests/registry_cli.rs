@@ -14,14 +14,9 @@ fn get(port: u16, path: &str) -> Option<String> {
 
 #[test]
 fn registry_serves_v2_and_stops_on_sigterm() {
-    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
     let dir = tempfile::tempdir().unwrap();
-    let mut child = std::process::Command::new(BERTH)
-        .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--root"])
-        .arg(dir.path().join("reg"))
-        .args(["--log-level", "warn"])
-        .spawn()
-        .unwrap();
+    let mut reg = Registry::opts().root(dir.path()).start();
+    let port = reg.port;
     let mut resp = None;
     for _ in 0..200 {
         if let Some(r) = get(port, "/v2/") {
@@ -35,8 +30,7 @@ fn registry_serves_v2_and_stops_on_sigterm() {
     assert!(resp.to_ascii_lowercase().contains("docker-distribution-api-version: registry/2.0"), "{resp}");
     let cat = get(port, "/v2/_catalog").unwrap();
     assert!(cat.contains("\"repositories\":[]"), "{cat}");
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-    assert!(child.wait().unwrap().success());
+    assert!(reg.stop().expect("stopped on SIGTERM").success());
 
     let out = std::process::Command::new(BERTH).args(["registry", "gc", "--dry-run", "--root"]).arg(dir.path().join("reg")).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));

@@ -6,45 +6,6 @@ use common::*;
 use std::path::Path;
 use std::process::Command;
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-/// `berth registry` on 127.0.0.1:port (extra flags such as TLS), stopped when dropped.
-struct Registry(std::process::Child);
-
-impl Registry {
-    fn start(dir: &Path, port: u16, extra: &[&str]) -> Registry {
-        Registry::start_on(dir, &format!("127.0.0.1:{port}"), extra)
-    }
-
-    fn start_on(dir: &Path, addr: &str, extra: &[&str]) -> Registry {
-        let port: u16 = addr.rsplit(':').next().unwrap().parse().unwrap();
-        let ip = addr.rsplit_once(':').unwrap().0.to_string();
-        let child = Command::new(BERTH)
-            .args(["registry", "--listen", addr, "--root"])
-            .arg(dir.join("reg"))
-            .args(["--log-level", "warn"])
-            .args(extra)
-            .spawn()
-            .unwrap();
-        for _ in 0..400 {
-            if std::net::TcpStream::connect((ip.as_str(), port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        Registry(child)
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        let _ = self.0.wait();
-    }
-}
-
 fn openssl(dir: &Path, args: &[&str]) {
     let o = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
     assert!(o.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&o.stderr));
@@ -65,7 +26,7 @@ fn tls_registry_trusted_through_certs_d() {
     std::fs::write(t.join("ext.cnf"), format!("subjectAltName=IP:{ip}\n")).unwrap();
     openssl(t, &["x509", "-req", "-in", "srv.csr", "-CA", "ca.crt", "-CAkey", "ca.key", "-CAcreateserial", "-out", "srv.crt", "-days", "2", "-extfile", "ext.cnf"]);
     let port = free_port();
-    let _reg = Registry::start_on(t, &format!("{ip}:{port}"), &["--tls-cert", t.join("srv.crt").to_str().unwrap(), "--tls-key", t.join("srv.key").to_str().unwrap()]);
+    let _reg = Registry::opts().root(t).addr(&format!("{ip}:{port}")).args(&["--tls-cert", t.join("srv.crt").to_str().unwrap(), "--tls-key", t.join("srv.key").to_str().unwrap()]).start();
     let host = format!("{ip}:{port}");
     std::fs::create_dir_all(certs.join(&host)).unwrap();
     std::fs::copy(t.join("ca.crt"), certs.join(&host).join("ca.crt")).unwrap();
@@ -89,7 +50,7 @@ fn tls_registry_trusted_through_certs_d() {
 fn docker_io_references_come_from_the_mirror() {
     let tmp = tempfile::tempdir().unwrap();
     let port = free_port();
-    let _reg = Registry::start(tmp.path(), port, &[]);
+    let _reg = Registry::opts().root(tmp.path()).addr(&format!("127.0.0.1:{port}")).start();
     let host = format!("127.0.0.1:{port}");
     // The mirror holds library/busybox, as a pull-through cache of Docker Hub would.
     let seed = with_busybox();

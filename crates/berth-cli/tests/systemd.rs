@@ -59,13 +59,13 @@ impl Activated {
         }
         cmd.arg("-E").arg(format!("NOTIFY_SOCKET={}", notify_path.display()));
         cmd.args([BERTH, "daemon"]);
+        let mut daemon = DaemonArgs::default();
         for h in hosts {
-            cmd.args(["-H", h]);
+            daemon = daemon.host(h);
         }
+        let daemon = daemon.config(&config).arg("--data-root").arg(tmp.path().join("root")).certs_dir(&tmp.path().join("certs.d")).net(&net).log_level("warn");
         let child = cmd
-            .args(["--config-file", config.to_str().unwrap(), "--data-root", tmp.path().join("root").to_str().unwrap()])
-            .args(["--certs-dir", tmp.path().join("certs.d").to_str().unwrap()])
-            .args(["--bridge", &net.bridge(), "--bip", &net.bip(), "--default-address-pool", &net.pool(), "--log-level", "warn"])
+            .args(daemon.to_args())
             .stdin(Stdio::null())
             .spawn()
             .expect("systemd-socket-activate (package systemd, installed by scripts/setup.sh)");
@@ -89,31 +89,14 @@ impl Activated {
 
     fn stop(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().unwrap();
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM).unwrap();
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = c.try_wait().unwrap() {
-                return st;
-            }
-            assert!(Instant::now() < deadline, "daemon did not stop");
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        terminate(&mut c, Duration::from_secs(10)).expect("daemon did not stop")
     }
 }
 
 impl Drop for Activated {
     fn drop(&mut self) {
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            terminate(&mut c, Duration::from_secs(10));
         }
     }
 }
@@ -165,12 +148,16 @@ fn fd_without_activation_fails_clearly() {
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("daemon.json");
     std::fs::write(&config, "{}").unwrap();
-    let o = Command::new(BERTH)
-        .args(["daemon", "-H", "fd://", "--config-file", config.to_str().unwrap(), "--data-root", tmp.path().join("root").to_str().unwrap()])
-        .args(["--bridge", "btdnone", "--bip", "10.127.255.1/30", "--certs-dir", tmp.path().join("certs.d").to_str().unwrap()])
+    let o = DaemonArgs::default()
+        .host("fd://")
+        .config(&config)
+        .arg("--data-root")
+        .arg(tmp.path().join("root"))
+        .args(&["--bridge", "btdnone", "--bip", "10.127.255.1/30"])
+        .certs_dir(&tmp.path().join("certs.d"))
+        .command()
         .env_remove("LISTEN_FDS")
         .env_remove("LISTEN_PID")
-        .stdin(Stdio::null())
         .output()
         .unwrap();
     assert_eq!(o.status.code(), Some(1));

@@ -4,39 +4,6 @@
 mod common;
 use common::*;
 
-struct Registry {
-    child: std::process::Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-}
-
-impl Registry {
-    fn start() -> Registry {
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let dir = tempfile::tempdir().unwrap();
-        let child = std::process::Command::new(BERTH)
-            .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--root"])
-            .arg(dir.path().join("reg"))
-            .args(["--log-level", "warn"])
-            .spawn()
-            .unwrap();
-        for _ in 0..200 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(25));
-        }
-        Registry { child, port, _dir: dir }
-    }
-}
-
-impl Drop for Registry {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.child.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        let _ = self.child.wait();
-    }
-}
-
 fn hello_example() -> String {
     std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../examples/hello").display().to_string()
 }
@@ -129,37 +96,6 @@ fn login_and_logout_keep_credentials_in_a_private_file() {
     assert!(!std::fs::read_to_string(cfg.join("config.json")).unwrap().contains(&server));
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_port(port: u16) {
-    for _ in 0..400 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(25));
-    }
-    panic!("nothing listens on {port}");
-}
-
-/// A process killed with SIGTERM (then SIGKILL) and reaped when dropped.
-struct Proc(std::process::Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(self.0.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        for _ in 0..200 {
-            if let Ok(Some(_)) = self.0.try_wait() {
-                return;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn berth_with_config(d: &Daemon, cfg: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
     let mut child = std::process::Command::new(BERTH)
         .args(args)
@@ -180,16 +116,8 @@ fn private_registry_requires_login() {
     let dir = tempfile::tempdir().unwrap();
     let htpasswd = dir.path().join("htpasswd");
     std::fs::write(&htpasswd, format!("alice:{}\n", bcrypt::hash("right-pass", 4).unwrap())).unwrap();
-    let port = free_port();
-    let _reg = Proc(
-        std::process::Command::new(BERTH)
-            .args(["registry", "--listen", &format!("127.0.0.1:{port}"), "--auth", &format!("htpasswd:{}", htpasswd.display()), "--root"])
-            .arg(dir.path().join("reg"))
-            .args(["--log-level", "warn"])
-            .spawn()
-            .unwrap(),
-    );
-    wait_port(port);
+    let reg = Registry::opts().root(dir.path()).args(&["--auth", &format!("htpasswd:{}", htpasswd.display())]).start();
+    let port = reg.port;
     let d = Daemon::start();
     d.berth_ok(&["import", busybox_tarball().to_str().unwrap(), &format!("127.0.0.1:{port}/private/bb:1")]);
     let cfg = d.dir.path().join("cfg");

@@ -97,13 +97,7 @@ impl Drop for Dockerd {
         }
         let containerd_pid = std::fs::read_to_string(self.root().join("exec/containerd/containerd.pid")).ok();
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(30);
-            while Instant::now() < deadline && !matches!(c.try_wait(), Ok(Some(_))) {
-                std::thread::sleep(Duration::from_millis(50));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            crate::common::terminate(&mut c, Duration::from_secs(30));
         }
         // The containerd dockerd supervised: gone with a clean stop; killed by pid if it is still there.
         if let Some(pid) = containerd_pid.and_then(|p| p.trim().parse::<i32>().ok()) {

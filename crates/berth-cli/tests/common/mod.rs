@@ -6,6 +6,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+mod process;
+mod registry;
+pub use process::*;
+#[allow(unused_imports)]
+pub use registry::*;
+
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 
 pub struct Daemon {
@@ -120,14 +126,7 @@ impl Daemon {
     }
 
     fn wait_ready(&self) {
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while Instant::now() < deadline {
-            if std::os::unix::net::UnixStream::connect(&self.sock).is_ok() {
-                return;
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        panic!("daemon did not come up on {}", self.sock.display());
+        assert!(wait_unix(&self.sock, Duration::from_secs(20)), "daemon did not come up on {}", self.sock.display());
     }
 
     /// Runs `berth ARGS` against this daemon.
@@ -178,18 +177,7 @@ impl Daemon {
     /// Sends SIGTERM and waits; returns the exit status.
     pub fn stop(&mut self) -> std::process::ExitStatus {
         let mut c = self.child.take().expect("daemon already stopped");
-        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            if let Some(st) = c.try_wait().expect("wait") {
-                return st;
-            }
-            if Instant::now() > deadline {
-                let _ = c.kill();
-                panic!("daemon did not stop within 10s of SIGTERM");
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        terminate(&mut c, Duration::from_secs(10)).expect("daemon did not stop within 10s of SIGTERM")
     }
 
     /// Kills the daemon with SIGKILL (no cleanup at all) and reaps it.
@@ -215,22 +203,12 @@ pub fn spawn_daemon(root: &Path, sock: &Path, net: &NetSlot, extra: &[String]) -
     if !config.exists() {
         std::fs::write(&config, "{}\n").expect("write the test's daemon.json");
     }
-    Command::new(BERTH)
-        .args(["daemon", "--data-root"])
-        .arg(root)
-        .arg("-H")
-        .arg(format!("unix://{}", sock.display()))
-        .args(["--bridge", &net.bridge(), "--bip", &net.bip(), "--default-address-pool", &net.pool()])
-        // Never the host's /etc/berth/certs.d: a test that needs one passes its own.
-        .args(if extra.iter().any(|a| a == "--certs-dir") { vec![] } else { vec!["--certs-dir".to_string(), root.with_file_name("certs.d").display().to_string()] })
-        .args(extra)
-        .args(["--log-level", "warn", "--config-file"])
-        .arg(&config)
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("spawn berth daemon")
+    let mut args = DaemonArgs::new(root).unix(sock).net(net);
+    // Never the host's /etc/berth/certs.d: a test that needs one passes its own.
+    if !extra.iter().any(|a| a == "--certs-dir") {
+        args = args.certs_dir(&root.with_file_name("certs.d"));
+    }
+    args.args(extra).log_level("warn").config(&config).command().stdout(Stdio::null()).stderr(Stdio::inherit()).spawn().expect("spawn berth daemon")
 }
 
 impl Drop for Daemon {
@@ -243,16 +221,7 @@ impl Drop for Daemon {
             }
         }
         if let Some(mut c) = self.child.take() {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(c.id() as i32), nix::sys::signal::Signal::SIGTERM);
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if let Ok(Some(_)) = c.try_wait() {
-                    return;
-                }
-                std::thread::sleep(Duration::from_millis(20));
-            }
-            let _ = c.kill();
-            let _ = c.wait();
+            terminate(&mut c, Duration::from_secs(10));
         }
     }
 }
