@@ -53,6 +53,8 @@ pub struct DaemonConfig {
     pub settings: settings::LiveSettings,
     /// Where to serve Prometheus metrics (`GET /metrics`, plain HTTP), if anywhere.
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// What one client may hold of the API listeners (connections, read timeouts).
+    pub api_limits: listen::Limits,
 }
 
 /// Failures that stop the daemon from starting or serving.
@@ -107,6 +109,7 @@ async fn open_services(config: &DaemonConfig) -> Result<Arc<service::Services>, 
     services.networks.sweep_namespaces(&services.containers.running_ids());
     services.networks.reconcile(&services.containers.held_addresses());
     services.containers.apply_restart_policies();
+    services.containers.start_exec_collector();
     Ok(services)
 }
 
@@ -144,8 +147,9 @@ pub async fn run(
     let router = api::router(services.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
+    let slots = listen::Slots::new(config.api_limits);
     for l in listeners {
-        tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), slots.clone(), stop_rx.clone())));
     }
     if let Some(l) = metrics_listener {
         tasks.push(tokio::spawn(api::serve_metrics(l, services.clone(), stop_rx.clone())));

@@ -1,12 +1,15 @@
 //! API listeners: `unix:///path` (the default), `tcp://HOST:PORT` and `fd://` (sockets passed by
 //! systemd's socket activation: `fd://` takes all of them, `fd://N` the one numbered N), and the
 //! accept loop that hands each connection to hyper with upgrades enabled (attach and exec hijack
-//! the connection).
+//! the connection), within [`Limits`]: a connection cap, header and body read timeouts, a header
+//! size limit.
 
 use crate::api::Api;
 use crate::DaemonError;
 use hyper_util::rt::TokioIo;
-use std::net::SocketAddr;
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::path::PathBuf;
 use std::str::FromStr;
 use tokio::net::{TcpListener, UnixListener};
@@ -137,36 +140,101 @@ async fn bind_one(addr: &ListenAddr) -> Result<Listener, DaemonError> {
     }
 }
 
-/// Accepts connections until `stop` turns true.
-pub async fn accept_loop(listener: Listener, api: Api, mut stop: watch::Receiver<bool>) {
+/// What one listener lets a client hold: connections at once, and how long a request's headers, or
+/// the gap between two pieces of its body, may take. dockerd has no connection cap and gives headers
+/// 5 minutes; Berth caps both so that a slow or hostile client cannot hold the API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Connections served at once, over all listeners; beyond it a client gets a 503 and is closed.
+    pub max_connections: usize,
+    /// Time for a request's headers, and the longest wait for the next piece of its body.
+    pub read_timeout: std::time::Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { max_connections: 2048, read_timeout: std::time::Duration::from_secs(60) }
+    }
+}
+
+/// Header bytes a request may carry: Go's `http.DefaultMaxHeaderBytes` plus its 4 KiB slack, as
+/// dockerd accepts. Beyond it the answer is 431, as dockerd's.
+const MAX_HEADER_BYTES: usize = (1 << 20) + 4096;
+/// Header lines a request may carry (Go has no count limit; hyper's default is 100).
+const MAX_HEADERS: usize = 1024;
+
+/// The connection slots all listeners share, and per TCP peer address: one peer holds at most a
+/// quarter of them, so a slowloris from one address cannot take them all.
+#[derive(Clone)]
+pub struct Slots {
+    limits: Limits,
+    total: Arc<tokio::sync::Semaphore>,
+    per_peer: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+}
+
+/// A connection's hold on its slots, released when the connection ends.
+struct Slot {
+    _total: tokio::sync::OwnedSemaphorePermit,
+    peer: Option<(IpAddr, Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>)>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        if let Some((ip, map)) = &self.peer {
+            let mut m = map.lock().unwrap_or_else(|e| e.into_inner());
+            if let Some(n) = m.get_mut(ip) {
+                *n -= 1;
+                if *n == 0 {
+                    m.remove(ip);
+                }
+            }
+        }
+    }
+}
+
+impl Slots {
+    /// Slots for `limits`.
+    pub fn new(limits: Limits) -> Slots {
+        Slots { limits, total: Arc::new(tokio::sync::Semaphore::new(limits.max_connections)), per_peer: Default::default() }
+    }
+
+    fn per_peer_max(&self) -> usize {
+        (self.limits.max_connections / 4).max(1)
+    }
+
+    /// A slot for a connection from `peer` (None: a unix socket), or why there is none.
+    fn take(&self, peer: Option<IpAddr>) -> Result<Slot, String> {
+        let total = self.total.clone().try_acquire_owned().map_err(|_| {
+            format!("too many connections: the daemon serves at most {} at once; try again later", self.limits.max_connections)
+        })?;
+        let Some(ip) = peer else { return Ok(Slot { _total: total, peer: None }) };
+        let mut m = self.per_peer.lock().unwrap_or_else(|e| e.into_inner());
+        let n = m.entry(ip).or_insert(0);
+        if *n >= self.per_peer_max() {
+            return Err(format!("too many connections from {ip}: one address may hold at most {} at once", self.per_peer_max()));
+        }
+        *n += 1;
+        Ok(Slot { _total: total, peer: Some((ip, self.per_peer.clone())) })
+    }
+}
+
+/// Accepts connections until `stop` turns true, each within `slots`.
+pub async fn accept_loop(listener: Listener, api: Api, slots: Slots, mut stop: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => return,
             r = accept(&listener) => r,
         };
         match accepted {
-            Ok(io) => {
-                let api = api.clone();
-                let mut stop = stop.clone();
-                tokio::spawn(async move {
-                    let svc = hyper::service::service_fn(move |req| {
-                        let api = api.clone();
-                        async move { Ok::<_, std::convert::Infallible>(api.handle(req).await) }
-                    });
-                    // Header names go out in Go's canonical case (`Api-Version`, `Ostype`), as dockerd sends them: some
-                    // clients compare them case-sensitively.
-                    let conn = hyper::server::conn::http1::Builder::new().title_case_headers(true).serve_connection(io, svc).with_upgrades();
-                    tokio::pin!(conn);
-                    tokio::select! {
-                        r = conn.as_mut() => {
-                            if let Err(e) = r {
-                                tracing::debug!(error = %e, "connection ended with an error");
-                            }
-                        }
-                        _ = stop.changed() => {}
-                    }
-                });
-            }
+            Ok((io, peer)) => match slots.take(peer) {
+                Ok(slot) => {
+                    tokio::spawn(serve(io, api.clone(), slots.limits, slot, stop.clone()));
+                }
+                Err(why) => {
+                    tracing::warn!(peer = ?peer, "{why}");
+                    tokio::spawn(refuse(io, why));
+                }
+            },
             Err(e) => {
                 tracing::warn!(error = %e, "accept failed");
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
@@ -175,19 +243,80 @@ pub async fn accept_loop(listener: Listener, api: Api, mut stop: watch::Receiver
     }
 }
 
+/// Serves HTTP on one accepted connection (a TLS stream slots in here as any other `ConnIo`).
+async fn serve(io: Io, api: Api, limits: Limits, slot: Slot, mut stop: watch::Receiver<bool>) {
+    let _slot = slot;
+    let svc = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        let api = api.clone();
+        // A body that stalls longer than the read timeout between two pieces ends in an error.
+        let req = req.map(|b| tower_http::timeout::TimeoutBody::new(limits.read_timeout, b));
+        async move { Ok::<_, std::convert::Infallible>(api.handle(req).await) }
+    });
+    // Header names go out in Go's canonical case (`Api-Version`, `Ostype`), as dockerd sends them: some
+    // clients compare them case-sensitively.
+    let conn = hyper::server::conn::http1::Builder::new()
+        .title_case_headers(true)
+        .timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(limits.read_timeout)
+        .max_buf_size(MAX_HEADER_BYTES)
+        .max_headers(MAX_HEADERS)
+        .serve_connection(io, svc)
+        .with_upgrades();
+    tokio::pin!(conn);
+    tokio::select! {
+        r = conn.as_mut() => {
+            if let Err(e) = r {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        }
+        _ = stop.changed() => {}
+    }
+}
+
+/// Answers a connection beyond the cap with a 503 and Docker's error shape, then closes it.
+async fn refuse(mut io: Io, why: String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let body = serde_json::to_vec(&berth_api::ErrorBody { message: why }).unwrap_or_default();
+    let head = format!(
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\nApi-Version: {}\r\n\r\n",
+        body.len(),
+        berth_api::version::API_VERSION
+    );
+    let io = io.inner_mut();
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), async {
+        io.write_all(head.as_bytes()).await?;
+        io.write_all(&body).await?;
+        io.shutdown().await?;
+        // Read what the client sent (briefly, boundedly) so that closing does not reset the
+        // connection before it reads the answer.
+        let mut sink = [0u8; 4096];
+        let mut left = 64 << 10;
+        while left > 0 {
+            let n = io.read(&mut sink).await?;
+            if n == 0 {
+                break;
+            }
+            left -= n.min(left);
+        }
+        Ok::<_, std::io::Error>(())
+    })
+    .await;
+}
+
 type Io = TokioIo<Box<dyn ConnIo>>;
 
 /// A connection's byte stream, whatever the socket type.
 pub trait ConnIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ConnIo for T {}
 
-async fn accept(l: &Listener) -> std::io::Result<Io> {
+/// The next connection and, for TCP, its peer's address.
+async fn accept(l: &Listener) -> std::io::Result<(Io, Option<IpAddr>)> {
     Ok(match l {
-        Listener::Unix(u) => TokioIo::new(Box::new(u.accept().await?.0) as Box<dyn ConnIo>),
+        Listener::Unix(u) => (TokioIo::new(Box::new(u.accept().await?.0) as Box<dyn ConnIo>), None),
         Listener::Tcp(t) => {
-            let (s, _) = t.accept().await?;
+            let (s, peer) = t.accept().await?;
             let _ = s.set_nodelay(true);
-            TokioIo::new(Box::new(s) as Box<dyn ConnIo>)
+            (TokioIo::new(Box::new(s) as Box<dyn ConnIo>), Some(peer.ip()))
         }
     })
 }

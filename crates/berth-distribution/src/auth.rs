@@ -11,6 +11,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
+/// The largest token reply read from an authorization server.
+const MAX_TOKEN_REPLY: u64 = 1 << 20;
+
 /// Credentials for one registry.
 #[derive(Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -259,14 +262,8 @@ impl TokenCache {
         if !resp.status().is_success() {
             return Err(crate::session::error_from_response(resp).await);
         }
-        let body = resp
-            .bytes()
-            .await
-            .map_err(|e| DistributionError::Transfer {
-                method: "GET",
-                url: url.to_string(),
-                reason: describe_transport(&e),
-            })?;
+        // A token reply is a small JSON object: a larger one is refused, not held.
+        let body = crate::pull::read_limited(resp, &url, MAX_TOKEN_REPLY).await?;
         let reply: TokenReply =
             serde_json::from_slice(&body).map_err(|e| DistributionError::BadDocument {
                 what: "token response",

@@ -524,7 +524,8 @@ async fn fetch_small_blob(
     Ok(body)
 }
 
-async fn read_limited(
+/// A response body of at most `limit` bytes; a larger one is an error, read no further.
+pub(crate) async fn read_limited(
     resp: reqwest::Response,
     url: &reqwest::Url,
     limit: u64,

@@ -217,11 +217,31 @@ struct ErrorEntry {
     message: String,
 }
 
+/// How much of a registry's error body is read.
+const MAX_ERROR_BODY: usize = 64 << 10;
+
+/// Up to `limit` bytes of a response body; the rest is not read.
+pub(crate) async fn read_prefix(resp: Response, limit: usize) -> Vec<u8> {
+    use futures_util::StreamExt;
+    let mut out = Vec::new();
+    let mut body = resp.bytes_stream();
+    while let Some(Ok(c)) = body.next().await {
+        let room = limit - out.len();
+        out.extend_from_slice(&c[..c.len().min(room)]);
+        if out.len() >= limit {
+            break;
+        }
+    }
+    out
+}
+
 /// The registry's error for a non-success response (OCI distribution-spec § error codes), as a
 /// one-line error; 401, 403 and 429 get their own variants.
 pub(crate) async fn error_from_response(resp: Response) -> DistributionError {
     let status = resp.status();
-    let body = resp.bytes().await.unwrap_or_default();
+    // Only the start of an error body is read: a registry (or anything posing as one) cannot make
+    // the daemon hold a large one.
+    let body = read_prefix(resp, MAX_ERROR_BODY).await;
     let first = serde_json::from_slice::<ErrorBody>(&body)
         .ok()
         .and_then(|b| b.errors.into_iter().next());

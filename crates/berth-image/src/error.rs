@@ -45,6 +45,16 @@ pub enum ImageError {
         #[source]
         source: serde_json::Error,
     },
+    /// A document (manifest, index, config) is larger than Berth reads.
+    #[error("invalid image archive: {what} is {size} bytes, more than the {limit}-byte limit for such a document")]
+    DocumentTooLarge {
+        /// Which file.
+        what: String,
+        /// Its size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
     /// A manifest names a file the archive does not hold.
     #[error("invalid image archive: {0} is referenced but missing")]
     MissingBlob(String),
@@ -103,6 +113,7 @@ impl HasKind for ImageError {
             Content(e) => e.kind(),
             Io { .. } => ErrorKind::Internal,
             Ambiguous(_) | Reference(_) | HostileEntry { .. } | Truncated | Read(_) | NoManifest | BadManifest { .. }
+            | DocumentTooLarge { .. }
             | MissingBlob(_) | BlobDigest { .. } | LayerMismatch { .. } | LayerCount { .. } | BadConfig(_)
             | BadChange(_) => ErrorKind::InvalidArgument,
         }

@@ -70,6 +70,14 @@ pub struct DaemonArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (e.g. 127.0.0.1:9323, as dockerd's --metrics-addr).
     #[arg(long = "metrics-addr", value_name = "ADDR")]
     pub metrics_addr: Option<std::net::SocketAddr>,
+    /// API connections served at once (all listeners; one TCP address gets a quarter); beyond it a
+    /// client gets a 503 [default: 2048].
+    #[arg(long = "max-connections", value_name = "N")]
+    pub max_connections: Option<usize>,
+    /// Seconds a client may take to send a request's headers, or between two pieces of its body
+    /// [default: 60].
+    #[arg(long = "api-read-timeout", value_name = "SECONDS")]
+    pub api_read_timeout: Option<u64>,
 }
 
 /// `--log-format` of the daemon, as dockerd's.

@@ -30,7 +30,7 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 const KEYS: &[&str] = &[
     "data-root", "hosts", "log-level", "log-format", "debug", "labels", "insecure-registries", "registry-mirrors", "certs-dir",
     "bridge", "bip", "default-address-pools", "mtu", "init-path", "log-driver", "log-opts", "default-ulimits",
-    "features", "live-restore", "metrics-addr",
+    "features", "live-restore", "metrics-addr", "max-connections", "api-read-timeout",
 ];
 
 /// Keys a reload takes on; changes to the others wait for the next start.
@@ -152,6 +152,8 @@ fn flags_given(a: &DaemonArgs) -> Vec<(&'static str, String)> {
         ("log-opts", list(&a.log_opts)),
         ("default-ulimits", list(&a.default_ulimits)),
         ("metrics-addr", a.metrics_addr.map(|m| m.to_string())),
+        ("max-connections", a.max_connections.map(|m| m.to_string())),
+        ("api-read-timeout", a.api_read_timeout.map(|m| m.to_string())),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -235,6 +237,19 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
         Some(m) => Some(m.parse::<std::net::SocketAddr>().map_err(|_| format!("invalid metrics-addr {m:?}: expected IP:PORT, e.g. 127.0.0.1:9323"))?),
         None => None,
     };
+    let mut api_limits = berth_daemon::listen::Limits::default();
+    if let Some(n) = pick(a.max_connections, file, "max-connections")? {
+        if n == 0 {
+            return Err("max-connections must be at least 1".into());
+        }
+        api_limits.max_connections = n;
+    }
+    if let Some(t) = pick(a.api_read_timeout, file, "api-read-timeout")? {
+        if t == 0 {
+            return Err("api-read-timeout must be at least 1 second".into());
+        }
+        api_limits.read_timeout = std::time::Duration::from_secs(t);
+    }
     let log_driver = pick(a.log_driver.clone(), file, "log-driver")?.unwrap_or_else(|| "json-file".into());
     if !LOG_DRIVERS.contains(&log_driver.as_str()) {
         return Err(format!("log driver {log_driver:?} is not supported: berth has {}", LOG_DRIVERS.join(", ")));
@@ -275,6 +290,7 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
         network,
         init_path,
         metrics_addr,
+        api_limits,
         container_defaults: ContainerDefaults { log_driver, log_opts, ulimits },
         settings,
     };

@@ -55,8 +55,12 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
             Some(v) => v.parse().map_err(|_| ApiError::bad_request(format!("invalid shmsize {v:?}")))?,
             None => 0,
         },
+        cancel: Default::default(),
     };
     let reader = body_reader(body);
+    // The response body holds this guard: when hyper drops the body (the client went away, or the
+    // stream ended), the build is told to stop.
+    let cancel = CancelOnDrop(params.cancel.clone());
     let (tx, mut rx) = tokio::sync::mpsc::channel::<Result<Bytes, ServiceError>>(256);
     let svc = s.clone();
     tokio::task::spawn_blocking(move || {
@@ -101,15 +105,24 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
         Some(Err(e)) => return Err(e.into()),
         None => Bytes::new(),
     };
-    let rest = futures_util::stream::unfold(rx, |mut rx| async move {
+    let rest = futures_util::stream::unfold((rx, cancel), |(mut rx, cancel)| async move {
         let line = match rx.recv().await? {
             Ok(b) => b,
             Err(e) => Bytes::from(JsonMessage::error(super::error_chain(&e)).to_line()),
         };
-        Some((Ok::<_, std::convert::Infallible>(line), rx))
+        Some((Ok::<_, std::convert::Infallible>(line), (rx, cancel)))
     });
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(first) }).chain(rest);
     Ok((StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response())
+}
+
+/// Sets a build's cancellation flag when dropped.
+struct CancelOnDrop(std::sync::Arc<std::sync::atomic::AtomicBool>);
+
+impl Drop for CancelOnDrop {
+    fn drop(&mut self) {
+        self.0.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 /// `POST /build/prune?all=&keep-storage=&filters=`.

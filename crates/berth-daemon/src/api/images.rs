@@ -4,6 +4,7 @@
 
 use super::stream::{body_reader, channel_body};
 use super::{blocking, heavy, json, ApiError, Params};
+use crate::service::build::{download_client, MAX_DOWNLOAD};
 use crate::service::images::ListOptions;
 use crate::service::{ServiceError, Services};
 use axum::body::Body;
@@ -119,7 +120,13 @@ where
     let (btx, brx) = tokio::sync::mpsc::channel::<bytes::Bytes>(64);
     tokio::spawn(async move {
         let _ = btx.send(bytes::Bytes::from(first.to_line())).await;
-        while let Some(m) = rx.recv().await {
+        loop {
+            // The client going away (the body dropped) drops `rx`, which ends the work.
+            let m = tokio::select! {
+                m = rx.recv() => m,
+                _ = btx.closed() => return,
+            };
+            let Some(m) = m else { break };
             if btx.send(bytes::Bytes::from(m.to_line())).await.is_err() {
                 return;
             }
@@ -154,7 +161,12 @@ async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Bo
         let platform = p.get("platform").filter(|v| !v.is_empty()).map(str::to_string);
         let creds = registry_auth(&headers);
         return progress_stream(move |tx| async move {
-            let r = s.distribution.pull(&reference, platform.as_deref(), creds, tx).await;
+            // Each pull serves one client (none is shared): when its client goes, it stops.
+            let gone = tx.clone();
+            let r = tokio::select! {
+                r = s.distribution.pull(&reference, platform.as_deref(), creds, tx) => r,
+                _ = gone.closed() => Err(ServiceError::Invalid("the pull was cancelled: its client went away".into())),
+            };
             if r.is_err() {
                 // Layers of a failed pull that nothing references are reclaimed.
                 s.gc.collect_soon();
@@ -198,17 +210,27 @@ async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Bo
     Ok(json_lines(&[JsonMessage::status(id.to_string())]))
 }
 
-/// Opens a URL given to `import` as a blocking reader.
+/// Opens a URL given to `import` as a blocking reader: as `ADD <url>`'s fetcher, connecting and each
+/// read time out, and a body beyond [`MAX_DOWNLOAD`] fails the import.
 async fn fetch(url: &str) -> Result<impl std::io::Read + Send, ApiError> {
     let parsed: reqwest::Url = url.parse().map_err(|_| ApiError::bad_request(format!("invalid import source {url:?}: expected - or an http(s) URL")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ApiError::bad_request(format!("invalid import source {url:?}: expected - or an http(s) URL")));
     }
-    let resp = reqwest::get(parsed).await.map_err(|e| ServiceError::Upstream(format!("Get {url:?}: {}", super::error_chain(&e))))?;
+    let client = download_client().map_err(ServiceError::Upstream)?;
+    let resp = client.get(parsed).send().await.map_err(|e| ServiceError::Upstream(format!("Get {url:?}: {}", super::error_chain(&e))))?;
     if !resp.status().is_success() {
         return Err(ServiceError::Upstream(format!("Get {url:?}: server answered {}", resp.status())).into());
     }
-    let stream = resp.bytes_stream().map_err(std::io::Error::other);
+    if let Some(n) = resp.content_length().filter(|n| *n > MAX_DOWNLOAD) {
+        return Err(ServiceError::Upstream(format!("Get {url:?}: the body of {n} bytes exceeds the {MAX_DOWNLOAD}-byte limit")).into());
+    }
+    let mut total = 0u64;
+    let stream = resp.bytes_stream().map_err(std::io::Error::other).and_then(move |c| {
+        total += c.len() as u64;
+        let r = if total > MAX_DOWNLOAD { Err(std::io::Error::other(format!("the body exceeds the {MAX_DOWNLOAD}-byte limit"))) } else { Ok(c) };
+        std::future::ready(r)
+    });
     Ok(tokio_util::io::SyncIoBridge::new(tokio_util::io::StreamReader::new(stream)))
 }
 

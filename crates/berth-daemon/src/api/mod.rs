@@ -31,6 +31,10 @@ pub fn server_header() -> String {
     format!("Berth/{} (linux)", crate::service::system::VERSION)
 }
 
+/// The largest JSON body a request may send (container create, update, exec, network and volume
+/// create). dockerd reads any size; Berth refuses larger ones with a 400 rather than hold them.
+pub const MAX_JSON_BODY: usize = 4 << 20;
+
 /// The API in front of the services: cheap to clone, one per connection.
 #[derive(Clone)]
 pub struct Api {
@@ -49,27 +53,39 @@ pub fn router(services: Arc<Services>) -> Api {
         .merge(networks::routes())
         .merge(swarm::routes())
         .route_layer(axum::middleware::from_fn(metrics::record_latency))
+        .layer(axum::extract::DefaultBodyLimit::max(MAX_JSON_BODY))
         .fallback(|| async { ApiError::new(StatusCode::NOT_FOUND, "page not found") })
         .with_state(services);
     Api { router }
 }
 
 impl Api {
-    /// Handles one request: strips and checks the `/v1.N` prefix, routes, adds common headers.
+    /// Handles one request: strips and checks the `/v1.N` prefix, routes, adds common headers. A
+    /// handler that panics answers 500 with Docker's error shape; the connection and the daemon
+    /// carry on.
     pub async fn handle<B>(&self, req: Request<B>) -> Response<Body>
     where
-        B: http_body_util::BodyExt<Data = bytes::Bytes> + Send + Sync + 'static + hyper::body::Body,
+        B: http_body_util::BodyExt<Data = bytes::Bytes> + Send + 'static + hyper::body::Body,
         B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
     {
+        use futures_util::FutureExt;
         crate::memory::touch();
         let mut req = req.map(Body::new);
+        let (method, path) = (req.method().clone(), req.uri().path().to_string());
         let mut resp = match strip_version(&mut req) {
             Ok(v) => {
                 req.extensions_mut().insert(v);
                 tracing::debug!(method = %req.method(), path = %req.uri().path(), "request");
-                match self.router.clone().oneshot(req).await {
-                    Ok(r) => r,
-                    Err(never) => match never {},
+                let routed = std::panic::AssertUnwindSafe(self.router.clone().oneshot(req)).catch_unwind().await;
+                match routed {
+                    Ok(Ok(r)) if method != axum::http::Method::HEAD => as_json_error(r).await,
+                    Ok(Ok(r)) => r,
+                    Ok(Err(never)) => match never {},
+                    Err(panic) => {
+                        let what = panic.downcast_ref::<&str>().map(|s| s.to_string()).or_else(|| panic.downcast_ref::<String>().cloned()).unwrap_or_default();
+                        tracing::error!(%method, %path, panic = %what, "request handler panicked");
+                        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("internal error while serving {method} {path}: {what}")).into_response()
+                    }
                 }
             }
             Err(e) => e.into_response(),
@@ -83,6 +99,33 @@ impl Api {
         h.insert("Docker-Experimental", HeaderValue::from_static("false"));
         resp
     }
+}
+
+/// Errors the framework answers by itself (a body over [`MAX_JSON_BODY`], a body that stalled,
+/// a wrong method, a malformed query) come as plain text or empty: they leave as Docker's `{"message": …}`.
+/// A body over the limit is a 400, as every other refused body: dockerd has no 413.
+async fn as_json_error(resp: Response<Body>) -> Response<Body> {
+    let plain = resp.headers().get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).is_none_or(|t| t.starts_with("text/plain"));
+    if !(resp.status().is_client_error() || resp.status().is_server_error()) || !plain {
+        return resp;
+    }
+    let (parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 64 << 10).await.unwrap_or_default();
+    let mut text = String::from_utf8_lossy(&text).trim().to_string();
+    if text.is_empty() {
+        text = parts.status.canonical_reason().unwrap_or("error").to_ascii_lowercase();
+    }
+    let status = if parts.status == StatusCode::PAYLOAD_TOO_LARGE {
+        text = format!("request body is larger than the {MAX_JSON_BODY}-byte limit");
+        StatusCode::BAD_REQUEST
+    } else {
+        parts.status
+    };
+    let mut out = ApiError::new(status, text).into_response();
+    for (k, v) in parts.headers.iter().filter(|(k, _)| *k != header::CONTENT_TYPE && *k != header::CONTENT_LENGTH) {
+        out.headers_mut().insert(k.clone(), v.clone());
+    }
+    out
 }
 
 /// Removes a `/v1.N` prefix from the request path, refusing versions outside what Berth serves.
@@ -257,5 +300,28 @@ pub fn json<T: serde::Serialize>(status: StatusCode, v: &T) -> axum::response::R
     match serde_json::to_vec(v) {
         Ok(body) => (status, [(header::CONTENT_TYPE, "application/json")], body).into_response(),
         Err(e) => ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A handler that panics answers 500 with Docker's error shape, and the API keeps serving.
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_json() {
+        let api = Api {
+            router: Router::new()
+                .route("/boom", axum::routing::get(|| async { panic!("index out of bounds") as &'static str }))
+                .route("/_ping", axum::routing::get(|| async { "OK" })),
+        };
+        let resp = api.handle(Request::get("/v1.41/boom").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
+        let body = axum::body::to_bytes(resp.into_body(), 1 << 20).await.unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&body).unwrap();
+        assert!(v["message"].as_str().unwrap().contains("index out of bounds"), "{v}");
+        let resp = api.handle(Request::get("/_ping").body(http_body_util::Empty::<bytes::Bytes>::new()).unwrap()).await;
+        assert_eq!(resp.status(), StatusCode::OK);
     }
 }

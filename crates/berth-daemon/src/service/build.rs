@@ -17,6 +17,7 @@ use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 /// What the client asked for.
@@ -44,6 +45,9 @@ pub struct BuildParams {
     pub extra_hosts: Vec<String>,
     /// `--shm-size` for RUN steps, in bytes (0: the default).
     pub shm_size: u64,
+    /// Set when the client went away: the running step is killed and no further step starts, so
+    /// the build ends and cleans up (its step containers, networks, context and lease).
+    pub cancel: Arc<AtomicBool>,
 }
 
 /// Fetches a base image the Dockerfile names but the store lacks (the daemon's pull).
@@ -72,6 +76,13 @@ pub struct ShimRunner {
     shm_size: u64,
     /// Attaches steps to the default bridge, on the daemon's runtime.
     bridge: Option<(Arc<ContainerService>, tokio::runtime::Handle)>,
+    /// The build's cancellation ([`BuildParams::cancel`]).
+    cancel: Arc<AtomicBool>,
+}
+
+/// The error of a build whose client went away.
+fn cancelled() -> BuildError {
+    runner_err("the build was cancelled: its client went away")
 }
 
 fn runner_err(e: impl std::fmt::Display) -> BuildError {
@@ -88,6 +99,9 @@ fn connect(dir: &Path, hello: &ShimHello) -> std::io::Result<UnixStream> {
 
 impl StepRunner for ShimRunner {
     fn run(&self, step: &RunStep, output: &mut dyn FnMut(&[u8])) -> Result<i32, BuildError> {
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
         let id = format!("build-{}", &berth_types::random_id()[..16]);
         let dir = self.root.join("builds").join(&id);
         std::fs::create_dir_all(&dir).map_err(runner_err)?;
@@ -210,6 +224,21 @@ impl ShimRunner {
         let attach = connect(dir, &ShimHello::Attach { stdin: false, stdout: true, stderr: true }).map_err(runner_err)?;
         let wait = connect(dir, &ShimHello::Wait).map_err(runner_err)?;
         drop(connect(dir, &ShimHello::Release).map_err(runner_err)?);
+        // A cancelled build kills its running step: the shim then reports the exit as usual.
+        let pid = reply.get("pid").and_then(|p| p.as_i64()).unwrap_or(0) as i32;
+        let step_done = Arc::new(AtomicBool::new(false));
+        let killer = (pid > 0).then(|| {
+            let (cancel, done) = (self.cancel.clone(), step_done.clone());
+            std::thread::spawn(move || {
+                while !done.load(Ordering::Relaxed) {
+                    if cancel.load(Ordering::Relaxed) {
+                        let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                        return;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            })
+        });
         let mut r = BufReader::new(attach);
         let mut hdr = [0u8; 8];
         while r.read_exact(&mut hdr).is_ok() {
@@ -223,6 +252,13 @@ impl ShimRunner {
         let mut line = String::new();
         let _ = BufReader::new(wait).read_line(&mut line);
         let _ = child.wait();
+        step_done.store(true, Ordering::Relaxed);
+        if let Some(k) = killer {
+            let _ = k.join();
+        }
+        if self.cancel.load(Ordering::Relaxed) {
+            return Err(cancelled());
+        }
         let exit: ExitRecord = serde_json::from_str(line.trim())
             .or_else(|_| std::fs::read(dir.join("exit.json")).map_err(runner_err).and_then(|b| serde_json::from_slice(&b).map_err(runner_err)))
             .map_err(|_: BuildError| runner_err("the step's shim exited without an exit status"))?;
@@ -314,6 +350,7 @@ impl BuildService {
             shm_size: params.shm_size,
             // Build stages run on plain threads: the runtime handle for networking is taken here.
             bridge: tokio::runtime::Handle::try_current().ok().map(|rt| (self.containers.clone(), rt)),
+            cancel: params.cancel.clone(),
         };
         // A missing base image, or one for another platform than asked, is pulled (as the classic
         // builder does), then the build starts over; each base is pulled at most once.
@@ -346,11 +383,21 @@ impl BuildService {
     }
 }
 
-/// The largest body `ADD <url>` downloads: a hostile or broken server cannot fill the disk.
-const MAX_DOWNLOAD: u64 = 2 << 30;
+/// The largest body `ADD <url>` (and `import URL`) downloads: a hostile or broken server cannot fill the disk.
+pub const MAX_DOWNLOAD: u64 = 2 << 30;
 /// How long connecting, and then each read of the body, may take before the download fails.
 const CONNECT_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(30);
 const READ_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
+
+/// The HTTP client of downloads from URLs users give (`ADD <url>`, `import URL`): connecting and
+/// each read of the body time out.
+pub fn download_client() -> Result<reqwest::Client, String> {
+    reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .read_timeout(READ_TIMEOUT)
+        .build()
+        .map_err(|e| berth_distribution::describe_transport(&e))
+}
 
 impl BuildService {
     /// Downloads `ADD` URLs into `<root>/tmp/` (emptied when the daemon starts, so a crash
@@ -378,11 +425,7 @@ fn fetch_url(handle: Option<&tokio::runtime::Handle>, url: &str, tmp: &Path) -> 
 }
 
 async fn download(url: &str, path: &Path) -> Result<Fetched, String> {
-    let client = reqwest::Client::builder()
-        .connect_timeout(CONNECT_TIMEOUT)
-        .read_timeout(READ_TIMEOUT)
-        .build()
-        .map_err(|e| berth_distribution::describe_transport(&e))?;
+    let client = download_client()?;
     let mut resp = client.get(url).send().await.map_err(|e| berth_distribution::describe_transport(&e))?;
     let status = resp.status();
     if !status.is_success() {

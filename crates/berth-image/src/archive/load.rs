@@ -109,7 +109,7 @@ pub fn load<R: Read>(store: &ImageStore, reader: R) -> Result<Vec<Loaded>, Image
         let plans = plan(store, &files)?;
         let mut out = Vec::new();
         for p in plans {
-            let config_bytes = content.read(&p.config)?;
+            let config_bytes = read_document(store, &p.config, || "the image config".into())?;
             let config = ImageConfig::parse(&config_bytes)?;
             if config.rootfs.diff_ids.len() != p.layers.len() {
                 return Err(ImageError::LayerCount { config: config.rootfs.diff_ids.len(), manifest: p.layers.len() });
@@ -210,9 +210,22 @@ fn resolve_within(base: &str, target: &str) -> Option<String> {
     Some(parts.join("/"))
 }
 
+/// The largest manifest, index or config read from an archive (a registry's manifests are capped
+/// at 4 MiB; configs with long histories are larger): anything bigger is refused, not held.
+pub const MAX_DOCUMENT: u64 = 8 << 20;
+
+/// A JSON document of the archive (already in the content store), refused beyond [`MAX_DOCUMENT`].
+fn read_document(store: &ImageStore, d: &Digest, what: impl FnOnce() -> String) -> Result<Vec<u8>, ImageError> {
+    let size = store.content().size(d)?;
+    if size > MAX_DOCUMENT {
+        return Err(ImageError::DocumentTooLarge { what: what(), size, limit: MAX_DOCUMENT });
+    }
+    Ok(store.content().read(d)?)
+}
+
 fn read_json<T: for<'de> Deserialize<'de>>(store: &ImageStore, files: &Files, path: &str) -> Result<Option<T>, ImageError> {
     let Some(d) = files.lookup(path) else { return Ok(None) };
-    let bytes = store.content().read(d)?;
+    let bytes = read_document(store, d, || path.to_string())?;
     serde_json::from_slice(&bytes).map(Some).map_err(|source| ImageError::BadManifest { what: path.to_string(), source })
 }
 
@@ -290,8 +303,8 @@ fn check_blob_name(path: &str, got: &Digest) -> Result<(), ImageError> {
 
 fn resolve_manifest(store: &ImageStore, files: &Files, desc: &Descriptor, depth: u8) -> Result<Manifest, ImageError> {
     let blob = oci_blob(files, &desc.digest)?;
-    let bytes = store.content().read(&blob)?;
     let what = || blob_path(&desc.digest);
+    let bytes = read_document(store, &blob, what)?;
     let is_index = desc.media_type == OCI_INDEX || desc.media_type == DOCKER_MANIFEST_LIST;
     if is_index && depth < 4 {
         let idx: Index = serde_json::from_slice(&bytes).map_err(|source| ImageError::BadManifest { what: what(), source })?;

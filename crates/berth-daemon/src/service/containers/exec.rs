@@ -8,6 +8,7 @@ use berth_runtime::config::ExecConfig;
 use berth_shim::{ExitRecord, ShimHello};
 use serde::Deserialize;
 use serde_json::{json, Value};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::net::UnixStream;
@@ -49,6 +50,25 @@ pub struct Exec {
     /// (running, exit code, pid)
     state: watch::Sender<(bool, Option<i64>, i32)>,
     started: Mutex<bool>,
+    /// Marked by one pass of the exec collector, removed by the next ([`ContainerService::prune_execs`]).
+    can_remove: AtomicBool,
+}
+
+/// How often finished execs are collected: dockerd's `execCommandGC` period. An exec that has
+/// finished (or can never run) stays inspectable for one to two periods.
+pub const EXEC_GC_PERIOD: std::time::Duration = std::time::Duration::from_secs(5 * 60);
+
+impl Exec {
+    /// Whether the exec may still do something: running, or created in a running container.
+    fn live(&self) -> bool {
+        let (running, _, _) = *self.state.borrow();
+        if running {
+            return true;
+        }
+        let started = *self.started.lock().unwrap_or_else(|p| p.into_inner());
+        let obs = self.container.observed.borrow();
+        !started && obs.status == Status::Running && !obs.removed
+    }
 }
 
 impl ContainerService {
@@ -72,10 +92,44 @@ impl ContainerService {
         }
         let id = berth_types::random_id();
         let action = format!("exec_create: {}", req.cmd.join(" "));
-        let exec = Arc::new(Exec { id: id.clone(), container: h.clone(), req, state: watch::channel((false, None, 0)).0, started: Mutex::new(false) });
+        let exec = Arc::new(Exec { id: id.clone(), container: h.clone(), req, state: watch::channel((false, None, 0)).0, started: Mutex::new(false), can_remove: AtomicBool::new(false) });
         self.execs.lock().unwrap_or_else(|p| p.into_inner()).insert(id.clone(), exec);
         self.event(&rec, &action, &[("execID", id.clone())]);
         Ok(id)
+    }
+
+    /// Forgets the execs of a removed container (dockerd unregisters them with the container), so
+    /// that no record pins it.
+    pub(super) fn forget_execs_of(&self, container_id: &str) {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).retain(|_, e| e.container.snapshot().id != container_id);
+    }
+
+    /// One pass of dockerd's exec collector: execs marked by the previous pass go; execs that are
+    /// no longer live (finished, or created in a container that stopped) are marked.
+    pub fn prune_execs(&self) -> usize {
+        collect_pass(&mut self.execs.lock().unwrap_or_else(|p| p.into_inner()), |e| e.live(), |e| &e.can_remove)
+    }
+
+    /// Runs [`ContainerService::prune_execs`] every [`EXEC_GC_PERIOD`] while the service lives.
+    pub fn start_exec_collector(self: &Arc<Self>) {
+        let svc = Arc::downgrade(self);
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(EXEC_GC_PERIOD);
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let Some(svc) = svc.upgrade() else { return };
+                let n = svc.prune_execs();
+                if n > 0 {
+                    tracing::debug!(removed = n, "collected finished execs");
+                }
+            }
+        });
+    }
+
+    /// The number of exec records held (finished ones included).
+    pub fn exec_count(&self) -> usize {
+        self.execs.lock().unwrap_or_else(|p| p.into_inner()).len()
     }
 
     /// Finds an exec.
@@ -170,7 +224,7 @@ impl ContainerService {
         let (running, code, pid) = *ex.state.borrow();
         let (entry, args) = ex.req.cmd.split_first().map(|(a, b)| (a.clone(), b.to_vec())).unwrap_or_default();
         json!({
-            "ID": ex.id, "Running": running, "ExitCode": code, "Pid": pid, "CanRemove": false,
+            "ID": ex.id, "Running": running, "ExitCode": code, "Pid": pid, "CanRemove": ex.can_remove.load(Ordering::Relaxed),
             "ContainerID": ex.container.snapshot().id, "DetachKeys": ex.req.detach_keys,
             "OpenStdin": ex.req.attach_stdin, "OpenStdout": ex.req.attach_stdout, "OpenStderr": ex.req.attach_stderr,
             "ProcessConfig": {"tty": ex.req.tty, "entrypoint": entry, "arguments": args, "privileged": ex.req.privileged, "user": ex.req.user},
@@ -182,5 +236,41 @@ impl ContainerService {
         let dir = self.dir(&ex.container.snapshot().id).join("execs").join(&ex.id);
         shim_connect(&dir, &ShimHello::Resize { height, width }).await.map_err(|e| ServiceError::Conflict(format!("exec is not running: {e}")))?;
         Ok(())
+    }
+}
+
+/// One collector pass over `records`: removes the marked ones, marks those no longer live.
+/// Returns how many went.
+fn collect_pass<T>(records: &mut std::collections::HashMap<String, T>, live: impl Fn(&T) -> bool, mark: impl Fn(&T) -> &AtomicBool) -> usize {
+    let before = records.len();
+    records.retain(|_, e| !mark(e).load(Ordering::Relaxed));
+    for e in records.values() {
+        if !live(e) {
+            mark(e).store(true, Ordering::Relaxed);
+        }
+    }
+    before - records.len()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// dockerd's rule: a finished exec survives one pass (marked, still inspectable) and goes at
+    /// the next; a live one is never marked.
+    #[test]
+    fn finished_execs_go_at_the_second_pass_live_ones_stay() {
+        let mut m: std::collections::HashMap<String, (AtomicBool, AtomicBool)> = std::collections::HashMap::new();
+        m.insert("running".into(), (AtomicBool::new(true), AtomicBool::new(false)));
+        m.insert("done".into(), (AtomicBool::new(false), AtomicBool::new(false)));
+        let live = |e: &(AtomicBool, AtomicBool)| e.0.load(Ordering::Relaxed);
+        assert_eq!(collect_pass(&mut m, live, |e| &e.1), 0);
+        assert!(m["done"].1.load(Ordering::Relaxed) && !m["running"].1.load(Ordering::Relaxed));
+        // The running one finishes meanwhile: marked now, gone a pass later.
+        m["running"].0.store(false, Ordering::Relaxed);
+        assert_eq!(collect_pass(&mut m, live, |e| &e.1), 1);
+        assert_eq!(m.keys().collect::<Vec<_>>(), ["running"]);
+        assert_eq!(collect_pass(&mut m, live, |e| &e.1), 1);
+        assert!(m.is_empty());
     }
 }

@@ -510,6 +510,7 @@ impl ContainerService {
         .await?;
         self.names.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.name);
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).remove(&rec.id);
+        self.forget_execs_of(&rec.id);
         h.observed.send_modify(|o| o.removed = true);
         self.fail_pending(h, "container removed");
         self.event(&rec, "destroy", &[]);

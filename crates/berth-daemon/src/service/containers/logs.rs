@@ -4,7 +4,8 @@
 use super::record::Status;
 use super::{ContainerService, Handle, ServiceError};
 use bytes::Bytes;
-use std::io::{BufRead, Seek, SeekFrom};
+use std::io::{BufRead, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::mpsc;
 
@@ -64,7 +65,7 @@ impl ContainerService {
         let rec = h.snapshot();
         let tty = rec.config.tty.unwrap_or(false);
         let path = self.dir(&rec.id).join("container.log");
-        let render = move |l: &Line| -> Option<Bytes> {
+        let render = std::sync::Arc::new(move |l: &Line| -> Option<Bytes> {
             if (l.stream == 1 && !o.stdout) || (l.stream == 2 && !o.stderr) {
                 return None;
             }
@@ -73,50 +74,42 @@ impl ContainerService {
             }
             let text = if o.timestamps { format!("{} {}", l.time, l.log) } else { l.log.clone() };
             Some(Bytes::from(if tty { text.into_bytes() } else { frame(l.stream, text.as_bytes()) }))
-        };
-        let (existing, mut offset) = {
-            let path = path.clone();
-            tokio::task::spawn_blocking(move || -> (Vec<String>, u64) {
-                let mut lines = Vec::new();
-                // Rotated files first, oldest first (container.log.N … container.log.1).
-                let mut rotated: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir(path.parent().unwrap_or(std::path::Path::new(".")))
-                    .map(|d| {
-                        d.flatten()
-                            .filter_map(|e| {
-                                let n = e.file_name().to_str()?.strip_prefix("container.log.")?.parse::<u32>().ok()?;
-                                Some((n, e.path()))
-                            })
-                            .collect()
-                    })
-                    .unwrap_or_default();
-                rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
-                for (_, p) in rotated {
-                    if let Ok(f) = std::fs::File::open(&p) {
-                        lines.extend(std::io::BufReader::new(f).lines().map_while(Result::ok).map(|l| l + "\n"));
+        });
+        // What is on disk: sent from a blocking thread as it is read, a line at a time (with
+        // `tail`, only the last lines: the files are read backwards from their ends), never the
+        // whole log in memory.
+        let (sent, mut offset) = {
+            let (path, tx, render, tail) = (path.clone(), tx.clone(), render.clone(), o.tail);
+            tokio::task::spawn_blocking(move || -> (bool, u64) {
+                let files = log_files(&path);
+                let send = |l: &str| match parse(l).and_then(|l| render(&l)) {
+                    Some(b) => tx.blocking_send(b).is_ok(),
+                    None => true,
+                };
+                match tail {
+                    Some(n) => {
+                        let (ranges, off) = tail_ranges(&files, n);
+                        (each_line_in(&ranges, send), off)
+                    }
+                    None => {
+                        let mut off = 0;
+                        for (i, f) in files.iter().enumerate() {
+                            let (ok, end) = each_line(f, 0, &send);
+                            if !ok {
+                                return (false, 0);
+                            }
+                            if i + 1 == files.len() {
+                                off = end;
+                            }
+                        }
+                        (true, off)
                     }
                 }
-                let Ok(f) = std::fs::File::open(&path) else { return (lines, 0) };
-                let mut r = std::io::BufReader::new(f);
-                let mut buf = String::new();
-                let mut off = 0u64;
-                while let Ok(n) = r.read_line(&mut buf) {
-                    if n == 0 || !buf.ends_with('\n') {
-                        break;
-                    }
-                    off += n as u64;
-                    lines.push(std::mem::take(&mut buf));
-                }
-                (lines, off)
             })
             .await?
         };
-        let skip = o.tail.map(|t| existing.len().saturating_sub(t)).unwrap_or(0);
-        for l in existing.iter().skip(skip).filter_map(|l| parse(l)) {
-            if let Some(b) = render(&l) {
-                if tx.send(b).await.is_err() {
-                    return Ok(());
-                }
-            }
+        if !sent {
+            return Ok(());
         }
         if !o.follow {
             return Ok(());
@@ -125,25 +118,17 @@ impl ContainerService {
         loop {
             let running = matches!(rx.borrow().status, Status::Running | Status::Restarting | Status::Created) && !rx.borrow().removed;
             let p = path.clone();
-            let (lines, new_off) = tokio::task::spawn_blocking(move || -> (Vec<String>, u64) {
-                let Ok(mut f) = std::fs::File::open(&p) else { return (vec![], offset) };
+            // At most a batch of lines at a time; a full batch means more are waiting.
+            let (lines, new_off, more) = tokio::task::spawn_blocking(move || -> (Vec<String>, u64, bool) {
                 // Rotated meanwhile: the new file starts from the beginning.
-                let offset = if f.metadata().map(|m| m.len()).unwrap_or(0) < offset { 0 } else { offset };
-                if f.seek(SeekFrom::Start(offset)).is_err() {
-                    return (vec![], offset);
-                }
-                let mut r = std::io::BufReader::new(f);
+                let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+                let from = if len < offset { 0 } else { offset };
                 let mut out = Vec::new();
-                let mut off = offset;
-                let mut buf = String::new();
-                while let Ok(n) = r.read_line(&mut buf) {
-                    if n == 0 || !buf.ends_with('\n') {
-                        break;
-                    }
-                    off += n as u64;
-                    out.push(std::mem::take(&mut buf));
-                }
-                (out, off)
+                let (all, off) = each_line(&p, from, |l| {
+                    out.push(l.to_string());
+                    out.len() < FOLLOW_BATCH
+                });
+                (out, off, !all)
             })
             .await?;
             offset = new_off;
@@ -154,6 +139,9 @@ impl ContainerService {
                     }
                 }
             }
+            if more {
+                continue;
+            }
             if !running {
                 return Ok(());
             }
@@ -162,6 +150,168 @@ impl ContainerService {
                 _ = rx.changed() => {}
                 _ = tx.closed() => return Ok(()),
             }
+        }
+    }
+}
+
+/// Lines a follow reads and sends at once.
+const FOLLOW_BATCH: usize = 4096;
+
+/// The log files of a container, oldest first: `container.log.N` … `container.log.1`, `container.log`.
+fn log_files(path: &Path) -> Vec<PathBuf> {
+    let mut rotated: Vec<(u32, PathBuf)> = std::fs::read_dir(path.parent().unwrap_or(Path::new(".")))
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let n = e.file_name().to_str()?.strip_prefix("container.log.")?.parse::<u32>().ok()?;
+                    Some((n, e.path()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    rotated.sort_by_key(|r| std::cmp::Reverse(r.0));
+    let mut files: Vec<PathBuf> = rotated.into_iter().map(|(_, p)| p).collect();
+    files.push(path.to_path_buf());
+    files
+}
+
+/// Calls `f` with each complete line of `path` from byte `from` on (newline included) until it
+/// returns false. Returns whether it always returned true, and the offset after the last complete
+/// line read.
+fn each_line(path: &Path, from: u64, mut f: impl FnMut(&str) -> bool) -> (bool, u64) {
+    let Ok(mut file) = std::fs::File::open(path) else { return (true, from) };
+    if file.seek(SeekFrom::Start(from)).is_err() {
+        return (true, from);
+    }
+    let mut r = std::io::BufReader::new(file);
+    let mut off = from;
+    let mut buf = String::new();
+    loop {
+        buf.clear();
+        match r.read_line(&mut buf) {
+            Ok(n) if n > 0 && buf.ends_with('\n') => {
+                off += n as u64;
+                if !f(&buf) {
+                    return (false, off);
+                }
+            }
+            _ => return (true, off),
+        }
+    }
+}
+
+/// Where the last `want` complete lines of `path` start, found by reading backwards from the end
+/// in blocks; also the end of its complete lines and how many lines were found (at most `want`).
+fn tail_start(path: &Path, want: usize) -> std::io::Result<(u64, u64, usize)> {
+    const BLOCK: u64 = 64 << 10;
+    let mut f = std::fs::File::open(path)?;
+    let len = f.metadata()?.len();
+    let mut pos = len;
+    let mut end = None; // after the last newline
+    let mut found = 0;
+    let mut buf = vec![0u8; BLOCK as usize];
+    while pos > 0 {
+        let n = BLOCK.min(pos);
+        pos -= n;
+        f.seek(SeekFrom::Start(pos))?;
+        f.read_exact(&mut buf[..n as usize])?;
+        for i in (0..n as usize).rev() {
+            if buf[i] != b'\n' {
+                continue;
+            }
+            let at = pos + i as u64 + 1;
+            if end.is_none() {
+                end = Some(at);
+                continue;
+            }
+            found += 1;
+            if found == want {
+                return Ok((at, end.unwrap_or(at), found));
+            }
+        }
+    }
+    // The file's first line starts at 0 (if there is a complete one).
+    let end = end.unwrap_or(0);
+    if end > 0 {
+        found += 1;
+    }
+    Ok((0, end, found.min(want)))
+}
+
+/// Where the last `n` complete lines over `files` (oldest file first) are: byte ranges of the files,
+/// oldest first, and the offset after the last complete line of the newest file. Only the ends of
+/// the files are read, newest first, until `n` lines are found.
+fn tail_ranges(files: &[PathBuf], n: usize) -> (Vec<(PathBuf, u64, u64)>, u64) {
+    let mut ranges = Vec::new();
+    let mut left = n;
+    let mut current_end = 0;
+    for (i, f) in files.iter().enumerate().rev() {
+        let Ok((start, end, found)) = tail_start(f, left.max(1)) else { continue };
+        if i + 1 == files.len() {
+            current_end = end;
+        }
+        if left == 0 {
+            break;
+        }
+        ranges.push((f.clone(), start, end));
+        left = left.saturating_sub(found);
+        if left == 0 {
+            break;
+        }
+    }
+    ranges.reverse();
+    (ranges, current_end)
+}
+
+/// Calls `f` with each complete line of the ranges, in order, until it returns false.
+fn each_line_in(ranges: &[(PathBuf, u64, u64)], mut f: impl FnMut(&str) -> bool) -> bool {
+    for (path, start, end) in ranges {
+        let mut at = *start;
+        let mut stopped = false;
+        each_line(path, *start, |l| {
+            at += l.len() as u64;
+            // Lines written after the end was found belong to the follow.
+            if at > *end {
+                return false;
+            }
+            stopped = !f(l);
+            !stopped
+        });
+        if stopped {
+            return false;
+        }
+    }
+    true
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tail_reads_the_last_lines_over_rotated_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container.log");
+        let mut all = Vec::new();
+        for (name, from) in [("container.log.2", 0), ("container.log.1", 100), ("container.log", 200)] {
+            let text: String = (from..from + 100).map(|i| format!("line {i} {}\n", "x".repeat(i % 7 * 3000))).collect();
+            all.extend((from..from + 100).map(|i| format!("line {i} {}\n", "x".repeat(i % 7 * 3000))));
+            std::fs::write(dir.path().join(name), text).unwrap();
+        }
+        // An incomplete last line (being written) is not part of the tail.
+        let mut f = std::fs::OpenOptions::new().append(true).open(&path).unwrap();
+        std::io::Write::write_all(&mut f, b"partial").unwrap();
+        let files = log_files(&path);
+        let complete_end = std::fs::metadata(&path).unwrap().len() - "partial".len() as u64;
+        for n in [0, 1, 5, 99, 100, 101, 250, 300, 1000] {
+            let (ranges, end) = tail_ranges(&files, n);
+            let mut lines = Vec::new();
+            each_line_in(&ranges, |l| {
+                lines.push(l.to_string());
+                true
+            });
+            assert_eq!(lines, all[all.len().saturating_sub(n)..], "tail {n}");
+            assert_eq!(end, complete_end, "tail {n}");
         }
     }
 }
