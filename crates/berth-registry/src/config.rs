@@ -23,8 +23,21 @@
 //!       enabled: true              # required: Berth's debug server serves nothing else
 //!       path: /metrics
 //! storage:
-//!   filesystem:                    # or `inmemory: {}`
+//!   filesystem:                    # or `inmemory: {}`, or `s3:` (below)
 //!     rootdirectory: /var/lib/berth-registry
+//!   # s3:                          # an S3-compatible store; several replicas may share one bucket
+//!   #   region: us-east-1          # (Ceph RGW: its zonegroup, e.g. default)
+//!   #   regionendpoint: http://127.0.0.1:7480   # omit for AWS
+//!   #   bucket: registry           # must exist
+//!   #   accesskey: AKIA…           # else $AWS_ACCESS_KEY_ID
+//!   #   secretkey: …               # else $AWS_SECRET_ACCESS_KEY
+//!   #   rootdirectory: /registry   # key prefix
+//!   #   chunksize: 10485760        # multipart part size, ≥ 5 MiB
+//!   #   forcepathstyle: true       # bucket in the path (IP endpoints, most non-AWS stores)
+//!   #   secure: true               # HTTPS to AWS (a regionendpoint has its own scheme)
+//!   #   v4auth: true               # only SigV4 is spoken; false is an error
+//!   redirect:
+//!     disable: false               # S3: blob GETs redirect to pre-signed URLs unless disabled
 //!   maintenance:
 //!     readonly:
 //!       enabled: false
@@ -191,6 +204,8 @@ struct Storage {
     filesystem: Option<Filesystem>,
     #[serde(default, deserialize_with = "present")]
     inmemory: Option<Empty>,
+    s3: Option<S3>,
+    redirect: Option<Redirect>,
     #[serde(default)]
     maintenance: Maintenance,
 }
@@ -199,6 +214,53 @@ struct Storage {
 #[serde(deny_unknown_fields)]
 struct Filesystem {
     rootdirectory: PathBuf,
+}
+
+/// distribution's `storage.s3` keys that Berth implements.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct S3 {
+    region: String,
+    regionendpoint: Option<String>,
+    bucket: String,
+    accesskey: Option<String>,
+    secretkey: Option<String>,
+    rootdirectory: Option<String>,
+    chunksize: Option<u64>,
+    forcepathstyle: Option<bool>,
+    secure: Option<bool>,
+    v4auth: Option<bool>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Redirect {
+    disable: bool,
+}
+
+impl S3 {
+    fn into_config(self, redirect: bool) -> Result<crate::storage::S3Config, Invalid> {
+        let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+        let accesskey = self.accesskey.or_else(|| env("AWS_ACCESS_KEY_ID"));
+        let secretkey = self.secretkey.or_else(|| env("AWS_SECRET_ACCESS_KEY"));
+        let (Some(ak), Some(sk)) = (accesskey, secretkey) else {
+            return Err(("storage.s3", "set accesskey and secretkey (or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY)".into()));
+        };
+        if self.v4auth == Some(false) {
+            return Err(("storage.s3.v4auth", "Berth signs S3 requests with SigV4 only".into()));
+        }
+        let mut c = crate::storage::S3Config::new(&self.region, &self.bucket, &ak, &sk);
+        c.endpoint = self.regionendpoint;
+        c.root_directory = self.rootdirectory.unwrap_or_default().trim_matches('/').to_string();
+        if let Some(n) = self.chunksize {
+            c.chunk_size = usize::try_from(n).map_err(|_| ("storage.s3.chunksize", format!("{n} is too large")))?;
+        }
+        c.force_path_style = self.forcepathstyle.unwrap_or(false);
+        c.secure = self.secure.unwrap_or(true);
+        c.redirect = redirect;
+        crate::storage::S3Driver::new(&c).map_err(|e| ("storage.s3", e.to_string()))?;
+        Ok(c)
+    }
 }
 
 /// `inmemory: {}` (or `inmemory:` with nothing after it).
@@ -316,11 +378,13 @@ impl File {
                 return Err((key, "must be longer than 0s".into()));
             }
         }
-        match (self.storage.filesystem, self.storage.inmemory) {
-            (Some(_), Some(_)) => return Err(("storage", "set one of filesystem and inmemory, not both".into())),
-            (Some(fs), None) => c.root = path(fs.rootdirectory),
-            (None, Some(_)) => c.storage = StorageChoice::Memory,
-            (None, None) => {}
+        let redirect = !self.storage.redirect.is_some_and(|r| r.disable);
+        match (self.storage.filesystem, self.storage.inmemory, self.storage.s3) {
+            (Some(fs), None, None) => c.root = path(fs.rootdirectory),
+            (None, Some(_), None) => c.storage = StorageChoice::Memory,
+            (None, None, Some(s3)) => c.storage = StorageChoice::S3(s3.into_config(redirect)?),
+            (None, None, None) => {}
+            _ => return Err(("storage", "set one of filesystem, inmemory and s3, not several".into())),
         }
         if let Some(ro) = self.storage.maintenance.readonly {
             c.read_only = ro.enabled;
@@ -415,6 +479,21 @@ mod tests {
     }
 
     #[test]
+    fn s3_section_is_distributions() {
+        let f = parse(
+            "storage:\n  s3:\n    region: default\n    regionendpoint: http://127.0.0.1:7480\n    bucket: reg\n\
+             \x20   accesskey: AK\n    secretkey: SK\n    rootdirectory: /r/\n    chunksize: 6291456\n\
+             \x20   forcepathstyle: true\n    secure: false\n    v4auth: true\n  redirect:\n    disable: true\n",
+        )
+        .unwrap();
+        let StorageChoice::S3(c) = f.registry.storage else { panic!("not s3") };
+        assert_eq!((c.region.as_str(), c.bucket.as_str(), c.root_directory.as_str()), ("default", "reg", "r"));
+        assert_eq!(c.endpoint.as_deref(), Some("http://127.0.0.1:7480"));
+        assert_eq!((c.access_key.as_str(), c.secret_key.as_str(), c.chunk_size), ("AK", "SK", 6 << 20));
+        assert!(c.force_path_style && !c.secure && !c.redirect);
+    }
+
+    #[test]
     fn full_file_sets_every_key() {
         let f = parse(
             r#"
@@ -502,6 +581,9 @@ gc:
         assert!(err("storage:\n  maintenance:\n    readonly:\n      enabled: maybe\n").contains("enabled"));
         assert!(err("auth:\n  htpasswd: {path: a}\n  token: {path: b}\n").contains("auth: set one of"));
         assert!(err("storage:\n  filesystem: {rootdirectory: /a}\n  inmemory: {}\n").contains("storage: set one of"));
+        assert!(err("storage:\n  s3: {region: r, bucket: b, accesskey: a, secretkey: s, chunksize: 1024}\n").contains("minimum part size"));
+        assert!(err("storage:\n  s3: {region: r, bucket: b, accesskey: a, secretkey: s, v4auth: false}\n").contains("SigV4"));
+        assert!(err("storage:\n  s3: {region: r, bucket: b, accesskey: a, secretkey: s, encrypt: true}\n").contains("encrypt"));
         assert!(err("http: [1, 2\n").starts_with("invalid config file"));
     }
 

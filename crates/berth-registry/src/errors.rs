@@ -200,6 +200,9 @@ impl From<StorageError> for ApiError {
 /// Why the registry could not start, serve or collect garbage.
 #[derive(Debug, thiserror::Error)]
 pub enum RegistryError {
+    /// The S3 storage configuration is unusable.
+    #[error(transparent)]
+    S3Config(#[from] crate::storage::S3ConfigError),
     /// Binding the listen address failed.
     #[error("cannot listen on {addr}")]
     Bind {
@@ -251,6 +254,7 @@ impl HasKind for RegistryError {
                 ErrorKind::InvalidArgument
             }
             RegistryError::Storage(e) => e.kind(),
+            RegistryError::S3Config(_) => ErrorKind::InvalidArgument,
         }
     }
 }

@@ -42,6 +42,19 @@ pub enum StorageChoice {
     Filesystem,
     /// Process memory, lost at exit (tests, benchmarks).
     Memory,
+    /// An S3-compatible object store; any number of registry processes may share it.
+    S3(storage::S3Config),
+}
+
+impl StorageChoice {
+    /// The driver for this choice (`root` for the filesystem).
+    pub fn driver(&self, root: &Path) -> Result<Driver, RegistryError> {
+        Ok(match self {
+            StorageChoice::Filesystem => Driver::Fs(FsDriver::new(root)),
+            StorageChoice::Memory => Driver::Mem(MemDriver::new()),
+            StorageChoice::S3(c) => Driver::S3(storage::S3Driver::new(c).map_err(RegistryError::S3Config)?),
+        })
+    }
 }
 
 /// Everything `berth registry` can be told.
@@ -134,10 +147,7 @@ impl Server {
         };
         let key_file = matches!(config.storage, StorageChoice::Filesystem).then(|| config.root.join("token.key"));
         let auth = Authorizer::load(&config.auth, config.anonymous_pull.clone(), key_file.as_deref())?;
-        let driver = match config.storage {
-            StorageChoice::Filesystem => Driver::Fs(FsDriver::new(&config.root)),
-            StorageChoice::Memory => Driver::Mem(MemDriver::new()),
-        };
+        let driver = config.storage.driver(&config.root)?;
         let limits = ServiceLimits { upload_ttl: config.upload_ttl, gc_grace: config.gc_grace };
         let registry = Arc::new(Registry::new(driver, limits));
         registry.init().await?;
@@ -160,9 +170,13 @@ impl Server {
             tls: tls.is_some(),
             idle_timeout: config.idle_timeout,
         });
+        let store = match &config.storage {
+            StorageChoice::S3(c) => format!("s3://{}/{}", c.bucket, c.root_directory),
+            _ => config.root.display().to_string(),
+        };
         tracing::info!(
             url = %server::describe(local_addr, tls.is_some()),
-            root = %config.root.display(),
+            root = %store,
             read_only = config.read_only,
             "registry listening"
         );
@@ -227,8 +241,16 @@ pub fn gc(root: &Path, dry_run: bool) -> Result<GcReport, RegistryError> {
 /// Collects garbage under `root` with explicit options: removes blobs no manifest of any repository
 /// references (unless younger than `grace`), their repository links, and uploads idle past `upload_ttl`.
 pub fn gc_with(root: &Path, opts: &GcOptions) -> Result<GcReport, RegistryError> {
+    gc_on(&StorageChoice::Filesystem, root, opts)
+}
+
+/// Collects garbage on `storage` (`root` for the filesystem) with explicit options; safe while
+/// registries serve it, and on a shared store (S3) while several replicas do: one collector at a time
+/// holds the GC lease (see [`gc`]).
+pub fn gc_on(storage: &StorageChoice, root: &Path, opts: &GcOptions) -> Result<GcReport, RegistryError> {
     let root = root.to_path_buf();
     let opts = opts.clone();
+    let storage = storage.clone();
     std::thread::scope(|s| {
         s.spawn(move || {
             let rt = tokio::runtime::Builder::new_current_thread()
@@ -237,7 +259,7 @@ pub fn gc_with(root: &Path, opts: &GcOptions) -> Result<GcReport, RegistryError>
                 .map_err(|source| StorageError::Io { op: "start runtime", path: root.display().to_string(), source })?;
             rt.block_on(async {
                 let reg = Registry::new(
-                    Driver::Fs(FsDriver::new(&root)),
+                    storage.driver(&root)?,
                     ServiceLimits { upload_ttl: opts.upload_ttl, gc_grace: opts.grace },
                 );
                 Ok(gc::collect(&reg, &opts).await?)

@@ -156,7 +156,7 @@ impl Loop {
 }
 
 async fn sweep_periodically(reg: Arc<Registry>, every: Duration, mut stop: watch::Receiver<bool>) {
-    let opts = GcOptions { dry_run: false, grace: reg.limits.gc_grace, upload_ttl: reg.limits.upload_ttl };
+    let opts = GcOptions { dry_run: false, grace: reg.limits.gc_grace, upload_ttl: reg.limits.upload_ttl, ..GcOptions::default() };
     loop {
         tokio::select! {
             _ = tokio::time::sleep(every) => {}

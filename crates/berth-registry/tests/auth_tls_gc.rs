@@ -156,7 +156,7 @@ async fn gc_removes_unreferenced_blobs_and_keeps_referenced_ones() {
     // Default grace: everything is young, nothing goes.
     let report = berth_registry::gc(&reg.root(), false).unwrap();
     assert!(report.blobs_removed.is_empty());
-    let opts = GcOptions { dry_run: true, grace: Duration::ZERO, upload_ttl: Duration::ZERO };
+    let opts = GcOptions { dry_run: true, grace: Duration::ZERO, upload_ttl: Duration::ZERO, ..GcOptions::default() };
     let report = gc_with(&reg.root(), &opts).unwrap();
     assert_eq!(report.blobs_removed, vec![orphan.clone()]);
     assert_eq!(report.uploads_removed, 1);

@@ -7,7 +7,6 @@ use axum::body::Body;
 use axum::response::{IntoResponse, Response};
 use berth_types::Digest;
 use http::{HeaderMap, StatusCode};
-use tokio::io::AsyncReadExt;
 use tokio_util::io::ReaderStream;
 
 pub(super) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
@@ -18,6 +17,16 @@ pub(super) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
 
 pub(super) async fn get(reg: &Registry, name: &str, d: &str, headers: &HeaderMap, head: bool) -> Result<Response, ApiError> {
     let d = parse_digest(d)?;
+    if !head {
+        // distribution's `redirect`: the client fetches the bytes from the store, Range and all.
+        if let Some(url) = reg.blob_redirect(name, &d).await? {
+            let mut resp = StatusCode::TEMPORARY_REDIRECT.into_response();
+            header(&mut resp, "Location", url);
+            header(&mut resp, "Docker-Content-Digest", d.to_string());
+            header(&mut resp, "Content-Length", "0");
+            return Ok(resp);
+        }
+    }
     let size = reg.blob_size(name, &d).await?;
     let range = headers.get(http::header::RANGE).and_then(|v| v.to_str().ok());
     let (status, first, last) = match range {
@@ -34,7 +43,7 @@ pub(super) async fn get(reg: &Registry, name: &str, d: &str, headers: &HeaderMap
     let body = if head || len == 0 {
         Body::empty()
     } else {
-        let reader = reg.blob_open(name, &d, first).await?.take(len);
+        let reader = reg.blob_open(name, &d, first, len).await?;
         Body::from_stream(ReaderStream::with_capacity(reader, 256 << 10))
     };
     let mut resp = (status, body).into_response();

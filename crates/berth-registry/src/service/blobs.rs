@@ -65,6 +65,16 @@ impl Registry {
         Ok(size)
     }
 
+    /// Where a client may fetch blob `d` directly (a pre-signed object URL), when the driver offers
+    /// redirects; checked and counted as a use like [`Registry::blob_size`].
+    pub async fn blob_redirect(&self, name: &str, d: &Digest) -> Result<Option<String>, ApiError> {
+        if self.driver.redirect_url(&paths::blob_data(d)).is_none() {
+            return Ok(None);
+        }
+        self.blob_size(name, d).await?;
+        Ok(self.driver.redirect_url(&paths::blob_data(d)))
+    }
+
     pub(crate) async fn linked_size(&self, name: &str, d: &Digest) -> Result<Option<u64>, ApiError> {
         let linked = match self.driver.stat(&paths::layer_link(name, d)).await {
             Ok(_) => true,
@@ -85,10 +95,11 @@ impl Registry {
         }
     }
 
-    /// A reader over blob `d` from `offset`, after the same checks as [`Registry::blob_size`].
-    pub async fn blob_open(&self, name: &str, d: &Digest, offset: u64) -> Result<ByteReader, ApiError> {
+    /// A reader over `len` bytes of blob `d` from `offset`, after the same checks as
+    /// [`Registry::blob_size`].
+    pub async fn blob_open(&self, name: &str, d: &Digest, offset: u64, len: u64) -> Result<ByteReader, ApiError> {
         self.blob_size(name, d).await?;
-        match self.driver.reader(&paths::blob_data(d), offset).await {
+        match self.driver.range_reader(&paths::blob_data(d), offset, len).await {
             Ok(r) => Ok(r),
             Err(e) if e.is_not_found() => Err(blob_unknown(d)),
             Err(e) => Err(e.into()),
@@ -108,11 +119,20 @@ impl Registry {
     /// `Ok(false)` when `from` does not have it, so the caller falls back to an upload.
     pub async fn blob_mount(&self, name: &str, from: &str, d: &Digest) -> Result<bool, ApiError> {
         let _gc = self.gc.lock.read().await;
+        self.mark_used(d).await?;
         if self.linked_size(from, d).await?.is_none() {
             return Ok(false);
         }
         self.link_blob(name, d).await?;
         Ok(true)
+    }
+
+    /// Rewrites blob `d`'s reference marker, which every writer does BEFORE it checks the blob exists
+    /// and references it: a collection of any replica that removes the blob after that check sees the
+    /// fresh marker and puts the blob back (see `gc`).
+    pub(crate) async fn mark_used(&self, d: &Digest) -> Result<(), ApiError> {
+        self.driver.put_content(&paths::blob_used(d), Bytes::new()).await?;
+        Ok(())
     }
 
     /// Records that `name` has blob `d` (caller holds the GC lock shared).

@@ -100,6 +100,14 @@ impl Registry {
         }
         // Held from validation to the last link, so an online sweep cannot remove what was just checked.
         let _gc = self.gc.lock.read().await;
+        let referenced: Vec<Digest> = m.config.iter().chain(&m.layers).chain(&m.manifests).map(|d| d.digest.clone()).collect();
+        let mut marks = Vec::new();
+        for d in m.config.iter().chain(&m.layers).chain(&m.manifests) {
+            if d.must_exist() {
+                marks.push(self.mark_used(&d.digest));
+            }
+        }
+        futures_util::future::try_join_all(marks).await?;
         self.check_references(name, &m).await?;
         self.driver.put_content(&paths::blob_data(&digest), body.clone()).await?;
         self.driver.put_content(&paths::revision_link(name, &digest), Bytes::from(m.media_type.clone())).await?;
@@ -120,8 +128,7 @@ impl Registry {
         if let ManifestRef::Tag(t) = r {
             self.driver.put_content(&paths::tag(name, t), Bytes::from(digest.to_string())).await?;
         }
-        let referenced = m.config.iter().chain(&m.layers).chain(&m.manifests).map(|d| d.digest.clone());
-        self.gc.touch(referenced.chain([digest.clone()]));
+        self.gc.touch(referenced.into_iter().chain([digest.clone()]));
         Ok((digest, subject))
     }
 

@@ -1,5 +1,12 @@
 //! Blob uploads (OCI § pushing blobs): sessions that receive bytes in one or more requests, hashed as
-//! they stream, and become a blob only after digest verification, by one rename.
+//! they stream, and become a blob only after digest verification, by one move.
+//!
+//! An upload lives in storage only (`_uploads/<id>/startedat` and one part object per request that
+//! brought bytes, named by its offset; see `storage`), so any process sharing the store continues it:
+//! a replica behind a load balancer that did not start it finds its size by listing the parts. What a
+//! process keeps in memory is a cache: the running hash of the bytes it saw, valid only while the
+//! stored size is still the one it hashed up to; otherwise the digest is computed from the stored parts
+//! at commit.
 
 use super::Registry;
 use crate::errors::{ApiError, ErrorCode, StorageError};
@@ -16,8 +23,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 /// that ended it.
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
-/// An upload session's running state. `hasher` is `None` after a restart or a storage error; the
-/// digest is then recomputed from the stored bytes at commit.
+/// What this process knows of an upload: `hasher` has hashed exactly the first `size` bytes. `None`
+/// when this process did not see them all (another replica took a chunk, a restart, a storage error).
 #[derive(Debug)]
 pub(crate) struct UploadState {
     size: u64,
@@ -41,12 +48,8 @@ impl Registry {
     /// Starts an upload session in repository `name` and returns its id.
     pub async fn upload_start(&self, name: &str) -> Result<String, ApiError> {
         let id = berth_types::random_id()[..32].to_string();
-        // An empty data file is the whole session on storage: its mtime tells the sweep when the upload
-        // was last written. Nothing here needs to survive a crash (a client restarts a lost upload), so
-        // no fsync: that is for blobs and links.
-        let data = paths::upload_data(name, &id);
-        let mut w = self.driver.writer(&data, false).await?;
-        w.shutdown().await.map_err(|source| StorageError::Io { op: "write", path: data, source })?;
+        let now = chrono::Utc::now().to_rfc3339();
+        self.driver.put_content(&paths::upload_started(name, &id), Bytes::from(now)).await?;
         let state = UploadState { size: 0, hasher: Some(Sha256::new()) };
         self.sessions().insert((name.to_string(), id.clone()), Arc::new(tokio::sync::Mutex::new(state)));
         Ok(id)
@@ -56,33 +59,56 @@ impl Registry {
         self.uploads.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// The session of upload `id`, rebuilt from storage if this process did not start it.
-    async fn session(&self, name: &str, id: &str) -> Result<Arc<tokio::sync::Mutex<UploadState>>, ApiError> {
+    /// The stored parts of upload `id` as `(offset, path)`, in order, and the upload's size; `None` if
+    /// the upload does not exist (never started, finished, cancelled or expired).
+    pub(crate) async fn stored_upload(&self, name: &str, id: &str) -> Result<Option<(Vec<(u64, String)>, u64)>, ApiError> {
+        let names = match self.driver.list(&paths::upload_parts(name, id)).await {
+            Ok(n) => n,
+            Err(e) if e.is_not_found() => match self.driver.stat(&paths::upload_started(name, id)).await {
+                Ok(_) => return Ok(Some((Vec::new(), 0))),
+                Err(e) if e.is_not_found() => return Ok(None),
+                Err(e) => return Err(e.into()),
+            },
+            Err(e) => return Err(e.into()),
+        };
+        let mut parts: Vec<(u64, String)> = names
+            .into_iter()
+            .filter_map(|n| n.parse::<u64>().ok().map(|o| (o, paths::upload_part(name, id, o))))
+            .collect();
+        parts.sort();
+        let size = match parts.last() {
+            Some((offset, path)) => offset + self.driver.stat(path).await?.size,
+            None => 0,
+        };
+        Ok(Some((parts, size)))
+    }
+
+    /// The session of upload `id` (this process's cache of it), after checking storage has the upload.
+    async fn session(&self, name: &str, id: &str) -> Result<(Arc<tokio::sync::Mutex<UploadState>>, Vec<(u64, String)>, u64), ApiError> {
         if !valid_upload_id(id) {
             return Err(upload_unknown());
         }
         let key = (name.to_string(), id.to_string());
-        // Storage is the truth: an out-of-process `gc` may have expired an upload this process knows.
-        let size = match self.driver.stat(&paths::upload_data(name, id)).await {
-            Ok(i) => i.size,
-            Err(e) if e.is_not_found() => {
-                self.sessions().remove(&key);
-                return Err(upload_unknown());
-            }
-            Err(e) => return Err(e.into()),
+        // Storage is the truth: another replica may have appended to it, or a sweep expired it.
+        let Some((parts, size)) = self.stored_upload(name, id).await? else {
+            self.sessions().remove(&key);
+            return Err(upload_unknown());
         };
-        if let Some(s) = self.sessions().get(&key) {
-            return Ok(s.clone());
-        }
-        let s = Arc::new(tokio::sync::Mutex::new(UploadState { size, hasher: None }));
-        Ok(self.sessions().entry(key).or_insert(s).clone())
+        let s = self.sessions().get(&key).cloned();
+        let s = match s {
+            Some(s) => s,
+            None => {
+                let s = Arc::new(tokio::sync::Mutex::new(UploadState { size, hasher: None }));
+                self.sessions().entry(key).or_insert(s).clone()
+            }
+        };
+        Ok((s, parts, size))
     }
 
     /// Bytes received so far by upload `id`.
     pub async fn upload_size(&self, name: &str, id: &str) -> Result<u64, ApiError> {
-        let s = self.session(name, id).await?;
-        let st = s.try_lock().map_err(|_| busy())?;
-        Ok(st.size)
+        let (_, _, size) = self.session(name, id).await?;
+        Ok(size)
     }
 
     /// Appends `body` to upload `id`. With `start` (from `Content-Range`), the chunk must begin exactly
@@ -94,8 +120,9 @@ impl Registry {
         start: Option<u64>,
         body: BodyStream,
     ) -> Result<u64, ApiError> {
-        let s = self.session(name, id).await?;
+        let (s, _, stored) = self.session(name, id).await?;
         let mut st = s.try_lock().map_err(|_| busy())?;
+        sync(&mut st, stored);
         if let Some(start) = start {
             if start != st.size {
                 return Err(ApiError::new(ErrorCode::RangeInvalid, "chunk out of order")
@@ -104,7 +131,7 @@ impl Registry {
                     .with_detail(serde_json::json!({ "expected_offset": st.size, "got": start })));
             }
         }
-        self.write_body(&paths::upload_data(name, id), &mut st, body).await?;
+        self.write_part(name, id, &mut st, body).await?;
         Ok(st.size)
     }
 
@@ -117,17 +144,17 @@ impl Registry {
         expected: &Digest,
         body: Option<BodyStream>,
     ) -> Result<u64, ApiError> {
-        let s = self.session(name, id).await?;
+        let (s, _, stored) = self.session(name, id).await?;
         let mut st = s.try_lock().map_err(|_| busy())?;
-        let data = paths::upload_data(name, id);
+        sync(&mut st, stored);
         if let Some(body) = body {
-            self.write_body(&data, &mut st, body).await?;
+            self.write_part(name, id, &mut st, body).await?;
         }
+        let Some((parts, size)) = self.stored_upload(name, id).await? else { return Err(upload_unknown()) };
         let actual = match st.hasher.take() {
-            Some(h) => digest_of(h)?,
-            None => self.rehash(&data).await?,
+            Some(h) if st.size == size => digest_of(h)?,
+            _ => self.rehash(&parts).await?,
         };
-        let size = st.size;
         if &actual != expected {
             drop(st);
             self.upload_cancel(name, id).await?;
@@ -136,7 +163,10 @@ impl Registry {
         }
         {
             let _gc = self.gc.lock.read().await;
-            self.driver.move_to(&data, &paths::blob_data(expected)).await?;
+            // Before the blob appears: a collection that already judged an older copy unreferenced
+            // sees this and keeps it (see `gc`).
+            self.mark_used(expected).await?;
+            self.compose(&parts, &paths::blob_data(expected)).await?;
             self.link_blob(name, expected).await?;
         }
         drop(st);
@@ -144,16 +174,34 @@ impl Registry {
         Ok(size)
     }
 
+    /// Makes the parts one object at `dest`: a move for one part, a concatenation for several.
+    async fn compose(&self, parts: &[(u64, String)], dest: &str) -> Result<(), ApiError> {
+        match parts {
+            [] => Ok(self.driver.put_content(dest, Bytes::new()).await?),
+            [(_, only)] => Ok(self.driver.move_to(only, dest).await?),
+            _ => {
+                let mut w = self.driver.writer(dest).await?;
+                for (_, p) in parts {
+                    let mut r = self.driver.reader(p, 0).await?;
+                    tokio::io::copy(&mut r, &mut w)
+                        .await
+                        .map_err(|source| StorageError::Io { op: "concatenate", path: p.clone(), source })?;
+                }
+                w.shutdown().await.map_err(|source| StorageError::Io { op: "write", path: dest.to_string(), source })?;
+                Ok(())
+            }
+        }
+    }
+
     /// Discards upload `id` and everything it received.
     pub async fn upload_cancel(&self, name: &str, id: &str) -> Result<(), ApiError> {
         if !valid_upload_id(id) {
             return Err(upload_unknown());
         }
-        let had_session = self.sessions().remove(&(name.to_string(), id.to_string())).is_some();
+        self.sessions().remove(&(name.to_string(), id.to_string()));
         match self.driver.delete(&paths::upload(name, id)).await {
             Ok(()) => Ok(()),
-            Err(e) if e.is_not_found() && !had_session => Err(upload_unknown()),
-            Err(e) if e.is_not_found() => Ok(()),
+            Err(e) if e.is_not_found() => Err(upload_unknown()),
             Err(e) => Err(e.into()),
         }
     }
@@ -176,7 +224,7 @@ impl Registry {
         }
     }
 
-    /// Whether upload `id` of `name` is being written right now.
+    /// Whether upload `id` of `name` is being written right now by this process.
     pub(crate) fn upload_busy(&self, name: &str, id: &str) -> bool {
         self.sessions().get(&(name.to_string(), id.to_string())).is_some_and(|s| s.try_lock().is_err())
     }
@@ -193,9 +241,14 @@ impl Registry {
         }
     }
 
-    async fn write_body(&self, path: &str, st: &mut UploadState, mut body: BodyStream) -> Result<(), ApiError> {
-        // Opened at the first byte: a final `PUT` usually has an empty body, and then nothing is opened.
+    /// Stores `body` as the upload's next part. Bytes that arrived before the client's connection broke
+    /// are kept (the client resumes from the `Range` it is told); on a storage error nothing is stored.
+    async fn write_part(&self, name: &str, id: &str, st: &mut UploadState, mut body: BodyStream) -> Result<(), ApiError> {
+        let path = paths::upload_part(name, id, st.size);
+        // Opened at the first byte: a final `PUT` usually has an empty body, and then nothing is written.
         let mut w = None;
+        let mut received = 0u64;
+        let mut hasher = st.hasher.clone();
         let mut store_err = None;
         let mut client_err = None;
         while let Some(item) = body.next().await {
@@ -204,16 +257,16 @@ impl Registry {
                 Ok(chunk) => {
                     let w = match &mut w {
                         Some(w) => w,
-                        None => w.insert(self.driver.writer(path, true).await?),
+                        None => w.insert(self.driver.writer(&path).await?),
                     };
                     if let Err(e) = w.write_all(&chunk).await {
                         store_err = Some(e);
                         break;
                     }
-                    if let Some(h) = st.hasher.as_mut() {
+                    if let Some(h) = hasher.as_mut() {
                         h.update(&chunk);
                     }
-                    st.size += chunk.len() as u64;
+                    received += chunk.len() as u64;
                 }
                 Err(e) => {
                     client_err = Some(e);
@@ -221,17 +274,15 @@ impl Registry {
                 }
             }
         }
-        if let Some(mut w) = w {
-            if store_err.is_none() {
-                store_err = w.shutdown().await.err();
-            }
+        if let (Some(mut w), None) = (w, &store_err) {
+            store_err = w.shutdown().await.err();
         }
         if let Some(source) = store_err {
-            // What reached storage is unknown now: resynchronise and rehash at commit.
-            st.hasher = None;
-            st.size = self.driver.stat(path).await.map(|i| i.size).unwrap_or(0);
-            return Err(StorageError::Io { op: "write", path: path.to_string(), source }.into());
+            // Nothing of this request was stored (an unfinished writer stores nothing).
+            return Err(StorageError::Io { op: "write", path, source }.into());
         }
+        st.size += received;
+        st.hasher = hasher;
         if let Some(e) = client_err {
             tracing::debug!(error = %e, "upload body ended early");
             return Err(ApiError::new(ErrorCode::BlobUploadInvalid, "upload body was interrupted"));
@@ -239,21 +290,31 @@ impl Registry {
         Ok(())
     }
 
-    async fn rehash(&self, path: &str) -> Result<Digest, ApiError> {
-        let mut r = self.driver.reader(path, 0).await?;
+    async fn rehash(&self, parts: &[(u64, String)]) -> Result<Digest, ApiError> {
         let mut h = Sha256::new();
         let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = r
-                .read(&mut buf)
-                .await
-                .map_err(|source| StorageError::Io { op: "read", path: path.to_string(), source })?;
-            if n == 0 {
-                break;
+        for (_, path) in parts {
+            let mut r = self.driver.reader(path, 0).await?;
+            loop {
+                let n = r
+                    .read(&mut buf)
+                    .await
+                    .map_err(|source| StorageError::Io { op: "read", path: path.to_string(), source })?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
             }
-            h.update(&buf[..n]);
         }
         digest_of(h)
+    }
+}
+
+/// Drops the cached hash if storage moved on without this process (another replica took a chunk).
+fn sync(st: &mut UploadState, stored: u64) {
+    if st.size != stored {
+        st.size = stored;
+        st.hasher = None;
     }
 }
 

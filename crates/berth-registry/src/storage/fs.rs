@@ -4,8 +4,11 @@ use super::{check_path, ByteReader, ByteWriter, FileInfo, StorageDriver};
 use crate::errors::StorageError;
 use bytes::Bytes;
 use std::io;
+use std::future::Future;
 use std::path::PathBuf;
-use tokio::io::AsyncSeekExt;
+use std::pin::Pin;
+use std::task::{ready, Context, Poll};
+use tokio::io::{AsyncSeekExt, AsyncWrite};
 
 /// Stores each path as a file below `root`; see the module doc of `storage` for the layout.
 #[derive(Debug, Clone)]
@@ -67,18 +70,22 @@ impl StorageDriver for FsDriver {
         Ok(Box::pin(f))
     }
 
-    async fn writer(&self, path: &str, append: bool) -> Result<ByteWriter, StorageError> {
+    async fn writer(&self, path: &str) -> Result<ByteWriter, StorageError> {
         let p = self.full(path, false)?;
+        let dir = p.parent().map(PathBuf::from).unwrap_or_default();
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // A dot name: `list` never shows it, and the rename at shutdown makes the whole object appear.
+        let tmp = dir.join(format!(".{name}.{}.tmp", &berth_types::random_id()[..12]));
+        let t = tmp.clone();
         // One blocking-pool hop for both steps: this runs for every chunk of every upload.
         let f = blocking("open", path, move || {
-            if let Some(dir) = p.parent() {
-                std::fs::create_dir_all(dir)?;
-            }
-            std::fs::OpenOptions::new().create(true).append(append).write(true).truncate(!append).open(&p)
+            std::fs::create_dir_all(&dir)?;
+            std::fs::OpenOptions::new().create_new(true).write(true).open(&t)
         })
         .await?;
         // Large buffer: hyper hands us small frames and each tokio file write is a blocking-pool hop.
-        Ok(Box::pin(tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(f))))
+        let file = tokio::io::BufWriter::with_capacity(1 << 20, tokio::fs::File::from_std(f));
+        Ok(Box::pin(AtomicWriter { file, tmp: Some(tmp), dest: p, rename: None }))
     }
 
     async fn stat(&self, path: &str) -> Result<FileInfo, StorageError> {
@@ -133,6 +140,48 @@ impl StorageDriver for FsDriver {
             }
         })
         .await
+    }
+}
+
+/// Writes a temp file beside the destination and renames it over the destination at shutdown; a
+/// writer dropped before that removes its temp file.
+struct AtomicWriter {
+    file: tokio::io::BufWriter<tokio::fs::File>,
+    tmp: Option<PathBuf>,
+    dest: PathBuf,
+    rename: Option<tokio::task::JoinHandle<io::Result<()>>>,
+}
+
+impl AsyncWrite for AtomicWriter {
+    fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.file).poll_write(cx, buf)
+    }
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.file).poll_flush(cx)
+    }
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        if self.rename.is_none() {
+            ready!(Pin::new(&mut self.file).poll_shutdown(cx))?;
+            let Some(tmp) = self.tmp.clone() else { return Poll::Ready(Ok(())) };
+            let dest = self.dest.clone();
+            self.rename = Some(tokio::task::spawn_blocking(move || std::fs::rename(&tmp, &dest)));
+        }
+        let r = ready!(Pin::new(self.rename.as_mut().expect("set above")).poll(cx));
+        self.rename = None;
+        self.tmp = None;
+        Poll::Ready(r.unwrap_or_else(|e| Err(io::Error::other(e))))
+    }
+}
+
+impl Drop for AtomicWriter {
+    fn drop(&mut self) {
+        if let Some(tmp) = self.tmp.take() {
+            // Off the async worker when there is a runtime to hand it to.
+            match tokio::runtime::Handle::try_current() {
+                Ok(h) => drop(h.spawn_blocking(move || std::fs::remove_file(tmp))),
+                Err(_) => drop(std::fs::remove_file(tmp)),
+            }
+        }
     }
 }
 

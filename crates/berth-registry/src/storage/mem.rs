@@ -46,23 +46,25 @@ fn children<'a>(map: &'a Map, path: &str) -> impl Iterator<Item = (&'a String, &
     map.range(prefix.clone()..).take_while(move |(k, _)| k.starts_with(&prefix))
 }
 
+/// Collects the bytes and inserts them whole at shutdown; dropped earlier, it stores nothing.
 struct MemWriter {
     map: Arc<Mutex<Map>>,
     path: String,
+    data: Vec<u8>,
 }
 
 impl AsyncWrite for MemWriter {
-    fn poll_write(self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
-        let e = map.entry(self.path.clone()).or_insert_with(|| Entry { data: Vec::new(), modified: SystemTime::now() });
-        e.data.extend_from_slice(buf);
-        e.modified = SystemTime::now();
+    fn poll_write(mut self: Pin<&mut Self>, _: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
+        self.data.extend_from_slice(buf);
         Poll::Ready(Ok(buf.len()))
     }
     fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
         Poll::Ready(Ok(()))
     }
-    fn poll_shutdown(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+    fn poll_shutdown(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<io::Result<()>> {
+        let data = std::mem::take(&mut self.data);
+        let mut map = self.map.lock().unwrap_or_else(|e| e.into_inner());
+        map.insert(self.path.clone(), Entry { data, modified: SystemTime::now() });
         Poll::Ready(Ok(()))
     }
 }
@@ -88,14 +90,9 @@ impl StorageDriver for MemDriver {
         Ok(Box::pin(io::Cursor::new(e.data[start..].to_vec())))
     }
 
-    async fn writer(&self, path: &str, append: bool) -> Result<ByteWriter, StorageError> {
+    async fn writer(&self, path: &str) -> Result<ByteWriter, StorageError> {
         check_path(path, false)?;
-        let mut map = self.lock();
-        let e = map.entry(path.to_string()).or_insert_with(|| Entry { data: Vec::new(), modified: SystemTime::now() });
-        if !append {
-            e.data.clear();
-        }
-        Ok(Box::pin(MemWriter { map: self.map.clone(), path: path.to_string() }))
+        Ok(Box::pin(MemWriter { map: self.map.clone(), path: path.to_string(), data: Vec::new() }))
     }
 
     async fn stat(&self, path: &str) -> Result<FileInfo, StorageError> {

@@ -1,17 +1,21 @@
 //! Storage: a small driver trait over a tree of named byte strings, and where the registry keeps what.
 //!
 //! The driver knows nothing about blobs or manifests; it stores bytes at `/`-separated paths, so a
-//! filesystem ([`FsDriver`], the default), memory ([`MemDriver`], for tests) or an object store can back
-//! it: every operation is a whole-object get/put, a streamed read from an offset, an append-only
-//! writer, a stat, a one-level list, a move and a recursive delete, which is what an S3-compatible
-//! driver can offer (appends as multipart parts, moves as copy+delete).
+//! filesystem ([`FsDriver`], the default), memory ([`MemDriver`], for tests) or an S3-compatible object
+//! store ([`S3Driver`]) can back it: every operation is a whole-object get/put, a streamed read from an
+//! offset, a writer of a whole new object (no appends: object stores have none), a stat, a one-level
+//! list, a move and a recursive delete.
 //!
 //! On-disk layout (paths below the registry root; distribution's `paths.go`, simplified):
 //!
 //! ```text
 //! <root>/
 //! ├── format                                        layout version ("1")
+//! ├── _gc/lease                                     the collector holding the GC lease, and until when
+//! ├── _gc/trash/<hex>                               a blob the running collection is about to remove
 //! ├── blobs/sha256/<hh>/<hex>/data                  blob bytes, stored ONCE per digest for all repos
+//! ├── blobs/sha256/<hh>/<hex>/used                  rewritten by every writer that references the blob:
+//! │                                                 its mtime tells the collector of the last reference
 //! └── repositories/<name>/                          one directory level per `/` component of the name
 //!     ├── _layers/sha256/<hex>/link                 "this repo has that blob" (content: the digest)
 //!     ├── _manifests/
@@ -20,20 +24,27 @@
 //!     │   └── tags/<tag>                            content: the digest the tag points at
 //!     ├── _referrers/sha256/<subject hex>/<hex>     descriptor JSON of a manifest whose subject it is
 //!     └── _uploads/<uuid>/
-//!         └── data                                  bytes received so far, invisible until committed;
-//!                                                   its mtime is the last write (uploads expire after a TTL)
+//!         ├── startedat                             when the upload began (it exists from the start)
+//!         └── parts/<offset, 20 digits>             the bytes one request brought, from that offset;
+//!                                                   invisible until committed; the newest mtime is the
+//!                                                   last write (uploads expire after a TTL)
 //! ```
 //!
-//! Small files (links, tags) are written atomically (temp + fsync + rename); an upload becomes a blob by
-//! one rename after its digest and length were verified, so a crash leaves either no blob or a whole one.
+//! An upload's state lives only here, never in one process's memory, so any replica sharing the store
+//! can continue it. Small files (links, tags) are written atomically (temp + fsync + rename on the
+//! filesystem, one `PutObject` on S3); an upload becomes a blob by one move (or a concatenation of its
+//! parts written as a new object) after its digest and length were verified, so a crash leaves either
+//! no blob or a whole one.
 
 mod fs;
 mod mem;
-#[cfg(test)]
-pub(crate) mod suite;
+mod s3;
+#[doc(hidden)]
+pub mod suite;
 
 pub use fs::FsDriver;
 pub use mem::MemDriver;
+pub use s3::{S3Config, S3ConfigError, S3Driver};
 
 use crate::errors::StorageError;
 use berth_types::Digest;
@@ -45,7 +56,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 
 /// A streamed reader over a stored object.
 pub type ByteReader = Pin<Box<dyn AsyncRead + Send>>;
-/// An append-only writer into a stored object; bytes are durable once `shutdown` returned.
+/// A writer of a whole new object: its bytes appear at once, replacing what was there, when `shutdown`
+/// returns; a writer dropped before that leaves nothing behind.
 pub type ByteWriter = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// What [`StorageDriver::stat`] reports.
@@ -66,10 +78,23 @@ pub trait StorageDriver: Send + Sync + 'static {
     fn get_content(&self, path: &str) -> impl Future<Output = Result<Bytes, StorageError>> + Send;
     /// Replaces the content at `path` atomically: readers see the old or the new bytes, never a mix.
     fn put_content(&self, path: &str, content: Bytes) -> impl Future<Output = Result<(), StorageError>> + Send;
-    /// A reader from byte `offset` of `path`, or `NotFound`.
+    /// A reader from byte `offset` of `path` to its end, or `NotFound`.
     fn reader(&self, path: &str, offset: u64) -> impl Future<Output = Result<ByteReader, StorageError>> + Send;
-    /// A writer at `path`: appending to existing content if `append`, else truncating it.
-    fn writer(&self, path: &str, append: bool) -> impl Future<Output = Result<ByteWriter, StorageError>> + Send;
+    /// A reader of at most `len` bytes from byte `offset` of `path`, or `NotFound`.
+    fn range_reader(
+        &self,
+        path: &str,
+        offset: u64,
+        len: u64,
+    ) -> impl Future<Output = Result<ByteReader, StorageError>> + Send {
+        async move {
+            let r = self.reader(path, offset).await?;
+            Ok(Box::pin(tokio::io::AsyncReadExt::take(r, len)) as ByteReader)
+        }
+    }
+    /// A writer of a new object at `path` (see [`ByteWriter`]): stores have no append, so content that
+    /// arrives in pieces is stored as several objects (uploads keep one per request).
+    fn writer(&self, path: &str) -> impl Future<Output = Result<ByteWriter, StorageError>> + Send;
     /// Size, modification time and kind of `path`, or `NotFound`.
     fn stat(&self, path: &str) -> impl Future<Output = Result<FileInfo, StorageError>> + Send;
     /// The names of the direct children of directory `path` (`""` is the root), sorted; `NotFound` if
@@ -88,6 +113,8 @@ pub enum Driver {
     Fs(FsDriver),
     /// Process memory (tests).
     Mem(MemDriver),
+    /// An S3-compatible object store.
+    S3(S3Driver),
 }
 
 macro_rules! delegate {
@@ -95,6 +122,7 @@ macro_rules! delegate {
         match $self {
             Driver::Fs($d) => $e.await,
             Driver::Mem($d) => $e.await,
+            Driver::S3($d) => $e.await,
         }
     };
 }
@@ -109,8 +137,11 @@ impl StorageDriver for Driver {
     async fn reader(&self, path: &str, offset: u64) -> Result<ByteReader, StorageError> {
         delegate!(self, d => d.reader(path, offset))
     }
-    async fn writer(&self, path: &str, append: bool) -> Result<ByteWriter, StorageError> {
-        delegate!(self, d => d.writer(path, append))
+    async fn range_reader(&self, path: &str, offset: u64, len: u64) -> Result<ByteReader, StorageError> {
+        delegate!(self, d => d.range_reader(path, offset, len))
+    }
+    async fn writer(&self, path: &str) -> Result<ByteWriter, StorageError> {
+        delegate!(self, d => d.writer(path))
     }
     async fn stat(&self, path: &str) -> Result<FileInfo, StorageError> {
         delegate!(self, d => d.stat(path))
@@ -123,6 +154,22 @@ impl StorageDriver for Driver {
     }
     async fn delete(&self, path: &str) -> Result<(), StorageError> {
         delegate!(self, d => d.delete(path))
+    }
+}
+
+impl Driver {
+    /// A URL a client may fetch `path` from directly instead of through the registry (a pre-signed
+    /// object URL), when the driver can give one and redirects are on.
+    pub fn redirect_url(&self, path: &str) -> Option<String> {
+        match self {
+            Driver::S3(d) => d.redirect_url(path),
+            Driver::Fs(_) | Driver::Mem(_) => None,
+        }
+    }
+
+    /// Whether several registry processes may share this storage (the S3 driver).
+    pub fn shared(&self) -> bool {
+        matches!(self, Driver::S3(_))
     }
 }
 
@@ -199,8 +246,26 @@ pub mod paths {
     pub fn upload(name: &str, id: &str) -> String {
         format!("repositories/{name}/_uploads/{id}")
     }
-    /// An upload's bytes.
-    pub fn upload_data(name: &str, id: &str) -> String {
-        format!("repositories/{name}/_uploads/{id}/data")
+    /// The marker an upload has from its start.
+    pub fn upload_started(name: &str, id: &str) -> String {
+        format!("repositories/{name}/_uploads/{id}/startedat")
+    }
+    /// The directory of an upload's parts.
+    pub fn upload_parts(name: &str, id: &str) -> String {
+        format!("repositories/{name}/_uploads/{id}/parts")
+    }
+    /// The part of an upload starting at byte `offset`.
+    pub fn upload_part(name: &str, id: &str, offset: u64) -> String {
+        format!("repositories/{name}/_uploads/{id}/parts/{offset:020}")
+    }
+    /// A blob's reference marker (see the layout).
+    pub fn blob_used(d: &Digest) -> String {
+        format!("blobs/sha256/{}/{}/used", &d.hex()[..2], d.hex())
+    }
+    /// The GC lease.
+    pub const GC_LEASE: &str = "_gc/lease";
+    /// Where a collection parks a blob between its last check and its removal.
+    pub fn gc_trash(d: &Digest) -> String {
+        format!("_gc/trash/{}", d.hex())
     }
 }
