@@ -22,6 +22,13 @@ command -v docker >/dev/null || need+=("docker.io")
 command -v skopeo >/dev/null || need+=("skopeo")
 command -v dockerd >/dev/null || need+=("docker.io")
 command -v docker-registry >/dev/null || need+=("docker-registry")
+# A one-node Ceph cluster with its RADOS Gateway (scripts/ceph-rgw.sh) and haproxy in front of registry
+# replicas drive the registry's S3 driver and replica tests (crates/berth-cli/tests/ceph.rs).
+command -v ceph-mon >/dev/null || need+=("ceph-mon")
+command -v ceph-mgr >/dev/null || need+=("ceph-mgr")
+command -v ceph-osd >/dev/null || need+=("ceph-osd")
+command -v radosgw >/dev/null || need+=("radosgw")
+command -v haproxy >/dev/null || need+=("haproxy")
 # Compose (v1, Python: drives the API through docker-py) for the compose tests.
 command -v docker-compose >/dev/null || need+=("docker-compose")
 # The Debian test fixture (scripts/fixtures.sh debian) is made with mmdebstrap from Debian's archive.
@@ -38,7 +45,8 @@ if [ ${#need[@]} -gt 0 ]; then
   apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
   # docker.io's package starts dockerd via systemd where there is one; Berth does not need it.
   # Their packages start services where systemd runs; tests start their own instances.
-  (systemctl disable --now docker.service docker.socket containerd.service docker-registry.service prometheus.service >/dev/null 2>&1 || true)
+  (systemctl disable --now docker.service docker.socket containerd.service docker-registry.service prometheus.service \
+    haproxy.service ceph.target >/dev/null 2>&1 || true)
 fi
 command -v cargo >/dev/null || { echo "cargo (stable Rust) is required: https://rustup.rs" >&2; exit 1; }
 # oras-py (PyPI `oras`, the ORAS project's Python SDK) pushes artifacts with a subject in the registry's

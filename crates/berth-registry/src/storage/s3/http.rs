@@ -62,12 +62,12 @@ pub(super) async fn send(
     let mut attempt = 0;
     loop {
         attempt += 1;
-        let r = client
-            .request(req.method.clone(), req.url.clone())
-            .headers(req.headers.clone())
-            .body(req.body.clone())
-            .send()
-            .await;
+        let mut b = client.request(req.method.clone(), req.url.clone()).headers(req.headers.clone());
+        if req.method == Method::PUT || req.method == Method::POST {
+            // hyper sends no length for an empty body, and RGW answers 411 to a PUT without one.
+            b = b.header(::http::header::CONTENT_LENGTH, req.body.len());
+        }
+        let r = b.body(req.body.clone()).send().await;
         match r {
             Ok(resp) if resp.status().is_success() || pass.contains(&resp.status()) => return Ok(resp),
             Ok(resp) if retryable(resp.status()) && attempt < ATTEMPTS => {

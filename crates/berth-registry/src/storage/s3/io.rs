@@ -74,7 +74,7 @@ pub(super) async fn open_reader(d: S3Driver, path: &str, offset: u64, len: Optio
                         Ok(b) => st.body = b,
                         Err(e) => {
                             st.body = None;
-                            return Some((Err(io::Error::other(e.to_string())), st));
+                            return Some((Err(io::Error::other(chain(&e))), st));
                         }
                     }
                 }
@@ -82,6 +82,14 @@ pub(super) async fn open_reader(d: S3Driver, path: &str, offset: u64, len: Optio
         }
     });
     Ok(Box::pin(tokio_util::io::StreamReader::new(stream)))
+}
+
+/// An error with its causes, for an `io::Error` that carries it as text.
+fn chain(e: &StorageError) -> String {
+    match std::error::Error::source(e) {
+        Some(s) => format!("{e}: {s}"),
+        None => e.to_string(),
+    }
 }
 
 enum Msg {
@@ -135,7 +143,7 @@ impl AsyncWrite for S3Writer {
         self.done = None;
         Poll::Ready(match r {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(io::Error::other(e.to_string())),
+            Ok(Err(e)) => Err(io::Error::other(chain(&e))),
             Err(_) => Err(closed()),
         })
     }
@@ -145,7 +153,7 @@ impl S3Writer {
     /// The upload task's error after it stopped taking data.
     fn failure(&mut self, cx: &mut Context<'_>) -> io::Error {
         match self.done.as_mut().map(|d| Pin::new(d).poll(cx)) {
-            Some(Poll::Ready(Ok(Err(e)))) => io::Error::other(e.to_string()),
+            Some(Poll::Ready(Ok(Err(e)))) => io::Error::other(chain(&e)),
             _ => closed(),
         }
     }

@@ -198,7 +198,13 @@ impl S3Driver {
         if resp.status() == StatusCode::NOT_FOUND {
             return Ok(None);
         }
-        let size = resp.content_length().unwrap_or(0);
+        // Not `content_length()`: for a HEAD that is the (empty) body's length.
+        let size = resp
+            .headers()
+            .get("content-length")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
         let modified = resp
             .headers()
             .get("last-modified")
