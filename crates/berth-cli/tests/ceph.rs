@@ -14,10 +14,10 @@
 mod common;
 
 use berth_registry::storage::{suite, S3Config, S3Driver};
-use common::BERTH;
+use common::{free_port, Proc, BERTH};
 use sha2::Digest as _;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const REPLICAS: usize = 3;
@@ -65,19 +65,6 @@ impl Drop for Ceph {
         let s = Command::new("bash").arg(script()).arg("stop").arg(&self.dir).status();
         eprintln!("ceph: stopped in {:.1}s ({s:?})", t.elapsed().as_secs_f64());
     }
-}
-
-/// A child process killed (and reaped) when dropped.
-struct Proc(Child);
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 async fn wait_http(url: &str) {
@@ -348,7 +335,7 @@ async fn pushes_under_gc_and_kill(dir: &Path, lb: &str, procs: &mut [Option<Proc
                 let mut errors = Vec::new();
                 for _ in 0..3 {
                     match push(&d, &dest) {
-                        Ok(()) => return Ok(errors.len()),
+                        Ok(()) => return Ok((errors.len(), errors)),
                         Err(e) => errors.push(e),
                     }
                 }
@@ -365,7 +352,11 @@ async fn pushes_under_gc_and_kill(dir: &Path, lb: &str, procs: &mut [Option<Proc
     drop(victim);
     let mut retried = 0;
     for (i, t) in tasks.into_iter().enumerate() {
-        retried += t.await.unwrap().unwrap_or_else(|e| panic!("push of image {i} failed: {e}"));
+        let (again, errors) = t.await.unwrap().unwrap_or_else(|e| panic!("push of image {i} failed: {e}"));
+        retried += again;
+        for e in errors {
+            eprintln!("ceph: push of image {i} failed once: {}", e.lines().last().unwrap_or_default());
+        }
     }
     eprintln!("ceph: {IMAGES} images pushed ({PARALLEL} at a time, {retried} pushed again) in {:.1}s", t.elapsed().as_secs_f64());
 

@@ -149,7 +149,7 @@ async fn collect_holding(
                     continue;
                 }
                 seen += 1;
-                if seen % 256 == 0 {
+                if seen & 255 == 0 {
                     lease.renew(d).await?;
                 }
                 let marker = stat_opt(d, &paths::blob_used(&b)).await?;
