@@ -469,7 +469,13 @@ impl ContainerService {
             return Ok(());
         }
         self.network_down(h).await;
-        let rec = self.save(h, |r| r.state.status = Status::Removing)?;
+        // The intent is recorded with the status: a removal the next daemon finishes (see
+        // `recover`) takes the anonymous volumes too when `rm -v` asked for it.
+        let rec = self.save(h, |r| {
+            r.state.status = Status::Removing;
+            r.remove_volumes |= volumes;
+        })?;
+        let volumes = rec.remove_volumes;
         let dir = self.dir(&rec.id);
         // Let the shim finish its own cleanup (runtime state, cgroup) before its files go away.
         if let Some(shim) = std::fs::read(dir.join("state.json")).ok().and_then(|b| serde_json::from_slice::<berth_shim::StateRecord>(&b).ok()) {
@@ -485,6 +491,12 @@ impl ContainerService {
         }
         // Deleting the writable layer walks every file the container wrote: off the async workers.
         let (snapshots, root, removed) = (self.snapshots.clone(), self.root.clone(), rec.clone());
+        // Other containers' use of its anonymous volumes (its own does not count any more).
+        let doomed_volumes = volumes.then(|| {
+            let mut users = self.volume_users();
+            users.values_mut().for_each(|u| u.retain(|c| c != &rec.id));
+            (self.volumes.clone(), users)
+        });
         super::super::offload::heavy(move || {
             let rec = removed;
             // The shim unmounts on exit; make sure, so deleting the directory never walks a mounted tree.
@@ -493,6 +505,11 @@ impl ContainerService {
                 tracing::warn!(container.id = %rec.id, error = %e, "removing the container's snapshot failed");
             }
             let _ = berth_types::teardown::remove_tree(root.join("runtime").join(&rec.id));
+            // `rm -v`: the volumes before the record, so a crash in between finishes them at the
+            // next start (a volume already gone counts as removed).
+            if let Some((vols, users)) = &doomed_volumes {
+                super::mounts::remove_anonymous_volumes(vols, &rec, users);
+            }
             // The record goes in one step (a rename); what stays after a crash is swept at start.
             let doomed = root.join("containers").join(format!("{REMOVING_PREFIX}{}", rec.id));
             match std::fs::rename(&dir, &doomed) {
@@ -514,9 +531,6 @@ impl ContainerService {
         h.observed.send_modify(|o| o.removed = true);
         self.fail_pending(h, "container removed");
         self.event(&rec, "destroy", &[]);
-        if volumes {
-            self.remove_anonymous_volumes(&rec);
-        }
         Ok(())
     }
 
@@ -627,6 +641,7 @@ pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>, shim: Option<crate::
             }
             let svc = svc.clone();
             tokio::spawn(async move {
+                // `rm -v`'s intent is in the record (`remove_volumes`).
                 match svc.remove(&h, true, false).await {
                     Ok(()) => tracing::info!(container.id = %rec.id, "finished a removal the previous daemon started"),
                     Err(e) => tracing::warn!(container.id = %rec.id, error = %e, "finishing a container removal failed"),

@@ -4,7 +4,7 @@
 
 use super::record::ContainerRecord;
 use super::{ContainerService, ServiceError};
-use crate::service::volumes::ANONYMOUS_LABEL;
+use crate::service::volumes::{VolumeService, ANONYMOUS_LABEL};
 use berth_api::config::ContainerConfig;
 use berth_api::container::HostConfig;
 use berth_api::mount::{Mount, MountPoint};
@@ -364,16 +364,6 @@ impl ContainerService {
         }
     }
 
-    /// Removes the container's anonymous volumes (`rm -v`, `--rm`), unless another container uses them.
-    pub(super) fn remove_anonymous_volumes(&self, rec: &ContainerRecord) {
-        let users = self.volume_users();
-        for m in rec.mounts.iter().filter(|m| m.anonymous && m.point.kind == "volume") {
-            if let Err(e) = self.volumes.remove(&m.point.name, true, &users) {
-                tracing::warn!(volume = %m.point.name, error = %e, "keeping an anonymous volume");
-            }
-        }
-    }
-
     /// Docker's copy-up: each new, empty volume mounted over a directory of the image gets that
     /// directory's content, owners and modes (the archive's `.` entry carries the directory's own). `rootfs` is the container's root filesystem mounted.
     pub(super) fn populate_volumes(&self, rec: &ContainerRecord, rootfs: &Path) -> Result<(), ServiceError> {
@@ -406,6 +396,16 @@ impl ContainerService {
     }
 }
 
+/// `rm -v`: removes the anonymous volumes of `rec` that no other container uses (`users`, without
+/// `rec` itself). Blocking (deletes the volumes' data).
+pub(super) fn remove_anonymous_volumes(volumes: &VolumeService, rec: &ContainerRecord, users: &HashMap<String, Vec<String>>) {
+    for m in rec.mounts.iter().filter(|m| m.anonymous && m.point.kind == "volume") {
+        if let Err(e) = volumes.remove(&m.point.name, true, users) {
+            tracing::warn!(volume = %m.point.name, error = %e, "keeping an anonymous volume");
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -422,3 +422,4 @@ mod tests {
         assert!(check_destination("bind", "/").is_err());
     }
 }
+

@@ -100,6 +100,10 @@ pub struct ContainerRecord {
     /// Networks it is configured on, with their addresses while it runs.
     #[serde(default)]
     pub network: crate::service::networks::endpoint::NetworkState,
+    /// Set with `Status::Removing` by `rm -v`: its anonymous volumes go with it, also when the
+    /// removal is finished by the next daemon after a crash.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub remove_volumes: bool,
 }
 
 impl ContainerRecord {
@@ -121,6 +125,7 @@ impl ContainerRecord {
             state: State::default(),
             mounts: vec![],
             network: Default::default(),
+            remove_volumes: false,
         }
     }
 }
