@@ -213,6 +213,17 @@ pub fn spawn_daemon(root: &Path, sock: &Path, net: &NetSlot, extra: &[String]) -
 
 impl Drop for Daemon {
     fn drop(&mut self) {
+        // A daemon the test killed or stopped and did not start again still has containers, a
+        // bridge and firewall chains: it is started once more, recovers them, and they are removed
+        // as below (also when the test failed in between).
+        if self.child.is_none() && self.root().exists() {
+            let mut c = spawn_daemon(&self.root(), &self.sock, &self.net, &self.extra);
+            let deadline = Instant::now() + Duration::from_secs(20);
+            while std::os::unix::net::UnixStream::connect(&self.sock).is_err() && Instant::now() < deadline && matches!(c.try_wait(), Ok(None)) {
+                std::thread::sleep(Duration::from_millis(20));
+            }
+            self.child = Some(c);
+        }
         if self.child.is_some() {
             // Containers outlive the daemon by design: remove them, or they would leak.
             let ids = self.berth(&["ps", "-aq", "--no-trunc"]);
@@ -221,7 +232,36 @@ impl Drop for Daemon {
             }
         }
         if let Some(mut c) = self.child.take() {
-            terminate(&mut c, Duration::from_secs(10));
+            // Not a clean shutdown (killed after the grace, or a failed start): what it made in
+            // the host's network stack goes here.
+            if !terminate(&mut c, Duration::from_secs(10)).is_some_and(|st| st.success()) {
+                remove_network_leftovers(&self.root(), &self.net.bridge());
+            }
+        }
+    }
+}
+
+/// What a daemon on `root` that did not shut down cleanly leaves in the host's network stack: its
+/// default bridge and its firewall chains (named from the data root, as the daemon names them).
+pub fn remove_network_leftovers(root: &Path, bridge: &str) {
+    use sha2::Digest;
+    let prefix = format!("BERTH-{}-", &hex::encode(sha2::Sha256::digest(root.as_os_str().as_encoded_bytes()))[..6]);
+    let _ = Command::new("ip").args(["link", "del", bridge]).stderr(Stdio::null()).status();
+    let ipt = |table: &str, args: &[&str]| Command::new("iptables").args(["-w", "10", "-t", table]).args(args).stderr(Stdio::null()).output();
+    for table in ["filter", "nat"] {
+        let Ok(o) = ipt(table, &["-S"]) else { continue };
+        let listing = String::from_utf8_lossy(&o.stdout).into_owned();
+        for jump in listing.lines().filter(|l| l.starts_with("-A ") && !l.starts_with(&format!("-A {prefix}")) && l.contains(&format!("-j {prefix}"))) {
+            let mut args: Vec<&str> = jump.split_whitespace().collect();
+            args[0] = "-D";
+            let _ = ipt(table, &args);
+        }
+        let chains: Vec<&str> = listing.lines().filter_map(|l| l.strip_prefix("-N ")).filter(|c| c.starts_with(&prefix)).collect();
+        for c in &chains {
+            let _ = ipt(table, &["-F", c]);
+        }
+        for c in &chains {
+            let _ = ipt(table, &["-X", c]);
         }
     }
 }
