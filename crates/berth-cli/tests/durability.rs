@@ -220,3 +220,83 @@ fn a_second_daemon_refuses_a_bridge_another_daemon_owns() {
     let ip = d.berth_ok(&["run", "--rm", "busybox", "ip", "-4", "-o", "addr", "show", "eth0"]);
     assert!(ip.contains(&format!("10.{}.0.", d.net.octet)), "{ip}");
 }
+
+#[test]
+fn rm_v_killed_midway_still_removes_the_anonymous_volumes() {
+    let mut d = with_busybox();
+    let _u = Unmounter(d.root());
+    // A writable layer of many files, so deleting it (after the intent is recorded, before the
+    // volumes go) takes long enough to be killed in.
+    d.berth_ok(&["run", "--name", "box", "-v", "/vol", "busybox", "sh", "-c", "echo keep > /vol/f; mkdir /w; cd /w; seq 1 40000 | xargs touch"]);
+    let id = container_id(&d, "box");
+    let vol = d.berth_ok(&["inspect", "-f", "{{range .Mounts}}{{.Name}}{{end}}", "box"]).trim().to_string();
+    assert_eq!(vol.len(), 64, "an anonymous volume: {vol}");
+    let record = d.root().join("containers").join(&id).join("container.json");
+    let mut rm = Command::new(BERTH).args(["rm", "-v", "box"]).env("BERTH_HOST", d.host()).stdin(Stdio::null()).spawn().unwrap();
+    // SIGKILL as soon as the removal is recorded.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let status = std::fs::read(&record).ok().and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()).map(|v| v["state"]["status"].clone());
+        if status.as_ref().and_then(|s| s.as_str()) == Some("removing") {
+            break;
+        }
+        assert!(Instant::now() < deadline && status.is_some(), "the removal was never recorded (status {status:?})");
+        std::thread::sleep(Duration::from_micros(200));
+    }
+    d.kill9();
+    let _ = rm.kill();
+    let _ = rm.wait();
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&record).expect("the kill came after the record was gone")).unwrap();
+    assert_eq!(v["remove_volumes"], true, "rm -v's intent is recorded with the removal: {v}");
+    assert!(d.root().join("volumes").join(&vol).join("volume.json").exists(), "the kill came after the volume was removed");
+    d.restart();
+    wait_until("the removal to finish", 20, || !d.berth(&["inspect", "box"]).status.success());
+    assert!(!d.root().join("containers").join(&id).exists());
+    assert!(!d.berth_ok(&["volume", "ls", "-q"]).contains(&vol), "the anonymous volume is still listed");
+    assert!(!d.root().join("volumes").join(&vol).exists(), "the volume's data is left");
+    // A named volume of a container removed without -v stays, as with Docker.
+    d.berth_ok(&["run", "--name", "keep", "-v", "named:/vol", "-v", "/anon", "busybox", "true"]);
+    d.berth_ok(&["rm", "-v", "keep"]);
+    assert_eq!(d.berth_ok(&["volume", "ls", "-q"]).trim(), "named");
+}
+
+#[test]
+fn a_connect_or_disconnect_cut_short_is_rolled_back_or_finished_at_start() {
+    let mut d = with_busybox();
+    let _u = Unmounter(d.root());
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(4), "half"]);
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(5), "gone"]);
+    d.berth_ok(&["run", "-d", "--name", "box", "busybox", "sleep", "1000"]);
+    d.berth_ok(&["network", "connect", "gone", "box"]);
+    let id = container_id(&d, "box");
+    let endpoint = |net: &str| d.berth_ok(&["inspect", "-f", &format!("{{{{(index .NetworkSettings.Networks \"{net}\").EndpointID}}}}"), "box"]).trim().to_string();
+    let veth = |ep: &str| format!("veth{}", &ep[..7]);
+    let link = |name: &str| Path::new("/sys/class/net").join(name).exists();
+    let gone_ep = endpoint("gone");
+    // `network connect half` cut short once its veth was made: a real connect, then the container
+    // record from before it put back (the daemon died before saving it).
+    let record = d.root().join("containers").join(&id).join("container.json");
+    let before = std::fs::read(&record).unwrap();
+    d.berth_ok(&["network", "connect", "half", "box"]);
+    let half_ep = endpoint("half");
+    let half_ip = d.berth_ok(&["inspect", "-f", "{{(index .NetworkSettings.Networks \"half\").IPAddress}}", "box"]).trim().to_string();
+    d.kill9();
+    std::fs::write(&record, &before).unwrap();
+    // `network disconnect gone` cut short once its veth was deleted (the record still has it).
+    assert!(Command::new("ip").args(["link", "del", &veth(&gone_ep)]).status().unwrap().success());
+    assert!(link(&veth(&half_ep)), "the unrecorded connect's veth is there before the restart");
+    d.restart();
+    wait_until("the half connect to be rolled back", 10, || !link(&veth(&half_ep)));
+    let nets = d.berth_ok(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", "box"]);
+    assert_eq!(nets.trim(), "bridge", "the disconnect is finished, the connect rolled back");
+    let addrs = d.berth_ok(&["exec", "box", "ip", "-o", "-4", "addr", "show"]);
+    assert_eq!(addrs.lines().filter(|l| l.contains(" eth")).count(), 1, "{addrs}");
+    assert!(!d.root().join("endpoints").join(format!("{half_ep}.json")).exists() && !d.root().join("endpoints").join(format!("{gone_ep}.json")).exists());
+    let o = d.berth(&["system", "check", "--quick"]);
+    assert!(o.status.success(), "{}{}", stdout(&o), stderr(&o));
+    // The address the rolled-back connect held is free again.
+    d.berth_ok(&["network", "connect", "--ip", &half_ip, "half", "box"]);
+    d.berth_ok(&["network", "connect", "gone", "box"]);
+    let addrs = d.berth_ok(&["exec", "box", "ip", "-o", "-4", "addr", "show"]);
+    assert!(addrs.contains(&format!(" {half_ip}/")), "{addrs}");
+}

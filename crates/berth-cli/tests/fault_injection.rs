@@ -1,11 +1,13 @@
 //! Fault injection: the daemon is killed with SIGKILL at seeded random moments during operations
-//! that write (cp into and out of stopped and running containers whose binds hold canary files,
-//! start, exec, rm, rmi, commit, load, volume rm, build, pull and push through a local
-//! `berth registry`), started again, and checked: canary files intact, nothing mounted under the
-//! data root, no shim, cgroup or veth that no running container owns, the container that was running
-//! still runs and answers exec, every image complete or absent, `system check` clean. Shims are killed too, mid-start and
-//! mid-exec, with the daemon alive. At the end, removing everything the operations made brings the
-//! data root back to its size before them.
+//! that write (create, cp into and out of stopped and running containers whose binds hold canary
+//! files, start, stop, exec, rm, rmi, commit, load, volume create and rm, build, pull and push
+//! through a local `berth registry`, network create, rm, connect and disconnect), started again,
+//! and checked: canary files intact, nothing mounted under the data root, no shim, cgroup or veth
+//! that no running container owns, the container that was running still runs and answers exec and
+//! logs, its interfaces and addresses are the networks it is recorded on, every image complete or
+//! absent, `system check` clean (veths, endpoint records, firewall rules and addresses included).
+//! Shims are killed too, mid-start and mid-exec, with the daemon alive. At the end, removing
+//! everything the operations made brings the data root back to its size before them.
 //!
 //! `BERTH_FAULT_SEED=N` replays a run (the seed is printed, and named in every failure);
 //! `BERTH_FAULT_ITERATIONS=N` sets the kills per operation (default 2 for a quick `cargo test`;
@@ -220,6 +222,26 @@ fn prepare(d: &Daemon, f: &Fixture, op: &str, i: usize, rng: &mut Rng) -> (Vec<S
             (s(&["start", &name]), 60)
         }
         "shim-exec" => (s(&["exec", "keeper", "sh", "-c", "sleep 0.2; echo x > /tmp/y"]), 200),
+        "create" => (s(&["create", "--name", &format!("cr{i}"), "-v", &f.bind(), "-v", "/anon", "busybox", "true"]), 150),
+        "stop" => {
+            let name = format!("sp{i}");
+            d.berth_ok(&["run", "-d", "--name", &name, "-v", &f.bind(), "-p", "127.0.0.1::80", "busybox", "sleep", "100000"]);
+            (s(&["stop", "-t", "1", &name]), 300)
+        }
+        "volume-create" => (s(&["volume", "create", &format!("vc{i}")]), 40),
+        "net-create" => (s(&["network", "create", "--subnet", &d.net.subnet(8), &format!("nc{i}")]), 100),
+        "net-rm" => {
+            d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(8), &format!("nr{i}")]);
+            (s(&["network", "rm", &format!("nr{i}")]), 100)
+        }
+        "net-connect" => {
+            let _ = d.berth(&["network", "disconnect", "-f", "fnet", "keeper"]);
+            (s(&["network", "connect", "fnet", "keeper"]), 120)
+        }
+        "net-disconnect" => {
+            let _ = d.berth(&["network", "connect", "fnet", "keeper"]);
+            (s(&["network", "disconnect", "fnet", "keeper"]), 120)
+        }
         other => panic!("unknown operation {other}"),
     }
 }
@@ -269,6 +291,20 @@ fn check(d: &Daemon, f: &Fixture) -> Result<(), String> {
     if veths != running.len() {
         return Err(format!("{veths} veths on {} for {} running containers:\n{}", d.net.bridge(), running.len(), stdout(&links)));
     }
+    // The running container's interfaces are the networks it is recorded on, with their addresses,
+    // and the test network's bridge has its veth exactly when it is connected.
+    let recorded = stdout(&d.berth(&["inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}", "keeper"]));
+    let addrs = stdout(&d.berth(&["exec", "keeper", "ip", "-o", "-4", "addr", "show"]));
+    let inside: Vec<&str> = addrs.lines().filter(|l| l.contains(" eth")).collect();
+    let nets: Vec<(&str, &str)> = recorded.split_whitespace().filter_map(|x| x.split_once('=')).collect();
+    if inside.len() != nets.len() || nets.iter().any(|(_, ip)| ip.is_empty() || !inside.iter().any(|l| l.contains(&format!(" {ip}/")))) {
+        return Err(format!("keeper is recorded on {recorded:?} but has the interfaces {inside:?}"));
+    }
+    let on_fnet = Command::new("ip").args(["-o", "link", "show", "master", &format!("btf{}", d.net.octet)]).output().unwrap();
+    let connected = nets.iter().any(|(n, _)| *n == "fnet");
+    if stdout(&on_fnet).lines().count() != usize::from(connected) {
+        return Err(format!("fnet's bridge has {} veths, keeper {} connected", stdout(&on_fnet).lines().count(), if connected { "is" } else { "is not" }));
+    }
     // The daemon's own consistency check (blobs, references, snapshots, records, leftovers) is clean.
     let o = d.berth(&["system", "check", "--quick"]);
     if !o.status.success() {
@@ -277,6 +313,10 @@ fn check(d: &Daemon, f: &Fixture) -> Result<(), String> {
     let o = d.berth(&["exec", "keeper", "cat", "/data/one"]);
     if !o.status.success() || stdout(&o) != String::from_utf8_lossy(&f.canary_tree[Path::new("one")]) {
         return Err(format!("the running container does not answer exec: {}", stderr(&o)));
+    }
+    let o = d.berth(&["logs", "keeper"]);
+    if !o.status.success() || !stdout(&o).contains("keeper up") {
+        return Err(format!("the running container's logs are lost: {}{}", stdout(&o), stderr(&o)));
     }
     for id in stdout(&d.berth(&["images", "-q", "--no-trunc"])).split_whitespace() {
         let o = d.berth(&["save", "-o", "/dev/null", id]);
@@ -310,6 +350,19 @@ fn tidy(d: &Daemon, op: &str, i: usize, registry: &str) {
     };
     match op {
         "start" => rm(&format!("st{i}")),
+        "create" => {
+            let _ = d.berth(&["rm", "-f", "-v", &format!("cr{i}")]);
+        }
+        "stop" => rm(&format!("sp{i}")),
+        "volume-create" => {
+            let _ = d.berth(&["volume", "rm", "-f", &format!("vc{i}")]);
+        }
+        "net-create" => {
+            let _ = d.berth(&["network", "rm", &format!("nc{i}")]);
+        }
+        "net-rm" => {
+            let _ = d.berth(&["network", "rm", &format!("nr{i}")]);
+        }
         "shim-start" => rm(&format!("ss{i}")),
         "rm" => rm(&format!("rm{i}")),
         "rmi" => rmi(&format!("rmi:{i}")),
@@ -328,23 +381,30 @@ fn tidy(d: &Daemon, op: &str, i: usize, registry: &str) {
 /// Operations under which a shim, not the daemon, is killed.
 const SHIM_OPERATIONS: [&str; 2] = ["shim-start", "shim-exec"];
 
-const OPERATIONS: [&str; 16] = [
+const OPERATIONS: [&str; 23] = [
+    "create",
     "cp-into-stopped",
     "cp-out-of-stopped",
     "cp-into-running",
     "cp-out-of-running",
     "start",
+    "stop",
     "exec",
     "rm",
     "rmi",
     "commit",
     "load",
+    "volume-create",
     "volume-rm",
     "build",
     "push",
     "pull",
     "shim-start",
     "shim-exec",
+    "net-create",
+    "net-rm",
+    "net-connect",
+    "net-disconnect",
 ];
 
 #[test]
@@ -371,7 +431,8 @@ fn sigkill_at_random_points_loses_nothing_and_leaks_nothing() {
     std::fs::write(ctx.join("Dockerfile"), "FROM busybox\nCOPY big /big\nRUN md5sum /big > /sum && cp /big /copy\n").unwrap();
     let registry = Registry::opts().root(work.path()).log_level("error").start();
     let f = Fixture { seen: Default::default(), canary_tree: tree(&canary), canary, big, ctx, registry: registry.addr.clone(), work };
-    d.berth_ok(&["run", "-d", "--name", "keeper", "-v", &f.bind(), "busybox", "sleep", "1000000"]);
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(7), "-o", &format!("com.docker.network.bridge.name=btf{}", d.net.octet), "fnet"]);
+    d.berth_ok(&["run", "-d", "--name", "keeper", "-v", &f.bind(), "busybox", "sh", "-c", "echo keeper up; exec sleep 1000000"]);
     // The data root's size with the base image and the long-running container: where it must come
     // back to once everything the operations made is removed.
     let size_before = du(&d.root());
@@ -414,7 +475,7 @@ fn sigkill_at_random_points_loses_nothing_and_leaks_nothing() {
     for id in stdout(&d.berth(&["ps", "-aq", "--no-trunc"])).split_whitespace() {
         d.berth_ok(&["rm", "-f", id]);
     }
-    d.berth_ok(&["run", "-d", "--name", "keeper", "-v", &f.bind(), "busybox", "sleep", "1000000"]);
+    d.berth_ok(&["run", "-d", "--name", "keeper", "-v", &f.bind(), "busybox", "sh", "-c", "echo keeper up; exec sleep 1000000"]);
     for img in stdout(&d.berth(&["images", "--format", "{{.Repository}}:{{.Tag}}"])).split_whitespace() {
         if img != "busybox:latest" && !img.contains("<none>") {
             d.berth_ok(&["rmi", "-f", img]);

@@ -87,3 +87,94 @@ fn check_finds_damage_and_leftovers_and_repair_fixes_them() {
     assert_eq!((code, out.contains("No problems found")), (0, true), "{out}");
     assert_eq!(blob_count(&root), 0, "every blob was busybox's or tiny's");
 }
+
+fn sh(cmd: &str) -> bool {
+    std::process::Command::new("sh").args(["-c", cmd]).status().unwrap().success()
+}
+
+fn link_exists(name: &str) -> bool {
+    std::path::Path::new("/sys/class/net").join(name).exists()
+}
+
+/// What the network test made by hand, removed whatever happens.
+struct HandMade {
+    links: Vec<String>,
+    chain: String,
+}
+
+impl Drop for HandMade {
+    fn drop(&mut self) {
+        for l in &self.links {
+            let _ = sh(&format!("ip link del {l} 2>/dev/null"));
+        }
+        let _ = sh(&format!("iptables -w 10 -F {c} 2>/dev/null; iptables -w 10 -X {c} 2>/dev/null", c = self.chain));
+    }
+}
+
+#[test]
+fn check_finds_network_leftovers_of_this_daemon_only_and_repair_removes_them() {
+    let d = with_busybox();
+    let o = d.net.octet;
+    let bridge = d.net.bridge();
+    d.berth_ok(&["run", "-d", "--name", "live", "-p", "127.0.0.1::80", "busybox", "sleep", "300"]);
+    let (code, out) = check(&d, &[]);
+    assert_eq!(code, 0, "a running container with a published port is no leftover: {out}");
+    // This daemon's chain prefix: the chain set whose FWD-IN names its bridge.
+    let rules = String::from_utf8_lossy(&std::process::Command::new("iptables").args(["-w", "10", "-S"]).output().unwrap().stdout).into_owned();
+    let prefix = rules
+        .lines()
+        .find(|l| l.starts_with("-A BERTH") && l.contains("-FWD-IN ") && l.contains(&format!("-o {bridge} ")))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|c| c.strip_suffix("-FWD-IN"))
+        .expect("the daemon's chains")
+        .to_string();
+    let made = HandMade {
+        links: vec![format!("vethB{o}a"), format!("vethR{o}a"), format!("vethF{o}a")],
+        chain: format!("BTCHK{o}"),
+    };
+    // A veth on the daemon's bridge that no endpoint has (the peer end in the host, too).
+    assert!(sh(&format!("ip link add vethB{o}a type veth peer name vethB{o}b && ip link set vethB{o}a master {bridge}")));
+    // A recorded endpoint's veth that never reached the bridge (a crash between making the pair
+    // and enslaving it), and a record whose veth is gone.
+    assert!(sh(&format!("ip link add vethR{o}a type veth peer name vethR{o}b")));
+    let eps = d.root().join("endpoints");
+    let rec = |ep: &str, ifname: &str| {
+        let v = serde_json::json!({"endpoint": ep, "container": "c".repeat(64), "network": "n".repeat(64), "ifname": ifname, "ip": format!("10.{o}.0.250")});
+        std::fs::write(eps.join(format!("{ep}.json")), v.to_string()).unwrap();
+    };
+    rec(&"a".repeat(64), &format!("vethR{o}a"));
+    rec(&"b".repeat(64), "vethgone0000");
+    // Someone else's: a veth pair on no bridge of this daemon, and a chain of another program
+    // naming a bridge that does not exist.
+    assert!(sh(&format!("ip link add vethF{o}a type veth peer name vethF{o}b")));
+    assert!(sh(&format!("iptables -w 10 -N BTCHK{o} && iptables -w 10 -A BTCHK{o} -o btz{o} -j DROP")));
+    // Rules in the daemon's chains for a bridge and a container that do not exist.
+    assert!(sh(&format!("iptables -w 10 -A {prefix}-FWD-IN -o btz{o} -j DROP")));
+    assert!(sh(&format!("iptables -w 10 -t nat -A {prefix}-DNAT ! -i {bridge} -p tcp -m tcp --dport 1 -j DNAT --to-destination 10.{o}.0.200:80")));
+
+    let f = findings(&d, &[]);
+    assert!(has(&f, "veth", &format!("vethB{o}a"), &format!("on bridge {bridge}")), "{f:?}");
+    assert!(has(&f, "veth", &format!("vethR{o}a"), "no running container has"), "{f:?}");
+    assert!(has(&f, "endpoint", &"b".repeat(64), "vethgone0000 is gone"), "{f:?}");
+    assert!(has(&f, "firewall", &format!("{prefix}-FWD-IN -o btz{o}"), &format!("interface btz{o}")), "{f:?}");
+    assert!(has(&f, "firewall", &format!("10.{o}.0.200:80"), &format!("sends to 10.{o}.0.200")), "{f:?}");
+    assert_eq!(f.len(), 5, "only this daemon's leftovers: {f:?}");
+
+    let (code, out) = check(&d, &["--repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(!link_exists(&format!("vethB{o}a")) && !link_exists(&format!("vethR{o}a")), "the leftover veths are gone");
+    assert!(!eps.join(format!("{}.json", "a".repeat(64))).exists() && !eps.join(format!("{}.json", "b".repeat(64))).exists());
+    let (code, out) = check(&d, &[]);
+    assert_eq!((code, out.contains("No problems found")), (0, true), "{out}");
+    // Nothing else was touched: the other veth and chain, the running container and its port.
+    assert!(link_exists(&format!("vethF{o}a")) && link_exists(&format!("vethF{o}b")));
+    assert!(sh(&format!("iptables -w 10 -C BTCHK{o} -o btz{o} -j DROP")));
+    let veths = std::process::Command::new("ip").args(["-o", "link", "show", "master", &bridge]).output().unwrap();
+    assert_eq!(stdout(&veths).lines().count(), 1, "the running container's veth stays: {}", stdout(&veths));
+    let port = d.berth_ok(&["port", "live", "80"]);
+    let nat = String::from_utf8_lossy(&std::process::Command::new("iptables").args(["-w", "10", "-t", "nat", "-S", &format!("{prefix}-DNAT")]).output().unwrap().stdout).into_owned();
+    assert!(port.contains("127.0.0.1:"), "{port}");
+    assert!(!nat.contains(&format!("10.{o}.0.200")), "{nat}");
+    d.berth_ok(&["exec", "live", "true"]);
+    drop(made);
+}

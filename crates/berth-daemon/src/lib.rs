@@ -105,8 +105,10 @@ async fn open_services(config: &DaemonConfig) -> Result<Arc<service::Services>, 
         config.settings.clone(),
     )?);
     services.networks.start().await.map_err(|e| DaemonError::Network(e.to_string()))?;
+    services.containers.finish_disconnects();
     services.containers.restore_networking().await;
     services.networks.sweep_namespaces(&services.containers.running_ids());
+    services.networks.sweep_endpoints(&services.containers.live_endpoints()).await;
     services.networks.reconcile(&services.containers.held_addresses());
     services.containers.apply_restart_policies();
     services.containers.start_exec_collector();

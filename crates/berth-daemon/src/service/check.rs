@@ -7,7 +7,8 @@
 //! and committed, directories present, stray directories), container → image and snapshot, volume
 //! records, and leftovers: container directories without a record, snapshots nothing references,
 //! mounts under the data root, network namespaces and cgroups of containers that are not running,
-//! and shims serving no container.
+//! shims serving no container, and the network leftovers `networks::check` finds (veths, endpoint
+//! records, firewall rules, addresses, missing bridges).
 
 use super::containers::Status;
 use super::gc::{mountinfo, orphans};
@@ -34,7 +35,8 @@ pub struct CheckOptions {
 #[derive(Debug, Clone, Serialize)]
 #[serde(rename_all = "PascalCase")]
 pub struct Finding {
-    /// `blob`, `image`, `snapshot`, `container`, `volume`, `mount`, `netns`, `cgroup`, `shim`.
+    /// `blob`, `image`, `snapshot`, `container`, `volume`, `mount`, `netns`, `cgroup`, `shim`,
+    /// `veth`, `endpoint`, `firewall`, `address`, `network`.
     pub kind: &'static str,
     /// What it is about (digest, id, name, path).
     pub id: String,
@@ -337,6 +339,17 @@ pub fn run(s: &Services, root: &Path, opts: CheckOptions, rt: &tokio::runtime::H
                 let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
             }
             r.done(i, Ok(()));
+        }
+    }
+    // Network leftovers: veths, endpoint records, firewall rules, addresses, bridges.
+    let seen = s.networks.seen();
+    let building = s.gc.leases().list().iter().any(|l| l.kind == "build");
+    let view = s.containers.network_view(building);
+    r.checked.insert("endpoints", view.running.values().map(|n| n.networks.len()).sum());
+    for f in s.networks.leftovers(&seen, &view) {
+        let i = r.add(f.kind, f.id.clone(), f.problem.clone());
+        if opts.repair {
+            r.done(i, s.networks.repair(&f, rt));
         }
     }
     Ok(r)

@@ -4,12 +4,13 @@
 
 use super::record::{ContainerRecord, Status};
 use super::{ContainerService, Handle, ServiceError};
-use crate::service::networks::endpoint::{AttachRequest, NetworkState};
+use crate::service::networks::check::View;
+use crate::service::networks::endpoint::{host_ifname, AttachRequest, NetworkState};
 use crate::service::networks::NetworkService;
 use berth_api::config::ContainerConfig;
 use berth_api::container::{HostConfig, NetworkingConfig};
 use berth_api::network::EndpointSettings;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::sync::Arc;
 
@@ -199,6 +200,72 @@ impl ContainerService {
         out
     }
 
+    /// Daemon start, before networking is restored: an endpoint of a running container whose veth
+    /// is gone was being disconnected when the daemon died (the veth goes first, then the record):
+    /// the disconnect is finished.
+    pub fn finish_disconnects(&self) {
+        for h in self.all() {
+            let rec = h.snapshot();
+            if !matches!(rec.state.status, Status::Running | Status::Paused) || !is_bridge_mode(&rec.host_config.network_mode) {
+                continue;
+            }
+            let gone: Vec<(String, String)> = rec
+                .network
+                .networks
+                .iter()
+                .filter(|(_, e)| !e.endpoint_id.is_empty() && !std::path::Path::new("/sys/class/net").join(host_ifname(&e.endpoint_id)).exists())
+                .map(|(n, e)| (n.clone(), e.endpoint_id.clone()))
+                .collect();
+            if gone.is_empty() {
+                continue;
+            }
+            let saved = self.save(&h, |r| {
+                for (name, _) in &gone {
+                    r.network.networks.remove(name);
+                    r.network.order.retain(|n| n != name);
+                }
+            });
+            match saved {
+                Ok(_) => {
+                    for (name, ep) in &gone {
+                        self.networks.forget_endpoint(ep);
+                        tracing::info!(container.id = %rec.id, network = %name, "finished a disconnect the previous daemon started");
+                    }
+                }
+                Err(e) => tracing::warn!(container.id = %rec.id, error = %e, "finishing a disconnect failed"),
+            }
+        }
+    }
+
+    /// The endpoint ids of running (paused, restarting) containers.
+    pub fn live_endpoints(&self) -> HashSet<String> {
+        self.all()
+            .iter()
+            .map(|h| h.snapshot())
+            .filter(|r| matches!(r.state.status, Status::Running | Status::Paused | Status::Restarting))
+            .flat_map(|r| r.network.networks.into_values().map(|e| e.endpoint_id))
+            .filter(|e| !e.is_empty())
+            .collect()
+    }
+
+    /// For `system check`'s network part: running containers' network state, every container, and
+    /// those with a lifecycle operation in flight (read after the host's side).
+    pub fn network_view(&self, building: bool) -> View {
+        let mut v = View { running: HashMap::new(), known: HashSet::new(), busy: HashSet::new(), building };
+        for h in self.all() {
+            let busy = h.op.try_lock().is_err();
+            let rec = h.snapshot();
+            if busy {
+                v.busy.insert(rec.id.clone());
+            }
+            if matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting) {
+                v.running.insert(rec.id.clone(), rec.network);
+            }
+            v.known.insert(rec.id);
+        }
+        v
+    }
+
     /// Restores the networking of every running container (daemon start, after the networks).
     pub async fn restore_networking(self: &Arc<Self>) {
         for h in self.all() {
@@ -230,10 +297,18 @@ impl ContainerService {
             let index = rec.network.order.len();
             self.networks.connect_running(&rec.id, &rec.name, &mut ep, index).await?;
         }
-        let rec = self.save(h, |r| {
+        let saved = self.save(h, |r| {
             r.network.order.push(net.name.clone());
             r.network.networks.insert(net.name.clone(), ep.clone());
-        })?;
+        });
+        let rec = match saved {
+            Ok(rec) => rec,
+            Err(e) => {
+                // Not recorded: the endpoint goes again (a crash here is rolled back at start).
+                self.networks.disconnect_running(&rec.id, &mut ep).await;
+                return Err(e);
+            }
+        };
         if matches!(rec.state.status, Status::Running | Status::Paused) {
             let _ = self.write_etc_files(&rec);
         }

@@ -61,7 +61,8 @@ pub struct Live {
     dns: Option<DnsHandle>,
 }
 
-fn host_ifname(endpoint: &str) -> String {
+/// The host-side veth name of an endpoint.
+pub fn host_ifname(endpoint: &str) -> String {
     format!("veth{}", &endpoint[..7.min(endpoint.len())])
 }
 
@@ -211,7 +212,15 @@ impl NetworkService {
             mac,
             mtu: net.mtu(),
         };
+        // Recorded before the veth exists: a crash from here on leaves a veth the next start (or
+        // `system check`) knows as this daemon's.
+        let record = super::ledger::EndpointRecord { endpoint: endpoint.clone(), container: id.to_string(), network: net.id.clone(), ifname: cfg.host_ifname.clone(), ip };
+        if let Err(e) = offload::inline(|| self.record_endpoint(&record)) {
+            self.release(&net.id, ip);
+            return Err(e);
+        }
         if let Err(e) = link::attach_endpoint(ns, &cfg).await {
+            offload::inline(|| self.forget_endpoint(&endpoint));
             self.release(&net.id, ip);
             return Err(internal(format!("attaching to network {}: {e}", net.name)));
         }
@@ -243,7 +252,7 @@ impl NetworkService {
         Ok(())
     }
 
-    fn release(&self, net_id: &str, ip: Ipv4Addr) {
+    pub(super) fn release(&self, net_id: &str, ip: Ipv4Addr) {
         let mut nets = self.nets.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = nets.get_mut(net_id) {
             if let Some(p) = n.pool.as_mut() {
@@ -399,8 +408,10 @@ impl NetworkService {
         if ep.endpoint_id.is_empty() {
             return;
         }
-        if let Err(e) = link::detach_endpoint(&host_ifname(&ep.endpoint_id)).await {
-            tracing::warn!(error = %e, "removing a veth failed");
+        match link::detach_endpoint(&host_ifname(&ep.endpoint_id)).await {
+            Ok(()) => offload::inline(|| self.forget_endpoint(&ep.endpoint_id)),
+            // Kept: the record lets the next start or `system check` find the veth.
+            Err(e) => tracing::warn!(error = %e, "removing a veth failed"),
         }
         if let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() {
             self.release(&ep.network_id, ip);
@@ -480,6 +491,11 @@ impl NetworkService {
                 m.name = name.to_string();
             }
         }
+    }
+
+    /// Container addresses of the published ports this daemon has rules for now.
+    pub(super) fn port_addresses(&self) -> std::collections::HashSet<Ipv4Addr> {
+        self.live.lock().unwrap_or_else(|p| p.into_inner()).values().flat_map(|l| l.rules.iter().map(|r| r.container_ip)).collect()
     }
 
     /// Addresses held by running containers (for [`NetworkService::reconcile`]).

@@ -7,9 +7,13 @@
 //! networks/<id>.json   one network: name, driver, options, labels, and its IPAM pool with the
 //!                      addresses given out (atomic, versioned)
 //! netns/<container>    the network namespace of a running container on a bridge network
+//! endpoints/<id>.json  one endpoint (container, network, veth, address) from before its veth
+//!                      is made until after it is gone (see [`ledger`])
 //! ```
 
+pub mod check;
 pub mod endpoint;
+pub mod ledger;
 mod owner;
 
 use crate::service::offload;
@@ -140,6 +144,7 @@ pub struct Member {
 pub struct NetworkService {
     dir: PathBuf,
     netns_dir: PathBuf,
+    endpoints_dir: PathBuf,
     events: Arc<EventBus>,
     opts: NetworkOptions,
     firewall: Firewall,
@@ -176,6 +181,8 @@ impl NetworkService {
         std::fs::create_dir_all(&dir).map_err(|e| internal(format!("create {}: {e}", dir.display())))?;
         let netns_dir = root.join("netns");
         std::fs::create_dir_all(&netns_dir).map_err(|e| internal(format!("create {}: {e}", netns_dir.display())))?;
+        let endpoints_dir = root.join("endpoints");
+        std::fs::create_dir_all(&endpoints_dir).map_err(|e| internal(format!("create {}: {e}", endpoints_dir.display())))?;
         let mut nets = BTreeMap::new();
         for entry in std::fs::read_dir(&dir).map_err(|e| internal(format!("list {}: {e}", dir.display())))?.flatten() {
             let p = entry.path();
@@ -192,6 +199,7 @@ impl NetworkService {
         let svc = NetworkService {
             dir,
             netns_dir,
+            endpoints_dir,
             events,
             firewall: Firewall::new(&chain_prefix(root)),
             owners: owner::BridgeOwners::new(root),

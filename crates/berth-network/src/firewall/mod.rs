@@ -34,6 +34,9 @@ use std::str::FromStr;
 use ipnet::Ipv4Net;
 use serde::{Deserialize, Serialize};
 
+mod listing;
+pub use listing::ListedRule;
+
 /// Longest iptables chain name (`XT_EXTENSION_MAXNAMELEN` minus the NUL).
 const MAX_CHAIN_LEN: usize = 28;
 /// Longest chain suffix Berth appends to a prefix.
