@@ -73,7 +73,7 @@ done
 test_dir_of() {
   local id=$1 pid arg dir
   for pid in $(grep -lsa -- "$id" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3); do
-    arg=$(tr '\0' '\n' < "/proc/$pid/cmdline" 2>/dev/null | grep -A1 -x -- '--state-root' | tail -n1 || true)
+    arg=$({ tr '\0' '\n' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -A1 -x -- '--state-root' | tail -n1 || true)
     dir=$(printf '%s' "$arg" | grep -oE '^/tmp/berth-test-[^/]+' || true)
     [ -n "$dir" ] && { echo "$dir"; return; }
   done
@@ -81,6 +81,7 @@ test_dir_of() {
     dir=$(readlink "/proc/$pid/root" 2>/dev/null | grep -oE '^/tmp/berth-test-[^/]+' || true)
     [ -n "$dir" ] && { echo "$dir"; return; }
   done
+  return 0
 }
 shopt -s nullglob
 declare -A seen=()
@@ -91,26 +92,28 @@ for cg in /sys/fs/cgroup/berth-* /sys/fs/cgroup/*/berth-*; do
   seen[$id]=1
   dirs=(/sys/fs/cgroup/berth-"$id" /sys/fs/cgroup/*/berth-"$id")
   pids=$(cat "${dirs[@]/%//cgroup.procs}" 2>/dev/null | sort -u || true)
-  dir=$(test_dir_of "$id" $pids)
+  dir=$(test_dir_of "$id" $pids || true)
   # Only a test's container, and only once that test's directory is gone.
   [ -n "$dir" ] && [ ! -e "$dir" ] || continue
   shims=$(grep -lsa -- "$dir/root/runtime" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 | while read -r p; do
-    tr '\0' '\n' < "/proc/$p/cmdline" 2>/dev/null | grep -q -- "$id" && echo "$p"; done || true)
+    { tr '\0' '\n' < "/proc/$p/cmdline"; } 2>/dev/null | grep -q -- "$id" && echo "$p"; done || true)
   for p in $shims $pids; do kill -9 "$p" 2>/dev/null || true; done
   awk '{print $5}' /proc/self/mountinfo | grep -E "^$dir/" | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- \
-    | while read -r m; do umount -l "$m" 2>/dev/null || true; done
+    | while read -r m; do umount -l "$m" 2>/dev/null || true; done || true
   for _ in $(seq 50); do
     [ -z "$(cat "${dirs[@]/%//cgroup.procs}" 2>/dev/null)" ] && break
     sleep 0.1
   done
-  for d in "${dirs[@]}"; do [ -d "$d" ] && rmdir "$d" 2>/dev/null && removed=$((removed + 1)); done
+  for d in "${dirs[@]}"; do
+    if [ -d "$d" ] && rmdir "$d" 2>/dev/null; then removed=$((removed + 1)); fi
+  done
   echo "clean-test-leftovers: reaped container $id of the vanished $dir"
 done
 
 # Slot locks of processes that are gone.
 for f in "$slots"/*; do
   pid=$(cat "$f" 2>/dev/null || true)
-  { [ -z "$pid" ] || [ ! -d "/proc/$pid" ]; } && rm -f "$f"
+  if [ -z "$pid" ] || [ ! -d "/proc/$pid" ]; then rm -f "$f"; fi
 done
 [ "$removed" -eq 0 ] || echo "clean-test-leftovers: removed $removed bridges, chains and cgroups of earlier test runs"
 exit 0
