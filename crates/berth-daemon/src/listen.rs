@@ -169,13 +169,16 @@ const MAX_HEADERS: usize = 1024;
 pub struct Slots {
     limits: Limits,
     total: Arc<tokio::sync::Semaphore>,
-    per_peer: Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>,
+    per_peer: PeerCounts,
 }
+
+/// Connections held per TCP peer address.
+type PeerCounts = Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>;
 
 /// A connection's hold on its slots, released when the connection ends.
 struct Slot {
     _total: tokio::sync::OwnedSemaphorePermit,
-    peer: Option<(IpAddr, Arc<std::sync::Mutex<HashMap<IpAddr, usize>>>)>,
+    peer: Option<(IpAddr, PeerCounts)>,
 }
 
 impl Drop for Slot {
