@@ -38,6 +38,9 @@ command -v promtool >/dev/null || need+=("prometheus")
 # --init runs a static init from the host, as dockerd runs docker-init (tini).
 [ -e /usr/bin/tini-static ] || need+=("tini")
 /usr/bin/python3 -c "import docker" 2>/dev/null || need+=("python3-docker")
+# User namespaces and rootless: newuidmap/newgidmap (uidmap) and pasta (passt) for rootless networking.
+command -v newuidmap >/dev/null || need+=("uidmap")
+command -v pasta >/dev/null || need+=("passt")
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -67,7 +67,8 @@ fn main() -> ExitCode {
 
 async fn run(args: Cli) -> anyhow::Result<ExitCode> {
     let host = args.host.clone();
-    let client = || cmd::client(host.as_deref());
+    let tls = args.tls.clone();
+    let client = || cmd::client(host.as_deref(), &tls);
     match args.command {
         Command::Daemon(a) => return cmd::daemon::run(a).await,
         Command::Registry(a) => return cmd::registry::run(a).await,

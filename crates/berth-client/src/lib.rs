@@ -1,4 +1,5 @@
-//! A small client for the daemon's API: connects over a unix socket or TCP, sends one request per
+//! A small client for the daemon's API: connects over a unix socket or TCP (plain or TLS, see
+//! [`tls`]), sends one request per
 //! connection-less call, turns `{"message": …}` errors into [`ClientError::Api`], and reads the JSON
 //! message streams of long operations.
 
@@ -12,6 +13,9 @@ use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
 use std::io;
 use std::path::PathBuf;
+
+pub mod tls;
+pub use tls::ClientTls;
 
 /// The socket the client uses when neither `-H` nor `BERTH_HOST` says otherwise.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
@@ -60,6 +64,9 @@ pub enum ClientError {
         /// The daemon's message.
         message: String,
     },
+    /// TLS settings that cannot be used, or a failed TLS handshake.
+    #[error("TLS: {0}")]
+    Tls(String),
     /// The connection broke or the daemon spoke something unexpected.
     #[error("talking to the daemon: {0}")]
     Protocol(String),
@@ -91,9 +98,37 @@ pub fn reader(r: impl tokio::io::AsyncRead + Send + Sync + 'static) -> ReqBody {
 #[derive(Debug, Clone)]
 pub struct Client {
     host: Host,
+    tls: Option<tls::Connector>,
+}
+
+/// The port of `tcp://HOST` without one, as the docker CLI picks it: 2376 with TLS, 2375 without.
+fn with_default_port(addr: &str, tls: bool) -> String {
+    let has_port = match addr.rsplit_once(':') {
+        Some((h, p)) => !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) && (!h.contains(':') || h.ends_with(']')),
+        None => false,
+    };
+    if has_port {
+        addr.to_string()
+    } else {
+        format!("{addr}:{}", if tls { 2376 } else { 2375 })
+    }
 }
 
 impl Client {
+    /// Like [`Client::new`]; a `tcp://` host is reached over TLS when `tls` is given (a unix socket
+    /// never is: as the docker CLI, TLS settings do not apply to it).
+    pub fn with_tls(host: &str, tls: Option<&ClientTls>) -> Result<Client, ClientError> {
+        let mut c = Client::new(host)?;
+        if let Host::Tcp(a) = &mut c.host {
+            *a = with_default_port(a, tls.is_some());
+            if let Some(t) = tls {
+                let name = a.rsplit_once(':').map_or(a.as_str(), |(h, _)| h);
+                c.tls = Some(tls::connector(t, name)?);
+            }
+        }
+        Ok(c)
+    }
+
     /// Parses `unix:///path`, `/path` or `tcp://host:port`.
     pub fn new(host: &str) -> Result<Client, ClientError> {
         let h = if let Some(p) = host.strip_prefix("unix://") {
@@ -105,7 +140,7 @@ impl Client {
         } else {
             return Err(ClientError::BadHost(host.to_string()));
         };
-        Ok(Client { host: h })
+        Ok(Client { host: h, tls: None })
     }
 
     /// The daemon's address.
@@ -113,7 +148,10 @@ impl Client {
         &self.host
     }
 
-    async fn connect(&self) -> Result<hyper::client::conn::http1::SendRequest<ReqBody>, ClientError> {
+    /// Connects and returns the request sender, and a channel that carries the connection's error
+    /// if it fails (with TLS 1.3 a daemon refusing the client certificate says so only then).
+    async fn connect(&self) -> Result<(hyper::client::conn::http1::SendRequest<ReqBody>, tokio::sync::oneshot::Receiver<String>), ClientError> {
+        let (err_tx, err_rx) = tokio::sync::oneshot::channel();
         let err = |source| ClientError::Connect { host: self.host.to_string(), source };
         macro_rules! handshake {
             ($stream:expr) => {{
@@ -121,15 +159,28 @@ impl Client {
                     .await
                     .map_err(|e| ClientError::Protocol(e.to_string()))?;
                 tokio::spawn(async move {
-                    let _ = conn.with_upgrades().await;
+                    if let Err(e) = conn.with_upgrades().await {
+                        let _ = err_tx.send(error_chain(&e));
+                    }
                 });
                 send
             }};
         }
-        Ok(match &self.host {
+        let send = match &self.host {
             Host::Unix(p) => handshake!(tokio::net::UnixStream::connect(p).await.map_err(err)?),
-            Host::Tcp(a) => handshake!(tokio::net::TcpStream::connect(a.as_str()).await.map_err(err)?),
-        })
+            Host::Tcp(a) => {
+                let tcp = tokio::net::TcpStream::connect(a.as_str()).await.map_err(err)?;
+                let _ = tcp.set_nodelay(true);
+                match &self.tls {
+                    None => handshake!(tcp),
+                    Some(t) => {
+                        let s = t.connector.connect(t.server_name.clone(), tcp).await.map_err(|e| ClientError::Tls(tls_failure(&e)))?;
+                        handshake!(s)
+                    }
+                }
+            }
+        };
+        Ok((send, err_rx))
     }
 
     /// Sends one request to `/v{version}{path}?{query}`; error statuses become [`ClientError::Api`].
@@ -155,8 +206,18 @@ impl Client {
             req = req.header(*k, *v);
         }
         let req = req.body(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let mut send = self.connect().await?;
-        let resp = send.send_request(req).await.map_err(|e| ClientError::Protocol(e.to_string()))?;
+        let (mut send, conn_err) = self.connect().await?;
+        let resp = match send.send_request(req).await {
+            Ok(r) => r,
+            Err(e) => {
+                let why = tokio::time::timeout(std::time::Duration::from_secs(2), conn_err).await.ok().and_then(Result::ok);
+                return Err(match why {
+                    Some(w) if self.tls.is_some() => ClientError::Tls(format!("the daemon ended the connection: {w}")),
+                    Some(w) => ClientError::Protocol(w),
+                    None => ClientError::Protocol(error_chain(&e)),
+                });
+            }
+        };
         if resp.status().is_client_error() || resp.status().is_server_error() {
             let status = resp.status();
             let body = resp.into_body().collect().await.map_err(|e| ClientError::Protocol(e.to_string()))?.to_bytes();
@@ -184,6 +245,29 @@ impl Client {
         let resp = self.request(method, path, query, empty(), &[]).await?;
         read_json(resp).await
     }
+}
+
+/// An error and its sources, joined with `: `.
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let t = c.to_string();
+        if !s.contains(&t) {
+            s = format!("{s}: {t}");
+        }
+        cur = c.source();
+    }
+    s
+}
+
+/// A failed handshake in words a user can act on.
+fn tls_failure(e: &io::Error) -> String {
+    let text = e.to_string();
+    if text.contains("corrupt message") || text.contains("InvalidContentType") {
+        return format!("the daemon did not answer in TLS (is it serving plain HTTP on this port?): {text}");
+    }
+    format!("handshake with the daemon failed: {text}")
 }
 
 /// Reads a whole response as JSON.
@@ -273,5 +357,19 @@ impl Client {
         let body = resp.into_body().collect().await.map_err(|e| ClientError::Protocol(e.to_string()))?.to_bytes();
         let body = if body.is_empty() { Bytes::from_static(b"null") } else { body };
         serde_json::from_slice(&body).map_err(|e| ClientError::Protocol(format!("unexpected response: {e}")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tcp_hosts_without_a_port_get_dockers_default() {
+        assert_eq!(with_default_port("10.0.0.1", true), "10.0.0.1:2376");
+        assert_eq!(with_default_port("example.org", false), "example.org:2375");
+        assert_eq!(with_default_port("example.org:1234", true), "example.org:1234");
+        assert_eq!(with_default_port("[::1]:99", true), "[::1]:99");
+        assert_eq!(with_default_port("[::1]", true), "[::1]:2376");
     }
 }

@@ -28,6 +28,7 @@ mod memory;
 pub mod metrics;
 pub mod service;
 pub mod settings;
+pub mod tls;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -55,6 +56,12 @@ pub struct DaemonConfig {
     pub metrics_addr: Option<std::net::SocketAddr>,
     /// What one client may hold of the API listeners (connections, read timeouts).
     pub api_limits: listen::Limits,
+    /// TLS for the TCP listeners (`--tls`, `--tlsverify`).
+    pub tls: Option<tls::ServerTls>,
+    /// The operator allowed a non-loopback TCP listener without TLS explicitly (`--tls=false`).
+    pub plain_tcp_allowed: bool,
+    /// The unix socket's group (`--group`).
+    pub socket_group: listen::SocketGroup,
 }
 
 /// Failures that stop the daemon from starting or serving.
@@ -83,6 +90,9 @@ pub enum DaemonError {
     /// Setting up networking (bridges, firewall) failed.
     #[error("setting up networking: {0}")]
     Network(String),
+    /// A TLS certificate, key or CA file cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsFileError),
     /// Binding a listener failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -124,6 +134,10 @@ pub async fn run(
     mut reloads: tokio::sync::mpsc::UnboundedReceiver<settings::Reload>,
 ) -> Result<(), DaemonError> {
     let root = &config.data_root;
+    // Bad TLS files stop the start before anything else is touched.
+    let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
+    let tcp_hosts = config.hosts.iter().filter_map(|a| if let ListenAddr::Tcp(t) = a { Some(*t) } else { None });
+    listen::check_plain_tcp(tcp_hosts, tls.is_some(), config.plain_tcp_allowed)?;
     std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
     let _lock = lock::DataRootLock::acquire(root)?;
     // Socket-activated listeners first: without the passed sockets the start stops before bridges
@@ -131,12 +145,13 @@ pub async fn run(
     // ready, so that a client that can connect is served at once.
     let mut listeners = Vec::new();
     for addr in config.hosts.iter().filter(|a| matches!(a, ListenAddr::Fd(_))) {
-        listeners.extend(listen::bind(addr).await?);
+        listeners.extend(listen::bind(addr, &config.socket_group).await?);
     }
+    listen::check_plain_tcp(listen::tcp_addrs(&listeners), tls.is_some(), config.plain_tcp_allowed)?;
     activation::close_unused();
     let services = open_services(&config).await?;
     for addr in config.hosts.iter().filter(|a| !matches!(a, ListenAddr::Fd(_))) {
-        listeners.extend(listen::bind(addr).await?);
+        listeners.extend(listen::bind(addr, &config.socket_group).await?);
     }
     services.system.record_engine_info();
     let metrics_listener = match config.metrics_addr {
@@ -151,7 +166,7 @@ pub async fn run(
     let mut tasks = Vec::new();
     let slots = listen::Slots::new(config.api_limits);
     for l in listeners {
-        tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), slots.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), slots.clone(), tls.clone(), stop_rx.clone())));
     }
     if let Some(l) = metrics_listener {
         tasks.push(tokio::spawn(api::serve_metrics(l, services.clone(), stop_rx.clone())));

@@ -2,7 +2,8 @@
 //! systemd's socket activation: `fd://` takes all of them, `fd://N` the one numbered N), and the
 //! accept loop that hands each connection to hyper with upgrades enabled (attach and exec hijack
 //! the connection), within [`Limits`]: a connection cap, header and body read timeouts, a header
-//! size limit.
+//! size limit. TCP listeners serve TLS when the daemon has it (`crate::tls`); the unix socket is
+//! guarded by its owner, group and mode (root:GROUP 0660, dockerd's `-G/--group`).
 
 use crate::api::Api;
 use crate::DaemonError;
@@ -14,6 +15,7 @@ use std::path::PathBuf;
 use std::str::FromStr;
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
+use tokio_rustls::TlsAcceptor;
 
 /// Where the API is served.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -84,16 +86,82 @@ pub enum Listener {
     Tcp(TcpListener),
 }
 
+/// Who may use the unix socket besides its owner: a group by name.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum SocketGroup {
+    /// The default group (`berth`) when it exists, else the owner's alone (dockerd falls back the
+    /// same way when its `docker` group is missing).
+    #[default]
+    Default,
+    /// A group the operator named (`--group`): must exist.
+    Named(String),
+}
+
+/// The default `--group`. Not dockerd's `docker`: Berth may run beside dockerd, and members of
+/// docker's group should not get Berth's socket without being asked for.
+pub const DEFAULT_SOCKET_GROUP: &str = "berth";
+
+impl SocketGroup {
+    fn resolve(&self) -> Result<Option<nix::unistd::Gid>, String> {
+        let (name, required) = match self {
+            SocketGroup::Default => (DEFAULT_SOCKET_GROUP, false),
+            SocketGroup::Named(n) => (n.as_str(), true),
+        };
+        if let Ok(gid) = name.parse::<u32>() {
+            return Ok(Some(nix::unistd::Gid::from_raw(gid)));
+        }
+        match nix::unistd::Group::from_name(name) {
+            Ok(Some(g)) => Ok(Some(g.gid)),
+            Ok(None) | Err(_) if !required => Ok(None),
+            Ok(None) => Err(format!("group {name:?} not found")),
+            Err(e) => Err(format!("looking up group {name:?}: {e}")),
+        }
+    }
+}
+
+/// Refuses listening on a non-loopback TCP address without TLS unless the operator allowed it
+/// explicitly (`--tls=false`): dockerd refuses to start so since v27, because the API is root on
+/// this host to anyone who reaches the port. When allowed, says so loudly.
+pub fn check_plain_tcp(addrs: impl IntoIterator<Item = SocketAddr>, tls: bool, plain_tcp_allowed: bool) -> Result<(), DaemonError> {
+    if tls {
+        return Ok(());
+    }
+    for addr in addrs {
+        if addr.ip().is_loopback() {
+            tracing::warn!(addr = %addr, "API served on TCP without TLS: every local user, and scripts in a browser, can reach it; it grants root on this host");
+            continue;
+        }
+        if !plain_tcp_allowed {
+            return Err(DaemonError::Listen {
+                addr: format!("tcp://{addr}"),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::PermissionDenied,
+                    "serving the API on a non-loopback address without TLS gives root on this host to everyone who can reach it: use --tlsverify with --tlscacert, --tlscert and --tlskey, or pass --tls=false to accept the risk explicitly",
+                ),
+            });
+        }
+        for _ in 0..3 {
+            tracing::warn!(addr = %addr, "SECURITY: the API is served on a non-loopback TCP address WITHOUT TLS (--tls=false): ANYONE WHO CAN REACH THIS PORT IS ROOT ON THIS HOST");
+        }
+    }
+    Ok(())
+}
+
+/// The TCP addresses of bound listeners.
+pub fn tcp_addrs(listeners: &[Listener]) -> Vec<SocketAddr> {
+    listeners.iter().filter_map(|l| if let Listener::Tcp(t) = l { t.local_addr().ok() } else { None }).collect()
+}
+
 /// Binds `addr` (for `fd://`, takes the passed sockets). A stale unix socket (nobody answering) is
-/// replaced; a live one is an error.
-pub async fn bind(addr: &ListenAddr) -> Result<Vec<Listener>, DaemonError> {
+/// replaced; a live one is an error. A unix socket Berth binds gets mode 0660 and `group`.
+pub async fn bind(addr: &ListenAddr, group: &SocketGroup) -> Result<Vec<Listener>, DaemonError> {
     let err = |source| DaemonError::Listen { addr: addr.to_string(), source };
     match addr {
         ListenAddr::Fd(n) => {
             let fds = crate::activation::take(*n).map_err(|m| err(std::io::Error::new(std::io::ErrorKind::NotFound, m)))?;
             fds.into_iter().map(|fd| from_passed(fd).map_err(err)).collect()
         }
-        _ => Ok(vec![bind_one(addr).await?]),
+        _ => Ok(vec![bind_one(addr, group).await?]),
     }
 }
 
@@ -112,7 +180,7 @@ fn from_passed(fd: std::os::fd::OwnedFd) -> std::io::Result<Listener> {
     Err(std::io::Error::new(std::io::ErrorKind::InvalidInput, "a passed fd is neither a unix nor a TCP stream socket"))
 }
 
-async fn bind_one(addr: &ListenAddr) -> Result<Listener, DaemonError> {
+async fn bind_one(addr: &ListenAddr, group: &SocketGroup) -> Result<Listener, DaemonError> {
     let err = |source| DaemonError::Listen { addr: addr.to_string(), source };
     match addr {
         ListenAddr::Fd(_) => unreachable!("bind takes passed sockets"),
@@ -129,14 +197,13 @@ async fn bind_one(addr: &ListenAddr) -> Result<Listener, DaemonError> {
             let l = UnixListener::bind(p).map_err(err)?;
             use std::os::unix::fs::PermissionsExt;
             std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o660)).map_err(err)?;
+            let gid = group.resolve().map_err(|m| err(std::io::Error::new(std::io::ErrorKind::NotFound, m)))?;
+            if let Some(gid) = gid {
+                nix::unistd::chown(p, None, Some(gid)).map_err(|e| err(e.into()))?;
+            }
             Ok(Listener::Unix(l))
         }
-        ListenAddr::Tcp(a) => {
-            if !a.ip().is_loopback() {
-                tracing::warn!(addr = %a, "API served on a non-loopback TCP address without TLS: anyone who reaches it controls this host");
-            }
-            Ok(Listener::Tcp(TcpListener::bind(a).await.map_err(err)?))
-        }
+        ListenAddr::Tcp(a) => Ok(Listener::Tcp(TcpListener::bind(a).await.map_err(err)?)),
     }
 }
 
@@ -221,21 +288,32 @@ impl Slots {
     }
 }
 
-/// Accepts connections until `stop` turns true, each within `slots`.
-pub async fn accept_loop(listener: Listener, api: Api, slots: Slots, mut stop: watch::Receiver<bool>) {
+/// Accepts connections until `stop` turns true, each within `slots`. TCP connections go through
+/// `tls` when given (the handshake runs in the connection's task, so a slow client holds up no one).
+pub async fn accept_loop(listener: Listener, api: Api, slots: Slots, tls: Option<TlsAcceptor>, mut stop: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             _ = stop.changed() => return,
             r = accept(&listener) => r,
         };
         match accepted {
-            Ok((io, peer)) => match slots.take(peer) {
+            Ok((conn, peer)) => match slots.take(peer) {
                 Ok(slot) => {
-                    tokio::spawn(serve(io, api.clone(), slots.limits, slot, stop.clone()));
+                    let (api, limits, stop, tls) = (api.clone(), slots.limits, stop.clone(), tls.clone());
+                    tokio::spawn(async move {
+                        let io = match (conn, tls) {
+                            (Accepted::Tcp(s), Some(tls)) => match crate::tls::handshake(&tls, s).await {
+                                Some(s) => TokioIo::new(Box::new(s) as Box<dyn ConnIo>),
+                                None => return,
+                            },
+                            (c, _) => c.into_io(),
+                        };
+                        serve(io, api, limits, slot, stop).await
+                    });
                 }
                 Err(why) => {
                     tracing::warn!(peer = ?peer, "{why}");
-                    tokio::spawn(refuse(io, why));
+                    tokio::spawn(refuse(conn.into_io(), why));
                 }
             },
             Err(e) => {
@@ -312,14 +390,30 @@ type Io = TokioIo<Box<dyn ConnIo>>;
 pub trait ConnIo: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send> ConnIo for T {}
 
+/// An accepted connection, before any TLS.
+enum Accepted {
+    Unix(tokio::net::UnixStream),
+    Tcp(tokio::net::TcpStream),
+}
+
+impl Accepted {
+    /// The connection as it is, without TLS.
+    fn into_io(self) -> Io {
+        match self {
+            Accepted::Unix(s) => TokioIo::new(Box::new(s) as Box<dyn ConnIo>),
+            Accepted::Tcp(s) => TokioIo::new(Box::new(s) as Box<dyn ConnIo>),
+        }
+    }
+}
+
 /// The next connection and, for TCP, its peer's address.
-async fn accept(l: &Listener) -> std::io::Result<(Io, Option<IpAddr>)> {
+async fn accept(l: &Listener) -> std::io::Result<(Accepted, Option<IpAddr>)> {
     Ok(match l {
-        Listener::Unix(u) => (TokioIo::new(Box::new(u.accept().await?.0) as Box<dyn ConnIo>), None),
+        Listener::Unix(u) => (Accepted::Unix(u.accept().await?.0), None),
         Listener::Tcp(t) => {
             let (s, peer) = t.accept().await?;
             let _ = s.set_nodelay(true);
-            (TokioIo::new(Box::new(s) as Box<dyn ConnIo>), Some(peer.ip()))
+            (Accepted::Tcp(s), Some(peer.ip()))
         }
     })
 }

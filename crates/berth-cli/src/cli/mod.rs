@@ -9,6 +9,7 @@ pub mod parse_error;
 mod run;
 mod servers;
 mod system;
+mod tls;
 mod volume;
 
 pub use containers::*;
@@ -17,6 +18,7 @@ pub use network::*;
 pub use run::*;
 pub use servers::*;
 pub use system::*;
+pub use tls::*;
 pub use volume::*;
 
 use clap::{Parser, Subcommand};
@@ -35,9 +37,12 @@ pub fn command() -> clap::Command {
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "A container engine that speaks Docker's API", disable_help_subcommand = true, arg_required_else_help = true)]
 pub struct Cli {
-    /// Daemon socket to connect to (unix:///path or tcp://host:port); also BERTH_HOST.
+    /// Daemon socket to connect to (unix:///path or tcp://host:port); also BERTH_HOST, then DOCKER_HOST.
     #[arg(short = 'H', long = "host", env = "BERTH_HOST", hide_env = true, value_name = "HOST")]
     pub host: Option<String>,
+    /// TLS to a tcp:// daemon.
+    #[command(flatten)]
+    pub tls: TlsFlags,
     /// Log level for client-side logging.
     #[arg(long = "log-level", default_value = "warn", value_name = "LEVEL")]
     pub log_level: String,

@@ -78,6 +78,24 @@ pub struct DaemonArgs {
     /// [default: 60].
     #[arg(long = "api-read-timeout", value_name = "SECONDS")]
     pub api_read_timeout: Option<u64>,
+    /// Serve TCP listeners over TLS; implied by --tlsverify. --tls=false allows a non-loopback TCP listener without TLS.
+    #[arg(long = "tls", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tls: Option<bool>,
+    /// Use TLS and serve only clients with a certificate signed by --tlscacert (default: on when DOCKER_TLS_VERIFY is set).
+    #[arg(long = "tlsverify", num_args = 0..=1, require_equals = true, default_missing_value = "true", value_name = "BOOL")]
+    pub tlsverify: Option<bool>,
+    /// CA that client certificates must be signed by [default: $DOCKER_CERT_PATH/ca.pem, ~/.docker/ca.pem].
+    #[arg(long = "tlscacert", value_name = "FILE")]
+    pub tlscacert: Option<PathBuf>,
+    /// The daemon's TLS certificate [default: $DOCKER_CERT_PATH/cert.pem, ~/.docker/cert.pem].
+    #[arg(long = "tlscert", value_name = "FILE")]
+    pub tlscert: Option<PathBuf>,
+    /// The daemon's TLS key [default: $DOCKER_CERT_PATH/key.pem, ~/.docker/key.pem].
+    #[arg(long = "tlskey", value_name = "FILE")]
+    pub tlskey: Option<PathBuf>,
+    /// Group of the unix socket (mode 0660) [default: berth, if that group exists].
+    #[arg(short = 'G', long = "group", value_name = "GROUP")]
+    pub group: Option<String>,
 }
 
 /// `--log-format` of the daemon, as dockerd's.

@@ -30,7 +30,8 @@ pub const DEFAULT_CONFIG_FILE: &str = "/etc/berth/daemon.json";
 const KEYS: &[&str] = &[
     "data-root", "hosts", "log-level", "log-format", "debug", "labels", "insecure-registries", "registry-mirrors", "certs-dir",
     "bridge", "bip", "default-address-pools", "mtu", "init-path", "log-driver", "log-opts", "default-ulimits",
-    "features", "live-restore", "metrics-addr", "max-connections", "api-read-timeout",
+    "features", "live-restore", "metrics-addr", "max-connections", "api-read-timeout", "tls", "tlsverify", "tlscacert", "tlscert",
+    "tlskey", "group",
 ];
 
 /// Keys a reload takes on; changes to the others wait for the next start.
@@ -42,14 +43,14 @@ const DOCKERD_ONLY: &[&str] = &[
     "cgroup-parent", "containerd", "containerd-namespace", "containerd-plugins-namespace", "cpu-rt-period",
     "cpu-rt-runtime", "cri-containerd", "default-cgroupns-mode", "default-gateway", "default-gateway-v6",
     "default-ipc-mode", "default-network-opts", "default-runtime", "default-shm-size", "dns", "dns-opts",
-    "dns-search", "exec-opts", "exec-root", "experimental", "fixed-cidr", "fixed-cidr-v6", "group",
+    "dns-search", "exec-opts", "exec-root", "experimental", "fixed-cidr", "fixed-cidr-v6",
     "host-gateway-ip", "host-gateway-ips", "http-proxy", "https-proxy", "icc", "init", "ip", "ip-forward",
     "ip-forward-no-drop", "ip-masq", "ip6tables", "iptables", "ipv6", "isolation",
     "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts",
     "min-api-version", "network-control-plane-mtu", "network-diagnostic-port", "no-new-privileges", "no-proxy",
     "node-generic-resources", "oom-score-adjust", "pidfile", "proxies", "raw-logs", "registry-config",
     "runtimes", "seccomp-profile", "selinux-enabled", "shutdown-timeout", "storage-driver", "storage-opts",
-    "swarm-default-advertise-addr", "tls", "tlscacert", "tlscert", "tlskey", "tlsverify", "userland-proxy",
+    "swarm-default-advertise-addr", "userland-proxy",
     "userland-proxy-path", "userns-remap",
 ];
 
@@ -154,6 +155,12 @@ fn flags_given(a: &DaemonArgs) -> Vec<(&'static str, String)> {
         ("metrics-addr", a.metrics_addr.map(|m| m.to_string())),
         ("max-connections", a.max_connections.map(|m| m.to_string())),
         ("api-read-timeout", a.api_read_timeout.map(|m| m.to_string())),
+        ("tls", a.tls.map(|b| b.to_string())),
+        ("tlsverify", a.tlsverify.map(|b| b.to_string())),
+        ("tlscacert", path(&a.tlscacert)),
+        ("tlscert", path(&a.tlscert)),
+        ("tlskey", path(&a.tlskey)),
+        ("group", a.group.clone()),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -171,12 +178,12 @@ fn go_format(v: &Value) -> String {
 }
 
 /// Decodes the file's value for `key`, naming the key when its type is wrong.
-fn get<T: serde::de::DeserializeOwned>(file: &Map<String, Value>, key: &str) -> Result<Option<T>, String> {
+pub(crate) fn get<T: serde::de::DeserializeOwned>(file: &Map<String, Value>, key: &str) -> Result<Option<T>, String> {
     file.get(key).map(|v| serde_json::from_value(v.clone()).map_err(|e| format!("invalid value for {key}: {e}"))).transpose()
 }
 
 /// Flag if given, else the file's value.
-fn pick<T: serde::de::DeserializeOwned>(flag: Option<T>, file: &Map<String, Value>, key: &str) -> Result<Option<T>, String> {
+pub(crate) fn pick<T: serde::de::DeserializeOwned>(flag: Option<T>, file: &Map<String, Value>, key: &str) -> Result<Option<T>, String> {
     match flag {
         Some(v) => Ok(Some(v)),
         None => get(file, key),
@@ -283,6 +290,7 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
         network.pools = pools;
     }
     let settings = LiveSettings { debug, labels, insecure_registries: insecure.clone(), registry_mirrors: mirrors.clone() };
+    let api = super::tls::daemon_api_security(a, file)?;
     let config = DaemonConfig {
         data_root,
         hosts,
@@ -293,6 +301,9 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
         api_limits,
         container_defaults: ContainerDefaults { log_driver, log_opts, ulimits },
         settings,
+        tls: api.tls,
+        plain_tcp_allowed: api.plain_tcp_allowed,
+        socket_group: api.socket_group,
     };
     Ok((config, log_filter))
 }

@@ -12,13 +12,17 @@ pub mod networks;
 pub mod registry;
 pub mod registry_client;
 pub mod system;
+pub mod tls;
 pub mod volumes;
 
 use berth_client::{Client, ClientError, DEFAULT_HOST};
 
-/// The client for `-H`, else `BERTH_HOST` (clap reads it into `-H`), else the default socket.
-pub fn client(host: Option<&str>) -> anyhow::Result<Client> {
-    Ok(Client::new(host.unwrap_or(DEFAULT_HOST))?)
+/// The client for `-H`, else `BERTH_HOST` (clap reads it into `-H`), else `DOCKER_HOST`, else the
+/// default socket; over TLS as the TLS flags and environment say (for `tcp://` hosts).
+pub fn client(host: Option<&str>, tls: &crate::cli::TlsFlags) -> anyhow::Result<Client> {
+    let docker_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
+    let host = host.or(docker_host.as_deref()).unwrap_or(DEFAULT_HOST);
+    Ok(Client::with_tls(host, tls::client_tls(tls).as_ref())?)
 }
 
 /// The one line printed for a failed command, in docker's style: the daemon's errors as
