@@ -61,19 +61,8 @@ fn cert_path(dir: &Path, name: &str, ca: &str, client: Option<&str>) -> PathBuf 
     p
 }
 
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
-fn wait_tcp(port: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while Instant::now() < deadline {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    panic!("nothing listens on 127.0.0.1:{port}");
+fn wait_port(port: u16) {
+    assert!(wait_tcp(&format!("127.0.0.1:{port}"), Duration::from_secs(20)), "nothing listens on 127.0.0.1:{port}");
 }
 
 /// The stock docker CLI against `tcp://127.0.0.1:PORT` with the given environment.
@@ -119,7 +108,7 @@ fn mutual_tls_serves_docker_cli_docker_py_and_berth_and_refuses_everyone_else() 
     let (ca, cert, key) = (certs.path("good-ca.pem"), certs.path("server-cert.pem"), certs.path("server-key.pem"));
     let host = format!("tcp://127.0.0.1:{port}");
     let d = Daemon::start_with(&["-H", &host, "--tlsverify", "--tlscacert", &ca, "--tlscert", &cert, "--tlskey", &key]);
-    wait_tcp(port);
+    wait_port(port);
     d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
     let good = cert_path(certs.dir.path(), "good", "good", Some("client"));
 
@@ -217,7 +206,7 @@ fn tls_without_verify_encrypts_without_asking_for_client_certificates() {
     let port = free_port();
     let host = format!("tcp://127.0.0.1:{port}");
     let d = Daemon::start_with(&["-H", &host, "--tls", "--tlscert", &certs.path("server-cert.pem"), "--tlskey", &certs.path("server-key.pem")]);
-    wait_tcp(port);
+    wait_port(port);
     // docker --tls: encrypted, the daemon not verified (its CA file is one that did not sign the
     // daemon's certificate), no client certificate needed.
     let rogue = cert_path(certs.dir.path(), "rogue", "rogue", None);
@@ -290,10 +279,10 @@ fn plain_non_loopback_tcp_with_tls_false_starts_and_warns_loudly() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let served = dir.path().join("s.sock").exists();
-    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(child.id() as i32), nix::sys::signal::Signal::SIGTERM);
+    let mut stderr_pipe = child.stderr.take().unwrap();
+    let st = terminate(&mut child, Duration::from_secs(10)).expect("the daemon stops on SIGTERM");
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
-    let st = child.wait().unwrap();
+    stderr_pipe.read_to_string(&mut err).unwrap();
     assert!(served, "the daemon did not start with --tls=false: {err}");
     assert!(st.success(), "{st:?} {err}");
     assert!(err.matches("WITHOUT TLS").count() >= 3, "the warning is not loud enough: {err}");
