@@ -125,11 +125,33 @@ async fn open_services(config: &DaemonConfig) -> Result<Arc<service::Services>, 
     Ok(services)
 }
 
+/// A running front end's work: resolves once it has stopped serving.
+pub type FrontendTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
+
+/// Another API served on the daemon's services beside the Engine API (the Kubernetes CRI, crate
+/// `berth-cri`). The daemon does not depend on its implementations: the executable wires them in,
+/// so the layering stays services ← front ends.
+pub trait Frontend: Send {
+    /// Binds (errors stop the daemon's start) and returns the serving task, which must end soon
+    /// after `stop` turns true.
+    fn start(self: Box<Self>, services: Arc<service::Services>, stop: tokio::sync::watch::Receiver<bool>) -> Result<FrontendTask, DaemonError>;
+}
+
 /// Opens the data root, serves the API on every configured address until `shutdown` resolves
 /// (applying each reload `reloads` brings meanwhile), then stops accepting, removes unix sockets
 /// and returns. Tells a service manager (`NOTIFY_SOCKET`) when it serves and when it stops.
 pub async fn run(
     config: DaemonConfig,
+    shutdown: impl std::future::Future<Output = ()> + Send,
+    reloads: tokio::sync::mpsc::UnboundedReceiver<settings::Reload>,
+) -> Result<(), DaemonError> {
+    run_with(config, Vec::new(), shutdown, reloads).await
+}
+
+/// [`run`], also serving `frontends` on the same services.
+pub async fn run_with(
+    config: DaemonConfig,
+    frontends: Vec<Box<dyn Frontend>>,
     shutdown: impl std::future::Future<Output = ()> + Send,
     mut reloads: tokio::sync::mpsc::UnboundedReceiver<settings::Reload>,
 ) -> Result<(), DaemonError> {
@@ -170,6 +192,9 @@ pub async fn run(
     }
     if let Some(l) = metrics_listener {
         tasks.push(tokio::spawn(api::serve_metrics(l, services.clone(), stop_rx.clone())));
+    }
+    for f in frontends {
+        tasks.push(tokio::spawn(f.start(services.clone(), stop_rx.clone())?));
     }
     let trimmer = tokio::spawn(memory::trim_when_idle());
     activation::notify_ready();

@@ -139,6 +139,10 @@ pub struct RuntimeConfig {
     /// `--group-add`: supplementary groups added to the user's (names or ids).
     #[serde(default)]
     pub group_add: Vec<String>,
+    /// `--log-driver k8s-file`: the log is written in the kubelet's CRI format to this file
+    /// instead of the json-file log (`path` log option; the CRI's log_directory/log_path).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cri_log_path: Option<std::path::PathBuf>,
 }
 
 /// An `exec` in a running container, as the daemon decided it.

@@ -2,6 +2,7 @@
 //! stdin and SIGCHLD, until the container exited and its output is drained.
 
 use crate::files::{now, write_exit, ExitRecord, ShimHello};
+use crate::log::Log;
 use crate::setup::{cleanup, Running};
 use crate::ShimArgs;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -11,84 +12,6 @@ use std::io::{ErrorKind, Read, Write};
 use std::os::fd::{AsFd, OwnedFd};
 use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
-
-/// Docker's json-file log: one JSON object per line of output, long lines split at 16 KiB, rotated
-/// by size (`container.log` → `.1` → `.2` …) so a chatty container cannot fill the disk.
-struct Log {
-    file: Option<File>,
-    partial: [Vec<u8>; 3],
-    path: std::path::PathBuf,
-    size: u64,
-    max_size: u64,
-    max_files: u32,
-}
-
-const DEFAULT_LOG_MAX_SIZE: u64 = 10 * 1024 * 1024;
-const DEFAULT_LOG_MAX_FILES: u32 = 3;
-
-const LOG_LINE_MAX: usize = 16 * 1024;
-
-impl Log {
-    fn rotate(&mut self) {
-        let name = |n: u32| self.path.with_file_name(format!("container.log.{n}"));
-        let _ = std::fs::remove_file(name(self.max_files.saturating_sub(1).max(1)));
-        for n in (1..self.max_files.saturating_sub(1)).rev() {
-            let _ = std::fs::rename(name(n), name(n + 1));
-        }
-        if self.max_files > 1 {
-            let _ = std::fs::rename(&self.path, name(1));
-        } else {
-            let _ = std::fs::remove_file(&self.path);
-        }
-        self.file = std::fs::OpenOptions::new().create(true).append(true).open(&self.path).ok();
-        self.size = 0;
-    }
-
-    fn record(&mut self, stream: u8, bytes: &[u8]) {
-        if self.file.is_some() && self.size >= self.max_size {
-            self.rotate();
-        }
-        let Some(f) = self.file.as_mut() else { return };
-        let name = if stream == 2 { "stderr" } else { "stdout" };
-        let line = serde_json::json!({"log": String::from_utf8_lossy(bytes), "stream": name, "time": now()});
-        let mut out = serde_json::to_vec(&line).unwrap_or_default();
-        out.push(b'\n');
-        if f.write_all(&out).is_err() {
-            tracing::warn!("writing the container log failed; further output is not logged");
-            self.file = None;
-        }
-        self.size += out.len() as u64;
-    }
-
-    fn write(&mut self, stream: u8, data: &[u8]) {
-        let idx = stream as usize % 3;
-        let mut buf = std::mem::take(&mut self.partial[idx]);
-        buf.extend_from_slice(data);
-        let mut start = 0;
-        while let Some(pos) = buf[start..].iter().position(|&b| b == b'\n') {
-            let end = start + pos + 1;
-            self.record(stream, &buf[start..end]);
-            start = end;
-        }
-        while buf.len() - start >= LOG_LINE_MAX {
-            self.record(stream, &buf[start..start + LOG_LINE_MAX]);
-            start += LOG_LINE_MAX;
-        }
-        self.partial[idx] = buf[start..].to_vec();
-    }
-
-    fn flush(&mut self) {
-        for idx in [1u8, 2] {
-            let p = std::mem::take(&mut self.partial[idx as usize]);
-            if !p.is_empty() {
-                self.record(idx, &p);
-            }
-        }
-        if let Some(f) = self.file.as_mut() {
-            let _ = f.sync_data();
-        }
-    }
-}
 
 enum Role {
     Attach { stdin: bool, stdout: bool, stderr: bool },
@@ -159,21 +82,7 @@ pub fn serve(args: &ShimArgs, r: Running) {
         set_nonblocking(fd);
     }
     // An exec's output goes to its attached client only, as with Docker.
-    let log_path = args.dir.join("container.log");
-    let log_file = match args.exec_dir {
-        Some(_) => None,
-        None if cfg.no_log => None,
-        None => std::fs::OpenOptions::new().create(true).append(true).open(&log_path).ok(),
-    };
-    let size = log_file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
-    let mut log = Log {
-        file: log_file,
-        partial: Default::default(),
-        path: log_path,
-        size,
-        max_size: if cfg.log_max_size == 0 { DEFAULT_LOG_MAX_SIZE } else { cfg.log_max_size },
-        max_files: if cfg.log_max_files == 0 { DEFAULT_LOG_MAX_FILES } else { cfg.log_max_files },
-    };
+    let mut log = Log::open(args, &cfg);
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<i32> = None;
     let mut drain_deadline: Option<Instant> = None;
@@ -240,6 +149,10 @@ pub fn serve(args: &ShimArgs, r: Running) {
                     }
                     Some(ShimHello::Wait) => clients.push(Client { stream: s, role: Role::Wait, dead: false }),
                     Some(ShimHello::Release) => released = true,
+                    Some(ShimHello::ReopenLog) => {
+                        let ok = log.reopen();
+                        let _ = s.write_all(if ok { b"ok\n" } else { b"error\n" });
+                    }
                     Some(ShimHello::Resize { height, width }) => {
                         if let Some(p) = &pty {
                             crate::sys::resize(p, height, width);

@@ -53,6 +53,10 @@ pub enum ShimHello {
         /// Columns.
         width: u16,
     },
+    /// Reopen the log file by name (CRI `ReopenContainerLog`, after the kubelet rotated it); the
+    /// shim answers `ok` or `error` on one line.
+    #[serde(rename = "reopen-log")]
+    ReopenLog,
 }
 
 /// Now, RFC 3339 with nanoseconds.

@@ -28,6 +28,7 @@
 
 mod event_loop;
 mod files;
+mod log;
 mod setup;
 mod sys;
 

@@ -96,6 +96,15 @@ pub struct DaemonArgs {
     /// Group of the unix socket (mode 0660) [default: berth, if that group exists].
     #[arg(short = 'G', long = "group", value_name = "GROUP")]
     pub group: Option<String>,
+    /// Also serve the Kubernetes CRI v1 (kubelet, crictl) on this unix socket (usually /run/berth/cri.sock).
+    #[arg(long = "cri-socket", value_name = "PATH")]
+    pub cri_socket: Option<PathBuf>,
+    /// The image of CRI pod sandboxes [default: registry.k8s.io/pause:3.9].
+    #[arg(long = "cri-sandbox-image", value_name = "IMAGE")]
+    pub cri_sandbox_image: Option<String>,
+    /// A mirror for CRI pulls from a registry, REGISTRY=URL (e.g. registry.k8s.io=http://127.0.0.1:5000); repeatable, tried in order.
+    #[arg(long = "cri-registry-mirror", value_name = "REGISTRY=URL")]
+    pub cri_registry_mirrors: Vec<String>,
 }
 
 /// `--log-format` of the daemon, as dockerd's.

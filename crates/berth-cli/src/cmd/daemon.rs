@@ -22,7 +22,11 @@ pub async fn run(a: DaemonArgs) -> anyhow::Result<ExitCode> {
     let filter = init_logging(&resolved.log_filter, resolved.log_format)?;
     let (tx, rx) = mpsc::unbounded_channel();
     let reloader = tokio::spawn(reload_on_sighup(a, resolved.clone(), filter, tx));
-    let result = berth_daemon::run(resolved.config, shutdown_signal(), rx).await;
+    let frontends: Vec<Box<dyn berth_daemon::Frontend>> = match resolved.cri.clone() {
+        Some(c) => vec![Box::new(berth_cri::Frontend(c))],
+        None => vec![],
+    };
+    let result = berth_daemon::run_with(resolved.config, frontends, shutdown_signal(), rx).await;
     reloader.abort();
     result.map_err(|e| anyhow::anyhow!("{}", super::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)

@@ -32,6 +32,7 @@ const KEYS: &[&str] = &[
     "bridge", "bip", "default-address-pools", "mtu", "init-path", "log-driver", "log-opts", "default-ulimits",
     "features", "live-restore", "metrics-addr", "max-connections", "api-read-timeout", "tls", "tlsverify", "tlscacert", "tlscert",
     "tlskey", "group",
+    "cri-socket", "cri-sandbox-image", "cri-registry-mirrors",
 ];
 
 /// Keys a reload takes on; changes to the others wait for the next start.
@@ -73,6 +74,8 @@ pub struct Resolved {
     pub file: Map<String, Value>,
     /// The file read, for messages.
     pub path: PathBuf,
+    /// The CRI server's settings, when it is to be served (`cri-socket`).
+    pub cri: Option<berth_cri::CriConfig>,
 }
 
 /// Reads the configuration file for `a`, checks it against the flags and merges both.
@@ -88,7 +91,50 @@ pub fn resolve(a: &DaemonArgs) -> anyhow::Result<Resolved> {
         (None, Some("json")) => LogFormat::Json,
         (None, Some(other)) => anyhow::bail!("invalid log format: {other}: use text or json"),
     };
-    Ok(Resolved { config, log_filter, log_format, file, path })
+    let cri = cri(a, &file).map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(Resolved { config, log_filter, log_format, file, path, cri })
+}
+
+/// The CRI settings: `cri-socket` (absolute) turns the server on; `cri-sandbox-image` and
+/// `cri-registry-mirrors` (`{"registry.k8s.io": ["http://127.0.0.1:5000"]}` in the file,
+/// `--cri-registry-mirror registry.k8s.io=http://127.0.0.1:5000` as flags) need it.
+fn cri(a: &DaemonArgs, file: &Map<String, Value>) -> Result<Option<berth_cri::CriConfig>, String> {
+    let socket = pick(a.cri_socket.clone(), file, "cri-socket")?;
+    let image = pick(a.cri_sandbox_image.clone(), file, "cri-sandbox-image")?;
+    let mirrors: BTreeMap<String, Vec<String>> = if a.cri_registry_mirrors.is_empty() {
+        get(file, "cri-registry-mirrors")?.unwrap_or_default()
+    } else {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        for entry in &a.cri_registry_mirrors {
+            let (reg, url) = entry.split_once('=').ok_or_else(|| format!("invalid cri-registry-mirror {entry:?}: expected REGISTRY=URL"))?;
+            m.entry(reg.to_string()).or_default().push(url.to_string());
+        }
+        m
+    };
+    let Some(socket) = socket else {
+        if image.is_some() || !mirrors.is_empty() {
+            return Err("cri-sandbox-image and cri-registry-mirrors need cri-socket (the CRI server is off without it)".into());
+        }
+        return Ok(None);
+    };
+    if !socket.is_absolute() {
+        return Err(format!("cri-socket must be an absolute path: {}", socket.display()));
+    }
+    for (reg, urls) in &mirrors {
+        for u in urls {
+            let host = u.trim_start_matches("http://").trim_start_matches("https://").trim_end_matches('/');
+            if host.is_empty() || host.contains('/') {
+                return Err(format!("invalid mirror {u:?} for {reg}: expected [http[s]://]HOST[:PORT]"));
+            }
+        }
+    }
+    let mut c = berth_cri::CriConfig::new(socket);
+    if let Some(i) = image {
+        berth_types::Reference::parse(&i).map_err(|e| format!("invalid cri-sandbox-image {i:?}: {e}"))?;
+        c.sandbox_image = i;
+    }
+    c.registry_mirrors = mirrors;
+    Ok(Some(c))
 }
 
 /// The file's top-level object; empty when the default file does not exist or holds only blanks.
@@ -161,6 +207,9 @@ fn flags_given(a: &DaemonArgs) -> Vec<(&'static str, String)> {
         ("tlscert", path(&a.tlscert)),
         ("tlskey", path(&a.tlskey)),
         ("group", a.group.clone()),
+        ("cri-socket", path(&a.cri_socket)),
+        ("cri-sandbox-image", a.cri_sandbox_image.clone()),
+        ("cri-registry-mirrors", list(&a.cri_registry_mirrors)),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))

@@ -279,6 +279,7 @@ impl ContainerService {
             log_max_files: log_opt(h, "max-file").map(|v| v.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("invalid max-file: {v}")))).transpose()?.unwrap_or(0),
             devices: devices(h)?,
             no_log: log_driver(h) == "none",
+            cri_log_path: (log_driver(h) == "k8s-file").then(|| log_opt(h, "path").map(std::path::PathBuf::from)).flatten(),
             dockerenv: true,
             group_add: h.group_add.clone().unwrap_or_default(),
         })
@@ -409,6 +410,13 @@ impl ContainerService {
         let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
         match log_driver(&host_config) {
             "" | "json-file" | "none" => {}
+            "k8s-file" => {
+                // Podman's driver name for the kubelet's CRI log format; Berth's CRI side uses it.
+                let path = log_opt(&host_config, "path").unwrap_or_default();
+                if !path.starts_with('/') {
+                    return Err(ServiceError::Invalid("logging driver k8s-file needs an absolute path log option (--log-opt path=/…)".into()));
+                }
+            }
             // Drivers dockerd ships that Berth does not implement.
             t @ ("local" | "syslog" | "journald" | "gelf" | "fluentd" | "awslogs" | "splunk" | "etwlogs" | "gcplogs" | "logentries") => {
                 return Err(ServiceError::Invalid(format!("logging driver {t:?} is not supported by Berth: use json-file or none")));

@@ -1,0 +1,196 @@
+//! Berth as a Kubernetes CRI runtime, driven by crictl as a cluster operator would: a pod with two
+//! containers that talk over the pod's localhost, exec, logs in the kubelet's format, stats, stop
+//! and remove, and nothing left behind (containers, namespaces, mounts, cgroups, veths).
+
+mod common;
+mod cri_support;
+
+use common::stdout;
+use cri_support::CriDaemon;
+use std::path::Path;
+
+fn write_json(dir: &Path, name: &str, v: serde_json::Value) -> String {
+    let p = dir.join(name);
+    std::fs::write(&p, serde_json::to_vec_pretty(&v).unwrap()).unwrap();
+    p.display().to_string()
+}
+
+/// Mounts whose mount point or source lies under `root`.
+fn mounts_under(root: &Path) -> Vec<String> {
+    let root = root.display().to_string();
+    std::fs::read_to_string("/proc/self/mountinfo").unwrap().lines().filter(|l| l.contains(&root)).map(str::to_string).collect()
+}
+
+fn cgroups_of(id: &str) -> Vec<String> {
+    let name = format!("berth-{id}");
+    let mut found = vec![];
+    let root = Path::new("/sys/fs/cgroup");
+    if root.join(&name).exists() {
+        found.push(root.join(&name).display().to_string());
+    }
+    for e in std::fs::read_dir(root).unwrap().flatten() {
+        if e.path().join(&name).exists() {
+            found.push(e.path().join(&name).display().to_string());
+        }
+    }
+    found
+}
+
+#[test]
+fn crictl_pod_lifecycle_two_containers_over_localhost() {
+    let c = CriDaemon::start(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let logs = work.path().join("pods/default_web_uid1");
+    let pod = write_json(
+        work.path(),
+        "pod.json",
+        serde_json::json!({
+            "metadata": {"name": "web", "namespace": "default", "uid": "uid1", "attempt": 0},
+            "hostname": "web-pod",
+            "log_directory": logs,
+            "labels": {"app": "web"},
+            "annotations": {"note": "kept as given"},
+            "linux": {}
+        }),
+    );
+    let server = write_json(
+        work.path(),
+        "server.json",
+        serde_json::json!({
+            "metadata": {"name": "server"},
+            "image": {"image": "busybox:latest"},
+            "command": ["sh", "-c", "mkdir -p /www && echo hello-from-server > /www/index.html && echo serving && exec httpd -f -p 8080 -h /www"],
+            "log_path": "server/0.log",
+            "labels": {"role": "server"},
+            "linux": {}
+        }),
+    );
+    let client = write_json(
+        work.path(),
+        "client.json",
+        serde_json::json!({
+            "metadata": {"name": "client"},
+            "image": {"image": "docker.io/library/busybox:1.36"},
+            "command": ["sh", "-c", "echo started; echo to-stderr >&2; exec sleep 100000"],
+            "envs": [{"key": "GREETING", "value": "hi there"}],
+            "working_dir": "/tmp",
+            "log_path": "client/0.log",
+            "linux": {}
+        }),
+    );
+
+    // Runtime basics.
+    let v = c.crictl_ok(&["version"]);
+    assert!(v.contains("RuntimeName:  berth") && v.contains("RuntimeApiVersion:  v1"), "{v}");
+    let info: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["info", "-o", "json"])).unwrap();
+    let conds = info["status"]["conditions"].as_array().unwrap();
+    assert!(conds.iter().all(|c| c["status"] == true), "{info}");
+
+    let pod_id = c.crictl_ok(&["runp", &pod]).trim().to_string();
+    let status: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["inspectp", "-o", "json", &pod_id])).unwrap();
+    assert_eq!(status["status"]["state"], "SANDBOX_READY", "{status}");
+    assert_eq!(status["status"]["labels"]["app"], "web");
+    assert_eq!(status["status"]["annotations"]["note"], "kept as given");
+    let pod_ip = status["status"]["network"]["ip"].as_str().unwrap().to_string();
+    assert!(pod_ip.starts_with(&format!("10.{}.", c.d.net.octet)), "pod address {pod_ip} not on the test bridge");
+
+    let server_id = c.crictl_ok(&["create", &pod_id, &server, &pod]).trim().to_string();
+    let client_id = c.crictl_ok(&["create", &pod_id, &client, &pod]).trim().to_string();
+    let listed = c.crictl_ok(&["ps", "-a", "-q", "--pod", &pod_id]);
+    assert!(listed.contains(&server_id) && listed.contains(&client_id), "{listed}");
+    c.crictl_ok(&["start", &server_id]);
+    c.crictl_ok(&["start", &client_id]);
+    let running = c.crictl_ok(&["ps", "-q", "--state", "Running", "--label", "role=server"]);
+    assert_eq!(running.trim(), server_id);
+
+    // The client reaches the server on the pod's localhost (one network namespace), and sees the
+    // pod's hostname (one UTS namespace) and its own environment and working directory.
+    let mut page = String::new();
+    for _ in 0..50 {
+        let o = c.crictl(&["exec", &client_id, "wget", "-qO-", "http://127.0.0.1:8080/"]);
+        page = stdout(&o);
+        if o.status.success() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert_eq!(page.trim(), "hello-from-server");
+    assert_eq!(c.crictl_ok(&["exec", &client_id, "hostname"]).trim(), "web-pod");
+    assert_eq!(c.crictl_ok(&["exec", &client_id, "sh", "-c", "echo $GREETING; pwd"]), "hi there\n/tmp\n");
+    // Exit codes come back; output is split by stream.
+    let o = c.crictl(&["exec", &client_id, "sh", "-c", "echo out; echo err >&2; exit 3"]);
+    assert_eq!(o.status.code(), Some(3));
+    assert_eq!(stdout(&o), "out\n");
+    assert_eq!(common::stderr(&o), "err\n");
+
+    // Logs: crictl reads the kubelet's format from log_directory/log_path.
+    let log = c.crictl(&["logs", &client_id]);
+    assert!(stdout(&log).contains("started") && common::stderr(&log).contains("to-stderr"), "{log:?}");
+    let raw = std::fs::read_to_string(logs.join("client/0.log")).unwrap();
+    let re = regex::Regex::new(r"(?m)^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d+Z stdout F started$").unwrap();
+    assert!(re.is_match(&raw), "CRI log format: {raw}");
+    assert!(raw.contains(" stderr F to-stderr\n"), "{raw}");
+    // Stats of both containers and the pod.
+    let stats: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["stats", "-o", "json", "--pod", &pod_id])).unwrap();
+    let items = stats["stats"].as_array().unwrap();
+    assert_eq!(items.len(), 2, "{stats}");
+    for s in items {
+        assert!(s["memory"]["workingSetBytes"]["value"].as_str().unwrap_or("0").parse::<u64>().unwrap() > 0, "{s}");
+        assert!(s["cpu"]["usageCoreNanoSeconds"]["value"].as_str().unwrap_or("0").parse::<u64>().unwrap() > 0, "{s}");
+    }
+    let podstats: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["statsp", "-o", "json", "--id", &pod_id])).unwrap();
+    assert_eq!(podstats["stats"][0]["attributes"]["id"], pod_id.as_str(), "{podstats}");
+    assert_eq!(podstats["stats"][0]["linux"]["containers"].as_array().map(Vec::len), Some(2), "{podstats}");
+
+    // Docker clients see the same containers (one engine).
+    let names = c.d.berth_ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(names.contains("k8s_POD_web_default_uid1_0") && names.contains("k8s_client_web_default_uid1_0"), "{names}");
+
+    // Stop with a grace period: httpd ignores nothing, sleep is killed at the timeout.
+    c.crictl_ok(&["stop", "--timeout", "1", &server_id, &client_id]);
+    let st: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["inspect", "-o", "json", &client_id])).unwrap();
+    assert_eq!(st["status"]["state"], "CONTAINER_EXITED", "{st}");
+    c.crictl_ok(&["stopp", &pod_id]);
+    let status: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["inspectp", "-o", "json", &pod_id])).unwrap();
+    assert_eq!(status["status"]["state"], "SANDBOX_NOTREADY");
+    c.crictl_ok(&["rmp", &pod_id]);
+    // Removing again is fine (idempotent), as the kubelet expects.
+    c.crictl_ok(&["rmp", &pod_id]);
+
+    // Nothing left: no CRI object, no container, no mount, cgroup, namespace or veth.
+    assert_eq!(c.crictl_ok(&["pods", "-q"]).trim(), "");
+    assert_eq!(c.crictl_ok(&["ps", "-a", "-q"]).trim(), "");
+    assert_eq!(c.d.berth_ok(&["ps", "-aq"]).trim(), "");
+    assert!(mounts_under(&c.d.root()).is_empty(), "mounts left: {:?}", mounts_under(&c.d.root()));
+    for id in [&pod_id, &server_id, &client_id] {
+        assert!(cgroups_of(id).is_empty(), "cgroups left: {:?}", cgroups_of(id));
+    }
+    let netns: Vec<_> = std::fs::read_dir(c.d.root().join("netns")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    assert!(netns.is_empty(), "network namespaces left: {netns:?}");
+    let brif = Path::new("/sys/class/net").join(c.d.net.bridge()).join("brif");
+    let veths: Vec<_> = std::fs::read_dir(&brif).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+    assert!(veths.is_empty(), "veths left on {}: {veths:?}", c.d.net.bridge());
+}
+
+#[test]
+fn cri_images_share_the_engine_store() {
+    let c = CriDaemon::start(&[]);
+    let images = c.crictl_ok(&["images", "-o", "json"]);
+    let v: serde_json::Value = serde_json::from_str(&images).unwrap();
+    let tags: Vec<String> = v["images"].as_array().unwrap().iter().flat_map(|i| i["repoTags"].as_array().unwrap().iter().map(|t| t.as_str().unwrap().to_string())).collect();
+    assert!(tags.contains(&"docker.io/library/busybox:latest".to_string()), "{tags:?}");
+    let st: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["inspecti", "-o", "json", "busybox"])).unwrap();
+    assert!(st["status"]["id"].as_str().unwrap().starts_with("sha256:"), "{st}");
+    // A missing image: crictl reports it, the runtime answers "no image" rather than failing.
+    let o = c.crictl(&["inspecti", "no-such-image:1"]);
+    assert!(!o.status.success());
+    // A pull from nowhere fails with the registry client's error.
+    let o = c.crictl(&["pull", "127.0.0.1:1/nothing:here"]);
+    assert!(!o.status.success());
+    // rmi removes every name of the image; Docker sees it gone too.
+    c.d.berth_ok(&["tag", "busybox:latest", "extra:name"]);
+    c.crictl_ok(&["rmi", "extra:name"]);
+    assert!(!c.d.berth(&["image", "inspect", "busybox:latest"]).status.success());
+    let fs: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["imagefsinfo", "-o", "json"])).unwrap();
+    assert!(fs["status"]["imageFilesystems"][0]["fsId"]["mountpoint"].as_str().unwrap().ends_with("/snapshots"), "{fs}");
+}

@@ -1,0 +1,243 @@
+//! Pod sandboxes. A sandbox is a Berth container running the sandbox (pause) image. Why a pause
+//! image rather than a namespace holder of Berth's own: it is what kubelets, operators and
+//! critest expect (`crictl inspectp` shows it, its image is pinned against image GC), it is the
+//! PID 1 that reaps orphans when the pod shares a PID namespace, and as an ordinary container it
+//! gets the Docker side's networking (bridge address, published ports through the port proxy and
+//! DNAT, DNS files), cgroups, recovery after a daemon restart and cleanup with no extra code.
+//! The containers of the pod join its network, IPC and UTS namespaces (`container:<sandbox>`).
+
+use super::{kind, labels, nanos};
+use crate::error::{invalid, status};
+use crate::meta::{self, Metadata, Namespaces};
+use crate::proto::*;
+use crate::Cri;
+use berth_api::container::CreateRequest;
+use berth_daemon::service::containers::{ContainerRecord, Status};
+use serde_json::json;
+use std::collections::HashMap;
+
+/// The Docker `SecurityOpt` for a CRI seccomp profile. CRI's default (no profile) is unconfined.
+pub(crate) fn seccomp_opt(profile: Option<&SecurityProfile>, legacy: &str) -> Result<Option<String>, tonic::Status> {
+    use security_profile::ProfileType;
+    let (ty, local) = match profile {
+        Some(p) => (ProfileType::try_from(p.profile_type).unwrap_or(ProfileType::RuntimeDefault), p.localhost_ref.clone()),
+        None => match legacy {
+            "runtime/default" | "docker/default" => (ProfileType::RuntimeDefault, String::new()),
+            l if l.starts_with("localhost/") => (ProfileType::Localhost, l["localhost/".len()..].to_string()),
+            _ => (ProfileType::Unconfined, String::new()),
+        },
+    };
+    match ty {
+        ProfileType::RuntimeDefault => Ok(None),
+        ProfileType::Unconfined => Ok(Some("seccomp=unconfined".into())),
+        ProfileType::Localhost => {
+            if !local.starts_with('/') {
+                return Err(invalid(format!("seccomp localhost profile {local:?} must be an absolute path")));
+            }
+            let text = std::fs::read_to_string(&local).map_err(|e| invalid(format!("reading seccomp profile {local}: {e}")))?;
+            Ok(Some(format!("seccomp={text}")))
+        }
+    }
+}
+
+/// Docker's `User` for CRI's run-as user, group and user name.
+pub(crate) fn user(uid: Option<&Int64Value>, gid: Option<&Int64Value>, name: &str) -> Result<Option<String>, tonic::Status> {
+    let who = match (uid, name) {
+        (Some(u), _) => u.value.to_string(),
+        (None, n) if !n.is_empty() => n.to_string(),
+        (None, _) if gid.is_some() => return Err(invalid("run_as_group needs run_as_user or run_as_username")),
+        _ => return Ok(None),
+    };
+    Ok(Some(match gid {
+        Some(g) => format!("{who}:{}", g.value),
+        None => who,
+    }))
+}
+
+fn protocol(p: i32) -> &'static str {
+    match Protocol::try_from(p) {
+        Ok(Protocol::Udp) => "udp",
+        Ok(Protocol::Sctp) => "sctp",
+        _ => "tcp",
+    }
+}
+
+impl Cri {
+    /// `RunPodSandbox`: creates and starts the sandbox container; on failure nothing is left.
+    pub(crate) async fn run_sandbox(&self, req: RunPodSandboxRequest) -> Result<String, tonic::Status> {
+        if !req.runtime_handler.is_empty() {
+            return Err(invalid(format!("unknown runtime handler {:?}: Berth has only the default one", req.runtime_handler)));
+        }
+        let cfg = req.config.ok_or_else(|| invalid("config is required"))?;
+        let md = cfg.metadata.clone().ok_or_else(|| invalid("metadata is required"))?;
+        if md.name.is_empty() || md.uid.is_empty() || md.namespace.is_empty() {
+            return Err(invalid("metadata name, uid and namespace are required"));
+        }
+        let md = Metadata { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt };
+        let linux = cfg.linux.clone().unwrap_or_default();
+        let sc = linux.security_context.clone().unwrap_or_default();
+        let ns = sc.namespace_options.clone().unwrap_or_default();
+        let node = NamespaceMode::Node as i32;
+        let host_net = ns.network == node;
+        let image = self.config.sandbox_image.clone();
+        if self.find_image(&image).is_none() {
+            self.pull(&image, None).await?;
+        }
+        let mut ports = serde_json::Map::new();
+        for p in cfg.port_mappings.iter().filter(|p| p.host_port > 0 && !host_net) {
+            if p.container_port <= 0 || p.container_port > 65535 || p.host_port > 65535 {
+                return Err(invalid(format!("invalid port mapping {}:{}", p.host_port, p.container_port)));
+            }
+            let key = format!("{}/{}", p.container_port, protocol(p.protocol));
+            let list = ports.entry(key).or_insert_with(|| json!([]));
+            if let Some(a) = list.as_array_mut() {
+                a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
+            }
+        }
+        let mut security = vec![];
+        if let Some(o) = seccomp_opt(sc.seccomp.as_ref(), &sc.seccomp_profile_path)? {
+            security.push(o);
+        }
+        let dns = cfg.dns_config.clone().unwrap_or_default();
+        let mut labels = std::collections::BTreeMap::new();
+        labels.insert(meta::KIND.to_string(), meta::KIND_SANDBOX.to_string());
+        labels.insert(meta::METADATA.into(), meta::encode(&md));
+        labels.insert(meta::LABELS.into(), meta::encode(&cfg.labels));
+        labels.insert(meta::ANNOTATIONS.into(), meta::encode(&cfg.annotations));
+        labels.insert(meta::LOG_DIRECTORY.into(), cfg.log_directory.clone());
+        labels.insert(meta::NAMESPACES.into(), meta::encode(&Namespaces { network: ns.network, pid: ns.pid, ipc: ns.ipc }));
+        let body = json!({
+            "Image": image,
+            "Hostname": if host_net { String::new() } else { cfg.hostname.clone() },
+            "User": user(sc.run_as_user.as_ref(), sc.run_as_group.as_ref(), "")?,
+            "Labels": labels,
+            "HostConfig": {
+                "NetworkMode": if host_net { "host" } else { "bridge" },
+                "IpcMode": if ns.ipc == node { "host" } else { "shareable" },
+                "PidMode": if ns.pid == node { "host" } else { "" },
+                "UTSMode": if host_net { "host" } else { "" },
+                "PortBindings": ports,
+                "Dns": dns.servers,
+                "DnsSearch": dns.searches,
+                "DnsOptions": dns.options,
+                "Sysctls": linux.sysctls,
+                "Privileged": sc.privileged,
+                "ReadonlyRootfs": sc.readonly_rootfs,
+                "GroupAdd": sc.supplemental_groups.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                "SecurityOpt": security,
+                "LogConfig": {"Type": "none", "Config": {}},
+            },
+        });
+        let create: CreateRequest = serde_json::from_value(body).map_err(|e| tonic::Status::internal(format!("building the sandbox container: {e}")))?;
+        let name = meta::sandbox_name(&md);
+        let id = self.blocking(move |cri| cri.services.containers.create(create, Some(name)).map_err(status)).await?;
+        let h = self.services.containers.get(&id).map_err(status)?;
+        if let Err(e) = self.services.containers.start(&h).await {
+            let _ = self.services.containers.remove(&h, true, true).await;
+            return Err(status(e));
+        }
+        tracing::info!(sandbox.id = %id, pod = %md.name, namespace = %md.namespace, "pod sandbox running");
+        Ok(id)
+    }
+
+    /// The containers of sandbox `id`.
+    fn members(&self, id: &str) -> Vec<(std::sync::Arc<berth_daemon::service::containers::Handle>, ContainerRecord)> {
+        self.objects(meta::KIND_CONTAINER).into_iter().filter(|(_, r)| labels(r).get(meta::SANDBOX).map(String::as_str) == Some(id)).collect()
+    }
+
+    /// `StopPodSandbox`: kills the pod's containers and the sandbox; its address and ports are
+    /// released. Idempotent.
+    pub(crate) async fn stop_sandbox(&self, id: &str) -> Result<(), tonic::Status> {
+        let (h, rec) = self.object(meta::KIND_SANDBOX, id)?;
+        for (c, _) in self.members(&rec.id) {
+            self.services.containers.stop(&c, Some(0), None).await.map_err(status)?;
+        }
+        self.services.containers.stop(&h, Some(0), Some("SIGKILL")).await.map_err(status)?;
+        Ok(())
+    }
+
+    /// `RemovePodSandbox`: removes the pod's containers and the sandbox. Idempotent.
+    pub(crate) async fn remove_sandbox(&self, id: &str) -> Result<(), tonic::Status> {
+        let (h, rec) = match self.object(meta::KIND_SANDBOX, id) {
+            Ok(o) => o,
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
+        for (c, _) in self.members(&rec.id) {
+            self.services.containers.remove(&c, true, true).await.map_err(status)?;
+        }
+        self.services.containers.remove(&h, true, true).await.map_err(status)?;
+        tracing::info!(sandbox.id = %rec.id, "pod sandbox removed");
+        Ok(())
+    }
+
+    fn sandbox_state(rec: &ContainerRecord) -> PodSandboxState {
+        if rec.state.status == Status::Running {
+            PodSandboxState::SandboxReady
+        } else {
+            PodSandboxState::SandboxNotready
+        }
+    }
+
+    /// `PodSandboxStatus`.
+    pub(crate) fn sandbox_status(&self, id: &str, verbose: bool) -> Result<PodSandboxStatusResponse, tonic::Status> {
+        let (_, rec) = self.object(meta::KIND_SANDBOX, id)?;
+        let l = labels(&rec);
+        let md: Metadata = meta::decode(&l, meta::METADATA);
+        let ns: Namespaces = meta::decode(&l, meta::NAMESPACES);
+        let ip = rec.network.order.first().and_then(|n| rec.network.networks.get(n)).map(|e| e.ip_address.clone()).unwrap_or_default();
+        let mut info = HashMap::new();
+        if verbose {
+            info.insert(
+                "info".into(),
+                json!({"pid": rec.state.pid, "berthName": rec.name, "image": rec.image_name, "netns": rec.network.sandbox_key}).to_string(),
+            );
+        }
+        Ok(PodSandboxStatusResponse {
+            status: Some(PodSandboxStatus {
+                id: rec.id.clone(),
+                metadata: Some(PodSandboxMetadata { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt }),
+                state: Self::sandbox_state(&rec) as i32,
+                created_at: nanos(&rec.created),
+                network: Some(PodSandboxNetworkStatus { ip, additional_ips: vec![] }),
+                linux: Some(LinuxPodSandboxStatus {
+                    namespaces: Some(Namespace {
+                        options: Some(NamespaceOption { network: ns.network, pid: ns.pid, ipc: ns.ipc, target_id: String::new(), userns_options: None }),
+                    }),
+                }),
+                labels: meta::map(&l, meta::LABELS),
+                annotations: meta::map(&l, meta::ANNOTATIONS),
+                runtime_handler: String::new(),
+            }),
+            info,
+            containers_statuses: vec![],
+            timestamp: super::now_nanos(),
+        })
+    }
+
+    /// `ListPodSandbox`.
+    pub(crate) fn list_sandboxes(&self, filter: Option<PodSandboxFilter>) -> Vec<PodSandbox> {
+        let f = filter.unwrap_or_default();
+        self.objects(meta::KIND_SANDBOX)
+            .into_iter()
+            .map(|(_, r)| r)
+            .filter(|r| kind(r).is_some())
+            .filter(|r| f.id.is_empty() || r.id.starts_with(&f.id))
+            .filter(|r| f.state.as_ref().is_none_or(|s| s.state == Self::sandbox_state(r) as i32))
+            .filter(|r| meta::selected(&meta::map(&labels(r), meta::LABELS), &f.label_selector))
+            .map(|r| {
+                let l = labels(&r);
+                let md: Metadata = meta::decode(&l, meta::METADATA);
+                PodSandbox {
+                    id: r.id.clone(),
+                    metadata: Some(PodSandboxMetadata { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt }),
+                    state: Self::sandbox_state(&r) as i32,
+                    created_at: nanos(&r.created),
+                    labels: meta::map(&l, meta::LABELS),
+                    annotations: meta::map(&l, meta::ANNOTATIONS),
+                    runtime_handler: String::new(),
+                }
+            })
+            .collect()
+    }
+}
