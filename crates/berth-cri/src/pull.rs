@@ -85,7 +85,10 @@ impl Cri {
             Ok(()) => Ok(self.services.images.get(&reference.to_string()).map_err(status)?.id.to_string()),
             // The registry's own answer is the one to report, unless it was not even reachable
             // and a mirror said something more useful.
-            Err(e) => Err(status(if mirrors.is_empty() { e } else { last.map_or(e, |m| ServiceError::Upstream(format!("{m}; without mirror: {e}"))) })),
+            Err(e) => Err(status(match last {
+                Some(m) if !mirrors.is_empty() => ServiceError::Upstream(format!("{m}; without mirror: {e}")),
+                _ => e,
+            })),
         }
     }
 }

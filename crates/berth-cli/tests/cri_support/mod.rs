@@ -22,7 +22,7 @@ pub fn tool(name: &str) -> PathBuf {
     std::fs::create_dir_all(&out_dir).expect("create target/cri-tools");
     let src = repo.join("tools/cri-tools").join(format!("{name}.xz"));
     let f = std::fs::File::open(&src).unwrap_or_else(|e| panic!("open {}: {e}", src.display()));
-    let tmp = out_dir.join(format!(".{name}.{}", std::process::id()));
+    let tmp = out_dir.join(format!(".{name}.{}.{:?}", std::process::id(), std::thread::current().id()));
     let mut w = std::fs::File::create(&tmp).expect("create tool");
     std::io::copy(&mut xz2::read::XzDecoder::new(f), &mut w).expect("unpack tool");
     drop(w);
@@ -74,8 +74,15 @@ impl CriDaemon {
 
     /// `crictl ARGS` against this daemon.
     pub fn crictl(&self, args: &[&str]) -> Output {
+        // A config file of its own: crictl warns on stderr when it finds none.
+        let config = self.cri.with_file_name("crictl.yaml");
+        if !config.exists() {
+            let text = format!("runtime-endpoint: {0}\nimage-endpoint: {0}\ntimeout: 60\n", self.endpoint());
+            std::fs::write(&config, text).expect("write crictl.yaml");
+        }
         Command::new(tool("crictl"))
-            .args(["--runtime-endpoint", &self.endpoint(), "--image-endpoint", &self.endpoint(), "--timeout", "60s"])
+            .arg("--config")
+            .arg(&config)
             .args(args)
             .stdin(Stdio::null())
             .output()

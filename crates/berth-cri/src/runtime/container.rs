@@ -107,7 +107,10 @@ impl Cri {
             .map(|d| json!({"PathOnHost": d.host_path, "PathInContainer": d.container_path, "CgroupPermissions": if d.permissions.is_empty() { "rwm" } else { d.permissions.as_str() }}))
             .collect();
         let mut security = vec![];
-        if let Some(o) = seccomp_opt(sc.seccomp.as_ref(), &sc.seccomp_profile_path)? {
+        // The deprecated path is still what older kubelets send.
+        #[allow(deprecated)]
+        let legacy = sc.seccomp_profile_path.clone();
+        if let Some(o) = seccomp_opt(sc.seccomp.as_ref(), &legacy)? {
             security.push(o);
         }
         if sc.no_new_privs {

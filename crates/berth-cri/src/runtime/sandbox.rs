@@ -95,7 +95,10 @@ impl Cri {
             }
         }
         let mut security = vec![];
-        if let Some(o) = seccomp_opt(sc.seccomp.as_ref(), &sc.seccomp_profile_path)? {
+        // The deprecated path is still what older kubelets send.
+        #[allow(deprecated)]
+        let legacy = sc.seccomp_profile_path.clone();
+        if let Some(o) = seccomp_opt(sc.seccomp.as_ref(), &legacy)? {
             security.push(o);
         }
         let dns = cfg.dns_config.clone().unwrap_or_default();
