@@ -284,6 +284,30 @@ fn each_line_in(ranges: &[(PathBuf, u64, u64)], mut f: impl FnMut(&str) -> bool)
     true
 }
 
+impl ContainerService {
+    /// Makes the shim of a running `k8s-file` container reopen its log file by name (CRI
+    /// `ReopenContainerLog`, after the kubelet renamed the file to rotate it).
+    pub async fn reopen_log(&self, h: &Handle) -> Result<(), ServiceError> {
+        use tokio::io::AsyncBufReadExt;
+        let rec = h.snapshot();
+        if super::create::log_driver(&rec.host_config) != "k8s-file" {
+            return Err(ServiceError::Invalid(format!("container {} does not log in the CRI format", rec.id)));
+        }
+        if rec.state.status != super::Status::Running {
+            return Err(ServiceError::Conflict(format!("container {} is not running", rec.id)));
+        }
+        let s = super::lifecycle::shim_connect(&self.dir(&rec.id), &berth_shim::ShimHello::ReopenLog)
+            .await
+            .map_err(|e| ServiceError::Internal(format!("connecting to the shim: {e}")))?;
+        let mut line = String::new();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::io::BufReader::new(s).read_line(&mut line)).await;
+        match read {
+            Ok(Ok(_)) if line.trim() == "ok" => Ok(()),
+            _ => Err(ServiceError::Internal(format!("the shim of container {} could not reopen its log", rec.id))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -312,26 +336,6 @@ mod tests {
             });
             assert_eq!(lines, all[all.len().saturating_sub(n)..], "tail {n}");
             assert_eq!(end, complete_end, "tail {n}");
-impl ContainerService {
-    /// Makes the shim of a running `k8s-file` container reopen its log file by name (CRI
-    /// `ReopenContainerLog`, after the kubelet renamed the file to rotate it).
-    pub async fn reopen_log(&self, h: &Handle) -> Result<(), ServiceError> {
-        use tokio::io::AsyncBufReadExt;
-        let rec = h.snapshot();
-        if super::create::log_driver(&rec.host_config) != "k8s-file" {
-            return Err(ServiceError::Invalid(format!("container {} does not log in the CRI format", rec.id)));
-        }
-        if rec.state.status != super::Status::Running {
-            return Err(ServiceError::Conflict(format!("container {} is not running", rec.id)));
-        }
-        let s = super::lifecycle::shim_connect(&self.dir(&rec.id), &berth_shim::ShimHello::ReopenLog)
-            .await
-            .map_err(|e| ServiceError::Internal(format!("connecting to the shim: {e}")))?;
-        let mut line = String::new();
-        let read = tokio::time::timeout(std::time::Duration::from_secs(10), tokio::io::BufReader::new(s).read_line(&mut line)).await;
-        match read {
-            Ok(Ok(_)) if line.trim() == "ok" => Ok(()),
-            _ => Err(ServiceError::Internal(format!("the shim of container {} could not reopen its log", rec.id))),
         }
     }
 }
