@@ -1,6 +1,7 @@
 //! The content-addressed blob store.
 //!
-//! Every blob lives under the sha256 of its bytes. Writers hash while they write into a private
+//! Every blob lives under the digest of its bytes (sha256, or sha512 for content pulled or pushed under
+//! sha512 digests). Writers hash while they write into a private
 //! ingest file; [`BlobWriter::commit`] verifies the digest (and size, when known), fsyncs and renames
 //! the file into place, so no reader can ever see a blob under a wrong or partial name, and a crash
 //! leaves at most an orphaned ingest file that the next [`ContentStore::open`] removes.
@@ -9,6 +10,7 @@
 //! ```text
 //! <root>/
 //!   blobs/sha256/<hex>     committed blobs, read-only (0444)
+//!   blobs/sha512/<hex>     the same for sha512 content (created at its first blob)
 //!   ingest/<random>        blobs being written; removed on drop, on failure and at open
 //! ```
 //!
@@ -20,7 +22,7 @@
 //! until it ends: a pull that saw a layer as "Already exists" never loses it to a concurrent sweep.
 
 use berth_types::error::{ErrorKind, HasKind};
-use berth_types::{Digest, Sha256Writer};
+use berth_types::{Algorithm, Digest, DigestWriter};
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::collections::HashMap;
@@ -231,16 +233,22 @@ impl ContentStore {
 
     /// Stores `bytes`, verifying them against `expected` when given, and returns their digest.
     pub fn put(&self, bytes: &[u8], expected: Option<&Digest>) -> Result<Digest, ContentError> {
-        let mut w = self.writer()?;
+        let mut w = self.writer_with(expected.map_or(Algorithm::Sha256, Digest::alg))?;
         w.write_all(bytes).map_err(io_err("write", &w.path.clone()))?;
         Ok(w.commit(expected, Some(bytes.len() as u64))?.0)
     }
 
-    /// Starts writing a new blob.
+    /// Starts writing a new blob (hashed sha256).
     pub fn writer(&self) -> Result<BlobWriter, ContentError> {
+        self.writer_with(Algorithm::Sha256)
+    }
+
+    /// Starts writing a new blob stored under its `alg` digest: a blob pulled by a sha512 digest is
+    /// verified and named by that digest.
+    pub fn writer_with(&self, alg: Algorithm) -> Result<BlobWriter, ContentError> {
         let path = self.ingest_dir().join(berth_types::random_id());
         let file = fs::OpenOptions::new().write(true).create_new(true).open(&path).map_err(io_err("create", &path))?;
-        Ok(BlobWriter { store: self.clone(), path, inner: Some(Sha256Writer::new(BufWriter::with_capacity(256 * 1024, file))) })
+        Ok(BlobWriter { store: self.clone(), path, inner: Some(DigestWriter::with_algorithm(BufWriter::with_capacity(256 * 1024, file), alg)) })
     }
 
     /// Removes a stored blob; removing an absent blob is not an error.
@@ -255,12 +263,19 @@ impl ContentStore {
 
     /// Every stored blob's digest.
     pub fn list(&self) -> Result<Vec<Digest>, ContentError> {
-        let dir = self.root.join("blobs/sha256");
         let mut out = Vec::new();
-        for entry in fs::read_dir(&dir).map_err(io_err("list", &dir))? {
-            let entry = entry.map_err(io_err("list", &dir))?;
-            if let Some(d) = entry.file_name().to_str().and_then(|n| Digest::from_hex(n).ok()) {
-                out.push(d);
+        for alg in Algorithm::ALL {
+            let dir = self.root.join("blobs").join(alg.name());
+            let entries = match fs::read_dir(&dir) {
+                Ok(e) => e,
+                Err(e) if e.kind() == io::ErrorKind::NotFound && alg != Algorithm::Sha256 => continue,
+                Err(e) => return Err(io_err("list", &dir)(e)),
+            };
+            for entry in entries {
+                let entry = entry.map_err(io_err("list", &dir))?;
+                if let Some(d) = entry.file_name().to_str().and_then(|n| Digest::from_parts(alg, n).ok()) {
+                    out.push(d);
+                }
             }
         }
         Ok(out)
@@ -271,7 +286,7 @@ impl ContentStore {
 pub struct BlobWriter {
     store: ContentStore,
     path: PathBuf,
-    inner: Option<Sha256Writer<BufWriter<File>>>,
+    inner: Option<DigestWriter<BufWriter<File>>>,
 }
 
 impl BlobWriter {
@@ -318,6 +333,9 @@ impl BlobWriter {
             File::open(&self.path).and_then(|f| f.sync_all()).map_err(io_err("fsync", &self.path))?;
         }
         let _ = fs::set_permissions(&self.path, std::os::unix::fs::PermissionsExt::from_mode(0o444));
+        if let Some(dir) = target.parent().filter(|d| !d.is_dir()) {
+            fs::create_dir_all(dir).map_err(io_err("create", dir))?;
+        }
         fs::rename(&self.path, &target).map_err(io_err("commit", &target))?;
         drop(used);
         if let Some(dir) = target.parent() {

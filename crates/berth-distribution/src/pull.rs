@@ -230,12 +230,14 @@ impl Client {
             let (digest, size, diff_id) =
                 (job.desc.digest.clone(), job.desc.size, job.diff_id.clone());
             tokio::task::spawn_blocking(move || {
-                let raw = RawReader::new(rx, consumed);
+                let raw = RawReader::new(rx, consumed, digest.alg());
                 let (_, decoded) =
                     berth_image::compression::decompress(raw.clone()).map_err(ImageError::Read)?;
-                berth_image::layer::ingest_layer(
+                let alg = diff_id.alg();
+                berth_image::layer::ingest_layer_as(
                     &content,
                     Verified::new(decoded, raw, digest, size, diff_id),
+                    alg,
                 )
             })
         };
@@ -502,7 +504,10 @@ async fn fetch_manifest(
         .unwrap_or("")
         .to_string();
     let body = read_limited(resp, &url, MAX_DOCUMENT).await?;
-    Ok((Digest::of(&body), ct, body))
+    // Hashed with the algorithm of the digest asked for (a sha512 reference is verified as sha512);
+    // tags resolve to the sha256 digest, as Docker records them.
+    let alg = target.parse::<Digest>().map_or(berth_types::Algorithm::Sha256, |d| d.alg());
+    Ok((Digest::of_with(alg, &body), ct, body))
 }
 
 /// Fetches a small blob (the config) whole and verifies it.
@@ -514,7 +519,7 @@ async fn fetch_small_blob(
     let url = s.url(&format!("{repo}/blobs/{}", d.digest));
     let resp = s.send_ok(Method::GET, &url, |r| r).await?;
     let body = read_limited(resp, &url, MAX_DOCUMENT.min(d.size.saturating_add(1))).await?;
-    let actual = Digest::of(&body);
+    let actual = Digest::of_with(d.digest.alg(), &body);
     if actual != d.digest {
         return Err(DistributionError::DigestMismatch {
             expected: d.digest.clone(),

@@ -9,9 +9,8 @@
 //! until it has drained the compressed stream and checked both digests and the size, returning an
 //! error instead when any differs; so a corrupt or truncated layer is never committed under any name.
 
-use berth_types::Digest;
+use berth_types::{Algorithm, Digest, Digester};
 use bytes::Bytes;
-use sha2::{Digest as _, Sha256};
 use std::cell::RefCell;
 use std::io::{self, Read};
 use std::rc::Rc;
@@ -45,7 +44,7 @@ impl VerifyError {
 struct RawState {
     rx: mpsc::Receiver<Bytes>,
     chunk: Bytes,
-    hasher: Sha256,
+    hasher: Digester,
     count: u64,
     done: bool,
     consumed: Arc<AtomicU64>,
@@ -56,11 +55,12 @@ struct RawState {
 pub(crate) struct RawReader(Rc<RefCell<RawState>>);
 
 impl RawReader {
-    pub fn new(rx: mpsc::Receiver<Bytes>, consumed: Arc<AtomicU64>) -> RawReader {
+    /// A reader hashing what it passes with `alg` (the algorithm of the blob's digest).
+    pub fn new(rx: mpsc::Receiver<Bytes>, consumed: Arc<AtomicU64>, alg: Algorithm) -> RawReader {
         RawReader(Rc::new(RefCell::new(RawState {
             rx,
             chunk: Bytes::new(),
-            hasher: Sha256::new(),
+            hasher: Digester::new(alg),
             count: 0,
             done: false,
             consumed,
@@ -73,9 +73,7 @@ impl RawReader {
         let mut me = self.clone();
         while me.read(&mut scratch)? != 0 {}
         let st = self.0.borrow();
-        let hex = hex::encode(st.hasher.clone().finalize());
-        let d = Digest::from_hex(&hex).map_err(io::Error::other)?;
-        Ok((d, st.count))
+        Ok((st.hasher.clone().finish(), st.count))
     }
 }
 
@@ -105,7 +103,7 @@ impl Read for RawReader {
 pub(crate) struct Verified<'a> {
     decoded: Box<dyn Read + 'a>,
     raw: RawReader,
-    hasher: Sha256,
+    hasher: Digester,
     expected_digest: Digest,
     expected_size: u64,
     expected_diff_id: Digest,
@@ -123,7 +121,7 @@ impl<'a> Verified<'a> {
         Verified {
             decoded,
             raw,
-            hasher: Sha256::new(),
+            hasher: Digester::new(expected_diff_id.alg()),
             expected_digest,
             expected_size,
             expected_diff_id,
@@ -147,8 +145,7 @@ impl<'a> Verified<'a> {
                 actual,
             });
         }
-        let hex = hex::encode(self.hasher.clone().finalize());
-        let diff = Digest::from_hex(&hex).map_err(io::Error::other)?;
+        let diff = self.hasher.clone().finish();
         if diff != self.expected_diff_id {
             return fail(VerifyError::DiffId {
                 expected: self.expected_diff_id.clone(),
@@ -188,7 +185,7 @@ mod tests {
         }
         drop(tx);
         let consumed = Arc::new(AtomicU64::new(0));
-        (RawReader::new(rx, consumed.clone()), consumed)
+        (RawReader::new(rx, consumed.clone(), Algorithm::Sha256), consumed)
     }
 
     #[test]

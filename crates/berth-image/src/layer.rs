@@ -25,19 +25,29 @@ pub struct LayerStats {
 /// Reads an uncompressed layer tar from `reader`, checks every entry, stores the tar in `content`
 /// and returns its diff id. Nothing is stored when a check fails.
 pub fn ingest_layer<R: Read>(content: &ContentStore, reader: R) -> Result<LayerStats, ImageError> {
-    let mut writer = content.writer()?;
-    let size = scan(reader, Some(&mut writer))?.size;
+    ingest_layer_as(content, reader, berth_types::Algorithm::Sha256)
+}
+
+/// [`ingest_layer`] for a layer whose diff id uses algorithm `alg` (an image whose config lists
+/// sha512 diff ids stores its layers under those).
+pub fn ingest_layer_as<R: Read>(
+    content: &ContentStore,
+    reader: R,
+    alg: berth_types::Algorithm,
+) -> Result<LayerStats, ImageError> {
+    let mut writer = content.writer_with(alg)?;
+    let size = scan(reader, Some(&mut writer), alg)?.size;
     let (diff_id, _) = writer.commit(None, None)?;
     Ok(LayerStats { diff_id, size })
 }
 
 /// Checks every entry of an uncompressed layer tar without storing it; returns its digest and size.
 pub fn verify_layer<R: Read>(reader: R) -> Result<LayerStats, ImageError> {
-    scan(reader, None)
+    scan(reader, None, berth_types::Algorithm::Sha256)
 }
 
-fn scan<R: Read>(reader: R, sink: Option<&mut BlobWriter>) -> Result<LayerStats, ImageError> {
-    let mut hasher = berth_types::Sha256Writer::new(io::sink());
+fn scan<R: Read>(reader: R, sink: Option<&mut BlobWriter>, alg: berth_types::Algorithm) -> Result<LayerStats, ImageError> {
+    let mut hasher = berth_types::DigestWriter::with_algorithm(io::sink(), alg);
     let mut tee = Tee { inner: reader, sink, hasher: &mut hasher, tail: Vec::with_capacity(1024), total: 0 };
     let mut size = 0u64;
     {

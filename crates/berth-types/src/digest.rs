@@ -1,14 +1,52 @@
-//! Content digests (`sha256:<64 hex>`), parsed at the edge and carried as a newtype.
+//! Content digests (`sha256:<64 hex>`, `sha512:<128 hex>`), parsed at the edge and carried as a newtype.
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
-use sha2::{Digest as _, Sha256};
+use sha2::{Digest as _, Sha256, Sha512};
 use std::fmt;
 use std::io::{self, Write};
 use std::str::FromStr;
 
-/// A validated content digest. Only `sha256` is accepted (the algorithm every OCI client uses).
+/// A digest algorithm of the OCI image spec's registered set (`sha256`, the default everywhere, and
+/// `sha512`, which the distribution spec's conformance suite exercises end to end).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Default)]
+pub enum Algorithm {
+    /// SHA-256, 64 hex characters.
+    #[default]
+    Sha256,
+    /// SHA-512, 128 hex characters.
+    Sha512,
+}
+
+impl Algorithm {
+    /// Every supported algorithm, the default first.
+    pub const ALL: [Algorithm; 2] = [Algorithm::Sha256, Algorithm::Sha512];
+
+    /// The name as it prefixes a digest (`sha256`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Algorithm::Sha256 => "sha256",
+            Algorithm::Sha512 => "sha512",
+        }
+    }
+
+    /// The length of the hex-encoded hash.
+    pub fn hex_len(self) -> usize {
+        match self {
+            Algorithm::Sha256 => 64,
+            Algorithm::Sha512 => 128,
+        }
+    }
+
+    /// The algorithm named `name`, if supported.
+    pub fn from_name(name: &str) -> Option<Algorithm> {
+        Algorithm::ALL.into_iter().find(|a| a.name() == name)
+    }
+}
+
+/// A validated content digest: a supported [`Algorithm`] and its lowercase hex hash.
 #[derive(Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Digest {
+    alg: Algorithm,
     hex: String,
 }
 
@@ -18,35 +56,52 @@ pub enum DigestError {
     /// The string has no `algorithm:` prefix.
     #[error("invalid digest format: {0:?}")]
     Format(String),
-    /// The algorithm is not sha256.
+    /// The algorithm is neither sha256 nor sha512.
     #[error("unsupported digest algorithm: {0:?}")]
     Algorithm(String),
-    /// The encoded part is not 64 lowercase hex characters.
+    /// The encoded part is not the algorithm's number of lowercase hex characters.
     #[error("invalid checksum digest length or characters: {0:?}")]
     Encoded(String),
 }
 
 impl Digest {
-    /// The digest of `bytes`.
+    /// The sha256 digest of `bytes`.
     pub fn of(bytes: &[u8]) -> Digest {
-        Digest { hex: hex::encode(Sha256::digest(bytes)) }
+        Digest::of_with(Algorithm::Sha256, bytes)
     }
 
-    /// Builds a digest from 64 lowercase hex characters.
+    /// The digest of `bytes` with algorithm `alg`.
+    pub fn of_with(alg: Algorithm, bytes: &[u8]) -> Digest {
+        let mut h = Digester::new(alg);
+        h.update(bytes);
+        h.finish()
+    }
+
+    /// Builds a sha256 digest from 64 lowercase hex characters.
     pub fn from_hex(hex: &str) -> Result<Digest, DigestError> {
-        if hex.len() == 64 && hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
-            Ok(Digest { hex: hex.to_string() })
+        Digest::from_parts(Algorithm::Sha256, hex)
+    }
+
+    /// Builds a digest of algorithm `alg` from its lowercase hex hash.
+    pub fn from_parts(alg: Algorithm, hex: &str) -> Result<Digest, DigestError> {
+        if hex.len() == alg.hex_len() && hex.bytes().all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c)) {
+            Ok(Digest { alg, hex: hex.to_string() })
         } else {
             Err(DigestError::Encoded(hex.to_string()))
         }
     }
 
-    /// The algorithm name, always `sha256`.
+    /// The algorithm name (`sha256` or `sha512`).
     pub fn algorithm(&self) -> &'static str {
-        "sha256"
+        self.alg.name()
     }
 
-    /// The 64-character hex part.
+    /// The algorithm.
+    pub fn alg(&self) -> Algorithm {
+        self.alg
+    }
+
+    /// The hex part.
     pub fn hex(&self) -> &str {
         &self.hex
     }
@@ -61,22 +116,20 @@ impl FromStr for Digest {
     type Err = DigestError;
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let (alg, enc) = s.split_once(':').ok_or_else(|| DigestError::Format(s.to_string()))?;
-        if alg != "sha256" {
-            return Err(DigestError::Algorithm(alg.to_string()));
-        }
-        Digest::from_hex(enc)
+        let alg = Algorithm::from_name(alg).ok_or_else(|| DigestError::Algorithm(alg.to_string()))?;
+        Digest::from_parts(alg, enc)
     }
 }
 
 impl fmt::Display for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
+        write!(f, "{}:{}", self.alg.name(), self.hex)
     }
 }
 
 impl fmt::Debug for Digest {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "sha256:{}", self.hex)
+        fmt::Display::fmt(self, f)
     }
 }
 
@@ -93,17 +146,75 @@ impl<'de> Deserialize<'de> for Digest {
     }
 }
 
-/// A writer that hashes and counts everything written through it to an inner writer.
-pub struct Sha256Writer<W> {
+/// An incremental hasher of either algorithm, for verifying content against a digest it claims.
+#[derive(Clone)]
+pub enum Digester {
+    /// SHA-256 state.
+    Sha256(Sha256),
+    /// SHA-512 state.
+    Sha512(Sha512),
+}
+
+impl fmt::Debug for Digester {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Digester({})", self.alg().name())
+    }
+}
+
+impl Digester {
+    /// A fresh hasher for `alg`.
+    pub fn new(alg: Algorithm) -> Digester {
+        match alg {
+            Algorithm::Sha256 => Digester::Sha256(Sha256::new()),
+            Algorithm::Sha512 => Digester::Sha512(Sha512::new()),
+        }
+    }
+
+    /// Its algorithm.
+    pub fn alg(&self) -> Algorithm {
+        match self {
+            Digester::Sha256(_) => Algorithm::Sha256,
+            Digester::Sha512(_) => Algorithm::Sha512,
+        }
+    }
+
+    /// Hashes `bytes`.
+    pub fn update(&mut self, bytes: &[u8]) {
+        match self {
+            Digester::Sha256(h) => h.update(bytes),
+            Digester::Sha512(h) => h.update(bytes),
+        }
+    }
+
+    /// The digest of everything hashed.
+    pub fn finish(self) -> Digest {
+        match self {
+            Digester::Sha256(h) => Digest { alg: Algorithm::Sha256, hex: hex::encode(h.finalize()) },
+            Digester::Sha512(h) => Digest { alg: Algorithm::Sha512, hex: hex::encode(h.finalize()) },
+        }
+    }
+}
+
+/// A writer that hashes (sha256 unless told otherwise) and counts everything written through it to an
+/// inner writer.
+pub struct DigestWriter<W> {
     inner: W,
-    hasher: Sha256,
+    hasher: Digester,
     written: u64,
 }
 
-impl<W: Write> Sha256Writer<W> {
-    /// Wraps `inner`.
+/// The historical name of [`DigestWriter`], which hashes sha256 by default.
+pub type Sha256Writer<W> = DigestWriter<W>;
+
+impl<W: Write> DigestWriter<W> {
+    /// Wraps `inner`, hashing sha256.
     pub fn new(inner: W) -> Self {
-        Sha256Writer { inner, hasher: Sha256::new(), written: 0 }
+        DigestWriter::with_algorithm(inner, Algorithm::Sha256)
+    }
+
+    /// Wraps `inner`, hashing with `alg`.
+    pub fn with_algorithm(inner: W, alg: Algorithm) -> Self {
+        DigestWriter { inner, hasher: Digester::new(alg), written: 0 }
     }
 
     /// Bytes written so far.
@@ -118,12 +229,11 @@ impl<W: Write> Sha256Writer<W> {
 
     /// Returns the inner writer, the digest and the byte count of everything written.
     pub fn finish(self) -> (W, Digest, u64) {
-        let hex = hex::encode(self.hasher.finalize());
-        (self.inner, Digest { hex }, self.written)
+        (self.inner, self.hasher.finish(), self.written)
     }
 }
 
-impl<W: Write> Write for Sha256Writer<W> {
+impl<W: Write> Write for DigestWriter<W> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let n = self.inner.write(buf)?;
         self.hasher.update(&buf[..n]);
@@ -155,6 +265,20 @@ mod tests {
         assert!("sha256:E3B0C44298FC1C149AFBF4C8996FB92427AE41E4649B934CA495991B7852B855".parse::<Digest>().is_err());
         let d: Digest = "sha256:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse().unwrap();
         assert_eq!(d.short(), "e3b0c44298fc");
+    }
+
+    #[test]
+    fn sha512_digests_parse_and_compute() {
+        let empty = "sha512:cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce47d0d13c5d85f2b0ff8318d2877eec2f63b931bd47417a81a538327af927da3e";
+        let d: Digest = empty.parse().unwrap();
+        assert_eq!(d, Digest::of_with(Algorithm::Sha512, b""));
+        assert_eq!(d.algorithm(), "sha512");
+        assert_eq!(d.to_string(), empty);
+        assert!("sha512:e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855".parse::<Digest>().is_err());
+        assert_eq!(
+            "sha384:00".parse::<Digest>(),
+            Err(DigestError::Algorithm("sha384".into()))
+        );
     }
 
     #[test]

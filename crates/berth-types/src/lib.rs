@@ -11,7 +11,7 @@ pub mod persist;
 pub mod reference;
 pub mod teardown;
 
-pub use digest::{Digest, DigestError, Sha256Writer};
+pub use digest::{Algorithm, Digest, DigestError, DigestWriter, Digester, Sha256Writer};
 pub use error::ErrorKind;
 pub use id::random_id;
 pub use reference::{Reference, ReferenceError};

@@ -152,7 +152,8 @@ fn registry_auth(headers: &axum::http::HeaderMap) -> Option<berth_distribution::
 async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Body) -> Result<Response, ApiError> {
     if let Some(from) = p.get("fromImage").filter(|v| !v.is_empty()) {
         let tag = p.get("tag").unwrap_or("");
-        let reference = if tag.starts_with("sha256:") {
+        // As moby: a `tag` that parses as a digest (sha256 or sha512) pins the pull to it.
+        let reference = if tag.parse::<berth_types::Digest>().is_ok() {
             Reference::parse(&format!("{from}@{tag}"))
         } else {
             Reference::from_repo_tag(from, tag)

@@ -24,7 +24,7 @@
 
 use crate::manifest;
 use crate::service::{walk_repositories, Registry, WITH_CONTENT_OR_UPLOADS};
-use crate::storage::{paths, StorageDriver};
+use crate::storage::{blob_digests, list_digests, paths, StorageDriver};
 use crate::errors::StorageError;
 use berth_types::Digest;
 use std::collections::{HashMap, HashSet};
@@ -114,8 +114,7 @@ async fn collect_holding(
         let mut linked_at: HashMap<Digest, SystemTime> = HashMap::new();
         let mut links: Vec<(String, Digest)> = Vec::new();
         for repo in &repos {
-            for hex in list_or_empty(d, &paths::revisions(repo)).await? {
-                let Ok(m) = Digest::from_hex(&hex) else { continue };
+            for m in list_digests(d, |alg| paths::revisions(repo, alg)).await? {
                 match d.get_content(&paths::blob_data(&m)).await {
                     Ok(body) => marked.extend(manifest::references(&body)),
                     Err(e) if e.is_not_found() => {}
@@ -123,8 +122,7 @@ async fn collect_holding(
                 }
                 marked.insert(m);
             }
-            for hex in list_or_empty(d, &paths::layers(repo)).await? {
-                let Ok(b) = Digest::from_hex(&hex) else { continue };
+            for b in list_digests(d, |alg| paths::layers(repo, alg)).await? {
                 if let Ok(info) = d.stat(&paths::layer_link(repo, &b)).await {
                     let e = linked_at.entry(b.clone()).or_insert(info.modified);
                     *e = (*e).max(info.modified);
@@ -142,41 +140,38 @@ async fn collect_holding(
         let used = reg.gc.used_within(opts.grace);
         let mut removed: HashSet<Digest> = HashSet::new();
         let mut seen = 0usize;
-        for hh in list_or_empty(d, paths::BLOBS).await? {
-            for hex in list_or_empty(d, &format!("{}/{hh}", paths::BLOBS)).await? {
-                let Ok(b) = Digest::from_hex(&hex) else { continue };
-                if marked.contains(&b) || touched.contains(&b) {
-                    continue;
-                }
-                seen += 1;
-                if seen & 255 == 0 {
-                    lease.renew(d).await?;
-                }
-                let marker = stat_opt(d, &paths::blob_used(&b)).await?;
-                let Some(info) = stat_opt(d, &paths::blob_data(&b)).await? else {
-                    // A marker without data (a writer marked a blob that was never uploaded).
-                    if marker.is_some_and(|m| older_than(m.modified, opts.grace)) && !opts.dry_run {
-                        ignore_missing(d.delete(&paths::blob_used(&b)).await)?;
-                    }
-                    continue;
-                };
-                let young = used.contains(&b)
-                    || !older_than(info.modified, opts.grace)
-                    || marker.is_some_and(|m| !older_than(m.modified, opts.grace))
-                    || linked_at.get(&b).is_some_and(|t| !older_than(*t, opts.grace));
-                if young {
-                    continue;
-                }
-                if !opts.dry_run && !remove_blob(d, &b, marker.map(|m| m.modified)).await? {
-                    tracing::info!(blob = %b, "gc kept a blob a writer referenced while it was being removed");
-                    report.blobs_restored += 1;
-                    continue;
-                }
-                tracing::info!(blob = %b, size = info.size, dry_run = opts.dry_run, "gc removed blob");
-                report.bytes_freed += info.size;
-                report.blobs_removed.push(b.clone());
-                removed.insert(b);
+        for b in blob_digests(d).await? {
+            if marked.contains(&b) || touched.contains(&b) {
+                continue;
             }
+            seen += 1;
+            if seen & 255 == 0 {
+                lease.renew(d).await?;
+            }
+            let marker = stat_opt(d, &paths::blob_used(&b)).await?;
+            let Some(info) = stat_opt(d, &paths::blob_data(&b)).await? else {
+                // A marker without data (a writer marked a blob that was never uploaded).
+                if marker.is_some_and(|m| older_than(m.modified, opts.grace)) && !opts.dry_run {
+                    ignore_missing(d.delete(&paths::blob_used(&b)).await)?;
+                }
+                continue;
+            };
+            let young = used.contains(&b)
+                || !older_than(info.modified, opts.grace)
+                || marker.is_some_and(|m| !older_than(m.modified, opts.grace))
+                || linked_at.get(&b).is_some_and(|t| !older_than(*t, opts.grace));
+            if young {
+                continue;
+            }
+            if !opts.dry_run && !remove_blob(d, &b, marker.map(|m| m.modified)).await? {
+                tracing::info!(blob = %b, "gc kept a blob a writer referenced while it was being removed");
+                report.blobs_restored += 1;
+                continue;
+            }
+            tracing::info!(blob = %b, size = info.size, dry_run = opts.dry_run, "gc removed blob");
+            report.bytes_freed += info.size;
+            report.blobs_removed.push(b.clone());
+            removed.insert(b);
         }
         for (repo, b) in links.iter().filter(|(_, b)| removed.contains(b)) {
             if !opts.dry_run {

@@ -69,8 +69,8 @@ fn content_range(v: &str) -> Option<(u64, u64)> {
     (b >= a).then_some((a, b))
 }
 
-pub(super) async fn patch(st: &AppState, name: &str, id: &str, req: Request) -> Result<Response, ApiError> {
-    let h = req.headers();
+/// The chunk's `Content-Range`, checked against its `Content-Length` when both are given.
+fn chunk_range(h: &http::HeaderMap) -> Result<Option<(u64, u64)>, ApiError> {
     let range = match h.get(http::header::CONTENT_RANGE).and_then(|v| v.to_str().ok()) {
         None => None,
         Some(v) => Some(content_range(v).ok_or_else(|| {
@@ -83,6 +83,11 @@ pub(super) async fn patch(st: &AppState, name: &str, id: &str, req: Request) -> 
             return Err(ApiError::new(ErrorCode::SizeInvalid, "Content-Range and Content-Length disagree"));
         }
     }
+    Ok(range)
+}
+
+pub(super) async fn patch(st: &AppState, name: &str, id: &str, req: Request) -> Result<Response, ApiError> {
+    let range = chunk_range(req.headers())?;
     let size = st
         .registry
         .upload_append(name, id, range.map(|r| r.0), body_stream(req.into_body(), st.idle_timeout))
@@ -93,7 +98,10 @@ pub(super) async fn patch(st: &AppState, name: &str, id: &str, req: Request) -> 
 pub(super) async fn finish(st: &AppState, name: &str, id: &str, q: &Query, req: Request) -> Result<Response, ApiError> {
     let d = q.get("digest").ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid, "digest parameter missing"))?;
     let d = parse_digest(d)?;
-    st.registry.upload_finish(name, id, &d, Some(body_stream(req.into_body(), st.idle_timeout))).await?;
+    let range = chunk_range(req.headers())?;
+    st.registry
+        .upload_finish(name, id, &d, range.map(|r| r.0), Some(body_stream(req.into_body(), st.idle_timeout)))
+        .await?;
     Ok(created(name, &d))
 }
 

@@ -111,7 +111,7 @@ impl Registry {
         };
         let mut out = Vec::new();
         for hex in entries {
-            let Ok(d) = Digest::from_hex(&hex) else { continue };
+            let Some(d) = paths::referrer_digest(&hex) else { continue };
             let bytes = match self.driver.get_content(&paths::referrer(name, subject, &d)).await {
                 Ok(b) => b,
                 Err(e) if e.is_not_found() => continue,

@@ -91,7 +91,13 @@ impl Registry {
         body: Bytes,
     ) -> Result<(Digest, Option<Digest>), ApiError> {
         let m = manifest::parse(&body, content_type)?;
-        let digest = Digest::of(&body);
+        // Pushed by digest, the manifest is named by that digest's algorithm (sha512 stays sha512);
+        // by tag, by its sha256 as distribution does.
+        let alg = match r {
+            ManifestRef::Digest(d) => d.alg(),
+            ManifestRef::Tag(_) => berth_types::Algorithm::Sha256,
+        };
+        let digest = Digest::of_with(alg, &body);
         if let ManifestRef::Digest(d) = r {
             if d != &digest {
                 return Err(ApiError::new(ErrorCode::DigestInvalid, "manifest digest does not match its content")

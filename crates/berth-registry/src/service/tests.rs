@@ -35,7 +35,7 @@ async fn interrupted_upload_is_invisible_and_resumable() {
     let d = Digest::of(b"hello world");
     assert!(r.blob_size("a", &d).await.is_err());
     assert_eq!(r.upload_size("a", &id).await.unwrap(), 6);
-    r.upload_finish("a", &id, &d, Some(body(vec![b"world"]))).await.unwrap();
+    r.upload_finish("a", &id, &d, None, Some(body(vec![b"world"]))).await.unwrap();
     assert_eq!(r.blob_size("a", &d).await.unwrap(), 11);
 }
 
@@ -47,7 +47,7 @@ async fn upload_session_survives_restart_and_rehashes() {
     r1.upload_append("a", &id, Some(0), body(vec![b"abc"])).await.unwrap();
     let r2 = Registry::new(Driver::Mem(driver), ServiceLimits::default());
     assert_eq!(r2.upload_size("a", &id).await.unwrap(), 3);
-    r2.upload_finish("a", &id, &Digest::of(b"abc"), None).await.unwrap();
+    r2.upload_finish("a", &id, &Digest::of(b"abc"), None, None).await.unwrap();
     assert_eq!(r2.blob_size("a", &Digest::of(b"abc")).await.unwrap(), 3);
 }
 

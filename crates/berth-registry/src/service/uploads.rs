@@ -11,10 +11,9 @@
 use super::Registry;
 use crate::errors::{ApiError, ErrorCode, StorageError};
 use crate::storage::{paths, StorageDriver};
-use berth_types::Digest;
+use berth_types::{Algorithm, Digest, Digester};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
-use sha2::{Digest as _, Sha256};
 use std::pin::Pin;
 use std::sync::Arc;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -24,11 +23,14 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> + Send>>;
 
 /// What this process knows of an upload: `hasher` has hashed exactly the first `size` bytes. `None`
-/// when this process did not see them all (another replica took a chunk, a restart, a storage error).
+/// when this process did not see them all (another replica took a chunk, a restart, a storage error);
+/// the digest is then computed from the stored parts at commit, as it is when the client names a digest
+/// of another algorithm than the one hashed while streaming (sha256 unless the digest was known at the
+/// start, as in a monolithic `POST ?digest=`).
 #[derive(Debug)]
 pub(crate) struct UploadState {
     size: u64,
-    hasher: Option<Sha256>,
+    hasher: Option<Digester>,
 }
 
 fn upload_unknown() -> ApiError {
@@ -47,10 +49,15 @@ fn valid_upload_id(id: &str) -> bool {
 impl Registry {
     /// Starts an upload session in repository `name` and returns its id.
     pub async fn upload_start(&self, name: &str) -> Result<String, ApiError> {
+        self.upload_start_with(name, Algorithm::Sha256).await
+    }
+
+    /// [`Registry::upload_start`] hashing with `alg` as the bytes stream in.
+    async fn upload_start_with(&self, name: &str, alg: Algorithm) -> Result<String, ApiError> {
         let id = berth_types::random_id()[..32].to_string();
         let now = chrono::Utc::now().to_rfc3339();
         self.driver.put_content(&paths::upload_started(name, &id), Bytes::from(now)).await?;
-        let state = UploadState { size: 0, hasher: Some(Sha256::new()) };
+        let state = UploadState { size: 0, hasher: Some(Digester::new(alg)) };
         self.sessions().insert((name.to_string(), id.clone()), Arc::new(tokio::sync::Mutex::new(state)));
         Ok(id)
     }
@@ -123,37 +130,34 @@ impl Registry {
         let (s, _, stored) = self.session(name, id).await?;
         let mut st = s.try_lock().map_err(|_| busy())?;
         sync(&mut st, stored);
-        if let Some(start) = start {
-            if start != st.size {
-                return Err(ApiError::new(ErrorCode::RangeInvalid, "chunk out of order")
-                    .with_header("Range", range_header(st.size))
-                    .with_header("Location", format!("/v2/{name}/blobs/uploads/{id}"))
-                    .with_detail(serde_json::json!({ "expected_offset": st.size, "got": start })));
-            }
-        }
+        check_offset(name, id, &st, start)?;
         self.write_part(name, id, &mut st, body).await?;
         Ok(st.size)
     }
 
     /// Completes upload `id` with an optional last chunk: verifies the content hashes to `expected`,
     /// then makes it blob `expected` of repository `name`. On a mismatch the upload is discarded.
+    /// With `start` (the last chunk's `Content-Range`), the chunk must begin at the upload's offset,
+    /// else `416 RANGE_INVALID` and the upload is left as it was.
     pub async fn upload_finish(
         &self,
         name: &str,
         id: &str,
         expected: &Digest,
+        start: Option<u64>,
         body: Option<BodyStream>,
     ) -> Result<u64, ApiError> {
         let (s, _, stored) = self.session(name, id).await?;
         let mut st = s.try_lock().map_err(|_| busy())?;
         sync(&mut st, stored);
+        check_offset(name, id, &st, start)?;
         if let Some(body) = body {
             self.write_part(name, id, &mut st, body).await?;
         }
         let Some((parts, size)) = self.stored_upload(name, id).await? else { return Err(upload_unknown()) };
         let actual = match st.hasher.take() {
-            Some(h) if st.size == size => digest_of(h)?,
-            _ => self.rehash(&parts).await?,
+            Some(h) if st.size == size && h.alg() == expected.alg() => h.finish(),
+            _ => self.rehash(&parts, expected.alg()).await?,
         };
         if &actual != expected {
             drop(st);
@@ -231,8 +235,8 @@ impl Registry {
 
     /// Uploads blob `expected` in one request (OCI § monolithic upload, `POST ?digest=`).
     pub async fn blob_put(&self, name: &str, expected: &Digest, body: BodyStream) -> Result<u64, ApiError> {
-        let id = self.upload_start(name).await?;
-        match self.upload_finish(name, &id, expected, Some(body)).await {
+        let id = self.upload_start_with(name, expected.alg()).await?;
+        match self.upload_finish(name, &id, expected, None, Some(body)).await {
             Ok(n) => Ok(n),
             Err(e) => {
                 let _ = self.upload_cancel(name, &id).await;
@@ -290,8 +294,8 @@ impl Registry {
         Ok(())
     }
 
-    async fn rehash(&self, parts: &[(u64, String)]) -> Result<Digest, ApiError> {
-        let mut h = Sha256::new();
+    async fn rehash(&self, parts: &[(u64, String)], alg: Algorithm) -> Result<Digest, ApiError> {
+        let mut h = Digester::new(alg);
         let mut buf = vec![0u8; 1 << 16];
         for (_, path) in parts {
             let mut r = self.driver.reader(path, 0).await?;
@@ -306,7 +310,7 @@ impl Registry {
                 h.update(&buf[..n]);
             }
         }
-        digest_of(h)
+        Ok(h.finish())
     }
 }
 
@@ -322,6 +326,14 @@ fn busy() -> ApiError {
     ApiError::new(ErrorCode::BlobUploadInvalid, "upload is busy with another request")
 }
 
-fn digest_of(h: Sha256) -> Result<Digest, ApiError> {
-    Digest::from_hex(&hex::encode(h.finalize())).map_err(|_| ApiError::new(ErrorCode::Unknown, "hash failure"))
+/// A chunk whose `Content-Range` does not start where the upload ends is refused with 416 and the
+/// `Range` the client should resume from (OCI § pushing a blob in chunks).
+fn check_offset(name: &str, id: &str, st: &UploadState, start: Option<u64>) -> Result<(), ApiError> {
+    match start {
+        Some(start) if start != st.size => Err(ApiError::new(ErrorCode::RangeInvalid, "chunk out of order")
+            .with_header("Range", range_header(st.size))
+            .with_header("Location", format!("/v2/{name}/blobs/uploads/{id}"))
+            .with_detail(serde_json::json!({ "expected_offset": st.size, "got": start }))),
+        _ => Ok(()),
+    }
 }

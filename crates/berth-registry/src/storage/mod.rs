@@ -12,17 +12,18 @@
 //! <root>/
 //! ├── format                                        layout version ("1")
 //! ├── _gc/lease                                     the collector holding the GC lease, and until when
-//! ├── _gc/trash/<hex>                               a blob the running collection is about to remove
-//! ├── blobs/sha256/<hh>/<hex>/data                  blob bytes, stored ONCE per digest for all repos
-//! ├── blobs/sha256/<hh>/<hex>/used                  rewritten by every writer that references the blob:
+//! ├── _gc/trash/<alg>/<hex>                         a blob the running collection is about to remove
+//! ├── blobs/<alg>/<hh>/<hex>/data                   blob bytes, stored ONCE per digest for all repos
+//! │                                                 (<alg> is sha256 or sha512, as in distribution)
+//! ├── blobs/<alg>/<hh>/<hex>/used                   rewritten by every writer that references the blob:
 //! │                                                 its mtime tells the collector of the last reference
 //! └── repositories/<name>/                          one directory level per `/` component of the name
-//!     ├── _layers/sha256/<hex>/link                 "this repo has that blob" (content: the digest)
+//!     ├── _layers/<alg>/<hex>/link                  "this repo has that blob" (content: the digest)
 //!     ├── _manifests/
-//!     │   ├── revisions/sha256/<hex>/link           manifest in this repo (content: its media type);
+//!     │   ├── revisions/<alg>/<hex>/link            manifest in this repo (content: its media type);
 //!     │   │                                         the manifest bytes are the blob of that digest
 //!     │   └── tags/<tag>                            content: the digest the tag points at
-//!     ├── _referrers/sha256/<subject hex>/<hex>     descriptor JSON of a manifest whose subject it is
+//!     ├── _referrers/<alg>/<subject hex>/<hex>      descriptor JSON of a manifest whose subject it is
 //!     └── _uploads/<uuid>/
 //!         ├── startedat                             when the upload began (it exists from the start)
 //!         └── parts/<offset, 20 digits>             the bytes one request brought, from that offset;
@@ -187,20 +188,28 @@ pub(crate) fn check_path(path: &str, allow_root: bool) -> Result<(), StorageErro
     }
 }
 
-/// The paths of the layout drawn in the module doc.
+/// The paths of the layout drawn in the module doc. `<alg>` is the digest's algorithm (`sha256` or
+/// `sha512`); referrer files are named by the referrer's bare hex, whose length tells its algorithm.
 pub mod paths {
     use super::Digest;
+    use berth_types::Algorithm;
 
     /// The layout version file.
     pub const FORMAT: &str = "format";
     /// The root of all repositories.
     pub const REPOSITORIES: &str = "repositories";
-    /// The directory of all blobs.
-    pub const BLOBS: &str = "blobs/sha256";
 
+    /// The directory of all blobs of algorithm `alg`.
+    pub fn blobs(alg: Algorithm) -> String {
+        format!("blobs/{}", alg.name())
+    }
+    /// A blob's directory (what GC deletes).
+    pub fn blob_dir(d: &Digest) -> String {
+        format!("blobs/{}/{}/{}", d.algorithm(), &d.hex()[..2], d.hex())
+    }
     /// A blob's bytes.
     pub fn blob_data(d: &Digest) -> String {
-        format!("blobs/sha256/{}/{}/data", &d.hex()[..2], d.hex())
+        format!("{}/data", blob_dir(d))
     }
     /// A repository's directory.
     pub fn repo(name: &str) -> String {
@@ -208,19 +217,19 @@ pub mod paths {
     }
     /// The link saying `name` has blob `d`.
     pub fn layer_link(name: &str, d: &Digest) -> String {
-        format!("repositories/{name}/_layers/sha256/{}/link", d.hex())
+        format!("repositories/{name}/_layers/{}/{}/link", d.algorithm(), d.hex())
     }
-    /// The directory of a repository's blob links.
-    pub fn layers(name: &str) -> String {
-        format!("repositories/{name}/_layers/sha256")
+    /// The directory of a repository's blob links of algorithm `alg`.
+    pub fn layers(name: &str, alg: Algorithm) -> String {
+        format!("repositories/{name}/_layers/{}", alg.name())
     }
     /// The link saying `name` has manifest `d`.
     pub fn revision_link(name: &str, d: &Digest) -> String {
-        format!("repositories/{name}/_manifests/revisions/sha256/{}/link", d.hex())
+        format!("repositories/{name}/_manifests/revisions/{}/{}/link", d.algorithm(), d.hex())
     }
-    /// The directory of a repository's manifest revisions.
-    pub fn revisions(name: &str) -> String {
-        format!("repositories/{name}/_manifests/revisions/sha256")
+    /// The directory of a repository's manifest revisions of algorithm `alg`.
+    pub fn revisions(name: &str, alg: Algorithm) -> String {
+        format!("repositories/{name}/_manifests/revisions/{}", alg.name())
     }
     /// The directory of a repository's tags.
     pub fn tags(name: &str) -> String {
@@ -232,11 +241,15 @@ pub mod paths {
     }
     /// The directory of referrers of `subject`.
     pub fn referrers(name: &str, subject: &Digest) -> String {
-        format!("repositories/{name}/_referrers/sha256/{}", subject.hex())
+        format!("repositories/{name}/_referrers/{}/{}", subject.algorithm(), subject.hex())
     }
     /// The descriptor file of referrer `d` of `subject`.
     pub fn referrer(name: &str, subject: &Digest, d: &Digest) -> String {
-        format!("repositories/{name}/_referrers/sha256/{}/{}", subject.hex(), d.hex())
+        format!("{}/{}", referrers(name, subject), d.hex())
+    }
+    /// The digest a referrer file named `hex` stands for (its algorithm told by its length).
+    pub fn referrer_digest(hex: &str) -> Option<Digest> {
+        Algorithm::ALL.into_iter().find(|a| a.hex_len() == hex.len()).and_then(|a| Digest::from_parts(a, hex).ok())
     }
     /// The directory of a repository's uploads.
     pub fn uploads(name: &str) -> String {
@@ -260,12 +273,50 @@ pub mod paths {
     }
     /// A blob's reference marker (see the layout).
     pub fn blob_used(d: &Digest) -> String {
-        format!("blobs/sha256/{}/{}/used", &d.hex()[..2], d.hex())
+        format!("{}/used", blob_dir(d))
     }
     /// The GC lease.
     pub const GC_LEASE: &str = "_gc/lease";
     /// Where a collection parks a blob between its last check and its removal.
     pub fn gc_trash(d: &Digest) -> String {
-        format!("_gc/trash/{}", d.hex())
+        format!("_gc/trash/{}/{}", d.algorithm(), d.hex())
     }
+}
+
+/// The digests named by the children of `dir_of(alg)` for every algorithm (link directories such as
+/// [`paths::layers`] and [`paths::revisions`]); entries that are not a digest's hex are skipped.
+pub(crate) async fn list_digests<D: StorageDriver>(
+    d: &D,
+    dir_of: impl Fn(berth_types::Algorithm) -> String,
+) -> Result<Vec<Digest>, StorageError> {
+    let mut out = Vec::new();
+    for alg in berth_types::Algorithm::ALL {
+        match d.list(&dir_of(alg)).await {
+            Ok(names) => out.extend(names.iter().filter_map(|h| Digest::from_parts(alg, h).ok())),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(out)
+}
+
+/// Every stored blob's digest (the two-level `blobs/<alg>/<hh>/<hex>` walk).
+pub(crate) async fn blob_digests<D: StorageDriver>(d: &D) -> Result<Vec<Digest>, StorageError> {
+    let mut out = Vec::new();
+    for alg in berth_types::Algorithm::ALL {
+        let top = paths::blobs(alg);
+        let prefixes = match d.list(&top).await {
+            Ok(p) => p,
+            Err(e) if e.is_not_found() => continue,
+            Err(e) => return Err(e),
+        };
+        for hh in prefixes {
+            match d.list(&format!("{top}/{hh}")).await {
+                Ok(names) => out.extend(names.iter().filter_map(|h| Digest::from_parts(alg, h).ok())),
+                Err(e) if e.is_not_found() => {}
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(out)
 }
