@@ -3,10 +3,8 @@
 //! Berth daemon), run, then pushed again by the daemon and pulled back.
 
 mod common;
-mod registry_proc;
 
 use common::*;
-use registry_proc::{request, RegistryProc};
 use sha2::{Digest as _, Sha512};
 use std::io::Read;
 
@@ -24,7 +22,7 @@ fn put_blob(port: u16, repo: &str, data: &[u8]) -> String {
 
 #[test]
 fn docker_pulls_runs_and_pushes_an_image_named_by_sha512_digests() {
-    let reg = RegistryProc::start(BERTH, &[]);
+    let reg = Registry::start();
     let port = reg.port;
     let layer = std::fs::read(busybox_tarball()).unwrap();
     let mut tar = Vec::new();
@@ -56,19 +54,19 @@ fn docker_pulls_runs_and_pushes_an_image_named_by_sha512_digests() {
     assert!(r.text().contains("DIGEST_INVALID"), "{}", r.text());
 
     let d = Daemon::start();
-    let by_digest = format!("{}/sha/busybox@{md}", reg.addr());
+    let by_digest = format!("{}/sha/busybox@{md}", reg.addr);
     let out = d.docker_ok(&["pull", &by_digest]);
     assert!(out.contains(&format!("Digest: {md}")), "{out}");
     let out = d.docker_ok(&["run", "--rm", &by_digest, "echo", "sha512-ok"]);
     assert_eq!(out.trim(), "sha512-ok");
     let out = d.docker_ok(&["images", "--digests", "--format", "{{.Repository}} {{.Digest}}"]);
-    assert!(out.contains(&format!("{}/sha/busybox {md}", reg.addr())), "{out}");
+    assert!(out.contains(&format!("{}/sha/busybox {md}", reg.addr)), "{out}");
     // A layer whose bytes do not match its sha512 digest is refused by the registry at upload.
     let r = request(port, "POST", &format!("/v2/sha/busybox/blobs/uploads/?digest={}", sha512(b"x")), &[], b"y");
     assert_eq!(r.status, 400, "{}", r.text());
 
     // The daemon pushes the image it pulled by sha512 to another repository, and pulls it back.
-    let copy = format!("{}/sha/copy:v1", reg.addr());
+    let copy = format!("{}/sha/copy:v1", reg.addr);
     d.docker_ok(&["tag", &by_digest, &copy]);
     let out = d.docker_ok(&["push", &copy]);
     assert!(out.contains("v1: digest: sha256:"), "{out}");

@@ -8,9 +8,11 @@ use std::time::{Duration, Instant};
 
 mod process;
 mod registry;
+mod tcp_http;
 pub use process::*;
 #[allow(unused_imports)]
 pub use registry::*;
+pub use tcp_http::*;
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
 

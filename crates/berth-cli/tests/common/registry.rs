@@ -32,6 +32,11 @@ impl Registry {
         RegistryOpts { root: None, addr: None, log_level: "warn".into(), extra: Vec::new() }
     }
 
+    /// `http://IP:PORT`.
+    pub fn url(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
     /// Stops it with SIGTERM (SIGKILL after 10 s); its exit status when it stopped by itself.
     pub fn stop(&mut self) -> Option<ExitStatus> {
         self.child.take().and_then(|mut c| terminate(&mut c, Duration::from_secs(10)))
