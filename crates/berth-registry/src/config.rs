@@ -56,6 +56,18 @@
 //! gc:                              # Berth: the online sweep
 //!   interval: 1h                   # 0 disables it
 //!   grace: 1h
+//! notifications:                   # webhooks on push/pull/mount/delete (see `notify`)
+//!   endpoints:
+//!     - name: listener
+//!       url: https://hooks.example/registry
+//!       headers: { Authorization: ["Bearer secret"] }
+//!       timeout: 1s                # per request
+//!       threshold: 10              # failures in a row before backoff applies
+//!       backoff: 1s
+//!       ignoredmediatypes: [application/octet-stream]
+//!       ignore: { mediatypes: [], actions: [pull] }
+//!       queuesize: 1000            # Berth: events held for a slow endpoint; more are dropped
+//!       disabled: false
 //! ```
 //!
 //! Durations are Go-style (`90s`, `5m`, `1h30m`, `500ms`), as in distribution; a bare `0` is zero.
@@ -149,6 +161,70 @@ struct File {
     auth: Auth,
     #[serde(default)]
     gc: Gc,
+    #[serde(default)]
+    notifications: Notifications,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Notifications {
+    #[serde(default)]
+    endpoints: Vec<Endpoint>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Endpoint {
+    name: String,
+    url: String,
+    #[serde(default)]
+    disabled: bool,
+    #[serde(default)]
+    headers: std::collections::BTreeMap<String, Vec<String>>,
+    timeout: Option<Dur>,
+    threshold: Option<u32>,
+    backoff: Option<Dur>,
+    #[serde(default)]
+    ignoredmediatypes: Vec<String>,
+    #[serde(default)]
+    ignore: Ignore,
+    queuesize: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Ignore {
+    #[serde(default)]
+    mediatypes: Vec<String>,
+    #[serde(default)]
+    actions: Vec<String>,
+}
+
+impl Endpoint {
+    fn into_config(self) -> Result<crate::notify::EndpointConfig, Invalid> {
+        let d = crate::notify::EndpointConfig::default();
+        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
+            return Err(("notifications.endpoints.url", format!("{:?} is not an http(s) URL", self.url)));
+        }
+        if let Some(a) = self.ignore.actions.iter().find(|a| !["push", "pull", "mount", "delete"].contains(&a.as_str())) {
+            return Err(("notifications.endpoints.ignore.actions", format!("{a:?} is not one of push, pull, mount, delete")));
+        }
+        if self.queuesize == Some(0) {
+            return Err(("notifications.endpoints.queuesize", "must be at least 1".into()));
+        }
+        Ok(crate::notify::EndpointConfig {
+            name: self.name,
+            disabled: self.disabled,
+            url: self.url,
+            headers: self.headers.into_iter().flat_map(|(k, vs)| vs.into_iter().map(move |v| (k.clone(), v))).collect(),
+            timeout: self.timeout.map_or(d.timeout, |t| t.0),
+            threshold: self.threshold.unwrap_or(d.threshold),
+            backoff: self.backoff.map_or(d.backoff, |t| t.0),
+            ignored_media_types: self.ignoredmediatypes.into_iter().chain(self.ignore.mediatypes).collect(),
+            ignored_actions: self.ignore.actions,
+            queue_size: self.queuesize.unwrap_or(d.queue_size),
+        })
+    }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -414,6 +490,7 @@ impl File {
             c.gc_interval = (!i.0.is_zero()).then_some(i.0);
         }
         set(&mut c.gc_grace, self.gc.grace);
+        c.notifications = self.notifications.endpoints.into_iter().map(Endpoint::into_config).collect::<Result<_, _>>()?;
         Ok(FileConfig { registry: c, log_level: self.log.level })
     }
 }

@@ -15,6 +15,7 @@ pub mod gc;
 pub mod manifest;
 mod metrics;
 pub mod names;
+pub mod notify;
 mod routes;
 mod server;
 pub mod service;
@@ -97,6 +98,8 @@ pub struct RegistryConfig {
     pub debug_addr: Option<SocketAddr>,
     /// The metrics path on the debug address (distribution's `prometheus.path`, default `/metrics`).
     pub metrics_path: String,
+    /// Webhook endpoints notified of pushes, pulls and deletes (distribution's `notifications`).
+    pub notifications: Vec<notify::EndpointConfig>,
 }
 
 impl Default for RegistryConfig {
@@ -119,6 +122,7 @@ impl Default for RegistryConfig {
             drain_timeout: Duration::from_secs(30),
             debug_addr: None,
             metrics_path: "/metrics".into(),
+            notifications: Vec::new(),
         }
     }
 }
@@ -169,6 +173,7 @@ impl Server {
             read_only: config.read_only,
             tls: tls.is_some(),
             idle_timeout: config.idle_timeout,
+            notifier: notify::Notifier::start(&config.notifications, local_addr.to_string()),
         });
         let store = match &config.storage {
             StorageChoice::S3(c) => format!("s3://{}/{}", c.bucket, c.root_directory),
@@ -220,6 +225,7 @@ pub async fn in_memory_app() -> Result<axum::Router, RegistryError> {
         read_only: false,
         tls: false,
         idle_timeout: defaults.idle_timeout,
+        notifier: notify::Notifier::default(),
     }))
 }
 

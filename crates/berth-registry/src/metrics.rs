@@ -7,6 +7,8 @@
 //! | `registry_http_requests_total` | counter | code, handler, method |
 //! | `registry_http_request_duration_seconds` | histogram | handler, method |
 //! | `registry_http_in_flight_requests` | gauge | handler |
+//! | `registry_notifications_events_total` | counter | endpoint, result (`sent`, `failed`, `dropped`) |
+//! | `registry_notifications_pending` | gauge | endpoint |
 //!
 //! Handlers are distribution's route names (base, catalog, tags, manifest, blob, blob_upload,
 //! blob_upload_chunk) plus Berth's token and referrers endpoints.
@@ -19,6 +21,8 @@ pub(crate) struct Metrics {
     pub(crate) requests: IntCounterVec,
     pub(crate) duration: HistogramVec,
     pub(crate) in_flight: IntGaugeVec,
+    pub(crate) notify_events: IntCounterVec,
+    pub(crate) notify_pending: IntGaugeVec,
 }
 
 fn build() -> Result<Metrics, prometheus::Error> {
@@ -33,10 +37,17 @@ fn build() -> Result<Metrics, prometheus::Error> {
         &["handler", "method"],
     )?;
     let in_flight = IntGaugeVec::new(Opts::new("registry_http_in_flight_requests", "The in-flight HTTP requests"), &["handler"])?;
+    let notify_events = IntCounterVec::new(
+        Opts::new("registry_notifications_events_total", "Notification events by endpoint and outcome (sent, failed attempts, dropped on a full queue)."),
+        &["endpoint", "result"],
+    )?;
+    let notify_pending = IntGaugeVec::new(Opts::new("registry_notifications_pending", "Events queued for an endpoint."), &["endpoint"])?;
     registry.register(Box::new(requests.clone()))?;
     registry.register(Box::new(duration.clone()))?;
     registry.register(Box::new(in_flight.clone()))?;
-    Ok(Metrics { registry, requests, duration, in_flight })
+    registry.register(Box::new(notify_events.clone()))?;
+    registry.register(Box::new(notify_pending.clone()))?;
+    Ok(Metrics { registry, requests, duration, in_flight, notify_events, notify_pending })
 }
 
 static METRICS: LazyLock<Metrics> = LazyLock::new(|| build().expect("metric definitions are static and valid"));

@@ -1,6 +1,7 @@
 //! `HEAD`/`GET`/`DELETE /v2/<name>/blobs/<digest>` (OCI § pulling blobs, deleting blobs), with ranges.
 
-use super::header;
+use super::{emit, header};
+use crate::notify::{Action, EventTarget};
 use crate::errors::{ApiError, ErrorCode};
 use crate::service::{ByteRange, Registry};
 use axum::body::Body;
@@ -47,6 +48,10 @@ pub(super) async fn get(reg: &Registry, name: &str, d: &str, headers: &HeaderMap
         Body::from_stream(ReaderStream::with_capacity(reader, 256 << 10))
     };
     let mut resp = (status, body).into_response();
+    if !head {
+        let target = EventTarget { media_type: "application/octet-stream".into(), size: len, digest: d.to_string(), repository: name.to_string(), ..EventTarget::default() };
+        emit(&mut resp, Action::Pull, "blobs", target);
+    }
     header(&mut resp, "Content-Type", "application/octet-stream");
     header(&mut resp, "Content-Length", len.to_string());
     header(&mut resp, "Docker-Content-Digest", d.to_string());
@@ -62,6 +67,7 @@ pub(super) async fn delete(reg: &Registry, name: &str, d: &str) -> Result<Respon
     let d = parse_digest(d)?;
     reg.blob_delete(name, &d).await?;
     let mut resp = StatusCode::ACCEPTED.into_response();
+    emit(&mut resp, Action::Delete, "blobs", EventTarget { digest: d.to_string(), repository: name.to_string(), ..EventTarget::default() });
     header(&mut resp, "Content-Length", "0");
     Ok(resp)
 }

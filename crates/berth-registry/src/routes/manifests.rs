@@ -1,7 +1,8 @@
 //! `/v2/<name>/manifests/<reference>` (OCI § pulling, pushing and deleting manifests), with `Accept`
 //! negotiation as distribution does it.
 
-use super::{body_stream, header, AppState};
+use super::{body_stream, emit, header, AppState};
+use crate::notify::{Action, EventTarget};
 use crate::errors::{ApiError, ErrorCode};
 use crate::manifest::{bare_media_type, is_index_type, is_manifest_type, Descriptor, MAX_MANIFEST_SIZE};
 use crate::service::{ManifestRef, Registry, StoredManifest};
@@ -58,6 +59,14 @@ pub(super) async fn get(reg: &Registry, name: &str, r: &str, headers: &HeaderMap
     let len = m.body.len();
     let body = if head { Body::empty() } else { Body::from(m.body) };
     let mut resp = (StatusCode::OK, body).into_response();
+    if !head {
+        let tag = match &r {
+            ManifestRef::Tag(t) => t.clone(),
+            ManifestRef::Digest(_) => String::new(),
+        };
+        let target = EventTarget { media_type: m.media_type.clone(), size: len as u64, digest: m.digest.to_string(), repository: name.to_string(), tag, ..EventTarget::default() };
+        emit(&mut resp, Action::Pull, "manifests", target);
+    }
     header(&mut resp, "Content-Type", &m.media_type);
     header(&mut resp, "Content-Length", len.to_string());
     header(&mut resp, "Docker-Content-Digest", m.digest.to_string());
@@ -85,8 +94,15 @@ pub(super) async fn put(st: &AppState, name: &str, r: &str, req: Request) -> Res
         buf.extend_from_slice(&chunk);
     }
     let body = buf.freeze();
+    let size = body.len() as u64;
     let (digest, subject) = reg.manifest_put(name, &r, ct.as_deref(), body).await?;
     let mut resp = StatusCode::CREATED.into_response();
+    let tag = match &r {
+        ManifestRef::Tag(t) => t.clone(),
+        ManifestRef::Digest(_) => String::new(),
+    };
+    let media_type = ct.as_deref().map(bare_media_type).unwrap_or_default().to_string();
+    emit(&mut resp, Action::Push, "manifests", EventTarget { media_type, size, digest: digest.to_string(), repository: name.to_string(), tag, ..EventTarget::default() });
     header(&mut resp, "Location", format!("/v2/{name}/manifests/{digest}"));
     header(&mut resp, "Docker-Content-Digest", digest.to_string());
     header(&mut resp, "Content-Length", "0");
@@ -100,6 +116,11 @@ pub(super) async fn delete(reg: &Registry, name: &str, r: &str) -> Result<Respon
     let r = ManifestRef::parse(r)?;
     reg.manifest_delete(name, &r).await?;
     let mut resp = StatusCode::ACCEPTED.into_response();
+    let (digest, tag) = match &r {
+        ManifestRef::Tag(t) => (String::new(), t.clone()),
+        ManifestRef::Digest(d) => (d.to_string(), String::new()),
+    };
+    emit(&mut resp, Action::Delete, "manifests", EventTarget { digest, tag, repository: name.to_string(), ..EventTarget::default() });
     header(&mut resp, "Content-Length", "0");
     Ok(resp)
 }

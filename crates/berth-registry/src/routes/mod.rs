@@ -10,6 +10,7 @@ mod uploads;
 use crate::auth::{Access, Action, Authorizer};
 use crate::errors::{ApiError, ErrorCode};
 use crate::names;
+use crate::notify::{Action as EventAction, Emitted, EventTarget, RequestInfo};
 use crate::service::{BodyStream, Registry};
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -29,6 +30,8 @@ pub(crate) struct AppState {
     pub(crate) tls: bool,
     /// A request body that sends nothing for this long is abandoned.
     pub(crate) idle_timeout: Duration,
+    /// Webhook notifications of pushes, pulls and deletes.
+    pub(crate) notifier: crate::notify::Notifier,
 }
 
 /// The registry's router.
@@ -122,15 +125,54 @@ async fn dispatch(State(st): State<AppState>, req: Request) -> Response {
     let in_flight = m.in_flight.with_label_values(&[handler]);
     in_flight.inc();
     let started = std::time::Instant::now();
+    let request = st.notifier.enabled().then(|| request_info(&st, &req));
     let mut resp = match route(&st, req).await {
         Ok(r) => r,
         Err(e) => e.into_response(),
     };
+    if let (Some((info, actor, base)), Some(mut ev)) = (request, resp.extensions_mut().remove::<Emitted>()) {
+        if resp.status().is_success() {
+            let reference = if ev.target.digest.is_empty() { &ev.target.tag } else { &ev.target.digest };
+            ev.target.url = format!("{base}/v2/{}/{}/{reference}", ev.target.repository, ev.kind);
+            st.notifier.emit(ev.action, ev.target, &info, actor);
+        }
+    }
     in_flight.dec();
     m.duration.with_label_values(&[handler, &method]).observe(started.elapsed().as_secs_f64());
     m.requests.with_label_values(&[resp.status().as_str(), handler, &method]).inc();
     resp.headers_mut().insert("Docker-Distribution-API-Version", HeaderValue::from_static("registry/2.0"));
     resp
+}
+
+/// The request as an event reports it, the user it authenticated as (Basic auth) and the base URL.
+fn request_info(st: &AppState, req: &Request) -> (RequestInfo, Option<String>, String) {
+    let h = req.headers();
+    let text = |name: http::header::HeaderName| h.get(name).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let addr = req
+        .extensions()
+        .get::<axum::extract::ConnectInfo<std::net::SocketAddr>>()
+        .map(|c| c.0.to_string())
+        .unwrap_or_default();
+    let info = RequestInfo {
+        id: berth_types::random_id()[..32].to_string(),
+        addr,
+        host: text(http::header::HOST),
+        method: req.method().to_string(),
+        useragent: text(http::header::USER_AGENT),
+    };
+    let actor = h
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::Engine::decode(&base64::engine::general_purpose::STANDARD, b.trim()).ok())
+        .and_then(|b| String::from_utf8(b).ok())
+        .and_then(|s| s.split_once(':').map(|(u, _)| u.to_string()));
+    (info, actor, base_url(st, h))
+}
+
+/// Attaches the event a successful response stands for (see [`dispatch`]).
+fn emit(resp: &mut Response, action: EventAction, kind: &'static str, target: EventTarget) {
+    resp.extensions_mut().insert(Emitted { action, target, kind });
 }
 
 fn action_for(method: &Method) -> Action {

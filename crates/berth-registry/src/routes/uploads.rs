@@ -2,7 +2,8 @@
 //! status, finish, cancel.
 
 use super::blobs::parse_digest;
-use super::{body_stream, header, AppState, Query};
+use super::{body_stream, emit, header, AppState, Query};
+use crate::notify::{Action as EventAction, EventTarget};
 use crate::auth::{Access, Action};
 use crate::errors::{ApiError, ErrorCode};
 use crate::names;
@@ -17,6 +18,14 @@ fn created(name: &str, d: &Digest) -> Response {
     header(&mut resp, "Location", format!("/v2/{name}/blobs/{d}"));
     header(&mut resp, "Docker-Content-Digest", d.to_string());
     header(&mut resp, "Content-Length", "0");
+    resp
+}
+
+/// A `201 Created` for blob `d` that notifications report as `action` of `size` bytes.
+fn created_event(name: &str, d: &Digest, action: EventAction, size: u64) -> Response {
+    let mut resp = created(name, d);
+    let target = EventTarget { media_type: "application/octet-stream".into(), size, digest: d.to_string(), repository: name.to_string(), ..EventTarget::default() };
+    emit(&mut resp, action, "blobs", target);
     resp
 }
 
@@ -47,14 +56,15 @@ pub(super) async fn start(
                 .await
                 .is_ok();
             if may_read && reg.blob_mount(name, from, &d).await? {
-                return Ok(created(name, &d));
+                let size = reg.linked_size(name, &d).await?.unwrap_or(0);
+                return Ok(created_event(name, &d, EventAction::Mount, size));
             }
         }
         // Not mountable: fall back to an ordinary upload session (202), as the spec requires.
     } else if let Some(d) = q.get("digest") {
         let d = parse_digest(d)?;
-        reg.blob_put(name, &d, body_stream(req.into_body(), st.idle_timeout)).await?;
-        return Ok(created(name, &d));
+        let size = reg.blob_put(name, &d, body_stream(req.into_body(), st.idle_timeout)).await?;
+        return Ok(created_event(name, &d, EventAction::Push, size));
     }
     let id = reg.upload_start(name).await?;
     Ok(in_progress(StatusCode::ACCEPTED, name, &id, 0))
@@ -99,10 +109,11 @@ pub(super) async fn finish(st: &AppState, name: &str, id: &str, q: &Query, req: 
     let d = q.get("digest").ok_or_else(|| ApiError::new(ErrorCode::DigestInvalid, "digest parameter missing"))?;
     let d = parse_digest(d)?;
     let range = chunk_range(req.headers())?;
-    st.registry
+    let size = st
+        .registry
         .upload_finish(name, id, &d, range.map(|r| r.0), Some(body_stream(req.into_body(), st.idle_timeout)))
         .await?;
-    Ok(created(name, &d))
+    Ok(created_event(name, &d, EventAction::Push, size))
 }
 
 pub(super) async fn status(reg: &Registry, name: &str, id: &str) -> Result<Response, ApiError> {
