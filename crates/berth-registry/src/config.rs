@@ -650,7 +650,7 @@ gc:
         assert!(e.starts_with("invalid config file /etc/berth/registry.yml: "), "{e}");
         assert!(e.contains("unknown field `adr`"), "{e}");
         assert!(e.contains("http"), "{e}");
-        assert!(err("notifications: {}\n").contains("unknown field `notifications`"));
+        assert!(err("frobnicate: {}\n").contains("unknown field `frobnicate`"));
         assert!(err("http:\n  timeouts:\n    idle: 5x\n").contains("invalid duration \"5x\""));
         assert!(err("gc:\n  interval: 60\n").contains("duration 60 has no unit"));
         assert!(err("http:\n  timeouts:\n    write: 0\n").contains("http.timeouts.write: must be longer than 0s"));

@@ -12,6 +12,7 @@ mod tcp_http;
 pub use process::*;
 #[allow(unused_imports)]
 pub use registry::*;
+#[allow(unused_imports)]
 pub use tcp_http::*;
 
 pub const BERTH: &str = env!("CARGO_BIN_EXE_berth");
