@@ -17,6 +17,8 @@ mod compare;
 mod coverage;
 #[path = "api_diff/dockerd.rs"]
 mod dockerd;
+#[path = "api_diff/hostconfig.rs"]
+mod hostconfig;
 #[path = "api_diff/wire.rs"]
 mod wire;
 
@@ -72,8 +74,46 @@ fn known_differences() -> HashMap<String, String> {
         .collect()
 }
 
+/// A cgroup parent of the test's, removed from every hierarchy on drop (after both daemons removed
+/// their containers under it).
+struct CgroupParent(String);
+
+impl Drop for CgroupParent {
+    fn drop(&mut self) {
+        let root = Path::new("/sys/fs/cgroup");
+        let mut dirs = vec![root.join(&self.0)];
+        if let Ok(hs) = std::fs::read_dir(root) {
+            dirs.extend(hs.flatten().map(|h| h.path().join(&self.0)));
+        }
+        for d in dirs.iter().filter(|d| d.is_dir()) {
+            // Children first (a container's cgroup a daemon failed to remove).
+            if let Ok(rd) = std::fs::read_dir(d) {
+                for c in rd.flatten().filter(|c| c.path().is_dir()) {
+                    let _ = std::fs::remove_dir(c.path());
+                }
+            }
+            let _ = std::fs::remove_dir(d);
+        }
+    }
+}
+
+/// A block device of the host (for the block IO throttle lists): the first disk in /sys/block.
+fn block_device() -> String {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .expect("/sys/block")
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| !n.starts_with("loop") && !n.starts_with("ram") && Path::new("/dev").join(n).exists())
+        .collect();
+    names.sort();
+    format!("/dev/{}", names.first().expect("a block device in /sys/block"))
+}
+
 #[test]
 fn berth_answers_as_dockerd() {
+    // A cgroup parent both daemons put containers under (HostConfig.CgroupParent), removed last.
+    let cgparent = CgroupParent(format!("berth-apidiff-cg-{}", std::process::id()));
+    let blockdev = block_device();
     let Some(docker) = dockerd::Dockerd::start() else {
         panic!("dockerd is not installed: scripts/setup.sh installs Debian's docker.io");
     };
@@ -90,6 +130,10 @@ fn berth_answers_as_dockerd() {
     d.vars.insert("subnet".into(), format!("10.{}.50.0/24", docker.octet));
     let mut b = Target { sock: &berth.sock, roots: vec![berth.dir.path().display().to_string()], vars: HashMap::new() };
     b.vars.insert("subnet".into(), berth.net.subnet(50));
+    for t in [&mut d, &mut b] {
+        t.vars.insert("cgparent".into(), cgparent.0.clone());
+        t.vars.insert("blockdev".into(), blockdev.clone());
+    }
 
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();

@@ -41,6 +41,16 @@ pub struct MountSpec {
     pub options: Vec<String>,
 }
 
+/// A block device limit (`--device-read-bps` and friends, `--blkio-weight-device`): the device's
+/// host path (resolved to major:minor when the spec is generated, at start) and the value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeviceLimit {
+    /// The block device on the host (`/dev/vda`).
+    pub path: String,
+    /// Bytes or operations per second, or a weight.
+    pub value: u64,
+}
+
 /// Resource limits (cgroups).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct Resources {
@@ -64,6 +74,33 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
     /// Disable the OOM killer.
     pub oom_kill_disable: Option<bool>,
+    /// Memory swappiness (0-100; None: the host's).
+    #[serde(default)]
+    pub memory_swappiness: Option<u64>,
+    /// Block IO weight (10-1000).
+    #[serde(default)]
+    pub blkio_weight: Option<u16>,
+    /// Per-device block IO weights.
+    #[serde(default)]
+    pub blkio_weight_device: Vec<DeviceLimit>,
+    /// Read bytes per second, per device.
+    #[serde(default)]
+    pub blkio_read_bps: Vec<DeviceLimit>,
+    /// Write bytes per second, per device.
+    #[serde(default)]
+    pub blkio_write_bps: Vec<DeviceLimit>,
+    /// Read operations per second, per device.
+    #[serde(default)]
+    pub blkio_read_iops: Vec<DeviceLimit>,
+    /// Write operations per second, per device.
+    #[serde(default)]
+    pub blkio_write_iops: Vec<DeviceLimit>,
+    /// Real-time scheduler period in microseconds (cgroup v1 `cpu.rt_period_us`).
+    #[serde(default)]
+    pub cpu_realtime_period: Option<u64>,
+    /// Real-time scheduler runtime in microseconds (cgroup v1 `cpu.rt_runtime_us`).
+    #[serde(default)]
+    pub cpu_realtime_runtime: Option<i64>,
 }
 
 /// Everything needed to generate the OCI spec of one container.
@@ -143,6 +180,22 @@ pub struct RuntimeConfig {
     /// instead of the json-file log (`path` log option; the CRI's log_directory/log_path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cri_log_path: Option<std::path::PathBuf>,
+    /// `--oom-score-adj` of the container's processes (-1000..1000).
+    #[serde(default)]
+    pub oom_score_adj: Option<i32>,
+    /// `--cgroupns host`: no cgroup namespace of its own.
+    #[serde(default)]
+    pub cgroupns_host: bool,
+    /// `HostConfig.MaskedPaths` as sent (None: Docker's defaults; `[]`: none, as
+    /// `--security-opt systempaths=unconfined` asks).
+    #[serde(default)]
+    pub masked_paths: Option<Vec<String>>,
+    /// `HostConfig.ReadonlyPaths` as sent (None: Docker's defaults).
+    #[serde(default)]
+    pub readonly_paths: Option<Vec<String>>,
+    /// `--security-opt apparmor=PROFILE`: applied when the host has AppArmor enabled.
+    #[serde(default)]
+    pub apparmor_profile: Option<String>,
 }
 
 /// An `exec` in a running container, as the daemon decided it.

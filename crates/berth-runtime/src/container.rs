@@ -40,12 +40,30 @@ fn builder(id: &str, state_root: &Path, stdio: Stdio, filter: Option<Filter>) ->
     Ok(b)
 }
 
+/// The v1 `memory.oom_control` of the container's cgroup when its spec disables the OOM killer:
+/// libcontainer applies every other memory setting but always writes the killer enabled, so the
+/// shim writes it between create and start. cgroup v2 has no such switch (the daemon discards
+/// the setting there with dockerd's warning).
+fn oom_control_to_disable(bundle: &Path) -> Option<std::path::PathBuf> {
+    let spec: serde_json::Value = serde_json::from_slice(&std::fs::read(bundle.join("config.json")).ok()?).ok()?;
+    if spec["linux"]["resources"]["memory"]["disableOOMKiller"] != true {
+        return None;
+    }
+    let cg = spec["linux"]["cgroupsPath"].as_str()?.trim_start_matches('/');
+    let path = Path::new("/sys/fs/cgroup/memory").join(cg).join("memory.oom_control");
+    Path::new("/sys/fs/cgroup/memory").exists().then_some(path)
+}
+
 /// Creates and starts the container described by `bundle/config.json`; returns its init pid.
 /// libcontainer's state goes under `state_root/<id>`. `filter`: a precompiled seccomp filter the
 /// init loads right before exec (see [`crate::filter`]).
 pub fn create_and_start(id: &str, bundle: &Path, state_root: &Path, stdio: Stdio, filter: Option<Filter>) -> Result<i32, RuntimeError> {
     let b = builder(id, state_root, stdio, filter)?;
+    let oom_control = oom_control_to_disable(bundle);
     let mut container = b.as_init(bundle).with_systemd(false).with_detach(true).build().map_err(lc)?;
+    if let Some(path) = oom_control {
+        std::fs::write(&path, "1").map_err(|source| RuntimeError::Io { op: "disabling the OOM killer in", path, source })?;
+    }
     container.start().map_err(lc)?;
     container.pid().map(|p| p.as_raw()).ok_or_else(|| RuntimeError::Libcontainer("container started without a pid".into()))
 }

@@ -96,6 +96,14 @@ pub fn resolve(mappings: &[DeviceMapping]) -> Result<Vec<Node>, RuntimeError> {
     Ok(out)
 }
 
+/// The major and minor numbers of the device at `path` (symlinks followed), for a block IO limit;
+/// a path that cannot be read fails with dockerd's message (`stat PATH: no such file or directory`).
+pub fn major_minor(path: &str) -> Result<(u64, u64), String> {
+    let m = std::fs::metadata(path).map_err(|e| format!("stat {path}: {}", io_reason(&e)))?;
+    let rdev = m.rdev();
+    Ok((libc::major(rdev) as u64, libc::minor(rdev) as u64))
+}
+
 /// Every device node under the host's `/dev` a privileged container gets (runc's `HostDevices`:
 /// not the pts, shm, fd, mqueue directories nor the console).
 pub fn host_devices() -> Vec<Node> {

@@ -126,6 +126,37 @@ pub fn sysctl_allowed(key: &str, cfg: &RuntimeConfig) -> bool {
     matches!(key, "kernel.domainname" | "kernel.hostname") && cfg.uts != NamespaceMode::Host
 }
 
+/// Whether the host enforces AppArmor (dockerd ignores `apparmor=` profiles on hosts without it).
+pub fn apparmor_enabled() -> bool {
+    std::fs::read_to_string("/sys/module/apparmor/parameters/enabled").is_ok_and(|v| v.trim() == "Y")
+}
+
+/// The OCI `blockIO` resources: the weight and the per-device weights and throttles, each device
+/// resolved to its major:minor on the host now (at start), as dockerd resolves them.
+fn block_io(r: &crate::config::Resources) -> Result<serde_json::Map<String, Value>, RuntimeError> {
+    let mut out = serde_json::Map::new();
+    if let Some(w) = r.blkio_weight.filter(|w| *w > 0) {
+        out.insert("weight".into(), json!(w));
+    }
+    let dev = |l: &crate::config::DeviceLimit, key: &str| -> Result<Value, RuntimeError> {
+        let (major, minor) = crate::devices::major_minor(&l.path).map_err(RuntimeError::Invalid)?;
+        Ok(json!({"major": major, "minor": minor, key: l.value}))
+    };
+    let lists = [
+        ("weightDevice", &r.blkio_weight_device, "weight"),
+        ("throttleReadBpsDevice", &r.blkio_read_bps, "rate"),
+        ("throttleWriteBpsDevice", &r.blkio_write_bps, "rate"),
+        ("throttleReadIOPSDevice", &r.blkio_read_iops, "rate"),
+        ("throttleWriteIOPSDevice", &r.blkio_write_iops, "rate"),
+    ];
+    for (name, list, key) in lists {
+        if !list.is_empty() {
+            out.insert(name.into(), Value::Array(list.iter().map(|l| dev(l, key)).collect::<Result<_, _>>()?));
+        }
+    }
+    Ok(out)
+}
+
 /// Builds the OCI spec for `cfg`, with the root filesystem at `rootfs`.
 pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additional_gids: &[u32]) -> Result<Spec, RuntimeError> {
     if cfg.args.is_empty() {
@@ -167,7 +198,7 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
         namespace("ipc", &cfg.ipc),
         namespace("uts", &cfg.uts),
         Some(json!({"type": "mount"})),
-        Some(json!({"type": "cgroup"})),
+        (!cfg.cgroupns_host).then(|| json!({"type": "cgroup"})),
     ]
     .into_iter()
     .flatten()
@@ -189,6 +220,9 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     if let Some(v) = r.oom_kill_disable {
         memory.insert("disableOOMKiller".into(), json!(v));
     }
+    if let Some(v) = r.memory_swappiness {
+        memory.insert("swappiness".into(), json!(v));
+    }
     let mut cpu = serde_json::Map::new();
     if let Some(v) = r.cpu_shares.filter(|v| *v > 0) {
         cpu.insert("shares".into(), json!(v));
@@ -205,6 +239,13 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     if let Some(v) = &r.cpuset_mems {
         cpu.insert("mems".into(), json!(v));
     }
+    if let Some(v) = r.cpu_realtime_period.filter(|v| *v > 0) {
+        cpu.insert("realtimePeriod".into(), json!(v));
+    }
+    if let Some(v) = r.cpu_realtime_runtime.filter(|v| *v != 0) {
+        cpu.insert("realtimeRuntime".into(), json!(v));
+    }
+    let block_io = block_io(r)?;
     let devices = if cfg.privileged {
         json!([{"allow": true, "access": "rwm"}])
     } else {
@@ -247,6 +288,9 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     if let Some(p) = r.pids_limit.filter(|p| *p != 0) {
         resources["pids"] = json!({"limit": p});
     }
+    if !block_io.is_empty() {
+        resources["blockIO"] = Value::Object(block_io);
+    }
     let mut linux = json!({
         "namespaces": namespaces,
         "cgroupsPath": cfg.cgroups_path,
@@ -257,8 +301,8 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
         linux["devices"] = Value::Array(nodes.iter().map(crate::devices::Node::spec).collect());
     }
     if !cfg.privileged {
-        linux["maskedPaths"] = json!(MASKED_PATHS);
-        linux["readonlyPaths"] = json!(READONLY_PATHS);
+        linux["maskedPaths"] = cfg.masked_paths.as_ref().map_or_else(|| json!(MASKED_PATHS), |p| json!(p));
+        linux["readonlyPaths"] = cfg.readonly_paths.as_ref().map_or_else(|| json!(READONLY_PATHS), |p| json!(p));
         match &cfg.seccomp {
             SeccompMode::Default => linux["seccomp"] = crate::seccomp::default_profile(&caps),
             SeccompMode::Unconfined => {}
@@ -287,6 +331,12 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     // is present, which fails without no_new_privs; absent, it loads it first, as runc does.
     if cfg.no_new_privileges {
         spec["process"]["noNewPrivileges"] = json!(true);
+    }
+    if let Some(v) = cfg.oom_score_adj {
+        spec["process"]["oomScoreAdj"] = json!(v);
+    }
+    if let Some(p) = cfg.apparmor_profile.as_ref().filter(|_| !cfg.privileged && apparmor_enabled()) {
+        spec["process"]["apparmorProfile"] = json!(p);
     }
     serde_json::from_value(spec).map_err(|e| RuntimeError::Invalid(format!("generated spec does not parse: {e}")))
 }

@@ -261,7 +261,14 @@ pub fn cleanup(args: &ShimArgs) {
     if let Err(e) = container::delete(&args.id, &args.state_root) {
         tracing::warn!(container.id = %args.id, error = %e, "deleting runtime state failed");
     }
-    remove_cgroups(&format!("berth-{}", args.id));
+    // The cgroup the daemon chose (`berth-<id>`, or `<CgroupParent>/<id>`); its parent stays, as with dockerd.
+    let cgroup = std::fs::read(args.dir.join("runtime.json"))
+        .ok()
+        .and_then(|b| serde_json::from_slice::<RuntimeConfig>(&b).ok())
+        .map(|c| c.cgroups_path.trim_start_matches('/').to_string())
+        .filter(|p| !p.is_empty())
+        .unwrap_or_else(|| format!("berth-{}", args.id));
+    remove_cgroups(&cgroup);
     let rootfs = args.dir.join("rootfs");
     if let Err(e) = unmount(&rootfs) {
         tracing::warn!(container.id = %args.id, error = %e, "unmounting rootfs failed");

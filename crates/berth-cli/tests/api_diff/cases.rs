@@ -38,30 +38,30 @@ pub struct Case {
 }
 
 impl Case {
-    fn new(name: &'static str, method: &'static str, path: &str, ep: &'static str, params: &'static [&'static str], cmp: Cmp) -> Case {
+    pub fn new(name: &'static str, method: &'static str, path: &str, ep: &'static str, params: &'static [&'static str], cmp: Cmp) -> Case {
         Case { name, method, path: path.to_string(), body: Body::None, ep, params, cmp, ignore: &[], save: None, berth_only: None, upgrade: false }
     }
-    fn json(mut self, body: &str) -> Case {
+    pub fn json(mut self, body: &str) -> Case {
         self.body = Body::Json(body.to_string());
         self
     }
-    fn bytes(mut self, ctype: &'static str, body: Vec<u8>) -> Case {
+    pub fn bytes(mut self, ctype: &'static str, body: Vec<u8>) -> Case {
         self.body = Body::Bytes(ctype, body);
         self
     }
-    fn ignore(mut self, keys: &'static [&'static str]) -> Case {
+    pub fn ignore(mut self, keys: &'static [&'static str]) -> Case {
         self.ignore = keys;
         self
     }
-    fn save(mut self, var: &'static str, field: &'static str) -> Case {
+    pub fn save(mut self, var: &'static str, field: &'static str) -> Case {
         self.save = Some((var, field));
         self
     }
-    fn upgrade(mut self) -> Case {
+    pub fn upgrade(mut self) -> Case {
         self.upgrade = true;
         self
     }
-    fn berth_only(mut self, status: u16, contains: &'static str) -> Case {
+    pub fn berth_only(mut self, status: u16, contains: &'static str) -> Case {
         self.berth_only = Some(Expect { status, contains });
         self
     }
@@ -93,12 +93,12 @@ pub fn context(files: &[(&str, &str)]) -> Vec<u8> {
     b.into_inner().expect("tar")
 }
 
-fn create(name: &'static str, cname: &str, body: &str, params: &'static [&'static str]) -> Case {
+pub fn create(name: &'static str, cname: &str, body: &str, params: &'static [&'static str]) -> Case {
     Case::new(name, "POST", &format!("/containers/create?name={cname}"), "POST /containers/create", params, Cmp::Json).json(body)
 }
 
 /// A container that runs `cmd` with `host_config` (JSON object body) and no network.
-fn run_body(cmd: &str, host_config: &str) -> String {
+pub fn run_body(cmd: &str, host_config: &str) -> String {
     let hc = if host_config.is_empty() { r#""NetworkMode":"none""#.to_string() } else { format!(r#""NetworkMode":"none",{host_config}"#) };
     format!(r#"{{"Image":"busybox","Cmd":["sh","-c",{}],"HostConfig":{{{hc}}}}}"#, serde_json::Value::String(cmd.into()))
 }
@@ -265,6 +265,7 @@ pub fn all(busybox: Vec<u8>) -> Vec<Case> {
         // System, again.
         Case::new("df", "GET", "/system/df", "GET /system/df", &[], Cmp::Shape),
     ];
+    v.extend(crate::hostconfig::all());
     v.extend(swarm_family());
     v
 }

@@ -55,8 +55,8 @@ async fn create(State(s): S, p: Params, body: Bytes) -> Result<Response, ApiErro
     let req: CreateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     let name = p.get("name").map(str::to_string);
     let svc = s.clone();
-    let id = tokio::task::spawn_blocking(move || svc.containers.create(req, name)).await.map_err(ServiceError::from)??;
-    Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id, "Warnings": []})))
+    let (id, warnings) = tokio::task::spawn_blocking(move || svc.containers.create_with_warnings(req, name)).await.map_err(ServiceError::from)??;
+    Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id, "Warnings": warnings})))
 }
 
 async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {

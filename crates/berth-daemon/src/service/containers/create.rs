@@ -6,7 +6,7 @@ use super::record::ContainerRecord;
 use super::{ContainerService, ServiceError};
 use berth_api::config::ContainerConfig;
 use berth_api::container::{CreateRequest, HostConfig};
-use berth_runtime::config::{MountSpec, NamespaceMode, Resources, SeccompMode};
+use berth_runtime::config::{MountSpec, NamespaceMode, Resources};
 use berth_runtime::mount::MountDesc;
 use berth_runtime::RuntimeConfig;
 use berth_snapshot::{unpack_layers, LayerOpener, Snapshotter};
@@ -87,7 +87,7 @@ fn validate(c: &ContainerConfig, h: &HostConfig) -> Result<(), ServiceError> {
         return bad("Minimum memory limit allowed is 6MB".into());
     }
     if h.memory_swap > 0 && h.memory == 0 {
-        return bad("You should always set the Memory limit when using Memoryswap limit".into());
+        return bad("You should always set the Memory limit when using Memoryswap limit, see usage".into());
     }
     if h.memory_swap > 0 && h.memory_swap < h.memory {
         return bad("Minimum memoryswap limit should be larger than memory limit, see usage".into());
@@ -190,21 +190,6 @@ impl ContainerService {
             m if m.starts_with("container:") => self.namespace_mode(m, "net")?,
             _ => NamespaceMode::Path(self.networks.netns_path(&rec.id).display().to_string()),
         };
-        let mut no_new_privileges = false;
-        let mut seccomp = SeccompMode::Default;
-        for opt in h.security_opt.clone().unwrap_or_default() {
-            let (k, v) = opt.split_once(['=', ':']).unwrap_or((opt.as_str(), "true"));
-            match k {
-                "no-new-privileges" => no_new_privileges = v != "false",
-                "seccomp" if v == "unconfined" => seccomp = SeccompMode::Unconfined,
-                "seccomp" => {
-                    let profile = serde_json::from_str(v).map_err(|e| ServiceError::Invalid(format!("decoding seccomp profile failed: {e}")))?;
-                    seccomp = SeccompMode::Profile(profile);
-                }
-                "apparmor" | "label" | "systempaths" => {}
-                _ => return Err(ServiceError::Invalid(format!("invalid --security-opt: {opt:?}"))),
-            }
-        }
         let dir = self.dir(&rec.id);
         let mut mounts = vec![];
         for f in ["hostname", "hosts", "resolv.conf"] {
@@ -236,7 +221,7 @@ impl ContainerService {
             });
             argv.splice(0..0, ["/sbin/docker-init".to_string(), "--".to_string()]);
         }
-        Ok(RuntimeConfig {
+        let mut cfg = RuntimeConfig {
             id: rec.id.clone(),
             args: argv,
             env: with_hostname(c.env.clone().unwrap_or_default(), c.hostname.as_deref().unwrap_or_default()),
@@ -251,8 +236,6 @@ impl ContainerService {
             cap_add: h.cap_add.clone().unwrap_or_default(),
             cap_drop: h.cap_drop.clone().unwrap_or_default(),
             readonly_rootfs: h.readonly_rootfs,
-            no_new_privileges,
-            seccomp,
             mounts,
             resources: Resources {
                 memory: (h.memory > 0).then_some(h.memory),
@@ -265,8 +248,8 @@ impl ContainerService {
                 cpuset_mems: (!h.cpuset_mems.is_empty()).then(|| h.cpuset_mems.clone()),
                 pids_limit: h.pids_limit.filter(|p| *p != 0),
                 oom_kill_disable: h.oom_kill_disable,
+                ..Default::default()
             },
-            cgroups_path: format!("/berth-{}", rec.id),
             network,
             pid: self.namespace_mode(&h.pid_mode, "pid")?,
             ipc: self.namespace_mode(&h.ipc_mode, "ipc")?,
@@ -282,7 +265,10 @@ impl ContainerService {
             cri_log_path: (log_driver(h) == "k8s-file").then(|| log_opt(h, "path").map(std::path::PathBuf::from)).flatten(),
             dockerenv: true,
             group_add: h.group_add.clone().unwrap_or_default(),
-        })
+            ..Default::default()
+        };
+        super::hostcfg::apply(&rec.id, h, &mut cfg)?;
+        Ok(cfg)
     }
 
     /// Writes the container's `/etc/hostname`, `/etc/hosts` and `/etc/resolv.conf` (bind-mounted
@@ -393,6 +379,11 @@ impl ContainerService {
 
     /// Creates a container; returns its id. Blocking (unpacks layers): call from `spawn_blocking`.
     pub fn create(&self, req: CreateRequest, name: Option<String>) -> Result<String, ServiceError> {
+        self.create_with_warnings(req, name).map(|(id, _)| id)
+    }
+
+    /// Creates a container; returns its id and dockerd's warnings (settings this host discarded).
+    pub fn create_with_warnings(&self, req: CreateRequest, name: Option<String>) -> Result<(String, Vec<String>), ServiceError> {
         let _lease = self.leases.acquire("create");
         let _timer = crate::metrics::ActionTimer::start("create");
         let image_name = req.config.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::Invalid("no image specified".into()))?;
@@ -407,6 +398,7 @@ impl ContainerService {
         let mut host_config: HostConfig = req.host_config.unwrap_or_default();
         self.defaults.apply(&mut host_config);
         validate(&config, &host_config)?;
+        let warnings = super::hostcfg::validate(&mut host_config)?;
         let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
         match log_driver(&host_config) {
             "" | "json-file" | "none" => {}
@@ -466,7 +458,7 @@ impl ContainerService {
             Ok(rec) => {
                 self.insert(rec.clone());
                 self.event(&rec, "create", &[]);
-                Ok(id)
+                Ok((id, warnings))
             }
             Err(e) => {
                 self.names.lock().unwrap_or_else(|p| p.into_inner()).remove(&name);

@@ -114,6 +114,7 @@ impl ContainerService {
             for f in ["exit.json", "state.json", "config.json"] {
                 let _ = std::fs::remove_file(dir.join(f));
             }
+            super::hostcfg::start_checks(&rec.host_config)?;
             self.acquire_volumes(&rec, true)
         })?;
         // What a previous run left (an exit not yet cleaned up) goes first.
@@ -563,9 +564,9 @@ impl ContainerService {
     }
 }
 
-/// Whether a cgroup named for container `id` exists (v2 or any v1 hierarchy).
-fn has_cgroup(id: &str) -> bool {
-    let name = format!("berth-{id}");
+/// Whether the cgroup of container `id` (files in `dir`) exists (v2 or any v1 hierarchy).
+fn has_cgroup(id: &str, dir: &Path) -> bool {
+    let name = super::hostcfg::cgroup_name_in(id, dir);
     let root = Path::new("/sys/fs/cgroup");
     root.join(&name).is_dir() || std::fs::read_dir(root).is_ok_and(|d| d.flatten().any(|e| e.path().join(&name).is_dir()))
 }
@@ -573,7 +574,7 @@ fn has_cgroup(id: &str) -> bool {
 /// Kills whatever is left in a container's cgroups, removes them and unmounts its root filesystem —
 /// for containers whose shim is gone.
 pub(crate) fn reap_orphaned(id: &str, dir: &Path) {
-    let name = format!("berth-{id}");
+    let name = super::hostcfg::cgroup_name_in(id, dir);
     let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
     let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(&name)];
     dirs.extend(entries.flatten().map(|e| e.path().join(&name)));
@@ -636,7 +637,7 @@ pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>, shim: Option<crate::
             if let Some(s) = &shim {
                 crate::service::recovery::stop_shim(s, Duration::from_secs(3));
             }
-            if shim.is_some() || has_cgroup(&rec.id) {
+            if shim.is_some() || has_cgroup(&rec.id, &dir) {
                 reap_orphaned(&rec.id, &dir);
             }
             let svc = svc.clone();
@@ -650,7 +651,7 @@ pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>, shim: Option<crate::
             return;
         }
         Status::Created | Status::Exited | Status::Dead => {
-            let half_started = shim.is_some() || has_cgroup(&rec.id);
+            let half_started = shim.is_some() || has_cgroup(&rec.id, &dir);
             if let Some(s) = &shim {
                 crate::service::recovery::stop_shim(s, Duration::from_secs(3));
             }

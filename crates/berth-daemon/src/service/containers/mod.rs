@@ -18,6 +18,7 @@ mod create;
 mod defaults;
 mod exec;
 mod health;
+mod hostcfg;
 mod lifecycle;
 mod logs;
 mod mounts;

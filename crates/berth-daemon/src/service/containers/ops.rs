@@ -7,14 +7,14 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 
-/// The container's directory under a cgroup v1 controller, or under the v2 hierarchy.
-fn cgroup_dir(id: &str, controller: &str) -> Option<PathBuf> {
-    let name = format!("berth-{id}");
-    let v2 = PathBuf::from("/sys/fs/cgroup").join(&name);
+/// The container's directory under a cgroup v1 controller, or under the v2 hierarchy; `name` is
+/// its cgroup path from the hierarchy's root ([`super::hostcfg::cgroup_name`]).
+fn cgroup_dir(name: &str, controller: &str) -> Option<PathBuf> {
+    let v2 = PathBuf::from("/sys/fs/cgroup").join(name);
     if v2.join("cgroup.procs").exists() {
         return Some(v2);
     }
-    let v1 = PathBuf::from("/sys/fs/cgroup").join(controller).join(&name);
+    let v1 = PathBuf::from("/sys/fs/cgroup").join(controller).join(name);
     v1.exists().then_some(v1)
 }
 
@@ -33,7 +33,7 @@ impl ContainerService {
     /// Freezes or thaws the container's cgroup.
     pub(super) fn freeze(&self, h: &Handle, frozen: bool) -> Result<(), ServiceError> {
         let rec = h.snapshot();
-        let id = &rec.id;
+        let id = &super::hostcfg::cgroup_name(&rec.id, &rec.host_config);
         let result = if let Some(d) = cgroup_dir(id, "freezer").filter(|d| d.join("freezer.state").exists()) {
             std::fs::write(d.join("freezer.state"), if frozen { "FROZEN" } else { "THAWED" })
         } else if let Some(d) = cgroup_dir(id, "").filter(|d| d.join("cgroup.freeze").exists()) {
@@ -101,7 +101,7 @@ impl ContainerService {
         }
         let tick = 100.0;
         let mut rows = Vec::new();
-        for pid in cgroup_pids(&rec.id) {
+        for pid in cgroup_pids(&super::hostcfg::cgroup_name(&rec.id, &rec.host_config)) {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
             let after = stat.rsplit_once(") ").map(|(_, r)| r).unwrap_or("");
             let f: Vec<&str> = after.split_whitespace().collect();
@@ -123,7 +123,7 @@ impl ContainerService {
     /// One `GET /containers/{id}/stats` sample, in Docker's shape (from cgroups v1 or v2).
     pub fn stats_sample(&self, h: &Handle, pre: Option<&Value>) -> Value {
         let rec = h.snapshot();
-        let id = &rec.id;
+        let id = &super::hostcfg::cgroup_name(&rec.id, &rec.host_config);
         let running = matches!(rec.state.status, Status::Running | Status::Paused);
         let v2 = cgroup_dir(id, "").filter(|d| d.join("cpu.stat").exists());
         let (cpu_total, mem_usage, mem_limit, pids) = match (&v2, running) {
@@ -256,7 +256,7 @@ impl ContainerService {
         if !matches!(rec.state.status, Status::Running | Status::Paused) {
             return Ok(());
         }
-        let id = &rec.id;
+        let id = &super::hostcfg::cgroup_name(&rec.id, &rec.host_config);
         let r = &runtime.resources;
         let write = |controller: &str, v1: &str, v2: &str, value: String| -> Result<(), ServiceError> {
             let Some(d) = cgroup_dir(id, controller) else { return Ok(()) };
