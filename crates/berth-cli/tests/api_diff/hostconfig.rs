@@ -100,5 +100,30 @@ pub fn all() -> Vec<Case> {
         create("gpus", "ad-gpus", &run_body("true", r#""DeviceRequests":[{"Driver":"","Count":-1,"DeviceIDs":null,"Capabilities":[["gpu"]],"Options":{}}]"#), &["b:HostConfig.DeviceRequests"]),
         Case::new("gpus-start", "POST", "/containers/ad-gpus/start", "POST /containers/{id}/start", &["b:HostConfig.DeviceRequests"], Cmp::Status),
     ]);
+    v.extend(update());
     v
+}
+
+/// `docker update` of a running container: the answer (with dockerd's warnings), and the values
+/// in its cgroups, read by an exec.
+fn update() -> Vec<Case> {
+    let read = "cd /sys/fs/cgroup; cat memory/memory.limit_in_bytes memory/memory.soft_limit_in_bytes cpu/cpu.shares \
+        cpu/cpu.cfs_period_us cpu/cpu.cfs_quota_us cpuset/cpuset.cpus cpuset/cpuset.mems pids/pids.max";
+    let exec = format!(r#"{{"Cmd":["sh","-c",{}],"AttachStdout":true,"AttachStderr":true}}"#, serde_json::Value::String(read.into()));
+    let params: &'static [&'static str] = &[
+        "b:Memory", "b:MemorySwap", "b:MemoryReservation", "b:CpuShares", "b:CpuPeriod", "b:CpuQuota", "b:CpusetCpus", "b:CpusetMems",
+        "b:PidsLimit", "b:BlkioWeight", "b:CpuRealtimePeriod",
+    ];
+    vec![
+        create("upd", "ad-upd", &run_body("sleep 60", r#""Memory":67108864"#), &["b:HostConfig.Memory"]),
+        Case::new("upd-start", "POST", "/containers/ad-upd/start", "POST /containers/{id}/start", &["p:id"], Cmp::Headers),
+        Case::new("upd-update", "POST", "/containers/ad-upd/update", "POST /containers/{id}/update", params, Cmp::Json).json(
+            r#"{"Memory":100000000,"MemorySwap":200000000,"MemoryReservation":33554432,"CpuShares":512,"CpuPeriod":50000,"CpuQuota":20000,
+               "CpusetCpus":"0","CpusetMems":"0","PidsLimit":42,"BlkioWeight":300,"CpuRealtimePeriod":800000}"#,
+        ),
+        Case::new("upd-exec", "POST", "/containers/ad-upd/exec", "POST /containers/{id}/exec", &["b:Cmd"], Cmp::Shape).json(&exec).save("updexec", "Id"),
+        Case::new("upd-exec-start", "POST", "/exec/{updexec}/start", "POST /exec/{id}/start", params, Cmp::Frames).json(r#"{"Detach":false,"Tty":false}"#).upgrade(),
+        Case::new("upd-bad", "POST", "/containers/ad-upd/update", "POST /containers/{id}/update", &["b:NanoCpus"], Cmp::Status).json(r#"{"NanoCpus":1000000000}"#),
+        Case::new("upd-remove", "DELETE", "/containers/ad-upd?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+    ]
 }

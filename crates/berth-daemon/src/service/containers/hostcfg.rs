@@ -170,7 +170,51 @@ pub fn security_opts(h: &HostConfig) -> Result<Vec<SecurityOpt>, ServiceError> {
 /// are discarded (set to their zero value, as inspect then shows) with dockerd's warning.
 pub fn validate(h: &mut HostConfig) -> Result<Vec<String>, ServiceError> {
     let bad = |m: &str| Err(ServiceError::Invalid(m.to_string()));
+    let mut warnings = validate_resources(h)?;
+    if h.extra.get("BlkioWeightDevice").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) && !host_has("blkio", "blkio.weight_device", "io") {
+        warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".to_string());
+        h.extra.insert("BlkioWeightDevice".into(), json!([]));
+    }
+    // Settings.
+    let oom = int(h, "OomScoreAdj");
+    if !(-1000..=1000).contains(&oom) {
+        return bad(&format!("Invalid value {oom}, range for oom score adj is [-1000, 1000]"));
+    }
+    let ns = text(h, "CgroupnsMode");
+    if !["", "host", "private"].contains(&ns) {
+        return bad(&format!("invalid cgroup namespace mode: {ns}"));
+    }
+    if ns.is_empty() {
+        h.extra.insert("CgroupnsMode".into(), json!(default_cgroupns()));
+    }
+    let runtime = text(h, "Runtime");
+    if !runtime.is_empty() && !RUNTIMES.contains(&runtime) {
+        return bad(&format!("Unknown runtime specified {runtime}"));
+    }
+    if let Some(opts) = h.extra.get("StorageOpt").and_then(Value::as_object).filter(|o| !o.is_empty()) {
+        if let Some(k) = opts.keys().find(|k| k.as_str() != "size") {
+            return bad(&format!("Unknown option {k}"));
+        }
+        // Berth's overlay snapshotter has no project quotas: dockerd's answer on overlay without them.
+        return bad("--storage-opt is supported only for overlay over xfs with 'pquota' mount option");
+    }
+    security_opts(h)?;
+    Ok(warnings)
+}
+
+/// dockerd's checks of the resources (at create and at update), with its messages and warnings.
+pub fn validate_resources(h: &mut HostConfig) -> Result<Vec<String>, ServiceError> {
+    let bad = |m: &str| Err(ServiceError::Invalid(m.to_string()));
     let mut warnings = Vec::new();
+    if h.memory > 0 && h.memory < 6 * 1024 * 1024 {
+        return bad("Minimum memory limit allowed is 6MB");
+    }
+    if h.memory_swap > 0 && h.memory == 0 {
+        return bad("You should always set the Memory limit when using Memoryswap limit, see usage");
+    }
+    if h.memory_swap > 0 && h.memory_swap < h.memory {
+        return bad("Minimum memoryswap limit should be larger than memory limit, see usage");
+    }
     // Memory.
     let swappiness = h.extra.get("MemorySwappiness").and_then(Value::as_i64).unwrap_or(-1);
     if swappiness != -1 && !(0..=100).contains(&swappiness) {
@@ -220,34 +264,6 @@ pub fn validate(h: &mut HostConfig) -> Result<Vec<String>, ServiceError> {
             return bad("Range of blkio weight is from 10 to 1000");
         }
     }
-    if h.extra.get("BlkioWeightDevice").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) && !host_has("blkio", "blkio.weight_device", "io") {
-        warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".to_string());
-        h.extra.insert("BlkioWeightDevice".into(), json!([]));
-    }
-    // Settings.
-    let oom = int(h, "OomScoreAdj");
-    if !(-1000..=1000).contains(&oom) {
-        return bad(&format!("Invalid value {oom}, range for oom score adj is [-1000, 1000]"));
-    }
-    let ns = text(h, "CgroupnsMode");
-    if !["", "host", "private"].contains(&ns) {
-        return bad(&format!("invalid cgroup namespace mode: {ns}"));
-    }
-    if ns.is_empty() {
-        h.extra.insert("CgroupnsMode".into(), json!(default_cgroupns()));
-    }
-    let runtime = text(h, "Runtime");
-    if !runtime.is_empty() && !RUNTIMES.contains(&runtime) {
-        return bad(&format!("Unknown runtime specified {runtime}"));
-    }
-    if let Some(opts) = h.extra.get("StorageOpt").and_then(Value::as_object).filter(|o| !o.is_empty()) {
-        if let Some(k) = opts.keys().find(|k| k.as_str() != "size") {
-            return bad(&format!("Unknown option {k}"));
-        }
-        // Berth's overlay snapshotter has no project quotas: dockerd's answer on overlay without them.
-        return bad("--storage-opt is supported only for overlay over xfs with 'pquota' mount option");
-    }
-    security_opts(h)?;
     Ok(warnings)
 }
 

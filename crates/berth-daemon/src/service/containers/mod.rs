@@ -26,12 +26,13 @@ mod net;
 mod names;
 mod ops;
 mod record;
+mod update;
 mod view;
 
 pub use defaults::{ContainerDefaults, JSON_FILE_LOG_OPTS, LOG_DRIVERS};
 
 pub use commit::CommitOptions;
-pub use ops::UpdateRequest;
+pub use update::UpdateRequest;
 pub use exec::{Exec, ExecRequest};
 pub use logs::{check_readable as check_logs_readable, frame, LogOptions};
 pub use mounts::MountRecord;

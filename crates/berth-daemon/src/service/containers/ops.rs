@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 /// The container's directory under a cgroup v1 controller, or under the v2 hierarchy; `name` is
 /// its cgroup path from the hierarchy's root ([`super::hostcfg::cgroup_name`]).
-fn cgroup_dir(name: &str, controller: &str) -> Option<PathBuf> {
+pub(super) fn cgroup_dir(name: &str, controller: &str) -> Option<PathBuf> {
     let v2 = PathBuf::from("/sys/fs/cgroup").join(name);
     if v2.join("cgroup.procs").exists() {
         return Some(v2);
@@ -190,100 +190,4 @@ fn net_dev(pid: i32) -> Value {
         );
     }
     Value::Object(out)
-}
-
-/// `POST /containers/{id}/update` body: the resources and restart policy that can change live.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
-#[serde(rename_all = "PascalCase", default)]
-pub struct UpdateRequest {
-    /// Memory limit.
-    pub memory: i64,
-    /// Memory + swap.
-    pub memory_swap: i64,
-    /// CPU shares.
-    pub cpu_shares: i64,
-    /// CFS quota.
-    pub cpu_quota: i64,
-    /// CFS period.
-    pub cpu_period: i64,
-    /// `--cpus` × 1e9.
-    pub nano_cpus: i64,
-    /// CPUs allowed.
-    pub cpuset_cpus: String,
-    /// Task limit.
-    pub pids_limit: Option<i64>,
-    /// Restart policy.
-    pub restart_policy: Option<berth_api::container::RestartPolicy>,
-}
-
-impl ContainerService {
-    /// Changes resources (live, in the container's cgroups, and for later starts) and the restart policy.
-    pub fn update(&self, h: &Arc<Handle>, u: &UpdateRequest) -> Result<(), ServiceError> {
-        let rec = self.save(h, |r| {
-            let hc = &mut r.host_config;
-            if u.memory != 0 {
-                hc.memory = u.memory;
-            }
-            if u.memory_swap != 0 {
-                hc.memory_swap = u.memory_swap;
-            }
-            if u.cpu_shares != 0 {
-                hc.cpu_shares = u.cpu_shares;
-            }
-            if u.cpu_quota != 0 {
-                hc.cpu_quota = u.cpu_quota;
-            }
-            if u.cpu_period != 0 {
-                hc.cpu_period = u.cpu_period;
-            }
-            if u.nano_cpus != 0 {
-                hc.nano_cpus = u.nano_cpus;
-            }
-            if !u.cpuset_cpus.is_empty() {
-                hc.cpuset_cpus = u.cpuset_cpus.clone();
-            }
-            if u.pids_limit.is_some() {
-                hc.pids_limit = u.pids_limit;
-            }
-            if let Some(p) = &u.restart_policy {
-                hc.restart_policy = p.clone();
-            }
-        })?;
-        // Later starts use the new values.
-        let runtime = self.runtime_config(&rec)?;
-        berth_types::persist::replace_file_json(&self.dir(&rec.id).join("runtime.json"), &runtime)
-            .map_err(|e| ServiceError::Internal(format!("update: {e}")))?;
-        if !matches!(rec.state.status, Status::Running | Status::Paused) {
-            return Ok(());
-        }
-        let id = &super::hostcfg::cgroup_name(&rec.id, &rec.host_config);
-        let r = &runtime.resources;
-        let write = |controller: &str, v1: &str, v2: &str, value: String| -> Result<(), ServiceError> {
-            let Some(d) = cgroup_dir(id, controller) else { return Ok(()) };
-            let file = if d.starts_with(format!("/sys/fs/cgroup/{controller}")) { v1 } else { v2 };
-            std::fs::write(d.join(file), &value).map_err(|e| ServiceError::Invalid(format!("update {file}={value}: {e}")))
-        };
-        if let Some(m) = r.memory {
-            // Raise memory+swap first when growing, so the kernel accepts both (v1 requires memsw >= mem).
-            let swap = r.memory_swap.unwrap_or(m * 2);
-            let _ = write("memory", "memory.memsw.limit_in_bytes", "memory.swap.max", swap.to_string());
-            write("memory", "memory.limit_in_bytes", "memory.max", m.to_string())?;
-            let _ = write("memory", "memory.memsw.limit_in_bytes", "memory.swap.max", swap.to_string());
-        }
-        if let Some(s) = r.cpu_shares {
-            write("cpu", "cpu.shares", "cpu.weight", s.to_string())?;
-        }
-        if let Some(q) = r.cpu_quota {
-            write("cpu", "cpu.cfs_period_us", "cpu.max", r.cpu_period.unwrap_or(100_000).to_string()).ok();
-            write("cpu", "cpu.cfs_quota_us", "cpu.max", q.to_string())?;
-        }
-        if let Some(c) = &r.cpuset_cpus {
-            write("cpuset", "cpuset.cpus", "cpuset.cpus", c.clone())?;
-        }
-        if let Some(p) = r.pids_limit {
-            write("pids", "pids.max", "pids.max", if p < 0 { "max".into() } else { p.to_string() })?;
-        }
-        self.event(&rec, "update", &[]);
-        Ok(())
-    }
 }
