@@ -247,8 +247,8 @@ impl Client {
     }
 }
 
-/// An error and its sources, joined with `: `.
-fn error_chain(e: &dyn std::error::Error) -> String {
+/// An error and its sources joined with `: `, skipping sources already in the message.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
     let mut s = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {

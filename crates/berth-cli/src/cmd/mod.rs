@@ -35,19 +35,7 @@ pub fn describe(e: &anyhow::Error) -> String {
     format!("berth: {e:#}")
 }
 
-/// An error and its sources joined with `: `, skipping sources already in the message.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        let t = c.to_string();
-        if !s.contains(&t) {
-            s = format!("{s}: {t}");
-        }
-        cur = c.source();
-    }
-    s
-}
+pub use berth_client::error_chain;
 
 /// Pretty JSON with 4-space indentation, as `docker inspect` prints it.
 pub fn pretty_json(v: &serde_json::Value) -> String {
