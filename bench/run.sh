@@ -33,7 +33,7 @@ mkdir -p "$W/rootfs/bin"
 cp "$(command -v busybox)" "$W/rootfs/bin/busybox"
 tar -C "$W/rootfs" -czf "$W/rootfs.tar.gz" .
 
-"$BERTH" daemon --data-root "$W/berth" -H "unix://$W/berth.sock" --log-level warn >"$W/berth.log" 2>&1 &
+"$BERTH" daemon --data-root "$W/berth" -H "unix://$W/berth.sock" --bridge bbench0 --bip 10.197.0.1/24 --log-level warn >"$W/berth.log" 2>&1 &
 BPID=$!
 dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" -H "unix://$W/docker.sock" \
   --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \

@@ -16,8 +16,8 @@ flock 9
 need_pkg() { # need_pkg COMMAND PACKAGE
   command -v "$1" >/dev/null && return
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >&2
-  apt-get install -y -qq --no-install-recommends "$2" >/dev/null
+  apt-get update -qq -o DPkg::Lock::Timeout=600 >&2
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "$2" >/dev/null
 }
 
 # Bump when a recipe changes, so cached fixtures are made again.

@@ -44,8 +44,8 @@ command -v pasta >/dev/null || need+=("passt")
 if [ ${#need[@]} -gt 0 ]; then
   echo "==> installing: ${need[*]}"
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
-  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+  apt-get update -qq -o DPkg::Lock::Timeout=600
+  apt-get install -y -qq -o DPkg::Lock::Timeout=600 --no-install-recommends "${need[@]}" >/dev/null
   # docker.io's package starts dockerd via systemd where there is one; Berth does not need it.
   # Their packages start services where systemd runs; tests start their own instances.
   (systemctl disable --now docker.service docker.socket containerd.service docker-registry.service prometheus.service \

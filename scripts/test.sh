@@ -18,6 +18,14 @@ bash scripts/fixtures.sh busybox debian
 # The fault-injection suite SIGKILLs the daemon this many times per operation (issue 14: at least 20
 # per CI run; scripts/fault-soak.sh runs more).
 export BERTH_FAULT_ITERATIONS=${BERTH_FAULT_ITERATIONS:-20}
+# What the host holds of Berth's before the tests: bridges, firewall chain sets, container cgroups.
+host_state() {
+  { ip -o link show type bridge 2>/dev/null | awk -F': ' '{print "bridge " $2}' | grep -E ' (btd[0-9]+|berth[0-9]*)$' || true
+    { iptables -w 10 -S; iptables -w 10 -t nat -S; } 2>/dev/null | grep -oE '^-N BERTH(-[0-9a-f]{6})?' | sed 's/^-N /chains /' | sort -u || true
+    find /sys/fs/cgroup -maxdepth 3 -type d -name 'berth-*' 2>/dev/null | sed 's/^/cgroup /' || true
+  } | sort -u
+}
+host_state >target/host-state.before
 echo "==> cargo test --workspace (log: $log)"
 set +e
 cargo test --workspace --locked --no-fail-fast "$@" 2>&1 | tee "$log"
@@ -38,6 +46,13 @@ grep -E '^(---- .* stdout ----|error: test failed)' "$log" | sed 's/^/    /' || 
 echo "berth: $passed passed, $failed failed, $ignored skipped"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "cargo test exited $status without a failed test (a build error or a crashed test binary): see $log" >&2
+fi
+# Every test removes what it made, also when it fails: anything new on the host is a leak.
+leaks=$(host_state | comm -13 target/host-state.before - || true)
+if [ -n "$leaks" ]; then
+  echo "the tests left these on the host (a test that does not clean up):" >&2
+  printf '%s\n' "$leaks" | sed 's/^/    /' >&2
+  [ "$status" -ne 0 ] || status=1
 fi
 if [ "$fuzz_status" -ne 0 ]; then
   echo "fuzzing failed: a crash or a build error (see above; crashing inputs in target/fuzz/artifacts/)" >&2

@@ -128,9 +128,11 @@ fn info_and_df_report_the_store() {
 fn tcp_listener_serves_the_same_api() {
     let port = free_port();
     let dir = tempfile::tempdir().unwrap();
+    let net = NetSlot::claim();
     let mut child = DaemonArgs::new(&dir.path().join("root"))
         .host(&format!("tcp://127.0.0.1:{port}"))
         .unix(&dir.path().join("s.sock"))
+        .net(&net)
         .command()
         .stderr(std::process::Stdio::null())
         .spawn()
