@@ -192,3 +192,118 @@ fn cri_images_share_the_engine_store() {
     let fs: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["imagefsinfo", "-o", "json"])).unwrap();
     assert!(fs["status"]["imageFilesystems"][0]["fsId"]["mountpoint"].as_str().unwrap().ends_with("/snapshots"), "{fs}");
 }
+
+/// Removes a pod cgroup parent (and the ancestors this test made) from every hierarchy when
+/// dropped: the kubelet owns the pod cgroup, so the runtime leaves it, as dockerd and containerd do.
+struct CgroupTree(Vec<String>);
+
+impl Drop for CgroupTree {
+    fn drop(&mut self) {
+        for rel in &self.0 {
+            for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+                let _ = std::fs::remove_dir(h.path().join(rel));
+            }
+            let _ = std::fs::remove_dir(Path::new("/sys/fs/cgroup").join(rel));
+        }
+    }
+}
+
+#[test]
+fn crictl_pod_cgroup_parent_masked_paths_and_oom_score() {
+    let top = format!("kubepods-berthtest-{}", std::process::id());
+    let parent = format!("/{top}/besteffort/poduid2");
+    // Deepest first.
+    let _tree = CgroupTree(vec![parent[1..].to_string(), format!("{top}/besteffort"), top.clone()]);
+    let c = CriDaemon::start(&[]);
+    let work = tempfile::tempdir().unwrap();
+    let pod_json = |cgroup_parent: &str| {
+        serde_json::json!({
+            "metadata": {"name": "cg", "namespace": "default", "uid": "uid2", "attempt": 0},
+            "log_directory": work.path().join("pods"),
+            "linux": {"cgroup_parent": cgroup_parent}
+        })
+    };
+    let pod = write_json(work.path(), "pod.json", pod_json(&parent));
+    let ctr = write_json(
+        work.path(),
+        "ctr.json",
+        serde_json::json!({
+            "metadata": {"name": "app"},
+            "image": {"image": "busybox:latest"},
+            "command": ["sleep", "100000"],
+            "linux": {
+                "resources": {"oom_score_adj": 500, "hugepage_limits": [{"page_size": "2MB", "limit": 0}]},
+                "security_context": {"masked_paths": ["/etc/passwd"], "readonly_paths": ["/tmp"]}
+            }
+        }),
+    );
+
+    // A systemd slice (a kubelet with cgroupDriver: systemd) is refused, naming the driver.
+    let slice = write_json(work.path(), "slice.json", pod_json("kubepods-besteffort-poduid2.slice"));
+    let o = c.crictl(&["runp", &slice]);
+    assert!(!o.status.success() && common::stderr(&o).contains("cgroupfs"), "{o:?}");
+
+    let pod_id = c.crictl_ok(&["runp", &pod]).trim().to_string();
+    let id = c.crictl_ok(&["create", &pod_id, &ctr, &pod]).trim().to_string();
+    c.crictl_ok(&["start", &id]);
+
+    // Inside: the container's cgroup is <parent>/<id> in every v1 hierarchy it shows.
+    let cg = c.crictl_ok(&["exec", "-s", &id, "cat", "/proc/self/cgroup"]);
+    let memory = cg.lines().find(|l| l.split(':').nth(1) == Some("memory")).unwrap_or_else(|| panic!("{cg}"));
+    assert_eq!(memory.split(':').nth(2), Some(format!("{parent}/{id}").as_str()), "{cg}");
+    // On the host: the pod's cgroup holds the sandbox's and the container's, with their processes.
+    let host = Path::new("/sys/fs/cgroup/memory").join(&parent[1..]);
+    let procs = std::fs::read_to_string(host.join(&id).join("cgroup.procs")).unwrap();
+    assert!(!procs.trim().is_empty(), "no process in {}", host.join(&id).display());
+    assert!(host.join(&pod_id).join("cgroup.procs").exists(), "sandbox cgroup not under {}", host.display());
+    assert!(!Path::new("/sys/fs/cgroup/memory").join(format!("berth-{id}")).exists());
+
+    // oom_score_adj, masked and read-only paths of the security context apply.
+    let st: serde_json::Value = serde_json::from_str(&c.crictl_ok(&["inspect", "-o", "json", &id])).unwrap();
+    let pid = st["info"]["pid"].as_i64().unwrap_or_else(|| panic!("{st}"));
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "500");
+    assert_eq!(c.crictl_ok(&["exec", "-s", &id, "wc", "-c", "/etc/passwd"]).split_whitespace().next(), Some("0"));
+    let o = c.crictl(&["exec", "-s", &id, "touch", "/tmp/x"]);
+    assert!(!o.status.success() && common::stderr(&o).contains("Read-only file system"), "{o:?}");
+    // Without masked paths the runtime's defaults apply (/proc/keys masked); with them, only those.
+    let plain = write_json(
+        work.path(),
+        "plain.json",
+        serde_json::json!({"metadata": {"name": "plain"}, "image": {"image": "busybox:latest"}, "command": ["sleep", "100000"], "linux": {}}),
+    );
+    let plain_id = c.crictl_ok(&["create", &pod_id, &plain, &pod]).trim().to_string();
+    c.crictl_ok(&["start", &plain_id]);
+    assert_ne!(c.crictl_ok(&["exec", "-s", &plain_id, "wc", "-c", "/etc/passwd"]).split_whitespace().next(), Some("0"));
+    assert_eq!(c.crictl_ok(&["exec", "-s", &plain_id, "wc", "-c", "/proc/keys"]).split_whitespace().next(), Some("0"));
+    assert_ne!(c.crictl_ok(&["exec", "-s", &id, "wc", "-c", "/proc/keys"]).split_whitespace().next(), Some("0"));
+
+    // Fields Berth cannot apply are refused with a message naming them, and nothing is created.
+    let refused = |name: &str, linux: serde_json::Value, want: &str| {
+        let f = write_json(
+            work.path(),
+            &format!("{name}.json"),
+            serde_json::json!({"metadata": {"name": name}, "image": {"image": "busybox:latest"}, "command": ["true"], "linux": linux}),
+        );
+        let o = c.crictl(&["create", &pod_id, &f, &pod]);
+        assert!(!o.status.success() && common::stderr(&o).contains(want), "{name}: {o:?}");
+    };
+    refused("ambient", serde_json::json!({"security_context": {"capabilities": {"add_ambient_capabilities": ["CAP_NET_RAW"]}}}), "ambient");
+    refused("huge", serde_json::json!({"resources": {"hugepage_limits": [{"page_size": "2MB", "limit": 2097152}]}}), "hugepage_limits");
+    refused("unified", serde_json::json!({"resources": {"unified": {"memory.high": "1000000"}}}), "unified");
+    refused("ownnet", serde_json::json!({"security_context": {"namespace_options": {"network": 1}}}), "network namespace");
+    assert_eq!(c.crictl_ok(&["ps", "-a", "-q", "--pod", &pod_id]).lines().count(), 2);
+    // An update applies the resources it names (the OOM score is not among crictl's, so it stays).
+    c.crictl_ok(&["update", "--memory", "67108864", &id]);
+    let limit = std::fs::read_to_string(host.join(&id).join("memory.limit_in_bytes")).unwrap();
+    assert_eq!(limit.trim(), "67108864");
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/oom_score_adj")).unwrap().trim(), "500");
+
+    c.crictl_ok(&["stopp", &pod_id]);
+    c.crictl_ok(&["rmp", &pod_id]);
+    // The containers' cgroups are gone; the pod cgroup is the kubelet's to remove.
+    for x in [&pod_id, &id, &plain_id] {
+        for h in std::fs::read_dir("/sys/fs/cgroup").unwrap().flatten() {
+            assert!(!h.path().join(&parent[1..]).join(x).exists(), "cgroup left: {}", h.path().join(&parent[1..]).join(x).display());
+        }
+    }
+}

@@ -112,7 +112,7 @@ impl ImageService for Cri {
         let used = self.services.images.layers_size();
         let inodes = tokio::task::spawn_blocking({
             let root = root.clone();
-            move || nix::sys::statvfs::statvfs(&root.join("snapshots")).map(|s| (s.files() - s.files_free()) as u64).unwrap_or(0)
+            move || nix::sys::statvfs::statvfs(&root.join("snapshots")).map(|s| s.files() - s.files_free()).unwrap_or(0)
         })
         .await
         .map_err(task)?;

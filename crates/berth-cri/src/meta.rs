@@ -12,6 +12,7 @@
 //! | `io.berth.cri.namespaces` | sandbox | JSON `{network, pid, ipc}` as CRI `NamespaceMode` numbers |
 //! | `io.berth.cri.image` | container | the image as CRI named it |
 //! | `io.berth.cri.mounts` | container | JSON of the CRI mounts, for `ContainerStatus` |
+//! | `io.berth.cri.pod-resources` | sandbox | JSON of `LinuxPodSandboxConfig.resources` and `overhead` |
 //! | `io.berth.cri.stopped` | sandbox | set once `StopPodSandbox` ran (a NOTREADY sandbox stays so) |
 //!
 //! Docker clients see these containers too (`docker ps` lists them, as with dockershim), named
@@ -40,6 +41,8 @@ pub const NAMESPACES: &str = "io.berth.cri.namespaces";
 pub const IMAGE: &str = "io.berth.cri.image";
 /// A container's CRI mounts (JSON).
 pub const MOUNTS: &str = "io.berth.cri.mounts";
+/// A sandbox's pod resources and overhead as the kubelet gave them (JSON).
+pub const POD_RESOURCES: &str = "io.berth.cri.pod-resources";
 /// A sandbox's runtime handler.
 pub const HANDLER: &str = "io.berth.cri.runtime-handler";
 
@@ -91,6 +94,41 @@ pub struct MountInfo {
     /// Recursively read-only.
     #[serde(default)]
     pub recursive_read_only: bool,
+}
+
+/// The limits of a CRI `LinuxContainerResources` that a pod's resources and overhead carry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Limits {
+    /// CFS period.
+    pub cpu_period: i64,
+    /// CFS quota.
+    pub cpu_quota: i64,
+    /// CPU shares.
+    pub cpu_shares: i64,
+    /// Memory limit.
+    pub memory_limit_in_bytes: i64,
+}
+
+impl Limits {
+    fn of(r: &crate::proto::LinuxContainerResources) -> Limits {
+        Limits { cpu_period: r.cpu_period, cpu_quota: r.cpu_quota, cpu_shares: r.cpu_shares, memory_limit_in_bytes: r.memory_limit_in_bytes }
+    }
+}
+
+/// `LinuxPodSandboxConfig.resources` and `overhead`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodResources {
+    /// The sum of the pod's container resources.
+    pub resources: Option<Limits>,
+    /// The pod's overhead.
+    pub overhead: Option<Limits>,
+}
+
+impl PodResources {
+    /// From the CRI config.
+    pub fn of(resources: Option<&crate::proto::LinuxContainerResources>, overhead: Option<&crate::proto::LinuxContainerResources>) -> PodResources {
+        PodResources { resources: resources.map(Limits::of), overhead: overhead.map(Limits::of) }
+    }
 }
 
 /// A JSON-encoded label value.

@@ -1,7 +1,7 @@
 //! Containers of a pod: Berth containers in the sandbox's namespaces, logging in the kubelet's
 //! CRI format (Berth's `k8s-file` log driver) to `log_directory/log_path`.
 
-use super::sandbox::{seccomp_opt, user};
+use super::security::{self, apparmor_opt, seccomp_opt, selinux_opts, user};
 use super::{container_state, labels, nanos};
 use crate::error::{invalid, status};
 use crate::meta::{self, Metadata, MountInfo, Namespaces};
@@ -23,8 +23,11 @@ fn propagation(p: i32) -> &'static str {
 /// Docker's `Mounts` entry for a CRI mount. The host path must exist (CRI: "runtimes should
 /// report an error"); a symlink is followed to its target.
 fn mount(m: &crate::proto::Mount) -> Result<serde_json::Value, tonic::Status> {
-    if m.image.is_some() {
+    if m.image.is_some() || !m.image_sub_path.is_empty() {
         return Err(invalid("image volume mounts are not supported by Berth yet"));
+    }
+    if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
+        return Err(invalid(format!("mount {}: ID-mapped mounts are not supported by Berth (no user namespaces)", m.container_path)));
     }
     if !m.container_path.starts_with('/') {
         return Err(invalid(format!("mount destination {:?} is not absolute", m.container_path)));
@@ -44,6 +47,16 @@ fn mount(m: &crate::proto::Mount) -> Result<serde_json::Value, tonic::Status> {
 
 /// The namespace mode a pod container gets: the sandbox's (`POD`), its own (`CONTAINER`), the
 /// host's (`NODE`) or another container's (`TARGET`).
+/// A container's network or IPC mode must be the pod's: CRI has no per-container network or IPC
+/// namespace inside a pod. `POD` follows the pod; `NODE` is accepted when the pod is on the host's.
+fn check_pod_ns(what: &str, mode: i32, pod: i32) -> Result<(), tonic::Status> {
+    let node = NamespaceMode::Node as i32;
+    if mode == NamespaceMode::Pod as i32 || (mode == node && pod == node) {
+        return Ok(());
+    }
+    Err(invalid(format!("{what} namespace mode {mode} of a container must be the pod's (POD, or NODE when the pod uses the host's)")))
+}
+
 fn ns_mode(mode: i32, sandbox: &str, target: &str) -> String {
     match NamespaceMode::try_from(mode) {
         Ok(NamespaceMode::Pod) => format!("container:{sandbox}"),
@@ -66,6 +79,15 @@ impl Cri {
             return Err(invalid("metadata name is required"));
         }
         let md = Metadata { name: md.name, attempt: md.attempt, ..Default::default() };
+        if cfg.windows.is_some() {
+            return Err(invalid("windows container config given to a Linux runtime"));
+        }
+        if let Some(d) = cfg.cdi_devices.first() {
+            return Err(invalid(format!("CDI device {:?}: Berth has no CDI device support", d.name)));
+        }
+        if let Some(h) = cfg.image.as_ref().map(|i| &i.runtime_handler).filter(|h| !h.is_empty()) {
+            return Err(invalid(format!("unknown runtime handler {h:?}: Berth has only the default one")));
+        }
         let image_name = cfg.image.as_ref().map(|i| i.image.clone()).unwrap_or_default();
         let image = self.find_image(&image_name).ok_or_else(|| crate::error::not_found(format!("image {image_name:?} not found")))?;
         let sl = labels(&sandbox);
@@ -76,6 +98,11 @@ impl Cri {
         let sc = linux.security_context.clone().unwrap_or_default();
         let res = linux.resources.clone().unwrap_or_default();
         let ns = sc.namespace_options.clone().unwrap_or_default();
+        check_pod_ns("network", ns.network, pod_ns.network)?;
+        check_pod_ns("IPC", ns.ipc, pod_ns.ipc)?;
+        security::userns(&ns)?;
+        security::supplemental_groups_policy(sc.supplemental_groups_policy)?;
+        security::resources(&res)?;
         let target = if ns.pid == NamespaceMode::Target as i32 {
             let (_, t) = self.object(meta::KIND_CONTAINER, &ns.target_id)?;
             t.id
@@ -113,10 +140,22 @@ impl Cri {
         if let Some(o) = seccomp_opt(sc.seccomp.as_ref(), &legacy)? {
             security.push(o);
         }
+        #[allow(deprecated)]
+        if let Some(o) = apparmor_opt(sc.apparmor.as_ref(), &sc.apparmor_profile)? {
+            security.push(o);
+        }
+        security.extend(selinux_opts(sc.selinux_options.as_ref())?);
         if sc.no_new_privs {
             security.push("no-new-privileges".into());
         }
         let caps = sc.capabilities.clone().unwrap_or_default();
+        if !caps.add_ambient_capabilities.is_empty() {
+            return Err(invalid("add_ambient_capabilities: Berth does not set ambient capabilities"));
+        }
+        // Empty lists are the runtime's defaults (proto3 cannot tell empty from unset; containerd reads them so too).
+        let masked = (!sc.masked_paths.is_empty()).then(|| sc.masked_paths.clone());
+        let readonly = (!sc.readonly_paths.is_empty()).then(|| sc.readonly_paths.clone());
+        let cgroup_parent = sandbox.host_config.extra.get("CgroupParent").cloned().unwrap_or(serde_json::Value::Null);
         let mut labels = std::collections::BTreeMap::new();
         labels.insert(meta::KIND.to_string(), meta::KIND_CONTAINER.to_string());
         labels.insert(meta::SANDBOX.into(), sandbox.id.clone());
@@ -161,6 +200,10 @@ impl Cri {
                 "MemorySwap": res.memory_swap_limit_in_bytes,
                 "CpusetCpus": res.cpuset_cpus,
                 "CpusetMems": res.cpuset_mems,
+                "OomScoreAdj": res.oom_score_adj,
+                "CgroupParent": cgroup_parent,
+                "MaskedPaths": masked,
+                "ReadonlyPaths": readonly,
                 "Dns": sandbox.host_config.dns,
                 "DnsSearch": sandbox.host_config.dns_search,
                 "DnsOptions": sandbox.host_config.dns_options,

@@ -4,6 +4,7 @@
 mod container;
 mod exec;
 mod sandbox;
+mod security;
 mod stats;
 
 use crate::error::{status, task, CriResult};
@@ -202,8 +203,19 @@ impl RuntimeService for Cri {
 
     async fn update_container_resources(&self, req: Request<UpdateContainerResourcesRequest>) -> CriResult<UpdateContainerResourcesResponse> {
         let req = req.into_inner();
-        let (h, _) = self.object(meta::KIND_CONTAINER, &req.container_id)?;
+        let (h, rec) = self.object(meta::KIND_CONTAINER, &req.container_id)?;
+        if req.windows.is_some() {
+            return Err(crate::error::invalid("windows resources given to a Linux runtime"));
+        }
         let r = req.linux.unwrap_or_default();
+        security::resources(&r)?;
+        // The OOM score is set when the container's processes start; the kubelet resends it
+        // unchanged. 0 is "not given" here, as for every other field of the update (proto3 cannot
+        // tell them apart; crictl update sends 0).
+        let oom = rec.host_config.extra.get("OomScoreAdj").and_then(serde_json::Value::as_i64).unwrap_or(0);
+        if r.oom_score_adj != 0 && r.oom_score_adj != oom {
+            return Err(crate::error::invalid(format!("oom_score_adj of a created container cannot change (it is {oom}, asked {})", r.oom_score_adj)));
+        }
         let u = berth_daemon::service::containers::UpdateRequest {
             memory: r.memory_limit_in_bytes,
             memory_swap: r.memory_swap_limit_in_bytes,
@@ -211,6 +223,7 @@ impl RuntimeService for Cri {
             cpu_quota: r.cpu_quota,
             cpu_period: r.cpu_period,
             cpuset_cpus: r.cpuset_cpus,
+            cpuset_mems: r.cpuset_mems,
             ..Default::default()
         };
         self.blocking(move |cri| cri.services.containers.update(&h, &u).map_err(status)).await?;

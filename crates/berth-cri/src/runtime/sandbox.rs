@@ -6,6 +6,7 @@
 //! DNAT, DNS files), cgroups, recovery after a daemon restart and cleanup with no extra code.
 //! The containers of the pod join its network, IPC and UTS namespaces (`container:<sandbox>`).
 
+use super::security::{self, apparmor_opt, seccomp_opt, selinux_opts, user};
 use super::{kind, labels, nanos};
 use crate::error::{invalid, status};
 use crate::meta::{self, Metadata, Namespaces};
@@ -15,44 +16,6 @@ use berth_api::container::CreateRequest;
 use berth_daemon::service::containers::{ContainerRecord, Status};
 use serde_json::json;
 use std::collections::HashMap;
-
-/// The Docker `SecurityOpt` for a CRI seccomp profile. CRI's default (no profile) is unconfined.
-pub(crate) fn seccomp_opt(profile: Option<&SecurityProfile>, legacy: &str) -> Result<Option<String>, tonic::Status> {
-    use security_profile::ProfileType;
-    let (ty, local) = match profile {
-        Some(p) => (ProfileType::try_from(p.profile_type).unwrap_or(ProfileType::RuntimeDefault), p.localhost_ref.clone()),
-        None => match legacy {
-            "runtime/default" | "docker/default" => (ProfileType::RuntimeDefault, String::new()),
-            l if l.starts_with("localhost/") => (ProfileType::Localhost, l["localhost/".len()..].to_string()),
-            _ => (ProfileType::Unconfined, String::new()),
-        },
-    };
-    match ty {
-        ProfileType::RuntimeDefault => Ok(None),
-        ProfileType::Unconfined => Ok(Some("seccomp=unconfined".into())),
-        ProfileType::Localhost => {
-            if !local.starts_with('/') {
-                return Err(invalid(format!("seccomp localhost profile {local:?} must be an absolute path")));
-            }
-            let text = std::fs::read_to_string(&local).map_err(|e| invalid(format!("reading seccomp profile {local}: {e}")))?;
-            Ok(Some(format!("seccomp={text}")))
-        }
-    }
-}
-
-/// Docker's `User` for CRI's run-as user, group and user name.
-pub(crate) fn user(uid: Option<&Int64Value>, gid: Option<&Int64Value>, name: &str) -> Result<Option<String>, tonic::Status> {
-    let who = match (uid, name) {
-        (Some(u), _) => u.value.to_string(),
-        (None, n) if !n.is_empty() => n.to_string(),
-        (None, _) if gid.is_some() => return Err(invalid("run_as_group needs run_as_user or run_as_username")),
-        _ => return Ok(None),
-    };
-    Ok(Some(match gid {
-        Some(g) => format!("{who}:{}", g.value),
-        None => who,
-    }))
-}
 
 fn protocol(p: i32) -> &'static str {
     match Protocol::try_from(p) {
@@ -74,10 +37,19 @@ impl Cri {
             return Err(invalid("metadata name, uid and namespace are required"));
         }
         let md = Metadata { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt };
+        if cfg.windows.is_some() {
+            return Err(invalid("windows sandbox config given to a Linux runtime"));
+        }
         let linux = cfg.linux.clone().unwrap_or_default();
         let sc = linux.security_context.clone().unwrap_or_default();
         let ns = sc.namespace_options.clone().unwrap_or_default();
         let node = NamespaceMode::Node as i32;
+        if ns.pid == NamespaceMode::Target as i32 || ns.network == NamespaceMode::Target as i32 || ns.ipc == NamespaceMode::Target as i32 {
+            return Err(invalid("a pod sandbox cannot join another container's namespaces (TARGET)"));
+        }
+        security::userns(&ns)?;
+        security::supplemental_groups_policy(sc.supplemental_groups_policy)?;
+        let cgroup_parent = security::cgroup_parent(&linux.cgroup_parent)?;
         let host_net = ns.network == node;
         let image = self.config.sandbox_image.clone();
         if self.find_image(&image).is_none() {
@@ -101,6 +73,10 @@ impl Cri {
         if let Some(o) = seccomp_opt(sc.seccomp.as_ref(), &legacy)? {
             security.push(o);
         }
+        if let Some(o) = apparmor_opt(sc.apparmor.as_ref(), "")? {
+            security.push(o);
+        }
+        security.extend(selinux_opts(sc.selinux_options.as_ref())?);
         let dns = cfg.dns_config.clone().unwrap_or_default();
         let mut labels = std::collections::BTreeMap::new();
         labels.insert(meta::KIND.to_string(), meta::KIND_SANDBOX.to_string());
@@ -109,6 +85,10 @@ impl Cri {
         labels.insert(meta::ANNOTATIONS.into(), meta::encode(&cfg.annotations));
         labels.insert(meta::LOG_DIRECTORY.into(), cfg.log_directory.clone());
         labels.insert(meta::NAMESPACES.into(), meta::encode(&Namespaces { network: ns.network, pid: ns.pid, ipc: ns.ipc }));
+        // The pod's resources and overhead are what the kubelet enforces on the pod cgroup
+        // (`cgroup_parent`) itself; CRI gives them to runtimes for sizing (VM runtimes). Berth
+        // shows them in the verbose sandbox status.
+        labels.insert(meta::POD_RESOURCES.into(), meta::encode(&meta::PodResources::of(linux.resources.as_ref(), linux.overhead.as_ref())));
         let body = json!({
             "Image": image,
             "Hostname": if host_net { String::new() } else { cfg.hostname.clone() },
@@ -118,6 +98,7 @@ impl Cri {
                 "NetworkMode": if host_net { "host" } else { "bridge" },
                 "IpcMode": if ns.ipc == node { "host" } else { "shareable" },
                 "PidMode": if ns.pid == node { "host" } else { "" },
+                "CgroupParent": cgroup_parent,
                 "UTSMode": if host_net { "host" } else { "" },
                 "PortBindings": ports,
                 "Dns": dns.servers,
@@ -193,7 +174,15 @@ impl Cri {
         if verbose {
             info.insert(
                 "info".into(),
-                json!({"pid": rec.state.pid, "berthName": rec.name, "image": rec.image_name, "netns": rec.network.sandbox_key}).to_string(),
+                json!({
+                    "pid": rec.state.pid,
+                    "berthName": rec.name,
+                    "image": rec.image_name,
+                    "netns": rec.network.sandbox_key,
+                    "cgroupParent": rec.host_config.extra.get("CgroupParent"),
+                    "podResources": meta::decode::<meta::PodResources>(&l, meta::POD_RESOURCES),
+                })
+                .to_string(),
             );
         }
         Ok(PodSandboxStatusResponse {
