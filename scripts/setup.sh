@@ -35,6 +35,11 @@ command -v docker-compose >/dev/null || need+=("docker-compose")
 command -v mmdebstrap >/dev/null || need+=("mmdebstrap")
 # promtool (Debian's prometheus) lints the daemon's and the registry's metrics in tests.
 command -v promtool >/dev/null || need+=("prometheus")
+# sshd (openssh-server) serves the ssh:// host tests (tests/ssh.rs), on a loopback port with its own
+# keys and config; ssh-keygen and ssh come with it (openssh-client).
+[ -x /usr/sbin/sshd ] || need+=("openssh-server")
+# lintian checks the Debian package that scripts/package.sh builds.
+command -v lintian >/dev/null || need+=("lintian")
 # --init runs a static init from the host, as dockerd runs docker-init (tini).
 [ -e /usr/bin/tini-static ] || need+=("tini")
 /usr/bin/python3 -c "import docker" 2>/dev/null || need+=("python3-docker")
@@ -49,7 +54,7 @@ if [ ${#need[@]} -gt 0 ]; then
   # docker.io's package starts dockerd via systemd where there is one; Berth does not need it.
   # Their packages start services where systemd runs; tests start their own instances.
   (systemctl disable --now docker.service docker.socket containerd.service docker-registry.service prometheus.service \
-    haproxy.service ceph.target >/dev/null 2>&1 || true)
+    haproxy.service ceph.target ssh.service ssh.socket >/dev/null 2>&1 || true)
 fi
 command -v cargo >/dev/null || { echo "cargo (stable Rust) is required: https://rustup.rs" >&2; exit 1; }
 # oras-py (PyPI `oras`, the ORAS project's Python SDK) pushes artifacts with a subject in the registry's

@@ -66,9 +66,9 @@ fn main() -> ExitCode {
 }
 
 async fn run(args: Cli) -> anyhow::Result<ExitCode> {
-    let host = args.host.clone();
+    let sel = berth_client::context::Selection::new(args.host.clone(), args.context.clone());
     let tls = args.tls.clone();
-    let client = || cmd::client(host.as_deref(), &tls);
+    let client = || cmd::client(&sel, &tls);
     match args.command {
         Command::Daemon(a) => return cmd::daemon::run(a).await,
         Command::Registry(a) => return cmd::registry::run(a).await,
@@ -115,6 +115,8 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Builder(BuilderCmd::Prune { all, filter, keep_storage, force }) => cmd::build::prune(&client()?, all, filter, keep_storage, force).await,
         Command::Version(a) => cmd::system::version(&client()?, a).await,
         Command::Info(a) | Command::System(SystemCmd::Info(a)) => cmd::system::info(&client()?, a).await,
+        Command::Context(c) => cmd::context::run(&sel, c),
+        Command::System(SystemCmd::DialStdio) => cmd::dial_stdio::run(&client()?).await,
         Command::System(SystemCmd::Df(a)) => cmd::system::df(&client()?, a).await,
         Command::System(SystemCmd::Check { quick, repair, force, format }) => cmd::system::check(&client()?, quick, repair, force, format).await,
         Command::System(SystemCmd::Prune { all, volumes, force, filter }) => cmd::system::prune(&client()?, all, volumes, force, filter).await,

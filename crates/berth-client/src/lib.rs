@@ -1,5 +1,5 @@
-//! A small client for the daemon's API: connects over a unix socket or TCP (plain or TLS, see
-//! [`tls`]), sends one request per
+//! A small client for the daemon's API: connects over a unix socket, TCP (plain or TLS, see
+//! [`tls`]) or ssh (see [`transport`]), sends one request per
 //! connection-less call, turns `{"message": …}` errors into [`ClientError::Api`], and reads the JSON
 //! message streams of long operations.
 
@@ -12,40 +12,25 @@ use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::{Frame, Incoming};
 use hyper_util::rt::TokioIo;
 use std::io;
-use std::path::PathBuf;
 
+pub mod context;
 pub mod tls;
+mod transport;
 pub use tls::ClientTls;
+use transport::dial;
+pub use transport::{CommandConn, Dialed, Host, Io, SshTarget};
 
-/// The socket the client uses when neither `-H` nor `BERTH_HOST` says otherwise.
+/// The socket the client uses when neither `-H`, `BERTH_HOST` nor a context says otherwise.
 pub const DEFAULT_HOST: &str = "unix:///run/berth/berth.sock";
 
 /// The API version the client speaks (the path prefix it sends).
 pub const CLIENT_API_VERSION: &str = berth_api::version::API_VERSION;
 
-/// Where the daemon listens.
-#[derive(Debug, Clone)]
-pub enum Host {
-    /// Unix socket path.
-    Unix(PathBuf),
-    /// `host:port`.
-    Tcp(String),
-}
-
-impl std::fmt::Display for Host {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Host::Unix(p) => write!(f, "unix://{}", p.display()),
-            Host::Tcp(a) => write!(f, "tcp://{a}"),
-        }
-    }
-}
-
 /// Client failures.
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The host string is malformed.
-    #[error("invalid host {0:?}: expected unix:///path or tcp://HOST:PORT")]
+    #[error("invalid host {0:?}: expected unix:///path, tcp://HOST:PORT or ssh://[USER@]HOST[:PORT]")]
     BadHost(String),
     /// Nobody answers at the host.
     #[error("Cannot connect to the Berth daemon at {host}. Is the berth daemon running? ({source})")]
@@ -55,6 +40,16 @@ pub enum ClientError {
         /// Why it failed.
         #[source]
         source: io::Error,
+    },
+    /// The command of a command transport (`ssh`) ended the connection.
+    #[error("error during connect: command [{command}] ended the connection to {host}: {stderr}")]
+    Command {
+        /// Where we tried.
+        host: String,
+        /// The command line.
+        command: String,
+        /// What it wrote on stderr.
+        stderr: String,
     },
     /// The daemon answered with an error.
     #[error("Error response from daemon: {message}")]
@@ -94,6 +89,14 @@ pub fn reader(r: impl tokio::io::AsyncRead + Send + Sync + 'static) -> ReqBody {
     BodyExt::boxed(StreamBody::new(s))
 }
 
+/// An open connection: the request sender, the connection's error when it fails, and a command
+/// transport's stderr.
+struct Connected {
+    send: hyper::client::conn::http1::SendRequest<ReqBody>,
+    conn_err: tokio::sync::oneshot::Receiver<String>,
+    diagnostics: Option<transport::CommandStderr>,
+}
+
 /// A client bound to one daemon address.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -116,7 +119,7 @@ fn with_default_port(addr: &str, tls: bool) -> String {
 
 impl Client {
     /// Like [`Client::new`]; a `tcp://` host is reached over TLS when `tls` is given (a unix socket
-    /// never is: as the docker CLI, TLS settings do not apply to it).
+    /// or an ssh host never is: as the docker CLI, TLS settings apply to tcp only).
     pub fn with_tls(host: &str, tls: Option<&ClientTls>) -> Result<Client, ClientError> {
         let mut c = Client::new(host)?;
         if let Host::Tcp(a) = &mut c.host {
@@ -129,18 +132,9 @@ impl Client {
         Ok(c)
     }
 
-    /// Parses `unix:///path`, `/path` or `tcp://host:port`.
+    /// Parses `unix:///path`, `/path`, `tcp://host:port` or `ssh://[user@]host[:port]`.
     pub fn new(host: &str) -> Result<Client, ClientError> {
-        let h = if let Some(p) = host.strip_prefix("unix://") {
-            Host::Unix(PathBuf::from(p))
-        } else if let Some(a) = host.strip_prefix("tcp://") {
-            Host::Tcp(a.trim_end_matches('/').to_string())
-        } else if host.starts_with('/') {
-            Host::Unix(PathBuf::from(host))
-        } else {
-            return Err(ClientError::BadHost(host.to_string()));
-        };
-        Ok(Client { host: h, tls: None })
+        Ok(Client { host: Host::parse(host)?, tls: None })
     }
 
     /// The daemon's address.
@@ -148,39 +142,25 @@ impl Client {
         &self.host
     }
 
-    /// Connects and returns the request sender, and a channel that carries the connection's error
-    /// if it fails (with TLS 1.3 a daemon refusing the client certificate says so only then).
-    async fn connect(&self) -> Result<(hyper::client::conn::http1::SendRequest<ReqBody>, tokio::sync::oneshot::Receiver<String>), ClientError> {
+    /// Opens one byte stream to the daemon (over TLS when configured), for a caller that speaks
+    /// on it itself (`berth system dial-stdio`).
+    pub async fn dial(&self) -> Result<Dialed, ClientError> {
+        dial(&self.host, self.tls.as_ref()).await
+    }
+
+    /// Connects and returns the request sender, a channel that carries the connection's error if it
+    /// fails (with TLS 1.3 a daemon refusing the client certificate says so only then), and for a
+    /// command transport (ssh) what the command wrote on stderr.
+    async fn connect(&self) -> Result<Connected, ClientError> {
         let (err_tx, err_rx) = tokio::sync::oneshot::channel();
-        let err = |source| ClientError::Connect { host: self.host.to_string(), source };
-        macro_rules! handshake {
-            ($stream:expr) => {{
-                let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new($stream))
-                    .await
-                    .map_err(|e| ClientError::Protocol(e.to_string()))?;
-                tokio::spawn(async move {
-                    if let Err(e) = conn.with_upgrades().await {
-                        let _ = err_tx.send(error_chain(&e));
-                    }
-                });
-                send
-            }};
-        }
-        let send = match &self.host {
-            Host::Unix(p) => handshake!(tokio::net::UnixStream::connect(p).await.map_err(err)?),
-            Host::Tcp(a) => {
-                let tcp = tokio::net::TcpStream::connect(a.as_str()).await.map_err(err)?;
-                let _ = tcp.set_nodelay(true);
-                match &self.tls {
-                    None => handshake!(tcp),
-                    Some(t) => {
-                        let s = t.connector.connect(t.server_name.clone(), tcp).await.map_err(|e| ClientError::Tls(tls_failure(&e)))?;
-                        handshake!(s)
-                    }
-                }
+        let Dialed { io, diagnostics } = self.dial().await?;
+        let (send, conn) = hyper::client::conn::http1::handshake(TokioIo::new(io)).await.map_err(|e| ClientError::Protocol(e.to_string()))?;
+        tokio::spawn(async move {
+            if let Err(e) = conn.with_upgrades().await {
+                let _ = err_tx.send(error_chain(&e));
             }
-        };
-        Ok((send, err_rx))
+        });
+        Ok(Connected { send, conn_err: err_rx, diagnostics })
     }
 
     /// Sends one request to `/v{version}{path}?{query}`; error statuses become [`ClientError::Api`].
@@ -206,10 +186,17 @@ impl Client {
             req = req.header(*k, *v);
         }
         let req = req.body(body).map_err(|e| ClientError::Protocol(e.to_string()))?;
-        let (mut send, conn_err) = self.connect().await?;
+        let Connected { mut send, conn_err, diagnostics } = self.connect().await?;
         let resp = match send.send_request(req).await {
             Ok(r) => r,
             Err(e) => {
+                // A command transport that failed (ssh refused, no berth on the far side) says why on stderr.
+                if let Some(d) = diagnostics {
+                    let command = d.command.clone();
+                    let stderr = d.text().await;
+                    let stderr = if stderr.is_empty() { error_chain(&e) } else { stderr };
+                    return Err(ClientError::Command { host: self.host.to_string(), command, stderr });
+                }
                 let why = tokio::time::timeout(std::time::Duration::from_secs(2), conn_err).await.ok().and_then(Result::ok);
                 return Err(match why {
                     Some(w) if self.tls.is_some() => ClientError::Tls(format!("the daemon ended the connection: {w}")),
@@ -262,7 +249,7 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
 }
 
 /// A failed handshake in words a user can act on.
-fn tls_failure(e: &io::Error) -> String {
+pub(crate) fn tls_failure(e: &io::Error) -> String {
     let text = e.to_string();
     if text.contains("corrupt message") || text.contains("InvalidContentType") {
         return format!("the daemon did not answer in TLS (is it serving plain HTTP on this port?): {text}");

@@ -4,7 +4,7 @@
 /// The commands a newcomer needs first, in docker's order.
 pub const COMMON: &[&str] = &["run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "version", "info"];
 /// The commands that manage one kind of object through subcommands.
-pub const MANAGEMENT: &[&str] = &["builder", "container", "image", "network", "system", "volume"];
+pub const MANAGEMENT: &[&str] = &["builder", "container", "context", "image", "network", "system", "volume"];
 /// The servers: `berth` is also the daemon and the registry.
 pub const SERVERS: &[&str] = &["daemon", "registry"];
 

@@ -2,6 +2,7 @@
 //! verbs. [`command`] is the one definition the parser, `--help`, completions and man pages share.
 
 mod containers;
+mod context;
 mod help;
 mod images;
 mod network;
@@ -13,6 +14,7 @@ mod tls;
 mod volume;
 
 pub use containers::*;
+pub use context::*;
 pub use images::*;
 pub use network::*;
 pub use run::*;
@@ -37,9 +39,12 @@ pub fn command() -> clap::Command {
 #[derive(Parser, Debug)]
 #[command(name = "berth", version, about = "A container engine that speaks Docker's API", disable_help_subcommand = true, arg_required_else_help = true)]
 pub struct Cli {
-    /// Daemon socket to connect to (unix:///path or tcp://host:port); also BERTH_HOST, then DOCKER_HOST.
-    #[arg(short = 'H', long = "host", env = "BERTH_HOST", hide_env = true, value_name = "HOST")]
+    /// Daemon to connect to (unix:///path, tcp://HOST[:PORT] or ssh://[USER@]HOST[:PORT]); also BERTH_HOST, then DOCKER_HOST.
+    #[arg(short = 'H', long = "host", value_name = "HOST")]
     pub host: Option<String>,
+    /// Name of the context to use (overrides BERTH_HOST/DOCKER_HOST, BERTH_CONTEXT/DOCKER_CONTEXT and `berth context use`).
+    #[arg(short = 'c', long = "context", value_name = "NAME")]
+    pub context: Option<String>,
     /// TLS to a tcp:// daemon.
     #[command(flatten)]
     pub tls: TlsFlags,
@@ -69,6 +74,9 @@ pub enum Command {
     /// Manage images.
     #[command(subcommand, arg_required_else_help = true)]
     Image(ImageCmd),
+    /// Manage contexts.
+    #[command(subcommand, arg_required_else_help = true)]
+    Context(ContextCmd),
     /// List images.
     Images(ImagesArgs),
     /// Import a root filesystem tarball as an image.

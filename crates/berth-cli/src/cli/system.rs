@@ -42,6 +42,9 @@ pub enum SystemCmd {
     },
     /// Show system-wide information.
     Info(FormatOnly),
+    /// Proxy stdin and stdout to the daemon's socket (the far end of `ssh://` hosts).
+    #[command(name = "dial-stdio")]
+    DialStdio,
     /// Stream real-time events.
     Events(EventsArgs),
 }

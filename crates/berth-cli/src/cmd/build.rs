@@ -165,11 +165,5 @@ pub async fn prune(c: &Client, all: bool, filter: Vec<String>, keep_storage: Opt
 
 /// `Deleted build cache objects:` and the ids, as the docker CLI prints a build cache prune.
 pub fn print_prune_report(r: &serde_json::Value) {
-    if let Some(ids) = r["CachesDeleted"].as_array().filter(|a| !a.is_empty()) {
-        println!("Deleted build cache objects:");
-        for id in ids {
-            println!("{}", id.as_str().unwrap_or(""));
-        }
-        println!();
-    }
+    crate::cmd::print_deleted("Deleted build cache objects", &r["CachesDeleted"]);
 }

@@ -3,10 +3,12 @@
 
 pub mod build;
 pub mod containers;
+pub mod context;
 pub mod cp;
 pub mod docs;
 pub mod daemon;
 pub mod daemon_config;
+pub mod dial_stdio;
 pub mod images;
 pub mod networks;
 pub mod registry;
@@ -15,14 +17,24 @@ pub mod system;
 pub mod tls;
 pub mod volumes;
 
-use berth_client::{Client, ClientError, DEFAULT_HOST};
+use berth_client::context::{Selection, Store};
+use berth_client::{Client, ClientError};
 
-/// The client for `-H`, else `BERTH_HOST` (clap reads it into `-H`), else `DOCKER_HOST`, else the
-/// default socket; over TLS as the TLS flags and environment say (for `tcp://` hosts).
-pub fn client(host: Option<&str>, tls: &crate::cli::TlsFlags) -> anyhow::Result<Client> {
-    let docker_host = std::env::var("DOCKER_HOST").ok().filter(|h| !h.is_empty());
-    let host = host.or(docker_host.as_deref()).unwrap_or(DEFAULT_HOST);
-    Ok(Client::with_tls(host, tls::client_tls(tls).as_ref())?)
+/// The client for the daemon that `-H`, `--context`, `BERTH_HOST`/`DOCKER_HOST`,
+/// `BERTH_CONTEXT`/`DOCKER_CONTEXT` and the current context select, with the docker CLI's precedence
+/// (see [`Selection::context_name`]). The default context's `tcp://` host is reached over TLS as the
+/// TLS flags and environment say; a stored context's as its endpoint says (`skip-tls-verify=true`:
+/// TLS without verifying the daemon, as the docker CLI).
+pub fn client(sel: &Selection, tls: &crate::cli::TlsFlags) -> anyhow::Result<Client> {
+    let store = Store::from_env();
+    let (name, host) = sel.resolve(&store)?;
+    let tls = if name == berth_client::context::DEFAULT {
+        tls::client_tls(tls)
+    } else {
+        let skip = store.get(&name)?.endpoints.docker.is_some_and(|e| e.skip_tls_verify);
+        skip.then(berth_client::ClientTls::default)
+    };
+    Ok(Client::with_tls(&host, tls.as_ref())?)
 }
 
 /// The one line printed for a failed command, in docker's style: the daemon's errors as
@@ -106,6 +118,50 @@ pub fn key_values(list: &[String], what: &str) -> anyhow::Result<serde_json::Map
         };
     }
     Ok(m)
+}
+
+/// The `filters` query parameter for `--filter` flags, or no parameter at all without any.
+pub fn filters_query(flags: &[String]) -> anyhow::Result<Vec<(&'static str, String)>> {
+    Ok(if flags.is_empty() { vec![] } else { vec![("filters", filters_param(flags)?)] })
+}
+
+/// `TITLE:`, one id a line and a blank line, for a prune report's non-empty list (as the docker CLI).
+pub fn print_deleted(title: &str, items: &serde_json::Value) {
+    if let Some(items) = items.as_array().filter(|i| !i.is_empty()) {
+        println!("{title}:");
+        for i in items {
+            println!("{}", i.as_str().unwrap_or(""));
+        }
+        println!();
+    }
+}
+
+/// Labels as `k=v,k=v` (the `Labels` column of `ls` tables).
+pub fn labels_csv(labels: &serde_json::Value) -> String {
+    labels.as_object().map(|l| l.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default()
+}
+
+/// `DELETE path(name)` for each name, printing the names removed and one line per failure
+/// (a missing object is no failure with `ignore_missing`); exit 1 if any failed.
+pub async fn remove_each(
+    c: &Client,
+    names: &[String],
+    path: impl Fn(&str) -> String,
+    query: &[(&str, String)],
+    ignore_missing: bool,
+) -> anyhow::Result<std::process::ExitCode> {
+    let mut failed = false;
+    for n in names {
+        match c.request(http::Method::DELETE, &path(n), query, berth_client::empty(), &[]).await {
+            Ok(_) => println!("{n}"),
+            Err(ClientError::Api { status: http::StatusCode::NOT_FOUND, .. }) if ignore_missing => {}
+            Err(e) => {
+                eprintln!("{}", describe(&e.into()));
+                failed = true;
+            }
+        }
+    }
+    Ok(if failed { std::process::ExitCode::FAILURE } else { std::process::ExitCode::SUCCESS })
 }
 
 /// The `Deleted Images:` part of a prune report (`untagged:`/`deleted:` lines).

@@ -2,14 +2,13 @@
 
 use super::images::confirm;
 use super::system::short_id;
-use super::filters_param;
+use super::{filters_query, labels_csv, print_deleted, remove_each};
 use crate::cli::NetworkCmd;
 use crate::render::template::Format;
-use berth_client::{Client, ClientError};
-use http::{Method, StatusCode};
+use berth_client::Client;
+use http::Method;
 use serde_json::{json, Map, Value};
 use std::process::ExitCode;
-
 
 /// `berth network …`.
 pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
@@ -41,16 +40,14 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
             println!("{}", v["Id"].as_str().unwrap_or(""));
         }
         NetworkCmd::Ls { quiet, no_trunc, filter, format } => {
-            let q = if filter.is_empty() { vec![] } else { vec![("filters", filters_param(&filter)?)] };
-            let list: Vec<Value> = c.get_json("/networks", &q).await?;
+            let list: Vec<Value> = c.get_json("/networks", &filters_query(&filter)?).await?;
             let rows: Vec<Value> = list
                 .iter()
                 .map(|n| {
                     let id = n["Id"].as_str().unwrap_or("");
-                    let labels = n["Labels"].as_object().map(|l| l.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default();
                     json!({"ID": if no_trunc { id.to_string() } else { short_id(id) }, "Name": n["Name"], "Driver": n["Driver"], "Scope": n["Scope"],
                         "IPv6": n["EnableIPv6"].as_bool().unwrap_or(false).to_string(), "Internal": n["Internal"].as_bool().unwrap_or(false).to_string(),
-                        "Labels": labels, "CreatedAt": n["Created"]})
+                        "Labels": labels_csv(&n["Labels"]), "CreatedAt": n["Created"]})
                 })
                 .collect();
             let fmt = if quiet { "{{.ID}}".to_string() } else { format.unwrap_or_else(|| "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}".into()) };
@@ -60,34 +57,13 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
         NetworkCmd::Inspect { format, names } => {
             return super::inspect_each(c, &names, "network", |n| format!("/networks/{n}"), format.as_deref()).await;
         }
-        NetworkCmd::Rm { force, names } => {
-            let mut failed = false;
-            for n in &names {
-                match c.request(Method::DELETE, &format!("/networks/{n}"), &[], berth_client::empty(), &[]).await {
-                    Ok(_) => println!("{n}"),
-                    Err(ClientError::Api { status: StatusCode::NOT_FOUND, .. }) if force => {}
-                    Err(e) => {
-                        eprintln!("{}", super::describe(&e.into()));
-                        failed = true;
-                    }
-                }
-            }
-            if failed {
-                return Ok(ExitCode::FAILURE);
-            }
-        }
+        NetworkCmd::Rm { force, names } => return remove_each(c, &names, |n| format!("/networks/{n}"), &[], force).await,
         NetworkCmd::Prune { force, filter } => {
             if !force && !confirm("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue?") {
                 return Ok(ExitCode::SUCCESS);
             }
-            let q = if filter.is_empty() { vec![] } else { vec![("filters", filters_param(&filter)?)] };
-            let report: Value = c.call_json(Method::POST, "/networks/prune", &q).await?;
-            if let Some(items) = report["NetworksDeleted"].as_array().filter(|i| !i.is_empty()) {
-                println!("Deleted Networks:");
-                for i in items {
-                    println!("{}", i.as_str().unwrap_or(""));
-                }
-            }
+            let report: Value = c.call_json(Method::POST, "/networks/prune", &filters_query(&filter)?).await?;
+            print_deleted("Deleted Networks", &report["NetworksDeleted"]);
         }
         NetworkCmd::Connect { alias, ip, link, network, container } => {
             let mut ep = Map::new();

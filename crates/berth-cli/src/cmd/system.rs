@@ -224,18 +224,10 @@ pub async fn prune(c: &Client, all: bool, volumes: bool, force: bool, filter: Ve
     let q = |extra: &[&str]| -> anyhow::Result<Vec<(&'static str, String)>> {
         let mut f = filter.clone();
         f.extend(extra.iter().map(|s| s.to_string()));
-        Ok(if f.is_empty() { vec![] } else { vec![("filters", super::filters_param(&f)?)] })
+        super::filters_query(&f)
     };
     let mut space = 0.0;
-    let list = |title: &str, v: &Value| {
-        if let Some(items) = v.as_array().filter(|i| !i.is_empty()) {
-            println!("{title}:");
-            for i in items {
-                println!("{}", i.as_str().unwrap_or(""));
-            }
-            println!();
-        }
-    };
+    let list = super::print_deleted;
     let r: Value = c.call_json(Method::POST, "/containers/prune", &q(&[])?).await?;
     list("Deleted Containers", &r["ContainersDeleted"]);
     space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);
@@ -243,7 +235,7 @@ pub async fn prune(c: &Client, all: bool, volumes: bool, force: bool, filter: Ve
     list("Deleted Networks", &r["NetworksDeleted"]);
     if volumes {
         let labels_only: Vec<String> = filter.iter().filter(|f| f.starts_with("label")).cloned().collect();
-        let vq = if labels_only.is_empty() { vec![] } else { vec![("filters", super::filters_param(&labels_only)?)] };
+        let vq = super::filters_query(&labels_only)?;
         let r: Value = c.call_json(Method::POST, "/volumes/prune", &vq).await?;
         list("Deleted Volumes", &r["VolumesDeleted"]);
         space += r["SpaceReclaimed"].as_f64().unwrap_or(0.0);

@@ -1,7 +1,7 @@
 //! Volume verbs: create, ls, inspect, rm, prune.
 
 use super::images::confirm;
-use super::filters_param;
+use super::{filters_param, filters_query, labels_csv, print_deleted, remove_each};
 use crate::cli::VolumeCmd;
 use crate::render::template::Format;
 use crate::render::units::human_size;
@@ -39,8 +39,7 @@ pub async fn run(c: &Client, cmd: VolumeCmd) -> anyhow::Result<ExitCode> {
                 .unwrap_or_default()
                 .into_iter()
                 .map(|v| {
-                    let labels = v["Labels"].as_object().map(|l| l.iter().map(|(k, x)| format!("{k}={}", x.as_str().unwrap_or(""))).collect::<Vec<_>>().join(",")).unwrap_or_default();
-                    json!({"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": v["Scope"], "Labels": labels, "CreatedAt": v["CreatedAt"], "Size": "N/A", "Links": "N/A"})
+                    json!({"Driver": v["Driver"], "Name": v["Name"], "Mountpoint": v["Mountpoint"], "Scope": v["Scope"], "Labels": labels_csv(&v["Labels"]), "CreatedAt": v["CreatedAt"], "Size": "N/A", "Links": "N/A"})
                 })
                 .collect();
             let fmt = if quiet { "{{.Name}}".to_string() } else { format.unwrap_or_else(|| "table {{.Driver}}\t{{.Name}}".into()) };
@@ -51,20 +50,8 @@ pub async fn run(c: &Client, cmd: VolumeCmd) -> anyhow::Result<ExitCode> {
             return super::inspect_each(c, &names, "volume", |n| format!("/volumes/{n}"), format.as_deref()).await;
         }
         VolumeCmd::Rm { force, names } => {
-            let mut failed = false;
-            for n in &names {
-                let q = if force { vec![("force", "1".to_string())] } else { vec![] };
-                match c.request(Method::DELETE, &format!("/volumes/{n}"), &q, berth_client::empty(), &[]).await {
-                    Ok(_) => println!("{n}"),
-                    Err(e) => {
-                        eprintln!("{}", super::describe(&e.into()));
-                        failed = true;
-                    }
-                }
-            }
-            if failed {
-                return Ok(ExitCode::FAILURE);
-            }
+            let q = if force { vec![("force", "1".to_string())] } else { vec![] };
+            return remove_each(c, &names, |n| format!("/volumes/{n}"), &q, false).await;
         }
         VolumeCmd::Prune { all, force, filter } => {
             let warning = if all { "WARNING! This will remove all local volumes not used by at least one container." } else { "WARNING! This will remove anonymous local volumes not used by at least one container." };
@@ -75,15 +62,8 @@ pub async fn run(c: &Client, cmd: VolumeCmd) -> anyhow::Result<ExitCode> {
             if all {
                 filters.push("all=true".into());
             }
-            let q = if filters.is_empty() { vec![] } else { vec![("filters", filters_param(&filters)?)] };
-            let report: Value = c.call_json(Method::POST, "/volumes/prune", &q).await?;
-            if let Some(items) = report["VolumesDeleted"].as_array().filter(|i| !i.is_empty()) {
-                println!("Deleted Volumes:");
-                for i in items {
-                    println!("{}", i.as_str().unwrap_or(""));
-                }
-                println!();
-            }
+            let report: Value = c.call_json(Method::POST, "/volumes/prune", &filters_query(&filters)?).await?;
+            print_deleted("Deleted Volumes", &report["VolumesDeleted"]);
             println!("Total reclaimed space: {}", human_size(report["SpaceReclaimed"].as_f64().unwrap_or(0.0)));
         }
     }

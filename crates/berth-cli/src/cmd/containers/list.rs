@@ -218,13 +218,7 @@ pub async fn prune(c: &Client, a: PruneArgs) -> anyhow::Result<ExitCode> {
     }
     let q = vec![("filters", filters_param(&a.filter)?)];
     let r: Value = c.call_json(Method::POST, "/containers/prune", &q).await?;
-    if let Some(ids) = r["ContainersDeleted"].as_array().filter(|i| !i.is_empty()) {
-        println!("Deleted Containers:");
-        for i in ids {
-            println!("{}", i.as_str().unwrap_or(""));
-        }
-        println!();
-    }
+    crate::cmd::print_deleted("Deleted Containers", &r["ContainersDeleted"]);
     println!("Total reclaimed space: 0B");
     Ok(ExitCode::SUCCESS)
 }
