@@ -207,7 +207,7 @@ pub fn list(cache_dir: &Path) -> Result<Listing, BuildError> {
                 let t = e.metadata().ok().and_then(|m| m.modified().ok()).map(|t| chrono::DateTime::<chrono::Utc>::from(t).timestamp()).unwrap_or(0);
                 MountEntry { id: name.clone(), created: t, last_used: t, usage_count: 0 }
             });
-            mounts.insert(name, (meta, du(&e.path())));
+            mounts.insert(name, (meta, berth_types::teardown::allocated_bytes(&e.path())));
         }
     }
     Ok(Listing { entries: index.entries, mounts })
@@ -238,7 +238,7 @@ pub fn remove(cache_dir: &Path, keys: &[String], mounts: &[String]) -> Result<u6
     let mut bytes = 0;
     for m in mounts {
         let p = cache_dir.join("mounts").join(m);
-        bytes += du(&p);
+        bytes += berth_types::teardown::allocated_bytes(&p);
         match berth_types::teardown::remove_tree(&p) {
             Ok(()) => {}
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
@@ -246,23 +246,6 @@ pub fn remove(cache_dir: &Path, keys: &[String], mounts: &[String]) -> Result<u6
         }
     }
     Ok(bytes)
-}
-
-/// Allocated bytes under `p` (as `du` counts them), not following symlinks or crossing mounts.
-fn du(p: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    fn walk(p: &Path, dev: u64) -> u64 {
-        let Ok(md) = std::fs::symlink_metadata(p) else { return 0 };
-        if md.dev() != dev {
-            return 0;
-        }
-        let own = md.blocks() * 512;
-        if !md.is_dir() {
-            return own;
-        }
-        own + std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| walk(&e.path(), dev)).sum()).unwrap_or(0)
-    }
-    std::fs::symlink_metadata(p).map(|m| walk(p, m.dev())).unwrap_or(0)
 }
 
 #[cfg(test)]

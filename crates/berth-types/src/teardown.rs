@@ -57,6 +57,24 @@ pub fn remove_tree(path: impl AsRef<Path>) -> io::Result<()> {
     first_error.map_or(Ok(()), Err)
 }
 
+/// Allocated bytes under `p` (as `du` counts them), not following symlinks or crossing into other
+/// filesystems: what removing the tree gives back.
+pub fn allocated_bytes(p: &Path) -> u64 {
+    use std::os::unix::fs::MetadataExt;
+    fn walk(p: &Path, dev: u64) -> u64 {
+        let Ok(md) = std::fs::symlink_metadata(p) else { return 0 };
+        if md.dev() != dev {
+            return 0;
+        }
+        let own = md.blocks() * 512;
+        if !md.is_dir() {
+            return own;
+        }
+        own + std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| walk(&e.path(), dev)).sum()).unwrap_or(0)
+    }
+    std::fs::symlink_metadata(p).map(|m| walk(p, m.dev())).unwrap_or(0)
+}
+
 /// Detaches (`MNT_DETACH`) every mount whose mount point is `path` or below it, deepest first, as
 /// `/proc/self/mountinfo` lists them. Returns the mount points it detached.
 pub fn detach_mounts_under(path: &Path) -> io::Result<Vec<PathBuf>> {

@@ -9,7 +9,7 @@ use crate::service::Services;
 use axum::extract::Path;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get, post};
+use axum::routing::{delete, get, post, MethodRouter};
 use axum::Router;
 use std::sync::Arc;
 
@@ -21,37 +21,54 @@ const NOT_IN_SWARM: &str = "This node is not part of a swarm";
 const NO_SWARM_MODE: &str = "Berth does not implement swarm mode: swarm services, nodes, secrets and configs are not available; run containers with docker run or Compose";
 const NO_PLUGINS: &str = "Berth does not implement managed plugins";
 
+/// The manager-only endpoints (swarm state, nodes, services, tasks, secrets, configs) and their
+/// methods: each answers [`NOT_A_MANAGER`], as on a dockerd outside a swarm.
+const MANAGER_ONLY: &[(&str, &str)] = &[
+    ("/swarm", "GET"),
+    ("/swarm/update", "POST"),
+    ("/swarm/unlockkey", "GET"),
+    ("/swarm/unlock", "POST"),
+    ("/nodes", "GET"),
+    ("/nodes/{id}", "GET DELETE"),
+    ("/nodes/{id}/update", "POST"),
+    ("/services", "GET"),
+    ("/services/create", "POST"),
+    ("/services/{id}", "GET DELETE"),
+    ("/services/{id}/update", "POST"),
+    ("/services/{id}/logs", "GET"),
+    ("/tasks", "GET"),
+    ("/tasks/{id}", "GET"),
+    ("/tasks/{id}/logs", "GET"),
+    ("/secrets", "GET"),
+    ("/secrets/create", "POST"),
+    ("/secrets/{id}", "GET DELETE"),
+    ("/secrets/{id}/update", "POST"),
+    ("/configs", "GET"),
+    ("/configs/create", "POST"),
+    ("/configs/{id}", "GET DELETE"),
+    ("/configs/{id}/update", "POST"),
+];
+
 pub fn routes() -> Router<Arc<Services>> {
     let manager = || async { ApiError::new(StatusCode::SERVICE_UNAVAILABLE, NOT_A_MANAGER) };
     let no_swarm_mode = || async { ApiError::new(StatusCode::SERVICE_UNAVAILABLE, NO_SWARM_MODE) };
     let no_plugins = || async { ApiError::new(StatusCode::NOT_IMPLEMENTED, NO_PLUGINS) };
-    Router::new()
-        .route("/swarm", get(manager))
+    let mut router = Router::new();
+    for (path, methods) in MANAGER_ONLY {
+        let mut route = MethodRouter::new();
+        for m in methods.split(' ') {
+            route = match m {
+                "GET" => route.get(manager),
+                "POST" => route.post(manager),
+                _ => route.delete(manager),
+            };
+        }
+        router = router.route(path, route);
+    }
+    router
         .route("/swarm/init", post(no_swarm_mode))
         .route("/swarm/join", post(no_swarm_mode))
         .route("/swarm/leave", post(|| async { ApiError::new(StatusCode::SERVICE_UNAVAILABLE, NOT_IN_SWARM) }))
-        .route("/swarm/update", post(manager))
-        .route("/swarm/unlockkey", get(manager))
-        .route("/swarm/unlock", post(manager))
-        .route("/nodes", get(manager))
-        .route("/nodes/{id}", get(manager).delete(manager))
-        .route("/nodes/{id}/update", post(manager))
-        .route("/services", get(manager))
-        .route("/services/create", post(manager))
-        .route("/services/{id}", get(manager).delete(manager))
-        .route("/services/{id}/update", post(manager))
-        .route("/services/{id}/logs", get(manager))
-        .route("/tasks", get(manager))
-        .route("/tasks/{id}", get(manager))
-        .route("/tasks/{id}/logs", get(manager))
-        .route("/secrets", get(manager))
-        .route("/secrets/create", post(manager))
-        .route("/secrets/{id}", get(manager).delete(manager))
-        .route("/secrets/{id}/update", post(manager))
-        .route("/configs", get(manager))
-        .route("/configs/create", post(manager))
-        .route("/configs/{id}", get(manager).delete(manager))
-        .route("/configs/{id}/update", post(manager))
         .route("/plugins", get(plugins))
         .route("/plugins/{name}/json", get(no_such_plugin))
         .route("/plugins/{name}", delete(no_such_plugin))

@@ -25,7 +25,7 @@ pub fn reap(dir: &Path, mounts: &[MountEntry]) -> Option<u64> {
         tracing::warn!(path = %dir.display(), "orphaned directory is still mounted; kept");
         return None;
     }
-    let bytes = du(dir);
+    let bytes = berth_types::teardown::allocated_bytes(dir);
     // Never crosses into a mount (one could appear after the check above).
     match berth_types::teardown::remove_tree(dir) {
         Ok(()) => {
@@ -45,19 +45,3 @@ pub fn reap_all(root: &Path, known: &HashSet<String>) -> u64 {
     orphan_container_dirs(root, known).iter().filter_map(|d| reap(d, &mounts)).sum()
 }
 
-/// Allocated bytes under `p`, not following symlinks or crossing into other filesystems.
-pub fn du(p: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    fn walk(p: &Path, dev: u64) -> u64 {
-        let Ok(md) = std::fs::symlink_metadata(p) else { return 0 };
-        if md.dev() != dev {
-            return 0;
-        }
-        let own = md.blocks() * 512;
-        if !md.is_dir() {
-            return own;
-        }
-        own + std::fs::read_dir(p).map(|rd| rd.flatten().map(|e| walk(&e.path(), dev)).sum()).unwrap_or(0)
-    }
-    std::fs::symlink_metadata(p).map(|m| walk(p, m.dev())).unwrap_or(0)
-}
