@@ -42,7 +42,7 @@ impl Sshd {
             d.join("sshd_config"),
             format!(
                 "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nPermitRootLogin prohibit-password\n\
-                 PasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n\
+                 AllowUsers root\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n\
                  SetEnv PATH={bin}:/usr/bin:/bin BERTH_HOST={host}\n",
                 hk = p("host_key"),
                 pid = p("sshd.pid"),
@@ -135,8 +135,8 @@ fn berth_and_docker_reach_the_daemon_over_ssh() {
     assert_eq!(sshd.ok(BERTH, &["logs", "over-ssh"]), "hello over ssh\n");
     // It is the same daemon: what went over ssh is there locally.
     assert!(d.berth_ok(&["ps", "-a", "--format", "{{.Names}}"]).lines().any(|l| l == "over-ssh"));
-    let v = sshd.ok(BERTH, &["version", "--format", "{{.Server.Os}}"]);
-    assert_eq!(v.trim(), "linux");
+    let v = sshd.ok(BERTH, &["info", "--format", "{{.DockerRootDir}}"]);
+    assert_eq!(v.trim(), d.root().display().to_string());
 
     // The stock docker CLI through the same server.
     assert_eq!(sshd.ok("docker", &["run", "--rm", "busybox", "echo", "docker over ssh"]), "docker over ssh\n");

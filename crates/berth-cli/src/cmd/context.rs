@@ -7,7 +7,7 @@ use crate::render::{table::align, template::Format};
 use anyhow::bail;
 use berth_client::context::{check_name, ContextError, Endpoint, Endpoints, Meta, Metadata, Selection, Store, DEFAULT, DEFAULT_DESCRIPTION};
 use berth_client::Host;
-use serde_json::{json, Value};
+use serde_json::{json, Map, Value};
 use std::process::ExitCode;
 
 pub fn run(sel: &Selection, cmd: ContextCmd) -> anyhow::Result<ExitCode> {
@@ -45,7 +45,7 @@ fn apply_docker_flag(sel: &Selection, store: &Store, flag: &str, ep: &mut Endpoi
         let (k, v) = kv.split_once('=').ok_or_else(|| anyhow::anyhow!("invalid --docker value {kv:?}: expected KEY=VALUE"))?;
         match k {
             "host" => {
-                Host::parse(v)?;
+                Host::parse(v).map_err(|e| anyhow::anyhow!("{e}"))?;
                 ep.host = v.to_string();
             }
             "skip-tls-verify" => ep.skip_tls_verify = v.parse().map_err(|_| anyhow::anyhow!("invalid skip-tls-verify value {v:?}: expected true or false"))?,
@@ -153,10 +153,7 @@ fn inspect(sel: &Selection, store: &Store, mut names: Vec<String>, format: Optio
                 } else {
                     (store.meta_dir(n).display().to_string(), store.tls_dir(n).display().to_string())
                 };
-                let mut v = serde_json::to_value(&m)?;
-                v["TLSMaterial"] = json!({});
-                v["Storage"] = json!({"MetadataPath": meta_path, "TLSPath": tls_path});
-                found.push(v);
+                found.push(Inspected { meta: m, tls_material: Map::new(), storage: Storage { metadata_path: meta_path, tls_path } });
             }
             Err(e @ ContextError::NotFound { .. }) => {
                 eprintln!("berth: {e}");
@@ -165,8 +162,36 @@ fn inspect(sel: &Selection, store: &Store, mut names: Vec<String>, format: Optio
             Err(e) => return Err(e.into()),
         }
     }
-    super::print_inspect(&found, format)?;
+    match format {
+        Some(_) => super::print_inspect(&found.iter().map(serde_json::to_value).collect::<Result<Vec<_>, _>>()?, format)?,
+        // In the docker CLI's field order (a JSON value would sort the keys).
+        None => {
+            let mut out = Vec::new();
+            let mut ser = serde_json::Serializer::with_formatter(&mut out, serde_json::ser::PrettyFormatter::with_indent(b"    "));
+            serde::Serialize::serialize(&found, &mut ser)?;
+            println!("{}", String::from_utf8_lossy(&out));
+        }
+    }
     Ok(if failed { ExitCode::FAILURE } else { ExitCode::SUCCESS })
+}
+
+/// One `context inspect` entry: the metadata, then docker's TLS and storage fields.
+#[derive(serde::Serialize)]
+struct Inspected {
+    #[serde(flatten)]
+    meta: Meta,
+    #[serde(rename = "TLSMaterial")]
+    tls_material: Map<String, Value>,
+    #[serde(rename = "Storage")]
+    storage: Storage,
+}
+
+#[derive(serde::Serialize)]
+struct Storage {
+    #[serde(rename = "MetadataPath")]
+    metadata_path: String,
+    #[serde(rename = "TLSPath")]
+    tls_path: String,
 }
 
 fn rm(sel: &Selection, store: &Store, names: &[String], force: bool) -> anyhow::Result<ExitCode> {

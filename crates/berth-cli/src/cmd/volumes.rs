@@ -28,11 +28,7 @@ pub async fn run(c: &Client, cmd: VolumeCmd) -> anyhow::Result<ExitCode> {
             println!("{}", v["Name"].as_str().unwrap_or(""));
         }
         VolumeCmd::Ls { quiet, filter, format } => {
-            let mut q = vec![];
-            if !filter.is_empty() {
-                q.push(("filters", filters_param(&filter)?));
-            }
-            let list: Value = c.get_json("/volumes", &q).await?;
+            let list: Value = c.get_json("/volumes", &filters_query(&filter)?).await?;
             let rows: Vec<Value> = list["Volumes"]
                 .as_array()
                 .cloned()
