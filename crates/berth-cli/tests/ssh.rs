@@ -3,25 +3,68 @@
 //! changed). The client side runs `ssh … berth system dial-stdio`; the stock docker CLI runs
 //! `ssh … docker system dial-stdio`, which on this server is Berth under the name `docker` (a
 //! Berth-only host). The server side's environment (`SetEnv`) points both at the test's daemon.
+//! Every command runs with a time limit (a hang fails the test), and the server goes with every
+//! session and process it started when the test ends, pass or fail.
 
 mod common;
 use common::*;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 use std::time::Duration;
 
+/// The most any one client command here may take (they take a second or two).
+const LIMIT: Duration = Duration::from_secs(90);
+
 /// sshd on 127.0.0.1:port, and a client `ssh` wrapper (first on the client's PATH) that trusts
-/// only its host key and logs in with the test's key.
+/// only its host key and logs in with the test's key. Dropped: the sessions and what runs in them
+/// are killed, then the server.
 struct Sshd {
-    _proc: Proc,
+    proc: Proc,
     dir: tempfile::TempDir,
     port: u16,
 }
 
 fn run_ok(cmd: &str, args: &[&str]) {
-    let o = Command::new(cmd).args(args).stdin(Stdio::null()).output().unwrap_or_else(|e| panic!("{cmd}: {e}"));
+    let o = output_within(Command::new(cmd).args(args), None, LIMIT);
     assert!(o.status.success(), "{cmd} {args:?}: {}", stderr(&o));
+}
+
+/// The processes below `root` (children, theirs, …), from /proc.
+fn descendants(root: u32) -> Vec<i32> {
+    let mut parent_of = Vec::new();
+    for e in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<i32>() else { continue };
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // `pid (comm) state ppid …`; comm may hold spaces and parentheses.
+        let Some(ppid) = stat.rsplit_once(')').and_then(|(_, rest)| rest.split_whitespace().nth(1)).and_then(|p| p.parse::<i32>().ok()) else { continue };
+        parent_of.push((pid, ppid));
+    }
+    let mut found = vec![root as i32];
+    let mut i = 0;
+    while i < found.len() {
+        let p = found[i];
+        found.extend(parent_of.iter().filter(|(_, pp)| *pp == p).map(|(c, _)| *c));
+        i += 1;
+    }
+    found.split_off(1)
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        // Sessions (and the `berth system dial-stdio` in each) are the server's descendants; a
+        // second look catches one forked meanwhile. Then `proc` stops the server itself.
+        for _ in 0..3 {
+            let below = descendants(self.proc.0.id());
+            if below.is_empty() {
+                break;
+            }
+            for pid in below {
+                let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
 }
 
 impl Sshd {
@@ -37,33 +80,48 @@ impl Sshd {
         std::fs::create_dir(&remote_bin).unwrap();
         symlink(BERTH, remote_bin.join("berth")).unwrap();
         symlink(BERTH, remote_bin.join("docker")).unwrap();
-        let port = free_port();
-        std::fs::write(
-            d.join("sshd_config"),
-            format!(
-                "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nPermitRootLogin prohibit-password\n\
-                 AllowUsers root\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n\
-                 SetEnv PATH={bin}:/usr/bin:/bin BERTH_HOST={host}\n",
-                hk = p("host_key"),
-                pid = p("sshd.pid"),
-                ak = p("authorized_keys"),
-                bin = remote_bin.display(),
-                host = daemon.host(),
-            ),
-        )
-        .unwrap();
         // Debian's sshd wants its privilege separation directory (made at boot by its package).
         std::fs::create_dir_all("/run/sshd").unwrap();
         let sshd = Path::new("/usr/sbin/sshd");
         assert!(sshd.exists(), "sshd (openssh-server, installed by scripts/setup.sh)");
-        let child = Command::new(sshd)
-            .args(["-D", "-e", "-f", &p("sshd_config")])
-            .stdin(Stdio::null())
-            .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
-            .spawn()
+        // A free port can be taken by another test before sshd binds it: then sshd exits, and the
+        // next port is tried. Ready is sshd saying it listens on our port (not merely something
+        // answering there).
+        let mut started = None;
+        for _ in 0..5 {
+            let port = free_port();
+            std::fs::write(
+                d.join("sshd_config"),
+                format!(
+                    "Port {port}\nListenAddress 127.0.0.1\nHostKey {hk}\nPidFile {pid}\nAuthorizedKeysFile {ak}\nPermitRootLogin prohibit-password\n\
+                     AllowUsers root\nPasswordAuthentication no\nKbdInteractiveAuthentication no\nUsePAM no\nStrictModes no\nSubsystem sftp internal-sftp\n\
+                     SetEnv PATH={bin}:/usr/bin:/bin BERTH_HOST={host}\n",
+                    hk = p("host_key"),
+                    pid = p("sshd.pid"),
+                    ak = p("authorized_keys"),
+                    bin = remote_bin.display(),
+                    host = daemon.host(),
+                ),
+            )
             .unwrap();
-        let proc = Proc(child);
-        assert!(wait_tcp(&format!("127.0.0.1:{port}"), Duration::from_secs(10)), "sshd did not listen: {}", std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default());
+            let child = Command::new(sshd)
+                .args(["-D", "-e", "-f", &p("sshd_config")])
+                .stdin(std::process::Stdio::null())
+                .stderr(std::fs::File::create(d.join("sshd.log")).unwrap())
+                .spawn()
+                .unwrap();
+            let mut proc = Proc(child);
+            let listening = format!("Server listening on 127.0.0.1 port {port}");
+            let log = || std::fs::read_to_string(d.join("sshd.log")).unwrap_or_default();
+            wait_for(Duration::from_secs(10), || log().contains(&listening) || !matches!(proc.0.try_wait(), Ok(None)));
+            if log().contains(&listening) && matches!(proc.0.try_wait(), Ok(None)) {
+                started = Some((proc, port));
+                break;
+            }
+            eprintln!("sshd on port {port} did not come up, trying another: {}", log());
+            terminate(&mut proc.0, Duration::from_secs(5));
+        }
+        let (proc, port) = started.expect("sshd did not start on any of 5 ports (see above)");
         // The client: known_hosts with the server's key only, the test's identity, no prompts.
         let host_pub = std::fs::read_to_string(d.join("host_key.pub")).unwrap();
         std::fs::write(d.join("known_hosts"), format!("[127.0.0.1]:{port} {host_pub}")).unwrap();
@@ -81,7 +139,7 @@ impl Sshd {
         let wrapper = client_bin.join("ssh");
         std::fs::write(&wrapper, format!("#!/bin/sh\nexec /usr/bin/ssh -F {} \"$@\"\n", p("ssh_config"))).unwrap();
         std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-        Sshd { _proc: proc, dir, port }
+        Sshd { proc, dir, port }
     }
 
     fn url(&self, user: &str) -> String {
@@ -97,20 +155,25 @@ impl Sshd {
         self.dir.path().join("docker-config")
     }
 
-    /// `PROGRAM -H ssh://… ARGS` with no BERTH_HOST/DOCKER_HOST in the environment.
-    fn client(&self, program: &str, user: &str, args: &[&str]) -> Output {
-        Command::new(program)
-            .args(["-H", &self.url(user)])
-            .args(args)
+    /// `PROGRAM ARGS` with the ssh wrapper on PATH, the test's docker config directory and no
+    /// BERTH_HOST/DOCKER_HOST/contexts from the environment, within [`LIMIT`].
+    fn command(&self, program: &str, args: &[&str]) -> Output {
+        let mut c = Command::new(program);
+        c.args(args)
             .env("PATH", self.path())
             .env("DOCKER_CONFIG", self.config_dir())
             .env_remove("BERTH_HOST")
             .env_remove("DOCKER_HOST")
             .env_remove("BERTH_CONTEXT")
-            .env_remove("DOCKER_CONTEXT")
-            .stdin(Stdio::null())
-            .output()
-            .unwrap()
+            .env_remove("DOCKER_CONTEXT");
+        output_within(&mut c, None, LIMIT)
+    }
+
+    /// `PROGRAM -H ssh://USER@… ARGS`.
+    fn client(&self, program: &str, user: &str, args: &[&str]) -> Output {
+        let url = self.url(user);
+        let all: Vec<&str> = ["-H", url.as_str()].into_iter().chain(args.iter().copied()).collect();
+        self.command(program, &all)
     }
 
     fn ok(&self, program: &str, args: &[&str]) -> String {
@@ -146,21 +209,10 @@ fn berth_and_docker_reach_the_daemon_over_ssh() {
     sshd.ok(BERTH, &["rm", "over-ssh"]);
 
     // A context holding the ssh host, used by name.
-    let o = Command::new(BERTH)
-        .args(["context", "create", "remote", "--docker", &format!("host={}", sshd.url("root"))])
-        .env("DOCKER_CONFIG", sshd.config_dir())
-        .output()
-        .unwrap();
+    let o = sshd.command(BERTH, &["context", "create", "remote", "--docker", &format!("host={}", sshd.url("root"))]);
     assert!(o.status.success(), "{}", stderr(&o));
     for program in [BERTH, "docker"] {
-        let o = Command::new(program)
-            .args(["--context", "remote", "images", "--format", "{{.Repository}}"])
-            .env("PATH", sshd.path())
-            .env("DOCKER_CONFIG", sshd.config_dir())
-            .env_remove("BERTH_HOST")
-            .env_remove("DOCKER_HOST")
-            .output()
-            .unwrap();
+        let o = sshd.command(program, &["--context", "remote", "images", "--format", "{{.Repository}}"]);
         assert!(o.status.success(), "{program}: {}", stderr(&o));
         assert_eq!(stdout(&o).trim(), "busybox");
     }
@@ -180,12 +232,39 @@ fn a_refused_login_is_one_clear_line() {
 #[test]
 fn dial_stdio_joins_stdin_and_stdout_to_the_daemon() {
     let d = Daemon::start();
-    let o = d.berth_stdin(&["system", "dial-stdio"], b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
-    assert!(o.status.success(), "{}", stderr(&o));
-    let out = stdout(&o);
-    assert!(out.starts_with("HTTP/1.1 200 OK") && out.ends_with("OK"), "{out}");
+    let dial = |input: &[u8]| output_within(Command::new(BERTH).args(["system", "dial-stdio"]).env("BERTH_HOST", d.host()), Some(input), LIMIT);
+    // The request, then the end of stdin: the daemon still answers (a half-closed connection), and
+    // dial-stdio ends when the daemon closes.
+    let ping = b"GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
+    for _ in 0..20 {
+        let o = dial(ping);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let out = stdout(&o);
+        assert!(out.starts_with("HTTP/1.1 200 OK") && out.ends_with("OK"), "{out:?}");
+    }
+    // The daemon closes first (`Connection: close`) while stdin stays open: dial-stdio ends at once.
+    let mut child = Command::new(BERTH)
+        .args(["system", "dial-stdio"])
+        .env("BERTH_HOST", d.host())
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    std::io::Write::write_all(&mut stdin, b"GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").unwrap();
+    if !wait_for(Duration::from_secs(20), || !matches!(child.try_wait(), Ok(None))) {
+        terminate(&mut child, Duration::from_secs(1));
+        panic!("dial-stdio did not end when the daemon closed the connection (its stdin still open)");
+    }
+    let status = child.wait().unwrap();
+    drop(stdin);
+    assert!(status.success(), "{status}");
+    let mut out = String::new();
+    std::io::Read::read_to_string(&mut child.stdout.take().unwrap(), &mut out).unwrap();
+    assert!(out.starts_with("HTTP/1.1 200 OK") && out.ends_with("OK"), "{out:?}");
     // Nothing listening: one line, exit 1.
-    let o = Command::new(BERTH).args(["-H", "unix:///nonexistent/berth.sock", "system", "dial-stdio"]).stdin(Stdio::null()).output().unwrap();
+    let o = output_within(Command::new(BERTH).args(["-H", "unix:///nonexistent/berth.sock", "system", "dial-stdio"]), None, LIMIT);
     assert_eq!(o.status.code(), Some(1));
     assert!(stderr(&o).contains("/nonexistent/berth.sock"), "{}", stderr(&o));
 }

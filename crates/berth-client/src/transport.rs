@@ -162,10 +162,12 @@ pub(crate) async fn dial(host: &Host, tls: Option<&crate::tls::Connector>) -> Re
     Ok(Dialed { io, diagnostics: None })
 }
 
-/// A child process spoken to through its stdin and stdout (killed when dropped).
+/// A child process spoken to through its stdin and stdout (killed when dropped). Shutting down the
+/// write side closes the child's stdin, so a half-close reaches the far end (ssh passes the EOF on),
+/// as the docker CLI's `commandconn.CloseWrite` does.
 pub struct CommandConn {
     _child: tokio::process::Child,
-    stdin: tokio::process::ChildStdin,
+    stdin: Option<tokio::process::ChildStdin>,
     stdout: tokio::process::ChildStdout,
 }
 
@@ -205,7 +207,7 @@ impl CommandConn {
             String::from_utf8_lossy(&buf).into_owned()
         });
         let command = std::iter::once(program).chain(args.iter().map(String::as_str)).collect::<Vec<_>>().join(" ");
-        Ok((CommandConn { _child: child, stdin, stdout }, CommandStderr { command, text }))
+        Ok((CommandConn { _child: child, stdin: Some(stdin), stdout }, CommandStderr { command, text }))
     }
 }
 
@@ -217,13 +219,24 @@ impl AsyncRead for CommandConn {
 
 impl AsyncWrite for CommandConn {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.stdin).poll_write(cx, buf)
+        match self.stdin.as_mut() {
+            Some(w) => Pin::new(w).poll_write(cx, buf),
+            None => Poll::Ready(Err(io::Error::new(io::ErrorKind::BrokenPipe, "the connection's write side is shut down"))),
+        }
     }
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stdin).poll_flush(cx)
+        match self.stdin.as_mut() {
+            Some(w) => Pin::new(w).poll_flush(cx),
+            None => Poll::Ready(Ok(())),
+        }
     }
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.stdin).poll_shutdown(cx)
+        if let Some(w) = self.stdin.as_mut() {
+            std::task::ready!(Pin::new(w).poll_flush(cx))?;
+        }
+        // Dropping the pipe's write end is what the child sees as the end of its input.
+        self.stdin = None;
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -245,5 +258,18 @@ mod tests {
         for bad in ["ssh://", "ssh://h/path", "ssh://u:pw@h", "ssh://h:port", "ssh://-oProxyCommand=x", "tcp://", "unix://", "http://h", "h:1"] {
             assert!(Host::parse(bad).is_err(), "{bad}");
         }
+    }
+
+    #[tokio::test]
+    async fn shutting_down_a_command_conn_ends_the_commands_input() {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let args = ["-c".to_string(), "cat; echo ' and the end'".to_string()];
+        let (mut conn, _stderr) = CommandConn::spawn("sh", &args).unwrap();
+        conn.write_all(b"all of the input").await.unwrap();
+        conn.shutdown().await.unwrap();
+        assert!(conn.write_all(b"more").await.is_err());
+        let mut out = String::new();
+        tokio::time::timeout(std::time::Duration::from_secs(10), conn.read_to_string(&mut out)).await.expect("the command saw the end of its input").unwrap();
+        assert_eq!(out, "all of the input and the end\n");
     }
 }

@@ -335,7 +335,11 @@ async fn serve(io: Io, api: Api, limits: Limits, slot: Slot, mut stop: watch::Re
     });
     // Header names go out in Go's canonical case (`Api-Version`, `Ostype`), as dockerd sends them: some
     // clients compare them case-sensitively.
+    // A client may half-close after its request and still wait for the answer (`berth system
+    // dial-stdio` passes on the end of its stdin, as docker's does; Go's server answers it): hyper
+    // would otherwise drop the connection at that EOF without responding.
     let conn = hyper::server::conn::http1::Builder::new()
+        .half_close(true)
         .title_case_headers(true)
         .timer(hyper_util::rt::TokioTimer::new())
         .header_read_timeout(limits.read_timeout)

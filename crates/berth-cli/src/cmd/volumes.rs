@@ -1,7 +1,7 @@
 //! Volume verbs: create, ls, inspect, rm, prune.
 
 use super::images::confirm;
-use super::{filters_param, filters_query, labels_csv, print_deleted, remove_each};
+use super::{filters_query, labels_csv, print_deleted, remove_each};
 use crate::cli::VolumeCmd;
 use crate::render::template::Format;
 use crate::render::units::human_size;

@@ -138,3 +138,67 @@ impl Drop for Proc {
 pub fn wait_port(port: u16) {
     assert!(wait_tcp(&format!("127.0.0.1:{port}"), Duration::from_secs(10)), "nothing listens on {port}");
 }
+
+/// Runs `cmd` to its end with `input` on its stdin (then closed; /dev/null without input) and
+/// its output collected, as [`Command::output`], but for at most `limit`: a command still running
+/// then is killed with everything in its process group (it gets one of its own), and the test
+/// fails saying so, with what the command had written, instead of hanging.
+pub fn output_within(cmd: &mut Command, input: Option<&[u8]>, limit: Duration) -> std::process::Output {
+    use std::io::{Read, Write};
+    use std::os::unix::process::CommandExt;
+    let what = format!("{cmd:?}");
+    let mut child = cmd
+        .stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .process_group(0)
+        .spawn()
+        .unwrap_or_else(|e| panic!("{what}: {e}"));
+    // The readers get their ends at once, so a command writing much is never blocked on them.
+    let reader = |mut r: Box<dyn Read + Send>| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let mut buf = Vec::new();
+            let _ = r.read_to_end(&mut buf);
+            let _ = tx.send(buf);
+        });
+        rx
+    };
+    let out = reader(Box::new(child.stdout.take().expect("stdout")));
+    let err = reader(Box::new(child.stderr.take().expect("stderr")));
+    if let (Some(data), Some(mut w)) = (input, child.stdin.take()) {
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = w.write_all(&data);
+        });
+    }
+    // Polled without reaping (WNOWAIT): until it is reaped the pid, and so the group id, cannot be
+    // another process's.
+    use nix::sys::wait::{waitid, Id, WaitPidFlag, WaitStatus};
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let deadline = Instant::now() + limit;
+    let timed_out = loop {
+        match waitid(Id::Pid(pid), WaitPidFlag::WEXITED | WaitPidFlag::WNOHANG | WaitPidFlag::WNOWAIT) {
+            Ok(WaitStatus::StillAlive) => {}
+            _ => break false,
+        }
+        if Instant::now() > deadline {
+            break true;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    // Whatever the command left behind in its group (an `ssh` it started) goes too.
+    let _ = nix::sys::signal::killpg(pid, nix::sys::signal::Signal::SIGKILL);
+    let status = child.wait().expect("wait");
+    // Output is complete once every holder of the pipes has gone; one outside the group must not
+    // hang the test either.
+    let collect = |rx: std::sync::mpsc::Receiver<Vec<u8>>| rx.recv_timeout(Duration::from_secs(5)).unwrap_or_default();
+    let (stdout, stderr) = (collect(out), collect(err));
+    assert!(
+        !timed_out,
+        "{what} did not finish within {limit:?}; stdout: {}; stderr: {}",
+        String::from_utf8_lossy(&stdout),
+        String::from_utf8_lossy(&stderr)
+    );
+    std::process::Output { status, stdout, stderr }
+}

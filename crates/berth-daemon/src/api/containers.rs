@@ -111,14 +111,14 @@ async fn wait(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response
     if !["", "not-running", "next-exit", "removed"].contains(&condition.as_str()) {
         return Err(ApiError::bad_request(format!("invalid condition: {condition:?}")));
     }
-    // Headers go out at once (clients wait on the body), as dockerd does.
+    // The wait is registered before the headers go out, and they go out at once (clients wait on
+    // the body), as dockerd does: a client that starts the container once it has the headers
+    // (`run`, `start -a`) sees even an exit that comes before its next request.
+    let waiting = s.containers.waiter(&h, &condition)?;
     let (tx, rx) = tokio::sync::oneshot::channel::<Bytes>();
-    let svc = s.clone();
     tokio::spawn(async move {
-        let body = match svc.containers.wait(&h, &condition).await {
-            Ok((code, err)) => serde_json::json!({"StatusCode": code, "Error": err.map(|m| serde_json::json!({"Message": m}))}),
-            Err(e) => serde_json::json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
-        };
+        let (code, err) = waiting.await;
+        let body = serde_json::json!({"StatusCode": code, "Error": err.map(|m| serde_json::json!({"Message": m}))});
         let _ = tx.send(Bytes::from(serde_json::to_vec(&body).unwrap_or_default()));
     });
     let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(rx.await.unwrap_or_default()) });

@@ -45,6 +45,15 @@ pub(super) async fn pump(conn: berth_client::Hijacked, tty: bool, stdin: bool) {
     }
 }
 
+/// Asks the daemon to wait for `condition` on container `id` and returns once the daemon has
+/// answered with the headers, that is, once the wait is registered (as the docker CLI's
+/// `ContainerWait`); the task then reads the result. Starting the container only after this cannot
+/// miss an exit, however slow the transport (each request over `ssh://` is a new ssh session).
+pub(super) async fn registered_wait(c: &Client, id: &str, condition: &str) -> Result<tokio::task::JoinHandle<Result<Value, ClientError>>, ClientError> {
+    let resp = c.request(Method::POST, &format!("/containers/{id}/wait"), &[("condition", condition.to_string())], berth_client::empty(), &[]).await?;
+    Ok(tokio::spawn(berth_client::read_json::<Value>(resp)))
+}
+
 /// Keeps the TTY of container (or exec) `path` (`/containers/ID` or `/exec/ID`) the size of our
 /// terminal: now, and on every SIGWINCH while the returned task runs.
 pub(super) fn forward_window_size(c: &Client, path: String) -> Option<tokio::task::JoinHandle<()>> {

@@ -14,11 +14,7 @@ pub async fn start(c: &Client, a: StartArgs) -> anyhow::Result<ExitCode> {
             q.push(("stdin", "1".to_string()));
         }
         let conn = c.hijack(&format!("/containers/{name}/attach"), &q, berth_client::empty()).await?;
-        let waiter = {
-            let c = c.clone();
-            let name = name.clone();
-            tokio::spawn(async move { c.call_json::<Value>(Method::POST, &format!("/containers/{name}/wait"), &[("condition", "next-exit".to_string())]).await })
-        };
+        let waiter = registered_wait(c, &name, "next-exit").await?;
         c.request(Method::POST, &format!("/containers/{name}/start"), &[], berth_client::empty(), &[]).await?;
         let raw = RawTerminal::enable(tty && a.interactive);
         pump(conn, tty, a.interactive).await;

@@ -245,13 +245,15 @@ pub async fn run(c: &Client, a: RunArgs) -> anyhow::Result<ExitCode> {
     };
     // With --rm, wait until the container is gone, so nothing of it is left when we return.
     let condition = if a.rm { "removed" } else { "next-exit" };
-    let mut waiter = {
-        let c = c.clone();
-        let id = id.clone();
-        tokio::spawn(async move {
-            let cond = [("condition", condition.to_string())];
-            c.call_json::<Value>(Method::POST, &format!("/containers/{id}/wait"), &cond).await
-        })
+    let mut waiter = match registered_wait(c, &id, condition).await {
+        Ok(w) => w,
+        Err(e) => {
+            report(&e.into());
+            if a.rm {
+                let _ = c.request(Method::DELETE, &format!("/containers/{id}"), &[("force", "1".into())], berth_client::empty(), &[]).await;
+            }
+            return Ok(ExitCode::from(125));
+        }
     };
     let proxies = if a.sig_proxy && !a.tty { proxy_signals(c, &id) } else { Vec::new() };
     if let Err(e) = c.request(Method::POST, &format!("/containers/{id}/start"), &[], berth_client::empty(), &[]).await {

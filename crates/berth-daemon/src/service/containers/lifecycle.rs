@@ -431,20 +431,32 @@ impl ContainerService {
 
     /// Waits for `condition` (`not-running`, `next-exit`, `removed`); returns the exit code and error.
     pub async fn wait(&self, h: &Arc<Handle>, condition: &str) -> Result<(i64, Option<String>), ServiceError> {
-        let mut rx = h.watch();
-        let start = rx.borrow().clone();
-        let done = |o: &Observed| -> bool {
-            match condition {
-                "next-exit" => o.exits > start.exits || o.removed,
-                "removed" => o.removed,
-                _ => o.status != Status::Running && o.status != Status::Paused && o.status != Status::Restarting,
-            }
-        };
+        Ok(self.waiter(h, condition)?.await)
+    }
+
+    /// A wait for `condition` that counts from now: the state it compares with (for `next-exit`, the
+    /// number of exits so far) is taken before this returns, so an exit that happens after the call
+    /// and before the future is first polled is seen. The API registers it before answering with its
+    /// headers, as dockerd does, so a client that waits for them and then starts the container
+    /// cannot miss a quick exit.
+    pub fn waiter(&self, h: &Arc<Handle>, condition: &str) -> Result<impl std::future::Future<Output = (i64, Option<String>)> + Send + 'static, ServiceError> {
         if !["", "not-running", "next-exit", "removed"].contains(&condition) {
             return Err(ServiceError::Invalid(format!("invalid condition: {condition:?}")));
         }
-        let o = rx.wait_for(|o| done(o)).await.map(|o| o.clone()).unwrap_or(start);
-        Ok((o.exit_code, o.error))
+        let mut rx = h.watch();
+        let start = rx.borrow().clone();
+        let condition = condition.to_string();
+        Ok(async move {
+            let done = |o: &Observed| -> bool {
+                match condition.as_str() {
+                    "next-exit" => o.exits > start.exits || o.removed,
+                    "removed" => o.removed,
+                    _ => o.status != Status::Running && o.status != Status::Paused && o.status != Status::Restarting,
+                }
+            };
+            let o = rx.wait_for(|o| done(o)).await.map(|o| o.clone()).unwrap_or_else(|_| start.clone());
+            (o.exit_code, o.error)
+        })
     }
 
     /// Removes a container (killing it first when `force`).
