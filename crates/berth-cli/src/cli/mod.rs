@@ -8,6 +8,7 @@ mod images;
 mod network;
 pub mod parse_error;
 mod run;
+pub mod run_values;
 mod servers;
 mod system;
 mod tls;

@@ -18,21 +18,10 @@ pub struct Report {
 /// they are refused by name rather than reported as unknown (docs/CLI.md lists them).
 pub const UNSUPPORTED_RUN_FLAGS: &[(&str, &str)] = &[
     ("--annotation", "OCI annotations are not passed to the runtime"),
-    ("--blkio-weight", "block IO weights are not set by the runtime"),
-    ("--blkio-weight-device", "block IO weights are not set by the runtime"),
-    ("--cgroup-parent", "each container gets its own cgroup, /berth-<id>"),
-    ("--cgroupns", "containers always get a private cgroup namespace"),
     ("--cpu-count", "a Windows-only option"),
     ("--cpu-percent", "a Windows-only option"),
-    ("--cpu-rt-period", "real-time CPU scheduling is not set by the runtime"),
-    ("--cpu-rt-runtime", "real-time CPU scheduling is not set by the runtime"),
     ("--device", "host devices are not passed into containers"),
     ("--device-cgroup-rule", "the device cgroup holds Docker's default rules only"),
-    ("--device-read-bps", "block IO throttling is not set by the runtime"),
-    ("--device-read-iops", "block IO throttling is not set by the runtime"),
-    ("--device-write-bps", "block IO throttling is not set by the runtime"),
-    ("--device-write-iops", "block IO throttling is not set by the runtime"),
-    ("--gpus", "GPUs are not passed into containers"),
     ("--health-start-interval", "health checks run at --health-interval from the start"),
     ("--io-maxbandwidth", "a Windows-only option"),
     ("--io-maxiops", "a Windows-only option"),
@@ -40,10 +29,6 @@ pub const UNSUPPORTED_RUN_FLAGS: &[(&str, &str)] = &[
     ("--isolation", "a Windows-only option"),
     ("--kernel-memory", "kernel memory limits are deprecated and not set"),
     ("--link-local-ip", "networks have no link-local addresses"),
-    ("--memory-swappiness", "swappiness is not set by the runtime"),
-    ("--oom-score-adj", "the OOM score of containers is not adjusted"),
-    ("--runtime", "there is one runtime, built in (youki's libcontainer)"),
-    ("--storage-opt", "the overlay snapshotter takes no per-container options"),
     ("--use-api-socket", "the daemon socket is not mounted into containers"),
     ("--userns", "user namespace remapping is not supported"),
     ("--volume-driver", "only the built-in local volume driver exists"),
@@ -70,6 +55,16 @@ pub fn report(e: &clap::Error, argv: &[String]) -> Report {
             } else {
                 fail(format!("'{path}' does not take the argument \"{arg}\""), 1)
             }
+        }
+        // pflag's words for a value its type refuses.
+        ErrorKind::ValueValidation | ErrorKind::InvalidValue if e.get(ContextKind::InvalidValue).is_some() => {
+            let flag = context(e, ContextKind::InvalidArg);
+            let flag = flag.split([' ', '=']).next().unwrap_or_default();
+            let why = std::error::Error::source(e).map(|s| s.to_string()).unwrap_or_else(|| {
+                let rendered = e.render().to_string();
+                rendered.lines().next().unwrap_or_default().trim_start_matches("error: ").to_string()
+            });
+            fail(format!("invalid argument \"{}\" for \"{flag}\" flag: {why}", context(e, ContextKind::InvalidValue)), 125)
         }
         ErrorKind::InvalidSubcommand => fail(format!("unknown command: {path} {}", context(e, ContextKind::InvalidSubcommand)), 1),
         ErrorKind::MissingRequiredArgument => fail(format!("'{path}' requires {}", context(e, ContextKind::InvalidArg)), 1),
@@ -158,6 +153,15 @@ mod tests {
         for (flag, _) in UNSUPPORTED_RUN_FLAGS {
             assert!(run.get_arguments().all(|a| a.get_long() != flag.strip_prefix("--")), "{flag} is both accepted and refused");
         }
+    }
+
+    #[test]
+    fn a_refused_value_is_named_as_pflag_names_it() {
+        let r = parse(&["berth", "run", "--device-read-bps", "sda:1mb", "busybox"]);
+        assert_eq!(r.code, 125);
+        assert_eq!(r.text, "berth: invalid argument \"sda:1mb\" for \"--device-read-bps\" flag: bad format for device path: sda:1mb\nSee 'berth run --help'.\n");
+        let r = parse(&["berth", "create", "--blkio-weight=x", "busybox"]);
+        assert!(r.text.starts_with("berth: invalid argument \"x\" for \"--blkio-weight\" flag: "), "{}", r.text);
     }
 
     #[test]

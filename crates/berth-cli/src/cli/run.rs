@@ -1,5 +1,6 @@
 //! `berth run`/`create` and `exec`: flags up to the image (or container), then its command.
 
+use super::run_values;
 use clap::Args;
 use std::path::PathBuf;
 #[allow(unused_imports)]
@@ -176,6 +177,52 @@ pub struct RunArgs {
     /// Disable the OOM killer.
     #[arg(long = "oom-kill-disable")]
     pub oom_kill_disable: bool,
+    /// Tune the host's OOM preferences (-1000 to 1000).
+    #[arg(long = "oom-score-adj", value_name = "INT", allow_negative_numbers = true)]
+    pub oom_score_adj: Option<i64>,
+    /// Tune the container's memory swappiness (0 to 100; -1: the host's).
+    #[arg(long = "memory-swappiness", value_name = "INT", allow_negative_numbers = true)]
+    pub memory_swappiness: Option<i64>,
+    /// Optional parent cgroup for the container.
+    #[arg(long = "cgroup-parent", value_name = "PATH")]
+    pub cgroup_parent: Option<String>,
+    /// Cgroup namespace to use (host|private): 'host' runs the container in the host's cgroup
+    /// namespace, 'private' in its own (default: host on cgroup v1, private on v2).
+    #[arg(long = "cgroupns", value_name = "MODE")]
+    pub cgroupns: Option<String>,
+    /// Block IO (relative weight), between 10 and 1000, or 0 to disable.
+    #[arg(long = "blkio-weight", value_name = "WEIGHT")]
+    pub blkio_weight: Option<u16>,
+    /// Block IO weight (relative device weight), DEVICE:WEIGHT.
+    #[arg(long = "blkio-weight-device", value_name = "DEVICE:WEIGHT", value_parser = run_values::weight_device)]
+    pub blkio_weight_device: Vec<run_values::WeightDevice>,
+    /// Limit read rate (bytes per second) from a device, DEVICE:RATE[kb|mb|gb].
+    #[arg(long = "device-read-bps", value_name = "DEVICE:RATE", value_parser = run_values::throttle_bps)]
+    pub device_read_bps: Vec<run_values::ThrottleDevice>,
+    /// Limit write rate (bytes per second) to a device, DEVICE:RATE[kb|mb|gb].
+    #[arg(long = "device-write-bps", value_name = "DEVICE:RATE", value_parser = run_values::throttle_bps)]
+    pub device_write_bps: Vec<run_values::ThrottleDevice>,
+    /// Limit read rate (IO per second) from a device, DEVICE:RATE.
+    #[arg(long = "device-read-iops", value_name = "DEVICE:RATE", value_parser = run_values::throttle_iops)]
+    pub device_read_iops: Vec<run_values::ThrottleDevice>,
+    /// Limit write rate (IO per second) to a device, DEVICE:RATE.
+    #[arg(long = "device-write-iops", value_name = "DEVICE:RATE", value_parser = run_values::throttle_iops)]
+    pub device_write_iops: Vec<run_values::ThrottleDevice>,
+    /// Limit CPU real-time period in microseconds.
+    #[arg(long = "cpu-rt-period", value_name = "INT", allow_negative_numbers = true)]
+    pub cpu_rt_period: Option<i64>,
+    /// Limit CPU real-time runtime in microseconds.
+    #[arg(long = "cpu-rt-runtime", value_name = "INT", allow_negative_numbers = true)]
+    pub cpu_rt_runtime: Option<i64>,
+    /// Runtime to use for this container (runc, io.containerd.runc.v2 or berth: all the built-in one).
+    #[arg(long = "runtime", value_name = "NAME")]
+    pub runtime: Option<String>,
+    /// Storage driver options for the container (KEY=VALUE).
+    #[arg(long = "storage-opt", value_name = "KEY=VALUE")]
+    pub storage_opt: Vec<String>,
+    /// GPU devices to add to the container ('all' to pass all GPUs; count=N,driver=…,capabilities=…).
+    #[arg(long = "gpus", value_name = "GPU-REQUEST", value_parser = run_values::gpus)]
+    pub gpus: Vec<run_values::GpuRequest>,
     /// Restart policy (no, always, unless-stopped, on-failure[:N]).
     #[arg(long)]
     pub restart: Option<String>,

@@ -20,6 +20,55 @@ pub fn parse_duration_ns(s: &str) -> anyhow::Result<i64> {
     berth_api::units::parse_duration_ns(s).ok_or_else(|| anyhow::anyhow!("invalid duration {s:?}: use e.g. 30s, 500ms, 1m30s"))
 }
 
+/// The cgroup, OOM, block IO, real-time CPU, runtime, storage and GPU flags into the host config,
+/// with the docker CLI's checks and messages (`cli/command/container/opts.go`).
+fn resource_flags(a: &RunArgs, h: &mut Map<String, Value>) -> anyhow::Result<()> {
+    if let Some(s) = a.memory_swappiness {
+        if s != -1 && !(0..=100).contains(&s) {
+            anyhow::bail!("invalid value: {s}. Valid memory swappiness range is 0-100");
+        }
+        h.insert("MemorySwappiness".into(), json!(s));
+    }
+    if let Some(mode) = &a.cgroupns {
+        if !["", "host", "private"].contains(&mode.as_str()) {
+            anyhow::bail!("--cgroupns: invalid CGROUP mode");
+        }
+        h.insert("CgroupnsMode".into(), json!(mode));
+    }
+    let mut storage = Map::new();
+    for o in &a.storage_opt {
+        let (k, v) = o.split_once('=').ok_or_else(|| anyhow::anyhow!("invalid storage option"))?;
+        storage.insert(k.to_string(), json!(v));
+    }
+    if !storage.is_empty() {
+        h.insert("StorageOpt".into(), Value::Object(storage));
+    }
+    for (k, v) in [("CgroupParent", &a.cgroup_parent), ("Runtime", &a.runtime)] {
+        if let Some(v) = v {
+            h.insert(k.into(), json!(v));
+        }
+    }
+    for (k, v) in [("OomScoreAdj", a.oom_score_adj), ("CpuRealtimePeriod", a.cpu_rt_period), ("CpuRealtimeRuntime", a.cpu_rt_runtime), ("BlkioWeight", a.blkio_weight.map(i64::from))] {
+        if let Some(v) = v {
+            h.insert(k.into(), json!(v));
+        }
+    }
+    // The lists always go, empty when not given, as the docker CLI sends them (inspect shows `[]`).
+    h.insert("BlkioWeightDevice".into(), json!(a.blkio_weight_device.iter().map(|d| d.to_json()).collect::<Vec<_>>()));
+    for (k, list) in [
+        ("BlkioDeviceReadBps", &a.device_read_bps),
+        ("BlkioDeviceWriteBps", &a.device_write_bps),
+        ("BlkioDeviceReadIOps", &a.device_read_iops),
+        ("BlkioDeviceWriteIOps", &a.device_write_iops),
+    ] {
+        h.insert(k.into(), json!(list.iter().map(|d| d.to_json()).collect::<Vec<_>>()));
+    }
+    if !a.gpus.is_empty() {
+        h.insert("DeviceRequests".into(), json!(a.gpus.iter().map(|g| g.0.clone()).collect::<Vec<_>>()));
+    }
+    Ok(())
+}
+
 /// The create request body for `run`/`create` flags.
 pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     // Env files first, then -e (a later value of a variable wins), as the docker CLI merges them.
@@ -190,9 +239,9 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
             h.insert(k.into(), json!(v));
         }
     }
-    if a.oom_kill_disable {
-        h.insert("OomKillDisable".into(), json!(true));
-    }
+    // Sent either way, as the docker CLI does (inspect then shows false rather than null).
+    h.insert("OomKillDisable".into(), json!(a.oom_kill_disable));
+    resource_flags(a, &mut h)?;
     if let Some(r) = &a.restart {
         let (name, max) = r.split_once(':').unwrap_or((r, "0"));
         if !["no", "always", "unless-stopped", "on-failure"].contains(&name) {
