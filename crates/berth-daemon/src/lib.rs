@@ -29,6 +29,7 @@ pub mod metrics;
 pub mod service;
 pub mod settings;
 pub mod tls;
+pub mod userns;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -62,6 +63,9 @@ pub struct DaemonConfig {
     pub plain_tcp_allowed: bool,
     /// The unix socket's group (`--group`).
     pub socket_group: listen::SocketGroup,
+    /// `--userns-remap` as given (`default`, `USER[:GROUP]`): resolved at start, when the data
+    /// root moves to `<data-root>/<uid>.<gid>` and containers get user namespaces.
+    pub userns_remap: Option<String>,
 }
 
 /// Failures that stop the daemon from starting or serving.
@@ -93,6 +97,9 @@ pub enum DaemonError {
     /// A TLS certificate, key or CA file cannot be used.
     #[error(transparent)]
     Tls(#[from] tls::TlsFileError),
+    /// `--userns-remap` cannot be set up.
+    #[error(transparent)]
+    Userns(#[from] userns::RemapError),
     /// Binding a listener failed.
     #[error("cannot listen on {addr}: {source}")]
     Listen {
@@ -155,11 +162,20 @@ pub async fn run_with(
     shutdown: impl std::future::Future<Output = ()> + Send,
     mut reloads: tokio::sync::mpsc::UnboundedReceiver<settings::Reload>,
 ) -> Result<(), DaemonError> {
-    let root = &config.data_root;
+    let mut config = config;
     // Bad TLS files stop the start before anything else is touched.
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let tcp_hosts = config.hosts.iter().filter_map(|a| if let ListenAddr::Tcp(t) = a { Some(*t) } else { None });
     listen::check_plain_tcp(tcp_hosts, tls.is_some(), config.plain_tcp_allowed)?;
+    if let Some(spec) = config.userns_remap.clone() {
+        // dockerd's layout: everything remapped lives under <data-root>/<uid>.<gid>.
+        let remap = tokio::task::spawn_blocking(move || userns::resolve(&spec)).await.map_err(|e| DaemonError::Io { op: "resolve", path: "--userns-remap".into(), source: std::io::Error::other(e) })??;
+        if let Some(remap) = remap {
+            config.data_root = userns::data_root(&config.data_root, &remap)?;
+            config.container_defaults.userns_remap = Some(remap.maps);
+        }
+    }
+    let root = &config.data_root;
     std::fs::create_dir_all(root).map_err(|source| DaemonError::Io { op: "create", path: root.clone(), source })?;
     let _lock = lock::DataRootLock::acquire(root)?;
     // Socket-activated listeners first: without the passed sockets the start stops before bridges

@@ -196,6 +196,10 @@ pub struct RuntimeConfig {
     /// `--security-opt apparmor=PROFILE`: applied when the host has AppArmor enabled.
     #[serde(default)]
     pub apparmor_profile: Option<String>,
+    /// `--userns-remap`: the container gets a user namespace with these maps, and sees its image
+    /// layers through idmapped mounts (None: the host's user namespace).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<crate::idmap::IdMappings>,
 }
 
 /// An `exec` in a running container, as the daemon decided it.

@@ -2,7 +2,7 @@
 //! state, so these functions must only run in a fresh single-threaded process: `berth shim`.
 
 use crate::filter::{Filter, FilteredExecutor};
-use crate::RuntimeError;
+use crate::{RuntimeConfig, RuntimeError};
 use libcontainer::container::builder::ContainerBuilder;
 use libcontainer::container::Container;
 use libcontainer::syscall::syscall::SyscallType;
@@ -66,6 +66,41 @@ pub fn create_and_start(id: &str, bundle: &Path, state_root: &Path, stdio: Stdio
     }
     container.start().map_err(lc)?;
     container.pid().map(|p| p.as_raw()).ok_or_else(|| RuntimeError::Libcontainer("container started without a pid".into()))
+}
+
+/// Moves this (single-threaded) process into existing namespaces, `(kind, path)` with kind `net`,
+/// `ipc`, `uts`, `pid` (for its children) or `user`, in order, before a container with its own
+/// user namespace is created from it (see [`crate::spec::joined_namespaces`]) or an exec enters one
+/// ([`exec_namespaces`]).
+pub fn join_namespaces(list: &[(&str, String)]) -> Result<(), RuntimeError> {
+    use nix::sched::{setns, CloneFlags};
+    for (kind, path) in list {
+        let flag = match *kind {
+            "net" => CloneFlags::CLONE_NEWNET,
+            "ipc" => CloneFlags::CLONE_NEWIPC,
+            "uts" => CloneFlags::CLONE_NEWUTS,
+            "pid" => CloneFlags::CLONE_NEWPID,
+            "user" => CloneFlags::CLONE_NEWUSER,
+            other => return Err(RuntimeError::Invalid(format!("cannot join a {other} namespace"))),
+        };
+        let f = std::fs::File::open(path).map_err(|source| RuntimeError::Io { op: "open namespace", path: path.into(), source })?;
+        setns(&f, flag).map_err(|e| RuntimeError::Io { op: "join namespace", path: path.into(), source: e.into() })?;
+    }
+    Ok(())
+}
+
+/// The namespaces an exec into the remapped container `cfg` (init `pid`) joins before
+/// libcontainer's tenant builder enters the rest: those the container joined from outside its user
+/// namespace (which the tenant could no longer join from inside it), then the user namespace
+/// itself, which libcontainer 0.7's tenant builder never joins (its exec would otherwise run as
+/// the host's root).
+pub fn exec_namespaces(cfg: &RuntimeConfig, pid: i32) -> Vec<(&'static str, String)> {
+    if cfg.userns.is_none() {
+        return Vec::new();
+    }
+    let mut list: Vec<(&'static str, String)> = crate::spec::joined_namespaces(cfg).into_iter().map(|(k, _)| (k, format!("/proc/{pid}/ns/{k}"))).collect();
+    list.push(("user", format!("/proc/{pid}/ns/user")));
+    list
 }
 
 /// Starts an extra process (`exec`) in the running container `id`, described by the OCI process

@@ -9,6 +9,8 @@
 pub mod cgroups;
 pub mod config;
 pub mod filter;
+pub use berth_types::idmap;
+pub mod idmapped;
 pub mod container;
 pub mod devices;
 pub mod mount;

@@ -16,6 +16,17 @@ pub struct MountDesc {
     pub options: Vec<String>,
 }
 
+impl MountDesc {
+    /// The directory writes go to: an overlay's `upperdir`, or the source of a writable bind.
+    pub fn writable_dir(&self) -> Option<std::path::PathBuf> {
+        match self.kind.as_str() {
+            "overlay" => self.options.iter().find_map(|o| o.strip_prefix("upperdir=")).map(std::path::PathBuf::from),
+            "bind" if !self.options.iter().any(|o| o == "ro") => Some(std::path::PathBuf::from(&self.source)),
+            _ => None,
+        }
+    }
+}
+
 /// Mounts `m` on `target`.
 pub fn mount_one(m: &MountDesc, target: &Path) -> Result<(), RuntimeError> {
     let err = |source| RuntimeError::Mount { target: target.to_path_buf(), source };
@@ -60,7 +71,8 @@ pub mod sys {
 
     /// Creates directory `path` (and its parents) inside `root`, resolving every component as if
     /// `root` were `/` — so a symlink in the image can never make this create a directory elsewhere.
-    pub fn mkdir_all_in_root(root: &Path, path: &str) -> std::io::Result<()> {
+    /// Directories it creates are given to `owner` (uid, gid) when set (a remapped container's root).
+    pub fn mkdir_all_in_root(root: &Path, path: &str, owner: Option<(u32, u32)>) -> std::io::Result<()> {
         let dir = File::open(root)?;
         let mut cur = String::from(".");
         for comp in path.split('/').filter(|c| !c.is_empty() && *c != ".") {
@@ -71,7 +83,18 @@ pub mod sys {
             // SAFETY: openat2 just returned this descriptor to us; nothing else owns it.
             let parent = unsafe { File::from_raw_fd(fd) };
             match nix::sys::stat::mkdirat(Some(parent.as_raw_fd()), comp, nix::sys::stat::Mode::from_bits_truncate(0o755)) {
-                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Ok(()) => {
+                    if let Some((u, g)) = owner {
+                        nix::unistd::fchownat(
+                            Some(parent.as_raw_fd()),
+                            comp,
+                            Some(nix::unistd::Uid::from_raw(u)),
+                            Some(nix::unistd::Gid::from_raw(g)),
+                            nix::fcntl::AtFlags::AT_SYMLINK_NOFOLLOW,
+                        )?;
+                    }
+                }
+                Err(nix::errno::Errno::EEXIST) => {}
                 Err(e) => return Err(e.into()),
             }
             cur.push('/');

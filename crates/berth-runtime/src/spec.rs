@@ -114,6 +114,18 @@ fn namespace(kind: &str, mode: &NamespaceMode) -> Option<Value> {
     }
 }
 
+/// The namespaces of `cfg` the shim joins itself before the runtime creates the container (see
+/// `generate`): `(CLONE_NEW* flag name, path)`, for a container with its own user namespace.
+pub fn joined_namespaces(cfg: &RuntimeConfig) -> Vec<(&'static str, String)> {
+    if cfg.userns.is_none() {
+        return Vec::new();
+    }
+    [("net", &cfg.network), ("ipc", &cfg.ipc), ("uts", &cfg.uts), ("pid", &cfg.pid)]
+        .into_iter()
+        .filter_map(|(k, m)| if let NamespaceMode::Path(p) = m { Some((k, p.clone())) } else { None })
+        .collect()
+}
+
 /// Whether a sysctl may be set in a container (namespaced ones only, as Docker validates).
 pub fn sysctl_allowed(key: &str, cfg: &RuntimeConfig) -> bool {
     let ipc = ["kernel.msgmax", "kernel.msgmnb", "kernel.msgmni", "kernel.sem", "kernel.shmall", "kernel.shmmax", "kernel.shmmni", "kernel.shm_rmid_forced"];
@@ -192,17 +204,30 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
         mounts.retain(|d| d["destination"] != m.destination.as_str());
         mounts.push(json!({"destination": m.destination, "type": m.kind, "source": m.source, "options": m.options}));
     }
+    // With a user namespace, namespaces that exist already (the network namespace the daemon
+    // made, another container's) are joined by the shim before the runtime starts
+    // ([`joined_namespaces`]): libcontainer would join them from inside the new user namespace,
+    // which has no rights over them. The container's root then has none either, as under runc.
+    let joined = |mode: &NamespaceMode| cfg.userns.is_some() && matches!(mode, NamespaceMode::Path(_));
     let namespaces: Vec<Value> = [
-        namespace("pid", &cfg.pid),
-        namespace("network", &cfg.network),
-        namespace("ipc", &cfg.ipc),
-        namespace("uts", &cfg.uts),
+        cfg.userns.as_ref().map(|_| json!({"type": "user"})),
+        namespace("pid", &cfg.pid).filter(|_| !joined(&cfg.pid)),
+        namespace("network", &cfg.network).filter(|_| !joined(&cfg.network)),
+        namespace("ipc", &cfg.ipc).filter(|_| !joined(&cfg.ipc)),
+        namespace("uts", &cfg.uts).filter(|_| !joined(&cfg.uts)),
         Some(json!({"type": "mount"})),
         (!cfg.cgroupns_host).then(|| json!({"type": "cgroup"})),
     ]
     .into_iter()
     .flatten()
     .collect();
+    if cfg.userns.is_some() && cfg.network != NamespaceMode::Private {
+        // sysfs can only be mounted by a user namespace owning the network namespace; the
+        // container's is the daemon's (or the host's): bind the host's read-only, as runc does.
+        for m in mounts.iter_mut().filter(|m| m["destination"] == "/sys" && m["type"] == "sysfs") {
+            *m = json!({"destination": "/sys", "type": "bind", "source": "/sys", "options": ["rbind", "nosuid", "noexec", "nodev", "ro"]});
+        }
+    }
     let r = &cfg.resources;
     let mut memory = serde_json::Map::new();
     if let Some(m) = r.memory.filter(|m| *m > 0) {
@@ -299,6 +324,13 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     });
     if !nodes.is_empty() {
         linux["devices"] = Value::Array(nodes.iter().map(crate::devices::Node::spec).collect());
+    }
+    if let Some(ids) = &cfg.userns {
+        let map = |ranges: &[crate::idmap::IdRange]| -> Value {
+            ranges.iter().map(|r| json!({"containerID": r.container_id, "hostID": r.host_id, "size": r.size})).collect()
+        };
+        linux["uidMappings"] = map(&ids.uids);
+        linux["gidMappings"] = map(&ids.gids);
     }
     if !cfg.privileged {
         linux["maskedPaths"] = cfg.masked_paths.as_ref().map_or_else(|| json!(MASKED_PATHS), |p| json!(p));
@@ -399,6 +431,23 @@ mod tests {
         assert_eq!(v["linux"]["resources"]["memory"]["swap"], 128 << 20);
         assert_eq!(v["linux"]["resources"]["pids"]["limit"], 50);
         assert_eq!(v["linux"]["resources"]["cpu"]["period"], 100_000);
+    }
+
+    #[test]
+    fn remapped_containers_get_a_user_namespace() {
+        let mut c = base();
+        c.userns = Some(crate::idmap::IdMappings::from_ranges(&[(100000, 65536)], &[(200000, 65536)]));
+        c.network = NamespaceMode::Path("/run/netns/x".into());
+        let v = serde_json::to_value(generate(&c, "/r", 0, 0, &[]).unwrap()).unwrap();
+        assert_eq!(v["linux"]["uidMappings"], json!([{"containerID": 0, "hostID": 100000, "size": 65536}]));
+        assert_eq!(v["linux"]["gidMappings"][0]["hostID"], 200000);
+        let kinds: Vec<&str> = v["linux"]["namespaces"].as_array().unwrap().iter().map(|n| n["type"].as_str().unwrap()).collect();
+        assert!(kinds.contains(&"user") && !kinds.contains(&"network"), "{kinds:?}");
+        assert_eq!(joined_namespaces(&c), vec![("net", "/run/netns/x".to_string())]);
+        let sys = v["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/sys").unwrap();
+        assert_eq!(sys["type"], "bind");
+        c.userns = None;
+        assert!(joined_namespaces(&c).is_empty());
     }
 
     #[test]

@@ -3,7 +3,7 @@
 use crate::files::{now, write_state, StateRecord};
 use crate::ShimArgs;
 use berth_runtime::container::{self, Stdio};
-use berth_runtime::mount::{mount_one, unmount, MountDesc};
+use berth_runtime::mount::{unmount, MountDesc};
 use berth_runtime::RuntimeConfig;
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
@@ -139,16 +139,23 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     let rootfs = dir.join("rootfs");
     std::fs::create_dir_all(&rootfs).map_err(io("create", &rootfs))?;
     for m in &mounts {
-        mount_one(m, &rootfs)?;
+        // A remapped container sees its image layers through idmapped mounts.
+        berth_runtime::idmapped::mount_rootfs(m, &rootfs, cfg.userns.as_ref())?;
     }
+    // What the shim makes in the root belongs to the container's root (a remapped one's host ids).
+    let owner = cfg.userns.as_ref().and_then(|m| m.root().ok());
 
     // Docker's marker that a process runs in a container (an empty file; never through a symlink).
     if cfg.dockerenv {
-        let _ = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o755).open(rootfs.join(".dockerenv"));
+        if let Ok(f) = std::fs::OpenOptions::new().write(true).create_new(true).mode(0o755).open(rootfs.join(".dockerenv")) {
+            if let Some((u, g)) = owner {
+                let _ = std::os::unix::fs::fchown(&f, Some(u), Some(g));
+            }
+        }
     }
     // Docker creates a missing working directory.
     if !cfg.cwd.is_empty() && cfg.cwd != "/" {
-        berth_runtime::mount::sys::mkdir_all_in_root(&rootfs, &cfg.cwd).map_err(io("create working directory", Path::new(&cfg.cwd)))?;
+        berth_runtime::mount::sys::mkdir_all_in_root(&rootfs, &cfg.cwd, owner).map_err(io("create working directory", Path::new(&cfg.cwd)))?;
     }
     let mut ident = berth_runtime::user::resolve(&rootfs, &cfg.user)?;
     berth_runtime::user::add_groups(&rootfs, &mut ident, &cfg.group_add)?;
@@ -180,6 +187,9 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     let s = streams(dir, cfg.tty, cfg.open_stdin)?;
     let state_root = &args.state_root;
     std::fs::create_dir_all(state_root).map_err(io("create", state_root))?;
+    // Namespaces that exist already are joined here when the container gets a user namespace
+    // of its own (see `berth_runtime::spec::joined_namespaces`).
+    container::join_namespaces(&berth_runtime::spec::joined_namespaces(&cfg))?;
     let pid = container::create_and_start(&args.id, dir, state_root, s.stdio, filter)?;
     let (stdin, outputs, pty) = finish_streams(dir, Streams { stdio: Stdio::Console(Default::default()), ..s }, cfg.open_stdin)?;
     write_state(dir, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &dir.join("state.json")))?;
@@ -230,6 +240,14 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     berth_types::persist::replace_file_json(&process_path, &process).map_err(io("write", &process_path))?;
     let listener = listen(work)?;
     let s = streams(work, ex.tty, ex.open_stdin)?;
+    // An exec into a remapped container enters its user namespace (and what it joined from
+    // outside it) here: see `berth_runtime::container::exec_namespaces`.
+    let ctr: Option<RuntimeConfig> = std::fs::read(args.dir.join("runtime.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    if let Some(ctr) = ctr.filter(|c| c.userns.is_some()) {
+        let state = args.dir.join("state.json");
+        let init: StateRecord = serde_json::from_slice(&std::fs::read(&state).map_err(io("read", &state))?).map_err(|e| ShimError::Record("state.json", e))?;
+        container::join_namespaces(&container::exec_namespaces(&ctr, init.pid))?;
+    }
     let pid = container::exec(&args.id, &args.state_root, &process_path, s.stdio, filter)?;
     let (stdin, outputs, pty) = finish_streams(work, Streams { stdio: Stdio::Console(Default::default()), ..s }, ex.open_stdin)?;
     write_state(work, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &work.join("state.json")))?;

@@ -216,7 +216,7 @@ fn names(tar_bytes: &[u8]) -> Vec<String> {
 
 fn archive(root: &Path, path: &str, follow_link: bool) -> Result<(PathStat, Vec<u8>), CopyError> {
     let mut out = Vec::new();
-    let stat = copy::archive(root, path, &ArchiveOptions { follow_link }, &mut out)?;
+    let stat = copy::archive(root, path, &ArchiveOptions { follow_link, ..Default::default() }, &mut out)?;
     Ok((stat, out))
 }
 

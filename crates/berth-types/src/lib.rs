@@ -7,6 +7,7 @@
 pub mod digest;
 pub mod error;
 pub mod id;
+pub mod idmap;
 pub mod persist;
 pub mod reference;
 pub mod teardown;

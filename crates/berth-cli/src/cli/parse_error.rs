@@ -30,7 +30,6 @@ pub const UNSUPPORTED_RUN_FLAGS: &[(&str, &str)] = &[
     ("--kernel-memory", "kernel memory limits are deprecated and not set"),
     ("--link-local-ip", "networks have no link-local addresses"),
     ("--use-api-socket", "the daemon socket is not mounted into containers"),
-    ("--userns", "user namespace remapping is not supported"),
     ("--volume-driver", "only the built-in local volume driver exists"),
 ];
 

@@ -144,6 +144,9 @@ pub struct RunArgs {
     /// UTS namespace (host).
     #[arg(long)]
     pub uts: Option<String>,
+    /// User namespace (host: opt out of the daemon's --userns-remap).
+    #[arg(long)]
+    pub userns: Option<String>,
     /// Memory limit (e.g. 64m).
     #[arg(short = 'm', long)]
     pub memory: Option<String>,

@@ -93,6 +93,10 @@ pub struct DaemonArgs {
     /// The daemon's TLS key [default: $DOCKER_CERT_PATH/key.pem, ~/.docker/key.pem].
     #[arg(long = "tlskey", value_name = "FILE")]
     pub tlskey: Option<PathBuf>,
+    /// Run containers in user namespaces mapped to the subordinate ranges of a user: `default`
+    /// (user dockremap, created if missing) or USER[:GROUP]; state moves to <data-root>/<uid>.<gid>.
+    #[arg(long = "userns-remap", value_name = "default|USER[:GROUP]")]
+    pub userns_remap: Option<String>,
     /// Group of the unix socket (mode 0660) [default: berth, if that group exists].
     #[arg(short = 'G', long = "group", value_name = "GROUP")]
     pub group: Option<String>,

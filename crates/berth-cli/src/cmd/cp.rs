@@ -100,7 +100,7 @@ async fn from_container(c: &Client, ctr: &str, src: &str, dst: &str, follow: boo
     };
     let (reader, mut writer) = tokio::io::duplex(1 << 20);
     let owner = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
-    let opts = ExtractOptions { no_overwrite_dir_non_dir: true, preserve_owner: archive, owner, rebase };
+    let opts = ExtractOptions { no_overwrite_dir_non_dir: true, preserve_owner: archive, owner, rebase, ids: None };
     let extract = tokio::task::spawn_blocking(move || {
         let r = tokio_util::io::SyncIoBridge::new(reader);
         let counted = Counting { inner: r, n: 0 };

@@ -31,7 +31,7 @@ const KEYS: &[&str] = &[
     "data-root", "hosts", "log-level", "log-format", "debug", "labels", "insecure-registries", "registry-mirrors", "certs-dir",
     "bridge", "bip", "default-address-pools", "mtu", "init-path", "log-driver", "log-opts", "default-ulimits",
     "features", "live-restore", "metrics-addr", "max-connections", "api-read-timeout", "tls", "tlsverify", "tlscacert", "tlscert",
-    "tlskey", "group",
+    "tlskey", "group", "userns-remap",
     "cri-socket", "cri-sandbox-image", "cri-registry-mirrors",
 ];
 
@@ -52,7 +52,7 @@ const DOCKERD_ONLY: &[&str] = &[
     "node-generic-resources", "oom-score-adjust", "pidfile", "proxies", "raw-logs", "registry-config",
     "runtimes", "seccomp-profile", "selinux-enabled", "shutdown-timeout", "storage-driver", "storage-opts",
     "swarm-default-advertise-addr", "userland-proxy",
-    "userland-proxy-path", "userns-remap",
+    "userland-proxy-path",
 ];
 
 /// The ulimit names Docker accepts (`go-units`' `ulimitNameMapping`).
@@ -207,6 +207,7 @@ fn flags_given(a: &DaemonArgs) -> Vec<(&'static str, String)> {
         ("tlscert", path(&a.tlscert)),
         ("tlskey", path(&a.tlskey)),
         ("group", a.group.clone()),
+        ("userns-remap", a.userns_remap.clone()),
         ("cri-socket", path(&a.cri_socket)),
         ("cri-sandbox-image", a.cri_sandbox_image.clone()),
         ("cri-registry-mirrors", list(&a.cri_registry_mirrors)),
@@ -338,6 +339,7 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
     if !pools.is_empty() {
         network.pools = pools;
     }
+    let userns_remap = pick(a.userns_remap.clone(), file, "userns-remap")?.filter(|s: &String| !s.is_empty());
     let settings = LiveSettings { debug, labels, insecure_registries: insecure.clone(), registry_mirrors: mirrors.clone() };
     let api = super::tls::daemon_api_security(a, file)?;
     let config = DaemonConfig {
@@ -348,11 +350,12 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
         init_path,
         metrics_addr,
         api_limits,
-        container_defaults: ContainerDefaults { log_driver, log_opts, ulimits },
+        container_defaults: ContainerDefaults { log_driver, log_opts, ulimits, userns_remap: None },
         settings,
         tls: api.tls,
         plain_tcp_allowed: api.plain_tcp_allowed,
         socket_group: api.socket_group,
+        userns_remap,
     };
     Ok((config, log_filter))
 }

@@ -111,6 +111,21 @@ impl Daemon {
     /// A daemon with extra `berth daemon` flags.
     pub fn start_with(extra: &[&str]) -> Daemon {
         let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir");
+        Daemon::start_in(dir, extra)
+    }
+
+    /// A daemon with `--userns-remap default` (and `extra`): its temp dir is searchable by others
+    /// (0711), as the remapped root must reach its containers' files under the data root.
+    pub fn start_remapped(extra: &[&str]) -> Daemon {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().expect("tempdir");
+        std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).expect("chmod the test dir");
+        let mut args = vec!["--userns-remap", "default"];
+        args.extend_from_slice(extra);
+        Daemon::start_in(dir, &args)
+    }
+
+    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Daemon {
         let sock = dir.path().join("berth.sock");
         let net = NetSlot::claim();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
@@ -239,6 +254,12 @@ impl Drop for Daemon {
             // the host's network stack goes here.
             if !terminate(&mut c, Duration::from_secs(10)).is_some_and(|st| st.success()) {
                 remove_network_leftovers(&self.root(), &self.net.bridge());
+                // A `--userns-remap` daemon's chains are named after its data root `<root>/<uid>.<gid>`.
+                for e in std::fs::read_dir(self.root()).into_iter().flatten().flatten() {
+                    if e.file_name().to_string_lossy().split('.').all(|p| !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit())) {
+                        remove_network_leftovers(&e.path(), &self.net.bridge());
+                    }
+                }
             }
         }
     }

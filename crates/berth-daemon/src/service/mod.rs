@@ -70,7 +70,8 @@ impl Services {
         let store = Arc::new(berth_image::ImageStore::open(root.join("image"), content)?);
         let events = Arc::new(EventBus::default());
         let leases = Arc::new(gc::lease::Leases::default());
-        let volumes = volumes::VolumeService::open(root, events.clone())
+        let remapped_root = container_defaults.userns_remap.as_ref().and_then(|m| m.root().ok());
+        let volumes = volumes::VolumeService::open(root, events.clone(), remapped_root)
             .map_err(|e| DaemonError::Io { op: "open volumes in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
         let networks = networks::NetworkService::open(root, network, events.clone())
             .map_err(|e| DaemonError::Io { op: "open networks in", path: root.to_path_buf(), source: std::io::Error::other(e.to_string()) })?;
@@ -113,7 +114,7 @@ impl Services {
             containers,
             volumes,
             networks,
-            system: system::SystemService::new(root, store, settings, container_defaults.log_driver)?,
+            system: system::SystemService::new(root, store, settings, container_defaults.log_driver, remapped_root.is_some())?,
             events,
             gc,
             disk_usage: Default::default(),

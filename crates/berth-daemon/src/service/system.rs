@@ -20,11 +20,13 @@ pub struct SystemService {
     settings: std::sync::RwLock<LiveSettings>,
     /// The default log driver of new containers.
     log_driver: String,
+    /// Containers run remapped (`--userns-remap`).
+    remapped: bool,
 }
 
 impl SystemService {
     /// Reads (or creates) the daemon's stable id under `root`.
-    pub fn new(root: &Path, store: Arc<ImageStore>, settings: LiveSettings, log_driver: String) -> Result<SystemService, DaemonError> {
+    pub fn new(root: &Path, store: Arc<ImageStore>, settings: LiveSettings, log_driver: String, remapped: bool) -> Result<SystemService, DaemonError> {
         let path = root.join("engine-id");
         let id = match std::fs::read_to_string(&path) {
             Ok(s) if !s.trim().is_empty() => s.trim().to_string(),
@@ -35,7 +37,7 @@ impl SystemService {
                 id
             }
         };
-        Ok(SystemService { root: root.to_path_buf(), id, store, settings: std::sync::RwLock::new(settings), log_driver })
+        Ok(SystemService { root: root.to_path_buf(), id, store, settings: std::sync::RwLock::new(settings), log_driver, remapped })
     }
 
     /// The engine's stable id.
@@ -129,7 +131,12 @@ impl SystemService {
                       "Error": "", "RemoteManagers": null},
             "LiveRestoreEnabled": true, "Isolation": "", "InitBinary": "",
             "ContainerdCommit": {"ID": ""}, "RuncCommit": {"ID": ""}, "InitCommit": {"ID": ""},
-            "SecurityOptions": ["name=seccomp,profile=builtin", "name=cgroupns"],
+            // dockerd's order: seccomp, userns (when remapping), cgroupns.
+            "SecurityOptions": if self.remapped {
+                json!(["name=seccomp,profile=builtin", "name=userns", "name=cgroupns"])
+            } else {
+                json!(["name=seccomp,profile=builtin", "name=cgroupns"])
+            },
             "DefaultAddressPools": null, "Warnings": null,
         })
     }

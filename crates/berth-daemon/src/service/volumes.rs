@@ -46,11 +46,14 @@ pub struct VolumeService {
     volumes: Mutex<BTreeMap<String, VolumeRecord>>,
     /// Running containers using each volume that has a driver mount.
     active: Mutex<HashMap<String, usize>>,
+    /// Host uid and gid of remapped containers' root (`--userns-remap`): new volumes' data
+    /// directories are theirs, as dockerd makes them.
+    owner: Option<(u32, u32)>,
 }
 
 impl VolumeService {
     /// Loads every volume under `root/volumes`.
-    pub fn open(root: &Path, events: Arc<EventBus>) -> Result<Arc<VolumeService>, ServiceError> {
+    pub fn open(root: &Path, events: Arc<EventBus>, owner: Option<(u32, u32)>) -> Result<Arc<VolumeService>, ServiceError> {
         let dir = root.join("volumes");
         std::fs::create_dir_all(&dir).map_err(|e| ServiceError::Internal(format!("create {}: {e}", dir.display())))?;
         let mut volumes = BTreeMap::new();
@@ -68,7 +71,7 @@ impl VolumeService {
                 _ => tracing::warn!(path = %meta.display(), "skipping unreadable volume record"),
             }
         }
-        Ok(Arc::new(VolumeService { dir, events, volumes: Mutex::new(volumes), active: Mutex::new(HashMap::new()) }))
+        Ok(Arc::new(VolumeService { dir, events, volumes: Mutex::new(volumes), active: Mutex::new(HashMap::new()), owner }))
     }
 
     fn data_dir(&self, name: &str) -> PathBuf {
@@ -122,7 +125,9 @@ impl VolumeService {
             options,
         };
         let data = self.data_dir(&name);
+        let owner = self.owner;
         let made = std::fs::create_dir_all(&data)
+            .and_then(|()| owner.map_or(Ok(()), |(u, g)| std::os::unix::fs::chown(&data, Some(u), Some(g))))
             .and_then(|()| berth_types::persist::atomic_write_json(&self.dir.join(&name).join("volume.json"), &rec));
         if let Err(e) = made {
             let _ = berth_types::teardown::remove_tree(self.dir.join(&name));
@@ -343,7 +348,7 @@ mod tests {
 
     fn svc() -> (tempfile::TempDir, Arc<VolumeService>) {
         let t = tempfile::tempdir().unwrap();
-        let s = VolumeService::open(t.path(), Arc::new(EventBus::default())).unwrap();
+        let s = VolumeService::open(t.path(), Arc::new(EventBus::default()), None).unwrap();
         (t, s)
     }
 
@@ -364,7 +369,7 @@ mod tests {
         assert!(Path::new(&v.mountpoint).is_dir());
         let again = s.create(VolumeCreateRequest { name: "data".into(), ..Default::default() }).unwrap();
         assert_eq!(v, again);
-        let reopened = VolumeService::open(t.path(), Arc::new(EventBus::default())).unwrap();
+        let reopened = VolumeService::open(t.path(), Arc::new(EventBus::default()), None).unwrap();
         assert_eq!(reopened.get("data").unwrap().labels.get("a").unwrap(), "b");
         let bad = s.create(VolumeCreateRequest { name: "../etc".into(), ..Default::default() }).unwrap_err();
         assert!(bad.to_string().contains("invalid characters"), "{bad}");

@@ -7,6 +7,7 @@
 
 use super::{OPAQUE_MARKER, OPAQUE_XATTR, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
 use berth_types::error::{ErrorKind, HasKind};
+use berth_types::idmap::{IdMappings, OVERFLOW_ID};
 use std::collections::HashMap;
 use std::fs::{self, File};
 use std::io::{self, Write};
@@ -49,15 +50,21 @@ impl HasKind for DiffError {
 /// and hard links (a later path of an inode becomes a link entry). Sockets are skipped, as Docker does.
 /// Overlay `redirect_dir`/`metacopy` upper directories are not supported (Berth mounts without them).
 pub fn write_diff(upper: &Path, out: impl Write) -> Result<(), DiffError> {
-    write_diff_except(upper, out, &|_| false)
+    write_diff_except(upper, out, &|_| false, None)
 }
 
 /// [`write_diff`] without the entries (and the trees below them) whose path relative to `upper`
-/// `skip` accepts.
-pub fn write_diff_except(upper: &Path, out: impl Write, skip: &dyn Fn(&Path) -> bool) -> Result<(), DiffError> {
+/// `skip` accepts. With `ids` (the writable layer of a remapped container, which holds host ids)
+/// owners are written as the container sees them: unshifted, so root in the container is uid 0 in
+/// the layer (an id outside the maps becomes the overflow id 65534, as the container sees it).
+pub fn write_diff_except(upper: &Path, out: impl Write, skip: &dyn Fn(&Path) -> bool, ids: Option<&IdMappings>) -> Result<(), DiffError> {
     let mut builder = tar::Builder::new(out);
     let mut links = HashMap::new();
-    walk(upper, Path::new(""), &mut builder, &mut links, skip)?;
+    let owner = |uid: u32, gid: u32| match ids {
+        Some(m) => (m.uid_to_container(uid).unwrap_or(OVERFLOW_ID), m.gid_to_container(gid).unwrap_or(OVERFLOW_ID)),
+        None => (uid, gid),
+    };
+    walk(upper, Path::new(""), &mut builder, &mut links, skip, &owner)?;
     builder
         .into_inner()
         .map_err(|source| DiffError::Write { source })?
@@ -83,6 +90,7 @@ fn walk<W: Write>(
     builder: &mut tar::Builder<W>,
     links: &mut HashMap<(u64, u64), PathBuf>,
     skip: &dyn Fn(&Path) -> bool,
+    owner: &dyn Fn(u32, u32) -> (u32, u32),
 ) -> Result<(), DiffError> {
     let mut names: Vec<_> = fs::read_dir(dir)
         .map_err(read_err("read directory", dir))?
@@ -99,8 +107,9 @@ fn walk<W: Write>(
         let meta = fs::symlink_metadata(&abs).map_err(read_err("stat", &abs))?;
         let ft = meta.file_type();
         let mut header = tar::Header::new_gnu();
-        header.set_uid(meta.uid().into());
-        header.set_gid(meta.gid().into());
+        let (uid, gid) = owner(meta.uid(), meta.gid());
+        header.set_uid(uid.into());
+        header.set_gid(gid.into());
         header.set_mode(meta.mode() & 0o7777);
         header.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
         header.set_size(0);
@@ -126,14 +135,14 @@ fn walk<W: Write>(
                 marker.set_entry_type(tar::EntryType::Regular);
                 marker.set_mode(0);
                 marker.set_size(0);
-                marker.set_uid(meta.uid().into());
-                marker.set_gid(meta.gid().into());
+                marker.set_uid(uid.into());
+                marker.set_gid(gid.into());
                 marker.set_mtime(u64::try_from(meta.mtime()).unwrap_or(0));
                 builder
                     .append_data(&mut marker, rel.join(OPAQUE_MARKER), io::empty())
                     .map_err(write_err)?;
             }
-            walk(&abs, &rel, builder, links, skip)?;
+            walk(&abs, &rel, builder, links, skip, owner)?;
         } else if ft.is_file() {
             if meta.nlink() > 1 {
                 if let Some(first) = links.get(&(meta.dev(), meta.ino())) {

@@ -7,6 +7,7 @@ use crate::apply::diff::{write_xattrs, DiffError};
 use rustix::fs::{AtFlags, FileType, Mode, OFlags, Stat};
 use rustix::io::Errno;
 use std::collections::HashMap;
+use berth_types::idmap::{IdMappings, OVERFLOW_ID};
 use std::ffi::{OsStr, OsString};
 use std::fs::File;
 use std::io::{self, Read, Write};
@@ -20,6 +21,9 @@ pub struct ArchiveOptions {
     /// `docker cp -L`: when the path itself is a symlink, archive what it resolves to (inside the
     /// root), still named after the path. Symlinks below the path are always stored as symlinks.
     pub follow_link: bool,
+    /// The maps of a remapped container, whose files hold host ids: owners are written as the
+    /// container sees them (an id outside the maps as the overflow id 65534, as it sees it).
+    pub ids: Option<IdMappings>,
 }
 
 /// Opens a regular file or directory found by name for reading. `O_NOFOLLOW` because a symlink
@@ -65,6 +69,7 @@ pub fn archive(
         path,
         // `dir/.` as Docker names it; `/` itself keeps bare names.
         dot: p.contents && (path.ends_with("/.") || path == "."),
+        ids: opts.ids.as_ref(),
     };
     let stat = match target.split_last() {
         // The root directory itself (`/`, or a symlink to it followed).
@@ -129,6 +134,8 @@ struct Walker<'a, W: Write> {
     path: &'a str,
     /// Contents mode: names are `./`-prefixed, written raw (tar-rs would drop the `./`).
     dot: bool,
+    /// Owners as the container sees them ([`ArchiveOptions::ids`]).
+    ids: Option<&'a IdMappings>,
 }
 
 impl<W: Write> Walker<'_, W> {
@@ -187,7 +194,7 @@ impl<W: Write> Walker<'_, W> {
         rel: &Path,
     ) -> Result<(), CopyError> {
         self.xattrs(at, rel)?;
-        let mut h = header(st, tar::EntryType::Directory);
+        let mut h = header(st, self.ids, tar::EntryType::Directory);
         self.put(&mut h, rel, None, io::empty())
             .map_err(self.write_err(rel))?;
         self.children(dir, rel)
@@ -222,7 +229,7 @@ impl<W: Write> Walker<'_, W> {
         if st.st_nlink > 1 {
             let key = (st.st_dev, st.st_ino);
             if let Some(first) = self.links.get(&key) {
-                let mut h = header(st, tar::EntryType::Link);
+                let mut h = header(st, self.ids, tar::EntryType::Link);
                 let first = first.clone();
                 if self.dot {
                     let target = dotted(&first, false);
@@ -237,7 +244,7 @@ impl<W: Write> Walker<'_, W> {
         }
         self.xattrs(Some((parent, name)), rel)?;
         let size = u64::try_from(st.st_size).unwrap_or(0);
-        let mut h = header(st, tar::EntryType::Regular);
+        let mut h = header(st, self.ids, tar::EntryType::Regular);
         h.set_size(size);
         // Exactly `size` bytes whatever the file does meanwhile: a tar entry shorter or longer than
         // its header says would corrupt every entry after it.
@@ -255,7 +262,7 @@ impl<W: Write> Walker<'_, W> {
         rel: &Path,
     ) -> Result<(), CopyError> {
         self.xattrs(Some((parent, name)), rel)?;
-        let mut h = header(st, tar::EntryType::Symlink);
+        let mut h = header(st, self.ids, tar::EntryType::Symlink);
         // Stored byte for byte when it fits; `append_link` (GNU long link) normalises the path.
         let result = if self.dot {
             self.put(&mut h, rel, Some(target), io::empty())
@@ -283,7 +290,7 @@ impl<W: Write> Walker<'_, W> {
             _ => return Ok(()),
         };
         self.xattrs(Some((parent, name)), rel)?;
-        let mut h = header(st, kind);
+        let mut h = header(st, self.ids, kind);
         if kind != tar::EntryType::Fifo {
             let dev = st.st_rdev;
             h.set_device_major(rustix::fs::major(dev))
@@ -355,11 +362,15 @@ impl<W: Write> Walker<'_, W> {
     }
 }
 
-fn header(st: &Stat, kind: tar::EntryType) -> tar::Header {
+fn header(st: &Stat, ids: Option<&IdMappings>, kind: tar::EntryType) -> tar::Header {
     let mut h = tar::Header::new_gnu();
     h.set_entry_type(kind);
-    h.set_uid(st.st_uid.into());
-    h.set_gid(st.st_gid.into());
+    let (uid, gid) = match ids {
+        Some(m) => (m.uid_to_container(st.st_uid).unwrap_or(OVERFLOW_ID), m.gid_to_container(st.st_gid).unwrap_or(OVERFLOW_ID)),
+        None => (st.st_uid, st.st_gid),
+    };
+    h.set_uid(uid.into());
+    h.set_gid(gid.into());
     h.set_mode(st.st_mode & 0o7777);
     h.set_mtime(u64::try_from(st.st_mtime).unwrap_or(0));
     h.set_size(0);

@@ -12,6 +12,7 @@ use rustix::fs::{AtFlags, FileType, Mode, OFlags};
 use rustix::io::Errno;
 use std::ffi::OsString;
 use std::io::Read;
+use berth_types::idmap::IdMappings;
 use std::os::fd::OwnedFd;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +31,10 @@ pub struct ExtractOptions {
     /// `(from, to)`: entries whose path starts with the components of `from` get `to` instead, as
     /// Docker's `RebaseArchiveEntries` does when `docker cp a ctr:/dst/b` names a new `b`.
     pub rebase: Option<(String, String)>,
+    /// The maps of a remapped container: kept owners (`preserve_owner`) are the container's ids,
+    /// written as the host ids they map to; an id outside the maps is refused (dockerd's
+    /// "Container ID … cannot be mapped to a host ID"). `owner` is already a host pair.
+    pub ids: Option<IdMappings>,
 }
 
 /// Extracts the uncompressed tar read from `r` into the directory `dir` of the container root
@@ -126,6 +131,10 @@ impl Extractor<'_> {
         let mut attrs = read_attrs(entry, &path)?;
         if !self.opts.preserve_owner {
             (attrs.uid, attrs.gid) = self.opts.owner;
+        } else if let Some(m) = &self.opts.ids {
+            let unmapped = |id| CopyError::Refused(format!("Container ID {id} cannot be mapped to a host ID"));
+            attrs.uid = m.uid_to_host(attrs.uid).ok_or_else(|| unmapped(attrs.uid))?;
+            attrs.gid = m.gid_to_host(attrs.gid).ok_or_else(|| unmapped(attrs.gid))?;
         }
         let parent_in_root: Vec<OsString> = self.base.iter().chain(parent_comps).cloned().collect();
         let parent = self.parent(&parent_in_root, &path)?;

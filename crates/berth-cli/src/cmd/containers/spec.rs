@@ -218,7 +218,11 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     if let Some(s) = &a.shm_size {
         h.insert("ShmSize".into(), json!(parse_size(s)?));
     }
-    for (k, v) in [("PidMode", &a.pid), ("IpcMode", &a.ipc), ("UTSMode", &a.uts), ("CpusetCpus", &a.cpuset_cpus), ("CpusetMems", &a.cpuset_mems)] {
+    if a.userns.as_deref().is_some_and(|u| !u.is_empty() && u != "host") {
+        // The docker CLI's own check (`UsernsMode.Valid`), before anything is sent.
+        anyhow::bail!("--userns: invalid USER mode");
+    }
+    for (k, v) in [("PidMode", &a.pid), ("IpcMode", &a.ipc), ("UTSMode", &a.uts), ("UsernsMode", &a.userns), ("CpusetCpus", &a.cpuset_cpus), ("CpusetMems", &a.cpuset_mems)] {
         if let Some(v) = v {
             h.insert(k.into(), json!(v));
         }

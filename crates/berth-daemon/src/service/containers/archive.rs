@@ -49,7 +49,8 @@ impl ContainerService {
     /// `GET /containers/{id}/archive`: a tar of `path` written to `out`; returns its stat.
     pub fn archive_get(&self, h: &Handle, path: &str, out: impl std::io::Write) -> Result<PathStat, ServiceError> {
         let rec = h.snapshot();
-        let opts = copy::ArchiveOptions { follow_link: false };
+        // A remapped container's files hold host ids: the tar carries the container's.
+        let opts = copy::ArchiveOptions { follow_link: false, ids: self.userns_of(&rec.host_config)? };
         self.with_container_view(&rec, false, |root| copy::archive(root, path, &opts, out))?.map_err(|e| map(&rec, e))
     }
 
@@ -59,7 +60,11 @@ impl ContainerService {
         if rec.host_config.readonly_rootfs && !rec.mounts.iter().any(|m| m.point.rw && path.starts_with(&m.point.destination)) {
             return Err(ServiceError::Invalid("container rootfs is marked read-only".into()));
         }
-        let opts = copy::ExtractOptions { no_overwrite_dir_non_dir, preserve_owner: copy_uid_gid, owner: (0, 0), rebase: None };
+        // Copied files belong to the container's root, i.e. the remapped root's host ids when
+        // it is remapped (and kept owners are shifted the same way), as dockerd writes them.
+        let ids = self.userns_of(&rec.host_config)?;
+        let owner = ids.as_ref().and_then(|m| m.root().ok()).unwrap_or((0, 0));
+        let opts = copy::ExtractOptions { no_overwrite_dir_non_dir, preserve_owner: copy_uid_gid, owner, rebase: None, ids };
         self.with_container_view(&rec, true, |root| copy::extract(root, path, input, &opts))?.map_err(|e| map(&rec, e))?;
         self.event(&rec, "extract-to-dir", &[]);
         Ok(())

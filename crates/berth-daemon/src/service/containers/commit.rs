@@ -52,10 +52,12 @@ impl ContainerService {
         let parent = self.images.get(&rec.image)?;
         let upper = self.upper(h)?;
         let stubs = runtime_stubs(&upper, &self.lowers(h));
+        // A remapped container's writable layer holds host ids: the image gets the container's.
+        let ids = self.userns_of(&rec.host_config)?;
         let tmp = self.root.join("tmp").join(format!("commit-{}.tar", &berth_types::random_id()[..12]));
         let result = (|| -> Result<Digest, ServiceError> {
             let f = std::fs::File::create(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?;
-            berth_snapshot::write_diff_except(&upper, std::io::BufWriter::new(f), &|p| stubs.iter().any(|s| s == p)).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?;
+            berth_snapshot::write_diff_except(&upper, std::io::BufWriter::new(f), &|p| stubs.iter().any(|s| s == p), ids.as_ref()).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?;
             let reader = std::io::BufReader::new(std::fs::File::open(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?);
             let layer = berth_image::layer::ingest_layer(self.images.content(), reader)?;
             let mut container = rec.config.clone();
@@ -203,8 +205,11 @@ impl ContainerService {
                 .and_then(|b| serde_json::from_slice(&b).ok())
                 .ok_or_else(|| ServiceError::Internal("the container's mounts are unknown".into()))?
         };
+        // A remapped container's layers are seen through the same idmapped mounts it sees them
+        // through, so its whole tree holds host ids consistently.
+        let ids = self.userns_of(&rec.host_config)?;
         let ns = berth_runtime::private_mounts::PrivateMounts::new().map_err(|e| failed(&e))?;
-        let root = ns.run(move || mount_view(&target, &mounts, writable, &binds)).map_err(|e| failed(&e))?.map_err(|e| failed(&e))?;
+        let root = ns.run(move || mount_view(&target, &mounts, writable, &binds, ids.as_ref())).map_err(|e| failed(&e))?.map_err(|e| failed(&e))?;
         let out = f(&berth_runtime::private_mounts::PrivateMounts::path_of(&root));
         // The descriptor first, then the namespace (its thread's exit unmounts everything).
         drop(root);
@@ -216,7 +221,13 @@ impl ContainerService {
 /// On a private namespace's thread: mounts `mounts` on `target` (binds read-only unless
 /// `writable`), then each of `binds` over its destination (resolved inside the root, so a symlink in
 /// the container cannot redirect it), and opens the root.
-fn mount_view(target: &Path, mounts: &[berth_runtime::mount::MountDesc], writable: bool, binds: &[(String, String, bool)]) -> Result<std::fs::File, String> {
+fn mount_view(
+    target: &Path,
+    mounts: &[berth_runtime::mount::MountDesc],
+    writable: bool,
+    binds: &[(String, String, bool)],
+    ids: Option<&berth_runtime::idmap::IdMappings>,
+) -> Result<std::fs::File, String> {
     use nix::mount::MsFlags;
     use std::os::fd::AsRawFd;
     for m in mounts {
@@ -224,7 +235,7 @@ fn mount_view(target: &Path, mounts: &[berth_runtime::mount::MountDesc], writabl
         if m.kind == "bind" && !writable {
             m.options.push("ro".into());
         }
-        berth_runtime::mount::mount_one(&m, target).map_err(|e| e.to_string())?;
+        berth_runtime::idmapped::mount_rootfs(&m, target, ids).map_err(|e| e.to_string())?;
     }
     // Overlay mounts read-only when it cannot make its work directory: on a full data root.
     if writable && mounts.iter().any(|m| m.kind == "overlay") {
@@ -237,7 +248,7 @@ fn mount_view(target: &Path, mounts: &[berth_runtime::mount::MountDesc], writabl
         }
     }
     for (source, destination, rw) in binds {
-        let made = berth_runtime::mount::sys::mkdir_all_in_root(target, destination)
+        let made = berth_runtime::mount::sys::mkdir_all_in_root(target, destination, ids.and_then(|m| m.root().ok()))
             .and_then(|()| berth_runtime::mount::sys::open_in_root(target, destination));
         let Ok(dir) = made else { continue };
         let at = format!("/proc/self/fd/{}", dir.as_raw_fd());

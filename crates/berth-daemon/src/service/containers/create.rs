@@ -166,6 +166,12 @@ fn merge_healthcheck(mine: Option<berth_api::config::HealthConfig>, image: Optio
 }
 
 impl ContainerService {
+    /// The ID maps of a container with this host config: the daemon's `--userns-remap` maps,
+    /// unless it asked for the host's user namespace.
+    pub(super) fn userns_of(&self, h: &HostConfig) -> Result<Option<berth_runtime::idmap::IdMappings>, ServiceError> {
+        Ok(if super::hostcfg::userns_host(h)? { None } else { self.defaults.userns_remap.clone() })
+    }
+
     fn namespace_mode(&self, mode: &str, kind: &str) -> Result<NamespaceMode, ServiceError> {
         match mode {
             "" | "private" | "shareable" | "default" | "bridge" | "none" => Ok(NamespaceMode::Private),
@@ -268,6 +274,7 @@ impl ContainerService {
             ..Default::default()
         };
         super::hostcfg::apply(&rec.id, h, &mut cfg)?;
+        cfg.userns = self.userns_of(h)?;
         Ok(cfg)
     }
 
@@ -280,7 +287,14 @@ impl ContainerService {
         berth_types::persist::replace_file(&dir.join("hostname"), format!("{hostname}\n").as_bytes()).map_err(io)?;
         let (hosts, resolv) = self.etc_files(rec);
         berth_types::persist::replace_file(&dir.join("hosts"), hosts.as_bytes()).map_err(io)?;
-        berth_types::persist::replace_file(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)
+        berth_types::persist::replace_file(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)?;
+        // A remapped container's root owns them, as with dockerd (it may edit its /etc/hosts).
+        if let Some((uid, gid)) = self.userns_of(&rec.host_config)?.and_then(|m| m.root().ok()) {
+            for f in ["hostname", "hosts", "resolv.conf"] {
+                std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid)).map_err(io)?;
+            }
+        }
+        Ok(())
     }
 
     /// The `/etc/hosts` and `/etc/resolv.conf` Docker gives a container with this record's network
@@ -399,6 +413,7 @@ impl ContainerService {
         self.defaults.apply(&mut host_config);
         validate(&config, &host_config)?;
         let warnings = super::hostcfg::validate(&mut host_config)?;
+        super::hostcfg::check_userns(&host_config, self.defaults.userns_remap.is_some())?;
         let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
         match log_driver(&host_config) {
             "" | "json-file" | "none" => {}
@@ -447,6 +462,13 @@ impl ContainerService {
                 berth_types::persist::atomic_write(&dir.join(p), &v.bytes()).map_err(|e| ServiceError::Internal(format!("writing {p}: {e}")))
             };
             w("mounts.json", &descs)?;
+            if let Some((uid, gid)) = runtime.userns.as_ref().and_then(|m| m.root().ok()) {
+                // The writable layer holds the container's files with their host ids: its root
+                // directory (the container's `/`) is the remapped root's.
+                for upper in descs.iter().filter_map(MountDesc::writable_dir) {
+                    std::os::unix::fs::chown(&upper, Some(uid), Some(gid)).map_err(|e| ServiceError::Internal(format!("chown {}: {e}", upper.display())))?;
+                }
+            }
             if rec.mounts.iter().any(|m| m.copy_up) {
                 self.with_rootfs(&rec, false, |rootfs| self.populate_volumes(&rec, rootfs))??;
             }

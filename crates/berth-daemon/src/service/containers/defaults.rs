@@ -21,11 +21,14 @@ pub struct ContainerDefaults {
     pub log_opts: BTreeMap<String, String>,
     /// Resource limits of every container, for the names it does not set itself.
     pub ulimits: Vec<Ulimit>,
+    /// `--userns-remap`: the ID maps of the user namespace every container gets unless it asks
+    /// for the host's (`--userns host`).
+    pub userns_remap: Option<berth_runtime::idmap::IdMappings>,
 }
 
 impl Default for ContainerDefaults {
     fn default() -> Self {
-        ContainerDefaults { log_driver: "json-file".into(), log_opts: BTreeMap::new(), ulimits: Vec::new() }
+        ContainerDefaults { log_driver: "json-file".into(), log_opts: BTreeMap::new(), ulimits: Vec::new(), userns_remap: None }
     }
 }
 

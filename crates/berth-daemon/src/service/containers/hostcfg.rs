@@ -199,7 +199,38 @@ pub fn validate(h: &mut HostConfig) -> Result<Vec<String>, ServiceError> {
         return bad("--storage-opt is supported only for overlay over xfs with 'pquota' mount option");
     }
     security_opts(h)?;
+    userns_host(h)?;
     Ok(warnings)
+}
+
+/// `HostConfig.UsernsMode`: `""` (the daemon's default: remapped with `--userns-remap`, else the
+/// host's) or `host` (never remapped). dockerd takes any other value as `""`; Berth refuses it, in
+/// the words of the docker CLI's own check, so a typo cannot silently mean "remapped".
+pub fn userns_host(h: &HostConfig) -> Result<bool, ServiceError> {
+    match text(h, "UsernsMode") {
+        "" => Ok(false),
+        "host" => Ok(true),
+        m => Err(ServiceError::Invalid(format!("invalid USER mode: {m}"))),
+    }
+}
+
+/// dockerd's refusals of settings that need the host's user namespace, made only when the
+/// daemon remaps (`--userns-remap`) and the container does not opt out (`--userns host`).
+pub fn check_userns(h: &HostConfig, remapping: bool) -> Result<(), ServiceError> {
+    if !remapping || userns_host(h)? {
+        return Ok(());
+    }
+    let bad = |m: &str| Err(ServiceError::Invalid(m.to_string()));
+    if h.privileged {
+        return bad("privileged mode is incompatible with user namespaces.  You must run the container in the host namespace when running privileged mode");
+    }
+    if h.network_mode == "host" {
+        return bad("cannot share the host's network namespace when user namespaces are enabled");
+    }
+    if h.pid_mode == "host" {
+        return bad("cannot share the host PID namespace when user namespaces are enabled");
+    }
+    Ok(())
 }
 
 /// dockerd's checks of the resources (at create and at update), with its messages and warnings.
@@ -359,6 +390,23 @@ mod tests {
         let mut h = hc(json!({}));
         validate(&mut h).unwrap();
         assert_eq!(h.extra["CgroupnsMode"], default_cgroupns());
+    }
+
+    #[test]
+    fn userns_modes_as_dockerd() {
+        for (mode, ok) in [("", true), ("host", true), ("private", false), ("host:x", false)] {
+            let mut h = hc(json!({"UsernsMode": mode}));
+            assert_eq!(validate(&mut h).is_ok(), ok, "{mode}");
+        }
+        assert_eq!(validate(&mut hc(json!({"UsernsMode": "bogus"}))).err().unwrap().to_string(), "invalid USER mode: bogus");
+        let privileged = hc(json!({"Privileged": true}));
+        assert!(check_userns(&privileged, false).is_ok());
+        assert!(check_userns(&privileged, true).err().unwrap().to_string().starts_with("privileged mode is incompatible with user namespaces."));
+        assert!(check_userns(&hc(json!({"Privileged": true, "UsernsMode": "host"})), true).is_ok());
+        let e = check_userns(&hc(json!({"NetworkMode": "host"})), true).err().unwrap().to_string();
+        assert_eq!(e, "cannot share the host's network namespace when user namespaces are enabled");
+        let e = check_userns(&hc(json!({"PidMode": "host"})), true).err().unwrap().to_string();
+        assert_eq!(e, "cannot share the host PID namespace when user namespaces are enabled");
     }
 
     #[test]

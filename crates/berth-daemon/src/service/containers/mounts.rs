@@ -377,8 +377,8 @@ impl ContainerService {
             }
             let (reader, writer) = std::io::pipe().map_err(|e| ServiceError::Internal(format!("copy-up: {e}")))?;
             let root = rootfs.to_path_buf();
-            let producer = std::thread::spawn(move || copy::archive(&root, &src, &copy::ArchiveOptions { follow_link: false }, writer));
-            let opts = copy::ExtractOptions { no_overwrite_dir_non_dir: false, preserve_owner: true, owner: (0, 0), rebase: None };
+            let producer = std::thread::spawn(move || copy::archive(&root, &src, &copy::ArchiveOptions { follow_link: false, ids: None }, writer));
+            let opts = copy::ExtractOptions { no_overwrite_dir_non_dir: false, preserve_owner: true, owner: (0, 0), rebase: None, ids: None };
             let extracted = copy::extract(data, "/", reader, &opts);
             let produced = producer.join().map_err(|_| ServiceError::Internal("copy-up: archiving thread panicked".into()))?;
             produced.map_err(|e| ServiceError::Internal(format!("copying image content into volume {}: {e}", m.point.name)))?;
