@@ -78,6 +78,7 @@ mod tests {
             log_driver: "json-file".into(),
             log_opts: BTreeMap::from([("max-size".into(), "1m".into()), ("max-file".into(), "2".into())]),
             ulimits: vec![Ulimit { name: "nofile".into(), soft: 1000, hard: 2000 }, Ulimit { name: "nproc".into(), soft: 50, hard: 60 }],
+            userns_remap: None,
         }
     }
 
