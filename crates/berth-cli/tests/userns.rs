@@ -256,3 +256,67 @@ fn remapped_daemon_restarts_and_leaves_nothing_behind() {
     }
     assert!(!data_root(&d).join("netns").join(&id).exists(), "network namespace left");
 }
+
+/// The layers of `image` (a `docker save` of it), each as (path → (uid, gid)).
+fn layer_owners(d: &Daemon, image: &str) -> Vec<std::collections::HashMap<String, (u64, u64)>> {
+    let saved = d.dir.path().join(format!("{}.tar", image.replace([':', '/'], "_")));
+    d.docker_ok(&["save", "-o", saved.to_str().unwrap(), image]);
+    let mut manifest = serde_json::Value::Null;
+    let mut blobs = std::collections::HashMap::new();
+    for e in tar::Archive::new(std::fs::File::open(&saved).unwrap()).entries().unwrap() {
+        let mut e = e.unwrap();
+        let name = e.path().unwrap().display().to_string();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
+        if name == "manifest.json" {
+            manifest = serde_json::from_slice(&data).unwrap();
+        } else {
+            blobs.insert(name, data);
+        }
+    }
+    manifest[0]["Layers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| {
+            let data = &blobs[l.as_str().unwrap()];
+            tar::Archive::new(data.as_slice())
+                .entries()
+                .unwrap()
+                .map(|e| {
+                    let e = e.unwrap();
+                    (e.path().unwrap().display().to_string(), (e.header().uid().unwrap(), e.header().gid().unwrap()))
+                })
+                .collect()
+        })
+        .collect()
+}
+
+#[test]
+fn builds_on_a_remapped_daemon_give_the_containers_ids() {
+    let d = remapped();
+    let ctx = d.dir.path().join("ctx");
+    std::fs::create_dir(&ctx).unwrap();
+    std::fs::write(ctx.join("copied"), "c").unwrap();
+    std::fs::write(
+        ctx.join("Dockerfile"),
+        "FROM busybox\nCOPY --chown=7:8 copied /copied\nRUN echo r > /by-run && mkdir /owned && chown 1000:1000 /owned\nUSER 1000\nRUN touch /owned/by-user\n",
+    )
+    .unwrap();
+    d.berth_ok(&["build", "-t", "built:1", ctx.to_str().unwrap()]);
+    let layers = layer_owners(&d, "built:1");
+    let find = |p: &str| {
+        let dir = format!("{p}/");
+        layers.iter().rev().find_map(|l| l.get(p).or_else(|| l.get(&dir)).copied()).unwrap_or_else(|| panic!("{p} in no layer: {layers:?}"))
+    };
+    assert_eq!(find("copied"), (7, 8));
+    assert_eq!(find("by-run"), (0, 0));
+    assert_eq!(find("owned"), (1000, 1000));
+    assert_eq!(find("owned/by-user"), (1000, 1000));
+    // A remapped container of it sees the image's ids, held as subordinate ids on the host.
+    let (uid, _) = remapped_root();
+    d.docker_ok(&["run", "--name", "ctr", "--user", "0", "built:1", "sh", "-c", "stat -c %u:%g /copied /by-run /owned/by-user && touch /owned/again"]);
+    let seen = d.docker_ok(&["logs", "ctr"]);
+    assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), ["7:8", "0:0", "1000:1000"]);
+    assert_eq!(owner(&in_upper(&d, "owned/again")).0, uid);
+}
