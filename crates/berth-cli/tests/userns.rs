@@ -112,7 +112,7 @@ fn userns_host_opts_out_and_dockerds_refusals_hold() {
     let out = d.docker_ok(&["run", "--rm", "--userns", "host", "-v", "hostvol:/v", "busybox", "sh", "-c", "cat /proc/self/uid_map; touch /v/f"]);
     assert_eq!(out.split_whitespace().collect::<Vec<_>>(), ["0", "0", "4294967295"]);
     assert_eq!(owner(&data_root(&d).join("volumes/hostvol/_data/f")).0, 0);
-    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", &d.docker_ok(&["create", "--userns", "host", "busybox"]).trim().to_string()]).trim(), "host");
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.HostConfig.UsernsMode}}", d.docker_ok(&["create", "--userns", "host", "busybox"]).trim()]).trim(), "host");
     // What needs the host's user namespace is refused unless the container opts out (dockerd's
     // messages, 400).
     for (hc, msg) in [
@@ -186,8 +186,19 @@ fn cp_and_commit_carry_the_containers_ids_and_layers_are_not_chowned() {
         owners.push((e.path().unwrap().display().to_string(), e.header().uid().unwrap(), e.header().gid().unwrap()));
     }
     assert!(owners.contains(&("home/u/f".into(), 1000, 1000)) && owners.contains(&("home".into(), 0, 0)), "{owners:?}");
-    // commit: the new layer holds the container's ids (root is 0, not the subordinate uid).
+    // export: the container's ids too.
     d.docker_ok(&["stop", "-t", "0", "ctr"]);
+    let exported = d.dir.path().join("exported.tar");
+    d.docker_ok(&["export", "-o", exported.to_str().unwrap(), "ctr"]);
+    let mut exported_ids = std::collections::HashMap::new();
+    for e in tar::Archive::new(std::fs::File::open(&exported).unwrap()).entries().unwrap() {
+        let e = e.unwrap();
+        exported_ids.insert(e.path().unwrap().display().to_string(), (e.header().uid().unwrap(), e.header().gid().unwrap()));
+    }
+    assert_eq!(exported_ids.get("by-root"), Some(&(0, 0)), "{exported_ids:?}");
+    assert_eq!(exported_ids.get("bin/busybox"), Some(&(0, 0)), "image files are root's in the export");
+    assert_eq!(exported_ids.get("owned"), Some(&(1234, 4321)));
+    // commit: the new layer holds the container's ids (root is 0, not the subordinate uid).
     d.docker_ok(&["commit", "ctr", "committed:1"]);
     let saved = d.dir.path().join("saved.tar");
     d.docker_ok(&["save", "-o", saved.to_str().unwrap(), "committed:1"]);

@@ -155,6 +155,15 @@ impl ContainerService {
     /// mounted root, or its snapshot mounted read-only for the occasion. Blocking.
     pub fn export(&self, h: &Handle, out: impl std::io::Write) -> Result<(), ServiceError> {
         let rec = h.snapshot();
+        if let Some(ids) = self.userns_of(&rec.host_config)? {
+            // A remapped container's files hold host ids: the tar carries the container's, as
+            // dockerd's export does (the same walk as `docker cp` of `/`).
+            let opts = berth_snapshot::copy::ArchiveOptions { follow_link: false, ids: Some(ids) };
+            self.with_rootfs(&rec, false, |target| berth_snapshot::copy::archive(target, "/", &opts, out))?
+                .map_err(|e| ServiceError::Internal(format!("export: {}", crate::api::error_chain(&e))))?;
+            self.event(&rec, "export", &[]);
+            return Ok(());
+        }
         let result = self.with_rootfs(&rec, false, |target| {
             let mut b = tar::Builder::new(out);
             b.follow_symlinks(false);
