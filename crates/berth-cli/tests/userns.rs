@@ -332,3 +332,24 @@ fn builds_on_a_remapped_daemon_give_the_containers_ids() {
     assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), ["7:8", "0:0", "1000:0"]);
     assert_eq!(owner(&in_upper(&d, "owned/again")).0, uid);
 }
+
+#[test]
+fn userns_remap_from_daemon_json_and_not_twice() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    let config = dir.path().join("daemon.json");
+    std::fs::write(&config, "{\"userns-remap\": \"default\"}\n").unwrap();
+    // Given as a flag too: refused as dockerd refuses any setting given twice.
+    let o = std::process::Command::new(BERTH)
+        .args(["daemon", "--validate", "--userns-remap", "default", "--config-file"])
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("userns-remap: (from flag: default, from file: default)"), "{}", stderr(&o));
+    let d = Daemon::start_in(dir, &[]);
+    let info = d.docker_ok(&["info", "--format", "{{json .SecurityOptions}} {{.DockerRootDir}}"]);
+    let (uid, gid) = remapped_root();
+    assert!(info.contains("name=userns") && info.trim().ends_with(&format!("{uid}.{gid}")), "{info}");
+}

@@ -125,7 +125,9 @@ impl Daemon {
         Daemon::start_in(dir, &args)
     }
 
-    fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Daemon {
+    /// A daemon whose data root is `dir/root` (a `dir/daemon.json` already there is its
+    /// configuration file, else an empty one is written).
+    pub fn start_in(dir: tempfile::TempDir, extra: &[&str]) -> Daemon {
         let sock = dir.path().join("berth.sock");
         let net = NetSlot::claim();
         let extra: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
