@@ -13,6 +13,9 @@ pub struct BindOptions {
     /// `bind-nonrecursive`.
     #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "std::ops::Not::not")]
     pub non_recursive: bool,
+    /// `bind-recursive=writable` (API 1.44): a read-only bind whose submounts stay writable.
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "std::ops::Not::not")]
+    pub read_only_non_recursive: bool,
     /// `bind-create-src`: create a missing source directory.
     #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "std::ops::Not::not")]
     pub create_mountpoint: bool,

@@ -50,6 +50,19 @@ fn default_isolation_matches_docker() {
 }
 
 #[test]
+fn uts_host_keeps_the_hosts_name() {
+    // dockerd leaves the name alone in the host's UTS namespace (the runtime refuses to set one there).
+    let d = with_busybox();
+    let host = nix::unistd::gethostname().unwrap().to_string_lossy().into_owned();
+    let (code, out, err) = run(&d, &["--uts", "host", "busybox", "hostname"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), host);
+    let (code, out, err) = run(&d, &["--uts", "host", "--network", "none", "busybox", "sh", "-c", "readlink /proc/self/ns/uts"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.trim(), std::fs::read_link("/proc/self/ns/uts").unwrap().display().to_string());
+}
+
+#[test]
 fn security_options_change_what_the_process_gets() {
     let d = with_busybox();
     let caps = |extra: &[&str]| {

@@ -81,13 +81,14 @@ impl ImageService for Cri {
     }
 
     async fn pull_image(&self, req: Request<PullImageRequest>) -> CriResult<PullImageResponse> {
+        let deadline = crate::error::deadline(req.metadata());
         let req = req.into_inner();
         let name = req.image.map(|i| i.image).unwrap_or_default();
         if name.is_empty() {
             return Err(crate::error::invalid("image name is empty"));
         }
         let creds = crate::pull::credentials(req.auth.as_ref())?;
-        let image_ref = self.pull(&name, creds).await?;
+        let image_ref = crate::error::within(deadline, self.pull(&name, creds)).await?;
         Ok(Response::new(PullImageResponse { image_ref }))
     }
 
@@ -99,8 +100,11 @@ impl ImageService for Cri {
             let Some(img) = cri.find_image(&name) else { return Ok(()) };
             let users = cri.services.containers.image_users();
             // By id and forced: every name of the image goes, as containerd's CRI removes them all.
-            cri.services.images.delete(&img.id.to_string(), true, false, &users).map_err(status)?;
-            Ok(())
+            // A concurrent RemoveImage may have taken it meanwhile: removed is removed.
+            match cri.services.images.delete(&img.id.to_string(), true, false, &users).map_err(status) {
+                Err(e) if e.code() != tonic::Code::NotFound => Err(e),
+                _ => Ok(()),
+            }
         })
         .await
         .map_err(task)??;

@@ -65,13 +65,20 @@ impl Cri {
                 }
             };
             let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+            let had_mirror_name = self.services.images.get(&via.to_string()).is_ok();
             match self.services.distribution.pull(&via, None, creds.clone(), tx).await {
                 Ok(()) => {
                     let images = &self.services.images;
+                    let img = images.get(&via.to_string()).map_err(status)?;
                     if reference.digest().is_none() {
                         images.tag(&via.to_string(), &reference.name(), reference.tag().unwrap_or("latest")).map_err(status)?;
+                        // The image is known by the name the CRI asked for, as containerd's
+                        // mirrors do; the mirror's name goes unless it was there before.
+                        if !had_mirror_name {
+                            let users = self.services.containers.image_users();
+                            images.delete(&via.to_string(), false, false, &users).map_err(status)?;
+                        }
                     }
-                    let img = images.get(&via.to_string()).map_err(status)?;
                     return Ok(img.id.to_string());
                 }
                 Err(e) => {

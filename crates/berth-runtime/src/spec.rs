@@ -322,6 +322,11 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
         "resources": resources,
         "sysctl": cfg.sysctls,
     });
+    // dockerd's root propagation: shared when a mount is shared, so that what the container mounts
+    // under it reaches the host (the runtime's default, slave, is what rslave mounts need).
+    if cfg.mounts.iter().any(|m| m.options.iter().any(|o| o == "rshared" || o == "shared")) {
+        linux["rootfsPropagation"] = json!("shared");
+    }
     if !nodes.is_empty() {
         linux["devices"] = Value::Array(nodes.iter().map(crate::devices::Node::spec).collect());
     }
@@ -353,8 +358,10 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
             "rlimits": rlimits,
         },
         "root": {"path": rootfs, "readonly": cfg.readonly_rootfs},
-        "hostname": cfg.hostname,
-        "domainname": cfg.domainname,
+        // The host's UTS namespace keeps the host's names (dockerd clears them for `--uts host`;
+        // libcontainer refuses any name, even empty, without a UTS namespace of the container's).
+        "hostname": (cfg.uts != NamespaceMode::Host).then_some(&cfg.hostname),
+        "domainname": (cfg.uts != NamespaceMode::Host).then_some(&cfg.domainname),
         "mounts": mounts,
         "linux": linux,
     });

@@ -41,7 +41,12 @@ fn mount(m: &crate::proto::Mount) -> Result<serde_json::Value, tonic::Status> {
         "Source": src,
         "Target": m.container_path,
         "ReadOnly": m.readonly,
-        "BindOptions": {"Propagation": propagation(m.propagation), "CreateMountpoint": true},
+        // CRI's read-only is the top mount only, unless recursive_read_only asks for all of it.
+        "BindOptions": {
+            "Propagation": propagation(m.propagation),
+            "CreateMountpoint": true,
+            "ReadOnlyNonRecursive": m.readonly && !m.recursive_read_only,
+        },
     }))
 }
 

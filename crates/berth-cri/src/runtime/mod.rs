@@ -171,7 +171,12 @@ impl RuntimeService for Cri {
 
     async fn stop_container(&self, req: Request<StopContainerRequest>) -> CriResult<StopContainerResponse> {
         let req = req.into_inner();
-        let (h, _) = self.object(meta::KIND_CONTAINER, &req.container_id)?;
+        // Idempotent (CRI): a container that is gone is stopped.
+        let h = match self.object(meta::KIND_CONTAINER, &req.container_id) {
+            Ok((h, _)) => h,
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(Response::new(StopContainerResponse {})),
+            Err(e) => return Err(e),
+        };
         self.services.containers.stop(&h, Some(req.timeout.max(0)), None).await.map_err(status)?;
         Ok(Response::new(StopContainerResponse {}))
     }

@@ -132,7 +132,11 @@ impl Cri {
     /// `StopPodSandbox`: kills the pod's containers and the sandbox; its address and ports are
     /// released. Idempotent.
     pub(crate) async fn stop_sandbox(&self, id: &str) -> Result<(), tonic::Status> {
-        let (h, rec) = self.object(meta::KIND_SANDBOX, id)?;
+        let (h, rec) = match self.object(meta::KIND_SANDBOX, id) {
+            Ok(o) => o,
+            Err(e) if e.code() == tonic::Code::NotFound => return Ok(()),
+            Err(e) => return Err(e),
+        };
         for (c, _) in self.members(&rec.id) {
             self.services.containers.stop(&c, Some(0), None).await.map_err(status)?;
         }

@@ -29,6 +29,9 @@ pub struct MountRecord {
     /// `bind-nonrecursive`.
     #[serde(default)]
     pub non_recursive: bool,
+    /// `ReadOnlyNonRecursive`: read-only at the top only.
+    #[serde(default)]
+    pub ro_non_recursive: bool,
     /// Options of a tmpfs mount (`size=…`, `mode=…`).
     #[serde(default)]
     pub tmpfs_options: Vec<String>,
@@ -138,6 +141,7 @@ impl ContainerService {
                     anonymous: false,
                     copy_up: false,
                     non_recursive: false,
+                    ro_non_recursive: false,
                     tmpfs_options: vec![],
                 }
             } else {
@@ -211,6 +215,7 @@ impl ContainerService {
             anonymous,
             copy_up: copy && self.volumes.is_empty(&volume.name),
             non_recursive: false,
+            ro_non_recursive: false,
             tmpfs_options: vec![],
         })
     }
@@ -249,6 +254,7 @@ impl ContainerService {
                     anonymous: false,
                     copy_up: false,
                     non_recursive: bo.non_recursive,
+                    ro_non_recursive: bo.read_only_non_recursive,
                     tmpfs_options: vec![],
                 })
             }
@@ -281,6 +287,7 @@ impl ContainerService {
                     anonymous: false,
                     copy_up: false,
                     non_recursive: false,
+                    ro_non_recursive: false,
                     tmpfs_options: opts,
                 })
             }
@@ -307,7 +314,7 @@ impl ContainerService {
                 if !p.rw {
                     // Read-only all the way down: mounts below the source are read-only too.
                     options.push("ro".into());
-                    if !m.non_recursive {
+                    if !m.non_recursive && !m.ro_non_recursive {
                         options.push("rro".into());
                     }
                 }
