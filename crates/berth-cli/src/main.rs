@@ -13,7 +13,7 @@ use std::process::ExitCode;
 /// The parsed command line, or the exit status after a parse error (reported as docker's CLI does).
 fn parse() -> Result<Cli, ExitCode> {
     let argv: Vec<String> = std::env::args_os().map(|a| a.to_string_lossy().into_owned()).collect();
-    let parsed = cli::command().try_get_matches_from(&argv).and_then(|m| Cli::from_arg_matches(&m));
+    let parsed = cli::parse_server(&argv).unwrap_or_else(|| cli::command().try_get_matches_from(&argv).and_then(|m| Cli::from_arg_matches(&m)));
     parsed.map_err(|e| {
         let r = cli::parse_error::report(&e, &argv);
         let _ = if r.stdout { std::io::stdout().write_all(r.text.as_bytes()) } else { std::io::stderr().write_all(r.text.as_bytes()) };

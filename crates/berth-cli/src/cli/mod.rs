@@ -29,6 +29,30 @@ use std::path::PathBuf;
 
 /// The command line: [`Cli`]'s definition with the root help grouped as docker's. The parser,
 /// completions and man pages all come from it.
+/// The command line of a server (`berth daemon …`, `berth registry …`), parsed without building the
+/// client's command tree: clap builds every verb's arguments before it parses, which touches some
+/// megabytes of code that would then stay resident for the daemon's life. `None` when the first
+/// argument is not a server's name (client flags before it take the full parse, as does anything else).
+pub fn parse_server(argv: &[String]) -> Option<Result<Cli, clap::Error>> {
+    use clap::{Args, FromArgMatches};
+    let name = argv.get(1)?.as_str();
+    let sub = match name {
+        "daemon" => DaemonArgs::augment_args(clap::Command::new("daemon")).about("Run the daemon"),
+        "registry" => RegistryArgs::augment_args(clap::Command::new("registry")).about("Run the OCI registry server"),
+        _ => return None,
+    };
+    let root = clap::Command::new("berth").version(env!("CARGO_PKG_VERSION")).disable_help_subcommand(true).subcommand(sub);
+    let parsed = root.try_get_matches_from(argv).and_then(|m| {
+        let (_, sub) = m.subcommand().expect("the only subcommand was named");
+        let command = match name {
+            "daemon" => Command::Daemon(DaemonArgs::from_arg_matches(sub)?),
+            _ => Command::Registry(RegistryArgs::from_arg_matches(sub)?),
+        };
+        Ok(Cli { host: None, tls: TlsFlags::default(), log_level: "warn".into(), command })
+    });
+    Some(parsed)
+}
+
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
     let cmd = Cli::command();
@@ -217,4 +241,35 @@ pub enum Command {
 pub(crate) fn split_first(words: Vec<String>) -> (String, Vec<String>) {
     let mut words = words.into_iter();
     (words.next().unwrap_or_default(), words.collect())
+}
+
+#[cfg(test)]
+mod server_parse_tests {
+    use super::*;
+    use clap::FromArgMatches;
+
+    fn argv(a: &[&str]) -> Vec<String> {
+        a.iter().map(|s| s.to_string()).collect()
+    }
+
+    #[test]
+    fn servers_parse_as_the_full_command_line_does() {
+        for a in [
+            argv(&["berth", "daemon", "--data-root", "/x", "-H", "unix:///s", "-H", "tcp://127.0.0.1:1", "--bridge", "b0", "--log-level", "debug"]),
+            argv(&["berth", "daemon"]),
+            argv(&["berth", "registry", "--listen", "127.0.0.1:5000", "--root", "/r"]),
+            argv(&["berth", "registry", "gc", "--help"]),
+        ] {
+            let fast = parse_server(&a).expect("a server command line").map(|c| format!("{c:?}")).map_err(|e| (e.kind(), e.to_string()));
+            let full = command().try_get_matches_from(&a).and_then(|m| Cli::from_arg_matches(&m)).map(|c| format!("{c:?}")).map_err(|e| (e.kind(), e.to_string()));
+            assert_eq!(fast, full, "{a:?}");
+        }
+        // Errors are clap's, reported the same way.
+        let e = parse_server(&argv(&["berth", "daemon", "--bogus"])).unwrap().unwrap_err();
+        assert_eq!(e.kind(), clap::error::ErrorKind::UnknownArgument);
+        // Client flags first, or a client verb: the full parse.
+        assert!(parse_server(&argv(&["berth", "-H", "unix:///s", "daemon"])).is_none());
+        assert!(parse_server(&argv(&["berth", "ps"])).is_none());
+        assert!(parse_server(&argv(&["berth"])).is_none());
+    }
 }
