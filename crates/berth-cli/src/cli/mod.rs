@@ -48,7 +48,7 @@ pub fn parse_server(argv: &[String]) -> Option<Result<Cli, clap::Error>> {
             "daemon" => Command::Daemon(DaemonArgs::from_arg_matches(sub)?),
             _ => Command::Registry(RegistryArgs::from_arg_matches(sub)?),
         };
-        Ok(Cli { host: None, tls: TlsFlags::default(), log_level: "warn".into(), command })
+        Ok(Cli { host: None, context: None, tls: TlsFlags::default(), log_level: "warn".into(), command })
     });
     Some(parsed)
 }
