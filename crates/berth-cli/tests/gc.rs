@@ -20,9 +20,32 @@ fn listing(p: &Path) -> String {
     stdout(&o)
 }
 
+/// The snapshotter's metadata as it stands: the checkpoint (`metadata.json`) with the journal's
+/// later changes applied (one JSON line each: `seq`, `next_id`, `changes` of `put`/`delete`).
+fn snapshot_metadata(root: &Path) -> serde_json::Value {
+    let mut md: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("snapshots/metadata.json")).unwrap()).unwrap();
+    let journal = std::fs::read_to_string(root.join("snapshots/metadata.journal")).unwrap_or_default();
+    for line in journal.lines() {
+        let e: serde_json::Value = serde_json::from_str(line).unwrap();
+        if e["seq"].as_u64() <= md["journal_seq"].as_u64() {
+            continue;
+        }
+        md["journal_seq"] = e["seq"].clone();
+        md["next_id"] = md["next_id"].as_u64().unwrap().max(e["next_id"].as_u64().unwrap()).into();
+        for c in e["changes"].as_array().unwrap() {
+            let key = c["key"].as_str().unwrap();
+            let snaps = md["snapshots"].as_object_mut().unwrap();
+            match c["op"].as_str().unwrap() {
+                "put" => snaps.insert(key.to_string(), c["record"].clone()),
+                _ => snaps.remove(key),
+            };
+        }
+    }
+    md
+}
+
 fn snapshot_count(root: &Path) -> usize {
-    let md: serde_json::Value = serde_json::from_slice(&std::fs::read(root.join("snapshots/metadata.json")).unwrap()).unwrap();
-    md["snapshots"].as_object().unwrap().len()
+    snapshot_metadata(root)["snapshots"].as_object().unwrap().len()
 }
 
 fn write_context(dir: &Path) {
@@ -135,7 +158,7 @@ fn startup_reaps_orphaned_container_dirs_and_interrupted_unpacks() {
     std::fs::write(orphan.join("hosts"), "127.0.0.1 localhost\n").unwrap();
     // An unpack that died mid-layer: an active snapshot on the image's chain, labelled, with files.
     let md_path = root.join("snapshots/metadata.json");
-    let mut md: serde_json::Value = serde_json::from_slice(&std::fs::read(&md_path).unwrap()).unwrap();
+    let mut md = snapshot_metadata(&root);
     let next = md["next_id"].as_u64().unwrap();
     let (parent, created) = {
         let (name, rec) = md["snapshots"].as_object().unwrap().iter().find(|(_, r)| r["kind"] == "committed").unwrap();
@@ -149,10 +172,12 @@ fn startup_reaps_orphaned_container_dirs_and_interrupted_unpacks() {
     std::fs::create_dir_all(sdir.join("fs/usr")).unwrap();
     std::fs::create_dir_all(sdir.join("work")).unwrap();
     std::fs::write(sdir.join("fs/usr/half-written"), vec![0u8; 100_000]).unwrap();
+    // Written as a checkpoint that includes the journal (which is then emptied).
     std::fs::write(&md_path, serde_json::to_vec(&md).unwrap()).unwrap();
+    std::fs::write(root.join("snapshots/metadata.journal"), "").unwrap();
     d.restart();
     assert!(!sdir.exists(), "interrupted unpack's snapshot kept");
-    let md: serde_json::Value = serde_json::from_slice(&std::fs::read(&md_path).unwrap()).unwrap();
+    let md = snapshot_metadata(&root);
     assert!(md["snapshots"].get("extract-0123456789ab-sha256:feed").is_none());
     assert!(!orphan.exists(), "orphaned container directory kept");
     assert!(root.join("containers").join(&id).join("container.json").exists(), "a real container was reaped");

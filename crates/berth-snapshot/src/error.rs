@@ -82,6 +82,16 @@ pub enum SnapshotError {
         #[source]
         source: serde_json::Error,
     },
+    /// The metadata journal is damaged other than by an interrupted last append.
+    #[error("metadata journal {path:?} is corrupt at line {line}: {reason}")]
+    CorruptJournal {
+        /// The journal file.
+        path: PathBuf,
+        /// The first bad line (1-based).
+        line: usize,
+        /// What is wrong.
+        reason: String,
+    },
     /// A filesystem operation failed.
     #[error("{op} {path:?}")]
     Io {
@@ -119,6 +129,7 @@ impl HasKind for SnapshotError {
             SnapshotError::Locked { .. } => ErrorKind::Unavailable,
             SnapshotError::UnsupportedVersion { .. }
             | SnapshotError::CorruptMetadata { .. }
+            | SnapshotError::CorruptJournal { .. }
             | SnapshotError::Io { .. } => ErrorKind::Internal,
         }
     }

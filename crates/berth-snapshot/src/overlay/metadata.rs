@@ -1,4 +1,5 @@
-//! The overlay snapshotter's metadata file: every snapshot's record, versioned, written atomically.
+//! The overlay snapshotter's metadata: every snapshot's record, versioned; persisted as a checkpoint
+//! (`metadata.json`, written atomically) and a journal of later changes ([`super::journal`]).
 
 use crate::snapshotter::{Kind, Labels};
 use crate::SnapshotError;
@@ -8,8 +9,11 @@ use std::io;
 use std::path::Path;
 use std::time::SystemTime;
 
-/// The format version this build reads and writes.
-pub(crate) const VERSION: u32 = 1;
+/// The format version this build writes: 2 has a journal beside the checkpoint, which a build that
+/// knows only version 1 would not replay (it refuses the file instead of losing changes).
+pub(crate) const VERSION: u32 = 2;
+/// The versions this build reads (1: a checkpoint without journal).
+const READABLE: [u32; 2] = [1, 2];
 
 /// The whole metadata file (`metadata.json`).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -21,6 +25,9 @@ pub(crate) struct Metadata {
     pub next_id: u64,
     /// Snapshots by key (active, view) or name (committed).
     pub snapshots: BTreeMap<String, Record>,
+    /// The sequence number of the last journal entry this checkpoint includes.
+    #[serde(default)]
+    pub journal_seq: u64,
 }
 
 /// One snapshot.
@@ -41,16 +48,17 @@ impl Default for Metadata {
             version: VERSION,
             next_id: 1,
             snapshots: BTreeMap::new(),
+            journal_seq: 0,
         }
     }
 }
 
 impl Metadata {
-    /// Reads `path`, or returns empty metadata if it does not exist yet.
-    pub fn load(path: &Path) -> Result<Metadata, SnapshotError> {
+    /// Reads `path` (and returns its size), or returns empty metadata if it does not exist yet.
+    pub fn load(path: &Path) -> Result<(Metadata, u64), SnapshotError> {
         let bytes = match std::fs::read(path) {
             Ok(b) => b,
-            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(Metadata::default()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok((Metadata::default(), 0)),
             Err(e) => return Err(SnapshotError::io("read", path)(e)),
         };
         #[derive(Deserialize)]
@@ -62,19 +70,13 @@ impl Metadata {
             source,
         };
         let v: Versioned = serde_json::from_slice(&bytes).map_err(corrupt)?;
-        if v.version != VERSION {
+        if !READABLE.contains(&v.version) {
             return Err(SnapshotError::UnsupportedVersion {
                 path: path.to_path_buf(),
                 version: v.version,
             });
         }
-        serde_json::from_slice(&bytes).map_err(corrupt)
-    }
-
-    /// Writes the metadata atomically (temp file, fsync, rename, fsync dir).
-    pub fn store(&self, path: &Path) -> Result<(), SnapshotError> {
-        berth_types::persist::atomic_write_json(path, self)
-            .map_err(SnapshotError::io("write", path))
+        Ok((serde_json::from_slice(&bytes).map_err(corrupt)?, bytes.len() as u64))
     }
 
     /// How many snapshots name `key` as parent.

@@ -5,7 +5,8 @@
 //! ```text
 //! <root>/
 //! ├── lock                 flock()ed exclusively while an OverlaySnapshotter has the root open
-//! ├── metadata.json        {"version":1,"next_id":N,"snapshots":{<key>:{id,kind,parent,created,labels}}}
+//! ├── metadata.json        checkpoint: {"version":2,"next_id":N,"journal_seq":S,"snapshots":{<key>:{id,kind,parent,created,labels}}}
+//! ├── metadata.journal     changes since the checkpoint, one JSON line each (see `journal`)
 //! ├── snapshots/
 //! │   └── <id>/            id: a decimal counter (short, so deep lowerdir lists stay under a page)
 //! │       ├── fs/          the layer: upperdir while active, a lowerdir once committed,
@@ -15,8 +16,9 @@
 //!                          snapshots/; a removed one is renamed here before deletion
 //! ```
 //!
-//! Crash safety: `metadata.json` is the only source of truth and is replaced atomically. A new
-//! snapshot's directory is complete (renamed from `tmp/`) before the metadata naming it is written,
+//! Crash safety: the metadata (checkpoint plus journal) is the only source of truth; a change is on
+//! disk (one fsynced journal line) before it takes effect, and the checkpoint is replaced atomically.
+//! A new snapshot's directory is complete (renamed from `tmp/`) before the metadata naming it is written,
 //! and a removed snapshot leaves the metadata before its directory is deleted. So a crash leaves at
 //! worst an unreferenced directory (or a metadata temp file), which [`OverlaySnapshotter::open`]
 //! deletes along with `tmp/`.
@@ -32,10 +34,12 @@
 //! 90 layers and a 60-byte root about 48. A chain past the limit is refused with `ChainTooDeep` when it
 //! is prepared; a runtime using the new mount API (`fsconfig` with `lowerdir+`) could lift it.
 
+mod journal;
 mod metadata;
 
 use crate::snapshotter::{Info, Kind, Labels, Snapshotter, Usage};
 use crate::{Mount, SnapshotError, MAX_MOUNT_DATA};
+use journal::{Change, Store};
 use metadata::{Metadata, Record};
 use rustix::fs::FlockOperation;
 use std::collections::{BTreeSet, HashMap, HashSet};
@@ -55,7 +59,7 @@ const MAX_KEY_LEN: usize = 4096;
 #[derive(Debug)]
 pub struct OverlaySnapshotter {
     root: PathBuf,
-    state: Mutex<Metadata>,
+    state: Mutex<Store>,
     /// When each snapshot was last used; always locked after `state`, never before.
     used: Mutex<HashMap<String, Instant>>,
     _lock: File,
@@ -98,7 +102,7 @@ impl OverlaySnapshotter {
             }
             Err(e) => return Err(SnapshotError::io("lock", &lock_path)(e.into())),
         }
-        let md = Metadata::load(&root.join("metadata.json"))?;
+        let md = Store::open(&root)?;
         let snap = OverlaySnapshotter {
             root,
             state: Mutex::new(md),
@@ -114,9 +118,9 @@ impl OverlaySnapshotter {
         &self.root
     }
 
-    fn lock(&self) -> MutexGuard<'_, Metadata> {
-        // Metadata is replaced only after a successful write, so a panicking holder cannot have left it
-        // half-updated: recovering from poison is sound.
+    fn lock(&self) -> MutexGuard<'_, Store> {
+        // Metadata changes in memory only after a successful write, so a panicking holder cannot
+        // have left it half-updated: recovering from poison is sound.
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -140,10 +144,8 @@ impl OverlaySnapshotter {
             if md.children(key) > 0 || used.get(key).is_some_and(|t| *t >= horizon) {
                 return Ok(Removal::InUse);
             }
-            let mut next = md.clone();
-            next.snapshots.remove(key);
-            next.store(&self.metadata_path())?;
-            *md = next;
+            let next_id = md.next_id;
+            md.commit(next_id, vec![Change::Delete { key: key.to_string() }])?;
             used.remove(key);
             let doomed = self.root.join("tmp").join(format!(
                 "rm-{}-{}",
@@ -198,10 +200,6 @@ impl OverlaySnapshotter {
         Ok(out)
     }
 
-    fn metadata_path(&self) -> PathBuf {
-        self.root.join("metadata.json")
-    }
-
     fn dir(&self, id: u64) -> PathBuf {
         self.root.join("snapshots").join(id.to_string())
     }
@@ -217,14 +215,12 @@ impl OverlaySnapshotter {
             .values()
             .map(|r| r.id.to_string())
             .collect();
-        // A crash inside persist::atomic_write leaves its temp file beside metadata.json.
+        // A crash inside persist::atomic_write leaves its temp file beside metadata.json (or the journal).
         for entry in fs::read_dir(&self.root).map_err(SnapshotError::io("read", &self.root))? {
             let entry = entry.map_err(SnapshotError::io("read", &self.root))?;
-            if entry
-                .file_name()
-                .to_string_lossy()
-                .starts_with(".metadata.json.tmp-")
-            {
+            let name = entry.file_name();
+            let name = name.to_string_lossy();
+            if name.starts_with(".metadata.json.tmp-") || name.starts_with(".metadata.journal.tmp-") {
                 tracing::info!(path = %entry.path().display(), "removing interrupted metadata write");
                 remove_any(&entry.path())?;
             }
@@ -333,14 +329,11 @@ impl OverlaySnapshotter {
         }
         let dir = self.dir(rec.id);
         self.stage_dir(rec.id, &dir)?;
-        let mut next = md.clone();
-        next.next_id += 1;
-        next.snapshots.insert(key.to_string(), rec);
-        if let Err(e) = next.store(&self.metadata_path()) {
+        let next_id = md.next_id + 1;
+        if let Err(e) = md.commit(next_id, vec![Change::Put { key: key.to_string(), record: rec }]) {
             let _ = berth_types::teardown::remove_tree(&dir);
             return Err(e);
         }
-        *md = next;
         self.touch(key);
         Ok(mounts)
     }
@@ -414,11 +407,8 @@ impl Snapshotter for OverlaySnapshotter {
             return Err(SnapshotError::AlreadyExists { key: name.into() });
         }
         rec.kind = Kind::Committed;
-        let mut next = md.clone();
-        next.snapshots.remove(key);
-        next.snapshots.insert(name.to_string(), rec);
-        next.store(&self.metadata_path())?;
-        *md = next;
+        let next_id = md.next_id;
+        md.commit(next_id, vec![Change::Delete { key: key.to_string() }, Change::Put { key: name.to_string(), record: rec }])?;
         self.touch(name);
         Ok(())
     }
@@ -434,10 +424,8 @@ impl Snapshotter for OverlaySnapshotter {
                     children,
                 });
             }
-            let mut next = md.clone();
-            next.snapshots.remove(key);
-            next.store(&self.metadata_path())?;
-            *md = next;
+            let next_id = md.next_id;
+            md.commit(next_id, vec![Change::Delete { key: key.to_string() }])?;
             // Rename under the lock so the id's directory is gone before anyone could look for it.
             let doomed = self.root.join("tmp").join(format!(
                 "rm-{}-{}",

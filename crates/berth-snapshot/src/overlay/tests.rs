@@ -160,3 +160,151 @@ fn remove_unused_spares_parents_and_recent_uses() {
     snap.stat("x").unwrap();
     assert_eq!(snap.remove_unused("x", h).unwrap(), Removal::InUse);
 }
+
+fn keys(snap: &OverlaySnapshotter) -> Vec<String> {
+    snap.list().unwrap().into_iter().map(|i| i.name).collect()
+}
+
+#[test]
+fn changes_are_journaled_and_replayed_at_open_without_rewriting_the_checkpoint() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    {
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        snap.prepare("a", None, Labels::new()).unwrap();
+        let checkpoint = fs::read(root.join("metadata.json")).unwrap();
+        snap.commit("la", "a").unwrap();
+        snap.prepare("b", Some("la"), Labels::from([("k".to_string(), "v".to_string())])).unwrap();
+        snap.prepare("gone", None, Labels::new()).unwrap();
+        snap.remove("gone").unwrap();
+        // Five changes, one journal line each; the checkpoint was not rewritten for them.
+        assert_eq!(fs::read(root.join("metadata.json")).unwrap(), checkpoint);
+        let journal = fs::read_to_string(root.join("metadata.journal")).unwrap();
+        assert_eq!(journal.lines().count(), 5, "{journal}");
+    }
+    let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+    assert_eq!(keys(&snap), ["b", "la"]);
+    assert_eq!(snap.stat("b").unwrap().parent.as_deref(), Some("la"));
+    assert_eq!(snap.stat("b").unwrap().labels["k"], "v");
+    // The open folded the journal into the checkpoint.
+    assert_eq!(fs::read(root.join("metadata.journal")).unwrap(), b"");
+    let md: serde_json::Value = serde_json::from_slice(&fs::read(root.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(md["version"], 2);
+    assert_eq!(md["snapshots"].as_object().unwrap().len(), 2);
+}
+
+#[test]
+fn a_torn_last_journal_line_is_ignored_and_its_directory_cleaned() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let torn_dir = {
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        snap.prepare("a", None, Labels::new()).unwrap();
+        snap.prepare("b", None, Labels::new()).unwrap();
+        let id = snap.lock().snapshots["b"].id;
+        snap.dir(id)
+    };
+    // The line of "b" cut short by a crash (its fsync never returned): with and without the
+    // zeros a filesystem may show in its place.
+    let journal = fs::read(root.join("metadata.journal")).unwrap();
+    let first = journal.iter().position(|b| *b == b'\n').unwrap() + 1;
+    for tail in [journal[first..journal.len() - 9].to_vec(), vec![0u8; 40].into_iter().chain([b'\n']).collect()] {
+        let mut torn = journal[..first].to_vec();
+        torn.extend(&tail);
+        fs::write(root.join("metadata.journal"), &torn).unwrap();
+        fs::create_dir_all(torn_dir.join("fs")).unwrap();
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        assert_eq!(keys(&snap), ["a"]);
+        assert!(!torn_dir.exists(), "the directory of the lost change is left");
+        // New changes follow the replayed ones.
+        snap.prepare("c", None, Labels::new()).unwrap();
+        snap.remove("c").unwrap();
+    }
+    assert_eq!(keys(&OverlaySnapshotter::open(root).unwrap()), ["a"]);
+}
+
+#[test]
+fn a_damaged_journal_line_before_good_ones_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    {
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        for k in ["a", "b", "c"] {
+            snap.prepare(k, None, Labels::new()).unwrap();
+        }
+    }
+    let journal = fs::read_to_string(root.join("metadata.journal")).unwrap();
+    let lines: Vec<&str> = journal.lines().collect();
+    fs::write(root.join("metadata.journal"), format!("{}\n{{garbage\n{}\n", lines[0], lines[2])).unwrap();
+    let err = OverlaySnapshotter::open(root.clone()).unwrap_err();
+    assert!(matches!(err, SnapshotError::CorruptJournal { line: 2, .. }), "{err}");
+    // A gap in the sequence (a lost line) is refused too.
+    fs::write(root.join("metadata.journal"), format!("{}\n{}\n", lines[0], lines[2])).unwrap();
+    let err = OverlaySnapshotter::open(root.clone()).unwrap_err();
+    assert!(matches!(err, SnapshotError::CorruptJournal { line: 2, .. }), "{err}");
+}
+
+#[test]
+fn lines_the_checkpoint_has_are_not_replayed_twice() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    {
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        snap.prepare("a", None, Labels::new()).unwrap();
+        snap.prepare("b", None, Labels::new()).unwrap();
+    }
+    let journal = fs::read(root.join("metadata.journal")).unwrap();
+    {
+        // The open writes a checkpoint with both; then "a" goes.
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        snap.remove("a").unwrap();
+    }
+    // A crash between a checkpoint and the journal's reset leaves lines it already includes
+    // (here: the creation of "a", before its removal in the checkpoint).
+    let mut stale = journal.clone();
+    stale.extend(fs::read(root.join("metadata.journal")).unwrap());
+    {
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        assert_eq!(keys(&snap), ["b"]);
+    }
+    fs::write(root.join("metadata.journal"), &journal).unwrap();
+    assert_eq!(keys(&OverlaySnapshotter::open(root.clone()).unwrap()), ["b"]);
+}
+
+#[test]
+fn the_journal_is_folded_into_the_checkpoint_once_it_outgrows_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+    let mut peak = 0;
+    for i in 0..1500 {
+        snap.prepare(&format!("k{i}"), None, Labels::new()).unwrap();
+        snap.remove(&format!("k{i}")).unwrap();
+        peak = peak.max(fs::metadata(root.join("metadata.journal")).unwrap().len());
+    }
+    assert!(peak <= 256 * 1024 + 1024, "the journal grew to {peak} bytes");
+    assert!(fs::metadata(root.join("metadata.json")).unwrap().len() < 1024);
+    drop(snap);
+    let snap = OverlaySnapshotter::open(root).unwrap();
+    assert!(keys(&snap).is_empty());
+    snap.prepare("k1", None, Labels::new()).unwrap();
+    assert_eq!(snap.lock().next_id, 1502, "ids are never reused");
+}
+
+#[test]
+fn a_version_1_metadata_file_opens_and_is_rewritten_as_version_2() {
+    let dir = tempfile::tempdir().unwrap();
+    let root = dir.path().join("root");
+    fs::create_dir_all(root.join("snapshots/7/fs")).unwrap();
+    fs::write(
+        root.join("metadata.json"),
+        r#"{"version":1,"next_id":8,"snapshots":{"old":{"id":7,"kind":"committed","parent":null,"created":{"secs_since_epoch":1,"nanos_since_epoch":0},"labels":{}}}}"#,
+    )
+    .unwrap();
+    let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+    assert_eq!(keys(&snap), ["old"]);
+    let md: serde_json::Value = serde_json::from_slice(&fs::read(root.join("metadata.json")).unwrap()).unwrap();
+    assert_eq!(md["version"], 2);
+    snap.prepare("new", Some("old"), Labels::new()).unwrap();
+    assert_eq!(snap.lock().snapshots["new"].id, 8);
+}
