@@ -134,9 +134,6 @@ async fn resize(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respon
 
 async fn remove(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    if p.flag("v") {
-        tracing::debug!("no volumes to remove: volumes are not supported yet");
-    }
     s.containers.remove(&h, p.flag("force"), p.flag("v")).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }

@@ -162,7 +162,7 @@ async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Bo
         let platform = p.get("platform").filter(|v| !v.is_empty()).map(str::to_string);
         let creds = registry_auth(&headers);
         return progress_stream(move |tx| async move {
-            // Each pull serves one client (none is shared): when its client goes, it stops.
+            // A client that goes leaves the pull, which stops when no other client waits for it.
             let gone = tx.clone();
             let r = tokio::select! {
                 r = s.distribution.pull(&reference, platform.as_deref(), creds, tx) => r,

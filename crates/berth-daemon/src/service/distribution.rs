@@ -29,6 +29,8 @@ pub struct DistributionService {
     store: Arc<ImageStore>,
     events: Arc<EventBus>,
     leases: Arc<super::gc::lease::Leases>,
+    /// Pulls in flight, shared by the clients asking for the same image.
+    pulls: Arc<super::pulls::Pulls>,
 }
 
 impl From<berth_distribution::DistributionError> for ServiceError {
@@ -73,7 +75,7 @@ impl DistributionService {
             o.certs_dir = d.clone();
         }
         let client = Client::new(o).map_err(|e| ServiceError::Internal(format!("registry client: {e}")))?;
-        Ok(DistributionService { client, store, events, leases })
+        Ok(DistributionService { client, store, events, leases, pulls: Default::default() })
     }
 
     /// The size the blob index records for the compressed blob `digest`, if it knows it.
@@ -92,17 +94,40 @@ impl DistributionService {
         self.client.set_registries(s.insecure_registries.clone(), s.registry_mirrors.clone());
     }
 
-    /// Pulls `reference`, streaming progress into `tx`.
+    /// Pulls `reference`, streaming progress into `tx`: joins the same pull in flight if there is
+    /// one ([`super::pulls`]). Dropping the future leaves the pull, which stops if no other client
+    /// waits for it.
     pub async fn pull(&self, reference: &Reference, platform: Option<&str>, creds: Option<Credentials>, tx: mpsc::UnboundedSender<JsonMessage>) -> Result<(), ServiceError> {
-        let _lease = self.leases.acquire("pull");
-        let r = self.client.pull(self.store.clone(), reference, platform, creds, move |p| {
-            for m in messages(&p) {
-                let _ = tx.send(m);
+        use super::pulls::{Joined, PullKey};
+        let key = PullKey { reference: reference.to_string(), platform: platform.map(str::to_string), creds: creds.clone() };
+        let watch = match self.pulls.join(key, tx) {
+            Joined::Joined(w) => w,
+            Joined::Started(flight, cancel, w) => {
+                let (client, store, leases, pulls) = (self.client.clone(), self.store.clone(), self.leases.clone(), self.pulls.clone());
+                let (reference, platform) = (reference.clone(), platform.map(str::to_string));
+                let handle = tokio::runtime::Handle::current();
+                // The registry client's futures are not all `Send`: a blocking-pool thread drives
+                // the pull, apart from any one client's request.
+                tokio::task::spawn_blocking(move || {
+                    let _lease = leases.acquire("pull");
+                    let f = flight.clone();
+                    let r = handle.block_on(async move {
+                        let progress = move |p: Progress| messages(&p).into_iter().for_each(|m| f.broadcast(m));
+                        tokio::select! {
+                            r = client.pull(store, &reference, platform.as_deref(), creds, progress) => r.map(|res| {
+                                tracing::info!(image.id = %res.id, reference = %reference, "image pulled");
+                            }).map_err(ServiceError::from),
+                            _ = cancel => Err(ServiceError::Invalid("the pull was cancelled: every client waiting for it went away".into())),
+                        }
+                    });
+                    pulls.forget(&flight);
+                    flight.finish(r);
+                });
+                w
             }
-        });
-        let res = r.await?;
+        };
+        watch.outcome().await?;
         self.events.publish("image", "pull", &reference.familiar(), BTreeMap::from([("name".to_string(), reference.familiar())]));
-        tracing::info!(image.id = %res.id, reference = %reference, "image pulled");
         Ok(())
     }
 

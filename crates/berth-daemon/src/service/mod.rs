@@ -11,6 +11,7 @@ pub mod gc;
 pub mod images;
 pub mod networks;
 pub mod offload;
+mod pulls;
 pub mod recovery;
 pub mod singleflight;
 pub mod system;

@@ -459,7 +459,6 @@ impl ContainerService {
         })
     }
 
-    /// Removes a container (killing it first when `force`).
     /// Removes a container (`force`: even a running one, killed first); `volumes`: its anonymous
     /// volumes too (`rm -v`).
     pub async fn remove(&self, h: &Arc<Handle>, force: bool, volumes: bool) -> Result<(), ServiceError> {
@@ -482,12 +481,17 @@ impl ContainerService {
             return Ok(());
         }
         self.network_down(h).await;
-        // The intent is recorded with the status: a removal the next daemon finishes (see
-        // `recover`) takes the anonymous volumes too when `rm -v` asked for it.
-        let rec = self.save(h, |r| {
-            r.state.status = Status::Removing;
-            r.remove_volumes |= volumes;
-        })?;
+        // `rm -v` records its intent with the status, so a removal the next daemon finishes (see
+        // `recover`) takes the anonymous volumes too. A plain removal only shows it (as dockerd
+        // does): the record's directory leaves in one step below, before anything it names goes.
+        let rec = if volumes || rec.remove_volumes {
+            self.save(h, |r| {
+                r.state.status = Status::Removing;
+                r.remove_volumes = true;
+            })?
+        } else {
+            self.show(h, |r| r.state.status = Status::Removing)
+        };
         let volumes = rec.remove_volumes;
         let dir = self.dir(&rec.id);
         // Let the shim finish its own cleanup (runtime state, cgroup) before its files go away.
@@ -502,7 +506,6 @@ impl ContainerService {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
-        // Deleting the writable layer walks every file the container wrote: off the async workers.
         let (snapshots, root, removed) = (self.snapshots.clone(), self.root.clone(), rec.clone());
         // Other containers' use of its anonymous volumes (its own does not count any more).
         let doomed_volumes = volumes.then(|| {
@@ -510,20 +513,28 @@ impl ContainerService {
             users.values_mut().for_each(|u| u.retain(|c| c != &rec.id));
             (self.volumes.clone(), users)
         });
+        // Deleting the writable layer walks every file the container wrote: off the async workers.
         super::super::offload::heavy(move || {
             let rec = removed;
             // The shim unmounts on exit; make sure, so deleting the directory never walks a mounted tree.
             let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
-            if let Err(e) = berth_snapshot::Snapshotter::remove(snapshots.as_ref(), &rec.snapshot) {
-                tracing::warn!(container.id = %rec.id, error = %e, "removing the container's snapshot failed");
-            }
             let _ = berth_types::teardown::remove_tree(root.join("runtime").join(&rec.id));
-            // `rm -v`: the volumes before the record, so a crash in between finishes them at the
-            // next start (a volume already gone counts as removed).
+            let remove_snapshot = || {
+                if let Err(e) = berth_snapshot::Snapshotter::remove(snapshots.as_ref(), &rec.snapshot) {
+                    tracing::warn!(container.id = %rec.id, error = %e, "removing the container's snapshot failed");
+                }
+            };
+            // `rm -v` (its intent is on disk): the writable layer and the volumes before the record,
+            // so a crash in between finishes them at the next start (a volume already gone counts
+            // as removed).
             if let Some((vols, users)) = &doomed_volumes {
+                remove_snapshot();
                 super::mounts::remove_anonymous_volumes(vols, &rec, users);
             }
-            // The record goes in one step (a rename); what stays after a crash is swept at start.
+            // The record goes in one step (a rename, made durable). A plain removal takes it first:
+            // a crash before leaves the container as it was, and after it the snapshot, no
+            // container's any more, goes with the start-up collection (`containers/.removing-<id>`
+            // is swept at start).
             let doomed = root.join("containers").join(format!("{REMOVING_PREFIX}{}", rec.id));
             match std::fs::rename(&dir, &doomed) {
                 Ok(()) => {
@@ -531,6 +542,9 @@ impl ContainerService {
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
                 Err(e) => return Err(ServiceError::Internal(format!("removing {}: {e}", dir.display()))),
+            }
+            if doomed_volumes.is_none() {
+                remove_snapshot();
             }
             if let Err(e) = berth_types::teardown::remove_tree(&doomed) {
                 tracing::warn!(container.id = %rec.id, error = %e, "the container's directory was left for the next start");

@@ -73,6 +73,9 @@ pub struct Observed {
 /// One container in memory: its record and the channel its state changes are published on.
 pub struct Handle {
     record: Mutex<ContainerRecord>,
+    /// Serialises `save`s of this record: held across the disk write, which `record` is not (so
+    /// `ps`, `inspect` and the other readers never wait for an fsync).
+    persist: Mutex<()>,
     observed: watch::Sender<Observed>,
     /// Serialises lifecycle operations (start/stop/remove) on this container.
     op: tokio::sync::Mutex<()>,
@@ -90,6 +93,10 @@ impl Handle {
     /// A copy of the record.
     pub fn snapshot(&self) -> ContainerRecord {
         self.record.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+    /// Reads the record in place (no copy): for listing many containers.
+    pub fn with_record<R>(&self, f: impl FnOnce(&ContainerRecord) -> R) -> R {
+        f(&self.record.lock().unwrap_or_else(|p| p.into_inner()))
     }
     /// The health-check state, if the container runs with a check.
     pub fn health(&self) -> Option<health::Health> {
@@ -188,6 +195,7 @@ impl ContainerService {
         let id = rec.id.clone();
         let h = Arc::new(Handle {
             record: Mutex::new(rec),
+            persist: Mutex::new(()),
             observed: watch::channel(obs).0,
             op: tokio::sync::Mutex::new(()),
             pending_attach: Mutex::new(Vec::new()),
@@ -263,18 +271,33 @@ impl ContainerService {
         self.events.publish("container", action, &rec.id, attrs);
     }
 
-    /// Persists `rec` and publishes the new state to waiters.
+    /// Changes the record in memory only (what `ps` and `inspect` show, and waiters see) — for a
+    /// state a crash may forget, such as a plain removal under way.
+    fn show(&self, h: &Handle, f: impl FnOnce(&mut ContainerRecord)) -> ContainerRecord {
+        let _writer = h.persist.lock().unwrap_or_else(|p| p.into_inner());
+        let rec = {
+            let mut r = h.record.lock().unwrap_or_else(|p| p.into_inner());
+            f(&mut r);
+            r.clone()
+        };
+        h.observed.send_modify(|o| o.status = rec.state.status);
+        rec
+    }
+
+    /// Changes the record as `f` says and persists it. Readers (`ps`, `inspect`) see the change
+    /// from the start of the write and never wait for its fsync (it is undone if the write fails);
+    /// waiters are told once it is on disk. Saves of one container run one at a time.
     fn save(&self, h: &Handle, f: impl FnOnce(&mut ContainerRecord)) -> Result<ContainerRecord, ServiceError> {
-        let mut guard = h.record.lock().unwrap_or_else(|p| p.into_inner());
-        let before = guard.clone();
-        f(&mut guard);
+        let _writer = h.persist.lock().unwrap_or_else(|p| p.into_inner());
+        let before = h.snapshot();
+        let mut rec = before.clone();
+        f(&mut rec);
+        *h.record.lock().unwrap_or_else(|p| p.into_inner()) = rec.clone();
         // An fsync: callers are often async lifecycle code holding the container's lock.
-        if let Err(e) = super::offload::inline(|| record::store(&self.dir(&guard.id), &guard)) {
-            *guard = before;
+        if let Err(e) = super::offload::inline(|| record::store(&self.dir(&rec.id), &rec)) {
+            *h.record.lock().unwrap_or_else(|p| p.into_inner()) = before;
             return Err(ServiceError::Internal(format!("saving container state: {e}")));
         }
-        let rec = guard.clone();
-        drop(guard);
         h.observed.send_modify(|o| {
             if o.status == Status::Running && rec.state.status != Status::Running && rec.state.status != Status::Paused {
                 o.exits += 1;

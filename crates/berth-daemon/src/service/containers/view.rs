@@ -205,91 +205,95 @@ impl ContainerService {
             }
         };
         let (before, since) = (created_of("before")?, created_of("since")?);
-        let handles = self.all();
-        let health: std::collections::HashMap<String, String> =
-            handles.iter().filter_map(|h| h.health().map(|x| (h.snapshot().id, x.status))).collect();
-        let mut recs: Vec<ContainerRecord> = handles.iter().map(|h| h.snapshot()).collect();
-        recs.sort_by(|a, b| b.created.cmp(&a.created));
-        let mut out = Vec::new();
-        for r in recs {
-            let running = r.state.status == Status::Running || r.state.status == Status::Paused;
-            let filtered = !filters.get("status").is_empty() || !filters.get("exited").is_empty();
-            if !all && !running && !filtered {
-                continue;
-            }
-            if !filters.get("id").is_empty() && !filters.get("id").iter().any(|i| r.id.starts_with(i.as_str())) {
-                continue;
-            }
-            if !filters.get("name").is_empty() && !name_patterns.iter().any(|p| p.is_match(&r.name) || p.is_match(&format!("/{}", r.name))) {
-                continue;
-            }
-            if before.as_ref().is_some_and(|t| r.created >= *t) || since.as_ref().is_some_and(|t| r.created <= *t) {
-                continue;
-            }
-            let health_status = health.get(&r.id).map(String::as_str).unwrap_or("none");
-            if !filters.get("health").is_empty() && !filters.get("health").iter().any(|h| h == health_status) {
-                continue;
-            }
-            if !filters.get("status").is_empty() && !filters.get("status").iter().any(|s| s == r.state.status.as_str()) {
-                continue;
-            }
-            let exited = filters.get("exited");
-            let exited_match = r.state.status == Status::Exited && exited.iter().any(|e| e.parse::<i64>().ok() == Some(r.state.exit_code));
-            if !exited.is_empty() && !exited_match {
-                continue;
-            }
-            if !filters.labels_match("label", r.config.labels.as_ref()) {
-                continue;
-            }
-            if !filters.get("network").is_empty()
-                && !filters.get("network").iter().any(|n| r.network.networks.iter().any(|(name, ep)| name == n || (!n.is_empty() && ep.network_id.starts_with(n.as_str()))))
-            {
-                continue;
-            }
-            if !filters.get("volume").is_empty()
-                && !filters.get("volume").iter().any(|v| r.mounts.iter().any(|m| &m.point.name == v || &m.point.destination == v || &m.point.source == v))
-            {
-                continue;
-            }
-            if !filters.get("ancestor").is_empty() {
-                let hit = filters.get("ancestor").iter().any(|a| {
-                    a == &r.image_name || self.images.get(a).map(|i| i.id.to_string() == r.image).unwrap_or(false)
-                });
-                if !hit {
-                    continue;
+        // Image ids the `ancestor` filter names, resolved once.
+        let ancestors: Vec<(String, Option<String>)> =
+            filters.get("ancestor").iter().map(|a| (a.clone(), self.images.get(a).ok().map(|i| i.id.to_string()))).collect();
+        let filtered = !filters.get("status").is_empty() || !filters.get("exited").is_empty();
+        // Each record is read in place under its own lock (no copies; a `save` in progress never
+        // holds it across its fsync), and only the summaries of those that pass are built.
+        let mut rows: Vec<(String, Value, String, String)> = Vec::new();
+        for h in self.all() {
+            let health = h.health().map(|x| x.status);
+            let row = h.with_record(|r| {
+                let running = r.state.status == Status::Running || r.state.status == Status::Paused;
+                if !all && !running && !filtered {
+                    return None;
                 }
-            }
-            let created = chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0);
-            out.push(json!({
-                "Id": r.id,
-                "Names": [format!("/{}", r.name)],
-                "Image": r.image_name,
-                "ImageID": r.image,
-                "Command": command_line(&r.path, &r.args),
-                "Created": created,
-                "Ports": port_list(&r),
-                "Labels": r.config.labels.clone().unwrap_or_default(),
-                "State": r.state.status.as_str(),
-                "Status": match health.get(&r.id) {
-                    Some(h) if r.state.status == Status::Running => format!("{} ({})", status_text(&r), if h == "starting" { "health: starting" } else { h.as_str() }),
-                    _ => status_text(&r),
-                },
-                "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "none".to_string() } else { r.host_config.network_mode.clone() }},
-                "NetworkSettings": {"Networks": networks(&r)},
-                "Mounts": r.mounts.iter().map(|m| &m.point).collect::<Vec<_>>(),
-            }));
+                if !filters.get("id").is_empty() && !filters.get("id").iter().any(|i| r.id.starts_with(i.as_str())) {
+                    return None;
+                }
+                if !filters.get("name").is_empty() && !name_patterns.iter().any(|p| p.is_match(&r.name) || p.is_match(&format!("/{}", r.name))) {
+                    return None;
+                }
+                if before.as_ref().is_some_and(|t| r.created >= *t) || since.as_ref().is_some_and(|t| r.created <= *t) {
+                    return None;
+                }
+                let health_status = health.as_deref().unwrap_or("none");
+                if !filters.get("health").is_empty() && !filters.get("health").iter().any(|h| h == health_status) {
+                    return None;
+                }
+                if !filters.get("status").is_empty() && !filters.get("status").iter().any(|s| s == r.state.status.as_str()) {
+                    return None;
+                }
+                let exited = filters.get("exited");
+                let exited_match = r.state.status == Status::Exited && exited.iter().any(|e| e.parse::<i64>().ok() == Some(r.state.exit_code));
+                if !exited.is_empty() && !exited_match {
+                    return None;
+                }
+                if !filters.labels_match("label", r.config.labels.as_ref()) {
+                    return None;
+                }
+                if !filters.get("network").is_empty()
+                    && !filters.get("network").iter().any(|n| r.network.networks.iter().any(|(name, ep)| name == n || (!n.is_empty() && ep.network_id.starts_with(n.as_str()))))
+                {
+                    return None;
+                }
+                if !filters.get("volume").is_empty()
+                    && !filters.get("volume").iter().any(|v| r.mounts.iter().any(|m| &m.point.name == v || &m.point.destination == v || &m.point.source == v))
+                {
+                    return None;
+                }
+                if !ancestors.is_empty() && !ancestors.iter().any(|(a, id)| a == &r.image_name || id.as_deref() == Some(r.image.as_str())) {
+                    return None;
+                }
+                let created = chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0);
+                let summary = json!({
+                    "Id": r.id,
+                    "Names": [format!("/{}", r.name)],
+                    "Image": r.image_name,
+                    "ImageID": r.image,
+                    "Command": command_line(&r.path, &r.args),
+                    "Created": created,
+                    "Ports": port_list(r),
+                    "Labels": r.config.labels.clone().unwrap_or_default(),
+                    "State": r.state.status.as_str(),
+                    "Status": match &health {
+                        Some(h) if r.state.status == Status::Running => format!("{} ({})", status_text(r), if h == "starting" { "health: starting" } else { h.as_str() }),
+                        _ => status_text(r),
+                    },
+                    "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "none".to_string() } else { r.host_config.network_mode.clone() }},
+                    "NetworkSettings": {"Networks": networks(r)},
+                    "Mounts": r.mounts.iter().map(|m| &m.point).collect::<Vec<_>>(),
+                });
+                Some((r.created.clone(), summary, r.snapshot.clone(), r.image.clone()))
+            });
+            rows.extend(row);
+        }
+        // Newest first, as dockerd lists them.
+        rows.sort_by(|a, b| b.0.cmp(&a.0));
+        if let Some(l) = limit {
+            rows.truncate(l);
+        }
+        let mut out = Vec::with_capacity(rows.len());
+        for (_, mut summary, snapshot, image) in rows {
             if size {
                 use berth_snapshot::Snapshotter;
-                let rw = self.snapshots.usage(&r.snapshot).map(|u| u.size).unwrap_or(0);
-                let image = self.images.get(&r.image).map(|i| i.size()).unwrap_or(0);
-                if let Some(last) = out.last_mut() {
-                    last["SizeRw"] = json!(rw);
-                    last["SizeRootFs"] = json!(rw + image);
-                }
+                let rw = self.snapshots.usage(&snapshot).map(|u| u.size).unwrap_or(0);
+                let image = self.images.get(&image).map(|i| i.size()).unwrap_or(0);
+                summary["SizeRw"] = json!(rw);
+                summary["SizeRootFs"] = json!(rw + image);
             }
-            if limit.is_some_and(|l| out.len() >= l) {
-                break;
-            }
+            out.push(summary);
         }
         Ok(out)
     }
