@@ -1,64 +1,43 @@
 #!/usr/bin/env bash
 # Load and soak: Berth vs dockerd in one run on this machine (issue 15, item 4).
 #
-#  1. Mixed load: CLIENTS (32) concurrent API clients for DURATION seconds (60), each picking ps,
+#  1. mixed: CLIENTS (32) concurrent API clients for DURATION seconds (60), each picking ps,
 #     inspect, logs --tail 100, stats (one-shot), exec (attached), run --rm (create, start, wait,
 #     remove) and pull from a local `berth registry`, while a probe times /_ping and
 #     /containers/json ten times a second. Prints ops/s, errors, per-operation p50/p99 and the probes'
 #     p50/p99 (goal p99 <= 5 ms), with ratios berth / dockerd (below 1.0: Berth is faster).
-#  2. Many containers: MANY (1000) containers created (8 clients), `ps -a` timed over them, the
-#     daemon's RSS with them, then all removed.
-#  3. Soak: with SOAK=SECONDS (e.g. 1800; 0 skips it), the mixed load again for that long, then the
+#  2. many: MANY (1000) containers created (8 clients), `ps -a` timed over them, the daemon's RSS
+#     with them, then all removed.
+#  3. running: RUNNING (1000) containers running `busybox sleep` at once: time to create and start
+#     them (8 clients), to start one more, daemon RSS (dockerd: with its containerd; goal <= 60 MB),
+#     shims' total PSS (goal <= 2 MB each), `ps` / `ps -a` latency (goal <= 50 ms), `system df`,
+#     then stop-all (t=0) and remove-all times.
+#  4. soak: with SOAK=SECONDS (e.g. 1800; 0 skips it), the mixed load again for that long, then the
 #     daemon's RSS, fds and threads sampled before the load, at its end and after 30 s idle: they must
 #     come back down (no leak).
 #
-# Needs root. Installs Debian's docker.io if dockerd is missing. dockerd runs on its own data root,
-# exec root and socket with no bridge and no iptables changes, as bench/run.sh starts it; both daemons
-# and the registry are stopped at the end. BERTH=path uses a given berth binary (default: a release
+# PHASES picks phases (default "mixed many running"; the soak runs when SOAK > 0), e.g.
+# PHASES=running RUNNING=200. Needs root. Installs Debian's docker.io if dockerd is missing. Each
+# daemon runs on its own data root and socket (bench/lib.sh); both and the registry are stopped, and
+# every container removed, at the end. BERTH=path uses a given berth binary (default: a release
 # build of this tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 DURATION=${DURATION:-60}
 CLIENTS=${CLIENTS:-32}
 MANY=${MANY:-1000}
+RUNNING=${RUNNING:-1000}
 SOAK=${SOAK:-0}
+PHASES=${PHASES:-mixed many running}
+. bench/lib.sh
+has() { case " $PHASES " in *" $1 "*) return 0 ;; *) return 1 ;; esac; }
 
-command -v dockerd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null; }
-command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
-if [ -z "${BERTH:-}" ]; then
-  cargo build --release --locked -p berth-cli >/dev/null
-  BERTH=$PWD/target/release/berth
-fi
-
-W=$(mktemp -d /tmp/berth-load.XXXXXX)
-cleanup() {
-  for p in "${BPID:-}" "${DPID:-}" "${RPID:-}"; do
-    [ -n "$p" ] && kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true
-  done
-  umount -R "$W/docker" 2>/dev/null || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
-mkdir -p "$W/rootfs/bin"
-cp "$(command -v busybox)" "$W/rootfs/bin/busybox"
-tar -C "$W/rootfs" -czf "$W/rootfs.tar.gz" .
-
-"$BERTH" daemon --data-root "$W/berth" -H "unix://$W/berth.sock" --bridge bload0 --bip 192.168.250.1/24 --default-address-pool base=192.168.251.0/24,size=24 --log-level warn >"$W/berth.log" 2>&1 &
-BPID=$!
-dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" -H "unix://$W/docker.sock" \
-  --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-  --containerd-namespace berth-load --containerd-plugins-namespace berth-load-plugins >"$W/dockerd.log" 2>&1 &
-DPID=$!
-RPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-"$BERTH" registry --listen 127.0.0.1:$RPORT --root "$W/registry" --log-level warn >"$W/registry.log" 2>&1 &
-RPID=$!
-for _ in $(seq 300); do
-  [ -S "$W/berth.sock" ] && [ -S "$W/docker.sock" ] && DOCKER_HOST=unix://$W/docker.sock docker version >/dev/null 2>&1 && break
-  sleep 0.1
-done
-BH="env BERTH_HOST=unix://$W/berth.sock"
-DH="env DOCKER_HOST=unix://$W/docker.sock"
+bench_init berth-load
+bench_rootfs
+start_berth bload0 192.168.250.1/24 192.168.251.0/24
+start_dockerd berth-load
+start_registry
+wait_daemons
 $BH "$BERTH" import "$W/rootfs.tar.gz" bench/img:1 >/dev/null
 $DH docker import "$W/rootfs.tar.gz" bench/img:1 >/dev/null
 # The image every pull fetches: pushed once to the local registry.
@@ -67,13 +46,27 @@ $BH "$BERTH" push 127.0.0.1:$RPORT/bench/pull:1 >/dev/null
 $BH "$BERTH" rmi 127.0.0.1:$RPORT/bench/pull:1 >/dev/null
 
 sample() { python3 -c "import sys, json; sys.path.insert(0, 'bench'); from load import proc_sample; print(json.dumps(proc_sample($1)))"; }
+echo "machine load before: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 for e in berth docker; do
   if [ $e = berth ]; then pid=$BPID; else pid=$DPID; fi
-  echo "mixed load on $e: $CLIENTS clients, ${DURATION}s..." >&2
-  python3 bench/load.py "$W/$e.sock" "$DURATION" "$CLIENTS" bench/img:1 "127.0.0.1:$RPORT/bench/pull:1" "$pid" >"$W/load-$e.json"
-  echo "$MANY containers on $e..." >&2
-  python3 bench/many.py "$W/$e.sock" "$MANY" bench/img:1 "$pid" >"$W/many-$e.json"
+  if has mixed; then
+    echo "mixed load on $e: $CLIENTS clients, ${DURATION}s..." >&2
+    python3 bench/load.py "$W/$e.sock" "$DURATION" "$CLIENTS" bench/img:1 "127.0.0.1:$RPORT/bench/pull:1" "$pid" >"$W/load-$e.json"
+  fi
+  if has many; then
+    echo "$MANY containers on $e..." >&2
+    python3 bench/many.py "$W/$e.sock" "$MANY" bench/img:1 "$pid" >"$W/many-$e.json"
+  fi
+  if has running; then
+    echo "$RUNNING running containers on $e..." >&2
+    if [ $e = berth ]; then
+      python3 bench/running.py "$W/$e.sock" "$RUNNING" bench/img:1 "shim --id .*$W/" "$pid" >"$W/running-$e.json"
+    else
+      # dockerd's part of the work is done by its containerd too.
+      python3 bench/running.py "$W/$e.sock" "$RUNNING" bench/img:1 "containerd-shim.*$W/" "$pid" $(pgrep -f "containerd --config $W/docker-exec" || true) >"$W/running-$e.json"
+    fi
+  fi
   if [ "$SOAK" -gt 0 ]; then
     echo "soak on $e: ${SOAK}s..." >&2
     sample "$pid" >"$W/soak-$e-before.json"
@@ -83,38 +76,76 @@ for e in berth docker; do
     sample "$pid" >"$W/soak-$e-idle.json"
   fi
 done
+echo "machine load after: $(cut -d' ' -f1-3 /proc/loadavg)" >&2
 
 python3 - "$W" "$SOAK" <<'PY'
-import json, sys
+import json, os, sys
 w, soak = sys.argv[1], int(sys.argv[2])
 j = lambda n: json.load(open(f"{w}/{n}.json"))
-lb, ld = j("load-berth"), j("load-docker")
-print(f"\nMixed load: {lb['clients']} clients, {lb['elapsed_s']:.0f} s per engine (ratio = berth / dockerd)\n")
-print(f"{'metric':<34}{'berth':>10}{'dockerd':>10}{'ratio':>8}")
+have = lambda n: os.path.exists(f"{w}/{n}-berth.json") and os.path.exists(f"{w}/{n}-docker.json")
 row = lambda name, b, d, f="{:>10.1f}": print(f"{name:<34}" + f.format(b) + f.format(d) + f"{b / d if d else float('nan'):>8.2f}")
-row("operations per second", lb["ops_per_s"], ld["ops_per_s"])
-print(f"{'errors':<34}{lb['errors']:>10}{ld['errors']:>10}")
-for k in ("_ping", "containers_json"):
-    for p in ("p50_ms", "p99_ms"):
-        row(f"/{k.replace('_json', '/json')} during load {p}", lb["probes"][k][p], ld["probes"][k][p], "{:>10.2f}")
-for op in lb["ops"]:
-    for p in ("p50_ms", "p99_ms"):
-        row(f"{op} {p}", lb["ops"][op][p], ld["ops"][op][p], "{:>10.1f}")
-    print(f"{op + ' count / errors':<34}{str(lb['ops'][op]['n']) + '/' + str(lb['ops'][op]['errors']):>10}{str(ld['ops'][op]['n']) + '/' + str(ld['ops'][op]['errors']):>10}")
-for e, l in (("berth", lb), ("dockerd", ld)):
-    for op, msg in l["first_errors"].items():
-        print(f"  {e} {op} error: {msg}")
-mb, md = j("many-berth"), j("many-docker")
-print(f"\n{mb['n']} containers (created, not started)\n")
-print(f"{'metric':<34}{'berth':>10}{'dockerd':>10}{'ratio':>8}")
-row("create all (s)", mb["create_s"], md["create_s"], "{:>10.2f}")
-row("ps -a p50 (ms)", mb["ps_a_p50_ms"], md["ps_a_p50_ms"])
-row("ps -a p99 (ms)", mb["ps_a_p99_ms"], md["ps_a_p99_ms"])
-row("daemon RSS with them (MB)", mb["rss_mb"], md["rss_mb"])
-row("remove all (s)", mb["remove_s"], md["remove_s"], "{:>10.2f}")
-print(f"{'errors':<34}{mb['errors']:>10}{md['errors']:>10}")
-ok = lb["errors"] == 0 and lb["probes"]["_ping"]["p99_ms"] <= 5 and lb["probes"]["containers_json"]["p99_ms"] <= 5 and mb["ps_a_p50_ms"] <= 50
-print("\ngoals: 0 errors, /_ping and /containers/json p99 <= 5 ms under load, ps -a <= 50 ms over 1,000: " + ("met" if ok else "MISSED"))
+goals = []
+if have("load"):
+    lb, ld = j("load-berth"), j("load-docker")
+    print(f"\nMixed load: {lb['clients']} clients, {lb['elapsed_s']:.0f} s per engine (ratio = berth / dockerd)\n")
+    print(f"{'metric':<34}{'berth':>10}{'dockerd':>10}{'ratio':>8}")
+    row("operations per second", lb["ops_per_s"], ld["ops_per_s"])
+    print(f"{'errors':<34}{lb['errors']:>10}{ld['errors']:>10}")
+    for k in ("_ping", "containers_json"):
+        for p in ("p50_ms", "p99_ms"):
+            row(f"/{k.replace('_json', '/json')} during load {p}", lb["probes"][k][p], ld["probes"][k][p], "{:>10.2f}")
+    for op in lb["ops"]:
+        for p in ("p50_ms", "p99_ms"):
+            row(f"{op} {p}", lb["ops"][op][p], ld["ops"][op][p], "{:>10.1f}")
+        print(f"{op + ' count / errors':<34}{str(lb['ops'][op]['n']) + '/' + str(lb['ops'][op]['errors']):>10}{str(ld['ops'][op]['n']) + '/' + str(ld['ops'][op]['errors']):>10}")
+    for e, l in (("berth", lb), ("dockerd", ld)):
+        for op, msg in l["first_errors"].items():
+            print(f"  {e} {op} error: {msg}")
+    goals.append(("0 errors under load", lb["errors"] == 0))
+    goals.append(("/_ping and /containers/json p99 <= 5 ms under load", lb["probes"]["_ping"]["p99_ms"] <= 5 and lb["probes"]["containers_json"]["p99_ms"] <= 5))
+if have("many"):
+    mb, md = j("many-berth"), j("many-docker")
+    print(f"\n{mb['n']} containers (created, not started)\n")
+    print(f"{'metric':<34}{'berth':>10}{'dockerd':>10}{'ratio':>8}")
+    row("create all (s)", mb["create_s"], md["create_s"], "{:>10.2f}")
+    row("ps -a p50 (ms)", mb["ps_a_p50_ms"], md["ps_a_p50_ms"])
+    row("ps -a p99 (ms)", mb["ps_a_p99_ms"], md["ps_a_p99_ms"])
+    row("daemon RSS with them (MB)", mb["rss_mb"], md["rss_mb"])
+    row("remove all (s)", mb["remove_s"], md["remove_s"], "{:>10.2f}")
+    print(f"{'errors':<34}{mb['errors']:>10}{md['errors']:>10}")
+    goals.append(("ps -a <= 50 ms over 1,000 created", mb["ps_a_p50_ms"] <= 50))
+if have("running"):
+    rb, rd = j("running-berth"), j("running-docker")
+    print(f"\n{rb['n']} running containers (busybox sleep; dockerd's daemon figures include its containerd)\n")
+    print(f"{'metric':<34}{'berth':>10}{'dockerd':>10}{'ratio':>8}")
+    row("create + start all (s)", rb["start_s"], rd["start_s"], "{:>10.2f}")
+    row(f"start the {rb['n'] + 1}th (ms)", rb["one_more_ms"], rd["one_more_ms"])
+    print(f"{'running / shims':<34}{str(rb['running']) + '/' + str(rb['shims']):>10}{str(rd['running']) + '/' + str(rd['shims']):>10}")
+    row("daemon RSS (MB)", rb["daemon_rss_mb"], rd["daemon_rss_mb"])
+    row("daemon threads", rb["daemon_threads"], rd["daemon_threads"], "{:>10.0f}")
+    row("daemon fds", rb["daemon_fds"], rd["daemon_fds"], "{:>10.0f}")
+    row("shims PSS total (MB)", rb["shim_pss_mb"], rd["shim_pss_mb"])
+    row("shim PSS each (MB)", rb["shim_pss_mb"] / max(rb["shims"], 1), rd["shim_pss_mb"] / max(rd["shims"], 1), "{:>10.2f}")
+    row("shims RSS total (MB)", rb["shim_rss_mb"], rd["shim_rss_mb"])
+    row("shim threads total", rb["shim_threads"], rd["shim_threads"], "{:>10.0f}")
+    row("ps p50 (ms)", rb["ps_p50_ms"], rd["ps_p50_ms"])
+    row("ps p99 (ms)", rb["ps_p99_ms"], rd["ps_p99_ms"])
+    row("ps -a p50 (ms)", rb["ps_a_p50_ms"], rd["ps_a_p50_ms"])
+    row("ps -a p99 (ms)", rb["ps_a_p99_ms"], rd["ps_a_p99_ms"])
+    row("system df (ms)", rb["system_df_ms"], rd["system_df_ms"])
+    row("stop all, t=0 (s)", rb["stop_s"], rd["stop_s"], "{:>10.2f}")
+    row("remove all (s)", rb["remove_s"], rd["remove_s"], "{:>10.2f}")
+    print(f"{'shims left after remove':<34}{rb['shims_left']:>10}{rd['shims_left']:>10}")
+    print(f"{'errors':<34}{rb['errors']:>10}{rd['errors']:>10}")
+    for e, r in (("berth", rb), ("dockerd", rd)):
+        for msg in r["first_errors"]:
+            print(f"  {e} error: {msg}")
+    goals.append(("all running, 0 errors", rb["running"] == rb["n"] + 1 and rb["errors"] == 0 and rb["shims_left"] == 0))
+    goals.append(("daemon RSS <= 60 MB with 1,000 running", rb["daemon_rss_mb"] <= 60))
+    goals.append(("shim PSS <= 2 MB each", rb["shim_pss_mb"] / max(rb["shims"], 1) <= 2))
+    goals.append(("ps -a <= 50 ms over 1,000 running", rb["ps_a_p50_ms"] <= 50))
+if goals:
+    print("\ngoals: " + "; ".join(f"{g}: {'met' if ok else 'MISSED'}" for g, ok in goals))
 if soak:
     print(f"\nSoak: {soak} s of the mixed load; daemon before / at the end / after 30 s idle\n")
     for e in ("berth", "docker"):

@@ -7,42 +7,21 @@
 # Targets: idle RSS <= 15 MB and every API call <= dockerd's (issue 2); run --rm true median <= 40 ms and
 # shim RSS <= 3 MB (issue 3); cold build <= 0.5x dockerd's classic builder, cached rebuild <= 50 ms (issue 4);
 # push >= 3x and pull >= 2x dockerd's throughput (issue 6).
-# Needs root. Installs Debian's docker.io if dockerd is missing; dockerd runs on its own data root,
-# exec root and socket with no bridge and no iptables changes, and is stopped at the end.
+# Needs root. Installs Debian's docker.io if dockerd is missing; each daemon runs on its own data
+# root, socket (and, for Berth, bridge) as bench/lib.sh starts them, and is stopped at the end.
+# BERTH=path uses a given berth binary (default: a release build of this tree).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${N:-2000}
 IMAGES=${IMAGES:-100}
 
-command -v dockerd >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io >/dev/null; }
-command -v busybox >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq busybox-static >/dev/null; }
-cargo build --release --locked -p berth-cli >/dev/null
-BERTH=$PWD/target/release/berth
-
-W=$(mktemp -d /tmp/berth-bench.XXXXXX)
-cleanup() {
-  [ -n "${BPID:-}" ] && kill "$BPID" 2>/dev/null && wait "$BPID" 2>/dev/null || true
-  [ -n "${DPID:-}" ] && kill "$DPID" 2>/dev/null && wait "$DPID" 2>/dev/null || true
-  umount -R "$W/docker" 2>/dev/null || true
-  rm -rf "$W"
-}
-trap cleanup EXIT
-
+. bench/lib.sh
+bench_init berth-bench
 # The same rootfs for both engines: the host's busybox-static.
-mkdir -p "$W/rootfs/bin"
-cp "$(command -v busybox)" "$W/rootfs/bin/busybox"
-tar -C "$W/rootfs" -czf "$W/rootfs.tar.gz" .
-
-"$BERTH" daemon --data-root "$W/berth" -H "unix://$W/berth.sock" --bridge bbench0 --bip 10.197.0.1/24 --log-level warn >"$W/berth.log" 2>&1 &
-BPID=$!
-dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" -H "unix://$W/docker.sock" \
-  --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
-  --containerd-namespace berth-bench --containerd-plugins-namespace berth-bench-plugins >"$W/dockerd.log" 2>&1 &
-DPID=$!
-for _ in $(seq 300); do
-  [ -S "$W/berth.sock" ] && [ -S "$W/docker.sock" ] && DOCKER_HOST=unix://$W/docker.sock docker version >/dev/null 2>&1 && break
-  sleep 0.1
-done
+bench_rootfs
+start_berth bbench0 10.197.0.1/24 10.197.1.0/24
+start_dockerd berth-bench
+wait_daemons
 
 echo "importing $IMAGES images into each engine..."
 for i in $(seq "$IMAGES"); do
@@ -132,13 +111,9 @@ build_times ms-touch ms:1 "$MS" 1
 
 # Registry: push and pull through `berth registry`, an image of 100 MB random data in 4 layers and the
 # Debian minbase image (scripts/fixtures.sh makes it), each engine from its own store.
-RPORT=$(python3 -c 'import socket;s=socket.socket();s.bind(("127.0.0.1",0));print(s.getsockname()[1])')
-"$BERTH" registry --listen 127.0.0.1:$RPORT --root "$W/registry" --log-level warn >"$W/registry.log" 2>&1 &
-RPID=$!
+start_registry
 for i in 1 2 3 4; do head -c 25000000 /dev/urandom > "$CTX/r$i"; done
 printf 'FROM bench/img:1\nCOPY r1 /r1\nCOPY r2 /r2\nCOPY r3 /r3\nCOPY r4 /r4\n' > "$CTX/Dockerfile.big"
-BH="env BERTH_HOST=unix://$W/berth.sock"
-DH="env DOCKER_HOST=unix://$W/docker.sock"
 $BH "$BERTH" build -q -f "$CTX/Dockerfile.big" -t 127.0.0.1:$RPORT/berth/big:1 "$CTX" >/dev/null
 $DH docker build -q -f "$CTX/Dockerfile.big" -t 127.0.0.1:$RPORT/docker/big:1 "$CTX" >/dev/null
 DEBIAN=$(bash scripts/fixtures.sh debian)
@@ -155,7 +130,8 @@ for img in big debian; do
   bt $BH "$BERTH" pull 127.0.0.1:$RPORT/berth/$img:1 >"$W/pull-$img-berth.json"
   bt $DH docker pull 127.0.0.1:$RPORT/docker/$img:1 >"$W/pull-$img-docker.json"
 done
-kill $RPID; wait $RPID 2>/dev/null || true
+stop_pid "$RPID"
+RPID=
 
 docker buildx version >/dev/null 2>&1 || echo "note: BuildKit (docker-buildx) is not installed here; build numbers compare with dockerd's classic builder"
 python3 - "$W" "$SHIM_RSS" "$DSHIM_RSS" "$SHIM_PSS" "$DSHIM_PSS" <<'PY'
