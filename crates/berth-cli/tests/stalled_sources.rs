@@ -286,7 +286,8 @@ fn a_pull_goes_on_while_a_client_waits_for_it_and_stops_when_none_does() {
     only.wait_started();
     reg.wait_flowing();
     drop(only);
-    assert!(wait_for(Duration::from_secs(10), || reg.dropped.load(Ordering::SeqCst)), "the download went on after its only client went");
+    // (The daemon learns that a client went when it writes to it: a keep-alive every 3 s at most.)
+    assert!(wait_for(Duration::from_secs(20), || reg.dropped.load(Ordering::SeqCst)), "the download went on after its only client went");
     let ingest = d.root().join("content").join("ingest");
     let leftovers = || std::fs::read_dir(&ingest).map(|r| r.flatten().map(|e| e.path()).collect::<Vec<_>>()).unwrap_or_default();
     assert!(wait_for(Duration::from_secs(10), || leftovers().is_empty()), "partial blobs left: {:?}", leftovers());

@@ -106,9 +106,14 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
         None => Bytes::new(),
     };
     let rest = futures_util::stream::unfold((rx, cancel), |(mut rx, cancel)| async move {
-        let line = match rx.recv().await? {
-            Ok(b) => b,
-            Err(e) => Bytes::from(JsonMessage::error(super::error_chain(&e)).to_line()),
+        // A step that prints nothing for a while: a keep-alive newline finds out whether the client
+        // is still there (see `super::STREAM_KEEPALIVE`).
+        let line = match tokio::time::timeout(super::STREAM_KEEPALIVE, rx.recv()).await {
+            Err(_) => Bytes::from_static(b"\n"),
+            Ok(m) => match m? {
+                Ok(b) => b,
+                Err(e) => Bytes::from(JsonMessage::error(super::error_chain(&e)).to_line()),
+            },
         };
         Some((Ok::<_, std::convert::Infallible>(line), (rx, cancel)))
     });

@@ -121,10 +121,17 @@ where
     tokio::spawn(async move {
         let _ = btx.send(bytes::Bytes::from(first.to_line())).await;
         loop {
-            // The client going away (the body dropped) drops `rx`, which ends the work.
+            // The client going away (the body dropped) drops `rx`, which ends the work; while no
+            // message comes (a stalled registry), a keep-alive newline finds out whether it went.
             let m = tokio::select! {
                 m = rx.recv() => m,
                 _ = btx.closed() => return,
+                _ = tokio::time::sleep(super::STREAM_KEEPALIVE) => {
+                    if btx.send(bytes::Bytes::from_static(b"\n")).await.is_err() {
+                        return;
+                    }
+                    continue;
+                }
             };
             let Some(m) = m else { break };
             if btx.send(bytes::Bytes::from(m.to_line())).await.is_err() {

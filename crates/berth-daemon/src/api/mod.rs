@@ -35,6 +35,12 @@ pub fn server_header() -> String {
 /// create). dockerd reads any size; Berth refuses larger ones with a 400 rather than hold them.
 pub const MAX_JSON_BODY: usize = 4 << 20;
 
+/// How long a streamed JSON response (pull, push, build) stays silent before a newline is sent.
+/// The server answers clients that half-close after their request, so a client that went away
+/// shows only when written to; the newline (whitespace between JSON values, which every JSON stream
+/// reader skips) finds it out, and its work is cancelled.
+pub(crate) const STREAM_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// The API in front of the services: cheap to clone, one per connection.
 #[derive(Clone)]
 pub struct Api {
