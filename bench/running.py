@@ -34,8 +34,9 @@ def kb(pid, field, path="status"):
 
 
 def pgrep(pattern):
+    # Not this script: its own command line carries the pattern.
     out = subprocess.run(["pgrep", "-f", pattern], capture_output=True, text=True).stdout
-    return [int(p) for p in out.split()]
+    return [int(p) for p in out.split() if int(p) != os.getpid()]
 
 
 def timed(c, method, path, n=30):
