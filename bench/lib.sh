@@ -121,3 +121,38 @@ bench_cleanup() {
   umount -R "$W/docker-exec" 2>/dev/null
   rm -rf "$W"
 }
+
+# For scripts that need only the registry (bench/registry/run.sh):
+#   berth_release            prints the release `berth` ($BERTH_BIN if set, else built here once)
+#   wait_registry ADDR       until http://ADDR/v2/ answers (10 s)
+#   need_pkgs CMD:PKG ...    installs the Debian packages whose commands are missing
+berth_release() {
+  if [ -n "${BERTH_BIN:-}" ]; then
+    echo "$BERTH_BIN"
+    return
+  fi
+  local repo
+  repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+  (cd "$repo" && cargo build --release --locked -q -p berth-cli --bins >&2)
+  echo "${CARGO_TARGET_DIR:-$repo/target}/release/berth"
+}
+
+wait_registry() {
+  local addr=$1 i
+  for i in $(seq 100); do
+    curl -fsS -o /dev/null "http://$addr/v2/" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "registry at $addr did not start" >&2
+  return 1
+}
+
+need_pkgs() {
+  local missing=() spec
+  for spec in "$@"; do
+    command -v "${spec%%:*}" >/dev/null || missing+=("${spec#*:}")
+  done
+  if [ ${#missing[@]} -gt 0 ]; then
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
+  fi
+}

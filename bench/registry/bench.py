@@ -22,20 +22,23 @@ def blob(layout, data):
         f.write(data)
     return {"digest": "sha256:" + d, "size": len(data)}
 
-def make_layout(path, size, seed):
-    """An OCI layout with one gzip layer of `size` random bytes, pre-compressed so skopeo does not
-    recompress it on push and the registries, not the client's compressor, are measured."""
+def make_layout(path, size, seed, layers=1):
+    """An OCI layout with `layers` gzip layers of `size` random bytes each, pre-compressed so skopeo
+    does not recompress them on push and the registries, not the client's compressor, are measured."""
     os.makedirs(os.path.join(path, "blobs/sha256"), exist_ok=True)
     with open(os.path.join(path, "oci-layout"), "w") as f:
         f.write('{"imageLayoutVersion":"1.0.0"}')
-    payload = os.urandom(size) + seed.encode()
-    layer = blob(path, gzip.compress(payload, 1))
+    descs, diff_ids = [], []
+    for i in range(layers):
+        payload = os.urandom(size) + f"{seed}-{i}".encode()
+        descs.append(blob(path, gzip.compress(payload, 1)))
+        diff_ids.append("sha256:" + hashlib.sha256(payload).hexdigest())
     config = json.dumps({"architecture": "amd64", "os": "linux",
-                         "rootfs": {"type": "layers", "diff_ids": ["sha256:" + hashlib.sha256(payload).hexdigest()]}}).encode()
+                         "rootfs": {"type": "layers", "diff_ids": diff_ids}}).encode()
     cfg = blob(path, config)
     manifest = json.dumps({"schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
         "config": dict(cfg, mediaType="application/vnd.oci.image.config.v1+json"),
-        "layers": [dict(layer, mediaType="application/vnd.oci.image.layer.v1.tar+gzip")]}).encode()
+        "layers": [dict(l, mediaType="application/vnd.oci.image.layer.v1.tar+gzip") for l in descs]}).encode()
     m = blob(path, manifest)
     idx = {"schemaVersion": 2, "manifests": [dict(m, mediaType="application/vnd.oci.image.manifest.v1+json",
            annotations={"org.opencontainers.image.ref.name": "v1"})]}
@@ -110,11 +113,25 @@ def latency(addr, path, rounds=20):
     best.sort()
     return best[len(best) // 2]
 
+class RssSampler:
+    """Samples a process's VmRSS every 50 ms while running; `peak` is the largest seen."""
+    def __init__(self, pid):
+        import threading
+        self.pid, self.peak, self.stop = pid, 0, threading.Event()
+        self.t = threading.Thread(target=self.run, daemon=True)
+    def run(self):
+        while not self.stop.is_set():
+            self.peak = max(self.peak, rss_kb(self.pid)); time.sleep(0.05)
+    def __enter__(self):
+        self.t.start(); return self
+    def __exit__(self, *a):
+        self.stop.set(); self.t.join()
+
 def main():
     p = argparse.ArgumentParser()
     for a in ["work", "berth", "dist"]:
         p.add_argument("--" + a, required=True)
-    for a in ["berth-pid", "dist-pid", "size-mb", "tags", "parallel", "rounds"]:
+    for a in ["berth-pid", "dist-pid", "size-mb", "tags", "parallel", "rounds", "many", "settle"]:
         p.add_argument("--" + a, type=int, required=True)
     o = p.parse_args()
     targets = {"berth": (o.berth, o.berth_pid), "distribution": (o.dist, o.dist_pid)}
@@ -124,6 +141,9 @@ def main():
     res = {k: {"idle_rss_kb": rss_kb(pid)} for k, (_, pid) in targets.items()}
     big = os.path.join(o.work, "big")
     make_layout(big, o.size_mb << 20, "big")
+    images = {"big": big, "five": os.path.join(o.work, "five"), "many": os.path.join(o.work, "many")}
+    make_layout(images["five"], 4 << 20, "five", layers=5)
+    make_layout(images["many"], 4 << 10, "many", layers=o.many)
     smalls = []
     for i in range(o.parallel):
         s = os.path.join(o.work, f"small{i}"); make_layout(s, 64 << 10, f"s{i}"); smalls.append(s)
@@ -132,9 +152,12 @@ def main():
     # The parallel pushes run in rounds that alternate between the registries, reporting medians: on a
     # two-core machine one round is noisy, and the skopeo processes take most of the CPU.
     samples = {name: {k: [] for k in PARALLEL_KEYS} for name in targets}
+    samplers = {name: RssSampler(pid) for name, (_, pid) in targets.items()}
     for rnd in range(o.rounds):
         for name, (addr, pid) in targets.items():
             sm = samples[name]
+            if rnd == 0:
+                samplers[name].__enter__()  # peak RSS under the first round of parallel pushes
             def push_small(i):
                 skopeo("copy", "--dest-tls-verify=false", f"oci:{smalls[i]}:v1", f"docker://{addr}/bench/r{rnd}/small{i}:v1")
             cpu0 = cpu_s(pid)
@@ -148,14 +171,20 @@ def main():
             sm["http_parallel_push_s"].append(timed(lambda: list(cf.ThreadPoolExecutor(o.parallel).map(
                 lambda i: http_push(addr, f"bench/r{rnd}/http{i}", images[i]), range(n)))))
             sm["http_parallel_push_cpu_s"].append(cpu_s(pid) - cpu0)
+            if rnd == 0:
+                samplers[name].__exit__()
+                res[name]["load_rss_kb"] = samplers[name].peak
     for name in targets:
         for k, v in samples[name].items():
             res[name][k] = sorted(v)[len(v) // 2]
     for name, (addr, pid) in targets.items():
         r = res[name]
-        r["push_s"] = timed(lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{big}:v1", f"docker://{addr}/bench/big:v1"))
-        out = os.path.join(o.work, f"out-{name}")
-        r["pull_s"] = timed(lambda: skopeo("copy", "--src-tls-verify=false", f"docker://{addr}/bench/big:v1", f"oci:{out}:v1"))
+        for img, layout in images.items():
+            key = "push_s" if img == "big" else f"push_{img}_s"
+            r[key] = timed(lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:v1", f"docker://{addr}/bench/{img}:v1"))
+            out = os.path.join(o.work, f"out-{name}-{img}")
+            key = "pull_s" if img == "big" else f"pull_{img}_s"
+            r[key] = timed(lambda: skopeo("copy", "--src-tls-verify=false", f"docker://{addr}/bench/{img}:v1", f"oci:{out}:v1"))
         skopeo("copy", "--dest-tls-verify=false", f"oci:{os.path.join(o.work, 'tagged')}:v1", f"docker://{addr}/bench/tags:v1")
         # skopeo may recompress layers on the way in: re-tag the manifest as the registry stored it.
         c = http.client.HTTPConnection(addr)
@@ -164,15 +193,26 @@ def main():
         put_tags(addr, "bench/tags", stored, o.tags)
         r["tags_list_ms"] = latency(addr, "/v2/bench/tags/tags/list") * 1000
         r["catalog_ms"] = latency(addr, "/v2/_catalog?n=1000") * 1000
-        r["rss_after_kb"] = rss_kb(pid)
+    # Idle again: after everything, once the registries had time to settle (idle threads exit).
+    time.sleep(o.settle)
+    for name, (_, pid) in targets.items():
+        res[name]["idle_rss_after_kb"] = rss_kb(pid)
     b, d = res["berth"], res["distribution"]
     print(f"{'metric':<26}{'berth':>12}{'distribution':>14}{'ratio':>9}")
-    for k in ["push_s", "pull_s", "parallel_push_s", "parallel_push_cpu_s", "http_parallel_push_s",
-              "http_parallel_push_cpu_s", "tags_list_ms", "catalog_ms", "idle_rss_kb", "rss_after_kb"]:
+    for k in ["push_s", "pull_s", "push_five_s", "pull_five_s", "push_many_s", "pull_many_s",
+              "parallel_push_s", "parallel_push_cpu_s", "http_parallel_push_s",
+              "http_parallel_push_cpu_s", "tags_list_ms", "catalog_ms", "idle_rss_kb", "load_rss_kb",
+              "idle_rss_after_kb"]:
         ratio = d[k] / b[k] if b[k] else float("inf")
         print(f"{k:<26}{b[k]:>12.3f}{d[k]:>14.3f}{ratio:>8.2f}x")
     mb = o.size_mb
     print(f"throughput push: berth {mb / b['push_s']:.1f} MB/s, distribution {mb / d['push_s']:.1f} MB/s")
+    print(f"throughput pull: berth {mb / b['pull_s']:.1f} MB/s, distribution {mb / d['pull_s']:.1f} MB/s")
+    print(f"many small blobs ({o.many} layers of 4 KiB): push {b['push_many_s']:.2f} s vs {d['push_many_s']:.2f} s, "
+          f"pull {b['pull_many_s']:.2f} s vs {d['pull_many_s']:.2f} s")
+    print(f"idle RSS: berth {b['idle_rss_kb'] / 1024:.1f} MB at start, {b['idle_rss_after_kb'] / 1024:.1f} MB after the run "
+          f"(peak under load {b['load_rss_kb'] / 1024:.1f} MB); distribution {d['idle_rss_kb'] / 1024:.1f} / "
+          f"{d['idle_rss_after_kb'] / 1024:.1f} MB (peak {d['load_rss_kb'] / 1024:.1f} MB)")
     n = o.parallel * 5
     print(f"http parallel pushes: berth {n / b['http_parallel_push_s']:.1f}/s, distribution {n / d['http_parallel_push_s']:.1f}/s"
           f" ({o.parallel} threads, {n} images of 64 KiB; medians of {o.rounds} rounds)")

@@ -36,16 +36,23 @@ fn main() -> ExitCode {
         let code = berth_shim::run(berth_shim::ShimArgs { id: s.id.clone(), dir: s.dir.clone(), state_root: s.state_root.clone(), exec_dir: s.exec_dir.clone() });
         return ExitCode::from(code as u8);
     }
-    if matches!(args.command, Command::Daemon(_)) {
+    if matches!(args.command, Command::Daemon(_) | Command::Registry(_)) {
         sys::single_malloc_arena();
     }
-    // The daemon gets a worker per core (blocking work has its own pool: see berth-daemon's
-    // `service::offload`); a client needs no more than two.
+    // The daemon and the registry get a worker per core (blocking work has its own pool: see
+    // berth-daemon's `service::offload`); a client needs no more than two. The registry's blocking
+    // threads (file I/O) end after 2 s idle rather than 10, so their stacks and malloc caches do not
+    // stay resident on an idle registry after a burst.
     let workers = match args.command {
         Command::Daemon(_) | Command::Registry(_) => std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2).max(2),
         _ => 2,
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+    let mut builder = tokio::runtime::Builder::new_multi_thread();
+    builder.worker_threads(workers).enable_all();
+    if matches!(args.command, Command::Registry(_)) {
+        builder.thread_keep_alive(std::time::Duration::from_secs(2));
+    }
+    let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("berth: cannot start the async runtime: {e}");

@@ -35,6 +35,17 @@ fn registry_serves_v2_and_stops_on_sigterm() {
     let out = std::process::Command::new(BERTH).args(["registry", "gc", "--dry-run", "--root"]).arg(dir.path().join("reg")).output().unwrap();
     assert!(out.status.success(), "{}", stderr(&out));
     assert!(stdout(&out).contains("0 blobs referenced"), "{}", stdout(&out));
+
+    // `gc --config` collects on the storage the file names; memory storage has nothing to collect.
+    let cfg = dir.path().join("registry.yml");
+    std::fs::write(&cfg, format!("storage:\n  filesystem: {{rootdirectory: {}}}\n", dir.path().join("reg").display())).unwrap();
+    let out = std::process::Command::new(BERTH).args(["registry", "gc", "--dry-run", "--config"]).arg(&cfg).output().unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    assert!(stdout(&out).contains("0 blobs referenced"), "{}", stdout(&out));
+    std::fs::write(&cfg, "storage:\n  inmemory: {}\n").unwrap();
+    let out = std::process::Command::new(BERTH).args(["registry", "gc", "--config"]).arg(&cfg).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stderr(&out).contains("inmemory") && stderr(&out).trim().lines().count() == 1, "{}", stderr(&out));
 }
 
 #[test]

@@ -56,6 +56,12 @@
 //! gc:                              # Berth: the online sweep
 //!   interval: 1h                   # 0 disables it
 //!   grace: 1h
+//! proxy:                           # pull-through cache of another registry; pushes are refused
+//!   remoteurl: https://registry-1.docker.io
+//!   username: user                 # optional: Basic, or credentials for the upstream's token endpoint
+//!   password: secret
+//!   ttl: 168h                      # cached content older than this expires; 0 keeps it
+//!   tagttl: 0s                     # Berth: serve a tag confirmed this recently without asking upstream
 //! notifications:                   # webhooks on push/pull/mount/delete (see `notify`)
 //!   endpoints:
 //!     - name: listener
@@ -163,6 +169,18 @@ struct File {
     gc: Gc,
     #[serde(default)]
     notifications: Notifications,
+    proxy: Option<Proxy>,
+}
+
+/// distribution's `proxy` section.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Proxy {
+    remoteurl: String,
+    username: Option<String>,
+    password: Option<String>,
+    ttl: Option<Dur>,
+    tagttl: Option<Dur>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -490,6 +508,17 @@ impl File {
             c.gc_interval = (!i.0.is_zero()).then_some(i.0);
         }
         set(&mut c.gc_grace, self.gc.grace);
+        if let Some(p) = self.proxy {
+            let mut pc = crate::ProxyConfig::new(p.remoteurl);
+            pc.username = p.username;
+            pc.password = p.password;
+            if let Some(t) = p.ttl {
+                pc.ttl = (!t.0.is_zero()).then_some(t.0);
+            }
+            set(&mut pc.tag_ttl, p.tagttl);
+            pc.validate().map_err(|e| ("proxy", e))?;
+            c.proxy = Some(pc);
+        }
         c.notifications = self.notifications.endpoints.into_iter().map(Endpoint::into_config).collect::<Result<_, _>>()?;
         Ok(FileConfig { registry: c, log_level: self.log.level })
     }

@@ -41,6 +41,9 @@ pub enum ErrorCode {
     Unsupported,
     /// `RANGE_INVALID`: a chunk or a byte range is out of order or unsatisfiable (416).
     RangeInvalid,
+    /// `UNAVAILABLE` (503): a service the request needs, such as a pull-through cache's upstream,
+    /// cannot answer (distribution's `errcode.ErrorCodeUnavailable`).
+    Unavailable,
     /// `UNKNOWN`: an internal failure.
     Unknown,
 }
@@ -64,6 +67,7 @@ impl ErrorCode {
             ErrorCode::Denied => "DENIED",
             ErrorCode::Unsupported => "UNSUPPORTED",
             ErrorCode::RangeInvalid => "RANGE_INVALID",
+            ErrorCode::Unavailable => "UNAVAILABLE",
             ErrorCode::Unknown => "UNKNOWN",
         }
     }
@@ -87,6 +91,7 @@ impl ErrorCode {
             ErrorCode::Denied => StatusCode::FORBIDDEN,
             ErrorCode::Unsupported => StatusCode::METHOD_NOT_ALLOWED,
             ErrorCode::RangeInvalid => StatusCode::RANGE_NOT_SATISFIABLE,
+            ErrorCode::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             ErrorCode::Unknown => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -241,6 +246,9 @@ pub enum RegistryError {
     /// An `--auth` value could not be parsed.
     #[error("invalid auth setting {0:?}: expected none, htpasswd:FILE or token:FILE[,realm=URL][,service=NAME]")]
     AuthSpec(String),
+    /// The pull-through cache configuration is unusable.
+    #[error("invalid proxy configuration: {0}")]
+    Proxy(String),
     /// The storage root could not be used.
     #[error("storage failure")]
     Storage(#[from] StorageError),
@@ -254,7 +262,7 @@ impl HasKind for RegistryError {
                 ErrorKind::InvalidArgument
             }
             RegistryError::Storage(e) => e.kind(),
-            RegistryError::S3Config(_) => ErrorKind::InvalidArgument,
+            RegistryError::S3Config(_) | RegistryError::Proxy(_) => ErrorKind::InvalidArgument,
         }
     }
 }

@@ -16,6 +16,7 @@ pub mod manifest;
 mod metrics;
 pub mod names;
 pub mod notify;
+pub mod proxy;
 mod routes;
 mod server;
 pub mod service;
@@ -26,6 +27,7 @@ pub use auth::{AuthConfig, TokenConfig};
 pub use config::{ConfigError, FileConfig};
 pub use errors::{ApiError, ErrorCode, RegistryError, StorageError};
 pub use gc::{GcOptions, GcReport};
+pub use proxy::ProxyConfig;
 
 use auth::Authorizer;
 use service::{Registry, ServiceLimits};
@@ -100,6 +102,8 @@ pub struct RegistryConfig {
     pub metrics_path: String,
     /// Webhook endpoints notified of pushes, pulls and deletes (distribution's `notifications`).
     pub notifications: Vec<notify::EndpointConfig>,
+    /// Serve as a pull-through cache of this upstream (distribution's `proxy`); pushes are refused.
+    pub proxy: Option<ProxyConfig>,
 }
 
 impl Default for RegistryConfig {
@@ -123,6 +127,7 @@ impl Default for RegistryConfig {
             debug_addr: None,
             metrics_path: "/metrics".into(),
             notifications: Vec::new(),
+            proxy: None,
         }
     }
 }
@@ -153,7 +158,19 @@ impl Server {
         let auth = Authorizer::load(&config.auth, config.anonymous_pull.clone(), key_file.as_deref())?;
         let driver = config.storage.driver(&config.root)?;
         let limits = ServiceLimits { upload_ttl: config.upload_ttl, gc_grace: config.gc_grace };
-        let registry = Arc::new(Registry::new(driver, limits));
+        let mut registry = Registry::new(driver, limits);
+        if let Some(p) = &config.proxy {
+            // In-flight blobs spool beside the store when it is a directory (a blob may be large);
+            // the files are unlinked as soon as they are created.
+            let spool = match config.storage {
+                StorageChoice::Filesystem => config.root.join("_spool"),
+                _ => std::env::temp_dir().join("berth-registry-spool"),
+            };
+            let proxy = proxy::Proxy::new(p.clone(), spool).map_err(RegistryError::Proxy)?;
+            tracing::info!(remote = %proxy.remote(), ttl = ?p.ttl, tag_ttl = ?p.tag_ttl, "pull-through cache");
+            registry = registry.with_proxy(proxy);
+        }
+        let registry = Arc::new(registry);
         registry.init().await?;
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
@@ -195,6 +212,7 @@ impl Server {
                 timeouts: server::ConnTimeouts { header: config.header_timeout, write: config.write_timeout },
                 registry,
                 gc_interval: config.gc_interval,
+                proxy_ttl: config.proxy.as_ref().and_then(|p| p.ttl),
                 debug,
             },
         })

@@ -89,6 +89,8 @@ pub(crate) struct Loop {
     pub(crate) timeouts: ConnTimeouts,
     pub(crate) registry: Arc<Registry>,
     pub(crate) gc_interval: Option<Duration>,
+    /// A pull-through cache's content TTL: the scheduler expires older content.
+    pub(crate) proxy_ttl: Option<Duration>,
     /// The debug listener for Prometheus metrics and its path.
     pub(crate) debug: Option<(TcpListener, String)>,
 }
@@ -99,6 +101,7 @@ impl Loop {
         let (stop_tx, stop_rx) = watch::channel(false);
         let mut conns: JoinSet<()> = JoinSet::new();
         let gc_task = self.gc_interval.map(|every| tokio::spawn(sweep_periodically(self.registry.clone(), every, stop_rx.clone())));
+        let expiry_task = self.proxy_ttl.map(|ttl| tokio::spawn(expire_periodically(self.registry.clone(), ttl, stop_rx.clone())));
         let debug_task = self.debug.map(|(l, path)| tokio::spawn(crate::metrics::serve(l, path, stop_rx.clone())));
         tokio::pin!(shutdown);
         loop {
@@ -150,6 +153,9 @@ impl Loop {
         if let Some(t) = gc_task {
             let _ = t.await;
         }
+        if let Some(t) = expiry_task {
+            let _ = t.await;
+        }
         tracing::info!("registry stopped");
         Ok(())
     }
@@ -169,6 +175,16 @@ async fn sweep_periodically(reg: Arc<Registry>, every: Duration, mut stop: watch
             ),
             Err(e) => tracing::warn!(error = %e, "gc sweep failed"),
         }
+    }
+}
+
+async fn expire_periodically(reg: Arc<Registry>, ttl: Duration, mut stop: watch::Receiver<bool>) {
+    loop {
+        tokio::select! {
+            _ = tokio::time::sleep(crate::proxy::expiry::period(ttl)) => {}
+            _ = stopped(&mut stop) => return,
+        }
+        crate::proxy::expiry::pass(&reg, ttl).await;
     }
 }
 

@@ -154,6 +154,21 @@ pub struct RegistryArgs {
     /// Serve Prometheus metrics at http://ADDR/metrics (distribution's debug address).
     #[arg(long = "debug-addr", value_name = "ADDR")]
     pub debug_addr: Option<std::net::SocketAddr>,
+    /// Serve as a pull-through cache of this registry (http(s)://host[:port]); pushes are refused.
+    #[arg(long = "proxy-remote-url", value_name = "URL")]
+    pub proxy_remote_url: Option<String>,
+    /// User name for the upstream of --proxy-remote-url.
+    #[arg(long = "proxy-username", requires = "proxy_remote_url")]
+    pub proxy_username: Option<String>,
+    /// Password for the upstream (prefer the config file's proxy.password: flags show in ps).
+    #[arg(long = "proxy-password", requires = "proxy_remote_url")]
+    pub proxy_password: Option<String>,
+    /// Seconds cached content is kept before it expires (0 keeps it) [default: 604800].
+    #[arg(long = "proxy-ttl", value_name = "SECONDS", requires = "proxy_remote_url")]
+    pub proxy_ttl: Option<u64>,
+    /// Seconds a tag confirmed with the upstream is served without asking it again [default: 0].
+    #[arg(long = "proxy-tag-ttl", value_name = "SECONDS", requires = "proxy_remote_url")]
+    pub proxy_tag_ttl: Option<u64>,
     /// Log level [default: info].
     #[arg(long = "log-level")]
     pub log_level: Option<String>,
@@ -168,8 +183,11 @@ pub enum RegistryCmd {
     /// Remove blobs no manifest references (safe while the registry serves).
     Gc {
         /// Root of the registry's storage.
-        #[arg(long, default_value = "/var/lib/berth-registry")]
+        #[arg(long, default_value = "/var/lib/berth-registry", conflicts_with = "config")]
         root: PathBuf,
+        /// The registry's config file: collect on the storage it names (filesystem or s3).
+        #[arg(long, value_name = "FILE")]
+        config: Option<PathBuf>,
         /// Only report what would be removed.
         #[arg(long = "dry-run")]
         dry_run: bool,

@@ -1,16 +1,26 @@
 //! `berth registry`: the OCI Distribution server, and `berth registry gc`.
 
 use crate::cli::{RegistryArgs, RegistryCmd};
-use berth_registry::{AuthConfig, FileConfig, GcOptions, RegistryConfig};
+use berth_registry::{AuthConfig, FileConfig, GcOptions, ProxyConfig, RegistryConfig, StorageChoice};
 use std::process::ExitCode;
 use std::time::Duration;
 
 /// Runs the registry until SIGTERM or SIGINT, or runs a maintenance command.
 pub async fn run(a: RegistryArgs) -> anyhow::Result<ExitCode> {
-    if let Some(RegistryCmd::Gc { root, dry_run, grace }) = a.command {
+    if let Some(RegistryCmd::Gc { root, config, dry_run, grace }) = a.command {
         init_logging(a.log_level.as_deref().unwrap_or("info"))?;
         let opts = GcOptions { dry_run, grace: Duration::from_secs(grace), ..GcOptions::default() };
-        let r = berth_registry::gc_with(&root, &opts).map_err(|e| anyhow::anyhow!("{}", crate::cmd::error_chain(&e)))?;
+        let (storage, root) = match config {
+            Some(path) => {
+                let f = FileConfig::load(&path).map_err(|e| anyhow::anyhow!("{}", crate::cmd::error_chain(&e)))?;
+                if f.registry.storage == StorageChoice::Memory {
+                    anyhow::bail!("{}: storage is inmemory, which only the serving process holds: nothing to collect", path.display());
+                }
+                (f.registry.storage, f.registry.root)
+            }
+            None => (StorageChoice::Filesystem, root),
+        };
+        let r = berth_registry::gc_on(&storage, &root, &opts).map_err(|e| anyhow::anyhow!("{}", crate::cmd::error_chain(&e)))?;
         let verb = if r.dry_run { "would remove" } else { "removed" };
         for d in &r.blobs_removed {
             println!("{verb} blob {d}");
@@ -74,6 +84,25 @@ fn config(a: RegistryArgs) -> anyhow::Result<(RegistryConfig, String)> {
     }
     if let Some(secs) = a.gc_interval {
         cfg.gc_interval = (secs > 0).then(|| Duration::from_secs(secs));
+    }
+    if let Some(url) = a.proxy_remote_url {
+        let keep = cfg.proxy.take().filter(|p| p.remote_url == url);
+        cfg.proxy = Some(keep.unwrap_or_else(|| ProxyConfig::new(url)));
+    }
+    if let Some(p) = cfg.proxy.as_mut() {
+        if let Some(u) = a.proxy_username {
+            p.username = Some(u);
+        }
+        if let Some(pw) = a.proxy_password {
+            p.password = Some(pw);
+        }
+        if let Some(t) = a.proxy_ttl {
+            p.ttl = (t > 0).then(|| Duration::from_secs(t));
+        }
+        if let Some(t) = a.proxy_tag_ttl {
+            p.tag_ttl = Duration::from_secs(t);
+        }
+        p.validate().map_err(|e| anyhow::anyhow!("invalid proxy settings: {e}"))?;
     }
     let level = a.log_level.or(file_level).unwrap_or_else(|| "info".into());
     Ok((cfg, level))

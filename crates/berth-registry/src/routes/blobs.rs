@@ -3,6 +3,7 @@
 use super::{emit, header};
 use crate::notify::{Action, EventTarget};
 use crate::errors::{ApiError, ErrorCode};
+use crate::proxy::BlobSource;
 use crate::service::{ByteRange, Registry};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -28,7 +29,10 @@ pub(super) async fn get(reg: &Registry, name: &str, d: &str, headers: &HeaderMap
             return Ok(resp);
         }
     }
-    let size = reg.blob_size(name, &d).await?;
+    let source = if head { BlobSource::Local(reg.blob_size(name, &d).await?) } else { reg.blob_source(name, &d).await? };
+    let size = match &source {
+        BlobSource::Local(s) | BlobSource::Remote(s, _) => *s,
+    };
     let range = headers.get(http::header::RANGE).and_then(|v| v.to_str().ok());
     let (status, first, last) = match range {
         None => (StatusCode::OK, 0, size.checked_sub(1)),
@@ -44,8 +48,11 @@ pub(super) async fn get(reg: &Registry, name: &str, d: &str, headers: &HeaderMap
     let body = if head || len == 0 {
         Body::empty()
     } else {
-        let reader = reg.blob_open(name, &d, first, len).await?;
-        Body::from_stream(ReaderStream::with_capacity(reader, 256 << 10))
+        match source {
+            BlobSource::Local(_) => Body::from_stream(ReaderStream::with_capacity(reg.blob_read(&d, first, len).await?, 256 << 10)),
+            // A pull-through cache streams the blob while the upstream sends it.
+            BlobSource::Remote(_, fetch) => Body::from_stream(fetch.stream(first, len)),
+        }
     };
     let mut resp = (status, body).into_response();
     if !head {

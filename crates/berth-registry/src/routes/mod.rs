@@ -208,6 +208,10 @@ async fn route(st: &AppState, req: Request) -> Result<Response, ApiError> {
     if st.read_only && is_write && route.repo().is_some() {
         return Err(ApiError::new(ErrorCode::Unsupported, "the registry is in read-only mode"));
     }
+    // distribution refuses every write to a pull-through cache the same way.
+    if st.registry.proxy.is_some() && is_write && route.repo().is_some() {
+        return Err(ApiError::new(ErrorCode::Unsupported, "the registry is a pull-through cache: pushes and deletes are not supported"));
+    }
     let query = Query::parse(req.uri().query().unwrap_or(""));
     let reg = &st.registry;
     match (route, method) {

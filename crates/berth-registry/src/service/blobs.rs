@@ -58,17 +58,49 @@ impl Registry {
     /// Counts as a use of the blob, which keeps it from GC for the grace period (a Docker client that
     /// finds a layer by HEAD skips its upload). Checked and recorded under the GC lock, so a HEAD either
     /// completes before a sweep, which then spares the blob, or after it and reports the blob gone.
+    ///
+    /// A pull-through cache that does not have the blob asks the upstream.
     pub async fn blob_size(&self, name: &str, d: &Digest) -> Result<u64, ApiError> {
-        let _gc = self.gc.lock.read().await;
-        let size = self.linked_size(name, d).await?.ok_or_else(|| blob_unknown(d))?;
-        self.gc.used(d, self.limits.gc_grace);
-        Ok(size)
+        let gc = self.gc.lock.read().await;
+        match self.linked_size(name, d).await? {
+            Some(size) => {
+                self.gc.used(d, self.limits.gc_grace);
+                Ok(size)
+            }
+            None => match &self.proxy {
+                Some(p) => {
+                    drop(gc);
+                    p.blob_size(name, d).await
+                }
+                None => Err(blob_unknown(d)),
+            },
+        }
+    }
+
+    /// Where a GET of blob `d` reads from: the store (its size), or for a pull-through cache that
+    /// lacks it, the upstream fetch it starts or joins.
+    pub(crate) async fn blob_source(&self, name: &str, d: &Digest) -> Result<crate::proxy::BlobSource, ApiError> {
+        {
+            let _gc = self.gc.lock.read().await;
+            if let Some(size) = self.linked_size(name, d).await? {
+                self.gc.used(d, self.limits.gc_grace);
+                return Ok(crate::proxy::BlobSource::Local(size));
+            }
+        }
+        match &self.proxy {
+            Some(p) => p.blob_source(self, name, d).await,
+            None => Err(blob_unknown(d)),
+        }
     }
 
     /// Where a client may fetch blob `d` directly (a pre-signed object URL), when the driver offers
     /// redirects; checked and counted as a use like [`Registry::blob_size`].
     pub async fn blob_redirect(&self, name: &str, d: &Digest) -> Result<Option<String>, ApiError> {
         if self.driver.redirect_url(&paths::blob_data(d)).is_none() {
+            return Ok(None);
+        }
+        // A cache redirects only to what it has; the rest streams through it from the upstream.
+        if self.proxy.is_some() && self.linked_size(name, d).await?.is_none() {
             return Ok(None);
         }
         self.blob_size(name, d).await?;
@@ -99,6 +131,12 @@ impl Registry {
     /// [`Registry::blob_size`].
     pub async fn blob_open(&self, name: &str, d: &Digest, offset: u64, len: u64) -> Result<ByteReader, ApiError> {
         self.blob_size(name, d).await?;
+        self.blob_read(d, offset, len).await
+    }
+
+    /// A reader over `len` bytes of stored blob `d` from `offset`, for a caller that checked the
+    /// repository has it ([`Registry::blob_source`]).
+    pub(crate) async fn blob_read(&self, d: &Digest, offset: u64, len: u64) -> Result<ByteReader, ApiError> {
         match self.driver.range_reader(&paths::blob_data(d), offset, len).await {
             Ok(r) => Ok(r),
             Err(e) if e.is_not_found() => Err(blob_unknown(d)),

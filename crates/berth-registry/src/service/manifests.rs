@@ -63,7 +63,11 @@ impl Registry {
     }
 
     /// The manifest `r` of repository `name`, or `MANIFEST_UNKNOWN`.
+    /// A pull-through cache first fetches it, or refreshes the tag, from the upstream.
     pub async fn manifest_get(&self, name: &str, r: &ManifestRef) -> Result<StoredManifest, ApiError> {
+        if let Some(p) = &self.proxy {
+            p.refresh_manifest(self, name, r).await?;
+        }
         let digest = match r {
             ManifestRef::Tag(t) => self.resolve_tag(name, t).await?,
             ManifestRef::Digest(d) => d.clone(),

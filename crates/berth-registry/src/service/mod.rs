@@ -111,12 +111,20 @@ pub struct Registry {
     pub(crate) limits: ServiceLimits,
     uploads: Mutex<Sessions>,
     pub(crate) gc: GcGuard,
+    /// The upstream, when this registry is a pull-through cache.
+    pub(crate) proxy: Option<crate::proxy::Proxy>,
 }
 
 impl Registry {
     /// A registry over `driver`.
     pub fn new(driver: Driver, limits: ServiceLimits) -> Registry {
-        Registry { driver, limits, uploads: Mutex::new(HashMap::new()), gc: GcGuard::default() }
+        Registry { driver, limits, uploads: Mutex::new(HashMap::new()), gc: GcGuard::default(), proxy: None }
+    }
+
+    /// This registry as a pull-through cache of `proxy`'s upstream.
+    pub(crate) fn with_proxy(mut self, proxy: crate::proxy::Proxy) -> Registry {
+        self.proxy = Some(proxy);
+        self
     }
 
     /// Writes the layout version file if the store is new.
