@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
-# Installs Berth on this host: berth and berth-shim, the systemd units, shell completions, man pages and
+# Installs Berth on this host: berth, berth-shim and berth-registry, the systemd units, shell completions, man pages and
 # a default /etc/berth/daemon.json (kept when one exists). Run as root.
 #
 #   PREFIX=/usr/local  where binaries, completions and man pages go (units go to /etc/systemd/system)
 #   DESTDIR=           staging root (packaging, tests); with it no service manager is touched
-#   BIN_DIR=           take berth and berth-shim from here instead of building a release
+#   BIN_DIR=           take berth, berth-shim and berth-registry from here instead of building a release
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PREFIX=${PREFIX:-/usr/local}
@@ -18,7 +18,7 @@ bin="$root$PREFIX/bin"
 install -d "$bin" "$root/etc/systemd/system" "$root/etc/berth" \
   "$root$PREFIX/share/bash-completion/completions" "$root$PREFIX/share/zsh/site-functions" \
   "$root$PREFIX/share/fish/vendor_completions.d" "$root$PREFIX/share/man/man1" "$root$PREFIX/share/doc/berth"
-install -m 0755 "$BIN_DIR/berth" "$BIN_DIR/berth-shim" "$bin/"
+install -m 0755 "$BIN_DIR/berth" "$BIN_DIR/berth-shim" "$BIN_DIR/berth-registry" "$bin/"
 # The units name /usr/bin/berth (the package's path); point them at this prefix.
 sed "s#/usr/bin/berth#$PREFIX/bin/berth#" contrib/systemd/berth.service > "$root/etc/systemd/system/berth.service"
 install -m 0644 contrib/systemd/berth.socket "$root/etc/systemd/system/berth.socket"

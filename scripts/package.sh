@@ -21,7 +21,7 @@ echo "==> $deb"
 contents=$(dpkg-deb -c "$deb")
 info=$(dpkg-deb -I "$deb")
 fail=0
-for f in ./usr/bin/berth ./usr/bin/berth-shim ./etc/berth/daemon.json ./usr/lib/systemd/system/berth.service \
+for f in ./usr/bin/berth ./usr/bin/berth-shim ./usr/bin/berth-registry ./etc/berth/daemon.json ./usr/lib/systemd/system/berth.service \
          ./usr/lib/systemd/system/berth.socket ./usr/share/bash-completion/completions/berth \
          ./usr/share/zsh/vendor-completions/_berth ./usr/share/fish/vendor_completions.d/berth.fish \
          ./usr/share/man/man1/berth.1.gz ./usr/share/man/man1/berth-run.1.gz ./usr/share/doc/berth/copyright \

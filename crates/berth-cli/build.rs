@@ -1,4 +1,4 @@
-//! Link options of the `berth` and `berth-shim` executables.
+//! Link options of the `berth`, `berth-shim` and `berth-registry` executables.
 //!
 //! Relative relocations packed as RELR (`-z pack-relative-relocs`, GNU ld ≥ 2.38, glibc ≥ 2.36): a
 //! position-independent executable of this size carries ~70,000 relative relocations, which as RELA

@@ -36,6 +36,11 @@ fn main() -> ExitCode {
         let code = berth_shim::run(berth_shim::ShimArgs { id: s.id.clone(), dir: s.dir.clone(), state_root: s.state_root.clone(), exec_dir: s.exec_dir.clone() });
         return ExitCode::from(code as u8);
     }
+    if matches!(args.command, Command::Registry(_)) {
+        if let Some(code) = exec_registry() {
+            return code;
+        }
+    }
     if matches!(args.command, Command::Daemon(_) | Command::Registry(_)) {
         sys::single_malloc_arena();
     }
@@ -70,6 +75,23 @@ fn main() -> ExitCode {
     // do not wait for it.
     rt.shutdown_timeout(std::time::Duration::from_millis(50));
     code
+}
+
+/// Replaces this process with `berth-registry` from beside this executable, given the arguments
+/// that followed `registry` (already checked by the parse above): the registry alone keeps far
+/// fewer pages of its executable resident than `berth` with the client and daemon. Returns only if
+/// that failed; `None` if it is not installed, and the registry runs in this process.
+fn exec_registry() -> Option<ExitCode> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe().ok()?.with_file_name("berth-registry");
+    if !exe.is_file() {
+        return None;
+    }
+    let argv: Vec<std::ffi::OsString> = std::env::args_os().collect();
+    let at = argv.iter().skip(1).position(|a| a == "registry")? + 1;
+    let err = std::process::Command::new(&exe).arg0("berth-registry").args(&argv[at + 1..]).exec();
+    eprintln!("berth: cannot run {}: {err}", exe.display());
+    Some(ExitCode::FAILURE)
 }
 
 async fn run(args: Cli) -> anyhow::Result<ExitCode> {

@@ -37,7 +37,7 @@ pub async fn run(a: RegistryArgs) -> anyhow::Result<ExitCode> {
     }
     let (cfg, log_level) = config(a)?;
     init_logging(&log_level)?;
-    berth_registry::serve(cfg, super::daemon::shutdown_signal())
+    berth_registry::serve(cfg, super::signals::shutdown_signal())
         .await
         .map_err(|e| anyhow::anyhow!("{}", crate::cmd::error_chain(&e)))?;
     Ok(ExitCode::SUCCESS)
