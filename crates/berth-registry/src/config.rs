@@ -703,4 +703,22 @@ gc:
             assert_eq!(parse_duration(bad), None, "{bad:?}");
         }
     }
+
+    #[test]
+    fn proxy_section_is_distributions() {
+        let f = parse("proxy:\n  remoteurl: https://registry-1.docker.io\n  username: u\n  password: p\n  ttl: 1h\n  tagttl: 30s\n").unwrap();
+        let p = f.registry.proxy.unwrap();
+        assert_eq!(p.remote_url, "https://registry-1.docker.io");
+        assert_eq!((p.username.as_deref(), p.password.as_deref()), (Some("u"), Some("p")));
+        assert_eq!((p.ttl, p.tag_ttl), (Some(Duration::from_secs(3600)), Duration::from_secs(30)));
+        let p = parse("proxy: {remoteurl: http://127.0.0.1:5000, ttl: 0}\n").unwrap().registry.proxy.unwrap();
+        assert_eq!((p.ttl, p.tag_ttl), (None, Duration::ZERO), "ttl 0 keeps content");
+        assert!(parse("").unwrap().registry.proxy.is_none());
+        let e = err("proxy: {remoteurl: ftp://x}\n");
+        assert!(e.contains("proxy") && e.contains("http(s)://"), "{e}");
+        let e = err("proxy: {remoteurl: http://x, username: u}\n");
+        assert!(e.contains("username and password"), "{e}");
+        let e = err("proxy: {remoteurl: http://x, exec: {}}\n");
+        assert!(e.contains("unknown field `exec`"), "{e}");
+    }
 }

@@ -151,6 +151,25 @@ mod tests {
         assert_eq!(c.idle_timeout, Duration::from_secs(5));
         let (c, level) = config(args(&[])).unwrap();
         assert_eq!((c.listen, level.as_str()), (RegistryConfig::default().listen, "info"));
+        assert!(c.proxy.is_none());
+    }
+
+    #[test]
+    fn proxy_flags_set_and_override_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("registry.yml");
+        std::fs::write(&file, "proxy: {remoteurl: http://127.0.0.1:5000, username: u, password: p, ttl: 1h}\n").unwrap();
+        let f = file.to_str().unwrap();
+        let (c, _) = config(args(&["--config", f, "--proxy-ttl", "0", "--proxy-tag-ttl", "30"])).unwrap();
+        let p = c.proxy.unwrap();
+        assert_eq!((p.username.as_deref(), p.ttl, p.tag_ttl), (Some("u"), None, Duration::from_secs(30)));
+        let (c, _) = config(args(&["--proxy-remote-url", "https://up.example", "--proxy-username", "a", "--proxy-password", "b"])).unwrap();
+        let p = c.proxy.unwrap();
+        assert_eq!((p.remote_url.as_str(), p.ttl), ("https://up.example", Some(Duration::from_secs(168 * 3600))));
+        let e = config(args(&["--proxy-remote-url", "https://up.example", "--proxy-username", "a"])).unwrap_err().to_string();
+        assert!(e.contains("username and password"), "{e}");
+        let e = config(args(&["--proxy-remote-url", "up.example"])).unwrap_err().to_string();
+        assert!(e.starts_with("invalid proxy settings") && e.lines().count() == 1, "{e}");
     }
 
     #[test]
