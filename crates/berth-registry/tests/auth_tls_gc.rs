@@ -166,6 +166,10 @@ async fn gc_removes_unreferenced_blobs_and_keeps_referenced_ones() {
     assert_eq!(report.bytes_freed, 11);
     assert_eq!(report.links_removed, 1);
     assert_eq!(report.blobs_marked, 3);
+    // No empty directories left behind: the blob's own, and its `<hh>` prefix unless a kept blob shares it.
+    let prefix = reg.root().join(format!("blobs/sha256/{}", &orphan.hex()[..2]));
+    assert!(!prefix.join(orphan.hex()).exists(), "the removed blob's directory is gone");
+    assert!(!prefix.exists() || std::fs::read_dir(&prefix).unwrap().count() > 0, "an emptied prefix directory is removed");
     assert_eq!(c.head(format!("{}/v2/a/blobs/{orphan}", reg.url)).send().await.unwrap().status(), StatusCode::NOT_FOUND);
     let r = c.get(format!("{}/v2/a/manifests/v1", reg.url)).send().await.unwrap();
     assert_eq!(r.bytes().await.unwrap(), body);

@@ -24,7 +24,7 @@
 
 use crate::manifest;
 use crate::service::{walk_repositories, Registry, WITH_CONTENT_OR_UPLOADS};
-use crate::storage::{blob_digests, list_digests, paths, StorageDriver};
+use crate::storage::{blob_digests, list_digests, paths, Driver, StorageDriver};
 use crate::errors::StorageError;
 use berth_types::Digest;
 use std::collections::{HashMap, HashSet};
@@ -209,7 +209,7 @@ fn ignore_missing(r: Result<(), StorageError>) -> Result<(), StorageError> {
 /// Removes blob `b` unless a writer rewrote its marker (last seen with mtime `marker`) meanwhile:
 /// moves the data to the trash, re-reads the marker, then deletes the trash or moves it back.
 /// Returns whether the blob is gone.
-async fn remove_blob<D: StorageDriver>(d: &D, b: &Digest, marker: Option<SystemTime>) -> Result<bool, StorageError> {
+async fn remove_blob(d: &Driver, b: &Digest, marker: Option<SystemTime>) -> Result<bool, StorageError> {
     let (data, trash) = (paths::blob_data(b), paths::gc_trash(b));
     match d.move_to(&data, &trash).await {
         Ok(()) => {}
@@ -224,6 +224,11 @@ async fn remove_blob<D: StorageDriver>(d: &D, b: &Digest, marker: Option<SystemT
     ignore_missing(d.delete(&trash).await)?;
     // Only the marker, never the directory: a writer may have put fresh data there since the move.
     ignore_missing(d.delete(&paths::blob_used(b)).await)?;
+    // Then the blob's directory and its `<hh>` parent if that left them empty (object stores have no
+    // directories to leave behind).
+    if let Driver::Fs(fs) = d {
+        fs.prune_empty_dirs(&paths::blob_dir(b), 2).await?;
+    }
     Ok(true)
 }
 

@@ -22,6 +22,33 @@ impl FsDriver {
         FsDriver { root: root.into() }
     }
 
+    /// Removes directory `path` and then its parents, up to `levels` directories in all, each only
+    /// if it is empty: what GC calls after removing a blob, so `blobs/<alg>/<hh>/` directories do not
+    /// pile up. A writer that creates a file in one of them meanwhile retries once its directory is
+    /// gone (see [`retry_if_dir_vanished`]).
+    pub async fn prune_empty_dirs(&self, path: &str, levels: usize) -> Result<(), StorageError> {
+        let mut p = self.full(path, false)?;
+        let root = self.root.clone();
+        blocking("prune", path, move || {
+            for _ in 0..levels {
+                if p == root {
+                    break;
+                }
+                match std::fs::remove_dir(&p) {
+                    Ok(()) => {}
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => {}
+                    // Not empty (or anything else): the directory stays, and so do its parents.
+                    Err(_) => break,
+                }
+                if !p.pop() {
+                    break;
+                }
+            }
+            Ok(())
+        })
+        .await
+    }
+
     fn full(&self, path: &str, allow_root: bool) -> Result<PathBuf, StorageError> {
         check_path(path, allow_root)?;
         Ok(if path.is_empty() { self.root.clone() } else { self.root.join(path) })
@@ -34,6 +61,19 @@ fn map_err<'a>(op: &'static str, path: &'a str) -> impl FnOnce(io::Error) -> Sto
             StorageError::NotFound { path: path.to_string() }
         } else {
             StorageError::Io { op, path: path.to_string(), source }
+        }
+    }
+}
+
+/// Runs `op` (which creates its parent directories, then a file in them) again when it failed with
+/// `NotFound` because GC pruned a directory between the two steps; a few tries settle it, since GC
+/// removes only empty directories.
+fn retry_if_dir_vanished<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result<T> {
+    let mut tries = 0;
+    loop {
+        match op() {
+            Err(e) if e.kind() == io::ErrorKind::NotFound && tries < 3 => tries += 1,
+            r => return r,
         }
     }
 }
@@ -58,7 +98,7 @@ impl StorageDriver for FsDriver {
 
     async fn put_content(&self, path: &str, content: Bytes) -> Result<(), StorageError> {
         let p = self.full(path, false)?;
-        blocking("write", path, move || berth_types::persist::atomic_write(&p, &content)).await
+        blocking("write", path, move || retry_if_dir_vanished(|| berth_types::persist::atomic_write(&p, &content))).await
     }
 
     async fn reader(&self, path: &str, offset: u64) -> Result<ByteReader, StorageError> {
@@ -79,8 +119,10 @@ impl StorageDriver for FsDriver {
         let t = tmp.clone();
         // One blocking-pool hop for both steps: this runs for every chunk of every upload.
         let f = blocking("open", path, move || {
-            std::fs::create_dir_all(&dir)?;
-            std::fs::OpenOptions::new().create_new(true).write(true).open(&t)
+            retry_if_dir_vanished(|| {
+                std::fs::create_dir_all(&dir)?;
+                std::fs::OpenOptions::new().create_new(true).write(true).open(&t)
+            })
         })
         .await?;
         // Large buffer: hyper hands us small frames and each tokio file write is a blocking-pool hop.
@@ -121,9 +163,12 @@ impl StorageDriver for FsDriver {
             std::fs::File::open(&src)?.sync_all()?;
             let dir = dst.parent().map(PathBuf::from).unwrap_or_default();
             // New parents (a repository's first tag, a blob's first link) must survive a host crash
-            // as much as the rename into them.
-            berth_types::persist::create_dir_all_synced(&dir)?;
-            std::fs::rename(&src, &dst)?;
+            // as much as the rename into them. `src` exists (opened above), so a NotFound is `dir`
+            // pruned by GC in between.
+            retry_if_dir_vanished(|| {
+                berth_types::persist::create_dir_all_synced(&dir)?;
+                std::fs::rename(&src, &dst)
+            })?;
             berth_types::persist::sync_dir(&dir)
         })
         .await
