@@ -141,9 +141,9 @@ def main():
     res = {k: {"idle_rss_kb": rss_kb(pid)} for k, (_, pid) in targets.items()}
     big = os.path.join(o.work, "big")
     make_layout(big, o.size_mb << 20, "big")
-    images = {"big": big, "five": os.path.join(o.work, "five"), "many": os.path.join(o.work, "many")}
-    make_layout(images["five"], 4 << 20, "five", layers=5)
-    make_layout(images["many"], 4 << 10, "many", layers=o.many)
+    layouts = {"big": big, "five": os.path.join(o.work, "five"), "many": os.path.join(o.work, "many")}
+    make_layout(layouts["five"], 4 << 20, "five", layers=5)
+    make_layout(layouts["many"], 4 << 10, "many", layers=o.many)
     smalls = []
     for i in range(o.parallel):
         s = os.path.join(o.work, f"small{i}"); make_layout(s, 64 << 10, f"s{i}"); smalls.append(s)
@@ -179,7 +179,7 @@ def main():
             res[name][k] = sorted(v)[len(v) // 2]
     for name, (addr, pid) in targets.items():
         r = res[name]
-        for img, layout in images.items():
+        for img, layout in layouts.items():
             key = "push_s" if img == "big" else f"push_{img}_s"
             r[key] = timed(lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:v1", f"docker://{addr}/bench/{img}:v1"))
             out = os.path.join(o.work, f"out-{name}-{img}")

@@ -44,6 +44,9 @@ fn main() -> ExitCode {
     if matches!(args.command, Command::Daemon(_) | Command::Registry(_)) {
         sys::single_malloc_arena();
     }
+    if matches!(args.command, Command::Registry(_)) {
+        sys::return_freed_memory();
+    }
     // The daemon and the registry get a worker per core (blocking work has its own pool: see
     // berth-daemon's `service::offload`); a client needs no more than two. The registry's blocking
     // threads (file I/O) end after 2 s idle rather than 10, so their stacks and malloc caches do not

@@ -22,3 +22,17 @@ pub fn single_malloc_arena() {
         libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
+
+/// Returns freed large buffers to the kernel: glibc raises its mmap threshold after each large free
+/// (up to 32 MiB), so later 256 KiB–1 MiB I/O buffers come from the heap and stay resident once
+/// freed. A fixed threshold keeps them mmapped (unmapped at free) and trims the heap top above
+/// 128 KiB. For the registry, whose large allocations are per-request I/O buffers: an idle registry
+/// after a burst of pushes then holds about what it held before. Must run before any thread starts.
+pub fn return_freed_memory() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets allocator parameters; no other thread exists yet.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 << 10);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 128 << 10);
+    }
+}

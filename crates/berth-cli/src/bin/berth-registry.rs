@@ -36,6 +36,7 @@ fn main() -> ExitCode {
         Err(e) => e.exit(),
     };
     sys::single_malloc_arena();
+    sys::return_freed_memory();
     let rt = match registry_runtime() {
         Ok(rt) => rt,
         Err(e) => {
