@@ -19,6 +19,8 @@ mod coverage;
 mod dockerd;
 #[path = "api_diff/hostconfig.rs"]
 mod hostconfig;
+#[path = "api_diff/logging.rs"]
+mod logging;
 #[path = "api_diff/wire.rs"]
 mod wire;
 
@@ -130,7 +132,13 @@ fn berth_answers_as_dockerd() {
     d.vars.insert("subnet".into(), format!("10.{}.50.0/24", docker.octet));
     let mut b = Target { sock: &berth.sock, roots: vec![berth.dir.path().display().to_string()], vars: HashMap::new() };
     b.vars.insert("subnet".into(), berth.net.subnet(50));
+    // A syslog socket both daemons' syslog log drivers write to (read by neither: the cases compare
+    // what each daemon answers; tests/log_drivers.rs checks what Berth sends).
+    let syslog_dir = tempfile::tempdir().expect("tempdir");
+    let syslogsock = syslog_dir.path().join("syslog.sock");
+    let _syslog = std::os::unix::net::UnixDatagram::bind(&syslogsock).expect("bind the syslog socket");
     for t in [&mut d, &mut b] {
+        t.vars.insert("syslogsock".into(), syslogsock.display().to_string());
         t.vars.insert("cgparent".into(), cgparent.0.clone());
         t.vars.insert("blockdev".into(), blockdev.clone());
     }
@@ -176,7 +184,7 @@ fn berth_answers_as_dockerd() {
         outcomes.push(coverage::Outcome { case, same: result.is_ok(), reason: known.get(case.name).cloned() });
     }
 
-    let table = coverage::table(&data_file("endpoints.txt"), &data_file("decisions.txt"), &outcomes);
+    let table = coverage::table(&data_file("endpoints.txt"), &data_file("decisions.txt"), &data_file("notes.txt"), &outcomes);
     println!("{}", table.summary);
     let doc = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/API-COVERAGE.md");
     if std::env::var_os("API_DIFF_UPDATE").is_some() {

@@ -178,3 +178,46 @@ fn check_finds_network_leftovers_of_this_daemon_only_and_repair_removes_them() {
     d.berth_ok(&["exec", "live", "true"]);
     drop(made);
 }
+
+/// A cgroup parent of this test's, removed from every hierarchy on drop (children first).
+struct Parent(String);
+
+impl Drop for Parent {
+    fn drop(&mut self) {
+        let Ok(hs) = std::fs::read_dir("/sys/fs/cgroup") else { return };
+        for h in hs.flatten() {
+            let dir = h.path().join(&self.0);
+            if let Ok(rd) = std::fs::read_dir(&dir) {
+                for c in rd.flatten().filter(|c| c.path().is_dir()) {
+                    let _ = std::fs::remove_dir(c.path());
+                }
+            }
+            let _ = std::fs::remove_dir(&dir);
+        }
+    }
+}
+
+#[test]
+fn check_finds_leftover_cgroups_under_a_container_s_cgroup_parent() {
+    let d = with_busybox();
+    let parent = Parent(format!("berth-check-parent-{}", std::process::id()));
+    let id = d.docker_ok(&["create", "--network", "none", "--cgroup-parent", &format!("/{}", parent.0), "busybox", "true"]).trim().to_string();
+    d.docker_ok(&["start", "-a", &id]);
+    // What a crash between the container's exit and the shim's clean-up leaves: its cgroup, in
+    // two hierarchies, under the parent (a mkdir in cgroupfs makes a cgroup).
+    let leftovers: Vec<std::path::PathBuf> =
+        ["memory", "pids"].iter().map(|h| std::path::Path::new("/sys/fs/cgroup").join(h).join(&parent.0).join(&id)).collect();
+    for l in &leftovers {
+        std::fs::create_dir_all(l).unwrap();
+    }
+    let found = findings(&d, &[]);
+    for l in &leftovers {
+        assert!(has(&found, "cgroup", &l.display().to_string(), "not running"), "{} not found: {found:?}", l.display());
+    }
+    let (code, out) = check(&d, &["--repair"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(leftovers.iter().all(|l| !l.exists()), "repair removed them: {out}");
+    assert!(std::path::Path::new("/sys/fs/cgroup/memory").join(&parent.0).is_dir(), "the parent itself is the user's and stays");
+    let (code, out) = check(&d, &[]);
+    assert_eq!((code, out.contains("No problems found")), (0, true), "{out}");
+}

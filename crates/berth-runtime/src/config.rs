@@ -180,6 +180,13 @@ pub struct RuntimeConfig {
     /// instead of the json-file log (`path` log option; the CRI's log_directory/log_path).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub cri_log_path: Option<std::path::PathBuf>,
+    /// Compress rotated log files with gzip (`compress` of the `local` and json-file drivers).
+    #[serde(default)]
+    pub log_compress: bool,
+    /// Where each log line also goes (`syslog`, `journald`); the file is then the local copy
+    /// `docker logs` reads (dockerd's dual logging), unless `no_log`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub log_sink: Option<LogSink>,
     /// `--oom-score-adj` of the container's processes (-1000..1000).
     #[serde(default)]
     pub oom_score_adj: Option<i32>,
@@ -226,4 +233,55 @@ pub struct ExecConfig {
     /// The container's `--group-add`.
     #[serde(default)]
     pub group_add: Vec<String>,
+}
+
+/// A log driver that sends each line somewhere outside the container's directory.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LogSink {
+    /// dockerd's `syslog` driver.
+    Syslog(SyslogSink),
+    /// dockerd's `journald` driver.
+    Journald(JournaldSink),
+}
+
+/// `--log-driver syslog`, resolved by the daemon from the log options.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SyslogSink {
+    /// `unix`, `unixgram`, `udp`, `tcp`; empty: the host's local syslog socket (`/dev/log`, …).
+    pub network: String,
+    /// Socket path or `host:port`.
+    pub address: String,
+    /// Facility number shifted into place (`LOG_DAEMON` = 3 << 3 by default).
+    pub facility: u8,
+    /// The resolved `tag` (by default the short container id).
+    pub tag: String,
+    /// Message format.
+    pub format: SyslogFormat,
+    /// The host's name (in the RFC 3164 and 5424 formats).
+    pub hostname: String,
+}
+
+/// `syslog-format`, with the formats of the srslog library dockerd uses.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SyslogFormat {
+    /// No option: `<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG` (srslog's UnixFormatter).
+    Unix,
+    /// `<PRI>Mmm dd hh:mm:ss HOST TAG[PID]: MSG`.
+    Rfc3164,
+    /// `<PRI>1 RFC3339-TIME HOST TAG PID TAG - MSG`.
+    Rfc5424,
+    /// As rfc5424, with microseconds in the time.
+    Rfc5424Micro,
+}
+
+/// `--log-driver journald`: the fields every entry carries, and the journal's socket.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JournaldSink {
+    /// The native protocol's datagram socket (`/run/systemd/journal/socket`).
+    pub socket: std::path::PathBuf,
+    /// CONTAINER_ID, CONTAINER_ID_FULL, CONTAINER_NAME, CONTAINER_TAG, IMAGE_NAME,
+    /// SYSLOG_IDENTIFIER and the `labels`/`env` attributes asked for.
+    pub fields: BTreeMap<String, String>,
 }

@@ -2,7 +2,6 @@
 //! stdin and SIGCHLD, until the container exited and its output is drained.
 
 use crate::files::{now, write_exit, ExitRecord, ShimHello};
-use crate::log::Log;
 use crate::setup::{cleanup, Running};
 use crate::ShimArgs;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
@@ -76,13 +75,11 @@ pub fn serve(args: &ShimArgs, r: Running) {
     if told.is_err() {
         let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(r.pid), nix::sys::signal::Signal::SIGKILL);
     }
-    let Running { pid, cfg, mut stdin, mut outputs, pty, listener, signals } = r;
+    let Running { pid, cfg, mut stdin, mut outputs, pty, listener, signals, mut log } = r;
     let _ = listener.set_nonblocking(true);
     for (_, fd) in &outputs {
         set_nonblocking(fd);
     }
-    // An exec's output goes to its attached client only, as with Docker.
-    let mut log = Log::open(args, &cfg);
     let mut clients: Vec<Client> = Vec::new();
     let mut exit: Option<i32> = None;
     let mut drain_deadline: Option<Instant> = None;

@@ -29,6 +29,7 @@
 mod event_loop;
 mod files;
 mod log;
+mod log_sink;
 mod setup;
 mod sys;
 

@@ -4,8 +4,12 @@
 //! `<RFC 3339 nano time> <stdout|stderr> <P|F> <text>` line per line of output, `P` for a part of
 //! a longer line (split at 16 KiB) and `F` for the line's end. The kubelet rotates CRI logs
 //! itself and then asks for a reopen (`ShimHello::ReopenLog`), so those are never rotated here.
+//! With `compress` (the `local` driver's default) rotated files are gzipped (`container.log.N.gz`).
+//! With a syslog or journald driver each line also goes to it (crate::log_sink); the file is
+//! then the local copy `docker logs` reads, as dockerd's dual logging keeps one.
 
 use crate::files::now;
+use crate::log_sink::Sink;
 use crate::ShimArgs;
 use berth_runtime::RuntimeConfig;
 use std::fs::File;
@@ -23,7 +27,7 @@ enum Format {
 }
 
 /// The log of one container (none for an exec or `--log-driver none`).
-pub(crate) struct Log {
+pub struct Log {
     file: Option<File>,
     format: Format,
     partial: [Vec<u8>; 3],
@@ -31,6 +35,8 @@ pub(crate) struct Log {
     size: u64,
     max_size: u64,
     max_files: u32,
+    compress: bool,
+    sink: Option<Sink>,
 }
 
 fn open_append(path: &std::path::Path) -> Option<File> {
@@ -38,8 +44,13 @@ fn open_append(path: &std::path::Path) -> Option<File> {
 }
 
 impl Log {
-    /// The log the container in `args` keeps, as its runtime config says.
-    pub(crate) fn open(args: &ShimArgs, cfg: &RuntimeConfig) -> Log {
+    /// The log the container in `args` keeps, as its runtime config says. `Err`: its log driver
+    /// cannot reach its destination (dockerd's reason, for the start's error).
+    pub(crate) fn open(args: &ShimArgs, cfg: &RuntimeConfig) -> Result<Log, String> {
+        let sink = match (&args.exec_dir, &cfg.log_sink) {
+            (None, Some(s)) => Some(Sink::connect(s).map_err(|e| format!("failed to initialize logging driver: {e}"))?),
+            _ => None,
+        };
         let (format, path) = match &cfg.cri_log_path {
             Some(p) => (Format::Cri, p.clone()),
             None => (Format::JsonFile, args.dir.join("container.log")),
@@ -57,7 +68,7 @@ impl Log {
             }
         };
         let size = file.as_ref().and_then(|f| f.metadata().ok()).map(|m| m.len()).unwrap_or(0);
-        Log {
+        Ok(Log {
             file,
             format,
             partial: Default::default(),
@@ -65,7 +76,9 @@ impl Log {
             size,
             max_size: if cfg.log_max_size == 0 { DEFAULT_LOG_MAX_SIZE } else { cfg.log_max_size },
             max_files: if cfg.log_max_files == 0 { DEFAULT_LOG_MAX_FILES } else { cfg.log_max_files },
-        }
+            compress: cfg.log_compress,
+            sink,
+        })
     }
 
     /// Opens the log file again by name (after the kubelet renamed it for rotation): a new file
@@ -80,12 +93,19 @@ impl Log {
     }
 
     fn rotate(&mut self) {
-        let name = |n: u32| self.path.with_file_name(format!("container.log.{n}"));
+        let ext = if self.compress { ".gz" } else { "" };
+        let name = |n: u32| self.path.with_file_name(format!("container.log.{n}{ext}"));
         let _ = std::fs::remove_file(name(self.max_files.saturating_sub(1).max(1)));
         for n in (1..self.max_files.saturating_sub(1)).rev() {
             let _ = std::fs::rename(name(n), name(n + 1));
         }
-        if self.max_files > 1 {
+        if self.max_files > 1 && self.compress {
+            // Written aside and renamed, so a reader sees the whole file or none.
+            if let Err(e) = gzip_to(&self.path, &name(1)) {
+                tracing::warn!(error = %e, "compressing the rotated log failed; its lines are lost");
+            }
+            let _ = std::fs::remove_file(&self.path);
+        } else if self.max_files > 1 {
             let _ = std::fs::rename(&self.path, name(1));
         } else {
             let _ = std::fs::remove_file(&self.path);
@@ -119,6 +139,13 @@ impl Log {
     }
 
     fn record(&mut self, stream: u8, bytes: &[u8], last: bool) {
+        if let Some(sink) = self.sink.as_mut() {
+            let (line, partial) = match bytes.strip_suffix(b"\n") {
+                Some(l) => (l, false),
+                None => (bytes, !last),
+            };
+            sink.send(stream, line, partial);
+        }
         if self.format == Format::JsonFile && self.file.is_some() && self.size >= self.max_size {
             self.rotate();
         }
@@ -163,6 +190,16 @@ impl Log {
     }
 }
 
+/// Gzips `from` into `to` (through a temporary file beside it).
+fn gzip_to(from: &std::path::Path, to: &std::path::Path) -> std::io::Result<()> {
+    let tmp = to.with_extension("gz.tmp");
+    let mut input = File::open(from)?;
+    let mut enc = flate2::write::GzEncoder::new(File::create(&tmp)?, flate2::Compression::default());
+    std::io::copy(&mut input, &mut enc)?;
+    enc.finish()?.sync_data()?;
+    std::fs::rename(&tmp, to)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -171,7 +208,7 @@ mod tests {
         let path = dir.join("pod/c/0.log");
         let args = ShimArgs { id: "c".into(), dir: dir.to_path_buf(), state_root: dir.to_path_buf(), exec_dir: None };
         let cfg = RuntimeConfig { cri_log_path: Some(path), ..Default::default() };
-        Log::open(&args, &cfg)
+        Log::open(&args, &cfg).unwrap()
     }
 
     #[test]
@@ -205,5 +242,29 @@ mod tests {
         log.write(1, b"two\n");
         assert!(std::fs::read_to_string(&p).unwrap().ends_with(" stdout F two\n"));
         assert!(std::fs::read_to_string(d.path().join("rotated")).unwrap().ends_with(" stdout F one\n"));
+    }
+}
+
+#[cfg(test)]
+mod rotation_tests {
+    use super::*;
+    use std::io::Read;
+
+    #[test]
+    fn compressed_rotation_gzips_the_rotated_files() {
+        let d = tempfile::tempdir().unwrap();
+        let args = ShimArgs { id: "c".into(), dir: d.path().to_path_buf(), state_root: d.path().to_path_buf(), exec_dir: None };
+        let cfg = RuntimeConfig { log_max_size: 200, log_max_files: 3, log_compress: true, ..Default::default() };
+        let mut log = Log::open(&args, &cfg).unwrap();
+        for i in 0..20 {
+            log.write(1, format!("line {i}\n").as_bytes());
+        }
+        log.flush();
+        assert!(!d.path().join("container.log.1").exists());
+        assert!(!d.path().join("container.log.3.gz").exists());
+        let mut text = String::new();
+        flate2::read::GzDecoder::new(File::open(d.path().join("container.log.1.gz")).unwrap()).read_to_string(&mut text).unwrap();
+        assert!(text.lines().count() > 1 && text.contains("\"stream\":\"stdout\""), "{text}");
+        assert!(d.path().join("container.log.2.gz").exists());
     }
 }

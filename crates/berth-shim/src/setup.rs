@@ -35,6 +35,9 @@ pub enum ShimError {
     /// A system call failed.
     #[error("{0}: {1}")]
     Sys(&'static str, nix::Error),
+    /// The log driver cannot reach its destination (dockerd's wording).
+    #[error("{0}")]
+    Log(String),
 }
 
 fn io<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(std::io::Error) -> ShimError + 'a {
@@ -57,6 +60,8 @@ pub struct Running {
     pub listener: UnixListener,
     /// SIGCHLD delivery.
     pub signals: SignalFd,
+    /// The container's log (none for an exec).
+    pub log: crate::log::Log,
 }
 
 /// Stdio for a process: pipes, or a console socket to receive its PTY on.
@@ -183,6 +188,8 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     let spec_path = dir.join("config.json");
     berth_types::persist::replace_file_json(&spec_path, &spec).map_err(io("write", &spec_path))?;
 
+    // As dockerd, the log driver is set up before the process runs, and failing fails the start.
+    let log = crate::log::Log::open(args, &cfg).map_err(ShimError::Log)?;
     let listener = listen(dir)?;
     let s = streams(dir, cfg.tty, cfg.open_stdin)?;
     let state_root = &args.state_root;
@@ -193,7 +200,7 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     let pid = container::create_and_start(&args.id, dir, state_root, s.stdio, filter)?;
     let (stdin, outputs, pty) = finish_streams(dir, Streams { stdio: Stdio::Console(Default::default()), ..s }, cfg.open_stdin)?;
     write_state(dir, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &dir.join("state.json")))?;
-    Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals })
+    Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals, log })
 }
 
 fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running, ShimError> {
@@ -252,7 +259,9 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     let (stdin, outputs, pty) = finish_streams(work, Streams { stdio: Stdio::Console(Default::default()), ..s }, ex.open_stdin)?;
     write_state(work, &StateRecord { pid, started_at: now(), shim_pid: std::process::id() as i32 }).map_err(io("write", &work.join("state.json")))?;
     let cfg = RuntimeConfig { tty: ex.tty, open_stdin: ex.open_stdin, stdin_once: true, ..Default::default() };
-    Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals })
+    // An exec's output goes to its attached client only, as with Docker.
+    let log = crate::log::Log::open(args, &cfg).map_err(ShimError::Log)?;
+    Ok(Running { pid, cfg, stdin, outputs, pty, listener, signals, log })
 }
 
 /// Removes the container's (now empty) cgroup in every v1 controller and in the v2 hierarchy, in

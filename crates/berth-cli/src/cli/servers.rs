@@ -62,9 +62,12 @@ pub struct DaemonArgs {
     /// Default log driver of containers [default: json-file].
     #[arg(long = "log-driver", value_name = "DRIVER")]
     pub log_driver: Option<String>,
-    /// Default log driver option KEY=VALUE (json-file: max-size, max-file); repeatable.
+    /// Default log driver option KEY=VALUE (as `docker run --log-opt`); repeatable.
     #[arg(long = "log-opt", value_name = "KEY=VALUE")]
     pub log_opts: Vec<String>,
+    /// The journal's native-protocol socket the journald log driver writes to (tests give their own).
+    #[arg(long = "journald-socket", value_name = "PATH", hide = true)]
+    pub journald_socket: Option<PathBuf>,
     /// Default ulimit of containers NAME=SOFT[:HARD] (repeatable).
     #[arg(long = "default-ulimit", value_name = "NAME=SOFT[:HARD]")]
     pub default_ulimits: Vec<String>,

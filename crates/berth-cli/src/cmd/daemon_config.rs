@@ -13,7 +13,7 @@
 
 use crate::cli::{DaemonArgs, LogFormat};
 use berth_api::container::Ulimit;
-use berth_daemon::service::containers::{ContainerDefaults, JSON_FILE_LOG_OPTS, LOG_DRIVERS};
+use berth_daemon::service::containers::{validate_log_opts, ContainerDefaults, JOURNALD_SOCKET, LOG_DRIVERS};
 use berth_daemon::service::distribution::RegistryOptions;
 use berth_daemon::service::networks::NetworkOptions;
 use berth_daemon::settings::LiveSettings;
@@ -350,7 +350,13 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
         init_path,
         metrics_addr,
         api_limits,
-        container_defaults: ContainerDefaults { log_driver, log_opts, ulimits, userns_remap: None },
+        container_defaults: ContainerDefaults {
+            log_driver,
+            log_opts,
+            ulimits,
+            userns_remap: None,
+            journald_socket: a.journald_socket.clone().unwrap_or_else(|| JOURNALD_SOCKET.into()),
+        },
         settings,
         tls: api.tls,
         plain_tcp_allowed: api.plain_tcp_allowed,
@@ -453,10 +459,8 @@ pub fn parse_pool(s: &str) -> Result<(ipnet::Ipv4Net, u8), String> {
 
 /// The options the log driver takes, with valid values.
 fn check_log_opts(driver: &str, opts: &BTreeMap<String, String>) -> Result<(), String> {
+    validate_log_opts(driver, opts)?;
     for (k, v) in opts {
-        if !JSON_FILE_LOG_OPTS.contains(&k.as_str()) {
-            return Err(format!("unknown log opt '{k}' for {driver} log driver"));
-        }
         match k.as_str() {
             "max-size" if berth_api::units::parse_ram_bytes(v).is_none_or(|n| n < 0) => return Err(format!("invalid max-size {v:?} for {driver} log driver")),
             "max-file" if v.parse::<u32>().map_or(true, |n| n < 1) => return Err(format!("max-file {v:?}: must be a number of at least 1")),
@@ -535,8 +539,8 @@ mod tests {
         assert!(bad(r#"{"labels": ["a=1", "a=2"]}"#).contains("conflict labels for a=1 and a=2"));
         assert!(bad(r#"{"registry-mirrors": ["ftp://m"]}"#).contains("unsupported scheme"));
         assert!(bad(r#"{"insecure-registries": ["ftp://r"]}"#).contains("should not contain '://'"));
-        assert!(bad(r#"{"log-driver": "syslog"}"#).contains("not supported"));
-        assert!(bad(r#"{"log-opts": {"compress": "true"}}"#).contains("unknown log opt 'compress' for json-file log driver"));
+        assert!(bad(r#"{"log-driver": "gelf"}"#).contains("not supported"));
+        assert!(bad(r#"{"log-opts": {"nope": "true"}}"#).contains("unknown log opt 'nope' for json-file log driver"));
         assert!(bad(r#"{"default-ulimits": {"nofile": {"Name": "nofile", "Soft": 3, "Hard": 2}}}"#).contains("3 > 2"));
         assert!(bad(r#"{"default-ulimits": {"x": {"Name": "bogus", "Soft": 1, "Hard": 2}}}"#).contains("invalid ulimit type: bogus"));
         assert!(bad(r#"{"features": {"buildkit": true}}"#).contains("classic builder"));

@@ -266,6 +266,7 @@ pub fn all(busybox: Vec<u8>) -> Vec<Case> {
         Case::new("df", "GET", "/system/df", "GET /system/df", &[], Cmp::Shape),
     ];
     v.extend(crate::hostconfig::all());
+    v.extend(crate::logging::all());
     v.extend(swarm_family());
     v
 }

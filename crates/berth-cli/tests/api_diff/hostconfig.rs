@@ -11,7 +11,7 @@ use crate::cases::{create, run_body, Case};
 use crate::compare::Cmp;
 
 /// create (compared as JSON: the warnings too), start, wait and logs of one container.
-fn run(prefix: &'static [&'static str; 4], cname: &'static str, cmd: &str, hc: &str, params: &'static [&'static str]) -> Vec<Case> {
+pub fn run(prefix: &'static [&'static str; 4], cname: &'static str, cmd: &str, hc: &str, params: &'static [&'static str]) -> Vec<Case> {
     let [c, s, w, l] = *prefix;
     vec![
         create(c, cname, &run_body(cmd, hc), params),
@@ -22,7 +22,7 @@ fn run(prefix: &'static [&'static str; 4], cname: &'static str, cmd: &str, hc: &
 }
 
 /// A create that dockerd refuses (or accepts), compared by status and message.
-fn refused(name: &'static str, hc: &str, params: &'static [&'static str]) -> Case {
+pub fn refused(name: &'static str, hc: &str, params: &'static [&'static str]) -> Case {
     Case::new(name, "POST", "/containers/create", "POST /containers/create", params, Cmp::Status).json(&run_body("true", hc))
 }
 

@@ -316,9 +316,12 @@ pub fn run(s: &Services, root: &Path, opts: CheckOptions, rt: &tokio::runtime::H
             }
         }
     }
+    let bases = cgroup_hierarchies(Path::new("/sys/fs/cgroup"));
     for (_, c) in containers.iter().filter(|(_, c)| !running(c.state.status)) {
-        for base in ["/sys/fs/cgroup", "/sys/fs/cgroup/memory", "/sys/fs/cgroup/pids", "/sys/fs/cgroup/cpu,cpuacct", "/sys/fs/cgroup/unified"] {
-            let p = Path::new(base).join(format!("berth-{}", c.id));
+        // `berth-<id>` at the root, or `<CgroupParent>/<id>` as the record says.
+        let name = super::containers::cgroup_name(&c.id, &c.host_config);
+        for base in &bases {
+            let p = base.join(&name);
             if p.is_dir() {
                 let i = r.add("cgroup", p.display().to_string(), "cgroup of a container that is not running");
                 if opts.repair {
@@ -353,6 +356,20 @@ pub fn run(s: &Services, root: &Path, opts: CheckOptions, rt: &tokio::runtime::H
         }
     }
     Ok(r)
+}
+
+/// The roots a container's cgroup may sit under: the cgroup2 root, or on a v1 (or hybrid) host each
+/// mounted hierarchy (`memory`, `pids`, `cpu,cpuacct`, …, `unified`; the `cpu` and `cpuacct`
+/// symlinks left out so no directory is found twice).
+fn cgroup_hierarchies(root: &Path) -> Vec<PathBuf> {
+    if root.join("cgroup.controllers").exists() {
+        return vec![root.to_path_buf()];
+    }
+    let mut out: Vec<PathBuf> = std::fs::read_dir(root)
+        .map(|rd| rd.flatten().filter(|e| e.file_type().is_ok_and(|t| t.is_dir())).map(|e| e.path()).collect())
+        .unwrap_or_default();
+    out.sort();
+    out
 }
 
 /// Removes `name` and every snapshot built on it (children first).

@@ -107,7 +107,7 @@ impl SystemService {
             "Driver": "overlay2",
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null,
-                        "Log": ["json-file"]},
+                        "Log": ["journald", "json-file", "local", "syslog"]},
             "MemoryLimit": true, "SwapLimit": true, "KernelMemoryTCP": false,
             "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
             "OomKillDisable": cgroup_version == "1", "IPv4Forwarding": true, "BridgeNfIptables": false,

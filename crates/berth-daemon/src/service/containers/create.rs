@@ -48,11 +48,6 @@ fn log_opt(h: &HostConfig, key: &str) -> Option<String> {
     h.extra.get("LogConfig").and_then(|l| l.get("Config")).and_then(|c| c.get(key)).and_then(|v| v.as_str()).map(str::to_string)
 }
 
-/// `10m`, `1g`, `512k`, `100` (bytes), as `--log-opt max-size` takes them.
-fn parse_bytes(v: &str) -> Result<u64, ServiceError> {
-    berth_api::units::parse_ram_bytes(v).map(|n| n as u64).ok_or_else(|| ServiceError::Invalid(format!("invalid size: {v}")))
-}
-
 fn merge_env(image: &[String], ours: &[String]) -> Vec<String> {
     let mut out: Vec<String> = image.to_vec();
     for e in ours {
@@ -264,10 +259,7 @@ impl ContainerService {
             ulimits: h.ulimits.clone().unwrap_or_default().into_iter().map(|u| (u.name, (rlimit(u.soft), rlimit(u.hard)))).collect(),
             sysctls: h.sysctls.clone().unwrap_or_default(),
             shm_size: h.shm_size.max(0) as u64,
-            log_max_size: log_opt(h, "max-size").map(|v| parse_bytes(&v)).transpose()?.unwrap_or(0),
-            log_max_files: log_opt(h, "max-file").map(|v| v.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("invalid max-file: {v}")))).transpose()?.unwrap_or(0),
             devices: devices(h)?,
-            no_log: log_driver(h) == "none",
             cri_log_path: (log_driver(h) == "k8s-file").then(|| log_opt(h, "path").map(std::path::PathBuf::from)).flatten(),
             dockerenv: true,
             group_add: h.group_add.clone().unwrap_or_default(),
@@ -275,6 +267,7 @@ impl ContainerService {
         };
         super::hostcfg::apply(&rec.id, h, &mut cfg)?;
         cfg.userns = self.userns_of(h)?;
+        super::logdriver::apply(rec, &self.defaults.journald_socket, &mut cfg)?;
         Ok(cfg)
     }
 
@@ -415,22 +408,7 @@ impl ContainerService {
         let warnings = super::hostcfg::validate(&mut host_config)?;
         super::hostcfg::check_userns(&host_config, self.defaults.userns_remap.is_some())?;
         let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
-        match log_driver(&host_config) {
-            "" | "json-file" | "none" => {}
-            "k8s-file" => {
-                // Podman's driver name for the kubelet's CRI log format; Berth's CRI side uses it.
-                let path = log_opt(&host_config, "path").unwrap_or_default();
-                if !path.starts_with('/') {
-                    return Err(ServiceError::Invalid("logging driver k8s-file needs an absolute path log option (--log-opt path=/…)".into()));
-                }
-            }
-            // Drivers dockerd ships that Berth does not implement.
-            t @ ("local" | "syslog" | "journald" | "gelf" | "fluentd" | "awslogs" | "splunk" | "etwlogs" | "gcplogs" | "logentries") => {
-                return Err(ServiceError::Invalid(format!("logging driver {t:?} is not supported by Berth: use json-file or none")));
-            }
-            // Anything else would be a logging plugin: dockerd's answer when none is installed.
-            t => return Err(ServiceError::Invalid(format!("error looking up logging plugin {t}: plugin {t:?} not found"))),
-        }
+        super::logdriver::validate(log_driver(&host_config), &super::logdriver::opts(&host_config)).map_err(ServiceError::Invalid)?;
         let id = berth_types::random_id();
         if config.hostname.as_deref().unwrap_or("").is_empty() {
             config.hostname = Some(if host_config.network_mode == "host" {

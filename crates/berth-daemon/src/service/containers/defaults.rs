@@ -6,12 +6,6 @@ use berth_api::container::{HostConfig, Ulimit};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 
-/// The log drivers Berth implements (the shim writes Docker's json-file format).
-pub const LOG_DRIVERS: &[&str] = &["json-file"];
-
-/// The `--log-opt`s the json-file driver takes (Berth's shim rotates by size and file count).
-pub const JSON_FILE_LOG_OPTS: &[&str] = &["max-size", "max-file"];
-
 /// Defaults for new containers.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ContainerDefaults {
@@ -24,11 +18,20 @@ pub struct ContainerDefaults {
     /// `--userns-remap`: the ID maps of the user namespace every container gets unless it asks
     /// for the host's (`--userns host`).
     pub userns_remap: Option<berth_runtime::idmap::IdMappings>,
+    /// The journal's native-protocol socket the journald log driver writes to (systemd's
+    /// `/run/systemd/journal/socket`; tests give their own).
+    pub journald_socket: std::path::PathBuf,
 }
 
 impl Default for ContainerDefaults {
     fn default() -> Self {
-        ContainerDefaults { log_driver: "json-file".into(), log_opts: BTreeMap::new(), ulimits: Vec::new(), userns_remap: None }
+        ContainerDefaults {
+            log_driver: "json-file".into(),
+            log_opts: BTreeMap::new(),
+            ulimits: Vec::new(),
+            userns_remap: None,
+            journald_socket: super::logdriver::JOURNALD_SOCKET.into(),
+        }
     }
 }
 
@@ -78,7 +81,7 @@ mod tests {
             log_driver: "json-file".into(),
             log_opts: BTreeMap::from([("max-size".into(), "1m".into()), ("max-file".into(), "2".into())]),
             ulimits: vec![Ulimit { name: "nofile".into(), soft: 1000, hard: 2000 }, Ulimit { name: "nproc".into(), soft: 50, hard: 60 }],
-            userns_remap: None,
+            ..Default::default()
         }
     }
 

@@ -141,7 +141,11 @@ impl ContainerService {
             self.release_volumes(&rec);
             self.network_down(h).await;
             // A --device that cannot be resolved fails before any task, with dockerd's bare message (500).
-            let device_error = err.find("error gathering device information").map(|i| err[i..].to_string());
+            // So does a log driver that cannot reach its destination (dockerd's bare message).
+            let device_error = err
+                .find("error gathering device information")
+                .or_else(|| err.starts_with("failed to initialize logging driver").then_some(0))
+                .map(|i| err[i..].to_string());
             let msg = match &device_error {
                 Some(m) => m.clone(),
                 None => format!("failed to create task for container: {}", docker_wording(err)),

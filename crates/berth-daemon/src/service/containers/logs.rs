@@ -51,9 +51,10 @@ pub fn frame(stream: u8, data: &[u8]) -> Vec<u8> {
     v
 }
 
-/// Whether the container keeps a log to read: not with `--log-driver none` (dockerd's answer).
+/// Whether the container keeps a log to read: not with `--log-driver none`, nor syslog with
+/// `cache-disabled=true` (dockerd's answer).
 pub fn check_readable(h: &Handle) -> Result<(), ServiceError> {
-    if matches!(super::create::log_driver(&h.snapshot().host_config), "none" | "k8s-file") {
+    if !super::logdriver::readable(&h.snapshot().host_config) {
         return Err(ServiceError::NotImplemented("configured logging driver does not support reading".into()));
     }
     Ok(())
@@ -157,13 +158,16 @@ impl ContainerService {
 /// Lines a follow reads and sends at once.
 const FOLLOW_BATCH: usize = 4096;
 
-/// The log files of a container, oldest first: `container.log.N` … `container.log.1`, `container.log`.
+/// The log files of a container, oldest first: `container.log.N` … `container.log.1`, `container.log`
+/// (a rotated file may be gzipped: `container.log.N.gz`).
 fn log_files(path: &Path) -> Vec<PathBuf> {
     let mut rotated: Vec<(u32, PathBuf)> = std::fs::read_dir(path.parent().unwrap_or(Path::new(".")))
         .map(|d| {
             d.flatten()
                 .filter_map(|e| {
-                    let n = e.file_name().to_str()?.strip_prefix("container.log.")?.parse::<u32>().ok()?;
+                    let name = e.file_name();
+                    let rest = name.to_str()?.strip_prefix("container.log.")?;
+                    let n = rest.strip_suffix(".gz").unwrap_or(rest).parse::<u32>().ok()?;
                     Some((n, e.path()))
                 })
                 .collect()
@@ -175,15 +179,34 @@ fn log_files(path: &Path) -> Vec<PathBuf> {
     files
 }
 
+fn gzipped(path: &Path) -> bool {
+    path.extension().is_some_and(|e| e == "gz")
+}
+
+/// A log file read from its start: plain, or decompressed as it is read.
+fn reader(path: &Path) -> std::io::Result<Box<dyn Read>> {
+    let f = std::fs::File::open(path)?;
+    Ok(if gzipped(path) { Box::new(flate2::read::GzDecoder::new(f)) } else { Box::new(f) })
+}
+
 /// Calls `f` with each complete line of `path` from byte `from` on (newline included) until it
 /// returns false. Returns whether it always returned true, and the offset after the last complete
-/// line read.
+/// line read. Offsets of a gzipped file are those of its decompressed text.
 fn each_line(path: &Path, from: u64, mut f: impl FnMut(&str) -> bool) -> (bool, u64) {
-    let Ok(mut file) = std::fs::File::open(path) else { return (true, from) };
-    if file.seek(SeekFrom::Start(from)).is_err() {
-        return (true, from);
-    }
-    let mut r = std::io::BufReader::new(file);
+    let r: Box<dyn Read> = if gzipped(path) {
+        let Ok(mut r) = reader(path) else { return (true, from) };
+        if std::io::copy(&mut (&mut r).take(from), &mut std::io::sink()).is_err() {
+            return (true, from);
+        }
+        r
+    } else {
+        let Ok(mut file) = std::fs::File::open(path) else { return (true, from) };
+        if file.seek(SeekFrom::Start(from)).is_err() {
+            return (true, from);
+        }
+        Box::new(file)
+    };
+    let mut r = std::io::BufReader::new(r);
     let mut off = from;
     let mut buf = String::new();
     loop {
@@ -200,12 +223,26 @@ fn each_line(path: &Path, from: u64, mut f: impl FnMut(&str) -> bool) -> (bool, 
     }
 }
 
+/// A log file with random access: the file itself, or a gzipped rotated one decompressed into
+/// memory (at most the log's max-size).
+fn seekable(path: &Path) -> std::io::Result<Box<dyn ReadSeek>> {
+    if gzipped(path) {
+        let mut text = Vec::new();
+        reader(path)?.read_to_end(&mut text)?;
+        return Ok(Box::new(std::io::Cursor::new(text)));
+    }
+    Ok(Box::new(std::fs::File::open(path)?))
+}
+
+trait ReadSeek: Read + Seek {}
+impl<T: Read + Seek> ReadSeek for T {}
+
 /// Where the last `want` complete lines of `path` start, found by reading backwards from the end
 /// in blocks; also the end of its complete lines and how many lines were found (at most `want`).
 fn tail_start(path: &Path, want: usize) -> std::io::Result<(u64, u64, usize)> {
     const BLOCK: u64 = 64 << 10;
-    let mut f = std::fs::File::open(path)?;
-    let len = f.metadata()?.len();
+    let mut f = seekable(path)?;
+    let len = f.seek(SeekFrom::End(0))?;
     let mut pos = len;
     let mut end = None; // after the last newline
     let mut found = 0;
@@ -337,5 +374,36 @@ mod tests {
             assert_eq!(lines, all[all.len().saturating_sub(n)..], "tail {n}");
             assert_eq!(end, complete_end, "tail {n}");
         }
+    }
+
+    #[test]
+    fn gzipped_rotated_files_are_read_and_tailed() {
+        use std::io::Write;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("container.log");
+        let lines = |from: usize| -> String { (from..from + 50).map(|i| format!("line {i}\n")).collect() };
+        for (name, from) in [("container.log.2.gz", 0), ("container.log.1.gz", 50)] {
+            let mut enc = flate2::write::GzEncoder::new(std::fs::File::create(dir.path().join(name)).unwrap(), flate2::Compression::default());
+            enc.write_all(lines(from).as_bytes()).unwrap();
+            enc.finish().unwrap();
+        }
+        std::fs::write(&path, lines(100)).unwrap();
+        let files = log_files(&path);
+        assert_eq!(files.len(), 3);
+        let mut all = Vec::new();
+        for f in &files {
+            each_line(f, 0, |l| {
+                all.push(l.to_string());
+                true
+            });
+        }
+        assert_eq!(all.concat(), lines(0) + &lines(50) + &lines(100));
+        let (ranges, _) = tail_ranges(&files, 120);
+        let mut tail = Vec::new();
+        each_line_in(&ranges, |l| {
+            tail.push(l.to_string());
+            true
+        });
+        assert_eq!(tail, all[30..]);
     }
 }

@@ -20,6 +20,7 @@ mod exec;
 mod health;
 mod hostcfg;
 mod lifecycle;
+mod logdriver;
 mod logs;
 mod mounts;
 mod net;
@@ -29,7 +30,9 @@ mod record;
 mod update;
 mod view;
 
-pub use defaults::{ContainerDefaults, JSON_FILE_LOG_OPTS, LOG_DRIVERS};
+pub use defaults::ContainerDefaults;
+pub use hostcfg::cgroup_name;
+pub use logdriver::{validate as validate_log_opts, JOURNALD_SOCKET, LOG_DRIVERS};
 
 pub use commit::CommitOptions;
 pub use update::UpdateRequest;
