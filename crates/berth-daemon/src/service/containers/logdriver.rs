@@ -203,7 +203,7 @@ fn tag(rec: &ContainerRecord, cfg: &BTreeMap<String, String>) -> Result<String, 
         out.push_str(&rest[..start]);
         let end = rest[start..].find("}}").ok_or_else(|| format!("template: log-tag:1: unclosed action in {template:?}"))? + start;
         let action = rest[start + 2..end].trim();
-        let value = action.strip_prefix('.').and_then(|a| field(a)).ok_or_else(|| {
+        let value = action.strip_prefix('.').and_then(&field).ok_or_else(|| {
             format!("log tag template {template:?}: Berth knows {{{{.ID}}}}, .FullID, .Name, .Command, .ImageID, .ImageFullID, .ImageName, .DaemonName and .Hostname, not {action:?}")
         })?;
         out.push_str(&value);
