@@ -200,14 +200,19 @@ pub fn status_for(kind: ErrorKind) -> StatusCode {
 
 impl From<ServiceError> for ApiError {
     fn from(e: ServiceError) -> Self {
-        let status = match &e {
+        // A failure several callers shared (one pull, one disk-usage walk) answers as its own kind.
+        let mut inner = &e;
+        while let ServiceError::Shared(shared) = inner {
+            inner = shared;
+        }
+        let status = match inner {
             ServiceError::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             ServiceError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
             // dockerd answers 500 when a registry or import URL cannot be reached.
             ServiceError::Upstream(_) => StatusCode::INTERNAL_SERVER_ERROR,
             _ => status_for(e.kind()),
         };
-        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED && !matches!(e, ServiceError::Upstream(_)) {
+        if status.is_server_error() && status != StatusCode::NOT_IMPLEMENTED && !matches!(inner, ServiceError::Upstream(_)) {
             tracing::error!(error = %error_chain(&e), "request failed");
         }
         ApiError { status, message: error_chain(&e) }
