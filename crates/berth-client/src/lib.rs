@@ -197,11 +197,14 @@ impl Client {
                     let stderr = if stderr.is_empty() { error_chain(&e) } else { stderr };
                     return Err(ClientError::Command { host: self.host.to_string(), command, stderr });
                 }
+                // The connection's own error says why (a TLS alert from a daemon refusing the client
+                // certificate); when it is not in yet, the request's error carries it too.
                 let why = tokio::time::timeout(std::time::Duration::from_secs(2), conn_err).await.ok().and_then(Result::ok);
-                return Err(match why {
-                    Some(w) if self.tls.is_some() => ClientError::Tls(format!("the daemon ended the connection: {w}")),
-                    Some(w) => ClientError::Protocol(w),
-                    None => ClientError::Protocol(error_chain(&e)),
+                let why = why.unwrap_or_else(|| error_chain(&e));
+                return Err(if self.tls.is_some() {
+                    ClientError::Tls(format!("the daemon ended the connection: {why}"))
+                } else {
+                    ClientError::Protocol(why)
                 });
             }
         };

@@ -42,16 +42,16 @@ pub struct RegistryArgs {
     #[arg(long = "proxy-remote-url", value_name = "URL")]
     pub proxy_remote_url: Option<String>,
     /// User name for the upstream of --proxy-remote-url.
-    #[arg(long = "proxy-username", requires = "proxy_remote_url")]
+    #[arg(long = "proxy-username")]
     pub proxy_username: Option<String>,
     /// Password for the upstream (prefer the config file's proxy.password: flags show in ps).
-    #[arg(long = "proxy-password", requires = "proxy_remote_url")]
+    #[arg(long = "proxy-password")]
     pub proxy_password: Option<String>,
     /// Seconds cached content is kept before it expires (0 keeps it) [default: 604800].
-    #[arg(long = "proxy-ttl", value_name = "SECONDS", requires = "proxy_remote_url")]
+    #[arg(long = "proxy-ttl", value_name = "SECONDS")]
     pub proxy_ttl: Option<u64>,
     /// Seconds a tag confirmed with the upstream is served without asking it again [default: 0].
-    #[arg(long = "proxy-tag-ttl", value_name = "SECONDS", requires = "proxy_remote_url")]
+    #[arg(long = "proxy-tag-ttl", value_name = "SECONDS")]
     pub proxy_tag_ttl: Option<u64>,
     /// Log level [default: info].
     #[arg(long = "log-level")]

@@ -89,6 +89,11 @@ fn config(a: RegistryArgs) -> anyhow::Result<(RegistryConfig, String)> {
         let keep = cfg.proxy.take().filter(|p| p.remote_url == url);
         cfg.proxy = Some(keep.unwrap_or_else(|| ProxyConfig::new(url)));
     }
+    // The proxy flags adjust a proxy set by --proxy-remote-url or the config file's `proxy:`.
+    let proxy_flags = [a.proxy_username.is_some(), a.proxy_password.is_some(), a.proxy_ttl.is_some(), a.proxy_tag_ttl.is_some()];
+    if cfg.proxy.is_none() && proxy_flags.contains(&true) {
+        anyhow::bail!("--proxy-username, --proxy-password, --proxy-ttl and --proxy-tag-ttl need a proxy: --proxy-remote-url or proxy.remoteurl in the config file");
+    }
     if let Some(p) = cfg.proxy.as_mut() {
         if let Some(u) = a.proxy_username {
             p.username = Some(u);
@@ -168,6 +173,8 @@ mod tests {
         assert_eq!((p.remote_url.as_str(), p.ttl), ("https://up.example", Some(Duration::from_secs(168 * 3600))));
         let e = config(args(&["--proxy-remote-url", "https://up.example", "--proxy-username", "a"])).unwrap_err().to_string();
         assert!(e.contains("username and password"), "{e}");
+        let e = config(args(&["--proxy-ttl", "5"])).unwrap_err().to_string();
+        assert!(e.contains("need a proxy") && e.lines().count() == 1, "{e}");
         let e = config(args(&["--proxy-remote-url", "up.example"])).unwrap_err().to_string();
         assert!(e.starts_with("invalid proxy settings") && e.lines().count() == 1, "{e}");
     }
