@@ -226,10 +226,13 @@ fn tls_without_verify_encrypts_without_asking_for_client_certificates() {
 fn daemon_refuses_bad_tls_files_and_plain_non_loopback_tcp() {
     let certs = Certs::make();
     let dir = tempfile::tempdir().unwrap();
+    // Its own bridge, should a refusal come after the networks are set up.
+    let net = NetSlot::claim();
     let run = |args: &[&str]| {
         Command::new(BERTH)
             .args(["daemon", "--data-root"])
             .arg(dir.path().join("root"))
+            .args(["--bridge", &net.bridge(), "--bip", &net.bip()])
             .args(["--config-file", "/dev/null", "-H"])
             .arg(format!("unix://{}", dir.path().join("s.sock").display()))
             .args(args)

@@ -167,6 +167,12 @@ pub async fn run_with(
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let tcp_hosts = config.hosts.iter().filter_map(|a| if let ListenAddr::Tcp(t) = a { Some(*t) } else { None });
     listen::check_plain_tcp(tcp_hosts, tls.is_some(), config.plain_tcp_allowed)?;
+    // So does an unknown --group (before bridges and firewall rules exist, which a failed start
+    // would leave behind).
+    config
+        .socket_group
+        .resolve()
+        .map_err(|m| DaemonError::Io { op: "resolve the socket group", path: "--group".into(), source: std::io::Error::new(std::io::ErrorKind::NotFound, m) })?;
     if let Some(spec) = config.userns_remap.clone() {
         // dockerd's layout: everything remapped lives under <data-root>/<uid>.<gid>.
         let remap = tokio::task::spawn_blocking(move || userns::resolve(&spec)).await.map_err(|e| DaemonError::Io { op: "resolve", path: "--userns-remap".into(), source: std::io::Error::other(e) })??;

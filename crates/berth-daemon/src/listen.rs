@@ -102,7 +102,7 @@ pub enum SocketGroup {
 pub const DEFAULT_SOCKET_GROUP: &str = "berth";
 
 impl SocketGroup {
-    fn resolve(&self) -> Result<Option<nix::unistd::Gid>, String> {
+    pub(crate) fn resolve(&self) -> Result<Option<nix::unistd::Gid>, String> {
         let (name, required) = match self {
             SocketGroup::Default => (DEFAULT_SOCKET_GROUP, false),
             SocketGroup::Named(n) => (n.as_str(), true),
