@@ -48,8 +48,8 @@ if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "cargo test exited $status without a failed test (a build error or a crashed test binary): see $log" >&2
 fi
 # Every test removes what it made, also when it fails: anything new on the host is a leak. Reported,
-# not yet failing the run: a suite still leaves a default-bridge (berth0) chain set and one test slot's
-# bridge per run (being tracked down; scripts/clean-test-leftovers.sh removes the slot's).
+# not yet failing the run: the last full run left one test slot's bridge and chain set, not yet traced
+# (scripts/clean-test-leftovers.sh removes them at the next run).
 leaks=$(host_state | comm -13 target/host-state.before - || true)
 if [ -n "$leaks" ]; then
   echo "warning: the tests left these on the host (a test that does not clean up):" >&2
