@@ -331,7 +331,18 @@ async fn serve(io: Io, api: Api, limits: Limits, slot: Slot, mut stop: watch::Re
         let api = api.clone();
         // A body that stalls longer than the read timeout between two pieces ends in an error.
         let req = req.map(|b| tower_http::timeout::TimeoutBody::new(limits.read_timeout, b));
-        async move { Ok::<_, std::convert::Infallible>(api.handle(req).await) }
+        // hyper refuses headers beyond its buffer only when they come in several reads; ones that
+        // arrive in one are parsed whole. Go's limit (1 MiB) is checked here too, so the answer does not
+        // depend on how the bytes were split.
+        let too_large = req.headers().iter().map(|(k, v)| k.as_str().len() + v.len() + 4).sum::<usize>() > MAX_HEADER_BYTES;
+        async move {
+            if too_large {
+                let mut r = hyper::Response::new(axum::body::Body::empty());
+                *r.status_mut() = hyper::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE;
+                return Ok::<_, std::convert::Infallible>(r);
+            }
+            Ok::<_, std::convert::Infallible>(api.handle(req).await)
+        }
     });
     // Header names go out in Go's canonical case (`Api-Version`, `Ostype`), as dockerd sends them: some
     // clients compare them case-sensitively.
