@@ -57,8 +57,15 @@ impl NetSlot {
                 }
                 Err(_) => {
                     let owner = std::fs::read_to_string(&lock).unwrap_or_default();
-                    let alive = owner.trim().parse::<i32>().is_ok_and(|p| Path::new(&format!("/proc/{p}")).exists());
-                    if !alive && std::fs::remove_file(&lock).is_ok() {
+                    let stale = match owner.trim().parse::<i32>() {
+                        Ok(p) => !Path::new(&format!("/proc/{p}")).exists(),
+                        // Empty: its claimer is writing its pid right now (two tests once shared a
+                        // slot this way), or died between the two steps long ago.
+                        Err(_) => std::fs::metadata(&lock)
+                            .and_then(|m| m.modified())
+                            .is_ok_and(|t| t.elapsed().unwrap_or_default() > std::time::Duration::from_secs(60)),
+                    };
+                    if stale && !bridge_held(octet) && std::fs::remove_file(&lock).is_ok() {
                         if let Ok(mut f) = std::fs::OpenOptions::new().write(true).create_new(true).open(&lock) {
                             use std::io::Write;
                             let _ = f.write_all(mine.as_bytes());
