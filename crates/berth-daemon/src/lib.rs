@@ -193,17 +193,19 @@ pub async fn run_with(
     }
     listen::check_plain_tcp(listen::tcp_addrs(&listeners), tls.is_some(), config.plain_tcp_allowed)?;
     activation::close_unused();
-    let services = open_services(&config).await?;
-    for addr in config.hosts.iter().filter(|a| !matches!(a, ListenAddr::Fd(_))) {
-        listeners.extend(listen::bind(addr, &config.socket_group).await?);
-    }
-    services.system.record_engine_info();
+    // The metrics address is bound before the services open: a taken address stops the start
+    // before bridges and firewall rules exist (it left them behind when bound after).
     let metrics_listener = match config.metrics_addr {
         Some(addr) => Some(
             tokio::net::TcpListener::bind(addr).await.map_err(|source| DaemonError::Listen { addr: format!("metrics address {addr}"), source })?,
         ),
         None => None,
     };
+    let services = open_services(&config).await?;
+    for addr in config.hosts.iter().filter(|a| !matches!(a, ListenAddr::Fd(_))) {
+        listeners.extend(listen::bind(addr, &config.socket_group).await?);
+    }
+    services.system.record_engine_info();
     tracing::info!(data_root = %root.display(), hosts = ?config.hosts, "daemon started");
     let router = api::router(services.clone());
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
