@@ -16,20 +16,6 @@ fn sha256(b: &[u8]) -> String {
     format!("sha256:{}", hex::encode(Sha256::digest(b)))
 }
 
-fn berth_with_config(d: &Daemon, cfg: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = std::process::Command::new(BERTH)
-        .args(args)
-        .env("BERTH_HOST", d.host())
-        .env("BERTH_CONFIG", cfg)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn docker_pulls_through_a_cache_of_a_token_auth_upstream_and_from_cache_when_it_is_down() {
     let dir = tempfile::tempdir().unwrap();

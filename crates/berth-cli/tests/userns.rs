@@ -200,31 +200,7 @@ fn cp_and_commit_carry_the_containers_ids_and_layers_are_not_chowned() {
     assert_eq!(exported_ids.get("owned"), Some(&(1234, 4321)));
     // commit: the new layer holds the container's ids (root is 0, not the subordinate uid).
     d.docker_ok(&["commit", "ctr", "committed:1"]);
-    let saved = d.dir.path().join("saved.tar");
-    d.docker_ok(&["save", "-o", saved.to_str().unwrap(), "committed:1"]);
-    let mut layers: Vec<Vec<u8>> = Vec::new();
-    let mut manifest = serde_json::Value::Null;
-    let mut blobs = std::collections::HashMap::new();
-    for e in tar::Archive::new(std::fs::File::open(&saved).unwrap()).entries().unwrap() {
-        let mut e = e.unwrap();
-        let name = e.path().unwrap().display().to_string();
-        let mut data = Vec::new();
-        std::io::Read::read_to_end(&mut e, &mut data).unwrap();
-        if name == "manifest.json" {
-            manifest = serde_json::from_slice(&data).unwrap();
-        } else {
-            blobs.insert(name, data);
-        }
-    }
-    for l in manifest[0]["Layers"].as_array().unwrap() {
-        layers.push(blobs[l.as_str().unwrap()].clone());
-    }
-    let top = layers.last().unwrap();
-    let mut ids = std::collections::HashMap::new();
-    for e in tar::Archive::new(top.as_slice()).entries().unwrap() {
-        let e = e.unwrap();
-        ids.insert(e.path().unwrap().display().to_string(), (e.header().uid().unwrap(), e.header().gid().unwrap()));
-    }
+    let ids = layer_owners(&d, "committed:1").pop().unwrap();
     assert_eq!(ids.get("by-root"), Some(&(0, 0)), "{ids:?}");
     assert_eq!(ids.get("owned"), Some(&(1234, 4321)), "{ids:?}");
     assert_eq!(ids.get("home/u/f"), Some(&(1000, 1000)), "{ids:?}");

@@ -96,21 +96,6 @@ fn login_and_logout_keep_credentials_in_a_private_file() {
     assert!(!std::fs::read_to_string(cfg.join("config.json")).unwrap().contains(&server));
 }
 
-fn berth_with_config(d: &Daemon, cfg: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
-    let mut child = std::process::Command::new(BERTH)
-        .args(args)
-        .env("BERTH_HOST", d.host())
-        .env("BERTH_CONFIG", cfg)
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
-    child.wait_with_output().unwrap()
-}
-
 #[test]
 fn private_registry_requires_login() {
     let dir = tempfile::tempdir().unwrap();

@@ -391,3 +391,19 @@ pub fn header<'a>(h: &'a [(String, String)], name: &str) -> Option<&'a str> {
 pub fn debian_tarball() -> PathBuf {
     berth_fixtures::debian_rootfs()
 }
+
+/// Runs `berth ARGS` against `d` with `BERTH_CONFIG=cfg` (its own credential store), `stdin` fed in.
+pub fn berth_with_config(d: &Daemon, cfg: &std::path::Path, args: &[&str], stdin: &str) -> std::process::Output {
+    use std::io::Write;
+    let mut child = std::process::Command::new(BERTH)
+        .args(args)
+        .env("BERTH_HOST", d.host())
+        .env("BERTH_CONFIG", cfg)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
+    child.wait_with_output().unwrap()
+}
