@@ -39,7 +39,9 @@ start_berth() {
   local bridge=$1 bip=$2 pool=$3
   shift 3
   BSOCK=$W/berth.sock
-  "$BERTH" daemon --data-root "$W/berth" -H "unix://$BSOCK" --bridge "$bridge" --bip "$bip" \
+  # Each daemon in a session of its own, as a service manager starts it (the kernel's autogroups
+  # share the CPU among sessions; neither shares one with the load's clients).
+  setsid "$BERTH" daemon --data-root "$W/berth" -H "unix://$BSOCK" --bridge "$bridge" --bip "$bip" \
     --default-address-pool "base=$pool,size=24" --log-level warn "$@" >"$W/berth.log" 2>&1 &
   BPID=$!
   BH="env BERTH_HOST=unix://$BSOCK"
@@ -47,7 +49,7 @@ start_berth() {
 
 start_dockerd() {
   DSOCK=$W/docker.sock
-  dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" -H "unix://$DSOCK" \
+  setsid dockerd --data-root "$W/docker" --exec-root "$W/docker-exec" --pidfile "$W/docker.pid" -H "unix://$DSOCK" \
     --bridge=none --iptables=false --ip6tables=false --ip-forward=false --ip-masq=false \
     --containerd-namespace "$1" --containerd-plugins-namespace "$1-plugins" >"$W/dockerd.log" 2>&1 &
   DPID=$!

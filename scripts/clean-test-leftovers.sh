@@ -11,12 +11,33 @@
 #   --state-root, or whose processes' root, lies under a /tmp/berth-test-* directory that is gone
 #   (the test ended): their shim and processes are killed, mounts left under that directory
 #   detached, the cgroups removed;
+# - Berth processes (daemons, registries, shims) whose arguments name a /tmp/berth-test-* directory
+#   that is gone;
+# - the CRI tests' CNI state (network "berth-test-pods" on bridges btcNN, pod subnets 10.NN.200.0/24)
+#   of slots no live test owns: the bridge, portmap's per-pod chains and the firewall plugin's rules
+#   for those addresses;
+# - empty container cgroups (no process in them, none naming them, older than a minute);
 # - network slot locks of processes that are gone.
+# Without --check, CNI's shared chains (CNI-FORWARD, CNI-ADMIN, CNI-HOSTPORT-*: what every CNI node
+# keeps once a pod ran) are removed too when they hold nothing but their own scaffolding and nothing
+# that runs CNI (a test daemon with --cni-conf-dir, kubelet, containerd, CRI-O) is alive; they are
+# not a leak, so --check does not list them.
 # The daemons of users (bridge berth0 or their own --bridge, data roots outside /tmp/berth-test-*)
 # are never touched.
+# With --check nothing is removed: what would be is listed, and the exit status is 1 if anything is
+# (scripts/test.sh runs it after the tests: a leak a finished test left, never a concurrent run's state).
 set -euo pipefail
 slots=/tmp/berth-test-netslots
 removed=0
+check=0
+[ "${1:-}" != --check ] || check=1
+found=()
+# In check mode, records what would be removed and answers false so that the removal is skipped.
+act() {
+  [ "$check" -eq 1 ] || return 0
+  found+=("$1")
+  return 1
+}
 
 # Whether the test slot NN is owned by a live process.
 slot_live() {
@@ -38,10 +59,65 @@ bridge_free() {
 }
 
 for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^btd[0-9]+$' || true); do
-  if bridge_free "$br"; then
+  if bridge_free "$br" && act "bridge $br"; then
     ip link del "$br" && removed=$((removed + 1)) && echo "clean-test-leftovers: removed bridge $br"
   fi
 done
+for br in $(ip -o link show type bridge 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^btc[0-9]+$' || true); do
+  if ! slot_live "${br#btc}" && act "CNI bridge $br"; then
+    ip link del "$br" && removed=$((removed + 1)) && echo "clean-test-leftovers: removed CNI bridge $br"
+  fi
+done
+
+# The CNI rules of pods of the CRI tests: addresses 10.NN.200.X of a slot NN no live test owns.
+dead_pod_addr() {
+  local a=$1 n
+  [[ "$a" =~ ^10\.([0-9]+)\.200\.[0-9]+ ]] || return 1
+  n=${BASH_REMATCH[1]}
+  ! slot_live "$n"
+}
+cni_rules=$( (iptables -w 10 -t filter -S; iptables -w 10 -t nat -S) 2>/dev/null | grep -E '^-A CNI-' || true)
+# portmap's per-pod chains (nat), by the pod address they DNAT to.
+for chain in $(printf '%s\n' "$cni_rules" | grep -E '^-A CNI-DN-' | awk '{print $2}' | sort -u || true); do
+  addr=$(printf '%s\n' "$cni_rules" | grep -E "^-A $chain " | grep -oE -- '--to-destination [0-9.]+' | awk '{print $2}' | head -n1 || true)
+  [ -n "$addr" ] && dead_pod_addr "$addr" || continue
+  act "CNI port mapping chain $chain of the test pod $addr" || continue
+  iptables -w 10 -t nat -S 2>/dev/null | grep -E -- "-j $chain( |$)" | sed 's/^-A /-D /' | while read -r rule; do
+    eval iptables -w 10 -t nat "$rule" || true
+  done || true
+  iptables -w 10 -t nat -F "$chain" 2>/dev/null || true
+  iptables -w 10 -t nat -X "$chain" 2>/dev/null && removed=$((removed + 1)) || true
+  echo "clean-test-leftovers: removed CNI chain $chain of the test pod $addr"
+done
+# The firewall plugin's rules (filter), which name the pod's address.
+{ printf '%s\n' "$cni_rules" | grep -E '^-A CNI-(FORWARD|ADMIN) ' || true; } | while read -r rule; do
+  addr=$(printf '%s\n' "$rule" | grep -oE -- '-[sd] [0-9.]+' | awk '{print $2}' | head -n1 || true)
+  [ -n "$addr" ] && dead_pod_addr "$addr" || continue
+  if [ "$check" -eq 1 ]; then echo "CNI firewall rule of the test pod $addr: $rule"; continue; fi
+  eval iptables -w 10 -t filter "${rule/#-A /-D }" 2>/dev/null && echo "clean-test-leftovers: removed CNI rule of the test pod $addr" || true
+done >"${TMPDIR:-/tmp}/clean-test-leftovers.$$"
+while read -r line; do
+  case "$line" in
+    "CNI firewall rule"*) found+=("$line") ;;
+    *) echo "$line" ;;
+  esac
+done <"${TMPDIR:-/tmp}/clean-test-leftovers.$$"
+rm -f "${TMPDIR:-/tmp}/clean-test-leftovers.$$"
+
+# Removes the chains whose names start with $1, in both tables: the jumps into them from the
+# built-in chains first, then the chains themselves.
+drop_chains() {
+  local table rules chains c
+  for table in filter nat; do
+    rules=$(iptables -w 10 -t "$table" -S 2>/dev/null || true)
+    printf '%s\n' "$rules" | grep -E "^-A [A-Z]+ .*-j $1" | sed 's/^-A /-D /' | while read -r rule; do
+      eval iptables -w 10 -t "$table" "$rule" || true
+    done || true
+    chains=$(printf '%s\n' "$rules" | grep -E "^-N $1" | awk '{print $2}' || true)
+    for c in $chains; do iptables -w 10 -t "$table" -F "$c" || true; done
+    for c in $chains; do iptables -w 10 -t "$table" -X "$c" && removed=$((removed + 1)) || true; done
+  done
+}
 
 # Chain sets that name a test bridge, in either table; kept when any bridge they name is in use.
 all_rules=$( (iptables -w 10 -t filter -S; iptables -w 10 -t nat -S) 2>/dev/null || true)
@@ -55,17 +131,20 @@ for h in $(printf '%s\n' "$all_rules" | grep -E '^-A BERTH-[0-9a-f]{6}-' | grep 
     esac
   done
   [ "$keep" -eq 0 ] || continue
-  for table in filter nat; do
-    rules=$(iptables -w 10 -t "$table" -S 2>/dev/null || true)
-    # Jumps into the set from the built-in chains first, then the set's own chains.
-    printf '%s\n' "$rules" | grep -E "^-A [A-Z]+ .*-j BERTH-$h-" | sed 's/^-A /-D /' | while read -r rule; do
-      eval iptables -w 10 -t "$table" "$rule" || true
-    done || true
-    chains=$(printf '%s\n' "$rules" | grep -E "^-N BERTH-$h-" | awk '{print $2}' || true)
-    for c in $chains; do iptables -w 10 -t "$table" -F "$c" || true; done
-    for c in $chains; do iptables -w 10 -t "$table" -X "$c" && removed=$((removed + 1)) || true; done
-  done
+  act "chain set BERTH-$h" || continue
+  drop_chains "BERTH-$h-"
   echo "clean-test-leftovers: removed chain set BERTH-$h"
+done
+
+# Processes of Berth's (daemons, registries, shims) started by a test whose directory is gone.
+for pid in $(pgrep -f -- '/tmp/berth-test-' 2>/dev/null || true); do
+  [ "$pid" != $$ ] || continue
+  exe=$(readlink "/proc/$pid/exe" 2>/dev/null | sed 's/ (deleted)$//' || true)
+  case "$(basename "$exe")" in berth|berth-shim|berth-registry) ;; *) continue ;; esac
+  dir=$({ tr '\0' '\n' < "/proc/$pid/cmdline"; } 2>/dev/null | grep -oE '/tmp/berth-test-[^/=]+' | head -n1 || true)
+  [ -n "$dir" ] && [ ! -e "$dir" ] || continue
+  act "process $pid ($(basename "$exe")) of the vanished $dir" || continue
+  kill -9 "$pid" 2>/dev/null && removed=$((removed + 1)) && echo "clean-test-leftovers: killed $(basename "$exe") $pid of the vanished $dir"
 done
 
 # Orphaned test containers. The test directory a container belongs to: from its shim's command line
@@ -92,12 +171,30 @@ for cg in /sys/fs/cgroup/berth-* /sys/fs/cgroup/*/berth-*; do
   seen[$id]=1
   dirs=(/sys/fs/cgroup/berth-"$id" /sys/fs/cgroup/*/berth-"$id")
   pids=$(cat "${dirs[@]/%//cgroup.procs}" 2>/dev/null | sort -u || true)
+  # An empty container cgroup that no process names (no shim, no daemon starting it) and that is
+  # older than a minute is what a killed run left after its processes died: nothing can use it, so
+  # it goes (not listed by --check: whose it was cannot be told any more).
+  if [ -z "$pids" ] && [ "$check" -eq 0 ] && ! grep -qsa -- "$id" /proc/[0-9]*/cmdline \
+      && [ $(( $(date +%s) - $(stat -c %Y "${dirs[0]}" 2>/dev/null || stat -c %Y "${dirs[1]}") )) -gt 60 ]; then
+    for d in "${dirs[@]}"; do
+      if [ -d "$d" ] && rmdir "$d" 2>/dev/null; then removed=$((removed + 1)); fi
+    done
+    echo "clean-test-leftovers: removed the empty cgroups of container $id"
+    continue
+  fi
   dir=$(test_dir_of "$id" $pids || true)
   # Only a test's container, and only once that test's directory is gone.
   [ -n "$dir" ] && [ ! -e "$dir" ] || continue
+  act "container $id of the vanished $dir" || continue
   shims=$(grep -lsa -- "$dir/root/runtime" /proc/[0-9]*/cmdline 2>/dev/null | cut -d/ -f3 | while read -r p; do
     { tr '\0' '\n' < "/proc/$p/cmdline"; } 2>/dev/null | grep -q -- "$id" && echo "$p"; done || true)
   for p in $shims $pids; do kill -9 "$p" 2>/dev/null || true; done
+  # A container left frozen (a commit's pause its daemon never ended) takes the SIGKILLs only once
+  # thawed.
+  for d in "${dirs[@]}"; do
+    if [ -w "$d/freezer.state" ]; then echo THAWED > "$d/freezer.state" 2>/dev/null || true; fi
+    if [ -w "$d/cgroup.freeze" ]; then echo 0 > "$d/cgroup.freeze" 2>/dev/null || true; fi
+  done
   awk '{print $5}' /proc/self/mountinfo | grep -E "^$dir/" | awk '{print length, $0}' | sort -rn | cut -d' ' -f2- \
     | while read -r m; do umount -l "$m" 2>/dev/null || true; done || true
   for _ in $(seq 50); do
@@ -110,10 +207,30 @@ for cg in /sys/fs/cgroup/berth-* /sys/fs/cgroup/*/berth-*; do
   echo "clean-test-leftovers: reaped container $id of the vanished $dir"
 done
 
+# CNI's shared scaffolding, once nothing that runs CNI is alive and no pod's rule is left in it.
+cni_scaffolding() {
+  local filter nat
+  filter=$(iptables -w 10 -t filter -S 2>/dev/null | grep -E -- 'CNI-' || true)
+  nat=$(iptables -w 10 -t nat -S 2>/dev/null | grep -E -- 'CNI-' || true)
+  # Anything but the chains, their jumps from the built-in chains, the admin jump and the
+  # masquerade-mark pair is a pod's.
+  printf '%s\n%s\n' "$filter" "$nat" | grep -vE '^$|^-N CNI-(FORWARD|ADMIN|HOSTPORT-(DNAT|MASQ|SETMARK))$|^-A (FORWARD|PREROUTING|OUTPUT|POSTROUTING) .*-j CNI-(FORWARD|HOSTPORT-(DNAT|MASQ))$|^-A CNI-FORWARD .*-j CNI-ADMIN$|^-A CNI-HOSTPORT-MASQ -m mark --mark 0x2000/0x2000 -j MASQUERADE$|^-A CNI-HOSTPORT-SETMARK .*-j MARK --set-xmark 0x2000/0x2000$' >/dev/null && return 1
+  [ -n "$filter$nat" ]
+}
+if [ "$check" -eq 0 ] && cni_scaffolding && ! pgrep -f -- '--cni-conf-dir' >/dev/null && ! pgrep -x kubelet >/dev/null && ! pgrep -x containerd >/dev/null && ! pgrep -x crio >/dev/null; then
+  drop_chains "CNI-"
+  echo "clean-test-leftovers: removed CNI's shared chains (no pod left in them)"
+fi
+
+if [ "$check" -eq 1 ]; then
+  [ "${#found[@]}" -eq 0 ] && exit 0
+  printf '%s\n' "${found[@]}"
+  exit 1
+fi
 # Slot locks of processes that are gone.
 for f in "$slots"/*; do
   pid=$(cat "$f" 2>/dev/null || true)
   if [ -z "$pid" ] || [ ! -d "/proc/$pid" ]; then rm -f "$f"; fi
 done
-[ "$removed" -eq 0 ] || echo "clean-test-leftovers: removed $removed bridges, chains and cgroups of earlier test runs"
+[ "$removed" -eq 0 ] || echo "clean-test-leftovers: removed $removed bridges, chains, cgroups and processes of earlier test runs"
 exit 0

@@ -3,6 +3,11 @@
 # and caches them under target/fixtures/ (or $BERTH_FIXTURES). Prints the path of each one asked for.
 #   bash scripts/fixtures.sh busybox   -> busybox-rootfs.tar.gz: Debian's busybox-static at /bin/busybox,
 #                                         every applet linked, minimal /etc/passwd and /etc/group, /tmp 1777
+#   bash scripts/fixtures.sh busybox-dynamic -> busybox-dynamic.tar.gz: Debian's dynamically linked
+#                                         busybox (package busybox, downloaded, not installed: it
+#                                         conflicts with busybox-static) at bin/busybox with the host's
+#                                         libraries it links; its shell looks commands up in PATH
+#                                         (no FEATURE_SH_STANDALONE), as the BusyBox image's does
 #   bash scripts/fixtures.sh debian    -> debian-bookworm-minbase.tar.xz: Debian 12 minbase made with
 #                                         mmdebstrap from the mirror apt on this machine uses
 # Safe to run concurrently (one lock); a fixture is made once, into a temp name, then renamed.
@@ -45,6 +50,26 @@ busybox() {
   echo "$f"
 }
 
+busybox_dynamic() {
+  local f=$out/busybox-dynamic.tar.gz
+  if [ ! -s "$f" ]; then
+    local work; work=$(mktemp -d "$out/.busybox-dynamic.XXXXXX")
+    (cd "$work" && { apt-get download busybox >/dev/null 2>&1 || { apt-get update -qq -o DPkg::Lock::Timeout=600 >&2 && apt-get download busybox >/dev/null; }; })
+    dpkg-deb -x "$work"/busybox_*.deb "$work/deb"
+    mkdir -p "$work/root/bin"
+    cp "$work/deb/bin/busybox" "$work/root/bin/busybox"
+    # The libraries it links, at the paths the host's loader has them.
+    for lib in $(ldd "$work/root/bin/busybox" | grep -oE '/[^ ]+' | sort -u); do
+      mkdir -p "$work/root$(dirname "$lib")"
+      cp -L "$lib" "$work/root$lib"
+    done
+    tar --numeric-owner --owner=0 --group=0 --sort=name --mtime=2026-01-01 -C "$work/root" -czf "$f.tmp" .
+    rm -rf "$work"
+    mv "$f.tmp" "$f"
+  fi
+  echo "$f"
+}
+
 # The first "deb" mirror apt on this machine uses for Debian (deb822 or one-line sources), else Debian's CDN.
 debian_mirror() {
   local m
@@ -76,7 +101,8 @@ debian() {
 for name in "$@"; do
   case $name in
     busybox) busybox ;;
+    busybox-dynamic) busybox_dynamic ;;
     debian) debian ;;
-    *) echo "fixtures.sh: unknown fixture '$name' (busybox, debian)" >&2; exit 2 ;;
+    *) echo "fixtures.sh: unknown fixture '$name' (busybox, busybox-dynamic, debian)" >&2; exit 2 ;;
   esac
 done

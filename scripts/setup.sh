@@ -18,6 +18,8 @@ done
 # bash-completion, zsh, fish and man-db: the completion and man page tests drive the real shells and man.
 # The stock docker CLI drives the compatibility tests; Debian ships it in docker.io (its daemon is never started).
 command -v docker >/dev/null || need+=("docker.io")
+# Debian's CNI reference plugins (bridge, host-local, portmap, firewall) network the CRI tests' pods.
+[ -x /usr/lib/cni/bridge ] || need+=("containernetworking-plugins")
 # Interoperability peers in tests: skopeo, dockerd (docker.io) and distribution 2.8 (docker-registry).
 command -v skopeo >/dev/null || need+=("skopeo")
 command -v dockerd >/dev/null || need+=("docker.io")

@@ -42,18 +42,32 @@ read -r passed failed ignored < <(awk '/^test result:/ {
     for (i = 1; i <= NF; i++) { gsub(/;/, "", $(i+1)); if ($(i+1) == "passed") p += $i; if ($(i+1) == "failed") f += $i; if ($(i+1) == "ignored") g += $i }
   } END { printf "%d %d %d\n", p, f, g }' "$log")
 echo
-grep -E '^(---- .* stdout ----|error: test failed)' "$log" | sed 's/^/    /' || true
+# Each failed test with its panic message (the lines after "panicked at", up to 4), so the summary
+# alone says what broke.
+awk '/^---- .* stdout ----$/ { print; n = 0; next }
+     /^error: test failed/ { print; next }
+     /panicked at / { print; n = 4; next }
+     n > 0 { if ($0 == "" || /^note: /) n = 0; else { print; n-- } }' "$log" | sed 's/^/    /' || true
 echo "berth: $passed passed, $failed failed, $ignored skipped"
 if [ "$status" -ne 0 ] && [ "$failed" -eq 0 ]; then
   echo "cargo test exited $status without a failed test (a build error or a crashed test binary): see $log" >&2
 fi
-# Every test removes what it made, also when it fails: anything new on the host is a leak. Reported,
-# not yet failing the run: the last full run left one test slot's bridge and chain set, not yet traced
-# (scripts/clean-test-leftovers.sh removes them at the next run).
-leaks=$(host_state | comm -13 target/host-state.before - || true)
-if [ -n "$leaks" ]; then
-  echo "warning: the tests left these on the host (a test that does not clean up):" >&2
-  printf '%s\n' "$leaks" | sed 's/^/    /' >&2
+# Every test removes what it made, also when it fails. What a finished test provably left (a test
+# bridge or chain set no live test or daemon holds, a container or Berth process of a test directory
+# that is gone) fails the run; anything else new on the host (the default bridge's chains, a cgroup) is
+# reported, since a concurrent run of another clone may own it.
+if ! leaked=$(bash scripts/clean-test-leftovers.sh --check); then
+  echo "the tests left these on the host (a test that does not clean up; scripts/clean-test-leftovers.sh removes them):" >&2
+  printf '%s\n' "$leaked" | sed 's/^/    /' >&2
+  [ "$status" -ne 0 ] || status=1
+fi
+# What the tests provably left is removed now (the run has failed on it already), and CNI's shared
+# chains go once no pod rule is left in them.
+bash scripts/clean-test-leftovers.sh >/dev/null 2>&1 || true
+others=$(host_state | comm -13 target/host-state.before - || true)
+if [ -n "$others" ]; then
+  echo "warning: new on the host since the tests started (this run's, or a concurrent one's):" >&2
+  printf '%s\n' "$others" | sed 's/^/    /' >&2
 fi
 if [ "$fuzz_status" -ne 0 ]; then
   echo "fuzzing failed: a crash or a build error (see above; crashing inputs in target/fuzz/artifacts/)" >&2

@@ -90,6 +90,37 @@ def http_push(addr, repo, image):
         headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"}, want=201)
     c.close()
 
+def http_blob_push(addr, repo, data):
+    """One large blob, as a monolithic upload: POST, then PUT with the whole body and its digest."""
+    d = "sha256:" + hashlib.sha256(data).hexdigest()
+    c = http.client.HTTPConnection(addr, timeout=300)
+    c.request("POST", f"/v2/{repo}/blobs/uploads/")
+    r = c.getresponse(); r.read()
+    loc = r.getheader("Location").split(addr, 1)[-1]
+    sep = "&" if "?" in loc else "?"
+    c.request("PUT", f"{loc}{sep}digest={d}", body=data, headers={"Content-Type": "application/octet-stream"})
+    r = c.getresponse(); r.read()
+    if r.status != 201:
+        raise SystemExit(f"blob PUT on {addr}: {r.status}")
+    c.close()
+    return d
+
+def http_blob_pull(addr, repo, digest, size):
+    """Reads the blob into one reused 1 MiB buffer (no hashing, no allocation per chunk: the client's
+    own work stays small)."""
+    c = http.client.HTTPConnection(addr, timeout=300)
+    c.request("GET", f"/v2/{repo}/blobs/{digest}")
+    r = c.getresponse()
+    got, buf = 0, memoryview(bytearray(1 << 20))
+    while True:
+        n = r.readinto(buf)
+        if not n:
+            break
+        got += n
+    if r.status != 200 or got != size:
+        raise SystemExit(f"blob GET on {addr}: {r.status}, {got} of {size} bytes")
+    c.close()
+
 def skopeo(*args):
     subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True)
 
@@ -139,11 +170,14 @@ def main():
         wait_up(addr)
     time.sleep(1)
     res = {k: {"idle_rss_kb": rss_kb(pid)} for k, (_, pid) in targets.items()}
-    big = os.path.join(o.work, "big")
-    make_layout(big, o.size_mb << 20, "big")
-    layouts = {"big": big, "five": os.path.join(o.work, "five"), "many": os.path.join(o.work, "many")}
-    make_layout(layouts["five"], 4 << 20, "five", layers=5)
-    make_layout(layouts["many"], 4 << 10, "many", layers=o.many)
+    # One set of images per round: a push of content the registry already has would skip its blobs.
+    layouts = []
+    for rnd in range(o.rounds):
+        ls = {img: os.path.join(o.work, f"{img}{rnd}") for img in ("big", "five", "many")}
+        make_layout(ls["big"], o.size_mb << 20, f"big{rnd}")
+        make_layout(ls["five"], 4 << 20, f"five{rnd}", layers=5)
+        make_layout(ls["many"], 4 << 10, f"many{rnd}", layers=o.many)
+        layouts.append(ls)
     smalls = []
     for i in range(o.parallel):
         s = os.path.join(o.work, f"small{i}"); make_layout(s, 64 << 10, f"s{i}"); smalls.append(s)
@@ -177,14 +211,45 @@ def main():
     for name in targets:
         for k, v in samples[name].items():
             res[name][k] = sorted(v)[len(v) // 2]
+    raw_blob = os.urandom(o.size_mb << 20)
+    # The transfers, in rounds alternating between the registries as above, each a median: wall time
+    # (client included: skopeo's own work is most of a pull) and the registry's CPU.
+    transfers = {name: {} for name in targets}
+    def sample(name, key, pid, fn):
+        cpu0 = cpu_s(pid)
+        transfers[name].setdefault(key, []).append(timed(fn))
+        transfers[name].setdefault(key[:-2] + "_cpu_s", []).append(cpu_s(pid) - cpu0)
+    for rnd in range(o.rounds):
+        for name, (addr, pid) in targets.items():
+            for img, layout in layouts[rnd].items():
+                ref = f"docker://{addr}/bench/{img}:r{rnd}"
+                sample(name, "push_s" if img == "big" else f"push_{img}_s", pid,
+                       lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:v1", ref))
+                out = os.path.join(o.work, f"out-{name}-{img}{rnd}")
+                sample(name, "pull_s" if img == "big" else f"pull_{img}_s", pid,
+                       lambda: skopeo("copy", "--src-tls-verify=false", ref, f"oci:{out}:v1"))
+                subprocess.run(["rm", "-rf", out], check=True)
+            # The large blob over plain HTTP: the registry's own throughput, without skopeo's work (a
+            # skopeo pull of 100 MB is mostly skopeo).
+            raw = raw_blob + f"{name}{rnd}".encode()
+            got = {}
+            sample(name, "http_push_big_s", pid, lambda: got.setdefault("d", http_blob_push(addr, "bench/raw", raw)))
+            sample(name, "http_pull_big_s", pid, lambda: http_blob_pull(addr, "bench/raw", got["d"], len(raw)))
+        # skopeo alone, no registry (oci: to oci:): its own reading, hashing and writing. A pull writes
+        # the same layout, so no registry gets pull_s below it; for pushes (whose writing the registry
+        # does) it is a reference for how much of push_s and parallel_push_s is skopeo's.
+        floor = transfers.setdefault("skopeo", {})
+        out = os.path.join(o.work, f"floor{rnd}")
+        floor.setdefault("big", []).append(timed(lambda: skopeo("copy", f"oci:{layouts[rnd]['big']}:v1", f"oci:{out}:v1")))
+        floor.setdefault("parallel", []).append(timed(lambda: list(cf.ThreadPoolExecutor(o.parallel).map(
+            lambda i: skopeo("copy", f"oci:{smalls[i]}:v1", f"oci:{out}-{i}:v1"), range(o.parallel)))))
+        subprocess.run(["sh", "-c", f"rm -rf {out}*"], check=True)
+    floor = {k: sorted(v)[len(v) // 2] for k, v in transfers.pop("skopeo").items()}
+    for name in targets:
+        for k, v in transfers[name].items():
+            res[name][k] = sorted(v)[len(v) // 2]
     for name, (addr, pid) in targets.items():
         r = res[name]
-        for img, layout in layouts.items():
-            key = "push_s" if img == "big" else f"push_{img}_s"
-            r[key] = timed(lambda: skopeo("copy", "--dest-tls-verify=false", f"oci:{layout}:v1", f"docker://{addr}/bench/{img}:v1"))
-            out = os.path.join(o.work, f"out-{name}-{img}")
-            key = "pull_s" if img == "big" else f"pull_{img}_s"
-            r[key] = timed(lambda: skopeo("copy", "--src-tls-verify=false", f"docker://{addr}/bench/{img}:v1", f"oci:{out}:v1"))
         skopeo("copy", "--dest-tls-verify=false", f"oci:{os.path.join(o.work, 'tagged')}:v1", f"docker://{addr}/bench/tags:v1")
         # skopeo may recompress layers on the way in: re-tag the manifest as the registry stored it.
         c = http.client.HTTPConnection(addr)
@@ -199,15 +264,19 @@ def main():
         res[name]["idle_rss_after_kb"] = rss_kb(pid)
     b, d = res["berth"], res["distribution"]
     print(f"{'metric':<26}{'berth':>12}{'distribution':>14}{'ratio':>9}")
-    for k in ["push_s", "pull_s", "push_five_s", "pull_five_s", "push_many_s", "pull_many_s",
+    for k in ["push_s", "push_cpu_s", "pull_s", "pull_cpu_s", "push_five_s", "push_five_cpu_s", "pull_five_s",
+              "pull_five_cpu_s", "push_many_s", "push_many_cpu_s", "pull_many_s", "pull_many_cpu_s",
+              "http_push_big_s", "http_push_big_cpu_s", "http_pull_big_s", "http_pull_big_cpu_s",
               "parallel_push_s", "parallel_push_cpu_s", "http_parallel_push_s",
               "http_parallel_push_cpu_s", "tags_list_ms", "catalog_ms", "idle_rss_kb", "load_rss_kb",
               "idle_rss_after_kb"]:
-        ratio = d[k] / b[k] if b[k] else float("inf")
+        ratio = d[k] / b[k] if b[k] else (1.0 if not d[k] else float("inf"))
         print(f"{k:<26}{b[k]:>12.3f}{d[k]:>14.3f}{ratio:>8.2f}x")
     mb = o.size_mb
     print(f"throughput push: berth {mb / b['push_s']:.1f} MB/s, distribution {mb / d['push_s']:.1f} MB/s")
     print(f"throughput pull: berth {mb / b['pull_s']:.1f} MB/s, distribution {mb / d['pull_s']:.1f} MB/s")
+    print(f"throughput over plain HTTP: push berth {mb / b['http_push_big_s']:.1f} MB/s, distribution {mb / d['http_push_big_s']:.1f} MB/s; "
+          f"pull berth {mb / b['http_pull_big_s']:.1f} MB/s, distribution {mb / d['http_pull_big_s']:.1f} MB/s")
     print(f"many small blobs ({o.many} layers of 4 KiB): push {b['push_many_s']:.2f} s vs {d['push_many_s']:.2f} s, "
           f"pull {b['pull_many_s']:.2f} s vs {d['pull_many_s']:.2f} s")
     print(f"idle RSS: berth {b['idle_rss_kb'] / 1024:.1f} MB at start, {b['idle_rss_after_kb'] / 1024:.1f} MB after the run "
@@ -215,7 +284,10 @@ def main():
           f"{d['idle_rss_after_kb'] / 1024:.1f} MB (peak {d['load_rss_kb'] / 1024:.1f} MB)")
     n = o.parallel * 5
     print(f"http parallel pushes: berth {n / b['http_parallel_push_s']:.1f}/s, distribution {n / d['http_parallel_push_s']:.1f}/s"
-          f" ({o.parallel} threads, {n} images of 64 KiB; medians of {o.rounds} rounds)")
+          f" ({o.parallel} threads, {n} images of 64 KiB)")
+    print(f"skopeo alone (oci: to oci:, no registry): the {mb} MB image {floor['big']:.3f} s, {o.parallel} small images "
+          f"in parallel {floor['parallel']:.3f} s (the floor of pull_s; a reference for push_s and parallel_push_s)")
+    print(f"pushes, pulls and parallel pushes: medians of {o.rounds} rounds")
 
 if __name__ == "__main__":
     main()

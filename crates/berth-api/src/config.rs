@@ -135,13 +135,21 @@ impl ContainerConfig {
         if let Some(h) = &self.healthcheck {
             m.insert("Healthcheck".into(), serde_json::to_value(h).unwrap_or(Value::Null));
         }
-        if let Some(a) = self.args_escaped {
-            m.insert("ArgsEscaped".into(), Value::Bool(a));
+        // Go's `omitempty`: only a true value is shown.
+        if self.args_escaped == Some(true) {
+            m.insert("ArgsEscaped".into(), Value::Bool(true));
         }
         m.insert("Image".into(), s(&self.image));
         m.insert("Volumes".into(), j(serde_json::to_value(&self.volumes).unwrap_or(Value::Null)));
         m.insert("WorkingDir".into(), s(&self.working_dir));
         m.insert("Entrypoint".into(), j(serde_json::to_value(&self.entrypoint).unwrap_or(Value::Null)));
+        // Go's `omitempty` on both.
+        if self.network_disabled == Some(true) {
+            m.insert("NetworkDisabled".into(), Value::Bool(true));
+        }
+        if let Some(mac) = self.mac_address.as_deref().filter(|m| !m.is_empty()) {
+            m.insert("MacAddress".into(), Value::String(mac.into()));
+        }
         m.insert("OnBuild".into(), j(serde_json::to_value(&self.on_build).unwrap_or(Value::Null)));
         m.insert("Labels".into(), j(serde_json::to_value(&self.labels).unwrap_or(Value::Null)));
         if let Some(v) = &self.stop_signal {

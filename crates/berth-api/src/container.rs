@@ -43,6 +43,9 @@ pub struct HostConfig {
     /// `--mount`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub mounts: Option<Vec<crate::mount::Mount>>,
+    /// `--volume-driver`: the driver of the volumes the container's binds and mounts create.
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
+    pub volume_driver: String,
     /// `--volumes-from CONTAINER[:ro|:rw]`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub volumes_from: Option<Vec<String>>,

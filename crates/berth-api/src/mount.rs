@@ -75,13 +75,13 @@ fn is_zero_u32(v: &u32) -> bool {
 #[serde(rename_all = "PascalCase")]
 pub struct Mount {
     /// Path in the container.
-    #[serde(default, deserialize_with = "crate::nullable")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub target: String,
     /// Host path (bind), volume name (volume, empty: anonymous), empty (tmpfs).
-    #[serde(default, deserialize_with = "crate::nullable")]
+    #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub source: String,
     /// `bind`, `volume`, `tmpfs`.
-    #[serde(rename = "Type", default, deserialize_with = "crate::nullable")]
+    #[serde(rename = "Type", default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub kind: String,
     /// Read-only.
     #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "std::ops::Not::not")]

@@ -42,7 +42,14 @@ pub struct Ipam {
 #[serde(rename_all = "PascalCase")]
 pub struct NetworkCreateRequest {
     /// Name.
+    #[serde(default, deserialize_with = "crate::nullable")]
     pub name: String,
+    /// A network that only holds configuration for others (refused: not supported).
+    #[serde(default, deserialize_with = "crate::nullable")]
+    pub config_only: bool,
+    /// The config-only network this one takes its configuration from (refused: not supported).
+    #[serde(default)]
+    pub config_from: Option<ConfigReference>,
     /// `bridge` (default).
     #[serde(default, deserialize_with = "crate::nullable")]
     pub driver: String,
@@ -58,6 +65,9 @@ pub struct NetworkCreateRequest {
     /// Swarm ingress (refused).
     #[serde(default, deserialize_with = "crate::nullable")]
     pub ingress: bool,
+    /// IPv4 (API 1.47+; refused when false at those versions: Berth networks are IPv4).
+    #[serde(rename = "EnableIPv4", default)]
+    pub enable_ipv4: Option<bool>,
     /// IPv6 (refused when true: Berth networks are IPv4).
     #[serde(rename = "EnableIPv6", default)]
     pub enable_ipv6: Option<bool>,
@@ -70,6 +80,15 @@ pub struct NetworkCreateRequest {
     /// Labels.
     #[serde(default)]
     pub labels: Option<BTreeMap<String, String>>,
+}
+
+/// `ConfigFrom` of a network create.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "PascalCase")]
+pub struct ConfigReference {
+    /// The config-only network's name.
+    #[serde(default, deserialize_with = "crate::nullable")]
+    pub network: String,
 }
 
 /// `IPAMConfig` of an endpoint (`--ip`).

@@ -39,7 +39,8 @@ pub struct Volume {
     pub created_at: String,
     /// `local`.
     pub driver: String,
-    /// Labels.
+    /// Labels (`null` when none, as dockerd sends it).
+    #[serde(default, deserialize_with = "crate::nullable", serialize_with = "empty_map_as_null")]
     pub labels: BTreeMap<String, String>,
     /// Host directory holding its data.
     pub mountpoint: String,

@@ -62,7 +62,7 @@ pub enum BuildError {
         actual: String,
     },
     /// `--target` names no stage.
-    #[error("target stage {0:?} could not be found")]
+    #[error("failed to reach build target {0} in Dockerfile")]
     TargetNotFound(String),
     /// A RUN step exited non-zero (Docker's exact wording).
     #[error("The command '{command}' returned a non-zero code: {code}")]

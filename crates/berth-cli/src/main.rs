@@ -36,6 +36,13 @@ fn main() -> ExitCode {
         let code = berth_shim::run(berth_shim::ShimArgs { id: s.id.clone(), dir: s.dir.clone(), state_root: s.state_root.clone(), exec_dir: s.exec_dir.clone() });
         return ExitCode::from(code as u8);
     }
+    // An ordinary user's daemon is rootless: this process becomes the namespaces' owner, and the
+    // daemon runs in its child (which enters the namespaces here, before any thread starts).
+    if matches!(args.command, Command::Daemon(_)) {
+        if let cmd::rootless::Entry::Exit(code) = cmd::rootless::enter() {
+            return code;
+        }
+    }
     if matches!(args.command, Command::Registry(_)) {
         if let Some(code) = exec_registry() {
             return code;
@@ -59,6 +66,11 @@ fn main() -> ExitCode {
     builder.worker_threads(workers).enable_all();
     if matches!(args.command, Command::Registry(_)) {
         builder.thread_keep_alive(std::time::Duration::from_secs(2));
+    }
+    // The daemon's runtime threads run above its own CPU priority (its blocking work, shims and
+    // containers stay at it), so the control path is served first on a busy machine.
+    if matches!(args.command, Command::Daemon(_)) {
+        builder.on_thread_start(berth_daemon::priority::thread_started);
     }
     let rt = match builder.build() {
         Ok(rt) => rt,
@@ -148,6 +160,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Version(a) => cmd::system::version(&client()?, a).await,
         Command::Info(a) | Command::System(SystemCmd::Info(a)) => cmd::system::info(&client()?, a).await,
         Command::Context(c) => cmd::context::run(&sel, c),
+        Command::Rootless(cli::RootlessCmd::Setup { install_unit }) => cmd::rootless::setup::run(install_unit),
         Command::System(SystemCmd::DialStdio) => cmd::dial_stdio::run(&client()?).await,
         Command::System(SystemCmd::Df(a)) => cmd::system::df(&client()?, a).await,
         Command::System(SystemCmd::Check { quick, repair, force, format }) => cmd::system::check(&client()?, quick, repair, force, format).await,

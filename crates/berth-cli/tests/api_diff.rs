@@ -9,20 +9,48 @@
 //! berth-cli --test api_diff` rewrites it.
 
 mod common;
+#[path = "api_diff/attach.rs"]
+mod attach;
 #[path = "api_diff/cases.rs"]
 mod cases;
 #[path = "api_diff/compare.rs"]
 mod compare;
 #[path = "api_diff/coverage.rs"]
 mod coverage;
+#[path = "api_diff/createfields.rs"]
+mod createfields;
 #[path = "api_diff/dockerd.rs"]
 mod dockerd;
+#[path = "api_diff/keys.rs"]
+mod keys;
 #[path = "api_diff/hostconfig.rs"]
 mod hostconfig;
+#[path = "api_diff/links.rs"]
+mod links;
+#[path = "api_diff/linkname.rs"]
+mod linkname;
 #[path = "api_diff/logging.rs"]
 mod logging;
+#[path = "api_diff/stats.rs"]
+mod stats;
+#[path = "api_diff/users.rs"]
+mod users;
+#[path = "api_diff/verbs.rs"]
+mod verbs;
 #[path = "api_diff/wire.rs"]
 mod wire;
+#[path = "api_diff/swarm.rs"]
+mod swarm;
+#[path = "api_diff/networks.rs"]
+mod networks;
+#[path = "api_diff/volumes.rs"]
+mod volumes;
+#[path = "api_diff/events.rs"]
+mod events;
+#[path = "api_diff/images.rs"]
+mod images;
+#[path = "api_diff/build.rs"]
+mod build;
 
 use cases::{Body, Case};
 use std::collections::HashMap;
@@ -49,10 +77,22 @@ impl Target<'_> {
             }
             Body::Bytes(ct, b) => (Some(ct), b.clone()),
         };
+        if let Some(steps) = case.ws {
+            return wire::ws(self.sock, &format!("{PREFIX}{path}"), steps);
+        }
         let resp = wire::send(self.sock, case.method, &format!("{PREFIX}{path}"), ctype, &body, case.upgrade);
+        let mut resp = resp;
+        if let Some(pointer) = case.pick {
+            let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
+            resp.body = serde_json::to_vec(v.pointer(pointer).unwrap_or(&serde_json::Value::Null)).unwrap_or_default();
+        }
         if let Some((var, field)) = case.save {
             let v: serde_json::Value = serde_json::from_slice(&resp.body).unwrap_or_default();
-            if let Some(s) = v[field].as_str() {
+            if field == "@now" {
+                // The moment the answer came, as the API's `seconds.nanoseconds` timestamps.
+                let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+                self.vars.insert(var.to_string(), format!("{}.{:09}", t.as_secs(), t.subsec_nanos()));
+            } else if let Some(s) = v[field].as_str() {
                 self.vars.insert(var.to_string(), s.to_string());
             }
         }
@@ -132,15 +172,27 @@ fn berth_answers_as_dockerd() {
     d.vars.insert("subnet".into(), format!("10.{}.50.0/24", docker.octet));
     let mut b = Target { sock: &berth.sock, roots: vec![berth.dir.path().display().to_string()], vars: HashMap::new() };
     b.vars.insert("subnet".into(), berth.net.subnet(50));
+    // An address in each side's {subnet} (NetworkingConfig's fixed addresses).
+    for t in [&mut d, &mut b] {
+        let ip77 = t.vars["subnet"].rsplit_once('.').map(|(net, _)| format!("{net}.77")).expect("subnet");
+        t.vars.insert("ip77".into(), ip77);
+    }
     // A syslog socket both daemons' syslog log drivers write to (read by neither: the cases compare
     // what each daemon answers; tests/log_drivers.rs checks what Berth sends).
     let syslog_dir = tempfile::tempdir().expect("tempdir");
     let syslogsock = syslog_dir.path().join("syslog.sock");
     let _syslog = std::os::unix::net::UnixDatagram::bind(&syslogsock).expect("bind the syslog socket");
+    // A host directory both daemons bind into containers (Binds, Mounts), holding one file.
+    let bind_dir = tempfile::tempdir().expect("tempdir");
+    std::fs::write(bind_dir.path().join("f"), "bound\n").expect("bind file");
     for t in [&mut d, &mut b] {
+        t.vars.insert("binddir".into(), bind_dir.path().display().to_string());
         t.vars.insert("syslogsock".into(), syslogsock.display().to_string());
         t.vars.insert("cgparent".into(), cgparent.0.clone());
         t.vars.insert("blockdev".into(), blockdev.clone());
+        // The side's 10.X prefix, for further subnets and fixed addresses (`{net}.51.0/24`).
+        let net = t.vars["subnet"].splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
+        t.vars.insert("net".into(), net);
     }
 
     let mut outcomes = Vec::new();

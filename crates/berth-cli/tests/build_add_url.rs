@@ -88,7 +88,7 @@ fn add_url_downloads_verifies_and_fails_clearly_with_berth_and_docker() {
     assert_eq!(lines.next(), Some("not-extracted"), "the archive's entries are not in the image: {run}");
     // Unchanged content: a rebuild comes from the cache (after downloading again).
     let again = d.berth_ok(&["build", "-t", "addurl:1", ctx.to_str().unwrap()]);
-    assert_eq!(again.matches("Using cache").count(), 2, "both ADD steps: {again}");
+    assert_eq!(again.matches("Using cache").count(), 3, "both ADD steps and the CMD, as dockerd's classic builder prints: {again}");
 
     // The same build through the stock docker CLI (classic builder protocol).
     let out = d.docker_ok(&["build", "-t", "addurl:docker", ctx.to_str().unwrap()]);

@@ -331,7 +331,7 @@ async fn pushes_under_gc_and_kill(dir: &Path, lb: &str, procs: &mut [Option<Proc
             let _p = sem.acquire_owned().await.unwrap();
             // A request in flight on the replica that dies fails (haproxy answers 502); the client
             // pushes again, as a user would, and must then succeed.
-            tokio::task::spawn_blocking(move || {
+            berth_types::sched::spawn_blocking(move || {
                 let mut errors = Vec::new();
                 for _ in 0..3 {
                     match push(&d, &dest) {

@@ -92,7 +92,7 @@ fn crictl_pod_lifecycle_two_containers_over_localhost() {
     assert_eq!(status["status"]["labels"]["app"], "web");
     assert_eq!(status["status"]["annotations"]["note"], "kept as given");
     let pod_ip = status["status"]["network"]["ip"].as_str().unwrap().to_string();
-    assert!(pod_ip.starts_with(&format!("10.{}.", c.d.net.octet)), "pod address {pod_ip} not on the test bridge");
+    assert!(pod_ip.starts_with(&format!("10.{}.200.", c.d.net.octet)), "pod address {pod_ip} not on the test's CNI subnet");
 
     let server_id = c.crictl_ok(&["create", &pod_id, &server, &pod]).trim().to_string();
     let client_id = c.crictl_ok(&["create", &pod_id, &client, &pod]).trim().to_string();
@@ -163,11 +163,15 @@ fn crictl_pod_lifecycle_two_containers_over_localhost() {
     for id in [&pod_id, &server_id, &client_id] {
         assert!(cgroups_of(id).is_empty(), "cgroups left: {:?}", cgroups_of(id));
     }
-    let netns: Vec<_> = std::fs::read_dir(c.d.root().join("netns")).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
-    assert!(netns.is_empty(), "network namespaces left: {netns:?}");
-    let brif = Path::new("/sys/class/net").join(c.d.net.bridge()).join("brif");
-    let veths: Vec<_> = std::fs::read_dir(&brif).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
-    assert!(veths.is_empty(), "veths left on {}: {veths:?}", c.d.net.bridge());
+    for dir in ["netns", "cri/netns", "cri/cni"] {
+        let left: Vec<_> = std::fs::read_dir(c.d.root().join(dir)).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        assert!(left.is_empty(), "network namespaces or attachments left in {dir}: {left:?}");
+    }
+    for bridge in [c.d.net.bridge(), c.cni_bridge()] {
+        let brif = Path::new("/sys/class/net").join(&bridge).join("brif");
+        let veths: Vec<_> = std::fs::read_dir(&brif).map(|d| d.flatten().map(|e| e.file_name()).collect()).unwrap_or_default();
+        assert!(veths.is_empty(), "veths left on {bridge}: {veths:?}");
+    }
 }
 
 #[test]

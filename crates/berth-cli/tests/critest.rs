@@ -23,11 +23,15 @@ fn standins() -> Vec<(&'static str, String)> {
                  && echo 'user1000:x:1000:1000::/home:/bin/sh' >> /etc/passwd \
                  && echo 'user1000:x:1000:' >> /etc/group \
                  && echo 'group50000:x:50000:user1000' >> /etc/group";
-    // BusyBox 1.29's pgrep and ipcs applets, which the fixture's BusyBox lacks, as scripts.
-    // The applets are hard links to /bin/busybox, as in the BusyBox image (the fixture has
-    // symlinks): masking /bin/ls must mask that name alone.
-    let tools = "COPY pgrep.sh /bin/pgrep\nCOPY ipcs.sh /bin/ipcs\nRUN chmod 755 /bin/pgrep /bin/ipcs \
-                 && cd /bin && for f in *; do if [ -L \"$f\" ]; then ln -f busybox \"$f\"; fi; done";
+    // The BusyBox image's shell execs commands found in PATH, where the fixture's static BusyBox
+    // runs its applets in-process: its busybox is Debian's dynamically linked one (with its
+    // libraries), and the applets are hard links to it, as in the BusyBox image, so masking
+    // /bin/ls masks that name alone and `sh -c ls` fails as with the real image. BusyBox 1.29's
+    // pgrep and ipcs applets, which Debian's BusyBox lacks, are scripts. The removal runs applets
+    // by busybox's path: the names it removes are what the shell would look up.
+    let tools = "ADD busybox-dynamic.tar.gz /\nRUN cd /bin && for f in *; do if [ -L \"$f\" ]; then /bin/busybox rm \"$f\"; fi; done \
+                 && for a in $(/bin/busybox --list); do [ -e \"$a\" ] || /bin/busybox ln /bin/busybox \"$a\"; done\n\
+                 COPY pgrep.sh /bin/pgrep\nCOPY ipcs.sh /bin/ipcs\nRUN chmod 755 /bin/pgrep /bin/ipcs";
     let base = format!("FROM busybox:latest\n{users}\n{tools}\n");
     let web = |port: u16| {
         format!(
@@ -152,6 +156,7 @@ fn critest_offline_with_standin_images() {
     for f in ["nginx.sh", "pgrep.sh", "ipcs.sh", "httpd-foreground.sh"] {
         std::fs::copy(here.join(f), ctx.path().join(f)).unwrap();
     }
+    std::fs::copy(berth_fixtures::busybox_dynamic(), ctx.path().join("busybox-dynamic.tar.gz")).unwrap();
     // The nonewprivs and pause programs, static so they run on the BusyBox base (cc is the Rust
     // linker here).
     for prog in ["nnp", "pause"] {

@@ -52,7 +52,8 @@ fn errors_are_json_messages_with_docker_statuses() {
     assert_eq!(serde_json::from_slice::<serde_json::Value>(&body).unwrap()["message"], "page not found");
     let (status, _, body) = http(&d.sock, "GET", "/images/json?filters=notjson", b"");
     assert_eq!(status, 400);
-    assert!(String::from_utf8_lossy(&body).contains("invalid filter"));
+    // dockerd's words for filters that are not JSON: Go's decoder error (tests/api_diff compares them).
+    assert!(String::from_utf8_lossy(&body).contains("invalid character"), "{}", String::from_utf8_lossy(&body));
     let (status, _, _) = http(&d.sock, "POST", "/images/create?fromSrc=-&repo=BadName", b"");
     assert_eq!(status, 400);
 }
@@ -153,6 +154,29 @@ fn tcp_listener_serves_the_same_api() {
     assert!(ok, "daemon never answered on {host}");
     assert!(status.success(), "SIGINT must stop the daemon cleanly: {status:?}");
     assert!(!dir.path().join("s.sock").exists());
+}
+
+/// A start that fails once the services are open (here a taken TCP address, bound after them) undoes
+/// what it set up: no bridge, no firewall chain set naming it, no socket file it had bound.
+#[test]
+fn a_failed_start_leaves_no_bridge_rules_or_socket() {
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = taken.local_addr().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let net = NetSlot::claim();
+    let sock = dir.path().join("s.sock");
+    let out = DaemonArgs::new(&dir.path().join("root")).unix(&sock).host(&format!("tcp://{addr}")).net(&net).command().output().unwrap();
+    assert!(!out.status.success());
+    let err = stderr(&out);
+    assert!(err.contains(&addr), "the error names the taken address: {err}");
+    assert!(!sock.exists(), "the socket bound before the failure is removed");
+    let links = std::process::Command::new("ip").args(["-o", "link", "show", "dev", &net.bridge()]).output().unwrap();
+    assert!(!links.status.success(), "bridge {} left: {}", net.bridge(), stdout(&links));
+    for table in ["filter", "nat"] {
+        let rules = std::process::Command::new("iptables").args(["-w", "10", "-t", table, "-S"]).output().unwrap();
+        let left: Vec<String> = stdout(&rules).lines().filter(|l| l.split_whitespace().any(|w| w == net.bridge())).map(String::from).collect();
+        assert!(left.is_empty(), "rules naming {} left in {table}: {left:?}", net.bridge());
+    }
 }
 
 #[test]

@@ -119,3 +119,42 @@ fn docker_cli_runs_and_manages_containers() {
     let o = d.docker(&["run", "--rm", "busybox", "/nope"]);
     assert_eq!(o.status.code(), Some(127), "{}", stderr(&o));
 }
+
+/// Legacy links on the default bridge, as `docker run --link` users rely on them: the alias and
+/// the name in `/etc/hosts`, reachable; the `ALIAS_…` variables; a stopped target refused at start;
+/// `docker rm --link`; links refused with `--network host`.
+#[test]
+fn docker_cli_legacy_links() {
+    let d = Daemon::start();
+    let bb = busybox_tarball();
+    d.docker_ok(&["import", "-c", "CMD [\"/bin/sh\"]", bb.to_str().unwrap(), "busybox:latest"]);
+    d.docker_ok(&["run", "-d", "--name", "lk-db", "-e", "SECRET=s3", "--expose", "5432", "busybox", "sleep", "60"]);
+    let ip = d.docker_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "lk-db"]).trim().to_string();
+    let hostname = d.docker_ok(&["inspect", "-f", "{{.Config.Hostname}}", "lk-db"]).trim().to_string();
+    assert!(!ip.is_empty(), "lk-db has no address");
+    let out = d.docker_ok(&["run", "--name", "lk-app", "--link", "lk-db:db", "busybox", "sh", "-c", "cat /etc/hosts; env; ping -c1 -W2 db >/dev/null && echo reached"]);
+    assert!(out.contains(&format!("{ip}\tdb {hostname} lk-db\n")), "{out}");
+    for want in [
+        format!("DB_PORT=tcp://{ip}:5432"),
+        format!("DB_PORT_5432_TCP=tcp://{ip}:5432"),
+        format!("DB_PORT_5432_TCP_ADDR={ip}"),
+        "DB_PORT_5432_TCP_PORT=5432".into(),
+        "DB_PORT_5432_TCP_PROTO=tcp".into(),
+        "DB_NAME=/lk-app/db".into(),
+        "DB_ENV_SECRET=s3".into(),
+        "reached".into(),
+    ] {
+        assert!(out.lines().any(|l| l == want), "{want} not in:\n{out}");
+    }
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{json .HostConfig.Links}}", "lk-app"]).trim(), r#"["/lk-db:/lk-app/db"]"#);
+    d.docker_ok(&["rm", "--link", "lk-app/db"]);
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{json .HostConfig.Links}}", "lk-app"]).trim(), "null");
+    let out = d.docker(&["run", "--rm", "--network", "host", "--link", "lk-db:db", "busybox", "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("conflicting options: host type networking can't be used with links"), "{err}");
+    d.docker_ok(&["stop", "-t", "0", "lk-db"]);
+    let out = d.docker(&["run", "--rm", "--link", "lk-db:db", "busybox", "true"]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success() && err.contains("Cannot link to a non running container: /lk-db AS /"), "{err}");
+    d.docker_ok(&["rm", "-f", "lk-app", "lk-db"]);
+}

@@ -193,7 +193,10 @@ fn events_report_image_actions_with_filters() {
     d.berth_ok(&["tag", "ev:1", "ev:2"]);
     d.berth_ok(&["rmi", "ev:2"]);
     let out = d.berth_ok(&["events", "--since", "1h", "--until", "0s", "--format", "{{.Type}} {{.Action}} {{.Actor.Attributes.name}}"]);
-    assert_eq!(out.lines().collect::<Vec<_>>(), ["image import ev:1", "image tag ev:2", "image untag ev:2"]);
+    // dockerd names an untag event by the image's id, not the removed tag.
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines[..2], ["image import ev:1", "image tag ev:2"], "{out}");
+    assert!(lines.len() == 3 && lines[2].starts_with("image untag sha256:"), "{out}");
     let out = d.berth_ok(&["events", "--since", "1h", "--until", "0s", "--filter", "event=tag", "--format", "{{.Action}}"]);
     assert_eq!(out.trim(), "tag");
 }

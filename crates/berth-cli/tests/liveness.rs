@@ -119,3 +119,46 @@ fn ping_stays_fast_while_slow_operations_run() {
     // The pinger waits for each answer, so one stall is one sample: the bound is on the worst one.
     assert!(max < Duration::from_secs(1), "/_ping took {max:?} (p50 {p50:?}, p99 {p99:?}) while slow operations ran");
 }
+
+/// The scheduler shares the CPU among autogroups (sessions) before nice values order threads within
+/// one: a daemon leading its own session — as a service manager or `setsid` starts it — raises its
+/// autogroup to its runtime threads' priority; one started inside another's session (this test's)
+/// leaves that session's priority alone.
+#[test]
+fn a_daemon_leading_its_session_raises_its_autogroup() {
+    let autogroup_nice = |pid: u32| {
+        let g = std::fs::read_to_string(format!("/proc/{pid}/autogroup")).expect("autogroup (CONFIG_SCHED_AUTOGROUP)");
+        g.split_whitespace().last().unwrap().parse::<i32>().unwrap()
+    };
+    let ours = autogroup_nice(std::process::id());
+    let plain = Daemon::start();
+    assert_eq!(autogroup_nice(plain.pid()), ours, "the test's session is left as it was");
+    drop(plain);
+    assert_eq!(autogroup_nice(std::process::id()), ours);
+
+    let dir = tempfile::Builder::new().prefix("berth-test-").tempdir().unwrap();
+    let (root, sock, config) = (dir.path().join("root"), dir.path().join("berth.sock"), dir.path().join("daemon.json"));
+    std::fs::write(&config, "{}\n").unwrap();
+    let net = NetSlot::claim();
+    let args = DaemonArgs::new(&root).unix(&sock).net(&net).certs_dir(&dir.path().join("certs.d")).config(&config).log_level("warn");
+    // setsid(1) execs the daemon in the same process (the test's child leads no process group).
+    let child = std::process::Command::new("setsid").arg(BERTH).arg("daemon").args(args.to_args()).stdin(std::process::Stdio::null()).spawn().unwrap();
+    let daemon = Proc(child);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while std::os::unix::net::UnixStream::connect(&sock).is_err() {
+        assert!(Instant::now() < deadline, "daemon did not come up");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let pid = daemon.0.id();
+    assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "berth");
+    // The daemon inherits the test's nice value (CI may run everything niced) and raises its
+    // threads twenty levels above it, at most to -20.
+    let own_nice = {
+        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
+        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
+        after_comm.split_whitespace().nth(16).unwrap().parse::<i32>().unwrap()
+    };
+    let threads_nice = (own_nice - 20).max(-20);
+    assert_eq!(autogroup_nice(pid), threads_nice, "a root daemon leading its session raises it to its threads' nice (test runs at nice {own_nice})");
+    assert_eq!(autogroup_nice(std::process::id()), ours);
+}

@@ -270,7 +270,8 @@ fn hosts_resolv_and_links_as_docker_writes_them() {
     assert_eq!(code, 0, "{err}");
     assert!(out.lines().any(|l| l.starts_with(&format!("{gw}\tgw.test"))), "{out}");
     assert!(out.contains("192.0.2.7\tfixed.test"), "{out}");
-    assert!(out.lines().any(|l| l.contains("\tdb target")), "{out}");
+    // dockerd's line: the alias, the linked container's hostname, its name.
+    assert!(out.lines().any(|l| l.contains(&format!("\tdb {} target", &id[..12]))), "{out}");
     assert!(out.contains("nameserver 192.0.2.53") && out.contains("search example.test"), "{out}");
     assert!(out.contains(&id), "the link alias reaches the container: {out}");
 }

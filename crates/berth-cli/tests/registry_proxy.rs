@@ -70,6 +70,86 @@ fn docker_pulls_through_a_cache_of_a_token_auth_upstream_and_from_cache_when_it_
     assert_eq!(r.status, 503, "{}", r.text());
 }
 
+/// The daemon's `--registry-mirror` pointed at a pull-through cache: `docker pull NAME` (a docker.io
+/// reference) goes daemon → cache → upstream (the stub, which counts what it serves), once; the next
+/// pull comes from the cache alone; and the cache's tag list is the upstream's, not just what it cached.
+#[test]
+fn daemon_mirror_pulls_through_the_cache_and_tag_lists_come_from_upstream() {
+    let stub = Stub::start();
+    // A real image: the BusyBox rootfs as its one layer.
+    let layer = std::fs::read(busybox_tarball()).unwrap();
+    let mut tar = Vec::new();
+    flate2::read::GzDecoder::new(&layer[..]).read_to_end(&mut tar).unwrap();
+    let config = serde_json::json!({
+        "architecture": "amd64", "os": "linux",
+        "config": { "Cmd": ["/bin/sh"] },
+        "rootfs": { "type": "layers", "diff_ids": [sha256(&tar)] },
+    })
+    .to_string()
+    .into_bytes();
+    let (layer_d, config_d) = (sha256(&layer), sha256(&config));
+    let manifest = serde_json::json!({
+        "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+        "config": { "mediaType": "application/vnd.oci.image.config.v1+json", "digest": config_d, "size": config.len() },
+        "layers": [{ "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip", "digest": layer_d, "size": layer.len() }],
+    })
+    .to_string()
+    .into_bytes();
+    let repo = "library/mirrored";
+    stub.blob(repo, &layer_d, layer.clone(), None);
+    stub.blob(repo, &config_d, config.clone(), None);
+    stub.manifest(repo, "1.0", &manifest);
+    stub.manifest(repo, &sha256(&manifest), &manifest);
+    let upstream_tags = br#"{"name":"library/mirrored","tags":["1.0","2.0","latest"]}"#.to_vec();
+    let json = vec![("Content-Type".to_string(), "application/json".to_string())];
+    stub.set(&format!("/v2/{repo}/tags/list"), Reply { status: 200, headers: json.clone(), body: upstream_tags, hold_at: None });
+
+    let dir = tempfile::tempdir().unwrap();
+    let cache = Registry::opts().root(dir.path()).args(&["--proxy-remote-url", &stub.url()]).start();
+    let mirror = format!("http://127.0.0.1:{}", cache.port);
+    let a = Daemon::start_with(&["--registry-mirror", &mirror]);
+    let out = a.docker_ok(&["pull", "mirrored:1.0"]);
+    assert!(out.contains("docker.io/library/mirrored:1.0"), "{out}");
+    assert_eq!(a.berth_ok(&["run", "--rm", "--network", "none", "mirrored:1.0", "echo", "via-mirror"]).trim(), "via-mirror");
+    let (layer_path, config_path) = (format!("/v2/{repo}/blobs/{layer_d}"), format!("/v2/{repo}/blobs/{config_d}"));
+    assert_eq!((stub.gets(&layer_path), stub.gets(&config_path)), (1, 1), "the cache fetched each blob from the upstream once");
+    assert!(blob_file(&dir.path().join("reg"), &layer_d).exists() || wait_for_file(&blob_file(&dir.path().join("reg"), &layer_d)));
+
+    // Another daemon with the same mirror: the blobs come from the cache alone.
+    let b = Daemon::start_with(&["--registry-mirror", &mirror]);
+    b.docker_ok(&["pull", "mirrored:1.0"]);
+    assert_eq!(b.berth_ok(&["image", "inspect", "-f", "{{.Id}}", "mirrored:1.0"]).trim(), config_d);
+    assert_eq!((stub.gets(&layer_path), stub.gets(&config_path)), (1, 1), "a cached image is not fetched again");
+
+    // The cache holds one tag; its tag list is the upstream's, as distribution's proxy forwards it.
+    let r = request(cache.port, "GET", &format!("/v2/{repo}/tags/list"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tags: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["1.0", "2.0", "latest"]), "{}", r.text());
+    // Paged as the client asks, over the upstream's list.
+    let r = request(cache.port, "GET", &format!("/v2/{repo}/tags/list?n=1&last=1.0"), &[], b"");
+    let tags: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["2.0"]), "{}", r.text());
+    assert!(r.header("Link").is_some_and(|l| l.contains("last=2.0")), "{:?}", r.header("Link"));
+    // The upstream fails: the cache lists what it holds.
+    stub.set(&format!("/v2/{repo}/tags/list"), Reply { status: 500, headers: json, body: vec![], hold_at: None });
+    let r = request(cache.port, "GET", &format!("/v2/{repo}/tags/list"), &[], b"");
+    assert_eq!(r.status, 200, "{}", r.text());
+    let tags: serde_json::Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(tags["tags"], serde_json::json!(["1.0"]), "{}", r.text());
+}
+
+fn wait_for_file(p: &std::path::Path) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !p.exists() {
+        if Instant::now() > deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    true
+}
+
 /// What the stub upstream answers for a path.
 #[derive(Clone)]
 struct Reply {

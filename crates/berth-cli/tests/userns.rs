@@ -120,6 +120,10 @@ fn userns_host_opts_out_and_dockerds_refusals_hold() {
         (serde_json::json!({"NetworkMode": "host"}), "cannot share the host's network namespace when user namespaces are enabled"),
         (serde_json::json!({"PidMode": "host"}), "cannot share the host PID namespace when user namespaces are enabled"),
         (serde_json::json!({"UsernsMode": "private"}), "invalid USER mode: private"),
+        (
+            serde_json::json!({"CgroupnsMode": "private"}),
+            "--cgroupns private is not supported with user namespaces on a cgroup v1 host: the v1 hierarchies cannot be mounted in the container's user namespace; use --cgroupns host (the default on cgroup v1) or --userns host",
+        ),
     ] {
         let (status, body) = api_create(&d, hc.clone());
         assert_eq!(status, 400, "{hc}: {body}");
@@ -127,6 +131,11 @@ fn userns_host_opts_out_and_dockerds_refusals_hold() {
     }
     let (status, body) = api_create(&d, serde_json::json!({"Privileged": true, "UsernsMode": "host"}));
     assert_eq!(status, 201, "{body}");
+    // This host's controllers are on cgroup v1, where the runtime cannot mount them in a user
+    // namespace: --cgroupns private is refused above, and works with --userns host.
+    assert!(!Path::new("/sys/fs/cgroup/cgroup.controllers").exists(), "the cgroupns refusal above is for cgroup v1 hosts");
+    let cg = d.docker_ok(&["run", "--rm", "--cgroupns", "private", "--userns", "host", "busybox", "ls", "/sys/fs/cgroup/memory"]);
+    assert!(cg.contains("memory.limit_in_bytes"), "{cg}");
     let privileged = d.docker_ok(&["run", "--rm", "--privileged", "--userns", "host", "busybox", "cat", "/proc/self/uid_map"]);
     assert_eq!(privileged.split_whitespace().next(), Some("0"));
     let o = d.berth(&["run", "--rm", "--userns", "bogus", "busybox", "true"]);
@@ -287,7 +296,9 @@ fn builds_on_a_remapped_daemon_give_the_containers_ids() {
     std::fs::write(ctx.join("copied"), "c").unwrap();
     std::fs::write(
         ctx.join("Dockerfile"),
-        "FROM busybox\nCOPY --chown=7:8 copied /copied\nRUN echo r > /by-run && mkdir /owned && chown 1000:1000 /owned\nUSER 1000\nRUN touch /owned/by-user\n",
+        "FROM busybox\nCOPY --chown=7:8 copied /copied\nRUN echo r > /by-run && mkdir /owned && chown 1000:1000 /owned\n\
+         WORKDIR /usr/src/app\nRUN cat /proc/self/uid_map > map && id -u > uid && touch /usr/by-run && chown 9:9 /usr/by-run\n\
+         RUN --mount=type=cache,target=/cache touch /cache/writable\nUSER 1000\nRUN touch /owned/by-user\n",
     )
     .unwrap();
     d.berth_ok(&["build", "-t", "built:1", ctx.to_str().unwrap()]);
@@ -301,8 +312,18 @@ fn builds_on_a_remapped_daemon_give_the_containers_ids() {
     assert_eq!(find("owned"), (1000, 1000));
     // `USER 1000` without a passwd entry runs with gid 0, as with docker.
     assert_eq!(find("owned/by-user"), (1000, 0));
-    // A remapped container of it sees the image's ids, held as subordinate ids on the host.
+    // RUN steps ran in the remapped user namespace: root there is the subordinate root on the host.
     let (uid, _) = remapped_root();
+    let map = d.docker_ok(&["run", "--rm", "built:1", "cat", "/usr/src/app/map"]);
+    assert_eq!(map.split_whitespace().collect::<Vec<_>>(), ["0", &uid.to_string(), "65536"], "{map}");
+    assert_eq!(d.docker_ok(&["run", "--rm", "built:1", "cat", "/usr/src/app/uid"]).trim(), "0");
+    // What the builder made for WORKDIR (and the /usr it copied up) and what the step wrote carry
+    // the container's ids in the layer, not host ids.
+    for p in ["usr", "usr/src", "usr/src/app", "usr/src/app/map"] {
+        assert_eq!(find(p), (0, 0), "{p}");
+    }
+    assert_eq!(find("usr/by-run"), (9, 9));
+    // A remapped container of it sees the image's ids, held as subordinate ids on the host.
     d.docker_ok(&["run", "--name", "ctr", "--user", "0", "built:1", "sh", "-c", "stat -c %u:%g /copied /by-run /owned/by-user && touch /owned/again"]);
     let seen = d.docker_ok(&["logs", "ctr"]);
     assert_eq!(seen.split_whitespace().collect::<Vec<_>>(), ["7:8", "0:0", "1000:0"]);

@@ -19,6 +19,18 @@ pub fn status(e: ServiceError) -> tonic::Status {
     tonic::Status::new(code, e.to_string())
 }
 
+/// A gRPC status for a CNI error: the network not being configured is a precondition the
+/// operator must fix (`FailedPrecondition`, as containerd answers before its CNI is initialised);
+/// a plugin's failure, a hung one's too, is the runtime's (`Unknown`, as containerd answers:
+/// `DeadlineExceeded` would read as the client's own deadline passing).
+pub fn cni_status(e: &crate::cni::CniError) -> tonic::Status {
+    use crate::cni::CniError;
+    match e {
+        CniError::NoConfig { .. } | CniError::BadConfig { .. } | CniError::PluginNotFound { .. } => tonic::Status::failed_precondition(format!("network plugin not ready: {e}")),
+        _ => tonic::Status::unknown(e.to_string()),
+    }
+}
+
 /// `InvalidArgument` with a message.
 pub fn invalid(msg: impl Into<String>) -> tonic::Status {
     tonic::Status::invalid_argument(msg.into())

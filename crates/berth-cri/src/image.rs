@@ -55,7 +55,7 @@ impl ImageService for Cri {
     async fn list_images(&self, req: Request<ListImagesRequest>) -> CriResult<ListImagesResponse> {
         let filter = req.into_inner().filter.and_then(|f| f.image).map(|i| i.image).unwrap_or_default();
         let cri = self.clone();
-        let images = tokio::task::spawn_blocking(move || -> Result<Vec<Image>, tonic::Status> {
+        let images = berth_types::sched::spawn_blocking(move || -> Result<Vec<Image>, tonic::Status> {
             if !filter.is_empty() {
                 return Ok(cri.find_image(&filter).iter().map(to_cri).collect());
             }
@@ -70,7 +70,7 @@ impl ImageService for Cri {
         let req = req.into_inner();
         let name = req.image.map(|i| i.image).unwrap_or_default();
         let cri = self.clone();
-        let img = tokio::task::spawn_blocking(move || cri.find_image(&name)).await.map_err(task)?;
+        let img = berth_types::sched::spawn_blocking(move || cri.find_image(&name)).await.map_err(task)?;
         let mut info = HashMap::new();
         if req.verbose {
             if let Some(i) = &img {
@@ -95,7 +95,7 @@ impl ImageService for Cri {
     async fn remove_image(&self, req: Request<RemoveImageRequest>) -> CriResult<RemoveImageResponse> {
         let name = req.into_inner().image.map(|i| i.image).unwrap_or_default();
         let cri = self.clone();
-        tokio::task::spawn_blocking(move || -> Result<(), tonic::Status> {
+        berth_types::sched::spawn_blocking(move || -> Result<(), tonic::Status> {
             // Idempotent: an image that is not there is removed already.
             let Some(img) = cri.find_image(&name) else { return Ok(()) };
             let users = cri.services.containers.image_users();
@@ -114,7 +114,7 @@ impl ImageService for Cri {
     async fn image_fs_info(&self, _req: Request<ImageFsInfoRequest>) -> CriResult<ImageFsInfoResponse> {
         let root = self.services.system.root().to_path_buf();
         let used = self.services.images.layers_size();
-        let inodes = tokio::task::spawn_blocking({
+        let inodes = berth_types::sched::spawn_blocking({
             let root = root.clone();
             move || nix::sys::statvfs::statvfs(&root.join("snapshots")).map(|s| s.files() - s.files_free()).unwrap_or(0)
         })

@@ -6,6 +6,7 @@
 //! kubelet / crictl ──gRPC (unix socket)──▶ berth-cri (this crate)
 //!                                            runtime/  sandboxes, containers, exec, stats
 //!                                            image.rs  pull (registry mirrors), list, status, remove
+//!                                            stream/   the streaming server (exec, attach, port-forward)
 //!                                          ──▶ berth_daemon::service::{containers, images, distribution}
 //! Docker clients ──Engine API──▶ berth_daemon::api ──▶ the same services
 //! ```
@@ -18,11 +19,13 @@
 //! the Berth container's labels (`io.berth.cri.*`, see [`meta`]), so the container record stays the
 //! one persisted source of truth and a daemon restart loses nothing.
 
+pub mod cni;
 pub mod error;
 pub mod image;
 pub mod meta;
 pub mod pull;
 pub mod runtime;
+pub mod stream;
 
 use berth_daemon::service::Services;
 use std::collections::BTreeMap;
@@ -55,12 +58,16 @@ pub struct CriConfig {
     /// Mirrors per registry host (`registry.k8s.io` → [`http://127.0.0.1:5000`]), tried in order
     /// before the registry itself, for pulls made through the CRI.
     pub registry_mirrors: BTreeMap<String, Vec<String>>,
+    /// The CNI configuration and plugin directories pods are networked with.
+    pub cni: cni::CniSettings,
+    /// Where the streaming server (`Exec`, `Attach`, `PortForward` URLs) listens.
+    pub stream: stream::StreamConfig,
 }
 
 impl CriConfig {
     /// Defaults for a socket.
     pub fn new(socket: PathBuf) -> CriConfig {
-        CriConfig { socket, sandbox_image: DEFAULT_SANDBOX_IMAGE.into(), registry_mirrors: BTreeMap::new() }
+        CriConfig { socket, sandbox_image: DEFAULT_SANDBOX_IMAGE.into(), registry_mirrors: BTreeMap::new(), cni: cni::CniSettings::default(), stream: stream::StreamConfig::default() }
     }
 }
 
@@ -71,17 +78,26 @@ pub struct Cri {
     pub(crate) config: Arc<CriConfig>,
     /// The previous CPU reading per container (and `pod:<id>`), for `usage_nano_cores`.
     pub(crate) cpu_samples: Arc<std::sync::Mutex<std::collections::HashMap<String, (i64, u64)>>>,
+    /// The pods' CNI network.
+    pub(crate) network: Arc<cni::pod::PodNetwork>,
+    /// The addresses of attached pods (sandbox id → pod IP first), from their attachments.
+    pub(crate) pod_ips: Arc<std::sync::Mutex<std::collections::HashMap<String, Vec<String>>>>,
+    /// One network operation at a time per sandbox (a Stop and a Remove racing run one DEL).
+    pub(crate) net_locks: Arc<std::sync::Mutex<std::collections::HashMap<String, Arc<tokio::sync::Mutex<()>>>>>,
+    /// The streaming server's tokens and address.
+    pub(crate) stream: Arc<stream::StreamServer>,
 }
 
 impl Cri {
-    /// A server over the daemon's services.
-    pub fn new(services: Arc<Services>, config: CriConfig) -> Cri {
-        Cri { services, config: Arc::new(config), cpu_samples: Default::default() }
+    /// A server over the daemon's services, handing out URLs of `stream`.
+    pub fn new(services: Arc<Services>, config: CriConfig, stream: Arc<stream::StreamServer>) -> Cri {
+        let network = Arc::new(cni::pod::PodNetwork::new(services.system.root(), config.cni.clone()));
+        Cri { services, config: Arc::new(config), cpu_samples: Default::default(), network, pod_ips: Default::default(), net_locks: Default::default(), stream }
     }
 }
 
 /// Starts the CRI gRPC server as a daemon front end: binds the socket (replacing a stale one,
-/// mode 0660) and serves until the daemon stops.
+/// mode 0660) and the streaming server's TCP listener, and serves both until the daemon stops.
 pub struct Frontend(pub CriConfig);
 
 impl berth_daemon::Frontend for Frontend {
@@ -100,9 +116,24 @@ impl berth_daemon::Frontend for Frontend {
         let listener = tokio::net::UnixListener::bind(&path)
             .map_err(|source| berth_daemon::DaemonError::Listen { addr: format!("CRI socket {}", path.display()), source })?;
         std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o660)).map_err(|e| io("chmod", e))?;
-        tracing::info!(socket = %path.display(), "CRI server listening");
-        let cri = Cri::new(services, self.0);
+        let (streams, stream_listener) = stream::StreamServer::bind(&self.0.stream).map_err(|e| {
+            let addr = format!("CRI streaming server {}:{}", self.0.stream.address, self.0.stream.port);
+            match e {
+                stream::BindError::Listen(source) => berth_daemon::DaemonError::Listen { addr, source },
+                stream::BindError::Tls(e) => berth_daemon::DaemonError::Tls(e),
+            }
+        })?;
+        tracing::info!(socket = %path.display(), streaming = %streams.base_url(), "CRI server listening");
+        let cri = Cri::new(services, self.0, Arc::new(streams));
+        // Pods whose teardown a previous daemon left unfinished, before any request is served.
+        let recovering = cri.clone();
+        let recovery = tokio::spawn(async move { recovering.recover_networks().await });
+        let stream_stop = stop.clone();
+        let streaming = tokio::spawn(stream::serve(cri.clone(), stream_listener, stream_stop));
         Ok(Box::pin(async move {
+            if let Err(error) = recovery.await {
+                tracing::error!(%error, "recovering pod networks failed");
+            }
             let incoming = tokio_stream::wrappers::UnixListenerStream::new(listener);
             let result = tonic::transport::Server::builder()
                 .add_service(proto::runtime_service_server::RuntimeServiceServer::new(cri.clone()).max_decoding_message_size(16 << 20).max_encoding_message_size(64 << 20))
@@ -115,6 +146,7 @@ impl berth_daemon::Frontend for Frontend {
                 tracing::error!(%error, "CRI server failed");
             }
             let _ = std::fs::remove_file(&path);
+            let _ = streaming.await;
         }))
     }
 }

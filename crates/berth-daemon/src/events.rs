@@ -6,7 +6,11 @@ use std::collections::{BTreeMap, VecDeque};
 use std::sync::Mutex;
 use tokio::sync::{broadcast, watch};
 
-const HISTORY: usize = 1024;
+/// Past events kept for `since`: 256, as dockerd (`eventsLimit`); 1,000 container starts
+/// otherwise kept the last 1,024 events (about 1 MB) resident.
+const HISTORY: usize = 256;
+/// How far a live subscriber may fall behind: dockerd's 1,024-message buffer.
+const BUFFER: usize = 1024;
 
 /// Publishes and replays events.
 pub struct EventBus {
@@ -17,7 +21,7 @@ pub struct EventBus {
 
 impl Default for EventBus {
     fn default() -> Self {
-        EventBus { tx: broadcast::channel(HISTORY).0, history: Mutex::new(VecDeque::new()), closed: watch::channel(false).0 }
+        EventBus { tx: broadcast::channel(BUFFER).0, history: Mutex::new(VecDeque::new()), closed: watch::channel(false).0 }
     }
 }
 
@@ -26,6 +30,9 @@ impl EventBus {
     pub fn publish(&self, kind: &str, action: &str, id: &str, attributes: BTreeMap<String, String>) {
         let now = chrono::Utc::now();
         let nanos = now.timestamp_nanos_opt().unwrap_or(0);
+        // The deprecated `status`, `id` (and `from`) fields: for container and image events only, as dockerd fills them.
+        let legacy = matches!(kind, "container" | "image");
+        let from = (kind == "container").then(|| attributes.get("image").cloned()).flatten();
         let msg = EventMessage {
             kind: kind.to_string(),
             action: action.to_string(),
@@ -33,9 +40,9 @@ impl EventBus {
             scope: "local".into(),
             time: now.timestamp(),
             time_nano: nanos,
-            status: Some(action.to_string()),
-            id: Some(id.to_string()),
-            from: None,
+            status: legacy.then(|| action.to_string()),
+            id: legacy.then(|| id.to_string()),
+            from,
         };
         {
             let mut h = self.history.lock().unwrap_or_else(|p| p.into_inner());

@@ -13,7 +13,8 @@ impl Filters {
         if s.trim().is_empty() {
             return Ok(Filters::default());
         }
-        let v: serde_json::Value = serde_json::from_str(s).map_err(|e| format!("invalid filter: {e}"))?;
+        // Not JSON: Go's words, as dockerd answers them.
+        let v: serde_json::Value = serde_json::from_str(s).map_err(|e| crate::api::gojson::message(s.as_bytes(), &e, crate::api::gojson::Reader::Unmarshal))?;
         let obj = v.as_object().ok_or("invalid filter: expected a JSON object")?;
         let mut out = BTreeMap::new();
         for (k, vals) in obj {

@@ -26,6 +26,8 @@ pub mod listen;
 mod lock;
 mod memory;
 pub mod metrics;
+pub mod priority;
+pub mod rootless;
 pub mod service;
 pub mod settings;
 pub mod tls;
@@ -132,6 +134,26 @@ async fn open_services(config: &DaemonConfig) -> Result<Arc<service::Services>, 
     Ok(services)
 }
 
+/// Stops serving: ends the serving tasks, removes the sockets of `hosts`, and the networks' bridges and
+/// firewall rules unless containers still run (they keep their network across a daemon restart).
+async fn stop<'a>(
+    services: &Arc<service::Services>,
+    stop_tx: &tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+    hosts: impl Iterator<Item = &'a ListenAddr>,
+) {
+    let _ = stop_tx.send(true);
+    services.events.close();
+    for t in tasks {
+        let _ = t.await;
+    }
+    for addr in hosts {
+        addr.cleanup();
+    }
+    let running = services.containers.all().iter().any(|h| h.snapshot().state.status != service::containers::Status::Exited && h.snapshot().state.status != service::containers::Status::Created);
+    services.networks.shutdown(running).await;
+}
+
 /// A running front end's work: resolves once it has stopped serving.
 pub type FrontendTask = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send>>;
 
@@ -163,6 +185,7 @@ pub async fn run_with(
     mut reloads: tokio::sync::mpsc::UnboundedReceiver<settings::Reload>,
 ) -> Result<(), DaemonError> {
     let mut config = config;
+    priority::raise_session();
     // Bad TLS files stop the start before anything else is touched.
     let tls = config.tls.as_ref().map(tls::acceptor).transpose()?;
     let tcp_hosts = config.hosts.iter().filter_map(|a| if let ListenAddr::Tcp(t) = a { Some(*t) } else { None });
@@ -175,7 +198,7 @@ pub async fn run_with(
         .map_err(|m| DaemonError::Io { op: "resolve the socket group", path: "--group".into(), source: std::io::Error::new(std::io::ErrorKind::NotFound, m) })?;
     if let Some(spec) = config.userns_remap.clone() {
         // dockerd's layout: everything remapped lives under <data-root>/<uid>.<gid>.
-        let remap = tokio::task::spawn_blocking(move || userns::resolve(&spec)).await.map_err(|e| DaemonError::Io { op: "resolve", path: "--userns-remap".into(), source: std::io::Error::other(e) })??;
+        let remap = berth_types::sched::spawn_blocking(move || userns::resolve(&spec)).await.map_err(|e| DaemonError::Io { op: "resolve", path: "--userns-remap".into(), source: std::io::Error::other(e) })??;
         if let Some(remap) = remap {
             config.data_root = userns::data_root(&config.data_root, &remap)?;
             config.container_defaults.userns_remap = Some(remap.maps);
@@ -201,24 +224,40 @@ pub async fn run_with(
         ),
         None => None,
     };
-    let services = open_services(&config).await?;
-    for addr in config.hosts.iter().filter(|a| !matches!(a, ListenAddr::Fd(_))) {
-        listeners.extend(listen::bind(addr, &config.socket_group).await?);
+    if let Some(w) = rootless::cgroup_warning() {
+        tracing::warn!("{w}");
     }
-    services.system.record_engine_info();
-    tracing::info!(data_root = %root.display(), hosts = ?config.hosts, "daemon started");
-    let router = api::router(services.clone());
+    let services = open_services(&config).await?;
+    // From here on a failed start undoes what it set up: the bridges and firewall rules the services
+    // made, the sockets bound so far, the serving tasks started so far.
     let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
     let mut tasks = Vec::new();
-    let slots = listen::Slots::new(config.api_limits);
-    for l in listeners {
-        tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), slots.clone(), tls.clone(), stop_rx.clone())));
+    let mut bound = Vec::new();
+    let started = async {
+        for addr in config.hosts.iter().filter(|a| !matches!(a, ListenAddr::Fd(_))) {
+            listeners.extend(listen::bind(addr, &config.socket_group).await?);
+            bound.push(addr);
+        }
+        services.system.record_engine_info();
+        tracing::info!(data_root = %root.display(), hosts = ?config.hosts, "daemon started");
+        let router = api::router(services.clone());
+        let slots = listen::Slots::new(config.api_limits);
+        for l in listeners {
+            tasks.push(tokio::spawn(listen::accept_loop(l, router.clone(), slots.clone(), tls.clone(), stop_rx.clone())));
+        }
+        if let Some(l) = metrics_listener {
+            tasks.push(tokio::spawn(api::serve_metrics(l, services.clone(), stop_rx.clone())));
+        }
+        for f in frontends {
+            tasks.push(tokio::spawn(f.start(services.clone(), stop_rx.clone())?));
+        }
+        Ok::<(), DaemonError>(())
     }
-    if let Some(l) = metrics_listener {
-        tasks.push(tokio::spawn(api::serve_metrics(l, services.clone(), stop_rx.clone())));
-    }
-    for f in frontends {
-        tasks.push(tokio::spawn(f.start(services.clone(), stop_rx.clone())?));
+    .await;
+    if let Err(e) = started {
+        tracing::error!(error = %e, "the daemon's start failed; undoing it");
+        stop(&services, &stop_tx, tasks, bound.into_iter()).await;
+        return Err(e);
     }
     let trimmer = tokio::spawn(memory::trim_when_idle());
     activation::notify_ready();
@@ -231,17 +270,8 @@ pub async fn run_with(
     }
     activation::notify_stopping();
     tracing::info!("shutting down");
-    let _ = stop_tx.send(true);
-    services.events.close();
-    for t in tasks {
-        let _ = t.await;
-    }
     trimmer.abort();
-    for addr in &config.hosts {
-        addr.cleanup();
-    }
-    let running = services.containers.all().iter().any(|h| h.snapshot().state.status != service::containers::Status::Exited && h.snapshot().state.status != service::containers::Status::Created);
-    services.networks.shutdown(running).await;
+    stop(&services, &stop_tx, tasks, config.hosts.iter()).await;
     tracing::info!("daemon stopped");
     Ok(())
 }

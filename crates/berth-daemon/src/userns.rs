@@ -126,9 +126,9 @@ fn next_free(mut ranges: Vec<(u32, u32)>) -> u64 {
 /// Creates the `dockremap` system user and group, and subordinate ranges for it when the system
 /// made none (dockerd's `AddNamespaceRangesUser`).
 fn create_default_user() -> Result<(), RemapError> {
-    if which("adduser") {
+    if which("adduser").is_some() {
         run("adduser", &["--system", "--shell", "/bin/false", "--no-create-home", "--disabled-login", "--disabled-password", "--group", DEFAULT_USER])?;
-    } else if which("useradd") {
+    } else if which("useradd").is_some() {
         run("useradd", &["-r", "-s", "/bin/false", "-U", DEFAULT_USER])?;
     } else {
         return Err(RemapError::Create("cannot add user; no useradd/adduser binary found".into()));
@@ -152,8 +152,10 @@ fn create_default_user() -> Result<(), RemapError> {
     Ok(())
 }
 
-fn which(cmd: &str) -> bool {
-    std::env::var_os("PATH").is_some_and(|p| std::env::split_paths(&p).any(|d| d.join(cmd).is_file()))
+/// Finds `program` on `PATH` (a default search path when unset).
+pub fn which(program: &str) -> Option<std::path::PathBuf> {
+    let path = std::env::var_os("PATH").unwrap_or_else(|| "/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin".into());
+    std::env::split_paths(&path).map(|d| d.join(program)).find(|p| p.is_file())
 }
 
 /// Resolves `--userns-remap` (`default`, `USER`, `USER:GROUP`, names or ids) to the user, group

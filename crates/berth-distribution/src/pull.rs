@@ -183,7 +183,7 @@ impl Client {
             let store = store.clone();
             let reference = reference.clone();
             let top = top_digest.clone();
-            tokio::task::spawn_blocking(move || -> Result<(Digest, bool), ImageError> {
+            berth_types::sched::spawn_blocking(move || -> Result<(Digest, bool), ImageError> {
                 let (id, registered) = store.register(&config_bytes, layers, None)?;
                 let moved = if reference.tag().is_some() {
                     store.tag(&id, &reference)?.is_some()
@@ -229,7 +229,7 @@ impl Client {
             let consumed = consumed.clone();
             let (digest, size, diff_id) =
                 (job.desc.digest.clone(), job.desc.size, job.diff_id.clone());
-            tokio::task::spawn_blocking(move || {
+            berth_types::sched::spawn_blocking(move || {
                 let raw = RawReader::new(rx, consumed, digest.alg());
                 let (_, decoded) =
                     berth_image::compression::decompress(raw.clone()).map_err(ImageError::Read)?;
@@ -420,7 +420,7 @@ impl Client {
         }
         let content = store.content().clone();
         let d = diff_id.clone();
-        let stats = tokio::task::spawn_blocking(move || -> Result<_, ImageError> {
+        let stats = berth_types::sched::spawn_blocking(move || -> Result<_, ImageError> {
             berth_image::layer::verify_layer(std::io::BufReader::new(content.open_blob(&d)?))
         })
         .await

@@ -181,7 +181,7 @@ impl Client {
         {
             let store = store.clone();
             let (id, r) = (image.id.clone(), reference.with_digest(digest.clone()));
-            tokio::task::spawn_blocking(move || store.tag(&id, &r))
+            berth_types::sched::spawn_blocking(move || store.tag(&id, &r))
                 .await
                 .map_err(|e| DistributionError::Worker(e.to_string()))??;
         }
@@ -395,7 +395,7 @@ async fn compress(content: &ContentStore, diff_id: &Digest) -> Result<BlobInfo, 
     let diff_id = diff_id.clone();
     let shown = diff_id.clone();
     let (digest, size) =
-        tokio::task::spawn_blocking(move || -> Result<(Digest, u64), DistributionError> {
+        berth_types::sched::spawn_blocking(move || -> Result<(Digest, u64), DistributionError> {
             let level = gzip_level(content.open_blob(&diff_id)?);
             let mut src = io::BufReader::with_capacity(256 * 1024, content.open_blob(&diff_id)?);
             let w = content.writer()?;

@@ -6,8 +6,16 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// The workspace root (this crate lives in `<root>/crates/berth-fixtures`).
+/// The workspace root: above the package `cargo test` runs (its `CARGO_MANIFEST_DIR` at run time),
+/// else where this crate was built (`<root>/crates/berth-fixtures`). The run-time path comes
+/// first because a build directory copied to another checkout keeps the compile-time one.
 pub fn workspace_root() -> PathBuf {
+    let is_root = |p: &Path| p.join("scripts/fixtures.sh").is_file();
+    if let Some(dir) = std::env::var_os("CARGO_MANIFEST_DIR") {
+        if let Some(root) = Path::new(&dir).ancestors().find(|p| is_root(p)) {
+            return root.to_path_buf();
+        }
+    }
     let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
     manifest.ancestors().nth(2).expect("crates/berth-fixtures sits two levels below the workspace root").to_path_buf()
 }
@@ -29,6 +37,13 @@ fn fixture(name: &str) -> PathBuf {
 /// minimal `/etc/passwd` and `/etc/group`, `/tmp` (1777); numeric owners, uid 0. Made on first use.
 pub fn busybox_rootfs() -> PathBuf {
     fixture("busybox")
+}
+
+/// `busybox-dynamic.tar.gz`: Debian's dynamically linked BusyBox at `bin/busybox` with the libraries
+/// it links; unlike the static one, its shell runs commands by looking them up in `PATH`, as the
+/// BusyBox image's does. Made on first use (a package download), then cached.
+pub fn busybox_dynamic() -> PathBuf {
+    fixture("busybox-dynamic")
 }
 
 /// `debian-bookworm-minbase.tar.xz`: Debian 12 minbase made with mmdebstrap from the mirror apt uses.

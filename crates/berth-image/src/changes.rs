@@ -62,7 +62,7 @@ fn apply_one(c: &mut ContainerConfig, line: &str) -> Result<(), ImageError> {
         "WORKDIR" => c.working_dir = Some(non_empty(rest, line)?),
         "STOPSIGNAL" => c.stop_signal = Some(non_empty(rest, line)?),
         "ONBUILD" => c.on_build.get_or_insert_with(Vec::new).push(non_empty(rest, line)?),
-        _ => return Err(bad(line, "instruction not supported here")),
+        other => return Err(ImageError::UnknownChange(other.to_ascii_lowercase())),
     }
     Ok(())
 }

@@ -115,4 +115,18 @@ mod tests {
         let raw = br#"{"architecture":"amd64","os":"linux","rootfs":{"type":"layers","diff_ids":["sha256:zz"]}}"#;
         assert!(ImageConfig::parse(raw).is_err());
     }
+
+    /// Found by the `manifest_client` fuzz target: serde_json's default float parser is off by an
+    /// ulp on some inputs, so a config Berth parsed and wrote back (commit, build, push) carried a
+    /// different number than it was given. The workspace enables `float_roundtrip`.
+    #[test]
+    fn floats_survive_a_round_trip() {
+        for n in ["1.1111111111111101e+70", "11111111111111101e54", "111111111111111011111e50", "0.0000000000000000000000000000011111111111111101e101"] {
+            let raw = format!(r#"{{"architecture":"","os":"","rootfs":{{"type":"","diff_ids":[]}},"v":{n}}}"#);
+            let c = ImageConfig::parse(raw.as_bytes()).unwrap();
+            let back = ImageConfig::parse(&serde_json::to_vec(&c).unwrap()).unwrap();
+            assert_eq!(back, c, "{n}");
+            assert_eq!(c.extra["v"].as_f64(), n.parse::<f64>().ok(), "{n}");
+        }
+    }
 }

@@ -88,6 +88,10 @@ pub enum ImageError {
     /// A `changes` instruction is not valid.
     #[error("invalid change: {0}")]
     BadChange(String),
+    /// A `changes` line whose instruction cannot be a change (dockerd's wording, the instruction
+    /// lowercased).
+    #[error("{0} is not a valid change command")]
+    UnknownChange(String),
     /// An operation conflicts with the image's state (Docker's rmi conflicts).
     #[error("{0}")]
     Conflict(String),
@@ -115,7 +119,7 @@ impl HasKind for ImageError {
             Ambiguous(_) | Reference(_) | HostileEntry { .. } | Truncated | Read(_) | NoManifest | BadManifest { .. }
             | DocumentTooLarge { .. }
             | MissingBlob(_) | BlobDigest { .. } | LayerMismatch { .. } | LayerCount { .. } | BadConfig(_)
-            | BadChange(_) => ErrorKind::InvalidArgument,
+            | BadChange(_) | UnknownChange(_) => ErrorKind::InvalidArgument,
         }
     }
 }

@@ -1,7 +1,7 @@
 //! The userland proxy against echo servers on loopback.
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use berth_network::firewall::Proto;
 use berth_network::proxy::{self, ProxyError};
@@ -42,29 +42,6 @@ async fn echo_server() -> SocketAddr {
             tokio::spawn(async move {
                 let (mut r, mut w) = s.into_split();
                 let _ = tokio::io::copy(&mut r, &mut w).await;
-            });
-        }
-    });
-    addr
-}
-
-/// A TCP server that discards everything and reports the count when the client half-closes.
-async fn sink_server() -> SocketAddr {
-    let listener = TcpListener::bind(loopback()).await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move {
-        while let Ok((mut s, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut buf = vec![0u8; 1 << 20];
-                let mut total = 0u64;
-                loop {
-                    let n = s.read(&mut buf).await.unwrap();
-                    if n == 0 {
-                        break;
-                    }
-                    total += n as u64;
-                }
-                s.write_all(&total.to_be_bytes()).await.unwrap();
             });
         }
     });
@@ -169,34 +146,4 @@ async fn bind_conflict_uses_dockers_message() {
     let addr = taken.local_addr().unwrap();
     let err = proxy::start(Proto::Udp, addr, "127.0.0.1:9".parse().unwrap()).await.unwrap_err();
     assert_eq!(err.to_string(), format!("Bind for 127.0.0.1:{} failed: port is already allocated", addr.port()));
-}
-
-/// Bulk throughput through the proxy; run with
-/// `cargo test --release --test proxy -- --ignored --nocapture tcp_throughput`.
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-#[ignore = "measurement, not a check"]
-async fn tcp_throughput() {
-    const TOTAL: u64 = 4 << 30;
-    let sink = sink_server().await;
-    for (label, target) in [("direct", None), ("proxied", Some(sink))] {
-        let handle = match target {
-            Some(t) => Some(proxy::start(Proto::Tcp, loopback(), t).await.unwrap()),
-            None => None,
-        };
-        let addr = handle.as_ref().map_or(sink, |p| p.local_addr());
-        let mut c = TcpStream::connect(addr).await.unwrap();
-        let chunk = vec![0x5au8; 1 << 20];
-        let start = Instant::now();
-        let mut sent = 0u64;
-        while sent < TOTAL {
-            c.write_all(&chunk).await.unwrap();
-            sent += chunk.len() as u64;
-        }
-        c.shutdown().await.unwrap();
-        let mut count = [0u8; 8];
-        c.read_exact(&mut count).await.unwrap();
-        assert_eq!(u64::from_be_bytes(count), TOTAL);
-        let secs = start.elapsed().as_secs_f64();
-        eprintln!("{label}: {:.0} MB/s", TOTAL as f64 / secs / 1e6);
-    }
 }

@@ -18,6 +18,7 @@ pub mod names;
 pub mod notify;
 pub mod proxy;
 mod routes;
+mod sendfile;
 mod server;
 pub mod service;
 pub mod storage;

@@ -5,6 +5,7 @@
 
 use crate::errors::RegistryError;
 use crate::gc::{self, GcOptions};
+use crate::sendfile::{Jobs, SendfileStream};
 use crate::service::Registry;
 use crate::write_timeout::WriteTimeout;
 use axum::Router;
@@ -20,6 +21,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use tokio_rustls::TlsAcceptor;
+use tower::ServiceExt;
 
 /// How long a TLS handshake may take.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(15);
@@ -57,14 +59,23 @@ pub(crate) struct ConnTimeouts {
     pub(crate) write: Duration,
 }
 
-async fn serve_conn<I>(io: I, app: Router, timeouts: ConnTimeouts, mut stop: watch::Receiver<bool>)
+/// Serves HTTP/1.1 on `io`. `jobs` is the queue of a plain TCP connection that sends blob bodies with
+/// `sendfile` (see `sendfile`): handlers find it in the request's extensions.
+async fn serve_conn<I>(io: I, jobs: Option<Jobs>, app: Router, timeouts: ConnTimeouts, mut stop: watch::Receiver<bool>)
 where
     I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
 {
-    let svc = TowerToHyperService::new(app);
+    let svc = TowerToHyperService::new(app.map_request(move |mut req: http::Request<hyper::body::Incoming>| {
+        if let Some(j) = &jobs {
+            req.extensions_mut().insert(j.clone());
+        }
+        req
+    }));
     let conn = hyper::server::conn::http1::Builder::new()
         .timer(TokioTimer::new())
         .header_read_timeout(timeouts.header)
+        // Body buffers reach the socket uncopied (queued, written with writev): `sendfile` relies on it.
+        .writev(true)
         .serve_connection(TokioIo::new(WriteTimeout::new(io, timeouts.write)), svc);
     tokio::pin!(conn);
     tokio::select! {
@@ -123,12 +134,15 @@ impl Loop {
                     let stop = stop_rx.clone();
                     let timeouts = self.timeouts;
                     match &self.tls {
-                        None => { conns.spawn(serve_conn(stream, app, timeouts, stop)); }
+                        None => {
+                            let (io, jobs) = SendfileStream::new(stream, timeouts.write);
+                            conns.spawn(serve_conn(io, Some(jobs), app, timeouts, stop));
+                        }
                         Some(acc) => {
                             let acc = acc.clone();
                             conns.spawn(async move {
                                 match tokio::time::timeout(HANDSHAKE_TIMEOUT, acc.accept(stream)).await {
-                                    Ok(Ok(tls)) => serve_conn(tls, app, timeouts, stop).await,
+                                    Ok(Ok(tls)) => serve_conn(tls, None, app, timeouts, stop).await,
                                     Ok(Err(e)) => tracing::debug!(peer = %peer, error = %e, "tls handshake failed"),
                                     Err(_) => tracing::debug!(peer = %peer, "tls handshake timed out"),
                                 }

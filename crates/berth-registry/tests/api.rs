@@ -46,6 +46,34 @@ async fn monolithic_blob_push_then_head_get_and_ranges() {
     reg.stop().await;
 }
 
+/// Blob bodies over plain HTTP go out with sendfile in 4 MiB frames: whole and ranged bodies that span
+/// several frames, one after another on the same keep-alive connection, arrive byte for byte.
+#[tokio::test]
+async fn large_blobs_arrive_intact_whole_and_ranged_on_one_connection() {
+    let reg = TestRegistry::start(|_, _| {}).await;
+    let c = reqwest::Client::builder().pool_max_idle_per_host(1).build().unwrap();
+    let a: Vec<u8> = (0..(9u32 << 20) + 77).map(|i| (i.wrapping_mul(31) % 251) as u8).collect();
+    let b: Vec<u8> = (0..(5u32 << 20) + 3).map(|i| (i.wrapping_mul(17) % 253) as u8).collect();
+    let da = push_blob(&c, &reg.url, "big", &a).await;
+    let db = push_blob(&c, &reg.url, "big", &b).await;
+    let url = |d: &Digest| format!("{}/v2/big/blobs/{d}", reg.url);
+    for _ in 0..2 {
+        let r = c.get(url(&da)).send().await.unwrap();
+        assert_eq!(r.headers()["content-length"], a.len().to_string().as_str());
+        assert!(r.bytes().await.unwrap() == a, "blob a differs");
+        let r = c.get(url(&db)).header("Range", "bytes=1000-").send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);
+        assert_eq!(r.headers()["content-range"], format!("bytes 1000-{}/{}", b.len() - 1, b.len()).as_str());
+        assert!(r.bytes().await.unwrap() == b[1000..], "range of blob b differs");
+        let r = c.get(url(&da)).header("Range", "bytes=4194000-8388700").send().await.unwrap();
+        assert!(r.bytes().await.unwrap() == a[4194000..=8388700], "range of blob a differs");
+        let r = c.head(url(&db)).send().await.unwrap();
+        assert_eq!(r.headers()["content-length"], b.len().to_string().as_str());
+        assert!(r.bytes().await.unwrap().is_empty());
+    }
+    reg.stop().await;
+}
+
 #[tokio::test]
 async fn chunked_upload_with_content_range_rejects_out_of_order_chunks() {
     let reg = TestRegistry::start(|_, _| {}).await;

@@ -93,7 +93,7 @@ fn python(dir: &Path, script: &str, args: &[String]) -> String {
 
 #[tokio::test]
 async fn oras_pushes_artifacts_with_a_subject_and_referrers_filter_by_artifact_type() {
-    if !tokio::task::spawn_blocking(ensure_oras).await.unwrap() {
+    if !berth_types::sched::spawn_blocking(ensure_oras).await.unwrap() {
         eprintln!("\n{0}\nSKIPPED: oras-py (PyPI `oras`) is not installed and `pip install oras=={ORAS_VERSION}` failed;\nrun scripts/setup.sh. The referrers interop test did not run.\n{0}\n", "!".repeat(78));
         return;
     }
@@ -113,7 +113,7 @@ async fn oras_pushes_artifacts_with_a_subject_and_referrers_filter_by_artifact_t
     .map(|s| s.to_string())
     .collect();
     let w = work.clone();
-    let out = tokio::task::spawn_blocking(move || python(&w, PUSH, &argv)).await.unwrap();
+    let out = berth_types::sched::spawn_blocking(move || python(&w, PUSH, &argv)).await.unwrap();
     let pushed: Vec<&str> = out.lines().collect();
     assert_eq!(pushed.len(), 2, "{out}");
     let (sig, sbom) = (pushed[0].to_string(), pushed[1].to_string());
@@ -159,7 +159,7 @@ async fn oras_pushes_artifacts_with_a_subject_and_referrers_filter_by_artifact_t
     let pulled_dir = work.join("pulled");
     std::fs::create_dir_all(&pulled_dir).unwrap();
     let (pd, h) = (pulled_dir.clone(), host.clone());
-    let files = tokio::task::spawn_blocking(move || python(&pd, PULL, &[h, "art:sbom".into()])).await.unwrap();
+    let files = berth_types::sched::spawn_blocking(move || python(&pd, PULL, &[h, "art:sbom".into()])).await.unwrap();
     assert!(files.contains("sbom.txt"), "{files}");
     assert_eq!(std::fs::read_to_string(pulled_dir.join("sbom.txt")).unwrap(), "payload of sbom\n");
     reg.stop().await;

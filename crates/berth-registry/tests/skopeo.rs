@@ -18,7 +18,7 @@ fn skopeo_present() {
 }
 
 async fn skopeo(args: Vec<String>) -> Result<String, String> {
-    tokio::task::spawn_blocking(move || {
+    berth_types::sched::spawn_blocking(move || {
         let out = std::process::Command::new("skopeo").arg("--insecure-policy").args(&args).output().unwrap();
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).into_owned())

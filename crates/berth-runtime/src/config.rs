@@ -207,6 +207,13 @@ pub struct RuntimeConfig {
     /// layers through idmapped mounts (None: the host's user namespace).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub userns: Option<crate::idmap::IdMappings>,
+    /// A CRI pod's container: the user namespace it joins (`/proc/<sandbox>/ns/user`, whose maps
+    /// are `userns`) instead of making one of its own.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_path: Option<String>,
+    /// How the supplementary groups are made (CRI's `SupplementalGroupsPolicy`, else Docker's).
+    #[serde(default)]
+    pub groups_policy: crate::user::GroupsPolicy,
 }
 
 /// An `exec` in a running container, as the daemon decided it.
@@ -233,6 +240,9 @@ pub struct ExecConfig {
     /// The container's `--group-add`.
     #[serde(default)]
     pub group_add: Vec<String>,
+    /// The container's supplementary groups policy.
+    #[serde(default)]
+    pub groups_policy: crate::user::GroupsPolicy,
 }
 
 /// A log driver that sends each line somewhere outside the container's directory.

@@ -105,13 +105,16 @@ pub fn major_minor(path: &str) -> Result<(u64, u64), String> {
 }
 
 /// Every device node under the host's `/dev` a privileged container gets (runc's `HostDevices`:
-/// not the pts, shm, fd, mqueue directories nor the console).
+/// not the pts, shm, fd, mqueue directories nor the console), without `/dev/ptmx`: the runtime
+/// makes that a link to the container's own `pts/ptmx` (runc's `createDevices` skips it too; in a
+/// user namespace, where devices are bound rather than made, a bound `/dev/ptmx` could not be
+/// replaced and the container would not start).
 pub fn host_devices() -> Vec<Node> {
     let mut found = Vec::new();
     walk(Path::new("/dev"), &mut found);
     found
         .into_iter()
-        .filter(|p| p != Path::new("/dev/console"))
+        .filter(|p| p != Path::new("/dev/console") && p != Path::new("/dev/ptmx"))
         .filter_map(|p| node(&p, p.clone(), "rwm"))
         .collect()
 }

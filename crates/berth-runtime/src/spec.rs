@@ -117,13 +117,20 @@ fn namespace(kind: &str, mode: &NamespaceMode) -> Option<Value> {
 /// The namespaces of `cfg` the shim joins itself before the runtime creates the container (see
 /// `generate`): `(CLONE_NEW* flag name, path)`, for a container with its own user namespace.
 pub fn joined_namespaces(cfg: &RuntimeConfig) -> Vec<(&'static str, String)> {
-    if cfg.userns.is_none() {
-        return Vec::new();
-    }
     [("net", &cfg.network), ("ipc", &cfg.ipc), ("uts", &cfg.uts), ("pid", &cfg.pid)]
         .into_iter()
+        .filter(|(k, m)| shim_joins(cfg, k, m))
         .filter_map(|(k, m)| if let NamespaceMode::Path(p) = m { Some((k, p.clone())) } else { None })
         .collect()
+}
+
+/// Whether the shim joins namespace `kind` itself (see [`joined_namespaces`]): an existing one
+/// of a container with a user namespace, which libcontainer could not join from inside it. A pod's
+/// container joins the pod's user namespace, which owns the pod's IPC, UTS and PID namespaces:
+/// libcontainer joins those from inside it (so the pid it reports is the host's), and the shim
+/// only the network namespace, which the daemon made in the host's.
+fn shim_joins(cfg: &RuntimeConfig, kind: &str, mode: &NamespaceMode) -> bool {
+    cfg.userns.is_some() && matches!(mode, NamespaceMode::Path(_)) && (cfg.userns_path.is_none() || kind == "net")
 }
 
 /// Whether a sysctl may be set in a container (namespaced ones only, as Docker validates).
@@ -208,13 +215,18 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     // made, another container's) are joined by the shim before the runtime starts
     // ([`joined_namespaces`]): libcontainer would join them from inside the new user namespace,
     // which has no rights over them. The container's root then has none either, as under runc.
-    let joined = |mode: &NamespaceMode| cfg.userns.is_some() && matches!(mode, NamespaceMode::Path(_));
+    let joined = |kind: &str, mode: &NamespaceMode| shim_joins(cfg, kind, mode);
+    let own_uts = cfg.uts != NamespaceMode::Host && !joined("uts", &cfg.uts);
     let namespaces: Vec<Value> = [
-        cfg.userns.as_ref().map(|_| json!({"type": "user"})),
-        namespace("pid", &cfg.pid).filter(|_| !joined(&cfg.pid)),
-        namespace("network", &cfg.network).filter(|_| !joined(&cfg.network)),
-        namespace("ipc", &cfg.ipc).filter(|_| !joined(&cfg.ipc)),
-        namespace("uts", &cfg.uts).filter(|_| !joined(&cfg.uts)),
+        // A pod's container joins the sandbox's user namespace (its maps are the sandbox's).
+        cfg.userns.as_ref().map(|_| match &cfg.userns_path {
+            Some(p) => json!({"type": "user", "path": p}),
+            None => json!({"type": "user"}),
+        }),
+        namespace("pid", &cfg.pid).filter(|_| !joined("pid", &cfg.pid)),
+        namespace("network", &cfg.network).filter(|_| !joined("net", &cfg.network)),
+        namespace("ipc", &cfg.ipc).filter(|_| !joined("ipc", &cfg.ipc)),
+        namespace("uts", &cfg.uts).filter(|_| !joined("uts", &cfg.uts)),
         Some(json!({"type": "mount"})),
         (!cfg.cgroupns_host).then(|| json!({"type": "cgroup"})),
     ]
@@ -330,7 +342,7 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     if !nodes.is_empty() {
         linux["devices"] = Value::Array(nodes.iter().map(crate::devices::Node::spec).collect());
     }
-    if let Some(ids) = &cfg.userns {
+    if let Some(ids) = cfg.userns.as_ref().filter(|_| cfg.userns_path.is_none()) {
         let map = |ranges: &[crate::idmap::IdRange]| -> Value {
             ranges.iter().map(|r| json!({"containerID": r.container_id, "hostID": r.host_id, "size": r.size})).collect()
         };
@@ -359,9 +371,10 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
         },
         "root": {"path": rootfs, "readonly": cfg.readonly_rootfs},
         // The host's UTS namespace keeps the host's names (dockerd clears them for `--uts host`;
-        // libcontainer refuses any name, even empty, without a UTS namespace of the container's).
-        "hostname": (cfg.uts != NamespaceMode::Host).then_some(&cfg.hostname),
-        "domainname": (cfg.uts != NamespaceMode::Host).then_some(&cfg.domainname),
+        // libcontainer refuses any name, even empty, without a UTS namespace in the spec). One the
+        // shim joined (with a user namespace) has its names already: its owner set them.
+        "hostname": own_uts.then_some(&cfg.hostname),
+        "domainname": own_uts.then_some(&cfg.domainname),
         "mounts": mounts,
         "linux": linux,
     });
@@ -453,6 +466,16 @@ mod tests {
         assert_eq!(joined_namespaces(&c), vec![("net", "/run/netns/x".to_string())]);
         let sys = v["mounts"].as_array().unwrap().iter().find(|m| m["destination"] == "/sys").unwrap();
         assert_eq!(sys["type"], "bind");
+        // A pod's container joins the sandbox's user namespace: no maps of its own; the pod's
+        // PID namespace (owned by it) is libcontainer's to join, the network namespace the shim's.
+        c.userns_path = Some("/proc/42/ns/user".into());
+        c.pid = NamespaceMode::Path("/proc/42/ns/pid".into());
+        assert_eq!(joined_namespaces(&c), vec![("net", "/run/netns/x".to_string())]);
+        let v = serde_json::to_value(generate(&c, "/r", 0, 0, &[]).unwrap()).unwrap();
+        assert!(v["linux"].get("uidMappings").is_none());
+        let user = v["linux"]["namespaces"].as_array().unwrap().iter().find(|n| n["type"] == "user").unwrap().clone();
+        assert_eq!(user, json!({"type": "user", "path": "/proc/42/ns/user"}));
+        assert!(v["linux"]["namespaces"].as_array().unwrap().contains(&json!({"type": "pid", "path": "/proc/42/ns/pid"})));
         c.userns = None;
         assert!(joined_namespaces(&c).is_empty());
     }

@@ -85,38 +85,69 @@ pub fn add_groups(root: &Path, ident: &mut Identity, extra: &[String]) -> Result
     Ok(())
 }
 
+/// How a process's supplementary groups are made.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum GroupsPolicy {
+    /// Docker's: the primary group, then the user's groups in the image's `/etc/group` (only
+    /// when no group is given), then `--group-add` (dockerd's `getUser` lists the primary group
+    /// first; runc sets them as a set).
+    #[default]
+    Docker,
+    /// CRI `SupplementalGroupsPolicy` Merge (containerd's): the primary group, the user's groups
+    /// in the image's `/etc/group` (also with an explicit group), then the requested groups.
+    Merge,
+    /// CRI `SupplementalGroupsPolicy` Strict: the primary group and the requested groups only.
+    Strict,
+}
+
 /// Resolves Docker's `-u` forms: empty (root), `uid`, `name`, `uid:gid`, `name:group`, `uid:group`.
 pub fn resolve(root: &Path, spec: &str) -> Result<Identity, RuntimeError> {
+    resolve_with(root, spec, GroupsPolicy::Docker)
+}
+
+/// [`resolve`] with the supplementary groups made as `policy` says (before the requested groups,
+/// which [`add_groups`] adds).
+///
+/// As runc's `GetExecUser`: a numeric user or group is an id even when a name of those digits
+/// exists; a uid with an `/etc/passwd` entry takes that entry's name, group and home; an empty
+/// user is uid 0 with the entry of uid 0.
+pub fn resolve_with(root: &Path, spec: &str, policy: GroupsPolicy) -> Result<Identity, RuntimeError> {
     let (user, group) = match spec.split_once(':') {
         Some((u, g)) => (u, Some(g)),
         None => (spec, None),
     };
     let users = passwd(root);
-    let (uid, mut gid, name, home) = if user.is_empty() {
-        let root_entry = users.iter().find(|e| e.uid == 0);
-        (0, 0, Some("root".to_string()), root_entry.map(|e| e.home.clone()))
-    } else if let Some(e) = users.iter().find(|e| e.name == user) {
-        (e.uid, e.gid, Some(e.name.clone()), Some(e.home.clone()))
-    } else if let Ok(n) = user.parse::<u32>() {
-        match users.iter().find(|e| e.uid == n) {
-            Some(e) => (n, e.gid, Some(e.name.clone()), Some(e.home.clone())),
-            None => (n, 0, None, None),
-        }
-    } else {
-        return Err(RuntimeError::NoSuchUser(user.to_string()));
+    let numeric = if user.is_empty() { Some(0) } else { user.parse::<u32>().ok() };
+    let entry = match numeric {
+        Some(n) => users.iter().find(|e| e.uid == n),
+        None => Some(users.iter().find(|e| e.name == user).ok_or_else(|| RuntimeError::NoSuchUser(user.to_string()))?),
+    };
+    let (uid, mut gid, name, home) = match (entry, numeric) {
+        (Some(e), _) => (e.uid, e.gid, Some(e.name.clone()), Some(e.home.clone())),
+        (None, Some(n)) => (n, 0, None, None),
+        (None, None) => return Err(RuntimeError::NoSuchUser(user.to_string())),
     };
     let all_groups = groups(root);
-    if let Some(g) = group.filter(|g| !g.is_empty()) {
-        gid = match all_groups.iter().find(|(n, _, _)| n == g) {
-            Some((_, id, _)) => *id,
-            None => g.parse().map_err(|_| RuntimeError::NoSuchGroup(g.to_string()))?,
+    let group = group.filter(|g| !g.is_empty());
+    if let Some(g) = group {
+        gid = match g.parse::<u32>() {
+            Ok(n) => n,
+            Err(_) => all_groups.iter().find(|(n, _, _)| n == g).map(|(_, id, _)| *id).ok_or_else(|| RuntimeError::NoSuchGroup(g.to_string()))?,
         };
     }
-    let additional_gids = match (&name, group) {
-        // Docker adds supplementary groups only when no group was given explicitly.
-        (Some(n), None) => all_groups.iter().filter(|(_, id, m)| m.contains(n) && *id != gid).map(|(_, id, _)| *id).collect(),
+    let of_image = |n: &String| all_groups.iter().filter(|(_, _, m)| m.contains(n)).map(|(_, id, _)| *id).collect::<Vec<_>>();
+    let listed = match (policy, &name, group) {
+        // Docker adds the image's groups only when no group was given explicitly.
+        (GroupsPolicy::Docker, Some(n), None) | (GroupsPolicy::Merge, Some(n), _) => of_image(n),
         _ => vec![],
     };
+    let mut additional_gids = vec![gid];
+    for g in listed {
+        if !additional_gids.contains(&g) {
+            additional_gids.push(g);
+        }
+    }
     Ok(Identity { uid, gid, additional_gids, home })
 }
 
@@ -137,15 +168,46 @@ mod tests {
         let d = rootfs();
         assert_eq!(resolve(d.path(), "").unwrap().uid, 0);
         let app = resolve(d.path(), "app").unwrap();
-        assert_eq!((app.uid, app.gid, app.additional_gids.clone()), (1000, 1000, vec![10]));
+        assert_eq!((app.uid, app.gid, app.additional_gids.clone()), (1000, 1000, vec![1000, 10]));
         assert_eq!(app.home.as_deref(), Some("/home/app"));
         assert_eq!(resolve(d.path(), "1000").unwrap().gid, 1000);
-        assert_eq!(resolve(d.path(), "4242").unwrap(), Identity { uid: 4242, gid: 0, additional_gids: vec![], home: None });
+        assert_eq!(resolve(d.path(), "4242").unwrap(), Identity { uid: 4242, gid: 0, additional_gids: vec![0], home: None });
         let ug = resolve(d.path(), "app:wheel").unwrap();
-        assert_eq!((ug.uid, ug.gid, ug.additional_gids.len()), (1000, 10, 0));
+        assert_eq!((ug.uid, ug.gid, ug.additional_gids), (1000, 10, vec![10]));
         assert_eq!(resolve(d.path(), "1:2").unwrap().gid, 2);
         assert!(matches!(resolve(d.path(), "nobody"), Err(RuntimeError::NoSuchUser(_))));
         assert!(matches!(resolve(d.path(), "app:nogroup"), Err(RuntimeError::NoSuchGroup(_))));
+    }
+
+    #[test]
+    fn docker_groups_are_the_primary_group_the_images_and_the_added_ones() {
+        // What dockerd 20.10 gives (`id` in the container): the primary group always, the image's
+        // memberships only without an explicit group, `--group-add` on top, each once.
+        let d = rootfs();
+        std::fs::write(d.path().join("etc/group"), "root:x:0:\napp:x:1000:\nwheel:x:10:app\nextra:x:60:bob,app\n").unwrap();
+        assert_eq!(resolve(d.path(), "1000:1000").unwrap().additional_gids, vec![1000]);
+        assert_eq!(resolve(d.path(), "1000").unwrap().additional_gids, vec![1000, 10, 60]);
+        assert_eq!(resolve(d.path(), "app:wheel").unwrap().additional_gids, vec![10]);
+        assert_eq!(resolve(d.path(), "").unwrap().additional_gids, vec![0]);
+        let mut added = resolve(d.path(), "1000:1000").unwrap();
+        add_groups(d.path(), &mut added, &["5".into(), "1000".into(), "extra".into()]).unwrap();
+        assert_eq!(added.additional_gids, vec![1000, 5, 60]);
+        // A numeric user is a uid even when a user of that name exists (runc's rule).
+        std::fs::write(d.path().join("etc/passwd"), "root:x:0:0:root:/root:/bin/sh\napp:x:1000:1000::/home/app:/bin/sh\n1000:x:7:7::/:/bin/sh\n").unwrap();
+        assert_eq!((resolve(d.path(), "1000").unwrap().uid, resolve(d.path(), "1000").unwrap().gid), (1000, 1000));
+    }
+
+    #[test]
+    fn cri_group_policies_merge_or_leave_out_the_image_groups() {
+        let d = rootfs();
+        let mut merge = resolve_with(d.path(), "1000", GroupsPolicy::Merge).unwrap();
+        add_groups(d.path(), &mut merge, &["1234".into()]).unwrap();
+        assert_eq!((merge.uid, merge.gid, merge.additional_gids), (1000, 1000, vec![1000, 10, 1234]));
+        // Merge takes the image's groups also when the group is explicit (containerd does).
+        assert_eq!(resolve_with(d.path(), "app:1000", GroupsPolicy::Merge).unwrap().additional_gids, vec![1000, 10]);
+        let mut strict = resolve_with(d.path(), "1000", GroupsPolicy::Strict).unwrap();
+        add_groups(d.path(), &mut strict, &["1234".into()]).unwrap();
+        assert_eq!(strict.additional_gids, vec![1000, 1234]);
     }
 
     #[test]

@@ -228,6 +228,13 @@ pub fn serve(args: &ShimArgs, r: Running) {
     log.flush();
     let code = exit.unwrap_or(255);
     let record = ExitRecord { exit_code: code, finished_at: now(), oom_killed: oom_killed(&cfg.cgroups_path), error: None };
+    // The runtime's state, the cgroup and the root filesystem's mount go before anyone hears of
+    // the exit: a start that follows at once (`restart`, a restart policy, `stop && start`) would
+    // otherwise race this clean-up ("container already exists").
+    let exec = args.exec_dir.is_some();
+    if !exec {
+        cleanup(args);
+    }
     if let Err(e) = write_exit(args.work_dir(), &record) {
         tracing::error!(error = %e, "recording the exit failed");
     }
@@ -241,5 +248,7 @@ pub fn serve(args: &ShimArgs, r: Running) {
     }
     drop(stdin);
     drop(pty);
-    cleanup(args);
+    if exec {
+        cleanup(args);
+    }
 }

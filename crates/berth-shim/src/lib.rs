@@ -18,7 +18,8 @@
 //!   exit.json        {"exit_code", "finished_at", "oom_killed", "error"} once exited (shim, atomic)
 //!   container.log    json-file log (shim)
 //! ```
-//! The shim's sockets live under `/run/berth/shim/` (unix socket paths are limited to 108 bytes,
+//! The shim's sockets live under `<run-dir>/shim/` (`/run/berth`, or `$BERTH_EXEC_ROOT`, which
+//! rootless Berth sets to `$XDG_RUNTIME_DIR/berth`: see [`run_dir`]; unix socket paths are limited to 108 bytes,
 //! data roots are not): `<hash>.sock` for clients and `<hash>.console` for the PTY hand-over, where
 //! `<hash>` is derived from the container directory ([`socket_path`]).
 //! Protocol on the shim socket: the client sends one JSON line, `{"kind":"attach","stdin":…,"stdout":…,
@@ -35,11 +36,21 @@ mod sys;
 
 pub use files::{ExitRecord, ShimHello, StateRecord};
 
+/// The host-wide directory of runtime files (shim sockets, bridge claims): dockerd's exec root.
+/// `/run/berth`, unless the environment names another in `BERTH_EXEC_ROOT` (rootless Berth's
+/// parent sets it to `$XDG_RUNTIME_DIR/berth` for the daemon, and the shims inherit it).
+pub fn run_dir() -> PathBuf {
+    match std::env::var_os("BERTH_EXEC_ROOT") {
+        Some(d) if !d.is_empty() => PathBuf::from(d),
+        _ => PathBuf::from("/run/berth"),
+    }
+}
+
 /// Where the shim of the container in `dir` listens (short, whatever the data root's length).
 pub fn socket_path(dir: &std::path::Path) -> PathBuf {
     use sha2::Digest;
     let h = hex::encode(sha2::Sha256::digest(dir.as_os_str().as_encoded_bytes()));
-    PathBuf::from("/run/berth/shim").join(format!("{}.sock", &h[..24]))
+    run_dir().join("shim").join(format!("{}.sock", &h[..24]))
 }
 
 /// Where the runtime hands the PTY master to the shim of the container in `dir`.

@@ -162,8 +162,15 @@ pub fn start(args: &ShimArgs) -> Result<Running, ShimError> {
     if !cfg.cwd.is_empty() && cfg.cwd != "/" {
         berth_runtime::mount::sys::mkdir_all_in_root(&rootfs, &cfg.cwd, owner).map_err(io("create working directory", Path::new(&cfg.cwd)))?;
     }
-    let mut ident = berth_runtime::user::resolve(&rootfs, &cfg.user)?;
+    let mut ident = berth_runtime::user::resolve_with(&rootfs, &cfg.user, cfg.groups_policy)?;
     berth_runtime::user::add_groups(&rootfs, &mut ident, &cfg.group_add)?;
+    if cfg.userns.is_some() && cfg.groups_policy == berth_runtime::user::GroupsPolicy::Docker {
+        // libcontainer validates an exec against this spec from inside the user namespace, where
+        // it sees itself unprivileged and refuses supplementary groups: the primary group, the
+        // process's gid anyway, is not listed again (as for the execs, `start_exec`).
+        let gid = ident.gid;
+        ident.additional_gids.retain(|g| *g != gid);
+    }
     let mut cfg_run = cfg.clone();
     if !cfg_run.env.iter().any(|e| e.starts_with("HOME=")) {
         cfg_run.env.push(format!("HOME={}", ident.home.clone().unwrap_or_else(|| "/".into())));
@@ -208,7 +215,7 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     let ex: berth_runtime::config::ExecConfig =
         serde_json::from_slice(&std::fs::read(&p).map_err(io("read", &p))?).map_err(|e| ShimError::Record("exec.json", e))?;
     let rootfs = args.dir.join("rootfs");
-    let mut ident = berth_runtime::user::resolve(&rootfs, &ex.user)?;
+    let mut ident = berth_runtime::user::resolve_with(&rootfs, &ex.user, ex.groups_policy)?;
     berth_runtime::user::add_groups(&rootfs, &mut ident, &ex.group_add)?;
     let caps = if ex.privileged { berth_runtime::spec::host_capabilities() } else { ex.capabilities.clone() };
     // The container's precompiled seccomp filter, if it has one (see `start`).
@@ -243,13 +250,19 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     if ex.no_new_privileges {
         process["noNewPrivileges"] = serde_json::json!(true);
     }
+    // An exec into a remapped container enters its user namespace (and what it joined from
+    // outside it) here: see `berth_runtime::container::exec_namespaces`. libcontainer then sees
+    // itself unprivileged and refuses any supplementary group (CVE-2014-8989's rule), so with
+    // Docker's policy the primary group, the process's gid anyway, is not listed again there.
+    let ctr: Option<RuntimeConfig> = std::fs::read(args.dir.join("runtime.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    if ctr.as_ref().is_some_and(|c| c.userns.is_some()) && ex.groups_policy == berth_runtime::user::GroupsPolicy::Docker {
+        let gid = ident.gid;
+        process["user"]["additionalGids"] = serde_json::json!(ident.additional_gids.iter().filter(|g| **g != gid).collect::<Vec<_>>());
+    }
     let process_path = work.join("process.json");
     berth_types::persist::replace_file_json(&process_path, &process).map_err(io("write", &process_path))?;
     let listener = listen(work)?;
     let s = streams(work, ex.tty, ex.open_stdin)?;
-    // An exec into a remapped container enters its user namespace (and what it joined from
-    // outside it) here: see `berth_runtime::container::exec_namespaces`.
-    let ctr: Option<RuntimeConfig> = std::fs::read(args.dir.join("runtime.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     if let Some(ctr) = ctr.filter(|c| c.userns.is_some()) {
         let state = args.dir.join("state.json");
         let init: StateRecord = serde_json::from_slice(&std::fs::read(&state).map_err(io("read", &state))?).map_err(|e| ShimError::Record("state.json", e))?;

@@ -23,7 +23,7 @@ pub mod unpack;
 #[cfg(test)]
 mod test_support;
 
-pub use apply::{apply_layer, write_diff, write_diff_except, ApplyError, ApplyStats, DiffError};
+pub use apply::{apply_layer, chown_to_container, chown_to_host, write_diff, write_diff_except, ApplyError, ApplyStats, DiffError};
 pub use copy::{ArchiveOptions, CopyError, ExtractOptions, PathStat};
 pub use error::SnapshotError;
 pub use mount::{overlay_options, Mount, MAX_MOUNT_DATA};

@@ -99,6 +99,11 @@ pub fn overlay_options(lowers: &[PathBuf], upper_work: Option<(&Path, &Path)>) -
         options.push("ro".to_string());
     }
     options.push(format!("lowerdir={lower}"));
+    if berth_types::idmap::in_user_namespace() {
+        // Overlay mounted in a user namespace keeps its own metadata in `user.overlay.*` (it
+        // cannot write `trusted.*`); layers are applied with the same prefix (`apply::opaque_xattr`).
+        options.push("userxattr".to_string());
+    }
     options
 }
 

@@ -136,6 +136,18 @@ impl IdMappings {
     }
 }
 
+/// Whether this process runs in a user namespace other than the host's (rootless Berth: the daemon
+/// and its shims run as root of the namespace `berth daemon` made for them). Read once from
+/// `/proc/self/uid_map`: the initial namespace maps all ids (`0 0 4294967295`).
+pub fn in_user_namespace() -> bool {
+    static IN: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *IN.get_or_init(|| std::fs::read_to_string("/proc/self/uid_map").map(|m| !is_initial_map(&m)).unwrap_or(false))
+}
+
+fn is_initial_map(map: &str) -> bool {
+    map.split_whitespace().collect::<Vec<_>>() == ["0", "0", "4294967295"]
+}
+
 /// The `(start, count)` ranges `subuid`/`subgid` text gives `name` (or its numeric id `id`), in
 /// file order; malformed lines are skipped as shadow's tools skip them.
 pub fn subordinate_ranges(text: &str, name: &str, id: u32) -> Vec<(u32, u32)> {
@@ -152,6 +164,12 @@ pub fn subordinate_ranges(text: &str, name: &str, id: u32) -> Vec<(u32, u32)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_initial_map_is_told_from_a_namespace_map() {
+        assert!(is_initial_map("         0          0 4294967295\n"));
+        assert!(!is_initial_map("         0       1000          1\n         1     100000      65536\n"));
+    }
 
     #[test]
     fn ranges_are_read_for_the_name_or_the_id() {

@@ -10,6 +10,7 @@ pub mod id;
 pub mod idmap;
 pub mod persist;
 pub mod reference;
+pub mod sched;
 pub mod teardown;
 
 pub use digest::{Algorithm, Digest, DigestError, DigestWriter, Digester, Sha256Writer};

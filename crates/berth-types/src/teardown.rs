@@ -5,14 +5,16 @@
 //! mid-`docker cp`, a volume's `device=` bind, an overlay. `std::fs::remove_dir_all` walks into
 //! such a mount and deletes the *host's* files. [`remove_tree`] therefore
 //!
-//! 1. detaches every mount at or below the tree (from `/proc/self/mountinfo`, deepest first,
-//!    `MNT_DETACH`), then
-//! 2. walks the tree with `openat2(RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS)` per directory, so a
-//!    mount that appears meanwhile (or one the first step could not detach) is never entered — this
-//!    also catches bind mounts of the same filesystem, which an `st_dev` comparison would miss —
-//!    and unlinks with `unlinkat`, which never follows a symlink.
+//! 1. walks the tree with `openat2(RESOLVE_NO_XDEV | RESOLVE_NO_SYMLINKS)` per directory, so a
+//!    mount is never entered — this also catches bind mounts of the same filesystem, which an
+//!    `st_dev` comparison would miss — and unlinks with `unlinkat`, which never follows a symlink;
+//! 2. only if that walk met a mount point (`EXDEV` opening a directory, `EBUSY` unlinking one):
+//!    detaches every mount at or below the tree (from `/proc/self/mountinfo`, deepest first,
+//!    `MNT_DETACH`) and walks again.
 //!
-//! What cannot be removed that way stays, and the error names it.
+//! Reading `/proc/self/mountinfo` costs the kernel a line per mount on the host (thousands with
+//! many running containers), so a tree without mounts — nearly every removal — is removed without
+//! it. What cannot be removed that way stays, and the error names it.
 
 use rustix::fs::{openat2, unlinkat, AtFlags, Dir, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
@@ -36,25 +38,52 @@ pub fn remove_tree(path: impl AsRef<Path>) -> io::Result<()> {
             _ => Ok(()),
         };
     }
-    detach_mounts_under(path)?;
     let (parent, name) = split(path)?;
     let parent_fd = rustix::fs::open(&parent, OFlags::PATH | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty())
         .map_err(|e| with_path(e.into(), &parent))?;
-    let root = match open_dir_beneath(parent_fd.as_fd(), &name) {
+    match remove_walk(parent_fd.as_fd(), &name, path) {
+        Walk::Done(result) => result,
+        Walk::MetMount => {
+            detach_mounts_under(path)?;
+            match remove_walk(parent_fd.as_fd(), &name, path) {
+                Walk::Done(result) => result,
+                Walk::MetMount => Err(mount_point(path)),
+            }
+        }
+    }
+}
+
+/// How one walk of [`remove_tree`] ended.
+enum Walk {
+    /// Removed, or failed for a reason other than a mount.
+    Done(io::Result<()>),
+    /// Stopped at a mount point (the rest was removed).
+    MetMount,
+}
+
+/// Removes directory `name` in `parent` (named `path` in errors) and everything below it that is
+/// not behind a mount point.
+fn remove_walk(parent: rustix::fd::BorrowedFd<'_>, name: &CString, path: &Path) -> Walk {
+    let root = match open_dir_beneath(parent, name) {
         Ok(fd) => fd,
-        Err(Errno::NOENT) => return Ok(()),
-        Err(Errno::XDEV) => return Err(mount_point(path)),
-        Err(e) => return Err(with_path(e.into(), path)),
+        Err(Errno::NOENT) => return Walk::Done(Ok(())),
+        Err(Errno::XDEV) => return Walk::MetMount,
+        Err(e) => return Walk::Done(Err(with_path(e.into(), path))),
     };
     let mut first_error = None;
-    empty_dir(root, path, &mut first_error);
-    match unlinkat(parent_fd.as_fd(), name.as_c_str(), AtFlags::REMOVEDIR) {
+    let mut met_mount = false;
+    empty_dir(root, path, &mut first_error, &mut met_mount);
+    match unlinkat(parent, name.as_c_str(), AtFlags::REMOVEDIR) {
         Ok(()) | Err(Errno::NOENT) => {}
+        Err(Errno::BUSY) => met_mount = true,
         Err(e) => {
             first_error.get_or_insert_with(|| with_path(e.into(), path));
         }
     }
-    first_error.map_or(Ok(()), Err)
+    if met_mount {
+        return Walk::MetMount;
+    }
+    Walk::Done(first_error.map_or(Ok(()), Err))
 }
 
 /// Allocated bytes under `p` (as `du` counts them), not following symlinks or crossing into other
@@ -161,7 +190,8 @@ fn with_path(e: io::Error, path: &Path) -> io::Error {
 
 /// Removes everything in the open directory `root` (named `path` in errors) without recursion on
 /// the call stack (a hostile tree may be deep), keeping the first error and going on with the rest.
-fn empty_dir(root: OwnedFd, path: &Path, first_error: &mut Option<io::Error>) {
+/// A mount point met (a directory it cannot enter, an entry `EBUSY` to unlink) sets `met_mount`.
+fn empty_dir(root: OwnedFd, path: &Path, first_error: &mut Option<io::Error>, met_mount: &mut bool) {
     let Ok(dir) = Dir::new(root) else {
         first_error.get_or_insert_with(|| io::Error::other(format!("reading {}", path.display())));
         return;
@@ -177,6 +207,10 @@ fn empty_dir(root: OwnedFd, path: &Path, first_error: &mut Option<io::Error>) {
                 if let (Some(name), Some((parent, _, _))) = (name, stack.last()) {
                     let removed = parent.fd().map_err(io::Error::from).and_then(|fd| match unlinkat(fd, name.as_c_str(), AtFlags::REMOVEDIR) {
                         Ok(()) | Err(Errno::NOENT) => Ok(()),
+                        Err(Errno::BUSY) => {
+                            *met_mount = true;
+                            Ok(())
+                        }
                         Err(e) => Err(e.into()),
                     });
                     if let Err(e) = removed {
@@ -207,6 +241,8 @@ fn empty_dir(root: OwnedFd, path: &Path, first_error: &mut Option<io::Error>) {
         if !is_dir {
             match unlinkat(fd, name.as_c_str(), AtFlags::empty()) {
                 Ok(()) | Err(Errno::NOENT) => {}
+                // A file bind-mounted over this one.
+                Err(Errno::BUSY) => *met_mount = true,
                 Err(e) => {
                     first_error.get_or_insert_with(|| with_path(e.into(), &child));
                 }
@@ -220,6 +256,7 @@ fn empty_dir(root: OwnedFd, path: &Path, first_error: &mut Option<io::Error>) {
             }
             Err(Errno::NOENT) => {}
             Err(Errno::XDEV) => {
+                *met_mount = true;
                 first_error.get_or_insert_with(|| mount_point(&child));
             }
             Err(e) => {
@@ -295,14 +332,35 @@ mod tests {
     }
 
     #[test]
+    fn remove_tree_detaches_a_file_bind_and_a_mount_at_the_top() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("hosts"), b"host file").unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        // A file bound over one in the tree (unlink: EBUSY), and the tree's root a mount itself (EXDEV).
+        let root = dir.path().join("tree");
+        std::fs::create_dir_all(root.join("etc")).unwrap();
+        rustix::mount::mount_bind(&root, &root).unwrap();
+        std::fs::write(root.join("etc/hosts"), b"scratch").unwrap();
+        rustix::mount::mount_bind(outside.path().join("hosts"), root.join("etc/hosts")).unwrap();
+        let result = remove_tree(&root);
+        let _ = rustix::mount::unmount(&root.join("etc/hosts"), rustix::mount::UnmountFlags::DETACH);
+        let _ = rustix::mount::unmount(&root, rustix::mount::UnmountFlags::DETACH);
+        result.unwrap();
+        assert!(!root.exists());
+        assert_eq!(std::fs::read(outside.path().join("hosts")).unwrap(), b"host file");
+        assert!(mounts_under(dir.path()).unwrap().is_empty());
+    }
+
+    #[test]
     fn the_walk_never_enters_a_mount_it_meets() {
         let outside = tempfile::tempdir().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let target = tree_with_bind(outside.path(), dir.path());
         // Without the detach step: the walk alone must refuse to cross.
         let root = rustix::fs::open(&dir.path().join("tmp"), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap();
-        let mut err = None;
-        empty_dir(root, &dir.path().join("tmp"), &mut err);
+        let (mut err, mut met_mount) = (None, false);
+        empty_dir(root, &dir.path().join("tmp"), &mut err, &mut met_mount);
+        assert!(met_mount);
         let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
         let err = err.expect("the walk reports the mount point").to_string();
         assert!(err.contains("is a mount point"), "{err}");

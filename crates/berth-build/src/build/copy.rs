@@ -194,7 +194,7 @@ impl Builder<'_> {
                     applied?;
                     produced.map_err(BuildError::io("read sources of", &self.opts.context_dir))
                 })?;
-                self.finish_layer(st, active, &key, &created_by)
+                self.finish_layer(st, active, &key, &created_by, None)
             })()
         };
         drop(_view);

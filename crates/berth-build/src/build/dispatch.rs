@@ -152,11 +152,16 @@ impl<'a> Builder<'a> {
             if idx == self.target && n + 1 == stage.instructions.len() {
                 break;
             }
+            // A metadata step whose image an earlier build made is a cache hit, as with dockerd
+            // (RUN, COPY and ADD report theirs when they look their layer up).
+            if is_metadata(ins) && self.cached_step_image(&st).is_some() {
+                events(BuildEvent::UsingCache);
+            }
             let id = self.step_image(&st, image.as_ref())?;
             events(BuildEvent::StepDone(id.clone()));
             image = Some(id);
         }
-        Ok(StageResult { config: st.config, layers: st.layers, image })
+        Ok(StageResult { config: st.config, layers: st.layers, image, key: st.key })
     }
 
     fn dispatch(&self, idx: usize, st: &mut State, ins: &Instruction, events: &mut dyn FnMut(BuildEvent)) -> Result<(), BuildError> {
@@ -305,6 +310,13 @@ impl<'a> Builder<'a> {
         if !self.store.content().contains(&e.diff_id) {
             return false;
         }
+        // With `cachefrom`, only a step whose image is among those named (or their ancestors).
+        if let Some(allowed) = &self.opts.cache_from {
+            let image = self.cache.lock().unwrap_or_else(|e| e.into_inner()).image(key).cloned();
+            if !image.is_some_and(|i| allowed.contains(&i) && self.store.by_id(&i).is_some()) {
+                return false;
+            }
+        }
         if let Err(error) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).used(key) {
             tracing::warn!(%error, "could not record a build cache hit");
         }
@@ -322,7 +334,15 @@ impl<'a> Builder<'a> {
     }
 
     /// Writes the active snapshot's changes as a layer, commits it under the new chain id and records it.
-    pub(crate) fn finish_layer(&self, st: &mut State, mut active: ActiveSnapshot<'a>, key: &Digest, created_by: &str) -> Result<(), BuildError> {
+    /// `ids`: the user namespace maps of a remapped `RUN` step, whose files hold host ids.
+    pub(crate) fn finish_layer(
+        &self,
+        st: &mut State,
+        mut active: ActiveSnapshot<'a>,
+        key: &Digest,
+        created_by: &str,
+        ids: Option<&berth_types::idmap::IdMappings>,
+    ) -> Result<(), BuildError> {
         let upper = self.snapshots.upper_dir(&active.key)?;
         if let Some(epoch) = self.epoch {
             super::fsview::clamp_mtimes(&upper, epoch)?;
@@ -331,13 +351,18 @@ impl<'a> Builder<'a> {
         let result = (|| {
             let f = std::fs::File::create(&tmp).map_err(BuildError::io("create", &tmp))?;
             let mut w = std::io::BufWriter::new(f);
-            berth_snapshot::write_diff(&upper, &mut w)?;
+            berth_snapshot::write_diff_except(&upper, &mut w, &|_| false, ids)?;
             drop(w);
             let f = std::fs::File::open(&tmp).map_err(BuildError::io("open", &tmp))?;
             Ok::<_, BuildError>(berth_image::layer::ingest_layer(self.store.content(), std::io::BufReader::new(f))?)
         })();
         let _ = std::fs::remove_file(&tmp);
         let stats = result?;
+        if let Some(ids) = ids {
+            // The snapshot becomes a lower layer of later steps and containers, which see it through
+            // the same idmapping as a pulled one: it holds the container's ids, as its tar does.
+            berth_snapshot::chown_to_container(&upper, ids).map_err(BuildError::io("shift the owners of", &upper))?;
+        }
         st.layers.push(LayerRecord { diff_id: stats.diff_id.clone(), size: stats.size });
         let chain = chain_id(&st.layers.iter().map(|l| l.diff_id.clone()).collect::<Vec<_>>()).to_string();
         match self.snapshots.commit(&chain, &active.key) {
@@ -444,6 +469,12 @@ impl<'a> Builder<'a> {
         let (active, rootfs) = self.prepare(st)?;
         let layers = self.layer_dirs(&st.layers)?;
         self.create_workdir(st, &layers, &rootfs)?;
+        if let Some(ids) = &self.opts.userns {
+            // What the builder wrote (WORKDIR, the parents copied up for it, the upper's root) gets
+            // the host ids the step's user namespace sees as the container's.
+            let upper = self.snapshots.upper_dir(&active.key)?;
+            berth_snapshot::chown_to_host(&upper, ids).map_err(BuildError::io("shift the owners of", &upper))?;
+        }
         let step = RunStep {
             id: active.key.clone(),
             rootfs,
@@ -463,14 +494,21 @@ impl<'a> Builder<'a> {
             .filter(|s| workdir != s && !workdir.starts_with(&format!("{s}/"))) // WORKDIR made it
             .collect();
         let quiet = self.opts.quiet;
+        self.runner.check()?;
+        events(BuildEvent::Running(step.id.clone()));
         let code = self.runner.run(&step, &mut |b: &[u8]| {
             if !quiet {
                 events(BuildEvent::Output(b.to_vec()))
             }
         })?;
         if code != 0 {
-            events(BuildEvent::Removing(active.key.clone()));
+            if self.opts.force_remove {
+                events(BuildEvent::Removing(step.id.clone()));
+            }
             return Err(BuildError::RunFailed { command: args.join(" "), code });
+        }
+        if !self.opts.keep_intermediate || self.opts.force_remove {
+            events(BuildEvent::Removing(step.id.clone()));
         }
         let upper = self.snapshots.upper_dir(&active.key)?;
         for rel in stubs.iter().rev() {
@@ -485,7 +523,7 @@ impl<'a> Builder<'a> {
                 _ => {}
             }
         }
-        self.finish_layer(st, active, &key, &created_by)
+        self.finish_layer(st, active, &key, &created_by, self.opts.userns.as_ref())
     }
 
     /// BuildKit's `WORKDIR`: the missing directories of the working directory are made before a
@@ -535,7 +573,12 @@ impl<'a> Builder<'a> {
                 let id = get(&["id"]).unwrap_or_else(|| target.clone());
                 let name = Digest::of(id.as_bytes()).hex().to_string();
                 let dir = self.opts.cache_dir.join("mounts").join(&name);
+                let new = !dir.exists();
                 std::fs::create_dir_all(&dir).map_err(BuildError::io("create", &dir))?;
+                if let Some(ids) = self.opts.userns.as_ref().filter(|_| new) {
+                    // A new cache starts as an empty directory of the step's root, as in BuildKit.
+                    berth_snapshot::chown_to_host(&dir, ids).map_err(BuildError::io("shift the owner of", &dir))?;
+                }
                 if let Err(error) = self.cache.lock().unwrap_or_else(|e| e.into_inner()).used_mount(&name, &id) {
                     tracing::warn!(%error, "could not record a cache mount's use");
                 }
@@ -616,4 +659,9 @@ fn expose_ports(spec: &str) -> Result<Vec<String>, String> {
         return Err(bad());
     }
     Ok((lo..=hi).map(|p| format!("{p}/{proto}")).collect())
+}
+
+/// Whether an instruction only changes the image's config (no layer, no container).
+pub(crate) fn is_metadata(ins: &Instruction) -> bool {
+    !matches!(ins.keyword.as_str(), "RUN" | "COPY" | "ADD" | "FROM")
 }

@@ -23,12 +23,18 @@ pub(crate) struct PendingImage {
 
 impl Builder<'_> {
     /// The id of the image after the step that left `st`, child of `parent`.
+    /// The image an earlier build made for this state, if it is still in the store.
+    pub(crate) fn cached_step_image(&self, st: &State) -> Option<Digest> {
+        if self.opts.no_cache {
+            return None;
+        }
+        let known = self.cache.lock().unwrap_or_else(|e| e.into_inner()).image(&st.key).cloned();
+        known.filter(|id| self.store.by_id(id).is_some() && self.opts.cache_from.as_ref().is_none_or(|allowed| allowed.contains(id)))
+    }
+
     pub(crate) fn step_image(&self, st: &State, parent: Option<&Digest>) -> Result<Digest, BuildError> {
-        if !self.opts.no_cache {
-            let known = self.cache.lock().unwrap_or_else(|e| e.into_inner()).image(&st.key).cloned();
-            if let Some(id) = known.filter(|id| self.store.by_id(id).is_some()) {
-                return Ok(id);
-            }
+        if let Some(id) = self.cached_step_image(st) {
+            return Ok(id);
         }
         let mut config = st.config.clone();
         config.created = Some(self.created());

@@ -35,6 +35,11 @@ pub const RUNNER_MOUNTS: [&str; 2] = ["/etc/hosts", "/etc/resolv.conf"];
 
 /// Runs one `RUN` step in a container. The daemon implements it with its shim; tests with chroot.
 pub trait StepRunner: Send + Sync {
+    /// Refuses what the step's container could not be created with (the build's resource limits,
+    /// extra hosts), as dockerd refuses to create the container: before ` ---> Running in`.
+    fn check(&self) -> Result<(), BuildError> {
+        Ok(())
+    }
     /// Runs `step` to completion, passing its combined output to `output`, and returns its exit code.
     fn run(&self, step: &RunStep, output: &mut dyn FnMut(&[u8])) -> Result<i32, BuildError>;
 }
@@ -113,6 +118,14 @@ pub struct BuildOptions {
     pub cache_dir: PathBuf,
     /// `-q`: emit no step output.
     pub quiet: bool,
+    /// `rm=0`: a `RUN` step's container is not reported removed after it succeeded (dockerd keeps
+    /// it; Berth's step containers are not containers of the daemon, see docs).
+    pub keep_intermediate: bool,
+    /// `forcerm=1`: the container of a failed `RUN` step is reported removed too.
+    pub force_remove: bool,
+    /// `cachefrom`: when set, a step is taken from the cache only if the image it would give is
+    /// one of these (the named images and their ancestors), as dockerd uses only those.
+    pub cache_from: Option<BTreeSet<Digest>>,
     /// Secret id → host file, for `RUN --mount=type=secret`.
     pub secrets: BTreeMap<String, PathBuf>,
     /// How many independent stages may build at once (0: the number of CPUs, at least 2, at most 8).
@@ -120,6 +133,9 @@ pub struct BuildOptions {
     /// Downloads `ADD <http(s) URL>` sources; without one such an `ADD` fails with
     /// [`BuildError::RemoteAdd`].
     pub fetcher: Option<Fetcher>,
+    /// `--userns-remap`: `RUN` steps run in a user namespace with these maps (the runner's part), so
+    /// what they write holds host ids; their layers carry the container's ids again.
+    pub userns: Option<berth_types::idmap::IdMappings>,
 }
 
 /// Progress of a build, in the order Docker's classic builder reports it.
@@ -134,13 +150,15 @@ pub enum BuildEvent {
         /// The instruction as written.
         text: String,
     },
+    /// A `RUN` step's container starts (` ---> Running in <id>`): its id, the step's [`RunStep::id`].
+    Running(String),
     /// Output of a `RUN` step.
     Output(Vec<u8>),
     /// The step's result came from the cache.
     UsingCache,
     /// A step's result: the id of the image after it (` ---> <id>`); for `FROM`, the base's.
     StepDone(Digest),
-    /// A temporary container/snapshot was removed.
+    /// A `RUN` step's container was removed (`Removing intermediate container <id>`).
     Removing(String),
     /// A warning (unused build args, deprecated instructions).
     Warning(String),
@@ -159,6 +177,8 @@ pub(crate) struct StageResult {
     /// The image of the stage's last step that has one (its base's for a FROM-only stage; for the
     /// target stage, the step before the last): the parent of what is built on it.
     pub image: Option<Digest>,
+    /// The cache key of the stage's last state.
+    pub key: Digest,
 }
 
 /// An `os/arch[/variant]` platform.
@@ -267,7 +287,8 @@ pub fn build(
         }
     };
     let display_name = Path::new(dockerfile_name).file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "Dockerfile".into());
-    let df = parse(&text, &display_name)?;
+    let mut df = parse(&text, &display_name)?;
+    add_label_steps(&mut df, &opts.labels)?;
     let ignore = load_ignore(&opts.context_dir, dockerfile_name)?;
     let epoch = opts
         .build_args
@@ -305,12 +326,6 @@ pub fn build(
     b.total = needed.values().map(|n| n.steps).sum();
     b.run_stages(&needed, events)?;
     let mut result = b.results.get_mut().unwrap_or_else(|e| e.into_inner()).remove(&target).ok_or_else(|| BuildError::TargetNotFound(format!("#{target}")))?;
-    if !opts.labels.is_empty() {
-        let mut cc = result.config.container_config();
-        let labels = cc.labels.get_or_insert_with(Default::default);
-        labels.extend(opts.labels.clone());
-        result.config.config = Some(cc);
-    }
     result.config.created = Some(b.created());
     let consumed = b.consumed.get_mut().unwrap_or_else(|e| e.into_inner());
     let unused: Vec<&String> = opts
@@ -337,9 +352,15 @@ pub fn build(
     let last_step_done = !df.stages[target].instructions.is_empty();
     let cache = b.cache.get_mut().unwrap_or_else(|e| e.into_inner());
     if !opts.no_cache {
-        if let Some(prev) = cache.image(&content_key).cloned() {
+        if let Some(prev) = cache.image(&content_key).cloned().filter(|p| opts.cache_from.as_ref().is_none_or(|allowed| allowed.contains(p))) {
             if store.by_id(&prev).is_some() {
+                cache.put_image(&result.key, prev.clone())?;
                 if last_step_done {
+                    // The last step's image is an earlier build's: a metadata step reports the
+                    // hit here (a RUN, COPY or ADD did when it found its layer).
+                    if df.stages[target].instructions.last().is_some_and(dispatch::is_metadata) {
+                        events(BuildEvent::UsingCache);
+                    }
                     events(BuildEvent::StepDone(prev.clone()));
                 }
                 events(BuildEvent::Built(prev.clone()));
@@ -350,11 +371,32 @@ pub fn build(
     let bytes = encode(&result.config)?;
     let (id, _) = store.register(&bytes, result.layers, result.image.clone())?;
     cache.put_image(&content_key, id.clone())?;
+    // The last step's state gives this image too (what `cachefrom` checks a cached step against).
+    cache.put_image(&result.key, id.clone())?;
     if last_step_done {
         events(BuildEvent::StepDone(id.clone()));
     }
     events(BuildEvent::Built(id.clone()));
     Ok(id)
+}
+
+/// `--label`s become `LABEL k=v` steps at the end of the Dockerfile's last stage, one per label in
+/// key order, as dockerd's classic builder adds them (they show as steps, and a `--target` stage
+/// other than the last does not get them, as with dockerd). Values are taken literally.
+fn add_label_steps(df: &mut Dockerfile, labels: &BTreeMap<String, String>) -> Result<(), BuildError> {
+    if labels.is_empty() {
+        return Ok(());
+    }
+    let escape = |s: &str| s.chars().flat_map(|c| if matches!(c, '$' | '\\' | '"' | '\'' | ' ' | '\t') { vec!['\\', c] } else { vec![c] }).collect::<String>();
+    let text: String = labels.iter().map(|(k, v)| format!("LABEL {}={}\n", escape(k), escape(v))).collect();
+    let parsed = parse(&format!("FROM scratch\n{text}"), &df.file_name)?;
+    let Some(last) = df.stages.last_mut() else { return Ok(()) };
+    for (mut ins, (k, v)) in parsed.stages.into_iter().flat_map(|s| s.instructions).zip(labels) {
+        ins.original = format!("LABEL {k}={v}");
+        ins.line = 0;
+        last.instructions.push(ins);
+    }
+    Ok(())
 }
 
 fn is_predefined(k: &str) -> bool {

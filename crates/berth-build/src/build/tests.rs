@@ -1,6 +1,7 @@
 //! Executor tests on real overlay snapshots (root required), with a runner that really runs each RUN
 //! step by chroot-ing into the mounted rootfs of a busybox image.
 
+use std::collections::BTreeSet;
 use super::*;
 use berth_content::ContentStore;
 use berth_image::import::{import_rootfs, ImportOptions};
@@ -158,10 +159,15 @@ CMD ["echo $NAME"]
 "#;
     let mut o = e.opts(df);
     o.labels.insert("extra".into(), "yes".into());
+    // Build labels are taken literally: no expansion, quotes and spaces kept.
+    o.labels.insert("lit".into(), r#"$APP and "q" \x"#.into());
     let (r, events) = e.build(&o);
     let id = r.unwrap();
     assert!(output(&events).contains("built-output"));
-    assert!(events.iter().any(|ev| matches!(ev, BuildEvent::Step { n: 1, total: 18, text } if text == "FROM busybox")));
+    // Each build label is one more `LABEL` step at the end, as the classic builder adds them.
+    assert!(events.iter().any(|ev| matches!(ev, BuildEvent::Step { n: 1, total: 20, text } if text == "FROM busybox")));
+    assert!(events.iter().any(|ev| matches!(ev, BuildEvent::Step { n: 19, total: 20, text } if text == "LABEL extra=yes")), "{events:?}");
+    assert!(events.iter().any(|ev| matches!(ev, BuildEvent::Running(_))), "a RUN step reports its container");
     let img = e.store.by_id(&id).unwrap();
     let cc = img.config.container_config();
     assert_eq!(cc.env.as_ref().unwrap().iter().filter(|v| v.starts_with("APP=") || v.starts_with("NAME=")).cloned().collect::<Vec<_>>(), vec!["APP=/app", "NAME=the app"]);
@@ -174,6 +180,7 @@ CMD ["echo $NAME"]
     assert_eq!(labels["version"], "1.0");
     assert_eq!(labels["desc"], "a b");
     assert_eq!(labels["extra"], "yes");
+    assert_eq!(labels["lit"], r#"$APP and "q" \x"#);
     assert!(cc.exposed_ports.unwrap().keys().eq(["53/udp", "80/tcp"]));
     assert!(cc.volumes.unwrap().contains_key("/data"));
     let hc = cc.healthcheck.unwrap();
@@ -183,7 +190,8 @@ CMD ["echo $NAME"]
     assert_eq!(cc.on_build.unwrap(), vec!["RUN echo child"]);
     // busybox layer + 3 COPY + 2 RUN.
     assert_eq!(img.layers.len(), 6);
-    assert_eq!(img.config.history.len(), 1 + 17);
+    // One entry per step, the two build labels' LABEL steps among them (as dockerd's history shows them).
+    assert_eq!(img.config.history.len(), 1 + 19);
     assert!(img.config.history.iter().any(|h| h.created_by.as_deref() == Some("/bin/sh -c #(nop)  ENV APP=/app NAME=\"the app\"") && h.empty_layer));
     assert!(img.config.history.iter().any(|h| h.created_by.as_deref().is_some_and(|c| c.starts_with("RUN |1 GREETING=hi /bin/sh -c echo")) && !h.empty_layer));
     e.with_rootfs(&id, |root| {
@@ -245,6 +253,33 @@ fn rebuild_uses_cache_until_a_source_changes_and_no_cache_bypasses() {
     o.no_cache = true;
     let (_, ev4) = e.build(&o);
     assert!(!ev4.contains(&BuildEvent::UsingCache));
+}
+
+/// `cachefrom`: only steps whose images are among the named ones (or their ancestors) come from
+/// the cache; an empty set of sources uses none.
+#[test]
+fn cache_from_limits_the_cache_to_the_images_named() {
+    let e = env();
+    e.busybox();
+    let df = "FROM busybox\nRUN echo one > /one\nENV A=1\nRUN echo two > /two\n";
+    let (first, _) = e.build(&e.opts(df));
+    let first = first.unwrap();
+    // The chain of the first build (its steps' images are its ancestors).
+    let mut chain = BTreeSet::new();
+    let mut next = Some(first.clone());
+    while let Some(id) = next {
+        next = e.store.by_id(&id).and_then(|i| i.parent.clone());
+        chain.insert(id);
+    }
+    let mut o = e.opts(df);
+    o.cache_from = Some(chain);
+    let (again, ev) = e.build(&o);
+    assert_eq!(again.unwrap(), first, "every step from the named image's chain");
+    assert_eq!(ev.iter().filter(|e| **e == BuildEvent::UsingCache).count(), 3, "{ev:?}");
+    o.cache_from = Some(BTreeSet::new());
+    let (other, ev) = e.build(&o);
+    assert!(!ev.contains(&BuildEvent::UsingCache), "no source named: nothing from the cache: {ev:?}");
+    assert_ne!(other.unwrap(), first);
 }
 
 #[test]

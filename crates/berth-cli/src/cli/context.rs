@@ -78,3 +78,16 @@ pub struct ContextLsArgs {
     #[arg(short = 'q', long)]
     pub quiet: bool,
 }
+
+/// `berth rootless …`.
+#[derive(Subcommand, Debug)]
+pub enum RootlessCmd {
+    /// Check what a rootless daemon needs (subordinate ids, newuidmap, pasta) and prepare this
+    /// user's directories and the `rootless` context; run once, as the user.
+    Setup {
+        /// Also write the systemd user unit `~/.config/systemd/user/berth.service` (Delegate=yes),
+        /// as rootless Docker's setup tool installs `docker.service`.
+        #[arg(long)]
+        install_unit: bool,
+    },
+}

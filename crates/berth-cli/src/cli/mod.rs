@@ -104,6 +104,9 @@ pub enum Command {
     /// Manage contexts.
     #[command(subcommand, arg_required_else_help = true)]
     Context(ContextCmd),
+    /// Set up rootless Berth (a daemon run by an ordinary user).
+    #[command(subcommand, arg_required_else_help = true)]
+    Rootless(RootlessCmd),
     /// List images.
     Images(ImagesArgs),
     /// Import a root filesystem tarball as an image.

@@ -113,6 +113,27 @@ pub struct DaemonArgs {
     /// A mirror for CRI pulls from a registry, REGISTRY=URL (e.g. registry.k8s.io=http://127.0.0.1:5000); repeatable, tried in order.
     #[arg(long = "cri-registry-mirror", value_name = "REGISTRY=URL")]
     pub cri_registry_mirrors: Vec<String>,
+    /// The CNI network configuration directory of CRI pods: its first .conf/.conflist/.json file in lexical order is the pods' network [default: /etc/cni/net.d].
+    #[arg(long = "cni-conf-dir", value_name = "DIR")]
+    pub cni_conf_dir: Option<PathBuf>,
+    /// The CNI plugin directories, colon-separated, searched in order [default: /opt/cni/bin].
+    #[arg(long = "cni-bin-dir", value_name = "DIR[:DIR...]")]
+    pub cni_bin_dir: Option<String>,
+    /// The time one CNI plugin call may take before it is killed, in seconds [default: 30].
+    #[arg(long = "cni-plugin-timeout", value_name = "SECONDS")]
+    pub cni_plugin_timeout: Option<u64>,
+    /// The address of the CRI streaming server (exec, attach, port-forward URLs) [default: 127.0.0.1].
+    #[arg(long = "cri-stream-address", value_name = "IP")]
+    pub cri_stream_address: Option<String>,
+    /// The port of the CRI streaming server [default: 0, a free port].
+    #[arg(long = "cri-stream-port", value_name = "PORT")]
+    pub cri_stream_port: Option<u16>,
+    /// Serve the CRI streaming server over HTTPS with this certificate (PEM; with --cri-stream-tls-key).
+    #[arg(long = "cri-stream-tls-cert", value_name = "FILE")]
+    pub cri_stream_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of --cri-stream-tls-cert.
+    #[arg(long = "cri-stream-tls-key", value_name = "FILE")]
+    pub cri_stream_tls_key: Option<PathBuf>,
 }
 
 /// `--log-format` of the daemon, as dockerd's.

@@ -101,7 +101,7 @@ async fn from_container(c: &Client, ctr: &str, src: &str, dst: &str, follow: boo
     let (reader, mut writer) = tokio::io::duplex(1 << 20);
     let owner = (nix::unistd::getuid().as_raw(), nix::unistd::getgid().as_raw());
     let opts = ExtractOptions { no_overwrite_dir_non_dir: true, preserve_owner: archive, owner, rebase, ids: None };
-    let extract = tokio::task::spawn_blocking(move || {
+    let extract = berth_types::sched::spawn_blocking(move || {
         let r = tokio_util::io::SyncIoBridge::new(reader);
         let counted = Counting { inner: r, n: 0 };
         let mut counted = counted;
@@ -191,7 +191,7 @@ async fn to_container(c: &Client, src: &str, ctr: &str, dst: &str, follow: bool,
     let contents_only = src.ends_with("/.") && meta.is_dir() && dst_is_dir;
     let (reader, writer) = tokio::io::duplex(1 << 20);
     let src_owned = src_path.clone();
-    let producer = tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+    let producer = berth_types::sched::spawn_blocking(move || -> std::io::Result<u64> {
         let w = tokio_util::io::SyncIoBridge::new(writer);
         let mut b = tar::Builder::new(w);
         b.follow_symlinks(false);

@@ -32,7 +32,10 @@ const KEYS: &[&str] = &[
     "bridge", "bip", "default-address-pools", "mtu", "init-path", "log-driver", "log-opts", "default-ulimits",
     "features", "live-restore", "metrics-addr", "max-connections", "api-read-timeout", "tls", "tlsverify", "tlscacert", "tlscert",
     "tlskey", "group", "userns-remap",
-    "cri-socket", "cri-sandbox-image", "cri-registry-mirrors",
+    "cri-socket", "cri-sandbox-image", "cri-registry-mirrors", "cni-conf-dir", "cni-bin-dir", "cni-plugin-timeout", "cri-stream-address",
+    "cri-stream-port",
+    "cri-stream-tls-cert",
+    "cri-stream-tls-key",
 ];
 
 /// Keys a reload takes on; changes to the others wait for the next start.
@@ -80,7 +83,9 @@ pub struct Resolved {
 
 /// Reads the configuration file for `a`, checks it against the flags and merges both.
 pub fn resolve(a: &DaemonArgs) -> anyhow::Result<Resolved> {
-    let path = a.config_file.clone().unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+    let rootless = super::rootless::Dirs::of_rootless_daemon();
+    let default_file = rootless.as_ref().map(|d| d.config_file()).unwrap_or_else(|| PathBuf::from(DEFAULT_CONFIG_FILE));
+    let path = a.config_file.clone().unwrap_or(default_file);
     let wrap = |e: String| anyhow::anyhow!("unable to configure the berth daemon with file {}: {e}", path.display());
     let file = read(&path, a.config_file.is_some()).map_err(wrap)?;
     check_keys(&file, a).map_err(wrap)?;
@@ -101,6 +106,10 @@ pub fn resolve(a: &DaemonArgs) -> anyhow::Result<Resolved> {
 fn cri(a: &DaemonArgs, file: &Map<String, Value>) -> Result<Option<berth_cri::CriConfig>, String> {
     let socket = pick(a.cri_socket.clone(), file, "cri-socket")?;
     let image = pick(a.cri_sandbox_image.clone(), file, "cri-sandbox-image")?;
+    let stream_address: Option<String> = pick(a.cri_stream_address.clone(), file, "cri-stream-address")?;
+    let stream_port: Option<u16> = pick(a.cri_stream_port, file, "cri-stream-port")?;
+    let stream_cert: Option<PathBuf> = pick(a.cri_stream_tls_cert.clone(), file, "cri-stream-tls-cert")?;
+    let stream_key: Option<PathBuf> = pick(a.cri_stream_tls_key.clone(), file, "cri-stream-tls-key")?;
     let mirrors: BTreeMap<String, Vec<String>> = if a.cri_registry_mirrors.is_empty() {
         get(file, "cri-registry-mirrors")?.unwrap_or_default()
     } else {
@@ -111,9 +120,16 @@ fn cri(a: &DaemonArgs, file: &Map<String, Value>) -> Result<Option<berth_cri::Cr
         }
         m
     };
+    let conf_dir = pick(a.cni_conf_dir.clone(), file, "cni-conf-dir")?;
+    let bin_dir = pick(a.cni_bin_dir.clone(), file, "cni-bin-dir")?;
+    let timeout = pick(a.cni_plugin_timeout, file, "cni-plugin-timeout")?;
     let Some(socket) = socket else {
-        if image.is_some() || !mirrors.is_empty() {
-            return Err("cri-sandbox-image and cri-registry-mirrors need cri-socket (the CRI server is off without it)".into());
+        if image.is_some() || !mirrors.is_empty() || conf_dir.is_some() || bin_dir.is_some() || timeout.is_some() || stream_address.is_some()
+            || stream_port.is_some()
+            || stream_cert.is_some()
+            || stream_key.is_some()
+        {
+            return Err("cri-sandbox-image, cri-registry-mirrors, the cni-* and cri-stream-* settings need cri-socket (the CRI server is off without it)".into());
         }
         return Ok(None);
     };
@@ -134,6 +150,36 @@ fn cri(a: &DaemonArgs, file: &Map<String, Value>) -> Result<Option<berth_cri::Cr
         c.sandbox_image = i;
     }
     c.registry_mirrors = mirrors;
+    if let Some(d) = conf_dir {
+        if !d.is_absolute() {
+            return Err(format!("cni-conf-dir must be an absolute path: {}", d.display()));
+        }
+        c.cni.conf_dir = d;
+    }
+    if let Some(dirs) = bin_dir {
+        let dirs: Vec<PathBuf> = dirs.split(':').filter(|d| !d.is_empty()).map(PathBuf::from).collect();
+        if dirs.is_empty() || dirs.iter().any(|d| !d.is_absolute()) {
+            return Err("cni-bin-dir must be absolute paths separated by colons".into());
+        }
+        c.cni.bin_dirs = dirs;
+    }
+    if let Some(t) = timeout {
+        if t == 0 {
+            return Err("cni-plugin-timeout must be at least 1 second".into());
+        }
+        c.cni.timeout = std::time::Duration::from_secs(t);
+    }
+    if let Some(addr) = stream_address {
+        c.stream.address = addr.parse().map_err(|_| format!("invalid cri-stream-address {addr:?}: expected an IP address"))?;
+    }
+    if let Some(port) = stream_port {
+        c.stream.port = port;
+    }
+    c.stream.tls = match (stream_cert, stream_key) {
+        (Some(cert), Some(key)) => Some(berth_daemon::tls::ServerTls { cert, key, client_ca: None }),
+        (None, None) => None,
+        _ => return Err("cri-stream-tls-cert and cri-stream-tls-key go together".into()),
+    };
     Ok(Some(c))
 }
 
@@ -211,6 +257,13 @@ fn flags_given(a: &DaemonArgs) -> Vec<(&'static str, String)> {
         ("cri-socket", path(&a.cri_socket)),
         ("cri-sandbox-image", a.cri_sandbox_image.clone()),
         ("cri-registry-mirrors", list(&a.cri_registry_mirrors)),
+        ("cni-conf-dir", path(&a.cni_conf_dir)),
+        ("cni-bin-dir", a.cni_bin_dir.clone()),
+        ("cni-plugin-timeout", a.cni_plugin_timeout.map(|t| t.to_string())),
+        ("cri-stream-address", a.cri_stream_address.clone()),
+        ("cri-stream-port", a.cri_stream_port.map(|p| p.to_string())),
+        ("cri-stream-tls-cert", path(&a.cri_stream_tls_cert)),
+        ("cri-stream-tls-key", path(&a.cri_stream_tls_key)),
     ]
     .into_iter()
     .filter_map(|(k, v)| v.map(|v| (k, v)))
@@ -251,13 +304,19 @@ fn pick_list(flag: &[String], file: &Map<String, Value>, key: &str) -> Result<Ve
 /// Merges flags and file, applies defaults and checks every value. Returns the daemon's config and
 /// the log filter.
 fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, String), String> {
-    let data_root = pick(a.data_root.clone(), file, "data-root")?.unwrap_or_else(|| PathBuf::from("/var/lib/berth"));
+    // A rootless daemon's defaults are rootless dockerd's: data under $XDG_DATA_HOME, socket and
+    // configuration under $XDG_RUNTIME_DIR and $XDG_CONFIG_HOME.
+    let rootless = super::rootless::Dirs::of_rootless_daemon();
+    let data_root = pick(a.data_root.clone(), file, "data-root")?.unwrap_or_else(|| rootless.as_ref().map(|d| d.data_root()).unwrap_or_else(|| PathBuf::from("/var/lib/berth")));
     if !data_root.is_absolute() {
         return Err(format!("data-root {:?} must be an absolute path", data_root.display().to_string()));
     }
     let mut hosts = pick_list(&a.hosts, file, "hosts")?;
     if hosts.is_empty() {
-        hosts.push(berth_client::DEFAULT_HOST.to_string());
+        hosts.push(match &rootless {
+            Some(d) => format!("unix://{}", d.socket().display()),
+            None => berth_client::DEFAULT_HOST.to_string(),
+        });
     }
     let hosts = hosts.iter().map(|h| h.parse::<ListenAddr>()).collect::<Result<Vec<_>, _>>()?;
     let debug = a.debug || get::<bool>(file, "debug")?.unwrap_or(false);
@@ -266,7 +325,7 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
     let labels = labels(&pick_list(&a.labels, file, "labels")?)?;
     let insecure = pick_list(&a.insecure_registry, file, "insecure-registries")?.iter().map(|r| insecure_registry(r)).collect::<Result<Vec<_>, _>>()?;
     let mirrors = pick_list(&a.registry_mirror, file, "registry-mirrors")?.iter().map(|m| mirror(m)).collect::<Result<Vec<_>, _>>()?;
-    let certs_dir = pick(a.certs_dir.clone(), file, "certs-dir")?.unwrap_or_else(|| PathBuf::from("/etc/berth/certs.d"));
+    let certs_dir = pick(a.certs_dir.clone(), file, "certs-dir")?.unwrap_or_else(|| rootless.as_ref().map(|d| d.config_home.join("berth/certs.d")).unwrap_or_else(|| PathBuf::from("/etc/berth/certs.d")));
     let bridge = pick(a.bridge.clone(), file, "bridge")?.unwrap_or_else(|| "berth0".into());
     let bip_s = pick(a.bip.clone(), file, "bip")?.unwrap_or_else(|| "10.88.0.1/16".into());
     let bip: ipnet::Ipv4Net = bip_s.parse().map_err(|_| format!("invalid bip {bip_s:?}: expected an IPv4 address with a prefix, e.g. 10.88.0.1/16"))?;
@@ -528,6 +587,17 @@ mod tests {
         assert!(e.contains("not supported by berth: iptables"), "{e}");
         let e = check_keys(&file(r#"{"hosts": ["unix:///b.sock"], "data-root": "/y"}"#), &a).unwrap_err();
         assert_eq!(e, "the following directives are specified both as a flag and in the configuration file: data-root: (from flag: /x, from file: /y), hosts: (from flag: [unix:///a.sock], from file: [unix:///b.sock])");
+    }
+
+    #[test]
+    fn the_cri_streaming_certificate_and_key_go_together() {
+        let a = DaemonArgs { cri_socket: Some("/run/berth/cri.sock".into()), cri_stream_tls_cert: Some("/c.pem".into()), ..Default::default() };
+        assert_eq!(cri(&a, &Map::new()).unwrap_err(), "cri-stream-tls-cert and cri-stream-tls-key go together");
+        let f = file(r#"{"cri-socket": "/run/berth/cri.sock", "cri-stream-tls-cert": "/c.pem", "cri-stream-tls-key": "/k.pem"}"#);
+        let tls = cri(&DaemonArgs::default(), &f).unwrap().unwrap().stream.tls.unwrap();
+        assert_eq!((tls.cert, tls.key, tls.client_ca), ("/c.pem".into(), "/k.pem".into(), None));
+        let e = cri(&DaemonArgs::default(), &file(r#"{"cri-stream-tls-key": "/k.pem"}"#)).unwrap_err();
+        assert!(e.contains("need cri-socket"), "{e}");
     }
 
     #[test]

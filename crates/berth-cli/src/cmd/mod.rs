@@ -13,6 +13,7 @@ pub mod images;
 pub mod networks;
 pub mod registry;
 pub mod registry_client;
+pub mod rootless;
 pub mod signals;
 pub mod system;
 pub mod tls;

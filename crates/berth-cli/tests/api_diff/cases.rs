@@ -3,6 +3,7 @@
 //! coverage table in docs/API-COVERAGE.md is computed from.
 
 use crate::compare::Cmp;
+use crate::wire::WsStep;
 
 /// A request body.
 pub enum Body {
@@ -29,17 +30,21 @@ pub struct Case {
     pub params: &'static [&'static str],
     pub cmp: Cmp,
     pub ignore: &'static [&'static str],
-    /// Saves a JSON field of the response under a variable name.
+    /// Saves a JSON field of the response under a variable name (`@now`: the moment it answered).
     pub save: Option<(&'static str, &'static str)>,
     /// Sent to Berth only and checked against the swagger.
     pub berth_only: Option<Expect>,
     /// Asks to upgrade the connection (hijacked streams).
     pub upgrade: bool,
+    /// A WebSocket exchange instead of a plain request: the response body is its transcript.
+    pub ws: Option<&'static [WsStep]>,
+    /// Compares only this part of the JSON body (a JSON pointer).
+    pub pick: Option<&'static str>,
 }
 
 impl Case {
     pub fn new(name: &'static str, method: &'static str, path: &str, ep: &'static str, params: &'static [&'static str], cmp: Cmp) -> Case {
-        Case { name, method, path: path.to_string(), body: Body::None, ep, params, cmp, ignore: &[], save: None, berth_only: None, upgrade: false }
+        Case { name, method, path: path.to_string(), body: Body::None, ep, params, cmp, ignore: &[], save: None, berth_only: None, upgrade: false, ws: None, pick: None }
     }
     pub fn json(mut self, body: &str) -> Case {
         self.body = Body::Json(body.to_string());
@@ -59,6 +64,14 @@ impl Case {
     }
     pub fn upgrade(mut self) -> Case {
         self.upgrade = true;
+        self
+    }
+    pub fn pick(mut self, pointer: &'static str) -> Case {
+        self.pick = Some(pointer);
+        self
+    }
+    pub fn ws(mut self, steps: &'static [WsStep]) -> Case {
+        self.ws = Some(steps);
         self
     }
     pub fn berth_only(mut self, status: u16, contains: &'static str) -> Case {
@@ -184,6 +197,8 @@ pub fn all(busybox: Vec<u8>) -> Vec<Case> {
         Case::new("start-again", "POST", "/containers/ad-c2/start", "POST /containers/{id}/start", &["p:id"], Cmp::Status),
         Case::new("top", "GET", "/containers/ad-c2/top", "GET /containers/{id}/top", &["p:id"], Cmp::Shape),
         Case::new("top-ps-args", "GET", &format!("/containers/ad-c2/top?ps_args={}", enc("-o pid,comm")), "GET /containers/{id}/top", &["q:ps_args"], Cmp::Shape),
+        Case::new("top-titles", "GET", "/containers/ad-c2/top", "GET /containers/{id}/top", &["p:id"], Cmp::Json).pick("/Titles"),
+        Case::new("top-ps-args-titles", "GET", &format!("/containers/ad-c2/top?ps_args={}", enc("-o pid,comm")), "GET /containers/{id}/top", &["q:ps_args"], Cmp::Json).pick("/Titles"),
         Case::new("stats-once", "GET", "/containers/ad-c2/stats?stream=0&one-shot=1", "GET /containers/{id}/stats", &["q:stream", "q:one-shot"], Cmp::Status),
         Case::new("exec-create", "POST", "/containers/ad-c2/exec", "POST /containers/{id}/exec", &["b:Cmd", "b:AttachStdout", "b:AttachStderr"], Cmp::Shape)
             .json(r#"{"Cmd":["sh","-c","echo exec-out; echo exec-err >&2"],"AttachStdout":true,"AttachStderr":true}"#)
@@ -265,9 +280,22 @@ pub fn all(busybox: Vec<u8>) -> Vec<Case> {
         // System, again.
         Case::new("df", "GET", "/system/df", "GET /system/df", &[], Cmp::Shape),
     ];
+    v.extend(crate::attach::all());
+    v.extend(crate::links::all());
     v.extend(crate::hostconfig::all());
     v.extend(crate::logging::all());
+    v.extend(crate::stats::all());
+    v.extend(crate::users::all());
+    v.extend(crate::linkname::all());
+    v.extend(crate::createfields::all());
+    v.extend(crate::verbs::all());
     v.extend(swarm_family());
+    v.extend(crate::swarm::all());
+    v.extend(crate::images::all());
+    v.extend(crate::volumes::all());
+    v.extend(crate::networks::all());
+    v.extend(crate::events::all());
+    v.extend(crate::build::all());
     v
 }
 

@@ -29,6 +29,10 @@ pub enum Cmp {
     Text,
     /// Status and headers only (binary bodies: tar archives).
     Headers,
+    /// Status, headers and the set of key paths of the normalised JSON body, both ways: every
+    /// object key, array items merged, numbers by type, strings and booleans by value
+    /// (api_diff/keys.rs). For per-host measurements (stats) whose every field must be there.
+    Keys,
 }
 
 /// Header names never compared: they depend on the body and the moment.
@@ -190,6 +194,12 @@ fn body(cmp: Cmp, ignore: &[&str], d: &Side, b: &Side) -> Result<(), String> {
                 return Err(format!("stream payloads: dockerd {df:?}, berth {bf:?}"));
             }
             Ok(())
+        }
+        Cmp::Keys => {
+            let (mut dv, mut bv) = (json(&d)?, json(&b)?);
+            strip(&mut dv, ignore);
+            strip(&mut bv, ignore);
+            report(crate::keys::diff(&dv, &bv))
         }
         Cmp::Text => {
             let (dt, bt) = (norm_str(&text(d.resp), d.roots), norm_str(&text(b.resp), b.roots));

@@ -101,7 +101,33 @@ pub fn all() -> Vec<Case> {
         Case::new("gpus-start", "POST", "/containers/ad-gpus/start", "POST /containers/{id}/start", &["b:HostConfig.DeviceRequests"], Cmp::Status),
     ]);
     v.extend(update());
+    v.extend(common_fields());
     v
+}
+
+/// The config and HostConfig fields most `docker run` lines use, read back from inside the
+/// container (its environment, identity, files and limits).
+fn common_fields() -> Vec<Case> {
+    let body = r#"{"Image":"busybox","Hostname":"h1","Domainname":"example.test","User":"1000:1000","Env":["A=1","B=two words"],
+        "WorkingDir":"/tmp","Entrypoint":["sh","-c"],"Cmd":["echo $(id -u):$(id -g); hostname; pwd; echo $A $B; cat /etc/resolv.conf | grep -v '^#'; grep -v -e localhost -e ip6- /etc/hosts | sort; grep -c ' /run ' /proc/self/mounts; touch /x 2>&1 | head -1; cat /proc/sys/net/ipv4/ip_forward; grep CapEff /proc/self/status; df -k /dev/shm | tail -1 | awk '{print $2}'"],
+        "Labels":{"l":"v"},"StopSignal":"SIGUSR1","StopTimeout":3,
+        "HostConfig":{"NetworkMode":"bridge","Dns":["192.0.2.53"],"DnsSearch":["example.test"],"DnsOptions":["ndots:2"],"ExtraHosts":["extra.test:192.0.2.7"],
+        "CapDrop":["NET_RAW"],"CapAdd":["SYS_TIME"],"ReadonlyRootfs":true,"Tmpfs":{"/run":"size=1m"},"ShmSize":8388608,
+        "Sysctls":{"net.ipv4.ip_forward":"1"}}}"#;
+    let params: &'static [&'static str] = &[
+        "b:Hostname", "b:Domainname", "b:User", "b:Env", "b:WorkingDir", "b:Entrypoint", "b:Labels", "b:StopSignal", "b:StopTimeout",
+        "b:HostConfig.Dns", "b:HostConfig.DnsSearch", "b:HostConfig.DnsOptions", "b:HostConfig.ExtraHosts",
+        "b:HostConfig.CapDrop", "b:HostConfig.CapAdd", "b:HostConfig.ReadonlyRootfs", "b:HostConfig.Tmpfs", "b:HostConfig.ShmSize",
+        "b:HostConfig.Sysctls",
+    ];
+    vec![
+        create("common", "ad-common", body, params),
+        Case::new("common-start", "POST", "/containers/ad-common/start", "POST /containers/{id}/start", params, Cmp::Headers),
+        Case::new("common-wait", "POST", "/containers/ad-common/wait", "POST /containers/{id}/wait", &["p:id"], Cmp::Json),
+        Case::new("common-logs", "GET", "/containers/ad-common/logs?stdout=1&stderr=1", "GET /containers/{id}/logs", params, Cmp::Frames),
+        Case::new("common-labels", "GET", "/containers/ad-common/json", "GET /containers/{id}/json", &["b:Labels", "b:StopSignal", "b:StopTimeout"], Cmp::Json).pick("/Config/Labels"),
+        Case::new("common-remove", "DELETE", "/containers/ad-common?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+    ]
 }
 
 /// `docker update` of a running container: the answer (with dockerd's warnings), and the values

@@ -99,3 +99,90 @@ pub fn frames(mut b: &[u8]) -> Option<Vec<(u8, Vec<u8>)>> {
     }
     Some(out)
 }
+
+/// One step of a WebSocket exchange.
+pub enum WsStep {
+    /// Sends a binary message.
+    Send(&'static str),
+    /// Reads messages until the data received so far contains this (10 s at most).
+    Expect(&'static str),
+}
+
+/// Opens a WebSocket at `path` (RFC 6455 handshake over the unix socket), runs `steps`, then reads
+/// until the server closes. The response's body is the transcript: the data received (runs of
+/// binary or text messages joined, as how output is cut into messages is the sender's business),
+/// one `binary: …`/`text: …` line each, then `close <code>` or `eof`. A refused handshake answers
+/// as an HTTP response.
+pub fn ws(sock: &Path, path: &str, steps: &[WsStep]) -> Resp {
+    use tungstenite::client::IntoClientRequest;
+    use tungstenite::Message;
+    let s = match std::os::unix::net::UnixStream::connect(sock) {
+        Ok(s) => s,
+        Err(e) => return Resp { status: 0, headers: vec![], body: format!("connect: {e}").into_bytes(), chunked: false },
+    };
+    s.set_read_timeout(Some(Duration::from_secs(10))).ok();
+    let req = format!("ws://localhost{path}").into_client_request().expect("request");
+    let (mut sock, resp) = match tungstenite::client::client(req, s) {
+        Ok(x) => x,
+        Err(tungstenite::HandshakeError::Failure(tungstenite::Error::Http(r))) => {
+            let headers = r.headers().iter().map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string())).collect();
+            return Resp { status: r.status().as_u16(), headers, body: r.body().clone().unwrap_or_default(), chunked: false };
+        }
+        Err(e) => return Resp { status: 0, headers: vec![], body: format!("handshake: {e}").into_bytes(), chunked: false },
+    };
+    // The client library lowercases names; those that vary by moment and body are left out, and
+    // the accept key (random per request) was checked by the client.
+    let headers = resp
+        .headers()
+        .iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "date" | "content-length" | "sec-websocket-accept"))
+        .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or("").to_string()))
+        .collect();
+    let mut runs: Vec<(&'static str, Vec<u8>)> = Vec::new();
+    let mut end = String::from("eof");
+    let mut closed = false;
+    let mut read_one = |sock: &mut tungstenite::WebSocket<std::os::unix::net::UnixStream>, runs: &mut Vec<(&'static str, Vec<u8>)>| -> bool {
+        let (kind, data) = match sock.read() {
+            Ok(Message::Binary(b)) => ("binary", b.to_vec()),
+            Ok(Message::Text(t)) => ("text", t.as_bytes().to_vec()),
+            Ok(Message::Close(f)) => {
+                end = format!("close {}", f.map(|f| u16::from(f.code)).unwrap_or(0));
+                return false;
+            }
+            Ok(_) => return true,
+            Err(tungstenite::Error::Io(e)) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {
+                end = "timeout".into();
+                return false;
+            }
+            Err(_) => return false,
+        };
+        match runs.last_mut() {
+            Some((k, d)) if *k == kind => d.extend_from_slice(&data),
+            _ => runs.push((kind, data)),
+        }
+        true
+    };
+    let received = |runs: &Vec<(&'static str, Vec<u8>)>| runs.iter().flat_map(|(_, d)| d.clone()).collect::<Vec<u8>>();
+    for step in steps {
+        match step {
+            WsStep::Send(s) => {
+                let _ = sock.send(Message::Binary(s.as_bytes().to_vec().into()));
+            }
+            WsStep::Expect(want) => {
+                let deadline = std::time::Instant::now() + Duration::from_secs(10);
+                while !closed && !String::from_utf8_lossy(&received(&runs)).contains(want) && std::time::Instant::now() < deadline {
+                    closed = !read_one(&mut sock, &mut runs);
+                }
+            }
+        }
+    }
+    while !closed {
+        closed = !read_one(&mut sock, &mut runs);
+    }
+    let mut body = String::new();
+    for (kind, data) in &runs {
+        body.push_str(&format!("{kind}: {:?}\n", String::from_utf8_lossy(data)));
+    }
+    body.push_str(&end);
+    Resp { status: resp.status().as_u16(), headers, body: body.into_bytes(), chunked: false }
+}

@@ -144,6 +144,11 @@ impl Daemon {
         d
     }
 
+    /// The daemon's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("daemon is running").id()
+    }
+
     pub fn root(&self) -> PathBuf {
         self.dir.path().join("root")
     }
@@ -212,6 +217,11 @@ impl Daemon {
         let mut c = self.child.take().expect("daemon already stopped");
         let _ = c.kill();
         let _ = c.wait();
+    }
+
+    /// Whether the daemon process is running (not stopped or killed by the test).
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
     }
 
     /// Starts the daemon again on the same data root and socket.

@@ -1,6 +1,8 @@
 //! What the CRI suites share: the CRI tools from `tools/cri-tools/` (unpacked once into
 //! `target/cri-tools/`), a test daemon serving the CRI beside the Engine API, with a stand-in
-//! pause image made from the BusyBox fixture, and crictl against it.
+//! pause image made from the BusyBox fixture, its pods networked by Debian's CNI plugins
+//! (`containernetworking-plugins`, in /usr/lib/cni) through a test-local configuration (a bridge
+//! and subnet of the test's own network slot), and crictl against it.
 #![allow(dead_code)]
 
 use super::common::{stderr, stdout, Daemon};
@@ -32,11 +34,18 @@ pub fn tool(name: &str) -> PathBuf {
     out
 }
 
+/// Where Debian's containernetworking-plugins are.
+pub const CNI_PLUGINS: &str = "/usr/lib/cni";
+
 /// A test daemon with the CRI on `<tmp>/cri.sock`, BusyBox imported as `busybox:latest` and the
-/// stand-in pause image (BusyBox sleeping until killed).
+/// stand-in pause image (BusyBox sleeping until killed). Its CNI configuration directory is
+/// `<tmp>/cni/net.d` (holding [`CriDaemon::default_conflist`] unless the test writes another), its
+/// plugin path `<tmp>/cni/bin` (for a test's own plugins) then /usr/lib/cni.
 pub struct CriDaemon {
     pub d: Daemon,
     pub cri: PathBuf,
+    /// `<tmp>/cni`: `net.d/`, `bin/`, `ipam/` (host-local's store).
+    pub cni: PathBuf,
 }
 
 impl CriDaemon {
@@ -49,7 +58,14 @@ impl CriDaemon {
         let dir = tempfile::Builder::new().prefix("berth-cri-").tempdir().expect("tempdir");
         // The socket path must stay short (108 bytes): beside the daemon's own socket is fine.
         let cri = dir.path().join("cri.sock");
+        let cni = dir.path().join("cni");
+        for sub in ["net.d", "bin", "ipam"] {
+            std::fs::create_dir_all(cni.join(sub)).expect("create the test's CNI dirs");
+        }
+        assert!(Path::new(CNI_PLUGINS).join("bridge").exists(), "Debian's containernetworking-plugins are not installed (scripts/setup.sh)");
         let mut args: Vec<String> = vec!["--cri-socket".into(), cri.display().to_string(), "--cri-sandbox-image".into(), sandbox_image.into()];
+        args.extend(["--cni-conf-dir".into(), cni.join("net.d").display().to_string()]);
+        args.extend(["--cni-bin-dir".into(), format!("{}:{CNI_PLUGINS}", cni.join("bin").display())]);
         args.extend(extra.iter().map(|s| s.to_string()));
         let refs: Vec<&str> = args.iter().map(String::as_str).collect();
         let d = Daemon::start_with(&refs);
@@ -65,7 +81,63 @@ impl CriDaemon {
         }
         // Keep the socket's directory for the daemon's lifetime.
         std::mem::forget(dir);
-        CriDaemon { d, cri }
+        let c = CriDaemon { d, cri, cni };
+        c.write_conflist(&c.default_conflist());
+        c
+    }
+
+    /// This test's CNI bridge (its network slot's octet: unique among running tests).
+    pub fn cni_bridge(&self) -> String {
+        format!("btc{}", self.d.net.octet)
+    }
+
+    /// This test's pod subnet, a /24 of its network slot.
+    pub fn cni_subnet(&self) -> String {
+        self.d.net.subnet(200)
+    }
+
+    /// The bridge's (the pods' gateway's) address.
+    pub fn cni_gateway(&self) -> String {
+        format!("10.{}.200.1", self.d.net.octet)
+    }
+
+    /// host-local's store of this test's network.
+    pub fn ipam_dir(&self) -> PathBuf {
+        self.cni.join("ipam/berth-test-pods")
+    }
+
+    /// bridge (with host-local on the test's subnet), firewall (accepts the pods' traffic whatever
+    /// the FORWARD policy) and portmap: what containerd's example configuration has.
+    pub fn default_conflist(&self) -> serde_json::Value {
+        serde_json::json!({
+            "cniVersion": "1.0.0",
+            "name": "berth-test-pods",
+            "plugins": [
+                {
+                    "type": "bridge", "bridge": self.cni_bridge(), "isGateway": true, "ipMasq": false, "hairpinMode": true,
+                    "ipam": {"type": "host-local", "dataDir": self.cni.join("ipam").display().to_string(),
+                             "ranges": [[{"subnet": self.cni_subnet()}]], "routes": [{"dst": "0.0.0.0/0"}]}
+                },
+                {"type": "firewall", "backend": "iptables"},
+                {"type": "portmap", "capabilities": {"portMappings": true}, "snat": true}
+            ]
+        })
+    }
+
+    /// Replaces the CNI configuration (read afresh by the daemon on each use).
+    pub fn write_conflist(&self, list: &serde_json::Value) {
+        let dir = self.cni.join("net.d");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("10-berth-test.conflist"), serde_json::to_vec_pretty(list).unwrap()).unwrap();
+    }
+
+    /// Puts an executable plugin `name` (a shell script) in the test's plugin directory.
+    pub fn write_plugin(&self, name: &str, script: &str) {
+        use std::os::unix::fs::PermissionsExt;
+        let p = self.cni.join("bin").join(name);
+        std::fs::write(&p, format!("#!/bin/sh\n{script}\n")).unwrap();
+        std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
     }
 
     pub fn endpoint(&self) -> String {
@@ -99,6 +171,18 @@ impl CriDaemon {
 
 impl Drop for CriDaemon {
     fn drop(&mut self) {
+        // The pods' networks go through the CRI (CNI DEL: addresses, veths, port mapping and
+        // firewall rules), before the daemon's own clean-up removes the containers.
+        if !self.d.is_running() {
+            self.d.restart();
+        }
+        // DEL uses each pod's own saved configuration, whatever the test left in net.d.
+        let _ = self.crictl(&["rmp", "--force", "--all"]);
+        let _ = Command::new("ip").args(["link", "del", &self.cni_bridge()]).stderr(Stdio::null()).status();
+        // A namespace a failed teardown left would keep the temp dir from going.
+        for e in std::fs::read_dir(self.d.root().join("cri/netns")).into_iter().flatten().flatten() {
+            let _ = nix::mount::umount2(&e.path(), nix::mount::MntFlags::MNT_DETACH);
+        }
         if let Some(dir) = self.cri.parent() {
             let _ = std::fs::remove_dir_all(dir);
         }

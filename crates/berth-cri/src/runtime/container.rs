@@ -8,7 +8,7 @@ use crate::meta::{self, Metadata, MountInfo, Namespaces};
 use crate::proto::*;
 use crate::Cri;
 use berth_api::container::CreateRequest;
-use berth_daemon::service::containers::{ContainerRecord, Handle, Status};
+use berth_daemon::service::containers::{ContainerRecord, Handle, PodSettings, Status};
 use serde_json::json;
 use std::sync::Arc;
 
@@ -27,7 +27,7 @@ fn mount(m: &crate::proto::Mount) -> Result<serde_json::Value, tonic::Status> {
         return Err(invalid("image volume mounts are not supported by Berth yet"));
     }
     if !m.uid_mappings.is_empty() || !m.gid_mappings.is_empty() {
-        return Err(invalid(format!("mount {}: ID-mapped mounts are not supported by Berth (no user namespaces)", m.container_path)));
+        return Err(invalid(format!("mount {}: ID-mapped volume mounts are not supported by Berth yet", m.container_path)));
     }
     if !m.container_path.starts_with('/') {
         return Err(invalid(format!("mount destination {:?} is not absolute", m.container_path)));
@@ -105,8 +105,13 @@ impl Cri {
         let ns = sc.namespace_options.clone().unwrap_or_default();
         check_pod_ns("network", ns.network, pod_ns.network)?;
         check_pod_ns("IPC", ns.ipc, pod_ns.ipc)?;
-        security::userns(&ns)?;
-        security::supplemental_groups_policy(sc.supplemental_groups_policy)?;
+        // The pod's containers join its user namespace (see `userns`).
+        super::userns::check_same(sandbox.pod.userns.as_ref(), &ns)?;
+        let pod_settings = PodSettings {
+            userns: sandbox.pod.userns.clone(),
+            userns_from: sandbox.pod.userns.as_ref().map(|_| sandbox.id.clone()),
+            groups_policy: super::userns::groups_policy(sc.supplemental_groups_policy)?,
+        };
         security::resources(&res)?;
         let target = if ns.pid == NamespaceMode::Target as i32 {
             let (_, t) = self.object(meta::KIND_CONTAINER, &ns.target_id)?;
@@ -178,7 +183,9 @@ impl Cri {
             "Cmd": (!cfg.args.is_empty()).then(|| cfg.args.clone()),
             "WorkingDir": cfg.working_dir,
             "Env": cfg.envs.iter().map(|kv| format!("{}={}", kv.key, kv.value)).collect::<Vec<_>>(),
-            "Hostname": sandbox.config.hostname.clone().unwrap_or_default(),
+            // A host-network pod shares the node's UTS namespace: its containers see the node's
+            // hostname, and a hostname beside `UTSMode: host` is refused as dockerd refuses it.
+            "Hostname": if host_net { String::new() } else { sandbox.config.hostname.clone().unwrap_or_default() },
             "User": user(sc.run_as_user.as_ref(), sc.run_as_group.as_ref(), &sc.run_as_username)?,
             "Tty": cfg.tty,
             "OpenStdin": cfg.stdin,
@@ -217,7 +224,7 @@ impl Cri {
         });
         let create: CreateRequest = serde_json::from_value(body).map_err(|e| tonic::Status::internal(format!("building the container: {e}")))?;
         let name = meta::container_name(&md, &pod);
-        self.blocking(move |cri| cri.services.containers.create(create, Some(name)).map_err(status)).await
+        self.blocking(move |cri| cri.services.containers.create_for_pod(create, Some(name), pod_settings).map_err(status)).await
     }
 
     /// `StartContainer`: the sandbox must still be ready.
@@ -319,7 +326,7 @@ impl Cri {
                 windows: None,
             }),
             image_id: r.image.clone(),
-            user: None,
+            user: std::fs::read(self.services.containers.dir(&r.id).join("config.json")).ok().and_then(|b| super::userns::process_user(&b)),
         }
     }
 }

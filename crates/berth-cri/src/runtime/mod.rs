@@ -1,11 +1,15 @@
 //! `RuntimeService`: version and status, pod sandboxes (`sandbox.rs`), containers
-//! (`container.rs`), `ExecSync` (`exec.rs`) and stats (`stats.rs`).
+//! (`container.rs`), `ExecSync` (`exec.rs`), stats (`stats.rs`) and the URLs of the streaming server
+//! for `Exec`, `Attach` and `PortForward` (`streaming.rs`).
 
 mod container;
 mod exec;
 mod sandbox;
+mod sandbox_net;
 mod security;
 mod stats;
+mod userns;
+mod streaming;
 
 use crate::error::{status, task, CriResult};
 use crate::meta;
@@ -78,7 +82,7 @@ impl Cri {
     /// Runs blocking container-service work off the async workers.
     pub(crate) async fn blocking<T: Send + 'static>(&self, f: impl FnOnce(&Cri) -> Result<T, tonic::Status> + Send + 'static) -> Result<T, tonic::Status> {
         let cri = self.clone();
-        tokio::task::spawn_blocking(move || f(&cri)).await.map_err(task)?
+        berth_types::sched::spawn_blocking(move || f(&cri)).await.map_err(task)?
     }
 }
 
@@ -95,27 +99,41 @@ impl RuntimeService for Cri {
 
     async fn status(&self, req: Request<StatusRequest>) -> CriResult<StatusResponse> {
         let cond = |t: &str| RuntimeCondition { r#type: t.into(), status: true, reason: String::new(), message: String::new() };
+        // Ready when pods can be networked: a CNI configuration whose plugins are installed (read
+        // afresh, so one a CNI installer drops in later turns it ready, as with containerd).
+        let network = match self.network_ready().await {
+            Ok(()) => cond("NetworkReady"),
+            Err(e) => RuntimeCondition { r#type: "NetworkReady".into(), status: false, reason: "NetworkPluginNotReady".into(), message: e.message().to_string() },
+        };
         let mut info = HashMap::new();
         if req.into_inner().verbose {
+            let cni = &self.config.cni;
             info.insert(
                 "config".into(),
                 serde_json::json!({
                     "sandboxImage": self.config.sandbox_image,
                     "registryMirrors": self.config.registry_mirrors,
                     "cgroupDriver": "cgroupfs",
-                    "network": "berth bridge (the daemon's default bridge network)",
+                    // containerd's key: where containers' roots are mounted (critest checks
+                    // that its filesystem takes idmapped mounts).
+                    "stateDir": self.services.containers.dir(""),
+                    "cni": {
+                        "confDir": cni.conf_dir,
+                        "binDirs": cni.bin_dirs,
+                        "pluginTimeoutSeconds": cni.timeout.as_secs(),
+                    },
                 })
                 .to_string(),
             );
         }
         Ok(Response::new(StatusResponse {
-            status: Some(RuntimeStatus { conditions: vec![cond("RuntimeReady"), cond("NetworkReady")] }),
+            status: Some(RuntimeStatus { conditions: vec![cond("RuntimeReady"), network] }),
             info,
             runtime_handlers: vec![RuntimeHandler {
                 name: String::new(),
-                features: Some(RuntimeHandlerFeatures { recursive_read_only_mounts: true, user_namespaces: false }),
+                features: Some(RuntimeHandlerFeatures { recursive_read_only_mounts: true, user_namespaces: true }),
             }],
-            features: Some(RuntimeFeatures { supplemental_groups_policy: false }),
+            features: Some(RuntimeFeatures { supplemental_groups_policy: true }),
         }))
     }
 
@@ -124,9 +142,9 @@ impl RuntimeService for Cri {
     }
 
     async fn update_runtime_config(&self, req: Request<UpdateRuntimeConfigRequest>) -> CriResult<UpdateRuntimeConfigResponse> {
-        // The pod CIDR is for CNI plugins that take it from the runtime; Berth's pods get their
-        // addresses from the daemon's bridge network, whose pool the operator configures
-        // (`--bip`, `default-address-pools`), so it is only logged.
+        // The pod CIDR is for a CNI configuration the runtime writes from a template (containerd's
+        // `conf_template`); Berth uses the configuration the operator or a CNI installer put in
+        // the configuration directory, whose IPAM holds the range, so it is only logged.
         let cidr = req.into_inner().runtime_config.and_then(|c| c.network_config).map(|n| n.pod_cidr).unwrap_or_default();
         if !cidr.is_empty() {
             tracing::info!(pod_cidr = %cidr, "kubelet reported the node's pod CIDR");
@@ -203,7 +221,8 @@ impl RuntimeService for Cri {
         if req.verbose {
             info.insert("info".into(), serde_json::json!({"pid": rec.state.pid, "berthName": rec.name, "image": rec.image_name}).to_string());
         }
-        Ok(Response::new(ContainerStatusResponse { status: Some(self.container_status(&rec)), info }))
+        let status = self.blocking(move |cri| Ok(cri.container_status(&rec))).await?;
+        Ok(Response::new(ContainerStatusResponse { status: Some(status), info }))
     }
 
     async fn update_container_resources(&self, req: Request<UpdateContainerResourcesRequest>) -> CriResult<UpdateContainerResourcesResponse> {
@@ -245,16 +264,16 @@ impl RuntimeService for Cri {
         Ok(Response::new(self.exec_sync(req.into_inner()).await?))
     }
 
-    async fn exec(&self, _req: Request<ExecRequest>) -> CriResult<ExecResponse> {
-        Err(tonic::Status::unimplemented("Berth's CRI streaming server (exec, attach, port-forward) is not implemented yet; use ExecSync"))
+    async fn exec(&self, req: Request<ExecRequest>) -> CriResult<ExecResponse> {
+        Ok(Response::new(ExecResponse { url: self.streaming_exec(req.into_inner())? }))
     }
 
-    async fn attach(&self, _req: Request<AttachRequest>) -> CriResult<AttachResponse> {
-        Err(tonic::Status::unimplemented("Berth's CRI streaming server (exec, attach, port-forward) is not implemented yet"))
+    async fn attach(&self, req: Request<AttachRequest>) -> CriResult<AttachResponse> {
+        Ok(Response::new(AttachResponse { url: self.streaming_attach(req.into_inner())? }))
     }
 
-    async fn port_forward(&self, _req: Request<PortForwardRequest>) -> CriResult<PortForwardResponse> {
-        Err(tonic::Status::unimplemented("Berth's CRI streaming server (exec, attach, port-forward) is not implemented yet"))
+    async fn port_forward(&self, req: Request<PortForwardRequest>) -> CriResult<PortForwardResponse> {
+        Ok(Response::new(PortForwardResponse { url: self.streaming_port_forward(req.into_inner())? }))
     }
 
     async fn container_stats(&self, req: Request<ContainerStatsRequest>) -> CriResult<ContainerStatsResponse> {

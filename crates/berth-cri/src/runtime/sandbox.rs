@@ -7,23 +7,16 @@
 //! The containers of the pod join its network, IPC and UTS namespaces (`container:<sandbox>`).
 
 use super::security::{self, apparmor_opt, seccomp_opt, selinux_opts, user};
+use super::userns;
 use super::{kind, labels, nanos};
 use crate::error::{invalid, status};
 use crate::meta::{self, Metadata, Namespaces};
 use crate::proto::*;
 use crate::Cri;
 use berth_api::container::CreateRequest;
-use berth_daemon::service::containers::{ContainerRecord, Status};
+use berth_daemon::service::containers::{ContainerRecord, PodSettings, Status};
 use serde_json::json;
 use std::collections::HashMap;
-
-fn protocol(p: i32) -> &'static str {
-    match Protocol::try_from(p) {
-        Ok(Protocol::Udp) => "udp",
-        Ok(Protocol::Sctp) => "sctp",
-        _ => "tcp",
-    }
-}
 
 impl Cri {
     /// `RunPodSandbox`: creates and starts the sandbox container; on failure nothing is left.
@@ -47,25 +40,20 @@ impl Cri {
         if ns.pid == NamespaceMode::Target as i32 || ns.network == NamespaceMode::Target as i32 || ns.ipc == NamespaceMode::Target as i32 {
             return Err(invalid("a pod sandbox cannot join another container's namespaces (TARGET)"));
         }
-        security::userns(&ns)?;
-        security::supplemental_groups_policy(sc.supplemental_groups_policy)?;
+        let pod = PodSettings { userns: userns::maps(&ns)?, userns_from: None, groups_policy: userns::groups_policy(sc.supplemental_groups_policy)? };
         let cgroup_parent = security::cgroup_parent(&linux.cgroup_parent)?;
         let host_net = ns.network == node;
         let image = self.config.sandbox_image.clone();
         if self.find_image(&image).is_none() {
             self.pull(&image, None).await?;
         }
-        let mut ports = serde_json::Map::new();
-        for p in cfg.port_mappings.iter().filter(|p| p.host_port > 0 && !host_net) {
-            if p.container_port <= 0 || p.container_port > 65535 || p.host_port > 65535 {
-                return Err(invalid(format!("invalid port mapping {}:{}", p.host_port, p.container_port)));
-            }
-            let key = format!("{}/{}", p.container_port, protocol(p.protocol));
-            let list = ports.entry(key).or_insert_with(|| json!([]));
-            if let Some(a) = list.as_array_mut() {
-                a.push(json!({"HostIp": p.host_ip, "HostPort": p.host_port.to_string()}));
-            }
+        // The pod's network is CNI's (ports through its portmap plugin); a host-network pod's
+        // ports are the host's already.
+        let capability_args = if host_net { serde_json::Map::new() } else { super::sandbox_net::capability_args(&cfg)? };
+        if !host_net {
+            self.network_ready().await?;
         }
+        let netns = (!host_net).then(|| self.network.new_netns_path());
         let mut security = vec![];
         // The deprecated path is still what older kubelets send.
         #[allow(deprecated)]
@@ -95,12 +83,11 @@ impl Cri {
             "User": user(sc.run_as_user.as_ref(), sc.run_as_group.as_ref(), "")?,
             "Labels": labels,
             "HostConfig": {
-                "NetworkMode": if host_net { "host" } else { "bridge" },
+                "NetworkMode": match &netns { Some(p) => format!("ns:{}", p.display()), None => "host".into() },
                 "IpcMode": if ns.ipc == node { "host" } else { "shareable" },
                 "PidMode": if ns.pid == node { "host" } else { "" },
                 "CgroupParent": cgroup_parent,
                 "UTSMode": if host_net { "host" } else { "" },
-                "PortBindings": ports,
                 "Dns": dns.servers,
                 "DnsSearch": dns.searches,
                 "DnsOptions": dns.options,
@@ -114,9 +101,18 @@ impl Cri {
         });
         let create: CreateRequest = serde_json::from_value(body).map_err(|e| tonic::Status::internal(format!("building the sandbox container: {e}")))?;
         let name = meta::sandbox_name(&md);
-        let id = self.blocking(move |cri| cri.services.containers.create(create, Some(name)).map_err(status)).await?;
+        let id = self.blocking(move |cri| cri.services.containers.create_for_pod(create, Some(name), pod).map_err(status)).await?;
         let h = self.services.containers.get(&id).map_err(status)?;
+        if let Some(netns) = netns {
+            if let Err(e) = self.network_setup(&id, &md, netns, capability_args).await {
+                let _ = self.services.containers.remove(&h, true, true).await;
+                return Err(e);
+            }
+        }
         if let Err(e) = self.services.containers.start(&h).await {
+            if let Err(error) = self.network_teardown(&id).await {
+                tracing::warn!(sandbox.id = %id, error = %error.message(), "tearing down the network of a sandbox that failed to start failed");
+            }
             let _ = self.services.containers.remove(&h, true, true).await;
             return Err(status(e));
         }
@@ -129,31 +125,35 @@ impl Cri {
         self.objects(meta::KIND_CONTAINER).into_iter().filter(|(_, r)| labels(r).get(meta::SANDBOX).map(String::as_str) == Some(id)).collect()
     }
 
-    /// `StopPodSandbox`: kills the pod's containers and the sandbox; its address and ports are
-    /// released. Idempotent.
+    /// `StopPodSandbox`: kills the pod's containers and the sandbox, then tears its network down
+    /// (CNI DEL: its address, interfaces and port mappings are released). Idempotent; a sandbox
+    /// that is gone may still have a network to tear down.
     pub(crate) async fn stop_sandbox(&self, id: &str) -> Result<(), tonic::Status> {
         let (h, rec) = match self.object(meta::KIND_SANDBOX, id) {
             Ok(o) => o,
-            Err(e) if e.code() == tonic::Code::NotFound => return Ok(()),
+            Err(e) if e.code() == tonic::Code::NotFound => return self.network_teardown(id).await,
             Err(e) => return Err(e),
         };
         for (c, _) in self.members(&rec.id) {
             self.services.containers.stop(&c, Some(0), None).await.map_err(status)?;
         }
         self.services.containers.stop(&h, Some(0), Some("SIGKILL")).await.map_err(status)?;
-        Ok(())
+        self.network_teardown(&rec.id).await
     }
 
-    /// `RemovePodSandbox`: removes the pod's containers and the sandbox. Idempotent.
+    /// `RemovePodSandbox`: removes the pod's containers and the sandbox, its network torn down
+    /// first (a DEL that fails keeps the sandbox, for the kubelet to try again). Idempotent.
     pub(crate) async fn remove_sandbox(&self, id: &str) -> Result<(), tonic::Status> {
         let (h, rec) = match self.object(meta::KIND_SANDBOX, id) {
             Ok(o) => o,
-            Err(e) if e.code() == tonic::Code::NotFound => return Ok(()),
+            Err(e) if e.code() == tonic::Code::NotFound => return self.network_teardown(id).await,
             Err(e) => return Err(e),
         };
         for (c, _) in self.members(&rec.id) {
             self.services.containers.remove(&c, true, true).await.map_err(status)?;
         }
+        self.services.containers.stop(&h, Some(0), Some("SIGKILL")).await.map_err(status)?;
+        self.network_teardown(&rec.id).await?;
         self.services.containers.remove(&h, true, true).await.map_err(status)?;
         tracing::info!(sandbox.id = %rec.id, "pod sandbox removed");
         Ok(())
@@ -173,7 +173,7 @@ impl Cri {
         let l = labels(&rec);
         let md: Metadata = meta::decode(&l, meta::METADATA);
         let ns: Namespaces = meta::decode(&l, meta::NAMESPACES);
-        let ip = rec.network.order.first().and_then(|n| rec.network.networks.get(n)).map(|e| e.ip_address.clone()).unwrap_or_default();
+        let (ip, additional) = self.pod_ips(&rec.id);
         let mut info = HashMap::new();
         if verbose {
             info.insert(
@@ -182,7 +182,7 @@ impl Cri {
                     "pid": rec.state.pid,
                     "berthName": rec.name,
                     "image": rec.image_name,
-                    "netns": rec.network.sandbox_key,
+                    "netns": berth_daemon::service::containers::netns_mode(&rec.host_config.network_mode),
                     "cgroupParent": rec.host_config.extra.get("CgroupParent"),
                     "podResources": meta::decode::<meta::PodResources>(&l, meta::POD_RESOURCES),
                 })
@@ -195,10 +195,16 @@ impl Cri {
                 metadata: Some(PodSandboxMetadata { name: md.name, uid: md.uid, namespace: md.namespace, attempt: md.attempt }),
                 state: Self::sandbox_state(&rec) as i32,
                 created_at: nanos(&rec.created),
-                network: Some(PodSandboxNetworkStatus { ip, additional_ips: vec![] }),
+                network: Some(PodSandboxNetworkStatus { ip, additional_ips: additional.into_iter().map(|ip| PodIp { ip }).collect() }),
                 linux: Some(LinuxPodSandboxStatus {
                     namespaces: Some(Namespace {
-                        options: Some(NamespaceOption { network: ns.network, pid: ns.pid, ipc: ns.ipc, target_id: String::new(), userns_options: None }),
+                        options: Some(NamespaceOption {
+                            network: ns.network,
+                            pid: ns.pid,
+                            ipc: ns.ipc,
+                            target_id: String::new(),
+                            userns_options: Some(userns::options(rec.pod.userns.as_ref())),
+                        }),
                     }),
                 }),
                 labels: meta::map(&l, meta::LABELS),

@@ -107,25 +107,6 @@ pub(crate) fn cgroup_parent(p: &str) -> Result<String, tonic::Status> {
     Ok(p.to_string())
 }
 
-/// `Strict` needs the runtime to leave out the image's groups; Berth reports the feature as
-/// unsupported (`RuntimeFeatures.supplemental_groups_policy` false) and refuses it.
-pub(crate) fn supplemental_groups_policy(p: i32) -> Result<(), tonic::Status> {
-    if p == SupplementalGroupsPolicy::Strict as i32 {
-        return Err(invalid("supplemental_groups_policy Strict is not supported by Berth (RuntimeFeatures.supplemental_groups_policy is false)"));
-    }
-    Ok(())
-}
-
-/// User namespaces: Berth runs pods in the host's (it reports `user_namespaces: false`).
-pub(crate) fn userns(ns: &NamespaceOption) -> Result<(), tonic::Status> {
-    match &ns.userns_options {
-        Some(u) if u.mode != NamespaceMode::Node as i32 || !u.uids.is_empty() || !u.gids.is_empty() => {
-            Err(invalid("user namespaces (userns_options other than NODE) are not supported by Berth"))
-        }
-        _ => Ok(()),
-    }
-}
-
 /// The page size of a CRI hugepage limit (`2MB`, `1GB`, `64KB`) in KiB, as the kernel's
 /// `/sys/kernel/mm/hugepages/hugepages-<n>kB` directories name them.
 fn page_kib(size: &str) -> Option<u64> {
@@ -201,14 +182,5 @@ mod tests {
         if !std::path::Path::new("/sys/fs/selinux/enforce").exists() {
             assert_eq!(selinux_opts(Some(&o)).unwrap(), ["label=user:u", "label=level:s0:c1"]);
         }
-    }
-
-    #[test]
-    fn user_namespaces_other_than_the_host_are_refused() {
-        assert!(userns(&NamespaceOption::default()).is_ok());
-        let host = NamespaceOption { userns_options: Some(UserNamespace { mode: NamespaceMode::Node as i32, ..Default::default() }), ..Default::default() };
-        assert!(userns(&host).is_ok());
-        let pod = NamespaceOption { userns_options: Some(UserNamespace { mode: NamespaceMode::Pod as i32, ..Default::default() }), ..Default::default() };
-        assert!(userns(&pod).is_err());
     }
 }

@@ -1,5 +1,5 @@
-//! `/containers/*`: create, list, inspect, start, stop, restart, kill, wait, attach (hijacked
-//! connection), resize, logs, remove, prune.
+//! `/containers/*`: create, list, inspect, start, stop, restart, kill, wait, resize, logs, remove,
+//! prune (attach, hijacked or over a WebSocket, is in `attach.rs` and `attach_ws.rs`).
 
 use super::{blocking, heavy, json, ApiError, Params};
 use crate::service::containers::{Handle, LogOptions};
@@ -12,11 +12,8 @@ use axum::routing::{delete, get, post};
 use axum::Router;
 use berth_api::container::CreateRequest;
 use berth_api::version::ApiVersion;
-use berth_shim::ShimHello;
 use bytes::Bytes;
-use hyper_util::rt::TokioIo;
 use std::sync::Arc;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 type S = State<Arc<Services>>;
 
@@ -31,10 +28,12 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/containers/{id}/restart", post(restart))
         .route("/containers/{id}/kill", post(kill))
         .route("/containers/{id}/wait", post(wait))
-        .route("/containers/{id}/attach", post(attach))
+        .route("/containers/{id}/attach", post(super::attach::attach))
+        .route("/containers/{id}/attach/ws", get(super::attach_ws::attach_ws))
         .route("/containers/{id}/resize", post(resize))
         .route("/containers/{id}/logs", get(logs))
         .route("/containers/{id}", delete(remove))
+        .route("/containers/{id}/{alias}", delete(remove_link))
         .route("/containers/{id}/pause", post(pause))
         .route("/containers/{id}/unpause", post(unpause))
         .route("/containers/{id}/rename", post(rename))
@@ -47,15 +46,26 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/commit", post(commit))
 }
 
-fn handle(s: &Services, id: &str) -> Result<Arc<Handle>, ApiError> {
+pub(super) fn handle(s: &Services, id: &str) -> Result<Arc<Handle>, ApiError> {
     Ok(s.containers.get(id)?)
 }
 
-async fn create(State(s): S, p: Params, body: Bytes) -> Result<Response, ApiError> {
+/// Before API 1.44 a container is created on one network; the others are connected afterwards.
+const SEVERAL_NETWORKS_AT_CREATE_SINCE: ApiVersion = ApiVersion { major: 1, minor: 44 };
+
+async fn create(State(s): S, p: Params, Extension(v): Extension<ApiVersion>, body: Bytes) -> Result<Response, ApiError> {
     let req: CreateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    if v < SEVERAL_NETWORKS_AT_CREATE_SINCE {
+        let mut names: Vec<&String> = req.networking_config.iter().flat_map(|n| n.endpoints_config.iter().flatten()).map(|(k, _)| k).collect();
+        if names.len() > 1 {
+            names.sort();
+            let list = names.iter().map(|n| n.as_str()).collect::<Vec<_>>().join(", ");
+            return Err(ApiError::bad_request(format!("Container cannot be connected to network endpoints: {list}")));
+        }
+    }
     let name = p.get("name").map(str::to_string);
     let svc = s.clone();
-    let (id, warnings) = tokio::task::spawn_blocking(move || svc.containers.create_with_warnings(req, name)).await.map_err(ServiceError::from)??;
+    let (id, warnings) = berth_types::sched::spawn_blocking(move || svc.containers.create_with_warnings(req, name)).await.map_err(ServiceError::from)??;
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id, "Warnings": warnings})))
 }
 
@@ -67,14 +77,36 @@ async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
     let size = p.flag("size");
     let list = if size {
         heavy(&svc, move |s| s.containers.list_sized(all, limit, &filters, true)).await?
+    } else if filters.get("ancestor").is_empty() {
+        // Records in memory only (no I/O, and no lock that anyone holds across I/O): computed on
+        // the worker, at its priority, as the JSON it becomes is. Handing it to another thread
+        // (blocking pool or `block_in_place`) costs thread wake-ups at the daemon's lower priority,
+        // which under load were most of `ps`'s time (docs/ARCHITECTURE.md, "Which work runs where").
+        s.containers.list_sized(all, limit, &filters, false)?
     } else {
+        // `ancestor` looks images up in the image store.
         blocking(&svc, move |s| s.containers.list_sized(all, limit, &filters, false)).await?
     };
     Ok(json(StatusCode::OK, &list))
 }
 
-async fn inspect(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
-    Ok(json(StatusCode::OK, &s.containers.inspect(&id)?))
+/// From API 1.45 on, dockerd no longer lists a container's short id among its aliases on a user
+/// network (it is in `DNSNames`); older versions see it there.
+const SHORT_ID_ALIAS_UNTIL: ApiVersion = ApiVersion { major: 1, minor: 45 };
+
+async fn inspect(State(s): S, Path(id): Path<String>, Extension(v): Extension<ApiVersion>) -> Result<Response, ApiError> {
+    let mut out = s.containers.inspect(&id)?;
+    if v >= SHORT_ID_ALIAS_UNTIL {
+        let short: String = out["Id"].as_str().unwrap_or("").chars().take(12).collect();
+        if let Some(nets) = out.pointer_mut("/NetworkSettings/Networks").and_then(|n| n.as_object_mut()) {
+            for ep in nets.values_mut() {
+                if let Some(a) = ep.get_mut("Aliases").and_then(|a| a.as_array_mut()) {
+                    a.retain(|x| x.as_str() != Some(short.as_str()));
+                }
+            }
+        }
+    }
+    Ok(json(StatusCode::OK, &out))
 }
 
 async fn start(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
@@ -87,15 +119,23 @@ fn timeout(p: &Params) -> Result<Option<i64>, ApiError> {
     p.get("t").or(p.get("timeout")).filter(|t| !t.is_empty()).map(|t| t.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid timeout {t:?}")))).transpose()
 }
 
-async fn stop(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+/// `signal` on stop and restart came with API 1.42; older requests stop with the container's own
+/// stop signal, as dockerd does.
+const STOP_SIGNAL_SINCE: ApiVersion = ApiVersion { major: 1, minor: 42 };
+
+fn stop_signal(p: &Params, v: ApiVersion) -> Option<&str> {
+    p.get("signal").filter(|s| !s.is_empty() && v >= STOP_SIGNAL_SINCE)
+}
+
+async fn stop(State(s): S, Path(id): Path<String>, p: Params, Extension(v): Extension<ApiVersion>) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    let changed = s.containers.stop(&h, timeout(&p)?, p.get("signal").filter(|v| !v.is_empty())).await?;
+    let changed = s.containers.stop(&h, timeout(&p)?, stop_signal(&p, v)).await?;
     Ok(if changed { StatusCode::NO_CONTENT } else { StatusCode::NOT_MODIFIED }.into_response())
 }
 
-async fn restart(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
+async fn restart(State(s): S, Path(id): Path<String>, p: Params, Extension(v): Extension<ApiVersion>) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    s.containers.restart(&h, timeout(&p)?).await?;
+    s.containers.restart(&h, timeout(&p)?, stop_signal(&p, v)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -127,14 +167,32 @@ async fn wait(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response
 
 async fn resize(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    let num = |k: &str| p.get(k).and_then(|v| v.parse::<u16>().ok()).ok_or_else(|| ApiError::bad_request(format!("invalid {k}")));
+    let num = |k: &str| super::exec::dimension(&p, k);
     s.containers.resize(&h, num("h")?, num("w")?).await?;
     Ok(StatusCode::OK.into_response())
 }
 
 async fn remove(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
+    if p.flag("link") {
+        // A container's own name is not a link (dockerd's rmLink refuses it).
+        return Err(ApiError::new(StatusCode::CONFLICT, "Conflict, cannot remove the default link name of the container"));
+    }
     s.containers.remove(&h, p.flag("force"), p.flag("v")).await?;
+    Ok(StatusCode::NO_CONTENT.into_response())
+}
+
+/// `DELETE /containers/{parent}/{alias}?link=1`: removes a legacy link. Without `link`, the path
+/// is a name of the linked container (dockerd registers link paths as names), which is removed as
+/// `DELETE /containers/{id}` removes a container.
+async fn remove_link(State(s): S, Path((parent, alias)): Path<(String, String)>, p: Params) -> Result<Response, ApiError> {
+    if !p.flag("link") {
+        let child = blocking(&s, move |s| s.containers.linked_child(&parent, &alias)).await?;
+        let h = handle(&s, &child)?;
+        s.containers.remove(&h, p.flag("force"), p.flag("v")).await?;
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    }
+    blocking(&s, move |s| s.containers.remove_link(&parent, &alias)).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
@@ -214,211 +272,6 @@ pub(super) fn stream_type(tty: bool, v: ApiVersion) -> &'static str {
     }
 }
 
-/// `POST /containers/{id}/attach`: the connection is hijacked (101 `Upgrade: tcp`) and becomes a
-/// raw duplex stream between the client and the container's shim.
-async fn attach(State(s): S, Path(id): Path<String>, p: Params, Extension(v): Extension<ApiVersion>, mut req: Request) -> Result<Response, ApiError> {
-    let h = handle(&s, &id)?;
-    let rec = h.snapshot();
-    let tty = rec.config.tty.unwrap_or(false);
-    if !p.flag("stream") && !p.flag("logs") {
-        return Err(ApiError::bad_request("Bad parameters: at least one of stream or logs must be set"));
-    }
-    // A stopped container is attached to until its next start (`docker start -a`); refusing that
-    // is the docker CLI's business (`docker attach`), as with dockerd.
-    if rec.state.status == crate::service::containers::Status::Paused {
-        return Err(ApiError::new(StatusCode::CONFLICT, format!("container {} is paused, unpause the container before attach.", rec.name)));
-    }
-    let hello = ShimHello::Attach { stdin: p.flag("stdin"), stdout: p.flag("stdout"), stderr: p.flag("stderr") };
-    let upgrade = req.headers().get(header::UPGRADE).is_some();
-    let settle = buffered_upgrade_client(&req);
-    let on_upgrade = hyper::upgrade::on(&mut req);
-    let want_stdin = p.flag("stdin");
-    let keys = detach_keys(p.get("detachKeys"))?;
-    let ticket = s.containers.attach(&h, hello)?;
-    tokio::spawn(async move {
-        let shim = ticket.connect().await;
-        let Ok(upgraded) = on_upgrade.await else { return };
-        let mut client = TokioIo::new(upgraded);
-        let shim = match shim {
-            Ok(sh) => sh,
-            Err(e) => {
-                let _ = client.write_all(format!("Error: {e}\n").as_bytes()).await;
-                let _ = client.shutdown().await;
-                return;
-            }
-        };
-        relay(client, shim, tty, want_stdin, keys, None, settle).await;
-    });
-    Ok(hijacked(upgrade, tty, v))
-}
-
-/// The response that hands the connection over to a stream: `101 UPGRADED` when the client asked
-/// for an upgrade, else 200, with the stream's content type.
-pub(super) fn hijacked(upgrade: bool, tty: bool, v: ApiVersion) -> Response {
-    let mut resp = Response::new(Body::empty());
-    *resp.status_mut() = if upgrade { StatusCode::SWITCHING_PROTOCOLS } else { StatusCode::OK };
-    let hdrs = resp.headers_mut();
-    hdrs.insert(header::CONTENT_TYPE, HeaderValue::from_static(stream_type(tty, v)));
-    if upgrade {
-        hdrs.insert(header::CONNECTION, HeaderValue::from_static("Upgrade"));
-        hdrs.insert(header::UPGRADE, HeaderValue::from_static("tcp"));
-    }
-    resp
-}
-
-/// The bytes of a detach key sequence as dockerd reads it (`ctrl-p,ctrl-q`, `ctrl-a,a`): comma
-/// separated keys, each one character or `ctrl-` and one of `a`-`z @ [ \ ] ^ _`. Empty or absent:
-/// Docker's default, ctrl-p ctrl-q.
-pub(super) fn detach_keys(spec: Option<&str>) -> Result<Vec<u8>, ApiError> {
-    let spec = spec.filter(|s| !s.is_empty()).unwrap_or("ctrl-p,ctrl-q");
-    let bad = || ApiError::bad_request(format!("Invalid detach keys ({spec}) provided"));
-    let mut keys = Vec::new();
-    for key in spec.split(',') {
-        let key = key.trim();
-        match key.strip_prefix("ctrl-") {
-            Some(c) if c.len() == 1 => {
-                let c = c.as_bytes()[0].to_ascii_lowercase();
-                keys.push(match c {
-                    b'a'..=b'z' => c - b'a' + 1,
-                    b'@' => 0,
-                    b'[' => 27,
-                    b'\\' => 28,
-                    b']' => 29,
-                    b'^' => 30,
-                    b'_' => 31,
-                    _ => return Err(bad()),
-                });
-            }
-            _ if key.len() == 1 && key.is_ascii() => keys.push(key.as_bytes()[0]),
-            _ => return Err(bad()),
-        }
-    }
-    Ok(keys)
-}
-
-/// Clients that read the `101` response through a buffered reader and then take the raw socket
-/// (docker-py) lose whatever arrives together with the headers. dockerd's output never does, as
-/// runc takes tens of milliseconds to start a process; Berth's exec is faster, so for these clients
-/// the first output waits a moment.
-pub(super) fn buffered_upgrade_client<B>(req: &axum::http::Request<B>) -> bool {
-    req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).is_some_and(|ua| ua.starts_with("docker-sdk-python"))
-}
-
-/// Copies output from the shim to the client (dropping frame headers for a TTY) and the client's
-/// input to the shim, until the shim closes (the container exited) or the client goes away.
-pub(super) async fn relay<C>(
-    client: C,
-    shim: tokio::net::UnixStream,
-    tty: bool,
-    stdin: bool,
-    detach_keys: Vec<u8>,
-    mut before_close: Option<tokio::sync::watch::Receiver<(bool, Option<i64>, i32)>>,
-    settle: bool,
-) where
-    C: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
-{
-    if settle {
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    let (mut c_read, mut c_write) = tokio::io::split(client);
-    let (mut s_read, mut s_write) = shim.into_split();
-    let detached = Arc::new(tokio::sync::Notify::new());
-    let on_detach = detached.clone();
-    // Returns the shim's write half when the client detached: it must stay open (closing it would
-    // close the container's stdin), so it is parked with the read half below.
-    let input = tokio::spawn(async move {
-        if !stdin {
-            // Still read, so a closing client is noticed; input is discarded.
-            let _ = tokio::io::copy(&mut c_read, &mut tokio::io::sink()).await;
-            let _ = s_write.shutdown().await;
-            return None;
-        }
-        // The detach keys (Docker's default ctrl-p ctrl-q, or the client's `detachKeys`), typed
-        // with a TTY, end the attach and leave the container running; a partial match is held
-        // back until the next key shows whether it continues, and passed through if not.
-        let mut buf = vec![0u8; 16 * 1024];
-        let mut matched = 0usize;
-        loop {
-            let n = match c_read.read(&mut buf).await {
-                Ok(0) | Err(_) => break,
-                Ok(n) => n,
-            };
-            let mut out = Vec::with_capacity(n + detach_keys.len());
-            for &b in &buf[..n] {
-                if !tty || detach_keys.is_empty() {
-                    out.push(b);
-                    continue;
-                }
-                if b != detach_keys[matched] && matched > 0 {
-                    out.extend_from_slice(&detach_keys[..matched]);
-                    matched = 0;
-                }
-                if b == detach_keys[matched] {
-                    matched += 1;
-                    if matched == detach_keys.len() {
-                        on_detach.notify_one();
-                        return Some(s_write);
-                    }
-                } else {
-                    out.push(b);
-                }
-            }
-            if s_write.write_all(&out).await.is_err() {
-                break;
-            }
-        }
-        let _ = s_write.shutdown().await;
-        None
-    });
-    let mut header = [0u8; 8];
-    let mut buf = vec![0u8; 64 * 1024];
-    loop {
-        let got = tokio::select! {
-            r = s_read.read_exact(&mut header) => r.is_ok(),
-            _ = detached.notified() => false,
-        };
-        if !got {
-            break;
-        }
-        let len = u32::from_be_bytes([header[4], header[5], header[6], header[7]]) as usize;
-        let mut left = len;
-        if !tty && c_write.write_all(&header).await.is_err() {
-            break;
-        }
-        let mut failed = false;
-        while left > 0 {
-            let n = left.min(buf.len());
-            if s_read.read_exact(&mut buf[..n]).await.is_err() || c_write.write_all(&buf[..n]).await.is_err() {
-                failed = true;
-                break;
-            }
-            left -= n;
-        }
-        if failed {
-            break;
-        }
-    }
-    if input.is_finished() {
-        if let Ok(Some(w)) = input.await {
-            // Detached: keep the shim connection (and so the container's stdin) open until it ends.
-            tokio::spawn(async move {
-                let _ = tokio::io::copy(&mut s_read, &mut tokio::io::sink()).await;
-                drop(w);
-            });
-            let _ = c_write.shutdown().await;
-            return;
-        }
-    } else {
-        input.abort();
-    }
-    // An exec's client asks for the exit code right after the stream ends: record it first.
-    if let Some(rx) = before_close.as_mut() {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(5), rx.wait_for(|s| !s.0 && s.1.is_some())).await;
-    }
-    let _ = c_write.flush().await;
-    let _ = c_write.shutdown().await;
-}
-
 async fn pause(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
     blocking(&s, move |s| s.containers.pause(&h)).await?;
@@ -438,9 +291,10 @@ async fn rename(State(s): S, Path(id): Path<String>, p: Params) -> Result<Respon
     Ok(StatusCode::NO_CONTENT.into_response())
 }
 
-async fn top(State(s): S, Path(id): Path<String>) -> Result<Response, ApiError> {
+async fn top(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
-    Ok(json(StatusCode::OK, &blocking(&s, move |s| s.containers.top(&h)).await?))
+    let ps_args = p.get("ps_args").filter(|a| !a.is_empty()).map(str::to_string);
+    Ok(json(StatusCode::OK, &blocking(&s, move |s| s.containers.top(&h, ps_args.as_deref())).await?))
 }
 
 /// `stream=false` answers one sample (with a pre-sample a moment earlier, so CPU % can be computed);
@@ -487,7 +341,7 @@ async fn changes(State(s): S, Path(id): Path<String>) -> Result<Response, ApiErr
 }
 
 /// `POST /commit?container=&repo=&tag=&comment=&author=&changes=`.
-async fn commit(State(s): S, p: Params) -> Result<Response, ApiError> {
+async fn commit(State(s): S, p: Params, body: Bytes) -> Result<Response, ApiError> {
     let container = p.get("container").filter(|c| !c.is_empty()).ok_or_else(|| ApiError::bad_request("container is required"))?;
     let h = handle(&s, container)?;
     let repo = p.get("repo").unwrap_or("");
@@ -501,9 +355,16 @@ async fn commit(State(s): S, p: Params) -> Result<Response, ApiError> {
         comment: p.get("comment").unwrap_or("").to_string(),
         author: p.get("author").unwrap_or("").to_string(),
         changes: p.all("changes"),
+        // No body, or `null` (Go clients encode a nil config so): the container's config.
+        config: if body.iter().all(u8::is_ascii_whitespace) {
+            None
+        } else {
+            serde_json::from_slice::<Option<berth_api::config::ContainerConfig>>(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?
+        },
+        pause: p.flag_or("pause", true),
     };
     let svc = s.clone();
-    let id = tokio::task::spawn_blocking(move || svc.containers.commit(&h, &opts)).await.map_err(ServiceError::from)??;
+    let id = berth_types::sched::spawn_blocking(move || svc.containers.commit(&h, &opts)).await.map_err(ServiceError::from)??;
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id.to_string()})))
 }
 
@@ -511,7 +372,7 @@ async fn export(State(s): S, Path(id): Path<String>) -> Result<Response, ApiErro
     let h = handle(&s, &id)?;
     let (mut w, body) = super::stream::channel_body();
     let svc = s.clone();
-    tokio::task::spawn_blocking(move || {
+    berth_types::sched::spawn_blocking(move || {
         if let Err(e) = svc.containers.export(&h, &mut w) {
             tracing::warn!(error = %e, "export failed mid-stream");
             w.fail(std::io::Error::other(e.to_string()));
@@ -524,7 +385,8 @@ async fn export(State(s): S, Path(id): Path<String>) -> Result<Response, ApiErro
 async fn update(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
     let u: crate::service::containers::UpdateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    let warnings = blocking(&s, move |s| s.containers.update_with_warnings(&h, &u)).await?;
+    blocking(&s, move |s| s.containers.update_with_warnings(&h, &u)).await?;
+    let warnings = crate::service::containers::update_warnings(&body);
     // dockerd's update answers `"Warnings": null` when there are none.
     Ok(json(StatusCode::OK, &serde_json::json!({"Warnings": (!warnings.is_empty()).then_some(warnings)})))
 }
@@ -543,7 +405,7 @@ async fn archive_head(State(s): S, Path(id): Path<String>, p: Params) -> Result<
     let h = handle(&s, &id)?;
     let path = path_param(&p)?;
     let svc = s.clone();
-    let stat = tokio::task::spawn_blocking(move || svc.containers.archive_stat(&h, &path)).await.map_err(ServiceError::from)??;
+    let stat = berth_types::sched::spawn_blocking(move || svc.containers.archive_stat(&h, &path)).await.map_err(ServiceError::from)??;
     Ok((StatusCode::OK, [("X-Docker-Container-Path-Stat", stat_header(&stat))]).into_response())
 }
 
@@ -552,10 +414,10 @@ async fn archive_get(State(s): S, Path(id): Path<String>, p: Params) -> Result<R
     let path = path_param(&p)?;
     let (svc, h2, path2) = (s.clone(), h.clone(), path.clone());
     // The stat goes in a header, so a missing path is a 404 before any of the body is sent.
-    let stat = tokio::task::spawn_blocking(move || svc.containers.archive_stat(&h2, &path2)).await.map_err(ServiceError::from)??;
+    let stat = berth_types::sched::spawn_blocking(move || svc.containers.archive_stat(&h2, &path2)).await.map_err(ServiceError::from)??;
     let (mut w, body) = super::stream::channel_body();
     let svc = s.clone();
-    tokio::task::spawn_blocking(move || {
+    berth_types::sched::spawn_blocking(move || {
         if let Err(e) = svc.containers.archive_get(&h, &path, &mut w) {
             tracing::warn!(error = %e, "archive failed mid-stream");
             w.fail(std::io::Error::other(e.to_string()));
@@ -571,22 +433,6 @@ async fn archive_put(State(s): S, Path(id): Path<String>, p: Params, req: Reques
     let copy_uid_gid = p.flag("copyUIDGID");
     let reader = super::stream::body_reader(req.into_body());
     let svc = s.clone();
-    tokio::task::spawn_blocking(move || svc.containers.archive_put(&h, &path, reader, no_overwrite, copy_uid_gid)).await.map_err(ServiceError::from)??;
+    berth_types::sched::spawn_blocking(move || svc.containers.archive_put(&h, &path, reader, no_overwrite, copy_uid_gid)).await.map_err(ServiceError::from)??;
     Ok(StatusCode::OK.into_response())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::detach_keys;
-
-    #[test]
-    fn detach_keys_read_as_dockerd_reads_them() {
-        assert_eq!(detach_keys(None).unwrap(), vec![0x10, 0x11]);
-        assert_eq!(detach_keys(Some("")).unwrap(), vec![0x10, 0x11]);
-        assert_eq!(detach_keys(Some("ctrl-a,a")).unwrap(), vec![0x01, b'a']);
-        assert_eq!(detach_keys(Some("ctrl-@,ctrl-[,ctrl-\\,ctrl-_")).unwrap(), vec![0, 27, 28, 31]);
-        for bad in ["ctrl-", "ctrl-1", "ab", "ctrl-a,,b"] {
-            assert!(detach_keys(Some(bad)).is_err(), "{bad}");
-        }
-    }
 }

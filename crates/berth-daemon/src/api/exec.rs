@@ -1,7 +1,7 @@
 //! `exec`: `POST /containers/{id}/exec`, `POST /exec/{id}/start` (hijacked), `GET /exec/{id}/json`,
 //! `POST /exec/{id}/resize`.
 
-use super::containers::{hijacked, relay};
+use super::attach::{hijacked, relay};
 use crate::service::containers::frame;
 use crate::service::ServiceError;
 use tokio::io::AsyncWriteExt;
@@ -31,6 +31,10 @@ pub fn routes() -> Router<Arc<Services>> {
 async fn create(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let req: ExecRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
     let h = s.containers.get(&id)?;
+    // Checked at create, with dockerd's wording for exec ("escape keys").
+    if let Some(keys) = Some(req.detach_keys.as_str()).filter(|k| !k.is_empty()) {
+        super::attach::detach_keys(Some(keys)).map_err(|_| ApiError::bad_request(format!("Invalid escape keys ({keys}) provided")))?;
+    }
     let exec_id = s.containers.exec_create_named(&h, req, Some(&id))?;
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": exec_id})))
 }
@@ -45,12 +49,12 @@ struct StartBody {
 async fn start(State(s): S, Path(id): Path<String>, Extension(v): Extension<ApiVersion>, mut req: Request) -> Result<Response, ApiError> {
     let ex = s.containers.exec_get(&id)?;
     let upgrade = req.headers().get(header::UPGRADE).is_some();
-    let settle = super::containers::buffered_upgrade_client(&req);
+    let settle = super::attach::buffered_upgrade_client(&req);
     let on_upgrade = hyper::upgrade::on(&mut req);
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
     let b: StartBody = if body.is_empty() { StartBody::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
     let tty = b.tty || s.containers.exec_inspect(&ex)["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
-    let keys = super::containers::detach_keys(s.containers.exec_inspect(&ex)["DetachKeys"].as_str())?;
+    let keys = super::attach::detach_keys(s.containers.exec_inspect(&ex)["DetachKeys"].as_str())?;
     let (attach, rx) = match s.containers.exec_start(&ex, b.detach).await {
         Ok(started) => started,
         // The process could not be started (exit code 126): like dockerd, hand the connection over
@@ -74,7 +78,11 @@ async fn start(State(s): S, Path(id): Path<String>, Extension(v): Extension<ApiV
     let stdin = s.containers.exec_inspect(&ex)["OpenStdin"].as_bool().unwrap_or(false);
     tokio::spawn(async move {
         let Ok(up) = on_upgrade.await else { return };
-        relay(TokioIo::new(up), shim, tty, stdin, keys, Some(rx), settle).await;
+        let mut rx = rx;
+        let recorded = Box::pin(async move {
+            let _ = rx.wait_for(|s| !s.0 && s.1.is_some()).await;
+        });
+        relay(TokioIo::new(up), shim, tty, stdin, keys, Some(recorded), settle).await;
     });
     Ok(hijacked(upgrade, tty, v))
 }
@@ -86,7 +94,17 @@ async fn inspect(State(s): S, Path(id): Path<String>) -> Result<Response, ApiErr
 
 async fn resize(State(s): S, Path(id): Path<String>, p: Params) -> Result<Response, ApiError> {
     let ex = s.containers.exec_get(&id)?;
-    let num = |k: &str| p.get(k).and_then(|v| v.parse::<u16>().ok()).ok_or_else(|| ApiError::bad_request(format!("invalid {k}")));
+    let num = |k: &str| dimension(&p, k);
     s.containers.exec_resize(&ex, num("h")?, num("w")?).await?;
     Ok(StatusCode::OK.into_response())
+}
+
+/// A terminal dimension (`h`, `w`) of a resize request, refused with dockerd's message (Go's
+/// `strconv.Atoi`) when it is not a number.
+pub(super) fn dimension(p: &Params, k: &str) -> Result<u16, ApiError> {
+    let v = p.get(k).unwrap_or("");
+    match v.parse::<i64>() {
+        Ok(n) => u16::try_from(n).map_err(|_| ApiError::bad_request(format!("invalid {k}: {n}"))),
+        Err(_) => Err(ApiError::bad_request(format!("strconv.Atoi: parsing {v:?}: invalid syntax"))),
+    }
 }

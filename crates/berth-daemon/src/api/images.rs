@@ -97,9 +97,11 @@ async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
     Ok(json(StatusCode::OK, &report))
 }
 
+/// A JSON-lines answer, streamed (chunked) as dockerd streams import and load answers.
 fn json_lines(msgs: &[JsonMessage]) -> Response {
     let body: Vec<u8> = msgs.iter().flat_map(JsonMessage::to_line).collect();
-    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], body).into_response()
+    let stream = futures_util::stream::once(async move { Ok::<_, std::convert::Infallible>(bytes::Bytes::from(body)) });
+    (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], Body::from_stream(stream)).into_response()
 }
 
 /// Runs a registry operation whose progress streams as JSON messages. An error before the first
@@ -111,7 +113,7 @@ where
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<JsonMessage>();
     // The registry client's futures are not all `Send`: drive them on a blocking-pool thread.
     let handle = tokio::runtime::Handle::current();
-    let task = tokio::task::spawn_blocking(move || handle.block_on(work(tx)));
+    let task = berth_types::sched::spawn_blocking(move || handle.block_on(work(tx)));
     let first = rx.recv().await;
     let Some(first) = first else {
         task.await.map_err(ServiceError::from)??;
@@ -185,21 +187,21 @@ async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Bo
     }
     let src = p.get("fromSrc").filter(|v| !v.is_empty()).ok_or_else(|| ApiError::bad_request("fromImage or fromSrc is required"))?;
     let repo = p.get("repo").unwrap_or("");
-    let reference = if repo.is_empty() {
-        None
-    } else {
-        Some(Reference::from_repo_tag(repo, p.get("tag").unwrap_or("")).map_err(|e| ApiError::bad_request(e.to_string()))?)
+    let tag = p.get("tag").unwrap_or("");
+    // As the reference library's WithTag: a tag of word characters, dots and dashes.
+    let tag_ok = |t: &str| {
+        t.len() <= 128 && t.chars().next().is_some_and(|c| c.is_ascii_alphanumeric() || c == '_') && t.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
     };
-    let architecture = match p.get("platform").filter(|v| !v.is_empty()) {
-        Some(pl) => {
-            let mut parts = pl.split('/');
-            match (parts.next(), parts.next()) {
-                (Some("linux"), Some(arch)) if !arch.is_empty() => Some(arch.to_string()),
-                _ => return Err(ApiError::bad_request(format!("invalid platform {pl:?}: only linux/<arch> is supported"))),
-            }
-        }
-        None => None,
-    };
+    if !repo.is_empty() && !tag.is_empty() && !tag_ok(tag) {
+        return Err(ApiError::bad_request("invalid tag format"));
+    }
+    let reference = if repo.is_empty() { None } else { Some(Reference::from_repo_tag(repo, tag).map_err(|e| ApiError::bad_request(e.to_string()))?) };
+    // `linux`, `linux/arm64`, `arm64`: the image's architecture (the host's when not given).
+    let architecture = super::build::check_platform(&p)?.and_then(|pl| match pl.split('/').collect::<Vec<_>>().as_slice() {
+        [_, arch, ..] => Some(arch.to_string()),
+        [one] if !one.eq_ignore_ascii_case("linux") => Some(one.to_string()),
+        _ => None,
+    });
     let opts = ImportOptions {
         changes: p.all("changes"),
         message: p.get("message").map(str::to_string),
@@ -212,7 +214,7 @@ async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Bo
         Box::new(fetch(src).await?)
     };
     let svc = s.clone();
-    let id = tokio::task::spawn_blocking(move || svc.images.import(reader, &opts, reference.as_ref()))
+    let id = berth_types::sched::spawn_blocking(move || svc.images.import(reader, &opts, reference.as_ref()))
         .await
         .map_err(ServiceError::from)??;
     Ok(json_lines(&[JsonMessage::status(id.to_string())]))
@@ -220,13 +222,14 @@ async fn create(State(s): S, p: Params, headers: axum::http::HeaderMap, body: Bo
 
 /// Opens a URL given to `import` as a blocking reader: as `ADD <url>`'s fetcher, connecting and each
 /// read time out, and a body beyond [`MAX_DOWNLOAD`] fails the import.
-async fn fetch(url: &str) -> Result<impl std::io::Read + Send, ApiError> {
+pub(super) async fn fetch(url: &str) -> Result<impl std::io::Read + Send, ApiError> {
     let parsed: reqwest::Url = url.parse().map_err(|_| ApiError::bad_request(format!("invalid import source {url:?}: expected - or an http(s) URL")))?;
     if !matches!(parsed.scheme(), "http" | "https") {
         return Err(ApiError::bad_request(format!("invalid import source {url:?}: expected - or an http(s) URL")));
     }
     let client = download_client().map_err(ServiceError::Upstream)?;
-    let resp = client.get(parsed).send().await.map_err(|e| ServiceError::Upstream(format!("Get {url:?}: {}", super::error_chain(&e))))?;
+    // Go's words for what failed (`dial tcp 127.0.0.1:1: connect: connection refused`), as dockerd.
+    let resp = client.get(parsed).send().await.map_err(|e| ServiceError::Upstream(format!("Get {url:?}: {}", berth_distribution::describe_transport(&e))))?;
     if !resp.status().is_success() {
         return Err(ServiceError::Upstream(format!("Get {url:?}: server answered {}", resp.status())).into());
     }
@@ -245,7 +248,7 @@ async fn fetch(url: &str) -> Result<impl std::io::Read + Send, ApiError> {
 async fn load(State(s): S, body: Body) -> Result<Response, ApiError> {
     let reader = body_reader(body);
     let svc = s.clone();
-    let loaded = tokio::task::spawn_blocking(move || svc.images.load(reader)).await.map_err(ServiceError::from)?;
+    let loaded = berth_types::sched::spawn_blocking(move || svc.images.load(reader)).await.map_err(ServiceError::from)?;
     // dockerd answers 200 before it reads the archive: whatever fails is the stream's last line.
     Ok(match loaded {
         Ok(lines) => json_lines(&lines.into_iter().map(JsonMessage::stream).collect::<Vec<_>>()),
@@ -264,7 +267,7 @@ async fn save_many(State(s): S, p: Params) -> Result<Response, ApiError> {
 async fn save(s: Arc<Services>, names: Vec<String>) -> Result<Response, ApiError> {
     let items = s.images.save_items(&names)?;
     let (mut w, body) = channel_body();
-    tokio::task::spawn_blocking(move || {
+    berth_types::sched::spawn_blocking(move || {
         if let Err(e) = s.images.save(&items, &mut w) {
             tracing::warn!(error = %super::error_chain(&e), "save failed mid-stream");
             w.fail(std::io::Error::other(e.to_string()));

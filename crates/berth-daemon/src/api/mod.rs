@@ -1,9 +1,12 @@
 //! The Docker Engine API: version negotiation, common headers, errors, and one router per resource.
 //! HTTP stops here: handlers parse requests into typed arguments and call [`crate::service`].
 
+mod attach;
+mod attach_ws;
 mod build;
 mod containers;
 mod exec;
+pub(crate) mod gojson;
 mod images;
 mod metrics;
 mod networks;
@@ -40,6 +43,11 @@ pub const MAX_JSON_BODY: usize = 4 << 20;
 /// shows only when written to; the newline (whitespace between JSON values, which every JSON stream
 /// reader skips) finds it out, and its work is cancelled.
 pub(crate) const STREAM_KEEPALIVE: std::time::Duration = std::time::Duration::from_secs(3);
+
+/// Marks a response that leaves without the common headers (`Api-Version`, `Server`, `Ostype`,
+/// `Docker-Experimental`): those dockerd writes by hand on a hijacked connection (attach, attach/ws).
+#[derive(Clone, Copy)]
+pub(crate) struct BareHeaders;
 
 /// The API in front of the services: cheap to clone, one per connection.
 #[derive(Clone)]
@@ -96,6 +104,9 @@ impl Api {
             }
             Err(e) => e.into_response(),
         };
+        if resp.extensions().get::<BareHeaders>().is_some() {
+            return resp;
+        }
         let h = resp.headers_mut();
         h.insert("Api-Version", HeaderValue::from_static(API_VERSION));
         if let Ok(v) = HeaderValue::from_str(&server_header()) {
@@ -183,6 +194,17 @@ impl ApiError {
     /// A 400 for a malformed parameter.
     pub fn bad_request(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, message)
+    }
+
+    /// The message the client reads.
+    pub fn message(&self) -> &str {
+        &self.message
+    }
+
+    /// The same error, its message prefixed (dockerd's `failed to …: ` wrappers).
+    pub fn with_prefix(mut self, prefix: &str) -> ApiError {
+        self.message = format!("{prefix}{}", self.message);
+        self
     }
 }
 

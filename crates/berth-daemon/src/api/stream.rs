@@ -14,10 +14,13 @@ use tokio_util::io::{StreamReader, SyncIoBridge};
 type DataStream = Pin<Box<dyn futures_util::Stream<Item = io::Result<Bytes>> + Send>>;
 
 /// What is left of a request body after its handler stopped reading (on an error, say) is read and
-/// thrown away, up to this much and this long, as Go's net/http does: otherwise the socket closes
-/// with unread data, the kernel resets it, and the client sees "error writing a body" instead of
-/// the error response.
-const DRAIN_MAX: usize = 4 << 20;
+/// thrown away, up to this much and this long: otherwise the socket closes with unread data, the
+/// kernel resets it, and a client still sending sees "error writing a body" (broken pipe) instead
+/// of the error response. Go's net/http drains only 256 KiB and leaves the rest to Go clients,
+/// which read a response that came before their write failed; hyper-based clients (berth's own)
+/// do not, so this covers an upload the size of a typical `cp` or image (a 40 MB `cp` onto a full
+/// disk failed that way, now and then), bounded by the time.
+const DRAIN_MAX: usize = 256 << 20;
 const DRAIN_TIME: Duration = Duration::from_secs(5);
 
 /// A blocking reader over a request body. Must be created inside the runtime and read off it.

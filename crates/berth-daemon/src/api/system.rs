@@ -111,7 +111,7 @@ async fn check(State(s): S, p: Params) -> Result<Response, ApiError> {
     }
     let rt = tokio::runtime::Handle::current();
     let svc = s.clone();
-    let report = tokio::task::spawn_blocking(move || {
+    let report = berth_types::sched::spawn_blocking(move || {
         let root = svc.system.root().to_path_buf();
         crate::service::check::run(&svc, &root, opts, &rt)
     })
@@ -143,8 +143,19 @@ fn event_matches(f: &crate::filters::Filters, e: &EventMessage) -> bool {
 
 async fn events(State(s): S, p: Params) -> Result<Response, ApiError> {
     let filters = p.filters()?;
-    let since = p.get("since").filter(|v| !v.is_empty()).map(parse_time).transpose()?;
-    let until = p.get("until").filter(|v| !v.is_empty()).map(parse_time).transpose()?;
+    // A value that is no time is read as seconds, as dockerd reads it, and refused with its words.
+    let time = |v: &str| parse_time(v).map_err(|_| ApiError::bad_request(format!("strconv.ParseInt: parsing {:?}: invalid syntax", v.split('.').next().unwrap_or(v))));
+    let since = p.get("since").filter(|v| !v.is_empty()).map(time).transpose()?;
+    let until = p.get("until").filter(|v| !v.is_empty()).map(time).transpose()?;
+    if let (Some(s), Some(u)) = (since, until) {
+        if u < s {
+            return Err(ApiError::bad_request(format!(
+                "`since` time ({}) cannot be after `until` time ({})",
+                p.get("since").unwrap_or(""),
+                p.get("until").unwrap_or("")
+            )));
+        }
+    }
     let ts = |e: &EventMessage| e.time_nano as f64 / 1e9;
     let (past, mut rx, mut closed) = s.events.subscribe();
     let (tx, out_rx) = tokio::sync::mpsc::channel::<Bytes>(64);

@@ -3,6 +3,8 @@
 use super::{blocking, heavy, json, ApiError, Params};
 use crate::service::Services;
 use axum::extract::{Path, State};
+use axum::Extension;
+use berth_api::version::ApiVersion;
 use axum::http::StatusCode;
 use axum::response::Response;
 use axum::routing::{get, post};
@@ -22,8 +24,7 @@ pub fn routes() -> Router<Arc<Services>> {
 }
 
 async fn create(State(s): S, body: Bytes) -> Result<Response, ApiError> {
-    let req: VolumeCreateRequest =
-        if body.is_empty() { VolumeCreateRequest::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
+    let req: VolumeCreateRequest = if body.is_empty() { VolumeCreateRequest::default() } else { super::gojson::decode(&body).map_err(ApiError::bad_request)? };
     Ok(json(StatusCode::CREATED, &blocking(&s, move |s| s.volumes.create(req)).await?))
 }
 
@@ -43,9 +44,11 @@ async fn remove(State(s): S, Path(name): Path<String>, p: Params) -> Result<Resp
     Ok(Response::builder().status(StatusCode::NO_CONTENT).body(axum::body::Body::empty()).unwrap_or_default())
 }
 
-async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {
+async fn prune(State(s): S, p: Params, Extension(v): Extension<ApiVersion>) -> Result<Response, ApiError> {
     let filters = p.filters()?;
-    let (deleted, space) = heavy(&s, move |s| s.volumes.prune(&filters, &s.containers.volume_users())).await?;
+    // Before API 1.42 prune took every unused volume, named ones too.
+    let named_too = v < ApiVersion { major: 1, minor: 42 };
+    let (deleted, space) = heavy(&s, move |s| s.volumes.prune(&filters, &s.containers.volume_users(), named_too)).await?;
     crate::metrics::get().gc_run("volumes", space);
     Ok(json(StatusCode::OK, &serde_json::json!({"VolumesDeleted": deleted, "SpaceReclaimed": space})))
 }

@@ -45,9 +45,64 @@ pub struct BuildParams {
     pub extra_hosts: Vec<String>,
     /// `--shm-size` for RUN steps, in bytes (0: the default).
     pub shm_size: u64,
+    /// `--memory`, `--memory-swap`, `--cpu-shares`, `--cpuset-cpus`, `--cpu-period`, `--cpu-quota`
+    /// for RUN steps, checked as a container's.
+    pub limits: StepLimits,
+    /// `--rm=false`: see [`berth_build::BuildOptions::keep_intermediate`].
+    pub keep_intermediate: bool,
+    /// `--force-rm`.
+    pub force_remove: bool,
+    /// `--cache-from` images (None: the whole local cache).
+    pub cache_from: Option<Vec<String>>,
     /// Set when the client went away: the running step is killed and no further step starts, so
     /// the build ends and cleans up (its step containers, networks, context and lease).
     pub cancel: Arc<AtomicBool>,
+}
+
+/// The length of the whole stream frame at the start of `b` (8-byte header and payload), if
+/// all of it is there.
+fn buffered_frame_len(b: &[u8]) -> Option<usize> {
+    let len = u32::from_be_bytes(b.get(4..8)?.try_into().ok()?) as usize;
+    (b.len() >= 8 + len).then_some(8 + len)
+}
+
+/// The resource limits of a build's RUN steps (0: none).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct StepLimits {
+    pub memory: i64,
+    pub memory_swap: i64,
+    pub cpu_shares: i64,
+    pub cpuset_cpus: String,
+    pub cpu_period: i64,
+    pub cpu_quota: i64,
+}
+
+impl StepLimits {
+    /// The limits as a container's host config, for dockerd's checks of them.
+    fn host_config(&self) -> berth_api::container::HostConfig {
+        berth_api::container::HostConfig {
+            memory: self.memory,
+            memory_swap: self.memory_swap,
+            cpu_shares: self.cpu_shares,
+            cpuset_cpus: self.cpuset_cpus.clone(),
+            cpu_period: self.cpu_period,
+            cpu_quota: self.cpu_quota,
+            ..Default::default()
+        }
+    }
+
+    fn resources(&self) -> berth_runtime::config::Resources {
+        let pos = |v: i64| (v > 0).then_some(v);
+        berth_runtime::config::Resources {
+            memory: pos(self.memory),
+            memory_swap: (self.memory_swap != 0).then_some(self.memory_swap),
+            cpu_shares: (self.cpu_shares > 0).then_some(self.cpu_shares as u64),
+            cpu_quota: pos(self.cpu_quota),
+            cpu_period: (self.cpu_period > 0).then_some(self.cpu_period as u64),
+            cpuset_cpus: (!self.cpuset_cpus.is_empty()).then(|| self.cpuset_cpus.clone()),
+            ..Default::default()
+        }
+    }
 }
 
 /// Fetches a base image the Dockerfile names but the store lacks (the daemon's pull).
@@ -74,10 +129,13 @@ pub struct ShimRunner {
     network: Option<String>,
     extra_hosts: Vec<String>,
     shm_size: u64,
+    limits: StepLimits,
     /// Attaches steps to the default bridge, on the daemon's runtime.
     bridge: Option<(Arc<ContainerService>, tokio::runtime::Handle)>,
     /// The build's cancellation ([`BuildParams::cancel`]).
     cancel: Arc<AtomicBool>,
+    /// `--userns-remap`: steps run in a user namespace with these maps.
+    userns: Option<berth_runtime::idmap::IdMappings>,
 }
 
 /// The error of a build whose client went away.
@@ -98,11 +156,21 @@ fn connect(dir: &Path, hello: &ShimHello) -> std::io::Result<UnixStream> {
 }
 
 impl StepRunner for ShimRunner {
+    fn check(&self) -> Result<(), BuildError> {
+        let mut hc = self.limits.host_config();
+        super::containers::validate_resources(&mut hc).map_err(runner_err)?;
+        for h in &self.extra_hosts {
+            super::containers::check_extra_host(h).map_err(runner_err)?;
+        }
+        Ok(())
+    }
+
     fn run(&self, step: &RunStep, output: &mut dyn FnMut(&[u8])) -> Result<i32, BuildError> {
         if self.cancel.load(Ordering::Relaxed) {
             return Err(cancelled());
         }
-        let id = format!("build-{}", &berth_types::random_id()[..16]);
+        // The step's container is named by its snapshot (` ---> Running in <id>`).
+        let id = step.id.clone();
         let dir = self.root.join("builds").join(&id);
         std::fs::create_dir_all(&dir).map_err(runner_err)?;
         let result = self.run_in(&id, &dir, step, output);
@@ -141,7 +209,11 @@ impl ShimRunner {
         let step_net = match (mode, &self.bridge) {
             ("host" | "none", _) | (_, None) => None,
             // Without a default bridge (`--bridge none`, no iptables) the step still runs, offline.
-            (_, Some((containers, rt))) => match rt.block_on(containers.step_network_up(id, STEP_HOSTNAME, &self.extra_hosts)) {
+            // A named network must exist (dockerd: `network nosuch not found` when the step starts).
+            (named, Some((containers, rt))) if !matches!(named, "default" | "bridge") => {
+                Some(rt.block_on(containers.step_network_up(id, STEP_HOSTNAME, named, &self.extra_hosts)).map_err(runner_err)?)
+            }
+            (_, Some((containers, rt))) => match rt.block_on(containers.step_network_up(id, STEP_HOSTNAME, "bridge", &self.extra_hosts)) {
                 Ok(n) => Some(n),
                 Err(e) => {
                     tracing::warn!(step = %id, error = %e, "no default bridge for the build step; it runs without a network");
@@ -194,6 +266,8 @@ impl ShimRunner {
             cgroups_path: format!("/berth-{id}"),
             network,
             shm_size: if step.shm_size > 0 { step.shm_size } else { self.shm_size },
+            resources: self.limits.resources(),
+            userns: self.userns.clone(),
             ..Default::default()
         };
         w("mounts.json", &serde_json::to_vec(&mounts).map_err(runner_err)?)?;
@@ -247,6 +321,13 @@ impl ShimRunner {
             if r.read_exact(&mut buf).is_err() {
                 break;
             }
+            // Frames already received go out as one message, as dockerd sends what one read of
+            // the step's output pipe returned.
+            while let Some(n) = buffered_frame_len(r.buffer()) {
+                let frame = r.buffer()[8..n].to_vec();
+                r.consume(n);
+                buf.extend_from_slice(&frame);
+            }
             output(&buf);
         }
         let mut line = String::new();
@@ -270,6 +351,22 @@ impl ShimRunner {
 }
 
 impl BuildService {
+    /// The images `cachefrom` names (those in the store; dockerd's pull of the others is not
+    /// attempted) and all their ancestors: the steps' images a build may take from the cache.
+    fn cache_sources(&self, refs: &[String]) -> std::collections::BTreeSet<Digest> {
+        let mut out = std::collections::BTreeSet::new();
+        for r in refs {
+            let mut next = self.images.get(r).ok().map(|i| i.id.clone());
+            while let Some(id) = next.take() {
+                if !out.insert(id.clone()) {
+                    break;
+                }
+                next = self.images.by_id(&id).and_then(|i| i.parent.clone());
+            }
+        }
+        out
+    }
+
     /// A build service over the daemon's stores.
     pub fn new(root: &Path, images: Arc<ImageStore>, containers: Arc<ContainerService>, events: Arc<EventBus>, leases: Arc<super::gc::lease::Leases>) -> Self {
         BuildService { puller: std::sync::OnceLock::new(), root: root.to_path_buf(), images, events, containers, leases }
@@ -338,8 +435,13 @@ impl BuildService {
             no_cache: params.no_cache,
             platform: params.platform.clone(),
             cache_dir: self.cache_dir(),
-            quiet: params.quiet,
+            // A quiet build's output is kept by the API, which sends it when the build fails.
+            quiet: false,
+            keep_intermediate: params.keep_intermediate,
+            force_remove: params.force_remove,
+            cache_from: params.cache_from.as_ref().map(|refs| self.cache_sources(refs)),
             fetcher: Some(self.url_fetcher()),
+            userns: self.containers.userns_remap().cloned(),
             ..Default::default()
         };
         let runner = ShimRunner {
@@ -348,9 +450,11 @@ impl BuildService {
             network: params.network.clone(),
             extra_hosts: params.extra_hosts.clone(),
             shm_size: params.shm_size,
+            limits: params.limits.clone(),
             // Build stages run on plain threads: the runtime handle for networking is taken here.
             bridge: tokio::runtime::Handle::try_current().ok().map(|rt| (self.containers.clone(), rt)),
             cancel: params.cancel.clone(),
+            userns: opts.userns.clone(),
         };
         // A missing base image, or one for another platform than asked, is pulled (as the classic
         // builder does), then the build starts over; each base is pulled at most once.
@@ -365,6 +469,12 @@ impl BuildService {
                 Err(BuildError::PlatformMismatch { reference, wanted, actual }) => {
                     let e = BuildError::PlatformMismatch { reference: reference.clone(), wanted: wanted.clone(), actual };
                     (reference, Some(wanted), ServiceError::Invalid(e.to_string()))
+                }
+                // What refused or failed the step's container, in the runtime's own words.
+                Err(BuildError::Runner(m)) => return Err(ServiceError::Invalid(m)),
+                Err(e @ BuildError::RunFailed { .. }) => {
+                    let code = if let BuildError::RunFailed { code, .. } = &e { *code } else { 0 };
+                    return Err(ServiceError::StepFailed { message: e.to_string(), code });
                 }
                 Err(e) if e.kind_is_not_found() => return Err(ServiceError::NotFound(e.to_string())),
                 Err(e) => return Err(ServiceError::Invalid(e.to_string())),

@@ -108,7 +108,7 @@ impl DistributionService {
                 let handle = tokio::runtime::Handle::current();
                 // The registry client's futures are not all `Send`: a blocking-pool thread drives
                 // the pull, apart from any one client's request.
-                tokio::task::spawn_blocking(move || {
+                berth_types::sched::spawn_blocking(move || {
                     let _lease = leases.acquire("pull");
                     let f = flight.clone();
                     let r = handle.block_on(async move {

@@ -28,6 +28,9 @@ pub struct ImageService {
     store: Arc<ImageStore>,
     events: Arc<EventBus>,
     leases: Arc<super::gc::lease::Leases>,
+    /// Held by each removal: a removal that finds a reference already gone to a concurrent one
+    /// answers only once that one has removed the image (the CRI's simultaneous `RemoveImage`).
+    removing: std::sync::Mutex<()>,
 }
 
 fn attrs(name: Option<String>) -> BTreeMap<String, String> {
@@ -37,7 +40,7 @@ fn attrs(name: Option<String>) -> BTreeMap<String, String> {
 impl ImageService {
     /// A service over `store`, publishing to `events`.
     pub fn new(store: Arc<ImageStore>, events: Arc<EventBus>, leases: Arc<super::gc::lease::Leases>) -> Self {
-        ImageService { store, events, leases }
+        ImageService { store, events, leases, removing: std::sync::Mutex::new(()) }
     }
 
     fn event(&self, action: &str, id: &str, name: Option<String>) {
@@ -186,6 +189,7 @@ impl ImageService {
     /// `DELETE /images/{name}` with Docker's untag-versus-delete rules. `users` are the containers
     /// (id, running) created from each image id.
     pub fn delete(&self, name: &str, force: bool, noprune: bool, users: &HashMap<String, Vec<(String, bool)>>) -> Result<Vec<DeleteItem>, ServiceError> {
+        let _removing = self.removing.lock().unwrap_or_else(|p| p.into_inner());
         let img = self.store.get(name)?;
         let by_ref = Reference::parse_tagged(name).ok().filter(|r| img.tags.contains(r) || img.digests.contains(r));
         let used_by = users.get(&img.id.to_string()).cloned().unwrap_or_default();
@@ -257,7 +261,8 @@ impl ImageService {
 
     fn untag(&self, r: &Reference, out: &mut Vec<DeleteItem>) -> Result<(), ServiceError> {
         let id = self.store.untag(r)?;
-        self.event("untag", &id.to_string(), Some(r.familiar()));
+        // dockerd names the image by its id in an untag event, not by the removed reference.
+        self.event("untag", &id.to_string(), Some(id.to_string()));
         out.push(DeleteItem { untagged: Some(r.familiar()), deleted: None });
         Ok(())
     }
@@ -286,7 +291,7 @@ impl ImageService {
     pub fn prune(&self, filters: &Filters, in_use: &HashSet<String>) -> Result<PruneReport, ServiceError> {
         filters.validate(&["dangling", "until", "label", "label!"]).map_err(ServiceError::Invalid)?;
         let only_dangling = filters.bool("dangling").map_err(ServiceError::Invalid)?.unwrap_or(true);
-        let until = filters.get("until").iter().map(|u| parse_time(u)).collect::<Result<Vec<_>, _>>()?;
+        let until = filters.get("until").iter().map(|u| parse_until(u)).collect::<Result<Vec<_>, _>>()?;
         let mut report = PruneReport::default();
         let mut deleted = Vec::new();
         // Children first, so parents become prunable in the same pass; passes repeat until one
@@ -456,6 +461,11 @@ pub fn parse_time(s: &str) -> Result<f64, ServiceError> {
     chrono::DateTime::parse_from_rfc3339(s)
         .map(|t| t.timestamp() as f64 + t.timestamp_subsec_nanos() as f64 / 1e9)
         .map_err(|_| ServiceError::Invalid(format!("invalid timestamp {s:?}")))
+}
+
+/// A prune's `until` filter: a time or a duration, refused with dockerd's words.
+pub fn parse_until(s: &str) -> Result<f64, ServiceError> {
+    parse_time(s).map_err(|_| ServiceError::Invalid(format!("failed to parse value as time or duration: {s:?}")))
 }
 
 #[cfg(test)]

@@ -132,6 +132,9 @@ pub enum ServiceError {
     /// A malformed argument (filters, references, parameters).
     #[error("{0}")]
     Invalid(String),
+    /// A build's `RUN` step exited non-zero (its exit code goes in the stream's `errorDetail`).
+    #[error("{message}")]
+    StepFailed { message: String, code: i32 },
     /// The named object does not exist.
     #[error("{0}")]
     NotFound(String),
@@ -166,7 +169,7 @@ impl berth_types::error::HasKind for ServiceError {
         use berth_types::ErrorKind;
         match self {
             ServiceError::Image(e) => e.kind(),
-            ServiceError::Invalid(_) => ErrorKind::InvalidArgument,
+            ServiceError::Invalid(_) | ServiceError::StepFailed { .. } => ErrorKind::InvalidArgument,
             ServiceError::NotFound(_) => ErrorKind::NotFound,
             ServiceError::Conflict(_) => ErrorKind::Conflict,
             ServiceError::Internal(_) => ErrorKind::Internal,

@@ -134,6 +134,9 @@ impl SystemService {
             // dockerd's order: seccomp, userns (when remapping), cgroupns.
             "SecurityOptions": if self.remapped {
                 json!(["name=seccomp,profile=builtin", "name=userns", "name=cgroupns"])
+            } else if crate::rootless::active() {
+                // dockerd's list when rootless: seccomp, rootless, cgroupns.
+                json!(["name=seccomp,profile=builtin", "name=rootless", "name=cgroupns"])
             } else {
                 json!(["name=seccomp,profile=builtin", "name=cgroupns"])
             },

@@ -80,7 +80,10 @@ impl VolumeService {
 
     fn view(&self, r: &VolumeRecord) -> Volume {
         Volume {
-            created_at: r.created_at.clone(),
+            // RFC 3339 in whole seconds, as dockerd shows it.
+            created_at: chrono::DateTime::parse_from_rfc3339(&r.created_at)
+                .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+                .unwrap_or_else(|_| r.created_at.clone()),
             driver: "local".into(),
             labels: r.labels.clone(),
             mountpoint: self.data_dir(&r.name).display().to_string(),
@@ -100,7 +103,8 @@ impl VolumeService {
     /// Creates a volume, or returns the existing one of that name (Docker's idempotent create).
     pub fn create(&self, req: VolumeCreateRequest) -> Result<Volume, ServiceError> {
         if !req.driver.is_empty() && req.driver != "local" {
-            return Err(ServiceError::NotFound(format!("error looking up volume plugin {}: plugin \"{}\" not found", req.driver, req.driver)));
+            let name = &req.name;
+            return Err(ServiceError::NotFound(format!("create {name}: error looking up volume plugin {}: plugin \"{}\" not found", req.driver, req.driver)));
         }
         let name = if req.name.is_empty() { berth_types::random_id() } else { req.name.clone() };
         if !valid_name(&name) {
@@ -109,12 +113,10 @@ impl VolumeService {
             )));
         }
         let options = req.driver_opts.unwrap_or_default();
-        validate_options(&options)?;
+        validate_options(&options).map_err(|e| ServiceError::Invalid(format!("create {name}: {e}")))?;
         let mut vols = self.volumes.lock().unwrap_or_else(|p| p.into_inner());
+        // As dockerd: the existing volume of that name is the answer, whatever options were asked.
         if let Some(r) = vols.get(&name) {
-            if !options.is_empty() && r.options != options {
-                return Err(ServiceError::Conflict(format!("volume {name} already exists with different options")));
-            }
             return Ok(self.view(r));
         }
         let rec = VolumeRecord {
@@ -192,11 +194,13 @@ impl VolumeService {
         Ok(())
     }
 
-    /// Removes unused volumes: anonymous ones only, unless `all=true` is among the filters.
+    /// Removes unused volumes: anonymous ones only, unless `all=true` is among the filters or
+    /// `named_too` (API < 1.42, where prune took named volumes too and knew no `all` filter).
     /// Returns the names removed and the bytes reclaimed.
-    pub fn prune(&self, filters: &Filters, users: &HashMap<String, Vec<String>>) -> Result<(Vec<String>, u64), ServiceError> {
-        filters.validate(&["label", "label!", "all"]).map_err(ServiceError::Invalid)?;
-        let all = filters.bool("all").map_err(ServiceError::Invalid)?.unwrap_or(false);
+    pub fn prune(&self, filters: &Filters, users: &HashMap<String, Vec<String>>, named_too: bool) -> Result<(Vec<String>, u64), ServiceError> {
+        let allowed: &[&str] = if named_too { &["label", "label!"] } else { &["label", "label!", "all"] };
+        filters.validate(allowed).map_err(ServiceError::Invalid)?;
+        let all = named_too || filters.bool("all").map_err(ServiceError::Invalid)?.unwrap_or(false);
         let candidates: Vec<(String, BTreeMap<String, String>)> = {
             let vols = self.volumes.lock().unwrap_or_else(|p| p.into_inner());
             vols.values().map(|r| (r.name.clone(), r.labels.clone())).collect()
@@ -273,7 +277,7 @@ impl VolumeService {
 fn validate_options(o: &BTreeMap<String, String>) -> Result<(), ServiceError> {
     for k in o.keys() {
         if !matches!(k.as_str(), "type" | "o" | "device" | "size") {
-            return Err(ServiceError::Invalid(format!("invalid option key: {k:?}")));
+            return Err(ServiceError::Invalid(format!("invalid option: {k:?}")));
         }
     }
     if o.get("type").is_some_and(|t| t != "tmpfs" && t != "none") && !o.contains_key("device") {
@@ -386,10 +390,10 @@ mod tests {
         let users = HashMap::from([(used.name.clone(), vec!["c1".to_string()])]);
         let e = s.remove(&used.name, false, &users).unwrap_err();
         assert!(e.to_string().contains("volume is in use - [c1]"), "{e}");
-        let (gone, _) = s.prune(&Filters::default(), &users).unwrap();
+        let (gone, _) = s.prune(&Filters::default(), &users, false).unwrap();
         assert_eq!(gone, vec![anon.name.clone()]);
         assert!(s.exists("named") && s.exists(&used.name));
-        let (gone, _) = s.prune(&Filters::parse(r#"{"all":["true"]}"#).unwrap(), &users).unwrap();
+        let (gone, _) = s.prune(&Filters::parse(r#"{"all":["true"]}"#).unwrap(), &users, false).unwrap();
         assert_eq!(gone, vec!["named".to_string()]);
         assert!(s.remove("nope", true, &users).is_ok());
         assert!(matches!(s.remove("nope", false, &users), Err(ServiceError::NotFound(_))));

@@ -50,7 +50,7 @@ impl Htpasswd {
             return Some(user.to_string());
         }
         let pass = pass.to_string();
-        let ok = tokio::task::spawn_blocking(move || bcrypt::verify(pass, &hash).unwrap_or(false)).await.ok()?;
+        let ok = berth_types::sched::spawn_blocking(move || bcrypt::verify(pass, &hash).unwrap_or(false)).await.ok()?;
         if !ok {
             return None;
         }

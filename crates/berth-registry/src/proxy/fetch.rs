@@ -115,7 +115,7 @@ impl Fetch {
         }
         let n = (p.written.min(end) - pos).min(CHUNK);
         let file = self.spool.get().cloned().ok_or_else(|| failed("no spool"))?;
-        tokio::task::spawn_blocking(move || {
+        berth_types::sched::spawn_blocking(move || {
             let mut buf = vec![0u8; n as usize];
             file.read_exact_at(&mut buf, pos)?;
             Ok(Bytes::from(buf))
@@ -212,7 +212,7 @@ async fn copy(
 /// An unnamed spool file: created, opened, and unlinked at once.
 async fn open_spool(dir: &Path) -> std::io::Result<Arc<std::fs::File>> {
     let dir = dir.to_path_buf();
-    tokio::task::spawn_blocking(move || {
+    berth_types::sched::spawn_blocking(move || {
         std::fs::create_dir_all(&dir)?;
         let path = dir.join(format!(".spool-{}", &berth_types::random_id()[..16]));
         let f = std::fs::OpenOptions::new().create_new(true).read(true).write(true).open(&path)?;

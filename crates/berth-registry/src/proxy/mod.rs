@@ -11,12 +11,14 @@
 //!   of one blob share one upstream fetch; a blob whose bytes do not match its digest is not stored.
 //! - **Expiry**: content cached longer than `ttl` ago (by its link's mtime) is unlinked by the
 //!   scheduler (see `expiry`), and the next GC sweep removes the blobs nothing references any more.
+//! - **Tag lists** are the upstream's (see `tags`), the cache's own only while the upstream fails.
 //! - Pushes and deletes are refused with 405 `UNSUPPORTED`, as distribution refuses them.
 //!
 //! Upstream auth: Basic, or the bearer-token flow, with `username`/`password` (see `upstream`).
 
 pub(crate) mod expiry;
 mod fetch;
+mod tags;
 mod upstream;
 
 pub use upstream::UpstreamError;

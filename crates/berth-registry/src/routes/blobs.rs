@@ -4,6 +4,7 @@ use super::{emit, header};
 use crate::notify::{Action, EventTarget};
 use crate::errors::{ApiError, ErrorCode};
 use crate::proxy::BlobSource;
+use crate::sendfile::Jobs;
 use crate::service::{ByteRange, Registry};
 use axum::body::Body;
 use axum::response::{IntoResponse, Response};
@@ -17,7 +18,16 @@ pub(super) fn parse_digest(s: &str) -> Result<Digest, ApiError> {
     })
 }
 
-pub(super) async fn get(reg: &Registry, name: &str, d: &str, headers: &HeaderMap, head: bool) -> Result<Response, ApiError> {
+/// `jobs`: the connection's `sendfile` queue when it is plain TCP; a blob on the filesystem then goes
+/// from the page cache to the socket without passing through the process.
+pub(super) async fn get(
+    reg: &Registry,
+    name: &str,
+    d: &str,
+    headers: &HeaderMap,
+    head: bool,
+    jobs: Option<&Jobs>,
+) -> Result<Response, ApiError> {
     let d = parse_digest(d)?;
     if !head {
         // distribution's `redirect`: the client fetches the bytes from the store, Range and all.
@@ -49,7 +59,16 @@ pub(super) async fn get(reg: &Registry, name: &str, d: &str, headers: &HeaderMap
         Body::empty()
     } else {
         match source {
-            BlobSource::Local(_) => Body::from_stream(ReaderStream::with_capacity(reg.blob_read(&d, first, len).await?, 256 << 10)),
+            BlobSource::Local(_) => {
+                let file = match jobs {
+                    Some(jobs) => reg.blob_file(&d).await?.map(|f| jobs.body(f, first, len)),
+                    None => None,
+                };
+                match file {
+                    Some(body) => Body::new(body),
+                    None => Body::from_stream(ReaderStream::with_capacity(reg.blob_read(&d, first, len).await?, 256 << 10)),
+                }
+            }
             // A pull-through cache streams the blob while the upstream sends it.
             BlobSource::Remote(_, fetch) => Body::from_stream(fetch.stream(first, len)),
         }

@@ -230,7 +230,8 @@ async fn route(st: &AppState, req: Request) -> Result<Response, ApiError> {
         (Route::Manifest(name, r), Method::PUT) => manifests::put(st, &name, &r, req).await,
         (Route::Manifest(name, r), Method::DELETE) => manifests::delete(reg, &name, &r).await,
         (Route::Blob(name, d), m @ (Method::GET | Method::HEAD)) => {
-            blobs::get(reg, &name, &d, req.headers(), m == Method::HEAD).await
+            let jobs = req.extensions().get::<crate::sendfile::Jobs>();
+            blobs::get(reg, &name, &d, req.headers(), m == Method::HEAD, jobs).await
         }
         (Route::Blob(name, d), Method::DELETE) => blobs::delete(reg, &name, &d).await,
         (Route::UploadStart(name), Method::POST) => {

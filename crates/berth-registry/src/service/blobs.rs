@@ -2,7 +2,7 @@
 
 use super::Registry;
 use crate::errors::{ApiError, ErrorCode};
-use crate::storage::{paths, ByteReader, StorageDriver};
+use crate::storage::{paths, ByteReader, StorageDriver, Write};
 use berth_types::Digest;
 use bytes::Bytes;
 
@@ -144,6 +144,17 @@ impl Registry {
         }
     }
 
+    /// Stored blob `d`'s file, for a caller that checked the repository has it, when the store is a
+    /// local filesystem; `None` on the other stores.
+    pub(crate) async fn blob_file(&self, d: &Digest) -> Result<Option<std::fs::File>, ApiError> {
+        match self.driver.open_file(&paths::blob_data(d)).await {
+            None => Ok(None),
+            Some(Ok(f)) => Ok(Some(f)),
+            Some(Err(e)) if e.is_not_found() => Err(blob_unknown(d)),
+            Some(Err(e)) => Err(e.into()),
+        }
+    }
+
     /// Unlinks blob `d` from repository `name`; the bytes go at the next GC if nothing else uses them.
     pub async fn blob_delete(&self, name: &str, d: &Digest) -> Result<(), ApiError> {
         match self.driver.delete(&paths::layer_link(name, d)).await {
@@ -169,16 +180,30 @@ impl Registry {
     /// and references it: a collection of any replica that removes the blob after that check sees the
     /// fresh marker and puts the blob back (see `gc`).
     pub(crate) async fn mark_used(&self, d: &Digest) -> Result<(), ApiError> {
-        self.driver.put_content(&paths::blob_used(d), Bytes::new()).await?;
+        self.mark_all_used([d]).await
+    }
+
+    /// [`Registry::mark_used`] for several blobs at once (a manifest's): one batch for the driver.
+    /// The markers need not survive a host crash, which ends any collection they guard against.
+    pub(crate) async fn mark_all_used<'a>(&self, ds: impl IntoIterator<Item = &'a Digest>) -> Result<(), ApiError> {
+        let marks: Vec<Write> = ds.into_iter().map(|d| Write::Mark(paths::blob_used(d))).collect();
+        if !marks.is_empty() {
+            self.driver.apply(vec![marks]).await?;
+        }
         Ok(())
     }
 
     /// Records that `name` has blob `d` (caller holds the GC lock shared).
     pub(crate) async fn link_blob(&self, name: &str, d: &Digest) -> Result<(), ApiError> {
         self.driver.put_content(&paths::layer_link(name, d), Bytes::from(d.to_string())).await?;
+        self.linked(d);
+        Ok(())
+    }
+
+    /// What this process remembers of a blob just linked: GC's marking and grace.
+    pub(crate) fn linked(&self, d: &Digest) {
         self.gc.touch([d.clone()]);
         self.gc.used(d, self.limits.gc_grace);
-        Ok(())
     }
 }
 

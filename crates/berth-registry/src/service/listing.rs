@@ -3,7 +3,7 @@
 use super::Registry;
 use crate::errors::{ApiError, ErrorCode, StorageError};
 use crate::manifest::Descriptor;
-use crate::storage::{paths, StorageDriver};
+use crate::storage::{paths, Driver, StorageDriver};
 use berth_types::Digest;
 use futures_util::{StreamExt, TryStreamExt};
 
@@ -33,7 +33,13 @@ pub(crate) const WITH_CONTENT_OR_UPLOADS: &[&str] = &["_manifests", "_layers", "
 
 /// Every repository name under the store, sorted: a directory holding one of `markers` (see
 /// [`WITH_CONTENT`]); names nest, so `a` and `a/b` can both be repositories.
-pub(crate) async fn walk_repositories<D: StorageDriver>(d: &D, markers: &[&str]) -> Result<Vec<String>, StorageError> {
+///
+/// The filesystem is walked in one blocking call (`FsDriver::find_repositories`): a blocking-pool hop
+/// per directory cost more than reading it (a catalog of 400 repositories took 6 ms, 2 ms in one walk).
+pub(crate) async fn walk_repositories(d: &Driver, markers: &[&str]) -> Result<Vec<String>, StorageError> {
+    if let Driver::Fs(fs) = d {
+        return fs.find_repositories(paths::REPOSITORIES, markers).await;
+    }
     let mut found = Vec::new();
     let mut level = vec![String::new()];
     // Breadth first, listing the directories of a level concurrently: each list is a blocking-pool
@@ -81,12 +87,27 @@ impl Registry {
 
     /// A page of the tags of `name`, and whether more follow; `NAME_UNKNOWN` if the repository does
     /// not exist.
+    ///
+    /// A pull-through cache lists the upstream's tags, its own only when the upstream cannot answer.
     pub async fn tags(&self, name: &str, n: Option<usize>, last: Option<&str>) -> Result<(Vec<String>, bool), ApiError> {
+        if let Some(p) = &self.proxy {
+            match p.upstream_tags(name).await {
+                Ok(tags) => return Ok(page(tags, n, last)),
+                Err(e) => tracing::debug!(repository = name, error = %e, "upstream tag list failed; listing cached tags"),
+            }
+        }
+        // The listing first: one storage call when the repository has tags (each is a blocking-pool
+        // hop on the filesystem, and under CPU contention every hop waits for a thread to run).
+        match self.driver.list(&paths::tags(name)).await {
+            Ok(tags) => return Ok(page(tags, n, last)),
+            Err(e) if e.is_not_found() => {}
+            Err(e) => return Err(e.into()),
+        }
         if !self.repo_exists(name).await {
             return Err(ApiError::new(ErrorCode::NameUnknown, "repository name not known to registry")
                 .with_detail(serde_json::json!({ "name": name })));
         }
-        Ok(page(self.all_tags(name).await?, n, last))
+        Ok(page(Vec::new(), n, last))
     }
 
     /// A page of repository names, and whether more follow.

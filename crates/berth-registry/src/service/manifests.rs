@@ -5,7 +5,7 @@ use super::Registry;
 use crate::errors::{ApiError, ErrorCode};
 use crate::manifest::{self, Descriptor, Manifest};
 use crate::names;
-use crate::storage::{paths, StorageDriver};
+use crate::storage::{paths, StorageDriver, Write};
 use berth_types::Digest;
 use bytes::Bytes;
 
@@ -111,16 +111,15 @@ impl Registry {
         // Held from validation to the last link, so an online sweep cannot remove what was just checked.
         let _gc = self.gc.lock.read().await;
         let referenced: Vec<Digest> = m.config.iter().chain(&m.layers).chain(&m.manifests).map(|d| d.digest.clone()).collect();
-        let mut marks = Vec::new();
-        for d in m.config.iter().chain(&m.layers).chain(&m.manifests) {
-            if d.must_exist() {
-                marks.push(self.mark_used(&d.digest));
-            }
-        }
-        futures_util::future::try_join_all(marks).await?;
+        self.mark_all_used(m.config.iter().chain(&m.layers).chain(&m.manifests).filter(|d| d.must_exist()).map(|d| &d.digest))
+            .await?;
         self.check_references(name, &m).await?;
-        self.driver.put_content(&paths::blob_data(&digest), body.clone()).await?;
-        self.driver.put_content(&paths::revision_link(name, &digest), Bytes::from(m.media_type.clone())).await?;
+        // Two groups of writes (see `StorageDriver::apply`): the manifest's bytes, its revision link and
+        // referrer entry, durable before the tag names it, so a crash never leaves a tag to nothing.
+        let mut stored = vec![
+            Write::Put(paths::blob_data(&digest), body.clone()),
+            Write::Put(paths::revision_link(name, &digest), Bytes::from(m.media_type.clone())),
+        ];
         let subject = m.subject.as_ref().map(|s| s.digest.clone());
         if let Some(s) = &subject {
             let desc = Descriptor {
@@ -133,11 +132,13 @@ impl Registry {
                 platform: None,
             };
             let json = serde_json::to_vec(&desc).map_err(|_| ApiError::new(ErrorCode::Unknown, "encode"))?;
-            self.driver.put_content(&paths::referrer(name, s, &digest), Bytes::from(json)).await?;
+            stored.push(Write::Put(paths::referrer(name, s, &digest), Bytes::from(json)));
         }
+        let mut groups = vec![stored];
         if let ManifestRef::Tag(t) = r {
-            self.driver.put_content(&paths::tag(name, t), Bytes::from(digest.to_string())).await?;
+            groups.push(vec![Write::Put(paths::tag(name, t), Bytes::from(digest.to_string()))]);
         }
+        self.driver.apply(groups).await?;
         self.gc.touch(referenced.into_iter().chain([digest.clone()]));
         Ok((digest, subject))
     }

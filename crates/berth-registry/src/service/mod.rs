@@ -110,6 +110,9 @@ pub struct Registry {
     pub(crate) driver: Driver,
     pub(crate) limits: ServiceLimits,
     uploads: Mutex<Sessions>,
+    /// Uploads committed whose leftovers are still being removed (see `uploads::forget`): unknown to
+    /// clients already.
+    finishing: Arc<Mutex<HashSet<(String, String)>>>,
     pub(crate) gc: GcGuard,
     /// The upstream, when this registry is a pull-through cache.
     pub(crate) proxy: Option<crate::proxy::Proxy>,
@@ -118,7 +121,14 @@ pub struct Registry {
 impl Registry {
     /// A registry over `driver`.
     pub fn new(driver: Driver, limits: ServiceLimits) -> Registry {
-        Registry { driver, limits, uploads: Mutex::new(HashMap::new()), gc: GcGuard::default(), proxy: None }
+        Registry {
+            driver,
+            limits,
+            uploads: Mutex::new(HashMap::new()),
+            finishing: Arc::default(),
+            gc: GcGuard::default(),
+            proxy: None,
+        }
     }
 
     /// This registry as a pull-through cache of `proxy`'s upstream.

@@ -10,7 +10,7 @@
 
 use super::Registry;
 use crate::errors::{ApiError, ErrorCode, StorageError};
-use crate::storage::{paths, StorageDriver};
+use crate::storage::{paths, StorageDriver, Write};
 use berth_types::{Algorithm, Digest, Digester};
 use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
@@ -31,6 +31,10 @@ pub type BodyStream = Pin<Box<dyn Stream<Item = Result<Bytes, std::io::Error>> +
 pub(crate) struct UploadState {
     size: u64,
     hasher: Option<Digester>,
+}
+
+fn lock<T>(m: &std::sync::Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 fn upload_unknown() -> ApiError {
@@ -56,7 +60,8 @@ impl Registry {
     async fn upload_start_with(&self, name: &str, alg: Algorithm) -> Result<String, ApiError> {
         let id = berth_types::random_id()[..32].to_string();
         let now = chrono::Utc::now().to_rfc3339();
-        self.driver.put_content(&paths::upload_started(name, &id), Bytes::from(now)).await?;
+        // Scratch: an upload a host crash loses costs its client a retry, never acknowledged content.
+        self.driver.put_scratch(&paths::upload_started(name, &id), Bytes::from(now)).await?;
         let state = UploadState { size: 0, hasher: Some(Digester::new(alg)) };
         self.sessions().insert((name.to_string(), id.clone()), Arc::new(tokio::sync::Mutex::new(state)));
         Ok(id)
@@ -96,6 +101,9 @@ impl Registry {
             return Err(upload_unknown());
         }
         let key = (name.to_string(), id.to_string());
+        if lock(&self.finishing).contains(&key) {
+            return Err(upload_unknown());
+        }
         // Storage is the truth: another replica may have appended to it, or a sweep expired it.
         let Some((parts, size)) = self.stored_upload(name, id).await? else {
             self.sessions().remove(&key);
@@ -147,14 +155,22 @@ impl Registry {
         start: Option<u64>,
         body: Option<BodyStream>,
     ) -> Result<u64, ApiError> {
-        let (s, _, stored) = self.session(name, id).await?;
+        let (s, mut parts, stored) = self.session(name, id).await?;
         let mut st = s.try_lock().map_err(|_| busy())?;
         sync(&mut st, stored);
         check_offset(name, id, &st, start)?;
+        let mut size = stored;
         if let Some(body) = body {
-            self.write_part(name, id, &mut st, body).await?;
+            if let Some(part) = self.write_part(name, id, &mut st, body).await? {
+                parts.push(part);
+            }
+            size = st.size;
         }
-        let Some((parts, size)) = self.stored_upload(name, id).await? else { return Err(upload_unknown()) };
+        if self.driver.shared() {
+            // Another replica may have taken a chunk meanwhile (a client that does not wait for answers).
+            let Some(stored) = self.stored_upload(name, id).await? else { return Err(upload_unknown()) };
+            (parts, size) = stored;
+        }
         let actual = match st.hasher.take() {
             Some(h) if st.size == size && h.alg() == expected.alg() => h.finish(),
             _ => self.rehash(&parts, expected.alg()).await?,
@@ -167,34 +183,25 @@ impl Registry {
         }
         {
             let _gc = self.gc.lock.read().await;
-            // Before the blob appears: a collection that already judged an older copy unreferenced
-            // sees this and keeps it (see `gc`).
-            self.mark_used(expected).await?;
-            self.compose(&parts, &paths::blob_data(expected)).await?;
-            self.link_blob(name, expected).await?;
+            // One group of writes, durable when `apply` returns (what the 201 promises): first the
+            // reference marker, before the blob appears, so a collection that already judged an older
+            // copy unreferenced sees it and keeps it (see `gc`); then the bytes (a move for one part, a
+            // concatenation for several); then the repository's link. A crash before the end may leave
+            // the blob without the link (stored, unreferenced: GC's to take), never a link to bytes
+            // that are not all there (a link counts only with the blob's data, see `linked_size`).
+            let data = paths::blob_data(expected);
+            let bytes = match &parts[..] {
+                [] => Write::Put(data, Bytes::new()),
+                [(_, only)] => Write::Move(only.clone(), data),
+                _ => Write::Concat(parts.iter().map(|(_, p)| p.clone()).collect(), data),
+            };
+            let link = Write::Put(paths::layer_link(name, expected), Bytes::from(expected.to_string()));
+            self.driver.apply(vec![vec![Write::Mark(paths::blob_used(expected)), bytes, link]]).await?;
+            self.linked(expected);
         }
         drop(st);
         self.forget(name, id).await;
         Ok(size)
-    }
-
-    /// Makes the parts one object at `dest`: a move for one part, a concatenation for several.
-    async fn compose(&self, parts: &[(u64, String)], dest: &str) -> Result<(), ApiError> {
-        match parts {
-            [] => Ok(self.driver.put_content(dest, Bytes::new()).await?),
-            [(_, only)] => Ok(self.driver.move_to(only, dest).await?),
-            _ => {
-                let mut w = self.driver.writer(dest).await?;
-                for (_, p) in parts {
-                    let mut r = self.driver.reader(p, 0).await?;
-                    tokio::io::copy(&mut r, &mut w)
-                        .await
-                        .map_err(|source| StorageError::Io { op: "concatenate", path: p.clone(), source })?;
-                }
-                w.shutdown().await.map_err(|source| StorageError::Io { op: "write", path: dest.to_string(), source })?;
-                Ok(())
-            }
-        }
     }
 
     /// Discards upload `id` and everything it received.
@@ -210,14 +217,30 @@ impl Registry {
         }
     }
 
-    /// Drops the session and stored state of a finished upload.
+    /// Drops the session and stored state of a finished upload. On storage no other process shares,
+    /// the removal runs after the response (the client need not wait for it) and this process answers
+    /// for the upload as gone meanwhile; on shared storage it is removed before, so every replica
+    /// agrees. A removal that fails is the expiry sweep's to retry.
     async fn forget(&self, name: &str, id: &str) {
-        self.sessions().remove(&(name.to_string(), id.to_string()));
-        if let Err(e) = self.driver.delete(&paths::upload(name, id)).await {
-            if !e.is_not_found() {
-                tracing::warn!(error = %e, upload = id, "cannot remove finished upload; the sweep will");
+        let key = (name.to_string(), id.to_string());
+        self.sessions().remove(&key);
+        let (driver, path) = (self.driver.clone(), paths::upload(name, id));
+        let remove = async move {
+            if let Err(e) = driver.delete(&path).await {
+                if !e.is_not_found() {
+                    tracing::warn!(error = %e, upload = %path, "cannot remove finished upload; the sweep will");
+                }
             }
+        };
+        if self.driver.shared() {
+            return remove.await;
         }
+        lock(&self.finishing).insert(key.clone());
+        let finishing = self.finishing.clone();
+        tokio::spawn(async move {
+            remove.await;
+            lock(&finishing).remove(&key);
+        });
     }
 
     /// Forgets sessions whose stored upload is gone (after a sweep expired them), unless busy.
@@ -247,7 +270,15 @@ impl Registry {
 
     /// Stores `body` as the upload's next part. Bytes that arrived before the client's connection broke
     /// are kept (the client resumes from the `Range` it is told); on a storage error nothing is stored.
-    async fn write_part(&self, name: &str, id: &str, st: &mut UploadState, mut body: BodyStream) -> Result<(), ApiError> {
+    /// Returns the part stored, as `(offset, path)`, if the body brought any bytes.
+    async fn write_part(
+        &self,
+        name: &str,
+        id: &str,
+        st: &mut UploadState,
+        mut body: BodyStream,
+    ) -> Result<Option<(u64, String)>, ApiError> {
+        let offset = st.size;
         let path = paths::upload_part(name, id, st.size);
         // Opened at the first byte: a final `PUT` usually has an empty body, and then nothing is written.
         let mut w = None;
@@ -291,7 +322,7 @@ impl Registry {
             tracing::debug!(error = %e, "upload body ended early");
             return Err(ApiError::new(ErrorCode::BlobUploadInvalid, "upload body was interrupted"));
         }
-        Ok(())
+        Ok((received > 0).then_some((offset, path)))
     }
 
     async fn rehash(&self, parts: &[(u64, String)], alg: Algorithm) -> Result<Digest, ApiError> {

@@ -58,7 +58,8 @@ use tokio::io::{AsyncRead, AsyncWrite};
 /// A streamed reader over a stored object.
 pub type ByteReader = Pin<Box<dyn AsyncRead + Send>>;
 /// A writer of a whole new object: its bytes appear at once, replacing what was there, when `shutdown`
-/// returns; a writer dropped before that leaves nothing behind.
+/// returns; a writer dropped before that leaves nothing behind. On the filesystem the object is scratch
+/// (not fsynced): what must be durable is moved into place by [`StorageDriver::apply`].
 pub type ByteWriter = Pin<Box<dyn AsyncWrite + Send>>;
 
 /// What [`StorageDriver::stat`] reports.
@@ -105,6 +106,56 @@ pub trait StorageDriver: Send + Sync + 'static {
     fn move_to(&self, from: &str, to: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
     /// Deletes `path` and everything below it; `NotFound` if nothing was there.
     fn delete(&self, path: &str) -> impl Future<Output = Result<(), StorageError>> + Send;
+    /// Replaces the content at `path` atomically like [`StorageDriver::put_content`], but need not be
+    /// durable when it returns (nor the directories it creates): for scratch state whose loss in a
+    /// host crash costs a client a retry, never stored content (an upload's start marker).
+    fn put_scratch(&self, path: &str, content: Bytes) -> impl Future<Output = Result<(), StorageError>> + Send {
+        self.put_content(path, content)
+    }
+    /// Applies `groups` of writes in order, each group's writes in order, and returns once all of them
+    /// are durable. A group's writes become durable together: none of the next group's is visible
+    /// before all of this group's are durable, so a later group may name what an earlier one stored (a
+    /// tag after its manifest). A driver may make a group cheaper than its writes one by one (the
+    /// filesystem fsyncs a group's files, then its directories, each once and in parallel).
+    fn apply(&self, groups: Vec<Vec<Write>>) -> impl Future<Output = Result<(), StorageError>> + Send {
+        async move {
+            for w in groups.into_iter().flatten() {
+                match w {
+                    Write::Put(path, content) => self.put_content(&path, content).await?,
+                    Write::Move(from, to) => self.move_to(&from, &to).await?,
+                    Write::Mark(path) => self.put_scratch(&path, Bytes::new()).await?,
+                    Write::Concat(parts, to) => {
+                        let mut w = self.writer(&to).await?;
+                        for p in &parts {
+                            let mut r = self.reader(p, 0).await?;
+                            tokio::io::copy(&mut r, &mut w)
+                                .await
+                                .map_err(|source| StorageError::Io { op: "concatenate", path: p.clone(), source })?;
+                        }
+                        tokio::io::AsyncWriteExt::shutdown(&mut w)
+                            .await
+                            .map_err(|source| StorageError::Io { op: "write", path: to.clone(), source })?;
+                    }
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// One write of a [`StorageDriver::apply`] batch.
+#[derive(Debug, Clone)]
+pub enum Write {
+    /// Replaces the content at the path, as [`StorageDriver::put_content`].
+    Put(String, Bytes),
+    /// Moves the first path to the second, as [`StorageDriver::move_to`].
+    Move(String, String),
+    /// Stores the concatenation of the objects at the paths as a new object at the last path.
+    Concat(Vec<String>, String),
+    /// Rewrites an empty marker whose modification time is what matters to the running processes
+    /// (a blob's reference marker, see `gc`): visible when `apply` returns, not necessarily durable,
+    /// but a directory it creates is, since durable writes may go into it.
+    Mark(String),
 }
 
 /// The closed set of drivers the registry can run on.
@@ -156,6 +207,12 @@ impl StorageDriver for Driver {
     async fn delete(&self, path: &str) -> Result<(), StorageError> {
         delegate!(self, d => d.delete(path))
     }
+    async fn put_scratch(&self, path: &str, content: Bytes) -> Result<(), StorageError> {
+        delegate!(self, d => d.put_scratch(path, content))
+    }
+    async fn apply(&self, groups: Vec<Vec<Write>>) -> Result<(), StorageError> {
+        delegate!(self, d => d.apply(groups))
+    }
 }
 
 impl Driver {
@@ -165,6 +222,15 @@ impl Driver {
         match self {
             Driver::S3(d) => d.redirect_url(path),
             Driver::Fs(_) | Driver::Mem(_) => None,
+        }
+    }
+
+    /// The file holding `path`, opened for reading, when the store is a local filesystem (`None` for
+    /// the others): what a plain-HTTP blob response sends with `sendfile`.
+    pub async fn open_file(&self, path: &str) -> Option<Result<std::fs::File, StorageError>> {
+        match self {
+            Driver::Fs(d) => Some(d.open_file(path).await),
+            Driver::Mem(_) | Driver::S3(_) => None,
         }
     }
 

@@ -2,7 +2,7 @@
 //! drivers' unit tests and the S3 driver's test against Ceph (`tests/ceph.rs`) all run it. Public (and
 //! hidden) only so that integration test can.
 
-use super::StorageDriver;
+use super::{StorageDriver, Write};
 use bytes::Bytes;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -19,6 +19,9 @@ pub async fn run<D: StorageDriver>(d: D) {
     list_returns_sorted_direct_children(&d).await;
     move_replaces_target_and_removes_source(&d).await;
     delete_is_recursive(&d).await;
+    scratch_puts_round_trip(&d).await;
+    applied_groups_store_every_write(&d).await;
+    a_failed_group_shows_no_temp_files(&d).await;
 }
 
 async fn get_of_missing_path_is_not_found<D: StorageDriver>(d: &D) {
@@ -138,4 +141,51 @@ async fn delete_is_recursive<D: StorageDriver>(d: &D) {
     d.delete("del/a").await.unwrap();
     assert!(d.stat("del/a/2/3").await.unwrap_err().is_not_found());
     assert!(d.get_content("del-sibling/x").await.is_ok(), "a sibling sharing the prefix must survive");
+}
+
+async fn scratch_puts_round_trip<D: StorageDriver>(d: &D) {
+    d.put_scratch("sc/a/startedat", Bytes::from_static(b"then")).await.unwrap();
+    d.put_scratch("sc/a/startedat", Bytes::from_static(b"now")).await.unwrap();
+    assert_eq!(&d.get_content("sc/a/startedat").await.unwrap()[..], b"now");
+    assert_eq!(d.list("sc/a").await.unwrap(), vec!["startedat"]);
+}
+
+async fn applied_groups_store_every_write<D: StorageDriver>(d: &D) {
+    d.put_content("ap/up/0", Bytes::from_static(b"one ")).await.unwrap();
+    d.put_content("ap/up/1", Bytes::from_static(b"two")).await.unwrap();
+    d.put_content("ap/up/solo", Bytes::from_static(b"moved")).await.unwrap();
+    d.put_content("ap/tag", Bytes::from_static(b"old")).await.unwrap();
+    let groups = vec![
+        vec![
+            Write::Mark("ap/blob/used".into()),
+            Write::Move("ap/up/solo".into(), "ap/blob/data".into()),
+            Write::Concat(vec!["ap/up/0".into(), "ap/up/1".into()], "ap/joined/deep/data".into()),
+            Write::Put("ap/links/x/link".into(), Bytes::from_static(b"linked")),
+        ],
+        vec![Write::Put("ap/tag".into(), Bytes::from_static(b"new"))],
+    ];
+    d.apply(groups).await.unwrap();
+    assert_eq!(d.stat("ap/blob/used").await.unwrap().size, 0);
+    assert_eq!(&d.get_content("ap/blob/data").await.unwrap()[..], b"moved");
+    assert!(d.stat("ap/up/solo").await.unwrap_err().is_not_found(), "a move removes its source");
+    assert_eq!(&d.get_content("ap/joined/deep/data").await.unwrap()[..], b"one two");
+    assert_eq!(&d.get_content("ap/links/x/link").await.unwrap()[..], b"linked");
+    assert_eq!(&d.get_content("ap/tag").await.unwrap()[..], b"new");
+    // A marker is rewritten: its modification time moves.
+    let before = d.stat("ap/blob/used").await.unwrap().modified;
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    d.apply(vec![vec![Write::Mark("ap/blob/used".into())]]).await.unwrap();
+    assert!(d.stat("ap/blob/used").await.unwrap().modified > before);
+}
+
+/// A group whose move has no source fails with `NotFound` and leaves its puts' temp files nowhere.
+async fn a_failed_group_shows_no_temp_files<D: StorageDriver>(d: &D) {
+    let e = d
+        .apply(vec![vec![Write::Put("fg/link".into(), Bytes::from_static(b"x")), Write::Move("fg/missing".into(), "fg/data".into())]])
+        .await
+        .unwrap_err();
+    assert!(e.is_not_found(), "{e}");
+    assert!(d.stat("fg/data").await.unwrap_err().is_not_found());
+    let listed = d.list("fg").await;
+    assert!(listed.as_ref().map_or_else(|e| e.is_not_found(), |v| v.is_empty() || v == &["link"]), "{listed:?}");
 }

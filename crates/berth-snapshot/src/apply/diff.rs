@@ -5,7 +5,7 @@
 //! Entries are written in sorted order with the files' own metadata, so the same tree always yields
 //! the same bytes (and so the same diff id).
 
-use super::{OPAQUE_MARKER, OPAQUE_XATTR, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
+use super::{is_overlay_xattr, opaque_xattr, OPAQUE_MARKER, PAX_XATTR_PREFIX, WHITEOUT_PREFIX};
 use berth_types::error::{ErrorKind, HasKind};
 use berth_types::idmap::{IdMappings, OVERFLOW_ID};
 use std::collections::HashMap;
@@ -193,7 +193,7 @@ fn walk<W: Write>(
 
 fn is_opaque(dir: &Path) -> bool {
     let mut buf = [0u8; 8];
-    matches!(rustix::fs::lgetxattr(dir, OPAQUE_XATTR, &mut buf[..]), Ok(1) if buf[0] == b'y')
+    matches!(rustix::fs::lgetxattr(dir, opaque_xattr(), &mut buf[..]), Ok(1) if buf[0] == b'y')
 }
 
 /// Emits a PAX extended header with the node's xattrs (except overlay's own) before its entry.
@@ -206,7 +206,7 @@ pub(crate) fn write_xattrs<W: Write>(
     let names = list_xattrs(abs)?;
     let mut records = Vec::new();
     for name in names {
-        if name.starts_with(b"trusted.overlay.") {
+        if is_overlay_xattr(&name) {
             continue;
         }
         let Ok(name) = std::str::from_utf8(&name) else {

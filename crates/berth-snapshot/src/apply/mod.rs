@@ -7,8 +7,10 @@
 
 pub(crate) mod beneath;
 pub(crate) mod diff;
+pub(crate) mod shift;
 
 pub use diff::{write_diff, write_diff_except, DiffError};
+pub use shift::{chown_to_container, chown_to_host};
 
 use beneath::{components, open_child_dir, remove_existing, Beneath, Existing};
 use berth_types::error::{ErrorKind, HasKind};
@@ -26,8 +28,28 @@ pub const WHITEOUT_PREFIX: &str = ".wh.";
 pub const OPAQUE_MARKER: &str = ".wh..wh..opq";
 /// Prefix of AUFS metadata entries, which carry no image content.
 const AUFS_META_PREFIX: &str = ".wh..wh.";
-/// The xattr overlayfs reads to treat a directory as opaque.
+/// The xattr overlayfs reads to treat a directory as opaque (mounted in the host's user namespace).
 pub const OPAQUE_XATTR: &str = "trusted.overlay.opaque";
+/// The same under the `userxattr` mount option, which overlay needs when it is mounted in a user
+/// namespace (rootless Berth: `trusted.*` xattrs need `CAP_SYS_ADMIN` in the host's namespace).
+pub const USER_OPAQUE_XATTR: &str = "user.overlay.opaque";
+
+/// The opaque xattr this process's overlay mounts read: `user.overlay.opaque` in a user
+/// namespace (where Berth mounts overlay with `userxattr`), `trusted.overlay.opaque` otherwise.
+pub fn opaque_xattr() -> &'static str {
+    if berth_types::idmap::in_user_namespace() {
+        USER_OPAQUE_XATTR
+    } else {
+        OPAQUE_XATTR
+    }
+}
+
+/// Whether `name` is one of overlay's own xattrs (`trusted.overlay.*` or, for overlays mounted with
+/// `userxattr`, `user.overlay.*`): never taken from a layer (it could forge whiteouts, redirects or
+/// metacopy) and never written into one.
+pub fn is_overlay_xattr(name: &[u8]) -> bool {
+    name.starts_with(b"trusted.overlay.") || name.starts_with(b"user.overlay.")
+}
 /// PAX record prefix carrying extended attributes (GNU tar / star convention).
 const PAX_XATTR_PREFIX: &str = "SCHILY.xattr.";
 
@@ -375,7 +397,7 @@ pub(crate) fn read_attrs<R: Read>(
             let ext = ext.map_err(read)?;
             let Ok(key) = ext.key() else { continue };
             if let Some(name) = key.strip_prefix(PAX_XATTR_PREFIX) {
-                if name.starts_with("trusted.overlay.") {
+                if is_overlay_xattr(name.as_bytes()) {
                     // Would let a layer forge whiteouts, redirects or metacopy on the host's overlay.
                     tracing::debug!(entry = %path.display(), xattr = name, "dropping overlay xattr from layer");
                     continue;
@@ -501,7 +523,7 @@ fn convert_whiteout(
 ) -> Result<(), ApplyError> {
     if target.as_bytes() == &OPAQUE_MARKER.as_bytes()[WHITEOUT_PREFIX.len()..] {
         // The opaque marker hides lower layers only; siblings from this layer stay (OCI image spec).
-        return rustix::fs::fsetxattr(parent, OPAQUE_XATTR, b"y", rustix::fs::XattrFlags::empty())
+        return rustix::fs::fsetxattr(parent, opaque_xattr(), b"y", rustix::fs::XattrFlags::empty())
             .map_err(|e| op_error("set opaque xattr for", path)(e.into()));
     }
     if target.is_empty()

@@ -78,12 +78,4 @@ impl Metadata {
         }
         Ok((serde_json::from_slice(&bytes).map_err(corrupt)?, bytes.len() as u64))
     }
-
-    /// How many snapshots name `key` as parent.
-    pub fn children(&self, key: &str) -> usize {
-        self.snapshots
-            .values()
-            .filter(|r| r.parent.as_deref() == Some(key))
-            .count()
-    }
 }

@@ -17,11 +17,13 @@
 //! ```
 //!
 //! Crash safety: the metadata (checkpoint plus journal) is the only source of truth; a change is on
-//! disk (one fsynced journal line) before it takes effect, and the checkpoint is replaced atomically.
-//! A new snapshot's directory is complete (renamed from `tmp/`) before the metadata naming it is written,
-//! and a removed snapshot leaves the metadata before its directory is deleted. So a crash leaves at
-//! worst an unreferenced directory (or a metadata temp file), which [`OverlaySnapshotter::open`]
-//! deletes along with `tmp/`.
+//! disk (an fsynced journal line) before it takes effect or its operation returns, and the
+//! checkpoint is replaced atomically. Concurrent operations share lines and fsyncs (group commit,
+//! see `group`): the metadata lock is held only to check and queue a change, never across an fsync.
+//! A new snapshot's directory is complete (renamed from `tmp/`, and `snapshots/` fsynced) before the
+//! metadata naming it is written, and a removed snapshot leaves the metadata before its directory is
+//! deleted. So a crash leaves at worst an unreferenced directory (or a metadata temp file), which
+//! [`OverlaySnapshotter::open`] deletes along with `tmp/`.
 //!
 //! Garbage collection: what references a snapshot is the daemon's business; the snapshotter keeps
 //! when each snapshot was last used by this process (created, committed, looked up, mounted) and
@@ -34,13 +36,15 @@
 //! 90 layers and a 60-byte root about 48. A chain past the limit is refused with `ChainTooDeep` when it
 //! is prepared; a runtime using the new mount API (`fsconfig` with `lowerdir+`) could lift it.
 
+mod group;
 mod journal;
 mod metadata;
 
 use crate::snapshotter::{Info, Kind, Labels, Snapshotter, Usage};
 use crate::{Mount, SnapshotError, MAX_MOUNT_DATA};
-use journal::{Change, Store};
-use metadata::{Metadata, Record};
+use group::{Group, Shared, View};
+use journal::Change;
+use metadata::Record;
 use rustix::fs::FlockOperation;
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::fs::{self, File};
@@ -59,7 +63,8 @@ const MAX_KEY_LEN: usize = 4096;
 #[derive(Debug)]
 pub struct OverlaySnapshotter {
     root: PathBuf,
-    state: Mutex<Store>,
+    /// The metadata: what is on disk, what is queued for it, and the group commit of the journal.
+    state: Group,
     /// When each snapshot was last used; always locked after `state`, never before.
     used: Mutex<HashMap<String, Instant>>,
     _lock: File,
@@ -102,10 +107,10 @@ impl OverlaySnapshotter {
             }
             Err(e) => return Err(SnapshotError::io("lock", &lock_path)(e.into())),
         }
-        let md = Store::open(&root)?;
+        let state = Group::open(&root)?;
         let snap = OverlaySnapshotter {
             root,
-            state: Mutex::new(md),
+            state,
             used: Mutex::new(HashMap::new()),
             _lock: lock,
         };
@@ -118,10 +123,8 @@ impl OverlaySnapshotter {
         &self.root
     }
 
-    fn lock(&self) -> MutexGuard<'_, Store> {
-        // Metadata changes in memory only after a successful write, so a panicking holder cannot
-        // have left it half-updated: recovering from poison is sound.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    fn lock(&self) -> MutexGuard<'_, Shared> {
+        self.state.lock()
     }
 
     /// Records a use of `key`; the caller holds the metadata lock.
@@ -136,23 +139,21 @@ impl OverlaySnapshotter {
     /// metadata lock every use takes). Returns what its directory took.
     pub fn remove_unused(&self, key: &str, horizon: Instant) -> Result<Removal, SnapshotError> {
         let doomed = {
-            let mut md = self.lock();
-            let Some(rec) = md.snapshots.get(key).cloned() else {
+            let mut g = self.lock();
+            let view = g.view();
+            let Some(rec) = view.get(key).cloned() else {
                 return Ok(Removal::Absent);
             };
+            let has_children = view.children(key) > 0;
             let mut used = self.used.lock().unwrap_or_else(|e| e.into_inner());
-            if md.children(key) > 0 || used.get(key).is_some_and(|t| *t >= horizon) {
+            if has_children || used.get(key).is_some_and(|t| *t >= horizon) {
                 return Ok(Removal::InUse);
             }
-            let next_id = md.next_id;
-            md.commit(next_id, vec![Change::Delete { key: key.to_string() }])?;
+            let ticket = g.submit(vec![Change::Delete { key: key.to_string() }], false);
             used.remove(key);
-            let doomed = self.root.join("tmp").join(format!(
-                "rm-{}-{}",
-                rec.id,
-                &berth_types::random_id()[..8]
-            ));
-            fs::rename(self.dir(rec.id), &doomed).map(|()| doomed)
+            drop(used);
+            self.state.wait(g, ticket)?;
+            self.doom(rec.id)
         };
         let mut usage = Usage::default();
         match doomed {
@@ -179,14 +180,15 @@ impl OverlaySnapshotter {
 
     /// The directory of a snapshot's own layer (for inspection: usage, mount checks).
     pub fn fs_path(&self, key: &str) -> Result<PathBuf, SnapshotError> {
-        let md = self.lock();
-        Ok(self.fs_dir(Self::record(&md, key)?.id))
+        let g = self.lock();
+        Ok(self.fs_dir(Self::record(&g.durable(), key)?.id))
     }
 
     /// Snapshot directories under `snapshots/` that no record names, and staging leftovers in
     /// `tmp/` (both normally removed at open).
     pub fn stray_dirs(&self) -> Result<Vec<PathBuf>, SnapshotError> {
-        let live: HashSet<String> = self.lock().snapshots.values().map(|r| r.id.to_string()).collect();
+        // Pending creates count as live: their directories are in place before their records.
+        let live: HashSet<String> = self.lock().view().ids().map(|id| id.to_string()).collect();
         let mut out = Vec::new();
         for sub in ["snapshots", "tmp"] {
             let dir = self.root.join(sub);
@@ -198,6 +200,13 @@ impl OverlaySnapshotter {
             }
         }
         Ok(out)
+    }
+
+    /// Renames a removed snapshot's directory into `tmp/` (so no later lookup finds it) and returns
+    /// where it went, for deletion.
+    fn doom(&self, id: u64) -> io::Result<PathBuf> {
+        let doomed = self.root.join("tmp").join(format!("rm-{id}-{}", &berth_types::random_id()[..8]));
+        fs::rename(self.dir(id), &doomed).map(|()| doomed)
     }
 
     fn dir(&self, id: u64) -> PathBuf {
@@ -245,20 +254,20 @@ impl OverlaySnapshotter {
     /// The fs directories of `parent` and its ancestors, nearest first.
     fn parent_dirs(
         &self,
-        md: &Metadata,
+        md: &View<'_>,
         parent: Option<&str>,
     ) -> Result<Vec<PathBuf>, SnapshotError> {
         let mut dirs = Vec::new();
         let mut next = parent;
+        let limit = md.ids().count();
         while let Some(name) = next {
             let rec = md
-                .snapshots
                 .get(name)
                 .ok_or_else(|| SnapshotError::NotFound { key: name.into() })?;
             if rec.kind != Kind::Committed {
                 return Err(wrong_kind(name, rec.kind, Kind::Committed));
             }
-            if dirs.len() > md.snapshots.len() {
+            if dirs.len() > limit {
                 // A cycle can only come from a hand-edited file; refuse rather than loop.
                 return Err(SnapshotError::WrongKind {
                     key: name.into(),
@@ -272,7 +281,7 @@ impl OverlaySnapshotter {
         Ok(dirs)
     }
 
-    fn mounts_of(&self, md: &Metadata, rec: &Record) -> Result<Vec<Mount>, SnapshotError> {
+    fn mounts_of(&self, md: &View<'_>, rec: &Record) -> Result<Vec<Mount>, SnapshotError> {
         let parents = self.parent_dirs(md, rec.parent.as_deref())?;
         let fs_dir = self.fs_dir(rec.id);
         let mount = match rec.kind {
@@ -304,18 +313,18 @@ impl OverlaySnapshotter {
         kind: Kind,
     ) -> Result<Vec<Mount>, SnapshotError> {
         validate_key(key)?;
-        let mut md = self.lock();
-        if md.snapshots.contains_key(key) {
+        let mut g = self.lock();
+        if g.view().get(key).is_some() {
             return Err(SnapshotError::AlreadyExists { key: key.into() });
         }
         let rec = Record {
-            id: md.next_id,
+            id: g.peek_id(),
             kind,
             parent: parent.map(String::from),
             created: SystemTime::now(),
             labels,
         };
-        let mounts = self.mounts_of(&md, &rec)?;
+        let mounts = self.mounts_of(&g.view(), &rec)?;
         if let Some(len) = mounts
             .iter()
             .map(Mount::data_len)
@@ -327,18 +336,21 @@ impl OverlaySnapshotter {
                 max: MAX_MOUNT_DATA,
             });
         }
-        let dir = self.dir(rec.id);
-        self.stage_dir(rec.id, &dir)?;
-        let next_id = md.next_id + 1;
-        if let Err(e) = md.commit(next_id, vec![Change::Put { key: key.to_string(), record: rec }]) {
+        let id = g.reserve_id();
+        let dir = self.dir(id);
+        self.stage_dir(id, &dir)?;
+        let ticket = g.submit(vec![Change::Put { key: key.to_string(), record: rec }], true);
+        self.touch(key);
+        if let Err(e) = self.state.wait(g, ticket) {
             let _ = berth_types::teardown::remove_tree(&dir);
             return Err(e);
         }
-        self.touch(key);
         Ok(mounts)
     }
 
-    /// Builds `fs/` and `work/` in `tmp/` and renames the whole directory to `dir` in one step.
+    /// Builds `fs/` and `work/` in `tmp/` and renames the whole directory to `dir` in one step. The
+    /// rename reaches the disk with the group that records the snapshot (`group`: `snapshots/` is
+    /// fsynced before the journal line).
     fn stage_dir(&self, id: u64, dir: &Path) -> Result<(), SnapshotError> {
         let stage = self
             .root
@@ -357,9 +369,7 @@ impl OverlaySnapshotter {
             builder
                 .create(stage.join("work"))
                 .map_err(SnapshotError::io("create", stage.join("work")))?;
-            fs::rename(&stage, dir).map_err(SnapshotError::io("rename", dir))?;
-            berth_types::persist::sync_dir(&self.root.join("snapshots"))
-                .map_err(SnapshotError::io("sync", dir))
+            fs::rename(&stage, dir).map_err(SnapshotError::io("rename", dir))
         })();
         if result.is_err() {
             let _ = berth_types::teardown::remove_tree(&stage);
@@ -367,9 +377,8 @@ impl OverlaySnapshotter {
         result
     }
 
-    fn record(md: &Metadata, key: &str) -> Result<Record, SnapshotError> {
-        md.snapshots
-            .get(key)
+    fn record(md: &View<'_>, key: &str) -> Result<Record, SnapshotError> {
+        md.get(key)
             .cloned()
             .ok_or_else(|| SnapshotError::NotFound { key: key.into() })
     }
@@ -390,49 +399,44 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn mounts(&self, key: &str) -> Result<Vec<Mount>, SnapshotError> {
-        let md = self.lock();
-        let rec = Self::record(&md, key)?;
+        let g = self.lock();
+        let rec = Self::record(&g.durable(), key)?;
         self.touch(key);
-        self.mounts_of(&md, &rec)
+        self.mounts_of(&g.durable(), &rec)
     }
 
     fn commit(&self, name: &str, key: &str) -> Result<(), SnapshotError> {
         validate_key(name)?;
-        let mut md = self.lock();
-        let mut rec = Self::record(&md, key)?;
+        let mut g = self.lock();
+        let mut rec = Self::record(&g.view(), key)?;
         if rec.kind != Kind::Active {
             return Err(wrong_kind(key, rec.kind, Kind::Active));
         }
-        if md.snapshots.contains_key(name) {
+        if g.view().get(name).is_some() {
             return Err(SnapshotError::AlreadyExists { key: name.into() });
         }
         rec.kind = Kind::Committed;
-        let next_id = md.next_id;
-        md.commit(next_id, vec![Change::Delete { key: key.to_string() }, Change::Put { key: name.to_string(), record: rec }])?;
+        let ticket = g.submit(vec![Change::Delete { key: key.to_string() }, Change::Put { key: name.to_string(), record: rec }], false);
         self.touch(name);
-        Ok(())
+        self.state.wait(g, ticket)
     }
 
     fn remove(&self, key: &str) -> Result<(), SnapshotError> {
         let doomed = {
-            let mut md = self.lock();
-            let rec = Self::record(&md, key)?;
-            let children = md.children(key);
+            let mut g = self.lock();
+            let rec = Self::record(&g.view(), key)?;
+            let children = g.view().children(key);
             if children > 0 {
                 return Err(SnapshotError::HasChildren {
                     key: key.into(),
                     children,
                 });
             }
-            let next_id = md.next_id;
-            md.commit(next_id, vec![Change::Delete { key: key.to_string() }])?;
-            // Rename under the lock so the id's directory is gone before anyone could look for it.
-            let doomed = self.root.join("tmp").join(format!(
-                "rm-{}-{}",
-                rec.id,
-                &berth_types::random_id()[..8]
-            ));
-            fs::rename(self.dir(rec.id), &doomed).map(|()| doomed)
+            let ticket = g.submit(vec![Change::Delete { key: key.to_string() }], false);
+            // Once on disk the record is gone from every view, so nothing can look for the
+            // directory any more when it is renamed away.
+            self.state.wait(g, ticket)?;
+            self.doom(rec.id)
         };
         // The snapshot is gone from the metadata, which is what callers observe; a directory that could
         // not be deleted is an unreferenced leftover that the next open() removes.
@@ -450,8 +454,8 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn stat(&self, key: &str) -> Result<Info, SnapshotError> {
-        let md = self.lock();
-        let rec = Self::record(&md, key)?;
+        let g = self.lock();
+        let rec = Self::record(&g.durable(), key)?;
         // A lookup is how callers find a parent to build on: it counts as a use.
         self.touch(key);
         Ok(info(key, rec))
@@ -468,8 +472,8 @@ impl Snapshotter for OverlaySnapshotter {
 
     fn usage(&self, key: &str) -> Result<Usage, SnapshotError> {
         let dir = {
-            let md = self.lock();
-            self.fs_dir(Self::record(&md, key)?.id)
+            let g = self.lock();
+            self.fs_dir(Self::record(&g.durable(), key)?.id)
         };
         let mut usage = Usage::default();
         let mut seen = BTreeSet::new();
@@ -478,8 +482,8 @@ impl Snapshotter for OverlaySnapshotter {
     }
 
     fn upper_dir(&self, key: &str) -> Result<PathBuf, SnapshotError> {
-        let md = self.lock();
-        let rec = Self::record(&md, key)?;
+        let g = self.lock();
+        let rec = Self::record(&g.durable(), key)?;
         if rec.kind != Kind::Active {
             return Err(wrong_kind(key, rec.kind, Kind::Active));
         }

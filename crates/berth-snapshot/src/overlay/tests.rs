@@ -1,6 +1,7 @@
 use super::*;
 use crate::testsuite::{self, MountGuard};
 use berth_types::error::HasKind;
+use std::io::Write;
 use std::sync::Arc;
 
 fn open_overlay(root: &Path) -> Arc<dyn Snapshotter> {
@@ -307,4 +308,44 @@ fn a_version_1_metadata_file_opens_and_is_rewritten_as_version_2() {
     assert_eq!(md["version"], 2);
     snap.prepare("new", Some("old"), Labels::new()).unwrap();
     assert_eq!(snap.lock().snapshots["new"].id, 8);
+}
+
+/// A store whose journal has lines opens on a full filesystem (its fresh checkpoint cannot be
+/// written), with every acknowledged snapshot, and takes changes again once there is space.
+#[test]
+fn a_full_filesystem_does_not_keep_the_store_from_opening() {
+    let dir = tempfile::tempdir().unwrap();
+    let fs_dir = dir.path().join("tmpfs");
+    fs::create_dir_all(&fs_dir).unwrap();
+    rustix::mount::mount("tmpfs", &fs_dir, "tmpfs", rustix::mount::MountFlags::empty(), c"size=2m").unwrap();
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = rustix::mount::unmount(&self.0, rustix::mount::UnmountFlags::DETACH);
+        }
+    }
+    let _unmount = Unmount(fs_dir.clone());
+    let root = fs_dir.join("root");
+    {
+        let snap = OverlaySnapshotter::open(root.clone()).unwrap();
+        snap.prepare("a", None, Labels::new()).unwrap();
+        snap.prepare("b", None, Labels::new()).unwrap();
+    }
+    assert!(fs::metadata(root.join("metadata.journal")).unwrap().len() > 0, "the changes are journal lines");
+    // A torn append after them, then no space left.
+    fs::OpenOptions::new().append(true).open(root.join("metadata.journal")).unwrap().write_all(b"{\"seq\":").unwrap();
+    let filler = fs_dir.join("filler");
+    let mut f = fs::File::create(&filler).unwrap();
+    let chunk = vec![0u8; 4096];
+    while f.write_all(&chunk).is_ok() {}
+    drop(f);
+
+    let snap = OverlaySnapshotter::open(root.clone()).expect("opens on a full filesystem");
+    let keys: Vec<String> = snap.list().unwrap().into_iter().map(|i| i.name).collect();
+    assert!(keys.contains(&"a".to_string()) && keys.contains(&"b".to_string()), "{keys:?}");
+    fs::remove_file(&filler).unwrap();
+    snap.prepare("c", None, Labels::new()).unwrap();
+    drop(snap);
+    let snap = OverlaySnapshotter::open(root).unwrap();
+    assert_eq!(snap.list().unwrap().len(), 3);
 }

@@ -50,7 +50,7 @@ impl ContainerService {
     pub fn archive_get(&self, h: &Handle, path: &str, out: impl std::io::Write) -> Result<PathStat, ServiceError> {
         let rec = h.snapshot();
         // A remapped container's files hold host ids: the tar carries the container's.
-        let opts = copy::ArchiveOptions { follow_link: false, ids: self.userns_of(&rec.host_config)? };
+        let opts = copy::ArchiveOptions { follow_link: false, ids: self.userns_of(&rec)? };
         self.with_container_view(&rec, false, |root| copy::archive(root, path, &opts, out))?.map_err(|e| map(&rec, e))
     }
 
@@ -60,12 +60,32 @@ impl ContainerService {
         if rec.host_config.readonly_rootfs && !rec.mounts.iter().any(|m| m.point.rw && path.starts_with(&m.point.destination)) {
             return Err(ServiceError::Invalid("container rootfs is marked read-only".into()));
         }
-        // Copied files belong to the container's root, i.e. the remapped root's host ids when
-        // it is remapped (and kept owners are shifted the same way), as dockerd writes them.
-        let ids = self.userns_of(&rec.host_config)?;
-        let owner = ids.as_ref().and_then(|m| m.root().ok()).unwrap_or((0, 0));
-        let opts = copy::ExtractOptions { no_overwrite_dir_non_dir, preserve_owner: copy_uid_gid, owner, rebase: None, ids };
-        self.with_container_view(&rec, true, |root| copy::extract(root, path, input, &opts))?.map_err(|e| map(&rec, e))?;
+        // As dockerd: the archive's owners are kept (shifted into a remapped container's host ids);
+        // with `copyUIDGID` and a container `User`, every node belongs to that user, resolved in
+        // the container's own /etc/passwd and /etc/group.
+        let ids = self.userns_of(&rec)?;
+        let root_owner = ids.as_ref().and_then(|m| m.root().ok()).unwrap_or((0, 0));
+        let user = rec.config.user.clone().unwrap_or_default();
+        let chown = copy_uid_gid && !user.is_empty();
+        let put = |root: &Path| -> Result<(), ServiceError> {
+            let mut owner = root_owner;
+            if chown {
+                let ident = berth_runtime::user::resolve(root, &user).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+                owner = match &ids {
+                    Some(m) => m
+                        .uid_to_host(ident.uid)
+                        .zip(m.gid_to_host(ident.gid))
+                        .ok_or_else(|| ServiceError::Invalid(format!("user {user} is not mapped in the container's user namespace")))?,
+                    None => (ident.uid, ident.gid),
+                };
+            }
+            let opts = copy::ExtractOptions { no_overwrite_dir_non_dir, preserve_owner: !chown, owner, rebase: None, ids: ids.clone() };
+            copy::extract(root, path, input, &opts).map_err(|e| match e {
+                CopyError::NotADirectory(_) => ServiceError::Invalid("extraction point is not a directory".into()),
+                e => map(&rec, e),
+            })
+        };
+        self.with_container_view(&rec, true, put)??;
         self.event(&rec, "extract-to-dir", &[]);
         Ok(())
     }

@@ -7,6 +7,7 @@ use berth_image::config::{History, ImageConfig};
 use berth_image::LayerRecord;
 use berth_snapshot::Snapshotter;
 use berth_types::{Digest, Reference};
+use berth_api::config::ContainerConfig;
 use serde_json::{json, Value};
 use std::os::unix::fs::FileTypeExt;
 use std::path::{Path, PathBuf};
@@ -22,6 +23,65 @@ pub struct CommitOptions {
     pub author: String,
     /// Dockerfile instructions applied to the config.
     pub changes: Vec<String>,
+    /// The request body's config, the base the changes apply to and the container's config fills
+    /// (dockerd's `merge`); without one, the container's config.
+    pub config: Option<ContainerConfig>,
+    /// Freezes a running container while its layer is written (`pause`, on by default).
+    pub pause: bool,
+}
+
+/// dockerd's merge of the container's config under the commit's: what the commit's config leaves
+/// unset comes from the container; its environment comes first, the container's variables it does
+/// not set follow; labels, exposed ports and volumes are joined.
+fn merge(mut user: ContainerConfig, c: &ContainerConfig) -> ContainerConfig {
+    let empty = |s: &Option<String>| s.as_deref().unwrap_or("").is_empty();
+    if empty(&user.user) {
+        user.user = c.user.clone();
+    }
+    let mut ports = user.exposed_ports.take().unwrap_or_default();
+    for (k, v) in c.exposed_ports.clone().unwrap_or_default() {
+        ports.entry(k).or_insert(v);
+    }
+    user.exposed_ports = (!ports.is_empty()).then_some(ports);
+    let mut env = user.env.take().unwrap_or_default();
+    if env.is_empty() {
+        env = c.env.clone().unwrap_or_default();
+    } else {
+        for e in c.env.clone().unwrap_or_default() {
+            let key = e.split('=').next().unwrap_or("");
+            if !env.iter().any(|u| u.split('=').next().unwrap_or("") == key) {
+                env.push(e);
+            }
+        }
+    }
+    user.env = (!env.is_empty()).then_some(env);
+    let mut labels = user.labels.take().unwrap_or_default();
+    for (k, v) in c.labels.clone().unwrap_or_default() {
+        labels.entry(k).or_insert(v);
+    }
+    user.labels = Some(labels);
+    if user.entrypoint.as_ref().is_none_or(|e| e.is_empty()) {
+        if user.cmd.as_ref().is_none_or(|c| c.is_empty()) {
+            user.cmd = c.cmd.clone();
+            user.args_escaped = c.args_escaped;
+        }
+        if user.entrypoint.is_none() {
+            user.entrypoint = c.entrypoint.clone();
+        }
+    }
+    if user.healthcheck.is_none() {
+        user.healthcheck = c.healthcheck.clone();
+    }
+    if empty(&user.working_dir) {
+        user.working_dir = c.working_dir.clone();
+    }
+    let mut volumes = user.volumes.take().unwrap_or_default();
+    volumes.extend(c.volumes.clone().unwrap_or_default());
+    user.volumes = (!volumes.is_empty()).then_some(volumes);
+    if empty(&user.stop_signal) {
+        user.stop_signal = c.stop_signal.clone();
+    }
+    user
 }
 
 impl ContainerService {
@@ -51,19 +111,41 @@ impl ContainerService {
         let rec = h.snapshot();
         let parent = self.images.get(&rec.image)?;
         let upper = self.upper(h)?;
+        // Frozen while its layer is read, as dockerd pauses it (thawed on every path out).
+        struct Thaw<'a>(&'a ContainerService, &'a Handle);
+        impl Drop for Thaw<'_> {
+            fn drop(&mut self) {
+                let _ = self.0.freeze(self.1, false);
+            }
+        }
+        let _thaw = if opts.pause && rec.state.status == super::record::Status::Running {
+            self.freeze(h, true)?;
+            Some(Thaw(self, h))
+        } else {
+            None
+        };
         let stubs = runtime_stubs(&upper, &self.lowers(h));
         // A remapped container's writable layer holds host ids: the image gets the container's.
-        let ids = self.userns_of(&rec.host_config)?;
+        let ids = self.userns_of(&rec)?;
         let tmp = self.root.join("tmp").join(format!("commit-{}.tar", &berth_types::random_id()[..12]));
         let result = (|| -> Result<Digest, ServiceError> {
             let f = std::fs::File::create(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?;
             berth_snapshot::write_diff_except(&upper, std::io::BufWriter::new(f), &|p| stubs.iter().any(|s| s == p), ids.as_ref()).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?;
             let reader = std::io::BufReader::new(std::fs::File::open(&tmp).map_err(|e| ServiceError::Internal(format!("commit: {}", crate::api::error_chain(&e))))?);
             let layer = berth_image::layer::ingest_layer(self.images.content(), reader)?;
-            let mut container = rec.config.clone();
-            container.image = None;
-            container.hostname = None;
-            berth_image::changes::apply_changes(&mut container, &opts.changes)?;
+            let container = match opts.config.clone() {
+                Some(mut base) => {
+                    berth_image::changes::apply_changes(&mut base, &opts.changes)?;
+                    merge(base, &rec.config)
+                }
+                None => {
+                    let mut container = rec.config.clone();
+                    container.image = None;
+                    container.hostname = None;
+                    berth_image::changes::apply_changes(&mut container, &opts.changes)?;
+                    container
+                }
+            };
             let mut config: ImageConfig = (*parent.config).clone();
             let created = berth_image::store::now_rfc3339();
             config.created = Some(created.clone());
@@ -155,7 +237,7 @@ impl ContainerService {
     /// mounted root, or its snapshot mounted read-only for the occasion. Blocking.
     pub fn export(&self, h: &Handle, out: impl std::io::Write) -> Result<(), ServiceError> {
         let rec = h.snapshot();
-        if let Some(ids) = self.userns_of(&rec.host_config)? {
+        if let Some(ids) = self.userns_of(&rec)? {
             // A remapped container's files hold host ids: the tar carries the container's, as
             // dockerd's export does (the same walk as `docker cp` of `/`).
             let opts = berth_snapshot::copy::ArchiveOptions { follow_link: false, ids: Some(ids) };
@@ -216,7 +298,7 @@ impl ContainerService {
         };
         // A remapped container's layers are seen through the same idmapped mounts it sees them
         // through, so its whole tree holds host ids consistently.
-        let ids = self.userns_of(&rec.host_config)?;
+        let ids = self.userns_of(rec)?;
         let ns = berth_runtime::private_mounts::PrivateMounts::new().map_err(|e| failed(&e))?;
         let root = ns.run(move || mount_view(&target, &mounts, writable, &binds, ids.as_ref())).map_err(|e| failed(&e))?.map_err(|e| failed(&e))?;
         let out = f(&berth_runtime::private_mounts::PrivateMounts::path_of(&root));

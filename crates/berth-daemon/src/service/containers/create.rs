@@ -65,18 +65,54 @@ fn merge_env(image: &[String], ours: &[String]) -> Vec<String> {
 /// fails `create` instead of the first start.
 fn validate(c: &ContainerConfig, h: &HostConfig) -> Result<(), ServiceError> {
     let bad = |m: String| Err(ServiceError::Invalid(m));
-    let policy = h.restart_policy.name.as_str();
-    if !["", "no", "always", "unless-stopped", "on-failure"].contains(&policy) {
-        return bad(format!("invalid restart policy '{policy}'"));
+    if let Some(w) = c.working_dir.as_deref().filter(|w| !w.is_empty() && !w.starts_with('/')) {
+        return bad(format!("the working directory '{w}' is invalid, it needs to be an absolute path"));
     }
+    if let Some(hc) = &c.healthcheck {
+        // Go's time.Duration of 1ms, dockerd's `MinimumDuration`.
+        let short = |d: Option<i64>| d.is_some_and(|d| d != 0 && d < 1_000_000);
+        for (name, d) in [("Interval", hc.interval), ("Timeout", hc.timeout)] {
+            if short(d) {
+                return bad(format!("{name} in Healthcheck cannot be less than 1ms"));
+            }
+        }
+        if hc.retries.is_some_and(|r| r < 0) {
+            return bad("Retries in Healthcheck cannot be negative".into());
+        }
+        if short(hc.start_period) {
+            return bad("StartPeriod in Healthcheck cannot be less than 1ms".into());
+        }
+    }
+    if h.uts_mode == "host" && c.hostname.as_deref().is_some_and(|n| !n.is_empty()) {
+        return bad("conflicting options: hostname and the UTS mode".into());
+    }
+    let policy = h.restart_policy.name.as_str();
     if h.auto_remove && !["", "no"].contains(&policy) {
         return bad("can't create 'AutoRemove' container with restart policy".into());
     }
-    if h.restart_policy.maximum_retry_count < 0 {
-        return bad("maximum retry count cannot be negative".into());
+    for (port, bindings) in h.port_bindings.iter().flatten() {
+        let number = port.split_once('/').map_or(port.as_str(), |(n, _)| n);
+        if !number.is_empty() && number.parse::<u16>().is_err() {
+            return bad(format!("invalid port specification: {number:?}"));
+        }
+        for b in bindings.iter().flatten() {
+            let host = b.host_port.split_once('/').map_or(b.host_port.as_str(), |(n, _)| n);
+            let range_ok = |r: &str| match r.split_once('-') {
+                Some((a, z)) => a.parse::<u16>().is_ok_and(|a| z.parse::<u16>().is_ok_and(|z| z >= a)),
+                None => r.parse::<u16>().is_ok(),
+            };
+            if !host.is_empty() && !range_ok(host) {
+                return bad(format!("invalid port specification: {:?}", b.host_port));
+            }
+        }
     }
-    if let Some(w) = c.working_dir.as_deref().filter(|w| !w.is_empty() && !w.starts_with('/')) {
-        return bad(format!("the working directory '{w}' is invalid, it needs to be an absolute path"));
+    match policy {
+        "always" | "unless-stopped" | "no" if h.restart_policy.maximum_retry_count != 0 => {
+            return bad(format!("maximum retry count cannot be used with restart policy '{policy}'"));
+        }
+        "on-failure" if h.restart_policy.maximum_retry_count < 0 => return bad("maximum retry count cannot be negative".into()),
+        "" | "no" | "always" | "unless-stopped" | "on-failure" => {}
+        _ => return bad(format!("invalid restart policy '{policy}'")),
     }
     if h.memory > 0 && h.memory < 6 * 1024 * 1024 {
         return bad("Minimum memory limit allowed is 6MB".into());
@@ -94,6 +130,15 @@ fn validate(c: &ContainerConfig, h: &HostConfig) -> Result<(), ServiceError> {
     Ok(())
 }
 
+/// A container named in a create field (`VolumesFrom`, `PidMode`) that does not exist: dockerd
+/// answers 400 with the lookup's message.
+pub(super) fn not_found_is_invalid(e: ServiceError) -> ServiceError {
+    match e {
+        ServiceError::NotFound(m) => ServiceError::Invalid(m),
+        e => e,
+    }
+}
+
 pub(super) fn with_hostname(env: Vec<String>, hostname: &str) -> Vec<String> {
     if env.iter().any(|e| e.starts_with("HOSTNAME=")) {
         return env;
@@ -102,7 +147,8 @@ pub(super) fn with_hostname(env: Vec<String>, hostname: &str) -> Vec<String> {
 }
 
 fn merge(img: &ContainerConfig, mut c: ContainerConfig) -> ContainerConfig {
-    c.env = Some(merge_env(&img.env.clone().unwrap_or_default(), &c.env.clone().unwrap_or_default()));
+    // dockerd shows `Env: null` when neither the image nor the request has any.
+    c.env = Some(merge_env(&img.env.clone().unwrap_or_default(), &c.env.clone().unwrap_or_default())).filter(|e| !e.is_empty());
     let explicit_entrypoint = c.entrypoint.is_some();
     if explicit_entrypoint {
         // `--entrypoint ""` clears it; an explicit entrypoint never inherits the image's Cmd.
@@ -123,7 +169,8 @@ fn merge(img: &ContainerConfig, mut c: ContainerConfig) -> ContainerConfig {
     }
     let mut labels = img.labels.clone().unwrap_or_default();
     labels.extend(c.labels.take().unwrap_or_default());
-    c.labels = (!labels.is_empty()).then_some(labels);
+    // dockerd's merge leaves `Labels: {}` (not null) when neither has any.
+    c.labels = Some(labels);
     let mut ports = img.exposed_ports.clone().unwrap_or_default();
     ports.extend(c.exposed_ports.take().unwrap_or_default());
     c.exposed_ports = (!ports.is_empty()).then_some(ports);
@@ -161,10 +208,23 @@ fn merge_healthcheck(mine: Option<berth_api::config::HealthConfig>, image: Optio
 }
 
 impl ContainerService {
-    /// The ID maps of a container with this host config: the daemon's `--userns-remap` maps,
+    /// The ID maps of a container: its pod's (CRI), else the daemon's `--userns-remap` maps
     /// unless it asked for the host's user namespace.
-    pub(super) fn userns_of(&self, h: &HostConfig) -> Result<Option<berth_runtime::idmap::IdMappings>, ServiceError> {
-        Ok(if super::hostcfg::userns_host(h)? { None } else { self.defaults.userns_remap.clone() })
+    pub(super) fn userns_of(&self, rec: &ContainerRecord) -> Result<Option<berth_runtime::idmap::IdMappings>, ServiceError> {
+        if let Some(maps) = &rec.pod.userns {
+            return Ok(Some(maps.clone()));
+        }
+        Ok(if super::hostcfg::userns_host(&rec.host_config)? { None } else { self.defaults.userns_remap.clone() })
+    }
+
+    /// The user namespace a pod's container joins: its sandbox's, which must be running.
+    fn userns_path(&self, rec: &ContainerRecord) -> Result<Option<String>, ServiceError> {
+        let Some(from) = &rec.pod.userns_from else { return Ok(None) };
+        let other = self.get(from)?.snapshot();
+        if other.state.pid <= 0 {
+            return Err(ServiceError::Conflict(format!("cannot join the user namespace of a non running container: {}", other.name)));
+        }
+        Ok(Some(format!("/proc/{}/ns/user", other.state.pid)))
     }
 
     fn namespace_mode(&self, mode: &str, kind: &str) -> Result<NamespaceMode, ServiceError> {
@@ -172,7 +232,8 @@ impl ContainerService {
             "" | "private" | "shareable" | "default" | "bridge" | "none" => Ok(NamespaceMode::Private),
             "host" => Ok(NamespaceMode::Host),
             m if m.starts_with("container:") => {
-                let other = self.get(&m["container:".len()..])?.snapshot();
+                // A container that does not exist is a bad value here (400), as dockerd answers.
+                let other = self.get(&m["container:".len()..]).map_err(not_found_is_invalid)?.snapshot();
                 if other.state.pid <= 0 {
                     return Err(ServiceError::Conflict(format!("cannot join namespaces of a non running container: {}", other.name)));
                 }
@@ -186,10 +247,15 @@ impl ContainerService {
         let c = &rec.config;
         let h = &rec.host_config;
         let network = match h.network_mode.as_str() {
+            // `NetworkDisabled`: a namespace of its own with loopback only, whatever the mode says.
+            _ if c.network_disabled == Some(true) => NamespaceMode::Private,
             "none" => NamespaceMode::Private,
             "host" => NamespaceMode::Host,
             m if m.starts_with("container:") => self.namespace_mode(m, "net")?,
-            _ => NamespaceMode::Path(self.networks.netns_path(&rec.id).display().to_string()),
+            m => match super::net::netns_mode(m) {
+                Some(path) => NamespaceMode::Path(path.to_string()),
+                None => NamespaceMode::Path(self.networks.netns_path(&rec.id).display().to_string()),
+            },
         };
         let dir = self.dir(&rec.id);
         let mut mounts = vec![];
@@ -225,7 +291,8 @@ impl ContainerService {
         let mut cfg = RuntimeConfig {
             id: rec.id.clone(),
             args: argv,
-            env: with_hostname(c.env.clone().unwrap_or_default(), c.hostname.as_deref().unwrap_or_default()),
+            // dockerd's order: HOSTNAME, the links' variables, then the container's own (which win).
+            env: with_hostname(merge_env(&self.link_env(rec), &c.env.clone().unwrap_or_default()), c.hostname.as_deref().unwrap_or_default()),
             cwd: c.working_dir.clone().filter(|w| !w.is_empty()).unwrap_or_else(|| "/".into()),
             user: c.user.clone().unwrap_or_default(),
             hostname: c.hostname.clone().unwrap_or_default(),
@@ -266,7 +333,9 @@ impl ContainerService {
             ..Default::default()
         };
         super::hostcfg::apply(&rec.id, h, &mut cfg)?;
-        cfg.userns = self.userns_of(h)?;
+        cfg.userns = self.userns_of(rec)?;
+        cfg.userns_path = self.userns_path(rec)?;
+        cfg.groups_policy = rec.pod.groups_policy;
         super::logdriver::apply(rec, &self.defaults.journald_socket, &mut cfg)?;
         Ok(cfg)
     }
@@ -282,7 +351,7 @@ impl ContainerService {
         berth_types::persist::replace_file(&dir.join("hosts"), hosts.as_bytes()).map_err(io)?;
         berth_types::persist::replace_file(&dir.join("resolv.conf"), resolv.as_bytes()).map_err(io)?;
         // A remapped container's root owns them, as with dockerd (it may edit its /etc/hosts).
-        if let Some((uid, gid)) = self.userns_of(&rec.host_config)?.and_then(|m| m.root().ok()) {
+        if let Some((uid, gid)) = self.userns_of(rec)?.and_then(|m| m.root().ok()) {
             for f in ["hostname", "hosts", "resolv.conf"] {
                 std::os::unix::fs::chown(dir.join(f), Some(uid), Some(gid)).map_err(io)?;
             }
@@ -300,18 +369,14 @@ impl ContainerService {
             std::fs::read_to_string("/etc/hosts").unwrap_or_default()
         } else {
             let mut s = String::from("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\nff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-            for l in rec.host_config.links.clone().unwrap_or_default() {
-                let (target, alias) = l.split_once(':').unwrap_or((&l, &l));
-                let alias = alias.rsplit('/').next().unwrap_or(alias);
-                let Ok(other) = self.get(target.trim_start_matches('/')) else { continue };
-                let other = other.snapshot();
-                let ip = other.network.order.first().and_then(|n| other.network.networks.get(n)).map(|e| e.ip_address.clone()).unwrap_or_default();
-                if !ip.is_empty() {
-                    let mut names = vec![alias.to_string()];
+            // A legacy link's line, as dockerd's: the alias, the linked container's hostname, and
+            // its name unless that is the alias.
+            for (alias, other) in self.linked(rec, false).unwrap_or_default() {
+                if let Some(ip) = super::links::bridge_ip(&other) {
+                    let mut names = vec![alias.clone(), other.config.hostname.clone().unwrap_or_default()];
                     if alias != other.name {
                         names.push(other.name.clone());
                     }
-                    names.push(other.id[..12].to_string());
                     s.push_str(&format!("{ip}\t{}\n", names.join(" ")));
                 }
             }
@@ -331,7 +396,12 @@ impl ContainerService {
         let host_resolv = std::fs::read_to_string("/etc/resolv.conf").unwrap_or_default();
         let host_conf = berth_network::dns::parse_resolv_conf(&host_resolv);
         let embedded_dns = rec.network.networks.values().any(|e| e.dns_names.is_some());
+        // As libnetwork writes it: search, nameservers, options.
         let mut resolv = String::new();
+        let search = rec.host_config.dns_search.clone().filter(|s| !s.is_empty()).unwrap_or(host_conf.search.clone());
+        if !search.is_empty() {
+            resolv.push_str(&format!("search {}\n", search.join(" ")));
+        }
         let dns = rec.host_config.dns.clone().unwrap_or_default();
         if embedded_dns {
             // The embedded server answers for the networks and forwards the rest (to --dns servers
@@ -346,10 +416,6 @@ impl ContainerService {
             }
         } else {
             resolv.extend(dns.iter().map(|d| format!("nameserver {d}\n")));
-        }
-        let search = rec.host_config.dns_search.clone().filter(|s| !s.is_empty()).unwrap_or(host_conf.search.clone());
-        if !search.is_empty() {
-            resolv.push_str(&format!("search {}\n", search.join(" ")));
         }
         let mut options = rec.host_config.dns_options.clone().filter(|s| !s.is_empty()).unwrap_or(host_conf.options.clone());
         if embedded_dns && !options.iter().any(|o| o.starts_with("ndots:")) {
@@ -391,6 +457,15 @@ impl ContainerService {
 
     /// Creates a container; returns its id and dockerd's warnings (settings this host discarded).
     pub fn create_with_warnings(&self, req: CreateRequest, name: Option<String>) -> Result<(String, Vec<String>), ServiceError> {
+        self.create_inner(req, name, super::PodSettings::default())
+    }
+
+    /// Creates a CRI pod's sandbox or container, with the settings the Docker API has no field for.
+    pub fn create_for_pod(&self, req: CreateRequest, name: Option<String>, pod: super::PodSettings) -> Result<String, ServiceError> {
+        self.create_inner(req, name, pod).map(|(id, _)| id)
+    }
+
+    fn create_inner(&self, req: CreateRequest, name: Option<String>, pod: super::PodSettings) -> Result<(String, Vec<String>), ServiceError> {
         let _lease = self.leases.acquire("create");
         let _timer = crate::metrics::ActionTimer::start("create");
         let image_name = req.config.image.clone().filter(|i| !i.is_empty()).ok_or_else(|| ServiceError::Invalid("no image specified".into()))?;
@@ -405,6 +480,7 @@ impl ContainerService {
         let mut host_config: HostConfig = req.host_config.unwrap_or_default();
         self.defaults.apply(&mut host_config);
         validate(&config, &host_config)?;
+        self.check_links(&host_config)?;
         let warnings = super::hostcfg::validate(&mut host_config)?;
         super::hostcfg::check_userns(&host_config, self.defaults.userns_remap.is_some())?;
         let network = self.network_state(&mut host_config, req.networking_config.as_ref())?;
@@ -421,6 +497,7 @@ impl ContainerService {
         let mut new_volumes = vec![];
         let result = (|| {
             let mut rec = ContainerRecord::new(id.clone(), name.clone(), image.id.to_string(), image_name.clone(), config, host_config);
+            rec.pod = pod;
             rec.mounts = self.resolve_mounts(&rec.config, &rec.host_config, &mut new_volumes)?;
             rec.network = network;
             let runtime = self.runtime_config(&rec)?;

@@ -172,6 +172,7 @@ impl ContainerService {
             capabilities: caps,
             no_new_privileges: runtime.no_new_privileges,
             group_add: runtime.group_add.clone(),
+            groups_policy: runtime.groups_policy,
         };
         let dir = self.dir(&rec.id).join("execs").join(&ex.id);
         super::super::offload::inline(|| {
@@ -208,13 +209,13 @@ impl ContainerService {
                 Ok(Some(line)) => serde_json::from_str::<ExitRecord>(&line).map(|r| r.exit_code as i64).unwrap_or(255),
                 _ => {
                     let exit = dir.join("exit.json");
-                    let read = tokio::task::spawn_blocking(move || std::fs::read(exit)).await;
+                    let read = berth_types::sched::spawn_blocking(move || std::fs::read(exit)).await;
                     read.ok().and_then(Result::ok).and_then(|b| serde_json::from_slice::<ExitRecord>(&b).ok()).map(|r| r.exit_code as i64).unwrap_or(255)
                 }
             };
             exs.state.send_replace((false, Some(code), 0));
             svc.event(&exs.container.snapshot(), "exec_die", &[("execID", exs.id.clone()), ("exitCode", code.to_string())]);
-            let _ = tokio::task::spawn_blocking(move || berth_types::teardown::remove_tree(&dir)).await;
+            let _ = berth_types::sched::spawn_blocking(move || berth_types::teardown::remove_tree(&dir)).await;
         });
         Ok((attach, rx))
     }

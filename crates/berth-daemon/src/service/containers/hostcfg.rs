@@ -170,11 +170,7 @@ pub fn security_opts(h: &HostConfig) -> Result<Vec<SecurityOpt>, ServiceError> {
 /// are discarded (set to their zero value, as inspect then shows) with dockerd's warning.
 pub fn validate(h: &mut HostConfig) -> Result<Vec<String>, ServiceError> {
     let bad = |m: &str| Err(ServiceError::Invalid(m.to_string()));
-    let mut warnings = validate_resources(h)?;
-    if h.extra.get("BlkioWeightDevice").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) && !host_has("blkio", "blkio.weight_device", "io") {
-        warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".to_string());
-        h.extra.insert("BlkioWeightDevice".into(), json!([]));
-    }
+    let warnings = validate_resources(h)?;
     // Settings.
     let oom = int(h, "OomScoreAdj");
     if !(-1000..=1000).contains(&oom) {
@@ -230,13 +226,28 @@ pub fn check_userns(h: &HostConfig, remapping: bool) -> Result<(), ServiceError>
     if h.pid_mode == "host" {
         return bad("cannot share the host PID namespace when user namespaces are enabled");
     }
-    Ok(())
+    check_cgroupns_in_userns(text(h, "CgroupnsMode"), cgroup_v2())
+}
+
+/// `--cgroupns private` in a remapped container on a cgroup v1 host: the runtime (libcontainer
+/// 0.7) cannot mount the v1 hierarchies from inside the container's user namespace (the container
+/// would start with an empty `/sys/fs/cgroup` but one hierarchy), so Berth refuses it rather than
+/// start a container whose cgroup view is broken. dockerd's runc mounts them; cgroup v2, and
+/// v1's default `host`, work.
+fn check_cgroupns_in_userns(mode: &str, v2: bool) -> Result<(), ServiceError> {
+    if v2 || mode != "private" {
+        return Ok(());
+    }
+    Err(ServiceError::Invalid(
+        "--cgroupns private is not supported with user namespaces on a cgroup v1 host: the v1 hierarchies cannot be mounted in the container's user namespace; use --cgroupns host (the default on cgroup v1) or --userns host".into(),
+    ))
 }
 
 /// dockerd's checks of the resources (at create and at update), with its messages and warnings.
 pub fn validate_resources(h: &mut HostConfig) -> Result<Vec<String>, ServiceError> {
     let bad = |m: &str| Err(ServiceError::Invalid(m.to_string()));
     let mut warnings = Vec::new();
+    check_rootless_limits(h)?;
     if h.memory > 0 && h.memory < 6 * 1024 * 1024 {
         return bad("Minimum memory limit allowed is 6MB");
     }
@@ -295,7 +306,27 @@ pub fn validate_resources(h: &mut HostConfig) -> Result<Vec<String>, ServiceErro
             return bad("Range of blkio weight is from 10 to 1000");
         }
     }
+    if h.extra.get("BlkioWeightDevice").and_then(Value::as_array).is_some_and(|a| !a.is_empty()) && !host_has("blkio", "blkio.weight_device", "io") {
+        warnings.push("Your kernel does not support Block I/O weight_device or the cgroup is not mounted. Weight-device discarded.".to_string());
+        h.extra.insert("BlkioWeightDevice".into(), json!([]));
+    }
     Ok(warnings)
+}
+
+/// A rootless daemon refuses the limits whose cgroup v2 controller is not delegated to it.
+fn check_rootless_limits(h: &HostConfig) -> Result<(), ServiceError> {
+    use crate::rootless::check_limit;
+    let memory = [("--memory", h.memory > 0), ("--memory-reservation", h.memory_reservation > 0), ("--memory-swap", h.memory_swap > 0)];
+    let cpu = [("--cpus", h.nano_cpus > 0), ("--cpu-shares", h.cpu_shares > 0), ("--cpu-quota", h.cpu_quota > 0), ("--cpu-period", h.cpu_period > 0)];
+    let cpuset = [("--cpuset-cpus", !h.cpuset_cpus.is_empty()), ("--cpuset-mems", !h.cpuset_mems.is_empty())];
+    let pids = [("--pids-limit", h.pids_limit.is_some_and(|p| p > 0))];
+    let io = [("--blkio-weight", int(h, "BlkioWeight") > 0)];
+    for (controller, settings) in [("memory", &memory[..]), ("cpu", &cpu[..]), ("cpuset", &cpuset[..]), ("pids", &pids[..]), ("io", &io[..])] {
+        if let Some((setting, _)) = settings.iter().find(|(_, set)| *set) {
+            check_limit(setting, controller)?;
+        }
+    }
+    Ok(())
 }
 
 /// What dockerd checks when the container starts (before any task): block IO devices exist, and
@@ -354,6 +385,20 @@ pub fn apply(id: &str, h: &HostConfig, cfg: &mut RuntimeConfig) -> Result<(), Se
     Ok(())
 }
 
+/// dockerd's check of one extra host (`--add-host name:ip`; `host-gateway` stands for the
+/// gateway): `bad format for add-host` / `invalid IP address in add-host`.
+pub fn check_extra_host(h: &str) -> Result<(), ServiceError> {
+    match h.split_once(':') {
+        Some((name, ip)) if !name.is_empty() => {
+            if ip != "host-gateway" && ip.parse::<std::net::IpAddr>().is_err() {
+                return Err(ServiceError::Invalid(format!("invalid IP address in add-host: {ip:?}")));
+            }
+            Ok(())
+        }
+        _ => Err(ServiceError::Invalid(format!("bad format for add-host: {h:?}"))),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -407,6 +452,9 @@ mod tests {
         assert_eq!(e, "cannot share the host's network namespace when user namespaces are enabled");
         let e = check_userns(&hc(json!({"PidMode": "host"})), true).err().unwrap().to_string();
         assert_eq!(e, "cannot share the host PID namespace when user namespaces are enabled");
+        assert!(check_cgroupns_in_userns("private", false).err().unwrap().to_string().starts_with("--cgroupns private is not supported with user namespaces on a cgroup v1 host"));
+        assert!(check_cgroupns_in_userns("private", true).is_ok());
+        assert!(check_cgroupns_in_userns("host", false).is_ok());
     }
 
     #[test]
@@ -415,3 +463,4 @@ mod tests {
         assert_eq!(start_checks(&h).err().unwrap().to_string(), "could not select device driver \"\" with capabilities: [[gpu utility] [compute]]");
     }
 }
+

@@ -121,6 +121,15 @@ impl ContainerService {
         self.network_down(h).await;
         if let Err(e) = self.network_up(h).await {
             self.release_volumes(&rec);
+            // As any failed start: waiting attach clients end, and an --rm container goes (the
+            // docker CLI's `run --rm` waits for that).
+            self.fail_pending(h, &e.to_string());
+            if rec.host_config.auto_remove {
+                let (svc, h) = (self.clone(), h.clone());
+                tokio::spawn(async move {
+                    let _ = svc.remove(&h, true, true).await;
+                });
+            }
             return Err(e);
         }
         let reply = match self.spawn_shim(&rec.id, None, &dir.join("shim.log")).await {
@@ -136,7 +145,7 @@ impl ContainerService {
                 // The shim died (or hung) part-way, without its own clean-up: whatever it made of the
                 // container (processes, cgroups, the root filesystem's mount) goes now.
                 let (id, dir) = (rec.id.clone(), dir.clone());
-                let _ = tokio::task::spawn_blocking(move || reap_orphaned(&id, &dir)).await;
+                let _ = berth_types::sched::spawn_blocking(move || reap_orphaned(&id, &dir)).await;
             }
             self.release_volumes(&rec);
             self.network_down(h).await;
@@ -146,7 +155,9 @@ impl ContainerService {
                 .find("error gathering device information")
                 .or_else(|| err.starts_with("failed to initialize logging driver").then_some(0))
                 .map(|i| err[i..].to_string());
-            let msg = match &device_error {
+            // dockerd resolves `User` while it makes the spec, before any task: its bare message.
+            let user_error = ["unable to find user", "unable to find group"].iter().find_map(|k| err.find(k)).map(|i| err[i..].to_string());
+            let msg = match device_error.as_ref().or(user_error.as_ref()) {
                 Some(m) => m.clone(),
                 None => format!("failed to create task for container: {}", docker_wording(err)),
             };
@@ -176,8 +187,8 @@ impl ContainerService {
                     let _ = svc.remove(&h, true, true).await;
                 });
             }
-            let user_error = ["not found", "no such file", "permission denied", "unable to find user", "unable to find group", "invalid"];
-            return Err(if device_error.is_none() && user_error.iter().any(|k| err.to_lowercase().contains(k)) {
+            let invalid = ["not found", "no such file", "permission denied", "unable to find user", "unable to find group", "invalid"];
+            return Err(if device_error.is_none() && invalid.iter().any(|k| err.to_lowercase().contains(k)) {
                 ServiceError::Invalid(msg)
             } else {
                 ServiceError::Internal(msg)
@@ -225,13 +236,10 @@ impl ContainerService {
         if let Some(e) = exec_dir {
             cmd.arg("--exec-dir").arg(e);
         }
-        let mut child = cmd
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::piped())
-            .stderr(log)
-            .process_group(0)
-            .spawn()
-            .map_err(|e| ServiceError::Internal(format!("starting the shim: {e}")))?;
+        cmd.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(log).process_group(0);
+        // Spawned as blocking work (fork and exec), so the shim and its container inherit the
+        // daemon's CPU priority, not the async workers' (`crate::priority`).
+        let mut child = crate::service::offload::inline(|| cmd.spawn()).map_err(|e| ServiceError::Internal(format!("starting the shim: {e}")))?;
         let stdout = child.stdout.take().ok_or_else(|| ServiceError::Internal("shim has no stdout".into()))?;
         // Reap the shim whenever it exits (it outlives us if we restart: then init reaps it).
         tokio::spawn(async move {
@@ -253,15 +261,17 @@ impl ContainerService {
     }
 
     /// Waits (in a task) for the exit the shim reports, then records it and applies the policies.
+    /// One such task waits for each running container, so what it holds while it waits is kept
+    /// small: a read buffer the size of the exit line, not tokio's default 8 KiB (8 MB with 1,000
+    /// containers running), and the exit handling's state boxed only once the exit came.
     fn monitor(self: &Arc<Self>, h: Arc<Handle>, conn: Option<UnixStream>) {
         let svc = self.clone();
         tokio::spawn(async move {
-            let id = h.snapshot().id;
-            let dir = svc.dir(&id);
             if let Some(c) = conn {
-                let mut lines = BufReader::new(c).lines();
+                let mut lines = BufReader::with_capacity(EXIT_LINE_BUFFER, c).lines();
                 let _ = lines.next_line().await;
             }
+            let dir = svc.dir(&h.with_record(|r| r.id.clone()));
             // The line (or, if the shim died, its exit file) tells how it ended.
             let exit = read_exit(&dir).unwrap_or(ExitRecord {
                 exit_code: 255,
@@ -269,7 +279,7 @@ impl ContainerService {
                 oom_killed: false,
                 error: Some("the container's shim exited unexpectedly".into()),
             });
-            svc.on_exit(&h, exit).await;
+            Box::pin(svc.on_exit(&h, exit)).await;
         });
     }
 
@@ -423,9 +433,9 @@ impl ContainerService {
     }
 
     /// `restart`: stop (if running) then start.
-    pub async fn restart(self: &Arc<Self>, h: &Arc<Handle>, timeout: Option<i64>) -> Result<(), ServiceError> {
+    pub async fn restart(self: &Arc<Self>, h: &Arc<Handle>, timeout: Option<i64>, signal: Option<&str>) -> Result<(), ServiceError> {
         h.restarting.store(true, Ordering::SeqCst);
-        let stopped = self.stop(h, timeout, None).await;
+        let stopped = self.stop(h, timeout, signal).await;
         h.restarting.store(false, Ordering::SeqCst);
         stopped?;
         self.start(h).await?;
@@ -501,12 +511,10 @@ impl ContainerService {
         // Let the shim finish its own cleanup (runtime state, cgroup) before its files go away.
         if let Some(shim) = std::fs::read(dir.join("state.json")).ok().and_then(|b| serde_json::from_slice::<berth_shim::StateRecord>(&b).ok()) {
             // Its last step (unmounting the root filesystem) takes a few ms: look often (`rm` and
-            // `--rm` wait on this), give up after 5 s.
+            // `--rm` wait on this), give up after 5 s. Only while that pid is still this
+            // container's shim: once it is gone the number may be another process's.
             let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
-            while tokio::time::Instant::now() < deadline {
-                if !std::path::Path::new(&format!("/proc/{}", shim.shim_pid)).exists() || is_zombie(shim.shim_pid) {
-                    break;
-                }
+            while tokio::time::Instant::now() < deadline && shim_alive(shim.shim_pid, &rec.id) {
                 tokio::time::sleep(Duration::from_millis(2)).await;
             }
         }
@@ -518,7 +526,7 @@ impl ContainerService {
             (self.volumes.clone(), users)
         });
         // Deleting the writable layer walks every file the container wrote: off the async workers.
-        super::super::offload::heavy(move || {
+        super::super::offload::removal(move || {
             let rec = removed;
             // The shim unmounts on exit; make sure, so deleting the directory never walks a mounted tree.
             let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
@@ -621,8 +629,25 @@ pub(crate) fn reap_orphaned(id: &str, dir: &Path) {
     tracing::warn!(container.id = %id, "the container's shim was gone: its processes were killed");
 }
 
-fn is_zombie(pid: i32) -> bool {
-    std::fs::read_to_string(format!("/proc/{pid}/stat")).map(|s| s.rsplit_once(") ").is_some_and(|(_, r)| r.starts_with('Z'))).unwrap_or(true)
+/// Whether `pid` is still the running (not zombie) shim of container `id`: its command line
+/// names the container (`berth shim --id <id> …`). A pid that was reused by any other process
+/// after the shim went is not.
+fn shim_alive(pid: i32, id: &str) -> bool {
+    if pid <= 0 {
+        return false;
+    }
+    let Ok(cmdline) = std::fs::read(format!("/proc/{pid}/cmdline")) else { return false };
+    if !is_shim_of(&cmdline, id) {
+        return false;
+    }
+    std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| !r.starts_with('Z')))
+}
+
+/// Whether a NUL-separated command line is that of container `id`'s shim (`berth shim --id <id> …`
+/// or `berth-shim --id <id> …`; not an exec's, which has `--exec-dir`).
+fn is_shim_of(cmdline: &[u8], id: &str) -> bool {
+    let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
+    args.windows(2).any(|w| w[0] == b"--id" && w[1] == id.as_bytes()) && !args.contains(&&b"--exec-dir"[..])
 }
 
 impl ContainerService {
@@ -648,6 +673,10 @@ impl ContainerService {
 /// renamed atomically once everything else of the container is gone, so a crash mid-delete leaves
 /// either the record (the removal is finished at the next start) or this, which is swept.
 pub(crate) const REMOVING_PREFIX: &str = ".removing-";
+
+/// The read buffer of a container's exit monitor: an exit line is about 150 bytes (a longer
+/// one is read in several fills).
+const EXIT_LINE_BUFFER: usize = 512;
 
 /// `spawn_shim`'s error when the shim ended without reporting (killed, crashed).
 const SHIM_GONE: &str = "the shim exited before starting the process";
@@ -701,6 +730,11 @@ pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>, shim: Option<crate::
             return;
         }
     }
+    // A running container is frozen only while a commit reads its layer (`pause`): a daemon killed
+    // in between left it frozen, and nothing else would ever thaw it.
+    if rec.state.status == Status::Running && svc.freeze(&h, false).is_ok() {
+        tracing::debug!(container.id = %rec.id, "thawed (a commit's pause the previous daemon did not end)");
+    }
     let svc = svc.clone();
     // Its volumes are in use (on_exit releases them).
     let _ = svc.acquire_volumes(&rec, false);
@@ -722,4 +756,45 @@ pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>, shim: Option<crate::
             }
         }
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_reused_shim_pid_is_not_waited_for() {
+        let id = "4f".repeat(32);
+        let cmd = |args: &[&str]| args.join("\0").into_bytes();
+        assert!(is_shim_of(&cmd(&["/usr/bin/berth", "shim", "--id", &id, "--dir", "/d", "--state-root", "/r"]), &id));
+        assert!(is_shim_of(&cmd(&["/usr/bin/berth-shim", "--id", &id, "--dir", "/d"]), &id));
+        // Another container's shim, an exec's shim, any other process that got the number.
+        assert!(!is_shim_of(&cmd(&["/usr/bin/berth", "shim", "--id", &"5a".repeat(32)]), &id));
+        assert!(!is_shim_of(&cmd(&["/usr/bin/berth", "shim", "--id", &id, "--exec-dir", "/e"]), &id));
+        assert!(!is_shim_of(&cmd(&["sleep", "100"]), &id));
+        // This test's own process is no container's shim; a pid that does not exist is not alive.
+        assert!(!shim_alive(std::process::id() as i32, &id));
+        assert!(!shim_alive(0, &id));
+        // A live process whose command line names the container is waited for; once it exited
+        // (a zombie, then reaped) it is not.
+        // Two commands, so that the shell stays (a lone `sleep` may be exec'd in its place).
+        let mut child = std::process::Command::new("sh").args(["-c", "sleep 30; exit 0", "berth-shim", "--id", &id]).spawn().unwrap();
+        let pid = child.id() as i32;
+        // spawn returns once the child's exec released the parent's memory, before the kernel has
+        // set up the new command line (it reads empty for a moment).
+        for _ in 0..1000 {
+            if std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(shim_alive(pid, &id));
+        child.kill().unwrap();
+        while std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| !s.contains(") Z")) {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(!shim_alive(pid, &id), "a zombie is not alive");
+        child.wait().unwrap();
+        assert!(!shim_alive(pid, &id));
+    }
 }

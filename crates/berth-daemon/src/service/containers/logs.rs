@@ -81,7 +81,7 @@ impl ContainerService {
         // whole log in memory.
         let (sent, mut offset) = {
             let (path, tx, render, tail) = (path.clone(), tx.clone(), render.clone(), o.tail);
-            tokio::task::spawn_blocking(move || -> (bool, u64) {
+            berth_types::sched::spawn_blocking(move || -> (bool, u64) {
                 let files = log_files(&path);
                 let send = |l: &str| match parse(l).and_then(|l| render(&l)) {
                     Some(b) => tx.blocking_send(b).is_ok(),
@@ -120,7 +120,7 @@ impl ContainerService {
             let running = matches!(rx.borrow().status, Status::Running | Status::Restarting | Status::Created) && !rx.borrow().removed;
             let p = path.clone();
             // At most a batch of lines at a time; a full batch means more are waiting.
-            let (lines, new_off, more) = tokio::task::spawn_blocking(move || -> (Vec<String>, u64, bool) {
+            let (lines, new_off, more) = berth_types::sched::spawn_blocking(move || -> (Vec<String>, u64, bool) {
                 // Rotated meanwhile: the new file starts from the beginning.
                 let len = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
                 let from = if len < offset { 0 } else { offset };

@@ -20,6 +20,7 @@ mod exec;
 mod health;
 mod hostcfg;
 mod lifecycle;
+mod links;
 mod logdriver;
 mod logs;
 mod mounts;
@@ -27,21 +28,22 @@ mod net;
 mod names;
 mod ops;
 mod record;
+mod stats;
 mod update;
 mod view;
 
 pub use defaults::ContainerDefaults;
-pub use hostcfg::cgroup_name;
+pub use hostcfg::{cgroup_name, check_extra_host, validate_resources};
 pub use logdriver::{validate as validate_log_opts, JOURNALD_SOCKET, LOG_DRIVERS};
 
 pub use commit::CommitOptions;
-pub use update::UpdateRequest;
+pub use update::{update_warnings, UpdateRequest};
 pub use exec::{Exec, ExecRequest};
 pub use logs::{check_readable as check_logs_readable, frame, LogOptions};
 pub use mounts::MountRecord;
 pub use names::valid as valid_name;
-pub use net::{is_bridge_mode, StepNetwork};
-pub use record::{ContainerRecord, Status};
+pub use net::{is_bridge_mode, netns_mode, StepNetwork};
+pub use record::{ContainerRecord, PodSettings, Status};
 pub(crate) use lifecycle::reap_orphaned;
 
 use super::ServiceError;
@@ -218,6 +220,11 @@ impl ContainerService {
     /// The `berth` executable shims are started from.
     pub fn shim_exe(&self) -> &Path {
         &self.shim_exe
+    }
+
+    /// The daemon's `--userns-remap` maps (None: containers share the host's user namespace).
+    pub fn userns_remap(&self) -> Option<&berth_runtime::idmap::IdMappings> {
+        self.defaults.userns_remap.as_ref()
     }
 
     /// The directory of container `id`.

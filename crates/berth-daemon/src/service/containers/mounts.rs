@@ -43,6 +43,22 @@ fn invalid(kind: &str, msg: impl std::fmt::Display) -> ServiceError {
     ServiceError::Invalid(format!("invalid mount config for type \"{kind}\": {msg}"))
 }
 
+/// `VolumesFrom` entries, as dockerd parses them: `container[:mode]` where the mode is an access
+/// mode (`ro`/`rw`) with an optional SELinux label, and neither propagation nor `nocopy`.
+fn parse_volumes_from(spec: &str) -> Result<(String, Option<bool>), ServiceError> {
+    if spec.is_empty() {
+        return Err(ServiceError::Invalid("volumes-from specification cannot be an empty string".into()));
+    }
+    let Some((name, mode)) = spec.split_once(':') else { return Ok((spec.to_string(), None)) };
+    let opts: Vec<&str> = mode.split(',').collect();
+    let access = opts.iter().filter(|o| matches!(**o, "ro" | "rw")).count();
+    let label = opts.iter().filter(|o| matches!(**o, "z" | "Z")).count();
+    if mode.is_empty() || access > 1 || label > 1 || opts.iter().any(|o| !matches!(*o, "ro" | "rw" | "z" | "Z")) {
+        return Err(ServiceError::Invalid(format!("invalid mode: {mode}")));
+    }
+    Ok((name.to_string(), Some(!opts.contains(&"ro"))))
+}
+
 fn check_destination(kind: &str, dst: &str) -> Result<String, ServiceError> {
     if dst.is_empty() {
         return Err(invalid(kind, "field Target must not be empty"));
@@ -84,11 +100,8 @@ impl ContainerService {
     ) -> Result<Vec<MountRecord>, ServiceError> {
         let mut by_dst: BTreeMap<String, MountRecord> = BTreeMap::new();
         for from in h.volumes_from.clone().unwrap_or_default() {
-            let (name, mode) = match from.rsplit_once(':') {
-                Some((n, m)) if m == "ro" || m == "rw" => (n.to_string(), Some(m == "rw")),
-                _ => (from.clone(), None),
-            };
-            let other = self.get(&name)?.snapshot();
+            let (name, mode) = parse_volumes_from(&from)?;
+            let other = self.get(&name).map_err(super::create::not_found_is_invalid)?.snapshot();
             for m in other.mounts {
                 if m.point.kind == "tmpfs" {
                     continue;
@@ -145,14 +158,14 @@ impl ContainerService {
                     tmpfs_options: vec![],
                 }
             } else {
-                self.volume_mount(&src, &dst, &mode, rw, !opts.contains(&"nocopy"), None, created)?
+                self.volume_mount(&src, &dst, &mode, rw, !opts.contains(&"nocopy"), None, &h.volume_driver, created)?
             };
             by_dst.insert(dst, rec);
         }
         for m in h.mounts.clone().unwrap_or_default() {
             let dst = check_destination(&m.kind, &m.target)?;
             claim(&dst)?;
-            let rec = self.api_mount(&m, &dst, created)?;
+            let rec = self.api_mount(&m, &dst, &h.volume_driver, created)?;
             by_dst.insert(dst, rec);
         }
         for dst in config.volumes.clone().unwrap_or_default().into_keys() {
@@ -160,7 +173,7 @@ impl ContainerService {
             if by_dst.contains_key(&dst) {
                 continue;
             }
-            let rec = self.volume_mount("", &dst, "", true, true, None, created)?;
+            let rec = self.volume_mount("", &dst, "", true, true, None, &h.volume_driver, created)?;
             by_dst.insert(dst, rec);
         }
         // Parents before children (`/data` before `/data/logs`), as Docker orders them.
@@ -178,6 +191,7 @@ impl ContainerService {
         rw: bool,
         copy: bool,
         m: Option<&Mount>,
+        volume_driver: &str,
         created: &mut Vec<String>,
     ) -> Result<MountRecord, ServiceError> {
         let anonymous = name.is_empty();
@@ -189,13 +203,20 @@ impl ContainerService {
             if anonymous {
                 labels.insert(ANONYMOUS_LABEL.into(), String::new());
             }
-            let driver = vo.driver_config.clone().unwrap_or_default();
-            let v = self.volumes.create(VolumeCreateRequest {
-                name: name.to_string(),
-                driver: driver.name,
-                driver_opts: driver.options,
-                labels: Some(labels),
-            })?;
+            let mut driver = vo.driver_config.clone().unwrap_or_default();
+            if driver.name.is_empty() {
+                // HostConfig.VolumeDriver: the driver of the volumes this container creates.
+                driver.name = volume_driver.to_string();
+            }
+            let v = self
+                .volumes
+                .create(VolumeCreateRequest { name: name.to_string(), driver: driver.name, driver_opts: driver.options, labels: Some(labels) })
+                .map_err(|e| match e {
+                    ServiceError::NotFound(msg) if msg.starts_with("error looking up volume plugin") => {
+                        ServiceError::NotFound(format!("create {name}: {msg}"))
+                    }
+                    e => e,
+                })?;
             if anonymous {
                 created.push(v.name.clone());
             }
@@ -220,7 +241,7 @@ impl ContainerService {
         })
     }
 
-    fn api_mount(&self, m: &Mount, dst: &str, created: &mut Vec<String>) -> Result<MountRecord, ServiceError> {
+    fn api_mount(&self, m: &Mount, dst: &str, volume_driver: &str, created: &mut Vec<String>) -> Result<MountRecord, ServiceError> {
         match m.kind.as_str() {
             "bind" => {
                 if m.source.is_empty() {
@@ -266,7 +287,7 @@ impl ContainerService {
                     return Err(invalid("volume", format!("invalid volume name: {:?}", m.source)));
                 }
                 let nocopy = m.volume_options.as_ref().is_some_and(|v| v.no_copy);
-                let mut r = self.volume_mount(&m.source, dst, "", !m.read_only, !nocopy, Some(m), created)?;
+                let mut r = self.volume_mount(&m.source, dst, "", !m.read_only, !nocopy, Some(m), volume_driver, created)?;
                 r.point.mode = String::new();
                 Ok(r)
             }
@@ -292,7 +313,7 @@ impl ContainerService {
                 })
             }
             "" => Err(invalid("", "mount type must be specified")),
-            other => Err(ServiceError::Invalid(format!("mount type unknown: {other:?}"))),
+            other => Err(invalid(other, "mount type unknown")),
         }
     }
 

@@ -16,7 +16,14 @@ use std::sync::Arc;
 
 /// Whether a network mode puts the container on bridge networks (its own namespace, veths).
 pub fn is_bridge_mode(mode: &str) -> bool {
-    !matches!(mode, "host" | "none") && !mode.starts_with("container:")
+    !matches!(mode, "host" | "none") && !mode.starts_with("container:") && netns_mode(mode).is_none()
+}
+
+/// The namespace of `ns:<path>` (Podman's `--network ns:<path>`): the container joins a network
+/// namespace someone else made and configures (the CRI side's CNI-managed pod namespaces); the
+/// daemon neither creates nor attaches it.
+pub fn netns_mode(mode: &str) -> Option<&str> {
+    mode.strip_prefix("ns:")
 }
 
 impl ContainerService {
@@ -35,6 +42,15 @@ impl ContainerService {
         let mut state = NetworkState::default();
         let mode = h.network_mode.clone();
         if mode.starts_with("container:") {
+            return Ok(state);
+        }
+        if let Some(path) = netns_mode(&mode) {
+            if !path.starts_with('/') {
+                return Err(ServiceError::Invalid(format!("invalid network mode {mode:?}: ns: needs an absolute path")));
+            }
+            if !endpoints.is_empty() {
+                return Err(ServiceError::Invalid("a container in a network namespace of its own (ns:) cannot be connected to networks".into()));
+            }
             return Ok(state);
         }
         let primary = self.networks.get(&mode)?;
@@ -102,13 +118,32 @@ impl ContainerService {
     /// it, and its `/etc/hosts` and `/etc/resolv.conf` written for them.
     pub(super) async fn network_up(self: &Arc<Self>, h: &Handle) -> Result<(), ServiceError> {
         let rec = h.snapshot();
-        if !is_bridge_mode(&rec.host_config.network_mode) {
+        if !is_bridge_mode(&rec.host_config.network_mode) || rec.config.network_disabled == Some(true) {
             return Ok(());
         }
+        // Linked containers must run (dockerd's check at start).
+        self.linked(&rec, true)?;
         let mut state = rec.network.clone();
+        // `Config.MacAddress` (API < 1.44's place for it) is the primary endpoint's address, at
+        // every start.
+        if let Some(mac) = rec.config.mac_address.as_deref().filter(|m| !m.is_empty()) {
+            if let Some(ep) = state.order.first().cloned().and_then(|n| state.networks.get_mut(&n)) {
+                if ep.mac_address.is_empty() {
+                    ep.mac_address = mac.to_string();
+                }
+            }
+        }
         self.networks.attach(&self.attach_request(&rec), &mut state).await?;
         let rec = self.save(h, |r| r.network = state.clone())?;
-        if let Err(e) = self.write_etc_files(&rec) {
+        let mut written = self.write_etc_files(&rec);
+        // The links' variables carry the linked containers' current addresses.
+        if written.is_ok() && rec.host_config.links.is_some() {
+            written = self.runtime_config(&rec).and_then(|runtime| {
+                crate::service::offload::inline(|| berth_types::persist::replace_file_json(&self.dir(&rec.id).join("runtime.json"), &runtime))
+                    .map_err(|e| ServiceError::Internal(format!("writing runtime.json: {e}")))
+            });
+        }
+        if let Err(e) = written {
             self.network_down(h).await;
             return Err(e);
         }
@@ -118,9 +153,9 @@ impl ContainerService {
     /// Networking for a build step that runs on the default network (Docker's classic builder puts
     /// `RUN` on the default bridge): an endpoint there, and the `/etc/hosts` (with `extra_hosts`)
     /// and `/etc/resolv.conf` a container on it gets. [`Self::step_network_down`] undoes it.
-    pub async fn step_network_up(self: &Arc<Self>, id: &str, hostname: &str, extra_hosts: &[String]) -> Result<StepNetwork, ServiceError> {
+    pub async fn step_network_up(self: &Arc<Self>, id: &str, hostname: &str, network: &str, extra_hosts: &[String]) -> Result<StepNetwork, ServiceError> {
         let config = ContainerConfig { hostname: Some(hostname.to_string()), ..Default::default() };
-        let host_config = HostConfig { network_mode: "bridge".into(), extra_hosts: Some(extra_hosts.to_vec()), ..Default::default() };
+        let host_config = HostConfig { network_mode: network.into(), extra_hosts: Some(extra_hosts.to_vec()), ..Default::default() };
         let mut rec = ContainerRecord::new(id.to_string(), id.to_string(), String::new(), String::new(), config, host_config);
         let mut state = self.network_state(&mut rec.host_config, None)?;
         self.networks.attach(&self.attach_request(&rec), &mut state).await?;
@@ -283,14 +318,26 @@ impl ContainerService {
         if !is_bridge_mode(&rec.host_config.network_mode) {
             return Err(ServiceError::Forbidden("container sharing network namespace with another container or host cannot be connected to any other network".into()));
         }
+        // dockerd's order: the endpoint settings, then the network's driver, then a second endpoint.
+        if !net.user_defined_bridge() && ep.ipam_config.as_ref().is_some_and(|c| !c.ipv4_address.is_empty() || !c.ipv6_address.is_empty()) {
+            return Err(ServiceError::Invalid("user specified IP address is supported on user defined networks only".into()));
+        }
+        if !net.user_defined_bridge() && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
+            return Err(ServiceError::Invalid("network-scoped alias is supported only for containers in user defined networks".into()));
+        }
+        if net.driver == "host" {
+            return Err(ServiceError::Invalid("container cannot be disconnected from host network or connected to host network".into()));
+        }
         if net.driver != "bridge" {
             return Err(ServiceError::Forbidden(format!("container cannot be connected to network {} of driver {}", net.name, net.driver)));
         }
         if rec.network.networks.values().any(|e| e.network_id == net.id) {
+            // A stopped container keeps the settings it has, as dockerd does; a running one has
+            // an endpoint there already.
+            if !matches!(rec.state.status, Status::Running | Status::Paused) {
+                return Ok(());
+            }
             return Err(ServiceError::Forbidden(format!("endpoint with name {} already exists in network {}", rec.name, net.name)));
-        }
-        if !net.user_defined_bridge() && ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
-            return Err(ServiceError::Invalid("network-scoped alias is supported only for containers in user defined networks".into()));
         }
         let mut ep = EndpointSettings { network_id: net.id.clone(), ..clear(ep) };
         if matches!(rec.state.status, Status::Running | Status::Paused) {
@@ -321,7 +368,7 @@ impl ContainerService {
         let rec = h.snapshot();
         let net = self.networks.get(network)?;
         let Some((name, mut ep)) = rec.network.networks.iter().find(|(_, e)| e.network_id == net.id).map(|(n, e)| (n.clone(), e.clone())) else {
-            return Err(ServiceError::Forbidden(format!("container {} is not connected to network {}", rec.name, net.name)));
+            return Err(ServiceError::Forbidden(format!("container {} is not connected to network {}", rec.id, net.name)));
         };
         if !is_bridge_mode(&rec.host_config.network_mode) {
             return Err(ServiceError::Forbidden("container cannot be disconnected from host network or connected to host network".into()));

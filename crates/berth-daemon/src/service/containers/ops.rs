@@ -1,5 +1,5 @@
-//! The smaller container verbs: pause/unpause (cgroup freezer), rename, top and stats (read from
-//! the container's cgroups, v1 or v2).
+//! The smaller container verbs: pause/unpause (cgroup freezer), rename and top (read from the
+//! container's cgroups, v1 or v2); stats are in `stats.rs`.
 
 use super::record::Status;
 use super::{ContainerService, Handle, ServiceError};
@@ -16,10 +16,6 @@ pub(super) fn cgroup_dir(name: &str, controller: &str) -> Option<PathBuf> {
     }
     let v1 = PathBuf::from("/sys/fs/cgroup").join(controller).join(name);
     v1.exists().then_some(v1)
-}
-
-fn read_u64(p: PathBuf) -> Option<u64> {
-    std::fs::read_to_string(p).ok()?.trim().parse().ok()
 }
 
 fn cgroup_pids(id: &str) -> Vec<i32> {
@@ -74,13 +70,13 @@ impl ContainerService {
     pub fn rename(&self, h: &Arc<Handle>, new: &str) -> Result<(), ServiceError> {
         let new = new.trim_start_matches('/').to_string();
         if !super::names::valid(&new) {
-            return Err(ServiceError::Invalid(format!("Invalid container name ({new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
+            return Err(ServiceError::Invalid(format!("Error when allocating new name: Invalid container name (/{new}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed")));
         }
         let rec = h.snapshot();
         {
             let mut names = self.names.lock().unwrap_or_else(|p| p.into_inner());
             if let Some(other) = names.get(&new) {
-                return Err(ServiceError::Conflict(format!("Conflict. The container name \"/{new}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name.")));
+                return Err(ServiceError::Conflict(format!("Error when allocating new name: Conflict. The container name \"/{new}\" is already in use by container \"{other}\". You have to remove (or rename) that container to be able to reuse that name.")));
             }
             names.remove(&rec.name);
             names.insert(new.clone(), rec.id.clone());
@@ -94,10 +90,13 @@ impl ContainerService {
     }
 
     /// `GET /containers/{id}/top`: the container's processes, from its cgroup and /proc.
-    pub fn top(&self, h: &Handle) -> Result<Value, ServiceError> {
+    pub fn top(&self, h: &Handle, ps_args: Option<&str>) -> Result<Value, ServiceError> {
         let rec = h.snapshot();
         if !matches!(rec.state.status, Status::Running | Status::Paused) {
             return Err(ServiceError::Conflict(format!("Container {} is not running", rec.id)));
+        }
+        if let Some(args) = ps_args {
+            return ps_top(args, &cgroup_pids(&super::hostcfg::cgroup_name(&rec.id, &rec.host_config)));
         }
         let tick = 100.0;
         let mut rows = Vec::new();
@@ -119,75 +118,44 @@ impl ContainerService {
         }
         Ok(json!({"Titles": ["UID", "PID", "PPID", "C", "STIME", "TTY", "TIME", "CMD"], "Processes": rows}))
     }
-
-    /// One `GET /containers/{id}/stats` sample, in Docker's shape (from cgroups v1 or v2).
-    pub fn stats_sample(&self, h: &Handle, pre: Option<&Value>) -> Value {
-        let rec = h.snapshot();
-        let id = &super::hostcfg::cgroup_name(&rec.id, &rec.host_config);
-        let running = matches!(rec.state.status, Status::Running | Status::Paused);
-        let v2 = cgroup_dir(id, "").filter(|d| d.join("cpu.stat").exists());
-        let (cpu_total, mem_usage, mem_limit, pids) = match (&v2, running) {
-            (_, false) => (0, 0, 0, 0),
-            (Some(d), true) => {
-                let usec = std::fs::read_to_string(d.join("cpu.stat"))
-                    .ok()
-                    .and_then(|s| s.lines().find_map(|l| l.strip_prefix("usage_usec ").and_then(|v| v.trim().parse::<u64>().ok())))
-                    .unwrap_or(0);
-                let limit = std::fs::read_to_string(d.join("memory.max")).ok().and_then(|s| s.trim().parse().ok()).unwrap_or(u64::MAX);
-                (usec * 1000, read_u64(d.join("memory.current")).unwrap_or(0), limit, read_u64(d.join("pids.current")).unwrap_or(0))
-            }
-            (None, true) => (
-                cgroup_dir(id, "cpuacct").and_then(|d| read_u64(d.join("cpuacct.usage"))).unwrap_or(0),
-                cgroup_dir(id, "memory").and_then(|d| read_u64(d.join("memory.usage_in_bytes"))).unwrap_or(0),
-                cgroup_dir(id, "memory").and_then(|d| read_u64(d.join("memory.limit_in_bytes"))).unwrap_or(u64::MAX),
-                cgroup_dir(id, "pids").and_then(|d| read_u64(d.join("pids.current"))).unwrap_or(0),
-            ),
-        };
-        let host_mem = std::fs::read_to_string("/proc/meminfo")
-            .ok()
-            .and_then(|s| s.lines().find_map(|l| l.strip_prefix("MemTotal:").and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())))
-            .map(|k| k * 1024)
-            .unwrap_or(0);
-        let system = std::fs::read_to_string("/proc/stat")
-            .ok()
-            .and_then(|s| s.lines().next().map(|l| l.split_whitespace().skip(1).filter_map(|v| v.parse::<u64>().ok()).sum::<u64>()))
-            .map(|ticks| ticks * 10_000_000)
-            .unwrap_or(0);
-        let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-        let empty = json!({"cpu_usage": {"total_usage": 0}, "system_cpu_usage": 0, "online_cpus": cpus});
-        json!({
-            "read": chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Nanos, true),
-            "preread": pre.and_then(|p| p["read"].as_str()).unwrap_or("0001-01-01T00:00:00Z"),
-            "name": format!("/{}", rec.name),
-            "id": rec.id,
-            "num_procs": 0,
-            "pids_stats": {"current": pids},
-            "cpu_stats": {"cpu_usage": {"total_usage": cpu_total, "usage_in_kernelmode": 0, "usage_in_usermode": 0}, "system_cpu_usage": system, "online_cpus": cpus, "throttling_data": {"periods": 0, "throttled_periods": 0, "throttled_time": 0}},
-            "precpu_stats": pre.map(|p| p["cpu_stats"].clone()).unwrap_or(empty),
-            "memory_stats": {"usage": mem_usage, "limit": mem_limit.min(host_mem.max(1)), "stats": {}},
-            "blkio_stats": {"io_service_bytes_recursive": null},
-            "networks": if running { net_dev(rec.state.pid) } else { json!({}) },
-        })
-    }
 }
 
-/// Per-interface counters of the container's network namespace (`/proc/PID/net/dev`), loopback
-/// left out, in the shape of Docker's `networks` stats.
-fn net_dev(pid: i32) -> Value {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/net/dev")).unwrap_or_default();
-    let mut out = serde_json::Map::new();
-    for line in text.lines().skip(2) {
-        let Some((name, rest)) = line.split_once(':') else { continue };
-        let name = name.trim();
-        let f: Vec<u64> = rest.split_whitespace().filter_map(|v| v.parse().ok()).collect();
-        if name == "lo" || f.len() < 16 {
-            continue;
-        }
-        out.insert(
-            name.to_string(),
-            json!({"rx_bytes": f[0], "rx_packets": f[1], "rx_errors": f[2], "rx_dropped": f[3],
-                   "tx_bytes": f[8], "tx_packets": f[9], "tx_errors": f[10], "tx_dropped": f[11]}),
-        );
+/// `top` with `ps_args`, as dockerd does it: the host's `ps` with those arguments (and `-q` with
+/// the container's pids, retried without where the options do not combine), its rows kept for the
+/// container's processes by the `PID` column.
+fn ps_top(args: &str, pids: &[i32]) -> Result<Value, ServiceError> {
+    if args.split_whitespace().any(|a| a.starts_with('-') && !a.starts_with("--") && a.contains('q')) {
+        return Err(ServiceError::Invalid("ps \"-q\" is not supported".into()));
     }
-    Value::Object(out)
+    let argv: Vec<&str> = args.split(' ').collect();
+    let list = pids.iter().map(i32::to_string).collect::<Vec<_>>().join(",");
+    let run = |extra: &[&str]| std::process::Command::new("ps").args(&argv).args(extra).output();
+    let out = match run(&["-q", &list]) {
+        Ok(o) if o.status.success() => o,
+        _ => match run(&[]) {
+            Ok(o) if o.status.success() => o,
+            Ok(o) => return Err(ServiceError::Internal(format!("ps: {}: {}", String::from_utf8_lossy(&o.stderr).trim(), o.status))),
+            Err(e) => return Err(ServiceError::Internal(format!("ps: {e}"))),
+        },
+    };
+    let text = String::from_utf8_lossy(&out.stdout);
+    let mut lines = text.lines();
+    let titles: Vec<String> = lines.next().unwrap_or("").split_whitespace().map(str::to_string).collect();
+    let pid_col = titles.iter().position(|t| t == "PID").ok_or_else(|| ServiceError::Internal("Couldn't find PID field in ps output".into()))?;
+    let mut rows = Vec::new();
+    for line in lines.filter(|l| !l.trim().is_empty()) {
+        // The last column keeps its spaces (a command line).
+        let mut fields: Vec<String> = Vec::new();
+        let mut rest = line.trim_start();
+        while fields.len() + 1 < titles.len() {
+            let Some(end) = rest.find(char::is_whitespace) else { break };
+            fields.push(rest[..end].to_string());
+            rest = rest[end..].trim_start();
+        }
+        fields.push(rest.to_string());
+        if fields.get(pid_col).and_then(|p| p.parse::<i32>().ok()).is_some_and(|p| pids.contains(&p)) {
+            rows.push(fields);
+        }
+    }
+    Ok(json!({"Titles": titles, "Processes": rows}))
 }

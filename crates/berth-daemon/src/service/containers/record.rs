@@ -104,6 +104,31 @@ pub struct ContainerRecord {
     /// removal is finished by the next daemon after a crash.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub remove_volumes: bool,
+    /// What a CRI pod's sandbox or container has that the Docker API has no field for.
+    #[serde(default, skip_serializing_if = "PodSettings::is_default")]
+    pub pod: PodSettings,
+}
+
+/// Settings of the containers the CRI makes (`berth_cri`), which the Docker API cannot express:
+/// given at create ([`super::ContainerService::create_for_pod`]) and kept in the record.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct PodSettings {
+    /// The pod's user namespace maps (CRI `userns_options` mode POD): the container runs in a
+    /// user namespace with them and sees its image layers through idmapped mounts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns: Option<berth_runtime::idmap::IdMappings>,
+    /// The container (the pod's sandbox) whose user namespace this one joins; it must run.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub userns_from: Option<String>,
+    /// How the supplementary groups are made (CRI `SupplementalGroupsPolicy`).
+    #[serde(default)]
+    pub groups_policy: berth_runtime::user::GroupsPolicy,
+}
+
+impl PodSettings {
+    fn is_default(&self) -> bool {
+        *self == PodSettings::default()
+    }
 }
 
 impl ContainerRecord {
@@ -126,6 +151,7 @@ impl ContainerRecord {
             mounts: vec![],
             network: Default::default(),
             remove_volumes: false,
+            pod: PodSettings::default(),
         }
     }
 }

@@ -112,6 +112,12 @@ fn conflicts(hc: &HostConfig, u: &UpdateRequest) -> Result<(), &'static str> {
     Ok(())
 }
 
+/// dockerd's warnings for an update: those of the update's own resources (not of the container's
+/// merged ones), so `update --oom-kill-disable` warns of no memory limit even when one is set.
+pub fn update_warnings(body: &[u8]) -> Vec<String> {
+    serde_json::from_slice::<HostConfig>(body).ok().and_then(|mut hc| super::hostcfg::validate_resources(&mut hc).ok()).unwrap_or_default()
+}
+
 impl ContainerService {
     /// Changes resources (live, in the container's cgroups, and for later starts) and the restart policy.
     pub fn update(&self, h: &Arc<Handle>, u: &UpdateRequest) -> Result<(), ServiceError> {

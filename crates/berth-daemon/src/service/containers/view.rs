@@ -57,6 +57,32 @@ fn networks(rec: &ContainerRecord) -> Value {
     Value::Object(m)
 }
 
+/// `GraphDriver.Data` in overlay2's shape, with the container's real directories: the image's
+/// layers (nearest first, `:`-separated), the writable layer, overlay's work directory and where
+/// the root is mounted, from the mounts its snapshot was prepared with (`mounts.json`).
+fn graph_driver_data(dir: &std::path::Path) -> Value {
+    let mounts: Vec<berth_runtime::mount::MountDesc> =
+        std::fs::read(dir.join("mounts.json")).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+    let mut data = serde_json::Map::new();
+    if let Some(m) = mounts.first() {
+        let opt = |k: &str| m.options.iter().find_map(|o| o.strip_prefix(k)).map(str::to_string);
+        match m.kind.as_str() {
+            "overlay" => {
+                for (key, opt_name) in [("LowerDir", "lowerdir="), ("UpperDir", "upperdir="), ("WorkDir", "workdir=")] {
+                    if let Some(v) = opt(opt_name) {
+                        data.insert(key.into(), json!(v));
+                    }
+                }
+            }
+            _ => {
+                data.insert("UpperDir".into(), json!(m.source));
+            }
+        }
+    }
+    data.insert("MergedDir".into(), json!(dir.join("rootfs")));
+    Value::Object(data)
+}
+
 impl ContainerService {
     /// `GET /containers/{id}/json`.
     pub fn inspect(&self, name: &str) -> Result<Value, ServiceError> {
@@ -67,6 +93,9 @@ impl ContainerService {
         let dir = self.dir(&rec.id);
         let zero = "0001-01-01T00:00:00Z".to_string();
         let mut host_config = serde_json::to_value(&rec.host_config).unwrap_or(Value::Null);
+        if rec.host_config.links.is_some() {
+            host_config["Links"] = json!(self.links_view(&rec));
+        }
         if host_config["NetworkMode"] == "" {
             host_config["NetworkMode"] = json!("none");
         }
@@ -162,7 +191,7 @@ impl ContainerService {
             "AppArmorProfile": "",
             "ExecIDs": null,
             "HostConfig": host_config,
-            "GraphDriver": {"Name": "overlay2", "Data": {"MergedDir": dir.join("rootfs")}},
+            "GraphDriver": {"Name": "overlay2", "Data": graph_driver_data(&dir)},
             "Mounts": rec.mounts.iter().map(|m| &m.point).collect::<Vec<_>>(),
             "Config": rec.config.to_inspect(),
             "NetworkSettings": {

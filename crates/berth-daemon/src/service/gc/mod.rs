@@ -188,15 +188,15 @@ impl Collector {
     /// Runs a collection on a blocking thread.
     pub async fn collect_async(self: &Arc<Self>) -> Result<GcReport, ServiceError> {
         let me = self.clone();
-        tokio::task::spawn_blocking(move || me.collect()).await?
+        berth_types::sched::spawn_blocking(move || me.collect()).await?
     }
 
     /// Starts a collection in the background (after an operation failed part-way); its result is
     /// only logged.
     pub fn collect_soon(self: &Arc<Self>) {
         let me = self.clone();
-        if let Ok(rt) = tokio::runtime::Handle::try_current() {
-            rt.spawn_blocking(move || {
+        if tokio::runtime::Handle::try_current().is_ok() {
+            berth_types::sched::spawn_blocking(move || {
                 if let Err(error) = me.collect() {
                     tracing::warn!(%error, "background garbage collection failed");
                 }

@@ -128,16 +128,19 @@ fn host_ports(spec: &str) -> Result<Vec<u16>, ServiceError> {
     if spec.is_empty() {
         return Ok(vec![0]);
     }
-    match spec.split_once('-') {
+    let ports: Vec<u16> = match spec.split_once('-') {
         Some((a, b)) => {
             let (a, b): (u16, u16) = (a.parse().map_err(|_| bad())?, b.parse().map_err(|_| bad())?);
             if a > b {
                 return Err(bad());
             }
-            Ok((a..=b).collect())
+            (a..=b).collect()
         }
-        None => Ok(vec![spec.parse().map_err(|_| bad())?]),
-    }
+        None => vec![spec.parse().map_err(|_| bad())?],
+    };
+    // Rootless: pasta binds the host's side as the user, below the unprivileged start it cannot.
+    crate::rootless::check_host_port(ports[0])?;
+    Ok(ports)
 }
 
 /// `"80/tcp"` → (80, tcp).
@@ -236,6 +239,8 @@ impl NetworkService {
             if !aliases.contains(&short) {
                 aliases.push(short);
             }
+            // Kept in the endpoint's settings, as dockerd keeps it (inspect shows it before API 1.45).
+            ep.aliases = Some(aliases.clone());
         }
         let mut dns_names = vec![name.to_string()];
         dns_names.extend(aliases.iter().cloned());

@@ -12,6 +12,7 @@
 //! ```
 
 pub mod check;
+mod config_only;
 pub mod endpoint;
 pub mod ledger;
 mod owner;
@@ -95,6 +96,15 @@ pub struct NetworkRecord {
     pub pool: Option<Pool>,
     /// Bridge interface (bridge networks).
     pub bridge: String,
+    /// A config-only network: configuration for others (`ConfigFrom`), no bridge, no containers.
+    #[serde(default)]
+    pub config_only: bool,
+    /// The config-only network this one took its IPAM configuration and options from.
+    #[serde(default)]
+    pub config_from: String,
+    /// The IPAM configuration as given (config-only networks, and those made from one), shown as is.
+    #[serde(default)]
+    pub ipam_config: Vec<IpamConfig>,
 }
 
 impl NetworkRecord {
@@ -263,6 +273,9 @@ impl NetworkService {
                 ipam_options: BTreeMap::new(),
                 pool,
                 bridge,
+                config_only: false,
+                config_from: String::new(),
+                ipam_config: Vec::new(),
             };
             self.store(&rec)?;
             nets.insert(rec.id.clone(), rec);
@@ -339,8 +352,9 @@ impl NetworkService {
         let _admin = self.admin.lock().await;
         let driver = if req.driver.is_empty() { "bridge".to_string() } else { req.driver.clone() };
         if req.name.is_empty() {
-            return Err(ServiceError::Invalid("network name is required".into()));
+            return Err(ServiceError::Invalid("invalid name: ".into()));
         }
+
         if !super::containers::valid_name(&req.name) {
             return Err(ServiceError::Invalid(format!("invalid network name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.name)));
         }
@@ -362,11 +376,18 @@ impl NetworkService {
         if !ipam.driver.is_empty() && ipam.driver != "default" {
             return Err(ServiceError::NotFound(format!("IPAM driver \"{}\" not found", ipam.driver)));
         }
+        if req.config_only {
+            return self.create_config_only(&req).await;
+        }
+        // A network made from a config-only one takes its IPAM configuration and options.
+        let (ipam, options, config_from) = match req.config_from.as_ref().map(|c| c.network.as_str()).filter(|n| !n.is_empty()) {
+            Some(from) => self.config_of(from, &req)?,
+            None => (ipam, req.options.clone().unwrap_or_default(), None),
+        };
         let pool = self.pool_for(&ipam).await?;
         let id = berth_types::random_id();
-        let options = req.options.clone().unwrap_or_default();
         if let Some(m) = options.get(OPT_MTU) {
-            m.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("invalid {OPT_MTU}: {m}")))?;
+            m.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("failed to parse {OPT_MTU} value: {m} (strconv.Atoi: parsing {m:?}: invalid syntax)")))?;
         }
         let bridge = options.get(OPT_BRIDGE_NAME).cloned().unwrap_or_else(|| format!("br-{}", &id[..12]));
         if bridge.is_empty() || bridge.len() > 15 || bridge.contains(['/', ' ']) {
@@ -388,6 +409,9 @@ impl NetworkService {
             ipam_options: ipam.options.clone().unwrap_or_default(),
             pool: Some(pool),
             bridge,
+            config_only: false,
+            ipam_config: if config_from.is_some() { ipam.config.clone().unwrap_or_default() } else { Vec::new() },
+            config_from: config_from.unwrap_or_default(),
         };
         self.owners.claim(&rec.bridge)?;
         // The record first: a crash after it leaves a network the next start installs in full; a
@@ -454,6 +478,9 @@ impl NetworkService {
         if !users.is_empty() {
             return Err(ServiceError::Conflict(format!("error while removing network: network {} id {} has active endpoints", rec.name, rec.id)));
         }
+        if rec.config_only {
+            return self.remove_config_only(&rec);
+        }
         if let Some(r) = rec.rules() {
             offload::inline(|| self.firewall.remove_network(&r)).map_err(|e| internal(format!("removing the firewall rules of network {}: {e}", rec.name)))?;
         }
@@ -500,7 +527,7 @@ impl NetworkService {
         let until: Vec<i64> = filters
             .get("until")
             .iter()
-            .map(|u| crate::service::images::parse_time(u).map(|t| t as i64))
+            .map(|u| crate::service::images::parse_until(u).map(|t| t as i64))
             .collect::<Result<_, _>>()?;
         let candidates: Vec<NetworkRecord> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().cloned().collect();
         let mut removed = vec![];
@@ -524,7 +551,8 @@ impl NetworkService {
 
     /// Docker's JSON for a network; `detail` adds the running containers.
     pub fn view(&self, n: &NetworkRecord, detail: bool) -> Value {
-        let config: Vec<Value> = n
+        let given = (n.config_only || !n.config_from.is_empty()).then(|| n.ipam_config.iter().map(|c| json!(c)).collect::<Vec<Value>>());
+        let config: Vec<Value> = given.unwrap_or_else(|| n
             .pool
             .iter()
             .map(|p| {
@@ -534,7 +562,7 @@ impl NetworkService {
                 }
                 c
             })
-            .collect();
+            .collect());
         let mut containers = serde_json::Map::new();
         if detail {
             let members = self.members.lock().unwrap_or_else(|p| p.into_inner());
@@ -554,12 +582,12 @@ impl NetworkService {
             "Driver": n.driver,
             "EnableIPv4": true,
             "EnableIPv6": false,
-            "IPAM": {"Driver": "default", "Options": n.ipam_options, "Config": config},
+            "IPAM": {"Driver": "default", "Options": if n.ipam_options.is_empty() { serde_json::Value::Null } else { json!(n.ipam_options) }, "Config": config},
             "Internal": n.internal,
             "Attachable": n.attachable,
             "Ingress": false,
-            "ConfigFrom": {"Network": ""},
-            "ConfigOnly": false,
+            "ConfigFrom": {"Network": n.config_from},
+            "ConfigOnly": n.config_only,
             "Containers": containers,
             "Options": n.options,
             "Labels": n.labels,

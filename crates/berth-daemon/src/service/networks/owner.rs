@@ -14,8 +14,12 @@ use std::io::{Read, Seek, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 
-/// Where the claims live (shared by every daemon on the host, like the shims' sockets).
-const CLAIMS: &str = "/run/berth/bridges";
+/// Where the claims live (shared by every daemon on the host, like the shims' sockets): `bridges/`
+/// in the run directory (`/run/berth`; a rootless daemon's bridges live in its own network
+/// namespace and its claims in its own run directory).
+fn claims() -> PathBuf {
+    berth_shim::run_dir().join("bridges")
+}
 
 /// The bridges this daemon holds.
 pub(super) struct BridgeOwners {
@@ -35,9 +39,10 @@ impl BridgeOwners {
         if held.contains_key(bridge) {
             return Ok(());
         }
-        let io = |e: std::io::Error| ServiceError::Internal(format!("claiming bridge {bridge} in {CLAIMS}: {e}"));
-        std::fs::create_dir_all(CLAIMS).map_err(io)?;
-        let path = Path::new(CLAIMS).join(bridge);
+        let dir = claims();
+        let io = |e: std::io::Error| ServiceError::Internal(format!("claiming bridge {bridge} in {}: {e}", dir.display()));
+        std::fs::create_dir_all(&dir).map_err(io)?;
+        let path = dir.join(bridge);
         let f = std::fs::OpenOptions::new().create(true).truncate(false).read(true).write(true).open(&path).map_err(io)?;
         match Flock::lock(f, FlockArg::LockExclusiveNonblock) {
             Ok(mut lock) => {

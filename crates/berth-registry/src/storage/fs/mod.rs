@@ -1,6 +1,8 @@
 //! The filesystem driver: one file per path under a root directory.
 
-use super::{check_path, ByteReader, ByteWriter, FileInfo, StorageDriver};
+mod apply;
+
+use super::{check_path, ByteReader, ByteWriter, FileInfo, StorageDriver, Write};
 use crate::errors::StorageError;
 use bytes::Bytes;
 use std::io;
@@ -49,9 +51,60 @@ impl FsDriver {
         .await
     }
 
+    /// The file at `path`, opened for reading (on the blocking pool), or `NotFound`.
+    pub async fn open_file(&self, path: &str) -> Result<std::fs::File, StorageError> {
+        let p = self.full(path, false)?;
+        blocking("open", path, move || std::fs::File::open(&p)).await
+    }
+
+    /// The directories below `root` that hold a child named one of `markers`, as `/`-separated paths
+    /// relative to `root`, sorted; only children not starting with `_` are descended into (a
+    /// repository's own `_manifests`, `_layers`, `_uploads` are not). Repositories nest, so a found
+    /// directory is descended into too. One blocking call for the whole walk; an empty list if `root`
+    /// does not exist.
+    pub async fn find_repositories(&self, root: &str, markers: &[&str]) -> Result<Vec<String>, StorageError> {
+        let top = self.full(root, false)?;
+        let markers: Vec<String> = markers.iter().map(|m| m.to_string()).collect();
+        blocking("list", root, move || {
+            let mut found = Vec::new();
+            let mut stack = vec![(top, String::new())];
+            while let Some((dir, name)) = stack.pop() {
+                let entries = match std::fs::read_dir(&dir) {
+                    Ok(e) => e,
+                    // Removed meanwhile (GC prunes empty directories), or the root not made yet.
+                    Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                    Err(e) => return Err(e),
+                };
+                let mut marked = false;
+                for e in entries {
+                    let e = e?;
+                    let Some(child) = e.file_name().to_str().map(str::to_string) else { continue };
+                    marked |= markers.contains(&child);
+                    // Temp files of atomic writes start with '.', and no stored name does.
+                    if child.starts_with('_') || child.starts_with('.') || !e.file_type()?.is_dir() {
+                        continue;
+                    }
+                    let path = if name.is_empty() { child } else { format!("{name}/{child}") };
+                    stack.push((e.path(), path));
+                }
+                if marked && !name.is_empty() {
+                    found.push(name);
+                }
+            }
+            found.sort();
+            Ok(found)
+        })
+        .await
+    }
+
     fn full(&self, path: &str, allow_root: bool) -> Result<PathBuf, StorageError> {
         check_path(path, allow_root)?;
         Ok(if path.is_empty() { self.root.clone() } else { self.root.join(path) })
+    }
+
+    /// A path under the root as the store names it, for errors.
+    fn relative(&self, p: &std::path::Path) -> String {
+        p.strip_prefix(&self.root).unwrap_or(p).to_string_lossy().into_owned()
     }
 }
 
@@ -78,12 +131,28 @@ fn retry_if_dir_vanished<T>(mut op: impl FnMut() -> io::Result<T>) -> io::Result
     }
 }
 
+/// Creates `dir` for content that need not survive a host crash (upload state, a writer's object
+/// until its owner commits it elsewhere): `dir` itself without fsync, but its missing parents durably,
+/// since durable writes may go into them later (a repository's directory made by its first upload).
+fn create_scratch_dir(dir: &std::path::Path) -> io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    if let Some(parent) = dir.parent().filter(|p| !p.as_os_str().is_empty()) {
+        berth_types::persist::create_dir_all_synced(parent)?;
+    }
+    match std::fs::create_dir(dir) {
+        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+        _ => Ok(()),
+    }
+}
+
 async fn blocking<T: Send + 'static>(
     op: &'static str,
     path: &str,
     f: impl FnOnce() -> io::Result<T> + Send + 'static,
 ) -> Result<T, StorageError> {
-    match tokio::task::spawn_blocking(f).await {
+    match berth_types::sched::spawn_blocking(f).await {
         Ok(r) => r.map_err(map_err(op, path)),
         Err(e) => Err(StorageError::Io { op, path: path.to_string(), source: io::Error::other(e) }),
     }
@@ -120,7 +189,7 @@ impl StorageDriver for FsDriver {
         // One blocking-pool hop for both steps: this runs for every chunk of every upload.
         let f = blocking("open", path, move || {
             retry_if_dir_vanished(|| {
-                std::fs::create_dir_all(&dir)?;
+                create_scratch_dir(&dir)?;
                 std::fs::OpenOptions::new().create_new(true).write(true).open(&t)
             })
         })
@@ -174,6 +243,48 @@ impl StorageDriver for FsDriver {
         .await
     }
 
+    async fn put_scratch(&self, path: &str, content: Bytes) -> Result<(), StorageError> {
+        let p = self.full(path, false)?;
+        blocking("write", path, move || {
+            retry_if_dir_vanished(|| {
+                let dir = p.parent().map(PathBuf::from).unwrap_or_default();
+                create_scratch_dir(&dir)?;
+                let (tmp, mut f) = apply::temp_file(&dir, &p)?;
+                let r = std::io::Write::write_all(&mut f, &content).and_then(|()| std::fs::rename(&tmp, &p));
+                if r.is_err() {
+                    let _ = std::fs::remove_file(&tmp);
+                }
+                r
+            })
+        })
+        .await
+    }
+
+    async fn apply(&self, groups: Vec<Vec<Write>>) -> Result<(), StorageError> {
+        let mut resolved = Vec::with_capacity(groups.len());
+        for g in groups {
+            let mut ops = Vec::with_capacity(g.len());
+            for w in g {
+                ops.push(match w {
+                    Write::Put(p, content) => apply::Op::Put(self.full(&p, false)?, content),
+                    Write::Move(from, to) => apply::Op::Move(self.full(&from, false)?, self.full(&to, false)?),
+                    Write::Mark(p) => apply::Op::Mark(self.full(&p, false)?),
+                    Write::Concat(parts, to) => apply::Op::Concat(
+                        parts.iter().map(|p| self.full(p, false)).collect::<Result<_, _>>()?,
+                        self.full(&to, false)?,
+                    ),
+                });
+            }
+            resolved.push(ops);
+        }
+        let me = self.clone();
+        match berth_types::sched::spawn_blocking(move || apply::apply(resolved).map_err(|(p, e)| (me.relative(&p), e))).await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err((path, source))) => Err(map_err("apply", &path)(source)),
+            Err(e) => Err(StorageError::Io { op: "apply", path: String::new(), source: io::Error::other(e) }),
+        }
+    }
+
     async fn delete(&self, path: &str) -> Result<(), StorageError> {
         let p = self.full(path, false)?;
         blocking("delete", path, move || {
@@ -209,7 +320,7 @@ impl AsyncWrite for AtomicWriter {
             ready!(Pin::new(&mut self.file).poll_shutdown(cx))?;
             let Some(tmp) = self.tmp.clone() else { return Poll::Ready(Ok(())) };
             let dest = self.dest.clone();
-            self.rename = Some(tokio::task::spawn_blocking(move || std::fs::rename(&tmp, &dest)));
+            self.rename = Some(berth_types::sched::spawn_blocking(move || std::fs::rename(&tmp, &dest)));
         }
         let r = ready!(Pin::new(self.rename.as_mut().expect("set above")).poll(cx));
         self.rename = None;
@@ -223,7 +334,7 @@ impl Drop for AtomicWriter {
         if let Some(tmp) = self.tmp.take() {
             // Off the async worker when there is a runtime to hand it to.
             match tokio::runtime::Handle::try_current() {
-                Ok(h) => drop(h.spawn_blocking(move || std::fs::remove_file(tmp))),
+                Ok(_) => drop(berth_types::sched::spawn_blocking(move || std::fs::remove_file(tmp))),
                 Err(_) => drop(std::fs::remove_file(tmp)),
             }
         }
@@ -238,6 +349,61 @@ mod tests {
     async fn fs_driver_passes_the_shared_suite() {
         let dir = tempfile::tempdir().unwrap();
         crate::storage::suite::run(FsDriver::new(dir.path())).await;
+    }
+
+    #[tokio::test]
+    async fn repositories_are_found_nested_by_their_markers_in_one_walk() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FsDriver::new(dir.path());
+        assert!(d.find_repositories("repositories", &["_manifests"]).await.unwrap().is_empty());
+        for f in [
+            "repositories/a/_manifests/tags/t",
+            "repositories/a/b/_layers/sha256/x/link",
+            "repositories/c/d/e/_manifests/revisions/sha256/y/link",
+            "repositories/up/_uploads/u1/startedat",
+            "repositories/plain/notarepo",
+            "repositories/a/_manifests/x/_layers/deep",
+        ] {
+            d.put_content(f, Bytes::from_static(b"x")).await.unwrap();
+        }
+        let content = d.find_repositories("repositories", &["_manifests", "_layers"]).await.unwrap();
+        assert_eq!(content, vec!["a", "a/b", "c/d/e"]);
+        let all = d.find_repositories("repositories", &["_manifests", "_layers", "_uploads"]).await.unwrap();
+        assert_eq!(all, vec!["a", "a/b", "c/d/e", "up"]);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reads_return_every_byte_from_any_offset() {
+        use tokio::io::AsyncReadExt;
+        let dir = tempfile::tempdir().unwrap();
+        let d = FsDriver::new(dir.path());
+        const MIB: usize = 1 << 20;
+        for len in [0, 3, MIB, 2 * MIB, 2 * MIB + 3] {
+            let data: Vec<u8> = (0..len).map(|i| (i % 251) as u8).collect();
+            d.put_content("r/blob", Bytes::from(data.clone())).await.unwrap();
+            for offset in [0, 5, MIB, len] {
+                if offset > len {
+                    continue;
+                }
+                let mut got = Vec::new();
+                d.reader("r/blob", offset as u64).await.unwrap().read_to_end(&mut got).await.unwrap();
+                assert!(got == data[offset..], "length {len} from {offset}: {} bytes read", got.len());
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_failed_group_removes_its_temp_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = FsDriver::new(dir.path());
+        d.put_content("g/keep", Bytes::from_static(b"k")).await.unwrap();
+        let e = d
+            .apply(vec![vec![Write::Put("g/link".into(), Bytes::from_static(b"x")), Write::Move("g/missing".into(), "g/data".into())]])
+            .await
+            .unwrap_err();
+        assert!(e.is_not_found(), "{e}");
+        let names: Vec<_> = std::fs::read_dir(dir.path().join("g")).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("keep")], "nothing of the failed group may stay");
     }
 
     #[tokio::test]
