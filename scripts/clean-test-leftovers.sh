@@ -17,6 +17,8 @@
 #   of slots no live test owns: the bridge, portmap's per-pod chains and the firewall plugin's rules
 #   for those addresses;
 # - empty container cgroups (no process in them, none naming them, older than a minute);
+# - what berth-network's firewall tests make (chains BT-*, namespaces btc-/bto-*, links
+#   btb-/btv-/btw-*) when no such test binary runs;
 # - network slot locks of processes that are gone.
 # Without --check, CNI's shared chains (CNI-FORWARD, CNI-ADMIN, CNI-HOSTPORT-*: what every CNI node
 # keeps once a pod ran) are removed too when they hold nothing but their own scaffolding and nothing
@@ -135,6 +137,24 @@ for h in $(printf '%s\n' "$all_rules" | grep -E '^-A BERTH-[0-9a-f]{6}-' | grep 
   drop_chains "BERTH-$h-"
   echo "clean-test-leftovers: removed chain set BERTH-$h"
 done
+
+# What berth-network's firewall tests make (chains BT-<8 hex>, namespaces btc-/bto-<tag>, links
+# btb-/btv-/btw-<tag>), once no such test binary runs.
+if ! pgrep -f -- '/deps/firewall-[0-9a-f]{16}' >/dev/null 2>&1; then
+  for h in $(printf '%s\n' "$all_rules" | grep -oE '^-N BT-[0-9a-f]{8}' | awk '{print $2}' | sort -u || true); do
+    act "firewall test chains $h" || continue
+    drop_chains "$h"
+    echo "clean-test-leftovers: removed firewall test chains $h"
+  done
+  for ns in $(ip netns list 2>/dev/null | awk '{print $1}' | grep -E '^bt[co]-[0-9a-f]{8}$' || true); do
+    act "firewall test namespace $ns" || continue
+    ip netns del "$ns" && removed=$((removed + 1)) && echo "clean-test-leftovers: removed namespace $ns"
+  done
+  for l in $(ip -o link show 2>/dev/null | awk -F': ' '{print $2}' | sed 's/@.*//' | grep -E '^bt[bvw]-[0-9a-f]{8}$' || true); do
+    act "firewall test link $l" || continue
+    ip link del "$l" 2>/dev/null && removed=$((removed + 1)) && echo "clean-test-leftovers: removed link $l"
+  done
+fi
 
 # Processes of Berth's (daemons, registries, shims) started by a test whose directory is gone.
 for pid in $(pgrep -f -- '/tmp/berth-test-' 2>/dev/null || true); do

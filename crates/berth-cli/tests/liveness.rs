@@ -153,12 +153,19 @@ fn a_daemon_leading_its_session_raises_its_autogroup() {
     assert_eq!(std::fs::read_to_string(format!("/proc/{pid}/comm")).unwrap().trim(), "berth");
     // The daemon inherits the test's nice value (CI may run everything niced) and raises its
     // threads twenty levels above it, at most to -20.
-    let own_nice = {
-        let stat = std::fs::read_to_string("/proc/self/stat").unwrap();
-        let after_comm = &stat[stat.rfind(')').unwrap() + 2..];
-        after_comm.split_whitespace().nth(16).unwrap().parse::<i32>().unwrap()
+    // Fields of /proc/PID/stat after the command name: [3] session id, [16] nice.
+    let stat_field = |pid: &str, n: usize| {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap();
+        stat[stat.rfind(')').unwrap() + 2..].split_whitespace().nth(n).unwrap().parse::<i32>().unwrap()
     };
+    let own_nice = stat_field("self", 16);
     let threads_nice = (own_nice - 20).max(-20);
-    assert_eq!(autogroup_nice(pid), threads_nice, "a root daemon leading its session raises it to its threads' nice (test runs at nice {own_nice})");
+    assert_eq!(
+        autogroup_nice(pid),
+        threads_nice,
+        "a root daemon leading its session raises it to its threads' nice (test at nice {own_nice}; daemon pid {pid}, session {}, nice {})",
+        stat_field(&pid.to_string(), 3),
+        stat_field(&pid.to_string(), 16)
+    );
     assert_eq!(autogroup_nice(std::process::id()), ours);
 }

@@ -119,14 +119,15 @@ async fn events_for_push_pull_and_delete_reach_the_listener_in_distributions_env
     assert_eq!(summary, expect, "{events:#?}");
     // The first event was posted three times: two 500s, then delivered; all carry the envelope type
     // and the configured header.
-    let st = state.lock().unwrap();
-    assert_eq!(st.posts.len(), 8, "{:?}", st.posts.iter().map(|p| &p.2).collect::<Vec<_>>());
-    assert_eq!(st.posts[0].2, st.posts[2].2, "a retry resends the same event");
-    for (ct, auth, _) in &st.posts {
-        assert_eq!(ct, "application/vnd.docker.distribution.events.v1+json");
-        assert_eq!(auth, "Bearer s3cret");
+    {
+        let st = state.lock().unwrap();
+        assert_eq!(st.posts.len(), 8, "{:?}", st.posts.iter().map(|p| &p.2).collect::<Vec<_>>());
+        assert_eq!(st.posts[0].2, st.posts[2].2, "a retry resends the same event");
+        for (ct, auth, _) in &st.posts {
+            assert_eq!(ct, "application/vnd.docker.distribution.events.v1+json");
+            assert_eq!(auth, "Bearer s3cret");
+        }
     }
-    drop(st);
     let push = &events[2];
     assert_eq!(push["target"]["digest"], md.to_string());
     assert_eq!(push["target"]["repository"], "team/app");

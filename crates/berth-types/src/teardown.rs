@@ -324,7 +324,7 @@ mod tests {
         let outside = tempfile::tempdir().unwrap();
         let dir = tempfile::tempdir().unwrap();
         let target = tree_with_bind(outside.path(), dir.path());
-        let result = remove_tree(&dir.path().join("tmp"));
+        let result = remove_tree(dir.path().join("tmp"));
         let _ = rustix::mount::unmount(&target, rustix::mount::UnmountFlags::DETACH);
         result.unwrap();
         assert!(!dir.path().join("tmp").exists());
@@ -343,7 +343,7 @@ mod tests {
         std::fs::write(root.join("etc/hosts"), b"scratch").unwrap();
         rustix::mount::mount_bind(outside.path().join("hosts"), root.join("etc/hosts")).unwrap();
         let result = remove_tree(&root);
-        let _ = rustix::mount::unmount(&root.join("etc/hosts"), rustix::mount::UnmountFlags::DETACH);
+        let _ = rustix::mount::unmount(root.join("etc/hosts"), rustix::mount::UnmountFlags::DETACH);
         let _ = rustix::mount::unmount(&root, rustix::mount::UnmountFlags::DETACH);
         result.unwrap();
         assert!(!root.exists());
@@ -357,7 +357,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let target = tree_with_bind(outside.path(), dir.path());
         // Without the detach step: the walk alone must refuse to cross.
-        let root = rustix::fs::open(&dir.path().join("tmp"), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap();
+        let root = rustix::fs::open(dir.path().join("tmp"), OFlags::RDONLY | OFlags::DIRECTORY | OFlags::CLOEXEC, Mode::empty()).unwrap();
         let (mut err, mut met_mount) = (None, false);
         empty_dir(root, &dir.path().join("tmp"), &mut err, &mut met_mount);
         assert!(met_mount);

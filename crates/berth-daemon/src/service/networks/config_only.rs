@@ -3,7 +3,7 @@
 //! driver options and nothing else (driver `null`, no bridge, no address pool, no containers); a
 //! network made from it takes both, may give neither itself, and keeps it from being removed.
 
-use super::{NetworkRecord, NetworkService, FORMAT_VERSION};
+use super::{NetworkRecord, NetworkService};
 use crate::service::ServiceError;
 use berth_api::network::{Ipam, NetworkCreateRequest};
 use std::collections::BTreeMap;
@@ -21,21 +21,14 @@ impl NetworkService {
             m.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("failed to parse {} value: {m} (strconv.Atoi: parsing {m:?}: invalid syntax)", super::OPT_MTU)))?;
         }
         let rec = NetworkRecord {
-            version: FORMAT_VERSION,
-            id: berth_types::random_id(),
-            name: req.name.clone(),
-            driver: "null".into(),
-            created: berth_image::store::now_rfc3339(),
             internal: req.internal,
             attachable: req.attachable,
             labels: req.labels.clone().unwrap_or_default(),
             options,
             ipam_options: ipam.options.clone().unwrap_or_default(),
-            pool: None,
-            bridge: String::new(),
             config_only: true,
-            config_from: String::new(),
             ipam_config: ipam.config.unwrap_or_default(),
+            ..NetworkRecord::new(berth_types::random_id(), &req.name, "null")
         };
         self.store(&rec)?;
         self.nets.lock().unwrap_or_else(|p| p.into_inner()).insert(rec.id.clone(), rec.clone());

@@ -108,6 +108,28 @@ pub struct NetworkRecord {
 }
 
 impl NetworkRecord {
+    /// A record of the current format, created now, with nothing set beyond its id, name and
+    /// driver (the others fill in the rest with struct update syntax).
+    fn new(id: String, name: &str, driver: &str) -> NetworkRecord {
+        NetworkRecord {
+            version: FORMAT_VERSION,
+            id,
+            name: name.into(),
+            driver: driver.into(),
+            created: berth_image::store::now_rfc3339(),
+            internal: false,
+            attachable: false,
+            labels: BTreeMap::new(),
+            options: BTreeMap::new(),
+            ipam_options: BTreeMap::new(),
+            pool: None,
+            bridge: String::new(),
+            config_only: false,
+            config_from: String::new(),
+            ipam_config: Vec::new(),
+        }
+    }
+
     /// Predefined networks cannot be removed.
     pub fn predefined(&self) -> bool {
         matches!(self.name.as_str(), "bridge" | "host" | "none")
@@ -260,23 +282,7 @@ impl NetworkService {
             } else {
                 (None, String::new())
             };
-            let rec = NetworkRecord {
-                version: FORMAT_VERSION,
-                id: berth_types::random_id(),
-                name: name.into(),
-                driver: driver.into(),
-                created: berth_image::store::now_rfc3339(),
-                internal: false,
-                attachable: false,
-                labels: BTreeMap::new(),
-                options,
-                ipam_options: BTreeMap::new(),
-                pool,
-                bridge,
-                config_only: false,
-                config_from: String::new(),
-                ipam_config: Vec::new(),
-            };
+            let rec = NetworkRecord { options, pool, bridge, ..NetworkRecord::new(berth_types::random_id(), name, driver) };
             self.store(&rec)?;
             nets.insert(rec.id.clone(), rec);
         }
@@ -397,11 +403,6 @@ impl NetworkService {
             return Err(ServiceError::Conflict(format!("bridge name {bridge} is already used by another network")));
         }
         let rec = NetworkRecord {
-            version: FORMAT_VERSION,
-            id: id.clone(),
-            name: req.name.clone(),
-            driver,
-            created: berth_image::store::now_rfc3339(),
             internal: req.internal,
             attachable: req.attachable,
             labels: req.labels.clone().unwrap_or_default(),
@@ -409,9 +410,9 @@ impl NetworkService {
             ipam_options: ipam.options.clone().unwrap_or_default(),
             pool: Some(pool),
             bridge,
-            config_only: false,
             ipam_config: if config_from.is_some() { ipam.config.clone().unwrap_or_default() } else { Vec::new() },
             config_from: config_from.unwrap_or_default(),
+            ..NetworkRecord::new(id.clone(), &req.name, &driver)
         };
         self.owners.claim(&rec.bridge)?;
         // The record first: a crash after it leaves a network the next start installs in full; a
