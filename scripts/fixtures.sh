@@ -88,8 +88,11 @@ debian() {
       --dpkgopt='path-exclude=/usr/share/man/*' --dpkgopt='path-exclude=/usr/share/locale/*' \
       --dpkgopt='path-exclude=/usr/share/doc/*' \
       bookworm "$root" "$(debian_mirror)" >&2
+    # mmdebstrap unmounts its /proc and /sys itself, but a busy mount (something reading the tree
+    # meanwhile) stays: detach whatever is left, deepest first, and never archive another filesystem.
+    awk -v r="$root/" 'index($2, r) == 1 { print $2 }' /proc/self/mounts | sort -r | while read -r m; do umount -l "$m"; done
     rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/var/log/*
-    tar --numeric-owner --sort=name --mtime=2026-01-01 -C "$root" -cf - . | xz -T2 -6 > "$f.tmp"
+    tar --numeric-owner --one-file-system --sort=name --mtime=2026-01-01 -C "$root" -cf - . | xz -T2 -6 > "$f.tmp"
     rm -rf "$root"
     mv "$f.tmp" "$f"
     echo "$DEBIAN_RECIPE" > "$f.recipe"
