@@ -183,8 +183,14 @@ if soak:
             half = max(series[len(series) // 2:]) - max(series[:len(series) // 2])
             print(f"{'':<8} RSS MB during the load at 25/50/75/100%: " + " / ".join("%.1f" % v for v in q)
                   + f"; peak of the second half minus peak of the first: {half:+.1f} MB")
+            # Growth per quarter: a leak grows at the load's steady rate to the end; windows that
+            # fill and then turn over (finished execs kept until dockerd's 5-minute collector has
+            # seen them twice, allocator fragmentation) grow less each quarter.
+            steps = [q[0] - series[0]] + [q[i] - q[i - 1] for i in range(1, 4)]
+            print(f"{'':<8} RSS growth per quarter MB: " + " / ".join("%+.1f" % v for v in steps))
             if e == "berth":
                 print(f"goal: RSS levels off (second half's peak within 2 MB of the first's): {'met' if half <= 2 else 'MISSED'}")
+                print(f"      last quarter's growth under 2 MB and under a quarter of the first's: {'met' if steps[3] < 2 and steps[3] < steps[0] / 4 else 'MISSED'}")
         if e == "berth":
             flat = s[2]["fds"] <= s[0]["fds"] + 2 and s[2]["threads"] <= s[0]["threads"] + 1 and j("soak-berth")["errors"] == 0
             print(f"goal: fds and threads back to their count before the soak, 0 errors: {'met' if flat else 'MISSED'}")

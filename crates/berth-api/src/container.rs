@@ -94,6 +94,9 @@ pub struct HostConfig {
     /// `--sysctl`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sysctls: Option<BTreeMap<String, String>>,
+    /// `--annotation` (API 1.43): annotations of the container's OCI spec.
+    #[serde(default, skip_serializing_if = "crate::none_or_empty_map")]
+    pub annotations: Option<BTreeMap<String, String>>,
     /// `--shm-size` in bytes.
     #[serde(default, deserialize_with = "crate::nullable")]
     pub shm_size: i64,

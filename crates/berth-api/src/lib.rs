@@ -23,6 +23,11 @@ pub struct ErrorBody {
     pub message: String,
 }
 
+/// For `skip_serializing_if`: an absent or empty map (Go's `omitempty` on a map).
+pub fn none_or_empty_map<K, V>(m: &Option<std::collections::BTreeMap<K, V>>) -> bool {
+    m.as_ref().is_none_or(|m| m.is_empty())
+}
+
 /// Deserialises `null` as the type's default: docker-py and other SDKs send `null` for fields the
 /// Engine API documents as strings, booleans or numbers.
 pub fn nullable<'de, D, T>(d: D) -> Result<T, D::Error>

@@ -22,9 +22,9 @@ fn an_unknown_flag_before_the_image_is_an_error_naming_it() {
     }
     let o = offline(&["run", "--env-file"]);
     assert_eq!(o.status.code(), Some(125), "{}", stderr(&o));
-    let o = offline(&["run", "--device", "/dev/fuse", "busybox"]);
+    let o = offline(&["run", "--use-api-socket", "busybox"]);
     assert_eq!(o.status.code(), Some(125));
-    assert!(stderr(&o).starts_with("berth: --device is not supported: "), "{}", stderr(&o));
+    assert!(stderr(&o).starts_with("berth: --use-api-socket is not supported: "), "{}", stderr(&o));
     let o = offline(&["run", "--pull", "sometimes", "busybox"]);
     assert_eq!(o.status.code(), Some(125));
     assert!(stderr(&o).contains("sometimes"), "{}", stderr(&o));

@@ -387,6 +387,30 @@ fn health_checks_run_through_exec_and_report() {
     assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{json .State.Health}}", "no-hc"]).trim(), "null");
 }
 
+/// `--health-start-interval` (API 1.44): within the start period a container still starting is
+/// checked at the start interval; once healthy, at `--health-interval` again.
+#[test]
+fn health_checks_run_at_the_start_interval_until_healthy() {
+    let d = with_busybox();
+    d.berth_ok(&[
+        "run", "-d", "--name", "warm", "--health-cmd", "test -f /tmp/ready", "--health-interval", "1h", "--health-start-period", "1h",
+        "--health-start-interval", "200ms", "busybox", "sleep", "300",
+    ]);
+    let inspect = |f: &str| d.berth_ok(&["container", "inspect", "-f", f, "warm"]).trim().to_string();
+    let last_start = || {
+        let log: serde_json::Value = serde_json::from_str(&inspect("{{json .State.Health.Log}}")).unwrap();
+        log.as_array().and_then(|l| l.last()).map(|e| e["Start"].as_str().unwrap_or_default().to_string())
+    };
+    // Failing checks every 200 ms (the interval is an hour), not counted in the start period.
+    wait_for(|| serde_json::from_str::<serde_json::Value>(&inspect("{{json .State.Health.Log}}")).unwrap().as_array().is_some_and(|l| l.len() >= 3));
+    assert_eq!(inspect("{{.State.Health.Status}}"), "starting");
+    d.berth_ok(&["exec", "warm", "touch", "/tmp/ready"]);
+    wait_for(|| inspect("{{.State.Health.Status}}") == "healthy");
+    let at = last_start();
+    std::thread::sleep(std::time::Duration::from_millis(1000));
+    assert_eq!(last_start(), at, "healthy: checked at the hour's interval again");
+}
+
 #[test]
 fn containers_survive_the_daemon_being_killed() {
     let mut d = with_busybox();

@@ -71,6 +71,18 @@ fn the_flags_reach_the_container() {
     assert_eq!(lines[7], "oom_kill_disable 1", "{out}");
     assert_eq!(lines.last(), Some(&"900000"), "{out}");
 
+    // Devices: a host node under another name, and a cgroup rule for a major number no driver has
+    // (60, for local use): with the rule the open reaches the kernel (no such device), without it
+    // the device cgroup refuses it.
+    let probe = "mknod /dev/x c 60 60; cat /dev/x 2>&1 | sed 's/.*: //'";
+    let out = d.berth_ok(&[
+        "run", "--rm", "--device", "/dev/null:/dev/mynull:rw", "--device-cgroup-rule", "c 60:* rwm", "busybox", "sh", "-c",
+        &format!("ls -l /dev/mynull | cut -c1; echo hi > /dev/mynull && echo written; {probe}"),
+    ]);
+    assert_eq!(out.lines().collect::<Vec<_>>(), ["c", "written", "No such device or address"], "{out}");
+    let out = d.berth_ok(&["run", "--rm", "busybox", "sh", "-c", probe]);
+    assert_eq!(out.trim(), "Operation not permitted", "{out}");
+
     // A private cgroup namespace: the container's cgroup is its root.
     let out = d.berth_ok(&["run", "--rm", "--cgroupns", "private", "busybox", "grep", "-w", "memory", "/proc/self/cgroup"]);
     assert!(out.trim().ends_with(":memory:/"), "{out}");
@@ -109,7 +121,7 @@ fn berth_sends_what_the_docker_cli_sends() {
     let keys = [
         "CgroupParent", "CgroupnsMode", "OomScoreAdj", "BlkioWeight", "BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps",
         "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps", "CpuRealtimePeriod", "CpuRealtimeRuntime", "Runtime", "MemorySwappiness",
-        "OomKillDisable", "Memory", "DeviceRequests", "StorageOpt",
+        "OomKillDisable", "Memory", "DeviceRequests", "StorageOpt", "Devices", "DeviceCgroupRules", "Annotations", "VolumeDriver",
     ];
     let sets: Vec<Vec<&str>> = vec![
         vec![
@@ -121,6 +133,10 @@ fn berth_sends_what_the_docker_cli_sends() {
         vec!["--cgroupns=host", "--oom-score-adj=-1000", "--memory-swappiness=-1", "--runtime=runc", "--blkio-weight=0"],
         vec!["--gpus", "all"],
         vec!["--gpus", "2"],
+        vec![
+            "--device", "/dev/null:/dev/mynull:rw", "--device", "/dev/zero", "--device", "/dev/full:r", "--device-cgroup-rule", "c 60:* rwm",
+            "--device-cgroup-rule", "b *:* r", "--annotation", "com.example.k=v=w", "--annotation", "flag", "--volume-driver", "local",
+        ],
         vec!["--gpus", "\"device=1,2\",driver=nvidia", "--gpus", "count=1,\"capabilities=compute,utility\",\"options=a=b,c\""],
     ];
     for (n, flags) in sets.iter().enumerate() {
@@ -148,6 +164,10 @@ fn refusals_are_the_docker_clis() {
         &["--cgroupns", "bogus"],
         &["--memory-swappiness", "101"],
         &["--storage-opt", "size"],
+        &["--device", "/dev/null:/dev/n:rwx"],
+        &["--device", "/dev/null:rel"],
+        &["--device", "a:b:c:d"],
+        &["--device-cgroup-rule", "x 1:3 rwm"],
         // Checked by the daemon.
         &["--oom-score-adj", "1001"],
         &["--runtime", "nosuch"],
@@ -161,10 +181,51 @@ fn refusals_are_the_docker_clis() {
         assert_eq!(b.status.code(), Some(125), "berth create {flags:?}: {}", stderr(&b));
         assert_eq!(message(&b), message(&o), "{flags:?}\nberth: {}\ndocker: {}", stderr(&b), stderr(&o));
     }
+    // A malformed device rule the API takes (no client check there): the start fails as dockerd's.
+    let (code, _, body) = http(&d.sock, "POST", "/v1.47/containers/create?name=badrule", br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"DeviceCgroupRules":["x 1:3 rwm"]}}"#);
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&body));
+    let b = d.berth(&["start", "badrule"]);
+    assert!(!b.status.success());
+    assert!(stderr(&b).contains("invalid device cgroup rule format: 'x 1:3 rwm'"), "{}", stderr(&b));
     // GPUs are asked for and there is no driver: the container is created, and start fails as with dockerd.
     let b = d.berth(&["run", "--gpus", "all", "busybox", "true"]);
     let o = d.docker(&["run", "--gpus", "all", "busybox", "true"]);
     assert_eq!((b.status.code(), o.status.code()), (Some(125), Some(125)), "berth: {}\ndocker: {}", stderr(&b), stderr(&o));
     assert_eq!(message(&b), message(&o));
     assert!(message(&b).contains("could not select device driver \"\" with capabilities: [[gpu]]"), "{}", stderr(&b));
+}
+
+/// `--annotation`: kept in the host config, written into the container's OCI spec, listed from API
+/// 1.46 on, ignored by clients older than 1.43 as dockerd ignores them, an empty key refused.
+#[test]
+fn annotations_reach_the_spec_and_the_api() {
+    let d = with_busybox();
+    let id = d.berth_ok(&["create", "--annotation", "com.example.k=v", "--annotation", "flag", "busybox", "true"]).trim().to_string();
+    let expect = serde_json::json!({"com.example.k": "v", "flag": ""});
+    let v: Value = serde_json::from_str(&d.berth_ok(&["inspect", &id])).unwrap();
+    assert_eq!(v[0]["HostConfig"]["Annotations"], expect);
+    d.berth_ok(&["start", "-a", &id]);
+    let spec: Value = serde_json::from_slice(&std::fs::read(d.root().join("containers").join(&id).join("config.json")).unwrap()).unwrap();
+    assert_eq!(spec["annotations"], expect);
+    let listed = |version: &str| -> Value {
+        let (code, _, body) = http(&d.sock, "GET", &format!("/{version}/containers/json?all=1&filters=%7B%22id%22%3A%5B%22{id}%22%5D%7D"), b"");
+        assert_eq!(code, 200);
+        let v: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(v.as_array().map(Vec::len), Some(1), "{v}");
+        v[0]["HostConfig"].clone()
+    };
+    assert_eq!(listed("v1.46")["Annotations"], expect);
+    assert_eq!(listed("v1.45")["Annotations"], Value::Null);
+    assert_eq!(listed("v1.45")["NetworkMode"], "bridge");
+
+    let body = br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Annotations":{"a":"b"}}}"#;
+    let (code, _, out) = http(&d.sock, "POST", "/v1.42/containers/create", body);
+    assert_eq!(code, 201, "{}", String::from_utf8_lossy(&out));
+    let old: Value = serde_json::from_slice(&out).unwrap();
+    let v: Value = serde_json::from_str(&d.berth_ok(&["inspect", old["Id"].as_str().unwrap()])).unwrap();
+    assert_eq!(v[0]["HostConfig"]["Annotations"], Value::Null, "API 1.42 has no annotations");
+
+    let (code, _, out) = http(&d.sock, "POST", "/v1.47/containers/create", br#"{"Image":"busybox","Cmd":["true"],"HostConfig":{"Annotations":{"":"a"}}}"#);
+    assert_eq!(code, 400);
+    assert_eq!(serde_json::from_slice::<Value>(&out).unwrap()["message"], "invalid Annotations: the empty string is not permitted as an annotation key");
 }

@@ -200,6 +200,14 @@ pub struct RuntimeConfig {
     /// `HostConfig.ReadonlyPaths` as sent (None: Docker's defaults).
     #[serde(default)]
     pub readonly_paths: Option<Vec<String>>,
+    /// `--device-cgroup-rule`s (`HostConfig.DeviceCgroupRules`): cgroup device rules added to
+    /// Docker's defaults, as `TYPE MAJOR:MINOR ACCESS`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub device_cgroup_rules: Vec<String>,
+    /// `HostConfig.Annotations` (`--annotation`): the OCI spec's annotations, for the runtime and
+    /// its hooks, as dockerd passes them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub annotations: BTreeMap<String, String>,
     /// `--security-opt apparmor=PROFILE`: applied when the host has AppArmor enabled.
     #[serde(default)]
     pub apparmor_profile: Option<String>,

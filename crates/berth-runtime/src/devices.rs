@@ -96,6 +96,20 @@ pub fn resolve(mappings: &[DeviceMapping]) -> Result<Vec<Node>, RuntimeError> {
     Ok(out)
 }
 
+/// One `--device-cgroup-rule` as an allowing OCI cgroup device rule; `None` when it is not in
+/// docker's form.
+pub fn cgroup_rule(rule: &str) -> Option<Value> {
+    let r = berth_types::device::CgroupRule::parse(rule)?;
+    let mut v = json!({"allow": true, "type": r.kind.to_string(), "access": r.access});
+    if let Some(m) = r.major {
+        v["major"] = json!(m);
+    }
+    if let Some(m) = r.minor {
+        v["minor"] = json!(m);
+    }
+    Some(v)
+}
+
 /// The major and minor numbers of the device at `path` (symlinks followed), for a block IO limit;
 /// a path that cannot be read fails with dockerd's message (`stat PATH: no such file or directory`).
 pub fn major_minor(path: &str) -> Result<(u64, u64), String> {
@@ -146,6 +160,14 @@ fn io_reason(e: &std::io::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn device_cgroup_rules_parse_as_dockerd_takes_them() {
+        assert_eq!(cgroup_rule("c 1:3 rwm"), Some(json!({"allow": true, "type": "c", "major": 1, "minor": 3, "access": "rwm"})));
+        assert_eq!(cgroup_rule("b *:* r"), Some(json!({"allow": true, "type": "b", "access": "r"})));
+        assert_eq!(cgroup_rule("a 7:* mw"), Some(json!({"allow": true, "type": "a", "major": 7, "access": "mw"})));
+        assert_eq!(cgroup_rule("x 1:3 rwm"), None);
+    }
 
     fn map(host: &str, ctr: &str) -> DeviceMapping {
         DeviceMapping { path_on_host: host.into(), path_in_container: ctr.into(), permissions: String::new() }

@@ -313,6 +313,9 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     if !cfg.privileged {
         if let Some(rules) = devices.as_array_mut() {
             rules.extend(nodes.iter().map(crate::devices::Node::rule));
+            for r in &cfg.device_cgroup_rules {
+                rules.push(crate::devices::cgroup_rule(r).ok_or_else(|| RuntimeError::Invalid(format!("invalid device cgroup rule format: '{r}'")))?);
+            }
         }
     }
     let mut resources = json!({"devices": devices});
@@ -386,6 +389,9 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     }
     if let Some(v) = cfg.oom_score_adj {
         spec["process"]["oomScoreAdj"] = json!(v);
+    }
+    if !cfg.annotations.is_empty() {
+        spec["annotations"] = json!(cfg.annotations);
     }
     if let Some(p) = cfg.apparmor_profile.as_ref().filter(|_| !cfg.privileged && apparmor_enabled()) {
         spec["process"]["apparmorProfile"] = json!(p);

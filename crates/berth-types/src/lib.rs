@@ -4,6 +4,7 @@
 //! the error-kind taxonomy that every crate maps its errors onto, and the one crash-safe way Berth
 //! persists a file. No crate below this one exists; every crate above may use it.
 
+pub mod device;
 pub mod digest;
 pub mod error;
 pub mod id;

@@ -17,12 +17,8 @@ pub struct Report {
 /// The `run`/`create` flags of docker's CLI that Berth's daemon cannot honour, with the reason;
 /// they are refused by name rather than reported as unknown (docs/CLI.md lists them).
 pub const UNSUPPORTED_RUN_FLAGS: &[(&str, &str)] = &[
-    ("--annotation", "OCI annotations are not passed to the runtime"),
     ("--cpu-count", "a Windows-only option"),
     ("--cpu-percent", "a Windows-only option"),
-    ("--device", "host devices are not passed into containers"),
-    ("--device-cgroup-rule", "the device cgroup holds Docker's default rules only"),
-    ("--health-start-interval", "health checks run at --health-interval from the start"),
     ("--io-maxbandwidth", "a Windows-only option"),
     ("--io-maxiops", "a Windows-only option"),
     ("--ip6", "networks are IPv4 only"),
@@ -30,7 +26,6 @@ pub const UNSUPPORTED_RUN_FLAGS: &[(&str, &str)] = &[
     ("--kernel-memory", "kernel memory limits are deprecated and not set"),
     ("--link-local-ip", "networks have no link-local addresses"),
     ("--use-api-socket", "the daemon socket is not mounted into containers"),
-    ("--volume-driver", "only the built-in local volume driver exists"),
 ];
 
 /// The report for clap's error `e`, for the command line `argv` (program name first).

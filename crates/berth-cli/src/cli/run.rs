@@ -132,6 +132,18 @@ pub struct RunArgs {
     /// Namespaced kernel parameters (KEY=value).
     #[arg(long)]
     pub sysctl: Vec<String>,
+    /// Add an annotation to the container's OCI spec (KEY=VALUE).
+    #[arg(long)]
+    pub annotation: Vec<String>,
+    /// Add a host device to the container (HOST[:CONTAINER][:PERMISSIONS]).
+    #[arg(long)]
+    pub device: Vec<String>,
+    /// Add a rule to the cgroup allowed devices list ('TYPE MAJOR:MINOR ACCESS').
+    #[arg(long = "device-cgroup-rule")]
+    pub device_cgroup_rule: Vec<String>,
+    /// Optional volume driver for the container.
+    #[arg(long = "volume-driver")]
+    pub volume_driver: Option<String>,
     /// Size of /dev/shm (e.g. 64m).
     #[arg(long = "shm-size")]
     pub shm_size: Option<String>,
@@ -259,6 +271,9 @@ pub struct RunArgs {
     /// Start period for the container to initialize before counting retries.
     #[arg(long = "health-start-period")]
     pub health_start_period: Option<String>,
+    /// Time between running the check during the start period.
+    #[arg(long = "health-start-interval")]
+    pub health_start_interval: Option<String>,
     /// Disable any container-specified HEALTHCHECK.
     #[arg(long = "no-healthcheck")]
     pub no_healthcheck: bool,

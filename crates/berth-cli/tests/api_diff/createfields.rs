@@ -99,7 +99,10 @@ pub fn all() -> Vec<Case> {
     ));
     v.extend([
         inspect("cf-process-hostconfig", "ad-cfp", &["b:HostConfig.Init", "b:HostConfig.PidsLimit"], "/HostConfig/PidsLimit"),
-        refused("cf-device-rule-bad", &body("true", "none", "", r#""DeviceCgroupRules":["x 1:3 rwm"]"#), &["b:HostConfig.DeviceCgroupRules"]),
+        // A malformed rule is taken at create and fails the start (dockerd checks it making the spec).
+        create("cf-device-rule-bad", "ad-cfbr", &body("true", "none", "", r#""DeviceCgroupRules":["x 1:3 rwm"]"#), &["b:HostConfig.DeviceCgroupRules"]),
+        Case::new("cf-device-rule-bad-start", "POST", "/containers/ad-cfbr/start", "POST /containers/{id}/start", &["b:HostConfig.DeviceCgroupRules"], Cmp::Status),
+        rm("cf-device-rule-bad-rm", "ad-cfbr"),
         rm("cf-process-rm", "ad-cfp"),
     ]);
     // Namespace modes: host UTS, PID and IPC; shareable IPC.

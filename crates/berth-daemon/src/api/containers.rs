@@ -52,9 +52,25 @@ pub(super) fn handle(s: &Services, id: &str) -> Result<Arc<Handle>, ApiError> {
 
 /// Before API 1.44 a container is created on one network; the others are connected afterwards.
 const SEVERAL_NETWORKS_AT_CREATE_SINCE: ApiVersion = ApiVersion { major: 1, minor: 44 };
+/// `HostConfig.Annotations` came with API 1.43 (ignored before, as dockerd does); container
+/// listings show them from 1.46.
+const ANNOTATIONS_SINCE: ApiVersion = ApiVersion { major: 1, minor: 43 };
+const LISTED_ANNOTATIONS_SINCE: ApiVersion = ApiVersion { major: 1, minor: 46 };
+/// `Healthcheck.StartInterval` came with API 1.44 (ignored before, as dockerd does).
+const START_INTERVAL_SINCE: ApiVersion = ApiVersion { major: 1, minor: 44 };
 
 async fn create(State(s): S, p: Params, Extension(v): Extension<ApiVersion>, body: Bytes) -> Result<Response, ApiError> {
-    let req: CreateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    let mut req: CreateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
+    if v < ANNOTATIONS_SINCE {
+        if let Some(h) = req.host_config.as_mut() {
+            h.annotations = None;
+        }
+    }
+    if v < START_INTERVAL_SINCE {
+        if let Some(hc) = req.config.healthcheck.as_mut() {
+            hc.start_interval = None;
+        }
+    }
     if v < SEVERAL_NETWORKS_AT_CREATE_SINCE {
         let mut names: Vec<&String> = req.networking_config.iter().flat_map(|n| n.endpoints_config.iter().flatten()).map(|(k, _)| k).collect();
         if names.len() > 1 {
@@ -69,13 +85,13 @@ async fn create(State(s): S, p: Params, Extension(v): Extension<ApiVersion>, bod
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": id, "Warnings": warnings})))
 }
 
-async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
+async fn list(State(s): S, p: Params, Extension(v): Extension<ApiVersion>) -> Result<Response, ApiError> {
     let limit = p.get("limit").and_then(|l| l.parse::<i64>().ok()).filter(|l| *l > 0).map(|l| l as usize);
     let all = p.flag("all") || limit.is_some();
     let svc = s.clone();
     let filters = p.filters()?;
     let size = p.flag("size");
-    let list = if size {
+    let mut list = if size {
         heavy(&svc, move |s| s.containers.list_sized(all, limit, &filters, true)).await?
     } else if filters.get("ancestor").is_empty() {
         // Records in memory only (no I/O, and no lock that anyone holds across I/O): computed on
@@ -87,6 +103,13 @@ async fn list(State(s): S, p: Params) -> Result<Response, ApiError> {
         // `ancestor` looks images up in the image store.
         blocking(&svc, move |s| s.containers.list_sized(all, limit, &filters, false)).await?
     };
+    if v < LISTED_ANNOTATIONS_SINCE {
+        for c in &mut list {
+            if let Some(h) = c.get_mut("HostConfig").and_then(|h| h.as_object_mut()) {
+                h.remove("Annotations");
+            }
+        }
+    }
     Ok(json(StatusCode::OK, &list))
 }
 

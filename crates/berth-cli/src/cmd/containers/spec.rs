@@ -15,6 +15,34 @@ pub(super) fn kv_map(items: &[String], what: &str) -> anyhow::Result<BTreeMap<St
         .collect()
 }
 
+/// A `--device HOST[:CONTAINER][:PERMISSIONS]` as the docker CLI parses and checks it.
+fn device(d: &str) -> anyhow::Result<Value> {
+    // Checked with the whole command line, not as the flag's value: no "invalid argument" prefix.
+    let bad = |why: String| anyhow::anyhow!("{why}");
+    let mode_ok = |m: &str| !m.is_empty() && m.len() <= 3 && m.chars().all(|c| matches!(c, 'r' | 'w' | 'm')) && {
+        let mut seen = m.chars().collect::<Vec<_>>();
+        seen.sort_unstable();
+        seen.windows(2).all(|w| w[0] != w[1])
+    };
+    let parts: Vec<&str> = d.split(':').collect();
+    if parts.len() > 3 || parts[0].is_empty() {
+        return Err(bad(format!("bad format for path: {d}")));
+    }
+    let host = parts[0];
+    let (target, perms) = match parts[..] {
+        [_] => (host, "rwm"),
+        [_, m] if mode_ok(m) => (host, m),
+        [_, t] => (t, "rwm"),
+        [_, t, m] if mode_ok(m) => (t, m),
+        [_, _, m] => return Err(bad(format!("bad mode specified: {m}"))),
+        _ => unreachable!("one to three parts"),
+    };
+    if !target.starts_with('/') {
+        return Err(bad(format!("{target} is not an absolute path")));
+    }
+    Ok(json!({"PathOnHost": host, "PathInContainer": target, "CgroupPermissions": perms}))
+}
+
 /// Go's `time.ParseDuration`: `30s`, `500ms`, `1m30s`.
 pub fn parse_duration_ns(s: &str) -> anyhow::Result<i64> {
     berth_api::units::parse_duration_ns(s).ok_or_else(|| anyhow::anyhow!("invalid duration {s:?}: use e.g. 30s, 500ms, 1m30s"))
@@ -105,12 +133,12 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     }
     if a.no_healthcheck {
         cfg.insert("Healthcheck".into(), json!({"Test": ["NONE"]}));
-    } else if a.health_cmd.is_some() || a.health_interval.is_some() || a.health_timeout.is_some() || a.health_start_period.is_some() || a.health_retries.is_some() {
+    } else if a.health_cmd.is_some() || a.health_interval.is_some() || a.health_timeout.is_some() || a.health_start_period.is_some() || a.health_start_interval.is_some() || a.health_retries.is_some() {
         let mut hc = Map::new();
         if let Some(c) = &a.health_cmd {
             hc.insert("Test".into(), json!(["CMD-SHELL", c]));
         }
-        for (k, v) in [("Interval", &a.health_interval), ("Timeout", &a.health_timeout), ("StartPeriod", &a.health_start_period)] {
+        for (k, v) in [("Interval", &a.health_interval), ("Timeout", &a.health_timeout), ("StartPeriod", &a.health_start_period), ("StartInterval", &a.health_start_interval)] {
             if let Some(v) = v {
                 hc.insert(k.into(), json!(parse_duration_ns(v)?));
             }
@@ -214,6 +242,26 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     }
     if !a.sysctl.is_empty() {
         h.insert("Sysctls".into(), json!(kv_map(&a.sysctl, "sysctl")?));
+    }
+    if !a.annotation.is_empty() {
+        // The docker CLI's map option: KEY=VALUE, or KEY alone for an empty value.
+        let m: BTreeMap<String, String> =
+            a.annotation.iter().map(|x| x.split_once('=').map(|(k, v)| (k.to_string(), v.to_string())).unwrap_or((x.clone(), String::new()))).collect();
+        h.insert("Annotations".into(), json!(m));
+    }
+    if !a.device.is_empty() {
+        h.insert("Devices".into(), json!(a.device.iter().map(|d| device(d)).collect::<anyhow::Result<Vec<_>>>()?));
+    }
+    if !a.device_cgroup_rule.is_empty() {
+        for r in &a.device_cgroup_rule {
+            if berth_types::device::CgroupRule::parse(r).is_none() {
+                anyhow::bail!("invalid argument \"{r}\" for \"--device-cgroup-rule\" flag: invalid device cgroup format '{r}'");
+            }
+        }
+        h.insert("DeviceCgroupRules".into(), json!(a.device_cgroup_rule));
+    }
+    if let Some(d) = &a.volume_driver {
+        h.insert("VolumeDriver".into(), json!(d));
     }
     if let Some(s) = &a.shm_size {
         h.insert("ShmSize".into(), json!(parse_size(s)?));

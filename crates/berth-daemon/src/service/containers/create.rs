@@ -82,6 +82,9 @@ fn validate(c: &ContainerConfig, h: &HostConfig) -> Result<(), ServiceError> {
         if short(hc.start_period) {
             return bad("StartPeriod in Healthcheck cannot be less than 1ms".into());
         }
+        if short(hc.start_interval) {
+            return bad("StartInterval in Healthcheck cannot be less than 1ms".into());
+        }
     }
     if h.uts_mode == "host" && c.hostname.as_deref().is_some_and(|n| !n.is_empty()) {
         return bad("conflicting options: hostname and the UTS mode".into());
@@ -330,6 +333,8 @@ impl ContainerService {
             cri_log_path: (log_driver(h) == "k8s-file").then(|| log_opt(h, "path").map(std::path::PathBuf::from)).flatten(),
             dockerenv: true,
             group_add: h.group_add.clone().unwrap_or_default(),
+            annotations: h.annotations.clone().unwrap_or_default(),
+            device_cgroup_rules: super::hostcfg::device_cgroup_rules(h),
             ..Default::default()
         };
         super::hostcfg::apply(&rec.id, h, &mut cfg)?;

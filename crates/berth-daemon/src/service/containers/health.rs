@@ -30,6 +30,9 @@ impl Health {
 
 const DEFAULT_INTERVAL: Duration = Duration::from_secs(30);
 const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
+/// Between checks during the start period while the container is still `starting` (API 1.44's
+/// `StartInterval`; dockerd's default).
+const DEFAULT_START_INTERVAL: Duration = Duration::from_secs(5);
 const DEFAULT_RETRIES: i64 = 3;
 const OUTPUT_MAX: usize = 4096;
 
@@ -57,6 +60,7 @@ impl ContainerService {
         let interval = nanos(check.interval, DEFAULT_INTERVAL);
         let timeout = nanos(check.timeout, DEFAULT_TIMEOUT);
         let start_period = nanos(check.start_period, Duration::ZERO);
+        let start_interval = nanos(check.start_interval, DEFAULT_START_INTERVAL);
         let retries = check.retries.filter(|r| *r > 0).unwrap_or(DEFAULT_RETRIES);
         *h.health.lock().unwrap_or_else(|p| p.into_inner()) = Some(Health { status: "starting".into(), ..Default::default() });
         let svc = self.clone();
@@ -65,7 +69,10 @@ impl ContainerService {
         let generation = h.watch().borrow().exits;
         tokio::spawn(async move {
             loop {
-                tokio::time::sleep(interval).await;
+                // As dockerd: within the start period, a container not yet healthy is checked
+                // every start interval.
+                let starting = h.health.lock().unwrap_or_else(|p| p.into_inner()).as_ref().is_some_and(|s| s.status == "starting");
+                tokio::time::sleep(if starting && started.elapsed() < start_period { start_interval } else { interval }).await;
                 let obs = h.watch().borrow().clone();
                 if obs.removed || obs.exits != generation || obs.status != Status::Running {
                     return;

@@ -196,6 +196,9 @@ pub fn validate(h: &mut HostConfig) -> Result<Vec<String>, ServiceError> {
     }
     security_opts(h)?;
     userns_host(h)?;
+    if h.annotations.as_ref().is_some_and(|a| a.contains_key("")) {
+        return bad("invalid Annotations: the empty string is not permitted as an annotation key");
+    }
     Ok(warnings)
 }
 
@@ -329,9 +332,18 @@ fn check_rootless_limits(h: &HostConfig) -> Result<(), ServiceError> {
     Ok(())
 }
 
-/// What dockerd checks when the container starts (before any task): block IO devices exist, and
-/// some device driver can satisfy each device request (Berth has none: no GPU drivers).
+/// `HostConfig.DeviceCgroupRules` as sent (checked at start, as dockerd checks them).
+pub fn device_cgroup_rules(h: &HostConfig) -> Vec<String> {
+    h.extra.get("DeviceCgroupRules").and_then(Value::as_array).map(|a| a.iter().filter_map(|r| r.as_str().map(str::to_string)).collect()).unwrap_or_default()
+}
+
+/// What dockerd checks when the container starts (before any task): its device cgroup rules are
+/// well formed, block IO devices exist, and some device driver can satisfy each device request
+/// (Berth has none: no GPU drivers).
 pub fn start_checks(h: &HostConfig) -> Result<(), ServiceError> {
+    if let Some(bad) = device_cgroup_rules(h).into_iter().find(|r| berth_types::device::CgroupRule::parse(r).is_none()) {
+        return Err(ServiceError::Internal(format!("invalid device cgroup rule format: '{bad}'")));
+    }
     for key in ["BlkioWeightDevice", "BlkioDeviceReadBps", "BlkioDeviceWriteBps", "BlkioDeviceReadIOps", "BlkioDeviceWriteIOps"] {
         for d in device_limits(h, key, "Rate")? {
             berth_runtime::devices::major_minor(&d.path).map_err(ServiceError::Internal)?;

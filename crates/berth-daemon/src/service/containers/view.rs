@@ -286,6 +286,10 @@ impl ContainerService {
                     return None;
                 }
                 let created = chrono::DateTime::parse_from_rfc3339(&r.created).map(|t| t.timestamp()).unwrap_or(0);
+                let mut host_config = json!({"NetworkMode": if r.host_config.network_mode.is_empty() { "none".to_string() } else { r.host_config.network_mode.clone() }});
+                if let Some(a) = r.host_config.annotations.as_ref().filter(|a| !a.is_empty()) {
+                    host_config["Annotations"] = json!(a);
+                }
                 let summary = json!({
                     "Id": r.id,
                     "Names": [format!("/{}", r.name)],
@@ -300,7 +304,7 @@ impl ContainerService {
                         Some(h) if r.state.status == Status::Running => format!("{} ({})", status_text(r), if h == "starting" { "health: starting" } else { h.as_str() }),
                         _ => status_text(r),
                     },
-                    "HostConfig": {"NetworkMode": if r.host_config.network_mode.is_empty() { "none".to_string() } else { r.host_config.network_mode.clone() }},
+                    "HostConfig": host_config,
                     "NetworkSettings": {"Networks": networks(r)},
                     "Mounts": r.mounts.iter().map(|m| &m.point).collect::<Vec<_>>(),
                 });
