@@ -106,24 +106,29 @@ while read -r line; do
 done <"${TMPDIR:-/tmp}/clean-test-leftovers.$$"
 rm -f "${TMPDIR:-/tmp}/clean-test-leftovers.$$"
 
-# Removes the chains whose names start with $1, in both tables: the jumps into them from the
+# Removes the chains whose names start with $1, in both tables of iptables and of ip6tables (a
+# daemon with a dual-stack network has the same chains there): the jumps into them from the
 # built-in chains first, then the chains themselves.
 drop_chains() {
-  local table rules chains c
-  for table in filter nat; do
-    rules=$(iptables -w 10 -t "$table" -S 2>/dev/null || true)
-    printf '%s\n' "$rules" | grep -E "^-A [A-Z]+ .*-j $1" | sed 's/^-A /-D /' | while read -r rule; do
-      eval iptables -w 10 -t "$table" "$rule" || true
-    done || true
-    chains=$(printf '%s\n' "$rules" | grep -E "^-N $1" | awk '{print $2}' || true)
-    for c in $chains; do iptables -w 10 -t "$table" -F "$c" || true; done
-    for c in $chains; do iptables -w 10 -t "$table" -X "$c" && removed=$((removed + 1)) || true; done
+  local ipt table rules chains c
+  for ipt in iptables ip6tables; do
+    command -v "$ipt" >/dev/null 2>&1 || continue
+    for table in filter nat; do
+      rules=$("$ipt" -w 10 -t "$table" -S 2>/dev/null || true)
+      printf '%s\n' "$rules" | grep -E "^-A [A-Z]+ .*-j $1" | sed 's/^-A /-D /' | while read -r rule; do
+        eval "$ipt" -w 10 -t "$table" "$rule" || true
+      done || true
+      chains=$(printf '%s\n' "$rules" | grep -E "^-N $1" | awk '{print $2}' || true)
+      for c in $chains; do "$ipt" -w 10 -t "$table" -F "$c" || true; done
+      for c in $chains; do "$ipt" -w 10 -t "$table" -X "$c" && removed=$((removed + 1)) || true; done
+    done
   done
 }
 
-# Chain sets that name a test bridge, in either table; kept when any bridge they name is in use.
-all_rules=$( (iptables -w 10 -t filter -S; iptables -w 10 -t nat -S) 2>/dev/null || true)
-for h in $(printf '%s\n' "$all_rules" | grep -E '^-A BERTH-[0-9a-f]{6}-' | grep -E ' btd[0-9]+( |$)' \
+# Chain sets that name a test bridge, in either table of either family (the IPv6 rules of a
+# dual-stack test network name its bridge bt6<slot>); kept when any bridge they name is in use.
+all_rules=$( (iptables -w 10 -t filter -S; iptables -w 10 -t nat -S; ip6tables -w 10 -t filter -S; ip6tables -w 10 -t nat -S) 2>/dev/null || true)
+for h in $(printf '%s\n' "$all_rules" | grep -E '^-A BERTH-[0-9a-f]{6}-' | grep -E ' bt[d6][0-9]+( |$)' \
     | sed -E 's/^-A BERTH-([0-9a-f]{6}).*/\1/' | sort -u || true); do
   keep=0
   for br in $(printf '%s\n' "$all_rules" | grep -E "^-A BERTH-$h-" | grep -oE -- '-[io] [^ ]+' | awk '{print $2}' | sort -u); do

@@ -194,6 +194,9 @@ fn berth_answers_as_dockerd() {
         let net = t.vars["subnet"].splitn(3, '.').take(2).collect::<Vec<_>>().join(".");
         t.vars.insert("net".into(), net);
     }
+    // An IPv6 group unique to each side (its network slot), for dual-stack subnets.
+    d.vars.insert("v6".into(), format!("{:x}", docker.octet));
+    b.vars.insert("v6".into(), format!("{:x}", berth.net.octet));
 
     let mut outcomes = Vec::new();
     let mut failures = Vec::new();

@@ -360,3 +360,113 @@ fn network_and_volume_events_are_published() {
     assert_eq!(actions("network"), ["create", "connect", "disconnect", "destroy"]);
     assert_eq!(actions("volume"), ["create", "mount", "unmount", "destroy"]);
 }
+
+fn ip6tables_rules() -> String {
+    let mut s = String::new();
+    for t in ["filter", "nat"] {
+        s.push_str(&String::from_utf8_lossy(&std::process::Command::new("ip6tables").args(["-w", "-t", t, "-S"]).output().expect("ip6tables").stdout));
+    }
+    s
+}
+
+/// A dual-stack network (`--ipv6`): IPv6 addresses and a default IPv6 route inside the
+/// containers, `--ip6`, inspect's fields, AAAA answers of the embedded DNS, IPv6 traffic between
+/// containers, ip6tables rules, the addresses kept over a daemon restart, and nothing left after.
+#[test]
+fn dual_stack_networks_give_ipv6_addresses_routes_names_and_rules() {
+    let mut d = with_busybox();
+    let o = d.octet_v6();
+    let v6 = format!("fd00:db8:{o}::/64");
+    let bridge = format!("bt6{}", d.net.octet);
+    // As dockerd 20.10: --ipv6 needs an IPv6 subnet (no default IPv6 pool).
+    let out = d.berth(&["network", "create", "--ipv6", "nosubnet"]);
+    assert!(!out.status.success() && stderr(&out).contains("could not find an available, non-overlapping IPv6 address pool"), "{}", stderr(&out));
+    d.berth_ok(&["network", "create", "--ipv6", "--subnet", &d.net.subnet(6), "--subnet", &v6, "-o", &format!("com.docker.network.bridge.name={bridge}"), "six"]);
+    assert_eq!(d.berth_ok(&["network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}} {{end}}", "six"]).trim(), format!("true {} {v6}", d.net.subnet(6)));
+    // An overlapping IPv6 subnet is refused.
+    let out = d.berth(&["network", "create", "--ipv6", "--subnet", &format!("fd00:db8:{o}::/48"), "overlap"]);
+    assert!(!out.status.success() && stderr(&out).contains("overlaps"), "{}", stderr(&out));
+    // The bridge holds the gateway ::1.
+    let addr = String::from_utf8_lossy(&std::process::Command::new("ip").args(["-6", "addr", "show", "dev", &bridge]).output().unwrap().stdout).into_owned();
+    assert!(addr.contains(&format!("fd00:db8:{o}::1/64")), "{addr}");
+
+    web(&d, "web6", &["--network", "six", "--network-alias", "www"]);
+    let fixed = format!("fd00:db8:{o}::77");
+    let id = d.berth_ok(&["run", "-d", "--name", "fixed6", "--network", "six", "--ip6", &fixed, "busybox", "sleep", "300"]).trim().to_string();
+    let web_ip6 = inspect(&d, "web6", "{{.NetworkSettings.Networks.six.GlobalIPv6Address}}");
+    assert_eq!(web_ip6, format!("fd00:db8:{o}::2"), "serial allocation after the gateway");
+    assert_eq!(inspect(&d, "web6", "{{.NetworkSettings.Networks.six.GlobalIPv6PrefixLen}} {{.NetworkSettings.Networks.six.IPv6Gateway}}"), format!("64 fd00:db8:{o}::1"));
+    assert_eq!(inspect(&d, &id, "{{.NetworkSettings.Networks.six.GlobalIPv6Address}} {{.NetworkSettings.Networks.six.IPAMConfig.IPv6Address}}"), format!("{fixed} {fixed}"));
+    let members = d.berth_ok(&["network", "inspect", "-f", "{{range .Containers}}{{.Name}}={{.IPv6Address}} {{end}}", "six"]);
+    assert!(members.contains(&format!("fixed6={fixed}/64")) && members.contains(&format!("web6={web_ip6}/64")), "{members}");
+    // Inside: the address (usable at once, not tentative), the default route, AAAA, and traffic.
+    let (code, out, err) = run(
+        &d,
+        &["--network", "six", "busybox", "sh", "-c", "ip -6 addr show eth0; ip -6 route; nslookup -type=AAAA web6 127.0.0.11; nslookup -type=AAAA www 127.0.0.11; ping -6 -c1 -W2 fixed6; wget -qO- http://[$0]/hostname", &web_ip6],
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("inet6 fd00:db8:{o}::3/64 scope global")), "{out}");
+    assert!(!out.contains("tentative"), "{out}");
+    assert!(out.contains(&format!("default via fd00:db8:{o}::1 dev eth0")), "{out}");
+    assert_eq!(out.matches(&format!("Address: {web_ip6}")).count(), 2, "AAAA for name and alias: {out}");
+    assert!(out.contains("1 packets received"), "{out}");
+    assert!(out.contains(&inspect(&d, "web6", "{{.Id}}")[..12]), "HTTP over IPv6: {out}");
+    // --ip6: refused where dockerd refuses it.
+    let (code, _, err) = run(&d, &["--network", "six", "--ip6", "10.0.0.1", "busybox", "true"]);
+    assert!(code != 0 && err.contains("invalid IPv6 address: 10.0.0.1"), "{err}");
+    let (code, _, err) = run(&d, &["--network", "six", "--ip6", &fixed, "busybox", "true"]);
+    assert!(code != 0 && err.contains("Address already in use"), "{err}");
+    let (code, _, err) = run(&d, &["--network", "six", "--ip6", "fd00:db8:ffff::5", "busybox", "true"]);
+    assert!(code != 0 && err.contains("does not belong to any of this network's subnets"), "{err}");
+    d.berth_ok(&["network", "create", "--subnet", &d.net.subnet(7), "four"]);
+    let (code, _, err) = run(&d, &["--network", "four", "--ip6", &format!("fd00:db8:{o}::99"), "busybox", "true"]);
+    assert!(code != 0 && err.contains("user specified IP address is supported only when connecting to networks with user configured subnets"), "{err}");
+    let (code, _, err) = run(&d, &["--ip6", &format!("fd00:db8:{o}::99"), "busybox", "true"]);
+    assert!(code != 0 && err.contains("user specified IP address is supported on user defined networks only"), "{err}");
+    // network connect with an IPv6 address, then disconnect gives it back.
+    let other = d.berth_ok(&["run", "-d", "--network", "four", "busybox", "sleep", "300"]).trim().to_string();
+    let wanted = format!("fd00:db8:{o}::88");
+    d.berth_ok(&["network", "connect", "--ip6", &wanted, "six", &other]);
+    let seen = d.berth_ok(&["exec", &other, "ip", "-6", "addr", "show", "eth1"]);
+    assert!(seen.contains(&format!("{wanted}/64")), "{seen}");
+    d.berth_ok(&["network", "disconnect", "six", &other]);
+    d.berth_ok(&["network", "connect", "--ip6", &wanted, "six", &other]);
+    // ip6tables: isolation and masquerading of the IPv6 subnet.
+    let rules = ip6tables_rules();
+    assert!(rules.contains(&format!("-s fd00:db8:{o}::/64 ! -o {bridge} -j MASQUERADE")), "{rules}");
+    assert!(rules.contains(&format!("-i {bridge} -o {bridge} -j ACCEPT")), "{rules}");
+    // A killed daemon comes back with the same IPv6 addresses, and gives the next one on.
+    d.kill9();
+    d.restart();
+    assert_eq!(inspect(&d, "fixed6", "{{.NetworkSettings.Networks.six.GlobalIPv6Address}}"), fixed);
+    let (code, out, err) = run(&d, &["--network", "six", "busybox", "sh", "-c", "ip -6 -o addr show eth0 scope global; nslookup -type=AAAA fixed6 127.0.0.11"]);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains(&format!("Address: {fixed}")), "{out}");
+    for taken in [&web_ip6, &fixed, &wanted] {
+        assert!(!out.contains(&format!("inet6 {taken}/")), "a held address is not given again: {out}");
+    }
+    // Removal: containers, network, bridge, rules.
+    d.berth_ok(&["rm", "-f", "web6", "fixed6", &other]);
+    d.berth_ok(&["network", "rm", "six", "four"]);
+    assert!(!links().contains(&bridge));
+    assert!(!ip6tables_rules().contains(&bridge), "{}", ip6tables_rules());
+    d.stop();
+    let prefix = format!("BERTH-{}", &sha_prefix(&d.root()));
+    assert!(!ip6tables_rules().contains(&prefix), "a clean stop removes the IPv6 chains: {}", ip6tables_rules());
+}
+
+fn sha_prefix(root: &std::path::Path) -> String {
+    use sha2::Digest;
+    hex::encode(sha2::Sha256::digest(root.as_os_str().as_encoded_bytes()))[..6].to_string()
+}
+
+trait V6Octet {
+    /// A hex group unique to the daemon's slot, for its IPv6 subnets (fd00:db8:XX::/64).
+    fn octet_v6(&self) -> String;
+}
+
+impl V6Octet for Daemon {
+    fn octet_v6(&self) -> String {
+        format!("{:x}", self.net.octet)
+    }
+}

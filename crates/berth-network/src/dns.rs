@@ -6,8 +6,10 @@
 //!
 //! Answers follow Docker's resolver (`libnetwork/resolver.go`):
 //! - A for a name the [`Resolver`] knows: its addresses, TTL 600;
-//! - AAAA or any other type for a known name: NOERROR without answers, so the client does not
-//!   go looking elsewhere for a container name;
+//! - AAAA for a known name: its IPv6 addresses on dual-stack networks (none: NOERROR without
+//!   answers);
+//! - any other type for a known name: NOERROR without answers, so the client does not go
+//!   looking elsewhere for a container name;
 //! - PTR for a known `in-addr.arpa` address: the container's name;
 //! - anything else is forwarded verbatim to the upstreams in order (2 s each; UDP queries over
 //!   UDP, TCP queries over TCP) and the first answer relayed; with none left, SERVFAIL.
@@ -20,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use hickory_proto::op::{Edns, Message, MessageType, Metadata, OpCode, ResponseCode};
-use hickory_proto::rr::rdata::{A, PTR};
+use hickory_proto::rr::rdata::{A, AAAA, PTR};
 use hickory_proto::rr::{DNSClass, Name, RData, Record, RecordType};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
@@ -49,6 +51,12 @@ pub trait Resolver: Send + Sync + 'static {
     /// networks; `None` when unknown (then the query is forwarded). `Some` of an empty list
     /// marks a known name without IPv4 addresses.
     fn lookup_a(&self, name: &str) -> Option<Vec<Ipv4Addr>>;
+    /// IPv6 addresses of `name` on the container's networks (dual-stack ones); `None` when
+    /// unknown, `Some` of an empty list for a known name without IPv6 addresses. By default
+    /// every known name has none.
+    fn lookup_aaaa(&self, name: &str) -> Option<Vec<Ipv6Addr>> {
+        self.lookup_a(name).map(|_| Vec::new())
+    }
     /// Name for a reverse lookup of `ip` (PTR), `None` when unknown.
     fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<String>;
 }
@@ -153,6 +161,12 @@ impl Server {
                 }
                 None => return Action::Forward,
             },
+            RecordType::AAAA => match self.resolver.lookup_aaaa(name) {
+                Some(ips) => {
+                    ips.into_iter().map(|ip| Record::from_rdata(question.name.clone(), TTL, RData::AAAA(AAAA(ip)))).collect()
+                }
+                None => return Action::Forward,
+            },
             RecordType::PTR => {
                 let Some(ip) = parse_reverse_v4(name) else {
                     return Action::Forward;
@@ -168,7 +182,7 @@ impl Server {
                     Err(_) => return Action::Reply(response(query, ResponseCode::ServFail, Vec::new())),
                 }
             }
-            // AAAA, MX, TXT, … of a container name: no such records, but the name exists.
+            // MX, TXT, … of a container name: no such records, but the name exists.
             _ => match self.resolver.lookup_a(name) {
                 Some(_) => Vec::new(),
                 None => return Action::Forward,

@@ -6,9 +6,9 @@
 //! and wrapping around, so a just-released address is not immediately handed out again.
 
 use std::collections::BTreeSet;
-use std::net::Ipv4Addr;
+use std::net::{Ipv4Addr, Ipv6Addr};
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 use crate::netns::{NetError, Result};
@@ -133,6 +133,114 @@ impl Pool {
     fn is_allocatable(&self, ip: Ipv4Addr) -> bool {
         is_host_address(self.subnet, ip) && ip != self.gateway && !self.allocated.contains(&ip)
     }
+}
+
+/// The addresses of a network's IPv6 subnet (a dual-stack network, `EnableIPv6`), and which of
+/// them are in use. Allocation is serial as in [`Pool`]; the subnet-router anycast address (host
+/// bits zero) and the gateway are never given out, and IPv6 has no broadcast address.
+#[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
+pub struct Pool6 {
+    /// The network's IPv6 subnet, host bits zero.
+    pub subnet: Ipv6Net,
+    /// The gateway (the bridge's IPv6 address); never allocated to a container.
+    pub gateway: Ipv6Addr,
+    /// Automatic allocation draws from this sub-range of `subnet` only (`--ip-range`).
+    pub ip_range: Option<Ipv6Net>,
+    /// Addresses given out, the gateway excluded.
+    allocated: BTreeSet<Ipv6Addr>,
+    /// The last address [`Pool6::allocate`] gave; the next search starts after it.
+    #[serde(default)]
+    last: Option<Ipv6Addr>,
+}
+
+impl Pool6 {
+    /// A pool for `subnet`. The gateway defaults to the subnet's first address after the
+    /// subnet-router one (`…::1`, as dockerd). Errors on a subnet with host bits set or longer
+    /// than /126, a gateway outside the subnet (or its subnet-router address), or an ip-range
+    /// with host bits set or not inside the subnet.
+    pub fn new(subnet: Ipv6Net, gateway: Option<Ipv6Addr>, ip_range: Option<Ipv6Net>) -> Result<Pool6> {
+        if subnet != subnet.trunc() {
+            return Err(NetError::InvalidSubnet6 { subnet, reason: format!("it should be {}", subnet.trunc()) });
+        }
+        if subnet.prefix_len() > 126 {
+            return Err(NetError::InvalidSubnet6 {
+                subnet,
+                reason: "prefix must be /126 or shorter to hold a gateway and a container".into(),
+            });
+        }
+        let gateway = gateway.unwrap_or(Ipv6Addr::from(u128::from(subnet.network()) + 1));
+        if !subnet.contains(&gateway) || gateway == subnet.network() {
+            return Err(NetError::GatewayNotInSubnet6 { gateway, subnet });
+        }
+        if let Some(range) = ip_range {
+            if range != range.trunc() || !subnet.contains(&range) {
+                return Err(NetError::IpRangeNotInSubnet6 { range, subnet });
+            }
+        }
+        Ok(Pool6 { subnet, gateway, ip_range, allocated: BTreeSet::new(), last: None })
+    }
+
+    /// The next free address of the ip-range (or subnet) after the last one allocated, wrapping
+    /// around; never the subnet-router address nor the gateway.
+    pub fn allocate(&mut self) -> Result<Ipv6Addr> {
+        let range = self.ip_range.unwrap_or(self.subnet);
+        let (lo, hi) = (u128::from(range.network()), u128::from(range.broadcast()));
+        let start = match self.last.map(u128::from) {
+            Some(last) if (lo..hi).contains(&last) => last + 1,
+            _ => lo,
+        };
+        // Among any `allocated + 3` consecutive candidates one is free (only the allocated ones,
+        // the gateway and the subnet-router address are not), so the search is short even in a
+        // /64; a smaller range is searched whole.
+        let tries = (self.allocated.len() as u128 + 3).min((hi - lo).saturating_add(1));
+        let mut candidate = start;
+        for _ in 0..tries {
+            let ip = Ipv6Addr::from(candidate);
+            if self.is_allocatable(ip) {
+                self.allocated.insert(ip);
+                self.last = Some(ip);
+                return Ok(ip);
+            }
+            candidate = if candidate >= hi { lo } else { candidate + 1 };
+        }
+        Err(NetError::NoAvailableAddresses6)
+    }
+
+    /// Allocates `ip` exactly (`--ip6`): inside the subnet (it may lie outside the ip-range),
+    /// not the gateway nor the subnet-router address, and free. Does not move the cursor.
+    pub fn allocate_specific(&mut self, ip: Ipv6Addr) -> Result<Ipv6Addr> {
+        if !self.subnet.contains(&ip) {
+            return Err(NetError::AddressOutOfSubnet6 { ip });
+        }
+        if ip == self.gateway || ip == self.subnet.network() || !self.allocated.insert(ip) {
+            return Err(NetError::AddressInUse6 { ip });
+        }
+        Ok(ip)
+    }
+
+    /// Returns `ip` to the pool; releasing an address not allocated does nothing.
+    pub fn release(&mut self, ip: Ipv6Addr) {
+        self.allocated.remove(&ip);
+    }
+
+    /// Whether `ip` is currently given out (the gateway does not count).
+    pub fn is_allocated(&self, ip: Ipv6Addr) -> bool {
+        self.allocated.contains(&ip)
+    }
+
+    /// The addresses given out, in ascending order.
+    pub fn allocated(&self) -> impl Iterator<Item = Ipv6Addr> + '_ {
+        self.allocated.iter().copied()
+    }
+
+    fn is_allocatable(&self, ip: Ipv6Addr) -> bool {
+        self.subnet.contains(&ip) && ip != self.subnet.network() && ip != self.gateway && !self.allocated.contains(&ip)
+    }
+}
+
+/// Whether two IPv6 networks share any address.
+pub fn overlaps6(a: &Ipv6Net, b: &Ipv6Net) -> bool {
+    a.contains(&b.network()) || b.contains(&a.network())
 }
 
 /// Whether `ip` is in `subnet` and is neither its network nor its broadcast address.
@@ -369,5 +477,50 @@ mod tests {
             (net("10.2.0.0/16"), 24),
         ];
         assert_eq!(pick_subnet(&pools, &[]), Some(net("10.2.0.0/24")));
+    }
+
+    #[test]
+    fn pool6_allocates_serially_after_the_gateway() {
+        let mut pool = Pool6::new("fd00:db8:1::/64".parse().unwrap(), None, None).unwrap();
+        assert_eq!(pool.gateway, "fd00:db8:1::1".parse::<Ipv6Addr>().unwrap());
+        assert_eq!(pool.allocate().unwrap(), "fd00:db8:1::2".parse::<Ipv6Addr>().unwrap());
+        pool.allocate_specific("fd00:db8:1::3".parse().unwrap()).unwrap();
+        assert_eq!(pool.allocate().unwrap(), "fd00:db8:1::4".parse::<Ipv6Addr>().unwrap());
+        pool.release("fd00:db8:1::2".parse().unwrap());
+        assert_eq!(pool.allocate().unwrap(), "fd00:db8:1::5".parse::<Ipv6Addr>().unwrap());
+        let json = serde_json::to_string(&pool).unwrap();
+        let back: Pool6 = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, pool);
+    }
+
+    #[test]
+    fn pool6_specific_addresses_follow_dockerd() {
+        let mut pool = Pool6::new("fd00:db8:1::/64".parse().unwrap(), None, None).unwrap();
+        for taken in ["fd00:db8:1::", "fd00:db8:1::1"] {
+            assert_eq!(pool.allocate_specific(taken.parse().unwrap()).unwrap_err().to_string(), "Address already in use");
+        }
+        pool.allocate_specific("fd00:db8:1::77".parse().unwrap()).unwrap();
+        assert!(pool.allocate_specific("fd00:db8:1::77".parse().unwrap()).is_err());
+        assert_eq!(
+            pool.allocate_specific("fd00:db8:9::5".parse().unwrap()).unwrap_err().to_string(),
+            "Invalid address fd00:db8:9::5: It does not belong to any of this network's subnets"
+        );
+    }
+
+    #[test]
+    fn pool6_small_ranges_fill_and_wrap() {
+        let mut pool = Pool6::new("fd00::/125".parse().unwrap(), Some("fd00::7".parse().unwrap()), None).unwrap();
+        let got: Vec<String> = (0..6).map(|_| pool.allocate().unwrap().to_string()).collect();
+        assert_eq!(got, ["fd00::1", "fd00::2", "fd00::3", "fd00::4", "fd00::5", "fd00::6"]);
+        assert!(pool.allocate().is_err());
+        pool.release("fd00::3".parse().unwrap());
+        assert_eq!(pool.allocate().unwrap().to_string(), "fd00::3");
+        let mut ranged = Pool6::new("fd00::/64".parse().unwrap(), None, Some("fd00::100/126".parse().unwrap())).unwrap();
+        let got: Vec<String> = (0..4).map(|_| ranged.allocate().unwrap().to_string()).collect();
+        assert_eq!(got, ["fd00::100", "fd00::101", "fd00::102", "fd00::103"]);
+        assert!(ranged.allocate().is_err());
+        assert!(Pool6::new("fd00::1/64".parse().unwrap(), None, None).is_err());
+        assert!(Pool6::new("fd00::/64".parse().unwrap(), Some("fd01::1".parse().unwrap()), None).is_err());
+        assert!(Pool6::new("fd00::/64".parse().unwrap(), None, Some("fd01::/80".parse().unwrap())).is_err());
     }
 }

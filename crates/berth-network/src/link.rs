@@ -4,12 +4,12 @@
 //! socket created on a thread that joined that namespace ([`NetNs::run`]); a netlink socket stays
 //! bound to the namespace it was created in, so it is then driven from tokio like any other.
 
-use std::net::{IpAddr, Ipv4Addr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 
 use futures_util::TryStreamExt;
-use ipnet::Ipv4Net;
-use netlink_packet_route::address::{AddressAttribute, AddressMessage};
+use ipnet::{Ipv4Net, Ipv6Net};
+use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
 };
@@ -33,6 +33,9 @@ pub struct BridgeConfig {
     /// The bridge's own address with the network's prefix (e.g. `10.77.0.1/16`); it is the
     /// containers' gateway.
     pub gateway: Option<Ipv4Net>,
+    /// The bridge's IPv6 address with the network's prefix on a dual-stack network (e.g.
+    /// `fd00:db8:1::1/64`), added without duplicate address detection so it is usable at once.
+    pub gateway6: Option<Ipv6Net>,
     /// MTU of the bridge; the kernel default (1500) when `None`.
     pub mtu: Option<u32>,
 }
@@ -50,6 +53,11 @@ pub struct EndpointConfig {
     pub address: Ipv4Net,
     /// Default route via this address when `Some` (a container's first network).
     pub gateway: Option<Ipv4Addr>,
+    /// The container's IPv6 address with the network's prefix (dual-stack networks), added
+    /// without duplicate address detection.
+    pub address6: Option<Ipv6Net>,
+    /// Default IPv6 route via this address when `Some`.
+    pub gateway6: Option<Ipv6Addr>,
     /// The container interface's MAC, see [`mac_for_ip`].
     pub mac: [u8; 6],
     /// MTU of both ends; the kernel default (1500) when `None`.
@@ -102,6 +110,12 @@ pub async fn ensure_bridge(cfg: &BridgeConfig) -> Result<()> {
     if let Some(gw) = cfg.gateway {
         if !has_address(h, index, gw).await? {
             add_address(h, index, gw, &cfg.name).await?;
+        }
+    }
+    if let Some(gw6) = cfg.gateway6 {
+        enable_ipv6(&cfg.name)?;
+        if !has_address6(h, index, gw6).await? {
+            add_address6(h, index, gw6, &cfg.name).await?;
         }
     }
     if !link.header.flags.contains(LinkFlags::Up) {
@@ -229,10 +243,24 @@ async fn configure_endpoint(
         .header
         .index;
     add_address(h, index, cfg.address, ifname).await?;
+    if let Some(addr6) = cfg.address6 {
+        add_address6(h, index, addr6, ifname).await?;
+    }
     if let Some(lo) = link_by_name(h, "lo").await? {
         set_up(h, lo.header.index, "lo").await?;
     }
     set_up(h, index, ifname).await?;
+    if let Some(gw6) = cfg.gateway6 {
+        let route = RouteMessageBuilder::<Ipv6Addr>::new()
+            .gateway(gw6)
+            .output_interface(index)
+            .build();
+        h.route()
+            .add(route)
+            .execute()
+            .await
+            .map_err(|e| nl_err(format!("adding default route via {gw6} on {ifname}"), e))?;
+    }
     if let Some(gw) = cfg.gateway {
         let route = RouteMessageBuilder::<Ipv4Addr>::new()
             .gateway(gw)
@@ -475,6 +503,56 @@ async fn add_address(h: &Handle, index: u32, net: Ipv4Net, ifname: &str) -> Resu
         .execute()
         .await
     {
+        Err(e) if errno_of(&e) != Some(Errno::EEXIST) => {
+            Err(nl_err(format!("adding address {net} to {ifname}"), e))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Turns IPv6 on for link `name` in the host namespace (a host whose `default/disable_ipv6` is 1
+/// makes new bridges without it).
+fn enable_ipv6(name: &str) -> Result<()> {
+    let path = std::path::PathBuf::from(format!("/proc/sys/net/ipv6/conf/{name}/disable_ipv6"));
+    match std::fs::read_to_string(&path) {
+        Ok(v) if v.trim() == "0" => Ok(()),
+        _ => std::fs::write(&path, "0").map_err(|e| NetError::sys_io("enabling IPv6 on", &path, &e)),
+    }
+}
+
+/// The interface's own IPv6 address in an address message.
+fn ipv6_of(msg: &AddressMessage) -> Option<Ipv6Addr> {
+    if msg.header.family != AddressFamily::Inet6 {
+        return None;
+    }
+    msg.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Address(IpAddr::V6(ip)) => Some(*ip),
+        _ => None,
+    })
+}
+
+async fn has_address6(h: &Handle, index: u32, net: Ipv6Net) -> Result<bool> {
+    let mut addrs = h.address().get().set_link_index_filter(index).execute();
+    while let Some(msg) = addrs
+        .try_next()
+        .await
+        .map_err(|e| nl_err("listing addresses".into(), e))?
+    {
+        if ipv6_of(&msg) == Some(net.addr()) && msg.header.prefix_len == net.prefix_len() {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Adds an IPv6 address with `IFA_F_NODAD` (as `ip addr add … nodad`): duplicate address
+/// detection would keep it tentative, unusable, for a second or more after the container starts.
+async fn add_address6(h: &Handle, index: u32, net: Ipv6Net, ifname: &str) -> Result<()> {
+    let mut req = h.address().add(index, IpAddr::V6(net.addr()), net.prefix_len());
+    let msg = req.message_mut();
+    msg.header.flags |= AddressHeaderFlags::Nodad;
+    msg.attributes.push(AddressAttribute::Flags(AddressFlags::Nodad));
+    match req.execute().await {
         Err(e) if errno_of(&e) != Some(Errno::EEXIST) => {
             Err(nl_err(format!("adding address {net} to {ifname}"), e))
         }

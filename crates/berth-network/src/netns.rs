@@ -139,6 +139,46 @@ pub enum NetError {
         /// The requested address.
         ip: std::net::Ipv4Addr,
     },
+    /// An IPv6 subnet with host bits set or too small for a gateway and a container.
+    #[error("invalid subnet {subnet}: {reason}")]
+    InvalidSubnet6 {
+        /// The subnet as given.
+        subnet: ipnet::Ipv6Net,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// An IPv6 `--gateway` outside the subnet, or its subnet-router address.
+    #[error("gateway {gateway} not in subnet {subnet}")]
+    GatewayNotInSubnet6 {
+        /// The gateway as given.
+        gateway: std::net::Ipv6Addr,
+        /// The network's subnet.
+        subnet: ipnet::Ipv6Net,
+    },
+    /// An IPv6 `--ip-range` with host bits set or not inside the subnet.
+    #[error("ip-range {range} not in subnet {subnet}")]
+    IpRangeNotInSubnet6 {
+        /// The range as given.
+        range: ipnet::Ipv6Net,
+        /// The network's subnet.
+        subnet: ipnet::Ipv6Net,
+    },
+    /// Every allocatable IPv6 address is taken (Docker's `ErrNoAvailableIPs` text).
+    #[error("no available IPv6 addresses on this network's address pools")]
+    NoAvailableAddresses6,
+    /// `--ip6` outside the subnet (dockerd 20.10's wording).
+    #[error("Invalid address {ip}: It does not belong to any of this network's subnets")]
+    AddressOutOfSubnet6 {
+        /// The requested address.
+        ip: std::net::Ipv6Addr,
+    },
+    /// `--ip6` already given out, the gateway or the subnet-router address (dockerd's
+    /// `ErrIPAlreadyAllocated` text).
+    #[error("Address already in use")]
+    AddressInUse6 {
+        /// The requested address.
+        ip: std::net::Ipv6Addr,
+    },
 }
 
 impl NetError {

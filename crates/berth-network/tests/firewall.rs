@@ -55,7 +55,7 @@ fn count(lines: &[String], rule: &str) -> usize {
 }
 
 fn network(bridge: &str) -> NetworkRules {
-    NetworkRules { bridge: bridge.into(), subnet: "10.213.0.0/24".parse().unwrap(), internal: false, icc: true }
+    NetworkRules { bridge: bridge.into(), subnet: "10.213.0.0/24".parse().unwrap(), subnet6: None, internal: false, icc: true }
 }
 
 #[test]
@@ -318,6 +318,7 @@ fn rules_really_forward_publish_masquerade_and_isolate() {
     let net = NetworkRules {
         bridge: topo.bridge(),
         subnet: format!("10.231.{n}.0/24").parse().unwrap(),
+        subnet6: None,
         internal: false,
         icc: true,
     };
@@ -346,4 +347,37 @@ fn rules_really_forward_publish_masquerade_and_isolate() {
     g.fw.add_network(&NetworkRules { internal: true, ..net.clone() }).unwrap();
     assert!(client(&container, &format!("10.232.{n}.2:81")).is_err());
     drop(topo);
+}
+
+fn ip6tables_s(table: &str) -> String {
+    let out = Command::new("ip6tables").args(["-w", "-t", table, "-S"]).output().unwrap();
+    assert!(out.status.success(), "ip6tables -S: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn dual_stack_network_rules_go_to_ip6tables_and_teardown_removes_them() {
+    let g = Guard::new();
+    let p = &g.prefix;
+    g.fw.init().unwrap();
+    g.fw.init_v6().unwrap();
+    g.fw.init_v6().unwrap();
+    let n = NetworkRules { subnet6: Some("fd00:db8:213::/64".parse().unwrap()), icc: false, ..network("btbr-six") };
+    g.fw.add_network(&n).unwrap();
+    g.fw.add_network(&n).unwrap();
+    let nat = ip6tables_s("nat");
+    let filter = ip6tables_s("filter");
+    assert_eq!(nat.matches(&format!("-A {p}-POST -s fd00:db8:213::/64 ! -o btbr-six -j MASQUERADE")).count(), 1, "{nat}");
+    assert_eq!(nat.matches(&format!("-A OUTPUT ! -d ::1/128 -m addrtype --dst-type LOCAL -j {p}-DNAT")).count(), 1, "{nat}");
+    assert_eq!(filter.matches(&format!("-A {p}-FWD-IN -i btbr-six -o btbr-six -j DROP")).count(), 1, "{filter}");
+    assert_eq!(filter.matches(&format!("-A FORWARD -j {p}-FWD")).count(), 1, "{filter}");
+    // The IPv4 side is unchanged: no IPv6 address in iptables.
+    assert!(!whole_table("nat").contains("fd00:db8:213"));
+    g.fw.remove_network(&n).unwrap();
+    assert!(!ip6tables_s("nat").contains("btbr-six"));
+    assert!(!ip6tables_s("filter").contains("btbr-six"));
+    g.fw.add_network(&n).unwrap();
+    g.fw.teardown().unwrap();
+    assert!(!ip6tables_s("nat").contains(p.as_str()), "{}", ip6tables_s("nat"));
+    assert!(!ip6tables_s("filter").contains(p.as_str()), "{}", ip6tables_s("filter"));
 }

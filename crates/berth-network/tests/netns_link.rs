@@ -258,6 +258,7 @@ async fn ensure_bridge_is_idempotent_and_refuses_non_bridges() {
     let cfg = BridgeConfig {
         name: name.clone(),
         gateway: Some(gateway),
+        gateway6: None,
         mtu: Some(1400),
     };
     ensure_bridge(&cfg).await.unwrap();
@@ -290,6 +291,8 @@ async fn ensure_bridge_is_idempotent_and_refuses_non_bridges() {
             container_ifname: "eth0".into(),
             address: Ipv4Net::new(host(subnet, 2), 24).unwrap(),
             gateway: None,
+            address6: None,
+            gateway6: None,
             mac: mac_for_ip(host(subnet, 2)),
             mtu: None,
         },
@@ -299,6 +302,7 @@ async fn ensure_bridge_is_idempotent_and_refuses_non_bridges() {
     let err = ensure_bridge(&BridgeConfig {
         name: veth.clone(),
         gateway: None,
+        gateway6: None,
         mtu: None,
     })
     .await
@@ -323,6 +327,7 @@ async fn endpoints_on_one_bridge_reach_each_other_and_detach_cleanly() {
     ensure_bridge(&BridgeConfig {
         name: bridge.clone(),
         gateway: Some(Ipv4Net::new(gw, 24).unwrap()),
+        gateway6: None,
         mtu: Some(1450),
     })
     .await
@@ -338,6 +343,8 @@ async fn endpoints_on_one_bridge_reach_each_other_and_detach_cleanly() {
             container_ifname: "eth0".into(),
             address: Ipv4Net::new(ip, 24).unwrap(),
             gateway: Some(gw),
+            address6: None,
+            gateway6: None,
             mac: mac_for_ip(ip),
             mtu: Some(1450),
         };
@@ -403,6 +410,7 @@ async fn failed_attach_leaves_no_veth() {
     ensure_bridge(&BridgeConfig {
         name: bridge.clone(),
         gateway: Some(Ipv4Net::new(gw, 24).unwrap()),
+        gateway6: None,
         mtu: None,
     })
     .await
@@ -415,6 +423,8 @@ async fn failed_attach_leaves_no_veth() {
         container_ifname: "eth0".into(),
         address: Ipv4Net::new(ip, 24).unwrap(),
         gateway: Some(gw),
+        address6: None,
+        gateway6: None,
         mac: mac_for_ip(ip),
         mtu: None,
     };
@@ -423,6 +433,8 @@ async fn failed_attach_leaves_no_veth() {
     // Failure after the pair exists: a gateway the address cannot reach.
     let unreachable = EndpointConfig {
         gateway: Some(Ipv4Addr::new(10, 255, 255, 254)),
+        address6: None,
+        gateway6: None,
         ..good.clone()
     };
     let err = attach_endpoint(&ns, &unreachable).await.unwrap_err();

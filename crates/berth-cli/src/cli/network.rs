@@ -33,7 +33,7 @@ pub enum NetworkCmd {
         /// Network labels.
         #[arg(long)]
         label: Vec<String>,
-        /// Enable IPv6 (not supported).
+        /// Enable IPv6 networking (needs an IPv6 --subnet).
         #[arg(long)]
         ipv6: bool,
         /// Network name.
@@ -91,6 +91,9 @@ pub enum NetworkCmd {
         /// IPv4 address.
         #[arg(long)]
         ip: Option<String>,
+        /// IPv6 address.
+        #[arg(long)]
+        ip6: Option<String>,
         /// Add link to another container.
         #[arg(long)]
         link: Vec<String>,

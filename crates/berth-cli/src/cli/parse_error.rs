@@ -21,7 +21,6 @@ pub const UNSUPPORTED_RUN_FLAGS: &[(&str, &str)] = &[
     ("--cpu-percent", "a Windows-only option"),
     ("--io-maxbandwidth", "a Windows-only option"),
     ("--io-maxiops", "a Windows-only option"),
-    ("--ip6", "networks are IPv4 only"),
     ("--isolation", "a Windows-only option"),
     ("--kernel-memory", "kernel memory limits are deprecated and not set"),
     ("--link-local-ip", "networks have no link-local addresses"),

@@ -84,6 +84,9 @@ pub struct RunArgs {
     /// IPv4 address (e.g. 172.30.100.104) on a user-defined network.
     #[arg(long = "ip")]
     pub ip: Option<String>,
+    /// IPv6 address (e.g. 2001:db8::33) on a user-defined dual-stack network.
+    #[arg(long = "ip6")]
+    pub ip6: Option<String>,
     /// Container MAC address (e.g. 92:d0:c6:0a:29:33).
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,

@@ -17,15 +17,21 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
             if gateway.len() > subnet.len() || ip_range.len() > subnet.len() {
                 anyhow::bail!("every --gateway and --ip-range needs a --subnet");
             }
-            let config: Vec<Value> = subnet
-                .iter()
-                .enumerate()
-                .map(|(i, s)| {
-                    let mut c = json!({"Subnet": s});
-                    if let Some(g) = gateway.get(i) {
+            // A gateway or range goes with the subnet of its family in the same position (the
+            // k-th IPv6 gateway with the k-th IPv6 subnet), so `--subnet V4 --subnet V6
+            // --gateway V6GW` pairs as the docker CLI pairs it.
+            let family_index = |list: &[String], i: usize| list[..i].iter().filter(|x| x.contains(':') == list[i].contains(':')).count();
+            let pick = |list: &[String], s: usize| -> Option<String> {
+                let (v6, k) = (subnet[s].contains(':'), family_index(&subnet, s));
+                list.iter().enumerate().find(|(j, x)| x.contains(':') == v6 && family_index(list, *j) == k).map(|(_, x)| x.clone())
+            };
+            let config: Vec<Value> = (0..subnet.len())
+                .map(|i| {
+                    let mut c = json!({"Subnet": subnet[i]});
+                    if let Some(g) = pick(&gateway, i) {
                         c["Gateway"] = json!(g);
                     }
-                    if let Some(r) = ip_range.get(i) {
+                    if let Some(r) = pick(&ip_range, i) {
                         c["IPRange"] = json!(r);
                     }
                     c
@@ -65,13 +71,20 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
             let report: Value = c.call_json(Method::POST, "/networks/prune", &filters_query(&filter)?).await?;
             print_deleted("Deleted Networks", &report["NetworksDeleted"]);
         }
-        NetworkCmd::Connect { alias, ip, link, network, container } => {
+        NetworkCmd::Connect { alias, ip, ip6, link, network, container } => {
             let mut ep = Map::new();
             if !alias.is_empty() {
                 ep.insert("Aliases".into(), json!(alias));
             }
-            if let Some(ip) = ip {
-                ep.insert("IPAMConfig".into(), json!({"IPv4Address": ip}));
+            if ip.is_some() || ip6.is_some() {
+                let mut ipam = Map::new();
+                if let Some(ip) = ip {
+                    ipam.insert("IPv4Address".into(), json!(ip));
+                }
+                if let Some(ip6) = ip6 {
+                    ipam.insert("IPv6Address".into(), json!(ip6));
+                }
+                ep.insert("IPAMConfig".into(), Value::Object(ipam));
             }
             if !link.is_empty() {
                 ep.insert("Links".into(), json!(link));

@@ -46,6 +46,8 @@ const VOLATILE_KEYS: &[&str] = &[
 
 static RES: LazyLock<Vec<(Regex, &'static str)>> = LazyLock::new(|| {
     [
+        // Each side's IPv6 test subnets (fd00:db8:{v6}::/64, {v6} from its network slot).
+        (r"fd00:db8:[0-9a-f]{1,4}:", "fd00:db8:<v6>:"),
         (r"sha256:[0-9a-f]{64}", "sha256:<id>"),
         (r"[0-9a-f]{64}", "<id>"),
         (r"\b[0-9a-f]{12}\b", "<short>"),

@@ -1,7 +1,7 @@
 //! Networks beyond the basics: create options (driver, internal, driver options, config-only
 //! networks and networks made from them, IPv6), inspect's `verbose` and `scope`, connecting and
-//! disconnecting containers (with endpoint settings, read back from inside the container), and
-//! prune filters.
+//! disconnecting containers (with endpoint settings, read back from inside the container), dual-stack
+//! networks (IPv6 subnets, `IPv6Address`, what the container sees), and prune filters.
 
 use crate::cases::{enc, Case};
 use crate::compare::Cmp;
@@ -77,6 +77,7 @@ pub fn all() -> Vec<Case> {
         c("net-config-only-delete", "DELETE", "/networks/ad-ncfg", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
     ];
     v.extend(connect());
+    v.extend(ipv6());
     v.extend([
         // Prune by label: only the labelled, unused network goes.
         c("net-prune-a", "POST", "/networks/create", CREATE, &["b:Labels"], Cmp::Status).json(r#"{"Name":"ad-np1","Labels":{"prune":"yes"},"IPAM":{"Config":[{"Subnet":"{net}.55.0/24"}]}}"#),
@@ -130,5 +131,54 @@ fn connect() -> Vec<Case> {
         c("nc-rm", "DELETE", "/containers/ad-ncc?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
         c("nc-net-rm", "DELETE", "/networks/ad-nc", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
         c("net-rm-n2", "DELETE", "/networks/ad-n2", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
+    ]
+}
+
+/// A dual-stack network (`EnableIPv6` with an IPv6 subnet, `{v6}` a group unique to each side), a
+/// container on it with a fixed IPv6 address, and the refusals of `IPv6Address`.
+fn ipv6() -> Vec<Case> {
+    let cmd = r#"ip -6 -o addr show eth0 scope global | awk '{print $4}'; ip -6 route | grep default | awk '{print $1, $2, $3}'; nslookup -type=AAAA ad-n6c 127.0.0.11 | grep -c 'Address: fd00'"#;
+    let read = format!(r#"{{"Cmd":["sh","-c",{}],"AttachStdout":true,"AttachStderr":true}}"#, serde_json::Value::String(cmd.into()));
+    let on = |net: &str, ip6: &str| format!(r#"{{"Image":"busybox","Cmd":["sleep","60"],"HostConfig":{{"NetworkMode":"{net}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{net}":{{"IPAMConfig":{{"IPv6Address":"{ip6}"}}}}}}}}}}"#);
+    vec![
+        c("n6-create", "POST", "/networks/create", CREATE, &["b:EnableIPv6", "b:IPAM"], Cmp::Json)
+            .json(r#"{"Name":"ad-n6","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"{net}.59.0/24","Gateway":"{net}.59.1"},{"Subnet":"fd00:db8:{v6}::/64","Gateway":"fd00:db8:{v6}::1"}]}}"#)
+            .ignore(&["Id"]),
+        c("n6-inspect", "GET", "/networks/ad-n6", INSPECT, &["b:EnableIPv6", "b:IPAM"], Cmp::Json).ignore(&["Id"]),
+        c("n6-create-overlap", "POST", "/networks/create", CREATE, &["b:EnableIPv6"], Cmp::Status)
+            .json(r#"{"Name":"ad-nbad","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"{net}.61.0/24"},{"Subnet":"fd00:db8:{v6}::/48"}]}}"#),
+        crate::cases::create("n6-ctr-create", "ad-n6c", &on("ad-n6", "fd00:db8:{v6}::77"), &["b:EndpointConfig"]),
+        c("n6-ctr-start", "POST", "/containers/ad-n6c/start", "POST /containers/{id}/start", &["b:EndpointConfig"], Cmp::Headers),
+        c("n6-ctr-inspect", "GET", "/containers/ad-n6c/json", "GET /containers/{id}/json", &["b:EndpointConfig"], Cmp::Json)
+            .pick("/NetworkSettings/Networks/ad-n6")
+            .ignore(&["NetworkID", "EndpointID"]),
+        c("n6-net-containers", "GET", "/networks/ad-n6", INSPECT, &["b:EnableIPv6"], Cmp::Json).pick("/Containers").ignore(&["EndpointID"]),
+        c("n6-exec", "POST", "/containers/ad-n6c/exec", "POST /containers/{id}/exec", &["b:Cmd"], Cmp::Status).json(&read).save("n6exec", "Id"),
+        c("n6-exec-start", "POST", "/exec/{n6exec}/start", "POST /exec/{id}/start", &["b:EnableIPv6"], Cmp::Frames).json(r#"{"Detach":false,"Tty":false}"#).upgrade(),
+        // The same address again: the second container does not start.
+        crate::cases::create("n6-taken-create", "ad-n6t", &on("ad-n6", "fd00:db8:{v6}::77"), &["b:EndpointConfig"]),
+        c("n6-taken-start", "POST", "/containers/ad-n6t/start", "POST /containers/{id}/start", &["b:EndpointConfig"], Cmp::Status),
+        c("n6-bad-ip6", "POST", "/containers/create", "POST /containers/create", &["b:EndpointConfig"], Cmp::Status).json(&on("ad-n6", "10.0.0.1")),
+        // A network with an IPv6 subnet but without EnableIPv6: shown, and no IPv6 address given.
+        c("n6-off-create", "POST", "/networks/create", CREATE, &["b:EnableIPv6"], Cmp::Json)
+            .json(r#"{"Name":"ad-n6off","IPAM":{"Config":[{"Subnet":"{net}.60.0/24","Gateway":"{net}.60.1"},{"Subnet":"fd00:db8:{v6}:1::/64","Gateway":"fd00:db8:{v6}:1::1"}]}}"#)
+            .ignore(&["Id"]),
+        c("n6-off-inspect", "GET", "/networks/ad-n6off", INSPECT, &["b:EnableIPv6"], Cmp::Json).ignore(&["Id"]),
+        crate::cases::create("n6-off-ctr-create", "ad-n6o", &on("ad-n6off", "fd00:db8:{v6}:1::5"), &["b:EndpointConfig"]),
+        c("n6-off-ctr-start", "POST", "/containers/ad-n6o/start", "POST /containers/{id}/start", &["b:EndpointConfig"], Cmp::Headers),
+        c("n6-off-ctr-inspect", "GET", "/containers/ad-n6o/json", "GET /containers/{id}/json", &["b:EndpointConfig"], Cmp::Json)
+            .pick("/NetworkSettings/Networks/ad-n6off")
+            .ignore(&["NetworkID", "EndpointID"]),
+        // IPv6Address on a network without an IPv6 subnet: the start is refused.
+        c("n6-v4-net", "POST", "/networks/create", CREATE, &["b:Name"], Cmp::Status).json(r#"{"Name":"ad-n6v4","IPAM":{"Config":[{"Subnet":"{net}.62.0/24"}]}}"#),
+        crate::cases::create("n6-v4-ctr-create", "ad-n6v", &on("ad-n6v4", "fd00:db8:{v6}::99"), &["b:EndpointConfig"]),
+        c("n6-v4-ctr-start", "POST", "/containers/ad-n6v/start", "POST /containers/{id}/start", &["b:EndpointConfig"], Cmp::Status),
+        c("n6-rm-c", "DELETE", "/containers/ad-n6c?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n6-rm-t", "DELETE", "/containers/ad-n6t?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n6-rm-o", "DELETE", "/containers/ad-n6o?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n6-rm-v", "DELETE", "/containers/ad-n6v?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n6-net-rm", "DELETE", "/networks/ad-n6", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
+        c("n6-off-net-rm", "DELETE", "/networks/ad-n6off", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
+        c("n6-v4-net-rm", "DELETE", "/networks/ad-n6v4", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
     ]
 }

@@ -290,8 +290,9 @@ pub fn remove_network_leftovers(root: &Path, bridge: &str) {
     use sha2::Digest;
     let prefix = format!("BERTH-{}-", &hex::encode(sha2::Sha256::digest(root.as_os_str().as_encoded_bytes()))[..6]);
     let _ = Command::new("ip").args(["link", "del", bridge]).stderr(Stdio::null()).status();
-    let ipt = |table: &str, args: &[&str]| Command::new("iptables").args(["-w", "10", "-t", table]).args(args).stderr(Stdio::null()).output();
-    for table in ["filter", "nat"] {
+    // Dual-stack networks leave the same chains in ip6tables.
+    for (bin, table) in [("iptables", "filter"), ("iptables", "nat"), ("ip6tables", "filter"), ("ip6tables", "nat")] {
+        let ipt = |table: &str, args: &[&str]| Command::new(bin).args(["-w", "10", "-t", table]).args(args).stderr(Stdio::null()).output();
         let Ok(o) = ipt(table, &["-S"]) else { continue };
         let listing = String::from_utf8_lossy(&o.stdout).into_owned();
         for jump in listing.lines().filter(|l| l.starts_with("-A ") && !l.starts_with(&format!("-A {prefix}")) && l.contains(&format!("-j {prefix}"))) {

@@ -41,10 +41,10 @@ fn shown(mut v: serde_json::Value, version: ApiVersion) -> serde_json::Value {
 
 async fn create(State(s): S, Extension(v): Extension<ApiVersion>, b: Bytes) -> Result<Response, ApiError> {
     let req: NetworkCreateRequest = body(&b)?;
-    // `EnableIPv4` came with API 1.47 (older versions ignore it, as dockerd does): an IPv6-only
-    // network needs IPv6, which Berth networks do not have yet.
+    // `EnableIPv4` came with API 1.47 (older versions ignore it, as dockerd does): IPv6-only
+    // networks are not implemented; dual-stack ones (`EnableIPv6`) are.
     if v >= (ApiVersion { major: 1, minor: 47 }) && req.enable_ipv4 == Some(false) {
-        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "IPv6-only networks (EnableIPv4=false) are not supported by Berth: its networks are IPv4"));
+        return Err(ApiError::new(StatusCode::NOT_IMPLEMENTED, "IPv6-only networks (EnableIPv4=false) are not supported by Berth: its networks always have IPv4 (use EnableIPv6 for dual stack)"));
     }
     let n = s.networks.create(req).await?;
     Ok(json(StatusCode::CREATED, &serde_json::json!({"Id": n.id, "Warning": ""})))

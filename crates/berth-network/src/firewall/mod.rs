@@ -19,6 +19,11 @@
 //!                per port          -s CIP -d CIP -p P --dport CP MASQUERADE (hairpin)
 //! ```
 //!
+//! A dual-stack network (one with an IPv6 subnet) gets the same chains, jumps and per-network
+//! rules in ip6tables (the nat OUTPUT jump excludes `::1/128`), its IPv6 subnet masqueraded when
+//! it leaves the bridge, as dockerd does with `ip6tables` on. Published ports are IPv4 only: no
+//! IPv6 DNAT rule is made.
+//!
 //! The FORWARD jump sits at position 1 because Docker sets the FORWARD policy to DROP; the
 //! isolation rules then decide everything about traffic entering or leaving Berth's bridges.
 //! Loopback access to published ports goes through the userland proxy, so `route_localnet`
@@ -31,7 +36,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::str::FromStr;
 
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 
 mod listing;
@@ -42,6 +47,7 @@ const MAX_CHAIN_LEN: usize = 28;
 /// Longest chain suffix Berth appends to a prefix.
 const LONGEST_SUFFIX: &str = "-FWD-OUT";
 const IP_FORWARD: &str = "/proc/sys/net/ipv4/ip_forward";
+const IP6_FORWARD: &str = "/proc/sys/net/ipv6/conf/all/forwarding";
 
 /// A failure while programming iptables.
 #[derive(Debug, thiserror::Error)]
@@ -52,7 +58,7 @@ pub enum FirewallError {
         /// The prefix given to [`Firewall::new`].
         prefix: String,
     },
-    /// The `iptables` binary could not be started.
+    /// The `iptables` (or `ip6tables`) binary could not be started.
     #[error("run iptables")]
     Spawn {
         /// Why the process could not be started.
@@ -131,6 +137,8 @@ pub struct NetworkRules {
     pub bridge: String,
     /// The network's IPv4 subnet (masqueraded when leaving the bridge).
     pub subnet: Ipv4Net,
+    /// The network's IPv6 subnet on a dual-stack network: the same rules in ip6tables.
+    pub subnet6: Option<Ipv6Net>,
     /// `--internal`: no traffic leaves the bridge and nothing is masqueraded.
     pub internal: bool,
     /// Inter-container communication on the bridge (`com.docker.network.bridge.enable_icc`).
@@ -170,9 +178,28 @@ impl Table {
     }
 }
 
-/// One rule: its table, chain and match/target arguments.
+/// Which address family a rule is for: `iptables` or `ip6tables`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Family {
+    /// IPv4 (`iptables`).
+    V4,
+    /// IPv6 (`ip6tables`).
+    V6,
+}
+
+impl Family {
+    fn binary(self) -> &'static str {
+        match self {
+            Family::V4 => "iptables",
+            Family::V6 => "ip6tables",
+        }
+    }
+}
+
+/// One rule: its family, table, chain and match/target arguments.
 #[derive(Clone, Debug)]
 struct Rule {
+    family: Family,
     table: Table,
     chain: String,
     spec: Vec<String>,
@@ -180,7 +207,13 @@ struct Rule {
 
 impl Rule {
     fn new(table: Table, chain: &str, spec: &[&str]) -> Rule {
-        Rule { table, chain: chain.to_owned(), spec: spec.iter().map(|s| (*s).to_owned()).collect() }
+        Rule { family: Family::V4, table, chain: chain.to_owned(), spec: spec.iter().map(|s| (*s).to_owned()).collect() }
+    }
+
+    /// The same rule in ip6tables.
+    fn v6(mut self) -> Rule {
+        self.family = Family::V6;
+        self
     }
 }
 
@@ -289,6 +322,47 @@ impl Firewall {
             .map_err(|source| FirewallError::Sysctl { path: PathBuf::from(IP_FORWARD), source })
     }
 
+    /// The IPv6 half of [`Firewall::init`]: the same chains and jumps in ip6tables (the nat
+    /// OUTPUT jump excludes `::1/128`). Separate because a host without ip6tables' nat table
+    /// still runs IPv4 networks; dual-stack networks then fail to install with its error.
+    pub fn init_v6(&self) -> Result<(), FirewallError> {
+        self.check_prefix()?;
+        let v6 = Family::V6;
+        for (table, chain) in self.chains() {
+            if chain_exists_in(v6, table, &chain) {
+                run_in(v6, table, &["-F", &chain])?;
+            } else {
+                run_in(v6, table, &["-N", &chain])?;
+            }
+        }
+        let fwd = self.fwd();
+        append(&Rule::new(Table::Filter, &fwd, &["-j", &self.fwd_in()]).v6())?;
+        append(&Rule::new(Table::Filter, &fwd, &["-j", &self.fwd_out()]).v6())?;
+        let jump = self.forward_jump().v6();
+        let listing = run_in(v6, Table::Filter, &["-S", "FORWARD"])?;
+        let wanted = format!("-A FORWARD -j {}", self.fwd());
+        let rules: Vec<&str> = listing.lines().filter(|l| l.starts_with("-A ")).collect();
+        if !(rules.iter().filter(|l| l.trim() == wanted).count() == 1 && rules.first().map(|l| l.trim()) == Some(wanted.as_str())) {
+            delete_all(&jump)?;
+            let mut args = vec!["-I", "FORWARD", "1"];
+            args.extend(jump.spec.iter().map(String::as_str));
+            run_in(v6, Table::Filter, &args)?;
+        }
+        for jump in self.nat_jumps_v6() {
+            ensure(&jump)?;
+        }
+        Ok(())
+    }
+
+    fn nat_jumps_v6(&self) -> Vec<Rule> {
+        let dnat = self.dnat();
+        vec![
+            Rule::new(Table::Nat, "PREROUTING", &["-m", "addrtype", "--dst-type", "LOCAL", "-j", &dnat]).v6(),
+            Rule::new(Table::Nat, "OUTPUT", &["!", "-d", "::1/128", "-m", "addrtype", "--dst-type", "LOCAL", "-j", &dnat]).v6(),
+            Rule::new(Table::Nat, "POSTROUTING", &["-j", &self.post()]).v6(),
+        ]
+    }
+
     /// Makes `-j {P}-FWD` the first rule of FORWARD, exactly once. Docker (re)inserts its own
     /// jumps at position 1 when it starts, so a jump found lower is moved up again.
     fn ensure_forward_jump_first(&self) -> Result<(), FirewallError> {
@@ -327,6 +401,15 @@ impl Firewall {
         if !n.internal {
             rules.push(Rule::new(Table::Nat, &self.post(), &["-s", &subnet, "!", "-o", br, "-j", "MASQUERADE"]));
         }
+        if let Some(subnet6) = n.subnet6 {
+            // The same isolation in ip6tables, and the IPv6 subnet masqueraded going out.
+            let mut v6: Vec<Rule> = rules.iter().filter(|r| r.chain != self.post()).map(|r| r.clone().v6()).collect();
+            if !n.internal {
+                let s6 = subnet6.trunc().to_string();
+                v6.push(Rule::new(Table::Nat, &self.post(), &["-s", &s6, "!", "-o", br, "-j", "MASQUERADE"]).v6());
+            }
+            rules.extend(v6);
+        }
         rules
     }
 
@@ -350,6 +433,10 @@ impl Firewall {
         }
         for rule in &rules {
             append(rule)?;
+        }
+        if n.subnet6.is_some() {
+            std::fs::write(IP6_FORWARD, "1")
+                .map_err(|source| FirewallError::Sysctl { path: PathBuf::from(IP6_FORWARD), source })?;
         }
         Ok(())
     }
@@ -399,7 +486,7 @@ impl Firewall {
         let cip = format!("{}/32", p.container_ip);
         let cport = p.container_port.to_string();
         [
-            Rule { table: Table::Nat, chain: self.dnat(), spec: dnat },
+            Rule { family: Family::V4, table: Table::Nat, chain: self.dnat(), spec: dnat },
             Rule::new(
                 Table::Nat,
                 &self.post(),
@@ -434,15 +521,26 @@ impl Firewall {
         for jump in self.nat_jumps() {
             delete_all(&jump)?;
         }
-        let existing: Vec<(Table, String)> =
-            self.chains().into_iter().filter(|(table, chain)| chain_exists(*table, chain)).collect();
-        // Flush everything first: {P}-FWD refers to FWD-IN and FWD-OUT, and a referenced chain
-        // cannot be deleted.
-        for (table, chain) in &existing {
-            run(*table, &["-F", chain])?;
-        }
-        for (table, chain) in &existing {
-            run(*table, &["-X", chain])?;
+        for family in [Family::V4, Family::V6] {
+            if family == Family::V6 {
+                if !ip6tables_works() {
+                    continue;
+                }
+                delete_all(&self.forward_jump().v6())?;
+                for jump in self.nat_jumps_v6() {
+                    delete_all(&jump)?;
+                }
+            }
+            let existing: Vec<(Table, String)> =
+                self.chains().into_iter().filter(|(table, chain)| chain_exists_in(family, *table, chain)).collect();
+            // Flush everything first: {P}-FWD refers to FWD-IN and FWD-OUT, and a referenced chain
+            // cannot be deleted.
+            for (table, chain) in &existing {
+                run_in(family, *table, &["-F", chain])?;
+            }
+            for (table, chain) in &existing {
+                run_in(family, *table, &["-X", chain])?;
+            }
         }
         Ok(())
     }
@@ -454,7 +552,17 @@ const LOCK_WAIT_SECS: &str = "10";
 
 /// Runs `iptables -w SECS -t TABLE ARGS…` and returns its standard output.
 fn run(table: Table, args: &[&str]) -> Result<String, FirewallError> {
-    let output = Command::new("iptables")
+    run_in(Family::V4, table, args)
+}
+
+/// Whether `ip6tables` runs and has its filter table (teardown skips IPv6 otherwise).
+fn ip6tables_works() -> bool {
+    run_in(Family::V6, Table::Filter, &["-S", "FORWARD"]).is_ok()
+}
+
+/// Runs `iptables` or `ip6tables` (`-w SECS -t TABLE ARGS…`) and returns its standard output.
+fn run_in(family: Family, table: Table, args: &[&str]) -> Result<String, FirewallError> {
+    let output = Command::new(family.binary())
         .args(["-w", LOCK_WAIT_SECS, "-t", table.as_str()])
         .args(args)
         .output()
@@ -463,8 +571,9 @@ fn run(table: Table, args: &[&str]) -> Result<String, FirewallError> {
         return Ok(String::from_utf8_lossy(&output.stdout).into_owned());
     }
     let stderr = String::from_utf8_lossy(&output.stderr);
+    let v6 = if family == Family::V6 { "(ip6tables) " } else { "" };
     Err(FirewallError::Command {
-        args: format!("-t {} {}", table.as_str(), args.join(" ")),
+        args: format!("{v6}-t {} {}", table.as_str(), args.join(" ")),
         stderr: stderr.lines().next().unwrap_or("").trim().to_owned(),
     })
 }
@@ -473,11 +582,15 @@ fn run(table: Table, args: &[&str]) -> Result<String, FirewallError> {
 fn run_rule(op: &str, rule: &Rule) -> Result<String, FirewallError> {
     let mut args = vec![op, rule.chain.as_str()];
     args.extend(rule.spec.iter().map(String::as_str));
-    run(rule.table, &args)
+    run_in(rule.family, rule.table, &args)
 }
 
 fn chain_exists(table: Table, chain: &str) -> bool {
-    run(table, &["-S", chain]).is_ok()
+    chain_exists_in(Family::V4, table, chain)
+}
+
+fn chain_exists_in(family: Family, table: Table, chain: &str) -> bool {
+    run_in(family, table, &["-S", chain]).is_ok()
 }
 
 /// Whether `rule` is present. A failing check (absent rule or chain) counts as absent; an
@@ -560,6 +673,7 @@ mod tests {
         let mut n = NetworkRules {
             bridge: "br-x".into(),
             subnet: "172.18.0.1/16".parse().unwrap(),
+            subnet6: None,
             internal: false,
             icc: true,
         };
@@ -569,5 +683,26 @@ mod tests {
         let rules = fw.network_rules(&n);
         assert!(rules.iter().all(|r| r.chain != "T-POST"));
         assert!(rules.iter().any(|r| r.spec.join(" ") == "-i br-x ! -o br-x -j DROP"));
+    }
+
+    #[test]
+    fn dual_stack_network_mirrors_its_rules_in_ip6tables() {
+        let fw = Firewall::new("T");
+        let mut n = NetworkRules {
+            bridge: "br-x".into(),
+            subnet: "172.18.0.0/16".parse().unwrap(),
+            subnet6: Some("fd00:db8:1::/64".parse().unwrap()),
+            internal: false,
+            icc: false,
+        };
+        let rules = fw.network_rules(&n);
+        let v6: Vec<String> = rules.iter().filter(|r| r.family == Family::V6).map(|r| format!("{} {}", r.chain, r.spec.join(" "))).collect();
+        assert!(v6.contains(&"T-FWD-IN -i br-x -o br-x -j DROP".to_string()), "{v6:?}");
+        assert!(v6.contains(&"T-FWD-OUT -i br-x ! -o br-x -j ACCEPT".to_string()), "{v6:?}");
+        assert!(v6.contains(&"T-POST -s fd00:db8:1::/64 ! -o br-x -j MASQUERADE".to_string()), "{v6:?}");
+        assert!(!v6.iter().any(|r| r.contains("172.18.")), "{v6:?}");
+        n.internal = true;
+        let rules = fw.network_rules(&n);
+        assert!(!rules.iter().any(|r| r.chain == "T-POST"));
     }
 }

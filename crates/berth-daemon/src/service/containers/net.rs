@@ -11,7 +11,6 @@ use berth_api::config::ContainerConfig;
 use berth_api::container::{HostConfig, NetworkingConfig};
 use berth_api::network::EndpointSettings;
 use std::collections::{HashMap, HashSet};
-use std::net::Ipv4Addr;
 use std::sync::Arc;
 
 /// Whether a network mode puts the container on bridge networks (its own namespace, veths).
@@ -75,11 +74,17 @@ impl ContainerService {
             list.push((net, ep));
         }
         for (net, ep) in list {
+            // dockerd checks the address's syntax at create, on every network.
+            if let Some(a) = ep.ipam_config.as_ref().map(|c| c.ipv6_address.as_str()).filter(|a| !a.is_empty()) {
+                if a.parse::<std::net::Ipv6Addr>().is_err() {
+                    return Err(ServiceError::Invalid(format!("invalid IPv6 address: {a}")));
+                }
+            }
             if !net.user_defined_bridge() && net.driver == "bridge" {
                 if ep.aliases.as_ref().is_some_and(|a| !a.is_empty()) {
                     return Err(ServiceError::Invalid("network-scoped alias is supported only for containers in user defined networks".into()));
                 }
-                if ep.ipam_config.as_ref().is_some_and(|c| !c.ipv4_address.is_empty()) {
+                if ep.ipam_config.as_ref().is_some_and(|c| !c.ipv4_address.is_empty() || !c.ipv6_address.is_empty()) {
                     return Err(ServiceError::Invalid("user specified IP address is supported on user defined networks only".into()));
                 }
             }
@@ -222,8 +227,8 @@ impl ContainerService {
     }
 
     /// Addresses held by running containers, by network id.
-    pub fn held_addresses(&self) -> HashMap<String, Vec<Ipv4Addr>> {
-        let mut out: HashMap<String, Vec<Ipv4Addr>> = HashMap::new();
+    pub fn held_addresses(&self) -> HashMap<String, Vec<std::net::IpAddr>> {
+        let mut out: HashMap<String, Vec<std::net::IpAddr>> = HashMap::new();
         for h in self.all() {
             let rec = h.snapshot();
             if matches!(rec.state.status, Status::Running | Status::Paused | Status::Restarting) {

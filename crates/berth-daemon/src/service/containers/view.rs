@@ -198,9 +198,9 @@ impl ContainerService {
                 "Bridge": "", "SandboxID": rec.network.sandbox_key.rsplit('/').next().unwrap_or(""), "SandboxKey": rec.network.sandbox_key, "Ports": port_map(&rec),
                 "HairpinMode": false, "LinkLocalIPv6Address": "", "LinkLocalIPv6PrefixLen": 0,
                 "SecondaryIPAddresses": null, "SecondaryIPv6Addresses": null, "EndpointID": primary.map(|e| e.endpoint_id.clone()).unwrap_or_default(),
-                "Gateway": primary.map(|e| e.gateway.clone()).unwrap_or_default(), "GlobalIPv6Address": "", "GlobalIPv6PrefixLen": 0,
+                "Gateway": primary.map(|e| e.gateway.clone()).unwrap_or_default(), "GlobalIPv6Address": primary.map(|e| e.global_ipv6_address.clone()).unwrap_or_default(), "GlobalIPv6PrefixLen": primary.map(|e| e.global_ipv6_prefix_len).unwrap_or(0),
                 "IPAddress": primary.map(|e| e.ip_address.clone()).unwrap_or_default(), "IPPrefixLen": primary.map(|e| e.ip_prefix_len).unwrap_or(0),
-                "IPv6Gateway": "", "MacAddress": primary.map(|e| e.mac_address.clone()).unwrap_or_default(),
+                "IPv6Gateway": primary.map(|e| e.ipv6_gateway.clone()).unwrap_or_default(), "MacAddress": primary.map(|e| e.mac_address.clone()).unwrap_or_default(),
                 "Networks": networks(&rec),
             },
         }))

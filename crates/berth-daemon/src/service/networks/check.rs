@@ -107,7 +107,7 @@ impl NetworkService {
         let bridges: HashSet<&str> = nets.iter().filter(|n| n.driver == "bridge" && !n.bridge.is_empty()).map(|n| n.bridge.as_str()).collect();
         let live_eps: HashSet<&str> = view.running.values().flat_map(|s| s.networks.values()).map(|e| e.endpoint_id.as_str()).filter(|e| !e.is_empty()).collect();
         let live_ifnames: HashSet<String> = live_eps.iter().map(|e| host_ifname(e)).collect();
-        let held: HashSet<(String, Ipv4Addr)> = view.running.values().flat_map(NetworkService::held).collect();
+        let held: HashSet<(String, std::net::IpAddr)> = view.running.values().flat_map(NetworkService::held).collect();
         // Records of operations in flight: what they make is not a leftover.
         let in_flight = |c: &str| view.busy.contains(c) || (view.building && !view.known.contains(c));
         let by_ifname: HashMap<&str, &EndpointRecord> = seen.records.iter().map(|r| (r.ifname.as_str(), r)).collect();
@@ -163,7 +163,7 @@ impl NetworkService {
             }
             let Some(pool) = &n.pool else { continue };
             for ip in pool.allocated() {
-                if held.contains(&(n.id.clone(), ip)) || seen.records.iter().any(|r| r.ip == ip && r.network == n.id && in_flight(&r.container)) {
+                if held.contains(&(n.id.clone(), std::net::IpAddr::V4(ip))) || seen.records.iter().any(|r| r.ip == ip && r.network == n.id && in_flight(&r.container)) {
                     continue;
                 }
                 out.push(NetFinding {

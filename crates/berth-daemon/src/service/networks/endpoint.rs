@@ -12,10 +12,10 @@ use berth_network::firewall::{PortRule, Proto};
 use berth_network::link::{self, EndpointConfig};
 use berth_network::netns::NetNs;
 use berth_network::proxy::{self, ProxyHandle};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
 use std::sync::{Arc, Weak};
 
 /// A container's networking as persisted with it: its endpoint on each network (addresses filled
@@ -108,6 +108,31 @@ impl Resolver for ContainerResolver {
         (!out.is_empty()).then_some(out)
     }
 
+    fn lookup_aaaa(&self, name: &str) -> Option<Vec<Ipv6Addr>> {
+        let svc = self.service.upgrade()?;
+        let nets = self.networks(&svc);
+        let target = self.links.iter().find(|(_, alias)| alias.eq_ignore_ascii_case(name)).map(|(id, _)| id.clone());
+        let members = svc.members.lock().unwrap_or_else(|p| p.into_inner());
+        let mut known = false;
+        let mut out = vec![];
+        for id in &nets {
+            let netname = svc.nets.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|n| n.name.clone()).unwrap_or_default();
+            for m in members.get(id).into_iter().flatten() {
+                let hit = target.as_deref() == Some(m.container.as_str())
+                    || m.name.eq_ignore_ascii_case(name)
+                    || format!("{}.{netname}", m.name).eq_ignore_ascii_case(name)
+                    || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
+                if hit {
+                    known = true;
+                    if let Some(ip6) = m.ip6.filter(|ip| !out.contains(ip)) {
+                        out.push(ip6);
+                    }
+                }
+            }
+        }
+        known.then_some(out)
+    }
+
     fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<String> {
         let svc = self.service.upgrade()?;
         let nets = self.networks(&svc);
@@ -181,10 +206,20 @@ impl NetworkService {
     /// One endpoint: an address, a veth pair into `ns` as `eth{index}`, the member entry.
     async fn join(&self, ns: &NetNs, id: &str, name: &str, ep: &mut EndpointSettings, index: usize, default_route: bool) -> Result<(), ServiceError> {
         let requested = ep.ipam_config.as_ref().map(|c| c.ipv4_address.clone()).filter(|a| !a.is_empty());
-        let (net, ip) = {
+        let requested6 = ep.ipam_config.as_ref().map(|c| c.ipv6_address.clone()).filter(|a| !a.is_empty());
+        let (net, ip, ip6) = {
             let mut nets = self.nets.lock().unwrap_or_else(|p| p.into_inner());
             let net = nets.get_mut(&ep.network_id).ok_or_else(|| ServiceError::NotFound(format!("network {} not found", ep.network_id)))?;
             let pool = net.pool.as_mut().ok_or_else(|| ServiceError::Invalid(format!("network {} gives no addresses", net.name)))?;
+            // dockerd's check: `--ip6` needs an IPv6 subnet configured on the network (on one
+            // with a subnet but without EnableIPv6 it is kept and gives no address, as dockerd).
+            if requested6.is_some() && net.ipam6.is_none() {
+                return Err(ServiceError::Invalid("user specified IP address is supported only when connecting to networks with user configured subnets".into()));
+            }
+            let ip6_req = requested6
+                .as_deref()
+                .map(|a| a.parse::<Ipv6Addr>().map_err(|_| ServiceError::Invalid(format!("invalid IPv6 address: {a}"))))
+                .transpose()?;
             let ip = match &requested {
                 Some(a) => {
                     let ip: Ipv4Addr = a.parse().map_err(|_| ServiceError::Invalid(format!("invalid IPv4 address: {a}")))?;
@@ -192,11 +227,28 @@ impl NetworkService {
                 }
                 None => pool.allocate().map_err(|e| ServiceError::Invalid(e.to_string()))?,
             };
+            let mut ip6 = None;
+            if let Some(pool6) = net.pool6.as_mut() {
+                let got = match ip6_req {
+                    Some(want) => pool6.allocate_specific(want),
+                    None => pool6.allocate(),
+                };
+                match got {
+                    Ok(a) => ip6 = Some(a),
+                    Err(e) => {
+                        if let Some(p) = net.pool.as_mut() {
+                            p.release(ip);
+                        }
+                        return Err(ServiceError::Invalid(e.to_string()));
+                    }
+                }
+            }
             let net = net.clone();
-            (net, ip)
+            (net, ip, ip6)
         };
         if let Err(e) = self.store(&net) {
             self.release(&net.id, ip);
+            self.release6(&net.id, ip6);
             return Err(e);
         }
         let pool = net.pool.clone().ok_or_else(|| internal("network without a pool"))?;
@@ -212,6 +264,11 @@ impl NetworkService {
             container_ifname: format!("eth{index}"),
             address: Ipv4Net::new(ip, pool.subnet.prefix_len()).map_err(internal)?,
             gateway: (default_route && !net.internal).then_some(pool.gateway),
+            address6: match (ip6, net.pool6.as_ref()) {
+                (Some(a), Some(p)) => Some(Ipv6Net::new(a, p.subnet.prefix_len()).map_err(internal)?),
+                _ => None,
+            },
+            gateway6: net.pool6.as_ref().filter(|_| default_route && !net.internal && ip6.is_some()).map(|p| p.gateway),
             mac,
             mtu: net.mtu(),
         };
@@ -220,11 +277,13 @@ impl NetworkService {
         let record = super::ledger::EndpointRecord { endpoint: endpoint.clone(), container: id.to_string(), network: net.id.clone(), ifname: cfg.host_ifname.clone(), ip };
         if let Err(e) = offload::inline(|| self.record_endpoint(&record)) {
             self.release(&net.id, ip);
+            self.release6(&net.id, ip6);
             return Err(e);
         }
         if let Err(e) = link::attach_endpoint(ns, &cfg).await {
             offload::inline(|| self.forget_endpoint(&endpoint));
             self.release(&net.id, ip);
+            self.release6(&net.id, ip6);
             return Err(internal(format!("attaching to network {}: {e}", net.name)));
         }
         ep.network_id = net.id.clone();
@@ -232,6 +291,18 @@ impl NetworkService {
         ep.gateway = if net.internal { String::new() } else { pool.gateway.to_string() };
         ep.ip_address = ip.to_string();
         ep.ip_prefix_len = pool.subnet.prefix_len();
+        match (ip6, net.pool6.as_ref()) {
+            (Some(a), Some(p)) => {
+                ep.global_ipv6_address = a.to_string();
+                ep.global_ipv6_prefix_len = p.subnet.prefix_len();
+                ep.ipv6_gateway = if net.internal { String::new() } else { p.gateway.to_string() };
+            }
+            _ => {
+                ep.global_ipv6_address.clear();
+                ep.global_ipv6_prefix_len = 0;
+                ep.ipv6_gateway.clear();
+            }
+        }
         ep.mac_address = link::format_mac(&mac);
         let mut aliases = ep.aliases.clone().unwrap_or_default();
         if net.user_defined_bridge() {
@@ -250,6 +321,7 @@ impl NetworkService {
             name: name.to_string(),
             endpoint,
             ip,
+            ip6,
             mac: ep.mac_address.clone(),
             aliases,
         });
@@ -262,6 +334,21 @@ impl NetworkService {
         if let Some(n) = nets.get_mut(net_id) {
             if let Some(p) = n.pool.as_mut() {
                 p.release(ip);
+            }
+            let n = n.clone();
+            drop(nets);
+            if let Err(e) = self.store(&n) {
+                tracing::warn!(network = %n.name, error = %e, "saving the network's addresses failed");
+            }
+        }
+    }
+
+    pub(super) fn release6(&self, net_id: &str, ip6: Option<Ipv6Addr>) {
+        let Some(ip6) = ip6 else { return };
+        let mut nets = self.nets.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(n) = nets.get_mut(net_id) {
+            if let Some(p) = n.pool6.as_mut() {
+                p.release(ip6);
             }
             let n = n.clone();
             drop(nets);
@@ -421,6 +508,7 @@ impl NetworkService {
         if let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() {
             self.release(&ep.network_id, ip);
         }
+        self.release6(&ep.network_id, ep.global_ipv6_address.parse::<Ipv6Addr>().ok());
         if let Some(ms) = self.members.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&ep.network_id) {
             ms.retain(|m| m.container != id);
         }
@@ -431,6 +519,9 @@ impl NetworkService {
         ep.ip_address.clear();
         ep.ip_prefix_len = 0;
         ep.gateway.clear();
+        ep.global_ipv6_address.clear();
+        ep.global_ipv6_prefix_len = 0;
+        ep.ipv6_gateway.clear();
         ep.mac_address.clear();
         ep.dns_names = None;
     }
@@ -446,11 +537,19 @@ impl NetworkService {
             if is_user && !aliases.contains(&req.id[..12].to_string()) {
                 aliases.push(req.id[..12].to_string());
             }
+            let ip6 = ep.global_ipv6_address.parse::<Ipv6Addr>().ok();
             {
                 let mut nets = self.nets.lock().unwrap_or_else(|p| p.into_inner());
-                if let Some(p) = nets.get_mut(&ep.network_id).and_then(|n| n.pool.as_mut()) {
-                    if !p.is_allocated(ip) {
-                        let _ = p.allocate_specific(ip);
+                if let Some(n) = nets.get_mut(&ep.network_id) {
+                    if let Some(p) = n.pool.as_mut() {
+                        if !p.is_allocated(ip) {
+                            let _ = p.allocate_specific(ip);
+                        }
+                    }
+                    if let (Some(p6), Some(a)) = (n.pool6.as_mut(), ip6) {
+                        if !p6.is_allocated(a) {
+                            let _ = p6.allocate_specific(a);
+                        }
                     }
                 }
             }
@@ -459,6 +558,7 @@ impl NetworkService {
                 name: req.name.to_string(),
                 endpoint: ep.endpoint_id.clone(),
                 ip,
+                ip6,
                 mac: ep.mac_address.clone(),
                 aliases,
             });
@@ -503,9 +603,13 @@ impl NetworkService {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).values().flat_map(|l| l.rules.iter().map(|r| r.container_ip)).collect()
     }
 
-    /// Addresses held by running containers (for [`NetworkService::reconcile`]).
-    pub fn held(state: &NetworkState) -> Vec<(String, Ipv4Addr)> {
-        state.networks.values().filter_map(|ep| ep.ip_address.parse().ok().map(|ip| (ep.network_id.clone(), ip))).collect()
+    /// Addresses (IPv4 and IPv6) held by running containers (for [`NetworkService::reconcile`]).
+    pub fn held(state: &NetworkState) -> Vec<(String, IpAddr)> {
+        state
+            .networks
+            .values()
+            .flat_map(|ep| [ep.ip_address.parse::<Ipv4Addr>().ok().map(IpAddr::V4), ep.global_ipv6_address.parse::<Ipv6Addr>().ok().map(IpAddr::V6)].into_iter().flatten().map(|ip| (ep.network_id.clone(), ip)))
+            .collect()
     }
 }
 

@@ -4,8 +4,9 @@
 //!
 //! On-disk layout (under the data root):
 //! ```text
-//! networks/<id>.json   one network: name, driver, options, labels, and its IPAM pool with the
-//!                      addresses given out (atomic, versioned)
+//! networks/<id>.json   one network: name, driver, options, labels, and its IPAM pools (IPv4,
+//!                      and IPv6 on a dual-stack network) with the addresses given out (atomic,
+//!                      versioned)
 //! netns/<container>    the network namespace of a running container on a bridge network
 //! endpoints/<id>.json  one endpoint (container, network, veth, address) from before its veth
 //!                      is made until after it is gone (see [`ledger`])
@@ -23,14 +24,15 @@ use crate::events::EventBus;
 use crate::filters::Filters;
 use berth_api::network::{Ipam, IpamConfig, NetworkCreateRequest};
 use berth_network::firewall::{Firewall, NetworkRules};
-use berth_network::ipam::{self, Pool};
+use berth_network::ipam::{self, Pool, Pool6};
 use berth_network::link::{self, BridgeConfig};
-use ipnet::Ipv4Net;
+use ipnet::{Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
-use std::net::Ipv4Addr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 const FORMAT_VERSION: u32 = 1;
@@ -105,6 +107,16 @@ pub struct NetworkRecord {
     /// The IPAM configuration as given (config-only networks, and those made from one), shown as is.
     #[serde(default)]
     pub ipam_config: Vec<IpamConfig>,
+    /// `EnableIPv6`: a dual-stack network, whose containers get an address from `pool6`.
+    #[serde(default)]
+    pub enable_ipv6: bool,
+    /// The IPv6 subnet's configuration as given (shown in `IPAM.Config` after the IPv4 one; kept
+    /// without `EnableIPv6` too, as dockerd keeps it, then giving no addresses).
+    #[serde(default)]
+    pub ipam6: Option<IpamConfig>,
+    /// IPv6 addresses (dual-stack bridge networks).
+    #[serde(default)]
+    pub pool6: Option<Pool6>,
 }
 
 impl NetworkRecord {
@@ -127,6 +139,9 @@ impl NetworkRecord {
             config_only: false,
             config_from: String::new(),
             ipam_config: Vec::new(),
+            enable_ipv6: false,
+            ipam6: None,
+            pool6: None,
         }
     }
 
@@ -151,7 +166,13 @@ impl NetworkRecord {
 
     fn rules(&self) -> Option<NetworkRules> {
         let pool = self.pool.as_ref()?;
-        Some(NetworkRules { bridge: self.bridge.clone(), subnet: pool.subnet, internal: self.internal, icc: self.icc() })
+        Some(NetworkRules {
+            bridge: self.bridge.clone(),
+            subnet: pool.subnet,
+            subnet6: self.pool6.as_ref().map(|p| p.subnet),
+            internal: self.internal,
+            icc: self.icc(),
+        })
     }
 }
 
@@ -166,6 +187,8 @@ pub struct Member {
     pub endpoint: String,
     /// Address.
     pub ip: Ipv4Addr,
+    /// IPv6 address on a dual-stack network.
+    pub ip6: Option<Ipv6Addr>,
     /// MAC.
     pub mac: String,
     /// Network-scoped aliases (and the short id), answered by the embedded DNS.
@@ -189,6 +212,8 @@ pub struct NetworkService {
     live: Mutex<HashMap<String, endpoint::Live>>,
     /// Serialises network create/remove (name and subnet checks, bridge creation).
     admin: tokio::sync::Mutex<()>,
+    /// Whether this daemon made its ip6tables chains (on the first dual-stack network).
+    v6_firewall: AtomicBool,
 }
 
 fn internal(e: impl std::fmt::Display) -> ServiceError {
@@ -240,6 +265,7 @@ impl NetworkService {
             members: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
             admin: tokio::sync::Mutex::new(()),
+            v6_firewall: AtomicBool::new(false),
         };
         svc.ensure_predefined()?;
         Ok(Arc::new(svc))
@@ -311,9 +337,15 @@ impl NetworkService {
     async fn install(&self, n: &NetworkRecord) -> Result<(), ServiceError> {
         let Some(pool) = &n.pool else { return Ok(()) };
         let gw = Ipv4Net::new(pool.gateway, pool.subnet.prefix_len()).map_err(internal)?;
-        link::ensure_bridge(&BridgeConfig { name: n.bridge.clone(), gateway: Some(gw), mtu: n.mtu() })
+        let gw6 = n.pool6.as_ref().map(|p| Ipv6Net::new(p.gateway, p.subnet.prefix_len())).transpose().map_err(internal)?;
+        link::ensure_bridge(&BridgeConfig { name: n.bridge.clone(), gateway: Some(gw), gateway6: gw6, mtu: n.mtu() })
             .await
             .map_err(|e| internal(format!("creating the bridge of network {}: {e}", n.name)))?;
+        if n.pool6.is_some() && !self.v6_firewall.load(Ordering::SeqCst) {
+            // The ip6tables chains once per daemon, before the first dual-stack network's rules.
+            offload::inline(|| self.firewall.init_v6()).map_err(|e| internal(format!("setting up the IPv6 firewall (ip6tables): {}", crate::api::error_chain(&e))))?;
+            self.v6_firewall.store(true, Ordering::SeqCst);
+        }
         if let Some(r) = n.rules() {
             offload::inline(|| self.firewall.add_network(&r)).map_err(|e| internal(format!("firewall rules of network {}: {e}", n.name)))?;
         }
@@ -372,9 +404,6 @@ impl NetworkService {
         if req.ingress {
             return Err(ServiceError::Invalid("ingress networks need swarm mode, which berth does not implement".into()));
         }
-        if req.enable_ipv6 == Some(true) {
-            return Err(ServiceError::NotImplemented("IPv6 networks are not supported by berth yet".into()));
-        }
         if self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().any(|n| n.name == req.name) {
             return Err(ServiceError::Conflict(format!("network with name {} already exists", req.name)));
         }
@@ -391,6 +420,8 @@ impl NetworkService {
             None => (ipam, req.options.clone().unwrap_or_default(), None),
         };
         let pool = self.pool_for(&ipam).await?;
+        let enable_ipv6 = req.enable_ipv6 == Some(true);
+        let (ipam6, pool6) = self.pool6_for(&ipam, enable_ipv6)?;
         let id = berth_types::random_id();
         if let Some(m) = options.get(OPT_MTU) {
             m.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("failed to parse {OPT_MTU} value: {m} (strconv.Atoi: parsing {m:?}: invalid syntax)")))?;
@@ -412,6 +443,9 @@ impl NetworkService {
             bridge,
             ipam_config: if config_from.is_some() { ipam.config.clone().unwrap_or_default() } else { Vec::new() },
             config_from: config_from.unwrap_or_default(),
+            enable_ipv6,
+            ipam6,
+            pool6,
             ..NetworkRecord::new(id.clone(), &req.name, &driver)
         };
         self.owners.claim(&rec.bridge)?;
@@ -467,6 +501,41 @@ impl NetworkService {
                 Pool::new(subnet, None, None).map_err(|e| ServiceError::Invalid(e.to_string()))
             }
         }
+    }
+
+    /// The IPv6 side of a new network: its configuration as given and, with `EnableIPv6`, its
+    /// pool. As dockerd 20.10 (which has no default IPv6 pools), `EnableIPv6` needs an IPv6 subnet,
+    /// and one that overlaps another network's is refused.
+    fn pool6_for(&self, ipam: &Ipam, enable: bool) -> Result<(Option<IpamConfig>, Option<Pool6>), ServiceError> {
+        let configs: Vec<IpamConfig> = ipam.config.clone().unwrap_or_default().into_iter().filter(|c| c.subnet.contains(':')).collect();
+        if configs.len() > 1 {
+            return Err(ServiceError::NotImplemented("berth networks take one IPv6 subnet".into()));
+        }
+        let Some(c) = configs.into_iter().next() else {
+            if enable {
+                return Err(ServiceError::NotFound("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into()));
+            }
+            return Ok((None, None));
+        };
+        let subnet: Ipv6Net = c.subnet.parse().map_err(|_| ServiceError::Invalid(format!("invalid subnet: {}", c.subnet)))?;
+        let taken: Vec<Ipv6Net> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().filter_map(|n| n.pool6.as_ref().map(|p| p.subnet)).collect();
+        if !enable {
+            return Ok((Some(c), None));
+        }
+        if taken.iter().any(|t| ipam::overlaps6(t, &subnet)) {
+            // dockerd 20.10's words for an IPv6 pool (its IPv4 ones add "invalid pool request: ").
+            return Err(ServiceError::Forbidden("Pool overlaps with other one on this address space".into()));
+        }
+        let gateway = match c.gateway.as_str() {
+            "" => None,
+            g => Some(g.parse::<Ipv6Addr>().map_err(|_| ServiceError::Invalid(format!("invalid gateway: {g}")))?),
+        };
+        let range = match c.ip_range.as_str() {
+            "" => None,
+            r => Some(r.parse::<Ipv6Net>().map_err(|_| ServiceError::Invalid(format!("invalid ip-range: {r}")))?),
+        };
+        let pool = Pool6::new(subnet, gateway, range).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+        Ok((Some(c), Some(pool)))
     }
 
     /// Removes a user-defined network nobody is connected to.
@@ -563,6 +632,7 @@ impl NetworkService {
                 }
                 c
             })
+            .chain(n.ipam6.iter().map(|c| json!(c)))
             .collect());
         let mut containers = serde_json::Map::new();
         if detail {
@@ -571,7 +641,7 @@ impl NetworkService {
                 let prefix = n.pool.as_ref().map(|p| p.subnet.prefix_len()).unwrap_or(0);
                 containers.insert(
                     m.container.clone(),
-                    json!({"Name": m.name, "EndpointID": m.endpoint, "MacAddress": m.mac, "IPv4Address": format!("{}/{prefix}", m.ip), "IPv6Address": ""}),
+                    json!({"Name": m.name, "EndpointID": m.endpoint, "MacAddress": m.mac, "IPv4Address": format!("{}/{prefix}", m.ip), "IPv6Address": prefix6(n, m.ip6)}),
                 );
             }
         }
@@ -582,7 +652,7 @@ impl NetworkService {
             "Scope": "local",
             "Driver": n.driver,
             "EnableIPv4": true,
-            "EnableIPv6": false,
+            "EnableIPv6": n.enable_ipv6,
             "IPAM": {"Driver": "default", "Options": if n.ipam_options.is_empty() { serde_json::Value::Null } else { json!(n.ipam_options) }, "Config": config},
             "Internal": n.internal,
             "Attachable": n.attachable,
@@ -626,23 +696,42 @@ impl NetworkService {
     }
 
     /// Gives back addresses no running container holds (daemon start, after containers were
-    /// recovered): `held` maps a network id to the addresses of its running members.
-    pub fn reconcile(&self, held: &HashMap<String, Vec<Ipv4Addr>>) {
+    /// recovered): `held` maps a network id to the addresses (IPv4 and IPv6) of its running members.
+    pub fn reconcile(&self, held: &HashMap<String, Vec<IpAddr>>) {
         let mut nets = self.nets.lock().unwrap_or_else(|p| p.into_inner());
         for n in nets.values_mut() {
-            let Some(pool) = n.pool.as_mut() else { continue };
             let keep = held.get(&n.id).cloned().unwrap_or_default();
-            let stale: Vec<Ipv4Addr> = pool.allocated().filter(|ip| !keep.contains(ip)).collect();
-            if stale.is_empty() {
-                continue;
+            let mut changed = false;
+            if let Some(pool) = n.pool.as_mut() {
+                let stale: Vec<Ipv4Addr> = pool.allocated().filter(|ip| !keep.contains(&IpAddr::V4(*ip))).collect();
+                changed |= !stale.is_empty();
+                for ip in stale {
+                    pool.release(ip);
+                }
             }
-            for ip in stale {
-                pool.release(ip);
+            if let Some(pool6) = n.pool6.as_mut() {
+                let stale: Vec<Ipv6Addr> = pool6.allocated().filter(|ip| !keep.contains(&IpAddr::V6(*ip))).collect();
+                changed |= !stale.is_empty();
+                for ip in stale {
+                    pool6.release(ip);
+                }
+            }
+            if !changed {
+                continue;
             }
             let n = n.clone();
             if let Err(e) = self.store(&n) {
                 tracing::warn!(network = %n.name, error = %e, "saving the network's addresses failed");
             }
         }
+    }
+}
+
+/// A member's IPv6 address with the network's IPv6 prefix, as network inspect shows it (`""`
+/// without one).
+fn prefix6(n: &NetworkRecord, ip6: Option<Ipv6Addr>) -> String {
+    match (ip6, n.pool6.as_ref()) {
+        (Some(ip), Some(p)) => format!("{ip}/{}", p.subnet.prefix_len()),
+        _ => String::new(),
     }
 }
