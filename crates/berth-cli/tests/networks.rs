@@ -375,7 +375,8 @@ fn ip6tables_rules() -> String {
 #[test]
 fn dual_stack_networks_give_ipv6_addresses_routes_names_and_rules() {
     let mut d = with_busybox();
-    let o = d.octet_v6();
+    // A group unique to the daemon's slot, for its IPv6 subnet (fd00:db8:XX::/64).
+    let o = format!("{:x}", d.net.octet);
     let v6 = format!("fd00:db8:{o}::/64");
     let bridge = format!("bt6{}", d.net.octet);
     // As dockerd 20.10: --ipv6 needs an IPv6 subnet (no default IPv6 pool).
@@ -406,7 +407,7 @@ fn dual_stack_networks_give_ipv6_addresses_routes_names_and_rules() {
     );
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains(&format!("inet6 fd00:db8:{o}::3/64 scope global")), "{out}");
-    assert!(!out.contains("tentative"), "{out}");
+    assert!(out.lines().any(|l| l.contains(&format!("fd00:db8:{o}::3/64")) && !l.contains("tentative")), "usable at once (nodad): {out}");
     assert!(out.contains(&format!("default via fd00:db8:{o}::1 dev eth0")), "{out}");
     assert_eq!(out.matches(&format!("Address: {web_ip6}")).count(), 2, "AAAA for name and alias: {out}");
     assert!(out.contains("1 packets received"), "{out}");
@@ -460,13 +461,38 @@ fn sha_prefix(root: &std::path::Path) -> String {
     hex::encode(sha2::Sha256::digest(root.as_os_str().as_encoded_bytes()))[..6].to_string()
 }
 
-trait V6Octet {
-    /// A hex group unique to the daemon's slot, for its IPv6 subnets (fd00:db8:XX::/64).
-    fn octet_v6(&self) -> String;
+/// `berth daemon --ipv6 --fixed-cidr-v6`: the default bridge is dual-stack, its containers show
+/// their IPv6 address in the top-level NetworkSettings fields too, as dockerd's do.
+#[test]
+fn the_default_bridge_takes_ipv6_from_fixed_cidr_v6() {
+    // fd00:db8:fffe::/64 is this test's alone (the others take fd00:db8:<slot>::/64).
+    let mut d = Daemon::start_with(&["--ipv6", "--fixed-cidr-v6", "fd00:db8:fffe::/64"]);
+    d.berth_ok(&["import", "-c", "CMD [\"/bin/sh\"]", busybox_tarball().to_str().unwrap(), "busybox:latest"]);
+    let cfg = d.berth_ok(&["network", "inspect", "-f", "{{.EnableIPv6}} {{range .IPAM.Config}}{{.Subnet}}={{.Gateway}} {{end}}", "bridge"]);
+    assert_eq!(cfg.trim(), format!("true 10.{}.0.0/24=10.{}.0.1 fd00:db8:fffe::/64=fd00:db8:fffe::1", d.net.octet, d.net.octet));
+    let id = d.berth_ok(&["run", "-d", "busybox", "sleep", "60"]).trim().to_string();
+    assert_eq!(
+        inspect(&d, &id, "{{.NetworkSettings.GlobalIPv6Address}}/{{.NetworkSettings.GlobalIPv6PrefixLen}} {{.NetworkSettings.IPv6Gateway}}"),
+        "fd00:db8:fffe::2/64 fd00:db8:fffe::1"
+    );
+    let seen = d.berth_ok(&["exec", &id, "sh", "-c", "ip -6 addr show eth0; ip -6 route; ping -6 -c1 -W2 fd00:db8:fffe::1"]);
+    assert!(seen.contains("inet6 fd00:db8:fffe::2/64 scope global"), "{seen}");
+    assert!(seen.contains("default via fd00:db8:fffe::1 dev eth0"), "{seen}");
+    assert!(seen.contains("1 packets received"), "the bridge answers over IPv6: {seen}");
+    d.berth_ok(&["rm", "-f", &id]);
+    d.stop();
+    // Without --fixed-cidr-v6, --ipv6 is refused rather than ignored.
+    let dir = tempfile::tempdir().unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_berth"))
+        .args(["daemon", "--validate", "--config-file"])
+        .arg(write_config(dir.path(), r#"{"ipv6": true}"#))
+        .output()
+        .unwrap();
+    assert!(!out.status.success() && stderr(&out).contains("needs fixed-cidr-v6"), "{}", stderr(&out));
 }
 
-impl V6Octet for Daemon {
-    fn octet_v6(&self) -> String {
-        format!("{:x}", self.net.octet)
-    }
+fn write_config(dir: &std::path::Path, text: &str) -> std::path::PathBuf {
+    let p = dir.join("daemon.json");
+    std::fs::write(&p, text).unwrap();
+    p
 }

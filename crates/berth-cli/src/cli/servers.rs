@@ -50,6 +50,12 @@ pub struct DaemonArgs {
     /// Address and prefix of the default bridge (its containers' gateway) [default: 10.88.0.1/16].
     #[arg(long = "bip")]
     pub bip: Option<String>,
+    /// IPv6 on the default bridge network too (needs --fixed-cidr-v6).
+    #[arg(long = "ipv6")]
+    pub ipv6: bool,
+    /// IPv6 subnet of the default bridge network (e.g. fd00:db8:1::/64) with --ipv6.
+    #[arg(long = "fixed-cidr-v6")]
+    pub fixed_cidr_v6: Option<String>,
     /// Pool user-defined networks get subnets from: base=CIDR,size=PREFIXLEN (repeatable).
     #[arg(long = "default-address-pool")]
     pub default_address_pool: Vec<String>,

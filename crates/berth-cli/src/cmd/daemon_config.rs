@@ -31,7 +31,7 @@ const KEYS: &[&str] = &[
     "data-root", "hosts", "log-level", "log-format", "debug", "labels", "insecure-registries", "registry-mirrors", "certs-dir",
     "bridge", "bip", "default-address-pools", "mtu", "init-path", "log-driver", "log-opts", "default-ulimits",
     "features", "live-restore", "metrics-addr", "max-connections", "api-read-timeout", "tls", "tlsverify", "tlscacert", "tlscert",
-    "tlskey", "group", "userns-remap",
+    "tlskey", "group", "userns-remap", "ipv6", "fixed-cidr-v6",
     "cri-socket", "cri-sandbox-image", "cri-registry-mirrors", "cni-conf-dir", "cni-bin-dir", "cni-plugin-timeout", "cri-stream-address",
     "cri-stream-port",
     "cri-stream-tls-cert",
@@ -47,9 +47,9 @@ const DOCKERD_ONLY: &[&str] = &[
     "cgroup-parent", "containerd", "containerd-namespace", "containerd-plugins-namespace", "cpu-rt-period",
     "cpu-rt-runtime", "cri-containerd", "default-cgroupns-mode", "default-gateway", "default-gateway-v6",
     "default-ipc-mode", "default-network-opts", "default-runtime", "default-shm-size", "dns", "dns-opts",
-    "dns-search", "exec-opts", "exec-root", "experimental", "fixed-cidr", "fixed-cidr-v6",
+    "dns-search", "exec-opts", "exec-root", "experimental", "fixed-cidr",
     "host-gateway-ip", "host-gateway-ips", "http-proxy", "https-proxy", "icc", "init", "ip", "ip-forward",
-    "ip-forward-no-drop", "ip-masq", "ip6tables", "iptables", "ipv6", "isolation",
+    "ip-forward-no-drop", "ip-masq", "ip6tables", "iptables", "isolation",
     "max-concurrent-downloads", "max-concurrent-uploads", "max-download-attempts",
     "min-api-version", "network-control-plane-mtu", "network-diagnostic-port", "no-new-privileges", "no-proxy",
     "node-generic-resources", "oom-score-adjust", "pidfile", "proxies", "raw-logs", "registry-config",
@@ -238,6 +238,8 @@ fn flags_given(a: &DaemonArgs) -> Vec<(&'static str, String)> {
         ("certs-dir", path(&a.certs_dir)),
         ("bridge", a.bridge.clone()),
         ("bip", a.bip.clone()),
+        ("ipv6", a.ipv6.then(|| "true".to_string())),
+        ("fixed-cidr-v6", a.fixed_cidr_v6.clone()),
         ("default-address-pools", list(&a.default_address_pool)),
         ("mtu", a.mtu.map(|m| m.to_string())),
         ("init-path", path(&a.init_path)),
@@ -394,7 +396,17 @@ fn merge(a: &DaemonArgs, file: &Map<String, Value>) -> Result<(DaemonConfig, Str
     if get::<bool>(file, "live-restore")? == Some(false) {
         return Err("live-restore cannot be false: berth's containers always keep running across daemon restarts (each has its own shim)".into());
     }
-    let mut network = NetworkOptions { bridge, bip, mtu, ..Default::default() };
+    // The default bridge's IPv6 (dockerd's `ipv6` and `fixed-cidr-v6`): Berth has no link-local-only
+    // bridge, so `ipv6` needs the subnet.
+    let ipv6 = a.ipv6 || get::<bool>(file, "ipv6")?.unwrap_or(false);
+    let fixed_cidr_v6 = match pick(a.fixed_cidr_v6.clone(), file, "fixed-cidr-v6")? {
+        Some(c) => Some(c.parse::<ipnet::Ipv6Net>().map_err(|_| format!("invalid fixed-cidr-v6 {c:?}: expected an IPv6 subnet, e.g. fd00:db8:1::/64"))?.trunc()),
+        None => None,
+    };
+    if ipv6 && fixed_cidr_v6.is_none() {
+        return Err("ipv6 on the default bridge needs fixed-cidr-v6 (berth gives the default bridge no link-local-only IPv6)".into());
+    }
+    let mut network = NetworkOptions { bridge, bip, mtu, fixed_cidr_v6: fixed_cidr_v6.filter(|_| ipv6), ..Default::default() };
     if !pools.is_empty() {
         network.pools = pools;
     }

@@ -151,7 +151,8 @@ fn ipv6() -> Vec<Case> {
         c("n6-ctr-start", "POST", "/containers/ad-n6c/start", "POST /containers/{id}/start", &["b:EndpointConfig"], Cmp::Headers),
         c("n6-ctr-inspect", "GET", "/containers/ad-n6c/json", "GET /containers/{id}/json", &["b:EndpointConfig"], Cmp::Json)
             .pick("/NetworkSettings/Networks/ad-n6")
-            .ignore(&["NetworkID", "EndpointID"]),
+            // `DNSNames` is the documented difference of `nc-inspect`.
+            .ignore(&["NetworkID", "EndpointID", "DNSNames"]),
         c("n6-net-containers", "GET", "/networks/ad-n6", INSPECT, &["b:EnableIPv6"], Cmp::Json).pick("/Containers").ignore(&["EndpointID"]),
         c("n6-exec", "POST", "/containers/ad-n6c/exec", "POST /containers/{id}/exec", &["b:Cmd"], Cmp::Status).json(&read).save("n6exec", "Id"),
         c("n6-exec-start", "POST", "/exec/{n6exec}/start", "POST /exec/{id}/start", &["b:EnableIPv6"], Cmp::Frames).json(r#"{"Detach":false,"Tty":false}"#).upgrade(),
@@ -168,7 +169,8 @@ fn ipv6() -> Vec<Case> {
         c("n6-off-ctr-start", "POST", "/containers/ad-n6o/start", "POST /containers/{id}/start", &["b:EndpointConfig"], Cmp::Headers),
         c("n6-off-ctr-inspect", "GET", "/containers/ad-n6o/json", "GET /containers/{id}/json", &["b:EndpointConfig"], Cmp::Json)
             .pick("/NetworkSettings/Networks/ad-n6off")
-            .ignore(&["NetworkID", "EndpointID"]),
+            // `DNSNames` is the documented difference of `nc-inspect`.
+            .ignore(&["NetworkID", "EndpointID", "DNSNames"]),
         // IPv6Address on a network without an IPv6 subnet: the start is refused.
         c("n6-v4-net", "POST", "/networks/create", CREATE, &["b:Name"], Cmp::Status).json(r#"{"Name":"ad-n6v4","IPAM":{"Config":[{"Subnet":"{net}.62.0/24"}]}}"#),
         crate::cases::create("n6-v4-ctr-create", "ad-n6v", &on("ad-n6v4", "fd00:db8:{v6}::99"), &["b:EndpointConfig"]),

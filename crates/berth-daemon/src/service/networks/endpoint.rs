@@ -239,6 +239,10 @@ impl NetworkService {
                         if let Some(p) = net.pool.as_mut() {
                             p.release(ip);
                         }
+                        // dockerd 20.10 answers 403 for a taken IPv6 address (harness n6-taken-start).
+                        if matches!(e, berth_network::netns::NetError::AddressInUse6 { .. }) {
+                            return Err(ServiceError::Forbidden(e.to_string()));
+                        }
                         return Err(ServiceError::Invalid(e.to_string()));
                     }
                 }

@@ -57,6 +57,8 @@ pub struct NetworkOptions {
     pub pools: Vec<(Ipv4Net, u8)>,
     /// MTU of the default bridge (None: the kernel's 1500).
     pub mtu: Option<u32>,
+    /// IPv6 subnet of the default bridge (`--ipv6 --fixed-cidr-v6`); its gateway is `::1`.
+    pub fixed_cidr_v6: Option<Ipv6Net>,
 }
 
 impl Default for NetworkOptions {
@@ -68,6 +70,7 @@ impl Default for NetworkOptions {
             bip: "10.88.0.1/16".parse().expect("valid CIDR"),
             pools: vec![("10.89.0.0/16".parse().expect("valid CIDR"), 24)],
             mtu: None,
+            fixed_cidr_v6: None,
         }
     }
 }
@@ -281,11 +284,17 @@ impl NetworkService {
                 let gateway = self.opts.bip.addr();
                 if let Some(n) = existing {
                     let same = n.pool.as_ref().is_some_and(|p| p.subnet == subnet && p.gateway == gateway);
-                    if same && n.bridge == self.opts.bridge {
+                    let same6 = n.pool6.as_ref().map(|p| p.subnet) == self.opts.fixed_cidr_v6;
+                    if same && same6 && n.bridge == self.opts.bridge {
                         continue;
                     }
                     n.bridge = self.opts.bridge.clone();
-                    n.pool = Some(Pool::new(subnet, Some(gateway), None).map_err(|e| ServiceError::Invalid(format!("--bip {}: {e}", self.opts.bip)))?);
+                    if !same {
+                        n.pool = Some(Pool::new(subnet, Some(gateway), None).map_err(|e| ServiceError::Invalid(format!("--bip {}: {e}", self.opts.bip)))?);
+                    }
+                    if !same6 {
+                        self.default_bridge_v6(n)?;
+                    }
                     n.options.insert(OPT_BRIDGE_NAME.into(), self.opts.bridge.clone());
                     self.store(n)?;
                     continue;
@@ -308,9 +317,30 @@ impl NetworkService {
             } else {
                 (None, String::new())
             };
-            let rec = NetworkRecord { options, pool, bridge, ..NetworkRecord::new(berth_types::random_id(), name, driver) };
+            let mut rec = NetworkRecord { options, pool, bridge, ..NetworkRecord::new(berth_types::random_id(), name, driver) };
+            if name == "bridge" {
+                self.default_bridge_v6(&mut rec)?;
+            }
             self.store(&rec)?;
             nets.insert(rec.id.clone(), rec);
+        }
+        Ok(())
+    }
+
+    /// The default bridge's IPv6 side from `--ipv6 --fixed-cidr-v6` (none without them).
+    fn default_bridge_v6(&self, n: &mut NetworkRecord) -> Result<(), ServiceError> {
+        match self.opts.fixed_cidr_v6 {
+            Some(cidr) => {
+                let pool6 = Pool6::new(cidr, None, None).map_err(|e| ServiceError::Invalid(format!("--fixed-cidr-v6 {cidr}: {e}")))?;
+                n.ipam6 = Some(IpamConfig { subnet: cidr.to_string(), gateway: pool6.gateway.to_string(), ..Default::default() });
+                n.pool6 = Some(pool6);
+                n.enable_ipv6 = true;
+            }
+            None => {
+                n.ipam6 = None;
+                n.pool6 = None;
+                n.enable_ipv6 = false;
+            }
         }
         Ok(())
     }
