@@ -446,6 +446,14 @@ fn dual_stack_networks_give_ipv6_addresses_routes_names_and_rules() {
     for taken in [&web_ip6, &fixed, &wanted] {
         assert!(!out.contains(&format!("inet6 {taken}/")), "a held address is not given again: {out}");
     }
+    // The stock docker CLI (API 1.47) makes and uses a dual-stack network the same way.
+    let v6b = format!("fd00:db8:{o}:1::/64");
+    d.docker_ok(&["network", "create", "--ipv6", "--subnet", &v6b, "dk6"]);
+    let seen = d.docker_ok(&["run", "--rm", "--network", "dk6", "--ip6", &format!("fd00:db8:{o}:1::9"), "busybox", "ip", "-6", "-o", "addr", "show", "eth0", "scope", "global"]);
+    assert!(seen.contains(&format!("fd00:db8:{o}:1::9/64")), "{seen}");
+    let shown = d.docker_ok(&["network", "inspect", "-f", "{{.EnableIPv6}} {{.EnableIPv4}}", "dk6"]);
+    assert_eq!(shown.trim(), "true true");
+    d.docker_ok(&["network", "rm", "dk6"]);
     // Removal: containers, network, bridge, rules.
     d.berth_ok(&["rm", "-f", "web6", "fixed6", &other]);
     d.berth_ok(&["network", "rm", "six", "four"]);
