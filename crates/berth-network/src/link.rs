@@ -108,13 +108,13 @@ pub async fn ensure_bridge(cfg: &BridgeConfig) -> Result<()> {
         }
     }
     if let Some(gw) = cfg.gateway {
-        if !has_address(h, index, gw).await? {
+        if !has_address(h, index, IpAddr::V4(gw.addr()), gw.prefix_len()).await? {
             add_address(h, index, gw, &cfg.name).await?;
         }
     }
     if let Some(gw6) = cfg.gateway6 {
         enable_ipv6(&cfg.name)?;
-        if !has_address6(h, index, gw6).await? {
+        if !has_address(h, index, IpAddr::V6(gw6.addr()), gw6.prefix_len()).await? {
             add_address6(h, index, gw6, &cfg.name).await?;
         }
     }
@@ -482,14 +482,19 @@ fn ipv4_of(msg: &AddressMessage) -> Option<Ipv4Addr> {
     pick(true).or_else(|| pick(false))
 }
 
-async fn has_address(h: &Handle, index: u32, net: Ipv4Net) -> Result<bool> {
+/// Whether link `index` has address `addr`/`prefix_len` (either family).
+async fn has_address(h: &Handle, index: u32, addr: IpAddr, prefix_len: u8) -> Result<bool> {
     let mut addrs = h.address().get().set_link_index_filter(index).execute();
     while let Some(msg) = addrs
         .try_next()
         .await
         .map_err(|e| nl_err("listing addresses".into(), e))?
     {
-        if ipv4_of(&msg) == Some(net.addr()) && msg.header.prefix_len == net.prefix_len() {
+        let own = match addr {
+            IpAddr::V4(_) => ipv4_of(&msg).map(IpAddr::V4),
+            IpAddr::V6(_) => ipv6_of(&msg).map(IpAddr::V6),
+        };
+        if own == Some(addr) && msg.header.prefix_len == prefix_len {
             return Ok(true);
         }
     }
@@ -529,20 +534,6 @@ fn ipv6_of(msg: &AddressMessage) -> Option<Ipv6Addr> {
         AddressAttribute::Address(IpAddr::V6(ip)) => Some(*ip),
         _ => None,
     })
-}
-
-async fn has_address6(h: &Handle, index: u32, net: Ipv6Net) -> Result<bool> {
-    let mut addrs = h.address().get().set_link_index_filter(index).execute();
-    while let Some(msg) = addrs
-        .try_next()
-        .await
-        .map_err(|e| nl_err("listing addresses".into(), e))?
-    {
-        if ipv6_of(&msg) == Some(net.addr()) && msg.header.prefix_len == net.prefix_len() {
-            return Ok(true);
-        }
-    }
-    Ok(false)
 }
 
 /// Adds an IPv6 address with `IFA_F_NODAD` (as `ip addr add … nodad`): duplicate address

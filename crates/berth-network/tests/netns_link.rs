@@ -367,6 +367,12 @@ async fn endpoints_on_one_bridge_reach_each_other_and_detach_cleanly() {
         let master = std::fs::read_link(format!("/sys/class/net/{h}/master")).unwrap();
         assert_eq!(master.file_name().unwrap().to_str().unwrap(), bridge);
         assert_eq!(sys(h, "mtu"), "1450");
+        // The kernel's link watcher sets the operational state asynchronously (up to a second
+        // later on a busy host): wait for it rather than read it once.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while sys(h, "operstate") != "up" && std::time::Instant::now() < deadline {
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
         assert_eq!(sys(h, "operstate"), "up");
     }
 

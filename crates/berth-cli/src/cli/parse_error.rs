@@ -132,11 +132,11 @@ mod tests {
 
     #[test]
     fn unsupported_docker_flags_say_why() {
-        let r = parse(&["berth", "run", "--device", "/dev/fuse", "busybox"]);
+        let r = parse(&["berth", "run", "--use-api-socket", "busybox"]);
         assert_eq!(r.code, 125);
-        assert!(r.text.starts_with("berth: --device is not supported: "), "{}", r.text);
-        let r = parse(&["berth", "ps", "--device"]);
-        assert!(r.text.starts_with("berth: unknown flag: --device"), "{}", r.text);
+        assert!(r.text.starts_with("berth: --use-api-socket is not supported: "), "{}", r.text);
+        let r = parse(&["berth", "ps", "--use-api-socket"]);
+        assert!(r.text.starts_with("berth: unknown flag: --use-api-socket"), "{}", r.text);
     }
 
     #[test]

@@ -67,8 +67,8 @@ pub fn invoke(inv: &Invocation<'_>, kind: &str, stdin: &[u8]) -> Result<Vec<u8>,
     let cni_args = inv.args.iter().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>().join(";");
     let cni_path = std::env::join_paths(inv.path).map_err(|e| CniError::Spawn { plugin: kind.into(), command, source: std::io::Error::other(e) })?;
     // The daemon's environment stays (libcni does the same): plugins run iptables and ip by PATH.
-    let mut child = Command::new(&exe)
-        .env("CNI_COMMAND", command)
+    let mut cmd = Command::new(&exe);
+    cmd.env("CNI_COMMAND", command)
         .env("CNI_CONTAINERID", inv.container_id)
         .env("CNI_NETNS", inv.netns)
         .env("CNI_IFNAME", inv.ifname)
@@ -77,9 +77,20 @@ pub fn invoke(inv: &Invocation<'_>, kind: &str, stdin: &[u8]) -> Result<Vec<u8>,
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
-        .process_group(0)
-        .spawn()
-        .map_err(|source| CniError::Spawn { plugin: kind.into(), command, source })?;
+        .process_group(0);
+    // ETXTBSY: the plugin's file is still open for writing somewhere — being installed, or (in a
+    // process that writes executables) inherited by a child forked before its exec closed it. It
+    // clears within moments; retried for up to a second.
+    let mut tries = 0;
+    let mut child = loop {
+        match cmd.spawn() {
+            Err(e) if e.raw_os_error() == Some(libc::ETXTBSY) && tries < 100 => {
+                tries += 1;
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            r => break r.map_err(|source| CniError::Spawn { plugin: kind.into(), command, source })?,
+        }
+    };
     let pgid = child.id() as i32;
     let readers = [child.stdout.take().map(|s| Box::new(s) as Box<dyn Read + Send>), child.stderr.take().map(|s| Box::new(s) as Box<dyn Read + Send>)].map(|r| {
         let (tx, rx) = std::sync::mpsc::channel();

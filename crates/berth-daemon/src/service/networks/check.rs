@@ -193,7 +193,7 @@ impl NetworkService {
             }
             Fix::Rule(r) => self.firewall.delete_listed(r).map_err(|e| e.to_string()),
             Fix::Address { network, ip } => {
-                self.release(network, *ip);
+                self.release(network, Some(*ip), None);
                 Ok(())
             }
             Fix::None => Err("not repairable".into()),

@@ -251,8 +251,7 @@ impl NetworkService {
             (net, ip, ip6)
         };
         if let Err(e) = self.store(&net) {
-            self.release(&net.id, ip);
-            self.release6(&net.id, ip6);
+            self.release(&net.id, Some(ip), ip6);
             return Err(e);
         }
         let pool = net.pool.clone().ok_or_else(|| internal("network without a pool"))?;
@@ -280,14 +279,12 @@ impl NetworkService {
         // `system check`) knows as this daemon's.
         let record = super::ledger::EndpointRecord { endpoint: endpoint.clone(), container: id.to_string(), network: net.id.clone(), ifname: cfg.host_ifname.clone(), ip };
         if let Err(e) = offload::inline(|| self.record_endpoint(&record)) {
-            self.release(&net.id, ip);
-            self.release6(&net.id, ip6);
+            self.release(&net.id, Some(ip), ip6);
             return Err(e);
         }
         if let Err(e) = link::attach_endpoint(ns, &cfg).await {
             offload::inline(|| self.forget_endpoint(&endpoint));
-            self.release(&net.id, ip);
-            self.release6(&net.id, ip6);
+            self.release(&net.id, Some(ip), ip6);
             return Err(internal(format!("attaching to network {}: {e}", net.name)));
         }
         ep.network_id = net.id.clone();
@@ -333,25 +330,17 @@ impl NetworkService {
         Ok(())
     }
 
-    pub(super) fn release(&self, net_id: &str, ip: Ipv4Addr) {
+    /// Returns an endpoint's addresses to the network's pools, saved in one write.
+    pub(super) fn release(&self, net_id: &str, ip: Option<Ipv4Addr>, ip6: Option<Ipv6Addr>) {
+        if ip.is_none() && ip6.is_none() {
+            return;
+        }
         let mut nets = self.nets.lock().unwrap_or_else(|p| p.into_inner());
         if let Some(n) = nets.get_mut(net_id) {
-            if let Some(p) = n.pool.as_mut() {
+            if let (Some(p), Some(ip)) = (n.pool.as_mut(), ip) {
                 p.release(ip);
             }
-            let n = n.clone();
-            drop(nets);
-            if let Err(e) = self.store(&n) {
-                tracing::warn!(network = %n.name, error = %e, "saving the network's addresses failed");
-            }
-        }
-    }
-
-    pub(super) fn release6(&self, net_id: &str, ip6: Option<Ipv6Addr>) {
-        let Some(ip6) = ip6 else { return };
-        let mut nets = self.nets.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(n) = nets.get_mut(net_id) {
-            if let Some(p) = n.pool6.as_mut() {
+            if let (Some(p), Some(ip6)) = (n.pool6.as_mut(), ip6) {
                 p.release(ip6);
             }
             let n = n.clone();
@@ -509,10 +498,7 @@ impl NetworkService {
             // Kept: the record lets the next start or `system check` find the veth.
             Err(e) => tracing::warn!(error = %e, "removing a veth failed"),
         }
-        if let Ok(ip) = ep.ip_address.parse::<Ipv4Addr>() {
-            self.release(&ep.network_id, ip);
-        }
-        self.release6(&ep.network_id, ep.global_ipv6_address.parse::<Ipv6Addr>().ok());
+        self.release(&ep.network_id, ep.ip_address.parse::<Ipv4Addr>().ok(), ep.global_ipv6_address.parse::<Ipv6Addr>().ok());
         if let Some(ms) = self.members.lock().unwrap_or_else(|p| p.into_inner()).get_mut(&ep.network_id) {
             ms.retain(|m| m.container != id);
         }
