@@ -250,22 +250,11 @@ async fn configure_endpoint(
         set_up(h, lo.header.index, "lo").await?;
     }
     set_up(h, index, ifname).await?;
-    if let Some(gw6) = cfg.gateway6 {
-        let route = RouteMessageBuilder::<Ipv6Addr>::new()
-            .gateway(gw6)
-            .output_interface(index)
-            .build();
-        h.route()
-            .add(route)
-            .execute()
-            .await
-            .map_err(|e| nl_err(format!("adding default route via {gw6} on {ifname}"), e))?;
-    }
-    if let Some(gw) = cfg.gateway {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .gateway(gw)
-            .output_interface(index)
-            .build();
+    let default_routes = [
+        cfg.gateway6.map(|gw| (IpAddr::V6(gw), RouteMessageBuilder::<Ipv6Addr>::new().gateway(gw).output_interface(index).build())),
+        cfg.gateway.map(|gw| (IpAddr::V4(gw), RouteMessageBuilder::<Ipv4Addr>::new().gateway(gw).output_interface(index).build())),
+    ];
+    for (gw, route) in default_routes.into_iter().flatten() {
         h.route()
             .add(route)
             .execute()

@@ -75,6 +75,29 @@ struct ContainerResolver {
 }
 
 impl ContainerResolver {
+    /// The addresses (IPv4, IPv6) of the members `name` names on this container's networks: a link
+    /// alias, a container name (bare or `NAME.NETWORK`) or a network alias.
+    fn members_named(&self, name: &str) -> Option<Vec<(Ipv4Addr, Option<Ipv6Addr>)>> {
+        let svc = self.service.upgrade()?;
+        let nets = self.networks(&svc);
+        let target = self.links.iter().find(|(_, alias)| alias.eq_ignore_ascii_case(name)).map(|(id, _)| id.clone());
+        let members = svc.members.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out = vec![];
+        for id in &nets {
+            let netname = svc.nets.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|n| n.name.clone()).unwrap_or_default();
+            for m in members.get(id).into_iter().flatten() {
+                let hit = target.as_deref() == Some(m.container.as_str())
+                    || m.name.eq_ignore_ascii_case(name)
+                    || format!("{}.{netname}", m.name).eq_ignore_ascii_case(name)
+                    || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
+                if hit {
+                    out.push((m.ip, m.ip6));
+                }
+            }
+        }
+        Some(out)
+    }
+
     fn networks(&self, svc: &NetworkService) -> Vec<String> {
         let members = svc.members.lock().unwrap_or_else(|p| p.into_inner());
         let nets = svc.nets.lock().unwrap_or_else(|p| p.into_inner());
@@ -88,49 +111,28 @@ impl ContainerResolver {
 
 impl Resolver for ContainerResolver {
     fn lookup_a(&self, name: &str) -> Option<Vec<Ipv4Addr>> {
-        let svc = self.service.upgrade()?;
-        let nets = self.networks(&svc);
-        let target = self.links.iter().find(|(_, alias)| alias.eq_ignore_ascii_case(name)).map(|(id, _)| id.clone());
-        let members = svc.members.lock().unwrap_or_else(|p| p.into_inner());
         let mut out = vec![];
-        for id in &nets {
-            let netname = svc.nets.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|n| n.name.clone()).unwrap_or_default();
-            for m in members.get(id).into_iter().flatten() {
-                let hit = target.as_deref() == Some(m.container.as_str())
-                    || m.name.eq_ignore_ascii_case(name)
-                    || format!("{}.{netname}", m.name).eq_ignore_ascii_case(name)
-                    || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
-                if hit && !out.contains(&m.ip) {
-                    out.push(m.ip);
-                }
+        for (ip, _) in self.members_named(name)? {
+            if !out.contains(&ip) {
+                out.push(ip);
             }
         }
         (!out.is_empty()).then_some(out)
     }
 
+    /// A name that exists without an IPv6 address answers with no addresses (NOERROR), not NXDOMAIN.
     fn lookup_aaaa(&self, name: &str) -> Option<Vec<Ipv6Addr>> {
-        let svc = self.service.upgrade()?;
-        let nets = self.networks(&svc);
-        let target = self.links.iter().find(|(_, alias)| alias.eq_ignore_ascii_case(name)).map(|(id, _)| id.clone());
-        let members = svc.members.lock().unwrap_or_else(|p| p.into_inner());
-        let mut known = false;
+        let hits = self.members_named(name)?;
+        if hits.is_empty() {
+            return None;
+        }
         let mut out = vec![];
-        for id in &nets {
-            let netname = svc.nets.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|n| n.name.clone()).unwrap_or_default();
-            for m in members.get(id).into_iter().flatten() {
-                let hit = target.as_deref() == Some(m.container.as_str())
-                    || m.name.eq_ignore_ascii_case(name)
-                    || format!("{}.{netname}", m.name).eq_ignore_ascii_case(name)
-                    || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
-                if hit {
-                    known = true;
-                    if let Some(ip6) = m.ip6.filter(|ip| !out.contains(ip)) {
-                        out.push(ip6);
-                    }
-                }
+        for ip6 in hits.into_iter().filter_map(|(_, ip6)| ip6) {
+            if !out.contains(&ip6) {
+                out.push(ip6);
             }
         }
-        known.then_some(out)
+        Some(out)
     }
 
     fn lookup_ptr(&self, ip: Ipv4Addr) -> Option<String> {
