@@ -448,6 +448,203 @@ fn update_changes_limits_live() {
     assert!(d.docker(&["update", "--cpus", "0.5", "upd"]).status.success());
 }
 
+/// A block device of the host (`/dev/vda`) and its `major:minor`, for the block IO lists.
+fn host_block_device() -> (String, String) {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/block")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    let name = names
+        .into_iter()
+        .find(|n| {
+            !["loop", "ram", "zram", "nbd"]
+                .iter()
+                .any(|p| n.starts_with(p))
+        })
+        .expect("a block device on the host");
+    let dev = std::fs::read_to_string(format!("/sys/block/{name}/dev")).unwrap();
+    (format!("/dev/{name}"), dev.trim().to_string())
+}
+
+fn update(d: &Daemon, name: &str, body: serde_json::Value) -> (u16, serde_json::Value) {
+    let (status, _, out) = http(
+        &d.sock,
+        "POST",
+        &format!("/containers/{name}/update"),
+        body.to_string().as_bytes(),
+    );
+    (
+        status,
+        serde_json::from_slice(&out).unwrap_or(serde_json::Value::Null),
+    )
+}
+
+/// Every field of an update is applied (dockerd 20.10 ignores all but the CPU, memory, pids and
+/// restart ones): live where the cgroup or the processes allow, and at the next start otherwise.
+#[test]
+fn update_applies_every_field() {
+    let d = with_busybox();
+    let (dev, majmin) = host_block_device();
+    d.berth_ok(&[
+        "run", "-d", "--name", "upd", "-m", "64m", "busybox", "sleep", "300",
+    ]);
+    let (status, v) = update(
+        &d,
+        "upd",
+        serde_json::json!({
+            "BlkioDeviceReadBps": [{"Path": dev, "Rate": 1048576}], "BlkioDeviceWriteIOps": [{"Path": dev, "Rate": 200}],
+            "MemorySwappiness": 20, "OomKillDisable": true, "KernelMemoryTCP": 16777216,
+            "Ulimits": [{"Name": "nofile", "Soft": 100, "Hard": 200}], "DeviceCgroupRules": ["c 60:* rwm"],
+            "Devices": [{"PathOnHost": "/dev/zero", "PathInContainer": "/dev/myzero", "CgroupPermissions": "rwm"}], "Init": true,
+        }),
+    );
+    assert_eq!(status, 200, "{v}");
+    let warnings = v["Warnings"].to_string();
+    assert!(
+        warnings.contains("Devices: applied when the container next starts")
+            && warnings.contains("Init: applied"),
+        "{v}"
+    );
+    // Live: in the cgroup and on the running process.
+    let read = "cd /sys/fs/cgroup; cat blkio/blkio.throttle.read_bps_device blkio/blkio.throttle.write_iops_device memory/memory.swappiness \
+        memory/memory.kmem.tcp.limit_in_bytes; grep oom_kill_disable memory/memory.oom_control; grep 'open files' /proc/1/limits; \
+        mknod /c60 c 60 0; cat /c60 2>&1; ulimit -n";
+    let out = d.berth_ok(&["exec", "upd", "sh", "-c", read]);
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(
+        lines[..5],
+        [
+            format!("{majmin} 1048576"),
+            format!("{majmin} 200"),
+            "20".into(),
+            "16777216".into(),
+            "oom_kill_disable 1".into()
+        ],
+        "{out}"
+    );
+    assert_eq!(
+        lines[5], "Max open files 100 200 files",
+        "the running process's limits: {out}"
+    );
+    assert!(
+        lines[6].contains("No such device or address"),
+        "the device rule allows major 60 (ENXIO, not EPERM): {out}"
+    );
+    assert_eq!(lines[7], "100", "a new exec gets the new limits: {out}");
+    let hc = d.berth_ok(&["inspect", "-f", "{{json .HostConfig}}", "upd"]);
+    let hc: serde_json::Value = serde_json::from_str(&hc).unwrap();
+    assert_eq!(
+        (
+            hc["MemorySwappiness"].as_i64(),
+            hc["KernelMemoryTCP"].as_i64(),
+            hc["OomKillDisable"].as_bool(),
+            hc["Init"].as_bool()
+        ),
+        (Some(20), Some(16777216), Some(true), Some(true))
+    );
+    assert_eq!(
+        hc["Ulimits"],
+        serde_json::json!([{"Name": "nofile", "Soft": 100, "Hard": 200}])
+    );
+    // What a running container cannot take, and what no device driver can satisfy.
+    let (status, v) = update(&d, "upd", serde_json::json!({"CgroupParent": "/elsewhere"}));
+    assert_eq!(status, 409, "{v}");
+    assert!(
+        v["message"]
+            .as_str()
+            .unwrap()
+            .contains("cgroup parent of a running container cannot change"),
+        "{v}"
+    );
+    let (status, v) = update(
+        &d,
+        "upd",
+        serde_json::json!({"DeviceRequests": [{"Driver": "", "Count": -1, "Capabilities": [["gpu"]]}]}),
+    );
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (
+            500,
+            Some("could not select device driver \"\" with capabilities: [[gpu]]")
+        )
+    );
+    let (status, v) = update(
+        &d,
+        "upd",
+        serde_json::json!({"Ulimits": [{"Name": "bogus", "Soft": 1, "Hard": 1}]}),
+    );
+    assert_eq!(
+        (status, v["message"].as_str()),
+        (400, Some("invalid ulimit type: bogus"))
+    );
+    // Emptying a list lifts its limits live.
+    assert_eq!(
+        update(&d, "upd", serde_json::json!({"BlkioDeviceReadBps": []})).0,
+        200
+    );
+    assert_eq!(
+        d.berth_ok(&[
+            "exec",
+            "upd",
+            "cat",
+            "/sys/fs/cgroup/blkio/blkio.throttle.read_bps_device"
+        ])
+        .trim(),
+        ""
+    );
+    // The next start applies the rest, and keeps what was live.
+    d.berth_ok(&["restart", "-t", "0", "upd"]);
+    let out = d.berth_ok(&["exec", "upd", "sh", "-c", "test -c /dev/myzero && echo device; tr '\\0' ' ' </proc/1/cmdline; echo; \
+        grep 'open files' /proc/1/limits; cat /sys/fs/cgroup/blkio/blkio.throttle.write_iops_device /sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes"]);
+    let lines: Vec<String> = out
+        .lines()
+        .map(|l| l.split_whitespace().collect::<Vec<_>>().join(" "))
+        .collect();
+    assert_eq!(lines[0], "device", "{out}");
+    assert!(
+        lines[1].starts_with("/sbin/docker-init -- sleep 300"),
+        "{out}"
+    );
+    assert_eq!(
+        lines[2..],
+        [
+            "Max open files 100 200 files".to_string(),
+            format!("{majmin} 200"),
+            "16777216".into()
+        ],
+        "{out}"
+    );
+    // A stopped container takes a new cgroup parent for its next start.
+    d.berth_ok(&["stop", "-t", "0", "upd"]);
+    let parent = format!("berth-test-{}", std::process::id());
+    assert_eq!(
+        update(
+            &d,
+            "upd",
+            serde_json::json!({"CgroupParent": format!("/{parent}")})
+        )
+        .0,
+        200
+    );
+    d.berth_ok(&["start", "upd"]);
+    let cg = d.berth_ok(&["exec", "upd", "cat", "/proc/self/cgroup"]);
+    assert!(
+        cg.lines().any(|l| l.contains(&format!(":/{parent}/"))),
+        "{cg}"
+    );
+    d.berth_ok(&["rm", "-f", "upd"]);
+    for c in [
+        "memory", "pids", "cpu", "blkio", "devices", "cpuset", "freezer", "cpuacct", "systemd",
+        "unified", "",
+    ] {
+        let _ = std::fs::remove_dir(std::path::Path::new("/sys/fs/cgroup").join(c).join(&parent));
+    }
+}
+
 #[test]
 fn init_runs_as_pid_one_and_forwards_signals() {
     let d = with_busybox();

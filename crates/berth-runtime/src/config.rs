@@ -74,6 +74,9 @@ pub struct Resources {
     pub pids_limit: Option<i64>,
     /// Disable the OOM killer.
     pub oom_kill_disable: Option<bool>,
+    /// TCP buffer memory limit in bytes (cgroup v1 `memory.kmem.tcp.limit_in_bytes`; -1: none).
+    #[serde(default)]
+    pub kernel_memory_tcp: Option<i64>,
     /// Memory swappiness (0-100; None: the host's).
     #[serde(default)]
     pub memory_swappiness: Option<u64>,

@@ -176,6 +176,14 @@ fn block_io(r: &crate::config::Resources) -> Result<serde_json::Map<String, Valu
     Ok(out)
 }
 
+/// The OCI `process.rlimits` of the container's `--ulimit`s (its execs get them too, as runc's).
+pub fn rlimits(cfg: &RuntimeConfig) -> Vec<Value> {
+    cfg.ulimits
+        .iter()
+        .map(|(name, (soft, hard))| json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase().trim_start_matches("RLIMIT_")), "soft": soft, "hard": hard}))
+        .collect()
+}
+
 /// Builds the OCI spec for `cfg`, with the root filesystem at `rootfs`.
 pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additional_gids: &[u32]) -> Result<Spec, RuntimeError> {
     if cfg.args.is_empty() {
@@ -187,11 +195,7 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
             return Err(RuntimeError::Invalid(format!("sysctl {k:?} is not allowed: only namespaced sysctls can be set in a container")));
         }
     }
-    let rlimits: Vec<Value> = cfg
-        .ulimits
-        .iter()
-        .map(|(name, (soft, hard))| json!({"type": format!("RLIMIT_{}", name.to_ascii_uppercase().trim_start_matches("RLIMIT_")), "soft": soft, "hard": hard}))
-        .collect();
+    let rlimits = rlimits(cfg);
     let shm = if cfg.shm_size == 0 { 64 * 1024 * 1024 } else { cfg.shm_size };
     let mut mounts = vec![
         json!({"destination": "/proc", "type": "proc", "source": "proc", "options": ["nosuid", "noexec", "nodev"]}),
@@ -259,6 +263,9 @@ pub fn generate(cfg: &RuntimeConfig, rootfs: &str, uid: u32, gid: u32, additiona
     }
     if let Some(v) = r.memory_swappiness {
         memory.insert("swappiness".into(), json!(v));
+    }
+    if let Some(v) = r.kernel_memory_tcp {
+        memory.insert("kernelTCP".into(), json!(v));
     }
     let mut cpu = serde_json::Map::new();
     if let Some(v) = r.cpu_shares.filter(|v| *v > 0) {

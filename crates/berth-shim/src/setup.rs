@@ -239,6 +239,7 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     if ex.tty && !env.iter().any(|e| e.starts_with("TERM=")) {
         env.push("TERM=xterm".into());
     }
+    let ctr: Option<RuntimeConfig> = std::fs::read(args.dir.join("runtime.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     let mut process = serde_json::json!({
         "terminal": ex.tty,
         "user": {"uid": ident.uid, "gid": ident.gid, "additionalGids": ident.additional_gids},
@@ -250,11 +251,14 @@ fn start_exec(args: &ShimArgs, work: &Path, signals: SignalFd) -> Result<Running
     if ex.no_new_privileges {
         process["noNewPrivileges"] = serde_json::json!(true);
     }
+    // The container's resource limits, as runc gives an exec the container's.
+    if let Some(c) = &ctr {
+        process["rlimits"] = serde_json::json!(berth_runtime::spec::rlimits(c));
+    }
     // An exec into a remapped container enters its user namespace (and what it joined from
     // outside it) here: see `berth_runtime::container::exec_namespaces`. libcontainer then sees
     // itself unprivileged and refuses any supplementary group (CVE-2014-8989's rule), so with
     // Docker's policy the primary group, the process's gid anyway, is not listed again there.
-    let ctr: Option<RuntimeConfig> = std::fs::read(args.dir.join("runtime.json")).ok().and_then(|b| serde_json::from_slice(&b).ok());
     if ctr.as_ref().is_some_and(|c| c.userns.is_some()) && ex.groups_policy == berth_runtime::user::GroupsPolicy::Docker {
         let gid = ident.gid;
         process["user"]["additionalGids"] = serde_json::json!(ident.additional_gids.iter().filter(|g| **g != gid).collect::<Vec<_>>());

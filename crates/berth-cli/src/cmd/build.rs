@@ -43,7 +43,11 @@ fn context_tar(dir: &Path, dockerfile: &str, out: impl Write) -> anyhow::Result<
 /// `berth build`.
 pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<ExitCode> {
     let dockerfile = a.file.clone().unwrap_or_else(|| "Dockerfile".into());
-    let body = if a.context == "-" {
+    // A URL (a git repository, a tar or a Dockerfile) is fetched by the daemon (`remote=`).
+    let remote = ["http://", "https://", "git://", "git@", "github.com/"].iter().any(|p| a.context.starts_with(p));
+    let body = if remote {
+        berth_client::reader(tokio::io::empty())
+    } else if a.context == "-" {
         berth_client::reader(tokio::io::stdin())
     } else {
         let dir = PathBuf::from(&a.context);
@@ -66,10 +70,15 @@ pub async fn build(c: &Client, a: BuildArgs) -> anyhow::Result<ExitCode> {
         berth_client::reader(rx)
     };
     let mut q = vec![];
+    if remote {
+        q.push(("remote", a.context.clone()));
+    }
     for t in &a.tag {
         q.push(("t", t.clone()));
     }
-    if let Some(f) = &a.file {
+    if let Some(f) = a.file.as_ref().filter(|_| remote) {
+        q.push(("dockerfile", f.clone()));
+    } else if let Some(f) = &a.file {
         let rel = Path::new(f).strip_prefix(&a.context).map(|r| r.to_string_lossy().to_string()).unwrap_or_else(|_| f.clone());
         q.push(("dockerfile", rel));
     }

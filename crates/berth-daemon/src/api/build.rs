@@ -87,7 +87,7 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
         .filter(|t| !t.is_empty())
         .map(|t| Reference::parse_tagged(t).map_err(|e| ApiError::bad_request(format!("invalid tag {t:?}: {e}"))))
         .collect::<Result<Vec<_>, _>>()?;
-    let params = BuildParams {
+    let mut params = BuildParams {
         tags,
         dockerfile: p.get("dockerfile").unwrap_or("").to_string(),
         build_args: json_map(&p, "buildargs", "build args")?,
@@ -113,19 +113,23 @@ async fn build(State(s): S, p: Params, body: Body) -> Result<Response, ApiError>
         force_remove: p.flag("forcerm"),
         cache_from,
         cancel: Default::default(),
+        prepared: None,
     };
     let reader: Box<dyn std::io::Read + Send> = match p.get("remote").filter(|r| !r.is_empty()) {
         None => Box::new(body_reader(body)),
+        // A git repository: fetched now, so that a failure is the request's error (dockerd's remotecontext).
+        Some(url) if crate::service::git_context::is_git_url(url) => {
+            let (svc, url) = (s.clone(), url.to_string());
+            let prepared = berth_types::sched::spawn_blocking(move || svc.build.fetch_git_context(&url)).await.map_err(ServiceError::from)??;
+            params.prepared = Some(Arc::new(prepared));
+            Box::new(std::io::empty())
+        }
         // A tar or a Dockerfile at a URL (what `docker build https://…` sends).
         Some(url) if url.starts_with("http://") || url.starts_with("https://") => match super::images::fetch(url).await {
             Ok(r) => Box::new(r),
             Err(e) => return Err(ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, format!("error downloading remote context {url}: {}", e.message()))),
         },
-        Some(url) => {
-            return Err(ApiError::bad_request(format!(
-                "Berth does not build from git repositories ({url}): clone it and build the directory, or give an http(s) URL of a tar or Dockerfile"
-            )))
-        }
+        Some(url) => return Err(ApiError::bad_request(format!("remoteURL ({url}) could not be recognized as URL"))),
     };
     // The response body holds this guard: when hyper drops the body (the client went away, or the
     // stream ended), the build is told to stop.

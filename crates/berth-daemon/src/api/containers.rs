@@ -408,8 +408,9 @@ async fn export(State(s): S, Path(id): Path<String>) -> Result<Response, ApiErro
 async fn update(State(s): S, Path(id): Path<String>, body: Bytes) -> Result<Response, ApiError> {
     let h = handle(&s, &id)?;
     let u: crate::service::containers::UpdateRequest = serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))?;
-    blocking(&s, move |s| s.containers.update_with_warnings(&h, &u)).await?;
-    let warnings = crate::service::containers::update_warnings(&body);
+    let pending = blocking(&s, move |s| s.containers.update_with_warnings(&h, &u)).await?;
+    let mut warnings = crate::service::containers::update_warnings(&body);
+    warnings.extend(pending);
     // dockerd's update answers `"Warnings": null` when there are none.
     Ok(json(StatusCode::OK, &serde_json::json!({"Warnings": (!warnings.is_empty()).then_some(warnings)})))
 }

@@ -57,6 +57,23 @@ pub struct BuildParams {
     /// Set when the client went away: the running step is killed and no further step starts, so
     /// the build ends and cleans up (its step containers, networks, context and lease).
     pub cancel: Arc<AtomicBool>,
+    /// A context fetched before the build started (a git repository's checkout, `remote=`),
+    /// used instead of the context stream.
+    pub prepared: Option<Arc<PreparedContext>>,
+}
+
+/// A build context made before the build starts (so that its failure is the request's error, as
+/// dockerd's): a git checkout in its own scratch directory, removed when the last user drops it.
+#[derive(Debug)]
+pub struct PreparedContext {
+    scratch: PathBuf,
+    dir: PathBuf,
+}
+
+impl Drop for PreparedContext {
+    fn drop(&mut self) {
+        let _ = berth_types::teardown::remove_tree(&self.scratch);
+    }
 }
 
 /// The length of the whole stream frame at the start of `b` (8-byte header and payload), if
@@ -387,6 +404,17 @@ impl BuildService {
         self.root.join("build-cache")
     }
 
+    /// Fetches a git repository's context (`remote=`, with its `#ref:subdir`) for a build.
+    /// Blocking: call from `spawn_blocking`.
+    pub fn fetch_git_context(&self, remote: &str) -> Result<PreparedContext, ServiceError> {
+        let scratch = self.root.join("tmp").join(format!("git-{}", &berth_types::random_id()[..16]));
+        std::fs::create_dir_all(&scratch).map_err(|e| ServiceError::Internal(format!("creating build context dir: {e}")))?;
+        // Dropped on failure, which removes the scratch directory.
+        let mut prepared = PreparedContext { dir: PathBuf::new(), scratch };
+        prepared.dir = super::git_context::clone(remote, &prepared.scratch)?;
+        Ok(prepared)
+    }
+
     /// Builds from a context stream (a tar, plain or compressed, or a bare Dockerfile) and reports
     /// progress through `events`. Blocking: call from `spawn_blocking`.
     pub fn build(&self, context: impl Read, params: &BuildParams, events: &mut dyn FnMut(BuildEvent)) -> Result<Digest, ServiceError> {
@@ -399,30 +427,10 @@ impl BuildService {
     }
 
     fn build_in(&self, scratch: &Path, context: impl Read, params: &BuildParams, events: &mut dyn FnMut(BuildEvent)) -> Result<Digest, ServiceError> {
-        let (_, mut reader) = berth_image::compression::decompress(context).map_err(|e| ServiceError::Invalid(format!("reading build context: {e}")))?;
-        let mut head = vec![0u8; 512];
-        let mut n = 0;
-        while n < head.len() {
-            match reader.read(&mut head[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) => return Err(ServiceError::Invalid(format!("reading build context: {e}"))),
-            }
-        }
-        head.truncate(n);
-        let is_tar = n >= 262 && &head[257..262] == b"ustar";
-        let ctx = scratch.join("context");
-        std::fs::create_dir_all(&ctx).map_err(|e| ServiceError::Internal(e.to_string()))?;
-        let mut dockerfile_text = None;
-        if is_tar {
-            let full = std::io::Cursor::new(head).chain(reader);
-            berth_snapshot::apply_layer(&ctx, full).map_err(|e| ServiceError::Invalid(format!("unpacking build context: {e}")))?;
-        } else {
-            // `docker build - < Dockerfile`: the body is the Dockerfile itself.
-            let mut text = String::from_utf8_lossy(&head).into_owned();
-            reader.read_to_string(&mut text).map_err(|e| ServiceError::Invalid(format!("reading Dockerfile: {e}")))?;
-            dockerfile_text = Some(text);
-        }
+        let (ctx, dockerfile_text) = match &params.prepared {
+            Some(p) => (p.dir.clone(), None),
+            None => unpack_context(scratch, context)?,
+        };
         let name = if params.dockerfile.is_empty() { "Dockerfile" } else { params.dockerfile.as_str() };
         check_dockerfile(&ctx, name, dockerfile_text.as_deref())?;
         let opts = BuildOptions {
@@ -602,6 +610,36 @@ fn check_dockerfile(ctx: &Path, name: &str, text: Option<&str>) -> Result<(), Se
         return Err(ServiceError::Invalid(format!("the Dockerfile ({name}) cannot be empty")));
     }
     Ok(())
+}
+
+/// Unpacks a context stream into `scratch/context` (a tar, plain or compressed), or takes it as
+/// the Dockerfile itself (`docker build - < Dockerfile`): the context directory and that text.
+fn unpack_context(scratch: &Path, context: impl Read) -> Result<(PathBuf, Option<String>), ServiceError> {
+    let (_, mut reader) = berth_image::compression::decompress(context).map_err(|e| ServiceError::Invalid(format!("reading build context: {e}")))?;
+    let mut head = vec![0u8; 512];
+    let mut n = 0;
+    while n < head.len() {
+        match reader.read(&mut head[n..]) {
+            Ok(0) => break,
+            Ok(k) => n += k,
+            Err(e) => return Err(ServiceError::Invalid(format!("reading build context: {e}"))),
+        }
+    }
+    head.truncate(n);
+    let is_tar = n >= 262 && &head[257..262] == b"ustar";
+    let ctx = scratch.join("context");
+    std::fs::create_dir_all(&ctx).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    let mut dockerfile_text = None;
+    if is_tar {
+        let full = std::io::Cursor::new(head).chain(reader);
+        berth_snapshot::apply_layer(&ctx, full).map_err(|e| ServiceError::Invalid(format!("unpacking build context: {e}")))?;
+    } else {
+        // `docker build - < Dockerfile`: the body is the Dockerfile itself.
+        let mut text = String::from_utf8_lossy(&head).into_owned();
+        reader.read_to_string(&mut text).map_err(|e| ServiceError::Invalid(format!("reading Dockerfile: {e}")))?;
+        dockerfile_text = Some(text);
+    }
+    Ok((ctx, dockerfile_text))
 }
 
 #[cfg(test)]

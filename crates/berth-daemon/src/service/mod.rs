@@ -8,6 +8,7 @@ pub mod containers;
 pub mod disk_usage;
 pub mod distribution;
 pub mod gc;
+pub mod git_context;
 pub mod images;
 pub mod networks;
 pub mod offload;

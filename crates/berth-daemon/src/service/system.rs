@@ -108,7 +108,7 @@ impl SystemService {
             "DriverStatus": [["Backing Filesystem", "extfs"], ["Supports d_type", "true"]],
             "Plugins": {"Volume": ["local"], "Network": ["bridge", "host", "none"], "Authorization": null,
                         "Log": ["journald", "json-file", "local", "syslog"]},
-            "MemoryLimit": true, "SwapLimit": true, "KernelMemoryTCP": false,
+            "MemoryLimit": true, "SwapLimit": true, "KernelMemoryTCP": crate::service::containers::kernel_memory_tcp(),
             "CpuCfsPeriod": true, "CpuCfsQuota": true, "CPUShares": true, "CPUSet": true, "PidsLimit": true,
             "OomKillDisable": cgroup_version == "1", "IPv4Forwarding": true, "BridgeNfIptables": false,
             "BridgeNfIp6tables": false, "Debug": settings.debug,

@@ -19,7 +19,7 @@ pub(super) fn log_driver(h: &HostConfig) -> &str {
 }
 
 /// `HostConfig.Devices` (kept as sent, so inspect echoes it); the host side is resolved at start.
-fn devices(h: &HostConfig) -> Result<Vec<berth_runtime::devices::DeviceMapping>, ServiceError> {
+pub(super) fn devices(h: &HostConfig) -> Result<Vec<berth_runtime::devices::DeviceMapping>, ServiceError> {
     let Some(list) = h.extra.get("Devices").filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
     let list = list.as_array().ok_or_else(|| ServiceError::Invalid("HostConfig.Devices must be an array".into()))?;
     list.iter()

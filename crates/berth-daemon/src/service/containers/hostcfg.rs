@@ -39,6 +39,11 @@ fn host_has(v1_controller: &str, v1_file: &str, v2_controller: &str) -> bool {
     }
 }
 
+/// Whether containers can have a TCP buffer memory limit (cgroup v1 `memory.kmem.tcp.*`; v2 has none).
+pub fn kernel_memory_tcp() -> bool {
+    !cgroup_v2() && Path::new("/sys/fs/cgroup/memory/memory.kmem.tcp.limit_in_bytes").exists()
+}
+
 /// dockerd's default `CgroupnsMode`: `host` on cgroup v1, `private` on v2.
 pub fn default_cgroupns() -> &'static str {
     if cgroup_v2() {
@@ -277,6 +282,10 @@ pub fn validate_resources(h: &mut HostConfig) -> Result<Vec<String>, ServiceErro
     } else if h.oom_kill_disable == Some(true) && h.memory == 0 {
         warnings.push("OOM killer is disabled for the container, but no memory limit is set, this can result in the system running out of resources.".to_string());
     }
+    if int(h, "KernelMemoryTCP") != 0 && !kernel_memory_tcp() {
+        warnings.push("Your kernel does not support kernel memory TCP limit capabilities or the cgroup is not mounted. Limitation discarded.".to_string());
+        h.extra.insert("KernelMemoryTCP".into(), json!(0));
+    }
     // CPU.
     if h.nano_cpus > 0 && h.cpu_period > 0 {
         return bad("Conflicting options: Nano CPUs and CPU Period cannot both be set");
@@ -372,6 +381,7 @@ pub fn apply(id: &str, h: &HostConfig, cfg: &mut RuntimeConfig) -> Result<(), Se
     r.blkio_write_bps = device_limits(h, "BlkioDeviceWriteBps", "Rate")?;
     r.blkio_read_iops = device_limits(h, "BlkioDeviceReadIOps", "Rate")?;
     r.blkio_write_iops = device_limits(h, "BlkioDeviceWriteIOps", "Rate")?;
+    r.kernel_memory_tcp = Some(int(h, "KernelMemoryTCP")).filter(|v| *v != 0);
     r.cpu_realtime_period = u64::try_from(int(h, "CpuRealtimePeriod")).ok().filter(|v| *v > 0);
     r.cpu_realtime_runtime = Some(int(h, "CpuRealtimeRuntime")).filter(|v| *v != 0);
     let oom = int(h, "OomScoreAdj");

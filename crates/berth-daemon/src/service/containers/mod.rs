@@ -33,7 +33,7 @@ mod update;
 mod view;
 
 pub use defaults::ContainerDefaults;
-pub use hostcfg::{cgroup_name, check_extra_host, validate_resources};
+pub use hostcfg::{cgroup_name, check_extra_host, kernel_memory_tcp, validate_resources};
 pub use logdriver::{validate as validate_log_opts, JOURNALD_SOCKET, LOG_DRIVERS};
 
 pub use commit::CommitOptions;

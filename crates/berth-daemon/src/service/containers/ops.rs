@@ -18,7 +18,7 @@ pub(super) fn cgroup_dir(name: &str, controller: &str) -> Option<PathBuf> {
     v1.exists().then_some(v1)
 }
 
-fn cgroup_pids(id: &str) -> Vec<i32> {
+pub(super) fn cgroup_pids(id: &str) -> Vec<i32> {
     let dir = cgroup_dir(id, "pids").or_else(|| cgroup_dir(id, "memory"));
     dir.and_then(|d| std::fs::read_to_string(d.join("cgroup.procs")).ok())
         .map(|s| s.lines().filter_map(|l| l.trim().parse().ok()).collect())
