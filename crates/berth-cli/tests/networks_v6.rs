@@ -98,10 +98,11 @@ fn etc_hosts_lists_every_networks_ipv4_and_ipv6_address() {
 /// `-p 80` publishes on `0.0.0.0` and `::` (dockerd 20.10 with its userland proxy): `[::1]:PORT`
 /// from the host reaches the container, over IPv6 to its IPv6 address on a dual-stack network and
 /// to its IPv4 one elsewhere; `-p [::1]::80` binds that address alone; the IPv6 half taken fails
-/// the start with dockerd's message and leaves nothing bound; a stop frees both.
+/// the start with dockerd's message and leaves nothing bound; a daemon restart binds both again; a
+/// stop frees both.
 #[test]
 fn published_ports_answer_over_ipv6_on_the_host() {
-    let d = with_busybox();
+    let mut d = with_busybox();
     let o = dual_stack(&d);
     let id6 = peer_server(&d, "web6", &["--network", "six", "-p", "80"]);
     let b = bindings(&d, "web6", "80/tcp");
@@ -144,13 +145,20 @@ fn published_ports_answer_over_ipv6_on_the_host() {
     // given back (bindable again at once).
     let holder = std::net::TcpListener::bind("[::1]:0").unwrap();
     let taken = holder.local_addr().unwrap().port();
-    let o = d.berth(&["run", "-d", "--name", "clash", "-p", &format!("{taken}:80"), "busybox", "httpd", "-f", "-p", "80"]);
-    assert!(!o.status.success());
-    assert!(stderr(&o).contains(&format!("Bind for :::{taken} failed: port is already allocated")), "{}", stderr(&o));
+    let out = d.berth(&["run", "-d", "--name", "clash", "-p", &format!("{taken}:80"), "busybox", "httpd", "-f", "-p", "80"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains(&format!("Bind for :::{taken} failed: port is already allocated")), "{}", stderr(&out));
     drop(std::net::TcpListener::bind(("0.0.0.0", taken)).expect("the IPv4 half was released"));
     drop(holder);
     d.berth_ok(&["start", "clash"]);
     assert_eq!(bindings(&d, "clash", "80/tcp"), [("0.0.0.0".to_string(), taken.to_string()), ("::".to_string(), taken.to_string())]);
+
+    // A killed daemon comes back with both halves on the same ports.
+    d.kill9();
+    d.restart();
+    assert_eq!(bindings(&d, "web6", "80/tcp"), [("0.0.0.0".to_string(), port.clone()), ("::".to_string(), port.clone())]);
+    assert!(get_when_up(&format!("[::1]:{port}"), "/cgi-bin/peer").contains(&format!("peer=[fd00:db8:{o}::1]")));
+    assert!(get_when_up(&format!("[::1]:{port4}"), "/hostname").contains(&id4));
 
     // A stop closes both halves.
     d.berth_ok(&["stop", "-t", "0", "web6", "clash"]);
