@@ -91,7 +91,7 @@ pub struct ConfigReference {
     pub network: String,
 }
 
-/// `IPAMConfig` of an endpoint (`--ip`).
+/// `IPAMConfig` of an endpoint (`--ip`, `--ip6`, `--link-local-ip`).
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct EndpointIpamConfig {
     /// Requested IPv4 address.
@@ -100,6 +100,10 @@ pub struct EndpointIpamConfig {
     /// Requested IPv6 address.
     #[serde(rename = "IPv6Address", default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub ipv6_address: String,
+    /// Link-local addresses added to the interface (`--link-local-ip`): IPv4 in 169.254.0.0/16,
+    /// IPv6 in fe80::/10.
+    #[serde(rename = "LinkLocalIPs", default, deserialize_with = "crate::nullable", skip_serializing_if = "Vec::is_empty")]
+    pub link_local_ips: Vec<String>,
 }
 
 /// A container's settings on one network (`NetworkSettings.Networks.<name>`, and the

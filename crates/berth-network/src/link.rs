@@ -8,7 +8,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::os::fd::{AsFd, AsRawFd};
 
 use futures_util::TryStreamExt;
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use netlink_packet_route::address::{AddressAttribute, AddressFlags, AddressHeaderFlags, AddressMessage};
 use netlink_packet_route::link::{
     InfoData, InfoKind, InfoVeth, LinkAttribute, LinkFlags, LinkInfo, LinkMessage,
@@ -58,6 +58,9 @@ pub struct EndpointConfig {
     pub address6: Option<Ipv6Net>,
     /// Default IPv6 route via this address when `Some`.
     pub gateway6: Option<Ipv6Addr>,
+    /// Link-local addresses added after the others (`--link-local-ip`: IPv4 as `/16`, IPv6 as
+    /// `/64` without duplicate address detection).
+    pub link_local: Vec<IpNet>,
     /// The container interface's MAC, see [`mac_for_ip`].
     pub mac: [u8; 6],
     /// MTU of both ends; the kernel default (1500) when `None`.
@@ -245,6 +248,12 @@ async fn configure_endpoint(
     add_address(h, index, cfg.address, ifname).await?;
     if let Some(addr6) = cfg.address6 {
         add_address6(h, index, addr6, ifname).await?;
+    }
+    for ll in &cfg.link_local {
+        match *ll {
+            IpNet::V4(net) => add_address(h, index, net, ifname).await?,
+            IpNet::V6(net) => add_address6(h, index, net, ifname).await?,
+        }
     }
     if let Some(lo) = link_by_name(h, "lo").await? {
         set_up(h, lo.header.index, "lo").await?;

@@ -9,6 +9,10 @@
 //!   and an EOF on one side shuts down writing on the other, so half-closed protocols work.
 //! - UDP: each client address is a flow with its own upstream socket; replies go back to that
 //!   client from the published socket. A flow idle for [`UDP_IDLE_TIMEOUT`] is dropped.
+//!
+//! An IPv6 host address is bound IPv6-only (`IPV6_V6ONLY`, as docker-proxy's `tcp6`/`udp6`
+//! listeners): `[::]:P` then sits beside `0.0.0.0:P` instead of taking the IPv4 side too. Its
+//! target may be an IPv4 address: dockerd 20.10 proxies `[::]:P` to a container without IPv6.
 
 use std::collections::hash_map::Entry;
 use std::collections::HashMap;
@@ -38,14 +42,15 @@ const UDP_BUFFER: usize = 65507;
 /// A failure to start a proxy.
 #[derive(Debug, thiserror::Error)]
 pub enum ProxyError {
-    /// Another socket holds the host port (Docker's wording, which clients show as is).
-    #[error("Bind for {addr} failed: port is already allocated")]
+    /// Another socket holds the host port (Docker's wording, which clients show as is; an IPv6
+    /// address unbracketed, `Bind for :::8080 failed`, as dockerd prints it).
+    #[error("Bind for {}:{} failed: port is already allocated", .addr.ip(), .addr.port())]
     PortAllocated {
         /// The host address and port.
         addr: SocketAddr,
     },
     /// Binding the host port failed for another reason (permission, unknown address, …).
-    #[error("Bind for {addr} failed")]
+    #[error("Bind for {}:{} failed", .addr.ip(), .addr.port())]
     Bind {
         /// The host address and port.
         addr: SocketAddr,
@@ -106,11 +111,11 @@ async fn start_with(
     };
     let (local_addr, socket) = match proto {
         Proto::Tcp => {
-            let listener = TcpListener::bind(host).await.map_err(bind_error)?;
+            let listener = bind_tcp(host).map_err(bind_error)?;
             (listener.local_addr().map_err(bind_error)?, Socket::Tcp(listener))
         }
         Proto::Udp => {
-            let socket = UdpSocket::bind(host).await.map_err(bind_error)?;
+            let socket = bind_udp(host).map_err(bind_error)?;
             (socket.local_addr().map_err(bind_error)?, Socket::Udp(socket))
         }
         Proto::Sctp => return Err(ProxyError::Unsupported { proto }),
@@ -122,6 +127,40 @@ async fn start_with(
     };
     debug!(proxy.proto = %proto, proxy.host = %local_addr, proxy.target = %target, "proxy started");
     Ok(ProxyHandle { local_addr, socket, task })
+}
+
+/// Whether this host can listen on IPv6 at all (not with `ipv6.disable=1`): dockerd's
+/// `IsV6Listenable`, which decides whether a port published on every address gets its `::` half.
+pub fn ipv6_listenable() -> bool {
+    static LISTENABLE: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *LISTENABLE.get_or_init(|| std::net::TcpListener::bind((Ipv6Addr::LOCALHOST, 0)).is_ok())
+}
+
+/// A TCP listener on `host` (with `SO_REUSEADDR`, as tokio's `bind`), IPv6-only for an IPv6 address.
+fn bind_tcp(host: SocketAddr) -> io::Result<TcpListener> {
+    let socket = match host {
+        SocketAddr::V4(_) => tokio::net::TcpSocket::new_v4()?,
+        SocketAddr::V6(_) => {
+            let s = tokio::net::TcpSocket::new_v6()?;
+            rustix::net::sockopt::set_ipv6_v6only(&s, true)?;
+            s
+        }
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(host)?;
+    socket.listen(1024)
+}
+
+/// A UDP socket on `host`, IPv6-only for an IPv6 address.
+fn bind_udp(host: SocketAddr) -> io::Result<UdpSocket> {
+    use rustix::net::{AddressFamily, SocketFlags, SocketType};
+    let family = if host.is_ipv6() { AddressFamily::INET6 } else { AddressFamily::INET };
+    let fd = rustix::net::socket_with(family, SocketType::DGRAM, SocketFlags::CLOEXEC | SocketFlags::NONBLOCK, None)?;
+    if host.is_ipv6() {
+        rustix::net::sockopt::set_ipv6_v6only(&fd, true)?;
+    }
+    rustix::net::bind(&fd, &host)?;
+    UdpSocket::from_std(std::net::UdpSocket::from(fd))
 }
 
 /// The published socket.

@@ -293,6 +293,7 @@ async fn ensure_bridge_is_idempotent_and_refuses_non_bridges() {
             gateway: None,
             address6: None,
             gateway6: None,
+            link_local: vec![],
             mac: mac_for_ip(host(subnet, 2)),
             mtu: None,
         },
@@ -345,6 +346,7 @@ async fn endpoints_on_one_bridge_reach_each_other_and_detach_cleanly() {
             gateway: Some(gw),
             address6: None,
             gateway6: None,
+            link_local: vec![],
             mac: mac_for_ip(ip),
             mtu: Some(1450),
         };
@@ -431,6 +433,7 @@ async fn failed_attach_leaves_no_veth() {
         gateway: Some(gw),
         address6: None,
         gateway6: None,
+        link_local: vec![],
         mac: mac_for_ip(ip),
         mtu: None,
     };

@@ -147,3 +147,46 @@ async fn bind_conflict_uses_dockers_message() {
     let err = proxy::start(Proto::Udp, addr, "127.0.0.1:9".parse().unwrap()).await.unwrap_err();
     assert_eq!(err.to_string(), format!("Bind for 127.0.0.1:{} failed: port is already allocated", addr.port()));
 }
+
+/// `[::]:P` is bound IPv6-only beside `0.0.0.0:P` (as docker-proxy's `tcp6`/`udp6` listeners),
+/// carries IPv6 clients to an IPv4 target, and a second `[::]:P` fails with dockerd's wording.
+#[tokio::test]
+async fn ipv6_wildcard_binds_beside_the_ipv4_one_and_reaches_an_ipv4_target() {
+    assert!(proxy::ipv6_listenable(), "this host listens on IPv6 (::1)");
+    let target = echo_server().await;
+    let v4 = proxy::start(Proto::Tcp, "0.0.0.0:0".parse().unwrap(), target).await.unwrap();
+    let port = v4.local_addr().port();
+    let v6 = proxy::start(Proto::Tcp, SocketAddr::new("::".parse().unwrap(), port), target).await.unwrap();
+    assert_eq!(v6.local_addr().port(), port);
+    for addr in [format!("127.0.0.1:{port}"), format!("[::1]:{port}")] {
+        let mut c = TcpStream::connect(&addr).await.unwrap();
+        c.write_all(b"over both").await.unwrap();
+        let mut got = [0u8; 9];
+        tokio::time::timeout(WAIT, c.read_exact(&mut got)).await.unwrap().unwrap();
+        assert_eq!(&got, b"over both", "{addr}");
+    }
+    let err = proxy::start(Proto::Tcp, SocketAddr::new("::".parse().unwrap(), port), target).await.unwrap_err();
+    assert_eq!(err.to_string(), format!("Bind for :::{port} failed: port is already allocated"));
+    drop(v6);
+    drop(v4);
+
+    // UDP the same way: both halves on one port, an IPv6 client answered from the IPv6 socket.
+    let echo = UdpSocket::bind(loopback()).await.unwrap();
+    let echo_addr = echo.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut buf = [0u8; 64];
+        while let Ok((n, from)) = echo.recv_from(&mut buf).await {
+            let _ = echo.send_to(&buf[..n], from).await;
+        }
+    });
+    let v4 = proxy::start(Proto::Udp, "0.0.0.0:0".parse().unwrap(), echo_addr).await.unwrap();
+    let port = v4.local_addr().port();
+    let v6 = proxy::start(Proto::Udp, SocketAddr::new("::".parse().unwrap(), port), echo_addr).await.unwrap();
+    let client = UdpSocket::bind("[::1]:0").await.unwrap();
+    client.send_to(b"six", ("::1", port)).await.unwrap();
+    let mut buf = [0u8; 16];
+    let (n, from) = tokio::time::timeout(WAIT, client.recv_from(&mut buf)).await.unwrap().unwrap();
+    assert_eq!(&buf[..n], b"six");
+    assert_eq!(from.port(), port);
+    drop((v4, v6));
+}

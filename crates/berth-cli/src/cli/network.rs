@@ -94,6 +94,9 @@ pub enum NetworkCmd {
         /// IPv6 address.
         #[arg(long)]
         ip6: Option<String>,
+        /// Add a link-local address for the container.
+        #[arg(long = "link-local-ip")]
+        link_local_ip: Vec<String>,
         /// Add link to another container.
         #[arg(long)]
         link: Vec<String>,

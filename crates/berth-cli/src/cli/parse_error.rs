@@ -23,7 +23,6 @@ pub const UNSUPPORTED_RUN_FLAGS: &[(&str, &str)] = &[
     ("--io-maxiops", "a Windows-only option"),
     ("--isolation", "a Windows-only option"),
     ("--kernel-memory", "kernel memory limits are deprecated and not set"),
-    ("--link-local-ip", "networks have no link-local addresses"),
     ("--use-api-socket", "the daemon socket is not mounted into containers"),
 ];
 

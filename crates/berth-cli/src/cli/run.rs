@@ -87,6 +87,9 @@ pub struct RunArgs {
     /// IPv6 address (e.g. 2001:db8::33) on a user-defined dual-stack network.
     #[arg(long = "ip6")]
     pub ip6: Option<String>,
+    /// Container IPv4/IPv6 link-local addresses.
+    #[arg(long = "link-local-ip")]
+    pub link_local_ip: Vec<String>,
     /// Container MAC address (e.g. 92:d0:c6:0a:29:33).
     #[arg(long = "mac-address")]
     pub mac_address: Option<String>,

@@ -71,18 +71,21 @@ pub async fn run(c: &Client, cmd: NetworkCmd) -> anyhow::Result<ExitCode> {
             let report: Value = c.call_json(Method::POST, "/networks/prune", &filters_query(&filter)?).await?;
             print_deleted("Deleted Networks", &report["NetworksDeleted"]);
         }
-        NetworkCmd::Connect { alias, ip, ip6, link, network, container } => {
+        NetworkCmd::Connect { alias, ip, ip6, link_local_ip, link, network, container } => {
             let mut ep = Map::new();
             if !alias.is_empty() {
                 ep.insert("Aliases".into(), json!(alias));
             }
-            if ip.is_some() || ip6.is_some() {
+            if ip.is_some() || ip6.is_some() || !link_local_ip.is_empty() {
                 let mut ipam = Map::new();
                 if let Some(ip) = ip {
                     ipam.insert("IPv4Address".into(), json!(ip));
                 }
                 if let Some(ip6) = ip6 {
                     ipam.insert("IPv6Address".into(), json!(ip6));
+                }
+                if !link_local_ip.is_empty() {
+                    ipam.insert("LinkLocalIPs".into(), json!(link_local_ip));
                 }
                 ep.insert("IPAMConfig".into(), Value::Object(ipam));
             }

@@ -135,10 +135,15 @@ fn connect() -> Vec<Case> {
 }
 
 /// A dual-stack network (`EnableIPv6` with an IPv6 subnet, `{v6}` a group unique to each side), a
-/// container on it with a fixed IPv6 address, and the refusals of `IPv6Address`.
+/// container on it with a fixed IPv6 address (its /etc/hosts), published ports over IPv6,
+/// link-local addresses, and the refusals of `IPv6Address` and `LinkLocalIPs`.
 fn ipv6() -> Vec<Case> {
     let cmd = r#"ip -6 -o addr show eth0 scope global | awk '{print $4}'; ip -6 route | grep default | awk '{print $1, $2, $3}'; nslookup -type=AAAA ad-n6c 127.0.0.11 | grep -c 'Address: fd00'"#;
     let read = format!(r#"{{"Cmd":["sh","-c",{}],"AttachStdout":true,"AttachStderr":true}}"#, serde_json::Value::String(cmd.into()));
+    let ll = |net: &str, ips: &str| format!(r#"{{"Image":"busybox","Cmd":["sleep","60"],"HostConfig":{{"NetworkMode":"{net}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{net}":{{"IPAMConfig":{{"LinkLocalIPs":{ips}}}}}}}}}}}"#);
+    // The link-local addresses asked for (not the kernel's own fe80:: one, made from the MAC).
+    let ll_cmd = r#"ip -o addr show eth0 | awk '{print $4}' | grep -E '^(169[.]254[.]|fe80::1:2/)'"#;
+    let ll_read = format!(r#"{{"Cmd":["sh","-c",{}],"AttachStdout":true,"AttachStderr":true}}"#, serde_json::Value::String(ll_cmd.into()));
     let on = |net: &str, ip6: &str| format!(r#"{{"Image":"busybox","Cmd":["sleep","60"],"HostConfig":{{"NetworkMode":"{net}"}},"NetworkingConfig":{{"EndpointsConfig":{{"{net}":{{"IPAMConfig":{{"IPv6Address":"{ip6}"}}}}}}}}}}"#);
     vec![
         c("n6-create", "POST", "/networks/create", CREATE, &["b:EnableIPv6", "b:IPAM"], Cmp::Json)
@@ -156,6 +161,40 @@ fn ipv6() -> Vec<Case> {
         c("n6-net-containers", "GET", "/networks/ad-n6", INSPECT, &["b:EnableIPv6"], Cmp::Json).pick("/Containers").ignore(&["EndpointID"]),
         c("n6-exec", "POST", "/containers/ad-n6c/exec", "POST /containers/{id}/exec", &["b:Cmd"], Cmp::Status).json(&read).save("n6exec", "Id"),
         c("n6-exec-start", "POST", "/exec/{n6exec}/start", "POST /exec/{id}/start", &["b:EnableIPv6"], Cmp::Frames).json(r#"{"Detach":false,"Tty":false}"#).upgrade(),
+        // Its /etc/hosts: its IPv4 and IPv6 addresses with its hostname.
+        c("n6-hosts-exec", "POST", "/containers/ad-n6c/exec", "POST /containers/{id}/exec", &["b:Cmd"], Cmp::Status)
+            .json(r#"{"Cmd":["tail","-2","/etc/hosts"],"AttachStdout":true,"AttachStderr":true}"#)
+            .save("n6hosts", "Id"),
+        c("n6-hosts-exec-start", "POST", "/exec/{n6hosts}/start", "POST /exec/{id}/start", &["b:EnableIPv6"], Cmp::Frames).json(r#"{"Detach":false,"Tty":false}"#).upgrade(),
+        // Published ports: `0.0.0.0` and `::` for a port without a host address, one address
+        // otherwise (the ephemeral host ports differ).
+        crate::cases::create(
+            "n6-ports-create",
+            "ad-n6p",
+            r#"{"Image":"busybox","Cmd":["sleep","60"],"ExposedPorts":{"80/tcp":{},"81/tcp":{},"82/udp":{}},"HostConfig":{"NetworkMode":"ad-n6","PortBindings":{"80/tcp":[{"HostPort":""}],"81/tcp":[{"HostIp":"::1","HostPort":""}],"82/udp":[{"HostIp":"127.0.0.1","HostPort":""}]}}}"#,
+            &["b:HostConfig.PortBindings"],
+        ),
+        c("n6-ports-start", "POST", "/containers/ad-n6p/start", "POST /containers/{id}/start", &["b:HostConfig.PortBindings"], Cmp::Headers),
+        c("n6-ports-inspect", "GET", "/containers/ad-n6p/json", "GET /containers/{id}/json", &["b:HostConfig.PortBindings"], Cmp::Json).pick("/NetworkSettings/Ports").ignore(&["HostPort"]),
+        // On the default bridge (IPv4 only) the `::` half is there too (the proxy carries it to IPv4).
+        crate::cases::create(
+            "n4-ports-create",
+            "ad-n4p",
+            r#"{"Image":"busybox","Cmd":["sleep","60"],"ExposedPorts":{"80/tcp":{}},"HostConfig":{"PortBindings":{"80/tcp":[{"HostPort":""}]}}}"#,
+            &["b:HostConfig.PortBindings"],
+        ),
+        c("n4-ports-start", "POST", "/containers/ad-n4p/start", "POST /containers/{id}/start", &["b:HostConfig.PortBindings"], Cmp::Headers),
+        c("n4-ports-inspect", "GET", "/containers/ad-n4p/json", "GET /containers/{id}/json", &["b:HostConfig.PortBindings"], Cmp::Json).pick("/NetworkSettings/Ports").ignore(&["HostPort"]),
+        // Link-local addresses: on the interface and in inspect; bad ones fail the start.
+        crate::cases::create("n6-ll-create", "ad-n6l", &ll("ad-n6", r#"["169.254.10.10","fe80::1:2"]"#), &["b:NetworkingConfig"]),
+        c("n6-ll-start", "POST", "/containers/ad-n6l/start", "POST /containers/{id}/start", &["b:NetworkingConfig"], Cmp::Headers),
+        c("n6-ll-inspect", "GET", "/containers/ad-n6l/json", "GET /containers/{id}/json", &["b:NetworkingConfig"], Cmp::Json).pick("/NetworkSettings/Networks/ad-n6/IPAMConfig"),
+        c("n6-ll-exec", "POST", "/containers/ad-n6l/exec", "POST /containers/{id}/exec", &["b:Cmd"], Cmp::Status).json(&ll_read).save("n6ll", "Id"),
+        c("n6-ll-exec-start", "POST", "/exec/{n6ll}/start", "POST /exec/{id}/start", &["b:NetworkingConfig"], Cmp::Frames).json(r#"{"Detach":false,"Tty":false}"#).upgrade(),
+        crate::cases::create("n6-ll-bad-create", "ad-n6lb", &ll("ad-n6", r#"["169.254.1.1","bogus"]"#), &["b:NetworkingConfig"]),
+        c("n6-ll-bad-start", "POST", "/containers/ad-n6lb/start", "POST /containers/{id}/start", &["b:NetworkingConfig"], Cmp::Status),
+        crate::cases::create("n6-ll-global-create", "ad-n6lg", &ll("ad-n6", r#"["10.1.2.3"]"#), &["b:NetworkingConfig"]),
+        c("n6-ll-global-start", "POST", "/containers/ad-n6lg/start", "POST /containers/{id}/start", &["b:NetworkingConfig"], Cmp::Status),
         // The same address again: the second container does not start.
         crate::cases::create("n6-taken-create", "ad-n6t", &on("ad-n6", "fd00:db8:{v6}::77"), &["b:EndpointConfig"]),
         c("n6-taken-start", "POST", "/containers/ad-n6t/start", "POST /containers/{id}/start", &["b:EndpointConfig"], Cmp::Status),
@@ -171,6 +210,22 @@ fn ipv6() -> Vec<Case> {
             .pick("/NetworkSettings/Networks/ad-n6off")
             // `DNSNames` is the documented difference of `nc-inspect`.
             .ignore(&["NetworkID", "EndpointID", "DNSNames"]),
+        // Several subnets of one family: each is checked (overlaps first), then the bridge driver
+        // refuses them; several IPv6 subnets without EnableIPv6 are kept and shown.
+        c("net-multi-v4", "POST", "/networks/create", CREATE, &["b:IPAM"], Cmp::Status)
+            .json(r#"{"Name":"ad-nbad","IPAM":{"Config":[{"Subnet":"{net}.63.0/24"},{"Subnet":"{net}.64.0/24"}]}}"#),
+        c("net-multi-v4-overlap", "POST", "/networks/create", CREATE, &["b:IPAM"], Cmp::Status)
+            .json(r#"{"Name":"ad-nbad","IPAM":{"Config":[{"Subnet":"{net}.63.0/24"},{"Subnet":"{net}.59.0/25"}]}}"#),
+        c("net-multi-v4-each-other", "POST", "/networks/create", CREATE, &["b:IPAM"], Cmp::Status)
+            .json(r#"{"Name":"ad-nbad","IPAM":{"Config":[{"Subnet":"{net}.63.0/24"},{"Subnet":"{net}.63.0/25"}]}}"#),
+        c("net-v4-overlap", "POST", "/networks/create", CREATE, &["b:IPAM"], Cmp::Status).json(r#"{"Name":"ad-nbad","IPAM":{"Config":[{"Subnet":"{net}.59.128/25"}]}}"#),
+        c("n6-multi-v6", "POST", "/networks/create", CREATE, &["b:EnableIPv6", "b:IPAM"], Cmp::Status)
+            .json(r#"{"Name":"ad-nbad","EnableIPv6":true,"IPAM":{"Config":[{"Subnet":"{net}.63.0/24"},{"Subnet":"fd00:db8:{v6}:2::/64"},{"Subnet":"fd00:db8:{v6}:3::/64"}]}}"#),
+        c("n6-multi-v6-off", "POST", "/networks/create", CREATE, &["b:EnableIPv6", "b:IPAM"], Cmp::Json)
+            .json(r#"{"Name":"ad-n6m","IPAM":{"Config":[{"Subnet":"{net}.63.0/24","Gateway":"{net}.63.1"},{"Subnet":"fd00:db8:{v6}:2::/64","Gateway":"fd00:db8:{v6}:2::1"},{"Subnet":"fd00:db8:{v6}:3::/64","Gateway":"fd00:db8:{v6}:3::1"}]}}"#)
+            .ignore(&["Id"]),
+        c("n6-multi-v6-off-inspect", "GET", "/networks/ad-n6m", INSPECT, &["b:IPAM"], Cmp::Json).pick("/IPAM"),
+        c("n6-multi-v6-off-rm", "DELETE", "/networks/ad-n6m", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
         // IPv6Address on a network without an IPv6 subnet: the start is refused.
         c("n6-v4-net", "POST", "/networks/create", CREATE, &["b:Name"], Cmp::Status).json(r#"{"Name":"ad-n6v4","IPAM":{"Config":[{"Subnet":"{net}.62.0/24"}]}}"#),
         crate::cases::create("n6-v4-ctr-create", "ad-n6v", &on("ad-n6v4", "fd00:db8:{v6}::99"), &["b:EndpointConfig"]),
@@ -179,6 +234,11 @@ fn ipv6() -> Vec<Case> {
         c("n6-rm-t", "DELETE", "/containers/ad-n6t?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
         c("n6-rm-o", "DELETE", "/containers/ad-n6o?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
         c("n6-rm-v", "DELETE", "/containers/ad-n6v?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n6-rm-p", "DELETE", "/containers/ad-n6p?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n4-rm-p", "DELETE", "/containers/ad-n4p?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n6-rm-l", "DELETE", "/containers/ad-n6l?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n6-rm-lb", "DELETE", "/containers/ad-n6lb?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
+        c("n6-rm-lg", "DELETE", "/containers/ad-n6lg?force=1", "DELETE /containers/{id}", &["q:force"], Cmp::Headers),
         c("n6-net-rm", "DELETE", "/networks/ad-n6", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
         c("n6-off-net-rm", "DELETE", "/networks/ad-n6off", "DELETE /networks/{id}", &["p:id"], Cmp::Status),
         c("n6-v4-net-rm", "DELETE", "/networks/ad-n6v4", "DELETE /networks/{id}", &["p:id"], Cmp::Status),

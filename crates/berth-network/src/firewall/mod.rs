@@ -21,8 +21,9 @@
 //!
 //! A dual-stack network (one with an IPv6 subnet) gets the same chains, jumps and per-network
 //! rules in ip6tables (the nat OUTPUT jump excludes `::1/128`), its IPv6 subnet masqueraded when
-//! it leaves the bridge, as dockerd does with `ip6tables` on. Published ports are IPv4 only: no
-//! IPv6 DNAT rule is made.
+//! it leaves the bridge, as dockerd does with `ip6tables` on. Published ports get IPv4 DNAT rules
+//! only: IPv6 clients reach them through the userland proxy's `::` sockets ([`crate::proxy`]), as
+//! dockerd 20.10's do with `ip6tables` off (its default).
 //!
 //! The FORWARD jump sits at position 1 because Docker sets the FORWARD policy to DROP; the
 //! isolation rules then decide everything about traffic entering or leaving Berth's bridges.

@@ -54,7 +54,16 @@ pub async fn ps(c: &Client, a: PsArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `ps`'s PORTS column: `0.0.0.0:8080->80/tcp, 443/tcp`.
+/// `IP:PORT`, an IPv6 address in brackets (`[::]:8080`), as the docker CLI joins them.
+fn host_port(ip: &str, port: &str) -> String {
+    if ip.contains(':') {
+        format!("[{ip}]:{port}")
+    } else {
+        format!("{ip}:{port}")
+    }
+}
+
+/// `ps`'s PORTS column: `0.0.0.0:8080->80/tcp, [::]:8080->80/tcp, 443/tcp`.
 pub fn ports_text(ports: &Value) -> String {
     let mut items: Vec<String> = ports
         .as_array()
@@ -64,7 +73,7 @@ pub fn ports_text(ports: &Value) -> String {
                     let private = p["PrivatePort"].as_u64().unwrap_or(0);
                     let proto = p["Type"].as_str().unwrap_or("tcp");
                     match p["PublicPort"].as_u64() {
-                        Some(public) if public > 0 => format!("{}:{public}->{private}/{proto}", p["IP"].as_str().unwrap_or("0.0.0.0")),
+                        Some(public) if public > 0 => format!("{}->{private}/{proto}", host_port(p["IP"].as_str().unwrap_or("0.0.0.0"), &public.to_string())),
                         _ => format!("{private}/{proto}"),
                     }
                 })
@@ -87,7 +96,7 @@ pub async fn port(c: &Client, container: &str, private: Option<&str>) -> anyhow:
         }
         for b in bindings.as_array().into_iter().flatten() {
             found = true;
-            let addr = format!("{}:{}", b["HostIp"].as_str().unwrap_or(""), b["HostPort"].as_str().unwrap_or(""));
+            let addr = host_port(b["HostIp"].as_str().unwrap_or(""), b["HostPort"].as_str().unwrap_or(""));
             if want.is_some() {
                 println!("{addr}");
             } else {

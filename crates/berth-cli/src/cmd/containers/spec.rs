@@ -184,18 +184,21 @@ pub fn create_body(a: &RunArgs) -> anyhow::Result<Value> {
     if !a.link.is_empty() {
         h.insert("Links".into(), json!(a.link));
     }
-    if !a.network_alias.is_empty() || a.ip.is_some() || a.ip6.is_some() || a.mac_address.is_some() {
+    if !a.network_alias.is_empty() || a.ip.is_some() || a.ip6.is_some() || !a.link_local_ip.is_empty() || a.mac_address.is_some() {
         let mut ep = Map::new();
         if !a.network_alias.is_empty() {
             ep.insert("Aliases".into(), json!(a.network_alias));
         }
-        if a.ip.is_some() || a.ip6.is_some() {
+        if a.ip.is_some() || a.ip6.is_some() || !a.link_local_ip.is_empty() {
             let mut ipam = Map::new();
             if let Some(ip) = &a.ip {
                 ipam.insert("IPv4Address".into(), json!(ip));
             }
             if let Some(ip6) = &a.ip6 {
                 ipam.insert("IPv6Address".into(), json!(ip6));
+            }
+            if !a.link_local_ip.is_empty() {
+                ipam.insert("LinkLocalIPs".into(), json!(a.link_local_ip));
             }
             ep.insert("IPAMConfig".into(), Value::Object(ipam));
         }

@@ -391,10 +391,15 @@ impl ContainerService {
                     s.push_str(&format!("{ip}\t{name}\n"));
                 }
             }
-            if let Some(ep) = primary.filter(|e| !e.ip_address.is_empty()) {
-                let domain = rec.config.domainname.clone().unwrap_or_default();
-                let fqdn = if domain.is_empty() { hostname.clone() } else { format!("{hostname}.{domain} {hostname}") };
+            // The container's own addresses, as libnetwork adds them when each endpoint joins: on
+            // every network in attach order, its IPv4 address and then its IPv6 one (dual-stack).
+            let domain = rec.config.domainname.clone().unwrap_or_default();
+            let fqdn = if domain.is_empty() { hostname.clone() } else { format!("{hostname}.{domain} {hostname}") };
+            for ep in rec.network.order.iter().filter_map(|n| rec.network.networks.get(n)).filter(|e| !e.ip_address.is_empty()) {
                 s.push_str(&format!("{}\t{fqdn}\n", ep.ip_address));
+                if !ep.global_ipv6_address.is_empty() {
+                    s.push_str(&format!("{}\t{fqdn}\n", ep.global_ipv6_address));
+                }
             }
             s
         };

@@ -170,7 +170,7 @@ impl ContainerService {
         }
         let rec = self.save(&h, |r| r.host_config.links = Some(links.clone()))?;
         if matches!(rec.state.status, Status::Running | Status::Paused) {
-            self.write_etc_files(&rec)?;
+            self.refresh_hosts(&rec)?;
         }
         Ok(())
     }

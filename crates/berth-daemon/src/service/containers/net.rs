@@ -362,9 +362,20 @@ impl ContainerService {
             }
         };
         if matches!(rec.state.status, Status::Running | Status::Paused) {
-            let _ = self.write_etc_files(&rec);
+            let _ = self.refresh_hosts(&rec);
         }
         Ok(())
+    }
+
+    /// A running container's `/etc/hosts` rewritten for its current networks and links, in place:
+    /// the file is bind-mounted into the container, which would keep seeing the old inode if a
+    /// new file were renamed over it (dockerd edits it in place too).
+    pub(super) fn refresh_hosts(&self, rec: &ContainerRecord) -> Result<(), ServiceError> {
+        use std::io::Write;
+        let (hosts, _) = self.etc_files(rec);
+        let path = self.dir(&rec.id).join("hosts");
+        crate::service::offload::inline(|| std::fs::OpenOptions::new().write(true).truncate(true).open(&path).and_then(|mut f| f.write_all(hosts.as_bytes())))
+            .map_err(|e| ServiceError::Internal(format!("writing {}: {e}", path.display())))
     }
 
     /// `POST /networks/{id}/disconnect`.
@@ -379,10 +390,15 @@ impl ContainerService {
             return Err(ServiceError::Forbidden("container cannot be disconnected from host network or connected to host network".into()));
         }
         self.networks.disconnect_running(&rec.id, &mut ep).await;
-        self.save(h, |r| {
+        let rec = self.save(h, |r| {
             r.network.networks.remove(&name);
             r.network.order.retain(|n| n != &name);
         })?;
+        // That network's addresses leave the container's /etc/hosts, the others' stay (dockerd
+        // 20.10 removes every line naming the hostname, the other networks' too: a bug).
+        if matches!(rec.state.status, Status::Running | Status::Paused) {
+            let _ = self.refresh_hosts(&rec);
+        }
         Ok(())
     }
 }

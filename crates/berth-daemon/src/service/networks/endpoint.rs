@@ -1,6 +1,6 @@
 //! Attaching a container to its networks: a network namespace kept at `netns/<id>`, a veth pair per
 //! network (an address from the network's pool, the default route through the first), published
-//! ports (a userland proxy for the host's own addresses, DNAT rules for everyone else) and, on
+//! ports (a userland proxy for the host's own addresses, IPv4 DNAT rules for everyone else) and, on
 //! user-defined networks, the embedded DNS server on 127.0.0.11 inside the container.
 
 use crate::service::offload;
@@ -12,10 +12,10 @@ use berth_network::firewall::{PortRule, Proto};
 use berth_network::link::{self, EndpointConfig};
 use berth_network::netns::NetNs;
 use berth_network::proxy::{self, ProxyHandle};
-use ipnet::{Ipv4Net, Ipv6Net};
+use ipnet::{IpNet, Ipv4Net, Ipv6Net};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, SocketAddrV4};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Weak};
 
 /// A container's networking as persisted with it: its endpoint on each network (addresses filled
@@ -207,6 +207,7 @@ impl NetworkService {
 
     /// One endpoint: an address, a veth pair into `ns` as `eth{index}`, the member entry.
     async fn join(&self, ns: &NetNs, id: &str, name: &str, ep: &mut EndpointSettings, index: usize, default_route: bool) -> Result<(), ServiceError> {
+        let link_local = link_local_nets(ep.ipam_config.as_ref().map(|c| c.link_local_ips.as_slice()).unwrap_or_default())?;
         let requested = ep.ipam_config.as_ref().map(|c| c.ipv4_address.clone()).filter(|a| !a.is_empty());
         let requested6 = ep.ipam_config.as_ref().map(|c| c.ipv6_address.clone()).filter(|a| !a.is_empty());
         let (net, ip, ip6) = {
@@ -274,6 +275,7 @@ impl NetworkService {
                 _ => None,
             },
             gateway6: net.pool6.as_ref().filter(|_| default_route && !net.internal && ip6.is_some()).map(|p| p.gateway),
+            link_local,
             mac,
             mtu: net.mtu(),
         };
@@ -353,7 +355,11 @@ impl NetworkService {
         }
     }
 
-    /// Binds every published port of the container (on its first network's address).
+    /// Binds every published port of the container (on its first network's address). A binding
+    /// without a host address is published on `0.0.0.0` and, where the host listens on IPv6, on
+    /// `::` too, as dockerd 20.10 does with its userland proxy: the IPv6 half goes to the
+    /// container's IPv6 address on a dual-stack network, else to its IPv4 one. IPv6 host addresses
+    /// are served by the proxy alone (no ip6tables DNAT, dockerd 20.10's default `ip6tables: false`).
     async fn publish_ports(&self, req: &AttachRequest<'_>, state: &mut NetworkState) -> Result<(), ServiceError> {
         let mut wanted = req.port_bindings.clone();
         for e in &req.exposed {
@@ -365,6 +371,7 @@ impl NetworkService {
         let primary = state.order.first().and_then(|n| state.networks.get(n)).cloned();
         let Some(primary) = primary else { return Ok(()) };
         let cip: Ipv4Addr = primary.ip_address.parse().map_err(|_| internal("the container has no address"))?;
+        let cip6: Option<Ipv6Addr> = primary.global_ipv6_address.parse().ok();
         let bridge = self.nets.lock().unwrap_or_else(|p| p.into_inner()).get(&primary.network_id).map(|n| n.bridge.clone()).unwrap_or_default();
         let mut live = Live::default();
         let mut ports = BTreeMap::new();
@@ -377,11 +384,11 @@ impl NetworkService {
             };
             let mut bound = vec![];
             for b in bindings {
-                let host_ip: Ipv4Addr = match b.host_ip.as_str() {
-                    "" => Ipv4Addr::UNSPECIFIED,
+                let halves: Vec<IpAddr> = match b.host_ip.as_str() {
+                    "" if proxy::ipv6_listenable() => vec![Ipv4Addr::UNSPECIFIED.into(), Ipv6Addr::UNSPECIFIED.into()],
+                    "" => vec![Ipv4Addr::UNSPECIFIED.into()],
                     s => match s.parse::<IpAddr>() {
-                        Ok(IpAddr::V4(a)) => a,
-                        Ok(IpAddr::V6(_)) => continue, // IPv4 only
+                        Ok(a) => vec![a],
                         Err(_) => {
                             failure = Some(ServiceError::Invalid(format!("invalid host IP: {s}")));
                             break 'outer;
@@ -395,34 +402,49 @@ impl NetworkService {
                         break 'outer;
                     }
                 };
-                let mut last_err = None;
-                let mut handle = None;
-                for hp in &candidates {
-                    match proxy::start(proto, SocketAddr::V4(SocketAddrV4::new(host_ip, *hp)), SocketAddr::V4(SocketAddrV4::new(cip, cport))).await {
-                        Ok(h) => {
-                            handle = Some(h);
-                            break;
+                // The IPv6 half tries the port its IPv4 half got first, so both show one port.
+                let mut paired: Option<u16> = None;
+                for host_ip in halves {
+                    let order: Vec<u16> = match paired {
+                        Some(p) => std::iter::once(p).chain(candidates.iter().copied().filter(|c| *c != p)).collect(),
+                        None => candidates.clone(),
+                    };
+                    let target = match (host_ip, cip6) {
+                        (IpAddr::V6(_), Some(a6)) => SocketAddr::new(a6.into(), cport),
+                        _ => SocketAddr::new(cip.into(), cport),
+                    };
+                    let mut last_err = None;
+                    let mut handle = None;
+                    for hp in &order {
+                        match proxy::start(proto, SocketAddr::new(host_ip, *hp), target).await {
+                            Ok(h) => {
+                                handle = Some(h);
+                                break;
+                            }
+                            Err(e) => last_err = Some(e),
                         }
-                        Err(e) => last_err = Some(e),
                     }
+                    let Some(h) = handle else {
+                        let why = last_err.map(|e| e.to_string()).unwrap_or_default();
+                        failure = Some(ServiceError::Conflict(format!(
+                            "driver failed programming external connectivity on endpoint {} ({}): {why}",
+                            req.name, primary.endpoint_id
+                        )));
+                        break 'outer;
+                    };
+                    let hp = h.local_addr().port();
+                    paired.get_or_insert(hp);
+                    live.proxies.push(h);
+                    if let IpAddr::V4(host_ip) = host_ip {
+                        let rule = PortRule { proto, host_ip, host_port: hp, container_ip: cip, container_port: cport, bridge: bridge.clone() };
+                        if let Err(e) = offload::inline(|| self.firewall.add_port(&rule)) {
+                            failure = Some(internal(format!("publishing port {hp}: {e}")));
+                            break 'outer;
+                        }
+                        live.rules.push(rule);
+                    }
+                    bound.push(PortBinding { host_ip: host_ip.to_string(), host_port: hp.to_string() });
                 }
-                let Some(h) = handle else {
-                    let why = last_err.map(|e| e.to_string()).unwrap_or_default();
-                    failure = Some(ServiceError::Conflict(format!(
-                        "driver failed programming external connectivity on endpoint {} ({}): {why}",
-                        req.name, primary.endpoint_id
-                    )));
-                    break 'outer;
-                };
-                let hp = h.local_addr().port();
-                let rule = PortRule { proto, host_ip, host_port: hp, container_ip: cip, container_port: cport, bridge: bridge.clone() };
-                if let Err(e) = offload::inline(|| self.firewall.add_port(&rule)) {
-                    failure = Some(internal(format!("publishing port {hp}: {e}")));
-                    break 'outer;
-                }
-                live.rules.push(rule);
-                live.proxies.push(h);
-                bound.push(PortBinding { host_ip: host_ip.to_string(), host_port: hp.to_string() });
             }
             ports.insert(key.clone(), Some(bound));
         }
@@ -605,6 +627,30 @@ impl NetworkService {
     }
 }
 
+/// `IPAMConfig.LinkLocalIPs` as the addresses to add: IPv4 with a `/16`, IPv6 with a `/64`
+/// (libnetwork's masks). Refused as dockerd refuses them when the endpoint is made: an
+/// unparsable entry names the whole list, an address outside 169.254.0.0/16 or fe80::/10 (an
+/// empty entry is Go's nil address) names itself.
+fn link_local_nets(ips: &[String]) -> Result<Vec<IpNet>, ServiceError> {
+    let mut parsed = Vec::with_capacity(ips.len());
+    for s in ips {
+        match s.parse::<IpAddr>() {
+            Ok(ip) => parsed.push(Some(ip.to_canonical())),
+            Err(_) if s.is_empty() => parsed.push(None),
+            Err(_) => return Err(ServiceError::Invalid(format!("Invalid link-local IP address: [{}]", ips.join(" ")))),
+        }
+    }
+    parsed
+        .into_iter()
+        .map(|ip| match ip {
+            Some(IpAddr::V4(a)) if a.is_link_local() => Ok(IpNet::V4(Ipv4Net::new(a, 16).map_err(internal)?)),
+            Some(IpAddr::V6(a)) if a.segments()[0] & 0xffc0 == 0xfe80 => Ok(IpNet::V6(Ipv6Net::new(a, 64).map_err(internal)?)),
+            Some(ip) => Err(ServiceError::Invalid(format!("invalid link local IP address: {ip}"))),
+            None => Err(ServiceError::Invalid("invalid link local IP address: <nil>".into())),
+        })
+        .collect()
+}
+
 fn parse_mac(s: &str) -> Option<[u8; 6]> {
     let parts: Vec<u8> = s.split(':').map(|p| u8::from_str_radix(p, 16)).collect::<Result<_, _>>().ok()?;
     parts.try_into().ok()
@@ -626,5 +672,17 @@ mod tests {
         assert!(parse_port_key("80/xyz").is_err());
         assert_eq!(parse_mac("02:42:0a:00:00:02"), Some([2, 0x42, 10, 0, 0, 2]));
         assert_eq!(parse_mac("02:42"), None);
+    }
+
+    #[test]
+    fn link_local_addresses_take_libnetworks_masks_and_dockerds_refusals() {
+        let ok = link_local_nets(&["169.254.10.10".into(), "fe80::1:2".into(), "::ffff:169.254.1.1".into()]).unwrap();
+        let shown: Vec<String> = ok.iter().map(ToString::to_string).collect();
+        assert_eq!(shown, ["169.254.10.10/16", "fe80::1:2/64", "169.254.1.1/16"]);
+        let err = |ips: &[&str]| link_local_nets(&ips.iter().map(|s| s.to_string()).collect::<Vec<_>>()).unwrap_err().to_string();
+        assert!(err(&["169.254.1.1", "x"]).contains("Invalid link-local IP address: [169.254.1.1 x]"));
+        assert!(err(&["10.1.2.3"]).contains("invalid link local IP address: 10.1.2.3"));
+        assert!(err(&["fd00::1"]).contains("invalid link local IP address: fd00::1"));
+        assert!(err(&[""]).contains("invalid link local IP address: <nil>"));
     }
 }

@@ -117,6 +117,10 @@ pub struct NetworkRecord {
     /// without `EnableIPv6` too, as dockerd keeps it, then giving no addresses).
     #[serde(default)]
     pub ipam6: Option<IpamConfig>,
+    /// Further IPv6 subnets' configurations, kept and shown after `ipam6` on a network without
+    /// `EnableIPv6` (dockerd refuses several IPv6 subnets only where it gives IPv6 addresses).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ipam6_more: Vec<IpamConfig>,
     /// IPv6 addresses (dual-stack bridge networks).
     #[serde(default)]
     pub pool6: Option<Pool6>,
@@ -144,6 +148,7 @@ impl NetworkRecord {
             ipam_config: Vec::new(),
             enable_ipv6: false,
             ipam6: None,
+            ipam6_more: Vec::new(),
             pool6: None,
         }
     }
@@ -452,6 +457,14 @@ impl NetworkService {
         let pool = self.pool_for(&ipam).await?;
         let enable_ipv6 = req.enable_ipv6 == Some(true);
         let (ipam6, pool6) = self.pool6_for(&ipam, enable_ipv6)?;
+        // dockerd's order: every pool is checked (above), then its bridge driver refuses more than
+        // one subnet of a family it gives addresses from (several IPv6 subnets without EnableIPv6
+        // are kept and shown).
+        let configs = ipam.config.as_deref().unwrap_or_default();
+        let v6_subnets = configs.iter().filter(|c| c.subnet.contains(':')).count();
+        if configs.len() - v6_subnets > 1 || (enable_ipv6 && v6_subnets > 1) {
+            return Err(ServiceError::Forbidden("bridge driver doesn't support multiple subnets".into()));
+        }
         let id = berth_types::random_id();
         if let Some(m) = options.get(OPT_MTU) {
             m.parse::<u32>().map_err(|_| ServiceError::Invalid(format!("failed to parse {OPT_MTU} value: {m} (strconv.Atoi: parsing {m:?}: invalid syntax)")))?;
@@ -475,6 +488,7 @@ impl NetworkService {
             config_from: config_from.unwrap_or_default(),
             enable_ipv6,
             ipam6,
+            ipam6_more: if enable_ipv6 { Vec::new() } else { configs.iter().filter(|c| c.subnet.contains(':')).skip(1).cloned().collect() },
             pool6,
             ..NetworkRecord::new(id.clone(), &req.name, &driver)
         };
@@ -501,12 +515,12 @@ impl NetworkService {
 
     /// The pool of a new network: the subnet asked for (checked against the other networks and
     /// the host's routes), or the first free one of the daemon's address pools.
+    /// With several IPv4 configurations each is checked as dockerd's IPAM checks it (its subnet,
+    /// overlaps with other networks and with the ones before it) and the first one's pool returned:
+    /// the caller refuses the network then, as dockerd's bridge driver does.
     async fn pool_for(&self, ipam: &Ipam) -> Result<Pool, ServiceError> {
         let configs: Vec<IpamConfig> = ipam.config.clone().unwrap_or_default().into_iter().filter(|c| !c.subnet.contains(':')).collect();
-        if configs.len() > 1 {
-            return Err(ServiceError::NotImplemented("berth networks take one IPv4 subnet".into()));
-        }
-        let taken: Vec<Ipv4Net> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().filter_map(|n| n.pool.as_ref().map(|p| p.subnet)).collect();
+        let mut taken: Vec<Ipv4Net> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().filter_map(|n| n.pool.as_ref().map(|p| p.subnet)).collect();
         let parse_ip = |s: &str, what: &str| -> Result<Option<Ipv4Addr>, ServiceError> {
             if s.is_empty() {
                 return Ok(None);
@@ -514,13 +528,19 @@ impl NetworkService {
             s.parse().map(Some).map_err(|_| ServiceError::Invalid(format!("invalid {what}: {s}")))
         };
         match configs.first() {
-            Some(c) if !c.subnet.is_empty() => {
-                let subnet: Ipv4Net = c.subnet.parse().map_err(|_| ServiceError::Invalid(format!("invalid subnet: {}", c.subnet)))?;
-                if taken.iter().any(|t| t.contains(&subnet.network()) || subnet.contains(&t.network())) {
-                    return Err(ServiceError::Forbidden("invalid pool request: Pool overlaps with other one on this address space".into()));
+            Some(c) if !c.subnet.is_empty() || configs.len() > 1 => {
+                let mut pools = Vec::with_capacity(configs.len());
+                for c in &configs {
+                    let subnet: Ipv4Net = c.subnet.parse().map_err(|_| ServiceError::Invalid(format!("invalid subnet: {}", c.subnet)))?;
+                    if taken.iter().any(|t| t.contains(&subnet.network()) || subnet.contains(&t.network())) {
+                        // dockerd 20.10's words.
+                        return Err(ServiceError::Forbidden("Pool overlaps with other one on this address space".into()));
+                    }
+                    let range = if c.ip_range.is_empty() { None } else { Some(c.ip_range.parse::<Ipv4Net>().map_err(|_| ServiceError::Invalid(format!("invalid ip-range: {}", c.ip_range)))?) };
+                    pools.push(Pool::new(subnet, parse_ip(&c.gateway, "gateway")?, range).map_err(|e| ServiceError::Invalid(e.to_string()))?);
+                    taken.push(subnet);
                 }
-                let range = if c.ip_range.is_empty() { None } else { Some(c.ip_range.parse::<Ipv4Net>().map_err(|_| ServiceError::Invalid(format!("invalid ip-range: {}", c.ip_range)))?) };
-                Pool::new(subnet, parse_ip(&c.gateway, "gateway")?, range).map_err(|e| ServiceError::Invalid(e.to_string()))
+                Ok(pools.swap_remove(0))
             }
             Some(c) if !c.gateway.is_empty() || !c.ip_range.is_empty() => Err(ServiceError::Invalid("a gateway or an ip-range needs a subnet".into())),
             _ => {
@@ -536,36 +556,39 @@ impl NetworkService {
     /// The IPv6 side of a new network: its configuration as given and, with `EnableIPv6`, its
     /// pool. As dockerd 20.10 (which has no default IPv6 pools), `EnableIPv6` needs an IPv6 subnet,
     /// and one that overlaps another network's is refused.
+    /// With several IPv6 configurations (and `EnableIPv6`) each is checked, the first one's
+    /// returned; without `EnableIPv6` only the first is returned here (the record keeps the others,
+    /// [`NetworkRecord::ipam6_more`]).
     fn pool6_for(&self, ipam: &Ipam, enable: bool) -> Result<(Option<IpamConfig>, Option<Pool6>), ServiceError> {
         let configs: Vec<IpamConfig> = ipam.config.clone().unwrap_or_default().into_iter().filter(|c| c.subnet.contains(':')).collect();
-        if configs.len() > 1 {
-            return Err(ServiceError::NotImplemented("berth networks take one IPv6 subnet".into()));
-        }
-        let Some(c) = configs.into_iter().next() else {
+        let Some(first) = configs.first().cloned() else {
             if enable {
                 return Err(ServiceError::NotFound("could not find an available, non-overlapping IPv6 address pool among the defaults to assign to the network".into()));
             }
             return Ok((None, None));
         };
-        let subnet: Ipv6Net = c.subnet.parse().map_err(|_| ServiceError::Invalid(format!("invalid subnet: {}", c.subnet)))?;
-        let taken: Vec<Ipv6Net> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().filter_map(|n| n.pool6.as_ref().map(|p| p.subnet)).collect();
-        if !enable {
-            return Ok((Some(c), None));
+        let mut taken: Vec<Ipv6Net> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().filter_map(|n| n.pool6.as_ref().map(|p| p.subnet)).collect();
+        let mut pools = Vec::with_capacity(configs.len());
+        for c in &configs {
+            let subnet: Ipv6Net = c.subnet.parse().map_err(|_| ServiceError::Invalid(format!("invalid subnet: {}", c.subnet)))?;
+            if !enable {
+                continue;
+            }
+            if taken.iter().any(|t| ipam::overlaps6(t, &subnet)) {
+                return Err(ServiceError::Forbidden("Pool overlaps with other one on this address space".into()));
+            }
+            let gateway = match c.gateway.as_str() {
+                "" => None,
+                g => Some(g.parse::<Ipv6Addr>().map_err(|_| ServiceError::Invalid(format!("invalid gateway: {g}")))?),
+            };
+            let range = match c.ip_range.as_str() {
+                "" => None,
+                r => Some(r.parse::<Ipv6Net>().map_err(|_| ServiceError::Invalid(format!("invalid ip-range: {r}")))?),
+            };
+            pools.push(Pool6::new(subnet, gateway, range).map_err(|e| ServiceError::Invalid(e.to_string()))?);
+            taken.push(subnet);
         }
-        if taken.iter().any(|t| ipam::overlaps6(t, &subnet)) {
-            // dockerd 20.10's words for an IPv6 pool (its IPv4 ones add "invalid pool request: ").
-            return Err(ServiceError::Forbidden("Pool overlaps with other one on this address space".into()));
-        }
-        let gateway = match c.gateway.as_str() {
-            "" => None,
-            g => Some(g.parse::<Ipv6Addr>().map_err(|_| ServiceError::Invalid(format!("invalid gateway: {g}")))?),
-        };
-        let range = match c.ip_range.as_str() {
-            "" => None,
-            r => Some(r.parse::<Ipv6Net>().map_err(|_| ServiceError::Invalid(format!("invalid ip-range: {r}")))?),
-        };
-        let pool = Pool6::new(subnet, gateway, range).map_err(|e| ServiceError::Invalid(e.to_string()))?;
-        Ok((Some(c), Some(pool)))
+        Ok((Some(first), (!pools.is_empty()).then(|| pools.swap_remove(0))))
     }
 
     /// Removes a user-defined network nobody is connected to.
@@ -662,7 +685,7 @@ impl NetworkService {
                 }
                 c
             })
-            .chain(n.ipam6.iter().map(|c| json!(c)))
+            .chain(n.ipam6.iter().chain(&n.ipam6_more).map(|c| json!(c)))
             .collect());
         let mut containers = serde_json::Map::new();
         if detail {
