@@ -22,7 +22,13 @@ fn link(resp: &mut Response, path: &str, n: Option<usize>, items: &[String], mor
 pub(super) async fn tags(reg: &Registry, name: &str, q: &Query) -> Result<Response, ApiError> {
     let n = page_size(q);
     let (tags, more) = reg.tags(name, n, q.get("last")).await?;
-    let mut resp = json_response(StatusCode::OK, &serde_json::json!({ "name": name, "tags": tags }));
+    // Serialised from the list itself (a `json!` value would copy every tag first).
+    #[derive(serde::Serialize)]
+    struct TagList<'a> {
+        name: &'a str,
+        tags: &'a [String],
+    }
+    let mut resp = json_response(StatusCode::OK, &TagList { name, tags: &tags });
     link(&mut resp, &format!("/v2/{name}/tags/list"), n, &tags, more);
     Ok(resp)
 }
@@ -30,7 +36,11 @@ pub(super) async fn tags(reg: &Registry, name: &str, q: &Query) -> Result<Respon
 pub(super) async fn catalog(reg: &Registry, q: &Query) -> Result<Response, ApiError> {
     let n = page_size(q);
     let (repos, more) = reg.catalog(n, q.get("last")).await?;
-    let mut resp = json_response(StatusCode::OK, &serde_json::json!({ "repositories": repos }));
+    #[derive(serde::Serialize)]
+    struct Catalog<'a> {
+        repositories: &'a [String],
+    }
+    let mut resp = json_response(StatusCode::OK, &Catalog { repositories: &repos });
     link(&mut resp, "/v2/_catalog", Some(n.unwrap_or(repos.len().max(1))), &repos, more);
     Ok(resp)
 }

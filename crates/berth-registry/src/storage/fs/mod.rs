@@ -211,15 +211,14 @@ impl StorageDriver for FsDriver {
         blocking("list", path, move || {
             let mut names = Vec::new();
             for e in std::fs::read_dir(&p)? {
-                let name = e?.file_name();
-                if let Some(n) = name.to_str() {
-                    // Temp files of atomic writes start with '.', and no stored name does.
+                // Temp files of atomic writes start with '.', and no stored name does.
+                if let Ok(n) = e?.file_name().into_string() {
                     if !n.starts_with('.') {
-                        names.push(n.to_string());
+                        names.push(n);
                     }
                 }
             }
-            names.sort();
+            names.sort_unstable();
             Ok(names)
         })
         .await
