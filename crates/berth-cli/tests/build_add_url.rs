@@ -6,44 +6,15 @@ mod common;
 use common::*;
 
 use sha2::Digest as _;
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
+use std::io::Write;
 
-/// Serves `files` (path → body) over HTTP/1.0 on 127.0.0.1 until the test process ends; other paths
-/// get 404. Each response carries a fixed `Last-Modified`.
+/// Serves `files` (path → body) on 127.0.0.1; other paths get 404. Each response carries a fixed
+/// `Last-Modified`.
 fn serve(files: Vec<(&'static str, Vec<u8>)>) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut line = String::new();
-            let mut r = BufReader::new(conn.try_clone().unwrap());
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            // Drain the request headers.
-            let mut h = String::new();
-            while r.read_line(&mut h).is_ok_and(|n| n > 2) {
-                h.clear();
-            }
-            let path = line.split_whitespace().nth(1).unwrap_or("/").to_string();
-            let resp = match files.iter().find(|(p, _)| *p == path) {
-                Some((_, body)) => {
-                    let mut head = format!(
-                        "HTTP/1.0 200 OK\r\nContent-Length: {}\r\nLast-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\nConnection: close\r\n\r\n",
-                        body.len()
-                    )
-                    .into_bytes();
-                    head.extend_from_slice(body);
-                    head
-                }
-                None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
-            };
-            let _ = conn.write_all(&resp);
-        }
-    });
-    port
+    serve_http(move |path| {
+        let body = files.iter().find(|(p, _)| *p == path)?.1.clone();
+        Some((body, "Last-Modified: Tue, 14 Nov 2023 22:13:20 GMT\r\n".to_string()))
+    })
 }
 
 fn gzipped_tar() -> Vec<u8> {

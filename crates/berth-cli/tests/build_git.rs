@@ -6,52 +6,15 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, BufReader, Write};
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-/// Serves the files under `root` over HTTP/1.0 on 127.0.0.1 until the test process ends (query
-/// strings ignored, `..` refused); other paths get 404.
+/// Serves the files under `root` on 127.0.0.1 (`..` refused); other paths get 404.
 fn serve_dir(root: PathBuf) -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind loopback");
-    let port = listener.local_addr().unwrap().port();
-    std::thread::spawn(move || {
-        for conn in listener.incoming() {
-            let Ok(mut conn) = conn else { continue };
-            let mut line = String::new();
-            let mut r = BufReader::new(conn.try_clone().unwrap());
-            if r.read_line(&mut line).is_err() {
-                continue;
-            }
-            let mut h = String::new();
-            while r.read_line(&mut h).is_ok_and(|n| n > 2) {
-                h.clear();
-            }
-            let path = line
-                .split_whitespace()
-                .nth(1)
-                .unwrap_or("/")
-                .split('?')
-                .next()
-                .unwrap_or("/")
-                .to_string();
-            let file = root.join(path.trim_start_matches('/'));
-            let body = (!path.contains(".."))
-                .then(|| std::fs::read(&file).ok())
-                .flatten();
-            let resp = match body {
-                Some(body) => {
-                    let mut head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\nContent-Type: application/octet-stream\r\n\r\n", body.len()).into_bytes();
-                    head.extend_from_slice(&body);
-                    head
-                }
-                None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\n\r\n".to_vec(),
-            };
-            let _ = conn.write_all(&resp);
-        }
-    });
-    port
+    serve_http(move |path| {
+        let body = (!path.contains("..")).then(|| std::fs::read(root.join(path.trim_start_matches('/'))).ok()).flatten()?;
+        Some((body, "Content-Type: application/octet-stream\r\n".to_string()))
+    })
 }
 
 fn git(dir: &Path, args: &[&str]) {

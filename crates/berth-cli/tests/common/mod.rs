@@ -418,3 +418,37 @@ pub fn berth_with_config(d: &Daemon, cfg: &std::path::Path, args: &[&str], stdin
     child.stdin.take().unwrap().write_all(stdin.as_bytes()).unwrap();
     child.wait_with_output().unwrap()
 }
+
+/// Serves HTTP/1.0 on 127.0.0.1 until the test process ends: `answer` maps a request's path (its
+/// query string removed) to a body and extra header lines (each ending in `\r\n`); `None` is a 404.
+pub fn serve_http(answer: impl Fn(&str) -> Option<(Vec<u8>, String)> + Send + 'static) -> u16 {
+    use std::io::{BufRead, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind loopback");
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut conn) = conn else { continue };
+            let mut r = std::io::BufReader::new(conn.try_clone().unwrap());
+            let mut line = String::new();
+            if r.read_line(&mut line).is_err() {
+                continue;
+            }
+            // Drain the request headers.
+            let mut h = String::new();
+            while r.read_line(&mut h).is_ok_and(|n| n > 2) {
+                h.clear();
+            }
+            let path = line.split_whitespace().nth(1).unwrap_or("/").split('?').next().unwrap_or("/").to_string();
+            let resp = match answer(&path) {
+                Some((body, headers)) => {
+                    let mut head = format!("HTTP/1.0 200 OK\r\nContent-Length: {}\r\n{headers}Connection: close\r\n\r\n", body.len()).into_bytes();
+                    head.extend_from_slice(&body);
+                    head
+                }
+                None => b"HTTP/1.0 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n".to_vec(),
+            };
+            let _ = conn.write_all(&resp);
+        }
+    });
+    port
+}
