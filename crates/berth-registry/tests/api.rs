@@ -27,6 +27,8 @@ async fn monolithic_blob_push_then_head_get_and_ranges() {
     assert_eq!(r.status(), StatusCode::OK);
     assert_eq!(r.headers()["content-length"], "16");
     assert_eq!(r.headers()["docker-content-digest"], d.to_string().as_str());
+    // Immutable under its digest: cacheable for a year, as distribution answers.
+    assert_eq!(r.headers()["cache-control"], "max-age=31536000");
     assert_eq!(c.get(&url).send().await.unwrap().bytes().await.unwrap(), data);
     let r = c.get(&url).header("Range", "bytes=2-5").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::PARTIAL_CONTENT);

@@ -83,6 +83,8 @@ pub(super) async fn get(
     header(&mut resp, "Docker-Content-Digest", d.to_string());
     header(&mut resp, "Accept-Ranges", "bytes");
     header(&mut resp, "ETag", format!("\"{d}\""));
+    // A blob never changes under its digest: caches may keep it for a year, as distribution says.
+    header(&mut resp, "Cache-Control", "max-age=31536000");
     if status == StatusCode::PARTIAL_CONTENT {
         header(&mut resp, "Content-Range", format!("bytes {first}-{}/{size}", first + len - 1));
     }
