@@ -16,6 +16,7 @@ pub mod auth;
 pub mod blob_index;
 pub mod config;
 mod error;
+mod inspect;
 pub mod manifest;
 mod progress;
 mod pull;
@@ -27,6 +28,7 @@ mod transport;
 
 pub use auth::Credentials;
 pub use error::{describe_transport, DistributionError};
+pub use inspect::{DistributionInspect, SearchResult};
 pub use progress::Progress;
 pub use pull::PullResult;
 pub use push::PushResult;

@@ -471,7 +471,7 @@ fn plan_layers(
 }
 
 /// Fetches a manifest by tag or digest; returns its digest (of the bytes received), content type and bytes.
-async fn fetch_manifest(
+pub(crate) async fn fetch_manifest(
     s: &Session<'_>,
     reference: &Reference,
     target: &str,
@@ -511,7 +511,7 @@ async fn fetch_manifest(
 }
 
 /// Fetches a small blob (the config) whole and verifies it.
-async fn fetch_small_blob(
+pub(crate) async fn fetch_small_blob(
     s: &Session<'_>,
     repo: &str,
     d: &Descriptor,

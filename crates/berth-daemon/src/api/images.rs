@@ -28,6 +28,8 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/images/load", post(load))
         .route("/images/get", get(save_many))
         .route("/images/prune", post(prune))
+        .route("/images/search", get(search))
+        .route("/distribution/{*rest}", get(distribution_inspect))
         .route("/images/{*rest}", get(get_verb).post(post_verb).delete(delete))
 }
 
@@ -86,6 +88,40 @@ async fn delete(State(s): S, Path(name): Path<String>, p: Params) -> Result<Resp
     // What the image alone held (blobs, unpacked snapshots) goes now.
     s.gc.collect_async().await?;
     Ok(json(StatusCode::OK, &items))
+}
+
+/// `GET /images/search?term=&limit=&filters=`: the registry's search results, filtered as dockerd
+/// filters them (`stars`, `is-official`, `is-automated`).
+async fn search(State(s): S, p: Params, headers: axum::http::HeaderMap) -> Result<Response, ApiError> {
+    let filters = p.filters()?;
+    filters.validate(&["stars", "is-official", "is-automated"]).map_err(ApiError::bad_request)?;
+    let stars = match filters.get("stars") {
+        [] => 0,
+        values => values.iter().map(|v| v.parse::<u64>().map_err(|_| ApiError::bad_request(format!("invalid filter 'stars={v}'")))).collect::<Result<Vec<_>, _>>()?.into_iter().max().unwrap_or(0),
+    };
+    let official = filters.bool("is-official").map_err(ApiError::bad_request)?;
+    let automated = filters.bool("is-automated").map_err(ApiError::bad_request)?;
+    let limit = match p.get("limit").filter(|l| !l.is_empty()) {
+        None => 25,
+        Some(l) => l.parse::<i64>().map_err(|_| ApiError::bad_request(format!("invalid limit: {l}")))?,
+    };
+    if !(1..=100).contains(&limit) {
+        return Err(ApiError::bad_request(format!("limit {limit} is outside the range of [1, 100]")));
+    }
+    let term = p.get("term").unwrap_or("").to_string();
+    let results = s.distribution.search(&term, limit as usize, registry_auth(&headers)).await?;
+    let kept: Vec<_> = results
+        .into_iter()
+        .filter(|r| r.star_count >= stars && official.is_none_or(|o| r.is_official == o) && automated.is_none_or(|a| r.is_automated == a))
+        .collect();
+    Ok(json(StatusCode::OK, &kept))
+}
+
+/// `GET /distribution/{name}/json`: the descriptor and platforms of a reference in its registry.
+async fn distribution_inspect(State(s): S, Path(rest): Path<String>, headers: axum::http::HeaderMap) -> Result<Response, ApiError> {
+    let name = rest.strip_suffix("/json").filter(|n| !n.is_empty()).ok_or_else(not_found)?;
+    let reference = Reference::parse(name).map_err(|e| ApiError::bad_request(e.to_string()))?;
+    Ok(json(StatusCode::OK, &s.distribution.inspect(&reference, registry_auth(&headers)).await?))
 }
 
 async fn prune(State(s): S, p: Params) -> Result<Response, ApiError> {

@@ -147,6 +147,22 @@ impl DistributionService {
         Ok(())
     }
 
+    /// `GET /distribution/{name}/json`: what `reference` resolves to in its registry, and for which
+    /// platforms, without pulling it.
+    pub async fn inspect(&self, reference: &Reference, creds: Option<Credentials>) -> Result<berth_distribution::DistributionInspect, ServiceError> {
+        Ok(self.client.inspect(reference, creds).await?)
+    }
+
+    /// `GET /images/search`: Docker's v1 search API of the registry the term names (`HOST/TERM`,
+    /// dockerd's `splitReposSearchTerm`), Docker Hub's index otherwise.
+    pub async fn search(&self, term: &str, limit: usize, creds: Option<Credentials>) -> Result<Vec<berth_distribution::SearchResult>, ServiceError> {
+        let (registry, query) = match term.split_once('/') {
+            Some((host, rest)) if host.contains(['.', ':']) || host == "localhost" => (host, rest),
+            _ => (berth_types::reference::DEFAULT_DOMAIN, term),
+        };
+        Ok(self.client.search(registry, query, limit, creds).await?)
+    }
+
     /// Checks credentials against a registry.
     pub async fn login(&self, server: &str, creds: &Credentials) -> Result<(), ServiceError> {
         Ok(self.client.login(server, creds).await?)

@@ -45,6 +45,33 @@ pub(super) async fn catalog(reg: &Registry, q: &Query) -> Result<Response, ApiEr
     Ok(resp)
 }
 
+/// `GET /v1/search?q=TERM&n=LIMIT`: Docker Hub's search API over this registry's catalog, so
+/// `docker search HOST/TERM` works against it: every repository whose name contains the term (no
+/// stars, descriptions or official images here), at most `n` (default 25, as Hub's).
+pub(super) async fn search(reg: &Registry, q: &Query) -> Result<Response, ApiError> {
+    #[derive(serde::Serialize)]
+    struct Hit<'a> {
+        name: &'a str,
+        description: &'a str,
+        star_count: u64,
+        is_official: bool,
+        is_automated: bool,
+    }
+    #[derive(serde::Serialize)]
+    struct Results<'a> {
+        num_results: usize,
+        query: &'a str,
+        results: Vec<Hit<'a>>,
+    }
+    let term = q.get("q").unwrap_or("");
+    let limit = page_size(q).unwrap_or(25);
+    let (repos, _) = reg.catalog(Some(usize::MAX), None).await?;
+    let lower = term.to_ascii_lowercase();
+    let hits: Vec<&String> = repos.iter().filter(|r| r.contains(&lower)).collect();
+    let results = hits.iter().take(limit).map(|name| Hit { name: name.as_str(), description: "", star_count: 0, is_official: false, is_automated: false }).collect();
+    Ok(json_response(StatusCode::OK, &Results { num_results: hits.len(), query: term, results }))
+}
+
 pub(super) async fn referrers(reg: &Registry, name: &str, d: &str, q: &Query) -> Result<Response, ApiError> {
     let subject = parse_digest(d)?;
     let filter = q.get("artifactType").filter(|t| !t.is_empty());

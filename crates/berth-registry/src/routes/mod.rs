@@ -45,6 +45,8 @@ enum Route {
     Base,
     Token,
     Catalog,
+    /// Docker's v1 search API (`docker search host/term`), answered over the catalog.
+    Search,
     Tags(String),
     Manifest(String, String),
     Blob(String, String),
@@ -61,6 +63,9 @@ impl Route {
         }
         if path == "/token" {
             return Route::Token;
+        }
+        if path == "/v1/search" {
+            return Route::Search;
         }
         let Some(rest) = path.strip_prefix("/v2/") else { return Route::Unknown };
         if rest == "_catalog" {
@@ -95,6 +100,7 @@ impl Route {
             Route::Base => "base",
             Route::Token => "token",
             Route::Catalog => "catalog",
+            Route::Search => "search",
             Route::Tags(_) => "tags",
             Route::Manifest(..) => "manifest",
             Route::Blob(..) => "blob",
@@ -197,7 +203,7 @@ async fn route(st: &AppState, req: Request) -> Result<Response, ApiError> {
     let access = match (&route, &method) {
         (Route::Token, _) => None,
         (Route::Base, _) => Some(Access::Base),
-        (Route::Catalog, _) => Some(Access::Catalog),
+        (Route::Catalog | Route::Search, _) => Some(Access::Catalog),
         (Route::Unknown, _) => return Err(ApiError::new(ErrorCode::Unsupported, "unknown endpoint")),
         (r, m) => Some(Access::Repo { name: r.repo().unwrap_or_default().to_string(), action: action_for(m) }),
     };
@@ -222,6 +228,7 @@ async fn route(st: &AppState, req: Request) -> Result<Response, ApiError> {
             Ok(json_response(StatusCode::OK, &t))
         }
         (Route::Catalog, Method::GET) => listing::catalog(reg, &query).await,
+        (Route::Search, Method::GET) => listing::search(reg, &query).await,
         (Route::Tags(name), Method::GET) => listing::tags(reg, &name, &query).await,
         (Route::Referrers(name, d), Method::GET) => listing::referrers(reg, &name, &d, &query).await,
         (Route::Manifest(name, r), m @ (Method::GET | Method::HEAD)) => {
@@ -344,6 +351,7 @@ mod tests {
     fn routes_parse_multi_component_names() {
         assert_eq!(Route::parse("/v2/"), Route::Base);
         assert_eq!(Route::parse("/v2/_catalog"), Route::Catalog);
+        assert_eq!(Route::parse("/v1/search"), Route::Search);
         assert_eq!(Route::parse("/v2/a/b/c/tags/list"), Route::Tags("a/b/c".into()));
         assert_eq!(Route::parse("/v2/a/b/manifests/latest"), Route::Manifest("a/b".into(), "latest".into()));
         assert_eq!(Route::parse("/v2/a/blobs/sha256:x"), Route::Blob("a".into(), "sha256:x".into()));
