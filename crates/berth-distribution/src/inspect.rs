@@ -3,7 +3,7 @@
 
 use crate::auth::Credentials;
 use crate::manifest::{Document, Platform};
-use crate::pull::{fetch_manifest, fetch_small_blob};
+use crate::pull::{fetch_manifest, fetch_small_blob, manifest_target};
 use crate::session::Session;
 use crate::{Client, DistributionError};
 use berth_types::Reference;
@@ -50,11 +50,7 @@ impl Client {
     pub async fn inspect(&self, reference: &Reference, creds: Option<Credentials>) -> Result<DistributionInspect, DistributionError> {
         let reference = reference.clone().with_default_tag();
         let repo = reference.path().to_string();
-        let target = match (reference.digest(), reference.tag()) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.to_string(),
-            (None, None) => berth_types::reference::DEFAULT_TAG.to_string(),
-        };
+        let target = manifest_target(&reference);
         let s = Session::open(&self.inner, reference.domain(), vec![format!("repository:{repo}:pull")], creds, true).await?;
         let (digest, content_type, body) = fetch_manifest(&s, &reference, &target).await?;
         let platforms = match Document::parse(&content_type, &body)? {

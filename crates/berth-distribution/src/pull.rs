@@ -63,11 +63,7 @@ impl Client {
             .unwrap_or_else(Platform::host);
         let reference = reference.clone().with_default_tag();
         let repo = reference.path().to_string();
-        let target = match (reference.digest(), reference.tag()) {
-            (Some(d), _) => d.to_string(),
-            (None, Some(t)) => t.to_string(),
-            (None, None) => berth_types::reference::DEFAULT_TAG.to_string(),
-        };
+        let target = manifest_target(&reference);
         let s = Session::open(
             &self.inner,
             reference.domain(),
@@ -471,6 +467,15 @@ fn plan_layers(
 }
 
 /// Fetches a manifest by tag or digest; returns its digest (of the bytes received), content type and bytes.
+/// What a reference asks the registry's manifest endpoint for: its digest, else its tag.
+pub(crate) fn manifest_target(reference: &Reference) -> String {
+    match (reference.digest(), reference.tag()) {
+        (Some(d), _) => d.to_string(),
+        (None, Some(t)) => t.to_string(),
+        (None, None) => berth_types::reference::DEFAULT_TAG.to_string(),
+    }
+}
+
 pub(crate) async fn fetch_manifest(
     s: &Session<'_>,
     reference: &Reference,
