@@ -170,6 +170,7 @@ async fn run(args: Cli) -> anyhow::Result<ExitCode> {
         Command::Image(ImageCmd::Inspect(a)) => cmd::images::inspect(&client()?, a.images, a.format).await,
         Command::Inspect(a) => cmd::images::inspect_any(&client()?, a).await,
         Command::History(a) | Command::Image(ImageCmd::History(a)) => cmd::images::history(&client()?, a).await,
+        Command::Search(a) => cmd::images::search(&client()?, a).await,
         Command::Tag(a) | Command::Image(ImageCmd::Tag(a)) => cmd::images::tag(&client()?, a).await,
         Command::Rmi(a) | Command::Image(ImageCmd::Rm(a)) => cmd::images::rmi(&client()?, a).await,
         Command::Image(ImageCmd::Prune(a)) => cmd::images::prune(&client()?, a).await,

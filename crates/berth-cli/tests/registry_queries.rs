@@ -27,6 +27,11 @@ fn search_and_distribution_inspect_ask_the_registry() {
     let out = d.docker_ok(&["search", "--format", "{{.Name}} {{.StarCount}}", &format!("{a}/t")]);
     assert_eq!(out.lines().collect::<Vec<_>>(), ["other/thing 0", "tools/busybox 0"], "{out}");
     assert_eq!(d.docker_ok(&["search", "--limit", "1", "--format", "{{.Name}}", &format!("{a}/t")]).lines().count(), 1);
+    // berth search prints the docker CLI's table.
+    let out = d.berth_ok(&["search", &format!("{a}/busy")]);
+    let lines: Vec<String> = out.lines().map(|l| l.split_whitespace().collect::<Vec<_>>().join(" ")).collect();
+    assert_eq!(lines, ["NAME DESCRIPTION STARS OFFICIAL", "tools/busybox 0"], "{out}");
+    assert_eq!(d.berth_ok(&["search", "--filter", "stars=1", "--format", "{{.Name}}", &format!("{a}/busy")]), "");
     // dockerd's filters and refusals.
     for filter in [r#"{"stars":{"1":true}}"#, r#"{"is-official":{"true":true}}"#] {
         let (status, v) = get_json(&d, &format!("/images/search?term={a}/busy&filters={}", filter.replace('{', "%7B").replace('}', "%7D").replace('"', "%22")));

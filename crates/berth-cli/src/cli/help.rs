@@ -2,7 +2,7 @@
 //! executable also is, then every other command (docker's swarm group has no counterpart).
 
 /// The commands a newcomer needs first, in docker's order.
-pub const COMMON: &[&str] = &["run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "version", "info"];
+pub const COMMON: &[&str] = &["run", "exec", "ps", "build", "pull", "push", "images", "login", "logout", "search", "version", "info"];
 /// The commands that manage one kind of object through subcommands.
 pub const MANAGEMENT: &[&str] = &["builder", "container", "context", "image", "network", "system", "volume"];
 /// The servers: `berth` is also the daemon and the registry.

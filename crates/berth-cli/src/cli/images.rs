@@ -83,6 +83,25 @@ pub struct InspectArgs {
     pub names: Vec<String>,
 }
 
+/// `berth search`.
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    /// Filter output based on conditions provided (stars=N, is-official=true|false).
+    #[arg(short = 'f', long = "filter")]
+    pub filter: Vec<String>,
+    /// Pretty-print search using a Go template.
+    #[arg(long)]
+    pub format: Option<String>,
+    /// Max number of search results.
+    #[arg(long)]
+    pub limit: Option<i64>,
+    /// Don't truncate output.
+    #[arg(long = "no-trunc")]
+    pub no_trunc: bool,
+    /// The term: `HOST/TERM` searches the registry at HOST.
+    pub term: String,
+}
+
 /// `berth history`.
 #[derive(Args, Debug)]
 pub struct HistoryArgs {

@@ -117,6 +117,8 @@ pub enum Command {
     Load(LoadArgs),
     /// Show the history of an image.
     History(HistoryArgs),
+    /// Search a registry for images (`HOST/TERM`; Docker Hub without a host).
+    Search(SearchArgs),
     /// Create a tag TARGET_IMAGE that refers to SOURCE_IMAGE.
     Tag(TagArgs),
     /// Remove one or more images.

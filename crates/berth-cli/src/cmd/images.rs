@@ -2,7 +2,7 @@
 
 use super::system::short_id;
 use super::filters_param;
-use crate::cli::{HistoryArgs, ImagesArgs, ImportArgs, InspectArgs, LoadArgs, PruneArgs, RmiArgs, SaveArgs, TagArgs};
+use crate::cli::{HistoryArgs, ImagesArgs, ImportArgs, InspectArgs, LoadArgs, PruneArgs, RmiArgs, SaveArgs, SearchArgs, TagArgs};
 use crate::render::template::Format;
 use crate::render::units::{created_at, human_size, since};
 use berth_client::{json_stream, Client, ClientError};
@@ -147,6 +147,32 @@ pub async fn history(c: &Client, a: HistoryArgs) -> anyhow::Result<ExitCode> {
         a.format.unwrap_or_else(|| "table {{.ID}}\t{{.CreatedSince}}\t{{.CreatedBy}}\t{{.Size}}\t{{.Comment}}".into())
     };
     let header = json!({"ID": "IMAGE", "CreatedSince": "CREATED", "CreatedAt": "CREATED AT", "CreatedBy": "CREATED BY", "Size": "SIZE", "Comment": "COMMENT"});
+    print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `berth search`: the docker CLI's table (descriptions cut at 45 characters, `[OK]` for official).
+pub async fn search(c: &Client, a: SearchArgs) -> anyhow::Result<ExitCode> {
+    let mut q = super::filters_query(&a.filter)?;
+    q.push(("term", a.term.clone()));
+    if let Some(l) = a.limit {
+        q.push(("limit", l.to_string()));
+    }
+    let items: Vec<Value> = c.get_json("/images/search", &q).await?;
+    let rows: Vec<Value> = items
+        .iter()
+        .map(|r| {
+            let mut description = s(&r["description"]).replace('\n', " ");
+            if !a.no_trunc && description.chars().count() > 45 {
+                description = description.chars().take(44).collect::<String>() + "…";
+            }
+            let flag = |k: &str| if r[k].as_bool() == Some(true) { "[OK]" } else { "" };
+            json!({"Name": s(&r["name"]), "Description": description, "StarCount": r["star_count"].as_u64().unwrap_or(0),
+                   "IsOfficial": flag("is_official"), "IsAutomated": flag("is_automated")})
+        })
+        .collect();
+    let fmt = a.format.unwrap_or_else(|| "table {{.Name}}\t{{.Description}}\t{{.StarCount}}\t{{.IsOfficial}}".into());
+    let header = json!({"Name": "NAME", "Description": "DESCRIPTION", "StarCount": "STARS", "IsOfficial": "OFFICIAL", "IsAutomated": "AUTOMATED"});
     print!("{}", Format::parse(&fmt)?.render_rows(&header, &rows)?);
     Ok(ExitCode::SUCCESS)
 }
