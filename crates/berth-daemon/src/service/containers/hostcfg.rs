@@ -120,7 +120,7 @@ fn check_cpuset(value: &str, what: &str, v1_file: &str, fallback: &str) -> Resul
 }
 
 /// `[{"Path": …, "Rate"|"Weight": n}]`.
-fn device_limits(h: &HostConfig, key: &str, value_key: &str) -> Result<Vec<DeviceLimit>, ServiceError> {
+pub(super) fn device_limits(h: &HostConfig, key: &str, value_key: &str) -> Result<Vec<DeviceLimit>, ServiceError> {
     let Some(list) = h.extra.get(key).filter(|v| !v.is_null()) else { return Ok(Vec::new()) };
     let list = list.as_array().ok_or_else(|| ServiceError::Invalid(format!("HostConfig.{key} must be an array")))?;
     list.iter()

@@ -229,14 +229,13 @@ fn has_cgroup(status: Status) -> bool {
 }
 
 /// A device list of the host config as `(major:minor, value)`, resolved on the host now.
-fn device_values(h: &HostConfig, key: &str) -> Vec<(String, i64)> {
+fn device_values(h: &HostConfig, key: &str) -> Vec<(String, u64)> {
     let value_key = if key == "BlkioWeightDevice" { "Weight" } else { "Rate" };
-    let list = h.extra.get(key).and_then(Value::as_array).cloned().unwrap_or_default();
-    list.iter()
+    let list = super::hostcfg::device_limits(h, key, value_key).unwrap_or_default();
+    list.into_iter()
         .filter_map(|d| {
-            let path = d.get("Path")?.as_str()?;
-            let (major, minor) = berth_runtime::devices::major_minor(path).ok()?;
-            Some((format!("{major}:{minor}"), d.get(value_key).and_then(Value::as_i64).unwrap_or(0)))
+            let (major, minor) = berth_runtime::devices::major_minor(&d.path).ok()?;
+            Some((format!("{major}:{minor}"), d.value))
         })
         .collect()
 }
