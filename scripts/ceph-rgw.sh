@@ -6,6 +6,9 @@
 #                                    DIR/env (S3_ENDPOINT, S3_ACCESS_KEY, S3_SECRET_KEY, S3_REGION)
 #   scripts/ceph-rgw.sh stop DIR     stops every daemon whose pid file is in DIR and removes DIR
 #
+# CEPH_OSD_BYTES sets the OSD's (sparse) device size, 2 GiB by default. Ceph blocks writes, rather than
+# failing them, once the OSD is nearly full: give workloads that store more a larger device.
+#
 # No loop device, no mount, no systemd unit: every daemon runs as a process of this script's user with
 # its data, sockets, logs and pid file under DIR, so `stop` (or removing DIR after killing the pids in
 # DIR/run) leaves nothing behind. Ports are free loopback ports picked at start. Memory is capped for a
@@ -106,7 +109,7 @@ osd data = $dir/\$name
 osd objectstore = bluestore
 bluestore block path = $dir/\$name.block
 bluestore block create = true
-bluestore block size = 2147483648
+bluestore block size = ${CEPH_OSD_BYTES:-2147483648}
 bluestore block db create = false
 bluestore block wal create = false
 bluestore fsck on mkfs = false

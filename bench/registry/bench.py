@@ -122,7 +122,11 @@ def http_blob_pull(addr, repo, digest, size):
     c.close()
 
 def skopeo(*args):
-    subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True)
+    # A deadline: a registry (or its store) that stalls fails the bench instead of hanging it.
+    try:
+        subprocess.run(["skopeo", "--insecure-policy", *args], check=True, capture_output=True, timeout=300)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"skopeo {' '.join(args)}: no answer in 300 s")
 
 def timed(fn):
     t = time.perf_counter(); fn(); return time.perf_counter() - t

@@ -41,7 +41,9 @@ case $storage in
     ceph_dir="$work/ceph"
     cleanup() { for p in "${pids[@]}"; do kill "$p" 2>/dev/null && wait "$p" 2>/dev/null || true; done
                 "$here/../../scripts/ceph-rgw.sh" stop "$ceph_dir" >/dev/null 2>&1 || true; rm -rf "$work"; }
-    "$here/../../scripts/ceph-rgw.sh" start "$ceph_dir" >&2
+    # Both registries store every round's images (~1.5 GiB at the defaults) and S3 uploads keep their
+    # parts until the commit: a device well above that, or Ceph stalls writes when nearly full.
+    CEPH_OSD_BYTES="${CEPH_OSD_BYTES:-$((8 << 30))}" "$here/../../scripts/ceph-rgw.sh" start "$ceph_dir" >&2
     . "$ceph_dir/env"
     for b in berth dist; do  # the registries never create their bucket
       # curl 7.88 signs no payload hash; RGW wants it (that of the empty body)
