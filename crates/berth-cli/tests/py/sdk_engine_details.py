@@ -1,13 +1,15 @@
 """docker-py against Berth: details where Berth once differed from dockerd, as the SDK meets them.
 
 Exec stream framing, detach keys sent as `detachKeys`, anonymous volumes and prune, network names
-with spaces, IPAM auxiliary addresses, endpoint links, commit racing a container's exit, and the
-classic builder's colouring of RUN's stderr.
+with spaces, IPAM auxiliary addresses, endpoint links, commit racing a container's exit, a
+restart policy's back-off (rm refused, stop cancels), and the classic builder's colouring of RUN's
+stderr.
 Arguments: the daemon's URL and a free /24 for the test's network.
 """
 import io
 import struct
 import sys
+import time
 
 import docker
 
@@ -145,6 +147,37 @@ for i in range(10):
         api.remove_image(img)
     finally:
         api.remove_container(c, force=True)
+
+# Between an exit and its restart policy's restart the container is restarting, as dockerd has it:
+# `rm` without force is refused, and `stop` cancels the pending restart.
+c = api.create_container("busybox", ["sh", "-c", "exit 1"], host_config=api.create_host_config(restart_policy={"Name": "always"}))
+try:
+    api.start(c)
+    api.wait(c)
+    try:
+        api.remove_container(c)
+        raise AssertionError("a container about to be restarted was removed without force")
+    except docker.errors.APIError as e:
+        assert e.status_code == 409 and "container is r" in e.explanation, e.explanation
+    # Once it has restarted three times its back-off is 800 ms: stopped then, it stays stopped.
+    deadline = time.time() + 20
+    while True:
+        st = api.inspect_container(c)
+        if st["RestartCount"] >= 3 and st["State"]["Status"] == "exited":
+            break
+        assert time.time() < deadline, st["State"]
+        time.sleep(0.02)
+    api.stop(c)
+    count = api.inspect_container(c)["RestartCount"]
+    time.sleep(2)
+    st = api.inspect_container(c)
+    assert st["State"]["Status"] == "exited" and st["RestartCount"] == count, (st["State"], st["RestartCount"], count)
+    api.remove_container(c)
+finally:
+    try:
+        api.remove_container(c, force=True)
+    except docker.errors.NotFound:
+        pass
 
 # The classic builder marks RUN's stderr with the terminal's red, stdout as it is.
 dockerfile = io.BytesIO(b"FROM busybox\nRUN echo to-out && sleep 0.2 && echo to-err >&2\n")
