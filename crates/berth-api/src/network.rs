@@ -17,8 +17,8 @@ pub struct IpamConfig {
     /// Gateway address.
     #[serde(default, deserialize_with = "crate::nullable", skip_serializing_if = "String::is_empty")]
     pub gateway: String,
-    /// Reserved addresses.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    /// Reserved addresses, by name (Go's `AuxAddress`, `AuxiliaryAddresses` on the wire).
+    #[serde(rename = "AuxiliaryAddresses", default, skip_serializing_if = "Option::is_none")]
     pub aux_address: Option<BTreeMap<String, String>>,
 }
 

@@ -5,7 +5,7 @@
 //! Allocation follows Docker's libnetwork IPAM: serial, continuing after the last address given
 //! and wrapping around, so a just-released address is not immediately handed out again.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{Ipv4Addr, Ipv6Addr};
 
 use ipnet::{Ipv4Net, Ipv6Net};
@@ -27,6 +27,9 @@ pub struct Pool {
     /// The last address [`Pool::allocate`] gave; the next search starts after it.
     #[serde(default)]
     last: Option<Ipv4Addr>,
+    /// Auxiliary addresses by name (`AuxiliaryAddresses`): reserved, never given to a container.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub aux: BTreeMap<String, Ipv4Addr>,
 }
 
 impl Pool {
@@ -73,6 +76,7 @@ impl Pool {
             ip_range,
             allocated: BTreeSet::new(),
             last: None,
+            aux: BTreeMap::new(),
         })
     }
 
@@ -109,10 +113,20 @@ impl Pool {
                 subnet: self.subnet,
             });
         }
-        if ip == self.gateway || !self.allocated.insert(ip) {
+        if ip == self.gateway || self.is_aux(ip) || !self.allocated.insert(ip) {
             return Err(NetError::AddressInUse { ip });
         }
         Ok(ip)
+    }
+
+    /// Reserves `ip` under `name` as an auxiliary address (libnetwork's `AuxAddresses`): it must
+    /// lie in the subnet, and is then never allocated, automatically or by `--ip`.
+    pub fn reserve_aux(&mut self, name: &str, ip: Ipv4Addr) -> Result<()> {
+        if !self.subnet.contains(&ip) {
+            return Err(NetError::AuxAddressOutOfPool { name: name.to_string(), ip, subnet: self.subnet });
+        }
+        self.aux.insert(name.to_string(), ip);
+        Ok(())
     }
 
     /// Returns `ip` to the pool; releasing an address not allocated does nothing.
@@ -131,7 +145,11 @@ impl Pool {
     }
 
     fn is_allocatable(&self, ip: Ipv4Addr) -> bool {
-        is_host_address(self.subnet, ip) && ip != self.gateway && !self.allocated.contains(&ip)
+        is_host_address(self.subnet, ip) && ip != self.gateway && !self.allocated.contains(&ip) && !self.is_aux(ip)
+    }
+
+    fn is_aux(&self, ip: Ipv4Addr) -> bool {
+        self.aux.values().any(|a| *a == ip)
     }
 }
 
@@ -274,6 +292,21 @@ mod tests {
 
     fn ip(s: &str) -> Ipv4Addr {
         s.parse().unwrap()
+    }
+
+    #[test]
+    fn auxiliary_addresses_are_never_allocated() {
+        let mut pool = Pool::new(net("10.77.0.0/29"), None, None).unwrap();
+        pool.reserve_aux("a", ip("10.77.0.2")).unwrap();
+        pool.reserve_aux("b", ip("10.77.0.4")).unwrap();
+        let e = pool.reserve_aux("c", ip("10.78.0.2")).unwrap_err();
+        assert_eq!(e.to_string(), "auxiliary address: (c:10.78.0.2) must belong to the master pool: 10.77.0.0/29");
+        let got: Vec<Ipv4Addr> = std::iter::from_fn(|| pool.allocate().ok()).collect();
+        assert_eq!(got, vec![ip("10.77.0.3"), ip("10.77.0.5"), ip("10.77.0.6")]);
+        assert!(matches!(pool.allocate_specific(ip("10.77.0.2")), Err(NetError::AddressInUse { .. })));
+        // Kept with the pool across a restart, as the rest of it.
+        let back: Pool = serde_json::from_str(&serde_json::to_string(&pool).unwrap()).unwrap();
+        assert_eq!(back.aux.get("b"), Some(&ip("10.77.0.4")));
     }
 
     #[test]

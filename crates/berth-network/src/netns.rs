@@ -133,6 +133,16 @@ pub enum NetError {
         /// The network's subnet.
         subnet: ipnet::Ipv4Net,
     },
+    /// An auxiliary address (`AuxiliaryAddresses`) outside the network's subnet (libnetwork's words).
+    #[error("auxiliary address: ({name}:{ip}) must belong to the master pool: {subnet}")]
+    AuxAddressOutOfPool {
+        /// The address's name.
+        name: String,
+        /// The address.
+        ip: std::net::Ipv4Addr,
+        /// The subnet.
+        subnet: ipnet::Ipv4Net,
+    },
     /// `--ip` already given out, or the gateway (Docker's `ErrIPAlreadyAllocated` text).
     #[error("Address already in use")]
     AddressInUse {

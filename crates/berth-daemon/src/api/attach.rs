@@ -93,6 +93,7 @@ pub(super) async fn attach(State(s): S, Path(id): Path<String>, p: Params, Exten
         let exited = Box::pin(async move {
             let _ = watch.wait_for(|o| o.removed || o.exits > exits || o.status != Status::Running).await;
         });
+        let keys = if tty { keys } else { Vec::new() };
         relay(client, shim, tty, want_stdin, keys, Some(exited), settle).await;
     });
     Ok(attach_hijacked(upgrade, tty, v))
@@ -174,8 +175,9 @@ pub(super) fn buffered_upgrade_client<B>(req: &axum::http::Request<B>) -> bool {
     req.headers().get(header::USER_AGENT).and_then(|v| v.to_str().ok()).is_some_and(|ua| ua.starts_with("docker-sdk-python"))
 }
 
-/// Copies output from the shim to the client (dropping frame headers for a TTY) and the client's
-/// input to the shim, until the shim closes (the container exited) or the client goes away.
+/// Copies output from the shim to the client (dropping frame headers when `tty`: a raw stream) and
+/// the client's input to the shim, until the shim closes (the container exited) or the client goes
+/// away. `detach_keys` end the relay when typed; empty, there are none (no TTY).
 pub(super) async fn relay<C>(
     client: C,
     shim: tokio::net::UnixStream,
@@ -215,7 +217,7 @@ pub(super) async fn relay<C>(
             };
             let mut out = Vec::with_capacity(n + detach_keys.len());
             for &b in &buf[..n] {
-                if !tty || detach_keys.is_empty() {
+                if detach_keys.is_empty() {
                     out.push(b);
                     continue;
                 }

@@ -103,6 +103,7 @@ pub(super) async fn attach_ws(State(s): State<Arc<Services>>, Path(id): Path<Str
         // The relay speaks Docker's stream (framed without a TTY) over one end of a pipe; the other
         // end turns it into WebSocket messages, and messages into stdin.
         let (near, far) = tokio::io::duplex(64 * 1024);
+        let keys = if tty { keys } else { Vec::new() };
         let relaying = tokio::spawn(relay(near, shim, tty, stdin, keys, None, false));
         let (mut far_r, mut far_w) = tokio::io::split(far);
         let input = tokio::spawn(async move {

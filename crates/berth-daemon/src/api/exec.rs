@@ -53,8 +53,15 @@ async fn start(State(s): S, Path(id): Path<String>, Extension(v): Extension<ApiV
     let on_upgrade = hyper::upgrade::on(&mut req);
     let body = axum::body::to_bytes(std::mem::take(req.body_mut()), 1 << 20).await.map_err(|e| ApiError::bad_request(e.to_string()))?;
     let b: StartBody = if body.is_empty() { StartBody::default() } else { serde_json::from_slice(&body).map_err(|e| ApiError::bad_request(format!("invalid JSON: {e}")))? };
-    let tty = b.tty || s.containers.exec_inspect(&ex)["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
-    let keys = super::attach::detach_keys(s.containers.exec_inspect(&ex)["DetachKeys"].as_str())?;
+    // As dockerd: the start request's `Tty` alone says whether the stream is raw or multiplexed
+    // (an exec created with a TTY and started without one has its output framed as stdout), while
+    // the detach keys work when the exec itself has a TTY.
+    let tty = b.tty;
+    let exec_tty = s.containers.exec_inspect(&ex)["ProcessConfig"]["tty"].as_bool().unwrap_or(false);
+    let mut keys = super::attach::detach_keys(s.containers.exec_inspect(&ex)["DetachKeys"].as_str())?;
+    if !exec_tty {
+        keys.clear();
+    }
     let (attach, rx) = match s.containers.exec_start(&ex, b.detach).await {
         Ok(started) => started,
         // The process could not be started (exit code 126): like dockerd, hand the connection over

@@ -23,8 +23,13 @@ pub fn routes() -> Router<Arc<Services>> {
         .route("/volumes/{name}", get(inspect).delete(remove))
 }
 
-async fn create(State(s): S, body: Bytes) -> Result<Response, ApiError> {
-    let req: VolumeCreateRequest = if body.is_empty() { VolumeCreateRequest::default() } else { super::gojson::decode(&body).map_err(ApiError::bad_request)? };
+async fn create(State(s): S, Extension(v): Extension<ApiVersion>, body: Bytes) -> Result<Response, ApiError> {
+    let mut req: VolumeCreateRequest = if body.is_empty() { VolumeCreateRequest::default() } else { super::gojson::decode(&body).map_err(ApiError::bad_request)? };
+    // From API 1.42 (when prune came to take anonymous volumes only) a volume created without a
+    // name is anonymous, as dockerd labels it, and so a plain prune removes it.
+    if req.name.is_empty() && v >= (ApiVersion { major: 1, minor: 42 }) {
+        req.labels.get_or_insert_with(Default::default).insert(crate::service::volumes::ANONYMOUS_LABEL.into(), String::new());
+    }
     Ok(json(StatusCode::CREATED, &blocking(&s, move |s| s.volumes.create(req)).await?))
 }
 

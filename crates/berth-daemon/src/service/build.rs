@@ -76,6 +76,12 @@ impl Drop for PreparedContext {
     }
 }
 
+/// A RUN step's stderr as the classic builder streams it: each write wrapped in the terminal's
+/// bright red and reset (dockerd's `streamformatter.NewStderrWriter`), so clients show it apart.
+fn stderr_message(data: &[u8]) -> Vec<u8> {
+    [b"\x1b[91m".as_slice(), data, b"\x1b[0m"].concat()
+}
+
 /// The length of the whole stream frame at the start of `b` (8-byte header and payload), if
 /// all of it is there.
 fn buffered_frame_len(b: &[u8]) -> Option<usize> {
@@ -338,14 +344,18 @@ impl ShimRunner {
             if r.read_exact(&mut buf).is_err() {
                 break;
             }
-            // Frames already received go out as one message, as dockerd sends what one read of
-            // the step's output pipe returned.
-            while let Some(n) = buffered_frame_len(r.buffer()) {
+            // Frames of the same stream already received go out as one message, as dockerd sends
+            // what one read of the step's output pipe returned.
+            while let Some(n) = buffered_frame_len(r.buffer()).filter(|_| r.buffer()[0] == hdr[0]) {
                 let frame = r.buffer()[8..n].to_vec();
                 r.consume(n);
                 buf.extend_from_slice(&frame);
             }
-            output(&buf);
+            if hdr[0] == 2 {
+                output(&stderr_message(&buf));
+            } else {
+                output(&buf);
+            }
         }
         let mut line = String::new();
         let _ = BufReader::new(wait).read_line(&mut line);

@@ -119,8 +119,14 @@ impl ContainerService {
             }
         }
         let _thaw = if opts.pause && rec.state.status == super::record::Status::Running {
-            self.freeze(h, true)?;
-            Some(Thaw(self, h))
+            match self.freeze(h, true) {
+                Ok(()) => Some(Thaw(self, h)),
+                // The container exited after the snapshot above, before its exit was recorded
+                // (a short-lived command committed right away): its cgroup went with its last
+                // process, nothing is left to pause, and its layer is read as it is.
+                Err(_) if rec.state.pid > 0 && !std::path::Path::new(&format!("/proc/{}", rec.state.pid)).exists() => None,
+                Err(e) => return Err(e),
+            }
         } else {
             None
         };

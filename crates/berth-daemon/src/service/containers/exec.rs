@@ -36,7 +36,9 @@ pub struct ExecRequest {
     pub user: String,
     /// All capabilities.
     pub privileged: bool,
-    /// Detach keys.
+    /// Detach keys. Go's decoder matches field names without regard to case, and docker-py
+    /// sends this one as `detachKeys`.
+    #[serde(alias = "detachKeys")]
     pub detach_keys: String,
 }
 

@@ -296,6 +296,21 @@ impl ContainerService {
                 reap_orphaned(&h.snapshot().id, &self.dir(&h.snapshot().id));
             }
         });
+        // Whether its policy restarts it, decided before the exit is recorded: a client that acts
+        // as soon as it sees the exit (`wait` then `rm`) finds it restarting, as with dockerd.
+        let restart = {
+            let rec = h.snapshot();
+            let policy = &rec.host_config.restart_policy;
+            let by_policy = match policy.name.as_str() {
+                "always" | "unless-stopped" => true,
+                "on-failure" => exit.exit_code != 0 && (policy.maximum_retry_count == 0 || rec.state.restart_count < policy.maximum_retry_count),
+                _ => false,
+            };
+            // An auto-remove container goes at its exit instead (unless `restart` cycles it).
+            let kept = !rec.host_config.auto_remove || restarting;
+            by_policy && kept && !user_stopped && !h.stopping.load(Ordering::SeqCst)
+        };
+        h.restart_due.store(restart, Ordering::SeqCst);
         let rec = match self.save(h, |r| {
             r.state.status = Status::Exited;
             r.state.pid = 0;
@@ -306,6 +321,7 @@ impl ContainerService {
         }) {
             Ok(r) => r,
             Err(e) => {
+                h.restart_due.store(false, Ordering::SeqCst);
                 tracing::error!(error = %e, "recording a container exit failed");
                 return;
             }
@@ -332,14 +348,9 @@ impl ContainerService {
             return;
         }
         if user_stopped || h.stopping.load(Ordering::SeqCst) {
+            h.restart_due.store(false, Ordering::SeqCst);
             return;
         }
-        let policy = &rec.host_config.restart_policy;
-        let restart = match policy.name.as_str() {
-            "always" | "unless-stopped" => true,
-            "on-failure" => exit.exit_code != 0 && (policy.maximum_retry_count == 0 || rec.state.restart_count < policy.maximum_retry_count),
-            _ => false,
-        };
         if restart {
             let svc = self.clone();
             let h = h.clone();
@@ -347,7 +358,8 @@ impl ContainerService {
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 let _op = h.op.lock().await;
-                if h.stopping.load(Ordering::SeqCst) || h.snapshot().state.status != Status::Exited {
+                // Cancelled meanwhile (`stop`, `rm -f`), or started by hand.
+                if !h.restart_due.swap(false, Ordering::SeqCst) || h.stopping.load(Ordering::SeqCst) || h.snapshot().state.status != Status::Exited {
                     return;
                 }
                 let _ = svc.save(&h, |r| {
@@ -408,6 +420,12 @@ impl ContainerService {
         let _op = h.op.lock().await;
         let rec = h.snapshot();
         if !matches!(rec.state.status, Status::Running | Status::Paused) {
+            // Between an exit and its policy's restart: stopping cancels the restart (dockerd).
+            if h.restart_due.swap(false, Ordering::SeqCst) {
+                let rec = self.save(h, |r| r.state.manually_stopped = true)?;
+                self.event(&rec, "stop", &[]);
+                return Ok(true);
+            }
             return Ok(false);
         }
         h.stopping.store(true, Ordering::SeqCst);
@@ -478,6 +496,15 @@ impl ContainerService {
     pub async fn remove(&self, h: &Arc<Handle>, force: bool, volumes: bool) -> Result<(), ServiceError> {
         let _timer = crate::metrics::ActionTimer::start("delete");
         let rec = h.snapshot();
+        if h.restart_due.load(Ordering::SeqCst) {
+            if !force {
+                return Err(ServiceError::Conflict(format!(
+                    "cannot remove container \"/{}\": container is restarting: stop the container before removing or force remove",
+                    rec.name
+                )));
+            }
+            h.restart_due.store(false, Ordering::SeqCst);
+        }
         if rec.state.status == Status::Running || rec.state.status == Status::Paused {
             if !force {
                 return Err(ServiceError::Conflict(format!(

@@ -90,6 +90,9 @@ pub struct Handle {
     stopping: std::sync::atomic::AtomicBool,
     /// Set while `restart` stops the container: an auto-remove container is kept for the start.
     restarting: std::sync::atomic::AtomicBool,
+    /// Set from an exit to the start its restart policy schedules after the back-off: the container
+    /// counts as restarting, as dockerd's does (`stop` cancels the restart, `rm` wants `force`).
+    restart_due: std::sync::atomic::AtomicBool,
     /// Health-check state while it runs with a check.
     health: Mutex<Option<health::Health>>,
 }
@@ -206,6 +209,7 @@ impl ContainerService {
             pending_attach: Mutex::new(Vec::new()),
             stopping: std::sync::atomic::AtomicBool::new(false),
             restarting: std::sync::atomic::AtomicBool::new(false),
+            restart_due: std::sync::atomic::AtomicBool::new(false),
             health: Mutex::new(None),
         });
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, h.clone());

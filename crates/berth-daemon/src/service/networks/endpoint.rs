@@ -85,8 +85,18 @@ impl ContainerResolver {
         let mut out = vec![];
         for id in &nets {
             let netname = svc.nets.lock().unwrap_or_else(|p| p.into_inner()).get(id).map(|n| n.name.clone()).unwrap_or_default();
+            // This container's links on this network name their targets by name.
+            let linked = members
+                .get(id)
+                .into_iter()
+                .flatten()
+                .filter(|m| m.container == self.container)
+                .flat_map(|m| m.links.iter())
+                .find(|(_, alias)| alias.eq_ignore_ascii_case(name))
+                .map(|(target, _)| target.clone());
             for m in members.get(id).into_iter().flatten() {
                 let hit = target.as_deref() == Some(m.container.as_str())
+                    || linked.as_deref().is_some_and(|t| m.name.eq_ignore_ascii_case(t) || m.container == t)
                     || m.name.eq_ignore_ascii_case(name)
                     || format!("{}.{netname}", m.name).eq_ignore_ascii_case(name)
                     || m.aliases.iter().any(|a| a.eq_ignore_ascii_case(name));
@@ -329,6 +339,7 @@ impl NetworkService {
             ip6,
             mac: ep.mac_address.clone(),
             aliases,
+            links: super::endpoint_links(ep.links.as_ref()),
         });
         self.publish(&net, "connect", Some(id));
         Ok(())
@@ -575,6 +586,7 @@ impl NetworkService {
                 ip6,
                 mac: ep.mac_address.clone(),
                 aliases,
+                links: super::endpoint_links(ep.links.as_ref()),
             });
         }
         // The same host ports as before the restart (ephemeral ones included).

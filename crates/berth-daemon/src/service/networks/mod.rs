@@ -201,6 +201,22 @@ pub struct Member {
     pub mac: String,
     /// Network-scoped aliases (and the short id), answered by the embedded DNS.
     pub aliases: Vec<String>,
+    /// The endpoint's own links (`EndpointSettings.Links`): (target container name, alias). The
+    /// embedded DNS answers the alias, to this container only, with the address the target has on
+    /// this network when it is queried (the target may start later), as libnetwork does.
+    pub links: Vec<(String, String)>,
+}
+
+/// The (target, alias) pairs of an endpoint's `Links` (`NAME:ALIAS`, or `NAME` as its own alias).
+pub(crate) fn endpoint_links(links: Option<&Vec<String>>) -> Vec<(String, String)> {
+    links
+        .into_iter()
+        .flatten()
+        .map(|l| {
+            let (target, alias) = l.split_once(':').unwrap_or((l, l));
+            (target.trim_start_matches('/').to_string(), alias.rsplit('/').next().unwrap_or(alias).to_string())
+        })
+        .collect()
 }
 
 /// The network store and the live state of attached containers.
@@ -424,12 +440,10 @@ impl NetworkService {
     pub async fn create(&self, req: NetworkCreateRequest) -> Result<NetworkRecord, ServiceError> {
         let _admin = self.admin.lock().await;
         let driver = if req.driver.is_empty() { "bridge".to_string() } else { req.driver.clone() };
-        if req.name.is_empty() {
-            return Err(ServiceError::Invalid("invalid name: ".into()));
-        }
-
-        if !super::containers::valid_name(&req.name) {
-            return Err(ServiceError::Invalid(format!("invalid network name {:?}: only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed", req.name)));
+        // As libnetwork: any name that is not blank ("test 01" is one); the network is kept under
+        // its id, and its bridge and chains are named after the id.
+        if req.name.trim().is_empty() {
+            return Err(ServiceError::Invalid(format!("invalid name: {}", req.name)));
         }
         match driver.as_str() {
             "bridge" => {}
@@ -454,7 +468,7 @@ impl NetworkService {
             Some(from) => self.config_of(from, &req)?,
             None => (ipam, req.options.clone().unwrap_or_default(), None),
         };
-        let pool = self.pool_for(&ipam).await?;
+        let pool = self.pool_for(&ipam, &req.name).await?;
         let enable_ipv6 = req.enable_ipv6 == Some(true);
         let (ipam6, pool6) = self.pool6_for(&ipam, enable_ipv6)?;
         // dockerd's order: every pool is checked (above), then its bridge driver refuses more than
@@ -518,7 +532,7 @@ impl NetworkService {
     /// With several IPv4 configurations each is checked as dockerd's IPAM checks it (its subnet,
     /// overlaps with other networks and with the ones before it) and the first one's pool returned:
     /// the caller refuses the network then, as dockerd's bridge driver does.
-    async fn pool_for(&self, ipam: &Ipam) -> Result<Pool, ServiceError> {
+    async fn pool_for(&self, ipam: &Ipam, net_name: &str) -> Result<Pool, ServiceError> {
         let configs: Vec<IpamConfig> = ipam.config.clone().unwrap_or_default().into_iter().filter(|c| !c.subnet.contains(':')).collect();
         let mut taken: Vec<Ipv4Net> = self.nets.lock().unwrap_or_else(|p| p.into_inner()).values().filter_map(|n| n.pool.as_ref().map(|p| p.subnet)).collect();
         let parse_ip = |s: &str, what: &str| -> Result<Option<Ipv4Addr>, ServiceError> {
@@ -537,7 +551,12 @@ impl NetworkService {
                         return Err(ServiceError::Forbidden("Pool overlaps with other one on this address space".into()));
                     }
                     let range = if c.ip_range.is_empty() { None } else { Some(c.ip_range.parse::<Ipv4Net>().map_err(|_| ServiceError::Invalid(format!("invalid ip-range: {}", c.ip_range)))?) };
-                    pools.push(Pool::new(subnet, parse_ip(&c.gateway, "gateway")?, range).map_err(|e| ServiceError::Invalid(e.to_string()))?);
+                    let mut pool = Pool::new(subnet, parse_ip(&c.gateway, "gateway")?, range).map_err(|e| ServiceError::Invalid(e.to_string()))?;
+                    for (name, ip) in c.aux_address.iter().flatten() {
+                        let addr: Ipv4Addr = ip.parse().map_err(|_| ServiceError::Invalid(format!("non parsable secondary ip address ({name}:{ip}) passed for network {}", net_name)))?;
+                        pool.reserve_aux(name, addr).map_err(|e| ServiceError::Forbidden(e.to_string()))?;
+                    }
+                    pools.push(pool);
                     taken.push(subnet);
                 }
                 Ok(pools.swap_remove(0))
@@ -682,6 +701,9 @@ impl NetworkService {
                 let mut c = json!({"Subnet": p.subnet.to_string(), "Gateway": p.gateway.to_string()});
                 if let Some(r) = p.ip_range {
                     c["IPRange"] = json!(r.to_string());
+                }
+                if !p.aux.is_empty() {
+                    c["AuxiliaryAddresses"] = json!(p.aux.iter().map(|(k, v)| (k.clone(), v.to_string())).collect::<BTreeMap<_, _>>());
                 }
                 c
             })
