@@ -159,14 +159,20 @@ try:
         raise AssertionError("a container about to be restarted was removed without force")
     except docker.errors.APIError as e:
         assert e.status_code == 409 and "container is r" in e.explanation, e.explanation
-    # Once it has restarted three times its back-off is 800 ms: stopped then, it stays stopped.
+    # Once it has restarted three times its back-off is 800 ms. Meanwhile it shows as dockerd shows
+    # it: restarting, counted as running (with no process), in `docker ps` without --all. Stopped
+    # then, it stays stopped.
     deadline = time.time() + 20
     while True:
         st = api.inspect_container(c)
-        if st["RestartCount"] >= 3 and st["State"]["Status"] == "exited":
+        if st["RestartCount"] >= 3 and st["State"]["Status"] == "restarting":
             break
         assert time.time() < deadline, st["State"]
         time.sleep(0.02)
+    s = st["State"]
+    assert s["Running"] and s["Restarting"] and not s["Paused"] and s["Pid"] == 0 and s["ExitCode"] == 1, s
+    rows = [r for r in api.containers(filters={"status": "restarting"}) if r["Id"] == c["Id"]]
+    assert len(rows) == 1 and rows[0]["State"] == "restarting" and rows[0]["Status"].startswith("Restarting (1) "), rows
     api.stop(c)
     count = api.inspect_container(c)["RestartCount"]
     time.sleep(2)

@@ -111,6 +111,11 @@ impl Handle {
         self.health.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// Between an exit and the start its restart policy schedules (the back-off).
+    pub fn restart_pending(&self) -> bool {
+        self.restart_due.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     /// A receiver of state changes.
     pub fn watch(&self) -> watch::Receiver<Observed> {
         self.observed.subscribe()

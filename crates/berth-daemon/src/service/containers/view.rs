@@ -90,6 +90,7 @@ impl ContainerService {
         let rec = handle.snapshot();
         let health = handle.health();
         let s = &rec.state;
+        let status = shown_status(&handle, s.status);
         let dir = self.dir(&rec.id);
         let zero = "0001-01-01T00:00:00Z".to_string();
         let mut host_config = serde_json::to_value(&rec.host_config).unwrap_or(Value::Null);
@@ -164,10 +165,11 @@ impl ContainerService {
             "Path": rec.path,
             "Args": rec.args,
             "State": {
-                "Status": s.status.as_str(),
-                "Running": s.status == Status::Running || s.status == Status::Paused,
-                "Paused": s.status == Status::Paused,
-                "Restarting": s.status == Status::Restarting,
+                "Status": status.as_str(),
+                // dockerd counts a restarting container as running (it has no process meanwhile).
+                "Running": matches!(status, Status::Running | Status::Paused | Status::Restarting),
+                "Paused": status == Status::Paused,
+                "Restarting": status == Status::Restarting,
                 "OOMKilled": s.oom_killed,
                 "Dead": s.status == Status::Dead,
                 "Pid": s.pid,
@@ -244,7 +246,8 @@ impl ContainerService {
         for h in self.all() {
             let health = h.health().map(|x| x.status);
             let row = h.with_record(|r| {
-                let running = r.state.status == Status::Running || r.state.status == Status::Paused;
+                let status = shown_status(&h, r.state.status);
+                let running = matches!(status, Status::Running | Status::Paused | Status::Restarting);
                 if !all && !running && !filtered {
                     return None;
                 }
@@ -261,11 +264,11 @@ impl ContainerService {
                 if !filters.get("health").is_empty() && !filters.get("health").iter().any(|h| h == health_status) {
                     return None;
                 }
-                if !filters.get("status").is_empty() && !filters.get("status").iter().any(|s| s == r.state.status.as_str()) {
+                if !filters.get("status").is_empty() && !filters.get("status").iter().any(|s| s == status.as_str()) {
                     return None;
                 }
                 let exited = filters.get("exited");
-                let exited_match = r.state.status == Status::Exited && exited.iter().any(|e| e.parse::<i64>().ok() == Some(r.state.exit_code));
+                let exited_match = status == Status::Exited && exited.iter().any(|e| e.parse::<i64>().ok() == Some(r.state.exit_code));
                 if !exited.is_empty() && !exited_match {
                     return None;
                 }
@@ -299,10 +302,10 @@ impl ContainerService {
                     "Created": created,
                     "Ports": port_list(r),
                     "Labels": r.config.labels.clone().unwrap_or_default(),
-                    "State": r.state.status.as_str(),
+                    "State": status.as_str(),
                     "Status": match &health {
-                        Some(h) if r.state.status == Status::Running => format!("{} ({})", status_text(r), if h == "starting" { "health: starting" } else { h.as_str() }),
-                        _ => status_text(r),
+                        Some(h) if status == Status::Running => format!("{} ({})", status_text(r, status), if h == "starting" { "health: starting" } else { h.as_str() }),
+                        _ => status_text(r, status),
                     },
                     "HostConfig": host_config,
                     "NetworkSettings": {"Networks": networks(r)},
@@ -336,9 +339,20 @@ fn ago(rfc: &str) -> i64 {
     chrono::DateTime::parse_from_rfc3339(rfc).map(|t| chrono::Utc::now().timestamp() - t.timestamp()).unwrap_or(0)
 }
 
+/// The status a client sees: a container that exited and waits out its restart policy's back-off
+/// is `restarting`, as dockerd shows it (`Restarting (1) 2 seconds ago` in `docker ps`). Its record
+/// stays `exited` meanwhile, what a daemon restart would find: nothing of it runs.
+fn shown_status(h: &super::Handle, recorded: Status) -> Status {
+    if recorded == Status::Exited && h.restart_pending() {
+        Status::Restarting
+    } else {
+        recorded
+    }
+}
+
 /// Docker's `Status` column text: `Up 3 minutes`, `Exited (0) 2 seconds ago`, `Created`.
-fn status_text(r: &ContainerRecord) -> String {
-    match r.state.status {
+fn status_text(r: &ContainerRecord, status: Status) -> String {
+    match status {
         Status::Running => format!("Up {}", berth_api::units::human_duration(ago(&r.state.started_at))),
         Status::Paused => format!("Up {} (Paused)", berth_api::units::human_duration(ago(&r.state.started_at))),
         Status::Restarting => format!("Restarting ({}) {} ago", r.state.exit_code, berth_api::units::human_duration(ago(&r.state.finished_at))),
