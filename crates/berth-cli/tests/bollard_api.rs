@@ -97,3 +97,37 @@ async fn bollard_sees_docker_errors() {
     let err = docker.tag_image("nope:1", Some(TagImageOptions { repo: Some("x".into()), tag: None })).await.unwrap_err();
     assert!(matches!(err, bollard::errors::Error::DockerResponseServerError { status_code: 404, .. }));
 }
+
+/// A one-file tar whose header is as tar-rs's `Header::new_gnu` leaves it (uid, gid, mtime: NUL
+/// bytes, which Go's archive/tar reads as 0), gzip-compressed: what bollard's own tests (and
+/// programs written like them) send as a build context or to `upload_to_container`.
+fn bare_header_tar_gz(name: &str, data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut header = tar::Header::new_gnu();
+    header.set_path(name).unwrap();
+    header.set_size(data.len() as u64);
+    header.set_mode(0o744);
+    header.set_cksum();
+    let mut tar = tar::Builder::new(Vec::new());
+    tar.append(&header, data).unwrap();
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(&tar.into_inner().unwrap()).unwrap();
+    gz.finish().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bollard_builds_from_a_context_with_bare_headers() {
+    use bollard::query_parameters::BuildImageOptionsBuilder;
+    let d = with_busybox();
+    let docker = connect(&d);
+    // An empty uid, gid or mtime field is 0, as in Go's archive/tar.
+    let context = bare_header_tar_gz("Dockerfile", b"FROM busybox:latest\nLABEL sdk=bollard\n");
+    let opts = BuildImageOptionsBuilder::new().dockerfile("Dockerfile").t("sdk/built:1").rm(true).build();
+    let mut s = docker.build_image(opts, None, Some(bollard::body_full(context.into())));
+    while let Some(m) = s.next().await {
+        let m = m.unwrap();
+        assert!(m.error.is_none(), "{m:?}");
+    }
+    let img = docker.inspect_image("sdk/built:1").await.unwrap();
+    assert_eq!(img.config.unwrap().labels.unwrap().get("sdk").map(String::as_str), Some("bollard"));
+}

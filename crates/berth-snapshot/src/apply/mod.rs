@@ -371,6 +371,16 @@ pub(crate) fn create_node<R: Read>(
     Ok(bytes)
 }
 
+/// A numeric header field as Go's archive/tar (so dockerd) reads it: a field left empty (all NULs
+/// or spaces, as tar-rs's `Header::new_gnu` leaves the ones a writer does not set) is 0; anything
+/// else is parsed as tar-rs parses it.
+fn numeric<T: Default>(field: &[u8], parsed: io::Result<T>) -> io::Result<T> {
+    if field.iter().all(|b| *b == 0 || *b == b' ') {
+        return Ok(T::default());
+    }
+    parsed
+}
+
 pub(crate) fn read_attrs<R: Read>(
     entry: &mut tar::Entry<'_, R>,
     path: &Path,
@@ -381,8 +391,15 @@ pub(crate) fn read_attrs<R: Read>(
         path: path.into(),
         source,
     };
-    let (uid, gid) = (h.uid().map_err(attrs_err)?, h.gid().map_err(attrs_err)?);
-    let (mode, mtime) = (h.mode().map_err(attrs_err)?, h.mtime().map_err(attrs_err)?);
+    let raw = h.as_old();
+    let (uid, gid) = (
+        numeric(&raw.uid, h.uid()).map_err(attrs_err)?,
+        numeric(&raw.gid, h.gid()).map_err(attrs_err)?,
+    );
+    let (mode, mtime) = (
+        numeric(&raw.mode, h.mode()).map_err(attrs_err)?,
+        numeric(&raw.mtime, h.mtime()).map_err(attrs_err)?,
+    );
     let uid = u32::try_from(uid).map_err(|_| ApplyError::Unsafe {
         path: path.into(),
         reason: "uid out of range",
