@@ -115,6 +115,36 @@ fn bare_header_tar_gz(name: &str, data: &[u8]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+async fn create(docker: &Docker, name: &str, body: bollard::models::ContainerCreateBody) -> String {
+    let opts = bollard::query_parameters::CreateContainerOptionsBuilder::new().name(name).build();
+    docker.create_container(Some(opts), body).await.unwrap().id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bollard_uploads_a_gzip_archive() {
+    use bollard::query_parameters::{DownloadFromContainerOptionsBuilder, UploadToContainerOptionsBuilder};
+    let d = with_busybox();
+    let docker = connect(&d);
+    let body = bollard::models::ContainerCreateBody { image: Some("busybox:latest".into()), ..Default::default() };
+    let id = create(&docker, "sdk-archive", body).await;
+    // PUT /containers/{id}/archive takes a compressed tar, as dockerd does.
+    let payload = bare_header_tar_gz("readme.txt", b"Hello from Bollard!");
+    let opts = UploadToContainerOptionsBuilder::new().path("/tmp").build();
+    docker.upload_to_container(&id, Some(opts), bollard::body_full(payload.into())).await.unwrap();
+    let mut out = Vec::new();
+    let mut s = docker.download_from_container(&id, Some(DownloadFromContainerOptionsBuilder::new().path("/tmp/readme.txt").build()));
+    while let Some(chunk) = s.next().await {
+        out.extend_from_slice(&chunk.unwrap());
+    }
+    let mut ar = tar::Archive::new(&out[..]);
+    let mut e = ar.entries().unwrap().next().unwrap().unwrap();
+    assert_eq!(e.path().unwrap().to_str(), Some("readme.txt"));
+    assert_eq!((e.header().uid().unwrap(), e.header().mode().unwrap() & 0o777), (0, 0o744));
+    let mut text = String::new();
+    std::io::Read::read_to_string(&mut e, &mut text).unwrap();
+    assert_eq!(text, "Hello from Bollard!");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bollard_builds_from_a_context_with_bare_headers() {
     use bollard::query_parameters::BuildImageOptionsBuilder;

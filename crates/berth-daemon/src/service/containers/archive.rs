@@ -67,6 +67,8 @@ impl ContainerService {
         let root_owner = ids.as_ref().and_then(|m| m.root().ok()).unwrap_or((0, 0));
         let user = rec.config.user.clone().unwrap_or_default();
         let chown = copy_uid_gid && !user.is_empty();
+        // As dockerd: the tar may come compressed (gzip, bzip2, xz, zstd).
+        let (_, input) = berth_image::compression::decompress(input).map_err(|e| ServiceError::Invalid(format!("read archive: {e}")))?;
         let put = |root: &Path| -> Result<(), ServiceError> {
             let mut owner = root_owner;
             if chown {
