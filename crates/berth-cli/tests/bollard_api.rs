@@ -161,3 +161,79 @@ async fn bollard_builds_from_a_context_with_bare_headers() {
     let img = docker.inspect_image("sdk/built:1").await.unwrap();
     assert_eq!(img.config.unwrap().labels.unwrap().get("sdk").map(String::as_str), Some("bollard"));
 }
+
+/// As dockerd (`ExitOnNext`): a kill stops the container by hand, its restart policy does not
+/// bring it back, and a start by hand gives the policy back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bollard_kill_is_not_restarted_by_the_policy() {
+    use bollard::models::{ContainerStateStatusEnum as St, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+    use bollard::query_parameters::{KillContainerOptions, StartContainerOptions, WaitContainerOptions};
+    let d = with_busybox();
+    let docker = connect(&d);
+    let body = bollard::models::ContainerCreateBody {
+        image: Some("busybox:latest".into()),
+        cmd: Some(vec!["sh".into(), "-c".into(), "sleep 2; exit 3".into()]),
+        host_config: Some(HostConfig {
+            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::ON_FAILURE), maximum_retry_count: Some(3) }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = create(&docker, "sdk-kill", body).await;
+    docker.start_container(&id, None::<StartContainerOptions>).await.unwrap();
+    docker.kill_container(&id, None::<KillContainerOptions>).await.unwrap();
+    let mut w = docker.wait_container(&id, None::<WaitContainerOptions>);
+    while w.next().await.is_some() {}
+    // The policy's first restart would come 100 ms after the exit.
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let c = docker.inspect_container(&id, None::<bollard::query_parameters::InspectContainerOptions>).await.unwrap();
+    let state = c.state.unwrap();
+    assert_eq!((state.status, state.exit_code, c.restart_count), (Some(St::EXITED), Some(137), Some(0)));
+
+    // Started again by hand, its failing exit (2 s on) is restarted by the policy again.
+    docker.start_container(&id, None::<StartContainerOptions>).await.unwrap();
+    assert!(
+        wait_for(std::time::Duration::from_secs(20), || {
+            let out = d.berth_ok(&["inspect", "-f", "{{.RestartCount}}", &id]);
+            out.trim() != "0"
+        }),
+        "not restarted by its policy after a start by hand"
+    );
+}
+
+/// Between an exit and its policy's restart (`restarting`), a kill answers 204 and cancels the
+/// restart, as dockerd's does.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bollard_kill_cancels_a_pending_restart() {
+    use bollard::models::{ContainerStateStatusEnum as St, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+    use bollard::query_parameters::{InspectContainerOptions, KillContainerOptions, StartContainerOptions};
+    let d = with_busybox();
+    let docker = connect(&d);
+    let body = bollard::models::ContainerCreateBody {
+        image: Some("busybox:latest".into()),
+        cmd: Some(vec!["false".into()]),
+        host_config: Some(HostConfig {
+            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::ALWAYS), maximum_retry_count: None }),
+            ..Default::default()
+        }),
+        ..Default::default()
+    };
+    let id = create(&docker, "sdk-kill-restarting", body).await;
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 1;
+    docker.start_container(&id, None::<StartContainerOptions>).await.unwrap();
+    // The back-off doubles from 100 ms: after the 5th exit it waits 1.6 s (the exit is announced
+    // once the restart is scheduled).
+    let filters = HashMap::from([("container".to_string(), vec![id.clone()]), ("event".to_string(), vec!["die".to_string()])]);
+    let mut events = docker.events(Some(EventsOptions { since: Some(since.to_string()), filters: Some(filters), ..Default::default() }));
+    let mut dies = 0;
+    while dies < 5 {
+        tokio::time::timeout(std::time::Duration::from_secs(30), events.next()).await.expect("a die event").unwrap().unwrap();
+        dies += 1;
+    }
+    assert_eq!(d.berth_ok(&["inspect", "-f", "{{.State.Status}}", &id]).trim(), "restarting");
+    docker.kill_container(&id, None::<KillContainerOptions>).await.unwrap();
+    let count = docker.inspect_container(&id, None::<InspectContainerOptions>).await.unwrap().restart_count;
+    tokio::time::sleep(std::time::Duration::from_secs(4)).await;
+    let c = docker.inspect_container(&id, None::<InspectContainerOptions>).await.unwrap();
+    assert_eq!((c.state.unwrap().status, c.restart_count), (Some(St::EXITED), count));
+}

@@ -90,6 +90,8 @@ impl ContainerService {
         let started = std::time::Instant::now();
         let result = self.start_locked(h).await;
         if let Ok(true) = result {
+            // A start by hand gives the restart policy back (dockerd resets its restart manager).
+            h.exit_on_next.store(false, Ordering::SeqCst);
             let took = started.elapsed();
             let m = crate::metrics::get();
             m.container_action("start", took);
@@ -308,7 +310,7 @@ impl ContainerService {
             };
             // An auto-remove container goes at its exit instead (unless `restart` cycles it).
             let kept = !rec.host_config.auto_remove || restarting;
-            by_policy && kept && !user_stopped && !h.stopping.load(Ordering::SeqCst)
+            by_policy && kept && !user_stopped && !h.stopping.load(Ordering::SeqCst) && !h.exit_on_next.load(Ordering::SeqCst)
         };
         h.restart_due.store(restart, Ordering::SeqCst);
         let rec = match self.save(h, |r| {
@@ -383,8 +385,35 @@ impl ContainerService {
 
     /// `POST /containers/{id}/kill` as dockerd answers it: after SIGKILL, once the container has
     /// stopped (at most 2 s), so that a `docker rm` right after it finds it stopped.
+    ///
+    /// As with dockerd, a kill is a stop by hand: an `unless-stopped` container stays down across
+    /// a daemon restart, and a kill with SIGKILL or with the container's stop signal (any signal
+    /// when it sets none) cancels what its restart policy would do at the next exit (until it is
+    /// started again). Between an exit and its policy's restart, such a kill cancels the restart.
     pub async fn kill_and_wait(&self, h: &Handle, signal: &str) -> Result<(), ServiceError> {
-        if self.kill(h, signal)? == nix::sys::signal::Signal::SIGKILL {
+        use nix::sys::signal::Signal;
+        let sig = parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })?;
+        let rec = h.snapshot();
+        let exit_on_next = match rec.config.stop_signal.as_deref().filter(|s| !s.is_empty()) {
+            Some(stop) if sig != Signal::SIGKILL => parse_signal(stop)? == sig,
+            _ => true,
+        };
+        if h.restart_due.load(Ordering::SeqCst) && !matches!(rec.state.status, Status::Running | Status::Paused) {
+            if exit_on_next && h.restart_due.swap(false, Ordering::SeqCst) {
+                self.save(h, |r| r.state.manually_stopped = true)?;
+            }
+            return Ok(());
+        }
+        if exit_on_next {
+            h.exit_on_next.store(true, Ordering::SeqCst);
+        }
+        let sent = self.kill(h, signal);
+        if sent.is_ok() {
+            self.save(h, |r| r.state.manually_stopped = true)?;
+        } else if exit_on_next {
+            h.exit_on_next.store(false, Ordering::SeqCst);
+        }
+        if sent? == Signal::SIGKILL {
             Self::wait_not_running(h, Duration::from_secs(2)).await;
         }
         Ok(())
@@ -398,8 +427,12 @@ impl ContainerService {
         if !matches!(rec.state.status, Status::Running | Status::Paused) || rec.state.pid <= 0 {
             return Err(ServiceError::Conflict(format!("Cannot kill container: {}: Container {} is not running", rec.name, rec.id)));
         }
-        nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), sig)
-            .map_err(|e| ServiceError::Internal(format!("Cannot kill container: {}: {e}", rec.name)))?;
+        match nix::sys::signal::kill(nix::unistd::Pid::from_raw(rec.state.pid), sig) {
+            // It exited a moment ago and its exit is not recorded yet: as dockerd (a task containerd
+            // no longer finds), not an error.
+            Ok(()) | Err(nix::errno::Errno::ESRCH) => {}
+            Err(e) => return Err(ServiceError::Internal(format!("Cannot kill container: {}: {e}", rec.name))),
+        }
         // A frozen process only dies once thawed (other signals wait for `unpause`, as with runc).
         if rec.state.status == Status::Paused && sig == nix::sys::signal::Signal::SIGKILL {
             self.freeze(h, false)?;

@@ -93,6 +93,9 @@ pub struct Handle {
     /// Set from an exit to the start its restart policy schedules after the back-off: the container
     /// counts as restarting, as dockerd's does (`stop` cancels the restart, `rm` wants `force`).
     restart_due: std::sync::atomic::AtomicBool,
+    /// Set by a `kill` that stops the container by hand (dockerd's `ExitOnNext`): its restart
+    /// policy does not restart it after its next exit. Cleared when it is started by hand.
+    exit_on_next: std::sync::atomic::AtomicBool,
     /// Health-check state while it runs with a check.
     health: Mutex<Option<health::Health>>,
 }
@@ -215,6 +218,7 @@ impl ContainerService {
             stopping: std::sync::atomic::AtomicBool::new(false),
             restarting: std::sync::atomic::AtomicBool::new(false),
             restart_due: std::sync::atomic::AtomicBool::new(false),
+            exit_on_next: std::sync::atomic::AtomicBool::new(false),
             health: Mutex::new(None),
         });
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, h.clone());
