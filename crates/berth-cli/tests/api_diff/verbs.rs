@@ -15,6 +15,13 @@ fn exec_start(name: &'static str, var: &str, body: &str, params: &'static [&'sta
 }
 
 /// A tar of `(name, content, uid, gid)` files, or a directory when the content is `None`.
+fn gzip(data: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+    gz.write_all(data).expect("gzip");
+    gz.finish().expect("gzip")
+}
+
 fn tar_of(entries: &[(&str, Option<&str>, u64, u64)]) -> Vec<u8> {
     let mut b = tar::Builder::new(Vec::new());
     for (name, data, uid, gid) in entries {
@@ -131,6 +138,10 @@ fn archive_cases() -> Vec<Case> {
         Case::new("arc-start", "POST", "/containers/ad-arc/start", "POST /containers/{id}/start", &["p:id"], Cmp::Headers),
         Case::new("arc-put", "PUT", "/containers/ad-arc/archive?path=/tmp", put, &["p:id", "q:path", "b:inputStream"], Cmp::Headers)
             .bytes("application/x-tar", tar_of(&[("plain", Some("plain\n"), 1234, 1234)])),
+        // A compressed archive is extracted as dockerd does (bollard's upload_to_container sends gzip).
+        Case::new("arc-put-gzip", "PUT", "/containers/ad-arc/archive?path=/tmp", put, &["b:inputStream"], Cmp::Headers)
+            .bytes("application/x-tar", gzip(&tar_of(&[("zipped", Some("zipped\n"), 1234, 1234)]))),
+        Case::new("arc-get-gzipped", "GET", "/containers/ad-arc/archive?path=/tmp/zipped", "GET /containers/{id}/archive", &["q:path"], Cmp::Headers),
         Case::new("arc-put-uidgid", "PUT", "/containers/ad-arc/archive?path=/tmp&copyUIDGID=1", put, &["q:copyUIDGID"], Cmp::Headers)
             .bytes("application/x-tar", tar_of(&[("owned", Some("owned\n"), 1234, 1234)])),
         Case::new("arc-put-nondir", "PUT", "/containers/ad-arc/archive?path=/&noOverwriteDirNonDir=1", put, &["q:noOverwriteDirNonDir"], Cmp::Status)
