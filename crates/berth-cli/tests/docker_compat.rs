@@ -81,6 +81,24 @@ fn paused_containers_can_be_stopped_killed_and_removed() {
     assert!(cg.exists());
     d.docker_ok(&["rm", "-f", "p3"]);
     wait_until("the removed paused container's processes and cgroup to go", || !cg.exists());
+
+    // As dockerd: a kill that stops the container by hand — any signal when it sets no stop
+    // signal, else its stop signal — resumes a paused one, so the signal is handled; another
+    // signal waits for `unpause`.
+    let trap = "trap 'echo got-$((40+2))' HUP; while true; do sleep 0.1; done";
+    d.docker_ok(&["run", "-d", "--name", "p4", "busybox", "sh", "-c", trap]);
+    d.docker_ok(&["run", "-d", "--name", "p5", "--stop-signal", "USR1", "busybox", "sh", "-c", trap]);
+    for c in ["p4", "p5"] {
+        d.docker_ok(&["pause", c]);
+        d.docker_ok(&["kill", "-s", "HUP", c]);
+    }
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "p4"]).trim(), "running");
+    wait_until("p4 to handle its SIGHUP", || d.docker_ok(&["logs", "p4"]).contains("got-42"));
+    assert_eq!(d.docker_ok(&["inspect", "-f", "{{.State.Status}}", "p5"]).trim(), "paused");
+    assert!(!d.docker_ok(&["logs", "p5"]).contains("got-42"));
+    d.docker_ok(&["unpause", "p5"]);
+    wait_until("p5 to handle its SIGHUP once resumed", || d.docker_ok(&["logs", "p5"]).contains("got-42"));
+    d.docker_ok(&["rm", "-f", "p4", "p5"]);
 }
 
 #[test]

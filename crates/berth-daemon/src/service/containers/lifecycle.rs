@@ -390,7 +390,7 @@ impl ContainerService {
     /// a daemon restart, and a kill with SIGKILL or with the container's stop signal (any signal
     /// when it sets none) cancels what its restart policy would do at the next exit (until it is
     /// started again). Between an exit and its policy's restart, such a kill cancels the restart.
-    pub async fn kill_and_wait(&self, h: &Handle, signal: &str) -> Result<(), ServiceError> {
+    pub async fn kill_and_wait(&self, h: &Arc<Handle>, signal: &str) -> Result<(), ServiceError> {
         use nix::sys::signal::Signal;
         let sig = parse_signal(if signal.is_empty() { "SIGKILL" } else { signal })?;
         let rec = h.snapshot();
@@ -413,7 +413,13 @@ impl ContainerService {
         } else if exit_on_next {
             h.exit_on_next.store(false, Ordering::SeqCst);
         }
-        if sent? == Signal::SIGKILL {
+        let sent = sent?;
+        // A kill that stops it also resumes a paused container, so the signal is delivered (dockerd
+        // resumes it after signalling); `kill` itself thaws one for SIGKILL, which ends it.
+        if exit_on_next && sent != Signal::SIGKILL && rec.state.status == Status::Paused {
+            self.unpause(h)?;
+        }
+        if sent == Signal::SIGKILL {
             Self::wait_not_running(h, Duration::from_secs(2)).await;
         }
         Ok(())
