@@ -737,13 +737,21 @@ fn is_shim_of(cmdline: &[u8], id: &str) -> bool {
 }
 
 impl ContainerService {
-    /// At daemon start, once networking is up: starts the containers whose restart policy says so
-    /// (`always`, and `unless-stopped` unless the user stopped it), as dockerd does when it starts.
+    /// At daemon start, once networking is up: starts the stopped containers whose restart policy
+    /// says so, as dockerd's restore asks its restart manager: `always`; `unless-stopped` unless the
+    /// user stopped it; `on-failure` when the last run failed (a non-zero exit code, stopped by hand
+    /// or not) and its retries are not used up.
     pub fn apply_restart_policies(self: &Arc<Self>) {
         for h in self.all() {
             let rec = h.snapshot();
-            let policy = rec.host_config.restart_policy.name.as_str();
-            if rec.state.status == Status::Exited && (policy == "always" || (policy == "unless-stopped" && !rec.state.manually_stopped)) {
+            let policy = &rec.host_config.restart_policy;
+            let restart = match policy.name.as_str() {
+                "always" => true,
+                "unless-stopped" => !rec.state.manually_stopped,
+                "on-failure" => rec.state.exit_code != 0 && (policy.maximum_retry_count == 0 || rec.state.restart_count < policy.maximum_retry_count),
+                _ => false,
+            };
+            if rec.state.status == Status::Exited && restart {
                 let svc = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = svc.start(&h).await {
