@@ -261,10 +261,18 @@ fn restart_policies_apply_at_exit_and_at_daemon_start() {
     assert_eq!(d.berth_ok(&["logs", "flaky"]).lines().count(), 3, "first run plus two restarts");
     d.berth_ok(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "300"]);
     d.berth_ok(&["run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "300"]);
-    d.berth_ok(&["stop", "-t", "0", "always", "unless"]);
+    // on-failure at daemon start, as dockerd's restore: a failed last run (stopped by hand too)
+    // with retries left is started; a clean exit is not, nor a container out of retries (flaky).
+    d.berth_ok(&["run", "-d", "--name", "failed", "--restart", "on-failure", "busybox", "sleep", "300"]);
+    d.berth_ok(&["run", "--name", "clean", "--restart", "on-failure", "busybox", "true"]);
+    d.berth_ok(&["stop", "-t", "0", "always", "unless", "failed"]);
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.ExitCode}}", "failed"]).trim(), "137");
     d.restart();
     wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "always"]).trim() == "running");
+    wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "failed"]).trim() == "running");
     assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "unless"]).trim(), "exited", "unless-stopped stays stopped");
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.State.Status}}", "clean"]).trim(), "exited", "on-failure after a clean exit");
+    assert_eq!(d.berth_ok(&["container", "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky"]).trim(), "2 exited", "on-failure:2 out of retries");
 }
 
 #[test]

@@ -356,7 +356,7 @@ impl ContainerService {
         if restart {
             let svc = self.clone();
             let h = h.clone();
-            let delay = Duration::from_millis(100u64 << rec.state.restart_count.clamp(0, 9));
+            let delay = next_backoff(&h.backoff_ms, ran_for(&rec.state.started_at, &rec.state.finished_at));
             tokio::spawn(async move {
                 tokio::time::sleep(delay).await;
                 let _op = h.op.lock().await;
@@ -709,6 +709,26 @@ fn shim_alive(pid: i32, id: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| !r.starts_with('Z')))
 }
 
+/// The restart policy's delay before the next restart, as dockerd's restart manager computes it:
+/// 100 ms at first and again after a run of 10 s or more, otherwise twice the last one, at most a
+/// minute. `last_ms` keeps it between exits (in memory, as dockerd's: a daemon restart starts over).
+fn next_backoff(last_ms: &std::sync::atomic::AtomicU64, ran: Duration) -> Duration {
+    const FIRST: u64 = 100;
+    const MAX: u64 = 60_000;
+    let last = if ran >= Duration::from_secs(10) { 0 } else { last_ms.load(Ordering::SeqCst) };
+    let next = if last == 0 { FIRST } else { (last * 2).min(MAX) };
+    last_ms.store(next, Ordering::SeqCst);
+    Duration::from_millis(next)
+}
+
+/// How long a run lasted, from the record's RFC 3339 start and finish (zero if either is unset).
+fn ran_for(started_at: &str, finished_at: &str) -> Duration {
+    match (chrono::DateTime::parse_from_rfc3339(started_at), chrono::DateTime::parse_from_rfc3339(finished_at)) {
+        (Ok(s), Ok(f)) => (f - s).to_std().unwrap_or_default(),
+        _ => Duration::ZERO,
+    }
+}
+
 /// Whether a NUL-separated command line is that of container `id`'s shim (`berth shim --id <id> …`
 /// or `berth-shim --id <id> …`; not an exec's, which has `--exec-dir`).
 fn is_shim_of(cmdline: &[u8], id: &str) -> bool {
@@ -717,13 +737,21 @@ fn is_shim_of(cmdline: &[u8], id: &str) -> bool {
 }
 
 impl ContainerService {
-    /// At daemon start, once networking is up: starts the containers whose restart policy says so
-    /// (`always`, and `unless-stopped` unless the user stopped it), as dockerd does when it starts.
+    /// At daemon start, once networking is up: starts the stopped containers whose restart policy
+    /// says so, as dockerd's restore asks its restart manager: `always`; `unless-stopped` unless the
+    /// user stopped it; `on-failure` when the last run failed (a non-zero exit code, stopped by hand
+    /// or not) and its retries are not used up.
     pub fn apply_restart_policies(self: &Arc<Self>) {
         for h in self.all() {
             let rec = h.snapshot();
-            let policy = rec.host_config.restart_policy.name.as_str();
-            if rec.state.status == Status::Exited && (policy == "always" || (policy == "unless-stopped" && !rec.state.manually_stopped)) {
+            let policy = &rec.host_config.restart_policy;
+            let restart = match policy.name.as_str() {
+                "always" => true,
+                "unless-stopped" => !rec.state.manually_stopped,
+                "on-failure" => rec.state.exit_code != 0 && (policy.maximum_retry_count == 0 || rec.state.restart_count < policy.maximum_retry_count),
+                _ => false,
+            };
+            if rec.state.status == Status::Exited && restart {
                 let svc = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = svc.start(&h).await {
@@ -827,6 +855,19 @@ pub fn recover(svc: &Arc<ContainerService>, h: Arc<Handle>, shim: Option<crate::
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn restart_backoff_doubles_to_a_minute_and_resets_after_a_long_run() {
+        let last = std::sync::atomic::AtomicU64::new(0);
+        let short = Duration::from_millis(50);
+        let got: Vec<u64> = (0..12).map(|_| next_backoff(&last, short).as_millis() as u64).collect();
+        assert_eq!(got, [100, 200, 400, 800, 1600, 3200, 6400, 12800, 25600, 51200, 60000, 60000]);
+        // A run of 10 s or more starts over at 100 ms.
+        assert_eq!(next_backoff(&last, Duration::from_secs(10)), Duration::from_millis(100));
+        assert_eq!(next_backoff(&last, short), Duration::from_millis(200));
+        assert_eq!(ran_for("2026-01-01T00:00:00.5Z", "2026-01-01T00:00:11Z"), Duration::from_millis(10_500));
+        assert_eq!(ran_for("", "2026-01-01T00:00:11Z"), Duration::ZERO);
+    }
 
     #[test]
     fn a_reused_shim_pid_is_not_waited_for() {

@@ -96,6 +96,9 @@ pub struct Handle {
     /// Set by a `kill` that stops the container by hand (dockerd's `ExitOnNext`): its restart
     /// policy does not restart it after its next exit. Cleared when it is started by hand.
     exit_on_next: std::sync::atomic::AtomicBool,
+    /// The restart policy's current back-off in milliseconds (0: none yet), as dockerd's restart
+    /// manager keeps it: doubled at each restart up to a minute, back to 100 ms after a run of 10 s.
+    backoff_ms: std::sync::atomic::AtomicU64,
     /// Health-check state while it runs with a check.
     health: Mutex<Option<health::Health>>,
 }
@@ -219,6 +222,7 @@ impl ContainerService {
             restarting: std::sync::atomic::AtomicBool::new(false),
             restart_due: std::sync::atomic::AtomicBool::new(false),
             exit_on_next: std::sync::atomic::AtomicBool::new(false),
+            backoff_ms: std::sync::atomic::AtomicU64::new(0),
             health: Mutex::new(None),
         });
         self.containers.lock().unwrap_or_else(|p| p.into_inner()).insert(id, h.clone());
