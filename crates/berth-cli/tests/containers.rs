@@ -259,6 +259,10 @@ fn restart_policies_apply_at_exit_and_at_daemon_start() {
     d.berth_ok(&["run", "-d", "--name", "flaky", "--restart", "on-failure:2", "busybox", "sh", "-c", "echo run; exit 1"]);
     wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky"]).trim() == "2 exited");
     assert_eq!(d.berth_ok(&["logs", "flaky"]).lines().count(), 3, "first run plus two restarts");
+    // A start by hand counts restarts from zero again (dockerd resets its restart manager): two more.
+    d.berth_ok(&["start", "flaky"]);
+    wait_for(|| d.berth_ok(&["logs", "flaky"]).lines().count() == 6);
+    wait_for(|| d.berth_ok(&["container", "inspect", "-f", "{{.RestartCount}} {{.State.Status}}", "flaky"]).trim() == "2 exited");
     d.berth_ok(&["run", "-d", "--name", "always", "--restart", "always", "busybox", "sleep", "300"]);
     d.berth_ok(&["run", "-d", "--name", "unless", "--restart", "unless-stopped", "busybox", "sleep", "300"]);
     // on-failure at daemon start, as dockerd's restore: a failed last run (stopped by hand too)

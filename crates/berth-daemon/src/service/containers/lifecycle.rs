@@ -88,10 +88,11 @@ impl ContainerService {
     pub async fn start(self: &Arc<Self>, h: &Arc<Handle>) -> Result<bool, ServiceError> {
         let _op = h.op.lock().await;
         let started = std::time::Instant::now();
-        let result = self.start_locked(h).await;
+        let result = self.start_locked(h, true).await;
         if let Ok(true) = result {
             // A start by hand gives the restart policy back (dockerd resets its restart manager).
             h.exit_on_next.store(false, Ordering::SeqCst);
+            h.backoff_ms.store(0, Ordering::SeqCst);
             let took = started.elapsed();
             let m = crate::metrics::get();
             m.container_action("start", took);
@@ -100,7 +101,9 @@ impl ContainerService {
         result
     }
 
-    async fn start_locked(self: &Arc<Self>, h: &Arc<Handle>) -> Result<bool, ServiceError> {
+    /// `by_hand`: a start asked for (API start, restart, the daemon's own start), not its restart
+    /// policy's: as dockerd's fresh restart manager, it counts restarts from zero again.
+    async fn start_locked(self: &Arc<Self>, h: &Arc<Handle>, by_hand: bool) -> Result<bool, ServiceError> {
         let rec = h.snapshot();
         match rec.state.status {
             Status::Running | Status::Paused => return Ok(false),
@@ -221,6 +224,9 @@ impl ContainerService {
             r.state.exit_code = 0;
             r.state.started_at = started_at;
             r.state.finished_at = "0001-01-01T00:00:00Z".into();
+            if by_hand {
+                r.state.restart_count = 0;
+            }
         })?;
         self.event(&rec, "start", &[]);
         tracing::info!(container.id = %rec.id, pid, "container started");
@@ -368,7 +374,7 @@ impl ContainerService {
                     r.state.restart_count += 1;
                     r.state.status = Status::Restarting;
                 });
-                if let Err(e) = svc.start_locked(&h).await {
+                if let Err(e) = svc.start_locked(&h, false).await {
                     let _ = svc.save(&h, |r| {
                         if r.state.status == Status::Restarting {
                             r.state.status = Status::Exited;
