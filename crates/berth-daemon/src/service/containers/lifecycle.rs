@@ -308,12 +308,7 @@ impl ContainerService {
         // as soon as it sees the exit (`wait` then `rm`) finds it restarting, as with dockerd.
         let restart = {
             let rec = h.snapshot();
-            let policy = &rec.host_config.restart_policy;
-            let by_policy = match policy.name.as_str() {
-                "always" | "unless-stopped" => true,
-                "on-failure" => exit.exit_code != 0 && (policy.maximum_retry_count == 0 || rec.state.restart_count < policy.maximum_retry_count),
-                _ => false,
-            };
+            let by_policy = policy_restarts(&rec, exit.exit_code as i64, user_stopped);
             // An auto-remove container goes at its exit instead (unless `restart` cycles it).
             let kept = !rec.host_config.auto_remove || restarting;
             by_policy && kept && !user_stopped && !h.stopping.load(Ordering::SeqCst) && !h.exit_on_next.load(Ordering::SeqCst)
@@ -715,6 +710,19 @@ fn shim_alive(pid: i32, id: &str) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat")).is_ok_and(|s| s.rsplit_once(") ").is_some_and(|(_, r)| !r.starts_with('Z')))
 }
 
+/// Whether `rec`'s restart policy restarts it after a run that ended with `exit_code`, as dockerd's
+/// restart manager decides: `always`; `unless-stopped` unless `stopped_by_hand`; `on-failure` after
+/// a non-zero exit while retries are left (a stop by hand does not count there).
+fn policy_restarts(rec: &super::record::ContainerRecord, exit_code: i64, stopped_by_hand: bool) -> bool {
+    let policy = &rec.host_config.restart_policy;
+    match policy.name.as_str() {
+        "always" => true,
+        "unless-stopped" => !stopped_by_hand,
+        "on-failure" => exit_code != 0 && (policy.maximum_retry_count == 0 || rec.state.restart_count < policy.maximum_retry_count),
+        _ => false,
+    }
+}
+
 /// The restart policy's delay before the next restart, as dockerd's restart manager computes it:
 /// 100 ms at first and again after a run of 10 s or more, otherwise twice the last one, at most a
 /// minute. `last_ms` keeps it between exits (in memory, as dockerd's: a daemon restart starts over).
@@ -750,14 +758,7 @@ impl ContainerService {
     pub fn apply_restart_policies(self: &Arc<Self>) {
         for h in self.all() {
             let rec = h.snapshot();
-            let policy = &rec.host_config.restart_policy;
-            let restart = match policy.name.as_str() {
-                "always" => true,
-                "unless-stopped" => !rec.state.manually_stopped,
-                "on-failure" => rec.state.exit_code != 0 && (policy.maximum_retry_count == 0 || rec.state.restart_count < policy.maximum_retry_count),
-                _ => false,
-            };
-            if rec.state.status == Status::Exited && restart {
+            if rec.state.status == Status::Exited && policy_restarts(&rec, rec.state.exit_code, rec.state.manually_stopped) {
                 let svc = self.clone();
                 tokio::spawn(async move {
                     if let Err(e) = svc.start(&h).await {
