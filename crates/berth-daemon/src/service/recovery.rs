@@ -29,20 +29,34 @@ pub struct ShimProcess {
 /// line carries `--state-root <root>/runtime` and `--dir`, without `--exec-dir`; one entry per dir.
 pub fn shims(root: &Path) -> Vec<ShimProcess> {
     let state_root = root.join("runtime");
-    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
     let mut out: Vec<ShimProcess> = Vec::new();
+    for (pid, sr, dir) in shim_processes() {
+        if sr != state_root {
+            continue;
+        }
+        match out.iter_mut().find(|s| s.dir == dir) {
+            Some(s) => s.pids.push(pid),
+            None => out.push(ShimProcess { pids: vec![pid], dir }),
+        }
+    }
+    out
+}
+
+/// Every live container or build-step shim process in `/proc` (a shim or a clone of it): its pid,
+/// `--state-root` and `--dir`.
+fn shim_processes() -> Vec<(i32, PathBuf, PathBuf)> {
+    let Ok(procs) = std::fs::read_dir("/proc") else { return Vec::new() };
+    let mut out = Vec::new();
     for p in procs.flatten() {
         let Some(pid) = p.file_name().to_str().and_then(|s| s.parse::<i32>().ok()) else { continue };
         let Ok(cmdline) = std::fs::read(p.path().join("cmdline")) else { continue };
         let args: Vec<&[u8]> = cmdline.split(|b| *b == 0).collect();
         let value = |flag: &str| args.iter().position(|a| *a == flag.as_bytes()).and_then(|i| args.get(i + 1)).map(|v| PathBuf::from(std::ffi::OsStr::from_bytes(v)));
-        if value("--state-root").as_deref() != Some(state_root.as_path()) || value("--exec-dir").is_some() || !alive(pid) {
+        if value("--exec-dir").is_some() || !alive(pid) {
             continue;
         }
-        let Some(dir) = value("--dir") else { continue };
-        match out.iter_mut().find(|s| s.dir == dir) {
-            Some(s) => s.pids.push(pid),
-            None => out.push(ShimProcess { pids: vec![pid], dir }),
+        if let (Some(state_root), Some(dir)) = (value("--state-root"), value("--dir")) {
+            out.push((pid, state_root, dir));
         }
     }
     out
@@ -73,8 +87,24 @@ pub fn stop_shim(shim: &ShimProcess, grace: Duration) {
     for pid in shim.pids.iter().filter(|p| alive(**p)) {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
     }
-    let deadline = Instant::now() + Duration::from_secs(2);
-    while shim.pids.iter().any(|p| alive(*p)) && Instant::now() < deadline {
+    // A shim killed while libcontainer set the container up may have cloned once more since the
+    // scan, and its clone once more again (the intermediate process forks the container's init,
+    // which then waits for a start that never comes, outside any cgroup if it came too early):
+    // sweep until no process serves the directory any more. A killed process forks no more, so
+    // each round leaves at most the children of the last.
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let left: Vec<i32> = shim_processes().into_iter().filter(|(_, _, dir)| *dir == shim.dir).map(|(pid, _, _)| pid).collect();
+        if left.is_empty() {
+            break;
+        }
+        if Instant::now() > deadline {
+            tracing::error!(dir = %shim.dir.display(), pids = ?left, "processes of a stopped shim would not die");
+            break;
+        }
+        for pid in left {
+            let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);
+        }
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -94,5 +124,48 @@ pub fn clean_scratch(root: &Path, shims: &[ShimProcess]) {
         if let Err(e) = berth_types::teardown::remove_tree(&dir) {
             tracing::error!(path = %dir.display(), error = %e, "scratch left by the previous daemon could not be removed");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A shim killed while libcontainer sets the container up has clones the daemon's scan did not
+    /// see (they were made after it): stopping the shim stops them too.
+    #[test]
+    fn stopping_a_shim_stops_the_clones_made_after_the_scan() {
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = tmp.path().join("containers").join("c1");
+        let state_root = tmp.path().join("runtime");
+        // A process with a shim's command line that forks a copy of itself (a subshell, no exec),
+        // as libcontainer's clones are.
+        let mut shim = std::process::Command::new("sh")
+            .args(["-c", "(while :; do sleep 1; done) & wait", "berth-shim", "--id", "c1", "--dir"])
+            .arg(&dir)
+            .arg("--state-root")
+            .arg(&state_root)
+            .spawn()
+            .unwrap();
+        let serving = || shim_processes().into_iter().filter(|(_, _, d)| *d == dir).map(|(p, _, _)| p).collect::<Vec<_>>();
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while serving().len() < 2 {
+            assert!(Instant::now() < deadline, "the clone never appeared");
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        // Kills whatever is left if an assertion fails.
+        struct Sweep<'a>(&'a dyn Fn() -> Vec<i32>);
+        impl Drop for Sweep<'_> {
+            fn drop(&mut self) {
+                for pid in (self.0)() {
+                    let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+                }
+            }
+        }
+        let _sweep = Sweep(&serving);
+        // The scan saw only the shim.
+        stop_shim(&ShimProcess { pids: vec![shim.id() as i32], dir: dir.clone() }, Duration::from_secs(1));
+        let _ = shim.wait();
+        assert_eq!(serving(), Vec::<i32>::new(), "a clone of the stopped shim still runs");
     }
 }

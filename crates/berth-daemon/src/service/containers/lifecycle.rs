@@ -683,14 +683,22 @@ pub(crate) fn reap_orphaned(id: &str, dir: &Path) {
     let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
     let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(&name)];
     dirs.extend(entries.flatten().map(|e| e.path().join(&name)));
-    for d in dirs.iter().filter(|d| d.is_dir()) {
-        for pid in std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(pid), nix::sys::signal::Signal::SIGKILL);
+    // Until the cgroups are empty: a process that forks as it is killed, or that moves itself in
+    // late (libcontainer's intermediate process joins the cgroup itself), is caught next round.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    loop {
+        let pids: Vec<i32> = dirs
+            .iter()
+            .flat_map(|d| std::fs::read_to_string(d.join("cgroup.procs")).unwrap_or_default().lines().filter_map(|l| l.trim().parse::<i32>().ok()).collect::<Vec<_>>())
+            .collect();
+        for pid in &pids {
+            let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
         }
-    }
-    std::thread::sleep(Duration::from_millis(100));
-    for d in dirs.iter().filter(|d| d.is_dir()) {
-        let _ = std::fs::remove_dir(d);
+        std::thread::sleep(Duration::from_millis(20));
+        let emptied = dirs.iter().filter(|d| d.is_dir()).all(|d| std::fs::remove_dir(d).is_ok() || !d.is_dir());
+        if emptied || std::time::Instant::now() > deadline {
+            break;
+        }
     }
     let _ = berth_runtime::mount::unmount(&dir.join("rootfs"));
     tracing::warn!(container.id = %id, "the container's shim was gone: its processes were killed");
