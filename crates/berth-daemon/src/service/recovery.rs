@@ -87,20 +87,29 @@ pub fn stop_shim(shim: &ShimProcess, grace: Duration) {
     for pid in shim.pids.iter().filter(|p| alive(**p)) {
         let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
     }
-    // A shim killed while libcontainer set the container up may have cloned once more since the
-    // scan, and its clone once more again (the intermediate process forks the container's init,
-    // which then waits for a start that never comes, outside any cgroup if it came too early):
-    // sweep until no process serves the directory any more. A killed process forks no more, so
-    // each round leaves at most the children of the last.
+    kill_serving(&shim.dir);
+}
+
+/// Kills every process still serving `dir` as its container's or build step's shim (the shim or
+/// a clone of it; not exec shims). Blocking.
+///
+/// A shim killed while libcontainer set the container up may have cloned once more since anyone
+/// looked, and its clone once more again (the intermediate process forks the container's init,
+/// which then waits for a start that never comes, outside any cgroup if it came early enough):
+/// this sweeps until none is left. A killed process forks no more, so each round leaves at most
+/// the children of the last.
+pub fn kill_serving(dir: &Path) {
+    use nix::sys::signal::{kill, Signal};
+    use nix::unistd::Pid;
     let deadline = Instant::now() + Duration::from_secs(5);
     loop {
-        let left: Vec<i32> = shim_processes().into_iter().filter(|(_, _, dir)| *dir == shim.dir).map(|(pid, _, _)| pid).collect();
+        let left: Vec<i32> = shim_processes().into_iter().filter(|(_, _, d)| d == dir).map(|(pid, _, _)| pid).collect();
         if left.is_empty() {
-            break;
+            return;
         }
         if Instant::now() > deadline {
-            tracing::error!(dir = %shim.dir.display(), pids = ?left, "processes of a stopped shim would not die");
-            break;
+            tracing::error!(dir = %dir.display(), pids = ?left, "processes of a stopped shim would not die");
+            return;
         }
         for pid in left {
             let _ = kill(Pid::from_raw(pid), Signal::SIGKILL);

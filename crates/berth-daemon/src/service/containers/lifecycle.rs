@@ -676,9 +676,10 @@ fn has_cgroup(id: &str, dir: &Path) -> bool {
     root.join(&name).is_dir() || std::fs::read_dir(root).is_ok_and(|d| d.flatten().any(|e| e.path().join(&name).is_dir()))
 }
 
-/// Kills whatever is left in a container's cgroups, removes them and unmounts its root filesystem —
-/// for containers whose shim is gone.
+/// Kills whatever is left of a container whose shim is gone or gave up (the shim's clones, what
+/// runs in its cgroups), removes the cgroups and unmounts its root filesystem.
 pub(crate) fn reap_orphaned(id: &str, dir: &Path) {
+    crate::service::recovery::kill_serving(dir);
     let name = super::hostcfg::cgroup_name_in(id, dir);
     let Ok(entries) = std::fs::read_dir("/sys/fs/cgroup") else { return };
     let mut dirs = vec![std::path::PathBuf::from("/sys/fs/cgroup").join(&name)];
