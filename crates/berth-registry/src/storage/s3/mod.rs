@@ -118,6 +118,7 @@ impl S3Driver {
             None => format!("{}://s3.{}.amazonaws.com", if cfg.secure { "https" } else { "http" }, cfg.region),
         };
         let endpoint: url::Url = endpoint.parse().map_err(|e| S3ConfigError(format!("regionendpoint {endpoint:?}: {e}")))?;
+        let endpoint_is_https = endpoint.scheme() == "https";
         let style = if cfg.force_path_style { UrlStyle::Path } else { UrlStyle::VirtualHost };
         let bucket = Bucket::new(endpoint, style, cfg.bucket.clone(), cfg.region.clone())
             .map_err(|e| S3ConfigError(format!("bucket {:?}: {e} (an IP endpoint needs forcepathstyle: true)", cfg.bucket)))?;
@@ -131,6 +132,9 @@ impl S3Driver {
         let client = reqwest::Client::builder()
             .connect_timeout(Duration::from_secs(10))
             .pool_idle_timeout(Duration::from_secs(30))
+            // A plain-HTTP endpoint (a store on the LAN) never verifies a certificate: the public
+            // roots are not parsed into memory for it (~0.3 MB of the registry's idle RSS).
+            .tls_built_in_root_certs(endpoint_is_https)
             .build()
             .map_err(|e| S3ConfigError(format!("HTTP client: {e}")))?;
         Ok(S3Driver {
