@@ -115,6 +115,16 @@ fn bare_header_tar_gz(name: &str, data: &[u8]) -> Vec<u8> {
     gz.finish().unwrap()
 }
 
+/// A busybox container running `cmd` under restart `policy`.
+fn with_restart_policy(cmd: &[&str], policy: bollard::models::RestartPolicy) -> bollard::models::ContainerCreateBody {
+    bollard::models::ContainerCreateBody {
+        image: Some("busybox:latest".into()),
+        cmd: Some(cmd.iter().map(|a| a.to_string()).collect()),
+        host_config: Some(bollard::models::HostConfig { restart_policy: Some(policy), ..Default::default() }),
+        ..Default::default()
+    }
+}
+
 async fn create(docker: &Docker, name: &str, body: bollard::models::ContainerCreateBody) -> String {
     let opts = bollard::query_parameters::CreateContainerOptionsBuilder::new().name(name).build();
     docker.create_container(Some(opts), body).await.unwrap().id
@@ -166,19 +176,11 @@ async fn bollard_builds_from_a_context_with_bare_headers() {
 /// bring it back, and a start by hand gives the policy back.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bollard_kill_is_not_restarted_by_the_policy() {
-    use bollard::models::{ContainerStateStatusEnum as St, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+    use bollard::models::{ContainerStateStatusEnum as St, RestartPolicy, RestartPolicyNameEnum};
     use bollard::query_parameters::{KillContainerOptions, StartContainerOptions, WaitContainerOptions};
     let d = with_busybox();
     let docker = connect(&d);
-    let body = bollard::models::ContainerCreateBody {
-        image: Some("busybox:latest".into()),
-        cmd: Some(vec!["sh".into(), "-c".into(), "sleep 2; exit 3".into()]),
-        host_config: Some(HostConfig {
-            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::ON_FAILURE), maximum_retry_count: Some(3) }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let body = with_restart_policy(&["sh", "-c", "sleep 2; exit 3"], RestartPolicy { name: Some(RestartPolicyNameEnum::ON_FAILURE), maximum_retry_count: Some(3) });
     let id = create(&docker, "sdk-kill", body).await;
     docker.start_container(&id, None::<StartContainerOptions>).await.unwrap();
     docker.kill_container(&id, None::<KillContainerOptions>).await.unwrap();
@@ -205,19 +207,11 @@ async fn bollard_kill_is_not_restarted_by_the_policy() {
 /// restart, as dockerd's does.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bollard_kill_cancels_a_pending_restart() {
-    use bollard::models::{ContainerStateStatusEnum as St, HostConfig, RestartPolicy, RestartPolicyNameEnum};
+    use bollard::models::{ContainerStateStatusEnum as St, RestartPolicy, RestartPolicyNameEnum};
     use bollard::query_parameters::{InspectContainerOptions, KillContainerOptions, StartContainerOptions};
     let d = with_busybox();
     let docker = connect(&d);
-    let body = bollard::models::ContainerCreateBody {
-        image: Some("busybox:latest".into()),
-        cmd: Some(vec!["false".into()]),
-        host_config: Some(HostConfig {
-            restart_policy: Some(RestartPolicy { name: Some(RestartPolicyNameEnum::ALWAYS), maximum_retry_count: None }),
-            ..Default::default()
-        }),
-        ..Default::default()
-    };
+    let body = with_restart_policy(&["false"], RestartPolicy { name: Some(RestartPolicyNameEnum::ALWAYS), maximum_retry_count: None });
     let id = create(&docker, "sdk-kill-restarting", body).await;
     let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs() - 1;
     docker.start_container(&id, None::<StartContainerOptions>).await.unwrap();

@@ -84,9 +84,6 @@ pub fn stop_shim(shim: &ShimProcess, grace: Duration) {
         }
     }
     // Still setting up, or not finishing: the shim and its clones go (the caller reaps the cgroup).
-    for pid in shim.pids.iter().filter(|p| alive(**p)) {
-        let _ = kill(Pid::from_raw(*pid), Signal::SIGKILL);
-    }
     kill_serving(&shim.dir);
 }
 

@@ -695,7 +695,9 @@ pub(crate) fn reap_orphaned(id: &str, dir: &Path) {
         for pid in &pids {
             let _ = nix::sys::signal::kill(nix::unistd::Pid::from_raw(*pid), nix::sys::signal::Signal::SIGKILL);
         }
-        std::thread::sleep(Duration::from_millis(20));
+        if !pids.is_empty() {
+            std::thread::sleep(Duration::from_millis(20));
+        }
         let emptied = dirs.iter().filter(|d| d.is_dir()).all(|d| std::fs::remove_dir(d).is_ok() || !d.is_dir());
         if emptied || std::time::Instant::now() > deadline {
             break;
